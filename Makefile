@@ -1,0 +1,39 @@
+# bookrec: `make run` starts the local stack with real data, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := services/common services/search services/bookdetail services/ratings services/recommendation data-processing
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+
+.PHONY: deps system-deps test run up down status logs bench bench-search evaluate loadtest token clean
+
+$(STAMP): $(PYPROJECTS) requirements-dev.txt
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	@touch $(STAMP)
+
+deps: $(STAMP) system-deps ## install Python packages into .venv and redis-server if missing
+
+system-deps:
+	@bash scripts/ensure-system-deps.sh
+
+test: deps ## run every test (unit, integration on moto server + Redis, end-to-end through the local ALB)
+	$(PY) -m pytest
+
+run: deps ## start the whole local stack in the foreground; Ctrl-C stops it
+	$(PY) -m scripts.stack run
+
+up: deps ## start the local stack in the background (pid files and logs in .run/)
+	$(PY) -m scripts.stack up
+
+down: ## stop a background local stack
+	@$(PY) -m scripts.stack down
+
+status:
+	@$(PY) -m scripts.stack status
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache

@@ -1,0 +1,1 @@
+"""Open Library and goodbooks-10k import for bookrec."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system programs the local stack needs (redis-server) from Debian's
+# packages when they are missing and we may install; otherwise says what is missing.
+set -u
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ ${#need[@]} -eq 0 ] && exit 0
+if command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
+  if [ "$sudo" != none ]; then
+    echo "installing ${need[*]} from Debian's packages" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    ($sudo apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; }) \
+      && exit 0
+  fi
+fi
+echo "missing: ${need[*]} (install it, e.g. 'apt-get install redis-server', or set REDIS_URL to a reachable Redis);" \
+     "without it the local stack runs with the recommendation cache disabled and Redis tests are skipped" >&2
+exit 0

@@ -1,0 +1,1 @@
+"""bookrec ratings service."""
