@@ -37,3 +37,15 @@ status:
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
+
+bench-search: deps ## search index build/query benchmark at 50K and 1M books
+	$(PY) services/search/benchmarks/bench_search.py
+
+evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
+	$(PY) -m bookrec_recommendation.evaluate
+
+bench-reco: deps ## recommender build and latency benchmark
+	$(PY) services/recommendation/benchmarks/bench_recommend.py
+
+bench-etl: deps ## extract and load throughput benchmark
+	$(PY) data-processing/benchmarks/bench_etl.py
