@@ -1,0 +1,59 @@
+"""Session fixtures shared by every test: real dependencies, started once.
+
+- `moto_endpoint`: a moto server process over HTTP, exported as AWS_ENDPOINT_URL.
+- `redis_url`: a real redis-server process on a free port.
+- `tables`: fresh books/ratings tables (from infrastructure/definitions/tables.json) per test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import boto3
+import pytest
+
+from scripts import definitions
+from scripts.procs import LOCAL_AWS_ENV, free_port, moto_command, port_open, redis_command, start, wait_until
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> str:
+    port = free_port()
+    proc = start(moto_command(port))
+    wait_until(lambda: port_open(port), 30, "moto server", proc)
+    url = f"http://127.0.0.1:{port}"
+    os.environ.update(LOCAL_AWS_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = url
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def dynamodb(moto_endpoint: str):
+    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+
+
+@pytest.fixture
+def tables(dynamodb, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fresh, empty tables for one test; logical name -> table name, also exported as BOOKS_TABLE etc."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    names = definitions.create_tables(dynamodb, prefix)
+    for variable, name in definitions.table_env(prefix).items():
+        monkeypatch.setenv(variable, name)
+    yield names
+    definitions.delete_tables(dynamodb, prefix)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    port = free_port()
+    command = redis_command(port)
+    if command is None:
+        pytest.skip("redis-server is not installed (make deps installs it from Debian's packages)")
+    proc = start(command)
+    wait_until(lambda: port_open(port), 15, "redis-server", proc)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)

@@ -1,0 +1,1 @@
+"""Local tooling: the stack runner, the local ALB, definitions readers."""

@@ -1,0 +1,88 @@
+"""Readers of the single sources of truth in infrastructure/definitions/.
+
+Terraform reads the same files with jsondecode(file(...)); nothing else
+restates tables, routes or services.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFINITIONS = ROOT / "infrastructure" / "definitions"
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> dict[str, Any]:
+    return json.loads((DEFINITIONS / f"{name}.json").read_text())
+
+
+def tables() -> dict[str, Any]:
+    return load("tables")
+
+
+def routes() -> dict[str, Any]:
+    return load("routes")
+
+
+def services() -> dict[str, Any]:
+    return load("services")
+
+
+def table_names(prefix: str) -> dict[str, str]:
+    return {logical: f"{prefix}-{logical}" for logical in tables()}
+
+
+def table_env(prefix: str) -> dict[str, str]:
+    """BOOKS_TABLE=..., RATINGS_TABLE=...: how every process learns the table names."""
+    return {f"{logical.upper()}_TABLE": name for logical, name in table_names(prefix).items()}
+
+
+def create_table_request(logical: str, name: str) -> dict[str, Any]:
+    spec = tables()[logical]
+    keys = [{"AttributeName": spec["hash_key"], "KeyType": "HASH"}]
+    if spec.get("range_key"):
+        keys.append({"AttributeName": spec["range_key"], "KeyType": "RANGE"})
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t in spec["attributes"].items()],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    indexes = []
+    for gsi in spec.get("global_secondary_indexes", []):
+        gsi_keys = [{"AttributeName": gsi["hash_key"], "KeyType": "HASH"}]
+        if gsi.get("range_key"):
+            gsi_keys.append({"AttributeName": gsi["range_key"], "KeyType": "RANGE"})
+        indexes.append({"IndexName": gsi["name"], "KeySchema": gsi_keys,
+                        "Projection": {"ProjectionType": gsi.get("projection", "ALL")}})
+    if indexes:
+        request["GlobalSecondaryIndexes"] = indexes
+    return request
+
+
+def create_tables(client: Any, prefix: str) -> dict[str, str]:
+    """Create every table (idempotently) with boto3's DynamoDB client; returns logical -> name."""
+    names = table_names(prefix)
+    existing = set(client.list_tables().get("TableNames", []))
+    for logical, name in names.items():
+        if name not in existing:
+            client.create_table(**create_table_request(logical, name))
+    for name in names.values():
+        for _ in range(100):
+            if client.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+    return names
+
+
+def delete_tables(client: Any, prefix: str) -> None:
+    for name in table_names(prefix).values():
+        try:
+            client.delete_table(TableName=name)
+        except client.exceptions.ResourceNotFoundException:
+            pass

@@ -1,0 +1,56 @@
+"""Pure bookdetail logic: id checks, batch planning, the stored record -> contract shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bookrec_common.catalog import average, empty_distribution, is_book_id
+from bookrec_common.errors import ValidationFailed
+
+from bookrec_bookdetail.models import Author, Book
+
+COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
+
+
+def check_book_id(book_id: str, field: str = "book_id") -> str:
+    if not is_book_id(book_id):
+        raise ValidationFailed(
+            f"{book_id!r} is not a book id (an Open Library work id such as OL45883W, or GB<n>)",
+            errors=[{"field": field, "message": "malformed book id", "source": "path"}],
+        )
+    return book_id
+
+
+def unique_ids(book_ids: list[str]) -> list[str]:
+    """Validate every id, collapse duplicates, keep the order of first appearance."""
+    bad = [{"field": f"book_ids[{i}]", "message": f"malformed book id {value!r}", "source": "body"}
+           for i, value in enumerate(book_ids) if not is_book_id(value)]
+    if bad:
+        raise ValidationFailed(f"{len(bad)} malformed book id(s)", errors=bad)
+    return list(dict.fromkeys(book_ids))
+
+
+def to_book(record: dict[str, Any]) -> Book:
+    distribution = empty_distribution()
+    distribution.update({str(k): int(v) for k, v in (record.get("ratings_distribution") or {}).items()
+                         if str(k) in distribution})
+    count = int(record.get("rating_count", 0))
+    cover_id = record.get("cover_id")
+    return Book(
+        book_id=record["book_id"],
+        title=record.get("title", ""),
+        subtitle=record.get("subtitle"),
+        authors=[Author(author_id=a.get("author_id"), name=a.get("name", "")) for a in record.get("authors", [])],
+        subjects=list(record.get("subjects", [])),
+        first_publish_year=record.get("first_publish_year"),
+        isbn_13=list(record.get("isbn_13", [])),
+        language=record.get("language"),
+        description=record.get("description"),
+        cover_id=cover_id,
+        cover_url=record.get("cover_url") or (COVER_URL.format(cover_id=cover_id) if cover_id else None),
+        avg_rating=float(record.get("avg_rating") or average(int(record.get("rating_sum", 0)), count)),
+        rating_count=count,
+        ratings_distribution=distribution,
+        created_at=record.get("created_at"),
+        updated_at=record.get("updated_at"),
+    )

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bookrec_common.settings import ServiceSettings
+
+
+class BookdetailSettings(ServiceSettings):
+    service_name: str = "bookdetail"
+    port: int = 8002
+    books_table: str
+    # BatchGetItem may leave keys unprocessed under throttling; retried this many times, then 503.
+    batch_max_attempts: int = 6
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> BookdetailSettings:
+    return BookdetailSettings()  # type: ignore[call-arg]

@@ -1,0 +1,51 @@
+"""The only bookdetail code that talks to DynamoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from bookrec_common.dynamo import from_item
+from bookrec_common.errors import DependencyUnavailable
+
+BATCH_GET_LIMIT = 100
+
+
+class BookStore:
+    def __init__(self, client: Any, table: str, batch_max_attempts: int = 6) -> None:
+        self._client = client
+        self._table = table
+        self._batch_max_attempts = batch_max_attempts
+
+    async def ping(self) -> None:
+        await self._client.describe_table(TableName=self._table)
+
+    async def get(self, book_id: str) -> dict[str, Any] | None:
+        response = await self._client.get_item(TableName=self._table, Key={"book_id": {"S": book_id}})
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    async def get_many(self, book_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Fetch up to any number of books in ceil(n/100) BatchGetItem calls (plus retries)."""
+        chunks = [book_ids[i:i + BATCH_GET_LIMIT] for i in range(0, len(book_ids), BATCH_GET_LIMIT)]
+        found: dict[str, dict[str, Any]] = {}
+        for result in await asyncio.gather(*(self._get_chunk(chunk) for chunk in chunks)):
+            found.update(result)
+        return found
+
+    async def _get_chunk(self, book_ids: list[str]) -> dict[str, dict[str, Any]]:
+        request: dict[str, Any] = {self._table: {"Keys": [{"book_id": {"S": b}} for b in book_ids]}}
+        found: dict[str, dict[str, Any]] = {}
+        for attempt in range(self._batch_max_attempts):
+            response = await self._client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                record = from_item(item)
+                found[record["book_id"]] = record
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            # Exponential backoff with full jitter, as DynamoDB recommends for unprocessed keys.
+            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise DependencyUnavailable("the books table kept returning unprocessed keys; retry shortly",
+                                    code="batch_incomplete")

@@ -1,0 +1,116 @@
+"""bookdetail over HTTP against a real moto server."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from litestar.testing import AsyncTestClient
+
+from bookrec_common.catalog import with_derived_attributes
+from bookrec_common.dynamo import to_item
+
+from bookrec_bookdetail.app import create_app
+from bookrec_bookdetail.settings import BookdetailSettings
+
+BOOKS = [
+    {"book_id": "OL45883W", "title": "The Republic", "authors": [{"author_id": "OL12A", "name": "Plato"}],
+     "subjects": ["Philosophy"], "first_publish_year": -375, "cover_id": 7, "isbn_13": ["9780140455113"],
+     "ratings_distribution": {"4": 1, "5": 3}},
+    {"book_id": "OL2W", "title": "Meditations", "authors": [{"author_id": "OL3A", "name": "Marcus Aurelius"}]},
+]
+
+
+@pytest.fixture
+async def client(tables, dynamodb):
+    for book in BOOKS:
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(book)))
+    app = create_app(BookdetailSettings(books_table=tables["books"], access_log=False))
+    async with AsyncTestClient(app) as c:
+        yield c
+
+
+async def test_get_book_returns_the_stored_record(client):
+    r = await client.get("/books/OL45883W", headers={"X-Request-ID": "req-123"})
+    assert r.status_code == 200
+    assert r.headers["x-request-id"] == "req-123" and r.headers["x-service"] == "bookdetail"
+    body = r.json()
+    assert body["title"] == "The Republic" and body["authors"] == [{"author_id": "OL12A", "name": "Plato"}]
+    assert body["rating_count"] == 4 and body["avg_rating"] == 4.75
+    assert body["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 3}
+    assert body["first_publish_year"] == -375 and body["isbn_13"] == ["9780140455113"]
+
+
+async def test_unknown_book_is_404_problem(client):
+    r = await client.get("/books/OL999W")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "book_not_found" and r.headers["x-request-id"]
+
+
+async def test_malformed_id_is_400_problem(client):
+    r = await client.get("/books/not-an-id")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "book_id"
+
+
+async def test_batch_keeps_order_collapses_duplicates_and_lists_missing(client):
+    r = await client.post("/books/batch", json={"book_ids": ["OL2W", "OL404W", "OL45883W", "OL2W"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert [b["book_id"] for b in body["items"]] == ["OL2W", "OL45883W"]
+    assert body["count"] == 2 and body["missing"] == ["OL404W"]
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"book_ids": []}, "book_ids"),
+    ({"book_ids": [f"OL{i}W" for i in range(1, 102)]}, "book_ids"),
+    ({"book_ids": "OL1W"}, "book_ids"),
+    ({}, "book_ids"),
+    ({"book_ids": ["OL1W", 5]}, "book_ids"),
+    ({"book_ids": ["OL1W", "bad"]}, "book_ids[1]"),
+    ({"book_ids": ["OL1W"], "extra": 1}, "extra"),
+])
+async def test_bad_batch_is_400_naming_the_field(client, payload, field):
+    r = await client.post("/books/batch", json=payload)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "validation_failed"
+    assert any(field in e["field"] for e in body["errors"]), body
+
+
+async def test_batch_over_limit_names_the_limit(client):
+    r = await client.post("/books/batch", json={"book_ids": [f"OL{i}W" for i in range(1, 102)]})
+    assert "100" in r.json()["detail"]
+
+
+async def test_unknown_route_and_wrong_method_are_problems(client):
+    r = await client.get("/nowhere")
+    assert r.status_code == 404 and r.json()["code"] == "not_found" and r.headers["x-service"] == "bookdetail"
+    r = await client.delete("/books/OL2W")
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+async def test_invalid_json_is_400(client):
+    r = await client.post("/books/batch", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_health_ready_metrics_schema(client):
+    assert (await client.get("/health")).json()["status"] == "ok"
+    ready = await client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["dynamodb"]["ok"] is True
+    await client.get("/books/OL2W")
+    metrics = (await client.get("/metrics")).text
+    assert 'bookrec_requests_total{' in metrics and 'path="/books/{book_id}"' in metrics
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert "/books/batch" in schema["paths"]
+
+
+async def test_dynamodb_down_gives_fast_503_and_ready_503(tables):
+    settings = BookdetailSettings(books_table=tables["books"], access_log=False)
+    app = create_app(settings)
+    async with AsyncTestClient(app) as c:
+        app.state.books._client._endpoint.host = "http://127.0.0.1:9"  # a closed port
+        r = await c.get("/books/OL2W")
+        assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+        ready = await c.get("/ready")
+        assert ready.status_code == 503 and "dynamodb" in ready.json()["detail"]

@@ -1,0 +1,80 @@
+"""Request id and service name on every request, response and log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from bookrec_common.logs import current_request_id
+
+REQUEST_ID_HEADER = "x-request-id"
+SERVICE_HEADER = "x-service"
+_MAX_ID_LENGTH = 128
+access_log = logging.getLogger("bookrec.access")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id: taken from X-Request-ID when sane, else generated; stable for the request."""
+    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[assignment]
+    request_id = state.get("request_id")
+    if request_id is None:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1").strip()
+                if 0 < len(candidate) <= _MAX_ID_LENGTH and candidate.isprintable():
+                    request_id = candidate
+                break
+        request_id = request_id or uuid.uuid4().hex
+        state["request_id"] = request_id
+    return request_id
+
+
+def response_headers_hook(service: str):
+    """A `before_send` hook: runs for every response, unknown routes included."""
+    service_bytes = service.encode()
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            headers[REQUEST_ID_HEADER] = request_id_of(scope)
+            headers[SERVICE_HEADER] = service_bytes.decode()
+
+    return before_send
+
+
+class RequestContextMiddleware:
+    """Binds the request id to the log context and writes one access log line per request."""
+
+    def __init__(self, app: ASGIApp, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = current_request_id.set(request_id_of(scope))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.log_requests:
+                access_log.info(
+                    "%s %s %s", scope["method"], scope["path"], status,
+                    extra={"method": scope["method"], "path": scope["path"], "status": status,
+                           "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+                )
+            current_request_id.reset(token)

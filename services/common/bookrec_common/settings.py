@@ -1,0 +1,25 @@
+"""Typed settings, read from the environment once at start.
+
+Each service subclasses `ServiceSettings` with its own fields; a missing or
+malformed variable fails at boot with pydantic's message naming it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    service_name: str = "bookrec"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    access_log: bool = True
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    # Bounded so that a dead dependency answers 503 quickly instead of hanging.
+    dynamodb_connect_timeout: float = 1.0
+    dynamodb_read_timeout: float = 3.0
+    dynamodb_max_attempts: int = 2
+    ready_timeout: float = 1.0
