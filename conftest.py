@@ -17,13 +17,17 @@ from scripts import definitions
 from scripts.procs import LOCAL_AWS_ENV, free_port, moto_command, port_open, redis_command, start, wait_until
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never reach real AWS: fake credentials everywhere, endpoints always local.
+    os.environ.update(LOCAL_AWS_ENV)
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> str:
     port = free_port()
     proc = start(moto_command(port))
     wait_until(lambda: port_open(port), 30, "moto server", proc)
     url = f"http://127.0.0.1:{port}"
-    os.environ.update(LOCAL_AWS_ENV)
     os.environ["AWS_ENDPOINT_URL"] = url
     yield url
     proc.terminate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from litestar.testing import AsyncTestClient
@@ -11,6 +13,8 @@ from bookrec_common.dynamo import to_item
 
 from bookrec_bookdetail.app import create_app
 from bookrec_bookdetail.settings import BookdetailSettings
+from scripts import definitions
+from scripts.procs import free_port, moto_command, port_open, start, wait_until
 
 BOOKS = [
     {"book_id": "OL45883W", "title": "The Republic", "authors": [{"author_id": "OL12A", "name": "Plato"}],
@@ -105,12 +109,38 @@ async def test_health_ready_metrics_schema(client):
     assert "/books/batch" in schema["paths"]
 
 
-async def test_dynamodb_down_gives_fast_503_and_ready_503(tables):
-    settings = BookdetailSettings(books_table=tables["books"], access_log=False)
-    app = create_app(settings)
-    async with AsyncTestClient(app) as c:
-        app.state.books._client._endpoint.host = "http://127.0.0.1:9"  # a closed port
-        r = await c.get("/books/OL2W")
-        assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
-        ready = await c.get("/ready")
-        assert ready.status_code == 503 and "dynamodb" in ready.json()["detail"]
+async def test_dynamodb_down_gives_fast_503_and_recovers_without_restart(monkeypatch):
+    """A private moto server is stopped under the running service, then started again."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+
+    def start_moto_with_book():
+        proc = start(moto_command(port))
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        names = definitions.create_tables(client, "down")
+        client.put_item(TableName=names["books"], Item=to_item(with_derived_attributes(BOOKS[1])))
+        return proc, names
+
+    proc, names = start_moto_with_book()
+    app = create_app(BookdetailSettings(books_table=names["books"], access_log=False))
+    try:
+        async with AsyncTestClient(app) as c:
+            assert (await c.get("/books/OL2W")).status_code == 200
+            proc.terminate()
+            proc.wait(10)
+            started = time.monotonic()
+            r = await c.get("/books/OL2W")
+            assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+            assert r.headers["retry-after"] == "1"
+            assert time.monotonic() - started < 5  # bounded, not a hang
+            ready = await c.get("/ready")
+            assert ready.status_code == 503 and "dynamodb" in ready.json()["detail"]
+            assert (await c.post("/books/batch", json={"book_ids": ["OL2W"]})).status_code == 503
+            proc, _ = start_moto_with_book()
+            assert (await c.get("/ready")).status_code == 200
+            assert (await c.get("/books/OL2W")).json()["title"] == "Meditations"
+    finally:
+        proc.terminate()
+        proc.wait(10)
