@@ -98,6 +98,7 @@ def create_service_app(
         openapi_config=OpenAPIConfig(title=f"bookrec {name}", version="1.0.0", description=description,
                                      path="/schema"),
         request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,  # our JSON logging, configured above, stays in charge
         debug=False,
     )
     app.state.service_name = name
