@@ -1,0 +1,90 @@
+"""The local ALB's rule matcher against routes.json: every contract route and the tricky ones."""
+
+import pytest
+
+from scripts import definitions
+from scripts.routing import FixedResponse, Rule, build_router, pattern_to_regex
+
+ROUTER = build_router(definitions.routes())
+
+
+def target(path: str) -> str:
+    decision = ROUTER.route(path)
+    if isinstance(decision, FixedResponse):
+        return f"default:{decision.status_code}"
+    if decision.fixed_response:
+        return f"fixed:{decision.fixed_response.status_code}"
+    return decision.service
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/search", "search"),
+    ("/search/advanced", "search"),
+    ("/search/shard/ab", "search"),
+    ("/search/autocomplete", "search"),
+    ("/books/OL45883W", "bookdetail"),
+    ("/books/batch", "bookdetail"),
+    ("/books/OL45883W/rate", "ratings"),
+    ("/books/OL45883W/ratings", "ratings"),
+    ("/books/OL45883W/ratings/alice", "ratings"),
+    ("/users/alice/ratings", "ratings"),
+    ("/recommendations/alice", "recommendation"),
+    ("/recommendations/refresh", "recommendation"),
+    ("/recommendations/invalidate/alice", "fixed:404"),
+    ("/recommendations/invalidate", "fixed:404"),
+    # tricky: '*' spans '/', so rule order decides
+    ("/books/batch/ratings", "ratings"),
+    ("/books/a/b/c/ratings", "ratings"),
+    ("/books/OL1W/ratingsX", "bookdetail"),
+    ("/books/", "bookdetail"),
+    # case-sensitive, no partial matches, query ignored by the router's caller
+    ("/Books/OL1W", "default:404"),
+    ("/SEARCH", "default:404"),
+    ("/searching", "default:404"),
+    ("/books", "default:404"),
+    ("/users/alice", "default:404"),
+    ("/users/alice/ratings/x", "default:404"),
+    ("/recommendations", "default:404"),
+    ("/health", "default:404"),
+    ("/metrics", "default:404"),
+    ("/", "default:404"),
+    ("", "default:404"),
+])
+def test_contract_paths_route_to_their_owner(path, expected):
+    assert target(path) == expected
+
+
+@pytest.mark.parametrize("pattern, path, matches", [
+    ("/a?c", "/abc", True),
+    ("/a?c", "/ac", False),
+    ("/a?c", "/a/c", True),
+    ("/a*", "/a", True),
+    ("/a.b", "/axb", False),   # '.' is literal
+    ("/a+b", "/a+b", True),    # regex metacharacters are literal
+    ("/x/*/y", "/x//y", True),
+])
+def test_pattern_semantics(pattern, path, matches):
+    assert (Rule(1, (pattern,), service="s").matches(path)) is matches
+    assert pattern_to_regex(pattern)
+
+
+def test_rules_are_evaluated_by_priority_not_file_order():
+    router = build_router({"rules": [
+        {"priority": 20, "path_patterns": ["/books/*"], "service": "bookdetail"},
+        {"priority": 10, "path_patterns": ["/books/batch"], "service": "batch"},
+    ], "default": {"status_code": 404, "reason": "none"}})
+    assert router.route("/books/batch").service == "batch"
+
+
+@pytest.mark.parametrize("rules", [
+    [{"priority": 1, "path_patterns": ["/a"], "service": "s"}, {"priority": 1, "path_patterns": ["/b"], "service": "s"}],
+    [{"priority": 1, "path_patterns": ["/a"]}],
+])
+def test_invalid_rule_sets_are_refused(rules):
+    with pytest.raises(ValueError):
+        build_router({"rules": rules, "default": {"status_code": 404, "reason": "x"}})
+
+
+def test_every_forwarded_service_exists_in_services_json():
+    services = set(definitions.services())
+    assert {r.service for r in ROUTER.rules if r.service} == services
