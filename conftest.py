@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import uuid
 
-import boto3
 import pytest
 
 from scripts import definitions
-from scripts.procs import LOCAL_AWS_ENV, free_port, moto_command, port_open, redis_command, start, wait_until
+from scripts.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start, wait_until
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,7 +35,7 @@ def moto_endpoint() -> str:
 
 @pytest.fixture(scope="session")
 def dynamodb(moto_endpoint: str):
-    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+    return local_dynamodb(moto_endpoint)
 
 
 @pytest.fixture

@@ -70,3 +70,12 @@ def start(command: list[str], log_path: Path | None = None, env: dict[str, str] 
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})}, start_new_session=new_session)
+
+
+def local_dynamodb(endpoint: str):
+    """A boto3 DynamoDB client for the emulator at `endpoint` (never real AWS)."""
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"],
+                        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
