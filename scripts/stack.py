@@ -13,6 +13,7 @@ available), then the seed catalogue is loaded through the ETL.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -124,6 +125,9 @@ def create_tables(cfg: StackConfig) -> None:
 
 def seed(cfg: StackConfig) -> None:
     if cfg.seed == "none":
+        return
+    if importlib.util.find_spec("bookrec_etl.__main__") is None:
+        say("WARNING: the ETL (data-processing) is not installed: tables left empty")
         return
     env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": cfg.aws_endpoint, **definitions.table_env(cfg.prefix)}
     say(f"seeding the {cfg.seed} catalogue through the ETL")
