@@ -49,3 +49,7 @@ bench-reco: deps ## recommender build and latency benchmark
 
 bench-etl: deps ## extract and load throughput benchmark
 	$(PY) data-processing/benchmarks/bench_etl.py
+
+bench-alb: deps ## the local ALB's added latency and GET /books/{id} throughput (needs `make up`)
+	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
+	$(PY) -m scripts.bench_alb
