@@ -1,0 +1,126 @@
+"""Response bodies of the public routes as a client sees them (DESIGN.md's shapes).
+
+Decoding a body into these structs checks every field's presence and type in
+C (msgspec), cheap enough to run on every response of a load test. Extra
+fields are allowed: the contract may grow without breaking the load test.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class BookSummary(msgspec.Struct):
+    book_id: str
+    title: str
+    authors: list[str]
+    first_publish_year: int | None
+    avg_rating: float
+    rating_count: int
+    cover_id: int | None
+    score: float
+
+
+class SearchPage(msgspec.Struct):
+    total: int
+    count: int
+    offset: int
+    limit: int
+    items: list[BookSummary]
+    query: str | None = None
+    filters_applied: dict | None = None
+
+
+class Author(msgspec.Struct):
+    author_id: str | None
+    name: str
+
+
+class Book(msgspec.Struct):
+    book_id: str
+    title: str
+    subtitle: str | None
+    authors: list[Author]
+    subjects: list[str]
+    first_publish_year: int | None
+    isbn_13: list[str]
+    language: str | None
+    description: str | None
+    cover_id: int | None
+    cover_url: str | None
+    avg_rating: float
+    rating_count: int
+    ratings_distribution: dict[str, int]
+    created_at: str | None
+    updated_at: str | None
+
+
+class Batch(msgspec.Struct):
+    count: int
+    items: list[Book]
+    missing: list[str]
+
+
+class Rate(msgspec.Struct):
+    book_id: str
+    user_id: str
+    rating: int
+    previous_rating: int | None
+    created_at: str
+    updated_at: str
+
+
+class BookRating(msgspec.Struct):
+    user_id: str
+    rating: int
+    updated_at: str
+
+
+class BookRatings(msgspec.Struct):
+    book_id: str
+    average_rating: float
+    total_ratings: int
+    ratings_distribution: dict[str, int]
+    ratings: list[BookRating]
+    next_cursor: str | None
+
+
+class UserRating(msgspec.Struct):
+    book_id: str
+    rating: int
+    updated_at: str
+
+
+class UserRatings(msgspec.Struct):
+    user_id: str
+    count: int
+    ratings: list[UserRating]
+    next_cursor: str | None
+
+
+class Recommendation(msgspec.Struct):
+    book_id: str
+    title: str
+    authors: list[str]
+    score: float
+    reason: str
+
+
+class Recommendations(msgspec.Struct):
+    user_id: str
+    strategy: str
+    source: Literal["cache", "computed"]
+    model_version: str | int | None
+    recommendations: list[Recommendation]
+
+
+class Problem(msgspec.Struct):
+    """RFC 9457 Problem Details, as every error of every route is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    code: str | None = None
