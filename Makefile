@@ -53,3 +53,7 @@ bench-etl: deps ## extract and load throughput benchmark
 bench-alb: deps ## the local ALB's added latency and GET /books/{id} throughput (needs `make up`)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
 	$(PY) -m scripts.bench_alb
+
+SCENARIO ?= smoke
+loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step
+	$(PY) loadtest/run.py --scenario $(SCENARIO)
