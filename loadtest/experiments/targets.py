@@ -1,0 +1,122 @@
+"""The load targets: in-memory routes, DynamoDB-bound routes, and the seed-style mix, through the local ALB.
+
+    python loadtest/experiments/targets.py [--groups memory dynamo mix] [--alb-workers 1 2] [--profile]
+
+Groups (HeavyUser task tags, no think time, every response validated):
+  memory  search GET/POST, advanced, autocomplete, recommendations of real users
+          (cached once warm): routes that never touch DynamoDB once warm
+  dynamo  details, batch, book ratings, user ratings
+  mix     search 3, details 2, batch 2, rate 1, book ratings 1, user ratings 1, advanced 1, autocomplete 1
+
+Each group runs once per ALB worker count given. For the memory group, wrk
+(C, a few % of a core) also replays the GET routes the catalogue gives, so the
+stack's ceiling is visible without Locust's own CPU cost. For the dynamo group
+the emulator's ceiling for the same DynamoDB calls is measured directly
+(loadtest/experiments/emulator_ceiling.py). With --profile, the busiest stack
+process of each run is sampled with py-spy under the same load.
+Writes loadtest/results/<timestamp>-targets/.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from loadtest import harness  # noqa: E402
+from loadtest.catalogue import discover, typing_prefixes, urllib_fetch  # noqa: E402
+from loadtest.experiments.common import ExperimentStack, arguments, measure, say, write_experiment  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+WRK_SCRIPT = HERE / "wrk_paths.lua"
+
+
+def wrk_paths(url: str, count: int = 2000, seed: int = 11) -> list[str]:
+    """GET paths of the in-memory routes, drawn from the catalogue like the Locust users draw them."""
+    cat = discover(urllib_fetch(url), seed=seed)
+    rng = random.Random(seed)
+    titles = list(cat.books.values())
+    paths = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.5:
+            paths.append(f"/search?q={urllib.parse.quote(rng.choice(cat.queries))}&limit=20")
+        elif kind < 0.8 or not cat.users:
+            prefixes = typing_prefixes(rng.choice(titles), max_chars=8)
+            paths.append(f"/search/autocomplete?q={urllib.parse.quote(rng.choice(prefixes))}&limit=10")
+        else:
+            paths.append(f"/recommendations/{rng.choice(cat.users[:100])}?limit=10")
+    return paths
+
+
+def run_wrk(url: str, paths_file: Path, seconds: int, connections: int, threads: int = 1) -> dict:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+                          str(WRK_SCRIPT), url, "--", str(paths_file)],
+                         capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float | None:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)] if match else None
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
+            "connections": connections, "threads": threads, "seconds": seconds, "raw": out}
+
+
+def emulator_ceiling(stack: ExperimentStack, out: Path, seconds: int) -> dict:
+    """The moto server's own rate for the dynamo group's DynamoDB calls (separate process: it imports boto)."""
+    result = out / "emulator_ceiling.json"
+    subprocess.run([sys.executable, str(HERE / "emulator_ceiling.py"), "--endpoint", stack.stack.env["AWS_ENDPOINT_URL"],
+                    "--books-table", stack.stack.env["BOOKS_TABLE"], "--ratings-table",
+                    stack.stack.env["RATINGS_TABLE"], "--seconds", str(seconds), "--output", str(result)],
+                   check=True)
+    return json.loads(result.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(__doc__)
+    parser.add_argument("--groups", nargs="+", default=["memory", "dynamo", "mix"],
+                        choices=["memory", "dynamo", "mix"])
+    parser.add_argument("--alb-workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--wrk-connections", type=int, default=64)
+    args = parser.parse_args(argv)
+    out = harness.results_dir("targets", args.results)
+    variants, extra = [], {"users": args.users, "duration_s": args.duration, "wrk": {}}
+    with ExperimentStack(args) as stack:
+        try:
+            for workers in args.alb_workers:
+                stack.restart_alb(workers)
+                for group in args.groups:
+                    name = f"{group}, alb workers {workers}"
+                    variants.append(measure(stack, out, name, users=args.users, duration=args.duration,
+                                            warmup=args.warmup, tags=[group], processes=args.processes,
+                                            profile=args.profile))
+                    if group == "memory":
+                        paths_file = out / "wrk_paths.txt"
+                        if not paths_file.exists():
+                            paths_file.write_text("\n".join(wrk_paths(stack.url)) + "\n")
+                        result = run_wrk(stack.url, paths_file, int(args.duration), args.wrk_connections)
+                        extra["wrk"][name] = result
+                        say(f"wrk {name}: {json.dumps({k: v for k, v in result.items() if k != 'raw'})}")
+            if "dynamo" in args.groups:
+                extra["emulator_ceiling"] = emulator_ceiling(stack, out, int(args.duration))
+        finally:
+            stack.restart_alb(1)
+    summary = write_experiment(out, "targets through the local ALB", variants, extra)
+    return 0 if all(v["failures"] == 0 for v in summary["variants"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
