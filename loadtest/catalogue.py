@@ -48,13 +48,14 @@ class Catalogue:
     subjects: list[str] = field(default_factory=list)
     years: list[int] = field(default_factory=list)
     users: list[str] = field(default_factory=list)  # real raters (their recommendations are read)
+    typable: list[tuple[str, str]] = field(default_factory=list)  # (book_id, title) someone can type in Latin script
 
     @property
     def book_ids(self) -> list[str]:
         return list(self.books)
 
     def summary(self) -> dict[str, int]:
-        return {"books": len(self.books), "queries": len(self.queries), "authors": len(self.authors),
+        return {"books": len(self.books), "typable_titles": len(self.typable), "queries": len(self.queries), "authors": len(self.authors),
                 "subjects": len(self.subjects), "years": len(self.years), "users": len(self.users)}
 
 
@@ -133,6 +134,7 @@ def discover(fetch: Fetch, *, seed: int = 7, max_books: int = 3000, max_queries:
         rng.shuffle(chosen)
         chosen = chosen[:max_books]
         cat.books = {s["book_id"]: s["title"] for s in chosen if s.get("title")}
+        cat.typable = [(b, t) for b, t in cat.books.items() if len(typing_prefixes(t)) >= 3]
         cat.popular = [s["book_id"] for s in sorted(chosen, key=lambda s: -s.get("rating_count", 0))]
         cat.authors = sorted({a for s in chosen for a in s.get("authors", []) if len(normalise_text(a)) >= MIN_TOKEN})
         cat.years = sorted({s["first_publish_year"] for s in chosen if s.get("first_publish_year")})

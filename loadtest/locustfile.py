@@ -33,6 +33,7 @@ import logging
 import os
 import random
 import sys
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -40,9 +41,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gevent  # noqa: E402
-from gevent.lock import Semaphore  # noqa: E402
+from gevent.event import Event  # noqa: E402
 from locust import FastHttpUser, between, constant, events, tag, task  # noqa: E402
-from locust.runners import MasterRunner  # noqa: E402
+from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadtest import contract, shapes  # noqa: E402
 from loadtest.catalogue import (SYNTHETIC_USER_PREFIX, Catalogue, CatalogueUnavailable, discover,  # noqa: E402
@@ -62,7 +63,9 @@ SEARCH_LIMIT, AUTOCOMPLETE_LIMIT, RECO_LIMIT, RATINGS_LIMIT = 20, 10, 10, 50
 
 _user_numbers = itertools.count(1)
 _catalogue: Catalogue | None = None
-_catalogue_lock = Semaphore()
+_catalogue_error = ""
+_catalogue_ready = Event()
+DISCOVERY_TIMEOUT = 600
 
 
 def think(low: float, high: float):
@@ -74,23 +77,48 @@ def pause(low: float, high: float) -> None:
         gevent.sleep(random.uniform(low, high) * THINK)
 
 
-@events.test_start.add_listener
+@events.init.add_listener
 def load_catalogue(environment, **_kwargs) -> None:
-    """Draw ids, queries, prefixes and users from the API once per process, before any user starts."""
-    global _catalogue
-    if isinstance(environment.runner, MasterRunner):
+    """Draw ids, queries, prefixes and users from the API once per load-generating process, before the test.
+
+    Distributed runs (--processes): each worker discovers on its own and tells
+    the master, which holds its start (and its shape's clock) until all have.
+    """
+    global _catalogue, _catalogue_error
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        reports: list[dict] = []
+        runner.register_message("catalogue_ready", lambda msg, **_kw: reports.append(msg.data))
+        expected = getattr(environment.parsed_options, "expect_workers", 1) or 1
+        deadline = time.monotonic() + DISCOVERY_TIMEOUT
+        while len(reports) < expected and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+        errors = [r["error"] for r in reports if r["error"]]
+        if errors or len(reports) < expected:
+            _catalogue_error = errors[0] if errors else f"only {len(reports)} of {expected} workers drew a catalogue"
+        _catalogue_ready.set()
         return
-    with _catalogue_lock:
-        if _catalogue is not None:
-            return
-        try:
-            _catalogue = discover(urllib_fetch(environment.host), seed=SEED)
-        except CatalogueUnavailable as exc:
-            log.error("cannot start: %s", exc)
-            environment.process_exit_code = 3
-            gevent.spawn_later(0, environment.runner.quit)
-            return
-    log.info("catalogue drawn through the API: %s", _catalogue.summary())
+    host = environment.host or getattr(environment.parsed_options, "host", None)
+    try:
+        if not host:
+            raise CatalogueUnavailable("no --host to draw the catalogue from")
+        _catalogue = discover(urllib_fetch(host), seed=SEED)
+        log.info("catalogue drawn through the API: %s", _catalogue.summary())
+    except CatalogueUnavailable as exc:
+        _catalogue_error = str(exc)
+    _catalogue_ready.set()
+    if isinstance(runner, WorkerRunner):
+        runner.send_message("catalogue_ready", {"error": _catalogue_error})
+
+
+@events.test_start.add_listener
+def refuse_without_catalogue(environment, **_kwargs) -> None:
+    _catalogue_ready.wait(DISCOVERY_TIMEOUT)
+    if not _catalogue_error:
+        return
+    log.error("cannot start: %s", _catalogue_error)
+    environment.process_exit_code = 3
+    gevent.spawn_later(0, environment.runner.quit)
 
 
 class BookrecUser(FastHttpUser):
@@ -105,9 +133,11 @@ class BookrecUser(FastHttpUser):
             raise gevent.GreenletExit  # discovery failed; the runner is quitting
         self.cat = _catalogue
         self.book_ids = self.cat.book_ids
-        self.titles = list(self.cat.books.items())
-        self.rng = random.Random(SEED * 1_000_003 + next(_user_numbers))
-        self.user_id = f"{SYNTHETIC_USER_PREFIX}{RUN_ID}-{next(_user_numbers)}"
+        self.titles = self.cat.typable or list(self.cat.books.items())
+        # --processes forks after this module is imported: the pid keeps users of different processes apart.
+        number = next(_user_numbers)
+        self.rng = random.Random(f"{SEED}-{os.getpid()}-{number}")
+        self.user_id = f"{SYNTHETIC_USER_PREFIX}{RUN_ID}-{os.getpid()}-{number}"
         self.rated: dict[str, int] = {}
 
     # -- one validated request each ------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 AGGREGATED = "Aggregated"
+RATE_WINDOW = 5.0  # seconds
 
 
 def _float(value: str) -> float | None:
@@ -86,6 +87,13 @@ def failures(run_dir: Path, top: int = 20) -> list[dict[str, Any]]:
             for r in rows[:top]]
 
 
+def exceptions(run_dir: Path, top: int = 10) -> list[dict[str, Any]]:
+    """Errors raised inside the locustfile itself (a bug there, not a failed request)."""
+    rows = sorted(_rows(run_dir / "locust_exceptions.csv"), key=lambda r: -int(r["Count"]))
+    return [{"message": r["Message"][:400], "count": int(r["Count"]), "where": r["Traceback"].strip()[-400:]}
+            for r in rows[:top]]
+
+
 def history(run_dir: Path) -> dict[str, list[dict[str, float | None]]]:
     """Per endpoint (and Aggregated), the per-second series of rps, failures/s, p50/p95/p99 and users."""
     series: dict[str, list[dict[str, float | None]]] = defaultdict(list)
@@ -95,8 +103,30 @@ def history(run_dir: Path) -> dict[str, list[dict[str, float | None]]]:
             "t": float(row["Timestamp"]), "users": _float(row["User Count"]), "rps": _float(row["Requests/s"]),
             "fails": _float(row["Failures/s"]), "p50": _float(row["50%"]), "p95": _float(row["95%"]),
             "p99": _float(row["99%"]), "total": _float(row["Total Request Count"]),
+            "failed": _float(row["Total Failure Count"]),
         })
+    for points in series.values():
+        _windowed_rates(points)
     return dict(series)
+
+
+def _windowed_rates(points: list[dict[str, float | None]], window: float = RATE_WINDOW) -> None:
+    """Requests/s and failures/s from the cumulative counts over the last `window` seconds.
+
+    Locust's own current rate reads 0 on a distributed master between worker
+    reports (every 3 s); differences of the totals are right in both modes.
+    """
+    start = 0
+    for i, point in enumerate(points):
+        while points[start]["t"] < point["t"] - window:
+            start += 1
+        first = points[start]
+        span = point["t"] - first["t"]
+        if span <= 0 or point["total"] is None or first["total"] is None:
+            point["rate"], point["fail_rate"] = None, None
+            continue
+        point["rate"] = (point["total"] - first["total"]) / span
+        point["fail_rate"] = ((point["failed"] or 0) - (first["failed"] or 0)) / span
 
 
 def cpu_by_process(run_dir: Path) -> dict[str, dict[str, float]]:
@@ -123,11 +153,12 @@ def summarise(run_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, An
         "totals": total,
         "endpoints": endpoints,
         "failures": failures(run_dir),
+        "exceptions": exceptions(run_dir),
         "cpu_percent_of_one_core": cpu,
         "busiest_process": next(iter(cpu), None),
-        "passed": bool(total) and total.get("requests", 0) > 0 and total.get("failures", 1) == 0
-        and (meta or {}).get("locust_exit_code", 0) == 0,
     }
+    summary["passed"] = (total.get("requests", 0) > 0 and total.get("failures", 1) == 0
+                         and not summary["exceptions"] and (meta or {}).get("locust_exit_code", 0) == 0)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -148,18 +179,18 @@ def plot(run_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(12, 6))
     for name in names:
         points = series[name]
-        ax.plot([p["t"] - t0 for p in points], [p["rps"] or 0 for p in points], label=name, linewidth=1)
+        ax.plot([p["t"] - t0 for p in points], [p["rate"] or 0 for p in points], label=name, linewidth=1)
     if AGGREGATED in series:
         agg = series[AGGREGATED]
-        ax.plot([p["t"] - t0 for p in agg], [p["rps"] or 0 for p in agg], label="all", color="black", linewidth=2)
-        ax.plot([p["t"] - t0 for p in agg], [p["fails"] or 0 for p in agg], label="failures/s", color="red",
+        ax.plot([p["t"] - t0 for p in agg], [p["rate"] or 0 for p in agg], label="all", color="black", linewidth=2)
+        ax.plot([p["t"] - t0 for p in agg], [p["fail_rate"] or 0 for p in agg], label="failures/s", color="red",
                 linewidth=1.5, linestyle="--")
         users = ax.twinx()
         users.plot([p["t"] - t0 for p in agg], [p["users"] or 0 for p in agg], color="grey", linestyle=":",
                    label="users")
         users.set_ylabel("users (dotted)")
     ax.set_xlabel("seconds")
-    ax.set_ylabel("requests/s")
+    ax.set_ylabel(f"requests/s (over the last {RATE_WINDOW:g} s)")
     ax.set_title(f"Requests per second by endpoint — {run_dir.name}")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
@@ -238,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = run_dir / "summary.json"
     meta = json.loads(previous.read_text()) if previous.exists() else {}
     meta = {k: v for k, v in meta.items() if k not in ("machine", "totals", "endpoints", "failures",
-                                                        "cpu_percent_of_one_core", "busiest_process", "passed")}
+                                                        "cpu_percent_of_one_core", "busiest_process", "passed",
+                                                        "exceptions")}
     summary = summarise(run_dir, meta)
     plot(run_dir)
     print(table(summary))

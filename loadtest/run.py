@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> dict:
         print("failures:")
         for failure in summary["failures"][:10]:
             print(f"  {failure['occurrences']:>6} x {failure['method']} {failure['name']}: {failure['error']}")
+    for exception in summary["exceptions"]:
+        print(f"  locustfile error x{exception['count']}: {exception['message']}\n    {exception['where']}")
     harness.say(f"{'PASSED' if summary['passed'] else 'FAILED'}; results in {out}")
     return summary
 

@@ -32,6 +32,7 @@ def test_smoke_run_has_no_failures(smoke_target: str, tmp_path):
     totals = summary["totals"]
     assert exit_code == 0 and totals["failures"] == 0, (
         f"locust exit {exit_code}, failures: {summary['failures']}\n" + "\n".join(harness.locust_errors(tmp_path)))
+    assert not summary["exceptions"], summary["exceptions"]
     assert totals["requests"] >= MIN_REQUESTS, report.table(summary)
     seen = {(e["method"], e["name"]) for e in summary["endpoints"]}
     assert ROUTES <= seen, f"never exercised: {sorted(ROUTES - seen)}"
