@@ -57,3 +57,7 @@ bench-alb: deps ## the local ALB's added latency and GET /books/{id} throughput 
 SCENARIO ?= smoke
 loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step
 	$(PY) loadtest/run.py --scenario $(SCENARIO)
+
+USER ?= alice
+token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin)
+	@$(PY) -m scripts.identity $(USER) $(if $(ADMIN),--admin)

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from scripts import definitions
+from scripts.identity import create_identity
 from scripts.procs import LOCAL_AWS_ENV, http_ok, local_dynamodb, moto_command, port_open, redis_command, start, wait_until
 
 ROOT = definitions.ROOT
@@ -87,7 +88,7 @@ def ensure_redis(cfg: StackConfig) -> str:
     return url
 
 
-def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str) -> dict[str, str]:
+def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str, identity: dict[str, str]) -> dict[str, str]:
     services = definitions.services()
     env = {
         **LOCAL_AWS_ENV,
@@ -99,6 +100,8 @@ def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str) -> dict
     }
     if spec.get("redis"):
         env["REDIS_URL"] = redis_url
+    if spec.get("auth"):
+        env.update({k: v for k, v in identity.items() if k != "COGNITO_USER_POOL_ID"})
     for peer in spec.get("calls", []):
         env[f"{peer.upper()}_URL"] = f"http://127.0.0.1:{cfg.port(services[peer]['port'])}"
     return env
@@ -150,11 +153,12 @@ def up(cfg: StackConfig) -> None:
         redis_url = ensure_redis(cfg)
         wait_until(lambda: port_open(cfg.port(MOTO_PORT)), 30, "moto server", moto)
         create_tables(cfg)
+        identity = create_identity(cfg.aws_endpoint, cfg.prefix)
         seed(cfg)
         services = definitions.services()
         procs = {}
         for name, spec in services.items():
-            env = service_env(cfg, name, spec, redis_url)
+            env = service_env(cfg, name, spec, redis_url, identity)
             procs[name] = launch(cfg, name, granian_command(spec["package"], cfg.port(spec["port"])), env)
         alb = launch(cfg, "alb", [sys.executable, "-m", "scripts.alb", "--port", str(cfg.port(ALB_PORT)),
                                   "--port-offset", str(cfg.port_offset), "--workers", str(cfg.alb_workers)],
@@ -172,13 +176,15 @@ def up(cfg: StackConfig) -> None:
         raise
     env_file = cfg.state_dir / "env.json"
     env_file.write_text(json.dumps({"ALB_URL": cfg.alb_url, "AWS_ENDPOINT_URL": cfg.aws_endpoint,
-                                    "REDIS_URL": redis_url, **definitions.table_env(cfg.prefix)}, indent=2))
+                                    "REDIS_URL": redis_url, **definitions.table_env(cfg.prefix), **identity},
+                                   indent=2))
     say(f"ready in {time.monotonic() - started:.1f}s")
     say(f"ALB            {cfg.alb_url}   (e.g. curl {cfg.alb_url}/books/OL45883W)")
     for name, spec in definitions.services().items():
         say(f"{name:<14} http://127.0.0.1:{cfg.port(spec['port'])}   (/health /ready /metrics /schema)")
     say(f"DynamoDB       {cfg.aws_endpoint}   (moto server)")
     say(f"Redis          {redis_url or 'disabled'}")
+    say(f"tokens         make token USER=alice   (Cognito user pool {identity['COGNITO_USER_POOL_ID']})")
     say(f"logs           {cfg.logs}/")
 
 
