@@ -53,7 +53,19 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def moto_command(port: int) -> list[str]:
+def moto_command(port: int, serialised: bool = False) -> list[str]:
+    """The moto server; `serialised` answers one request at a time.
+
+    The threaded server (the default) does not isolate concurrent
+    TransactWriteItems from each other, as DynamoDB does; tests of races
+    between replicas use the serialised one.
+    """
+    if serialised:
+        return [sys.executable, "-c",
+                "import sys; from werkzeug.serving import run_simple; "
+                "from moto.server import DomainDispatcherApplication, create_backend_app; "
+                "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
+                "threaded=False)", str(port)]
     return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
 
 

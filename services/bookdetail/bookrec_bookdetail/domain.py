@@ -12,15 +12,6 @@ from bookrec_bookdetail.models import Author, Book
 COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
 
 
-def check_book_id(book_id: str, field: str = "book_id") -> str:
-    if not is_book_id(book_id):
-        raise ValidationFailed(
-            f"{book_id!r} is not a book id (an Open Library work id such as OL45883W, or GB<n>)",
-            errors=[{"field": field, "message": "malformed book id", "source": "path"}],
-        )
-    return book_id
-
-
 def unique_ids(book_ids: list[str]) -> list[str]:
     """Validate every id, collapse duplicates, keep the order of first appearance."""
     bad = [{"field": f"book_ids[{i}]", "message": f"malformed book id {value!r}", "source": "body"}

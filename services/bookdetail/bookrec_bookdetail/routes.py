@@ -9,7 +9,9 @@ from litestar.status_codes import HTTP_200_OK
 
 from bookrec_common.errors import NotFound
 
-from bookrec_bookdetail.domain import check_book_id, to_book, unique_ids
+from bookrec_common.params import check_book_id
+
+from bookrec_bookdetail.domain import to_book, unique_ids
 from bookrec_bookdetail.models import BatchRequest, BatchResponse, Book
 from bookrec_bookdetail.store import BookStore
 

@@ -174,3 +174,22 @@ EXCEPTION_HANDLERS = {
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }
+
+
+def decode_strictly(body: bytes, target: type[Any]) -> Any:
+    """Re-decode a JSON body with no type coercion ("5" or 5.0 is not an integer; true is not a number).
+
+    Litestar's own parsing coerces; handlers whose contract forbids that
+    validate the raw body once more through here.
+    """
+    import msgspec
+
+    try:
+        return msgspec.json.decode(body, type=target, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        raise ValidationFailed(message, errors=[{"field": _field_name("body", message), "message": message,
+                                                 "source": "body"}]) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(f"invalid JSON: {exc}", errors=[{"field": "body", "message": str(exc),
+                                                                 "source": "body"}]) from None

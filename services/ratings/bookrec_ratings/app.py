@@ -1,37 +1,48 @@
-"""ratings: placeholder until the service is built; every route answers 501 Problem Details."""
+"""ratings: users rate books 1..5; the book's aggregate changes in the same transaction."""
 
 from __future__ import annotations
 
-from litestar import Litestar, delete, get, post
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from bookrec_common.errors import NotImplementedYet
-from bookrec_common.service import create_service_app
-from bookrec_common.settings import ServiceSettings
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
 
+from bookrec_common.clients import dynamodb_client, http_session
+from bookrec_common.service import ReadinessCheck, create_service_app
 
-class RatingsSettings(ServiceSettings):
-    service_name: str = "ratings"
-
-
-@post("/books/{book_id:str}/rate", status_code=501)
-async def not_built_0() -> None:
-    raise NotImplementedYet("POST /books/{book_id:str}/rate is not built yet")
-
-
-@get("/books/{book_id:str}/ratings")
-async def not_built_1() -> None:
-    raise NotImplementedYet("GET /books/{book_id:str}/ratings is not built yet")
+from bookrec_ratings.invalidation import RecommendationInvalidator
+from bookrec_ratings.routes import book_ratings, delete_rating, rate_book, user_ratings
+from bookrec_ratings.settings import RatingsSettings, get_settings
+from bookrec_ratings.store import RatingStore
 
 
-@delete("/books/{book_id:str}/ratings/{user_id:str}", status_code=501)
-async def not_built_2() -> None:
-    raise NotImplementedYet("DELETE /books/{book_id:str}/ratings/{user_id:str} is not built yet")
+def create_app(settings: RatingsSettings | None = None) -> Litestar:
+    settings = settings or get_settings()
 
+    @asynccontextmanager
+    async def clients(app: Litestar) -> AsyncIterator[None]:
+        async with dynamodb_client(settings) as dynamodb, http_session() as http:
+            app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,
+                                            settings.write_max_attempts)
+            app.state.invalidator = RecommendationInvalidator(
+                http, settings.recommendation_url, settings.internal_token, settings.invalidation_timeout,
+                settings.invalidation_retries)
+            yield
 
-@get("/users/{user_id:str}/ratings")
-async def not_built_3() -> None:
-    raise NotImplementedYet("GET /users/{user_id:str}/ratings is not built yet")
+    def provide_ratings(state: State) -> RatingStore:
+        return state.ratings
 
+    def provide_invalidator(state: State) -> RecommendationInvalidator:
+        return state.invalidator
 
-def create_app() -> Litestar:
-    return create_service_app(RatingsSettings(), [not_built_0, not_built_1, not_built_2, not_built_3])
+    return create_service_app(
+        settings,
+        [rate_book, delete_rating, book_ratings, user_ratings],
+        lifespan=[clients],
+        dependencies={"ratings": Provide(provide_ratings, sync_to_thread=False),
+                      "invalidator": Provide(provide_invalidator, sync_to_thread=False)},
+        readiness=[ReadinessCheck("dynamodb", lambda app: app.state.ratings.ping())],
+        description="Ratings: rate books 1..5, with exact per-book aggregates; list a book's or a user's ratings.",
+    )

@@ -1,0 +1,72 @@
+"""Tells the recommender that a user's cached recommendations are stale.
+
+Best effort by design: a failed invalidation is logged and counted, never
+turned into a failed rating (the cache entry expires by its TTL anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from prometheus_client import Counter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from bookrec_common.auth import INTERNAL_TOKEN_HEADER
+
+log = logging.getLogger("bookrec.ratings.invalidation")
+INVALIDATION_FAILURES = Counter("invalidation_failures_total", "Invalidations the recommender did not confirm")
+INVALIDATIONS = Counter("invalidations_total", "Invalidations confirmed by the recommender")
+
+
+class InvalidationFailed(Exception):
+    pass
+
+
+class InvalidationRefused(InvalidationFailed):
+    """A 4xx: configuration, not a blip, so not retried."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, InvalidationFailed) and not isinstance(exc, InvalidationRefused)
+
+
+class RecommendationInvalidator:
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, internal_token: str, timeout: float,
+                 retries: int) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._token = internal_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._attempts = retries + 1
+
+    async def _post(self, user_id: str, request_id: str) -> None:
+        url = f"{self._base_url}/recommendations/invalidate/{user_id}"
+        headers = {"X-Request-ID": request_id, INTERNAL_TOKEN_HEADER: self._token}
+        try:
+            async with self._http.post(url, headers=headers, timeout=self._timeout) as response:
+                if response.status >= 500:
+                    raise InvalidationFailed(f"recommender answered {response.status}")
+                if response.status >= 400:
+                    raise InvalidationRefused(f"recommender refused it with {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise InvalidationFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def invalidate(self, user_id: str, request_id: str) -> bool:
+        if not self._base_url:
+            return False
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_random_exponential(multiplier=0.02, max=0.1),
+                retry=retry_if_exception(_is_transient),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._post(user_id, request_id)
+        except InvalidationFailed as exc:
+            INVALIDATION_FAILURES.inc()
+            log.warning("invalidation of %s failed: %s", user_id, exc, extra={"user_id": user_id})
+            return False
+        INVALIDATIONS.inc()
+        return True

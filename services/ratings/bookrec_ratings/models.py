@@ -1,0 +1,53 @@
+"""The ratings contract: request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+UserId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", min_length=1, max_length=64,
+                                     description="1..64 characters of A-Z a-z 0-9 _ . @ -")]
+Stars = Annotated[int, msgspec.Meta(ge=1, le=5, description="an integer 1..5")]
+
+
+class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: UserId
+    rating: Stars
+
+
+class RateResponse(msgspec.Struct):
+    book_id: str
+    user_id: str
+    rating: int
+    previous_rating: int | None
+    created_at: str
+    updated_at: str
+
+
+class BookRatingEntry(msgspec.Struct):
+    user_id: str
+    rating: int
+    updated_at: str
+
+
+class BookRatings(msgspec.Struct):
+    book_id: str
+    average_rating: float
+    total_ratings: int
+    ratings_distribution: dict[str, int]
+    ratings: list[BookRatingEntry]
+    next_cursor: str | None
+
+
+class UserRatingEntry(msgspec.Struct):
+    book_id: str
+    rating: int
+    updated_at: str
+
+
+class UserRatings(msgspec.Struct):
+    user_id: str
+    count: int
+    ratings: list[UserRatingEntry]
+    next_cursor: str | None
