@@ -1,32 +1,78 @@
-"""recommendation: placeholder until the service is built; every route answers 501 Problem Details."""
+"""recommendation: collaborative filtering with a cold-start fallback, cached cache-aside in Redis."""
 
 from __future__ import annotations
 
-from litestar import Litestar, delete, get, post
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from bookrec_common.errors import NotImplementedYet
-from bookrec_common.service import create_service_app
-from bookrec_common.settings import ServiceSettings
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
 
+from bookrec_common.clients import dynamodb_client, redis_client
+from bookrec_common.service import ReadinessCheck, create_service_app
 
-class RecommendationSettings(ServiceSettings):
-    service_name: str = "recommendation"
-
-
-@get("/recommendations/{user_id:str}")
-async def not_built_0() -> None:
-    raise NotImplementedYet("GET /recommendations/{user_id:str} is not built yet")
-
-
-@post("/recommendations/refresh", status_code=501)
-async def not_built_1() -> None:
-    raise NotImplementedYet("POST /recommendations/refresh is not built yet")
+from bookrec_recommendation.engine import RecommendationEngine
+from bookrec_recommendation.routes import invalidate, recommend, refresh
+from bookrec_recommendation.settings import RecommendationSettings, get_settings
+from bookrec_recommendation.store import RatingsSource, RecommendationCache
 
 
-@post("/recommendations/invalidate/{user_id:str}", status_code=501)
-async def not_built_2() -> None:
-    raise NotImplementedYet("POST /recommendations/invalidate/{user_id:str} is not built yet")
+async def _model_loaded(app: Litestar) -> None:
+    if not app.state.engine.ready:
+        raise RuntimeError("model still building")
 
 
-def create_app() -> Litestar:
-    return create_service_app(RecommendationSettings(), [not_built_0, not_built_1, not_built_2])
+def create_app(settings: RecommendationSettings | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def clients(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+            redis = await stack.enter_async_context(redis_client(settings.redis_url)) if settings.redis_url else None
+            engine = RecommendationEngine(
+                RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments),
+                RecommendationCache(redis, settings.cache_ttl_seconds),
+                settings.cached_length, settings.neighbours, settings.regularisation)
+            app.state.engine = engine
+
+            async def first_build_then_refresh() -> None:
+                while not engine.ready:
+                    try:
+                        await engine.rebuild()
+                    except Exception:  # noqa: BLE001 - DynamoDB not there yet: /ready says so; retry
+                        await asyncio.sleep(2)
+                if settings.model_refresh_seconds > 0:
+                    await engine.refresh_forever(settings.model_refresh_seconds)
+
+            task = asyncio.create_task(first_build_then_refresh())
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def provide_engine(state: State) -> RecommendationEngine:
+        return state.engine
+
+    def provide_internal_token() -> str:
+        return settings.internal_token
+
+    return create_service_app(
+        settings,
+        [recommend, refresh, invalidate],
+        lifespan=[clients],
+        dependencies={"engine": Provide(provide_engine, sync_to_thread=False),
+                      "internal_token": Provide(provide_internal_token, sync_to_thread=False)},
+        readiness=[
+            ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping()),
+            ReadinessCheck("model", _model_loaded),
+            ReadinessCheck("redis", lambda app: app.state.engine.cache.ping(), required=False),
+        ],
+        description="Recommendations: collaborative filtering with a content/popularity cold start, "
+                    "cached in Redis.",
+    )

@@ -1,0 +1,122 @@
+"""Holds the current model and answers requests with it.
+
+The model is built off the request path (in a worker thread) from one scan
+of the ratings table and one of the books table, then swapped in with a
+single assignment: a request sees the old model or the new one, never a mix.
+Concurrent cache misses for the same user share one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from prometheus_client import Gauge
+
+from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender
+from bookrec_recommendation.store import CACHE_HITS, CACHE_MISSES, CachedRecommendations, RatingsSource, RecommendationCache
+
+log = logging.getLogger("bookrec.recommendation")
+MODEL_BOOKS = Gauge("recommendation_model_books", "Books in the collaborative model")
+MODEL_BYTES = Gauge("recommendation_model_bytes", "Bytes held by the collaborative model's weights")
+MODEL_AGE = Gauge("recommendation_model_built_timestamp_seconds", "When the current model was built")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    version: str
+    books: int
+    ratings: int
+    seconds: float
+    active_users: list[str]
+
+
+class RecommendationEngine:
+    def __init__(self, source: RatingsSource, cache: RecommendationCache, cached_length: int, neighbours: int,
+                 regularisation: float) -> None:
+        self.source = source
+        self.cache = cache
+        self.cached_length = cached_length
+        self.neighbours = neighbours
+        self.regularisation = regularisation
+        self.recommender: Recommender | None = None
+        self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
+        self._build_lock = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self.recommender is not None
+
+    async def rebuild(self) -> BuildReport:
+        async with self._build_lock:
+            started = time.perf_counter()
+            (users, books), catalogue = await asyncio.gather(self.source.all_ratings(), self.source.catalogue())
+
+            def build() -> Recommender:
+                model = ItemNeighbourModel.build(users, books, self.neighbours, self.regularisation)
+                return Recommender(model, Catalogue(catalogue))
+
+            recommender = await asyncio.to_thread(build)
+            self.recommender = recommender  # the atomic swap
+            MODEL_BOOKS.set(len(recommender.model.book_ids))
+            MODEL_BYTES.set(recommender.model.nbytes)
+            MODEL_AGE.set(time.time())
+            seconds = time.perf_counter() - started
+            log.info("model %s built from %d ratings in %.2fs", recommender.version, len(users), seconds)
+            active = [u for u, _ in Counter(users).most_common(200)]
+            return BuildReport(recommender.version, len(recommender.model.book_ids), len(users), seconds, active)
+
+    async def refresh_forever(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.rebuild()
+            except Exception:  # noqa: BLE001 - keep serving the old model; try again next period
+                log.exception("periodic model rebuild failed")
+
+    async def warm(self, user_ids: list[str]) -> int:
+        """Pre-compute and cache recommendations for these users (after a rebuild)."""
+        for user_id in user_ids:
+            computed = await self._compute(user_id)
+            await self.cache.put(user_id, computed)
+        return len(user_ids) if self.cache.enabled else 0
+
+    async def _compute(self, user_id: str) -> CachedRecommendations:
+        recommender = self.recommender
+        assert recommender is not None
+        rated = await self.source.ratings_of(user_id)
+        strategy, picks = recommender.recommend(rated, self.cached_length)
+        return CachedRecommendations(strategy, recommender.version,
+                                     [(p.book_id, p.score, p.reason) for p in picks])
+
+    async def recommendations(self, user_id: str) -> tuple[CachedRecommendations, str]:
+        """(recommendations, source) where source is "cache" or "computed"."""
+        cached = await self.cache.get(user_id)
+        if cached is not None:
+            CACHE_HITS.inc()
+            return cached, "cache"
+        pending = self._in_flight.get(user_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        CACHE_MISSES.inc()
+        future: asyncio.Future[tuple[CachedRecommendations, str]] = asyncio.get_running_loop().create_future()
+        self._in_flight[user_id] = future
+        try:
+            computed = await self._compute(user_id)
+            await self.cache.put(user_id, computed)
+            future.set_result((computed, "computed"))
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # consumed here; waiters still see it
+            raise
+        finally:
+            del self._in_flight[user_id]
+        return computed, "computed"
+
+    def describe(self, book_id: str) -> tuple[str, list[str]] | None:
+        recommender = self.recommender
+        entry = recommender.catalogue.entries.get(book_id) if recommender else None
+        return (entry.title, list(entry.authors)) if entry else None

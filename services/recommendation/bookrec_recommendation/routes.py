@@ -1,0 +1,56 @@
+"""Thin HTTP handlers: parse, call the engine, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
+from litestar.status_codes import HTTP_200_OK
+
+from bookrec_common.auth import check_internal_token
+from bookrec_common.errors import DependencyUnavailable
+from bookrec_common.params import check_user_id
+
+from bookrec_recommendation.engine import RecommendationEngine
+from bookrec_recommendation.models import Invalidated, RecommendedBook, Recommendations, RefreshResult
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="how many books, 1..100")]
+
+
+@get("/recommendations/{user_id:str}", summary="Books to read next for a user")
+async def recommend(user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
+                    limit: Limit = 10) -> Recommendations:
+    check_user_id(user_id)
+    if not engine.ready:
+        raise DependencyUnavailable("the recommendation model is still being built", code="model_loading")
+    result, source = await engine.recommendations(user_id)
+    books = []
+    for book_id, score, reason in result.items:
+        described = engine.describe(book_id)
+        if described is None:  # removed from the catalogue since the model was built
+            continue
+        title, authors = described
+        books.append(RecommendedBook(book_id=book_id, title=title, authors=authors, score=score, reason=reason))
+        if len(books) == limit:
+            break
+    return Recommendations(user_id=user_id, strategy=result.strategy, source=source,
+                           model_version=result.model_version, recommendations=books)
+
+
+@post("/recommendations/refresh", status_code=HTTP_200_OK, summary="Rebuild the model and pre-warm the cache")
+async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshResult:
+    report = await engine.rebuild()
+    warmed = await engine.warm(report.active_users)
+    return RefreshResult(model_version=report.version, books=report.books, ratings=report.ratings,
+                         build_seconds=round(report.seconds, 3), warmed_users=warmed)
+
+
+@post("/recommendations/invalidate/{user_id:str}", status_code=HTTP_200_OK,
+      summary="Forget a user's cached recommendations (internal: called by ratings)")
+async def invalidate(request: Request, user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
+                     internal_token: NamedDependency[str]) -> Invalidated:
+    check_internal_token(request, internal_token)
+    check_user_id(user_id)
+    return Invalidated(user_id=user_id, invalidated=await engine.cache.delete(user_id))

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+
+from bookrec_common.settings import ServiceSettings
+
+
+class RecommendationSettings(ServiceSettings):
+    service_name: str = "recommendation"
+    port: int = 8004
+    books_table: str
+    ratings_table: str
+    redis_url: str = ""  # empty: no cache, every answer computed
+    cache_ttl_seconds: int = Field(default=600, ge=0)
+    model_refresh_seconds: float = Field(default=900, ge=0)  # 0: only on POST /recommendations/refresh
+    internal_token: str = ""
+    # The longest list computed and cached, so a later larger `limit` is never cut short.
+    cached_length: int = Field(default=100, ge=1, le=100)
+    neighbours: int = Field(default=100, ge=1)
+    regularisation: float = Field(default=25.0, gt=0)  # chosen by the offline evaluation
+    scan_segments: int = Field(default=4, ge=1, le=64)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> RecommendationSettings:
+    return RecommendationSettings()  # type: ignore[call-arg]

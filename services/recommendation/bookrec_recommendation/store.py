@@ -1,0 +1,138 @@
+"""The only recommendation code that talks to DynamoDB and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+
+from bookrec_common.dynamo import from_attribute, from_item
+
+from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
+
+log = logging.getLogger("bookrec.recommendation.store")
+USER_RATINGS_INDEX = "by-user"
+
+CACHE_HITS = Counter("recommendation_cache_hits_total", "Recommendations answered from Redis")
+CACHE_MISSES = Counter("recommendation_cache_misses_total", "Recommendations computed on a cache miss")
+CACHE_ERRORS = Counter("recommendation_cache_errors_total", "Redis calls that failed (answered uncached)")
+
+
+class RatingsSource:
+    """Reads the ratings and books tables: whole-table scans for the model, one user's ratings per request."""
+
+    def __init__(self, client: Any, books_table: str, ratings_table: str, segments: int = 4) -> None:
+        self._client = client
+        self._books = books_table
+        self._ratings = ratings_table
+        self._segments = segments
+
+    async def ping(self) -> None:
+        await self._client.describe_table(TableName=self._ratings)
+
+    async def _scan(self, table: str, projection: str, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        async def segment(number: int) -> list[dict[str, Any]]:
+            request: dict[str, Any] = {"TableName": table, "ProjectionExpression": projection,
+                                       "Segment": number, "TotalSegments": self._segments}
+            if names:
+                request["ExpressionAttributeNames"] = names
+            items: list[dict[str, Any]] = []
+            while True:
+                response = await self._client.scan(**request)
+                items += response.get("Items", [])
+                if "LastEvaluatedKey" not in response:
+                    return items
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+        parts = await asyncio.gather(*(segment(n) for n in range(self._segments)))
+        return [item for part in parts for item in part]
+
+    async def all_ratings(self) -> tuple[list[str], list[str]]:
+        """(user ids, book ids) of every rating: who rated what, for the model."""
+        items = await self._scan(self._ratings, "user_id, book_id")
+        return [i["user_id"]["S"] for i in items], [i["book_id"]["S"] for i in items]
+
+    async def catalogue(self) -> list[CatalogueEntry]:
+        items = await self._scan(self._books, "book_id, title, authors, subjects, rating_sum, rating_count")
+        return [catalogue_entry(from_item(i)) for i in items]
+
+    async def ratings_of(self, user_id: str) -> dict[str, int]:
+        """The user's current ratings (book -> stars), read now, so a rating made seconds ago counts."""
+        request: dict[str, Any] = {
+            "TableName": self._ratings, "IndexName": USER_RATINGS_INDEX,
+            "KeyConditionExpression": "user_id = :u", "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ProjectionExpression": "book_id, rating",
+        }
+        rated: dict[str, int] = {}
+        while True:
+            response = await self._client.query(**request)
+            for item in response.get("Items", []):
+                rated[item["book_id"]["S"]] = from_attribute(item["rating"])
+            if "LastEvaluatedKey" not in response:
+                return rated
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class CachedRecommendations(msgspec.Struct):
+    strategy: str
+    model_version: str
+    items: list[tuple[str, float, str]]  # (book_id, score, reason), longest list computed
+
+
+class RecommendationCache:
+    """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades to "no cache", never to an error."""
+
+    def __init__(self, client: aioredis.Redis | None, ttl_seconds: int) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(CachedRecommendations)
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None and self._ttl > 0
+
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"reco:{user_id}"
+
+    async def ping(self) -> None:
+        if self._client is None:
+            raise RuntimeError("no Redis configured (REDIS_URL is empty)")
+        await self._client.ping()
+
+    async def get(self, user_id: str) -> CachedRecommendations | None:
+        if not self.enabled:
+            return None
+        try:
+            raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - Redis down must not fail a request
+            CACHE_ERRORS.inc()
+            log.warning("cache read failed: %s", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return self._decoder.decode(raw)
+        except msgspec.DecodeError:
+            return None
+
+    async def put(self, user_id: str, value: CachedRecommendations) -> None:
+        if not self.enabled:
+            return
+        try:
+            await self._client.set(self.key(user_id), self._encoder.encode(value), ex=self._ttl)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001
+            CACHE_ERRORS.inc()
+            log.warning("cache write failed: %s", exc)
+
+    async def delete(self, user_id: str) -> bool:
+        """True when the cache no longer holds the user's entry (idempotent)."""
+        if self._client is None:
+            return True
+        await self._client.delete(self.key(user_id))
+        return True

@@ -1,0 +1,131 @@
+"""The recommendation service over HTTP against a real moto server and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.dynamo import to_item
+
+from bookrec_recommendation.app import create_app
+from bookrec_recommendation.settings import RecommendationSettings
+from bookrec_recommendation.store import CACHE_MISSES
+
+TOKEN = "internal-secret"
+BOOKS = {f"OL{i}W": ("philosophy" if i <= 6 else "fantasy") for i in range(1, 13)}
+
+
+def seed(dynamodb, tables):
+    for book_id, subject in BOOKS.items():
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(
+            {"book_id": book_id, "title": f"Title {book_id}", "authors": [{"author_id": None, "name": subject + " author"}],
+             "subjects": [subject]})))
+    now = utc_now()
+    for u in range(20):
+        shelf = [b for b, s in BOOKS.items() if s == ("philosophy" if u % 2 else "fantasy")]
+        for b in shelf[: 4 + u % 3]:
+            dynamodb.put_item(TableName=tables["ratings"], Item=to_item(
+                {"book_id": b, "user_id": f"reader{u}", "rating": 5, "created_at": now, "updated_at": now}))
+
+
+def settings_for(tables, redis_url):
+    return RecommendationSettings(books_table=tables["books"], ratings_table=tables["ratings"], redis_url=redis_url,
+                                  internal_token=TOKEN, access_log=False, model_refresh_seconds=0,
+                                  neighbours=5, regularisation=1.0)
+
+
+async def wait_ready(client):
+    for _ in range(100):
+        if (await client.get("/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("model never became ready")
+
+
+@pytest.fixture
+async def client(tables, dynamodb, redis_url):
+    seed(dynamodb, tables)
+    async with AsyncTestClient(create_app(settings_for(tables, redis_url))) as c:
+        await wait_ready(c)
+        yield c
+
+
+async def test_cache_aside_computed_then_cache_then_invalidated(client):
+    first = (await client.get("/recommendations/reader1?limit=3")).json()
+    assert first["source"] == "computed" and first["strategy"] == "collaborative"
+    assert len(first["recommendations"]) == 3
+    rated = {f"OL{i}W" for i in range(1, 6)}  # reader1 rated the first 5 philosophy books
+    assert not rated & {r["book_id"] for r in first["recommendations"]}
+    assert first["recommendations"][0]["title"].startswith("Title ") and first["recommendations"][0]["reason"]
+    second = (await client.get("/recommendations/reader1?limit=3")).json()
+    assert second["source"] == "cache" and second["recommendations"] == first["recommendations"]
+    r = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
+    assert r.status_code == 200 and r.json() == {"user_id": "reader1", "invalidated": True}
+    again = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
+    assert again.status_code == 200  # idempotent
+    assert (await client.get("/recommendations/reader1?limit=3")).json()["source"] == "computed"
+
+
+async def test_a_larger_limit_after_a_smaller_one_is_not_cut_short(client):
+    small = (await client.get("/recommendations/reader0?limit=2")).json()
+    large = (await client.get("/recommendations/reader0?limit=10")).json()
+    assert large["source"] == "cache" and len(small["recommendations"]) == 2
+    assert len(large["recommendations"]) > 2
+    assert large["recommendations"][:2] == small["recommendations"]
+
+
+async def test_a_new_rating_counts_at_once_and_unknown_users_get_popularity(client, dynamodb, tables):
+    cold = (await client.get("/recommendations/newcomer")).json()
+    assert cold["strategy"] == "popularity" and cold["recommendations"]
+    dynamodb.put_item(TableName=tables["ratings"], Item=to_item(
+        {"book_id": "OL8W", "user_id": "newcomer", "rating": 5, "created_at": utc_now(), "updated_at": utc_now()}))
+    await client.post("/recommendations/invalidate/newcomer", headers={"X-Internal-Token": TOKEN})
+    warm = (await client.get("/recommendations/newcomer")).json()
+    assert warm["strategy"] == "content+popularity"
+    assert "OL8W" not in {r["book_id"] for r in warm["recommendations"]}
+    assert all(BOOKS[r["book_id"]] == "fantasy" for r in warm["recommendations"][:3])
+
+
+async def test_concurrent_misses_for_one_user_compute_once(client):
+    before = CACHE_MISSES._value.get()
+    answers = await asyncio.gather(*(client.get("/recommendations/reader3") for _ in range(10)))
+    assert all(a.status_code == 200 for a in answers)
+    assert CACHE_MISSES._value.get() - before == 1
+
+
+async def test_invalidate_needs_the_internal_token(client):
+    assert (await client.post("/recommendations/invalidate/reader1")).status_code == 401
+    r = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": "wrong"})
+    assert r.status_code == 401 and r.json()["code"] == "internal_only"
+
+
+@pytest.mark.parametrize("path", ["/recommendations/bad%20id", "/recommendations/x?limit=0",
+                                  "/recommendations/x?limit=101", "/recommendations/x?limit=ten"])
+async def test_bad_input_is_400(client, path):
+    r = await client.get(path)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_refresh_rebuilds_and_warms(client):
+    before = (await client.get("/recommendations/reader5")).json()["model_version"]
+    r = await client.post("/recommendations/refresh")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model_version"] != before and body["ratings"] > 0 and body["warmed_users"] == 20
+    after = (await client.get("/recommendations/reader5")).json()
+    assert after["source"] == "cache" and after["model_version"] == body["model_version"]
+
+
+async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb):
+    seed(dynamodb, tables)
+    async with AsyncTestClient(create_app(settings_for(tables, "redis://127.0.0.1:9/0"))) as c:
+        await wait_ready(c)
+        ready = (await c.get("/ready")).json()
+        assert ready["status"] == "degraded" and ready["checks"]["redis"]["ok"] is False
+        for _ in range(2):
+            r = await c.get("/recommendations/reader1")
+            assert r.status_code == 200 and r.json()["source"] == "computed"
+        assert "recommendation_cache_errors_total" in (await c.get("/metrics")).text
