@@ -6,10 +6,12 @@ import asyncio
 import random
 from typing import Any
 
+from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item
 from bookrec_common.errors import DependencyUnavailable
 
 BATCH_GET_LIMIT = 100
+PROBE_ID = "OL0W"  # never a real work id
 
 
 class BookStore:
@@ -19,7 +21,7 @@ class BookStore:
         self._batch_max_attempts = batch_max_attempts
 
     async def ping(self) -> None:
-        await self._client.describe_table(TableName=self._table)
+        await probe_table(self._client, self._table, {"book_id": PROBE_ID})
 
     async def get(self, book_id: str) -> dict[str, Any] | None:
         response = await self._client.get_item(TableName=self._table, Key={"book_id": {"S": book_id}})

@@ -19,10 +19,11 @@ from bookrec_common.settings import ServiceSettings
 
 
 @asynccontextmanager
-async def dynamodb_client(settings: ServiceSettings) -> AsyncIterator[Any]:
+async def dynamodb_client(settings: ServiceSettings, bulk: bool = False) -> AsyncIterator[Any]:
+    """The request-path client (short timeouts), or with `bulk` the one for background scans."""
     config = AioConfig(
         connect_timeout=settings.dynamodb_connect_timeout,
-        read_timeout=settings.dynamodb_read_timeout,
+        read_timeout=settings.dynamodb_scan_read_timeout if bulk else settings.dynamodb_read_timeout,
         retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
         max_pool_connections=64,
         tcp_keepalive=True,
@@ -49,3 +50,13 @@ async def http_session(total_timeout: float = 2.0) -> AsyncIterator[aiohttp.Clie
         connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
     ) as session:
         yield session
+
+
+async def probe_table(client: Any, table: str, key: dict[str, str]) -> None:
+    """Readiness probe of one table: a GetItem of a key that never exists.
+
+    O(1) everywhere (DescribeTable on the emulator walks every item), and it
+    proves the endpoint answers, the table exists and we may read it.
+    """
+    await client.get_item(TableName=table, Key={name: {"S": value} for name, value in key.items()},
+                          ProjectionExpression=next(iter(key)))

@@ -22,4 +22,6 @@ class ServiceSettings(BaseSettings):
     dynamodb_connect_timeout: float = 1.0
     dynamodb_read_timeout: float = 3.0
     dynamodb_max_attempts: int = 2
-    ready_timeout: float = 1.0
+    # Whole-table scans (model builds, index loads) run off the request path with a patient client.
+    dynamodb_scan_read_timeout: float = 120.0
+    ready_timeout: float = 2.0

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
 
@@ -53,8 +54,8 @@ class RatingStore:
         self.conflicts = 0  # lost races, for metrics and tests
 
     async def ping(self) -> None:
-        await asyncio.gather(self._client.describe_table(TableName=self._books),
-                             self._client.describe_table(TableName=self._ratings))
+        await asyncio.gather(probe_table(self._client, self._books, {"book_id": "OL0W"}),
+                             probe_table(self._client, self._ratings, {"book_id": "OL0W", "user_id": "-"}))
 
     async def book_aggregate(self, book_id: str) -> RatingAggregate | None:
         response = await self._client.get_item(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -20,6 +21,9 @@ from bookrec_recommendation.settings import RecommendationSettings, get_settings
 from bookrec_recommendation.store import RatingsSource, RecommendationCache
 
 
+log = logging.getLogger("bookrec.recommendation")
+
+
 async def _model_loaded(app: Litestar) -> None:
     if not app.state.engine.ready:
         raise RuntimeError("model still building")
@@ -32,9 +36,11 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
     async def clients(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+            scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
             redis = await stack.enter_async_context(redis_client(settings.redis_url)) if settings.redis_url else None
             engine = RecommendationEngine(
-                RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments),
+                RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments,
+                              scanner),
                 RecommendationCache(redis, settings.cache_ttl_seconds),
                 settings.cached_length, settings.neighbours, settings.regularisation)
             app.state.engine = engine
@@ -44,7 +50,8 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
                     try:
                         await engine.rebuild()
                     except Exception:  # noqa: BLE001 - DynamoDB not there yet: /ready says so; retry
-                        await asyncio.sleep(2)
+                        log.exception("model build failed; retrying")
+                        await asyncio.sleep(5)
                 if settings.model_refresh_seconds > 0:
                     await engine.refresh_forever(settings.model_refresh_seconds)
 

@@ -10,6 +10,7 @@ import msgspec
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
+from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_attribute, from_item
 
 from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
@@ -25,14 +26,16 @@ CACHE_ERRORS = Counter("recommendation_cache_errors_total", "Redis calls that fa
 class RatingsSource:
     """Reads the ratings and books tables: whole-table scans for the model, one user's ratings per request."""
 
-    def __init__(self, client: Any, books_table: str, ratings_table: str, segments: int = 4) -> None:
+    def __init__(self, client: Any, books_table: str, ratings_table: str, segments: int = 4,
+                 scan_client: Any = None) -> None:
         self._client = client
+        self._scan_client = scan_client or client
         self._books = books_table
         self._ratings = ratings_table
         self._segments = segments
 
     async def ping(self) -> None:
-        await self._client.describe_table(TableName=self._ratings)
+        await probe_table(self._client, self._ratings, {"book_id": "OL0W", "user_id": "-"})
 
     async def _scan(self, table: str, projection: str, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
         async def segment(number: int) -> list[dict[str, Any]]:
@@ -42,7 +45,7 @@ class RatingsSource:
                 request["ExpressionAttributeNames"] = names
             items: list[dict[str, Any]] = []
             while True:
-                response = await self._client.scan(**request)
+                response = await self._scan_client.scan(**request)
                 items += response.get("Items", [])
                 if "LastEvaluatedKey" not in response:
                     return items

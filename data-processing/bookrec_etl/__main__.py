@@ -1,0 +1,3 @@
+from bookrec_etl.cli import main
+
+main()
