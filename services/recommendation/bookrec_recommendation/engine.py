@@ -45,6 +45,7 @@ class RecommendationEngine:
         self.recommender: Recommender | None = None
         self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
         self._build_lock = asyncio.Lock()
+        self._refresh_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -76,6 +77,19 @@ class RecommendationEngine:
                 await self.rebuild()
             except Exception:  # noqa: BLE001 - keep serving the old model; try again next period
                 log.exception("periodic model rebuild failed")
+
+    def start_refresh(self) -> bool:
+        """Rebuild and pre-warm in the background; joins a refresh already running."""
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.create_task(self._refresh())
+        return True
+
+    async def _refresh(self) -> None:
+        try:
+            report = await self.rebuild()
+            await self.warm(report.active_users)
+        except Exception:  # noqa: BLE001 - the old model keeps serving
+            log.exception("requested model refresh failed")
 
     async def warm(self, user_ids: list[str]) -> int:
         """Pre-compute and cache recommendations for these users (after a rebuild)."""

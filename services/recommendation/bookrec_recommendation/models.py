@@ -21,12 +21,9 @@ class Recommendations(msgspec.Struct):
     recommendations: list[RecommendedBook]
 
 
-class RefreshResult(msgspec.Struct):
-    model_version: str
-    books: int
-    ratings: int
-    build_seconds: float
-    warmed_users: int
+class RefreshAccepted(msgspec.Struct):
+    current_model_version: str | None
+    refreshing: bool
 
 
 class Invalidated(msgspec.Struct):

@@ -7,14 +7,14 @@ from typing import Annotated
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from bookrec_common.auth import check_internal_token
 from bookrec_common.errors import DependencyUnavailable
 from bookrec_common.params import check_user_id
 
 from bookrec_recommendation.engine import RecommendationEngine
-from bookrec_recommendation.models import Invalidated, RecommendedBook, Recommendations, RefreshResult
+from bookrec_recommendation.models import Invalidated, RecommendedBook, Recommendations, RefreshAccepted
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="how many books, 1..100")]
 
@@ -39,12 +39,13 @@ async def recommend(user_id: FromPath[str], engine: NamedDependency[Recommendati
                            model_version=result.model_version, recommendations=books)
 
 
-@post("/recommendations/refresh", status_code=HTTP_200_OK, summary="Rebuild the model and pre-warm the cache")
-async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshResult:
-    report = await engine.rebuild()
-    warmed = await engine.warm(report.active_users)
-    return RefreshResult(model_version=report.version, books=report.books, ratings=report.ratings,
-                         build_seconds=round(report.seconds, 3), warmed_users=warmed)
+@post("/recommendations/refresh", status_code=HTTP_202_ACCEPTED,
+      summary="Rebuild the model and pre-warm the cache, in the background",
+      description="Answers at once; the new model's version appears in responses once it is swapped in. "
+                  "A refresh requested while one runs joins it.")
+async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshAccepted:
+    return RefreshAccepted(current_model_version=engine.recommender.version if engine.recommender else None,
+                           refreshing=engine.start_refresh())
 
 
 @post("/recommendations/invalidate/{user_id:str}", status_code=HTTP_200_OK,

@@ -112,11 +112,17 @@ async def test_bad_input_is_400(client, path):
 async def test_refresh_rebuilds_and_warms(client):
     before = (await client.get("/recommendations/reader5")).json()["model_version"]
     r = await client.post("/recommendations/refresh")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["model_version"] != before and body["ratings"] > 0 and body["warmed_users"] == 20
-    after = (await client.get("/recommendations/reader5")).json()
-    assert after["source"] == "cache" and after["model_version"] == body["model_version"]
+    assert r.status_code == 202 and r.json() == {"current_model_version": before, "refreshing": True}
+    for _ in range(100):  # the rebuild runs in the background
+        after = (await client.get("/recommendations/reader5")).json()
+        if after["model_version"] != before:
+            break
+        await client.post("/recommendations/invalidate/reader5", headers={"X-Internal-Token": TOKEN})
+        await asyncio.sleep(0.1)
+    assert after["model_version"] != before
+    await asyncio.sleep(0.5)  # pre-warming follows the swap
+    warmed = (await client.get("/recommendations/reader7")).json()
+    assert warmed["source"] == "cache" and warmed["model_version"] == after["model_version"]
 
 
 async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb):
