@@ -140,6 +140,10 @@ def handle_problem(request: Request, exc: ProblemError) -> Response[dict[str, An
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
     if isinstance(exc, ValidationException):
         errors = _validation_errors(exc.extra)
+        if not errors:  # e.g. "Missing required query parameter 'q' for path /search"
+            named = re.search(r"(query|path|header|cookie) parameter '([^']+)'", exc.detail)
+            errors = [{"field": named[2] if named else "request", "message": exc.detail,
+                       "source": named[1] if named else "request"}]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
         return problem_response(request, 400, "validation_failed", "Request validation failed", detail, errors)
     status = exc.status_code

@@ -1,42 +1,59 @@
-"""search: placeholder until the service is built; every route answers 501 Problem Details."""
+"""search: ranked full text, advanced filters and autocomplete from an in-memory index."""
 
 from __future__ import annotations
 
-from litestar import Litestar, delete, get, post
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from bookrec_common.errors import NotImplementedYet
-from bookrec_common.service import create_service_app
-from bookrec_common.settings import ServiceSettings
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
 
+from bookrec_common.clients import dynamodb_client
+from bookrec_common.service import ReadinessCheck, create_service_app
 
-class SearchSettings(ServiceSettings):
-    service_name: str = "search"
-
-
-@post("/search", status_code=501)
-async def not_built_0() -> None:
-    raise NotImplementedYet("POST /search is not built yet")
-
-
-@get("/search")
-async def not_built_1() -> None:
-    raise NotImplementedYet("GET /search is not built yet")
+from bookrec_search.engine import SearchEngine
+from bookrec_search.routes import autocomplete, autocomplete_shard, search_advanced, search_get, search_post
+from bookrec_search.settings import SearchSettings, get_settings
+from bookrec_search.store import BookSource
 
 
-@post("/search/advanced", status_code=501)
-async def not_built_2() -> None:
-    raise NotImplementedYet("POST /search/advanced is not built yet")
+async def _index_loaded(app: Litestar) -> None:
+    if not app.state.engine.ready:
+        raise RuntimeError("index still loading")
 
 
-@get("/search/shard/{prefix:str}")
-async def not_built_3() -> None:
-    raise NotImplementedYet("GET /search/shard/{prefix:str} is not built yet")
+def create_app(settings: SearchSettings | None = None) -> Litestar:
+    settings = settings or get_settings()
 
+    @asynccontextmanager
+    async def clients(app: Litestar) -> AsyncIterator[None]:
+        async with dynamodb_client(settings) as dynamodb, dynamodb_client(settings, bulk=True) as scanner:
+            engine = SearchEngine(BookSource(dynamodb, scanner, settings.books_table, settings.scan_segments))
+            app.state.engine = engine
+            task = asyncio.create_task(engine.run(settings.index_refresh_seconds)) if settings.index_enabled else None
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
-@get("/search/autocomplete")
-async def not_built_4() -> None:
-    raise NotImplementedYet("GET /search/autocomplete is not built yet")
+    def provide_engine(state: State) -> SearchEngine:
+        return state.engine
 
-
-def create_app() -> Litestar:
-    return create_service_app(SearchSettings(), [not_built_0, not_built_1, not_built_2, not_built_3, not_built_4])
+    readiness = [ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping())]
+    if settings.index_enabled:
+        readiness.append(ReadinessCheck("index", _index_loaded))
+    return create_service_app(
+        settings,
+        [search_post, search_get, search_advanced, autocomplete, autocomplete_shard],
+        lifespan=[clients],
+        dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
+        readiness=readiness,
+        description="Search: ranked full text (BM25F with a popularity prior), advanced filters and sorts, "
+                    "title-prefix autocomplete.",
+    )
