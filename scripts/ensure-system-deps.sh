@@ -4,6 +4,8 @@
 set -u
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Optional: validates docker-compose.yml offline in the tests (no Docker engine needed).
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
@@ -14,6 +16,7 @@ if command -v apt-get >/dev/null 2>&1; then
       && exit 0
   fi
 fi
-echo "missing: ${need[*]} (install it, e.g. 'apt-get install redis-server', or set REDIS_URL to a reachable Redis);" \
-     "without it the local stack runs with the recommendation cache disabled and Redis tests are skipped" >&2
+echo "missing: ${need[*]} (apt-get install ${need[*]}). Without redis-server the local stack runs with the" \
+     "recommendation cache disabled (or set REDIS_URL to a reachable Redis) and Redis tests are skipped;" \
+     "without docker-compose the compose file's validation test is skipped." >&2
 exit 0

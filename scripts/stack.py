@@ -126,18 +126,26 @@ def create_tables(cfg: StackConfig) -> None:
         definitions.create_tables(local_dynamodb(cfg.aws_endpoint), cfg.prefix)
 
 
-def seed(cfg: StackConfig) -> None:
+def seed(cfg: StackConfig, endpoint: str | None = None) -> None:
     if cfg.seed == "none":
         return
     if importlib.util.find_spec("bookrec_etl.__main__") is None:
         say("WARNING: the ETL (data-processing) is not installed: tables left empty")
         return
-    env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": cfg.aws_endpoint, **definitions.table_env(cfg.prefix)}
+    env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint or cfg.aws_endpoint,
+           **definitions.table_env(cfg.prefix)}
     say(f"seeding the {cfg.seed} catalogue through the ETL")
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "bookrec_etl", "seed", "--size", cfg.seed], env=env, check=True,
                    cwd=ROOT)
     say(f"seeded in {time.monotonic() - started:.1f}s")
+
+
+def provision(endpoint: str, cfg: StackConfig) -> None:
+    """Tables and seed data on an emulator someone else runs (docker compose's moto service)."""
+    wait_until(lambda: http_ok(endpoint), 60, f"DynamoDB endpoint {endpoint}")
+    definitions.create_tables(local_dynamodb(endpoint), cfg.prefix)
+    seed(StackConfig(cfg.state_dir, cfg.port_offset, cfg.prefix, cfg.seed, cfg.alb_workers), endpoint)
 
 
 def up(cfg: StackConfig) -> None:
@@ -256,7 +264,9 @@ def run(cfg: StackConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "up", "down", "status"])
+    parser.add_argument("command", choices=["run", "up", "down", "status", "provision"],
+                        help="provision: only create the tables and seed them at --endpoint (used by compose)")
+    parser.add_argument("--endpoint", help="with provision: the DynamoDB endpoint (e.g. http://moto:5000)")
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("BOOKREC_STATE_DIR", ROOT / ".run")),
                         help="pid files, logs and Terraform state (default .run/)")
     parser.add_argument("--port-offset", type=int, default=int(os.environ.get("BOOKREC_PORT_OFFSET", "0")),
@@ -268,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alb-workers", type=int, default=int(os.environ.get("BOOKREC_ALB_WORKERS", "1")))
     args = parser.parse_args(argv)
     cfg = StackConfig(args.state_dir.resolve(), args.port_offset, args.prefix, args.seed, args.alb_workers)
-    if args.command == "up":
+    if args.command == "provision":
+        provision(args.endpoint or os.environ["AWS_ENDPOINT_URL"], cfg)
+    elif args.command == "up":
         up(cfg)
     elif args.command == "down":
         down(cfg)

