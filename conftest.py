@@ -1,5 +1,7 @@
 """Session fixtures shared by every test: real dependencies, started once.
 
+- `stack`: the whole local stack (moto server, Redis, four services, local ALB), seeded with the
+  sample catalogue, on ports offset by STACK_PORT_OFFSET; yields the ALB's URL.
 - `moto_endpoint`: a moto server process over HTTP, exported as AWS_ENDPOINT_URL.
 - `redis_url`: a real redis-server process on a free port.
 - `tables`: fresh books/ratings tables (from infrastructure/definitions/tables.json) per test.
@@ -8,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -60,3 +64,21 @@ def redis_url() -> str:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
+
+
+# The whole local stack, started once for the end-to-end tests and the load-test smoke run.
+STACK_PORT_OFFSET = 200  # beside a developer's own `make up` on the default ports
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> str:
+    state_dir = tmp_path_factory.mktemp("stack")
+    command = [sys.executable, "-m", "scripts.stack"]
+    options = ["--state-dir", str(state_dir), "--port-offset", str(STACK_PORT_OFFSET)]
+    result = subprocess.run([*command, "up", *options, "--seed", "sample"], cwd=definitions.ROOT,
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in (state_dir / "logs").glob("*.log"))
+        pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}{logs}")
+    yield f"http://127.0.0.1:{8080 + STACK_PORT_OFFSET}"
+    subprocess.run([*command, "down", *options], cwd=definitions.ROOT, timeout=60)

@@ -72,11 +72,13 @@ def test_internal_and_unknown_paths_end_at_the_alb(alb, method, path):
 
 
 def test_every_service_is_ready_and_exposes_metrics_and_schema(stack):
-    from scripts import definitions
-    from tests.conftest import PORT_OFFSET
+    from urllib.parse import urlparse
 
+    from scripts import definitions
+
+    offset = urlparse(stack).port - 8080
     for name, spec in definitions.services().items():
-        base = f"http://127.0.0.1:{spec['port'] + PORT_OFFSET}"
+        base = f"http://127.0.0.1:{spec['port'] + offset}"
         assert httpx.get(base + "/health").json() == {"status": "ok", "service": name}
         assert httpx.get(base + "/ready").status_code == 200
         metrics = httpx.get(base + "/metrics")

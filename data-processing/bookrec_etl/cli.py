@@ -27,7 +27,8 @@ from bookrec_etl.importers import ImportReport, Rejects, import_goodbooks, impor
 from bookrec_etl.load import Checkpoint, LoadReport, load
 
 SEED = Path(__file__).resolve().parent.parent / "seed"
-SEED_USERS = {"sample": 300, "full": None}  # goodbooks users whose ratings are seeded
+# goodbooks (users, books) seeded: the emulator scans ~500 items/s, so the sample stays small.
+SEED_LIMITS = {"sample": (300, 2000), "full": (None, None)}
 
 
 def dynamodb():
@@ -66,7 +67,7 @@ def cmd_import_jsonl(args: argparse.Namespace) -> None:
 def cmd_import_goodbooks(args: argparse.Namespace) -> None:
     rejects = Rejects(args.rejects)
     books, ratings = import_goodbooks(args.books, args.genres, args.ratings, args.books_out, args.ratings_out,
-                                      rejects, args.max_users)
+                                      rejects, args.max_users, args.max_books)
     rejects.close()
     say(books.summary("goodbooks books"))
     say(ratings.summary("goodbooks ratings"))
@@ -92,7 +93,7 @@ def cmd_seed(args: argparse.Namespace) -> None:
         gb_books, gb_ratings = import_goodbooks(
             SEED / "goodbooks10k_books.csv.gz", SEED / "goodbooks10k_book_genres.csv.gz",
             SEED / "goodbooks_ratings_sample.csv.gz", work / "gb_books.jsonl", work / "gb_ratings.jsonl", rejects,
-            SEED_USERS[args.size])
+            *SEED_LIMITS[args.size])
         reports += [("goodbooks books", gb_books), ("goodbooks ratings", gb_ratings)]
         rejects.close()
         for label, report in reports:
@@ -128,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ratings-out", type=Path, required=True)
     p.add_argument("--rejects", type=Path)
     p.add_argument("--max-users", type=int, help="only the ratings of the first N users")
+    p.add_argument("--max-books", type=int, help="only goodbooks ids 1..N (the most rated) and their ratings")
     p.set_defaults(run=cmd_import_goodbooks)
 
     p = sub.add_parser("load", help="JSONL -> DynamoDB table (idempotent, resumable)",
@@ -141,8 +143,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_load)
 
     p = sub.add_parser("seed", help="import + load the bundled real data (the local stack's seed)")
-    p.add_argument("--size", choices=sorted(SEED_USERS), default="full",
-                   help="sample: ratings of 300 goodbooks users; full: all 240K ratings")
+    p.add_argument("--size", choices=sorted(SEED_LIMITS), default="full",
+                   help="sample: the 2,000 most rated goodbooks books and 300 users' ratings of them; "
+                        "full: all 10,000 books and 240K ratings")
     p.add_argument("--books-table")
     p.add_argument("--ratings-table")
     p.add_argument("--writers", type=int, default=8)

@@ -86,8 +86,12 @@ def _genres(path: Path) -> dict[str, list[str]]:
 
 
 def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books_out: Path, ratings_out: Path,
-                     rejects: Rejects, max_users: int | None = None) -> tuple[ImportReport, ImportReport]:
-    """Books and their ratings; each book's aggregate is that of the ratings imported with it."""
+                     rejects: Rejects, max_users: int | None = None,
+                     max_books: int | None = None) -> tuple[ImportReport, ImportReport]:
+    """Books and their ratings; each book's aggregate is that of the ratings imported with it.
+
+    `max_books` keeps goodbooks ids 1..N (the most rated books first) and only their ratings.
+    """
     ratings_report = ImportReport()
     distributions: dict[str, Counter] = defaultdict(Counter)
     users: set[str] = set()
@@ -103,6 +107,8 @@ def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books
                 continue
             if max_users is not None and row[0] not in users and len(users) >= max_users:
                 continue
+            if max_books is not None and int(row[1]) > max_books:
+                continue
             try:
                 record = rating(f"GB{int(row[1])}", goodbooks_user(row[0]), row[2], ratings_report.accepted)
             except Rejected as exc:
@@ -117,6 +123,8 @@ def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books
     with open_text(books_csv) as handle, books_out.open("w") as out:
         for number, row in enumerate(csv.DictReader(handle), start=2):
             books_report.read += 1
+            if max_books is not None and row.get("book_id", "").isdigit() and int(row["book_id"]) > max_books:
+                continue
             try:
                 record = from_goodbooks_row(row, genres, distributions.get(f"GB{row.get('book_id', '').strip()}"))
             except Rejected as exc:

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookrec_common.catalog import OPEN_LIBRARY_WORK_ID, with_derived_attributes
+from bookrec_common.catalog import (BOOK_ID, OPEN_LIBRARY_WORK_ID, STARS, empty_distribution,
+                                    with_derived_attributes)
 
-# Deterministic timestamps for sources that carry none, so loading twice gives the same table.
-IMPORT_EPOCH = "2017-09-01T00:00:00.000000Z"
+# Deterministic timestamps for sources that carry none, so importing twice gives the same records.
+IMPORT_EPOCH = datetime(2017, 9, 1, tzinfo=UTC)
+USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_SUBJECTS = 50
+MAX_ISBNS = 50
+MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
+
 _YEAR = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
 _COVER_ID = re.compile(r"/b/id/(\d+)")
 _WORK_KEY = re.compile(r"(OL[1-9]\d*W)$")
+_NOT_ISBN_CHAR = re.compile(r"[^0-9Xx]")
+# ISO 639-1 (and a few BCP 47 tags seen in goodbooks) -> ISO 639-2/B, which Open Library uses.
 LANGUAGES = {"en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
-             "ja": "jpn", "ar": "ara", "ru": "rus", "zh": "chi", "sv": "swe", "pl": "pol", "tr": "tur"}
+             "ja": "jpn", "ar": "ara", "ru": "rus", "zh": "chi", "sv": "swe", "pl": "pol", "tr": "tur",
+             "da": "dan", "fi": "fin", "no": "nor", "el": "gre", "he": "heb", "hi": "hin", "ko": "kor",
+             "la": "lat", "cs": "cze", "hu": "hun", "id": "ind", "fa": "per", "ro": "rum", "uk": "ukr"}
+NO_LANGUAGE = {"und", "zxx"}  # undetermined, no linguistic content
 
 
 class Rejected(ValueError):
@@ -28,35 +40,51 @@ class Rejected(ValueError):
 
 
 def parse_year(value: Any) -> int | None:
-    """Years arrive as ints, "1955", "November 25, 1989", "c. 1850?" or ""."""
+    """Years arrive as ints, "1955", "November 25, 1989", "c. 1850?", "1999-03-02" or ""."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
         year = int(value)
         return year if -3000 <= year <= 2100 else None
-    found = _YEAR.findall(str(value))
-    return int(found[-1]) if found else None
+    found = [int(y) for y in _YEAR.findall(str(value)) if 100 <= int(y) <= 2100]
+    # "between 1200 and 1210" -> the later year; "1999-03-02" -> 1999 (the day and month are 1-2 digits).
+    return found[-1] if found else None
 
 
-def clean_subjects(subjects: Any, limit: int = 50) -> list[str]:
+def clean_text(value: Any) -> str | None:
+    if isinstance(value, Mapping):  # Open Library's {"type": "/type/text", "value": ...}
+        value = value.get("value")
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text[:MAX_DESCRIPTION] if text else None
+
+
+def clean_subjects(subjects: Any, limit: int = MAX_SUBJECTS) -> list[str]:
     """Trimmed, de-duplicated (case-insensitively), order kept."""
     seen: dict[str, str] = {}
-    for subject in subjects or []:
+    for subject in subjects if isinstance(subjects, list) else []:
         if isinstance(subject, str) and subject.strip():
             text = " ".join(subject.split())
             seen.setdefault(text.casefold(), text)
-    return list(seen.values())[:limit]
+            if len(seen) == limit:
+                break
+    return list(seen.values())
 
 
 def language_code(value: Any) -> str | None:
-    """ISO 639-2/B; "en-US" and "en" become "eng"."""
+    """ISO 639-2/B; "en-US", "en" and "/languages/eng" become "eng"; unknown or undetermined -> None."""
+    if isinstance(value, Mapping):
+        value = value.get("key")
     if not isinstance(value, str) or not value.strip():
         return None
-    code = value.strip().lower().split("-")[0]
-    return LANGUAGES.get(code, code if len(code) == 3 and code.isalpha() else None)
+    code = value.strip().lower().rsplit("/", 1)[-1].split("-")[0]
+    code = LANGUAGES.get(code, code if len(code) == 3 and code.isalpha() else None)
+    return None if code in NO_LANGUAGE else code
 
 
 def work_id(value: Any) -> str:
+    """"OL45883W" or "/works/OL45883W" -> "OL45883W"."""
     match = _WORK_KEY.search(str(value or "").strip())
     if not match or not OPEN_LIBRARY_WORK_ID.match(match.group(1)):
         raise Rejected("missing or malformed work key")
@@ -79,6 +107,36 @@ def isbn13_is_valid(isbn: str) -> bool:
     return bool(re.fullmatch(r"97[89]\d{10}", isbn)) and isbn13_check_digit(isbn[:12]) == isbn[12]
 
 
+def isbn10_to_13(isbn10: str) -> str:
+    first12 = "978" + isbn10[:9]
+    return first12 + isbn13_check_digit(first12)
+
+
+def as_isbn13(value: Any) -> str | None:
+    """Any ISBN spelling ("978-1-935928-32-4", "0-670-03482-7", "089471984X") -> a verified ISBN-13."""
+    if not isinstance(value, str):
+        return None
+    compact = _NOT_ISBN_CHAR.sub("", value).upper()
+    if len(compact) == 13 and isbn13_is_valid(compact):
+        return compact
+    if len(compact) == 10 and isbn10_is_valid(compact):
+        return isbn10_to_13(compact)
+    return None
+
+
+def isbn13_list(*sources: Any, limit: int = MAX_ISBNS) -> list[str]:
+    """Verified, de-duplicated ISBN-13s from lists (or single strings) of any ISBN spelling."""
+    found: dict[str, None] = {}
+    for source in sources:
+        for value in [source] if isinstance(source, str) else source if isinstance(source, list) else []:
+            isbn = as_isbn13(value)
+            if isbn:
+                found[isbn] = None
+                if len(found) == limit:
+                    return list(found)
+    return list(found)
+
+
 def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
     """The ISBN-13 of a goodbooks row.
 
@@ -90,8 +148,7 @@ def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
     if candidate:
         padded = candidate.zfill(10)
         if isbn10_is_valid(padded):
-            first12 = "978" + padded[:9]
-            return first12 + isbn13_check_digit(first12)
+            return isbn10_to_13(padded)
     try:
         digits = f"{float(isbn13_float):.0f}"
     except (TypeError, ValueError):
@@ -101,85 +158,144 @@ def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
     return None
 
 
+def timestamp(value: Any) -> str | None:
+    """Open Library datetimes ("2013-03-28T07:50:48.835814", or {"type", "value"}) -> ISO-8601 UTC with "Z"."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def import_stamp(seconds: int = 0) -> str:
+    moment = IMPORT_EPOCH + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def distribution_for(average: Any, count: Any) -> dict[str, int]:
+    """A per-star distribution with exactly `count` ratings summing to round(average * count).
+
+    Sources that give only an average and a count (the replaced system's JSONL)
+    keep both through the stored aggregate: the ratings fall on the two whole
+    stars around the average, so the service's sum/count arithmetic stays exact.
+    """
+    try:
+        count, average = int(count), float(average)
+    except (TypeError, ValueError):
+        return empty_distribution()
+    if count <= 0 or not 1.0 <= average <= 5.0:
+        return empty_distribution()
+    total = round(average * count)
+    low = min(int(average), 4)
+    high_count = min(max(total - low * count, 0), count)
+    distribution = empty_distribution()
+    distribution[str(low)] += count - high_count
+    distribution[str(low + 1)] += high_count
+    return distribution
+
+
 def book(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A book record ready to store: validated, derived attributes set."""
-    if not str(record.get("title") or "").strip():
+    """A book record ready to store: validated, derived attributes set, empty fields dropped."""
+    if not isinstance(record.get("book_id"), str) or not BOOK_ID.match(record["book_id"]):
+        raise Rejected("missing or malformed book_id")
+    if not isinstance(record.get("title"), str) or not record["title"].strip():
         raise Rejected("missing title")
-    return with_derived_attributes(dict(record), now=IMPORT_EPOCH)
+    stored = with_derived_attributes({k: v for k, v in record.items() if v is not None},
+                                     now=record.get("created_at") or import_stamp())
+    return stored
 
 
-def from_jsonl_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def author(author_id: str | None, name: str) -> dict[str, str]:
+    entry = {"name": " ".join(name.split())}
+    if author_id:
+        entry = {"author_id": author_id, **entry}
+    return entry
+
+
+def from_jsonl_row(row: Any) -> dict[str, Any]:
     """A row of the replaced system's JSONL, or of an Open Library-derived variant (philosophy sample)."""
     if not isinstance(row, Mapping):
         raise Rejected("not a JSON object")
     authors = []
-    for author in row.get("authors") or []:
-        if isinstance(author, str) and author.strip():
-            authors.append({"author_id": None, "name": " ".join(author.split())})
-        elif isinstance(author, Mapping):
-            name = author.get("author_name") or author.get("name")
-            if name:
-                key = author.get("author_id") or author.get("key")
-                authors.append({"author_id": str(key).rsplit("/", 1)[-1] if key else None, "name": str(name).strip()})
+    for entry in row.get("authors") or []:
+        if isinstance(entry, str) and entry.strip():
+            authors.append(author(None, entry))
+        elif isinstance(entry, Mapping):
+            name = entry.get("author_name") or entry.get("name")
+            if isinstance(name, str) and name.strip():
+                key = entry.get("author_id") or entry.get("key")
+                authors.append(author(str(key).rsplit("/", 1)[-1] if key else None, name))
     cover_id = row.get("cover_id")
-    if cover_id is None and row.get("thumbnail_url"):
-        match = _COVER_ID.search(str(row["thumbnail_url"]))
+    if cover_id is None and isinstance(row.get("thumbnail_url"), str):
+        match = _COVER_ID.search(row["thumbnail_url"])
         cover_id = int(match.group(1)) if match else None
-    isbn = row.get("isbn_13") or []
-    isbns = [i for i in ([isbn] if isinstance(isbn, str) else isbn) if isinstance(i, str) and isbn13_is_valid(i)]
-    description = row.get("description")
-    if isinstance(description, Mapping):
-        description = description.get("value")
+    subtitle = row.get("subtitle")
     return book({
         "book_id": work_id(row.get("book_id") or row.get("key")),
         "title": row.get("title"),
-        "subtitle": row.get("subtitle") or None,
+        "subtitle": subtitle.strip() or None if isinstance(subtitle, str) else None,
         "authors": authors,
         "subjects": clean_subjects(row.get("subjects")),
         "first_publish_year": parse_year(row.get("first_publish_year")),
-        "isbn_13": isbns,
+        "isbn_13": isbn13_list(row.get("isbn_13")),
         "language": language_code(row.get("language")),
-        "description": description or None,
+        "description": clean_text(row.get("description")),
         "cover_id": int(cover_id) if isinstance(cover_id, (int, str)) and str(cover_id).isdigit() else None,
+        # Only the replaced system's format carries an average; a bare count cannot give a sum.
+        "ratings_distribution": distribution_for(row.get("avg_rating"), row.get("rating_count")),
     })
 
 
-def from_goodbooks_row(row: Mapping[str, str], genres: Mapping[str, list[str]],
-                       distribution: Mapping[str, int] | None) -> dict[str, Any]:
+def goodbooks_book_id(value: Any) -> str:
     try:
-        number = int(row["book_id"])
-    except (KeyError, ValueError):
+        number = int(str(value).strip())
+    except ValueError:
         raise Rejected("missing or malformed book_id") from None
+    book_id = f"GB{number}"
+    if not BOOK_ID.match(book_id):
+        raise Rejected("missing or malformed book_id")
+    return book_id
+
+
+def from_goodbooks_row(row: Mapping[str, str], genres: list[str], distribution: Mapping[str, int] | None,
+                       ) -> dict[str, Any]:
     isbn13 = goodbooks_isbn13(row.get("isbn", ""), row.get("isbn13", ""))
+    image = row.get("image_url") or ""
     return book({
-        "book_id": f"GB{number}",
+        "book_id": goodbooks_book_id(row.get("book_id")),
         "title": row.get("title") or row.get("original_title"),
-        "authors": [{"author_id": None, "name": name.strip()} for name in (row.get("authors") or "").split(",")
-                    if name.strip()],
-        "subjects": clean_subjects(genres.get(row["book_id"], [])),
+        "authors": [author(None, name) for name in (row.get("authors") or "").split(",") if name.strip()],
+        "subjects": clean_subjects(genres),
         "first_publish_year": parse_year(row.get("original_publication_year") or None),
         "isbn_13": [isbn13] if isbn13 else [],
         "language": language_code(row.get("language_code")),
-        "cover_url": row.get("image_url") or None,
+        # Goodreads serves a "nophoto" placeholder for books without a cover: no cover is more honest.
+        "cover_url": image if image.startswith("https://") and "/nophoto/" not in image else None,
         # Aggregates are those of the ratings imported with the books, so the table stays exact.
         "ratings_distribution": dict(distribution or {}),
     })
 
 
 def goodbooks_user(user_id: str) -> str:
-    return f"gb-{int(user_id)}"
+    """Goodbooks users get their own namespace: "gb-58" can never be mistaken for a user of the app."""
+    try:
+        return f"gb-{int(user_id)}"
+    except ValueError:
+        raise Rejected("malformed user_id") from None
 
 
-def rating(book_id: str, user_id: str, stars: Any, sequence: int) -> dict[str, Any]:
-    if isinstance(stars, bool) or not str(stars).isdigit() or not 1 <= int(stars) <= 5:
-        raise Rejected(f"rating {stars!r} is not an integer 1..5")
-    # No dates in the source: one second apart in file order keeps "newest first" well defined.
-    stamp = _seconds_after_epoch(sequence)
-    return {"book_id": book_id, "user_id": user_id, "rating": int(stars), "created_at": stamp, "updated_at": stamp}
-
-
-def _seconds_after_epoch(seconds: int) -> str:
-    from datetime import UTC, datetime, timedelta
-
-    moment = datetime(2017, 9, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+def rating(book_id: str, user_id: str, stars: Any, created_at: str, updated_at: str | None = None,
+           ) -> dict[str, Any]:
+    if not isinstance(book_id, str) or not BOOK_ID.match(book_id):
+        raise Rejected("missing or malformed book_id")
+    if not isinstance(user_id, str) or not USER_ID.match(user_id):
+        raise Rejected("missing or malformed user_id")
+    if isinstance(stars, bool) or not str(stars).strip().isdigit() or str(int(str(stars).strip())) not in STARS:
+        raise Rejected("rating is not an integer 1..5")
+    return {"book_id": book_id, "user_id": user_id, "rating": int(str(stars).strip()), "created_at": created_at,
+            "updated_at": updated_at or created_at}

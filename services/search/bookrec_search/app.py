@@ -45,7 +45,9 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
     def provide_engine(state: State) -> SearchEngine:
         return state.engine
 
-    readiness = [ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping())]
+    # With the index loaded, queries never touch DynamoDB: an outage there only delays freshness.
+    readiness = [ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping(),
+                                required=not settings.index_enabled)]
     if settings.index_enabled:
         readiness.append(ReadinessCheck("index", _index_loaded))
     return create_service_app(

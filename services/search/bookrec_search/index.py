@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,27 +61,14 @@ class Filters:
 
 
 class Postings:
-    """term -> sorted document numbers and term frequencies, in three flat arrays."""
+    """term -> sorted document numbers and term frequencies, in flat arrays addressed by offsets."""
 
-    def __init__(self, per_document_tokens: Sequence[list[str]]) -> None:
-        counts: dict[str, dict[int, int]] = {}
-        lengths = np.zeros(len(per_document_tokens), dtype=np.float32)
-        for doc, tokens in enumerate(per_document_tokens):
-            lengths[doc] = len(tokens)
-            for token in tokens:
-                bucket = counts.setdefault(token, {})
-                bucket[doc] = bucket.get(doc, 0) + 1
-        self.terms = {term: i for i, term in enumerate(counts)}
-        sizes = np.fromiter((len(d) for d in counts.values()), dtype=np.int64, count=len(counts))
-        self.offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self.offsets[1:])
-        self.docs = np.empty(int(self.offsets[-1]), dtype=np.int32)
-        self.freqs = np.empty(int(self.offsets[-1]), dtype=np.float32)
-        for i, per_doc in enumerate(counts.values()):
-            start = self.offsets[i]
-            self.docs[start:start + len(per_doc)] = np.fromiter(per_doc.keys(), dtype=np.int32, count=len(per_doc))
-            self.freqs[start:start + len(per_doc)] = np.fromiter(per_doc.values(), dtype=np.float32,
-                                                                  count=len(per_doc))
+    def __init__(self, terms: dict[str, int], offsets: np.ndarray, docs: np.ndarray, freqs: np.ndarray,
+                 lengths: np.ndarray) -> None:
+        self.terms = terms
+        self.offsets = offsets
+        self.docs = docs
+        self.freqs = freqs
         self.lengths = lengths
         self.average_length = float(lengths.mean()) if len(lengths) else 0.0
 
@@ -95,6 +83,31 @@ class Postings:
         return int(self.docs.nbytes + self.freqs.nbytes + self.offsets.nbytes + self.lengths.nbytes)
 
 
+class PostingsBuilder:
+    """Collects (term, document) pairs in flat int arrays; one sort turns them into posting lists."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, int] = {}
+        self._term_ids = array("i")
+        self._docs = array("i")
+        self._lengths = array("f")
+
+    def add(self, doc: int, tokens: list[str]) -> None:
+        ids = [self.terms.setdefault(token, len(self.terms)) for token in tokens]
+        self._term_ids.extend(ids)
+        self._docs.extend([doc] * len(ids))
+        self._lengths.append(len(ids))
+
+    def build(self) -> Postings:
+        term_ids = np.frombuffer(self._term_ids, dtype=np.int32).astype(np.int64)
+        docs = np.frombuffer(self._docs, dtype=np.int32).astype(np.int64)
+        pairs, counts = np.unique((term_ids << 32) | docs, return_counts=True)
+        term_of = (pairs >> 32).astype(np.int32)
+        offsets = np.searchsorted(term_of, np.arange(len(self.terms) + 1)).astype(np.int64)
+        return Postings(self.terms, offsets, (pairs & 0xFFFFFFFF).astype(np.int32), counts.astype(np.float32),
+                        np.frombuffer(self._lengths, dtype=np.float32).copy())
+
+
 def tokens_of(text: str) -> list[str]:
     return normalise_text(text).split()
 
@@ -103,35 +116,45 @@ class SearchIndex:
     """Built once from book records, then read-only: a refresh builds a new one and swaps it in."""
 
     def __init__(self, books: Iterable[Mapping[str, Any]], prior_weight: float = 10.0) -> None:
-        records = list(books)
-        self.size = len(records)
-        self.book_ids = [r["book_id"] for r in records]
-        self.titles = [r.get("title", "") for r in records]
-        self.authors = [[a.get("name", "") for a in r.get("authors", []) if isinstance(a, Mapping)] for r in records]
-        self.cover_ids = [r.get("cover_id") for r in records]
-        self.title_norm = [r.get("title_norm") or normalise_text(r.get("title", "")) for r in records]
-        self.years = np.array([r["first_publish_year"] if isinstance(r.get("first_publish_year"), int) else NO_YEAR
-                               for r in records], dtype=np.int32)
-        self.rating_count = np.array([int(r.get("rating_count", 0)) for r in records], dtype=np.int64)
-        self.rating_sum = np.array([int(r.get("rating_sum", 0)) for r in records], dtype=np.int64)
+        # One pass over the records: columns and posting pairs, never a Python object per posting.
+        self.book_ids: list[str] = []
+        self.titles: list[str] = []
+        self._authors: list[str] = []  # names joined by \x1f: one string per book, not a list
+        self.cover_ids: list[int | None] = []
+        self.title_norm: list[str] = []
+        years, counts, sums, languages = array("i"), array("q"), array("q"), []
+        builders = {name: PostingsBuilder() for name in FIELD_WEIGHTS}
+        for doc, r in enumerate(books):
+            names = [a.get("name", "") for a in r.get("authors", []) if isinstance(a, Mapping)]
+            self.book_ids.append(r["book_id"])
+            self.titles.append(r.get("title", ""))
+            self._authors.append("\x1f".join(names))
+            self.cover_ids.append(r.get("cover_id"))
+            self.title_norm.append(r.get("title_norm") or normalise_text(r.get("title", "")))
+            year = r.get("first_publish_year")
+            years.append(year if isinstance(year, int) and not isinstance(year, bool) else NO_YEAR)
+            counts.append(int(r.get("rating_count", 0)))
+            sums.append(int(r.get("rating_sum", 0)))
+            languages.append(r.get("language") or "")
+            builders["title"].add(doc, tokens_of(r.get("title", "")) + tokens_of(r.get("subtitle") or ""))
+            builders["authors"].add(doc, [t for name in names for t in tokens_of(name)])
+            builders["subjects"].add(doc, [t for subject in r.get("subjects", []) for t in tokens_of(subject)])
+        self.size = len(self.book_ids)
+        self.years = np.frombuffer(years, dtype=np.int32).copy()
+        self.rating_count = np.frombuffer(counts, dtype=np.int64).copy()
+        self.rating_sum = np.frombuffer(sums, dtype=np.int64).copy()
         self.avg_rating = np.where(self.rating_count > 0, self.rating_sum / np.maximum(self.rating_count, 1),
                                    0.0).astype(np.float32)
-        languages = [r.get("language") or "" for r in records]
         self.language_codes = {code: i for i, code in enumerate(sorted(set(languages)))}
         self.language = np.array([self.language_codes[code] for code in languages], dtype=np.int16)
         rated = self.rating_count > 0
         mean = float(self.rating_sum[rated].sum() / self.rating_count[rated].sum()) if rated.any() else 3.0
         bayes = (self.rating_sum + prior_weight * mean) / (self.rating_count + prior_weight)
         self.popularity = (np.log1p(self.rating_count) * bayes / 5.0).astype(np.float32)
-        self.fields = {
-            "title": Postings([tokens_of(r.get("title", "")) + tokens_of(r.get("subtitle") or "") for r in records]),
-            "authors": Postings([[t for a in names for t in tokens_of(a)] for names in self.authors]),
-            "subjects": Postings([[t for s in r.get("subjects", []) for t in tokens_of(s)] for r in records]),
-        }
+        self.fields = {name: builder.build() for name, builder in builders.items()}
         # Autocomplete: most rated first, then best average, then A..Z (the same order as the GSI path).
         self.autocomplete_rank = np.empty(self.size, dtype=np.int32)
-        self.autocomplete_rank[np.lexsort((np.array(self.title_norm, dtype=object).astype(str)
-                                           if self.size else np.empty(0, dtype=str),
+        self.autocomplete_rank[np.lexsort((np.array(self.title_norm, dtype=str) if self.size else np.empty(0, str),
                                            -self.avg_rating, -self.rating_count))] = np.arange(self.size)
         # Normalised titles in sorted order, with the document behind each.
         order = sorted(range(self.size), key=self.title_norm.__getitem__)
@@ -139,7 +162,10 @@ class SearchIndex:
         self.sorted_positions = np.array(order, dtype=np.int32)
         self.title_rank = np.empty(self.size, dtype=np.int32)
         self.title_rank[self.sorted_positions] = np.arange(self.size, dtype=np.int32)
-        self.position = {b: i for i, b in enumerate(self.book_ids)}
+
+    def authors_of(self, position: int) -> list[str]:
+        joined = self._authors[position]
+        return joined.split("\x1f") if joined else []
 
     # ---- figures -------------------------------------------------------------------------------
     @property
@@ -156,33 +182,36 @@ class SearchIndex:
     def _idf(self, document_frequency: int) -> float:
         return math.log(1 + (self.size - document_frequency + 0.5) / (document_frequency + 0.5))
 
-    def _term_docs(self, term: str, fields: Sequence[str]) -> np.ndarray:
-        parts = [self.fields[f].get(term)[0] for f in fields]
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return np.empty(0, dtype=np.int32)
-        return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-
-    def _text_scores(self, terms: Sequence[str], fields: Sequence[str], scores: np.ndarray) -> None:
-        for term in terms:
-            df = len(self._term_docs(term, fields))
-            if not df:
-                continue
-            idf = self._idf(df)
-            for name in fields:
-                postings = self.fields[name]
-                docs, freqs = postings.get(term)
-                if not len(docs):
-                    continue
-                norm = K1 * (1 - B + B * postings.lengths[docs] / max(postings.average_length, 1e-9))
-                scores[docs] += idf * FIELD_WEIGHTS[name] * freqs * (K1 + 1) / (freqs + norm)
-
-    def _matching(self, terms: Sequence[str], fields: Sequence[str], all_words: bool) -> np.ndarray:
-        """Boolean mask of documents containing all (or any) of the terms."""
+    def _match_and_score(self, terms: Sequence[str], fields: Sequence[str], all_words: bool,
+                         scores: np.ndarray) -> np.ndarray:
+        """Mask of documents with all (or any) of the terms; adds their BM25F text scores into `scores`."""
+        unique_terms = list(dict.fromkeys(terms))
         hits = np.zeros(self.size, dtype=np.int16)
-        for term in dict.fromkeys(terms):
-            hits[self._term_docs(term, fields)] += 1
-        return hits >= len(set(terms)) if all_words else hits > 0
+        for term in unique_terms:
+            postings_per_field = [(name, *self.fields[name].get(term)) for name in fields]
+            postings_per_field = [p for p in postings_per_field if len(p[1])]
+            if not postings_per_field:
+                continue
+            if len(postings_per_field) == 1:
+                present = postings_per_field[0][1]
+                document_frequency = len(present)
+            else:  # a document may hold the term in several fields: count it once
+                present = np.zeros(self.size, dtype=bool)
+                for _, field_docs, _ in postings_per_field:
+                    present[field_docs] = True
+                document_frequency = int(np.count_nonzero(present))
+            hits[present] += 1
+            idf = self._idf(document_frequency)
+            for name, field_docs, freqs in postings_per_field:
+                postings = self.fields[name]
+                norm = K1 * (1 - B + B * postings.lengths[field_docs] / max(postings.average_length, 1e-9))
+                scores[field_docs] += idf * FIELD_WEIGHTS[name] * freqs * (K1 + 1) / (freqs + norm)
+        return hits >= len(unique_terms) if all_words else hits > 0
+
+    def _exact_titles(self, normalised: str) -> np.ndarray:
+        lo = bisect.bisect_left(self.sorted_titles, normalised)
+        hi = bisect.bisect_right(self.sorted_titles, normalised, lo)
+        return self.sorted_positions[lo:hi]
 
     def _rank(self, mask: np.ndarray, scores: np.ndarray, offset: int, limit: int) -> list[Hit]:
         candidates = np.flatnonzero(mask)
@@ -200,20 +229,15 @@ class SearchIndex:
     def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
         terms = tokens_of(query)
         fields = list(FIELD_WEIGHTS)
-        mask = self._matching(terms, fields, all_words=True)
+        scores = np.zeros(self.size, dtype=np.float32)
+        mask = self._match_and_score(terms, fields, True, scores)
         matched_all = bool(mask.any())
         if not matched_all:
-            mask = self._matching(terms, fields, all_words=False)
-        scores = np.zeros(self.size, dtype=np.float32)
-        self._text_scores(terms, fields, scores)
+            mask = self._match_and_score(terms, fields, False, np.zeros(self.size, dtype=np.float32))
         scores *= 1 + PRIOR_STRENGTH * self.popularity
-        normalised = " ".join(terms)
-        exact = np.flatnonzero(mask)
-        if len(exact) and normalised:
-            for position in exact[np.fromiter((self.title_norm[p] == normalised for p in exact), dtype=bool,
-                                              count=len(exact))]:
-                scores[position] += EXACT_TITLE_BONUS
-        return SearchResult(int(mask.sum()), self._rank(mask, scores, offset, limit), matched_all)
+        exact = self._exact_titles(" ".join(terms))
+        scores[exact] += EXACT_TITLE_BONUS
+        return SearchResult(int(np.count_nonzero(mask)), self._rank(mask, scores, offset, limit), matched_all)
 
     def advanced(self, filters: Filters, sort: str = "relevance", order: str = "desc", limit: int = 20,
                  offset: int = 0) -> SearchResult:
@@ -221,9 +245,7 @@ class SearchIndex:
         scores = np.zeros(self.size, dtype=np.float32)
         for text, field_name in ((filters.title, "title"), (filters.author, "authors"), (filters.subject, "subjects")):
             if text:
-                terms = tokens_of(text)
-                mask &= self._matching(terms, [field_name], all_words=True)
-                self._text_scores(terms, [field_name], scores)
+                mask &= self._match_and_score(tokens_of(text), [field_name], True, scores)
         if filters.min_year is not None:
             mask &= (self.years != NO_YEAR) & (self.years >= filters.min_year)
         if filters.max_year is not None:

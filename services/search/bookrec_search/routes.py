@@ -36,7 +36,7 @@ def _live_index(engine: SearchEngine) -> SearchIndex:
 def _summary(index: SearchIndex, position: int, score: float) -> BookSummary:
     year = int(index.years[position])
     return BookSummary(book_id=index.book_ids[position], title=index.titles[position],
-                       authors=index.authors[position], first_publish_year=None if year == -2**31 else year,
+                       authors=index.authors_of(position), first_publish_year=None if year == -2**31 else year,
                        avg_rating=round(float(index.avg_rating[position]), 4),
                        rating_count=int(index.rating_count[position]), cover_id=index.cover_ids[position],
                        score=round(score, 4))

@@ -38,7 +38,7 @@ def test_an_exact_title_ranks_first(real):
 def test_an_authors_name_finds_their_books(real):
     result = real.search("pirsig")
     assert result.total >= 1
-    assert all("Robert M. Pirsig" in real.authors[h.position] for h in result.hits)
+    assert all("Robert M. Pirsig" in real.authors_of(h.position) for h in result.hits)
 
 
 def test_subject_words_work_and_are_accent_and_case_insensitive(real):
