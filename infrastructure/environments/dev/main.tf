@@ -1,0 +1,35 @@
+# bookrec on AWS. State lives in S3 with a DynamoDB lock table (see backend.hcl.example):
+#   terraform init -backend-config=backend.hcl && terraform apply -var-file=dev.tfvars
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+  backend "s3" {}
+}
+
+provider "aws" {
+  region = var.region
+  default_tags {
+    tags = { project = "bookrec", environment = var.name_prefix }
+  }
+}
+
+module "platform" {
+  source                   = "../../modules/platform"
+  name_prefix              = var.name_prefix
+  region                   = var.region
+  az_count                 = var.az_count
+  enable_nat               = var.enable_nat
+  certificate_arn          = var.certificate_arn
+  deletion_protection      = var.deletion_protection
+  image_tag                = var.image_tag
+  desired_count            = var.desired_count
+  log_retention_days       = var.log_retention_days
+  cache_replication_group  = true
+  cache_transit_encryption = true
+  autoscaling              = true
+}

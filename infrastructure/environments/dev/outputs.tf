@@ -1,0 +1,23 @@
+output "alb_dns_name" {
+  value = module.platform.alb_dns_name
+}
+
+output "cluster_name" {
+  value = module.platform.cluster_name
+}
+
+output "service_names" {
+  value = module.platform.service_names
+}
+
+output "table_names" {
+  value = module.platform.table_names
+}
+
+output "redis_endpoint" {
+  value = module.platform.redis_endpoint
+}
+
+output "repository_urls" {
+  value = module.platform.repository_urls
+}

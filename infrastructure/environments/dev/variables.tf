@@ -1,0 +1,46 @@
+variable "region" {
+  type    = string
+  default = "eu-west-1"
+}
+
+variable "name_prefix" {
+  type    = string
+  default = "bookrec-dev"
+}
+
+variable "az_count" {
+  type    = number
+  default = 2
+}
+
+variable "enable_nat" {
+  type    = bool
+  default = true
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for the HTTPS listener; empty for HTTP only."
+  type        = string
+  default     = ""
+}
+
+variable "deletion_protection" {
+  type    = bool
+  default = true
+}
+
+variable "image_tag" {
+  description = "The git sha pushed by scripts/deploy-images.sh."
+  type        = string
+  default     = "latest"
+}
+
+variable "desired_count" {
+  type    = number
+  default = 2
+}
+
+variable "log_retention_days" {
+  type    = number
+  default = 30
+}

@@ -1,0 +1,95 @@
+# The same platform against the local emulator (moto server). Emulator gaps are worked around here
+# only, by variables of the modules, never by changing what AWS gets:
+# - autoscaling off: an aws_appautoscaling_target apply hangs on a tag call the emulator lacks;
+# - a single-node aws_elasticache_cluster instead of a replication group (the emulator never
+#   creates the group's member cluster), without transit encryption;
+# - deletion protection off and images force-deleted, so `destroy` cleans up.
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+}
+
+variable "endpoint" {
+  description = "The emulator's endpoint, e.g. http://127.0.0.1:4566."
+  type        = string
+}
+
+variable "name_prefix" {
+  type    = string
+  default = "bookrec-local"
+}
+
+variable "full_stack" {
+  type    = bool
+  default = true
+}
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+  endpoints {
+    applicationautoscaling = var.endpoint
+    cloudwatch             = var.endpoint
+    cloudwatchlogs         = var.endpoint
+    dynamodb               = var.endpoint
+    ec2                    = var.endpoint
+    ecr                    = var.endpoint
+    ecs                    = var.endpoint
+    elasticache            = var.endpoint
+    elbv2                  = var.endpoint
+    iam                    = var.endpoint
+    secretsmanager         = var.endpoint
+    servicediscovery       = var.endpoint
+    sts                    = var.endpoint
+  }
+}
+
+module "platform" {
+  source                   = "../../modules/platform"
+  name_prefix              = var.name_prefix
+  region                   = "us-east-1"
+  full_stack               = var.full_stack
+  enable_nat               = false
+  deletion_protection      = false
+  autoscaling              = false
+  cache_replication_group  = false
+  cache_transit_encryption = false
+  force_delete_images      = true
+  secret_recovery_days     = 0
+  desired_count            = 1
+  log_retention_days       = 1
+}
+
+output "table_names" {
+  value = module.platform.table_names
+}
+
+output "alb_dns_name" {
+  value = module.platform.alb_dns_name
+}
+
+output "service_names" {
+  value = module.platform.service_names
+}
+
+output "cluster_name" {
+  value = module.platform.cluster_name
+}
+
+output "redis_endpoint" {
+  value = module.platform.redis_endpoint
+}
+
+output "internal_dns_names" {
+  value = module.platform.internal_dns_names
+}

@@ -1,0 +1,39 @@
+# Tables and GSIs from infrastructure/definitions/tables.json: on-demand, point-in-time recovery,
+# server-side encryption, deletion protection by variable.
+resource "aws_dynamodb_table" "this" {
+  for_each = var.tables
+
+  name                        = "${var.name_prefix}-${each.key}"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = each.value.hash_key
+  range_key                   = try(each.value.range_key, null)
+  deletion_protection_enabled = var.deletion_protection
+
+  dynamic "attribute" {
+    for_each = each.value.attributes
+    content {
+      name = attribute.key
+      type = attribute.value
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = try(each.value.global_secondary_indexes, [])
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = try(global_secondary_index.value.range_key, null)
+      projection_type = try(global_secondary_index.value.projection, "ALL")
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,3 @@
+output "log_group_names" {
+  value = { for k, g in aws_cloudwatch_log_group.service : k => g.name }
+}

@@ -1,0 +1,146 @@
+# The whole bookrec platform, wired from the single definitions in infrastructure/definitions/.
+# environments/dev (AWS) and environments/local (the emulator) both use this one composition.
+locals {
+  definitions = "${path.module}/../../definitions"
+  tables      = jsondecode(file("${local.definitions}/tables.json"))
+  services    = jsondecode(file("${local.definitions}/services.json"))
+  routes      = jsondecode(file("${local.definitions}/routes.json"))
+  full        = var.full_stack ? 1 : 0
+  tags        = merge({ project = "bookrec", environment = var.name_prefix }, var.tags)
+  table_env   = { for logical, name in module.dynamodb.table_names : "${upper(logical)}_TABLE" => name }
+  # Services some other service calls get a private DNS name (the recommender).
+  internal = distinct(flatten([for spec in local.services : try(spec.calls, [])]))
+  auth     = [for name, spec in local.services : name if try(spec.auth, false)]
+}
+
+module "dynamodb" {
+  source              = "../dynamodb"
+  name_prefix         = var.name_prefix
+  tables              = local.tables
+  deletion_protection = var.deletion_protection
+  tags                = local.tags
+}
+
+module "network" {
+  count       = local.full
+  source      = "../network"
+  name_prefix = var.name_prefix
+  region      = var.region
+  az_count    = var.az_count
+  enable_nat  = var.enable_nat
+  tags        = local.tags
+}
+
+module "ecr" {
+  count        = local.full
+  source       = "../ecr"
+  name_prefix  = var.name_prefix
+  services     = keys(local.services)
+  force_delete = var.force_delete_images
+  tags         = local.tags
+}
+
+resource "aws_secretsmanager_secret" "internal_token" {
+  count                   = local.full
+  name                    = "${var.name_prefix}/internal-token"
+  description             = "Shared secret of internal service-to-service endpoints (invalidation)"
+  recovery_window_in_days = var.secret_recovery_days
+  tags                    = local.tags
+}
+
+data "aws_secretsmanager_random_password" "internal_token" {
+  count               = local.full
+  password_length     = 40
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret_version" "internal_token" {
+  count         = local.full
+  secret_id     = aws_secretsmanager_secret.internal_token[0].id
+  secret_string = data.aws_secretsmanager_random_password.internal_token[0].random_password
+  lifecycle {
+    ignore_changes = [secret_string] # generated once; rotate deliberately
+  }
+}
+
+module "iam" {
+  count       = local.full
+  source      = "../iam"
+  name_prefix = var.name_prefix
+  services    = local.services
+  table_arns  = module.dynamodb.table_arns
+  secret_arns = aws_secretsmanager_secret.internal_token[*].arn
+  tags        = local.tags
+}
+
+module "alb" {
+  count             = local.full
+  source            = "../alb"
+  name_prefix       = var.name_prefix
+  vpc_id            = module.network[0].vpc_id
+  vpc_cidr          = "10.40.0.0/16"
+  public_subnet_ids = module.network[0].public_subnet_ids
+  services          = local.services
+  routes            = local.routes
+  certificate_arn   = var.certificate_arn
+  tags              = local.tags
+}
+
+module "service_discovery" {
+  count    = local.full
+  source   = "../service_discovery"
+  vpc_id   = module.network[0].vpc_id
+  services = local.internal
+  tags     = local.tags
+}
+
+module "monitoring" {
+  count                     = local.full
+  source                    = "../monitoring"
+  name_prefix               = var.name_prefix
+  region                    = var.region
+  services                  = keys(local.services)
+  alb_arn_suffix            = module.alb[0].arn_suffix
+  target_group_arn_suffixes = module.alb[0].target_group_arn_suffixes
+  log_retention_days        = var.log_retention_days
+  tags                      = local.tags
+}
+
+module "ecs" {
+  count                     = local.full
+  source                    = "../ecs"
+  name_prefix               = var.name_prefix
+  region                    = var.region
+  services                  = local.services
+  vpc_id                    = module.network[0].vpc_id
+  private_subnet_ids        = module.network[0].private_subnet_ids
+  alb_security_group_id     = module.alb[0].security_group_id
+  alb_arn_suffix            = module.alb[0].arn_suffix
+  target_group_arns         = module.alb[0].target_group_arns
+  target_group_arn_suffixes = module.alb[0].target_group_arn_suffixes
+  repository_urls           = module.ecr[0].repository_urls
+  image_tag                 = var.image_tag
+  execution_role_arn        = module.iam[0].execution_role_arn
+  task_role_arns            = module.iam[0].task_role_arns
+  log_group_names           = module.monitoring[0].log_group_names
+  table_env                 = local.table_env
+  redis_url                 = module.cache[0].url
+  internal_dns_names        = module.service_discovery[0].dns_names
+  registry_arns             = module.service_discovery[0].registry_arns
+  secrets                   = { for name in local.auth : name => { INTERNAL_TOKEN = aws_secretsmanager_secret.internal_token[0].arn } }
+  desired_count             = var.desired_count
+  autoscaling               = var.autoscaling
+  tags                      = local.tags
+}
+
+module "cache" {
+  count                  = local.full
+  source                 = "../cache"
+  name_prefix            = var.name_prefix
+  vpc_id                 = module.network[0].vpc_id
+  private_subnet_ids     = module.network[0].private_subnet_ids
+  client_security_groups = { for name, spec in local.services : name => module.ecs[0].security_group_ids[name] if try(spec.redis, false) }
+  replication_group      = var.cache_replication_group
+  transit_encryption     = var.cache_transit_encryption
+  tags                   = local.tags
+}

@@ -1,0 +1,27 @@
+output "table_names" {
+  value = module.dynamodb.table_names
+}
+
+output "alb_dns_name" {
+  value = try(module.alb[0].dns_name, null)
+}
+
+output "cluster_name" {
+  value = try(module.ecs[0].cluster_name, null)
+}
+
+output "service_names" {
+  value = try(module.ecs[0].service_names, {})
+}
+
+output "repository_urls" {
+  value = try(module.ecr[0].repository_urls, {})
+}
+
+output "redis_endpoint" {
+  value = try(module.cache[0].endpoint, null)
+}
+
+output "internal_dns_names" {
+  value = try(module.service_discovery[0].dns_names, {})
+}

@@ -1,0 +1,158 @@
+"""Terraform: formatting and validation of every environment, and environments/local applied end to end
+against a moto server, checked with boto3 against the single definitions, then destroyed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infrastructure import tf
+from scripts import definitions
+from scripts.procs import LOCAL_AWS_ENV, free_port, moto_command, port_open, start, wait_until
+
+pytestmark = pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")
+ENVIRONMENTS = sorted(p for p in (tf.HERE / "environments").iterdir() if p.is_dir())
+PREFIX = "tfci"
+
+
+def test_terraform_files_are_formatted():
+    result = subprocess.run([tf.terraform_binary(), "fmt", "-check", "-recursive", str(tf.HERE)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"not formatted: {result.stdout}"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
+def test_environment_validates(environment, tmp_path):
+    terraform = tf.Terraform(environment, tmp_path)
+    terraform.init(backend=False)
+    result = terraform.run("validate", "-no-color", capture=True)
+    assert "Success" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory):
+    """environments/local applied in full to a fresh moto server; destroyed afterwards."""
+    port = free_port()
+    proc = start(moto_command(port), env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+    wait_until(lambda: port_open(port), 30, "moto server", proc)
+    endpoint = f"http://127.0.0.1:{port}"
+    state = tmp_path_factory.mktemp("terraform")
+    started = time.monotonic()
+    outputs = tf.apply_local(endpoint, PREFIX, state, tables_only=False)
+    applied_in = time.monotonic() - started
+    resources = len(json.loads((state / "terraform.tfstate").read_text())["resources"])
+    print(f"\napplied {resources} resources against the emulator in {applied_in:.0f}s")
+    clients = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",  # noqa: E731
+                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    yield outputs, clients
+    started = time.monotonic()
+    tf.destroy_local(endpoint, PREFIX, state, tables_only=False)
+    print(f"destroyed in {time.monotonic() - started:.0f}s")
+    proc.terminate()
+
+
+def test_tables_and_indexes_match_the_definitions(applied):
+    outputs, client = applied
+    dynamodb = client("dynamodb")
+    for logical, spec in definitions.tables().items():
+        table = dynamodb.describe_table(TableName=f"{PREFIX}-{logical}")["Table"]
+        assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}[spec["hash_key"]] == "HASH"
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        indexes = {i["IndexName"]: {k["AttributeName"] for k in i["KeySchema"]}
+                   for i in table.get("GlobalSecondaryIndexes", [])}
+        assert indexes == {g["name"]: {g["hash_key"], g["range_key"]} for g in spec["global_secondary_indexes"]}
+    assert outputs["table_names"] == {k: f"{PREFIX}-{k}" for k in definitions.tables()}
+
+
+def test_alb_rules_and_target_groups_match_the_definitions(applied):
+    outputs, client = applied
+    elb = client("elbv2")
+    lb = elb.describe_load_balancers(Names=[f"{PREFIX}-alb"])["LoadBalancers"][0]
+    assert outputs["alb_dns_name"] == lb["DNSName"]
+    groups = {g["TargetGroupArn"]: g for g in elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]}
+    services = definitions.services()
+    by_name = {g["TargetGroupName"]: g for g in groups.values()}
+    for name, spec in services.items():
+        group = by_name[f"{PREFIX}-{name}"]
+        assert group["Port"] == spec["port"] and group["TargetType"] == "ip"
+        assert group["HealthCheckPath"] == spec["health_path"]
+    listener = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]
+    rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    default = next(r for r in rules if r["IsDefault"])
+    assert default["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    got = {}
+    for rule in rules:
+        if rule["IsDefault"]:
+            continue
+        patterns = [v for c in rule["Conditions"] for v in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))]
+        action = rule["Actions"][0]
+        target = (groups[action["TargetGroupArn"]]["TargetGroupName"] if action["Type"] == "forward"
+                  else f"fixed:{action['FixedResponseConfig']['StatusCode']}")
+        got[int(rule["Priority"])] = (sorted(patterns), target)
+    expected = {r["priority"]: (sorted(r["path_patterns"]),
+                                f"{PREFIX}-{r['service']}" if "service" in r else f"fixed:{r['fixed_response']['status_code']}")
+                for r in definitions.routes()["rules"]}
+    assert got == expected
+
+
+def test_ecs_services_and_task_definitions(applied):
+    outputs, client = applied
+    ecs = client("ecs")
+    services = definitions.services()
+    assert outputs["service_names"] == {name: name for name in services}
+    described = ecs.describe_services(cluster=outputs["cluster_name"], services=list(services))["services"]
+    assert {s["serviceName"] for s in described} == set(services)
+    for service in described:
+        spec = services[service["serviceName"]]
+        task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        container = task["containerDefinitions"][0]
+        assert container["portMappings"][0]["containerPort"] == spec["port"]
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["BOOKS_TABLE"] == f"{PREFIX}-books" and env["PORT"] == str(spec["port"])
+        assert all(env[k] == v for k, v in spec["environment"].items())
+        assert task["requiresCompatibilities"] == ["FARGATE"] and task["cpu"] == str(spec["cpu"])
+        if service["serviceName"] == "ratings":
+            assert env["RECOMMENDATION_URL"] == "http://recommendation.bookrec.internal:8004"
+        if spec.get("auth"):
+            assert [s["name"] for s in container["secrets"]] == ["INTERNAL_TOKEN"]
+        assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+
+
+def test_each_task_role_may_do_only_its_own_table_actions(applied):
+    _, client = applied
+    iam = client("iam")
+    for name, spec in definitions.services().items():
+        role = f"{PREFIX}-{name}-task"
+        policy = iam.get_role_policy(RoleName=role, PolicyName="tables")["PolicyDocument"]
+        policy = json.loads(policy) if isinstance(policy, str) else policy
+        granted = {}
+        for statement in policy["Statement"]:
+            assert all(a.startswith("dynamodb:") and "*" not in a for a in statement["Action"])
+            for resource in statement["Resource"]:
+                table = resource.split(":table/")[1].split("/")[0]
+                granted.setdefault(table, set()).update(statement["Action"])
+        assert set(granted) == {f"{PREFIX}-{t}" for t in spec["tables"]}
+        for table, level in spec["tables"].items():
+            actions = granted[f"{PREFIX}-{table}"]
+            writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+            if level == "read":
+                assert not actions & writes and "dynamodb:Query" in actions
+            elif level == "update":
+                assert "dynamodb:UpdateItem" in actions and not actions & {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+            else:
+                assert writes <= actions
+
+
+def test_recommender_has_a_private_dns_name(applied):
+    outputs, client = applied
+    cloudmap = client("servicediscovery")
+    namespaces = {n["Name"]: n["Id"] for n in cloudmap.list_namespaces()["Namespaces"]}
+    assert "bookrec.internal" in namespaces
+    names = {s["Name"] for s in cloudmap.list_services()["Services"]}
+    assert "recommendation" in names
+    assert outputs["internal_dns_names"] == {"recommendation": "recommendation.bookrec.internal"}
