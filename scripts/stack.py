@@ -115,12 +115,14 @@ def granian_command(package: str, port: int) -> list[str]:
 
 def create_tables(cfg: StackConfig) -> None:
     try:
-        from infrastructure import tf  # type: ignore[attr-defined]
+        from infrastructure import tf
     except ImportError:
         tf = None
     if tf is not None and tf.terraform_available():
         say("creating tables with Terraform (infrastructure/environments/local)")
-        tf.apply_local(cfg.aws_endpoint, cfg.prefix, state_dir=cfg.state_dir / "terraform")
+        state = cfg.state_dir / "terraform"
+        (state / "terraform.tfstate").unlink(missing_ok=True)  # the emulator starts empty every time
+        tf.apply_local(cfg.aws_endpoint, cfg.prefix, state_dir=state)
     else:
         say("creating tables from infrastructure/definitions/tables.json")
         definitions.create_tables(local_dynamodb(cfg.aws_endpoint), cfg.prefix)
