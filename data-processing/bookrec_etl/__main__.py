@@ -1,3 +1,3 @@
 from bookrec_etl.cli import main
 
-main()
+main(prog_name="bookrec-etl")

@@ -1,159 +1,209 @@
 """bookrec-etl: import catalogues into bookrec's DynamoDB tables.
 
-Subcommands:
-  import-jsonl      JSONL of the replaced system, or Open Library-derived JSONL -> clean books JSONL
-  import-goodbooks  goodbooks-10k books.csv + genres + ratings CSV -> books and ratings JSONL
-  load              clean JSONL -> a DynamoDB table (BatchWriteItem, concurrent, resumable)
-  seed              import and load the bundled real data (used by the local stack)
-
-The DynamoDB endpoint comes from the standard AWS_ENDPOINT_URL (unset on AWS).
+Every step streams its input, writes bad lines to a rejects file (JSON lines:
+source, line number, reason, excerpt) instead of stopping, shows progress (a
+bar on a terminal, a log line every few seconds otherwise) and ends with a
+summary: read, accepted, rejected by reason, written, retried.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-from tqdm import tqdm
+import click
 
-from bookrec_etl.importers import ImportReport, Rejects, import_goodbooks, import_jsonl
-from bookrec_etl.load import Checkpoint, LoadReport, load
+from bookrec_etl.extract import Dumps, Filters, extract
+from bookrec_etl.importers import import_goodbooks, import_jsonl
+from bookrec_etl.load import Checkpoint, LoadError, Loader, Tables, dynamodb_client
+from bookrec_etl.records import language_code
+from bookrec_etl.report import Rejects, Report
+from bookrec_etl.seed import SEED_USERS, seed
 
-SEED = Path(__file__).resolve().parent.parent / "seed"
-# goodbooks (users, books) seeded: the emulator scans ~500 items/s, so the sample stays small.
-SEED_LIMITS = {"sample": (300, 2000), "full": (None, None)}
-
-
-def dynamodb():
-    return boto3.client("dynamodb", config=Config(max_pool_connections=32, retries={"mode": "standard"}))
+READABLE = click.Path(exists=True, dir_okay=False, path_type=Path)
+WRITABLE = click.Path(dir_okay=False, path_type=Path)
+REJECTS_HELP = "append rejected lines here (JSON lines: source, line, reason, excerpt)"
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _summarise(reports: list[Report]) -> None:
+    for report in reports:
+        click.echo(report.summary(), err=True)
 
 
-def _progress(total: int | None, unit: str, label: str) -> tqdm:
-    # A bar with rate and ETA on a terminal; periodic plain lines otherwise.
-    return tqdm(total=total, unit=unit, desc=label, disable=None, mininterval=0.5 if sys.stderr.isatty() else 10,
-                file=sys.stderr)
+def _default_rejects(out: Path) -> Path:
+    return out.with_name(out.name + ".rejects.jsonl")
 
 
-def _load(table: str, path: Path, writers: int, checkpoint: Path | None) -> LoadReport:
-    total = sum(1 for _ in path.open())
-    with _progress(total, "items", f"load {path.name} -> {table}") as bar:
-        report = load(dynamodb(), table, path, writers, Checkpoint(checkpoint), bar)
-    say(f"load {path.name} -> {table}: read {report.read:,}, written {report.written:,} in {report.seconds:.1f}s "
-        f"({report.items_per_second:,.0f} items/s), {report.calls:,} BatchWriteItem calls "
-        f"({1000 * report.calls / max(report.written, 1):.0f} per 1,000 items), retried {report.retried_items:,}, "
-        f"resumed after {report.skipped_from_checkpoint:,} lines")
-    return report
+@click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def main(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
-def cmd_import_jsonl(args: argparse.Namespace) -> None:
-    rejects = Rejects(args.rejects)
-    with _progress(None, "lines", f"import {args.source.name}") as bar:
-        report = import_jsonl(args.source, args.out, rejects, args.limit, on_line=lambda: bar.update())
-    rejects.close()
-    say(report.summary(f"import {args.source.name}"))
+@main.command("extract")
+@click.option("--works", required=True, type=READABLE, help="works dump (.txt or .txt.gz): one book per work")
+@click.option("--authors", type=READABLE, help="authors dump: resolves author names (kept on disk, not in memory)")
+@click.option("--editions", type=READABLE, help="editions dump: ISBN-13s, covers, languages and years per work")
+@click.option("--ratings", type=READABLE,
+              help="ratings dump (work, edition or empty or \\N, rating, date): per-work star totals")
+@click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.rejects.jsonl]")
+@click.option("--language", "languages", multiple=True, metavar="CODE",
+              help="keep only books in this language (ISO 639-2/B such as eng, or en); repeatable")
+@click.option("--min-ratings", type=click.IntRange(min=0), default=0, show_default=True,
+              help="keep only books with at least this many ratings")
+@click.option("--require-subjects", is_flag=True, help="keep only books that have subjects")
+@click.option("--limit", type=click.IntRange(min=1), help="stop after writing this many books")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="where the on-disk maps go (about a tenth of the dumps' size)  [default: the system temp dir]")
+def extract_command(works: Path, authors: Path | None, editions: Path | None, ratings: Path | None, out: Path,
+                    rejects: Path | None, languages: tuple[str, ...], min_ratings: int, require_subjects: bool,
+                    limit: int | None, workdir: Path | None) -> None:
+    """Open Library bulk dumps -> books JSONL in the bookrec schema.
 
+    Dumps are the tab-separated `type key revision last_modified json` files from
+    openlibrary.org/developers/dumps. Each dump is read once, streaming; authors,
+    editions and ratings are joined to their works through on-disk maps, so memory
+    stays flat at full dump size. Redirected works hand their editions and ratings
+    to the work they point at; deleted and redirected records are skipped and
+    counted. Descriptions may be strings or {type, value}; messy first_publish_date
+    values ("c. 1850?", "November 25, 1989") become years.
 
-def cmd_import_goodbooks(args: argparse.Namespace) -> None:
-    rejects = Rejects(args.rejects)
-    books, ratings = import_goodbooks(args.books, args.genres, args.ratings, args.books_out, args.ratings_out,
-                                      rejects, args.max_users, args.max_books)
-    rejects.close()
-    say(books.summary("goodbooks books"))
-    say(ratings.summary("goodbooks ratings"))
-
-
-def cmd_load(args: argparse.Namespace) -> None:
-    checkpoint = args.checkpoint or args.source.with_suffix(args.source.suffix + ".checkpoint")
-    _load(args.table, args.source, args.writers, checkpoint)
-
-
-def cmd_seed(args: argparse.Namespace) -> None:
-    books_table = args.books_table or os.environ.get("BOOKS_TABLE")
-    ratings_table = args.ratings_table or os.environ.get("RATINGS_TABLE")
-    if not books_table or not ratings_table:
-        raise SystemExit("seed needs --books-table/--ratings-table or BOOKS_TABLE/RATINGS_TABLE")
+    Bad lines (wrong column count, invalid JSON, missing title or key, unknown type)
+    go to the rejects file with their line number and reason.
+    """
+    codes = {language_code(code) for code in languages}
+    if None in codes:
+        raise click.BadParameter(f"unknown language code in {languages}", param_hint="--language")
+    filters = Filters(frozenset(c for c in codes if c), min_ratings, require_subjects, limit)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bookrec-seed-") as tmp:
-        work = Path(tmp)
-        rejects = Rejects(work / "rejects.jsonl")
-        reports: list[tuple[str, ImportReport]] = []
-        reports.append(("Open Library philosophy", import_jsonl(SEED / "philosophy_books_openlibrary.jsonl.gz",
-                                                                work / "ol_books.jsonl", rejects)))
-        gb_books, gb_ratings = import_goodbooks(
-            SEED / "goodbooks10k_books.csv.gz", SEED / "goodbooks10k_book_genres.csv.gz",
-            SEED / "goodbooks_ratings_sample.csv.gz", work / "gb_books.jsonl", work / "gb_ratings.jsonl", rejects,
-            *SEED_LIMITS[args.size])
-        reports += [("goodbooks books", gb_books), ("goodbooks ratings", gb_ratings)]
-        rejects.close()
-        for label, report in reports:
-            say(report.summary(label))
-        for path, table in ((work / "ol_books.jsonl", books_table), (work / "gb_books.jsonl", books_table),
-                            (work / "gb_ratings.jsonl", ratings_table)):
-            _load(table, path, args.writers, None)
-    say(f"seed ({args.size}) done in {time.perf_counter() - started:.1f}s")
+    with Rejects(rejects or _default_rejects(out)) as rejected:
+        result = extract(Dumps(works, authors, editions, ratings), out, rejected, filters, workdir)
+    seconds = time.perf_counter() - started
+    _summarise(result.reports)
+    click.echo(f"extract: {result.bytes_read / 1e6:,.1f} MB in {seconds:.1f}s "
+               f"({result.bytes_read / 1e6 / seconds:,.1f} MB/s) -> {out}", err=True)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="bookrec-etl", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = root.add_subparsers(dest="command", required=True)
+@main.command("import-jsonl")
+@click.argument("source", type=READABLE)
+@click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.rejects.jsonl]")
+@click.option("--limit", type=click.IntRange(min=1), help="stop after this many accepted books")
+def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: int | None) -> None:
+    """JSONL of the replaced system, or Open Library-derived JSONL -> books JSONL.
 
-    p = sub.add_parser("import-jsonl", help="JSONL (replaced system or Open Library-derived) -> books JSONL",
-                       description="Accepts `book_id` as OL…W or /works/OL…W, years as ints or messy strings, "
-                                   "authors as names or {author_id, author_name}, covers as cover_id or "
-                                   "thumbnail_url. Bad lines go to --rejects with their line number and reason.")
-    p.add_argument("source", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--rejects", type=Path)
-    p.add_argument("--limit", type=int, help="stop after this many accepted books")
-    p.set_defaults(run=cmd_import_jsonl)
-
-    p = sub.add_parser("import-goodbooks", help="goodbooks-10k CSVs -> books and ratings JSONL",
-                       description="Book ids become GB<n>, user ids gb-<n>; ISBN-13s are derived and verified; "
-                                   "each book's aggregate is that of the imported ratings.")
-    p.add_argument("--books", type=Path, required=True)
-    p.add_argument("--genres", type=Path, required=True)
-    p.add_argument("--ratings", type=Path, required=True)
-    p.add_argument("--books-out", type=Path, required=True)
-    p.add_argument("--ratings-out", type=Path, required=True)
-    p.add_argument("--rejects", type=Path)
-    p.add_argument("--max-users", type=int, help="only the ratings of the first N users")
-    p.add_argument("--max-books", type=int, help="only goodbooks ids 1..N (the most rated) and their ratings")
-    p.set_defaults(run=cmd_import_goodbooks)
-
-    p = sub.add_parser("load", help="JSONL -> DynamoDB table (idempotent, resumable)",
-                       description="BatchWriteItem 25 items a call with --writers concurrent writers; unprocessed "
-                                   "items retried with exponential backoff; progress kept in --checkpoint so an "
-                                   "interrupted load resumes.")
-    p.add_argument("source", type=Path)
-    p.add_argument("--table", required=True)
-    p.add_argument("--writers", type=int, default=8)
-    p.add_argument("--checkpoint", type=Path, help="default: <source>.checkpoint")
-    p.set_defaults(run=cmd_load)
-
-    p = sub.add_parser("seed", help="import + load the bundled real data (the local stack's seed)")
-    p.add_argument("--size", choices=sorted(SEED_LIMITS), default="full",
-                   help="sample: the 2,000 most rated goodbooks books and 300 users' ratings of them; "
-                        "full: all 10,000 books and 240K ratings")
-    p.add_argument("--books-table")
-    p.add_argument("--ratings-table")
-    p.add_argument("--writers", type=int, default=8)
-    p.set_defaults(run=cmd_seed)
-    return root
+    Understands `book_id` as OL45883W or /works/OL45883W, years as ints or messy
+    strings ("November 25, 1989", ""), authors as {author_id, author_name} or plain
+    names, covers as cover_id or a covers.openlibrary.org thumbnail_url, and
+    avg_rating + rating_count (kept as a per-star distribution with that exact
+    count and sum). SOURCE may be gzip-compressed.
+    """
+    with Rejects(rejects or _default_rejects(out)) as rejected:
+        report = import_jsonl(source, out, rejected, limit)
+    _summarise([report])
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = parser().parse_args(argv)
-    args.run(args)
+@main.command("import-goodbooks")
+@click.option("--books", required=True, type=READABLE, help="goodbooks-10k books.csv")
+@click.option("--genres", required=True, type=READABLE, help="book_id,goodreads_book_id,genres CSV (as subjects)")
+@click.option("--ratings", required=True, type=READABLE, help="user_id,book_id,rating CSV")
+@click.option("--books-out", required=True, type=WRITABLE, help="books JSONL to write")
+@click.option("--ratings-out", required=True, type=WRITABLE, help="ratings JSONL to write")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <books-out>.rejects.jsonl]")
+@click.option("--max-users", type=click.IntRange(min=1), help="keep only the ratings of the first N users in the file")
+def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out: Path, ratings_out: Path,
+                             rejects: Path | None, max_users: int | None) -> None:
+    """goodbooks-10k CSVs -> books JSONL and ratings JSONL.
+
+    Book ids become GB<n> (they can never collide with Open Library ids), user ids
+    the strings gb-<n>. ISBN-13s are derived from the ISBN-10 column (whose leading
+    zeros were dropped) or the float-formatted isbn13 column, with the check digit
+    recomputed and verified. Each book's rating aggregate is exactly that of the
+    ratings imported with it, so the ratings service's arithmetic stays exact.
+    Inputs may be gzip-compressed.
+    """
+    with Rejects(rejects or _default_rejects(books_out)) as rejected:
+        reports = import_goodbooks(books, genres, ratings, books_out, ratings_out, rejected, max_users)
+    _summarise(list(reports))
+
+
+TABLE_OPTIONS = [
+    click.option("--books-table", envvar="BOOKS_TABLE", show_envvar=True, help="full name of the books table"),
+    click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True, help="full name of the ratings table"),
+    click.option("--writers", type=click.IntRange(1, 64), default=8, show_default=True,
+                 help="concurrent BatchWriteItem writers"),
+]
+
+
+def table_options(command):
+    for option in reversed(TABLE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.command("load")
+@click.argument("sources", nargs=-1, required=True, type=READABLE)
+@table_options
+@click.option("--checkpoint", type=WRITABLE, help="checkpoint file (one SOURCE only)  [default: <source>.checkpoint]")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <source>.rejects.jsonl]")
+def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_table: str | None, writers: int,
+                 checkpoint: Path | None, rejects: Path | None) -> None:
+    """Books/ratings JSONL -> DynamoDB (idempotent, resumable).
+
+    A line with a user_id is a rating (ratings table), any other line a book (books
+    table); books get their derived attributes (normalised title, prefix bucket,
+    aggregates) from bookrec_common, as the services do. Writes with BatchWriteItem,
+    25 items a call, from --writers concurrent writers; UnprocessedItems are retried
+    with exponential backoff. Loading the same file twice leaves the same table. An
+    interrupted load (Ctrl-C, a crash, kill -9) resumes from its checkpoint when run
+    again with the same file and tables. The endpoint is the standard
+    AWS_ENDPOINT_URL when set (the local moto server), else AWS.
+    """
+    if checkpoint and len(sources) > 1:
+        raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
+                                 param_hint="--checkpoint")
+    tables = Tables.from_env(books_table, ratings_table)
+    loader = None
+    reports = []
+    try:
+        for source in sources:
+            with Rejects(rejects or _default_rejects(source)) as rejected:
+                loader = Loader(dynamodb_client(writers), tables, rejected, writers)
+                reports.append(loader.load(source, Checkpoint(checkpoint or source.with_name(source.name + ".checkpoint"))))
+    except LoadError as exc:
+        _summarise(reports)
+        raise click.ClickException(f"{exc} (the checkpoint is kept: run the same command again to resume)")
+    _summarise(reports)
+
+
+@main.command("seed")
+@table_options
+@click.option("--size", type=click.Choice(sorted(SEED_USERS)), default="full", show_default=True,
+              help=f"goodbooks users whose ratings are loaded: {', '.join(f'{k} {v}' for k, v in SEED_USERS.items())}")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP)
+def seed_command(books_table: str | None, ratings_table: str | None, writers: int, size: str,
+                 rejects: Path | None) -> None:
+    """Import and load the bundled real data (data-processing/seed) into the tables.
+
+    The local stack's seed: Open Library development-database works, editions and
+    authors (extract), the Open Library philosophy sample (import-jsonl), and all
+    goodbooks-10k books with the ratings of the first --size users (import-goodbooks),
+    then load. Every book's aggregate equals its loaded ratings.
+    """
+    tables = Tables.from_env(books_table, ratings_table)
+    if not tables.books or not tables.ratings:
+        raise click.UsageError("seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
+    started = time.perf_counter()
+    try:
+        reports = seed(dynamodb_client(writers), tables, size, writers, rejects)
+    except LoadError as exc:
+        raise click.ClickException(str(exc))
+    _summarise(reports)
+    click.echo(f"seed ({size}): {sum(r.written or 0 for r in reports if r.label.startswith('load')):,} items "
+               f"in {time.perf_counter() - started:.1f}s", err=True)

@@ -64,8 +64,11 @@ def clean_subjects(subjects: Any, limit: int = MAX_SUBJECTS) -> list[str]:
     """Trimmed, de-duplicated (case-insensitively), order kept."""
     seen: dict[str, str] = {}
     for subject in subjects if isinstance(subjects, list) else []:
-        if isinstance(subject, str) and subject.strip():
-            text = " ".join(subject.split())
+        if not isinstance(subject, str):
+            continue
+        text = subject if subject.isprintable() and "  " not in subject and subject == subject.strip() \
+            else " ".join(subject.split())
+        if text:
             seen.setdefault(text.casefold(), text)
             if len(seen) == limit:
                 break
@@ -92,19 +95,20 @@ def work_id(value: Any) -> str:
 
 
 def isbn10_is_valid(isbn: str) -> bool:
-    if not re.fullmatch(r"\d{9}[\dX]", isbn):
+    if len(isbn) != 10 or not isbn.isascii() or not isbn[:9].isdigit() or not (isbn[9].isdigit() or isbn[9] == "X"):
         return False
-    total = sum((10 - i) * (10 if ch == "X" else int(ch)) for i, ch in enumerate(isbn))
-    return total % 11 == 0
+    total = sum(weight * int(digit) for weight, digit in zip(range(10, 1, -1), isbn[:9]))
+    return (total + (10 if isbn[9] == "X" else int(isbn[9]))) % 11 == 0
 
 
 def isbn13_check_digit(first12: str) -> str:
-    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(first12))
+    total = sum(map(int, first12[0::2])) + 3 * sum(map(int, first12[1::2]))
     return str((10 - total % 10) % 10)
 
 
 def isbn13_is_valid(isbn: str) -> bool:
-    return bool(re.fullmatch(r"97[89]\d{10}", isbn)) and isbn13_check_digit(isbn[:12]) == isbn[12]
+    return len(isbn) == 13 and isbn.startswith(("978", "979")) and isbn.isdigit() and isbn.isascii() \
+        and isbn13_check_digit(isbn[:12]) == isbn[12]
 
 
 def isbn10_to_13(isbn10: str) -> str:
@@ -116,7 +120,7 @@ def as_isbn13(value: Any) -> str | None:
     """Any ISBN spelling ("978-1-935928-32-4", "0-670-03482-7", "089471984X") -> a verified ISBN-13."""
     if not isinstance(value, str):
         return None
-    compact = _NOT_ISBN_CHAR.sub("", value).upper()
+    compact = value if value.isdigit() else _NOT_ISBN_CHAR.sub("", value).upper()
     if len(compact) == 13 and isbn13_is_valid(compact):
         return compact
     if len(compact) == 10 and isbn10_is_valid(compact):
@@ -138,11 +142,17 @@ def isbn13_list(*sources: Any, limit: int = MAX_ISBNS) -> list[str]:
 
 
 def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
-    """The ISBN-13 of a goodbooks row.
+    """The ISBN-13 of a goodbooks row, or None when it cannot be known for sure.
 
     `isbn` is an ISBN-10 whose leading zeros were dropped: pad, verify, convert.
-    `isbn13` is float-formatted with 12 significant digits (check digit lost):
-    its first 12 digits plus a recomputed check digit is the fallback.
+    `isbn13` is float-formatted with 12 significant digits, so the true ISBN-13
+    was rounded to the nearest ten: the check digit is lost and, when it was 5
+    or more, the twelfth digit was rounded up. Without a valid ISBN-10, each of
+    the two possible first-twelve-digit prefixes gets its check digit
+    recomputed, and the one whose ISBN-13 rounds back to the column's value is
+    kept; when both (or neither) do, there is no answer. Checked against the
+    rows that have both columns: the ISBN-10's ISBN-13 rounds this way to the
+    float column in all but the rows where the two columns name different books.
     """
     candidate = (isbn10 or "").strip().upper()
     if candidate:
@@ -150,12 +160,18 @@ def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
         if isbn10_is_valid(padded):
             return isbn10_to_13(padded)
     try:
-        digits = f"{float(isbn13_float):.0f}"
-    except (TypeError, ValueError):
+        value = float(isbn13_float)
+        rounded = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
-    if len(digits) == 13 and digits.startswith(("978", "979")):
-        return digits[:12] + isbn13_check_digit(digits[:12])
-    return None
+    matches = []
+    for first12 in (rounded // 10, rounded // 10 - 1):
+        digits = str(first12)
+        if len(digits) == 12 and digits.startswith(("978", "979")):
+            isbn = digits + isbn13_check_digit(digits)
+            if float(f"{int(isbn):.12g}") == value:  # rounds (half to even) to what the column holds
+                matches.append(isbn)
+    return matches[0] if len(matches) == 1 else None
 
 
 def timestamp(value: Any) -> str | None:
@@ -164,6 +180,8 @@ def timestamp(value: Any) -> str | None:
         value = value.get("value")
     if not isinstance(value, str) or not value:
         return None
+    if len(value) == 26 and value[10] == "T" and value[19] == "." and value[:4].isdigit() and value[20:].isdigit():
+        return value + "Z"  # the dumps' usual "2013-03-28T07:50:48.835814" (naive UTC): nothing to convert
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

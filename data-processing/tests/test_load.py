@@ -1,63 +1,252 @@
-"""Loading into a real moto server: idempotent, and resumable after a crash."""
+"""Loading into a real moto server over HTTP: idempotent, resumable after a kill, retried, with rejects."""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from bookrec_etl import load as load_module
-from bookrec_etl.load import Checkpoint, load
-from bookrec_etl.records import book
+from bookrec_common.dynamo import from_item, to_item
+from bookrec_etl.cli import main
+from bookrec_etl.extract import Dumps, extract
+from bookrec_etl.importers import import_goodbooks, import_jsonl
+from bookrec_etl.load import BACKOFF_BASE, Checkpoint, Loader, Tables, file_stamp, to_write
+from bookrec_etl.progress import Progress
+from bookrec_etl.report import Rejects
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+OPENLIBRARY = SHARED / "openlibrary"
 
 
-def write_books(path, n):
-    with path.open("w") as out:
-        for i in range(1, n + 1):
-            out.write(json.dumps(book({"book_id": f"OL{i}W", "title": f"Book {i}"})) + "\n")
+def quiet(label, total, unit):
+    return Progress(label, total, unit, interactive=False)
 
 
-def table_state(dynamodb, table):
+@pytest.fixture(scope="module")
+def real_books(tmp_path_factory) -> Path:
+    """The development-database works (extracted) and the philosophy sample (imported): 1,928 real books."""
+    directory = tmp_path_factory.mktemp("real")
+    dev, philosophy = directory / "dev.jsonl", directory / "philosophy.jsonl"
+    extract(Dumps(works=OPENLIBRARY / "ol_devinstance_works.txt", authors=OPENLIBRARY / "ol_devinstance_authors.txt",
+                  editions=OPENLIBRARY / "ol_devinstance_editions.txt"), dev, Rejects(None), progress=quiet)
+    import_jsonl(OPENLIBRARY / "philosophy_books_openlibrary.jsonl", philosophy, Rejects(None), progress=quiet)
+    books = directory / "books.jsonl"
+    books.write_bytes(dev.read_bytes() + philosophy.read_bytes())
+    return books
+
+
+def head(source: Path, target: Path, lines: int) -> Path:
+    with source.open("rb") as full:
+        target.write_bytes(b"".join(line for _, line in zip(range(lines), full)))
+    return target
+
+
+def table_state(dynamodb, table: str) -> list[str]:
     items, request = [], {"TableName": table}
     while True:
         page = dynamodb.scan(**request)
-        items += page["Items"]
+        items += [json.dumps(from_item(item), sort_keys=True) for item in page["Items"]]
         if "LastEvaluatedKey" not in page:
-            break
+            return sorted(items)
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sorted(json.dumps(i, sort_keys=True) for i in items)
 
 
-def test_loading_twice_leaves_the_same_table(tables, dynamodb, tmp_path):
-    source = tmp_path / "books.jsonl"
-    write_books(source, 120)
-    first = load(dynamodb, tables["books"], source, writers=4)
+def expected_state(source: Path, tables: Tables) -> dict[str, list[str]]:
+    """What the tables must hold after loading `source`: each key's last line, as the loader would store it."""
+    final: dict[tuple, tuple[str, dict]] = {}
+    stamp = file_stamp(source)
+    for line in source.read_text().splitlines():
+        table, key, record = to_write(json.loads(line), tables, stamp)
+        final[(table, *key)] = (table, record)
+    state: dict[str, list[str]] = {}
+    for table, record in final.values():
+        state.setdefault(table, []).append(json.dumps(from_item(to_item(record)), sort_keys=True))
+    return {table: sorted(items) for table, items in state.items()}
+
+
+def loader(dynamodb, tables: dict[str, str], rejects: Rejects | None = None, writers: int = 4, **kwargs) -> Loader:
+    return Loader(dynamodb, Tables(tables["books"], tables["ratings"]), rejects or Rejects(None), writers, **kwargs)
+
+
+def test_loading_twice_leaves_the_same_table(tables, dynamodb, real_books, tmp_path):
+    source = head(real_books, tmp_path / "books.jsonl", 600)
+    first = loader(dynamodb, tables).load(source, progress=quiet)
     once = table_state(dynamodb, tables["books"])
-    second = load(dynamodb, tables["books"], source, writers=4)
-    assert len(once) == 120 and table_state(dynamodb, tables["books"]) == once
-    assert first.calls == second.calls == 5  # ceil(120 / 25) round trips
+    second = loader(dynamodb, tables, writers=8).load(source, progress=quiet)
+    assert once == table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[
+        tables["books"]]
+    assert len(once) == 600 and first.written == second.written == 600
+    assert first.calls == second.calls == math.ceil(600 / 25)  # 25 items a round trip, none retried
 
 
-def test_a_killed_load_resumes_from_its_checkpoint(tables, dynamodb, tmp_path, monkeypatch):
-    source = tmp_path / "books.jsonl"
-    write_books(source, 300)
+def test_a_killed_load_resumes_to_the_same_final_table(tables, dynamodb, real_books, tmp_path):
+    checkpoint = tmp_path / "books.checkpoint"
+    command = [sys.executable, "-m", "bookrec_etl", "load", str(real_books), "--writers", "1",
+               "--checkpoint", str(checkpoint), "--rejects", str(tmp_path / "rejects.jsonl")]
+    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and victim.poll() is None:
+        if checkpoint.exists() and json.loads(checkpoint.read_text())["lines_done"] > 0:
+            victim.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert victim.wait(30) == -signal.SIGKILL, "the load finished before it could be killed"
+    done = json.loads(checkpoint.read_text())["lines_done"]
+    total = len(real_books.read_text().splitlines())
+    assert 0 < done < total and len(table_state(dynamodb, tables["books"])) < total
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed after lines: {done:,}" in resumed.stderr
+    assert f"read {total - done:,}" in resumed.stderr and not checkpoint.exists()
+    expected = expected_state(real_books, Tables(tables["books"], None))[tables["books"]]
+    assert table_state(dynamodb, tables["books"]) == expected and len(expected) == total
+
+
+class FailingAfter:
+    """The real client, raising (as a dropped connection would) once `calls` BatchWriteItems went through."""
+
+    def __init__(self, client, calls: int) -> None:
+        self.client, self.left = client, calls
+        self.lock = threading.Lock()
+
+    def batch_write_item(self, **kwargs):
+        with self.lock:
+            self.left -= 1
+            if self.left < 0:
+                raise ConnectionError("connection dropped")
+        return self.client.batch_write_item(**kwargs)
+
+
+def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books, tmp_path):
+    source = head(real_books, tmp_path / "books.jsonl", 500)
     checkpoint = Checkpoint(tmp_path / "books.checkpoint")
-    real_write = load_module._write_batch
-    calls = {"n": 0}
-
-    def crash_after_five(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt("killed")
-        return real_write(*args, **kwargs)
-
-    monkeypatch.setattr(load_module, "_write_batch", crash_after_five)
-    with pytest.raises(KeyboardInterrupt):
-        load(dynamodb, tables["books"], source, writers=1, checkpoint=checkpoint)
-    done = checkpoint.read()
-    assert 0 < done < 300
-    monkeypatch.setattr(load_module, "_write_batch", real_write)
-    report = load(dynamodb, tables["books"], source, writers=4, checkpoint=checkpoint)
-    assert report.skipped_from_checkpoint == done and report.written == 300 - done
-    assert len(table_state(dynamodb, tables["books"])) == 300
+    with pytest.raises(ConnectionError):
+        loader(FailingAfter(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
+    done = checkpoint.read(source, Tables(tables["books"], tables["ratings"]))
+    assert 0 < done <= 6 * 25
+    report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
+    assert report.notes["resumed after lines"] == done and report.read == 500 - done
+    assert table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[tables["books"]]
     assert not checkpoint.path.exists()
+
+
+def test_a_checkpoint_of_another_file_is_not_trusted(tables, dynamodb, real_books, tmp_path):
+    source = head(real_books, tmp_path / "books.jsonl", 100)
+    checkpoint = Checkpoint(tmp_path / "books.checkpoint")
+    checkpoint.write(tmp_path / "books.jsonl", Tables("other-books", None), 90)
+    report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
+    assert report.read == 100 and len(table_state(dynamodb, tables["books"])) == 100
+
+
+class Throttled:
+    """The real client, but the first `times` calls only write half of what they are asked and hand back the rest
+    as UnprocessedItems, as DynamoDB does under throttling (moto never does)."""
+
+    def __init__(self, client, times: int) -> None:
+        self.client, self.times, self.calls = client, times, 0
+        self.handed_back = 0
+
+    def batch_write_item(self, RequestItems):
+        self.calls += 1
+        if self.calls > self.times:
+            return self.client.batch_write_item(RequestItems=RequestItems)
+        (table, requests), = RequestItems.items()
+        half = len(requests) // 2
+        if half:
+            self.client.batch_write_item(RequestItems={table: requests[:half]})
+        self.handed_back += len(requests) - half
+        return {"UnprocessedItems": {table: requests[half:]}}
+
+
+def test_unprocessed_items_are_retried_with_exponential_backoff(tables, dynamodb, real_books, tmp_path):
+    source = head(real_books, tmp_path / "books.jsonl", 60)
+    throttled = Throttled(dynamodb, times=3)
+    delays: list[float] = []
+    report = loader(throttled, tables, writers=1, sleep=delays.append).load(source, progress=quiet)
+    assert report.written == 60 and report.retried == throttled.handed_back > 0
+    assert report.calls == math.ceil(60 / 25) + 3
+    assert len(delays) == 3 and all(0 <= d <= BACKOFF_BASE * 2 ** attempt for attempt, d in enumerate(delays))
+    assert table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[tables["books"]]
+
+
+def test_bad_lines_are_rejected_with_their_line_numbers_and_the_rest_is_written(tables, dynamodb, tmp_path):
+    book = {"book_id": "OL1W", "title": "Fine", "created_at": "2020-01-01T00:00:00.000000Z"}
+    rating = {"book_id": "GB1", "user_id": "gb-1", "rating": 4, "created_at": "2020-01-01T00:00:00.000000Z"}
+    lines = [json.dumps(book), "{oops", "", json.dumps([1]), json.dumps({"book_id": "OL2W"}),
+             json.dumps({"book_id": "XX9", "title": "Bad id"}), json.dumps({**rating, "rating": 9}),
+             json.dumps({**rating, "user_id": "has space"}), json.dumps({**book, "description": "x" * 500_000}),
+             json.dumps(rating)]
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    with Rejects(tmp_path / "rejects.jsonl") as rejects:
+        report = loader(dynamodb, tables, rejects).load(source, progress=quiet)
+    rejected = [(r["line"], r["reason"]) for r in map(json.loads, (tmp_path / "rejects.jsonl").read_text().splitlines())]
+    assert rejected == [(2, "invalid JSON"), (3, "empty line"), (4, "not a JSON object"), (5, "missing title"),
+                        (6, "missing or malformed book_id"), (7, "rating is not an integer 1..5"),
+                        (8, "missing or malformed user_id"), (9, "item larger than DynamoDB's 400 KB limit")]
+    assert (report.read, report.accepted, report.written) == (10, 2, 2)
+    stored_book, = map(json.loads, table_state(dynamodb, tables["books"]))
+    assert stored_book["title_norm"] == "fine" and stored_book["rating_count"] == 0  # derived at load
+    assert [json.loads(r)["rating"] for r in table_state(dynamodb, tables["ratings"])] == [4]
+
+
+def test_the_last_line_of_a_repeated_key_wins_even_with_concurrent_writers(tables, dynamodb, tmp_path):
+    lines = []
+    for version in range(6):
+        lines += [json.dumps({"book_id": f"OL{n}W", "title": f"Book {n} v{version}"}) for n in range(1, 41)]
+    source = tmp_path / "repeated.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    report = loader(dynamodb, tables, writers=8).load(source, progress=quiet)
+    assert report.written == 240
+    titles = {json.loads(i)["title"] for i in table_state(dynamodb, tables["books"])}
+    assert titles == {f"Book {n} v5" for n in range(1, 41)}
+
+
+def test_goodbooks_books_and_ratings_agree_inside_dynamodb(tables, dynamodb, tmp_path):
+    goodbooks = SHARED / "goodbooks"
+    books_all, ratings = tmp_path / "books_all.jsonl", tmp_path / "ratings.jsonl"
+    import_goodbooks(goodbooks / "goodbooks10k_books.csv", goodbooks / "goodbooks10k_book_genres.csv",
+                     goodbooks / "ratings_sample.csv", books_all, ratings, Rejects(None), max_users=15, progress=quiet)
+    rated = {json.loads(line)["book_id"] for line in ratings.read_text().splitlines()}
+    books = tmp_path / "books.jsonl"
+    books.write_text("".join(line + "\n" for line in books_all.read_text().splitlines()
+                             if json.loads(line)["book_id"] in rated))
+    result = CliRunner().invoke(main, ["load", str(books), str(ratings)])  # tables from BOOKS_TABLE / RATINGS_TABLE
+    assert result.exit_code == 0, result.output
+    assert f"load books.jsonl: read {len(rated):,}" in result.output and "round trips" in result.output
+    stored_ratings = [json.loads(r) for r in table_state(dynamodb, tables["ratings"])]
+    per_book = Counter((r["book_id"], str(r["rating"])) for r in stored_ratings)
+    stored_books = [json.loads(b) for b in table_state(dynamodb, tables["books"])]
+    assert len(stored_books) == len(rated) and stored_ratings
+    for book in stored_books:
+        distribution = {s: per_book.get((book["book_id"], s), 0) for s in "12345"}
+        assert book["ratings_distribution"] == distribution
+        assert book["rating_sum"] == sum(int(s) * n for s, n in distribution.items())
+        assert book["rating_count"] == sum(distribution.values()) > 0
+    assert all(isinstance(r["user_id"], str) for r in stored_ratings)
+
+
+def test_load_without_a_table_for_its_lines_stops_with_a_clear_message(dynamodb, tmp_path, monkeypatch):
+    monkeypatch.delenv("BOOKS_TABLE", raising=False)
+    monkeypatch.delenv("RATINGS_TABLE", raising=False)
+    source = tmp_path / "books.jsonl"
+    source.write_text(json.dumps({"book_id": "OL1W", "title": "T"}) + "\n")
+    result = CliRunner().invoke(main, ["load", str(source)])
+    assert result.exit_code == 1 and "no books table" in result.output and "--books-table" in result.output
+
+
+def test_cli_env_defaults_name_the_tables(tables, monkeypatch):
+    assert os.environ["BOOKS_TABLE"] == tables["books"]
+    assert Tables.from_env() == Tables(tables["books"], tables["ratings"])
+    assert Tables.from_env("x-books") == Tables("x-books", tables["ratings"])

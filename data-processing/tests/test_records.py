@@ -1,92 +1,107 @@
-"""Source rows -> records, on the real samples and on crafted bad input."""
+"""Source rows -> records: pure functions, on the real samples and on crafted rows."""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bookrec_etl.importers import Rejects, import_goodbooks, import_jsonl, read_jsonl
-from bookrec_etl.records import (goodbooks_isbn13, isbn13_is_valid, language_code, parse_year, from_jsonl_row,
-                                 clean_subjects)
+from bookrec_common.catalog import normalise_text, title_bucket
+from bookrec_etl.records import (Rejected, as_isbn13, clean_subjects, distribution_for, from_goodbooks_row,
+                                 from_jsonl_row, goodbooks_isbn13, isbn10_is_valid, isbn13_is_valid, language_code,
+                                 parse_year, rating, timestamp)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SEED = Path(__file__).resolve().parents[1] / "seed"
 
 
 @pytest.mark.parametrize("raw, year", [("1955", 1955), ("November 25, 1989", 1989), ("", None), (None, None),
                                        ("c. 1850?", 1850), (1999, 1999), ("between 1200 and 1210", 1210),
-                                       ("unknown", None), (True, None)])
+                                       ("1999-03-02", 1999), ("unknown", None), (True, None), ("[18--?]", None),
+                                       ("MCMLX", None), ("20th century", None), (99999, None)])
 def test_messy_years_parse(raw, year):
     assert parse_year(raw) == year
 
 
-def test_the_whole_philosophy_sample_imports_with_messy_years(tmp_path):
-    report = import_jsonl(SEED / "philosophy_books_openlibrary.jsonl.gz", tmp_path / "b.jsonl", Rejects(None))
-    assert report.read == report.accepted == 1893
-    books = {b["book_id"]: b for b in read_jsonl(tmp_path / "b.jsonl")}
-    zen = books["OL827357W"]
-    assert zen["title"] == "Zen and the Art of Motorcycle Maintenance" and zen["first_publish_year"] == 2000
-    assert zen["authors"] == [{"author_id": None, "name": "Robert M. Pirsig"}] and zen["cover_id"] == 10673266
-    assert zen["title_norm"] == "zen and the art of motorcycle maintenance" and zen["title_bucket"] == "z"
-    assert all(isinstance(b["first_publish_year"], int) or b["first_publish_year"] is None for b in books.values())
+def test_every_year_of_the_real_philosophy_sample_parses_to_an_int_or_nothing():
+    rows = [json.loads(line) for line in (SHARED / "openlibrary" / "philosophy_books_openlibrary.jsonl").open()]
+    raw_years = {row["first_publish_year"] for row in rows}
+    assert {"", "November 25, 1989"} <= raw_years  # the mess is really there
+    for row in rows:
+        year = from_jsonl_row(row).get("first_publish_year")
+        raw = row["first_publish_year"]
+        if raw == "":
+            assert year is None
+        else:
+            assert isinstance(year, int) and str(year) in raw, raw
+
+
+def test_the_philosophy_row_becomes_a_complete_book():
+    rows = {json.loads(line)["book_id"]: json.loads(line)
+            for line in (SHARED / "openlibrary" / "philosophy_books_openlibrary.jsonl").open()}
+    zen = from_jsonl_row(rows["/works/OL827357W"])
+    assert zen["book_id"] == "OL827357W" and zen["title"] == "Zen and the Art of Motorcycle Maintenance"
+    assert zen["authors"] == [{"name": "Robert M. Pirsig"}] and zen["cover_id"] == 10673266
+    assert zen["title_norm"] == normalise_text(zen["title"]) and zen["title_bucket"] == title_bucket(zen["title_norm"])
+    assert "language" not in zen  # "" in the source: unknown, not "en"
+    # A bare ratings_count has no sum behind it, so no aggregate is invented.
+    assert zen["rating_count"] == 0 and zen["ratings_distribution"] == {s: 0 for s in "12345"}
 
 
 def test_subjects_are_trimmed_and_deduplicated():
-    assert clean_subjects([" Ethics ", "ethics", "", "Logic", None, "Logic  and  Truth"]) == \
-        ["Ethics", "Logic", "Logic and Truth"]
+    assert clean_subjects([" Ethics ", "ethics", "", "Logic", None, "Logic  and  Truth", "a\tb"]) == \
+        ["Ethics", "Logic", "Logic and Truth", "a b"]
+    assert len(clean_subjects([f"s{i}" for i in range(500)])) == 50
 
 
-def test_languages_become_iso_639_2():
-    assert [language_code(c) for c in ("eng", "en-US", "en", "fre", "", None, "e")] == \
-        ["eng", "eng", "eng", "fre", None, None, None]
+def test_languages_become_iso_639_2_and_undetermined_is_unknown():
+    assert [language_code(c) for c in ("eng", "en-US", "en", "fre", "/languages/spa", {"key": "/languages/ger"},
+                                       "", None, "e", "und")] == \
+        ["eng", "eng", "eng", "fre", "spa", "ger", None, None, None, None]
 
 
-def test_goodbooks_isbn13s_have_valid_check_digits(tmp_path):
+def test_isbn_spellings_become_verified_isbn13s():
+    assert as_isbn13("978-1-935928-32-4") == "9781935928324"
+    assert as_isbn13("0-670-03482-7") == "9780670034826"
+    assert as_isbn13("089471984X") == "9780894719844"
+    assert as_isbn13("9781935928325") is None  # wrong check digit
+    assert as_isbn13("0670034828") is None
+
+
+def test_goodbooks_isbn13s_are_derived_and_verified_on_every_real_row():
     # The Hunger Games: isbn 439023483 (leading zero dropped), isbn13 9.78043902348e+12 (check digit lost).
     assert goodbooks_isbn13("439023483", "9.78043902348e+12") == "9780439023481"
-    with open(SHARED / "goodbooks" / "goodbooks10k_books.csv", newline="") as handle:
+    with (SHARED / "goodbooks" / "goodbooks10k_books.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    derived = [goodbooks_isbn13(r["isbn"], r["isbn13"]) for r in rows]
-    present = [d for d in derived if d]
-    assert len(present) > 9000 and all(isbn13_is_valid(d) for d in present)
+    derived = {row["book_id"]: goodbooks_isbn13(row["isbn"], row["isbn13"]) for row in rows}
+    present = [isbn for isbn in derived.values() if isbn]
+    assert len(present) > 9000
+    assert all(len(isbn) == 13 and isbn.isdigit() and isbn13_is_valid(isbn) for isbn in present)
+    # The rounding rule is the source's: an ISBN-10's ISBN-13 rounds to the float column in >99% of the rows
+    # having both (the rest name two different editions); the float-only derivations round to it by construction.
+    both = [row for row in rows if row["isbn"] and isbn10_is_valid(row["isbn"].zfill(10)) and row["isbn13"]]
+    rounds_back = [float(f"{int(derived[row['book_id']]):.12g}") == float(row["isbn13"]) for row in both]
+    assert len(both) > 9000 and sum(rounds_back) / len(both) > 0.99
+    float_only = [row for row in rows if not (row["isbn"] and isbn10_is_valid(row["isbn"].zfill(10)))
+                  and derived[row["book_id"]]]
+    assert float_only and all(float(f"{int(derived[row['book_id']]):.12g}") == float(row["isbn13"])
+                              for row in float_only)
 
 
-def test_goodbooks_aggregates_equal_the_imported_ratings(tmp_path):
-    import_goodbooks(SEED / "goodbooks10k_books.csv.gz", SEED / "goodbooks10k_book_genres.csv.gz",
-                     SEED / "goodbooks_ratings_sample.csv.gz", tmp_path / "b.jsonl", tmp_path / "r.jsonl",
-                     Rejects(None), max_users=50)
-    ratings = list(read_jsonl(tmp_path / "r.jsonl"))
-    assert len({r["user_id"] for r in ratings}) == 50 and all(r["user_id"].startswith("gb-") for r in ratings)
-    counts = Counter((r["book_id"], str(r["rating"])) for r in ratings)
-    for book in read_jsonl(tmp_path / "b.jsonl"):
-        assert book["book_id"].startswith("GB")
-        assert book["ratings_distribution"] == {s: counts.get((book["book_id"], s), 0) for s in "12345"}
-        assert book["rating_count"] == sum(book["ratings_distribution"].values())
+@pytest.mark.parametrize("isbn13_float, expected", [
+    ("9.78067978327e+12", "9780679783268"),  # check digit 8: the twelfth digit was rounded up
+    ("9.7804390235e+12", None),  # 978043902350 + 0 and 978043902349 + 8 both round to it: unknowable
+    ("9.78043902348e+12", "9780439023481"),  # 978043902347 + 4 would not round up: only ...3481 fits
+    ("", None), ("nan", None), ("1.23e+5", None),
+])
+def test_without_an_isbn10_the_rounded_float_decides_only_when_it_can(isbn13_float, expected):
+    assert goodbooks_isbn13("", isbn13_float) == expected
 
 
-def test_every_kind_of_bad_line_is_rejected_with_its_line_and_reason(tmp_path):
-    good = {"book_id": "OL1W", "title": "Good", "first_publish_year": "1901"}
-    lines = [json.dumps(good), "{not json", "", json.dumps({"book_id": "OL2W"}), json.dumps({"title": "No key"}),
-             json.dumps({"book_id": "/authors/OL1A", "title": "Wrong type"}), json.dumps([1, 2]),
-             json.dumps({**good, "book_id": "/works/OL3W"})]
-    source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(lines) + "\n")
-    report = import_jsonl(source, tmp_path / "out.jsonl", rejects := Rejects(tmp_path / "rejects.jsonl"))
-    rejects.close()
-    assert (report.read, report.accepted) == (8, 2)
-    rejected = [json.loads(l) for l in (tmp_path / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["line"], r["reason"]) for r in rejected] == [
-        (2, "invalid JSON"), (3, "empty line"), (4, "missing title"), (5, "missing or malformed work key"),
-        (6, "missing or malformed work key"), (7, "not a JSON object")]
-    assert [b["book_id"] for b in read_jsonl(tmp_path / "out.jsonl")] == ["OL1W", "OL3W"]
-
-
-def test_replaced_system_format_is_understood():
+def test_replaced_system_format_is_understood_with_its_aggregate_kept_exactly():
     row = {"book_id": "OL45883W", "title": "The Republic ", "title_prefix": "th", "title_lower": "the republic",
            "authors": [{"author_id": "OL12A", "author_name": "Plato"}], "isbn_13": "9780140455113",
            "first_publish_year": None, "subjects": ["Philosophy"], "language": "en", "description": "x",
@@ -94,3 +109,49 @@ def test_replaced_system_format_is_understood():
     book = from_jsonl_row(row)
     assert book["title"] == "The Republic" and book["authors"] == [{"author_id": "OL12A", "name": "Plato"}]
     assert book["isbn_13"] == ["9780140455113"] and book["language"] == "eng" and book["cover_id"] == 42
+    assert (book["rating_count"], book["rating_sum"], book["avg_rating"]) == (10, 41, 4.1)
+    assert "title_prefix" not in book and "title_lower" not in book
+
+
+@given(st.integers(min_value=1, max_value=10_000), st.floats(min_value=1.0, max_value=5.0))
+def test_a_distribution_from_average_and_count_keeps_both(count, average):
+    distribution = distribution_for(average, count)
+    assert sum(distribution.values()) == count
+    assert sum(int(star) * n for star, n in distribution.items()) == round(average * count)
+    assert all(n >= 0 for n in distribution.values())
+
+
+@pytest.mark.parametrize("row, reason", [
+    ({"book_id": "OL1W"}, "missing title"),
+    ({"book_id": "OL1W", "title": "   "}, "missing title"),
+    ({"title": "No key"}, "missing or malformed work key"),
+    ({"book_id": "/authors/OL1A", "title": "An author key"}, "missing or malformed work key"),
+    ([1, 2], "not a JSON object"),
+])
+def test_rows_that_cannot_be_books_say_why(row, reason):
+    with pytest.raises(Rejected, match=reason):
+        from_jsonl_row(row)
+
+
+def test_goodbooks_rows_take_their_aggregate_from_the_imported_ratings_not_the_csv():
+    row = {"book_id": "1", "isbn": "439023483", "isbn13": "9.78043902348e+12", "authors": "Suzanne Collins",
+           "original_publication_year": "2008.0", "title": "The Hunger Games (The Hunger Games, #1)",
+           "language_code": "eng", "ratings_count": "4780653", "ratings_5": "2706317",
+           "image_url": "https://s.gr-assets.com/assets/nophoto/book/111x148-bcc042a9c91a29c1d680899eff700a03.png"}
+    book = from_goodbooks_row(row, ["fiction", "ya", "Fiction"], {"5": 2, "4": 1})
+    assert book["book_id"] == "GB1" and book["first_publish_year"] == 2008 and book["subjects"] == ["fiction", "ya"]
+    assert (book["rating_count"], book["rating_sum"]) == (3, 14) and "cover_url" not in book
+
+
+@pytest.mark.parametrize("stars", [0, 6, "4.5", "x", True, None])
+def test_ratings_outside_one_to_five_are_rejected(stars):
+    with pytest.raises(Rejected, match="1..5"):
+        rating("GB1", "gb-1", stars, "2017-09-01T00:00:00.000000Z")
+
+
+def test_open_library_datetimes_become_utc_with_z():
+    assert timestamp({"type": "/type/datetime", "value": "2013-03-28T07:50:48.835814"}) == \
+        "2013-03-28T07:50:48.835814Z"
+    assert timestamp("2008-04-01T03:28:50") == "2008-04-01T03:28:50.000000Z"
+    assert timestamp("2020-01-01T01:00:00+01:00") == "2020-01-01T00:00:00.000000Z"
+    assert timestamp("yesterday") is None

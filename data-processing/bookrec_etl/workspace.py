@@ -1,0 +1,139 @@
+"""The extractor's on-disk maps (SQLite): authors, works, editions and ratings between passes.
+
+Dumps hold tens of millions of records; keeping them in dicts would tie
+memory to input size. SQLite with a bounded page cache keeps memory flat
+whatever the dump size; redirects are folded in with set-based SQL rather
+than row by row. This is the only module that touches SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+PAGE_CACHE_KIB = 64 * 1024
+MAX_REDIRECT_HOPS = 10
+
+SCHEMA = """
+CREATE TABLE authors (id INTEGER PRIMARY KEY, canonical INTEGER NOT NULL, name TEXT NOT NULL);
+CREATE TABLE author_redirects (id INTEGER PRIMARY KEY, target INTEGER NOT NULL);
+CREATE TABLE works (id INTEGER PRIMARY KEY, facts BLOB NOT NULL);
+CREATE TABLE work_redirects (id INTEGER PRIMARY KEY, target INTEGER NOT NULL);
+CREATE TABLE editions (work INTEGER NOT NULL, isbns TEXT NOT NULL, cover INTEGER, language TEXT, year INTEGER);
+CREATE TABLE ratings (work INTEGER PRIMARY KEY, s1 INTEGER NOT NULL, s2 INTEGER NOT NULL, s3 INTEGER NOT NULL,
+                      s4 INTEGER NOT NULL, s5 INTEGER NOT NULL);
+"""
+
+EditionRow = tuple[int, str, int | None, str | None, int | None]  # work, isbns (space-separated), cover, language, year
+Stars = tuple[int, int, int, int, int]
+
+
+class Workspace:
+    """One extraction's scratch database; delete the file when done."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        # Scratch data: a crash restarts the extraction, so no journal and no fsync.
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "locking_mode = EXCLUSIVE",
+                       f"cache_size = -{PAGE_CACHE_KIB}"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(SCHEMA)
+        self.author = lru_cache(maxsize=100_000)(self._author)
+
+    def close(self) -> None:
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+    def _many(self, sql: str, rows: Iterable[tuple]) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany(sql, rows)
+        self._db.execute("COMMIT")
+
+    # authors ---------------------------------------------------------------------------------------
+
+    def add_authors(self, rows: Iterable[tuple[int, str]]) -> None:
+        self._many("INSERT OR REPLACE INTO authors VALUES (?, ?, ?)", ((n, n, name) for n, name in rows))
+
+    def add_author_redirects(self, rows: Iterable[tuple[int, int]]) -> None:
+        self._many("INSERT OR REPLACE INTO author_redirects VALUES (?, ?)", rows)
+
+    def resolve_author_redirects(self) -> None:
+        """A redirected author id answers with its target's canonical id and name (chains followed)."""
+        for _ in range(MAX_REDIRECT_HOPS):
+            added = self._db.execute(
+                "INSERT OR IGNORE INTO authors SELECT r.id, a.canonical, a.name "
+                "FROM author_redirects r JOIN authors a ON a.id = r.target").rowcount
+            if added <= 0:
+                break
+
+    def _author(self, number: int) -> tuple[int, str] | None:
+        return self._db.execute("SELECT canonical, name FROM authors WHERE id = ?", (number,)).fetchone()
+
+    def author_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM authors").fetchone()[0]
+
+    # works, editions, ratings ----------------------------------------------------------------------
+
+    def add_works(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        self._many("INSERT OR REPLACE INTO works VALUES (?, ?)", rows)
+
+    def work_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM works").fetchone()[0]
+
+    def add_work_redirects(self, rows: Iterable[tuple[int, int]]) -> None:
+        self._many("INSERT OR REPLACE INTO work_redirects VALUES (?, ?)", rows)
+
+    def add_editions(self, rows: Iterable[EditionRow]) -> None:
+        self._many("INSERT INTO editions VALUES (?, ?, ?, ?, ?)", rows)
+
+    def add_ratings(self, totals: dict[int, list[int]]) -> None:
+        self._many("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (work) DO UPDATE SET "
+                   "s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, s3 = s3 + excluded.s3, "
+                   "s4 = s4 + excluded.s4, s5 = s5 + excluded.s5",
+                   ((work, *stars) for work, stars in totals.items()))
+
+    def resolve_work_redirects(self) -> int:
+        """Move editions and ratings of redirected works onto the works they now live in.
+
+        Returns how many redirects point at a work that exists.
+        """
+        db = self._db
+        db.execute("BEGIN")
+        for _ in range(MAX_REDIRECT_HOPS):  # A -> B -> C becomes A -> C
+            changed = db.execute(
+                "UPDATE work_redirects SET target = (SELECT r.target FROM work_redirects r "
+                "WHERE r.id = work_redirects.target) "
+                "WHERE target IN (SELECT id FROM work_redirects) AND target != id").rowcount
+            if changed <= 0:
+                break
+        db.execute("UPDATE editions SET work = (SELECT target FROM work_redirects WHERE id = editions.work) "
+                   "WHERE work IN (SELECT id FROM work_redirects)")
+        db.execute("INSERT INTO ratings SELECT r.target, x.s1, x.s2, x.s3, x.s4, x.s5 "
+                   "FROM ratings x JOIN work_redirects r ON r.id = x.work WHERE r.target != r.id "
+                   "ON CONFLICT (work) DO UPDATE SET s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, "
+                   "s3 = s3 + excluded.s3, s4 = s4 + excluded.s4, s5 = s5 + excluded.s5")
+        db.execute("DELETE FROM ratings WHERE work IN (SELECT id FROM work_redirects WHERE target != id)")
+        live = db.execute("SELECT count(*) FROM work_redirects r JOIN works w ON w.id = r.target").fetchone()[0]
+        db.execute("CREATE INDEX editions_by_work ON editions (work)")
+        db.execute("COMMIT")
+        return live
+
+    def joined_works(self) -> Iterator[tuple[int, bytes, Stars | None, list[EditionRow]]]:
+        """Every work in id order with its rating totals and its editions (a merge join of two sorted scans)."""
+        works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5 FROM works w "
+                                 "LEFT JOIN ratings r ON r.work = w.id ORDER BY w.id")
+        editions = self._db.execute("SELECT work, isbns, cover, language, year FROM editions "
+                                    "INDEXED BY editions_by_work ORDER BY work, rowid")
+        pending = editions.fetchone()
+        for work, facts, *stars in works:
+            while pending is not None and pending[0] < work:  # editions of works not in the dump
+                pending = editions.fetchone()
+            mine = []
+            while pending is not None and pending[0] == work:
+                mine.append(pending)
+                pending = editions.fetchone()
+            yield work, facts, (tuple(stars) if stars[0] is not None else None), mine
