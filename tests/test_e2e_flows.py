@@ -1,0 +1,55 @@
+"""User journeys across services, through the local ALB."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def alb(stack: str):
+    with httpx.Client(base_url=stack, timeout=60) as client:
+        yield client
+
+
+def test_a_rating_invalidates_recommendations_and_the_rated_book_is_excluded(alb):
+    user = "e2e-reader"
+    # Two ratings: the user now has recommendations (cached after the first read).
+    for book in ("GB1", "GB2"):
+        assert alb.post(f"/books/{book}/rate", json={"user_id": user, "rating": 5}).status_code in (200, 201)
+    first = alb.get(f"/recommendations/{user}", params={"limit": 20}).json()
+    assert alb.get(f"/recommendations/{user}", params={"limit": 20}).json()["source"] == "cache"
+    target = first["recommendations"][0]["book_id"]
+    rated = alb.post(f"/books/{target}/rate", json={"user_id": user, "rating": 4})
+    assert rated.status_code == 201, rated.text
+    after = alb.get(f"/recommendations/{user}", params={"limit": 20}).json()
+    assert after["source"] == "computed"
+    assert target not in {r["book_id"] for r in after["recommendations"]}
+    assert {"GB1", "GB2"}.isdisjoint(r["book_id"] for r in after["recommendations"])
+
+
+def test_a_rating_moves_the_books_aggregate_seen_by_details_and_ratings(alb):
+    before = alb.get("/books/GB3").json()
+    r = alb.post("/books/GB3/rate", json={"user_id": "e2e-aggregate", "rating": 1})
+    assert r.status_code == 201
+    after = alb.get("/books/GB3").json()
+    assert after["rating_count"] == before["rating_count"] + 1
+    assert after["ratings_distribution"]["1"] == before["ratings_distribution"]["1"] + 1
+    listing = alb.get("/books/GB3/ratings", params={"limit": 1}).json()
+    assert listing["total_ratings"] == after["rating_count"]
+    assert listing["ratings"][0]["user_id"] == "e2e-aggregate"  # newest first
+    mine = alb.get("/users/e2e-aggregate/ratings").json()
+    assert [x["book_id"] for x in mine["ratings"]] == ["GB3"]
+
+
+def test_search_then_details_then_batch(alb):
+    found = alb.get("/search", params={"q": "zen motorcycle"}).json()
+    assert found["items"][0]["title"] == "Zen and the Art of Motorcycle Maintenance"
+    ids = [i["book_id"] for i in alb.post("/search", json={"query": "philosophy", "limit": 5}).json()["items"]]
+    assert len(ids) == 5
+    batch = alb.post("/books/batch", json={"book_ids": ids}).json()
+    assert [b["book_id"] for b in batch["items"]] == ids and batch["missing"] == []
+    typed = alb.get("/search/autocomplete", params={"q": "zen and"}).json()
+    assert any(i["title"].startswith("Zen and the Art") for i in typed["items"])
