@@ -96,6 +96,8 @@ def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str, identit
         **definitions.table_env(cfg.prefix),
         "PORT": str(cfg.port(spec["port"])),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # The emulator answers slowly while it serves a big scan; a readiness probe should wait it out.
+        "READY_TIMEOUT": "5",
         **spec.get("environment", {}),
     }
     if spec.get("redis"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -24,6 +26,16 @@ ROUTES = [
     ("GET", "/recommendations/e2e-router?limit=5", None, "recommendation"),
     ("POST", "/recommendations/refresh", None, "recommendation"),
 ]
+
+
+def wait_ready(base: str, seconds: float = 30) -> bool:
+    """Ready within `seconds`: on the emulator a probe can time out while it serves a big scan."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if httpx.get(base + "/ready", timeout=10).status_code == 200:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +92,7 @@ def test_every_service_is_ready_and_exposes_metrics_and_schema(stack):
     for name, spec in definitions.services().items():
         base = f"http://127.0.0.1:{spec['port'] + offset}"
         assert httpx.get(base + "/health").json() == {"status": "ok", "service": name}
-        assert httpx.get(base + "/ready").status_code == 200
+        assert wait_ready(base), f"{name} not ready"
         metrics = httpx.get(base + "/metrics")
         assert metrics.status_code == 200 and "# TYPE process_resident_memory_bytes gauge" in metrics.text
         assert httpx.get(base + "/schema/openapi.json").json()["info"]["title"] == f"bookrec {name}"
