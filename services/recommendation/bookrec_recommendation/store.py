@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import msgspec
+from cachetools import TTLCache
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
@@ -87,13 +88,20 @@ class CachedRecommendations(msgspec.Struct):
 
 
 class RecommendationCache:
-    """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades to "no cache", never to an error."""
+    """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades, never turns into an error.
 
-    def __init__(self, client: aioredis.Redis | None, ttl_seconds: int) -> None:
+    While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage does not
+    turn every request into a DynamoDB Query. It is used only while Redis is failing (its entries are
+    at most `fallback_ttl` old, and invalidations clear them on this replica).
+    """
+
+    def __init__(self, client: aioredis.Redis | None, ttl_seconds: int, fallback_size: int = 10_000,
+                 fallback_ttl: float = 30.0) -> None:
         self._client = client
         self._ttl = ttl_seconds
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(CachedRecommendations)
+        self._fallback: TTLCache[str, CachedRecommendations] = TTLCache(fallback_size, fallback_ttl)
 
     @property
     def enabled(self) -> bool:
@@ -116,7 +124,8 @@ class RecommendationCache:
         except Exception as exc:  # noqa: BLE001 - Redis down must not fail a request
             CACHE_ERRORS.inc()
             log.warning("cache read failed: %s", exc)
-            return None
+            return self._fallback.get(user_id)
+        self._fallback.clear()  # Redis is back: it alone is the cache again
         if raw is None:
             return None
         try:
@@ -132,9 +141,11 @@ class RecommendationCache:
         except Exception as exc:  # noqa: BLE001
             CACHE_ERRORS.inc()
             log.warning("cache write failed: %s", exc)
+            self._fallback[user_id] = value
 
     async def delete(self, user_id: str) -> bool:
         """True when the cache no longer holds the user's entry (idempotent)."""
+        self._fallback.pop(user_id, None)
         if self._client is None:
             return True
         await self._client.delete(self.key(user_id))
