@@ -1,12 +1,13 @@
-"""Search index benchmark at 50K and 1M realistic books: build time, memory, query latency.
+"""Search index benchmark at 50K and 1M realistic books: build time, memory, query and refresh latency.
 
-    python services/search/benchmarks/bench_search.py [--sizes 50000 1000000]
+    python services/search/benchmarks/bench_search.py [--sizes 50000 1000000] [--seed 7]
 
 Books are synthesised from real vocabularies: title words from Open Library
-and goodbooks-10k titles, author names from the Open Library authors dump
-sample, subjects from Open Library subjects and goodbooks genres; rating
-counts follow a Zipf-like skew as in real catalogues. Prints figures; asserts
-nothing.
+and goodbooks-10k titles, author names from the Open Library samples and the
+goodbooks authors, subjects from Open Library subjects and goodbooks genres;
+rating counts follow a heavy-tailed (Pareto) skew as in real catalogues.
+Books stream into the index builder one by one, as Scan pages do in the
+service. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import itertools
 import json
 import resource
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bookrec_common.catalog import with_derived_attributes
-from bookrec_search.index import Filters, SearchIndex
+from bookrec_search.index import Filters, IndexBuilder, SearchIndex
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT.parent / "shared" / "data"
 SEED = ROOT / "data-processing" / "seed"
+STAMP = "2026-01-01T00:00:00.000000Z"
 
 
 def vocabularies() -> tuple[list[str], list[str], list[str]]:
@@ -54,14 +60,12 @@ def vocabularies() -> tuple[list[str], list[str], list[str]]:
     return words, sorted(set(authors)), sorted(set(s for s in subjects if s))
 
 
-def books(n: int, seed: int = 7):
+def books(n: int, seed: int, first_id: int = 1) -> Iterator[dict[str, Any]]:
     words, authors, subjects = vocabularies()
     rng = np.random.default_rng(seed)
-    # Zipf-like word and popularity skew, as in real catalogues.
-    word_p = 1 / np.arange(1, len(words) + 1) ** 0.8
-    word_p /= word_p.sum()
+    # Words drawn by their frequency in real titles; popularity heavy-tailed.
     title_lengths = rng.integers(1, 7, n)
-    title_words = rng.choice(len(words), size=int(title_lengths.sum()), p=word_p)
+    title_words = rng.integers(len(words), size=int(title_lengths.sum()))
     counts = np.floor(rng.pareto(1.2, n) * 3).astype(int)
     cursor = 0
     for i in range(n):
@@ -71,59 +75,134 @@ def books(n: int, seed: int = 7):
         c = int(counts[i])
         stars = rng.multinomial(c, [0.05, 0.08, 0.22, 0.35, 0.30]) if c else [0] * 5
         yield with_derived_attributes({
-            "book_id": f"OL{i + 1}W", "title": title,
-            "authors": [{"author_id": None, "name": authors[int(rng.integers(len(authors)))]}],
+            "book_id": f"OL{first_id + i}W", "title": title,
+            "authors": [{"author_id": None, "name": authors[int(j)]}
+                        for j in rng.integers(len(authors), size=1 + int(rng.random() < 0.15))],
             "subjects": [subjects[int(j)] for j in rng.integers(len(subjects), size=int(rng.integers(1, 8)))],
-            "first_publish_year": int(rng.integers(1500, 2024)) if rng.random() < 0.9 else None,
-            "language": "eng" if rng.random() < 0.8 else "fre",
+            "first_publish_year": int(rng.integers(1500, 2025)) if rng.random() < 0.9 else None,
+            "language": "eng" if rng.random() < 0.8 else str(rng.choice(["fre", "ger", "spa", "ita"])),
+            "cover_id": int(rng.integers(1, 14_000_000)) if rng.random() < 0.7 else None,
             "ratings_distribution": {str(s + 1): int(v) for s, v in enumerate(stars)},
-        }, now="2026-01-01T00:00:00Z")
+        }, now=STAMP)
 
 
 def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(name: str, fn, repeat: int) -> None:
+def measure(name: str, fn: Callable[[int], Any], repeat: int) -> None:
+    fn(0)  # warm
     samples = []
     for i in range(repeat):
         started = time.perf_counter()
         fn(i)
         samples.append((time.perf_counter() - started) * 1000)
     a = np.array(samples)
-    print(f"  {name:<34s} p50 {np.percentile(a, 50):7.3f} ms   p99 {np.percentile(a, 99):7.3f} ms")
+    print(f"  {name:<44s} p50 {np.percentile(a, 50):7.3f} ms   p99 {np.percentile(a, 99):7.3f} ms   "
+          f"max {a.max():7.3f} ms")
 
 
-def run(n: int) -> None:
+def build(n: int, seed: int) -> SearchIndex:
+    started = time.perf_counter()
+    for _ in books(n, seed):
+        pass
+    generating = time.perf_counter() - started
     before = rss_mb()
     started = time.perf_counter()
-    index = SearchIndex(books(n))
-    built = time.perf_counter() - started
-    print(f"{n:,} books: build {built:.1f} s (incl. generating the books), index arrays {index.nbytes / 2**20:.0f} MiB, "
-          f"terms {index.terms:,}, peak RSS {rss_mb():.0f} MB (+{rss_mb() - before:.0f})")
+    builder = IndexBuilder()
+    for record in books(n, seed):
+        builder.add(record)
+    added = time.perf_counter() - started
+    index = builder.build()
+    del builder
+    total = time.perf_counter() - started
+    print(f"{n:,} books: build {total - generating:.1f} s (records {added - generating:.1f} s, arrays "
+          f"{total - added:.1f} s; generating the books took another {generating:.1f} s)")
+    print(f"  index {index.nbytes / 2**20:.0f} MiB, {index.terms:,} terms, {len(index.combined.docs):,} "
+          f"all-field postings; RSS {rss_mb():.0f} MB (+{rss_mb() - before:.0f} for the index), "
+          f"peak RSS {peak_rss_mb():.0f} MB")
+    return index
+
+
+def queries(index: SearchIndex) -> None:
+    common = ["the", "of", "love", "life", "history", "world", "new", "war"]
+    frequency = np.diff(index.combined.offsets)
+    rare = [t for t, f in zip(index.vocabulary, frequency) if 1 <= f <= 3][:500]
+    multi = ["the history of", "love and war", "philosophy of mind", "a tale of two", "the art of war",
+             "harry potter", "the lord of the rings", "critique of pure reason"]
     rng = np.random.default_rng(1)
-    common = ["the", "of", "history", "love", "life"]
-    vocab = list(index.fields["title"].terms)
-    rare = [t for t in vocab if len(index.fields["title"].get(t)[0]) == 1][:200] or vocab[:200]
-    multi = ["the history of", "love and war", "philosophy of mind", "a tale of two"]
-    prefixes = [t[:k] for t in index.sorted_titles[:: max(1, n // 300)] for k in (1, 3, 6) if t[:k]]
-    measure("common word", lambda i: index.search(common[i % len(common)]), 200)
-    measure("rare word", lambda i: index.search(rare[i % len(rare)]), 200)
-    measure("multi-word", lambda i: index.search(multi[i % len(multi)]), 200)
-    measure("deep offset (offset 9,980)", lambda i: index.search(common[i % len(common)], 20, 9_980), 100)
-    measure("advanced: year+rating, sort rating",
-            lambda i: index.advanced(Filters(min_year=1900, max_year=2000, min_rating=3.5), "rating"), 100)
-    measure("advanced: subject+author words",
-            lambda i: index.advanced(Filters(subject="fiction", title="love"), "relevance"), 100)
-    measure("autocomplete (1, 3, 6 chars)", lambda i: index.autocomplete(prefixes[i % len(prefixes)]), 900)
-    del index
+    titles = [index.titles[int(p)] for p in rng.integers(index.size, size=300)]
+    prefixes = [t.lower()[:k] for t in titles for k in (1, 3, 6) if t[:k].strip()]
+    years_and_rating = [Filters(min_year=1900 + i, max_year=2000, min_rating=3.5) for i in range(50)]
+    measure("full text: common word", lambda i: index.search(common[i % len(common)]), 400)
+    measure("full text: rare word", lambda i: index.search(rare[i % len(rare)]), 400)
+    measure("full text: multi-word", lambda i: index.search(multi[i % len(multi)]), 400)
+    measure("full text: exact title of a book", lambda i: index.search(titles[i % len(titles)]), 400)
+    measure("full text: any-word fallback", lambda i: index.search(common[i % len(common)] + " qqxzv"), 200)
+    measure("full text: deep offset (9,980)", lambda i: index.search(common[i % len(common)], 20, 9_980), 200)
+    measure("advanced: year range + min rating, by rating",
+            lambda i: index.advanced(years_and_rating[i % 50], "rating"), 200)
+    measure("advanced: language only, by year asc, offset 5,000",
+            lambda i: index.advanced(Filters(language="fre"), "year", "asc", 20, 5_000), 200)
+    measure("advanced: subject + title words, relevance",
+            lambda i: index.advanced(Filters(subject="fiction", title=common[i % len(common)])), 200)
+    measure("advanced: author word, by title",
+            lambda i: index.advanced(Filters(author=rare[i % len(rare)]), "title"), 200)
+    measure("autocomplete (1, 3, 6 characters)",
+            lambda i: index.autocomplete(prefixes[i % len(prefixes)]), 900)
+
+
+def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run `work` on a thread as the service does; returns its result, its time and the longest pause
+    a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(work()))
+    started = last = time.perf_counter()
+    thread.start()
+    longest = 0.0
+    while thread.is_alive():
+        time.sleep(0.001)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    thread.join()
+    return box[0], time.perf_counter() - started, longest
+
+
+def refreshes(index: SearchIndex, n: int, seed: int) -> None:
+    rerated = [with_derived_attributes(dict(r, ratings_distribution={"5": 7 + i % 5}), now=STAMP)
+               for i, r in enumerate(itertools.islice(books(n, seed), 1_000))]
+    updated, took, pause = timed_off_thread(lambda: index.updated(rerated))
+    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms, longest pause of the serving thread "
+          f"{pause * 1000:.1f} ms")
+    retitled = [with_derived_attributes(dict(r, title=r["title"] + " revised", title_norm=None), now=STAMP)
+                for r in itertools.islice(books(n, seed), 100)]
+    added = list(books(100, seed + 1, first_id=n + 1))
+    grown, took, pause = timed_off_thread(lambda: updated.updated(retitled + added))
+    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms, longest pause "
+          f"{pause * 1000:.1f} ms (now {grown.size:,} books); peak RSS {peak_rss_mb():.0f} MB")
+
+
+def run(n: int, seed: int) -> None:
+    index = build(n, seed)
+    queries(index)
+    refreshes(index, n, seed)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 1_000_000])
-    for n in parser.parse_args().sizes:
-        run(n)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    for n in args.sizes:
+        run(n, args.seed)
 
 
 if __name__ == "__main__":

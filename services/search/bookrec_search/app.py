@@ -31,9 +31,16 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
     @asynccontextmanager
     async def clients(app: Litestar) -> AsyncIterator[None]:
         async with dynamodb_client(settings) as dynamodb, dynamodb_client(settings, bulk=True) as scanner:
-            engine = SearchEngine(BookSource(dynamodb, scanner, settings.books_table, settings.scan_segments))
+            source = BookSource(dynamodb, scanner, settings.books_table, settings.scan_segments,
+                                settings.autocomplete_fallback_page_size)
+            engine = SearchEngine(source, enabled=settings.index_enabled,
+                                  refresh_overlap_seconds=settings.index_refresh_overlap_seconds,
+                                  fallback_cache_seconds=settings.autocomplete_fallback_cache_seconds)
             app.state.engine = engine
-            task = asyncio.create_task(engine.run(settings.index_refresh_seconds)) if settings.index_enabled else None
+            # The index loads in the background: the process answers /health at once, /ready once loaded.
+            task = None
+            if settings.index_enabled:
+                task = asyncio.create_task(engine.run(settings.index_refresh_seconds))
             try:
                 yield
             finally:

@@ -1,55 +1,96 @@
 """The in-memory search index: pure, no I/O.
 
-Documents live in column arrays (numpy); each field (title, authors,
-subjects) has compressed posting lists: one sorted int32 array of document
-numbers and one of term frequencies per term, addressed by offsets.
+Scoring (the documented contract)
+---------------------------------
+For a document d and a query word t, with field weights w_title = 3,
+w_authors = 2, w_subjects = 1, k1 = 1.2, b = 0.75 and avg_f the average length
+of field f at the last full build:
 
-Scoring (documented contract):
+    impact(t, d) = Σ_f  w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
+    idf(t)       = ln(1 + (N − df + 0.5) / (df + 0.5))      df: documents with t in any field
+    text(d)      = Σ_t idf(t) · impact(t, d)
+    prior(d)     = ln(1 + rating_count) · bayes_avg / 5     bayes_avg: the average pulled towards the
+                                                            catalogue mean by 10 phantom ratings
+    score(d)     = text(d) · (1 + 0.15 · prior(d)) + 10 · [normalised title = normalised query]
 
-    text(d)  = Σ_terms idf(t) · Σ_fields w_f · tf·(k1+1) / (tf + k1·(1 − b + b·len_f(d)/avglen_f))
-               with w_title = 3, w_authors = 2, w_subjects = 1, k1 = 1.2, b = 0.75  (BM25F-style)
-    prior(d) = log(1 + rating_count) · bayes_avg / 5      (bayes_avg: average pulled to the
-               catalogue mean by `prior_weight` phantom ratings)
-    score(d) = text(d) · (1 + 0.15 · prior(d)) + 10 · [normalised title == normalised query]
+Full text needs every query word in some field; when no book has them all,
+any word matches and the result says so. Ties are broken by the prior, then
+by normalised title A..Z, then by book id, so every ordering is total and the
+same on every replica. Advanced text filters apply per field (all words of
+`title` in the title, and so on) and score with that field's lists alone.
 
-All query words must match (in any field); when none does, any-word
-matching is used and the result says so.
+Layout
+------
+Per field, posting lists of term frequencies (for field filters); across
+fields, posting lists of precomputed impacts (for full text, so a query word
+costs one list, not three). Both are flat numpy arrays addressed by term
+offsets. Display strings are packed in UTF-8 buffers; everything else is a
+numpy column. Titles are kept in sorted order for prefix search by bisection.
+
+An index is immutable. `updated()` returns a new one: rating and other column
+changes copy the affected columns; text changes also merge the changed
+documents' postings into copies of the lists (average field lengths stay as
+they were at the last full build, which a small share of changes hardly moves).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
+import sys
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from bookrec_common.catalog import normalise_text
 
-FIELD_WEIGHTS = {"title": 3.0, "authors": 2.0, "subjects": 1.0}
+from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn,
+                                    occurrence_counts, summed_pairs)
+
+FIELDS = ("title", "authors", "subjects")
+FIELD_WEIGHTS = (3.0, 2.0, 1.0)
 K1, B = 1.2, 0.75
 PRIOR_STRENGTH = 0.15
+PRIOR_RATINGS = 10.0
 EXACT_TITLE_BONUS = 10.0
-NO_YEAR = np.iinfo(np.int32).min
+NO_YEAR = int(np.iinfo(np.int32).min)
+NO_COVER = int(np.iinfo(np.int64).min)
+NAME_SEPARATOR = "\x1f"
+ABOVE_ANY_TEXT = "\U0010ffff"
+SORTS = ("relevance", "rating", "year", "title")
+DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates exceed 1/32 of the documents
+SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
+SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
 
 
-@dataclass(frozen=True)
+PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one value each
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     position: int
     score: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     total: int
     hits: list[Hit]
-    matched_all_words: bool
+    matched_all_words: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    total: int
+    positions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Filters:
     title: str | None = None
     author: str | None = None
@@ -60,249 +101,631 @@ class Filters:
     language: str | None = None
 
 
-class Postings:
-    """term -> sorted document numbers and term frequencies, in flat arrays addressed by offsets."""
-
-    def __init__(self, terms: dict[str, int], offsets: np.ndarray, docs: np.ndarray, freqs: np.ndarray,
-                 lengths: np.ndarray) -> None:
-        self.terms = terms
-        self.offsets = offsets
-        self.docs = docs
-        self.freqs = freqs
-        self.lengths = lengths
-        self.average_length = float(lengths.mean()) if len(lengths) else 0.0
-
-    def get(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        i = self.terms.get(term)
-        if i is None:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-        return self.docs[self.offsets[i]:self.offsets[i + 1]], self.freqs[self.offsets[i]:self.offsets[i + 1]]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.docs.nbytes + self.freqs.nbytes + self.offsets.nbytes + self.lengths.nbytes)
-
-
-class PostingsBuilder:
-    """Collects (term, document) pairs in flat int arrays; one sort turns them into posting lists."""
-
-    def __init__(self) -> None:
-        self.terms: dict[str, int] = {}
-        self._term_ids = array("i")
-        self._docs = array("i")
-        self._lengths = array("f")
-
-    def add(self, doc: int, tokens: list[str]) -> None:
-        ids = [self.terms.setdefault(token, len(self.terms)) for token in tokens]
-        self._term_ids.extend(ids)
-        self._docs.extend([doc] * len(ids))
-        self._lengths.append(len(ids))
-
-    def build(self) -> Postings:
-        term_ids = np.frombuffer(self._term_ids, dtype=np.int32).astype(np.int64)
-        docs = np.frombuffer(self._docs, dtype=np.int32).astype(np.int64)
-        pairs, counts = np.unique((term_ids << 32) | docs, return_counts=True)
-        term_of = (pairs >> 32).astype(np.int32)
-        offsets = np.searchsorted(term_of, np.arange(len(self.terms) + 1)).astype(np.int64)
-        return Postings(self.terms, offsets, (pairs & 0xFFFFFFFF).astype(np.int32), counts.astype(np.float32),
-                        np.frombuffer(self._lengths, dtype=np.float32).copy())
-
-
 def tokens_of(text: str) -> list[str]:
     return normalise_text(text).split()
 
 
+@lru_cache(maxsize=1 << 16)
+def _shared_tokens(text: str) -> tuple[str, ...]:
+    """Tokens of an author name or subject: these repeat across many books, so normalise each once."""
+    return tuple(tokens_of(text))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _whole(value: Any, default: int, low: int = -2**62, high: int = 2**62) -> int:
+    """An integer attribute, or `default` when it is missing, not a number or out of range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return int(value) if low <= value <= high else default
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What the index keeps of one book record."""
+
+    book_id: str
+    title: str
+    title_norm: str
+    authors: str  # display names joined by NAME_SEPARATOR
+    tokens: tuple[list[str], list[str], list[str]]  # per field, in FIELDS order
+    year: int
+    language: str
+    cover_id: int
+    rating_count: int
+    rating_sum: int
+    signature: int  # of everything that shapes postings or display text
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> Document:
+        title, subtitle = _text(record.get("title")), _text(record.get("subtitle"))
+        names = _author_names(record)
+        subjects = [s for s in record.get("subjects") or [] if isinstance(s, str)]
+        title_norm = _text(record.get("title_norm")) or normalise_text(title)
+        authors = NAME_SEPARATOR.join(names)
+        signature = hashlib.blake2b("\x1e".join([title, subtitle, title_norm, authors, *subjects]).encode(),
+                                    digest_size=8).digest()
+        return cls(
+            book_id=record["book_id"], title=title, title_norm=title_norm, authors=authors,
+            tokens=(tokens_of(title) + tokens_of(subtitle), [t for n in names for t in _shared_tokens(n)],
+                    [t for s in subjects for t in _shared_tokens(s)]),
+            year=_whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999),
+            language=_text(record.get("language")), cover_id=_whole(record.get("cover_id"), NO_COVER),
+            rating_count=_whole(record.get("rating_count"), 0, 0),
+            rating_sum=_whole(record.get("rating_sum"), 0, 0),
+            signature=int.from_bytes(signature, "little", signed=True))
+
+
+def _author_names(record: Mapping[str, Any]) -> list[str]:
+    authors = record.get("authors")
+    return [a["name"] for a in authors if isinstance(a, Mapping) and _text(a.get("name"))] \
+        if isinstance(authors, list) else []
+
+
+def book_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The book summary fields of a plain record, exactly as `SearchIndex.book()` gives them."""
+    year = _whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999)
+    cover = _whole(record.get("cover_id"), NO_COVER)
+    count, total = _whole(record.get("rating_count"), 0, 0), _whole(record.get("rating_sum"), 0, 0)
+    return {"book_id": record["book_id"], "title": _text(record.get("title")),
+            "authors": _author_names(record),
+            "first_publish_year": None if year == NO_YEAR else year,
+            "avg_rating": round(total / count, 4) if count else 0.0, "rating_count": count,
+            "cover_id": None if cover == NO_COVER else cover}
+
+
+def suggestion_key(record: Mapping[str, Any]) -> tuple:
+    """Autocomplete order over plain records, as the index orders them: most rated, best rated, A..Z, id."""
+    count = _whole(record.get("rating_count"), 0, 0)
+    average = _whole(record.get("rating_sum"), 0, 0) / count if count else 0.0
+    return (-count, -average, _text(record.get("title_norm")) or normalise_text(_text(record.get("title"))),
+            record.get("book_id", ""))
+
+
+def _saturated(frequencies: np.ndarray, lengths: np.ndarray, average_length: float) -> np.ndarray:
+    tf = frequencies.astype(np.float32)
+    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / max(average_length, 1e-9)))
+
+
+def _field_impacts(field: int, keys: np.ndarray, frequencies: np.ndarray, lengths: np.ndarray,
+                   average_length: float) -> np.ndarray:
+    return FIELD_WEIGHTS[field] * _saturated(frequencies, lengths[keys & DOC_MASK], average_length)
+
+
+def _combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray], averages: Sequence[float],
+                    chunk_postings: int = 1 << 21) -> PostingLists:
+    """All-fields posting lists of impacts, merged a range of terms at a time to bound the memory it takes."""
+    term_count = fields[0].term_count
+    per_term = sum(np.diff(f.offsets) for f in fields)
+    running = np.concatenate([[0], np.cumsum(per_term)])
+    bounds = np.unique(np.concatenate([np.searchsorted(running, np.arange(0, running[-1], chunk_postings),
+                                                       side="right") - 1, [term_count]]))
+    docs, values = [], []
+    sizes = np.zeros(term_count, dtype=np.int64)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        keys, impacts = [], []
+        for f, postings in enumerate(fields):
+            lo, hi = postings.offsets[start], postings.offsets[stop]
+            field_keys = (postings.terms_of_postings(start, stop) << TERM_SHIFT) | postings.docs[lo:hi]
+            keys.append(field_keys)
+            impacts.append(_field_impacts(f, field_keys, postings.values[lo:hi], lengths[f], averages[f]))
+        merged, summed = summed_pairs(keys, impacts)
+        sizes += np.bincount(merged >> TERM_SHIFT, minlength=term_count)
+        docs.append((merged & DOC_MASK).astype(np.int32))
+        values.append(summed)
+    offsets = np.zeros(term_count + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return PostingLists(offsets, np.concatenate(docs or [np.empty(0, np.int32)]),
+                        np.concatenate(values or [np.empty(0, np.float32)]))
+
+
+class _Occurrences:
+    """Token occurrences of a batch of documents, per field, as term ids and document numbers."""
+
+    def __init__(self) -> None:
+        self.terms = [array("i") for _ in FIELDS]
+        self.docs = [array("i") for _ in FIELDS]
+        self.lengths = [array("i") for _ in FIELDS]
+
+    def add(self, doc: int, document: Document, vocabulary: dict[str, int]) -> None:
+        for field, tokens in enumerate(document.tokens):
+            ids = [vocabulary.setdefault(token, len(vocabulary)) for token in tokens]
+            self.terms[field].extend(ids)
+            self.docs[field].extend([doc] * len(ids))
+            self.lengths[field].append(len(ids))
+
+    def field(self, field: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted unique packed (term, document) keys of the field and their term frequencies."""
+        return occurrence_counts(np.frombuffer(self.terms[field], dtype=np.int32),
+                                 np.frombuffer(self.docs[field], dtype=np.int32))
+
+    def field_lengths(self, field: int) -> np.ndarray:
+        return np.frombuffer(self.lengths[field], dtype=np.int32).astype(np.float32)
+
+    def release(self, field: int) -> None:
+        self.terms[field], self.docs[field] = array("i"), array("i")
+
+
+class IndexBuilder:
+    """Collects book records (page by page as a Scan delivers them) and builds a SearchIndex."""
+
+    def __init__(self, average_lengths: Sequence[float] | None = None) -> None:
+        self._average_lengths = average_lengths
+        self._vocabulary: dict[str, int] = {}
+        self._occurrences = _Occurrences()
+        self._ids: list[str] = []
+        self._title_norms: list[str] = []  # kept as strings until built: the title order sorts them
+        self._titles, self._authors = PackedText(), PackedText()
+        self._languages: list[str] = []
+        self._years, self._covers = array("i"), array("q")
+        self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        document = Document.of(record)
+        self._occurrences.add(len(self._ids), document, self._vocabulary)
+        self._ids.append(document.book_id)
+        self._titles.append(document.title)
+        self._title_norms.append(document.title_norm)
+        self._authors.append(document.authors)
+        self._languages.append(document.language)
+        self._years.append(document.year)
+        self._covers.append(document.cover_id)
+        self._counts.append(document.rating_count)
+        self._sums.append(document.rating_sum)
+        self._signatures.append(document.signature)
+
+    def add_all(self, records: Iterable[Mapping[str, Any]]) -> IndexBuilder:
+        for record in records:
+            self.add(record)
+        return self
+
+    def build(self) -> SearchIndex:
+        size, term_count = len(self._ids), len(self._vocabulary)
+        lengths = tuple(self._occurrences.field_lengths(f) for f in range(len(FIELDS)))
+        averages = tuple(self._average_lengths or (float(x.mean()) if size else 0.0 for x in lengths))
+        fields = []
+        for f in range(len(FIELDS)):
+            fields.append(PostingLists.from_pairs(*self._occurrences.field(f), term_count))
+            self._occurrences.release(f)
+        combined = _combined_lists(fields, lengths, averages)
+        # Title order: by normalised title, then book id (two stable sorts, no tuple per book).
+        title_order = sorted(range(size), key=self._ids.__getitem__)
+        title_order.sort(key=self._title_norms.__getitem__)
+        codes = {code: i for i, code in enumerate(dict.fromkeys(self._languages))}
+        book_ids = _id_array(self._ids)
+        return SearchIndex(
+            book_ids=book_ids, id_order=np.argsort(book_ids, kind="stable").astype(np.int32),
+            titles=self._titles.column(), title_norms=TextColumn.of(self._title_norms),
+            authors=self._authors.column(), signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),
+            years=np.frombuffer(self._years, dtype=np.int32).copy(),
+            languages=tuple(codes), language=np.array([codes[c] for c in self._languages], dtype=np.int16),
+            cover_ids=np.frombuffer(self._covers, dtype=np.int64).copy(),
+            rating_count=np.frombuffer(self._counts, dtype=np.int64).copy(),
+            rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
+            vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
+            combined=combined, title_order=np.array(title_order, dtype=np.int32))
+
+
+def _id_array(book_ids: Sequence[str]) -> np.ndarray:
+    """Book ids as fixed-width bytes, as wide as the longest."""
+    return np.array([i.encode() for i in book_ids], dtype="S") if book_ids else np.empty(0, dtype="S1")
+
+
+class _SortedTitles:
+    """The normalised titles in title order, as a sequence `bisect` can search without materialising it."""
+
+    __slots__ = ("_order", "_titles")
+
+    def __init__(self, order: np.ndarray, titles: TextColumn) -> None:
+        self._order = order
+        self._titles = titles
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i: int) -> str:
+        return self._titles[int(self._order[i])]
+
+
+class _SortedTitleKeys(_SortedTitles):
+    def __init__(self, order: np.ndarray, titles: TextColumn, book_ids: np.ndarray) -> None:
+        super().__init__(order, titles)
+        self._book_ids = book_ids
+
+    def __getitem__(self, i: int) -> tuple[str, str]:  # type: ignore[override]
+        position = int(self._order[i])
+        return self._titles[position], self._book_ids[position].decode()
+
+
 class SearchIndex:
-    """Built once from book records, then read-only: a refresh builds a new one and swaps it in."""
+    """Immutable once built: search, advanced search and autocomplete, and `updated()` for refreshes."""
 
-    def __init__(self, books: Iterable[Mapping[str, Any]], prior_weight: float = 10.0) -> None:
-        # One pass over the records: columns and posting pairs, never a Python object per posting.
-        self.book_ids: list[str] = []
-        self.titles: list[str] = []
-        self._authors: list[str] = []  # names joined by \x1f: one string per book, not a list
-        self.cover_ids: list[int | None] = []
-        self.title_norm: list[str] = []
-        years, counts, sums, languages = array("i"), array("q"), array("q"), []
-        builders = {name: PostingsBuilder() for name in FIELD_WEIGHTS}
-        for doc, r in enumerate(books):
-            names = [a.get("name", "") for a in r.get("authors", []) if isinstance(a, Mapping)]
-            self.book_ids.append(r["book_id"])
-            self.titles.append(r.get("title", ""))
-            self._authors.append("\x1f".join(names))
-            self.cover_ids.append(r.get("cover_id"))
-            self.title_norm.append(r.get("title_norm") or normalise_text(r.get("title", "")))
-            year = r.get("first_publish_year")
-            years.append(year if isinstance(year, int) and not isinstance(year, bool) else NO_YEAR)
-            counts.append(int(r.get("rating_count", 0)))
-            sums.append(int(r.get("rating_sum", 0)))
-            languages.append(r.get("language") or "")
-            builders["title"].add(doc, tokens_of(r.get("title", "")) + tokens_of(r.get("subtitle") or ""))
-            builders["authors"].add(doc, [t for name in names for t in tokens_of(name)])
-            builders["subjects"].add(doc, [t for subject in r.get("subjects", []) for t in tokens_of(subject)])
-        self.size = len(self.book_ids)
-        self.years = np.frombuffer(years, dtype=np.int32).copy()
-        self.rating_count = np.frombuffer(counts, dtype=np.int64).copy()
-        self.rating_sum = np.frombuffer(sums, dtype=np.int64).copy()
-        self.avg_rating = np.where(self.rating_count > 0, self.rating_sum / np.maximum(self.rating_count, 1),
-                                   0.0).astype(np.float32)
-        self.language_codes = {code: i for i, code in enumerate(sorted(set(languages)))}
-        self.language = np.array([self.language_codes[code] for code in languages], dtype=np.int16)
-        rated = self.rating_count > 0
-        mean = float(self.rating_sum[rated].sum() / self.rating_count[rated].sum()) if rated.any() else 3.0
-        bayes = (self.rating_sum + prior_weight * mean) / (self.rating_count + prior_weight)
-        self.popularity = (np.log1p(self.rating_count) * bayes / 5.0).astype(np.float32)
-        self.fields = {name: builder.build() for name, builder in builders.items()}
-        # Autocomplete: most rated first, then best average, then A..Z (the same order as the GSI path).
-        self.autocomplete_rank = np.empty(self.size, dtype=np.int32)
-        self.autocomplete_rank[np.lexsort((np.array(self.title_norm, dtype=str) if self.size else np.empty(0, str),
-                                           -self.avg_rating, -self.rating_count))] = np.arange(self.size)
-        # Normalised titles in sorted order, with the document behind each.
-        order = sorted(range(self.size), key=self.title_norm.__getitem__)
-        self.sorted_titles = [self.title_norm[i] for i in order]
-        self.sorted_positions = np.array(order, dtype=np.int32)
+    def __init__(self, *, book_ids: np.ndarray, id_order: np.ndarray, titles: TextColumn,
+                 title_norms: TextColumn, authors: TextColumn, signatures: np.ndarray, years: np.ndarray,
+                 languages: tuple[str, ...], language: np.ndarray, cover_ids: np.ndarray,
+                 rating_count: np.ndarray, rating_sum: np.ndarray, vocabulary: dict[str, int],
+                 fields: tuple[PostingLists, ...], lengths: tuple[np.ndarray, ...],
+                 average_lengths: tuple[float, ...], combined: PostingLists, title_order: np.ndarray) -> None:
+        self.book_ids, self.id_order = book_ids, id_order
+        self.titles, self.title_norms, self.authors = titles, title_norms, authors
+        self.signatures, self.years, self.cover_ids = signatures, years, cover_ids
+        self.languages, self.language = languages, language
+        self.language_codes = {code.lower(): i for i, code in enumerate(languages)}
+        self.rating_count, self.rating_sum = rating_count, rating_sum
+        self.vocabulary, self.fields, self.lengths = vocabulary, fields, lengths
+        self.average_lengths, self.combined = average_lengths, combined
+        self.title_order = title_order
+        self.size = len(book_ids)
         self.title_rank = np.empty(self.size, dtype=np.int32)
-        self.title_rank[self.sorted_positions] = np.arange(self.size, dtype=np.int32)
+        self.title_rank[title_order] = np.arange(self.size, dtype=np.int32)
+        self._sorted_titles = _SortedTitles(title_order, title_norms)
+        # Derived from the rating columns: recomputed on every change, cheap and vectorised.
+        rated = rating_count > 0
+        self.avg_rating = np.where(rated, rating_sum / np.maximum(rating_count, 1), 0.0)
+        mean = float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
+        bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
+        self.popularity = np.log1p(rating_count) * bayes / 5.0
+        self.suggestion_rank = np.empty(self.size, dtype=np.int32)
+        self.suggestion_rank[np.lexsort((self.title_rank, -self.avg_rating, -rating_count))] = \
+            np.arange(self.size, dtype=np.int32)
+        # Per block of SUGGESTION_BLOCK titles (in title order), its BLOCK_TOP best suggestions (-1: padding).
+        blocks = -(-self.size // SUGGESTION_BLOCK)
+        ranks = np.full(blocks * SUGGESTION_BLOCK, np.iinfo(np.int32).max, dtype=np.int32)
+        ranks[:self.size] = self.suggestion_rank[title_order]
+        ranks = ranks.reshape(blocks, SUGGESTION_BLOCK)
+        best = np.argpartition(ranks, BLOCK_TOP - 1, axis=1)[:, :BLOCK_TOP]
+        in_title_order = best + (np.arange(blocks) * SUGGESTION_BLOCK)[:, None]
+        padding = np.full(blocks * SUGGESTION_BLOCK - self.size, -1, dtype=np.int32)
+        padded = np.concatenate([title_order, padding])
+        self.block_tops = padded[in_title_order]
 
-    def authors_of(self, position: int) -> list[str]:
-        joined = self._authors[position]
-        return joined.split("\x1f") if joined else []
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]],
+                     average_lengths: Sequence[float] | None = None) -> SearchIndex:
+        return IndexBuilder(average_lengths).add_all(records).build()
 
-    # ---- figures -------------------------------------------------------------------------------
+    # ---- what a hit shows ----------------------------------------------------------------------
+    def book(self, position: int) -> dict[str, Any]:
+        """The book summary fields of the document at `position` (score excluded)."""
+        year, cover = int(self.years[position]), int(self.cover_ids[position])
+        names = self.authors[position]
+        return {"book_id": self.book_ids[position].decode(), "title": self.titles[position],
+                "authors": names.split(NAME_SEPARATOR) if names else [],
+                "first_publish_year": None if year == NO_YEAR else year,
+                "avg_rating": round(float(self.avg_rating[position]), 4),
+                "rating_count": int(self.rating_count[position]),
+                "cover_id": None if cover == NO_COVER else cover}
+
+    def position_of(self, book_id: str) -> int | None:
+        found = self._positions(_id_array([book_id]))[0]
+        return None if found < 0 else int(found)
+
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the given book ids (bytes), -1 where unknown."""
+        if not self.size:
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.book_ids, ids, sorter=self.id_order), self.size - 1)
+        candidates = self.id_order[at].astype(np.int64)
+        return np.where(self.book_ids[candidates] == ids, candidates, -1)
+
+    # ---- figures ---------------------------------------------------------------------------------
     @property
     def terms(self) -> int:
-        return sum(len(p.terms) for p in self.fields.values())
+        """Distinct words in use (the vocabulary also keeps words that text edits left without a book)."""
+        return int(np.count_nonzero(np.diff(self.combined.offsets)))
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.years, self.rating_count, self.rating_sum, self.avg_rating, self.language, self.popularity,
-                  self.sorted_positions, self.title_rank)
-        return sum(p.nbytes for p in self.fields.values()) + sum(a.nbytes for a in arrays)
+        arrays = (self.book_ids, self.id_order, self.signatures, self.years, self.language, self.cover_ids,
+                  self.rating_count, self.rating_sum, *self.lengths, self.title_order, self.title_rank,
+                  self.avg_rating, self.popularity, self.suggestion_rank)
+        vocabulary = sys.getsizeof(self.vocabulary) + sum(sys.getsizeof(t) for t in self.vocabulary)
+        return (sum(a.nbytes for a in arrays) + sum(p.nbytes for p in (*self.fields, self.combined))
+                + self.titles.nbytes + self.title_norms.nbytes + self.authors.nbytes + vocabulary)
 
-    # ---- matching and scoring ------------------------------------------------------------------
+    # ---- matching --------------------------------------------------------------------------------
     def _idf(self, document_frequency: int) -> float:
         return math.log(1 + (self.size - document_frequency + 0.5) / (document_frequency + 0.5))
 
-    def _match_and_score(self, terms: Sequence[str], fields: Sequence[str], all_words: bool,
-                         scores: np.ndarray) -> np.ndarray:
-        """Mask of documents with all (or any) of the terms; adds their BM25F text scores into `scores`."""
-        unique_terms = list(dict.fromkeys(terms))
-        hits = np.zeros(self.size, dtype=np.int16)
-        for term in unique_terms:
-            postings_per_field = [(name, *self.fields[name].get(term)) for name in fields]
-            postings_per_field = [p for p in postings_per_field if len(p[1])]
-            if not postings_per_field:
-                continue
-            if len(postings_per_field) == 1:
-                present = postings_per_field[0][1]
-                document_frequency = len(present)
-            else:  # a document may hold the term in several fields: count it once
-                present = np.zeros(self.size, dtype=bool)
-                for _, field_docs, _ in postings_per_field:
-                    present[field_docs] = True
-                document_frequency = int(np.count_nonzero(present))
-            hits[present] += 1
-            idf = self._idf(document_frequency)
-            for name, field_docs, freqs in postings_per_field:
-                postings = self.fields[name]
-                norm = K1 * (1 - B + B * postings.lengths[field_docs] / max(postings.average_length, 1e-9))
-                scores[field_docs] += idf * FIELD_WEIGHTS[name] * freqs * (K1 + 1) / (freqs + norm)
-        return hits >= len(unique_terms) if all_words else hits > 0
+    def _lists(self, postings: PostingLists, words: Sequence[str]) -> list[PostingList] | None:
+        """The posting lists of every word, or None when some word is in no list."""
+        lists = []
+        for word in words:
+            term = self.vocabulary.get(word)
+            if term is None:
+                return None
+            docs, values = postings.get(term)
+            if not len(docs):
+                return None
+            lists.append((docs, values))
+        return lists
 
-    def _exact_titles(self, normalised: str) -> np.ndarray:
-        lo = bisect.bisect_left(self.sorted_titles, normalised)
-        hi = bisect.bisect_right(self.sorted_titles, normalised, lo)
-        return self.sorted_positions[lo:hi]
+    def _intersection(self, lists: Sequence[PostingList]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Documents in every list (ascending) and, per list, where each of them sits in that list.
 
-    def _rank(self, mask: np.ndarray, scores: np.ndarray, offset: int, limit: int) -> list[Hit]:
-        candidates = np.flatnonzero(mask)
+        Starts from the shortest list; each longer one is probed by binary search, or, when many
+        candidates remain, through a dense document -> place map (one pass instead of a search each).
+        """
+        order = sorted(range(len(lists)), key=lambda j: len(lists[j][0]))
+        candidates = lists[order[0]][0]
+        where: dict[int, np.ndarray] = {order[0]: np.arange(len(candidates))}
+        for j in order[1:]:
+            docs = lists[j][0]
+            if len(candidates) * DENSE_PROBE_SHARE > self.size:
+                place = np.full(self.size, -1, dtype=np.int32)
+                place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
+                at = place[candidates]
+                present = at >= 0
+            else:
+                at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+                present = docs[at] == candidates
+            candidates = candidates[present]
+            where = {k: v[present] for k, v in where.items()}
+            where[j] = at[present]
+        return candidates, [where[j] for j in range(len(lists))]
+
+    def _title_span(self, normalised: str, exact: bool = False) -> tuple[int, int]:
+        lo = bisect.bisect_left(self._sorted_titles, normalised)
+        if exact:
+            return lo, bisect.bisect_right(self._sorted_titles, normalised, lo)
+        return lo, bisect.bisect_left(self._sorted_titles, normalised + ABOVE_ANY_TEXT, lo)
+
+    def _top(self, candidates: np.ndarray, key: np.ndarray, offset: int, limit: int) -> list[Hit]:
+        """Candidates ranked by key (higher first), then prior, then title order; one page of them."""
         wanted = offset + limit
-        if len(candidates) > wanted:
-            # Keep everything tied with the last wanted score, so the tie-break decides, not partition order.
-            values = scores[candidates]
-            threshold = -np.partition(-values, wanted - 1)[wanted - 1]
-            candidates = candidates[values >= threshold]
-        # Ties broken by popularity, then by title order, so paging is stable.
-        order = np.lexsort((self.title_rank[candidates], -self.popularity[candidates], -scores[candidates]))
-        ranked = candidates[order][offset:wanted]
-        return [Hit(int(p), float(scores[p])) for p in ranked]
+        if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
+            # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
+            # least `wanted` pass it (the wanted-th best key is then at or above it), else skipped.
+            sample = key[::len(key) // SAMPLE_SIZE]
+            keep_share = min(1.0, 4 * wanted / len(key) + 2 / SAMPLE_SIZE)
+            kth = int(len(sample) * (1 - keep_share))
+            cut = np.partition(sample, kth)[kth]
+            passing = key >= cut
+            if np.count_nonzero(passing) >= wanted:
+                candidates, key = candidates[passing], key[passing]
+        levels: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+            lambda i: key[i], lambda i: self.popularity[candidates[i]],
+            lambda i: -self.title_rank[candidates[i]].astype(np.int64))
 
+        def best(chosen: np.ndarray, level: int, need: int) -> np.ndarray:
+            if len(chosen) <= need:
+                return chosen
+            values = levels[level](chosen)
+            if level == len(levels) - 1:  # title order is unique: no ties left
+                return chosen[np.argpartition(-values, need - 1)[:need]]
+            threshold = np.partition(values, len(values) - need)[len(values) - need]
+            above = chosen[values > threshold]
+            return np.concatenate([above, best(chosen[values == threshold], level + 1, need - len(above))])
+
+        if wanted <= offset or not len(candidates):
+            return []
+        chosen = best(np.arange(len(candidates)), 0, wanted)
+        positions = candidates[chosen]
+        ranked = chosen[np.lexsort((self.title_rank[positions], -self.popularity[positions], -key[chosen]))]
+        return [Hit(int(candidates[i]), float(key[i])) for i in ranked[offset:wanted]]
+
+    # ---- queries ---------------------------------------------------------------------------------
     def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
-        terms = tokens_of(query)
-        fields = list(FIELD_WEIGHTS)
-        scores = np.zeros(self.size, dtype=np.float32)
-        mask = self._match_and_score(terms, fields, True, scores)
-        matched_all = bool(mask.any())
+        """Full text over title, authors and subjects (see the module docstring for the score)."""
+        normalised = normalise_text(query)
+        words = list(dict.fromkeys(normalised.split()))
+        lists = self._lists(self.combined, words) if words else None
+        candidates = np.empty(0, dtype=np.int32)
+        if lists is not None:
+            candidates, where = self._intersection(lists)
+            text = np.zeros(len(candidates))
+            for (docs, impacts), at in zip(lists, where):
+                text += self._idf(len(docs)) * impacts[at]
+        matched_all = len(candidates) > 0
         if not matched_all:
-            mask = self._match_and_score(terms, fields, False, np.zeros(self.size, dtype=np.float32))
-        scores *= 1 + PRIOR_STRENGTH * self.popularity
-        exact = self._exact_titles(" ".join(terms))
-        scores[exact] += EXACT_TITLE_BONUS
-        return SearchResult(int(np.count_nonzero(mask)), self._rank(mask, scores, offset, limit), matched_all)
+            accumulated = np.zeros(self.size)
+            for word in words:
+                term = self.vocabulary.get(word)
+                if term is not None:
+                    docs, impacts = self.combined.get(term)
+                    # intp indices take numpy's fast scatter path (int32 ones are converted, slowly)
+                    accumulated[docs.astype(np.intp)] += self._idf(len(docs)) * impacts
+            candidates = np.flatnonzero(accumulated)
+            text = accumulated[candidates]
+        score = text * (1 + PRIOR_STRENGTH * self.popularity[candidates])
+        lo, hi = self._title_span(normalised, exact=True)
+        if hi > lo and len(candidates):
+            exact = self.title_order[lo:hi]
+            at = np.minimum(np.searchsorted(candidates, exact), len(candidates) - 1)
+            score[at[candidates[at] == exact]] += EXACT_TITLE_BONUS
+        return SearchResult(len(candidates), self._top(candidates, score, offset, limit), matched_all)
 
     def advanced(self, filters: Filters, sort: str = "relevance", order: str = "desc", limit: int = 20,
                  offset: int = 0) -> SearchResult:
-        mask = np.ones(self.size, dtype=bool)
-        scores = np.zeros(self.size, dtype=np.float32)
-        for text, field_name in ((filters.title, "title"), (filters.author, "authors"), (filters.subject, "subjects")):
-            if text:
-                mask &= self._match_and_score(tokens_of(text), [field_name], True, scores)
-        if filters.min_year is not None:
-            mask &= (self.years != NO_YEAR) & (self.years >= filters.min_year)
-        if filters.max_year is not None:
-            mask &= (self.years != NO_YEAR) & (self.years <= filters.max_year)
+        """Every given filter applies; sorted by `sort` (relevance, rating, year, title) in `order`.
+
+        Books without a year (year sort) or without ratings (rating sort) come last in either order.
+        """
+        if sort not in SORTS or order not in ("asc", "desc"):
+            raise ValueError(f"unknown sort {sort!r} {order!r}")
+        candidates: np.ndarray | None = None  # None: every document
+        text: np.ndarray | None = None
+        for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
+            words = list(dict.fromkeys(tokens_of(phrase or "")))
+            if not words:
+                continue
+            lists = self._lists(self.fields[field], words)
+            if lists is None:
+                return SearchResult(0, [])
+            docs, where = self._intersection(lists)
+            lengths = self.lengths[field][docs]
+            score = np.zeros(len(docs))
+            for (postings, frequencies), at in zip(lists, where):
+                score += self._idf(len(postings)) * FIELD_WEIGHTS[field] * _saturated(
+                    frequencies[at], lengths, self.average_lengths[field])
+            if candidates is None or text is None:
+                candidates, text = docs, score
+            else:
+                candidates, mine, theirs = np.intersect1d(candidates, docs, assume_unique=True,
+                                                          return_indices=True)
+                text = text[mine] + score[theirs]
+        keep = self._column_filters(filters, candidates)
+        if keep is not None:
+            if candidates is None:
+                candidates = np.flatnonzero(keep)
+            else:
+                candidates, text = candidates[keep], None if text is None else text[keep]
+        if candidates is None:
+            candidates = np.arange(self.size)
+        key = self._sort_key(sort, order, candidates, text)
+        return SearchResult(len(candidates), self._top(candidates, key, offset, limit))
+
+    def _column_filters(self, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:
+        """Mask of the candidates (or of every document) passing the year, rating and language filters."""
+        def column(values: np.ndarray) -> np.ndarray:
+            return values if candidates is None else values[candidates]
+
+        mask: np.ndarray | None = None
+
+        def both(condition: np.ndarray) -> None:
+            nonlocal mask
+            mask = condition if mask is None else mask & condition
+
+        if filters.min_year is not None or filters.max_year is not None:
+            years = column(self.years)
+            both(years != NO_YEAR)
+            if filters.min_year is not None:
+                both(years >= filters.min_year)
+            if filters.max_year is not None:
+                both(years <= filters.max_year)
         if filters.min_rating is not None:
-            mask &= (self.rating_count > 0) & (self.avg_rating >= filters.min_rating)
+            both((column(self.rating_count) > 0) & (column(self.avg_rating) >= filters.min_rating))
         if filters.language:
             code = self.language_codes.get(filters.language.lower())
-            mask &= (self.language == code) if code is not None else np.zeros(self.size, dtype=bool)
-        if sort == "relevance":
-            key = scores * (1 + PRIOR_STRENGTH * self.popularity) + self.popularity * 1e-3
-        elif sort == "rating":
-            key = self.avg_rating + self.popularity * 1e-4
-        elif sort == "year":
-            key = self.years.astype(np.float64)
-        else:  # title: "asc" is A..Z
-            key = self.title_rank.astype(np.float64)
-        if order == "asc":
-            key = -key
-        if sort == "year":
-            key[self.years == NO_YEAR] = -np.inf  # books without a year go last either way
-        return SearchResult(int(mask.sum()), self._rank(mask, np.asarray(key, dtype=np.float64), offset, limit), True)
+            both(column(self.language) == code if code is not None
+                 else np.zeros(self.size if candidates is None else len(candidates), dtype=bool))
+        return mask
 
-    def autocomplete(self, prefix: str, limit: int = 10) -> list[int]:
-        """Positions of the books whose normalised title starts with `prefix`, most popular first."""
+    def _sort_key(self, sort: str, order: str, candidates: np.ndarray, text: np.ndarray | None) -> np.ndarray:
+        sign = 1.0 if order == "desc" else -1.0
+        if sort == "relevance":
+            popularity = self.popularity[candidates]
+            return sign * (popularity if text is None else text * (1 + PRIOR_STRENGTH * popularity))
+        if sort == "title":
+            return sign * self.title_rank[candidates].astype(np.float64)
+        if sort == "year":
+            years = self.years[candidates]
+            return np.where(years != NO_YEAR, sign * years, -np.inf)
+        counts = self.rating_count[candidates]
+        return np.where(counts > 0, sign * self.avg_rating[candidates], -np.inf)
+
+    def autocomplete(self, prefix: str, limit: int = 10) -> Suggestions:
+        """Books whose normalised title starts with the normalised prefix, most rated first."""
         normalised = normalise_text(prefix)
         if not normalised:
-            return []
-        lo = bisect.bisect_left(self.sorted_titles, normalised)
-        hi = bisect.bisect_left(self.sorted_titles, normalised + "\uffff", lo)
-        positions = self.sorted_positions[lo:hi]
+            return Suggestions(0, [])
+        lo, hi = self._title_span(normalised)
+        first, last = -(-lo // SUGGESTION_BLOCK), hi // SUGGESTION_BLOCK
+        if limit <= BLOCK_TOP and first < last:
+            # Whole blocks inside the span contribute only their best few; the ragged ends all of theirs.
+            inner = self.block_tops[first:last].ravel()
+            positions = np.concatenate([self.title_order[lo:first * SUGGESTION_BLOCK], inner[inner >= 0],
+                                        self.title_order[last * SUGGESTION_BLOCK:hi]])
+        else:
+            positions = self.title_order[lo:hi]
         if len(positions) > limit:
-            positions = positions[np.argpartition(self.autocomplete_rank[positions], limit - 1)[:limit]]
-        return [int(p) for p in positions[np.argsort(self.autocomplete_rank[positions])]]
+            positions = positions[np.argpartition(self.suggestion_rank[positions], limit - 1)[:limit]]
+        return Suggestions(hi - lo, [int(p) for p in positions[np.argsort(self.suggestion_rank[positions])]])
 
+    # ---- refresh -----------------------------------------------------------------------------------
+    def updated(self, records: Iterable[Mapping[str, Any]]) -> SearchIndex:
+        """This index with the given records added or replaced (by book id); `self` when nothing differs."""
+        latest = {r["book_id"]: r for r in records if isinstance(r.get("book_id"), str)}
+        if not latest:
+            return self
+        documents = [Document.of(r) for r in latest.values()]
+        found = self._positions(_id_array([d.book_id for d in documents]))
+        known = [(d, int(p)) for d, p in zip(documents, found) if p >= 0]
+        added = [d for d, p in zip(documents, found) if p < 0]
+        rewritten = [(d, p) for d, p in known if d.signature != self.signatures[p]]
+        changed = rewritten or added or any(self._columns_differ(d, p) for d, p in known)
+        if not changed:
+            return self
+        parts = self._updated_columns(known, added)
+        parts.update(self._updated_text(rewritten, added) if rewritten or added else self._text_parts())
+        return SearchIndex(**parts)
 
-def autocomplete_order(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The autocomplete ranking over plain records (the GSI path and tests use it)."""
-    def key(r: Mapping[str, Any]) -> tuple:
-        count = int(r.get("rating_count", 0))
-        average = np.float32(int(r.get("rating_sum", 0)) / count if count else 0.0)
-        return (-count, -average, r.get("title_norm") or normalise_text(r.get("title", "")))
-    return sorted(records, key=key)
+    def _columns_differ(self, d: Document, p: int) -> bool:
+        return (d.year != self.years[p] or d.cover_id != self.cover_ids[p]
+                or d.rating_count != self.rating_count[p] or d.rating_sum != self.rating_sum[p]
+                or d.language != self.languages[self.language[p]])
 
+    def _updated_columns(self, known: list[tuple[Document, int]], added: list[Document]) -> dict[str, Any]:
+        codes = {code: i for i, code in enumerate(self.languages)}
+        for d in [*(d for d, _ in known), *added]:
+            codes.setdefault(d.language, len(codes))
 
-@dataclass
-class Catalogue:
-    """The records the index was built from, keyed by book id, so a refresh can merge changes."""
+        def column(values: np.ndarray, value_of: Callable[[Document], int]) -> np.ndarray:
+            out = np.concatenate([values, np.array([value_of(d) for d in added], dtype=values.dtype)])
+            if known:
+                out[[p for _, p in known]] = [value_of(d) for d, _ in known]
+            return out
 
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+        return {"years": column(self.years, lambda d: d.year),
+                "cover_ids": column(self.cover_ids, lambda d: d.cover_id),
+                "rating_count": column(self.rating_count, lambda d: d.rating_count),
+                "rating_sum": column(self.rating_sum, lambda d: d.rating_sum),
+                "language": column(self.language, lambda d: codes[d.language]), "languages": tuple(codes)}
 
-    def merge(self, changed: Iterable[dict[str, Any]]) -> int:
-        n = 0
-        for record in changed:
-            self.records[record["book_id"]] = record
-            n += 1
-        return n
+    def _text_parts(self) -> dict[str, Any]:
+        return {"book_ids": self.book_ids, "id_order": self.id_order, "titles": self.titles,
+                "title_norms": self.title_norms, "authors": self.authors, "signatures": self.signatures,
+                "vocabulary": self.vocabulary, "fields": self.fields, "lengths": self.lengths,
+                "average_lengths": self.average_lengths, "combined": self.combined,
+                "title_order": self.title_order}
 
-    def build(self) -> SearchIndex:
-        return SearchIndex(self.records.values())
+    def _updated_text(self, rewritten: list[tuple[Document, int]], added: list[Document]) -> dict[str, Any]:
+        size = self.size + len(added)
+        batch = [*rewritten, *((d, self.size + i) for i, d in enumerate(added))]
+        vocabulary = dict(self.vocabulary)
+        occurrences = _Occurrences()
+        for d, p in batch:
+            occurrences.add(p, d, vocabulary)
+        removed = np.zeros(self.size, dtype=bool)
+        removed[[p for _, p in rewritten]] = True
+        term_count = len(vocabulary)
+        rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
+        fields, lengths, impact_keys, impacts = [], [], [], []
+        for f in range(len(FIELDS)):
+            batch_lengths = occurrences.field_lengths(f)
+            field_lengths = np.concatenate([self.lengths[f], batch_lengths[len(rewritten):]])
+            field_lengths[rewritten_at] = batch_lengths[:len(rewritten)]
+            keys, frequencies = occurrences.field(f)
+            fields.append(self.fields[f].replaced(removed, keys, frequencies, term_count))
+            lengths.append(field_lengths)
+            impact_keys.append(keys)
+            impacts.append(_field_impacts(f, keys, frequencies, field_lengths, self.average_lengths[f]))
+        combined = self.combined.replaced(removed, *summed_pairs(impact_keys, impacts), term_count)
+
+        new_ids = _id_array([d.book_id for d in added])
+        book_ids = np.concatenate([self.book_ids, new_ids]) if added else self.book_ids
+        id_sorted = np.argsort(new_ids, kind="stable")
+        id_at = np.searchsorted(self.book_ids, new_ids[id_sorted], sorter=self.id_order)
+        id_order = np.insert(self.id_order, id_at, (self.size + id_sorted).astype(np.int32))
+        title_norms = self.title_norms.updated({p: d.title_norm for d, p in rewritten},
+                                               [d.title_norm for d in added])
+        signatures = np.concatenate([self.signatures, np.array([d.signature for d in added], dtype=np.int64)])
+        signatures[rewritten_at] = [d.signature for d, _ in rewritten]
+        # Title order: drop the moved documents, then insert each at its place among the others.
+        moved = np.zeros(size, dtype=bool)
+        moved[[p for _, p in batch]] = True
+        kept = self.title_order[~moved[self.title_order]]
+        keys = _SortedTitleKeys(kept, title_norms, book_ids)
+        entering = sorted((d.title_norm, d.book_id, p) for d, p in batch)
+        at = [bisect.bisect_left(keys, (title, book_id)) for title, book_id, _ in entering]
+        title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
+        return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
+                "titles": self.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
+                "title_norms": title_norms,
+                "authors": self.authors.updated({p: d.authors for d, p in rewritten},
+                                                [d.authors for d in added]),
+                "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
+                "lengths": tuple(lengths),
+                "average_lengths": self.average_lengths, "combined": combined, "title_order": title_order}

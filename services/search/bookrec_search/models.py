@@ -23,7 +23,7 @@ class AdvancedSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     subject: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     min_year: Year | None = None
     max_year: Year | None = None
-    min_rating: float | None = None
+    min_rating: Annotated[float, msgspec.Meta(ge=0, le=5, description="0..5")] | None = None
     language: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}$")] | None = None
     sort: Literal["relevance", "rating", "year", "title"] = "relevance"
     order: Literal["asc", "desc"] | None = None
@@ -64,7 +64,12 @@ class AdvancedSearchResponse(msgspec.Struct):
 
 
 class AutocompleteResponse(msgspec.Struct):
-    prefix: str
-    source: Literal["index", "dynamodb"]
+    """The search shape (clients of the replaced system read `count` and `items`), plus where it came from."""
+
+    query: str
+    total: int
     count: int
+    offset: int
+    limit: int
+    source: Literal["index", "dynamodb"]
     items: list[BookSummary]

@@ -11,11 +11,17 @@ class SearchSettings(ServiceSettings):
     service_name: str = "search"
     port: int = 8001
     books_table: str
-    # How soon added or changed books (rating aggregates included) become searchable.
+    # How soon added or changed books (rating aggregates included) become searchable; 0 turns refreshes off.
     index_refresh_seconds: float = Field(default=30.0, ge=0)
-    # Off: autocomplete always answers from the title-prefix GSI (and search waits for nothing).
+    # Each refresh re-reads this much before the previous scan began: writers' clocks and commit delays.
+    index_refresh_overlap_seconds: float = Field(default=60.0, ge=0)
+    # Off: no index; autocomplete answers from the title-prefix GSI and full-text search answers 503.
     index_enabled: bool = True
     scan_segments: int = Field(default=4, ge=1, le=64)
+    # How long a GSI autocomplete answer is reused while the index is loading or off.
+    autocomplete_fallback_cache_seconds: float = Field(default=10.0, ge=0)
+    # Items per GSI Query page (0: DynamoDB's own 1 MB pages); smaller pages bound each call's latency.
+    autocomplete_fallback_page_size: int = Field(default=0, ge=0, le=10_000)
 
 
 @lru_cache(maxsize=1)

@@ -3,141 +3,288 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.clients import dynamodb_client
+from bookrec_common.catalog import normalise_text, utc_now, with_derived_attributes
 from bookrec_common.dynamo import to_item
 
 from bookrec_search.app import create_app
-from bookrec_search.index import SearchIndex, autocomplete_order
+from bookrec_search.engine import iso_stamp
+from bookrec_search.index import SearchIndex, suggestion_key
 from bookrec_search.settings import SearchSettings
-from bookrec_search.store import BookSource
+from scripts import definitions
 
-TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethics", "The Ethics of Ambiguity",
-          "Theaetetus", "Being and Time", "The Republic of Plato"]
-
-
-def put_books(dynamodb, tables, books):
-    for book in books:
-        dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(book)))
+TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethics",
+          "The Ethics of Ambiguity", "Theaetetus", "Being and Time", "The Republic of Plato", "Éthique"]
 
 
-def seed(dynamodb, tables):
-    books = [{"book_id": f"OL{i + 1}W", "title": t, "authors": [{"author_id": None, "name": "Anon Author"}],
-              "subjects": ["philosophy"], "first_publish_year": 1900 + i, "language": "eng",
-              "ratings_distribution": {"4": i}} for i, t in enumerate(TITLES)]
-    put_books(dynamodb, tables, books)
-    return books
+def put_books(dynamodb, tables, books: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records = [with_derived_attributes(book) for book in books]
+    for record in records:
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(record))
+    return records
 
 
-async def wait_ready(client):
-    for _ in range(200):
-        if (await client.get("/ready")).status_code == 200:
-            return
+def seed(dynamodb, tables) -> list[dict[str, Any]]:
+    return put_books(dynamodb, tables, [
+        {"book_id": f"OL{i + 1}W", "title": t, "authors": [{"author_id": None, "name": "Anon Author"}],
+         "subjects": ["philosophy"], "first_publish_year": 1900 + i, "language": "eng", "cover_id": 100 + i,
+         "ratings_distribution": {"4": i, "5": i % 3}} for i, t in enumerate(TITLES)])
+
+
+def settings_for(tables, **overrides) -> SearchSettings:
+    return SearchSettings(**{"books_table": tables["books"], "access_log": False, **overrides})
+
+
+async def wait_until(check, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "condition never met"
         await asyncio.sleep(0.05)
-    raise AssertionError("index never loaded")
+
+
+async def ready(client) -> bool:
+    return (await client.get("/ready")).status_code == 200
 
 
 @pytest.fixture
-async def client(tables, dynamodb):
-    seed(dynamodb, tables)
-    settings = SearchSettings(books_table=tables["books"], access_log=False, index_refresh_seconds=0.5)
-    async with AsyncTestClient(create_app(settings)) as c:
-        await wait_ready(c)
+async def books(tables, dynamodb):
+    return seed(dynamodb, tables)
+
+
+@pytest.fixture
+async def client(tables, books):
+    async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0.3))) as c:
+        await wait_until(lambda: ready(c))
         yield c
 
 
-async def test_post_and_get_search_answer_the_same(client):
-    post = (await client.post("/search", json={"query": "art", "limit": 5})).json()
-    get = (await client.get("/search", params={"q": "art", "limit": 5})).json()
-    assert post["items"] == get["items"] and post["total"] == 2 and post["matched"] == "all_words"
-    assert {i["title"] for i in post["items"]} == {"The Art of War", "The Art of Loving"}
-    summary = post["items"][0]
-    assert set(summary) == {"book_id", "title", "authors", "first_publish_year", "avg_rating", "rating_count",
-                            "cover_id", "score"}
+async def test_post_and_get_search_answer_the_same_ranked_page(client):
+    post = (await client.post("/search", json={"query": "the art", "limit": 5})).json()
+    get = (await client.get("/search", params={"q": "the art", "limit": 5})).json()
+    assert post == get
+    assert post["query"] == "the art" and post["total"] == 2 and post["count"] == 2 and post["offset"] == 0
+    assert post["limit"] == 5 and post["matched"] == "all_words"
+    # Same words, same lengths: the rated one (OL2W) before the unrated one.
+    assert [i["title"] for i in post["items"]] == ["The Art of Loving", "The Art of War"]
+    assert post["items"][0]["score"] > post["items"][1]["score"]
+    assert post["items"][1] == {"book_id": "OL1W", "title": "The Art of War", "authors": ["Anon Author"],
+                                "first_publish_year": 1900, "avg_rating": 0.0, "rating_count": 0,
+                                "cover_id": 100, "score": post["items"][1]["score"]}
 
 
-async def test_advanced_filters_and_echo(client):
+async def test_any_word_fallback_is_said(client):
+    body = (await client.get("/search", params={"q": "zarathustra nonexistentword"})).json()
+    assert body["matched"] == "any_word" and [i["title"] for i in body["items"]] == ["Thus Spoke Zarathustra"]
+
+
+async def test_accents_case_and_punctuation_do_not_matter(client):
+    plain = (await client.get("/search", params={"q": "ethique"})).json()
+    assert [i["title"] for i in plain["items"]] == ["Éthique"]
+    assert (await client.get("/search", params={"q": "ÉTHIQUE!"})).json()["items"] == plain["items"]
+
+
+async def test_advanced_filters_sort_and_echo(client, books):
     r = await client.post("/search/advanced", json={"title": "ethics", "min_year": 1903, "sort": "year"})
     body = r.json()
     assert r.status_code == 200 and body["filters_applied"] == {"title": "ethics", "min_year": 1903}
-    assert [i["title"] for i in body["items"]] == ["The Ethics of Ambiguity", "Ethics"] and body["order"] == "desc"
+    assert body["sort"] == "year" and body["order"] == "desc" and body["total"] == 2
+    assert [i["title"] for i in body["items"]] == ["The Ethics of Ambiguity", "Ethics"]
+    by_title = (await client.post("/search/advanced",
+                                  json={"author": "anon", "sort": "title", "limit": 3})).json()
+    assert by_title["order"] == "asc" and [i["title"] for i in by_title["items"]] == \
+        ["Being and Time", "Ethics", "Éthique"]
+    rated = (await client.post("/search/advanced", json={"min_rating": 4.5, "language": "ENG"})).json()
+    wanted = {b["book_id"] for b in books if b["avg_rating"] >= 4.5}
+    assert wanted and {i["book_id"] for i in rated["items"]} == wanted
 
 
-async def test_autocomplete_from_index_equals_gsi_fallback_and_oracle(client, tables, dynamodb, moto_endpoint):
-    books = [with_derived_attributes(b) for b in seed(dynamodb, tables)]
-    for prefix in ("t", "th", "the art", "ETH", "zz"):
-        from_index = (await client.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
-        assert from_index["source"] == "index"
-        oracle = [b["book_id"] for b in autocomplete_order(
-            b for b in books if b["title_norm"].startswith(prefix.lower()))]
-        assert [i["book_id"] for i in from_index["items"]] == oracle
+async def test_autocomplete_index_and_gsi_fallback_agree_with_the_oracle(client, tables, books):
+    prefixes = ["t", "th", "The Art", "ETH", "é", "zz", "being and t"]
+
+    def oracle(prefix: str) -> list[str]:
+        wanted = normalise_text(prefix)
+        return [b["book_id"] for b in sorted((b for b in books if b["title_norm"].startswith(wanted)),
+                                             key=suggestion_key)]
+
+    from_index = {}
+    for prefix in prefixes:
+        body = (await client.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
+        assert body["source"] == "index" and body["query"] == prefix and body["offset"] == 0
+        assert [i["book_id"] for i in body["items"]] == oracle(prefix)
+        assert body["total"] == len(oracle(prefix))
         shard = (await client.get(f"/search/shard/{prefix}", params={"limit": 50})).json()
-        assert shard["items"] == from_index["items"]
-    disabled = SearchSettings(books_table=tables["books"], access_log=False, index_enabled=False)
-    async with AsyncTestClient(create_app(disabled)) as fallback:
-        for prefix in ("t", "th", "the art", "ETH", "zz"):
-            via_gsi = (await fallback.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
-            via_index = (await client.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
-            assert via_gsi["source"] == "dynamodb" and via_gsi["items"] == via_index["items"]
+        assert shard["items"] == body["items"]
+        from_index[prefix] = body
+    async with AsyncTestClient(create_app(settings_for(tables, index_enabled=False))) as fallback:
+        assert (await fallback.get("/ready")).json()["status"] == "ready"
+        for prefix in prefixes:
+            body = (await fallback.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
+            assert body["source"] == "dynamodb"
+            assert {**body, "source": "index"} == from_index[prefix]
+        limited = (await fallback.get("/search/shard/t", params={"limit": 2})).json()
+        assert [i["book_id"] for i in limited["items"]] == oracle("t")[:2]
+        assert limited["total"] == len(oracle("t"))
+        failed = await fallback.get("/search", params={"q": "ethics"})
+        assert failed.status_code == 503 and failed.json()["code"] == "index_disabled"
 
 
 async def test_gsi_fallback_pages_through_a_bucket_larger_than_a_query_page(tables, dynamodb):
-    books = [{"book_id": f"OL{i}W", "title": f"Tractatus {i:04d}", "ratings_distribution": {"3": i % 7}}
-             for i in range(1, 301)]
-    put_books(dynamodb, tables, books)
-    settings = SearchSettings(books_table=tables["books"])
-    async with dynamodb_client(settings) as client:
-        source = BookSource(client, client, tables["books"])
-        found = await source.titles_with_prefix("tract", page_size=40)  # 8 pages
-    records = [with_derived_attributes(b) for b in books]
-    assert sorted(r["book_id"] for r in found) == sorted(r["book_id"] for r in records)
-    index = SearchIndex(records)
-    assert [r["book_id"] for r in autocomplete_order(found)][:50] == [index.book_ids[p] for p in index.autocomplete("tract", 50)]
+    books = put_books(dynamodb, tables, [
+        {"book_id": f"OL{i}W", "title": f"Tractatus {i:04d}" if i % 4 else f"Treatise {i}",
+         "ratings_distribution": {"3": i % 7, "5": i % 5}} for i in range(1, 301)])
+    index = SearchIndex.from_records(books)
+    settings = settings_for(tables, index_enabled=False, autocomplete_fallback_page_size=40)
+    async with AsyncTestClient(app := create_app(settings)) as client:
+        source = app.state.engine.source
+        pages = []
+        titles_with_prefix = source.titles_with_prefix
+
+        async def counting(prefix):
+            async for page in titles_with_prefix(prefix):
+                pages.append(len(page))
+                yield page
+
+        source.titles_with_prefix = counting
+        for prefix in ("t", "tract", "tractatus 01", "treatise 1"):
+            body = (await client.get("/search/autocomplete", params={"q": prefix, "limit": 50})).json()
+            matching = sorted((b for b in books if b["title_norm"].startswith(prefix)), key=suggestion_key)
+            assert body["total"] == len(matching) > 0
+            assert [i["book_id"] for i in body["items"]] == [b["book_id"] for b in matching[:50]]
+            assert [i["book_id"] for i in body["items"]] == \
+                [index.book(p)["book_id"] for p in index.autocomplete(prefix, 50).positions]
+    assert len(pages) >= 300 // 40 and max(pages) <= 40
 
 
-async def test_a_book_added_to_the_table_becomes_searchable(client, tables, dynamodb):
+async def test_concurrent_fallback_requests_share_one_query(tables, books):
+    async with AsyncTestClient(app := create_app(settings_for(tables, index_enabled=False))) as client:
+        answers = await asyncio.gather(*(client.get("/search/autocomplete", params={"q": "the"})
+                                         for _ in range(8)))
+        again = await client.get("/search/shard/the")
+        assert {r.status_code for r in answers} == {200} and len({r.text for r in answers}) == 1
+        assert again.json()["items"] == answers[0].json()["items"]
+        assert "search_autocomplete_fallback_queries_total" in (await client.get("/metrics")).text
+        assert len(app.state.engine._fallback) == 1
+
+
+async def test_books_added_or_rerated_become_searchable_after_the_refresh_interval(client, tables, dynamodb):
     assert (await client.get("/search", params={"q": "monadology"})).json()["total"] == 0
     put_books(dynamodb, tables, [{"book_id": "OL99W", "title": "Monadology", "updated_at": utc_now()}])
-    for _ in range(60):
-        if (await client.get("/search", params={"q": "monadology"})).json()["total"] == 1:
-            break
-        await asyncio.sleep(0.1)
-    assert (await client.get("/search", params={"q": "monadology"})).json()["items"][0]["book_id"] == "OL99W"
-    assert "search_index_documents 9.0" in (await client.get("/metrics")).text
+
+    async def found() -> bool:
+        return (await client.get("/search", params={"q": "monadology"})).json()["total"] == 1
+
+    await wait_until(found)
+    metrics = (await client.get("/metrics")).text
+    assert f"search_index_documents {len(TITLES) + 1}.0" in metrics
+    assert "search_index_terms " in metrics and "search_index_bytes " in metrics
+    # A rating lands as the ratings service writes it: the new aggregate puts the book first for its prefix.
+    dynamodb.update_item(
+        TableName=tables["books"], Key={"book_id": {"S": "OL7W"}},
+        UpdateExpression="SET rating_sum = :s, rating_count = :c, updated_at = :now",
+        ExpressionAttributeValues={":s": {"N": "500"}, ":c": {"N": "100"}, ":now": {"S": utc_now()}})
+
+    async def rerated() -> bool:
+        items = (await client.get("/search/autocomplete", params={"q": "be"})).json()["items"]
+        first = items[0]
+        return first["book_id"] == "OL7W" and first["rating_count"] == 100 and first["avg_rating"] == 5.0
+
+    await wait_until(rerated)
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/search", {"query": "a"}),
-    ("POST", "/search", {"query": "  !! "}),
-    ("POST", "/search", {"query": "art", "limit": 0}),
-    ("POST", "/search", {"query": "art", "limit": 101}),
-    ("POST", "/search", {"query": "art", "offset": 10_001}),
-    ("POST", "/search", {"query": "art", "offset": -1}),
-    ("POST", "/search", {"query": 5}),
-    ("POST", "/search", {}),
-    ("POST", "/search", {"query": "art", "bogus": 1}),
-    ("GET", "/search?q=a", None),
-    ("GET", "/search", None),
-    ("GET", "/search?q=art&limit=abc", None),
-    ("POST", "/search/advanced", {}),
-    ("POST", "/search/advanced", {"sort": "year"}),
-    ("POST", "/search/advanced", {"min_year": 2000, "max_year": 1990}),
-    ("POST", "/search/advanced", {"min_rating": 6}),
-    ("POST", "/search/advanced", {"min_rating": -1}),
-    ("POST", "/search/advanced", {"title": "art", "sort": "price"}),
-    ("POST", "/search/advanced", {"title": "art", "order": "up"}),
-    ("POST", "/search/advanced", {"title": "!!"}),
-    ("POST", "/search/advanced", {"language": "english!"}),
-    ("GET", "/search/autocomplete", None),
-    ("GET", "/search/autocomplete?q=%20", None),
-    ("GET", "/search/autocomplete?q=t&limit=51", None),
-    ("GET", "/search/shard/%21?limit=5", None),
+async def test_a_change_stamped_before_the_last_scan_is_still_picked_up(client, tables, dynamodb):
+    # A writer whose clock lags (or whose write lands late) stamps a time the previous scan already covered.
+    late = iso_stamp(time.time() - 20)
+    put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées", "updated_at": late}])
+
+    async def found() -> bool:
+        return (await client.get("/search", params={"q": "pensees"})).json()["total"] == 1
+
+    await wait_until(found)
+
+
+async def test_ready_waits_for_the_index_and_search_says_it_is_loading(tables):
+    missing = settings_for(tables, books_table="no-such-table")
+    async with AsyncTestClient(create_app(missing)) as client:
+        not_ready = await client.get("/ready")
+        assert not_ready.status_code == 503 and not not_ready.json()["checks"]["index"]["ok"]
+        loading = await client.get("/search", params={"q": "ethics"})
+        assert loading.status_code == 503 and loading.json()["code"] == "index_loading"
+        assert loading.headers["content-type"].startswith("application/problem+json")
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_a_dynamodb_outage_after_loading_only_delays_freshness(client, tables, dynamodb):
+    dynamodb.delete_table(TableName=tables["books"])
+    await asyncio.sleep(0.8)  # a couple of failed refreshes
+    assert (await client.get("/search", params={"q": "ethics"})).json()["total"] == 2
+    probe = (await client.get("/ready")).json()
+    assert probe["status"] == "degraded" and probe["checks"]["index"]["ok"]
+
+
+@pytest.fixture(scope="module")
+async def shared_client(dynamodb):
+    """One seeded, ready service for the many read-only requests below."""
+    prefix = f"s{uuid.uuid4().hex[:10]}"
+    tables = definitions.create_tables(dynamodb, prefix)
+    seed(dynamodb, tables)
+    try:
+        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c:
+            await wait_until(lambda: ready(c))
+            yield c
+    finally:
+        definitions.delete_tables(dynamodb, prefix)
+
+
+@pytest.mark.parametrize("method, path, body, field", [
+    ("POST", "/search", {"query": "a"}, "query"),
+    ("POST", "/search", {"query": "  !! "}, "query"),
+    ("POST", "/search", {"query": "art", "limit": 0}, "limit"),
+    ("POST", "/search", {"query": "art", "limit": 101}, "limit"),
+    ("POST", "/search", {"query": "art", "limit": "5"}, "limit"),
+    ("POST", "/search", {"query": "art", "offset": 10_001}, "offset"),
+    ("POST", "/search", {"query": "art", "offset": -1}, "offset"),
+    ("POST", "/search", {"query": 5}, "query"),
+    ("POST", "/search", {"query": "x" * 501}, "query"),
+    ("POST", "/search", {}, "query"),
+    ("POST", "/search", {"query": "art", "bogus": 1}, "bogus"),
+    ("POST", "/search", [1, 2], "body"),
+    ("GET", "/search?q=a", None, "q"),
+    ("GET", "/search", None, "q"),
+    ("GET", "/search?q=", None, "q"),
+    ("GET", "/search?q=art&limit=abc", None, "limit"),
+    ("GET", "/search?q=art&offset=10001", None, "offset"),
+    ("POST", "/search/advanced", {}, "body"),
+    ("POST", "/search/advanced", {"sort": "year"}, "body"),
+    ("POST", "/search/advanced", {"min_year": 2000, "max_year": 1990}, "min_year"),
+    ("POST", "/search/advanced", {"min_rating": 6}, "min_rating"),
+    ("POST", "/search/advanced", {"min_rating": -1}, "min_rating"),
+    ("POST", "/search/advanced", {"min_rating": "4"}, "min_rating"),
+    ("POST", "/search/advanced", {"min_year": 1990.5}, "min_year"),
+    ("POST", "/search/advanced", {"title": "art", "sort": "price"}, "sort"),
+    ("POST", "/search/advanced", {"title": "art", "order": "up"}, "order"),
+    ("POST", "/search/advanced", {"title": "!!"}, "title"),
+    ("POST", "/search/advanced", {"author": ""}, "author"),
+    ("POST", "/search/advanced", {"language": "english!"}, "language"),
+    ("POST", "/search/advanced", {"title": "art", "limit": 1000}, "limit"),
+    ("GET", "/search/autocomplete", None, "q"),
+    ("GET", "/search/autocomplete?q=%20", None, "q"),
+    ("GET", "/search/autocomplete?q=t&limit=51", None, "limit"),
+    ("GET", "/search/autocomplete?q=t&limit=0", None, "limit"),
+    ("GET", f"/search/autocomplete?q={'t' * 201}", None, "q"),
+    ("GET", "/search/shard/%21?limit=5", None, "prefix"),
+    ("GET", f"/search/shard/{'t' * 201}", None, "prefix"),
 ])
-async def test_bad_input_is_400_problem(client, method, path, body):
-    r = await client.request(method, path, json=body)
+async def test_bad_input_is_a_400_problem_naming_the_field(shared_client, method, path, body, field):
+    r = await shared_client.request(method, path, json=body)
     assert r.status_code == 400, r.text
-    assert r.headers["content-type"].startswith("application/problem+json") and r.json()["errors"]
+    problem = r.json()
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert problem["status"] == 400 and problem["code"] == "validation_failed" and problem["detail"]
+    assert field in {e["field"] for e in problem["errors"]}, problem
+    assert "Traceback" not in r.text

@@ -1,0 +1,181 @@
+"""Compact storage for the search index: packed strings and posting lists. Pure, no I/O.
+
+Both structures are immutable once built; an update returns a new object and
+shares nothing mutable with the old one, so a request reading the old index
+during a swap never sees a half-applied change.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+TERM_SHIFT = 32  # a (term, document) pair packed as term << 32 | document, so pairs sort term-major
+DOC_MASK = (1 << TERM_SHIFT) - 1
+MAX_FREQUENCY = np.iinfo(np.uint16).max
+
+
+class TextColumn:
+    """Strings packed in one UTF-8 buffer: 12 bytes of bookkeeping per entry instead of a Python object."""
+
+    __slots__ = ("_buffer", "_starts", "_lengths")
+
+    def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
+        self._buffer = buffer
+        self._starts = starts
+        self._lengths = lengths
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> TextColumn:
+        encoded = [value.encode() for value in values]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int32, count=len(encoded))
+        starts = np.zeros(len(encoded), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return cls(b"".join(encoded), starts, lengths)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, position: int) -> str:
+        start = int(self._starts[position])
+        return self._buffer[start:start + int(self._lengths[position])].decode()
+
+    def updated(self, replaced: Mapping[int, str], appended: Sequence[str]) -> TextColumn:
+        """A copy with some entries replaced and some appended.
+
+        New text goes at the end of the buffer; replaced bytes stay behind until
+        the next full build (only text edits replace, and they are rare).
+        """
+        positions = list(replaced)
+        encoded = [replaced[p].encode() for p in positions] + [value.encode() for value in appended]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int32, count=len(encoded))
+        starts = np.full(len(encoded), len(self._buffer), dtype=np.int64)
+        if len(encoded) > 1:
+            starts[1:] += np.cumsum(lengths[:-1])
+        all_starts = np.concatenate([self._starts, starts[len(positions):]])
+        all_lengths = np.concatenate([self._lengths, lengths[len(positions):]])
+        if positions:
+            index = np.array(positions, dtype=np.int64)
+            all_starts[index] = starts[:len(positions)]
+            all_lengths[index] = lengths[:len(positions)]
+        return TextColumn(self._buffer + b"".join(encoded), all_starts, all_lengths)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._buffer) + self._starts.nbytes + self._lengths.nbytes
+
+
+class PackedText:
+    """Appends strings into one growing UTF-8 buffer; `column()` freezes them into a TextColumn."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._lengths = array("i")
+
+    def append(self, value: str) -> None:
+        encoded = value.encode()
+        self._buffer += encoded
+        self._lengths.append(len(encoded))
+
+    def column(self) -> TextColumn:
+        lengths = np.frombuffer(self._lengths, dtype=np.int32).copy()
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return TextColumn(bytes(self._buffer), starts, lengths)
+
+
+class PostingLists:
+    """Per term id: ascending document numbers and one value per document, in flat arrays by offsets.
+
+    The value is a term frequency (uint16) for a field's lists, or a
+    precomputed score contribution (float32) for the all-fields lists.
+    """
+
+    __slots__ = ("offsets", "docs", "values")
+
+    def __init__(self, offsets: np.ndarray, docs: np.ndarray, values: np.ndarray) -> None:
+        self.offsets = offsets
+        self.docs = docs
+        self.values = values
+
+    @classmethod
+    def from_pairs(cls, keys: np.ndarray, values: np.ndarray, term_count: int) -> PostingLists:
+        """From sorted, unique packed (term, document) keys and their values."""
+        counts = np.bincount(keys >> TERM_SHIFT, minlength=term_count) if len(keys) else np.zeros(term_count)
+        offsets = np.zeros(term_count + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return cls(offsets, (keys & DOC_MASK).astype(np.int32), values)
+
+    @classmethod
+    def from_occurrences(cls, terms: np.ndarray, docs: np.ndarray, term_count: int) -> PostingLists:
+        """One (term, document) pair per token occurrence; repeats become the term frequency."""
+        keys, frequencies = occurrence_counts(terms, docs)
+        return cls.from_pairs(keys, frequencies, term_count)
+
+    @property
+    def term_count(self) -> int:
+        return len(self.offsets) - 1
+
+    def get(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        if term >= self.term_count:
+            return self.docs[:0], self.values[:0]
+        start, stop = self.offsets[term], self.offsets[term + 1]
+        return self.docs[start:stop], self.values[start:stop]
+
+    def terms_of_postings(self, start_term: int = 0, stop_term: int | None = None) -> np.ndarray:
+        """The term id of every posting of terms start_term..stop_term-1, in posting order."""
+        stop_term = self.term_count if stop_term is None else stop_term
+        sizes = np.diff(self.offsets[start_term:stop_term + 1])
+        return np.repeat(np.arange(start_term, stop_term, dtype=np.int64), sizes)
+
+    def replaced(self, removed: np.ndarray, keys: np.ndarray, values: np.ndarray,
+                 term_count: int) -> PostingLists:
+        """Drop every posting of the `removed` documents (a mask by document), then merge in new pairs.
+
+        `keys` are sorted, unique packed (term, document) pairs; cost is one
+        pass over the arrays plus a binary search per new pair.
+        """
+        docs, kept_values = self.docs, self.values
+        sizes = np.zeros(term_count, dtype=np.int64)
+        sizes[:self.term_count] = np.diff(self.offsets)
+        dropped = removed[docs] if removed.any() else None
+        if dropped is not None and dropped.any():
+            dropped_terms = np.searchsorted(self.offsets, np.flatnonzero(dropped), side="right") - 1
+            sizes -= np.bincount(dropped_terms, minlength=term_count)
+            docs, kept_values = docs[~dropped], kept_values[~dropped]
+        kept_offsets = np.zeros(term_count + 1, dtype=np.int64)
+        np.cumsum(sizes, out=kept_offsets[1:])
+        new_terms = keys >> TERM_SHIFT
+        new_docs = (keys & DOC_MASK).astype(np.int32)
+        at = np.empty(len(keys), dtype=np.int64)
+        starts = np.flatnonzero(np.diff(new_terms, prepend=-1))
+        for start, stop in zip(starts, [*starts[1:], len(keys)]):
+            term = int(new_terms[start])
+            lo, hi = kept_offsets[term], kept_offsets[term + 1]
+            at[start:stop] = lo + np.searchsorted(docs[lo:hi], new_docs[start:stop])
+        added = np.zeros(term_count + 1, dtype=np.int64)
+        np.cumsum(np.bincount(new_terms, minlength=term_count), out=added[1:])
+        return PostingLists(kept_offsets + added, np.insert(docs, at, new_docs),
+                            np.insert(kept_values, at, values.astype(kept_values.dtype)))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.docs.nbytes + self.values.nbytes)
+
+
+def occurrence_counts(terms: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique packed (term, document) keys and how often each occurred (capped at uint16)."""
+    packed = (terms.astype(np.int64) << TERM_SHIFT) | docs.astype(np.int64)
+    keys, counts = np.unique(packed, return_counts=True)
+    return keys, np.minimum(counts, MAX_FREQUENCY).astype(np.uint16)
+
+
+def summed_pairs(keys: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Union of packed (term, document) pairs; values of the same pair are added (float32 result)."""
+    if not keys:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    summed = np.bincount(inverse, weights=np.concatenate(values), minlength=len(unique))
+    return unique, summed.astype(np.float32)
