@@ -90,9 +90,9 @@ class CachedRecommendations(msgspec.Struct):
 class RecommendationCache:
     """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades, never turns into an error.
 
-    While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage does not
-    turn every request into a DynamoDB Query. It is used only while Redis is failing (its entries are
-    at most `fallback_ttl` old, and invalidations clear them on this replica).
+    While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage (and the
+    empty Redis after it) does not turn every request into a DynamoDB Query. Its entries are at most
+    `fallback_ttl` old, and invalidations clear them on this replica.
     """
 
     def __init__(self, client: aioredis.Redis | None, ttl_seconds: int, fallback_size: int = 10_000,
@@ -125,9 +125,9 @@ class RecommendationCache:
             CACHE_ERRORS.inc()
             log.warning("cache read failed: %s", exc)
             return self._fallback.get(user_id)
-        self._fallback.clear()  # Redis is back: it alone is the cache again
         if raw is None:
-            return None
+            # Just after an outage Redis is empty: answers kept meanwhile spare DynamoDB a stampede.
+            return self._fallback.pop(user_id, None)
         try:
             return self._decoder.decode(raw)
         except msgspec.DecodeError:
