@@ -53,7 +53,7 @@ class SearchResponse(msgspec.Struct):
 
 
 class AdvancedSearchResponse(msgspec.Struct):
-    filters_applied: dict[str, str | int | float]
+    filters_applied: dict[str, str | float]  # one JSON type per value: "number" covers years too
     sort: str
     order: str
     total: int
