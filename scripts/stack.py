@@ -96,8 +96,10 @@ def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str, identit
         **definitions.table_env(cfg.prefix),
         "PORT": str(cfg.port(spec["port"])),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # The emulator answers slowly while it serves a big scan; a readiness probe should wait it out.
+        # The emulator answers slowly while it serves a big scan (it walks the whole table for a scan
+        # or a GSI query): probes and calls wait it out here; on AWS the defaults are far shorter.
         "READY_TIMEOUT": "5",
+        "DYNAMODB_READ_TIMEOUT": "10",
         **spec.get("environment", {}),
     }
     if spec.get("redis"):
