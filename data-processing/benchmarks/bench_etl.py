@@ -1,19 +1,22 @@
 """ETL benchmark: extract throughput and peak memory on dump-sized input, load throughput against moto.
 
-    .venv/bin/python data-processing/benchmarks/bench_etl.py [--gigabytes 2] [--load-items 40000]
+    .venv/bin/python data-processing/benchmarks/bench_etl.py [--gigabytes 2] [--gzip] [--load-items 20000]
 
 Extract input is generated in a temp dir from the real Open Library samples
 (the authors-dump slice and the development database's works and editions),
-repeated with rewritten keys and cross references, plus redirects, deletes and
-a ratings dump, in roughly the real dumps' proportions (editions > works >
-authors >> ratings). `bookrec-etl extract` runs as a child process so its peak
-RSS is measured alone. Load writes books and ratings to a moto server started
-here on a free port. Prints figures; asserts nothing.
+repeated with rewritten keys and cross references, plus work redirects and
+deletes and a ratings dump, in roughly the real dumps' proportions (editions >
+works > authors >> ratings). `bookrec-etl extract` runs as a child process so
+its own peak RSS and CPU time are measured. Load writes real-shaped books and
+goodbooks ratings to a moto server started here on a free port, with 4, 8 and
+16 writers. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import os
 import random
 import re
 import resource
@@ -25,201 +28,207 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # scripts.definitions / scripts.procs: table definitions and the moto server
+sys.path.insert(0, str(ROOT))  # scripts.definitions and scripts.procs: the tables and the moto server
 
-SHARED = ROOT.parent / "shared" / "data" / "openlibrary"
+from bookrec_etl.importers import import_goodbooks  # noqa: E402
+from bookrec_etl.load import Loader, Tables, dynamodb_client  # noqa: E402
+from bookrec_etl.progress import Progress  # noqa: E402
+from bookrec_etl.report import Rejects  # noqa: E402
+from scripts import definitions  # noqa: E402
+from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open,  # noqa: E402
+                           start, wait_until)
+
+OPENLIBRARY = ROOT.parent / "shared" / "data" / "openlibrary"
 SEED = ROOT / "data-processing" / "seed"
-# Byte shares of the generated input, after the real dumps (editions ~ 3x works ~ 4x authors; ratings small).
-SHARES = {"editions": 0.58, "works": 0.27, "authors": 0.13, "ratings": 0.02}
+# Byte shares of the generated input, after the real dumps (editions ~ 2x works ~ 4x authors; ratings small).
+SHARES = {"authors": 0.13, "works": 0.27, "editions": 0.58, "ratings": 0.02}
 REDIRECT_EVERY, DELETE_EVERY = 50, 200  # works: 2% redirects, 0.5% deletes
-
-_KEY = re.compile(rb"/(works|authors|books)/OL\d+[WAM]")
-
-
-def _templates(path: Path) -> list[bytes]:
-    return [line for line in path.read_bytes().splitlines(keepends=True) if line.strip()]
+KEY = re.compile(rb"/(?:works|authors|books)/OL\d+[WAM]")
 
 
-def _placeholder(line: bytes, own: bytes) -> list[bytes | tuple[str, int]]:
-    """Split a line into literal bytes and key slots: ("self", 0) for its own key, ("author"/"work", i) for refs."""
-    parts: list[bytes | tuple[str, int]] = []
-    last = 0
-    refs: dict[bytes, int] = {}
-    for match in _KEY.finditer(line):
-        parts.append(line[last:match.start()])
-        key = match.group(0)
-        if key == own:
-            parts.append(("self", 0))
-        elif key.startswith(b"/authors/"):
-            parts.append(("author", refs.setdefault(key, len(refs))))
-        elif key.startswith(b"/works/"):
-            parts.append(("work", refs.setdefault(key, len(refs))))
-        else:
-            parts.append(key)
-        last = match.end()
-    parts.append(line[last:])
-    return parts
+def quiet(label, total, unit):
+    return Progress(label, total, unit, interactive=False)
 
 
-class Generator:
-    def __init__(self, seed: int = 7) -> None:
-        self.rng = random.Random(seed)
-        self.authors = [_placeholder(t, t.split(b"\t")[1]) for t in
-                        _templates(SHARED / "ol_dump_authors_sample.txt") + _templates(SHARED / "ol_devinstance_authors.txt")]
-        self.works = [_placeholder(t, t.split(b"\t")[1]) for t in _templates(SHARED / "ol_devinstance_works.txt")]
-        self.editions = [_placeholder(t, t.split(b"\t")[1]) for t in _templates(SHARED / "ol_devinstance_editions.txt")]
+class Template:
+    """A real dump line with its own key and its references cut out, ready to be filled with new keys."""
 
-    @staticmethod
-    def _render(parts, own: bytes, ref) -> bytes:
-        return b"".join(p if isinstance(p, bytes) else own if p[0] == "self" else ref(p[0], p[1]) for p in parts)
+    def __init__(self, line: bytes) -> None:
+        own = line.split(b"\t")[1]
+        self.literals: list[bytes] = []
+        self.slots: list[bytes] = []  # b"self", b"author" or b"work"
+        last = 0
+        for match in KEY.finditer(line):
+            key = match.group(0)
+            self.literals.append(line[last:match.start()])
+            kind = b"author" if key.startswith(b"/authors/") else b"work"
+            self.slots.append(b"self" if key == own else kind)
+            last = match.end()
+        self.literals.append(line[last:])
 
-    def write(self, directory: Path, total_bytes: int) -> dict[str, Path]:
-        paths = {name: directory / f"ol_dump_{name}.txt" for name in SHARES}
-        budget = {name: int(total_bytes * share) for name, share in SHARES.items()}
-        rng = self.rng
-        # authors first: their count bounds the author ids works may reference
-        n_authors = self._write_records(paths["authors"], budget["authors"], self.authors, b"/authors/OL%dA",
-                                        lambda kind, i: b"/authors/OL1A")
-        n_works_holder = {"n": 0}
+    def render(self, own: bytes, author, work) -> bytes:
+        parts = [self.literals[0]]
+        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
+            parts.append(own if slot == b"self" else author() if slot == b"author" else work())
+            parts.append(literal)
+        return b"".join(parts)
 
-        def work_ref(kind: str, _i: int) -> bytes:
-            if kind == "author":
-                return b"/authors/OL%dA" % rng.randint(1, n_authors)
-            return b"/works/OL%dW" % rng.randint(1, max(n_works_holder["n"], 1))
 
-        n_works_holder["n"] = self._write_records(paths["works"], budget["works"], self.works, b"/works/OL%dW",
-                                                  work_ref, redirects=True)
-        self._write_records(paths["editions"], budget["editions"], self.editions, b"/books/OL%dM", work_ref)
-        with paths["ratings"].open("wb") as out:
-            written, n = 0, n_works_holder["n"]
-            while written < budget["ratings"]:
-                edition = rng.choice((b"", b"\\N", b"/books/OL%dM" % rng.randint(1, 10**7)))
-                line = b"/works/OL%dW\t%s\t%d\t2024-0%d-1%d\n" % (rng.randint(1, n), edition, rng.randint(1, 5),
-                                                                   rng.randint(1, 9), rng.randint(0, 9))
-                out.write(line)
-                written += len(line)
-        return paths
+def templates(*names: str) -> list[Template]:
+    lines = [line for name in names for line in (OPENLIBRARY / name).read_bytes().splitlines(keepends=True)]
+    return [Template(line) for line in lines if line.strip()]
 
-    def _write_records(self, path: Path, budget: int, templates, key_format: bytes, ref, redirects: bool = False,
-                       ) -> int:
-        written, number = 0, 0
-        chunk: list[bytes] = []
-        with path.open("wb") as out:
-            while written < budget:
+
+def generate(directory: Path, total_bytes: int, seed: int = 7) -> dict[str, Path]:
+    rng = random.Random(seed)
+    paths = {name: directory / f"ol_dump_{name}.txt" for name in SHARES}
+    budget = {name: int(total_bytes * share) for name, share in SHARES.items()}
+    counts = {"authors": 1, "works": 1}
+
+    def author() -> bytes:
+        return b"/authors/OL%dA" % rng.randint(1, counts["authors"])
+
+    def work() -> bytes:
+        return b"/works/OL%dW" % rng.randint(1, counts["works"])
+
+    def write(name: str, lines: list[Template], key: bytes, special=None) -> int:
+        written = number = 0
+        with paths[name].open("wb") as out:
+            chunk: list[bytes] = []
+            while written < budget[name]:
                 number += 1
-                own = key_format % number
-                if redirects and number % REDIRECT_EVERY == 0 and number > 1:
-                    line = (b"/type/redirect\t%s\t2\t2021-01-01T00:00:00.000000\t{\"type\": {\"key\": \"/type/redirect\"}, "
-                            b"\"location\": \"%s\", \"key\": \"%s\"}\n" % (own, key_format % self.rng.randint(1, number - 1), own))
-                elif redirects and number % DELETE_EVERY == 1 and number > 1:
-                    line = b"/type/delete\t%s\t3\t2021-01-01T00:00:00.000000\t{\"type\": {\"key\": \"/type/delete\"}, \"key\": \"%s\"}\n" % (own, own)
-                else:
-                    line = self._render(templates[number % len(templates)], own, ref)
+                own = key % number
+                line = special and special(number, own)
+                line = line or lines[number % len(lines)].render(own, author, work)
                 chunk.append(line)
                 written += len(line)
-                if len(chunk) >= 4096:
+                if len(chunk) == 4096:
                     out.write(b"".join(chunk))
                     chunk.clear()
             out.write(b"".join(chunk))
         return number
 
+    def redirect_or_delete(number: int, own: bytes) -> bytes | None:
+        if number > 1 and number % REDIRECT_EVERY == 0:
+            target = b"/works/OL%dW" % rng.randint(1, number - 1)
+            return (b'/type/redirect\t%s\t2\t2021-01-01T00:00:00.000000\t{"type": {"key": "/type/redirect"}, '
+                    b'"location": "%s", "key": "%s"}\n' % (own, target, own))
+        if number > 1 and number % DELETE_EVERY == 1:
+            return (b'/type/delete\t%s\t3\t2021-01-01T00:00:00.000000\t{"type": {"key": "/type/delete"}, '
+                    b'"key": "%s"}\n' % (own, own))
+        return None
+
+    author_lines = templates("ol_dump_authors_sample.txt", "ol_devinstance_authors.txt")
+    counts["authors"] = write("authors", author_lines, b"/authors/OL%dA")
+    counts["works"] = write("works", templates("ol_devinstance_works.txt"), b"/works/OL%dW",
+                            redirect_or_delete)
+    write("editions", templates("ol_devinstance_editions.txt"), b"/books/OL%dM")
+    with paths["ratings"].open("wb") as out:
+        written = 0
+        while written < budget["ratings"]:
+            edition = rng.choice((b"", b"\\N", b"/books/OL%dM" % rng.randint(1, 10**7)))
+            line = b"%s\t%s\t%d\t2024-0%d-1%d\n" % (work(), edition, rng.randint(1, 5), rng.randint(1, 9),
+                                                    rng.randint(0, 9))
+            out.write(line)
+            written += len(line)
+    return paths
+
 
 def count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
 
 
-def run_extract(paths: dict[str, Path], out: Path, workdir: Path) -> None:
-    size = sum(p.stat().st_size for p in paths.values())
-    command = [sys.executable, "-m", "bookrec_etl", "--log-level", "WARNING", "extract",
-               "--works", str(paths["works"]), "--authors", str(paths["authors"]),
-               "--editions", str(paths["editions"]), "--ratings", str(paths["ratings"]),
-               "--out", str(out), "--workdir", str(workdir)]
+def run_extract(paths: dict[str, Path], out: Path, workdir: Path, label: str, size: int) -> None:
+    """`size`: the dumps' uncompressed bytes, which is what MB/s is counted in."""
+    on_disk = sum(p.stat().st_size for p in paths.values())
+    command = [sys.executable, "-m", "bookrec_etl", "--log-level", "WARNING", "extract", "--out", str(out),
+               "--workdir", str(workdir)]
+    for name, path in paths.items():
+        command += [f"--{name}", str(path)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"extract failed:\n{result.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     records = sum(count_lines(p) for p in paths.values())
-    print(result.stderr.strip())
-    print(f"[extract] input {size / 1e9:.2f} GB ({', '.join(f'{k} {p.stat().st_size / 1e6:,.0f} MB' for k, p in paths.items())})")
-    print(f"[extract] wall {seconds:.1f}s, CPU {cpu:.1f}s: {size / 1e6 / seconds:.1f} MB/s wall, "
-          f"{size / 1e6 / cpu:.1f} MB/s per CPU-second (one process, one core), "
-          f"{records / seconds:,.0f} input records/s")
-    print(f"[extract] peak RSS of the extract process {after.ru_maxrss / 1024:.0f} MB; books written "
-          f"{sum(1 for _ in out.open('rb')):,}")
+    books = count_lines(out)
+    print("\n".join(f"    {line}" for line in result.stderr.strip().splitlines()))
+    parts = ", ".join(f"{name} {path.stat().st_size / 1e6:,.0f} MB" for name, path in paths.items())
+    print(f"[extract {label}] input {size / 1e9:.2f} GB uncompressed, {on_disk / 1e9:.2f} GB on disk "
+          f"({parts}); "
+          f"{records:,} input records")
+    print(f"[extract {label}] wall {seconds:.1f}s, CPU {cpu:.1f}s (one process): "
+          f"{size / 1e6 / seconds:.1f} MB/s, {size / 1e6 / cpu:.1f} MB per CPU-second, "
+          f"{records / seconds:,.0f} records/s; {books:,} books written")
+    print(f"[extract {label}] peak RSS of the extract process: {after.ru_maxrss / 1024:.0f} MB "
+          f"(high-water mark of every child so far)")
 
 
-def run_load(books: Path, ratings: Path, items: int, workdir: Path) -> None:
-    from scripts import definitions
-    from scripts.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, start, wait_until
-
-    import os
-
+def run_load(books: Path, ratings: Path, items: int) -> None:
     os.environ.update(LOCAL_AWS_ENV)
-    from bookrec_etl.load import Loader, Tables, dynamodb_client
-    from bookrec_etl.progress import Progress
-    from bookrec_etl.report import Rejects
-
     port = free_port()
     proc = start(moto_command(port))
     try:
         wait_until(lambda: port_open(port), 30, "moto server", proc)
         endpoint = f"http://127.0.0.1:{port}"
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        subsets = {"books": books.with_name("bench_books.jsonl"), "ratings": ratings.with_name("bench_ratings.jsonl")}
+        subsets = {}
         for kind, source in (("books", books), ("ratings", ratings)):
+            subsets[kind] = source.with_name(f"bench_{kind}.jsonl")
             with source.open("rb") as full, subsets[kind].open("wb") as part:
-                for _, line in zip(range(items), full):
-                    part.write(line)
+                part.writelines(line for _, line in zip(range(items), full, strict=False))
         for writers in (4, 8, 16):
             for kind, path in subsets.items():
                 names = definitions.create_tables(local_dynamodb(endpoint), f"bench{writers}{kind}")
-                loader = Loader(dynamodb_client(writers), Tables(names["books"], names["ratings"]), Rejects(None), writers)
-                report = loader.load(path, progress=lambda *a: Progress(*a, interactive=False))
-                print(f"[load] {kind:7} writers {writers:2}: {report.written:,} items in {report.seconds:.1f}s = "
-                      f"{report.written / report.seconds:,.0f} items/s, {report.calls:,} BatchWriteItem round trips "
-                      f"({1000 * report.calls / report.written:.1f} per 1,000 items), retried {report.retried}")
+                tables = Tables(names["books"], names["ratings"])
+                loader = Loader(dynamodb_client(writers), tables, Rejects(None), writers)
+                report = loader.load(path, progress=quiet)
+                print(f"[load] {kind:7} {writers:2} writers: {report.written:,} items in "
+                      f"{report.seconds:.1f}s = {report.written / report.seconds:,.0f} items/s, "
+                      f"{report.calls:,} BatchWriteItem round trips = "
+                      f"{1000 * report.calls / report.written:.1f} per 1,000 items, {report.retried} retried")
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gigabytes", type=float, default=2.0, help="generated dump size in total")
-    parser.add_argument("--load-items", type=int, default=30_000, help="books and ratings written per load run")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gigabytes", type=float, default=2.0, help="size of the generated dumps together")
+    parser.add_argument("--gzip", action="store_true", help="also extract the same dumps gzip-compressed")
+    parser.add_argument("--load-items", type=int, default=20_000,
+                        help="books, and ratings, written per load run")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="bookrec-bench-etl-"))
     try:
         started = time.perf_counter()
-        paths = Generator().write(directory, int(args.gigabytes * 1e9))
+        paths = generate(directory, int(args.gigabytes * 1e9))
         print(f"[generate] {sum(p.stat().st_size for p in paths.values()) / 1e9:.2f} GB in "
-              f"{time.perf_counter() - started:.1f}s at {directory}")
+              f"{time.perf_counter() - started:.1f}s in {directory}")
         books = directory / "books.jsonl"
-        run_extract(paths, books, directory)
-        for path in paths.values():
-            path.unlink()
+        size = sum(p.stat().st_size for p in paths.values())
+        run_extract(paths, books, directory, "plain", size)
+        if args.gzip:
+            packed = {}
+            for name, path in paths.items():
+                packed[name] = path.with_name(path.name + ".gz")
+                with path.open("rb") as raw, gzip.open(packed[name], "wb", compresslevel=1) as out:
+                    shutil.copyfileobj(raw, out, 1 << 22)
+                path.unlink()
+            run_extract(packed, directory / "books_gz.jsonl", directory, "gzip", size)
         ratings = directory / "ratings.jsonl"
-        import_ratings(ratings, directory)
-        run_load(books, ratings, args.load_items, directory)
+        import_goodbooks(SEED / "goodbooks10k_books.csv.gz", SEED / "goodbooks10k_book_genres.csv.gz",
+                         SEED / "goodbooks_ratings_sample.csv.gz", directory / "goodbooks_books.jsonl",
+                         ratings, Rejects(None), progress=quiet)
+        run_load(books, ratings, args.load_items)
     finally:
-        if not args.keep:
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def import_ratings(out: Path, directory: Path) -> None:
-    from bookrec_etl.importers import import_goodbooks
-    from bookrec_etl.progress import Progress
-    from bookrec_etl.report import Rejects
-
-    import_goodbooks(SEED / "goodbooks10k_books.csv.gz", SEED / "goodbooks10k_book_genres.csv.gz",
-                     SEED / "goodbooks_ratings_sample.csv.gz", directory / "gb_books.jsonl", out, Rejects(None),
-                     progress=lambda *a: Progress(*a, interactive=False))
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from bookrec_etl.seed import SEED_USERS, seed
 
 READABLE = click.Path(exists=True, dir_okay=False, path_type=Path)
 WRITABLE = click.Path(dir_okay=False, path_type=Path)
-REJECTS_HELP = "append rejected lines here (JSON lines: source, line, reason, excerpt)"
+REJECTS_HELP = "write rejected lines here (JSON lines: source, line, reason, excerpt)"
 
 
 def _summarise(reports: list[Report]) -> None:
@@ -47,8 +47,10 @@ def main(log_level: str) -> None:
 
 @main.command("extract")
 @click.option("--works", required=True, type=READABLE, help="works dump (.txt or .txt.gz): one book per work")
-@click.option("--authors", type=READABLE, help="authors dump: resolves author names (kept on disk, not in memory)")
-@click.option("--editions", type=READABLE, help="editions dump: ISBN-13s, covers, languages and years per work")
+@click.option("--authors", type=READABLE,
+              help="authors dump: resolves author names (kept on disk, not in memory)")
+@click.option("--editions", type=READABLE,
+              help="editions dump: ISBN-13s, covers, languages and years per work")
 @click.option("--ratings", type=READABLE,
               help="ratings dump (work, edition or empty or \\N, rating, date): per-work star totals")
 @click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
@@ -60,10 +62,11 @@ def main(log_level: str) -> None:
 @click.option("--require-subjects", is_flag=True, help="keep only books that have subjects")
 @click.option("--limit", type=click.IntRange(min=1), help="stop after writing this many books")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="where the on-disk maps go (about a tenth of the dumps' size)  [default: the system temp dir]")
-def extract_command(works: Path, authors: Path | None, editions: Path | None, ratings: Path | None, out: Path,
-                    rejects: Path | None, languages: tuple[str, ...], min_ratings: int, require_subjects: bool,
-                    limit: int | None, workdir: Path | None) -> None:
+              help="where the on-disk maps go (about a tenth of the dumps' size)  "
+                   "[default: the system temp dir]")
+def extract_command(works: Path, authors: Path | None, editions: Path | None, ratings: Path | None,
+                    out: Path, rejects: Path | None, languages: tuple[str, ...], min_ratings: int,
+                    require_subjects: bool, limit: int | None, workdir: Path | None) -> None:
     """Open Library bulk dumps -> books JSONL in the bookrec schema.
 
     Dumps are the tab-separated `type key revision last_modified json` files from
@@ -111,12 +114,14 @@ def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: i
 
 @main.command("import-goodbooks")
 @click.option("--books", required=True, type=READABLE, help="goodbooks-10k books.csv")
-@click.option("--genres", required=True, type=READABLE, help="book_id,goodreads_book_id,genres CSV (as subjects)")
+@click.option("--genres", required=True, type=READABLE,
+              help="book_id,goodreads_book_id,genres CSV (as subjects)")
 @click.option("--ratings", required=True, type=READABLE, help="user_id,book_id,rating CSV")
 @click.option("--books-out", required=True, type=WRITABLE, help="books JSONL to write")
 @click.option("--ratings-out", required=True, type=WRITABLE, help="ratings JSONL to write")
 @click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <books-out>.rejects.jsonl]")
-@click.option("--max-users", type=click.IntRange(min=1), help="keep only the ratings of the first N users in the file")
+@click.option("--max-users", type=click.IntRange(min=1),
+              help="keep only the ratings of the first N users in the file")
 def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out: Path, ratings_out: Path,
                              rejects: Path | None, max_users: int | None) -> None:
     """goodbooks-10k CSVs -> books JSONL and ratings JSONL.
@@ -134,8 +139,10 @@ def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out
 
 
 TABLE_OPTIONS = [
-    click.option("--books-table", envvar="BOOKS_TABLE", show_envvar=True, help="full name of the books table"),
-    click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True, help="full name of the ratings table"),
+    click.option("--books-table", envvar="BOOKS_TABLE", show_envvar=True,
+                 help="full name of the books table"),
+    click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True,
+                 help="full name of the ratings table"),
     click.option("--writers", type=click.IntRange(1, 64), default=8, show_default=True,
                  help="concurrent BatchWriteItem writers"),
 ]
@@ -150,7 +157,8 @@ def table_options(command):
 @main.command("load")
 @click.argument("sources", nargs=-1, required=True, type=READABLE)
 @table_options
-@click.option("--checkpoint", type=WRITABLE, help="checkpoint file (one SOURCE only)  [default: <source>.checkpoint]")
+@click.option("--checkpoint", type=WRITABLE,
+              help="checkpoint file (one SOURCE only)  [default: <source>.checkpoint]")
 @click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <source>.rejects.jsonl]")
 def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_table: str | None, writers: int,
                  checkpoint: Path | None, rejects: Path | None) -> None:
@@ -169,26 +177,40 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
         raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
                                  param_hint="--checkpoint")
     tables = Tables.from_env(books_table, ratings_table)
-    loader = None
+    client = dynamodb_client(writers)
+    checkpoints = {source: checkpoint or source.with_name(source.name + ".checkpoint") for source in sources}
+    # A resumed load adds to the rejects of the run it continues; a fresh one starts them afresh.
+    shared = Rejects(rejects, append=any(p.exists() for p in checkpoints.values())) if rejects else None
     reports = []
     try:
-        for source in sources:
-            with Rejects(rejects or _default_rejects(source)) as rejected:
-                loader = Loader(dynamodb_client(writers), tables, rejected, writers)
-                reports.append(loader.load(source, Checkpoint(checkpoint or source.with_name(source.name + ".checkpoint"))))
+        for source, progress_file in checkpoints.items():
+            own = shared or Rejects(_default_rejects(source), append=progress_file.exists())
+            try:
+                reports.append(Loader(client, tables, own, writers).load(source, Checkpoint(progress_file)))
+            finally:
+                if own is not shared:
+                    own.close()
     except LoadError as exc:
         _summarise(reports)
-        raise click.ClickException(f"{exc} (the checkpoint is kept: run the same command again to resume)")
+        raise click.ClickException(
+            f"{exc} (the checkpoint is kept: run the same command again to resume)") from exc
+    finally:
+        if shared is not None:
+            shared.close()
     _summarise(reports)
 
 
 @main.command("seed")
 @table_options
 @click.option("--size", type=click.Choice(sorted(SEED_USERS)), default="full", show_default=True,
-              help=f"goodbooks users whose ratings are loaded: {', '.join(f'{k} {v}' for k, v in SEED_USERS.items())}")
+              help="goodbooks users whose ratings are loaded: "
+                   + ", ".join(f"{size} {users}" for size, users in SEED_USERS.items()))
 @click.option("--rejects", type=WRITABLE, help=REJECTS_HELP)
+@click.option("--seed-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              envvar="BOOKREC_SEED_DIR", show_envvar=True,
+              help="where the bundled files are  [default: data-processing/seed]")
 def seed_command(books_table: str | None, ratings_table: str | None, writers: int, size: str,
-                 rejects: Path | None) -> None:
+                 rejects: Path | None, seed_dir: Path | None) -> None:
     """Import and load the bundled real data (data-processing/seed) into the tables.
 
     The local stack's seed: Open Library development-database works, editions and
@@ -198,12 +220,13 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     """
     tables = Tables.from_env(books_table, ratings_table)
     if not tables.books or not tables.ratings:
-        raise click.UsageError("seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
+        raise click.UsageError(
+            "seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
     started = time.perf_counter()
     try:
-        reports = seed(dynamodb_client(writers), tables, size, writers, rejects)
-    except LoadError as exc:
-        raise click.ClickException(str(exc))
+        reports = seed(dynamodb_client(writers), tables, size, writers, rejects, seed_dir)
+    except (LoadError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
     _summarise(reports)
     click.echo(f"seed ({size}): {sum(r.written or 0 for r in reports if r.label.startswith('load')):,} items "
                f"in {time.perf_counter() - started:.1f}s", err=True)

@@ -15,7 +15,6 @@ rejects file and never stop the run.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from bookrec_etl.report import Rejects, Report
 from bookrec_etl.sources import LineSource
 from bookrec_etl.workspace import Workspace
 
-log = logging.getLogger("bookrec.etl")
 BATCH_ROWS = 20_000
 RATING_FLUSH_WORKS = 100_000  # distinct works held in memory before totals go to disk
 PROGRESS_EVERY = 4096  # lines
@@ -237,7 +235,7 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
         "language": facts.language or ol.most_common_language(languages),
         "description": facts.description,
         "cover_id": cover,
-        "ratings_distribution": dict(zip("12345", stars)) if stars else None,
+        "ratings_distribution": dict(zip("12345", stars, strict=True)) if stars else None,
         "created_at": facts.created_at,
         "updated_at": facts.updated_at,
     })
@@ -291,13 +289,14 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
                 result.inputs.append(_ratings_pass(dumps.ratings, space, rejects, progress))
             live = space.resolve_work_redirects()
             if live:
-                next(r for r in result.inputs if r.label == "works").notes["redirects to works in the dump"] = live
+                works_report = next(r for r in result.inputs if r.label == "works")
+                works_report.notes["redirects to works in the dump"] = live
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("wb") as handle:
                 result.books = _emit(space, handle, filters, dumps.authors is not None, space.work_count(),
                                      progress)
         finally:
             space.close()
-    result.bytes_read = sum(p.stat().st_size for p in (dumps.works, dumps.authors, dumps.editions, dumps.ratings)
-                            if p is not None)
+    inputs = (dumps.works, dumps.authors, dumps.editions, dumps.ratings)
+    result.bytes_read = sum(path.stat().st_size for path in inputs if path is not None)
     return result

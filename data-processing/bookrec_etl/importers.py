@@ -14,8 +14,8 @@ from typing import IO, Any
 import msgspec
 
 from bookrec_etl.progress import Progress
-from bookrec_etl.records import (Rejected, from_goodbooks_row, from_jsonl_row, goodbooks_book_id, goodbooks_user,
-                                 import_stamp, rating)
+from bookrec_etl.records import (Rejected, from_goodbooks_row, from_jsonl_row, goodbooks_book_id,
+                                 goodbooks_user, import_stamp, rating)
 from bookrec_etl.report import Rejects, Report
 from bookrec_etl.sources import LineSource, open_text
 
@@ -65,7 +65,7 @@ def import_jsonl(source: Path, books_out: Path, rejects: Rejects, limit: int | N
 
 
 class _RatedPairs:
-    """Which (user, book) pairs were seen: one bit per book per user, so memory stays small at millions of rows."""
+    """Which (user, book) pairs were seen: a bit per book per user, small even at millions of rows."""
 
     def __init__(self) -> None:
         self._books_by_user: dict[int, bytearray] = {}
@@ -99,9 +99,10 @@ def _book_ids(books_csv: Path) -> set[str]:
         return ids
 
 
-def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books_out: Path, ratings_out: Path,
-                     rejects: Rejects, max_users: int | None = None, progress=Progress) -> tuple[Report, Report]:
-    """Books (ids GB<n>) and their ratings (users gb-<n>); each book's aggregate is that of its imported ratings."""
+def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books_out: Path,
+                     ratings_out: Path, rejects: Rejects, max_users: int | None = None,
+                     progress=Progress) -> tuple[Report, Report]:
+    """Books (ids GB<n>) and ratings (users gb-<n>); a book's aggregate is that of its imported ratings."""
     known_books = _book_ids(books_csv)
     ratings_report = Report(f"import {ratings_csv.name}", written=0)
     distributions: dict[str, dict[str, int]] = {}

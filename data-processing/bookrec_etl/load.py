@@ -61,12 +61,13 @@ class Tables:
 
     @classmethod
     def from_env(cls, books: str | None = None, ratings: str | None = None) -> Tables:
-        return cls(books or os.environ.get("BOOKS_TABLE") or None, ratings or os.environ.get("RATINGS_TABLE") or None)
+        return cls(books or os.environ.get("BOOKS_TABLE") or None,
+                   ratings or os.environ.get("RATINGS_TABLE") or None)
 
 
 @dataclass
 class Checkpoint:
-    """Lines [0, lines_done) of `source` are in the tables. Tied to the file's size and mtime and the tables."""
+    """Lines [0, lines_done) of `source` are in the tables; tied to the file (size, mtime) and the tables."""
 
     path: Path | None
 
@@ -221,6 +222,7 @@ class Loader:
                     if keys_in_flight.get(pending.key) is future:
                         del keys_in_flight[pending.key]
                 for pending, message in future.result():
+                    report.accepted -= 1
                     self.rejects.add(report, source.name, pending.line, f"refused by DynamoDB: {message}")
                 completed_ends.add(end)
             while submitted_ends and submitted_ends[0] in completed_ends:
@@ -258,8 +260,8 @@ class Loader:
                             raise Rejected("item larger than DynamoDB's 400 KB limit")
                         item = to_item(record)
                     except msgspec.DecodeError:
-                        self.rejects.add(report, source.name, number, "invalid JSON" if line.strip() else "empty line",
-                                         line)
+                        reason = "invalid JSON" if line.strip() else "empty line"
+                        self.rejects.add(report, source.name, number, reason, line)
                         continue
                     except Rejected as exc:
                         self.rejects.add(report, source.name, number, str(exc), line)

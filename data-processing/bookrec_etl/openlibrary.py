@@ -15,7 +15,8 @@ from typing import Any
 
 import msgspec
 
-from bookrec_etl.records import Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year, timestamp
+from bookrec_etl.records import (Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year,
+                                 timestamp)
 
 WORK, EDITION, AUTHOR = b"/type/work", b"/type/edition", b"/type/author"
 REDIRECT, DELETE = b"/type/redirect", b"/type/delete"
@@ -127,7 +128,7 @@ def author_name(doc: AuthorDoc) -> str:
 
 
 def work_author_numbers(authors: Any) -> list[int]:
-    """Author references of every shape: {"author": {"key"}}, {"author": "/authors/.."}, {"key"}, a plain key."""
+    """Author references of every shape: {"author": {"key"}}, {"author": key}, {"key"}, a plain key."""
     numbers: dict[int, None] = {}
     for entry in authors if isinstance(authors, list) else []:
         if isinstance(entry, dict):

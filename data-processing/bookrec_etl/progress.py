@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, TaskProgressColumn,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import Progress as RichProgress
 
 log = logging.getLogger("bookrec.etl")
 LOG_EVERY_SECONDS = 10.0
@@ -26,7 +27,8 @@ def _size(n: float) -> str:
 class Progress:
     """Tracks one step. `total` and `advance(done=...)` are bytes of input (or items when `unit="items"`)."""
 
-    def __init__(self, label: str, total: int | None, unit: str = "bytes", interactive: bool | None = None) -> None:
+    def __init__(self, label: str, total: int | None, unit: str = "bytes",
+                 interactive: bool | None = None) -> None:
         self.label, self.total, self.unit = label, total, unit
         self.done = 0
         self.records = 0
@@ -39,8 +41,8 @@ class Progress:
         if self.interactive:
             amount = DownloadColumn() if self.unit == "bytes" else MofNCompleteColumn()
             rate = TransferSpeedColumn() if self.unit == "bytes" else TextColumn("{task.fields[rate]}")
-            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), amount,
-                                     rate, TextColumn("{task.fields[records]}"), TimeElapsedColumn(),
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                     amount, rate, TextColumn("{task.fields[records]}"),
                                      TimeRemainingColumn(), console=Console(stderr=True), transient=False)
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=self.total, records="", rate="")
@@ -67,7 +69,8 @@ class Progress:
         if self.total:
             total = _size(self.total) if self.unit == "bytes" else f"{self.total:,}"
             amount += f" of {total} ({100 * self.done / self.total:.0f}%)"
-        rate = (f"{_size(self.done / elapsed)}/s" if self.unit == "bytes" else f"{self.done / elapsed:,.0f} {self.unit}/s")
+        per_second = self.done / elapsed
+        rate = f"{_size(per_second)}/s" if self.unit == "bytes" else f"{per_second:,.0f} {self.unit}/s"
         text = f"{self.label}: {amount}, {rate}"
         if self.records and self.unit == "bytes":
             text += f", {self.records:,} records ({self.records / elapsed:,.0f}/s)"

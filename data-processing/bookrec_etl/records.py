@@ -95,9 +95,11 @@ def work_id(value: Any) -> str:
 
 
 def isbn10_is_valid(isbn: str) -> bool:
-    if len(isbn) != 10 or not isbn.isascii() or not isbn[:9].isdigit() or not (isbn[9].isdigit() or isbn[9] == "X"):
+    if len(isbn) != 10 or not isbn.isascii() or not isbn[:9].isdigit():
         return False
-    total = sum(weight * int(digit) for weight, digit in zip(range(10, 1, -1), isbn[:9]))
+    if not (isbn[9].isdigit() or isbn[9] == "X"):
+        return False
+    total = sum(weight * int(digit) for weight, digit in zip(range(10, 1, -1), isbn[:9], strict=True))
     return (total + (10 if isbn[9] == "X" else int(isbn[9]))) % 11 == 0
 
 
@@ -175,12 +177,13 @@ def goodbooks_isbn13(isbn10: str, isbn13_float: str) -> str | None:
 
 
 def timestamp(value: Any) -> str | None:
-    """Open Library datetimes ("2013-03-28T07:50:48.835814", or {"type", "value"}) -> ISO-8601 UTC with "Z"."""
+    """Open Library datetimes ("2013-03-28T07:50:48.835814" or {"type", "value"}) -> ISO-8601 UTC, "Z"."""
     if isinstance(value, Mapping):
         value = value.get("value")
     if not isinstance(value, str) or not value:
         return None
-    if len(value) == 26 and value[10] == "T" and value[19] == "." and value[:4].isdigit() and value[20:].isdigit():
+    if len(value) == 26 and value[10] == "T" and value[19] == "." and value[:4].isdigit() \
+            and value[20:].isdigit():
         return value + "Z"  # the dumps' usual "2013-03-28T07:50:48.835814" (naive UTC): nothing to convert
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -313,7 +316,8 @@ def rating(book_id: str, user_id: str, stars: Any, created_at: str, updated_at: 
         raise Rejected("missing or malformed book_id")
     if not isinstance(user_id, str) or not USER_ID.match(user_id):
         raise Rejected("missing or malformed user_id")
-    if isinstance(stars, bool) or not str(stars).strip().isdigit() or str(int(str(stars).strip())) not in STARS:
+    text = "" if isinstance(stars, bool) else str(stars).strip()
+    if not text.isdigit() or not text.isascii() or str(int(text)) not in STARS:
         raise Rejected("rating is not an integer 1..5")
-    return {"book_id": book_id, "user_id": user_id, "rating": int(str(stars).strip()), "created_at": created_at,
+    return {"book_id": book_id, "user_id": user_id, "rating": int(text), "created_at": created_at,
             "updated_at": updated_at or created_at}

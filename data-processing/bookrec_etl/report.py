@@ -53,11 +53,17 @@ def _reasons(counter: Counter) -> str:
 
 
 class Rejects:
-    """Appends {"source", "line", "reason", "excerpt"} per rejected line; counts into the report."""
+    """Writes {"source", "line", "reason", "excerpt"} per rejected line; counts into the report.
 
-    def __init__(self, path: Path | None) -> None:
+    The file is created at the first reject. A run starts it afresh unless `append` (a resumed load
+    adds to the rejects of the run it continues).
+    """
+
+    def __init__(self, path: Path | None, append: bool = False) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        if path is not None and not append:
+            path.unlink(missing_ok=True)
 
     def add(self, report: Report, source: str, line: int, reason: str, text: bytes | str = "") -> None:
         report.rejected[reason] += 1

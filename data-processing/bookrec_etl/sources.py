@@ -12,14 +12,16 @@ READ_BUFFER = 1 << 20
 
 
 class LineSource:
-    """Lines of a file as bytes; `position` is the bytes of the file on disk consumed so far (compressed for .gz)."""
+    """Lines of a file as bytes; `position`: bytes of the file on disk read so far (compressed for .gz)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.size = path.stat().st_size
         self._raw = path.open("rb", buffering=READ_BUFFER)
-        self._stream: IO[bytes] = (io.BufferedReader(gzip.GzipFile(fileobj=self._raw), READ_BUFFER)  # type: ignore[arg-type]
-                                   if path.name.endswith(".gz") else self._raw)
+        self._stream: IO[bytes] = self._raw
+        if path.name.endswith(".gz"):
+            unpacked = gzip.GzipFile(fileobj=self._raw)
+            self._stream = io.BufferedReader(unpacked, READ_BUFFER)  # type: ignore[arg-type]
 
     @property
     def position(self) -> int:

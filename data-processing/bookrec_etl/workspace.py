@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PAGE_CACHE_KIB = 64 * 1024
+SORTER_KIB = 16 * 1024
 MAX_REDIRECT_HOPS = 10
 
 SCHEMA = """
@@ -21,12 +22,14 @@ CREATE TABLE authors (id INTEGER PRIMARY KEY, canonical INTEGER NOT NULL, name T
 CREATE TABLE author_redirects (id INTEGER PRIMARY KEY, target INTEGER NOT NULL);
 CREATE TABLE works (id INTEGER PRIMARY KEY, facts BLOB NOT NULL);
 CREATE TABLE work_redirects (id INTEGER PRIMARY KEY, target INTEGER NOT NULL);
-CREATE TABLE editions (work INTEGER NOT NULL, isbns TEXT NOT NULL, cover INTEGER, language TEXT, year INTEGER);
+CREATE TABLE editions (work INTEGER NOT NULL, isbns TEXT NOT NULL, cover INTEGER, language TEXT,
+                       year INTEGER);
 CREATE TABLE ratings (work INTEGER PRIMARY KEY, s1 INTEGER NOT NULL, s2 INTEGER NOT NULL, s3 INTEGER NOT NULL,
                       s4 INTEGER NOT NULL, s5 INTEGER NOT NULL);
 """
 
-EditionRow = tuple[int, str, int | None, str | None, int | None]  # work, isbns (space-separated), cover, language, year
+# work, isbns (space-separated), cover, language, year
+EditionRow = tuple[int, str, int | None, str | None, int | None]
 Stars = tuple[int, int, int, int, int]
 
 
@@ -38,11 +41,11 @@ class Workspace:
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None)
         # Scratch data: a crash restarts the extraction, so no journal and no fsync.
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "locking_mode = EXCLUSIVE",
-                       f"cache_size = -{PAGE_CACHE_KIB}"):
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE",
+                       "locking_mode = EXCLUSIVE", f"cache_size = -{PAGE_CACHE_KIB}"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.executescript(SCHEMA)
-        self.author = lru_cache(maxsize=100_000)(self._author)
+        self.author = lru_cache(maxsize=50_000)(self._author)  # bounded: popular authors stay
 
     def close(self) -> None:
         self._db.close()
@@ -117,13 +120,17 @@ class Workspace:
                    "ON CONFLICT (work) DO UPDATE SET s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, "
                    "s3 = s3 + excluded.s3, s4 = s4 + excluded.s4, s5 = s5 + excluded.s5")
         db.execute("DELETE FROM ratings WHERE work IN (SELECT id FROM work_redirects WHERE target != id)")
-        live = db.execute("SELECT count(*) FROM work_redirects r JOIN works w ON w.id = r.target").fetchone()[0]
+        live = db.execute("SELECT count(*) FROM work_redirects r JOIN works w ON w.id = r.target").fetchone()
+        live = live[0]
+        # The index sorter holds up to a page cache's worth of rows in memory: give it a small one.
+        db.execute(f"PRAGMA cache_size = -{SORTER_KIB}")
         db.execute("CREATE INDEX editions_by_work ON editions (work)")
+        db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         db.execute("COMMIT")
         return live
 
     def joined_works(self) -> Iterator[tuple[int, bytes, Stars | None, list[EditionRow]]]:
-        """Every work in id order with its rating totals and its editions (a merge join of two sorted scans)."""
+        """Every work in id order with its rating totals and editions (a merge join of two sorted scans)."""
         works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5 FROM works w "
                                  "LEFT JOIN ratings r ON r.work = w.id ORDER BY w.id")
         editions = self._db.execute("SELECT work, isbns, cover, language, year FROM editions "

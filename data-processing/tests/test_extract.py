@@ -32,13 +32,15 @@ def dump_lines(path: Path) -> list[tuple[str, str, dict]]:
     return rows
 
 
-def run(tmp_path: Path, filters: Filters = Filters(), **dumps: Path):
+def run(tmp_path: Path, filters: Filters | None = None, **dumps: Path):
     out = tmp_path / "books.jsonl"
     rejects_path = tmp_path / "rejects.jsonl"
     with Rejects(rejects_path) as rejects:
-        result = extract(Dumps(**dumps), out, rejects, filters, workdir=tmp_path, progress=quiet)
+        result = extract(Dumps(**dumps), out, rejects, filters or Filters(), workdir=tmp_path, progress=quiet)
     books = {book["book_id"]: book for book in read_jsonl(out)}
-    rejected = [json.loads(line) for line in rejects_path.read_text().splitlines()] if rejects_path.exists() else []
+    rejected = []
+    if rejects_path.exists():
+        rejected = [json.loads(line) for line in rejects_path.read_text().splitlines()]
     return books, result, rejected
 
 
@@ -47,7 +49,7 @@ def dump_line(kind: str, key: str, doc: dict, modified: str = "2020-01-01T00:00:
 
 
 def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_path):
-    books, result, rejected = run(tmp_path, works=DEV["works"], editions=DEV["editions"], authors=DEV["authors"])
+    books, result, rejected = run(tmp_path, **DEV)
     assert rejected == [] and len(books) == 35
     assert [r.read for r in result.inputs] == [34, 35, 68]
 
@@ -68,13 +70,15 @@ def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_
         book = books[work_id]
         isbns = {as_isbn13(v) for e in editions for v in e.get("isbn_13", []) + e.get("isbn_10", [])} - {None}
         assert set(book.get("isbn_13", [])) == isbns or len(book["isbn_13"]) == MAX_ISBNS
-        languages = {lang["key"].rsplit("/", 1)[-1] for e in editions for lang in e.get("languages", [])} - {"und"}
+        languages = {lang["key"].rsplit("/", 1)[-1] for e in editions for lang in e.get("languages", [])}
+        languages -= {"und"}
         if languages and "language" in book:
             assert book["language"] in languages
 
     tea = books["OL5702375W"]
     assert [a["name"] for a in tea["authors"]] == ["Greg Mortenson", "David Oliver Relin"]
-    assert "9780142414125" in tea["isbn_13"] and "9780670034826" in tea["isbn_13"]  # the latter from "0-670-03482-7"
+    assert "9780142414125" in tea["isbn_13"]
+    assert "9780670034826" in tea["isbn_13"]  # from the isbn_10 "0-670-03482-7"
     assert tea["created_at"].endswith("Z") and tea["title_bucket"] == "t"
     assert books["OL15673999W"]["isbn_13"] == ["9781935928324"]  # hyphenated, and repeated as an "isbn_10"
 
@@ -88,8 +92,8 @@ def test_author_names_resolve_from_the_authors_dump_slice(tmp_path):
             out.write(dump_line("/type/work", f"/works/OL{number}W",
                                 {"title": f"Work {number}", "authors": [{"author": {"key": author_key}}]}))
         # A work citing a redirected author gets the target's id and name.
-        out.write(dump_line("/type/work", "/works/OL9999W",
-                            {"title": "Cites a redirect", "authors": [{"author": {"key": "/authors/OL99999999A"}}]}))
+        out.write(dump_line("/type/work", "/works/OL9999W", {
+            "title": "Cites a redirect", "authors": [{"author": {"key": "/authors/OL99999999A"}}]}))
     authors = tmp_path / "authors.txt"
     shutil.copy(OPENLIBRARY / "ol_dump_authors_sample.txt", authors)
     with authors.open("a") as out:
@@ -98,8 +102,11 @@ def test_author_names_resolve_from_the_authors_dump_slice(tmp_path):
     books, result, rejected = run(tmp_path, works=works, authors=authors)
     assert rejected == [] and result.inputs[0].read == len(slice_authors) + 1
     for number, (_, author_key, doc) in enumerate(picked, start=1):
-        assert books[f"OL{number}W"]["authors"] == [{"author_id": author_key.rsplit("/", 1)[-1], "name": doc["name"]}]
-    assert books["OL9999W"]["authors"] == [{"author_id": picked[0][1].rsplit("/", 1)[-1], "name": picked[0][2]["name"]}]
+        author_id = author_key.rsplit("/", 1)[-1]
+        assert books[f"OL{number}W"]["authors"] == [{"author_id": author_id, "name": doc["name"]}]
+    _, target_key, target = picked[0]
+    target_id = target_key.rsplit("/", 1)[-1]
+    assert books["OL9999W"]["authors"] == [{"author_id": target_id, "name": target["name"]}]
 
 
 def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_deletes_vanish(tmp_path):
@@ -114,9 +121,11 @@ def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_dele
         + dump_line("/type/work", "/works/OL5W", {"title": "Other", "description": "Plain string."}))
     editions = tmp_path / "editions.txt"
     editions.write_text(
-        dump_line("/type/edition", "/books/OL1M", {"works": [{"key": "/works/OL2W"}], "isbn_13": ["9780140449136"],
-                                                   "covers": [-1, 42], "languages": [{"key": "/languages/fre"}]})
-        + dump_line("/type/edition", "/books/OL2M", {"works": [{"key": "/works/OL3W"}], "isbn_13": ["9780199535569"]}))
+        dump_line("/type/edition", "/books/OL1M", {"works": [{"key": "/works/OL2W"}], "covers": [-1, 42],
+                                                   "isbn_13": ["9780140449136"],
+                                                   "languages": [{"key": "/languages/fre"}]})
+        + dump_line("/type/edition", "/books/OL2M", {"works": [{"key": "/works/OL3W"}],
+                                                     "isbn_13": ["9780199535569"]}))
     ratings = tmp_path / "ratings.txt"
     ratings.write_text("/works/OL1W\t\t5\t2020-01-01\n/works/OL2W\t\\N\t3\t2021-02-03\n"
                        "/works/OL4W\t/books/OL1M\t4\t2022-03-04\n/works/OL3W\t\t1\t2020-01-01\n")
@@ -127,7 +136,8 @@ def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_dele
     assert kept["isbn_13"] == ["9780140449136"] and kept["cover_id"] == 42 and kept["language"] == "fre"
     assert kept["ratings_distribution"] == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}
     assert (kept["rating_count"], kept["rating_sum"], kept["avg_rating"]) == (3, 12, 4.0)
-    assert kept["subjects"] == ["A", "B"] and kept["description"] == "About it." and kept["first_publish_year"] == 1850
+    assert kept["subjects"] == ["A", "B"] and kept["description"] == "About it."
+    assert kept["first_publish_year"] == 1850
     assert books["OL5W"]["description"] == "Plain string." and books["OL5W"]["rating_count"] == 0
     works_report = result.inputs[0]
     assert works_report.skipped == {"redirect": 2, "delete": 1} and works_report.accepted == 2
@@ -172,7 +182,8 @@ def test_filters_and_limit(tmp_path):
     dev = dict(works=DEV["works"], editions=DEV["editions"], authors=DEV["authors"])
     everything, _, _ = run(tmp_path / "all", **dev)
     telugu, _, _ = run(tmp_path / "tel", Filters(languages=frozenset({"tel"})), **dev)
-    assert set(telugu) == {b for b, book in everything.items() if book.get("language") == "tel"} and len(telugu) == 3
+    assert set(telugu) == {b for b, book in everything.items() if book.get("language") == "tel"}
+    assert len(telugu) == 3
     with_subjects, result, _ = run(tmp_path / "subj", Filters(require_subjects=True), **dev)
     assert set(with_subjects) == {b for b, book in everything.items() if book.get("subjects")}
     assert result.books.skipped["no subjects"] == len(everything) - len(with_subjects) > 0

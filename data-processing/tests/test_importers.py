@@ -21,7 +21,9 @@ def quiet(label, total, unit):
 
 
 def rejected_lines(path: Path) -> list[tuple[int, str]]:
-    return [(r["line"], r["reason"]) for r in map(json.loads, path.read_text().splitlines())] if path.exists() else []
+    if not path.exists():
+        return []
+    return [(r["line"], r["reason"]) for r in map(json.loads, path.read_text().splitlines())]
 
 
 def test_the_whole_philosophy_sample_imports(tmp_path):
@@ -35,7 +37,8 @@ def test_the_whole_philosophy_sample_imports(tmp_path):
 
 def test_every_kind_of_bad_jsonl_line_is_rejected_with_its_line_and_reason(tmp_path):
     good = {"book_id": "OL1W", "title": "Good", "first_publish_year": "1901"}
-    lines = [json.dumps(good), "{not json", "", json.dumps({"book_id": "OL2W"}), json.dumps({"title": "No key"}),
+    lines = [json.dumps(good), "{not json", "", json.dumps({"book_id": "OL2W"}),
+             json.dumps({"title": "No key"}),
              json.dumps({"book_id": "/authors/OL1A", "title": "Wrong type"}), json.dumps([1, 2]),
              json.dumps({**good, "book_id": "/works/OL3W"}), "   ", json.dumps("a string")]
     source = tmp_path / "in.jsonl"
@@ -45,21 +48,24 @@ def test_every_kind_of_bad_jsonl_line_is_rejected_with_its_line_and_reason(tmp_p
     assert (report.read, report.accepted, report.rejected_total) == (10, 2, 8)
     assert rejected_lines(tmp_path / "rejects.jsonl") == [
         (2, "invalid JSON"), (3, "empty line"), (4, "missing title"), (5, "missing or malformed work key"),
-        (6, "missing or malformed work key"), (7, "not a JSON object"), (9, "empty line"), (10, "not a JSON object")]
+        (6, "missing or malformed work key"), (7, "not a JSON object"), (9, "empty line"),
+        (10, "not a JSON object")]
     assert [b["book_id"] for b in read_jsonl(tmp_path / "out.jsonl")] == ["OL1W", "OL3W"]
 
 
 def goodbooks(tmp_path, ratings=GOODBOOKS / "ratings_sample.csv", max_users=None):
     with Rejects(tmp_path / "rejects.jsonl") as rejects:
-        reports = import_goodbooks(GOODBOOKS / "goodbooks10k_books.csv", GOODBOOKS / "goodbooks10k_book_genres.csv",
-                                   ratings, tmp_path / "books.jsonl", tmp_path / "ratings.jsonl", rejects, max_users,
+        reports = import_goodbooks(GOODBOOKS / "goodbooks10k_books.csv",
+                                   GOODBOOKS / "goodbooks10k_book_genres.csv", ratings,
+                                   tmp_path / "books.jsonl", tmp_path / "ratings.jsonl", rejects, max_users,
                                    progress=quiet)
     return reports, list(read_jsonl(tmp_path / "books.jsonl")), list(read_jsonl(tmp_path / "ratings.jsonl"))
 
 
 def test_goodbooks_books_carry_exactly_the_aggregate_of_their_imported_ratings(tmp_path):
     (books_report, ratings_report), books, ratings = goodbooks(tmp_path)
-    assert (books_report.accepted, ratings_report.accepted, ratings_report.rejected_total) == (10_000, 240_215, 0)
+    assert (books_report.accepted, ratings_report.accepted) == (10_000, 240_215)
+    assert ratings_report.rejected_total == 0
     assert len({r["user_id"] for r in ratings}) == 2148
     assert all(isinstance(r["user_id"], str) and r["user_id"].startswith("gb-") for r in ratings)
     counts = Counter((r["book_id"], str(r["rating"])) for r in ratings)
@@ -87,12 +93,13 @@ def test_goodbooks_max_users_keeps_the_first_users_and_books_agree(tmp_path):
 def test_bad_goodbooks_ratings_rows_are_rejected_and_never_counted(tmp_path):
     crafted = tmp_path / "ratings.csv"
     crafted.write_text("user_id,book_id,rating\n1,1,5\n1,1,4\n2,1,7\n3,99999,5\nx,2,3\n4,2\n5,2,3\n6,0,3\n")
-    (books_report, ratings_report), books, ratings = goodbooks(tmp_path, ratings=crafted)
+    _, books, ratings = goodbooks(tmp_path, ratings=crafted)
     assert rejected_lines(tmp_path / "rejects.jsonl") == [
         (3, "duplicate rating of a book by the same user"), (4, "rating is not an integer 1..5"),
         (5, "book_id not in books.csv"), (6, "malformed user_id"), (7, "wrong column count"),
         (9, "missing or malformed book_id")]
-    assert [(r["book_id"], r["user_id"], r["rating"]) for r in ratings] == [("GB1", "gb-1", 5), ("GB2", "gb-5", 3)]
+    assert [(r["book_id"], r["user_id"], r["rating"]) for r in ratings] == \
+        [("GB1", "gb-1", 5), ("GB2", "gb-5", 3)]
     by_id = {b["book_id"]: b for b in books}
     assert by_id["GB1"]["ratings_distribution"]["5"] == 1 and by_id["GB1"]["rating_count"] == 1
     assert by_id["GB2"]["rating_count"] == 1 and by_id["GB3"]["rating_count"] == 0

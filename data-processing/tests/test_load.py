@@ -37,9 +37,12 @@ def real_books(tmp_path_factory) -> Path:
     """The development-database works (extracted) and the philosophy sample (imported): 1,928 real books."""
     directory = tmp_path_factory.mktemp("real")
     dev, philosophy = directory / "dev.jsonl", directory / "philosophy.jsonl"
-    extract(Dumps(works=OPENLIBRARY / "ol_devinstance_works.txt", authors=OPENLIBRARY / "ol_devinstance_authors.txt",
-                  editions=OPENLIBRARY / "ol_devinstance_editions.txt"), dev, Rejects(None), progress=quiet)
-    import_jsonl(OPENLIBRARY / "philosophy_books_openlibrary.jsonl", philosophy, Rejects(None), progress=quiet)
+    dumps = Dumps(works=OPENLIBRARY / "ol_devinstance_works.txt",
+                  authors=OPENLIBRARY / "ol_devinstance_authors.txt",
+                  editions=OPENLIBRARY / "ol_devinstance_editions.txt")
+    extract(dumps, dev, Rejects(None), progress=quiet)
+    import_jsonl(OPENLIBRARY / "philosophy_books_openlibrary.jsonl", philosophy, Rejects(None),
+                 progress=quiet)
     books = directory / "books.jsonl"
     books.write_bytes(dev.read_bytes() + philosophy.read_bytes())
     return books
@@ -47,7 +50,7 @@ def real_books(tmp_path_factory) -> Path:
 
 def head(source: Path, target: Path, lines: int) -> Path:
     with source.open("rb") as full:
-        target.write_bytes(b"".join(line for _, line in zip(range(lines), full)))
+        target.write_bytes(b"".join(line for _, line in zip(range(lines), full, strict=False)))
     return target
 
 
@@ -62,7 +65,7 @@ def table_state(dynamodb, table: str) -> list[str]:
 
 
 def expected_state(source: Path, tables: Tables) -> dict[str, list[str]]:
-    """What the tables must hold after loading `source`: each key's last line, as the loader would store it."""
+    """What the tables must hold after loading `source`: each key's last line, stored as the loader does."""
     final: dict[tuple, tuple[str, dict]] = {}
     stamp = file_stamp(source)
     for line in source.read_text().splitlines():
@@ -74,8 +77,14 @@ def expected_state(source: Path, tables: Tables) -> dict[str, list[str]]:
     return {table: sorted(items) for table, items in state.items()}
 
 
-def loader(dynamodb, tables: dict[str, str], rejects: Rejects | None = None, writers: int = 4, **kwargs) -> Loader:
-    return Loader(dynamodb, Tables(tables["books"], tables["ratings"]), rejects or Rejects(None), writers, **kwargs)
+def loader(dynamodb, tables: dict[str, str], rejects: Rejects | None = None, writers: int = 4,
+           **kwargs) -> Loader:
+    return Loader(dynamodb, Tables(tables["books"], tables["ratings"]), rejects or Rejects(None), writers,
+                  **kwargs)
+
+
+def expected_books(source: Path, tables: dict[str, str]) -> list[str]:
+    return expected_state(source, Tables(tables["books"], None))[tables["books"]]
 
 
 def test_loading_twice_leaves_the_same_table(tables, dynamodb, real_books, tmp_path):
@@ -83,8 +92,7 @@ def test_loading_twice_leaves_the_same_table(tables, dynamodb, real_books, tmp_p
     first = loader(dynamodb, tables).load(source, progress=quiet)
     once = table_state(dynamodb, tables["books"])
     second = loader(dynamodb, tables, writers=8).load(source, progress=quiet)
-    assert once == table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[
-        tables["books"]]
+    assert once == table_state(dynamodb, tables["books"]) == expected_books(source, tables)
     assert len(once) == 600 and first.written == second.written == 600
     assert first.calls == second.calls == math.ceil(600 / 25)  # 25 items a round trip, none retried
 
@@ -128,7 +136,8 @@ class FailingAfter:
         return self.client.batch_write_item(**kwargs)
 
 
-def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books, tmp_path):
+def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books,
+                                                                          tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 500)
     checkpoint = Checkpoint(tmp_path / "books.checkpoint")
     with pytest.raises(ConnectionError):
@@ -137,7 +146,7 @@ def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables
     assert 0 < done <= 6 * 25
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
     assert report.notes["resumed after lines"] == done and report.read == 500 - done
-    assert table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[tables["books"]]
+    assert table_state(dynamodb, tables["books"]) == expected_books(source, tables)
     assert not checkpoint.path.exists()
 
 
@@ -150,8 +159,8 @@ def test_a_checkpoint_of_another_file_is_not_trusted(tables, dynamodb, real_book
 
 
 class Throttled:
-    """The real client, but the first `times` calls only write half of what they are asked and hand back the rest
-    as UnprocessedItems, as DynamoDB does under throttling (moto never does)."""
+    """The real client, but the first `times` calls only write half of what they are given and hand the
+    rest back as UnprocessedItems, as DynamoDB does under throttling (moto never does)."""
 
     def __init__(self, client, times: int) -> None:
         self.client, self.times, self.calls = client, times, 0
@@ -177,7 +186,7 @@ def test_unprocessed_items_are_retried_with_exponential_backoff(tables, dynamodb
     assert report.written == 60 and report.retried == throttled.handed_back > 0
     assert report.calls == math.ceil(60 / 25) + 3
     assert len(delays) == 3 and all(0 <= d <= BACKOFF_BASE * 2 ** attempt for attempt, d in enumerate(delays))
-    assert table_state(dynamodb, tables["books"]) == expected_state(source, Tables(tables["books"], None))[tables["books"]]
+    assert table_state(dynamodb, tables["books"]) == expected_books(source, tables)
 
 
 def test_bad_lines_are_rejected_with_their_line_numbers_and_the_rest_is_written(tables, dynamodb, tmp_path):
@@ -185,14 +194,17 @@ def test_bad_lines_are_rejected_with_their_line_numbers_and_the_rest_is_written(
     rating = {"book_id": "GB1", "user_id": "gb-1", "rating": 4, "created_at": "2020-01-01T00:00:00.000000Z"}
     lines = [json.dumps(book), "{oops", "", json.dumps([1]), json.dumps({"book_id": "OL2W"}),
              json.dumps({"book_id": "XX9", "title": "Bad id"}), json.dumps({**rating, "rating": 9}),
-             json.dumps({**rating, "user_id": "has space"}), json.dumps({**book, "description": "x" * 500_000}),
+             json.dumps({**rating, "user_id": "has space"}),
+             json.dumps({**book, "description": "x" * 500_000}),
              json.dumps(rating)]
     source = tmp_path / "mixed.jsonl"
     source.write_text("\n".join(lines) + "\n")
     with Rejects(tmp_path / "rejects.jsonl") as rejects:
         report = loader(dynamodb, tables, rejects).load(source, progress=quiet)
-    rejected = [(r["line"], r["reason"]) for r in map(json.loads, (tmp_path / "rejects.jsonl").read_text().splitlines())]
-    assert rejected == [(2, "invalid JSON"), (3, "empty line"), (4, "not a JSON object"), (5, "missing title"),
+    rejects_file = (tmp_path / "rejects.jsonl").read_text().splitlines()
+    rejected = [(r["line"], r["reason"]) for r in map(json.loads, rejects_file)]
+    assert rejected == [(2, "invalid JSON"), (3, "empty line"), (4, "not a JSON object"),
+                        (5, "missing title"),
                         (6, "missing or malformed book_id"), (7, "rating is not an integer 1..5"),
                         (8, "missing or malformed user_id"), (9, "item larger than DynamoDB's 400 KB limit")]
     assert (report.read, report.accepted, report.written) == (10, 2, 2)
@@ -217,12 +229,14 @@ def test_goodbooks_books_and_ratings_agree_inside_dynamodb(tables, dynamodb, tmp
     goodbooks = SHARED / "goodbooks"
     books_all, ratings = tmp_path / "books_all.jsonl", tmp_path / "ratings.jsonl"
     import_goodbooks(goodbooks / "goodbooks10k_books.csv", goodbooks / "goodbooks10k_book_genres.csv",
-                     goodbooks / "ratings_sample.csv", books_all, ratings, Rejects(None), max_users=15, progress=quiet)
+                     goodbooks / "ratings_sample.csv", books_all, ratings, Rejects(None), max_users=15,
+                     progress=quiet)
     rated = {json.loads(line)["book_id"] for line in ratings.read_text().splitlines()}
     books = tmp_path / "books.jsonl"
     books.write_text("".join(line + "\n" for line in books_all.read_text().splitlines()
                              if json.loads(line)["book_id"] in rated))
-    result = CliRunner().invoke(main, ["load", str(books), str(ratings)])  # tables from BOOKS_TABLE / RATINGS_TABLE
+    # Tables from BOOKS_TABLE and RATINGS_TABLE, which the `tables` fixture exports.
+    result = CliRunner().invoke(main, ["load", str(books), str(ratings)])
     assert result.exit_code == 0, result.output
     assert f"load books.jsonl: read {len(rated):,}" in result.output and "round trips" in result.output
     stored_ratings = [json.loads(r) for r in table_state(dynamodb, tables["ratings"])]
