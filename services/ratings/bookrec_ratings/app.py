@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,12 +18,16 @@ from bookrec_ratings.routes import book_ratings, delete_rating, rate_book, user_
 from bookrec_ratings.settings import RatingsSettings, get_settings
 from bookrec_ratings.store import RatingStore
 
+log = logging.getLogger("bookrec.ratings")
+
 
 def create_app(settings: RatingsSettings | None = None) -> Litestar:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def clients(app: Litestar) -> AsyncIterator[None]:
+        if not settings.recommendation_url:
+            log.warning("RECOMMENDATION_URL is not set: cached recommendations will not be invalidated")
         async with dynamodb_client(settings) as dynamodb, http_session() as http:
             app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,
                                             settings.write_max_attempts)
@@ -44,5 +49,6 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
         dependencies={"ratings": Provide(provide_ratings, sync_to_thread=False),
                       "invalidator": Provide(provide_invalidator, sync_to_thread=False)},
         readiness=[ReadinessCheck("dynamodb", lambda app: app.state.ratings.ping())],
-        description="Ratings: rate books 1..5, with exact per-book aggregates; list a book's or a user's ratings.",
+        description="Ratings: rate books 1..5, with exact per-book aggregates; "
+                    "list a book's or a user's ratings.",
     )

@@ -15,7 +15,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from bookrec_common.auth import INTERNAL_TOKEN_HEADER
 
 log = logging.getLogger("bookrec.ratings.invalidation")
-INVALIDATION_FAILURES = Counter("invalidation_failures_total", "Invalidations the recommender did not confirm")
+INVALIDATION_FAILURES = Counter("invalidation_failures_total",
+                                "Invalidations the recommender did not confirm")
 INVALIDATIONS = Counter("invalidations_total", "Invalidations confirmed by the recommender")
 
 

@@ -6,14 +6,21 @@ from typing import Annotated
 
 import msgspec
 
-UserId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", min_length=1, max_length=64,
+from bookrec_ratings.domain import MAX_RATING, MIN_RATING, USER_ID_PATTERN, is_user_id
+
+UserId = Annotated[str, msgspec.Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=64,
                                      description="1..64 characters of A-Z a-z 0-9 _ . @ -")]
-Stars = Annotated[int, msgspec.Meta(ge=1, le=5, description="an integer 1..5")]
+Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="an integer 1..5")]
 
 
 class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
     user_id: UserId
     rating: Stars
+
+    def __post_init__(self) -> None:
+        # The pattern documents the rule; this enforces it whole (a pattern's `$` lets "a\n" through).
+        if not is_user_id(self.user_id):
+            raise ValueError("user_id must be 1..64 characters of A-Z a-z 0-9 _ . @ -")
 
 
 class RateResponse(msgspec.Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
@@ -12,29 +13,39 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from bookrec_common.catalog import utc_now
 from bookrec_common.context import request_id_of
 from bookrec_common.errors import NotFound, ValidationFailed, decode_strictly
-from bookrec_common.params import check_book_id, check_user_id
+from bookrec_common.params import check_book_id
 
-from bookrec_ratings.domain import decode_cursor, encode_cursor
+from bookrec_ratings.domain import decode_cursor, encode_cursor, is_user_id
 from bookrec_ratings.invalidation import RecommendationInvalidator
 from bookrec_ratings.models import (BookRatingEntry, BookRatings, RateRequest, RateResponse, UserRatingEntry,
                                     UserRatings)
 from bookrec_ratings.store import RatingStore
 
-BOOK_CURSOR_KEYS = frozenset({"book_id", "user_id", "updated_at"})
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
+
+
+def _invalid(field: str, source: str, detail: str, message: str) -> ValidationFailed:
+    return ValidationFailed(detail, errors=[{"field": field, "message": message, "source": source}])
+
+
+def _check_user_id(user_id: str) -> str:
+    # The whole value must match: a `$`-anchored pattern alone would also take "alice\n".
+    if not is_user_id(user_id):
+        detail = f"{user_id!r} is not a user id (1..64 characters of A-Z a-z 0-9 _ . @ -)"
+        raise _invalid("user_id", "path", detail, "malformed user id")
+    return user_id
 
 
 def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, str] | None:
     if cursor is None:
         return None
     try:
-        key = decode_cursor(cursor, BOOK_CURSOR_KEYS)
+        key = decode_cursor(cursor)
     except ValueError as exc:
-        raise ValidationFailed(str(exc), errors=[{"field": "cursor", "message": str(exc), "source": "query"}]) from None
+        raise _invalid("cursor", "query", str(exc), str(exc)) from None
     if key[owner_field] != owner:
-        raise ValidationFailed("cursor belongs to another listing",
-                               errors=[{"field": "cursor", "message": "cursor of another listing", "source": "query"}])
+        raise _invalid("cursor", "query", "cursor belongs to another listing", "cursor of another listing")
     return key
 
 
@@ -47,11 +58,10 @@ async def rate_book(request: Request, book_id: FromPath[str], data: JSONBody[Rat
     body: RateRequest = decode_strictly(await request.body(), RateRequest)
     change = await ratings.change(book_id, body.user_id, body.rating, utc_now())
     await invalidator.invalidate(body.user_id, request_id_of(request.scope))
-    current = change.current
-    assert current is not None
+    written = change.current or {}
     result = RateResponse(book_id=book_id, user_id=body.user_id, rating=body.rating,
                           previous_rating=change.previous["rating"] if change.previous else None,
-                          created_at=current["created_at"], updated_at=current["updated_at"])
+                          created_at=written["created_at"], updated_at=written["updated_at"])
     return Response(result, status_code=HTTP_200_OK if change.previous else HTTP_201_CREATED)
 
 
@@ -61,7 +71,7 @@ async def delete_rating(request: Request, book_id: FromPath[str], user_id: FromP
                         ratings: NamedDependency[RatingStore],
                         invalidator: NamedDependency[RecommendationInvalidator]) -> None:
     check_book_id(book_id)
-    check_user_id(user_id)
+    _check_user_id(user_id)
     await ratings.change(book_id, user_id, None, utc_now())
     await invalidator.invalidate(user_id, request_id_of(request.scope))
 
@@ -71,10 +81,10 @@ async def book_ratings(book_id: FromPath[str], ratings: NamedDependency[RatingSt
                        limit: Limit = 20, cursor: Cursor = None) -> BookRatings:
     check_book_id(book_id)
     start = _start_key(cursor, "book_id", book_id)
-    aggregate = await ratings.book_aggregate(book_id)
+    aggregate, page = await asyncio.gather(ratings.book_aggregate(book_id),
+                                           ratings.ratings_of_book(book_id, limit, start))
     if aggregate is None:
         raise NotFound(f"book {book_id} not found", code="book_not_found")
-    page = await ratings.ratings_of_book(book_id, limit, start)
     return BookRatings(
         book_id=book_id, average_rating=aggregate.average, total_ratings=aggregate.count,
         ratings_distribution=aggregate.distribution,
@@ -87,8 +97,9 @@ async def book_ratings(book_id: FromPath[str], ratings: NamedDependency[RatingSt
 @get("/users/{user_id:str}/ratings", summary="A user's ratings, newest first")
 async def user_ratings(user_id: FromPath[str], ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> UserRatings:
-    check_user_id(user_id)
+    _check_user_id(user_id)
     page = await ratings.ratings_of_user(user_id, limit, _start_key(cursor, "user_id", user_id))
     items = [UserRatingEntry(book_id=r["book_id"], rating=r["rating"], updated_at=r["updated_at"])
              for r in page.items]
-    return UserRatings(user_id=user_id, count=len(items), ratings=items, next_cursor=encode_cursor(page.last_key))
+    return UserRatings(user_id=user_id, count=len(items), ratings=items,
+                       next_cursor=encode_cursor(page.last_key))

@@ -1,34 +1,53 @@
 """The only ratings code that talks to DynamoDB.
 
-A change is read-compute-write: both items are read in one TransactGetItems
-(a consistent snapshot), the new aggregate is computed by the domain, and
-one TransactWriteItems writes the rating item and the book's aggregate,
-each conditioned on what was read (the rating's previous state, the book's
-`rating_version`). A lost race cancels the whole transaction; we re-read and
-retry. Within one process, writers to the same book queue on a lock so they
-do not waste transactions racing each other; across replicas the conditions
-keep it exact.
+A change is read-compute-write. Both items are read with strongly consistent
+GetItems, the new aggregate is computed by the domain, and one
+TransactWriteItems writes the rating item and the book's aggregate, each
+conditioned on exactly what was read: the rating's previous value and
+timestamp (or its absence), the book's per-star counts (or their absence).
+Sum, count and average follow from the counts, so nothing else needs a
+condition, and no version attribute is added to the book. A lost race
+cancels the whole transaction; we re-read and retry, a bounded number of
+times with jittered backoff, then answer 503.
+
+Within one process, writers to the same book queue on a lock so they do not
+spend transactions racing each other; across replicas the conditions alone
+keep the aggregate exact.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from prometheus_client import Counter
 
+from bookrec_common.catalog import STARS
 from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
 
-from bookrec_ratings.domain import RatingAggregate
+from bookrec_ratings.domain import ChangeKind, RatingAggregate, kind_of
 
-_RETRYABLE = {"TransactionCanceledException", "TransactionConflictException"}
 BOOK_RATINGS_INDEX = "by-book-recent"
 USER_RATINGS_INDEX = "by-user"
+# Cancellation reasons that mean "someone else changed what we read": re-read and try again.
+_RACE_REASONS = {"None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError",
+                 "ProvisionedThroughputExceeded"}
+
+log = logging.getLogger("bookrec.ratings.store")
+RATING_CHANGES = Counter("rating_changes_total", "Committed rating changes", ["kind"])
+RATING_WRITE_CONFLICTS = Counter("rating_write_conflicts_total",
+                                 "Rating transactions cancelled by a concurrent change and retried")
+RATING_WRITE_GAVE_UP = Counter("rating_write_gave_up_total",
+                               "Rating changes refused with 503 after the last retry lost its race")
+AGGREGATE_DRIFT = Counter("rating_aggregate_drift_total",
+                          "Changes that removed a star the book's aggregate did not hold")
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,11 @@ class RatingChange:
     current: dict[str, Any] | None
     aggregate: RatingAggregate
 
+    @property
+    def kind(self) -> ChangeKind:
+        return kind_of(self.previous["rating"] if self.previous else None,
+                       self.current["rating"] if self.current else None)
+
 
 @dataclass(frozen=True)
 class Page:
@@ -44,14 +68,36 @@ class Page:
     last_key: dict[str, str] | None
 
 
+@dataclass
+class WriteStats:
+    """This store's transaction outcomes since it was made (benchmarks and tests read them)."""
+
+    committed: int = 0
+    conflicts: int = 0
+    gave_up: int = 0
+    attempts_per_change: list[int] = field(default_factory=list)
+
+
+def _lost_race(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    if error.get("Code") == "TransactionConflictException":
+        return True
+    if error.get("Code") != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return all(str(reason.get("Code", "None")) in _RACE_REASONS for reason in reasons)
+
+
 class RatingStore:
-    def __init__(self, client: Any, books_table: str, ratings_table: str, max_attempts: int = 12) -> None:
+    def __init__(self, client: Any, books_table: str, ratings_table: str, max_attempts: int = 12,
+                 backoff_cap: float = 0.2) -> None:
         self._client = client
         self._books = books_table
         self._ratings = ratings_table
         self._max_attempts = max_attempts
+        self._backoff_cap = backoff_cap
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.conflicts = 0  # lost races, for metrics and tests
+        self.stats = WriteStats()
 
     async def ping(self) -> None:
         await asyncio.gather(probe_table(self._client, self._books, {"book_id": "OL0W"}),
@@ -59,19 +105,22 @@ class RatingStore:
 
     async def book_aggregate(self, book_id: str) -> RatingAggregate | None:
         response = await self._client.get_item(
-            TableName=self._books, Key={"book_id": {"S": book_id}},
+            TableName=self._books, Key={"book_id": {"S": book_id}}, ConsistentRead=True,
             ProjectionExpression="book_id, ratings_distribution")
         item = response.get("Item")
         return RatingAggregate.from_record(from_item(item)) if item else None
 
-    async def _snapshot(self, book_id: str, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        response = await self._client.transact_get_items(TransactItems=[
-            {"Get": {"TableName": self._books, "Key": {"book_id": {"S": book_id}},
-                     "ProjectionExpression": "book_id, ratings_distribution, rating_version"}},
-            {"Get": {"TableName": self._ratings, "Key": {"book_id": {"S": book_id}, "user_id": {"S": user_id}}}},
-        ])
-        book, rating = (from_item(r["Item"]) if r.get("Item") else None for r in response["Responses"])
-        return book, rating
+    async def _read(self, book_id: str, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        # Two consistent GetItems, not TransactGetItems: a transactional read is itself cancelled by a
+        # concurrent write, and the write's conditions catch any skew between the two reads anyway.
+        book, rating = await asyncio.gather(
+            self._client.get_item(TableName=self._books, Key={"book_id": {"S": book_id}}, ConsistentRead=True,
+                                  ProjectionExpression="book_id, ratings_distribution"),
+            self._client.get_item(TableName=self._ratings, ConsistentRead=True,
+                                  Key={"book_id": {"S": book_id}, "user_id": {"S": user_id}}),
+        )
+        return (from_item(book["Item"]) if book.get("Item") else None,
+                from_item(rating["Item"]) if rating.get("Item") else None)
 
     async def change(self, book_id: str, user_id: str, new_rating: int | None, now: str) -> RatingChange:
         """Set (new_rating) or remove (None) one user's rating of one book, with its aggregate."""
@@ -79,31 +128,43 @@ class RatingStore:
         if lock is None:
             lock = self._locks[book_id] = asyncio.Lock()
         async with lock:
-            for attempt in range(self._max_attempts):
-                book, previous = await self._snapshot(book_id, user_id)
+            for attempt in range(1, self._max_attempts + 1):
+                book, previous = await self._read(book_id, user_id)
                 if book is None:
                     raise NotFound(f"book {book_id} not found", code="book_not_found")
                 if new_rating is None and previous is None:
                     raise NotFound(f"user {user_id} has not rated book {book_id}", code="rating_not_found")
-                aggregate = RatingAggregate.from_record(book).apply(
-                    previous["rating"] if previous else None, new_rating)
+                before = RatingAggregate.from_record(book)
+                previous_rating = previous["rating"] if previous else None
+                if previous_rating is not None and not before.holds(previous_rating):
+                    AGGREGATE_DRIFT.inc()
+                    log.warning("book %s aggregate holds no %s-star rating to remove", book_id,
+                                previous_rating, extra={"book_id": book_id})
+                after = before.apply(previous_rating, new_rating)
                 current = None if new_rating is None else {
                     "book_id": book_id, "user_id": user_id, "rating": new_rating,
                     "created_at": previous["created_at"] if previous else now, "updated_at": now}
                 try:
                     await self._client.transact_write_items(TransactItems=[
                         self._rating_write(book_id, user_id, previous, current),
-                        self._aggregate_write(book_id, book.get("rating_version"), aggregate, now),
+                        self._aggregate_write(book_id, book.get("ratings_distribution"), after, now),
                     ])
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") not in _RETRYABLE:
+                    if not _lost_race(exc):
                         raise
-                    self.conflicts += 1
-                    await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                    self.stats.conflicts += 1
+                    RATING_WRITE_CONFLICTS.inc()
+                    await asyncio.sleep(random.uniform(0, min(self._backoff_cap, 0.005 * 2**attempt)))
                     continue
-                return RatingChange(previous, current, aggregate)
+                change = RatingChange(previous, current, after)
+                self.stats.committed += 1
+                self.stats.attempts_per_change.append(attempt)
+                RATING_CHANGES.labels(change.kind.value).inc()
+                return change
+        self.stats.gave_up += 1
+        RATING_WRITE_GAVE_UP.inc()
         raise DependencyUnavailable(f"book {book_id} is being rated too busily; retry shortly",
-                                    code="write_contention")
+                                    code="write_contention", headers={"Retry-After": "1"})
 
     def _rating_write(self, book_id: str, user_id: str, previous: dict[str, Any] | None,
                       current: dict[str, Any] | None) -> dict[str, Any]:
@@ -119,39 +180,55 @@ class RatingStore:
         item = {k: to_attribute(v) for k, v in current.items()}
         return {"Put": {"TableName": self._ratings, "Item": item, **condition}}
 
-    def _aggregate_write(self, book_id: str, version: int | None, aggregate: RatingAggregate,
+    def _aggregate_write(self, book_id: str, read_distribution: dict[str, Any] | None, after: RatingAggregate,
                          now: str) -> dict[str, Any]:
-        values = {
-            ":dist": to_attribute(aggregate.distribution), ":sum": to_attribute(aggregate.total),
-            ":count": to_attribute(aggregate.count), ":avg": to_attribute(aggregate.average),
-            ":now": to_attribute(now), ":next": to_attribute((version or 0) + 1),
+        names: dict[str, str] = {"#dist": "ratings_distribution"}
+        values: dict[str, Any] = {
+            ":dist": to_attribute(after.distribution), ":sum": to_attribute(after.total),
+            ":count": to_attribute(after.count), ":avg": to_attribute(after.average),
+            ":now": to_attribute(now),
         }
-        if version is None:
-            condition = "attribute_exists(book_id) AND attribute_not_exists(rating_version)"
+        # The condition is the distribution exactly as read, star by star (absent stays absent).
+        conditions = ["attribute_exists(book_id)"]
+        if read_distribution is None:
+            conditions.append("attribute_not_exists(#dist)")
         else:
-            condition = "rating_version = :version"
-            values[":version"] = to_attribute(version)
+            for star in STARS:
+                names[f"#s{star}"] = star
+                if star in read_distribution:
+                    values[f":was{star}"] = to_attribute(read_distribution[star])
+                    conditions.append(f"#dist.#s{star} = :was{star}")
+                else:
+                    conditions.append(f"attribute_not_exists(#dist.#s{star})")
         return {"Update": {
             "TableName": self._books, "Key": {"book_id": {"S": book_id}},
-            "UpdateExpression": "SET ratings_distribution = :dist, rating_sum = :sum, rating_count = :count, "
-                                "avg_rating = :avg, updated_at = :now, rating_version = :next",
-            "ConditionExpression": condition, "ExpressionAttributeValues": values,
+            "UpdateExpression": "SET #dist = :dist, rating_sum = :sum, rating_count = :count, "
+                                "avg_rating = :avg, updated_at = :now",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
         }}
 
     async def _query(self, index: str, key_name: str, key_value: str, limit: int,
                      start: dict[str, str] | None) -> Page:
+        # One item more than asked: a cursor is handed out only when another page really exists.
         request: dict[str, Any] = {
             "TableName": self._ratings, "IndexName": index,
             "KeyConditionExpression": f"{key_name} = :k",
             "ExpressionAttributeValues": {":k": {"S": key_value}},
-            "ScanIndexForward": False, "Limit": limit,
+            "ScanIndexForward": False, "Limit": limit + 1,
         }
         if start:
             request["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
         response = await self._client.query(**request)
-        last = response.get("LastEvaluatedKey")
-        return Page([from_item(i) for i in response.get("Items", [])],
-                    {k: v["S"] for k, v in last.items()} if last else None)
+        items = [from_item(i) for i in response.get("Items", [])]
+        if len(items) > limit:
+            items = items[:limit]
+            last = items[-1]
+            return Page(items, {"book_id": last["book_id"], "user_id": last["user_id"],
+                                "updated_at": last["updated_at"]})
+        # Fewer items than asked with a LastEvaluatedKey: DynamoDB's 1 MB page limit, more may follow.
+        last_key = response.get("LastEvaluatedKey")
+        return Page(items, {k: v["S"] for k, v in last_key.items()} if last_key else None)
 
     async def ratings_of_book(self, book_id: str, limit: int, start: dict[str, str] | None) -> Page:
         return await self._query(BOOK_RATINGS_INDEX, "book_id", book_id, limit, start)

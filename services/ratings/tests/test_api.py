@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 
 import pytest
+from aiohttp import web
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.catalog import with_derived_attributes
@@ -21,24 +22,28 @@ BOOK = "OL45883W"
 OTHER = "OL2W"
 
 
-class Recommender(BaseHTTPRequestHandler):
-    """A real HTTP server (own thread) recording the invalidations it receives."""
+@dataclass
+class Recommender:
+    """A real HTTP server (aiohttp, on a real port) standing in for the recommender's invalidate endpoint.
 
-    calls: list[tuple[str, str | None, str | None]] = []
+    It records every call; `fail_first` calls answer 503, `delay` holds each answer, `status` is the answer.
+    """
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        prefix = "/recommendations/invalidate/"
-        if self.path.startswith(prefix):
-            self.calls.append((self.path[len(prefix):], self.headers.get("X-Request-ID"),
-                               self.headers.get("X-Internal-Token")))
-            self.send_response(200)
-        else:
-            self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    url: str = ""
+    calls: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    fail_first: int = 0
+    delay: float = 0.0
+    status: int = 200
 
-    def log_message(self, *args) -> None:
-        pass
+    async def invalidate(self, request: web.Request) -> web.Response:
+        self.calls.append((request.match_info["user_id"], request.headers.get("X-Request-ID"),
+                           request.headers.get("X-Internal-Token")))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if len(self.calls) <= self.fail_first:
+            return web.json_response({"status": 503}, status=503)
+        body = {"user_id": request.match_info["user_id"], "invalidated": True}
+        return web.json_response(body, status=self.status)
 
 
 def seed_books(dynamodb, tables):
@@ -49,21 +54,40 @@ def seed_books(dynamodb, tables):
 
 @pytest.fixture
 def recommender():
-    Recommender.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recommender)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    """The stand-in on its own thread and event loop, as a separate process would be."""
+    stand_in = Recommender()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    yield Recommender, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+
+    async def serve() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/recommendations/invalidate/{user_id}", stand_in.invalidate)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    runner = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+    stand_in.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield stand_in
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
 
 
 @pytest.fixture
 async def client(tables, dynamodb, recommender):
     seed_books(dynamodb, tables)
     settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
-                               recommendation_url=recommender[1], internal_token="s3cret")
+                               recommendation_url=recommender.url, internal_token="s3cret")
     async with AsyncTestClient(create_app(settings)) as c:
         yield c
+
+
+def failures() -> float:
+    return INVALIDATION_FAILURES._value.get()
 
 
 def book_item(dynamodb, tables, book_id=BOOK):
@@ -74,7 +98,8 @@ async def test_new_rating_is_201_and_updates_the_book_aggregate(client, dynamodb
     r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 4})
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["rating"] == 4 and body["previous_rating"] is None and body["created_at"] == body["updated_at"]
+    assert body["rating"] == 4 and body["previous_rating"] is None
+    assert body["created_at"] == body["updated_at"]
     book = book_item(dynamodb, tables)
     assert (book["rating_count"], book["rating_sum"], book["avg_rating"]) == (1, 4, 4.0)
 
@@ -93,7 +118,44 @@ async def test_every_accepted_change_invalidates_with_request_id_and_internal_to
     await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3},
                       headers={"X-Request-ID": "rid-1"})
     await client.delete(f"/books/{BOOK}/ratings/alice", headers={"X-Request-ID": "rid-2"})
-    assert recommender[0].calls == [("alice", "rid-1", "s3cret"), ("alice", "rid-2", "s3cret")]
+    assert recommender.calls == [("alice", "rid-1", "s3cret"), ("alice", "rid-2", "s3cret")]
+
+
+async def test_the_generated_request_id_is_the_one_forwarded(client, recommender):
+    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3})
+    assert r.headers["X-Request-ID"] and recommender.calls == [("alice", r.headers["X-Request-ID"], "s3cret")]
+
+
+async def test_a_recommender_blip_is_retried_with_the_same_request_id(client, recommender):
+    recommender.fail_first = 2
+    before = failures()
+    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3},
+                          headers={"X-Request-ID": "rid-blip"})
+    assert r.status_code == 201
+    assert recommender.calls == [("alice", "rid-blip", "s3cret")] * 3  # two 503s, then confirmed
+    assert failures() == before
+
+
+async def test_a_hung_recommender_times_out_is_counted_and_the_rating_stands(client, recommender, dynamodb,
+                                                                            tables):
+    recommender.delay = 0.6  # well beyond the 0.3 s budget of each attempt
+    before = failures()
+    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
+    assert r.status_code == 201 and len(recommender.calls) == 3  # first try and two retries
+    assert failures() == before + 1 and book_item(dynamodb, tables)["rating_count"] == 1
+
+
+async def test_a_refusing_recommender_is_not_retried(client, recommender):
+    recommender.status = 401  # wrong internal token: configuration, retrying cannot help
+    before = failures()
+    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
+    assert r.status_code == 201 and len(recommender.calls) == 1 and failures() == before + 1
+
+
+async def test_refused_changes_invalidate_nothing(client, recommender):
+    assert (await client.post("/books/OL999W/rate", json={"user_id": "al", "rating": 3})).status_code == 404
+    assert (await client.delete(f"/books/{BOOK}/ratings/alice")).status_code == 404
+    assert recommender.calls == []
 
 
 @pytest.mark.parametrize("payload", [
@@ -110,17 +172,18 @@ async def test_every_accepted_change_invalidates_with_request_id_and_internal_to
     {"user_id": "a" * 65, "rating": 3},
     {"user_id": "bad user", "rating": 3},
     {"user_id": "al/ice", "rating": 3},
+    {"user_id": "alice\n", "rating": 3},
     {"user_id": 7, "rating": 3},
     {"user_id": "alice", "rating": 3, "extra": 1},
     [],
 ])
 async def test_bad_rating_requests_are_400_and_change_nothing(client, dynamodb, tables, recommender, payload):
+    before = book_item(dynamodb, tables)
     r = await client.post(f"/books/{BOOK}/rate", json=payload)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json") and r.json()["errors"]
-    book = book_item(dynamodb, tables)
-    assert book["rating_count"] == 0 and "rating_version" not in book
-    assert dynamodb.scan(TableName=tables["ratings"])["Count"] == 0 and recommender[0].calls == []
+    assert book_item(dynamodb, tables) == before
+    assert dynamodb.scan(TableName=tables["ratings"])["Count"] == 0 and recommender.calls == []
 
 
 async def test_unknown_book_is_404_and_malformed_book_is_400(client, dynamodb, tables):
@@ -170,9 +233,31 @@ async def test_book_and_user_listings_are_newest_first_with_cursor_paging(client
     assert none == {"user_id": "nobody", "count": 0, "ratings": [], "next_cursor": None}
 
 
+async def test_a_last_full_page_has_no_cursor(client):
+    for user in ("a", "b", "c", "d"):
+        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 4})
+    first = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 2})).json()
+    params = {"limit": 2, "cursor": first["next_cursor"]}
+    second = (await client.get(f"/books/{BOOK}/ratings", params=params)).json()
+    assert [r["user_id"] for r in first["ratings"] + second["ratings"]] == ["d", "c", "b", "a"]
+    assert second["next_cursor"] is None
+    whole = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 4})).json()
+    assert len(whole["ratings"]) == 4 and whole["next_cursor"] is None
+
+
+async def test_a_re_rating_moves_the_rating_to_the_top_of_the_recent_list(client):
+    for user in ("a", "b"):
+        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 2})
+    await client.post(f"/books/{BOOK}/rate", json={"user_id": "a", "rating": 5})
+    listing = (await client.get(f"/books/{BOOK}/ratings")).json()
+    assert [(r["user_id"], r["rating"]) for r in listing["ratings"]] == [("a", 5), ("b", 2)]
+    assert (listing["total_ratings"], listing["average_rating"]) == (2, 3.5)
+
+
 @pytest.mark.parametrize("path", [
     f"/books/{BOOK}/ratings?limit=0", f"/books/{BOOK}/ratings?limit=101", f"/books/{BOOK}/ratings?limit=x",
-    f"/books/{BOOK}/ratings?cursor=garbage", "/users/bad%20user/ratings", "/users/alice/ratings?cursor=e30",
+    f"/books/{BOOK}/ratings?cursor=garbage", "/users/bad%20user/ratings", "/users/alice%0A/ratings",
+    "/users/alice/ratings?cursor=e30",
 ])
 async def test_bad_listing_parameters_are_400(client, path):
     r = await client.get(path)
@@ -200,26 +285,34 @@ async def test_a_down_recommender_never_fails_a_rating(tables, dynamodb):
     assert book_item(dynamodb, tables)["rating_count"] == 1
 
 
-async def test_200_concurrent_raters_leave_exact_aggregates(client, dynamodb, tables):
-    """New ratings and re-ratings at once, through HTTP; the final table is the ground truth."""
+async def test_200_concurrent_raters_leave_exact_aggregates(client, dynamodb, tables, recommender):
+    """200 new raters at once, then 80 re-ratings and 40 new raters at once, through HTTP."""
     rng = random.Random(7)
-    users = [f"rater{i}" for i in range(200)]
-    first = {u: rng.randint(1, 5) for u in users}
-    again = {u: rng.randint(1, 5) for u in rng.sample(users, 80)}
-    requests = [(u, r) for u, r in first.items()]
-    rng.shuffle(requests)
+    first = {f"rater{i}": rng.randint(1, 5) for i in range(200)}
+    again = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), 80)}
+    late = {f"late{i}": rng.randint(1, 5) for i in range(40)}
 
-    async def rate(user, rating):
+    async def rate(user: str, rating: int) -> int:
         r = await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": rating})
         assert r.status_code in (200, 201), r.text
+        return r.status_code
 
-    await asyncio.gather(*(rate(u, r) for u, r in requests))
-    await asyncio.gather(*(rate(u, r) for u, r in again.items()),
-                         *(rate(f"late{i}", 1 + i % 5) for i in range(40)))
-    truth = {**first, **again, **{f"late{i}": 1 + i % 5 for i in range(40)}}
+    new_codes = await asyncio.gather(*(rate(u, r) for u, r in rng.sample(sorted(first.items()), len(first))))
+    mixed = [*again.items(), *late.items()]
+    rng.shuffle(mixed)
+    mixed_codes = await asyncio.gather(*(rate(u, r) for u, r in mixed))
+    assert set(new_codes) == {201}
+    assert sorted(mixed_codes) == [200] * len(again) + [201] * len(late)
+
+    truth = {**first, **again, **late}
     book = book_item(dynamodb, tables)
     assert book["rating_count"] == len(truth) == 240
     assert book["rating_sum"] == sum(truth.values())
-    assert book["ratings_distribution"] == {str(s): sum(1 for v in truth.values() if v == s) for s in range(1, 6)}
-    stored = dynamodb.scan(TableName=tables["ratings"])["Items"]
+    assert book["ratings_distribution"] == {str(s): list(truth.values()).count(s) for s in range(1, 6)}
+    stored = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
     assert {i["user_id"]["S"]: int(i["rating"]["N"]) for i in stored} == truth
+    listing = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 1})).json()
+    assert (listing["total_ratings"], listing["average_rating"]) == (240, round(sum(truth.values()) / 240, 4))
+    # Every accepted change invalidated its user, once.
+    invalidated = sorted(user for user, _, _ in recommender.calls)
+    assert invalidated == sorted([*first, *again, *late])

@@ -1,55 +1,221 @@
-"""The store's optimistic concurrency against moto server: several replicas racing on one book."""
+"""The store's optimistic concurrency against a moto server over HTTP: replicas racing on one book.
+
+These use a moto server that answers one request at a time: the threaded one
+does not isolate concurrent TransactWriteItems from each other (DynamoDB
+does), so only the serialised one can show that the conditions alone keep
+separate replicas exact.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
 import pytest
 
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import from_item, to_item
+from bookrec_common.errors import DependencyUnavailable, NotFound
 
 from bookrec_ratings.settings import RatingsSettings
 from bookrec_ratings.store import RatingStore
 from scripts import definitions
 from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, wait_until
 
+BOOK = "OL7W"
 
-@pytest.fixture
-def serialised_moto(monkeypatch):
-    """A moto server answering one request at a time, so its transactions are isolated like DynamoDB's."""
+
+@pytest.fixture(scope="module")
+def serialised_moto():
     port = free_port()
     proc = start(moto_command(port, serialised=True))
     wait_until(lambda: port_open(port), 30, "moto server", proc)
     endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    client = local_dynamodb(endpoint)
-    yield client, definitions.create_tables(client, "race")
+    yield endpoint, local_dynamodb(endpoint)
     proc.terminate()
     proc.wait(10)
 
 
-async def test_replicas_racing_on_one_book_retry_until_exact(serialised_moto):
-    dynamodb, tables = serialised_moto
-    dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes({"book_id": "OL7W", "title": "T"})))
-    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+@pytest.fixture
+def race(serialised_moto, monkeypatch):
+    """Fresh tables holding one unrated book; yields (sync client, table names, settings)."""
+    endpoint, dynamodb = serialised_moto
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    tables = definitions.create_tables(dynamodb, prefix)
+    unrated = with_derived_attributes({"book_id": BOOK, "title": "T"})
+    dynamodb.put_item(TableName=tables["books"], Item=to_item(unrated))
+    yield dynamodb, tables, RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+    definitions.delete_tables(dynamodb, prefix)
+
+
+def replica(client, tables, max_attempts: int) -> RatingStore:
+    return RatingStore(client, tables["books"], tables["ratings"], max_attempts=max_attempts)
+
+
+def stored_ratings(dynamodb, tables) -> dict[str, int]:
+    items = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
+    return {i["user_id"]["S"]: int(i["rating"]["N"]) for i in items}
+
+
+def book(dynamodb, tables, book_id=BOOK) -> dict:
+    return from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": book_id}},
+                                       ConsistentRead=True)["Item"])
+
+
+def assert_aggregate_is(record: dict, truth: dict[str, int]) -> None:
+    assert record["rating_count"] == len(truth)
+    assert record["rating_sum"] == sum(truth.values())
+    assert record["ratings_distribution"] == {str(s): list(truth.values()).count(s) for s in range(1, 6)}
+    assert record["avg_rating"] == (round(sum(truth.values()) / len(truth), 4) if truth else 0.0)
+
+
+async def test_replicas_racing_on_one_book_keep_exact_aggregates(race):
+    """New raters at once, then re-ratings, deletions and more new raters at once, over 4 replicas.
+
+    Sized for the test run; the 200-rater run goes through HTTP in test_api, and the
+    benchmark races more replicas for longer.
+    """
+    dynamodb, tables, settings = race
     rng = random.Random(3)
-    truth: dict[str, int] = {}
+    first = {f"user{i}": rng.randint(1, 5) for i in range(60)}
+    rerated = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), 15)}
+    removed = rng.sample(sorted(set(first) - set(rerated)), 10)
+    late = {f"late{i}": rng.randint(1, 5) for i in range(15)}
     async with dynamodb_client(settings) as client:
         # Separate stores share no lock: only the transaction conditions keep them honest.
-        replicas = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=200) for _ in range(4)]
-        jobs = []
-        for i in range(120):
-            user, rating = f"user{i % 90}", rng.randint(1, 5)
-            jobs.append((replicas[i % 4], user, rating))
-        await asyncio.gather(*(store.change("OL7W", user, rating, utc_now()) for store, user, rating in jobs))
-    # Same user re-rated concurrently: the last committed value is in the table; compare to it.
-    for item in dynamodb.scan(TableName=tables["ratings"])["Items"]:
-        truth[item["user_id"]["S"]] = int(item["rating"]["N"])
-    book = from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": "OL7W"}})["Item"])
-    assert len(truth) == 90 and book["rating_count"] == 90
-    assert book["rating_sum"] == sum(truth.values())
-    assert book["ratings_distribution"] == {str(s): sum(1 for v in truth.values() if v == s) for s in range(1, 6)}
-    assert sum(r.conflicts for r in replicas) > 0  # the race really happened and was retried
+        replicas = [replica(client, tables, max_attempts=400) for _ in range(4)]
+
+        def on(i: int) -> RatingStore:
+            return replicas[i % len(replicas)]
+
+        await asyncio.gather(*(on(i).change(BOOK, u, r, utc_now()) for i, (u, r) in enumerate(first.items())))
+        second = [*[(u, r) for u, r in rerated.items()], *[(u, None) for u in removed], *late.items()]
+        rng.shuffle(second)
+        changes = await asyncio.gather(*(on(i).change(BOOK, u, r, utc_now())
+                                         for i, (u, r) in enumerate(second)))
+    truth = {**{u: r for u, r in first.items() if u not in removed}, **rerated, **late}
+    assert stored_ratings(dynamodb, tables) == truth
+    assert_aggregate_is(book(dynamodb, tables), truth)
+    kinds = [c.kind.value for c in changes]
+    assert (kinds.count("rerating"), kinds.count("deletion"), kinds.count("new")) == (15, 10, 15)
+    assert sum(r.stats.conflicts for r in replicas) > 0  # the race really happened and was retried
+    assert sum(r.stats.committed for r in replicas) == len(first) + len(second)
+
+
+async def test_one_user_re_rating_from_every_replica_at_once_leaves_one_consistent_rating(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        replicas = [replica(client, tables, max_attempts=400) for _ in range(4)]
+        await asyncio.gather(*(replicas[i % 4].change(BOOK, f"same{i % 3}", 1 + i % 5, utc_now())
+                               for i in range(24)))
+    truth = stored_ratings(dynamodb, tables)  # whichever write committed last, per user
+    assert set(truth) == {"same0", "same1", "same2"}
+    assert_aggregate_is(book(dynamodb, tables), truth)
+
+
+async def test_when_retries_run_out_the_change_is_refused_whole(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        replicas = [replica(client, tables, max_attempts=1) for _ in range(4)]
+        outcomes = await asyncio.gather(*(replicas[i % 4].change(BOOK, f"u{i}", 1 + i % 5, utc_now())
+                                          for i in range(40)), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert refused and all(isinstance(o, DependencyUnavailable) and o.status == 503 for o in refused)
+    truth = stored_ratings(dynamodb, tables)
+    assert len(truth) == 40 - len(refused) == sum(r.stats.committed for r in replicas)
+    assert_aggregate_is(book(dynamodb, tables), truth)
+
+
+class InterruptedStore(RatingStore):
+    """Lets `interrupt` change the tables between this store's first read and its write."""
+
+    def __init__(self, *args, interrupt, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._interrupt = interrupt
+
+    async def _read(self, book_id, user_id):
+        snapshot = await super()._read(book_id, user_id)
+        if self._interrupt is not None:
+            interrupt, self._interrupt = self._interrupt, None
+            await asyncio.to_thread(interrupt)
+        return snapshot
+
+
+async def test_an_aggregate_changed_between_read_and_write_is_re_read_not_overwritten(race):
+    dynamodb, tables, settings = race
+
+    def another_writer_adds_two_fives():
+        dynamodb.update_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}},
+                             UpdateExpression="SET ratings_distribution.#five = :two",
+                             ExpressionAttributeNames={"#five": "5"},
+                             ExpressionAttributeValues={":two": {"N": "2"}})
+
+    async with dynamodb_client(settings) as client:
+        store = InterruptedStore(client, tables["books"], tables["ratings"],
+                                 interrupt=another_writer_adds_two_fives)
+        change = await store.change(BOOK, "alice", 3, utc_now())
+    assert store.stats.conflicts == 1 and store.stats.attempts_per_change == [2]
+    assert change.aggregate.distribution == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 2}
+    assert book(dynamodb, tables)["ratings_distribution"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 2}
+    assert book(dynamodb, tables)["rating_sum"] == 13
+
+
+async def test_a_rating_changed_between_read_and_write_is_re_read_and_moved_by_the_right_difference(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        other = RatingStore(client, tables["books"], tables["ratings"])
+        await other.change(BOOK, "alice", 1, utc_now())
+        loop = asyncio.get_running_loop()
+
+        def alice_re_rates_elsewhere():
+            asyncio.run_coroutine_threadsafe(other.change(BOOK, "alice", 5, utc_now()), loop).result(10)
+
+        store = InterruptedStore(client, tables["books"], tables["ratings"],
+                                 interrupt=alice_re_rates_elsewhere)
+        change = await store.change(BOOK, "alice", 2, utc_now())
+    assert store.stats.conflicts == 1 and change.previous["rating"] == 5
+    assert_aggregate_is(book(dynamodb, tables), {"alice": 2})
+
+
+async def test_books_without_or_with_partial_aggregates_get_complete_ones(race):
+    dynamodb, tables, settings = race
+    dynamodb.put_item(TableName=tables["books"], Item=to_item({"book_id": "OL8W", "title": "bare"}))
+    dynamodb.put_item(TableName=tables["books"], Item=to_item({"book_id": "OL9W", "title": "partial",
+                                                               "ratings_distribution": {"5": 2}}))
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        await store.change("OL8W", "alice", 4, utc_now())
+        await store.change("OL9W", "alice", 4, utc_now())
+    assert book(dynamodb, tables, "OL8W")["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
+    partial = book(dynamodb, tables, "OL9W")
+    assert (partial["rating_count"], partial["rating_sum"], partial["avg_rating"]) == (3, 14, 4.6667)
+    assert store.stats.conflicts == 0
+
+
+async def test_deleting_a_rating_the_aggregate_never_counted_still_deletes_it(race):
+    dynamodb, tables, settings = race
+    # A rating item written behind the service's back (e.g. a bulk import that skipped aggregates).
+    stamp = utc_now()
+    ghost = {"book_id": BOOK, "user_id": "ghost", "rating": 4, "created_at": stamp, "updated_at": stamp}
+    dynamodb.put_item(TableName=tables["ratings"], Item=to_item(ghost))
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        change = await store.change(BOOK, "ghost", None, utc_now())
+    assert change.previous["rating"] == 4 and stored_ratings(dynamodb, tables) == {}
+    assert_aggregate_is(book(dynamodb, tables), {})
+
+
+async def test_unknown_book_and_absent_rating_are_not_found_and_write_nothing(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        with pytest.raises(NotFound) as unknown:
+            await store.change("OL999W", "alice", 3, utc_now())
+        with pytest.raises(NotFound) as absent:
+            await store.change(BOOK, "alice", None, utc_now())
+    assert (unknown.value.code, absent.value.code) == ("book_not_found", "rating_not_found")
+    assert stored_ratings(dynamodb, tables) == {} and book(dynamodb, tables)["rating_count"] == 0
+    assert dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": "OL999W"}}).get("Item") is None

@@ -1,0 +1,54 @@
+"""The rate request body accepts exactly what the contract says, decoded as the handler decodes it; no I/O."""
+
+import json
+import string
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookrec_common.errors import ValidationFailed, decode_strictly
+
+from bookrec_ratings.models import RateRequest
+
+USER_ID_CHARACTERS = set(string.ascii_letters + string.digits + "_.@-")
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 8), st.integers(), st.floats(allow_nan=False,
+                                                                                     allow_infinity=False),
+              st.sampled_from(["5", "4.0", "", "five"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=2),
+                            st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+    max_leaves=4,
+)
+# Valid values mixed in on purpose, so both sides of the rule are exercised.
+user_ids = st.one_of(st.text(alphabet=sorted(USER_ID_CHARACTERS), min_size=1, max_size=64),
+                     st.text(alphabet=string.ascii_letters + "_.@-/ \n\té", max_size=70), json_values)
+ratings = st.one_of(st.integers(1, 5), json_values)
+
+
+def accepted(body: bytes) -> RateRequest | None:
+    try:
+        return decode_strictly(body, RateRequest)
+    except ValidationFailed as exc:
+        assert exc.status == 400 and exc.errors
+        return None
+
+
+@given(user_ids, ratings)
+def test_only_a_valid_user_and_an_integer_rating_from_one_to_five_are_accepted(user_id, rating):
+    expected = (isinstance(user_id, str) and 1 <= len(user_id) <= 64 and set(user_id) <= USER_ID_CHARACTERS
+                and type(rating) is int and 1 <= rating <= 5)
+    decoded = accepted(json.dumps({"user_id": user_id, "rating": rating}).encode())
+    assert (decoded is not None) is expected
+    if decoded is not None:
+        assert (decoded.user_id, decoded.rating) == (user_id, rating)
+
+
+@given(st.dictionaries(st.sampled_from(["user_id", "rating", "extra", "userId"]), st.just(3), max_size=4))
+def test_missing_and_unknown_fields_are_refused(body):
+    body = {k: ("alice" if k == "user_id" else v) for k, v in body.items()}
+    assert (accepted(json.dumps(body).encode()) is not None) is (set(body) == {"user_id", "rating"})
+
+
+def test_a_body_that_is_not_a_json_object_is_refused():
+    for raw in (b"", b"[]", b"null", b"{", b'"alice"', b'{"user_id": "a", "rating": 3}{}'):
+        assert accepted(raw) is None
