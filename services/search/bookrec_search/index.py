@@ -367,6 +367,7 @@ class SearchIndex:
         mean = float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
         bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
         self.popularity = np.log1p(rating_count) * bayes / 5.0
+        self.prior_factor = (1 + PRIOR_STRENGTH * self.popularity).astype(np.float32)
         self.suggestion_rank = np.empty(self.size, dtype=np.int32)
         self.suggestion_rank[np.lexsort((self.title_rank, -self.avg_rating, -rating_count))] = \
             np.arange(self.size, dtype=np.int32)
@@ -420,7 +421,7 @@ class SearchIndex:
     def nbytes(self) -> int:
         arrays = (self.book_ids, self.id_order, self.signatures, self.years, self.language, self.cover_ids,
                   self.rating_count, self.rating_sum, *self.lengths, self.title_order, self.title_rank,
-                  self.avg_rating, self.popularity, self.suggestion_rank)
+                  self.avg_rating, self.popularity, self.prior_factor, self.suggestion_rank, self.block_tops)
         vocabulary = sys.getsizeof(self.vocabulary) + sum(sys.getsizeof(t) for t in self.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(p.nbytes for p in (*self.fields, self.combined))
                 + self.titles.nbytes + self.title_norms.nbytes + self.authors.nbytes + vocabulary)
@@ -450,21 +451,27 @@ class SearchIndex:
         """
         order = sorted(range(len(lists)), key=lambda j: len(lists[j][0]))
         candidates = lists[order[0]][0]
+        if len(lists) == 1:
+            return candidates, [slice(None)]  # type: ignore[list-item]  # the whole list, without a copy
         where: dict[int, np.ndarray] = {order[0]: np.arange(len(candidates))}
         for j in order[1:]:
-            docs = lists[j][0]
-            if len(candidates) * DENSE_PROBE_SHARE > self.size:
-                place = np.full(self.size, -1, dtype=np.int32)
-                place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
-                at = place[candidates]
-                present = at >= 0
-            else:
-                at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-                present = docs[at] == candidates
+            present, at = self._probe(lists[j][0], candidates)
             candidates = candidates[present]
             where = {k: v[present] for k, v in where.items()}
             where[j] = at[present]
         return candidates, [where[j] for j in range(len(lists))]
+
+    def _probe(self, docs: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which candidates are in the ascending `docs`, and where (meaningful where present)."""
+        if not len(docs):
+            return np.zeros(len(candidates), dtype=bool), np.zeros(len(candidates), dtype=np.intp)
+        if len(candidates) * DENSE_PROBE_SHARE > self.size:
+            place = np.full(self.size, -1, dtype=np.int32)
+            place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
+            at = place[candidates]
+            return at >= 0, at
+        at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+        return docs[at] == candidates, at
 
     def _title_span(self, normalised: str, exact: bool = False) -> tuple[int, int]:
         lo = bisect.bisect_left(self._sorted_titles, normalised)
@@ -515,24 +522,25 @@ class SearchIndex:
         candidates = np.empty(0, dtype=np.int32)
         if lists is not None:
             candidates, where = self._intersection(lists)
-            text = np.zeros(len(candidates))
+            text = np.zeros(len(candidates), dtype=np.float32)
             for (docs, impacts), at in zip(lists, where):
-                text += self._idf(len(docs)) * impacts[at]
+                text += np.float32(self._idf(len(docs))) * impacts[at]
+            score = text * self.prior_factor[candidates]
         matched_all = len(candidates) > 0
         if not matched_all:
-            accumulated = np.zeros(self.size)
+            accumulated = np.zeros(self.size, dtype=np.float32)
             for word in words:
                 term = self.vocabulary.get(word)
                 if term is not None:
                     docs, impacts = self.combined.get(term)
-                    # intp indices take numpy's fast scatter path (int32 ones are converted, slowly)
-                    accumulated[docs.astype(np.intp)] += self._idf(len(docs)) * impacts
-            candidates = np.flatnonzero(accumulated)
-            text = accumulated[candidates]
-        score = text * (1 + PRIOR_STRENGTH * self.popularity[candidates])
+                    # add.at with intp indices is numpy's fastest scatter-add; impacts are all > 0
+                    np.add.at(accumulated, docs.astype(np.intp), np.float32(self._idf(len(docs))) * impacts)
+            accumulated *= self.prior_factor
+            candidates = np.flatnonzero(accumulated > 0)  # through a bool mask: several times faster
+            score = accumulated[candidates]
         lo, hi = self._title_span(normalised, exact=True)
         if hi > lo and len(candidates):
-            exact = self.title_order[lo:hi]
+            exact = np.sort(self.title_order[lo:hi])  # ascending: searchsorted walks forward
             at = np.minimum(np.searchsorted(candidates, exact), len(candidates) - 1)
             score[at[candidates[at] == exact]] += EXACT_TITLE_BONUS
         return SearchResult(len(candidates), self._top(candidates, score, offset, limit), matched_all)
@@ -547,25 +555,22 @@ class SearchIndex:
             raise ValueError(f"unknown sort {sort!r} {order!r}")
         candidates: np.ndarray | None = None  # None: every document
         text: np.ndarray | None = None
+        field_lists: list[tuple[int, PostingList]] = []
         for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
             words = list(dict.fromkeys(tokens_of(phrase or "")))
-            if not words:
-                continue
-            lists = self._lists(self.fields[field], words)
-            if lists is None:
-                return SearchResult(0, [])
-            docs, where = self._intersection(lists)
-            lengths = self.lengths[field][docs]
-            score = np.zeros(len(docs))
-            for (postings, frequencies), at in zip(lists, where):
-                score += self._idf(len(postings)) * FIELD_WEIGHTS[field] * _saturated(
-                    frequencies[at], lengths, self.average_lengths[field])
-            if candidates is None or text is None:
-                candidates, text = docs, score
-            else:
-                candidates, mine, theirs = np.intersect1d(candidates, docs, assume_unique=True,
-                                                          return_indices=True)
-                text = text[mine] + score[theirs]
+            if words:
+                lists = self._lists(self.fields[field], words)
+                if lists is None:
+                    return SearchResult(0, [])
+                field_lists += [(field, posting_list) for posting_list in lists]
+        if field_lists:
+            # One intersection over every word of every field; scores only for the books left.
+            candidates, where = self._intersection([posting_list for _, posting_list in field_lists])
+            text = np.zeros(len(candidates), dtype=np.float32)
+            lengths = {f: self.lengths[f][candidates] for f in {f for f, _ in field_lists}}
+            for (field, (docs, frequencies)), at in zip(field_lists, where):
+                text += np.float32(self._idf(len(docs)) * FIELD_WEIGHTS[field]) * _saturated(
+                    frequencies[at], lengths[field], self.average_lengths[field])
         keep = self._column_filters(filters, candidates)
         if keep is not None:
             if candidates is None:
@@ -588,15 +593,15 @@ class SearchIndex:
             nonlocal mask
             mask = condition if mask is None else mask & condition
 
-        if filters.min_year is not None or filters.max_year is not None:
+        if filters.min_year is not None:
+            both(column(self.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
+        if filters.max_year is not None:
             years = column(self.years)
-            both(years != NO_YEAR)
-            if filters.min_year is not None:
-                both(years >= filters.min_year)
-            if filters.max_year is not None:
-                both(years <= filters.max_year)
-        if filters.min_rating is not None:
-            both((column(self.rating_count) > 0) & (column(self.avg_rating) >= filters.min_rating))
+            both(years <= filters.max_year if filters.min_year is not None else
+                 (years <= filters.max_year) & (years != NO_YEAR))
+        if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
+            both(column(self.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
+                 column(self.rating_count) > 0)
         if filters.language:
             code = self.language_codes.get(filters.language.lower())
             both(column(self.language) == code if code is not None
@@ -606,8 +611,9 @@ class SearchIndex:
     def _sort_key(self, sort: str, order: str, candidates: np.ndarray, text: np.ndarray | None) -> np.ndarray:
         sign = 1.0 if order == "desc" else -1.0
         if sort == "relevance":
-            popularity = self.popularity[candidates]
-            return sign * (popularity if text is None else text * (1 + PRIOR_STRENGTH * popularity))
+            if text is None:
+                return sign * self.popularity[candidates]
+            return sign * text * self.prior_factor[candidates]
         if sort == "title":
             return sign * self.title_rank[candidates].astype(np.float64)
         if sort == "year":
