@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import threading
-from dataclasses import dataclass, field
-
 import pytest
-from aiohttp import web
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.catalog import with_derived_attributes
@@ -22,59 +16,10 @@ BOOK = "OL45883W"
 OTHER = "OL2W"
 
 
-@dataclass
-class Recommender:
-    """A real HTTP server (aiohttp, on a real port) standing in for the recommender's invalidate endpoint.
-
-    It records every call; `fail_first` calls answer 503, `delay` holds each answer, `status` is the answer.
-    """
-
-    url: str = ""
-    calls: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-    fail_first: int = 0
-    delay: float = 0.0
-    status: int = 200
-
-    async def invalidate(self, request: web.Request) -> web.Response:
-        self.calls.append((request.match_info["user_id"], request.headers.get("X-Request-ID"),
-                           request.headers.get("X-Internal-Token")))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if len(self.calls) <= self.fail_first:
-            return web.json_response({"status": 503}, status=503)
-        body = {"user_id": request.match_info["user_id"], "invalidated": True}
-        return web.json_response(body, status=self.status)
-
-
 def seed_books(dynamodb, tables):
     for book_id, title in ((BOOK, "The Republic"), (OTHER, "Meditations")):
         dynamodb.put_item(TableName=tables["books"],
                           Item=to_item(with_derived_attributes({"book_id": book_id, "title": title})))
-
-
-@pytest.fixture
-def recommender():
-    """The stand-in on its own thread and event loop, as a separate process would be."""
-    stand_in = Recommender()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def serve() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/recommendations/invalidate/{user_id}", stand_in.invalidate)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        return runner
-
-    runner = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
-    stand_in.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield stand_in
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 @pytest.fixture
@@ -283,36 +228,3 @@ async def test_a_down_recommender_never_fails_a_rating(tables, dynamodb):
     assert INVALIDATION_FAILURES._value.get() == before + 1
     assert "invalidation_failures_total" in metrics
     assert book_item(dynamodb, tables)["rating_count"] == 1
-
-
-async def test_200_concurrent_raters_leave_exact_aggregates(client, dynamodb, tables, recommender):
-    """200 new raters at once, then 80 re-ratings and 40 new raters at once, through HTTP."""
-    rng = random.Random(7)
-    first = {f"rater{i}": rng.randint(1, 5) for i in range(200)}
-    again = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), 80)}
-    late = {f"late{i}": rng.randint(1, 5) for i in range(40)}
-
-    async def rate(user: str, rating: int) -> int:
-        r = await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": rating})
-        assert r.status_code in (200, 201), r.text
-        return r.status_code
-
-    new_codes = await asyncio.gather(*(rate(u, r) for u, r in rng.sample(sorted(first.items()), len(first))))
-    mixed = [*again.items(), *late.items()]
-    rng.shuffle(mixed)
-    mixed_codes = await asyncio.gather(*(rate(u, r) for u, r in mixed))
-    assert set(new_codes) == {201}
-    assert sorted(mixed_codes) == [200] * len(again) + [201] * len(late)
-
-    truth = {**first, **again, **late}
-    book = book_item(dynamodb, tables)
-    assert book["rating_count"] == len(truth) == 240
-    assert book["rating_sum"] == sum(truth.values())
-    assert book["ratings_distribution"] == {str(s): list(truth.values()).count(s) for s in range(1, 6)}
-    stored = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
-    assert {i["user_id"]["S"]: int(i["rating"]["N"]) for i in stored} == truth
-    listing = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 1})).json()
-    assert (listing["total_ratings"], listing["average_rating"]) == (240, round(sum(truth.values()) / 240, 4))
-    # Every accepted change invalidated its user, once.
-    invalidated = sorted(user for user, _, _ in recommender.calls)
-    assert invalidated == sorted([*first, *again, *late])

@@ -1,9 +1,6 @@
 """The store's optimistic concurrency against a moto server over HTTP: replicas racing on one book.
 
-These use a moto server that answers one request at a time: the threaded one
-does not isolate concurrent TransactWriteItems from each other (DynamoDB
-does), so only the serialised one can show that the conditions alone keep
-separate replicas exact.
+On the serialised moto server (see conftest): only the transaction conditions keep separate replicas exact.
 """
 
 from __future__ import annotations
@@ -22,20 +19,8 @@ from bookrec_common.errors import DependencyUnavailable, NotFound
 from bookrec_ratings.settings import RatingsSettings
 from bookrec_ratings.store import RatingStore
 from scripts import definitions
-from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, wait_until
 
 BOOK = "OL7W"
-
-
-@pytest.fixture(scope="module")
-def serialised_moto():
-    port = free_port()
-    proc = start(moto_command(port, serialised=True))
-    wait_until(lambda: port_open(port), 30, "moto server", proc)
-    endpoint = f"http://127.0.0.1:{port}"
-    yield endpoint, local_dynamodb(endpoint)
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture

@@ -1,0 +1,229 @@
+"""Rating write benchmark against moto servers over HTTP: contention, retries, and the emulator's own cost.
+
+    python services/ratings/benchmarks/bench_ratings.py [--raters 200] [--replicas 1 2 4 8]
+
+1. The service as deployed, through its HTTP API (one replica; writers to a
+   book queue on an in-process lock), with invalidations going to a real
+   HTTP recommender stand-in: 200 new raters on one book at once, then 80
+   re-ratings and 40 new raters at once. Changes/s, latency, retries.
+2. Replicas sharing nothing but DynamoDB (only the transaction conditions
+   keep them exact), all rating one hot book at once, against a moto server
+   that answers one request at a time (the threaded one does not isolate
+   concurrent transactions). Lost races per committed change, attempts.
+3. What a TransactWriteItems costs the emulator as its tables grow (it
+   copies every table a transaction touches, to roll back on failure).
+
+Every run checks that the aggregate equals the ratings table. Prints
+figures; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from aiohttp import web  # noqa: E402
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from bookrec_common.catalog import utc_now, with_derived_attributes  # noqa: E402
+from bookrec_common.clients import dynamodb_client  # noqa: E402
+from bookrec_common.dynamo import from_item, to_item  # noqa: E402
+from bookrec_ratings.app import create_app  # noqa: E402
+from bookrec_ratings.settings import RatingsSettings  # noqa: E402
+from bookrec_ratings.store import RatingStore  # noqa: E402
+from scripts import definitions  # noqa: E402
+from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open,  # noqa: E402
+                           start, wait_until)
+
+BOOK = "OL45883W"
+
+
+@contextmanager
+def moto_server(serialised: bool) -> Iterator[tuple[str, Any]]:
+    port = free_port()
+    proc = start(moto_command(port, serialised=serialised))
+    try:
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        yield endpoint, local_dynamodb(endpoint)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def recommender_stand_in() -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP invalidate endpoint on its own thread and loop; yields its URL and the users it saw."""
+    seen: list[str] = []
+
+    async def invalidate(request: web.Request) -> web.Response:
+        seen.append(request.match_info["user_id"])
+        return web.json_response({"invalidated": True})
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def serve() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/recommendations/invalidate/{user_id}", invalidate)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    runner = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def fresh_tables(dynamodb: Any, books: int = 1) -> dict[str, str]:
+    tables = definitions.create_tables(dynamodb, f"b{uuid.uuid4().hex[:8]}")
+    items = [to_item(with_derived_attributes({"book_id": BOOK if i == 0 else f"OL{i}W", "title": f"Book {i}",
+                                              "subjects": ["philosophy", "ethics"], "description": "x" * 300}))
+             for i in range(books)]
+    for i in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={tables["books"]: [{"PutRequest": {"Item": it}}
+                                                                 for it in items[i:i + 25]]})
+    return tables
+
+
+def check_exact(dynamodb: Any, tables: dict[str, str], expected: dict[str, int] | None = None) -> str:
+    items = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
+    stored = {i["user_id"]["S"]: int(i["rating"]["N"]) for i in items if i["book_id"]["S"] == BOOK}
+    book = from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}},
+                                       ConsistentRead=True)["Item"])
+    exact = (book["rating_count"] == len(stored) and book["rating_sum"] == sum(stored.values())
+             and book["ratings_distribution"] == {str(s): list(stored.values()).count(s) for s in range(1, 6)}
+             and (expected is None or stored == expected))
+    return "exact" if exact else "NOT EXACT"
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def latency_line(label: str, latencies: list[float], elapsed: float) -> str:
+    ms = [x * 1000 for x in latencies]
+    return (f"  {label:<34} {len(ms):>5} changes in {elapsed:6.2f}s = {len(ms) / elapsed:6.1f}/s   "
+            f"p50 {percentile(ms, 50):6.0f} ms  p95 {percentile(ms, 95):6.0f} ms  p99 {percentile(ms, 99):6.0f} ms")
+
+
+async def through_http(raters: int) -> None:
+    print(f"\n1. Through the HTTP API, one replica, threaded moto server, invalidations to a real HTTP server")
+    rng = random.Random(7)
+    first = {f"rater{i}": rng.randint(1, 5) for i in range(raters)}
+    again = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), raters * 2 // 5)}
+    late = {f"late{i}": rng.randint(1, 5) for i in range(raters // 5)}
+    with moto_server(serialised=False) as (_, dynamodb), recommender_stand_in() as (url, invalidated):
+        tables = fresh_tables(dynamodb)
+        settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
+                                   log_level="WARNING", recommendation_url=url)
+        app = create_app(settings)
+        async with AsyncTestClient(app) as client:
+            store: RatingStore = app.state.ratings
+
+            async def rate(user: str, rating: int) -> float:
+                started = time.perf_counter()
+                r = await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": rating})
+                assert r.status_code in (200, 201), r.text
+                return time.perf_counter() - started
+
+            for label, batch in ((f"{len(first)} new raters at once", list(first.items())),
+                                 (f"{len(again)} re-ratings + {len(late)} new at once",
+                                  [*again.items(), *late.items()])):
+                rng.shuffle(batch)
+                started = time.perf_counter()
+                latencies = await asyncio.gather(*(rate(u, r) for u, r in batch))
+                print(latency_line(label, list(latencies), time.perf_counter() - started))
+        print(f"  transactions committed {store.stats.committed}, lost races {store.stats.conflicts}, "
+              f"invalidations received {len(invalidated)}; aggregate "
+              f"{check_exact(dynamodb, tables, {**first, **again, **late})}")
+
+
+async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
+    print(f"\n2. Replicas sharing only DynamoDB, {raters} new raters on one book at once (serialised moto server)")
+    print(f"  {'replicas':>8} {'changes/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'lost races':>11} "
+          f"{'per change':>11} {'attempts p50/p99/max':>21}  aggregate")
+    with moto_server(serialised=True) as (_, dynamodb):
+        for count in replica_counts:
+            tables = fresh_tables(dynamodb)
+            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+            async with dynamodb_client(settings) as client:
+                stores = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=1000)
+                          for _ in range(count)]
+
+                async def rate(i: int) -> float:
+                    started = time.perf_counter()
+                    await stores[i % count].change(BOOK, f"user{i}", 1 + i % 5, utc_now())
+                    return time.perf_counter() - started
+
+                started = time.perf_counter()
+                latencies = [x * 1000 for x in await asyncio.gather(*(rate(i) for i in range(raters)))]
+                elapsed = time.perf_counter() - started
+            attempts = [a for s in stores for a in s.stats.attempts_per_change]
+            conflicts = sum(s.stats.conflicts for s in stores)
+            print(f"  {count:>8} {raters / elapsed:>10.1f} {percentile(latencies, 50):>7.0f} "
+                  f"{percentile(latencies, 99):>7.0f} {conflicts:>11} {conflicts / raters:>11.2f} "
+                  f"{percentile(attempts, 50):>9.0f}/{percentile(attempts, 99):.0f}/{max(attempts)}"
+                  f"{'':>8}{check_exact(dynamodb, tables)}")
+            definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
+
+
+async def emulator_cost(book_counts: list[int], changes: int = 10) -> None:
+    print("\n3. The emulator's cost of one rating change as the books table grows (sequential changes)")
+    with moto_server(serialised=False) as (_, dynamodb):
+        for books in book_counts:
+            tables = fresh_tables(dynamodb, books)
+            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+            async with dynamodb_client(settings) as client:
+                store = RatingStore(client, tables["books"], tables["ratings"])
+                latencies = []
+                for i in range(changes):
+                    started = time.perf_counter()
+                    await store.change(BOOK, f"user{i}", 1 + i % 5, utc_now())
+                    latencies.append((time.perf_counter() - started) * 1000)
+            print(f"  {books:>6} books: {statistics.median(latencies):7.0f} ms per change (median of {changes})")
+            definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raters", type=int, default=200)
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--books", type=int, nargs="+", default=[1, 1000, 10000])
+    parser.add_argument("--only", nargs="+", choices=["http", "replicas", "emulator"],
+                        default=["http", "replicas", "emulator"])
+    args = parser.parse_args()
+    os.environ.update(LOCAL_AWS_ENV)
+    load = os.getloadavg()[0]
+    print(f"rating writes benchmark: {os.cpu_count()} CPUs, load average {load:.1f} at start")
+    if "http" in args.only:
+        await through_http(args.raters)
+    if "replicas" in args.only:
+        await replicas_racing(args.raters, args.replicas)
+    if "emulator" in args.only:
+        await emulator_cost(args.books)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
