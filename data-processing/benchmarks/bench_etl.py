@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,15 +187,19 @@ def run_load(books: Path, ratings: Path, items: int) -> None:
             for kind, path in subsets.items():
                 names = definitions.create_tables(local_dynamodb(endpoint), f"bench{writers}{kind}")
                 tables = Tables(names["books"], names["ratings"])
-                loader = Loader(dynamodb_client(writers), tables, Rejects(None), writers)
-                report = loader.load(path, progress=quiet)
+                with closing(dynamodb_client(writers)) as client:
+                    report = Loader(client, tables, Rejects(None), writers).load(path, progress=quiet)
                 print(f"[load] {kind:7} {writers:2} writers: {report.written:,} items in "
                       f"{report.seconds:.1f}s = {report.written / report.seconds:,.0f} items/s, "
                       f"{report.calls:,} BatchWriteItem round trips = "
                       f"{1000 * report.calls / report.written:.1f} per 1,000 items, {report.retried} retried")
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # a request thread can hold it up: it is ours to stop
+            proc.kill()
+            proc.wait(10)
 
 
 def main() -> None:
@@ -209,6 +214,7 @@ def main() -> None:
     try:
         started = time.perf_counter()
         paths = generate(directory, int(args.gigabytes * 1e9))
+        os.sync()  # the generator's writes are not the extractor's to wait for
         print(f"[generate] {sum(p.stat().st_size for p in paths.values()) / 1e9:.2f} GB in "
               f"{time.perf_counter() - started:.1f}s in {directory}")
         books = directory / "books.jsonl"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import ExitStack, closing, nullcontext
 from pathlib import Path
 
 import click
@@ -177,26 +178,23 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
         raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
                                  param_hint="--checkpoint")
     tables = Tables.from_env(books_table, ratings_table)
-    client = dynamodb_client(writers)
     checkpoints = {source: checkpoint or source.with_name(source.name + ".checkpoint") for source in sources}
-    # A resumed load adds to the rejects of the run it continues; a fresh one starts them afresh.
-    shared = Rejects(rejects, append=any(p.exists() for p in checkpoints.values())) if rejects else None
-    reports = []
+    reports: list[Report] = []
     try:
-        for source, progress_file in checkpoints.items():
-            own = shared or Rejects(_default_rejects(source), append=progress_file.exists())
-            try:
-                reports.append(Loader(client, tables, own, writers).load(source, Checkpoint(progress_file)))
-            finally:
-                if own is not shared:
-                    own.close()
+        with ExitStack() as stack:
+            client = stack.enter_context(closing(dynamodb_client(writers)))
+            # A resumed load adds to the rejects of the run it continues; a fresh one starts afresh.
+            resuming = any(path.exists() for path in checkpoints.values())
+            shared = stack.enter_context(Rejects(rejects, append=resuming)) if rejects else None
+            for source, progress_file in checkpoints.items():
+                with nullcontext(shared) if shared else \
+                        Rejects(_default_rejects(source), append=progress_file.exists()) as rejected:
+                    loader = Loader(client, tables, rejected, writers)
+                    reports.append(loader.load(source, Checkpoint(progress_file)))
     except LoadError as exc:
         _summarise(reports)
         raise click.ClickException(
             f"{exc} (the checkpoint is kept: run the same command again to resume)") from exc
-    finally:
-        if shared is not None:
-            shared.close()
     _summarise(reports)
 
 
@@ -224,7 +222,8 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
             "seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
     started = time.perf_counter()
     try:
-        reports = seed(dynamodb_client(writers), tables, size, writers, rejects, seed_dir)
+        with closing(dynamodb_client(writers)) as client:
+            reports = seed(client, tables, size, writers, rejects, seed_dir)
     except (LoadError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     _summarise(reports)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from bookrec_common.dynamo import from_item
 from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress
 from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
+from scripts import definitions
+from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, wait_until
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 OPENLIBRARY = SHARED / "openlibrary"
@@ -106,10 +109,34 @@ def test_the_seed_files_are_found_in_a_checkout_or_where_told(tmp_path, monkeypa
     assert result.exit_code == 1 and "seed files missing" in result.output
 
 
-def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(tables, dynamodb):
-    # The very command the local stack runs (tables from BOOKS_TABLE / RATINGS_TABLE).
-    result = subprocess.run([sys.executable, "-m", "bookrec_etl", "seed", "--size", "sample"],
-                            capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def seed_emulator():
+    """A moto server of its own: the seed's 24K items make an emulator slow to stop, so they stay out of the
+    session's shared one, and this one is stopped for sure."""
+    port = free_port()
+    proc = start(moto_command(port))
+    try:
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        client = local_dynamodb(endpoint)
+        yield endpoint, client, definitions.create_tables(client, "seedtest")
+        client.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator):
+    endpoint, dynamodb, tables = seed_emulator
+    # The very command the local stack runs, with the table names and endpoint from the environment.
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
+           "RATINGS_TABLE": tables["ratings"]}
+    result = subprocess.run([sys.executable, "-m", "bookrec_etl", "seed", "--size", "sample"], env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "seed (sample)" in result.stderr and "rejected 0" in result.stderr
     with (SHARED / "goodbooks" / "ratings_sample.csv").open(newline="") as handle:
