@@ -2,10 +2,11 @@
 
     python services/ratings/benchmarks/bench_ratings.py [--raters 200] [--replicas 1 2 4 8]
 
-1. The service as deployed, through its HTTP API (one replica; writers to a
-   book queue on an in-process lock), with invalidations going to a real
-   HTTP recommender stand-in: 200 new raters on one book at once, then 80
-   re-ratings and 40 new raters at once. Changes/s, latency, retries.
+1. The service as deployed (granian), through its HTTP API over real
+   sockets, with invalidations going to a real HTTP recommender stand-in:
+   200 new raters on one book at once, then 80 re-ratings and 40 new raters
+   at once. One worker (writers to a book queue on an in-process lock) and
+   two workers (two replicas racing). Changes/s, latency, lost races.
 2. Replicas sharing nothing but DynamoDB (only the transaction conditions
    keep them exact), all rating one hot book at once, against a moto server
    that answers one request at a time (the threaded one does not isolate
@@ -36,18 +37,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from litestar.testing import AsyncTestClient  # noqa: E402
 
 from bookrec_common.catalog import utc_now, with_derived_attributes  # noqa: E402
 from bookrec_common.clients import dynamodb_client  # noqa: E402
 from bookrec_common.dynamo import from_item, to_item  # noqa: E402
-from bookrec_ratings.app import create_app  # noqa: E402
 from bookrec_ratings.settings import RatingsSettings  # noqa: E402
 from bookrec_ratings.store import RatingStore  # noqa: E402
 from scripts import definitions  # noqa: E402
-from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open,  # noqa: E402
-                           start, wait_until)
+from scripts.procs import (LOCAL_AWS_ENV, free_port, http_ok, local_dynamodb, moto_command,  # noqa: E402
+                           port_open, start, wait_until)
 
 BOOK = "OL45883W"
 
@@ -98,9 +98,10 @@ def recommender_stand_in() -> Iterator[tuple[str, list[str]]]:
 
 def fresh_tables(dynamodb: Any, books: int = 1) -> dict[str, str]:
     tables = definitions.create_tables(dynamodb, f"b{uuid.uuid4().hex[:8]}")
-    items = [to_item(with_derived_attributes({"book_id": BOOK if i == 0 else f"OL{i}W", "title": f"Book {i}",
-                                              "subjects": ["philosophy", "ethics"], "description": "x" * 300}))
-             for i in range(books)]
+    # Book items of a realistic size: the emulator's cost per transaction grows with what it copies.
+    records = ({"book_id": BOOK if i == 0 else f"OL{i}W", "title": f"Book {i}",
+                "subjects": ["philosophy", "ethics"], "description": "x" * 300} for i in range(books))
+    items = [to_item(with_derived_attributes(record)) for record in records]
     for i in range(0, len(items), 25):
         dynamodb.batch_write_item(RequestItems={tables["books"]: [{"PutRequest": {"Item": it}}
                                                                  for it in items[i:i + 25]]})
@@ -119,49 +120,81 @@ def check_exact(dynamodb: Any, tables: dict[str, str], expected: dict[str, int] 
 
 
 def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def latency_line(label: str, latencies: list[float], elapsed: float) -> str:
     ms = [x * 1000 for x in latencies]
     return (f"  {label:<34} {len(ms):>5} changes in {elapsed:6.2f}s = {len(ms) / elapsed:6.1f}/s   "
-            f"p50 {percentile(ms, 50):6.0f} ms  p95 {percentile(ms, 95):6.0f} ms  p99 {percentile(ms, 99):6.0f} ms")
+            + "  ".join(f"p{q} {percentile(ms, q):6.0f} ms" for q in (50, 95, 99)))
 
 
-async def through_http(raters: int) -> None:
-    print(f"\n1. Through the HTTP API, one replica, threaded moto server, invalidations to a real HTTP server")
-    rng = random.Random(7)
-    first = {f"rater{i}": rng.randint(1, 5) for i in range(raters)}
-    again = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), raters * 2 // 5)}
-    late = {f"late{i}": rng.randint(1, 5) for i in range(raters // 5)}
-    with moto_server(serialised=False) as (_, dynamodb), recommender_stand_in() as (url, invalidated):
-        tables = fresh_tables(dynamodb)
-        settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
-                                   log_level="WARNING", recommendation_url=url)
-        app = create_app(settings)
-        async with AsyncTestClient(app) as client:
-            store: RatingStore = app.state.ratings
+@contextmanager
+def ratings_service(endpoint: str, tables: dict[str, str], recommendation_url: str,
+                    workers: int) -> Iterator[str]:
+    """The service as deployed: granian with `workers` processes (replicas); yields its base URL."""
+    port = free_port()
+    env = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
+           "RATINGS_TABLE": tables["ratings"], "RECOMMENDATION_URL": recommendation_url,
+           "ACCESS_LOG": "false", "LOG_LEVEL": "ERROR", "PORT": str(port), "WRITE_MAX_ATTEMPTS": "100"}
+    granian = str(Path(sys.executable).with_name("granian"))
+    proc = start([granian, "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", str(workers), "--no-access-log", "bookrec_ratings.app:create_app"], env=env)
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), 60, "ratings service", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
-            async def rate(user: str, rating: int) -> float:
-                started = time.perf_counter()
-                r = await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": rating})
-                assert r.status_code in (200, 201), r.text
-                return time.perf_counter() - started
 
-            for label, batch in ((f"{len(first)} new raters at once", list(first.items())),
-                                 (f"{len(again)} re-ratings + {len(late)} new at once",
-                                  [*again.items(), *late.items()])):
-                rng.shuffle(batch)
-                started = time.perf_counter()
-                latencies = await asyncio.gather(*(rate(u, r) for u, r in batch))
-                print(latency_line(label, list(latencies), time.perf_counter() - started))
-        print(f"  transactions committed {store.stats.committed}, lost races {store.stats.conflicts}, "
-              f"invalidations received {len(invalidated)}; aggregate "
-              f"{check_exact(dynamodb, tables, {**first, **again, **late})}")
+def counter(metrics: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
+    print("\n1. Through the HTTP API under granian, concurrent aiohttp clients, "
+          "invalidations to a real HTTP server")
+    for workers, serialised in setups:
+        emulator = "serialised" if serialised else "threaded"
+        print(f"  {workers} worker(s) on the {emulator} moto server")
+        rng = random.Random(7)
+        first = {f"rater{i}": rng.randint(1, 5) for i in range(raters)}
+        again = {u: rng.randint(1, 5) for u in rng.sample(sorted(first), raters * 2 // 5)}
+        late = {f"late{i}": rng.randint(1, 5) for i in range(raters // 5)}
+        with moto_server(serialised) as (endpoint, dynamodb), recommender_stand_in() as (url, invalidated):
+            tables = fresh_tables(dynamodb)
+            with ratings_service(endpoint, tables, url, workers) as base:
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                                 timeout=aiohttp.ClientTimeout(total=300)) as http:
+                    async def rate(user: str, rating: int) -> float:
+                        started = time.perf_counter()
+                        async with http.post(f"{base}/books/{BOOK}/rate",
+                                             json={"user_id": user, "rating": rating}) as r:
+                            assert r.status in (200, 201), await r.text()
+                        return time.perf_counter() - started
+
+                    for label, batch in ((f"{len(first)} new raters at once", list(first.items())),
+                                         (f"{len(again)} re-ratings + {len(late)} new at once",
+                                          [*again.items(), *late.items()])):
+                        rng.shuffle(batch)
+                        started = time.perf_counter()
+                        latencies = await asyncio.gather(*(rate(u, r) for u, r in batch))
+                        print(latency_line(label, list(latencies), time.perf_counter() - started))
+                    async with http.get(f"{base}/metrics") as r:
+                        metrics = await r.text()
+            # With one worker /metrics is the whole service; with more it is whichever worker answered.
+            races = f"{counter(metrics, 'rating_write_conflicts_total'):.0f}" if workers == 1 else "n/a"
+            print(f"    lost races {races}, invalidations received {len(invalidated)}, aggregate "
+                  f"{check_exact(dynamodb, tables, {**first, **again, **late})}")
 
 
 async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
-    print(f"\n2. Replicas sharing only DynamoDB, {raters} new raters on one book at once (serialised moto server)")
+    print(f"\n2. Replicas sharing only DynamoDB, {raters} new raters on one book at once "
+          "(serialised moto server)")
     print(f"  {'replicas':>8} {'changes/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'lost races':>11} "
           f"{'per change':>11} {'attempts p50/p99/max':>21}  aggregate")
     with moto_server(serialised=True) as (_, dynamodb):
@@ -172,9 +205,9 @@ async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
                 stores = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=1000)
                           for _ in range(count)]
 
-                async def rate(i: int) -> float:
+                async def rate(i: int, stores: list[RatingStore] = stores) -> float:
                     started = time.perf_counter()
-                    await stores[i % count].change(BOOK, f"user{i}", 1 + i % 5, utc_now())
+                    await stores[i % len(stores)].change(BOOK, f"user{i}", 1 + i % 5, utc_now())
                     return time.perf_counter() - started
 
                 started = time.perf_counter()
@@ -202,7 +235,8 @@ async def emulator_cost(book_counts: list[int], changes: int = 10) -> None:
                     started = time.perf_counter()
                     await store.change(BOOK, f"user{i}", 1 + i % 5, utc_now())
                     latencies.append((time.perf_counter() - started) * 1000)
-            print(f"  {books:>6} books: {statistics.median(latencies):7.0f} ms per change (median of {changes})")
+            median = statistics.median(latencies)
+            print(f"  {books:>6} books: {median:7.0f} ms per change (median of {changes})")
             definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
 
 
@@ -218,7 +252,7 @@ async def main() -> None:
     load = os.getloadavg()[0]
     print(f"rating writes benchmark: {os.cpu_count()} CPUs, load average {load:.1f} at start")
     if "http" in args.only:
-        await through_http(args.raters)
+        await through_http(args.raters, [(1, False), (1, True), (2, True)])
     if "replicas" in args.only:
         await replicas_racing(args.raters, args.replicas)
     if "emulator" in args.only:
