@@ -30,7 +30,8 @@ numpy column. Titles are kept in sorted order for prefix search by bisection.
 An index is immutable. `updated()` returns a new one: rating and other column
 changes copy the affected columns; text changes also merge the changed
 documents' postings into copies of the lists (average field lengths stay as
-they were at the last full build, which a small share of changes hardly moves).
+they were, which a small share of changes hardly moves; once the catalogue has
+grown by a quarter they are taken afresh and every impact recomputed).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ SORTS = ("relevance", "rating", "year", "title")
 DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates exceed 1/32 of the documents
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
+REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue outgrows them by a quarter
 
 
 PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one value each
@@ -305,6 +307,7 @@ class IndexBuilder:
             rating_count=np.frombuffer(self._counts, dtype=np.int64).copy(),
             rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
             vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
+            averaged_size=size,
             combined=combined, title_order=np.array(title_order, dtype=np.int32))
 
 
@@ -347,7 +350,8 @@ class SearchIndex:
                  languages: tuple[str, ...], language: np.ndarray, cover_ids: np.ndarray,
                  rating_count: np.ndarray, rating_sum: np.ndarray, vocabulary: dict[str, int],
                  fields: tuple[PostingLists, ...], lengths: tuple[np.ndarray, ...],
-                 average_lengths: tuple[float, ...], combined: PostingLists, title_order: np.ndarray) -> None:
+                 average_lengths: tuple[float, ...], averaged_size: int, combined: PostingLists,
+                 title_order: np.ndarray) -> None:
         self.book_ids, self.id_order = book_ids, id_order
         self.titles, self.title_norms, self.authors = titles, title_norms, authors
         self.signatures, self.years, self.cover_ids = signatures, years, cover_ids
@@ -355,7 +359,8 @@ class SearchIndex:
         self.language_codes = {code.lower(): i for i, code in enumerate(languages)}
         self.rating_count, self.rating_sum = rating_count, rating_sum
         self.vocabulary, self.fields, self.lengths = vocabulary, fields, lengths
-        self.average_lengths, self.combined = average_lengths, combined
+        # The average field lengths of BM25, and how many books they were taken over.
+        self.average_lengths, self.averaged_size, self.combined = average_lengths, averaged_size, combined
         self.title_order = title_order
         self.size = len(book_ids)
         self.title_rank = np.empty(self.size, dtype=np.int32)
@@ -684,8 +689,8 @@ class SearchIndex:
         return {"book_ids": self.book_ids, "id_order": self.id_order, "titles": self.titles,
                 "title_norms": self.title_norms, "authors": self.authors, "signatures": self.signatures,
                 "vocabulary": self.vocabulary, "fields": self.fields, "lengths": self.lengths,
-                "average_lengths": self.average_lengths, "combined": self.combined,
-                "title_order": self.title_order}
+                "average_lengths": self.average_lengths, "averaged_size": self.averaged_size,
+                "combined": self.combined, "title_order": self.title_order}
 
     def _updated_text(self, rewritten: list[tuple[Document, int]], added: list[Document]) -> dict[str, Any]:
         size = self.size + len(added)
@@ -708,7 +713,14 @@ class SearchIndex:
             lengths.append(field_lengths)
             impact_keys.append(keys)
             impacts.append(_field_impacts(f, keys, frequencies, field_lengths, self.average_lengths[f]))
-        combined = self.combined.replaced(removed, *summed_pairs(impact_keys, impacts), term_count)
+        averages, averaged_size = self.average_lengths, self.averaged_size
+        if size > self.averaged_size * REAVERAGE_GROWTH:
+            # Grown well past the catalogue the averages describe (say, started on a table still being
+            # loaded): average afresh and recompute every impact, from the field lists alone.
+            averages, averaged_size = tuple(float(x.mean()) for x in lengths), size
+            combined = _combined_lists(fields, lengths, averages)
+        else:
+            combined = self.combined.replaced(removed, *summed_pairs(impact_keys, impacts), term_count)
 
         new_ids = _id_array([d.book_id for d in added])
         book_ids = np.concatenate([self.book_ids, new_ids]) if added else self.book_ids
@@ -734,4 +746,5 @@ class SearchIndex:
                                                 [d.authors for d in added]),
                 "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
                 "lengths": tuple(lengths),
-                "average_lengths": self.average_lengths, "combined": combined, "title_order": title_order}
+                "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
+                "title_order": title_order}
