@@ -41,7 +41,8 @@ class FakeSource:
 
 
 def book(i: int, stamp: str, **extra: Any) -> dict[str, Any]:
-    return with_derived_attributes({"book_id": f"OL{i}W", "title": f"Title {i}", "updated_at": stamp, **extra})
+    return with_derived_attributes({"book_id": f"OL{i}W", "title": f"Title {i}", "updated_at": stamp,
+                                    **extra})
 
 
 class Clock:
