@@ -11,6 +11,7 @@ import logging
 import aiohttp
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from yarl import URL
 
 from bookrec_common.auth import INTERNAL_TOKEN_HEADER
 
@@ -42,7 +43,8 @@ class RecommendationInvalidator:
         self._attempts = retries + 1
 
     async def _post(self, user_id: str, request_id: str) -> None:
-        url = f"{self._base_url}/recommendations/invalidate/{user_id}"
+        # Already URL-safe (validated user id); encoded=True keeps "." and ".." from being resolved away.
+        url = URL(f"{self._base_url}/recommendations/invalidate/{user_id}", encoded=True)
         headers = {"X-Request-ID": request_id, INTERNAL_TOKEN_HEADER: self._token}
         try:
             async with self._http.post(url, headers=headers, timeout=self._timeout) as response:

@@ -66,6 +66,12 @@ async def test_every_accepted_change_invalidates_with_request_id_and_internal_to
     assert recommender.calls == [("alice", "rid-1", "s3cret"), ("alice", "rid-2", "s3cret")]
 
 
+async def test_dot_user_ids_invalidate_their_own_key(client, recommender):
+    for user in (".", "..", "a..b"):
+        assert (await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 3})).status_code == 201
+    assert [user for user, _, _ in recommender.calls] == [".", "..", "a..b"]
+
+
 async def test_the_generated_request_id_is_the_one_forwarded(client, recommender):
     r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3})
     assert r.headers["X-Request-ID"] and recommender.calls == [("alice", r.headers["X-Request-ID"], "s3cret")]
