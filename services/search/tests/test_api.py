@@ -222,7 +222,11 @@ async def test_ready_waits_for_the_index_and_search_says_it_is_loading(tables):
 async def test_a_dynamodb_outage_after_loading_only_delays_freshness(client, tables, dynamodb):
     dynamodb.delete_table(TableName=tables["books"])
     await asyncio.sleep(0.8)  # a couple of failed refreshes
+    # Every query is answered from memory: no table needed.
     assert (await client.get("/search", params={"q": "ethics"})).json()["total"] == 2
+    assert (await client.post("/search/advanced", json={"min_year": 1905})).json()["total"] == 4
+    suggestions = (await client.get("/search/autocomplete", params={"q": "the"})).json()
+    assert suggestions["source"] == "index" and suggestions["total"] == 5
     probe = (await client.get("/ready")).json()
     assert probe["status"] == "degraded" and probe["checks"]["index"]["ok"]
 
