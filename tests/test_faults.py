@@ -1,0 +1,179 @@
+"""Fault injection through the local ALB, on a stack of its own (these tests break things on purpose).
+
+Each prints its figures: requests sent, failed, and how long recovery took."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bookrec_common.catalog import with_derived_attributes
+from bookrec_common.dynamo import to_item
+from scripts import definitions
+from scripts.procs import local_dynamodb, moto_command, port_open, redis_command, start, wait_until
+
+pytestmark = pytest.mark.e2e
+OFFSET = 400
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    state = tmp_path_factory.mktemp("faulty")
+    command = [sys.executable, "-m", "scripts.stack"]
+    options = ["--state-dir", str(state), "--port-offset", str(OFFSET)]
+    env = {**os.environ, "REDIS_URL": ""}  # never borrow a developer's Redis: this one gets killed
+    # A small catalogue keeps the emulator's start-up scans short; these tests need books, not volume.
+    result = subprocess.run([*command, "up", *options, "--seed", "none"], cwd=definitions.ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"stack did not start:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    stack_env = json.loads((state / "env.json").read_text())
+    client = local_dynamodb(stack_env["AWS_ENDPOINT_URL"])
+    for i in range(1, 60):
+        client.put_item(TableName=stack_env["BOOKS_TABLE"],
+                        Item=to_item(with_derived_attributes({"book_id": f"GB{i}", "title": f"Fault book {i}"})))
+    yield state
+    subprocess.run([*command, "down", *options], cwd=definitions.ROOT, timeout=120)
+
+
+def pid(state: Path, name: str) -> int:
+    return int((state / "pids" / f"{name}.pid").read_text())
+
+
+def service_url(name: str) -> str:
+    return f"http://127.0.0.1:{definitions.services()[name]['port'] + OFFSET}"
+
+
+ALB = f"http://127.0.0.1:{8080 + OFFSET}"
+
+
+def counter(text: str, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or
+               line.startswith(name + "{"))
+
+
+async def hammer(path: str, seconds: float, concurrency: int = 8) -> tuple[int, int, list[str]]:
+    sent = failed = 0
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    # A slow answer from the emulator is not a failure; an error status or a hang is.
+    async with httpx.AsyncClient(base_url=ALB, timeout=30) as client:
+        async def worker(n: int) -> None:
+            nonlocal sent, failed
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                sent += 1
+                try:
+                    r = await client.get(path.format(n=n, i=i))
+                    if r.status_code != 200:
+                        failed += 1
+                        errors.append(f"{r.status_code} {r.text[:120]}")
+                except httpx.HTTPError as exc:
+                    failed += 1
+                    errors.append(repr(exc))
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return sent, failed, errors[:5]
+
+
+def test_redis_killed_during_load_on_recommendations(faulty):
+    redis_pid = pid(faulty, "redis")
+    env = json.loads((faulty / "env.json").read_text())
+    port = int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+
+    async def scenario():
+        load = asyncio.create_task(hammer("/recommendations/gb-{n}?limit=10", 30))
+        await asyncio.sleep(8)
+        os.kill(redis_pid, signal.SIGKILL)
+        await asyncio.sleep(2)
+        degraded = httpx.get(service_url("recommendation") + "/ready").json()
+        await asyncio.sleep(10)
+        proc = start(redis_command(port), faulty / "logs" / "redis.log", new_session=True)
+        (faulty / "pids" / "redis.pid").write_text(str(proc.pid))
+        restarted = time.monotonic()
+        wait_until(lambda: port_open(port), 10, "redis")
+        recovered = None
+        while time.monotonic() - restarted < 15:
+            if httpx.get(service_url("recommendation") + "/ready").json().get("status") == "ready":
+                recovered = time.monotonic() - restarted
+                break
+            await asyncio.sleep(0.2)
+        return await load, degraded, recovered
+
+    (sent, failed, errors), degraded, recovered = asyncio.run(scenario())
+    print(f"\nredis killed under load: sent {sent}, failed {failed}, ready again {recovered:.1f}s after restart")
+    assert failed == 0, errors
+    assert degraded["status"] == "degraded" and degraded["checks"]["redis"]["ok"] is False
+    assert recovered is not None
+    metrics = httpx.get(service_url("recommendation") + "/metrics").text
+    assert counter(metrics, "recommendation_cache_errors_total") > 0
+
+
+def test_a_stopped_recommender_never_fails_a_rating(faulty):
+    reco = pid(faulty, "recommendation")
+    ratings_metrics = service_url("ratings") + "/metrics"
+    before = counter(httpx.get(ratings_metrics).text, "invalidation_failures_total")
+    os.killpg(reco, signal.SIGSTOP)  # hung, not gone: the harder case (timeouts, not refusals)
+    try:
+        results = [httpx.post(f"{ALB}/books/GB{i}/rate", json={"user_id": "fault-rater", "rating": 3}, timeout=30)
+                   for i in range(1, 21)]
+    finally:
+        os.killpg(reco, signal.SIGCONT)
+    during = counter(httpx.get(ratings_metrics).text, "invalidation_failures_total")
+    print(f"\nrecommender stopped: 20 ratings sent, {sum(r.status_code not in (200, 201) for r in results)} failed, "
+          f"{during - before:.0f} invalidations counted as failed")
+    assert all(r.status_code in (200, 201) for r in results)
+    assert during - before == 20
+    # Resumed, the recommender first drains the invalidations queued while it was stopped.
+    resumed = time.monotonic()
+    confirmed = counter(httpx.get(ratings_metrics).text, "invalidations_total")
+    for i in range(22, 42):
+        r = httpx.post(f"{ALB}/books/GB{i}/rate", json={"user_id": "fault-rater", "rating": 4}, timeout=30)
+        assert r.status_code == 201
+        if counter(httpx.get(ratings_metrics).text, "invalidations_total") > confirmed:
+            break
+        time.sleep(0.5)
+    print(f"invalidation confirmed again {time.monotonic() - resumed:.1f}s after the recommender resumed")
+    assert counter(httpx.get(ratings_metrics).text, "invalidations_total") > confirmed  # works again
+
+
+def test_dynamodb_emulator_stopped_and_restarted(faulty):
+    env = json.loads((faulty / "env.json").read_text())
+    port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    os.killpg(pid(faulty, "moto"), signal.SIGKILL)
+    wait_until(lambda: not port_open(port), 10, "moto gone")
+    timings = []
+    for path in ("/books/GB1", "/books/GB1/ratings", "/users/x/ratings", "/recommendations/x"):
+        started = time.monotonic()
+        r = httpx.get(ALB + path, timeout=20)
+        timings.append(time.monotonic() - started)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert httpx.get(service_url("bookdetail") + "/ready").status_code == 503
+    proc = start(moto_command(port), faulty / "logs" / "moto.log", new_session=True)
+    (faulty / "pids" / "moto.pid").write_text(str(proc.pid))
+    wait_until(lambda: port_open(port), 30, "moto")
+    restarted = time.monotonic()
+    client = local_dynamodb(env["AWS_ENDPOINT_URL"])
+    definitions.create_tables(client, "bookrec-local")  # a restarted emulator starts empty
+    client.put_item(TableName=env["BOOKS_TABLE"], Item=to_item(with_derived_attributes({"book_id": "GB1", "title": "Back"})))
+    wait_until(lambda: httpx.get(ALB + "/books/GB1").status_code == 200, 30, "bookdetail recovery")
+    print(f"\nemulator down: slowest 503 after {max(timings):.2f}s; bookdetail recovered "
+          f"{time.monotonic() - restarted:.1f}s after the emulator came back, without a restart")
+    assert max(timings) < 5  # refused connections fail fast; nothing waits for a read timeout
+    assert httpx.get(ALB + "/books/GB1").json()["title"] == "Back"
+
+
+def test_a_target_down_behind_the_alb_is_a_502_problem(faulty):
+    os.killpg(pid(faulty, "search"), signal.SIGKILL)
+    wait_until(lambda: not port_open(definitions.services()["search"]["port"] + OFFSET), 10, "search gone")
+    r = httpx.get(ALB + "/search", params={"q": "zen"})
+    assert r.status_code == 502 and r.json()["code"] == "bad_gateway" and r.headers["x-service"] == "alb"
