@@ -4,7 +4,7 @@ Scoring (the documented contract)
 ---------------------------------
 For a document d and a query word t, with field weights w_title = 3,
 w_authors = 2, w_subjects = 1, k1 = 1.2, b = 0.75 and avg_f the average length
-of field f at the last full build:
+of field f (as last averaged, see Layout):
 
     impact(t, d) = Σ_f  w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
     idf(t)       = ln(1 + (N − df + 0.5) / (df + 0.5))      df: documents with t in any field
