@@ -7,20 +7,25 @@ from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from bookrec_common.catalog import utc_now
+from bookrec_common.catalog import BOOK_ID, utc_now
 from bookrec_common.context import request_id_of
 from bookrec_common.errors import NotFound, ValidationFailed, decode_strictly
 from bookrec_common.params import check_book_id
 
-from bookrec_ratings.domain import decode_cursor, encode_cursor, is_user_id
+from bookrec_ratings.domain import USER_ID_PATTERN, decode_cursor, encode_cursor, is_user_id
 from bookrec_ratings.invalidation import RecommendationInvalidator
 from bookrec_ratings.models import (BookRatingEntry, BookRatings, RateRequest, RateResponse, UserRatingEntry,
                                     UserRatings)
 from bookrec_ratings.store import RatingStore
 
+# Patterns in the schema document the ids; the handlers check them whole.
+BookId = Annotated[str, PathParameter(pattern=BOOK_ID.pattern,
+                                      description="Open Library work id (OL45883W) or goodbooks id (GB123)")]
+UserId = Annotated[str, PathParameter(pattern=USER_ID_PATTERN,
+                                      description="1..64 characters of A-Z a-z 0-9 _ . @ -")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
 
@@ -51,7 +56,7 @@ def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, st
 
 @post("/books/{book_id:str}/rate", summary="Rate a book 1..5 (re-rating replaces)",
       responses=None, status_code=HTTP_201_CREATED)
-async def rate_book(request: Request, book_id: FromPath[str], data: JSONBody[RateRequest],
+async def rate_book(request: Request, book_id: BookId, data: JSONBody[RateRequest],
                     ratings: NamedDependency[RatingStore],
                     invalidator: NamedDependency[RecommendationInvalidator]) -> Response[RateResponse]:
     check_book_id(book_id)
@@ -67,7 +72,7 @@ async def rate_book(request: Request, book_id: FromPath[str], data: JSONBody[Rat
 
 @delete("/books/{book_id:str}/ratings/{user_id:str}", status_code=HTTP_204_NO_CONTENT,
         summary="Remove a user's rating of a book and its contribution")
-async def delete_rating(request: Request, book_id: FromPath[str], user_id: FromPath[str],
+async def delete_rating(request: Request, book_id: BookId, user_id: UserId,
                         ratings: NamedDependency[RatingStore],
                         invalidator: NamedDependency[RecommendationInvalidator]) -> None:
     check_book_id(book_id)
@@ -77,7 +82,7 @@ async def delete_rating(request: Request, book_id: FromPath[str], user_id: FromP
 
 
 @get("/books/{book_id:str}/ratings", summary="A book's rating aggregate and its ratings, newest first")
-async def book_ratings(book_id: FromPath[str], ratings: NamedDependency[RatingStore],
+async def book_ratings(book_id: BookId, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> BookRatings:
     check_book_id(book_id)
     start = _start_key(cursor, "book_id", book_id)
@@ -95,7 +100,7 @@ async def book_ratings(book_id: FromPath[str], ratings: NamedDependency[RatingSt
 
 
 @get("/users/{user_id:str}/ratings", summary="A user's ratings, newest first")
-async def user_ratings(user_id: FromPath[str], ratings: NamedDependency[RatingStore],
+async def user_ratings(user_id: UserId, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> UserRatings:
     _check_user_id(user_id)
     page = await ratings.ratings_of_user(user_id, limit, _start_key(cursor, "user_id", user_id))
