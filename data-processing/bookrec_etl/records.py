@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookrec_common.catalog import (BOOK_ID, OPEN_LIBRARY_WORK_ID, STARS, empty_distribution,
+from bookrec_common.catalog import (BOOK_ID, GOODBOOKS_ID, OPEN_LIBRARY_WORK_ID, STARS, empty_distribution,
                                     with_derived_attributes)
 
 # Deterministic timestamps for sources that carry none, so importing twice gives the same records.
@@ -278,7 +278,7 @@ def goodbooks_book_id(value: Any) -> str:
     except ValueError:
         raise Rejected("missing or malformed book_id") from None
     book_id = f"GB{number}"
-    if not BOOK_ID.match(book_id):
+    if not GOODBOOKS_ID.match(book_id):
         raise Rejected("missing or malformed book_id")
     return book_id
 
