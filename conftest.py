@@ -20,6 +20,15 @@ from scripts import definitions
 from scripts.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start, wait_until
 
 
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Tests never reach real AWS: fake credentials everywhere, endpoints always local.
     os.environ.update(LOCAL_AWS_ENV)
@@ -33,8 +42,7 @@ def moto_endpoint() -> str:
     url = f"http://127.0.0.1:{port}"
     os.environ["AWS_ENDPOINT_URL"] = url
     yield url
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +70,7 @@ def redis_url() -> str:
     proc = start(command)
     wait_until(lambda: port_open(port), 15, "redis-server", proc)
     yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
 
 
 # The whole local stack, started once for the end-to-end tests and the load-test smoke run.

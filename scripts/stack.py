@@ -193,7 +193,7 @@ def up(cfg: StackConfig) -> None:
                                     "REDIS_URL": redis_url, **definitions.table_env(cfg.prefix), **identity},
                                    indent=2))
     say(f"ready in {time.monotonic() - started:.1f}s")
-    say(f"ALB            {cfg.alb_url}   (e.g. curl {cfg.alb_url}/books/OL45883W)")
+    say(f"ALB            {cfg.alb_url}   (e.g. curl {cfg.alb_url}/books/OL827357W)")
     for name, spec in definitions.services().items():
         say(f"{name:<14} http://127.0.0.1:{cfg.port(spec['port'])}   (/health /ready /metrics /schema)")
     say(f"DynamoDB       {cfg.aws_endpoint}   (moto server)")
