@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -388,6 +389,12 @@ def test_a_catalogue_grown_from_nothing_is_scored_like_one_built_whole(sample_bo
     for query in ("zen", "nietzsche", "ethics of", "marcus aurelius", "philosophy"):
         a, b = ids(grown, grown.search(query, 10)), ids(whole, whole.search(query, 10))
         assert a[0] == b[0] and len(set(a) & set(b)) >= 0.8 * len(b)
+
+
+def test_all_field_lists_merged_in_small_term_ranges_are_the_same(real):
+    small = index_module._combined_lists(real.fields, real.lengths, real.average_lengths, chunk_postings=500)
+    for attribute in ("offsets", "docs", "values"):
+        assert np.array_equal(getattr(small, attribute), getattr(real.combined, attribute))
 
 
 def test_unchanged_records_leave_the_index_as_it_is(sample_books, real):
