@@ -25,11 +25,13 @@ import asyncio
 import os
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,15 @@ def moto_server(serialised: bool) -> Iterator[tuple[str, Any]]:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         yield endpoint, local_dynamodb(endpoint)
     finally:
-        proc.terminate()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:  # busy deleting big tables: it holds nothing worth waiting for
+        proc.kill()
         proc.wait(10)
 
 
@@ -96,15 +106,26 @@ def recommender_stand_in() -> Iterator[tuple[str, list[str]]]:
         thread.join(10)
 
 
-def fresh_tables(dynamodb: Any, books: int = 1) -> dict[str, str]:
+def fresh_tables(dynamodb: Any, books: int = 1, ratings: int = 0) -> dict[str, str]:
+    """New tables with `books` books and `ratings` ratings of other books than the one benchmarked."""
     tables = definitions.create_tables(dynamodb, f"b{uuid.uuid4().hex[:8]}")
     # Book items of a realistic size: the emulator's cost per transaction grows with what it copies.
     records = ({"book_id": BOOK if i == 0 else f"OL{i}W", "title": f"Book {i}",
                 "subjects": ["philosophy", "ethics"], "description": "x" * 300} for i in range(books))
-    items = [to_item(with_derived_attributes(record)) for record in records]
-    for i in range(0, len(items), 25):
-        dynamodb.batch_write_item(RequestItems={tables["books"]: [{"PutRequest": {"Item": it}}
-                                                                 for it in items[i:i + 25]]})
+    book_items = [to_item(with_derived_attributes(record)) for record in records]
+    stamp = utc_now()
+    rating_items = [to_item({"book_id": f"GB{1 + i % 9000}", "user_id": f"reader{i}", "rating": 1 + i % 5,
+                             "created_at": stamp, "updated_at": stamp}) for i in range(ratings)]
+
+    def write(table: str, items: list[dict[str, Any]]) -> None:
+        for i in range(0, len(items), 25):
+            puts = [{"PutRequest": {"Item": item}} for item in items[i:i + 25]]
+            dynamodb.batch_write_item(RequestItems={table: puts})
+
+    with ThreadPoolExecutor(8) as pool:
+        chunks = [(tables["books"], book_items[i:i + 1000]) for i in range(0, len(book_items), 1000)]
+        chunks += [(tables["ratings"], rating_items[i:i + 1000]) for i in range(0, len(rating_items), 1000)]
+        list(pool.map(lambda chunk: write(*chunk), chunks))
     return tables
 
 
@@ -146,8 +167,7 @@ def ratings_service(endpoint: str, tables: dict[str, str], recommendation_url: s
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), 60, "ratings service", proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)
 
 
 def counter(metrics: str, name: str) -> float:
@@ -222,11 +242,11 @@ async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
             definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
 
 
-async def emulator_cost(book_counts: list[int], changes: int = 10) -> None:
-    print("\n3. The emulator's cost of one rating change as the books table grows (sequential changes)")
+async def emulator_cost(sizes: list[tuple[int, int]], changes: int = 10) -> None:
+    print("\n3. The emulator's cost of one rating change as its tables grow (sequential changes)")
     with moto_server(serialised=False) as (_, dynamodb):
-        for books in book_counts:
-            tables = fresh_tables(dynamodb, books)
+        for books, ratings in sizes:
+            tables = fresh_tables(dynamodb, books, ratings)
             settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
             async with dynamodb_client(settings) as client:
                 store = RatingStore(client, tables["books"], tables["ratings"])
@@ -236,7 +256,8 @@ async def emulator_cost(book_counts: list[int], changes: int = 10) -> None:
                     await store.change(BOOK, f"user{i}", 1 + i % 5, utc_now())
                     latencies.append((time.perf_counter() - started) * 1000)
             median = statistics.median(latencies)
-            print(f"  {books:>6} books: {median:7.0f} ms per change (median of {changes})")
+            print(f"  {books:>6} books, {ratings:>6} ratings: {median:7.0f} ms per change "
+                  f"(median of {changes})")
             definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
 
 
@@ -244,7 +265,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=200)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--books", type=int, nargs="+", default=[1, 1000, 10000])
+    parser.add_argument("--sizes", nargs="+", default=["1:0", "1000:0", "10000:0", "10000:65000"],
+                        help="BOOKS:RATINGS table sizes for the emulator-cost part (full seed ~10000:65000)")
     parser.add_argument("--only", nargs="+", choices=["http", "replicas", "emulator"],
                         default=["http", "replicas", "emulator"])
     args = parser.parse_args()
@@ -256,7 +278,7 @@ async def main() -> None:
     if "replicas" in args.only:
         await replicas_racing(args.raters, args.replicas)
     if "emulator" in args.only:
-        await emulator_cost(args.books)
+        await emulator_cost([tuple(int(n) for n in size.split(":")) for size in args.sizes])
 
 
 if __name__ == "__main__":
