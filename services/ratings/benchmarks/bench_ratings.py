@@ -247,7 +247,9 @@ async def emulator_cost(sizes: list[tuple[int, int]], changes: int = 10) -> None
     with moto_server(serialised=False) as (_, dynamodb):
         for books, ratings in sizes:
             tables = fresh_tables(dynamodb, books, ratings)
-            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+            # Patient: the point is to measure the emulator (the service's own read timeout is 3 s).
+            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"],
+                                       dynamodb_read_timeout=120, dynamodb_max_attempts=1)
             async with dynamodb_client(settings) as client:
                 store = RatingStore(client, tables["books"], tables["ratings"])
                 latencies = []
