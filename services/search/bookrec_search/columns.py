@@ -15,6 +15,7 @@ import numpy as np
 TERM_SHIFT = 32  # a (term, document) pair packed as term << 32 | document, so pairs sort term-major
 DOC_MASK = (1 << TERM_SHIFT) - 1
 MAX_FREQUENCY = np.iinfo(np.uint16).max
+SPLICE_STEPS = 20_000  # up to this many drops and inserts, splice by copying stretches; beyond, by masks
 
 
 class TextColumn:
@@ -134,35 +135,72 @@ class PostingLists:
                  term_count: int) -> PostingLists:
         """Drop every posting of the `removed` documents (a mask by document), then merge in new pairs.
 
-        `keys` are sorted, unique packed (term, document) pairs; cost is one
-        pass over the arrays plus a binary search per new pair.
+        `keys` are sorted, unique packed (term, document) pairs. Cost: a pass
+        to find the removed documents' postings, a binary search per new pair,
+        and one copy of the arrays with the changes spliced in.
         """
-        docs, kept_values = self.docs, self.values
         sizes = np.zeros(term_count, dtype=np.int64)
         sizes[:self.term_count] = np.diff(self.offsets)
-        dropped = removed[docs] if removed.any() else None
-        if dropped is not None and dropped.any():
-            dropped_terms = np.searchsorted(self.offsets, np.flatnonzero(dropped), side="right") - 1
-            sizes -= np.bincount(dropped_terms, minlength=term_count)
-            docs, kept_values = docs[~dropped], kept_values[~dropped]
-        kept_offsets = np.zeros(term_count + 1, dtype=np.int64)
-        np.cumsum(sizes, out=kept_offsets[1:])
+        drops = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
+        if len(drops):
+            sizes -= np.bincount(np.searchsorted(self.offsets, drops, side="right") - 1, minlength=term_count)
         new_terms = keys >> TERM_SHIFT
         new_docs = (keys & DOC_MASK).astype(np.int32)
+        sizes += np.bincount(new_terms, minlength=term_count)
+        # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
         at = np.empty(len(keys), dtype=np.int64)
         starts = np.flatnonzero(np.diff(new_terms, prepend=-1))
         for start, stop in zip(starts, [*starts[1:], len(keys)]):
             term = int(new_terms[start])
-            lo, hi = kept_offsets[term], kept_offsets[term + 1]
-            at[start:stop] = lo + np.searchsorted(docs[lo:hi], new_docs[start:stop])
-        added = np.zeros(term_count + 1, dtype=np.int64)
-        np.cumsum(np.bincount(new_terms, minlength=term_count), out=added[1:])
-        return PostingLists(kept_offsets + added, np.insert(docs, at, new_docs),
-                            np.insert(kept_values, at, values.astype(kept_values.dtype)))
+            if term >= self.term_count:
+                at[start:stop] = len(self.docs)
+                continue
+            lo, hi = self.offsets[term], self.offsets[term + 1]
+            at[start:stop] = lo + np.searchsorted(self.docs[lo:hi], new_docs[start:stop])
+        offsets = np.zeros(term_count + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        docs, kept_values = spliced((self.docs, self.values), drops, at,
+                                    (new_docs, values.astype(self.values.dtype)))
+        return PostingLists(offsets, docs, kept_values)
 
     @property
     def nbytes(self) -> int:
         return int(self.offsets.nbytes + self.docs.nbytes + self.values.nbytes)
+
+
+def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,
+            inserted: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Parallel arrays without the places `drops`, with `inserted[k][i]` put before place `at[i]`.
+
+    Both `drops` and `at` are ascending places in the arrays as they are. A
+    few changes are spliced in with one copy of the stretches between them;
+    many go through a mask and numpy's insert.
+    """
+    if len(drops) + len(at) > SPLICE_STEPS:
+        keep = np.ones(len(arrays[0]), dtype=bool)
+        keep[drops] = False
+        shifted = at - np.searchsorted(drops, at)  # the same places once the drops are gone
+        return tuple(np.insert(a[keep], shifted, new) for a, new in zip(arrays, inserted))
+    outs = tuple(np.empty(len(a) - len(drops) + len(at), dtype=a.dtype) for a in arrays)
+    places = np.concatenate([at, drops])
+    is_drop = np.concatenate([np.zeros(len(at), dtype=bool), np.ones(len(drops), dtype=bool)])
+    source = target = 0
+    for step in np.lexsort((is_drop, places)).tolist():
+        place = int(places[step])
+        if place > source:
+            stretch = place - source
+            for out, a in zip(outs, arrays):
+                out[target:target + stretch] = a[source:place]
+            source, target = place, target + stretch
+        if step >= len(at):
+            source += 1
+        else:
+            for out, new in zip(outs, inserted):
+                out[target] = new[step]
+            target += 1
+    for out, a in zip(outs, arrays):
+        out[target:] = a[source:]
+    return outs
 
 
 def occurrence_counts(terms: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
 
+from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search.index import (EXACT_TITLE_BONUS, FIELD_WEIGHTS, B, Filters, K1, PRIOR_RATINGS,
                                   PRIOR_STRENGTH, SearchIndex, suggestion_key)
@@ -351,6 +352,17 @@ change_strategy = st.tuples(st.integers(0, 39),
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalogue, st.lists(change_strategy, max_size=8), st.lists(book_strategy, max_size=5))
 def test_updated_index_answers_like_a_fresh_build(raw, changes, new_raw):
+    check_updated(raw, changes, new_raw)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.lists(change_strategy, min_size=1, max_size=8), st.lists(book_strategy, max_size=5))
+def test_updated_index_spliced_through_masks_answers_the_same(raw, changes, new_raw):
+    with mock.patch.object(columns_module, "SPLICE_STEPS", 0):
+        check_updated(raw, changes, new_raw)
+
+
+def check_updated(raw, changes, new_raw) -> None:
     books = build(raw)
     index = SearchIndex.from_records(books)
     current = {b["book_id"]: b for b in books}
