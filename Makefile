@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := services/common services/search services/bookdetail services/ratings services/recommendation data-processing
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps system-deps test run up down status logs bench bench-search evaluate loadtest token clean
+.PHONY: deps system-deps test run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
 
 $(STAMP): $(PYPROJECTS) requirements-dev.txt
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
 
 bench-reco: deps ## recommender build and latency benchmark
 	$(PY) services/recommendation/benchmarks/bench_recommend.py
+
+bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost
+	$(PY) services/ratings/benchmarks/bench_ratings.py
 
 bench-etl: deps ## extract and load throughput benchmark
 	$(PY) data-processing/benchmarks/bench_etl.py

@@ -56,9 +56,9 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
 def moto_command(port: int, serialised: bool = False) -> list[str]:
     """The moto server; `serialised` answers one request at a time.
 
-    The threaded server (the default) does not isolate concurrent
-    TransactWriteItems from each other, as DynamoDB does; tests of races
-    between replicas use the serialised one.
+    The default is moto's threaded server with atomic transactions patched in
+    (scripts/atomic_moto.py); the serialised one answers strictly one request
+    at a time, for tests that want no concurrency at all inside the emulator.
     """
     if serialised:
         return [sys.executable, "-c",
@@ -66,7 +66,8 @@ def moto_command(port: int, serialised: bool = False) -> list[str]:
                 "from moto.server import DomainDispatcherApplication, create_backend_app; "
                 "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
                 "threaded=False)", str(port)]
-    return [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    # moto server with atomic, table-size-independent transactions (see scripts/atomic_moto.py).
+    return [sys.executable, str(Path(__file__).with_name("atomic_moto.py")), str(port)]
 
 
 def redis_command(port: int) -> list[str] | None:

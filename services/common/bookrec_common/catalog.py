@@ -36,7 +36,7 @@ def title_bucket(title_norm: str) -> str:
 
 
 def is_book_id(value: str) -> bool:
-    return bool(BOOK_ID.match(value))
+    return bool(BOOK_ID.fullmatch(value))
 
 
 def empty_distribution() -> dict[str, int]:

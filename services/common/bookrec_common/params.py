@@ -20,7 +20,7 @@ def check_book_id(book_id: str, field: str = "book_id", source: str = "path") ->
 
 
 def check_user_id(user_id: str, field: str = "user_id", source: str = "path") -> str:
-    if not USER_ID.match(user_id):
+    if not USER_ID.fullmatch(user_id):
         raise ValidationFailed(
             f"{user_id!r} is not a user id (1..64 characters of A-Z a-z 0-9 _ . @ -)",
             errors=[{"field": field, "message": "malformed user id", "source": source}],
