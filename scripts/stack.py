@@ -161,8 +161,9 @@ def up(cfg: StackConfig) -> None:
     cfg.logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        if port_open(cfg.port(ALB_PORT)):
-            raise SystemExit(f"port {cfg.port(ALB_PORT)} is taken: is another stack running?")
+        for taken in (cfg.port(ALB_PORT), cfg.port(MOTO_PORT)):
+            if port_open(taken):
+                raise SystemExit(f"port {taken} is taken: is another stack running?")
         moto = launch(cfg, "moto", moto_command(cfg.port(MOTO_PORT)), env={"MOTO_PORT": str(cfg.port(MOTO_PORT))})
         redis_url = ensure_redis(cfg)
         wait_until(lambda: port_open(cfg.port(MOTO_PORT)), 30, "moto server", moto)
