@@ -120,6 +120,8 @@ def test_ecs_services_and_task_definitions(applied):
             assert env["RECOMMENDATION_URL"] == "http://recommendation.bookrec.internal:8004"
         if spec.get("auth"):
             assert [s["name"] for s in container["secrets"]] == ["INTERNAL_TOKEN"]
+        # REDIS_URL follows the `redis` flag of services.json, whichever services carry it.
+        assert ("REDIS_URL" in env) == bool(spec.get("redis")), service["serviceName"]
         # (The emulator does not report deploymentConfiguration back, so the circuit breaker is not checked here.)
 
 
@@ -156,3 +158,57 @@ def test_recommender_has_a_private_dns_name(applied):
     names = {s["Name"] for s in cloudmap.list_services()["Services"]}
     assert "recommendation" in names
     assert outputs["internal_dns_names"] == {"recommendation": "recommendation.bookrec.internal"}
+
+
+def test_redis_admits_exactly_the_services_with_the_redis_flag(applied):
+    _, client = applied
+    ec2 = client("ec2")
+    groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [groups[f"{PREFIX}-redis"]]}])
+    admitted = {r["ReferencedGroupInfo"]["GroupId"] for r in rules["SecurityGroupRules"]
+                if not r.get("IsEgress") and r.get("ReferencedGroupInfo") and r.get("FromPort") == 6379}
+    expected = {groups[f"{PREFIX}-{name}"] for name, spec in definitions.services().items() if spec.get("redis")}
+    assert admitted == expected
+
+
+def test_user_pool_client_and_admin_group(applied):
+    outputs, client = applied
+    cognito = client("cognito-idp")
+    pool_id, client_id = outputs["user_pool_id"], outputs["user_pool_client_id"]
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["Name"] == PREFIX
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert not pool.get("UsernameAttributes")  # sign-in by username
+    assert outputs["jwt_issuer"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+    app = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert "ClientSecret" not in app
+    assert set(app["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert app["AccessTokenValidity"] == 1 and app["TokenValidityUnits"]["AccessToken"] == "hours"
+    groups = cognito.list_groups(UserPoolId=pool_id)["Groups"]
+    assert [g["GroupName"] for g in groups] == ["admin"]
+
+
+def test_auth_services_verify_tokens_of_the_user_pool(applied):
+    outputs, client = applied
+    ecs = client("ecs")
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{outputs['user_pool_id']}"
+    expected = {"JWT_JWKS_URL": f"{issuer}/.well-known/jwks.json", "JWT_ISSUER": issuer,
+                "JWT_AUDIENCE": outputs["user_pool_client_id"]}
+    for name, spec in definitions.services().items():
+        task = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{name}")["taskDefinition"]
+        env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+        jwt = {k: v for k, v in env.items() if k.startswith("JWT_")}
+        assert jwt == (expected if spec.get("auth") else {}), name
+
+
+def test_tables_only_plans_no_identity(tmp_path):
+    """The local stack's fast path (full_stack = false) creates the tables and nothing else."""
+    terraform = tf.Terraform(tf.LOCAL_ENV, tmp_path)
+    terraform.init(backend=False)
+    plan = tmp_path / "plan"
+    terraform.run("plan", "-no-color", "-refresh=false", f"-out={plan}", f"-state={tmp_path / 'none.tfstate'}",
+                  "-var=endpoint=http://127.0.0.1:9", f"-var=name_prefix={PREFIX}", "-var=full_stack=false",
+                  capture=True)
+    shown = json.loads(terraform.run("show", "-json", str(plan), capture=True).stdout)
+    created = {c["type"] for c in shown["resource_changes"] if "create" in c["change"]["actions"]}
+    assert created == {"aws_dynamodb_table"}

@@ -26,6 +26,7 @@ module "platform" {
   enable_nat               = var.enable_nat
   certificate_arn          = var.certificate_arn
   deletion_protection      = var.deletion_protection
+  self_sign_up             = var.self_sign_up
   image_tag                = var.image_tag
   desired_count            = var.desired_count
   log_retention_days       = var.log_retention_days

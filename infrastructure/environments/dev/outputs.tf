@@ -21,3 +21,15 @@ output "redis_endpoint" {
 output "repository_urls" {
   value = module.platform.repository_urls
 }
+
+output "user_pool_id" {
+  value = module.platform.user_pool_id
+}
+
+output "user_pool_client_id" {
+  value = module.platform.user_pool_client_id
+}
+
+output "jwt_issuer" {
+  value = module.platform.jwt_issuer
+}

@@ -25,8 +25,15 @@ variable "certificate_arn" {
 }
 
 variable "deletion_protection" {
-  type    = bool
-  default = true
+  description = "Deletion protection of the tables and the user pool."
+  type        = bool
+  default     = true
+}
+
+variable "self_sign_up" {
+  description = "Whether users may sign themselves up in the user pool (else administrators create them)."
+  type        = bool
+  default     = false
 }
 
 variable "image_tag" {

@@ -3,7 +3,7 @@
 # - autoscaling off: an aws_appautoscaling_target apply hangs on a tag call the emulator lacks;
 # - a single-node aws_elasticache_cluster instead of a replication group (the emulator never
 #   creates the group's member cluster), without transit encryption;
-# - deletion protection off and images force-deleted, so `destroy` cleans up.
+# - deletion protection (tables, user pool) off and images force-deleted, so `destroy` cleans up.
 terraform {
   required_version = ">= 1.6"
   required_providers {
@@ -41,6 +41,7 @@ provider "aws" {
     applicationautoscaling = var.endpoint
     cloudwatch             = var.endpoint
     cloudwatchlogs         = var.endpoint
+    cognitoidp             = var.endpoint
     dynamodb               = var.endpoint
     ec2                    = var.endpoint
     ecr                    = var.endpoint
@@ -92,4 +93,16 @@ output "redis_endpoint" {
 
 output "internal_dns_names" {
   value = module.platform.internal_dns_names
+}
+
+output "user_pool_id" {
+  value = module.platform.user_pool_id
+}
+
+output "user_pool_client_id" {
+  value = module.platform.user_pool_client_id
+}
+
+output "jwt_issuer" {
+  value = module.platform.jwt_issuer
 }

@@ -11,7 +11,7 @@ variable "private_subnet_ids" {
 }
 
 variable "client_security_groups" {
-  description = "Name => security group allowed to reach Redis (the recommender's)."
+  description = "Name => security group allowed to reach Redis (the services with redis: true)."
   type        = map(string)
 }
 

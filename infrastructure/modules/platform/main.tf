@@ -63,6 +63,16 @@ resource "aws_secretsmanager_secret_version" "internal_token" {
   }
 }
 
+module "identity" {
+  count               = local.full
+  source              = "../identity"
+  name_prefix         = var.name_prefix
+  region              = var.region
+  deletion_protection = var.deletion_protection
+  self_sign_up        = var.self_sign_up
+  tags                = local.tags
+}
+
 module "iam" {
   count       = local.full
   source      = "../iam"
@@ -124,6 +134,7 @@ module "ecs" {
   task_role_arns            = module.iam[0].task_role_arns
   log_group_names           = module.monitoring[0].log_group_names
   table_env                 = local.table_env
+  extra_environment         = { for name in local.auth : name => module.identity[0].jwt_environment }
   redis_url                 = module.cache[0].url
   internal_dns_names        = module.service_discovery[0].dns_names
   registry_arns             = module.service_discovery[0].registry_arns

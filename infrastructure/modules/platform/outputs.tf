@@ -25,3 +25,15 @@ output "redis_endpoint" {
 output "internal_dns_names" {
   value = try(module.service_discovery[0].dns_names, {})
 }
+
+output "user_pool_id" {
+  value = try(module.identity[0].user_pool_id, null)
+}
+
+output "user_pool_client_id" {
+  value = try(module.identity[0].user_pool_client_id, null)
+}
+
+output "jwt_issuer" {
+  value = try(module.identity[0].jwt_issuer, null)
+}
