@@ -5,10 +5,13 @@
 - `moto_endpoint`: a moto server process over HTTP, exported as AWS_ENDPOINT_URL.
 - `redis_url`: a real redis-server process on a free port.
 - `tables`: fresh books/ratings tables (from infrastructure/definitions/tables.json) per test.
+- `issuer`: a token issuer serving its JWKS over HTTP, for services' own tests (any `sub`, any group);
+  the end-to-end tests use the stack's Cognito instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +20,7 @@ import uuid
 import pytest
 
 from scripts import definitions
+from scripts.dev_issuer import TokenIssuer
 from scripts.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start, wait_until
 
 
@@ -78,14 +82,41 @@ STACK_PORT_OFFSET = 200  # beside a developer's own `make up` on the default por
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> str:
-    state_dir = tmp_path_factory.mktemp("stack")
+def stack_state_dir(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def stack(stack_state_dir) -> str:
+    state_dir = stack_state_dir
     command = [sys.executable, "-m", "scripts.stack"]
     options = ["--state-dir", str(state_dir), "--port-offset", str(STACK_PORT_OFFSET)]
+    # Limits off: the tests, the fuzzing and the load-test smoke all come from one address.
     result = subprocess.run([*command, "up", *options, "--seed", "sample"], cwd=definitions.ROOT,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "RATE_LIMIT": "0"})
     if result.returncode != 0:
         logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in (state_dir / "logs").glob("*.log"))
         pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}{logs}")
     yield f"http://127.0.0.1:{8080 + STACK_PORT_OFFSET}"
     subprocess.run([*command, "down", *options], cwd=definitions.ROOT, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def stack_user(stack, stack_state_dir):
+    """sign_in(username, admin=False) -> {"access_token", "sub", "username"} from the stack's Cognito."""
+    from scripts.identity import issue_token
+
+    env = json.loads((stack_state_dir / "env.json").read_text())
+
+    def sign_in(username: str, admin: bool = False) -> dict[str, str]:
+        return issue_token(env["AWS_ENDPOINT_URL"], env["COGNITO_USER_POOL_ID"], env["JWT_AUDIENCE"], username,
+                           admin)
+
+    return sign_in
+
+
+@pytest.fixture(scope="session")
+def issuer() -> TokenIssuer:
+    token_issuer = TokenIssuer()
+    yield token_issuer
+    token_issuer.close()

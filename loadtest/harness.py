@@ -29,6 +29,10 @@ RESULTS = ROOT / "loadtest" / "results"
 DEFAULT_STATE_DIR = ROOT / ".run"
 
 
+# Users the load test signs in as, in the local stack's Cognito user pool.
+SYNTHETIC_USER_PREFIX = "loadtest-"
+
+
 def say(message: str) -> None:
     print(f"[loadtest] {message}", flush=True)
 
@@ -72,14 +76,16 @@ class Stack:
     def running(self) -> bool:
         return bool(self.env) and any((self.state_dir / "pids").glob("*.pid")) and alb_answers(self.alb_url)
 
-    def _cli(self, command: str, *extra: str, timeout: float = 900) -> None:
+    def _cli(self, command: str, *extra: str, timeout: float = 900, rate_limit: str | None = None) -> None:
         args = [sys.executable, "-m", "scripts.stack", command, "--state-dir", str(self.state_dir),
                 "--port-offset", str(self.port_offset), *extra]
-        subprocess.run(args, cwd=ROOT, check=True, timeout=timeout)
+        # One load generator is one client address: a stack started for it runs without rate limits.
+        env = {**os.environ, **({"RATE_LIMIT": rate_limit} if rate_limit is not None else {})}
+        subprocess.run(args, cwd=ROOT, check=True, timeout=timeout, env=env)
 
     def up(self) -> None:
-        say(f"starting a local stack (seed {self.seed}, state in {self.state_dir})")
-        self._cli("up", "--seed", self.seed, "--alb-workers", str(self.alb_workers))
+        say(f"starting a local stack (seed {self.seed}, state in {self.state_dir}), rate limits off")
+        self._cli("up", "--seed", self.seed, "--alb-workers", str(self.alb_workers), rate_limit="0")
         self.started_here = True
 
     def down(self) -> None:
@@ -95,6 +101,24 @@ class Stack:
         return out
 
 
+def write_identities(stack_env: Mapping[str, str], count: int, path: Path, workers: int = 8) -> Path:
+    """Users of a local stack's Cognito, signed in: [{"access_token", "sub", "username"}] as JSON at `path`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scripts.identity import issue_token
+
+    run = datetime.now(UTC).strftime("%H%M%S")
+
+    def sign_in(n: int) -> dict[str, str]:
+        return issue_token(stack_env["AWS_ENDPOINT_URL"], stack_env["COGNITO_USER_POOL_ID"],
+                           stack_env["JWT_AUDIENCE"], f"{SYNTHETIC_USER_PREFIX}{run}-{n}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        identities = list(pool.map(sign_in, range(count)))
+    path.write_text(json.dumps(identities))
+    return path
+
+
 @contextmanager
 def stack_for(host: str | None, state_dir: Path, *, port_offset: int = 0, seed: str = "full",
               alb_workers: int = 1, keep: bool = False) -> Iterator[tuple[str, Stack | None]]:
@@ -106,7 +130,8 @@ def stack_for(host: str | None, state_dir: Path, *, port_offset: int = 0, seed: 
     if not stack.running():
         stack.up()
     else:
-        say(f"using the running stack at {stack.alb_url} ({stack.state_dir})")
+        say(f"using the running stack at {stack.alb_url} ({stack.state_dir}); if it was started with rate "
+            "limits on, 429s count as failures (RATE_LIMIT=0 make up starts one without)")
     try:
         yield stack.alb_url, stack
     finally:
@@ -160,6 +185,7 @@ class LocustRun:
     processes: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
     watch: Mapping[str, int] = field(default_factory=dict)  # extra processes to sample (name -> pid)
+    tokens: Path | None = None  # identities the raters sign in as (write_identities)
     exit_code: int | None = None
     started_at: str = ""
     wall_seconds: float = 0.0
@@ -177,6 +203,8 @@ class LocustRun:
 
     def run(self, timeout: float | None = None) -> int:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "LOADTEST_SCENARIO": self.scenario, **self.env}
+        if self.tokens is not None:
+            env["LOADTEST_TOKENS"] = str(self.tokens)
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         say(f"locust: scenario {self.scenario} against {self.host} -> {self.out}")
         started = time.monotonic()

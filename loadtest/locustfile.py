@@ -23,12 +23,15 @@ search, reco, write.
 Environment: LOADTEST_SCENARIO (a preset of loadtest/scenarios.py; unset = plain
 locust -u/-r), LOADTEST_THINK_SCALE (multiplies think times; 0 = none),
 LOADTEST_SEED, LOADTEST_RECO_USERS (how many real users' recommendations
-are read).
+are read), LOADTEST_TOKENS (a JSON file of [{"access_token", "sub"}]: the
+identities raters sign in as, one per simulated user; `make loadtest` creates
+them in the local stack's Cognito).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import random
@@ -46,8 +49,8 @@ from locust import FastHttpUser, between, constant, events, tag, task  # noqa: E
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadtest import contract, shapes  # noqa: E402
-from loadtest.catalogue import (SYNTHETIC_USER_PREFIX, Catalogue, CatalogueUnavailable, discover,  # noqa: E402
-                                typing_prefixes, urllib_fetch)
+from loadtest.catalogue import (Catalogue, CatalogueUnavailable, discover, typing_prefixes,  # noqa: E402
+                                urllib_fetch)
 from loadtest.validators import (ContractViolation, check_advanced, check_autocomplete,  # noqa: E402
                                  check_batch, check_book, check_book_ratings, check_rate, check_recommendations,
                                  check_search, check_status, check_user_ratings, decode)
@@ -62,6 +65,7 @@ MAX_BOOKS_RATED = 20  # then a user re-rates: keeps the ratings table bounded in
 SEARCH_LIMIT, AUTOCOMPLETE_LIMIT, RECO_LIMIT, RATINGS_LIMIT = 20, 10, 10, 50
 
 _user_numbers = itertools.count(1)
+_identities: list[dict[str, str]] = []
 _catalogue: Catalogue | None = None
 _catalogue_error = ""
 _catalogue_ready = Event()
@@ -99,6 +103,11 @@ def load_catalogue(environment, **_kwargs) -> None:
         _catalogue_ready.set()
         return
     host = environment.host or getattr(environment.parsed_options, "host", None)
+    tokens = os.environ.get("LOADTEST_TOKENS")
+    if tokens:
+        _identities.extend(json.loads(Path(tokens).read_text()))
+    else:
+        log.warning("no LOADTEST_TOKENS: rating writes will be refused (401) and count as failures")
     try:
         if not host:
             raise CatalogueUnavailable("no --host to draw the catalogue from")
@@ -137,13 +146,18 @@ class BookrecUser(FastHttpUser):
         # --processes forks after this module is imported: the pid keeps users of different processes apart.
         number = next(_user_numbers)
         self.rng = random.Random(f"{SEED}-{os.getpid()}-{number}")
-        self.user_id = f"{SYNTHETIC_USER_PREFIX}{RUN_ID}-{os.getpid()}-{number}"
+        # Each simulated user signs in as its own identity (beyond the pool, identities are shared:
+        # then another user's writes can surprise its checks).
+        identity = _identities[(number - 1) % len(_identities)] if _identities else None
+        self.user_id = identity["sub"] if identity else f"anonymous-{RUN_ID}-{os.getpid()}-{number}"
+        self.auth = {"Authorization": f"Bearer {identity['access_token']}"} if identity else {}
         self.rated: dict[str, int] = {}
 
     # -- one validated request each ------------------------------------------------------------
 
-    def _call(self, method: str, path: str, name: str, shape, expected, check, body=None):
-        with self.client.request(method, path, name=name, json=body, catch_response=True) as response:
+    def _call(self, method: str, path: str, name: str, shape, expected, check, body=None, headers=None):
+        with self.client.request(method, path, name=name, json=body, headers=headers,
+                                 catch_response=True) as response:
             try:
                 check_status(response.status_code, expected, response.content)
                 decoded = decode(response.content, shape)
@@ -201,7 +215,7 @@ class BookrecUser(FastHttpUser):
                        previous=previous)
 
         result = self._call("POST", f"/books/{book_id}/rate", "/books/[id]/rate", contract.Rate, (200, 201), check,
-                            {"user_id": self.user_id, "rating": rating})
+                            {"user_id": self.user_id, "rating": rating}, headers=self.auth)
         if result is not None:
             self.rated[book_id] = rating
         return result

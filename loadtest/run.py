@@ -41,6 +41,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--think-scale", type=float, help="multiply think times (0: none)")
     parser.add_argument("--processes", type=int, default=1, help="Locust worker processes")
     parser.add_argument("--label", help="suffix of the results directory (default: the scenario)")
+    parser.add_argument("--tokens", type=Path,
+                        help='JSON list of {"access_token", "sub"} the raters sign in as (needed with --host; '
+                             "for the local stack they are created in its Cognito)")
     parser.add_argument("--results", type=Path, default=harness.RESULTS)
     parser.add_argument("--no-plots", action="store_true")
     return parser.parse_args(argv)
@@ -62,8 +65,11 @@ def run(args: argparse.Namespace) -> dict:
     out = harness.results_dir(args.label or args.scenario, args.results)
     with harness.stack_for(args.host, args.state_dir, port_offset=args.port_offset, seed=args.seed,
                            alb_workers=args.alb_workers, keep=args.keep_stack) as (host, stack):
+        tokens = args.tokens
+        if tokens is None and stack is not None:  # one identity per simulated user, so each checks its own
+            tokens = harness.write_identities(stack.env, scenario.peak_users, out / "identities.json")
         locust = harness.LocustRun(args.scenario, host, out, tags=args.tags, processes=args.processes, env=env,
-                                   watch=stack.pids() if stack else {})
+                                   watch=stack.pids() if stack else {}, tokens=tokens)
         harness.say(f"{scenario.description}: about {scenario.duration:.0f}s")
         locust.run(timeout=scenario.duration + 300)
     meta = {"scenario": args.scenario, "description": scenario.description, "host": host,

@@ -104,6 +104,8 @@ def service_env(cfg: StackConfig, name: str, spec: dict, redis_url: str, identit
     }
     if spec.get("redis"):
         env["REDIS_URL"] = redis_url
+        if "RATE_LIMIT" in os.environ:  # e.g. RATE_LIMIT=0 for a load test from one address
+            env["RATE_LIMIT"] = os.environ["RATE_LIMIT"]
     if spec.get("auth"):
         env.update({k: v for k, v in identity.items() if k != "COGNITO_USER_POOL_ID"})
     for peer in spec.get("calls", []):
@@ -148,9 +150,12 @@ def seed(cfg: StackConfig, endpoint: str | None = None) -> None:
 
 
 def provision(endpoint: str, cfg: StackConfig) -> None:
-    """Tables and seed data on an emulator someone else runs (docker compose's moto service)."""
+    """Tables, the user pool and seed data on an emulator someone else runs (docker compose's moto service,
+    whose deterministic ids let docker-compose.yml name the pool and client)."""
     wait_until(lambda: http_ok(endpoint), 60, f"DynamoDB endpoint {endpoint}")
     definitions.create_tables(local_dynamodb(endpoint), cfg.prefix)
+    identity = create_identity(endpoint, cfg.prefix)
+    say(f"user pool {identity['COGNITO_USER_POOL_ID']}, app client {identity['JWT_AUDIENCE']}")
     seed(StackConfig(cfg.state_dir, cfg.port_offset, cfg.prefix, cfg.seed, cfg.alb_workers), endpoint)
 
 

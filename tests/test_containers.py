@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import stop
 from scripts import definitions
+from scripts.identity import create_identity
+from scripts.procs import free_port, moto_command, port_open, start, wait_until
 
 ROOT = definitions.ROOT
 SERVICES = definitions.services()
@@ -68,11 +71,28 @@ def test_compose_matches_the_single_definitions():
         for variable, value in spec.get("environment", {}).items():
             assert env[variable] == value
         assert ("REDIS_URL" in env) == bool(spec.get("redis"))
+        jwt_settings = {"JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"}
+        assert (jwt_settings <= set(env)) if spec.get("auth") else not (jwt_settings & set(env))
         for peer in spec.get("calls", []):
             assert env[f"{peer.upper()}_URL"] == f"http://{peer}:{SERVICES[peer]['port']}"
     alb = " ".join(compose["alb"]["command"])
     for name, spec in SERVICES.items():
         assert f"{name}={name}:{spec['port']}" in alb
+
+
+def test_compose_names_the_user_pool_the_emulator_creates():
+    """The emulator's deterministic ids (as compose runs it) are the ones the compose file gives the services."""
+    auth = yaml.safe_load(COMPOSE.read_text())["x-auth"]
+    moto_env = yaml.safe_load(COMPOSE.read_text())["services"]["moto"]["environment"]
+    port = free_port()
+    proc = start(moto_command(port), env=moto_env)
+    try:
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        identity = create_identity(f"http://127.0.0.1:{port}", "bookrec-local")
+    finally:
+        stop(proc)
+    assert auth["JWT_AUDIENCE"] == identity["JWT_AUDIENCE"] and auth["JWT_ISSUER"] == identity["JWT_ISSUER"]
+    assert auth["JWT_JWKS_URL"] == f"http://moto:5000/{identity['COGNITO_USER_POOL_ID']}/.well-known/jwks.json"
 
 
 def test_compose_file_is_valid_for_docker_compose():

@@ -14,15 +14,20 @@ def alb(stack: str):
         yield client
 
 
-def test_a_rating_invalidates_recommendations_and_the_rated_book_is_excluded(alb):
-    user = "e2e-reader"
+def bearer(signed_in: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {signed_in['access_token']}"}
+
+
+def test_a_rating_invalidates_recommendations_and_the_rated_book_is_excluded(alb, stack_user):
+    reader = stack_user("e2e-reader")
+    user, auth = reader["sub"], bearer(reader)
     # Two ratings: the user now has recommendations (cached after the first read).
     for book in ("GB1", "GB2"):
-        assert alb.post(f"/books/{book}/rate", json={"user_id": user, "rating": 5}).status_code in (200, 201)
+        assert alb.post(f"/books/{book}/rate", json={"rating": 5}, headers=auth).status_code in (200, 201)
     first = alb.get(f"/recommendations/{user}", params={"limit": 20}).json()
     assert alb.get(f"/recommendations/{user}", params={"limit": 20}).json()["source"] == "cache"
     target = first["recommendations"][0]["book_id"]
-    rated = alb.post(f"/books/{target}/rate", json={"user_id": user, "rating": 4})
+    rated = alb.post(f"/books/{target}/rate", json={"user_id": user, "rating": 4}, headers=auth)
     assert rated.status_code == 201, rated.text
     after = alb.get(f"/recommendations/{user}", params={"limit": 20}).json()
     assert after["source"] == "computed"
@@ -30,17 +35,19 @@ def test_a_rating_invalidates_recommendations_and_the_rated_book_is_excluded(alb
     assert {"GB1", "GB2"}.isdisjoint(r["book_id"] for r in after["recommendations"])
 
 
-def test_a_rating_moves_the_books_aggregate_seen_by_details_and_ratings(alb):
+def test_a_rating_moves_the_books_aggregate_seen_by_details_and_ratings(alb, stack_user):
+    rater = stack_user("e2e-aggregate")
+    user = rater["sub"]
     before = alb.get("/books/GB3").json()
-    r = alb.post("/books/GB3/rate", json={"user_id": "e2e-aggregate", "rating": 1})
-    assert r.status_code == 201
+    r = alb.post("/books/GB3/rate", json={"rating": 1}, headers=bearer(rater))
+    assert r.status_code == 201 and r.json()["user_id"] == user
     after = alb.get("/books/GB3").json()
     assert after["rating_count"] == before["rating_count"] + 1
     assert after["ratings_distribution"]["1"] == before["ratings_distribution"]["1"] + 1
     listing = alb.get("/books/GB3/ratings", params={"limit": 1}).json()
     assert listing["total_ratings"] == after["rating_count"]
-    assert listing["ratings"][0]["user_id"] == "e2e-aggregate"  # newest first
-    mine = alb.get("/users/e2e-aggregate/ratings").json()
+    assert listing["ratings"][0]["user_id"] == user  # newest first
+    mine = alb.get(f"/users/{user}/ratings").json()
     assert [x["book_id"] for x in mine["ratings"]] == ["GB3"]
 
 
@@ -53,3 +60,24 @@ def test_search_then_details_then_batch(alb):
     assert [b["book_id"] for b in batch["items"]] == ids and batch["missing"] == []
     typed = alb.get("/search/autocomplete", params={"q": "zen and"}).json()
     assert any(i["title"].startswith("Zen and the Art") for i in typed["items"])
+
+
+def test_writes_and_admin_need_the_right_token_through_the_alb(alb, stack_user):
+    alice, bob, admin = stack_user("e2e-alice"), stack_user("e2e-bob"), stack_user("e2e-admin", admin=True)
+    before = alb.get("/books/GB4").json()["rating_count"]
+    refused = [
+        (alb.post("/books/GB4/rate", json={"rating": 5}), 401),
+        (alb.post("/books/GB4/rate", json={"rating": 5}, headers={"Authorization": "Bearer x.y.z"}), 401),
+        (alb.post("/books/GB4/rate", json={"user_id": bob["sub"], "rating": 5}, headers=bearer(alice)), 403),
+        (alb.delete(f"/books/GB4/ratings/{bob['sub']}", headers=bearer(alice)), 403),
+        (alb.post("/recommendations/refresh"), 401),
+        (alb.post("/recommendations/refresh", headers=bearer(alice)), 403),
+    ]
+    for r, status in refused:
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert alb.get("/books/GB4").json()["rating_count"] == before  # nothing changed
+    accepted = alb.post("/recommendations/refresh", headers=bearer(admin))
+    assert accepted.status_code == 202, accepted.text
+    own = alb.delete(f"/books/GB4/ratings/{alice['sub']}", headers=bearer(alice))
+    assert own.status_code == 404 and own.json()["code"] == "rating_not_found"  # allowed, just nothing there

@@ -118,13 +118,23 @@ def test_redis_killed_during_load_on_recommendations(faulty):
     assert counter(metrics, "recommendation_cache_errors_total") > 0
 
 
+def rater_headers(state: Path, username: str) -> dict[str, str]:
+    """A bearer token of the stack's own Cognito for `username`."""
+    from scripts.identity import issue_token
+
+    env = json.loads((state / "env.json").read_text())
+    issued = issue_token(env["AWS_ENDPOINT_URL"], env["COGNITO_USER_POOL_ID"], env["JWT_AUDIENCE"], username)
+    return {"Authorization": f"Bearer {issued['access_token']}"}
+
+
 def test_a_stopped_recommender_never_fails_a_rating(faulty):
     reco = pid(faulty, "recommendation")
+    auth = rater_headers(faulty, "fault-rater")
     ratings_metrics = service_url("ratings") + "/metrics"
     before = counter(httpx.get(ratings_metrics).text, "invalidation_failures_total")
     os.killpg(reco, signal.SIGSTOP)  # hung, not gone: the harder case (timeouts, not refusals)
     try:
-        results = [httpx.post(f"{ALB}/books/GB{i}/rate", json={"user_id": "fault-rater", "rating": 3}, timeout=30)
+        results = [httpx.post(f"{ALB}/books/GB{i}/rate", json={"rating": 3}, headers=auth, timeout=30)
                    for i in range(1, 21)]
     finally:
         os.killpg(reco, signal.SIGCONT)
@@ -137,7 +147,7 @@ def test_a_stopped_recommender_never_fails_a_rating(faulty):
     resumed = time.monotonic()
     confirmed = counter(httpx.get(ratings_metrics).text, "invalidations_total")
     for i in range(22, 42):
-        r = httpx.post(f"{ALB}/books/GB{i}/rate", json={"user_id": "fault-rater", "rating": 4}, timeout=30)
+        r = httpx.post(f"{ALB}/books/GB{i}/rate", json={"rating": 4}, headers=auth, timeout=30)
         assert r.status_code == 201
         if counter(httpx.get(ratings_metrics).text, "invalidations_total") > confirmed:
             break

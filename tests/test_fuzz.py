@@ -20,14 +20,17 @@ EXAMPLES = 15
 
 
 @pytest.mark.parametrize("service", list(definitions.services()))
-def test_openapi_fuzzing_finds_no_server_errors(stack, service, tmp_path):
-    port = definitions.services()[service]["port"] + urlparse(stack).port - 8080
+def test_openapi_fuzzing_finds_no_server_errors(stack, stack_user, service, tmp_path):
+    spec = definitions.services()[service]
+    port = spec["port"] + urlparse(stack).port - 8080
     cli = Path(sys.executable).with_name("schemathesis")
+    # Authenticated routes are fuzzed past their token check (as a plain user: admin refreshes rebuild the model).
+    auth = ["-H", f"Authorization: Bearer {stack_user('fuzzer')['access_token']}"] if spec.get("auth") else []
     result = subprocess.run(
         [str(cli), "run", f"http://127.0.0.1:{port}/schema/openapi.json",
          "--checks", "not_a_server_error,response_schema_conformance",
          "--phases", "examples,coverage,fuzzing", "--max-examples", str(EXAMPLES),
-         "--request-timeout", "30", "--seed", "7", "--no-color"],
+         "--request-timeout", "30", "--seed", "7", "--no-color", *auth],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     summary = re.findall(r"(\d+) (?:generated|tested|cases|operations)[^\n]*", result.stdout)
     print(f"\n{service}: {summary}\n" + result.stdout[-1500:])

@@ -7,6 +7,8 @@ on fewer requests than a working stack serves in that time.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from loadtest import harness, report
@@ -24,8 +26,11 @@ ROUTES = {
 }
 
 
-def test_smoke_run_has_no_failures(smoke_target: str, tmp_path):
-    run = harness.LocustRun("smoke", smoke_target, tmp_path,
+def test_smoke_run_has_no_failures(smoke_target, tmp_path):
+    url, state_dir = smoke_target
+    stack_env = json.loads((state_dir / "env.json").read_text())
+    tokens = harness.write_identities(stack_env, 2, tmp_path / "identities.json")
+    run = harness.LocustRun("smoke", url, tmp_path, tokens=tokens,
                             env={"LOADTEST_DURATION": str(SECONDS), "LOADTEST_THINK_SCALE": "0.2"})
     exit_code = run.run(timeout=SECONDS + 240)
     summary = report.summarise(tmp_path, {"locust_exit_code": exit_code})

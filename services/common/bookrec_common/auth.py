@@ -15,9 +15,10 @@ from typing import Any
 
 import aiohttp
 import jwt
-from litestar import Request
+from litestar.connection import ASGIConnection
 
 from bookrec_common.errors import Forbidden, Unauthorized
+from bookrec_common.settings import AuthSettings
 
 ADMIN_GROUP = "admin"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
@@ -93,30 +94,42 @@ class TokenVerifier:
                          groups=frozenset(claims.get("cognito:groups") or ()))
 
 
-def bearer_token(request: Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+def token_verifier(settings: AuthSettings, http: aiohttp.ClientSession) -> TokenVerifier:
+    return TokenVerifier(settings.jwt_jwks_url, settings.jwt_issuer, settings.jwt_audience, http)
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    scheme, _, token = connection.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("this operation needs a bearer token (Authorization: Bearer <jwt>)",
                            code="missing_token", headers={"WWW-Authenticate": "Bearer"})
     return token.strip()
 
 
-async def require_principal(request: Request) -> Principal:
-    """Litestar dependency: the verified caller, or 401."""
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(bearer_token(request))
-    request.scope.setdefault("state", {})["principal"] = principal  # type: ignore[index]
+async def require_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Litestar dependency (and guard helper): the verified caller, or 401. Verified once per request."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[assignment]
+    principal: Principal | None = state.get("principal")
+    if principal is None:
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = await verifier.verify(bearer_token(request))
+        state["principal"] = principal
     return principal
 
 
-async def require_admin(request: Request) -> Principal:
+async def require_admin(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     principal = await require_principal(request)
     if not principal.is_admin:
         raise Forbidden(f"this operation needs membership of the {ADMIN_GROUP!r} group", code="not_admin")
     return principal
 
 
-def check_internal_token(request: Request, expected: str) -> None:
+async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
+    """Route guard: admins only (401 without a valid token, 403 without the group)."""
+    await require_admin(connection)
+
+
+def check_internal_token(request: ASGIConnection[Any, Any, Any, Any], expected: str) -> None:
     """Internal endpoints: a shared secret from settings (Secrets Manager on AWS)."""
     given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):

@@ -34,7 +34,11 @@ async def dynamodb_client(settings: ServiceSettings, bulk: bool = False) -> Asyn
 
 
 @asynccontextmanager
-async def redis_client(url: str, timeout: float = 0.25) -> AsyncIterator[aioredis.Redis]:
+async def redis_client(url: str, timeout: float = 0.25) -> AsyncIterator[aioredis.Redis | None]:
+    """A Redis client, or None when no URL is configured (each service then runs without what needs it)."""
+    if not url:
+        yield None
+        return
     client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                health_check_interval=5, decode_responses=False)
     try:

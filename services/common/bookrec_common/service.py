@@ -17,6 +17,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from bookrec_common.context import RequestContextMiddleware, response_headers_hook
@@ -96,7 +97,10 @@ def create_service_app(
         middleware=[prometheus.middleware, DefineMiddleware(RequestContextMiddleware, log_requests=settings.access_log)],
         before_send=[response_headers_hook(name)],
         openapi_config=OpenAPIConfig(title=f"bookrec {name}", version="1.0.0", description=description,
-                                     path="/schema"),
+                                     path="/schema",
+                                     components=Components(security_schemes={"bearer": SecurityScheme(
+                                         type="http", scheme="bearer", bearer_format="JWT",
+                                         description="An access token of the Cognito user pool")})),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,  # our JSON logging, configured above, stays in charge
         debug=False,

@@ -25,3 +25,16 @@ class ServiceSettings(BaseSettings):
     # Whole-table scans (model builds, index loads) run off the request path with a patient client.
     dynamodb_scan_read_timeout: float = 120.0
     ready_timeout: float = 2.0
+    # Redis: the recommender's cache, and the per-client rate limits every replica shares. Empty: none.
+    redis_url: str = ""
+    # Requests per client per window on the limited routes; 0 turns the limit off.
+    rate_limit: int = Field(default=0, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+
+
+class AuthSettings(ServiceSettings):
+    """Services with authenticated routes: where tokens are verified (a Cognito user pool on AWS)."""
+
+    jwt_jwks_url: str
+    jwt_issuer: str
+    jwt_audience: str

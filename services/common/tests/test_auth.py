@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.auth import Principal, TokenVerifier, require_admin, require_principal
@@ -63,11 +63,11 @@ async def test_wrong_audience_and_wrong_issuer_are_refused(moto_endpoint, identi
 
 async def test_routes_guarded_by_the_dependencies(moto_endpoint, identity):
     @get("/me", dependencies={"principal": Provide(require_principal)})
-    async def me(principal: Principal) -> dict:
+    async def me(principal: NamedDependency[Principal]) -> dict:
         return {"sub": principal.subject}
 
     @get("/admin", dependencies={"principal": Provide(require_admin)})
-    async def admin(principal: Principal) -> dict:
+    async def admin(principal: NamedDependency[Principal]) -> dict:
         return {"ok": True}
 
     @asynccontextmanager

@@ -45,9 +45,10 @@ from aiohttp import web  # noqa: E402
 from bookrec_common.catalog import utc_now, with_derived_attributes  # noqa: E402
 from bookrec_common.clients import dynamodb_client  # noqa: E402
 from bookrec_common.dynamo import from_item, to_item  # noqa: E402
-from bookrec_ratings.settings import RatingsSettings  # noqa: E402
+from bookrec_common.settings import ServiceSettings  # noqa: E402
 from bookrec_ratings.store import RatingStore  # noqa: E402
 from scripts import definitions  # noqa: E402
+from scripts.dev_issuer import TokenIssuer  # noqa: E402
 from scripts.procs import (LOCAL_AWS_ENV, free_port, http_ok, local_dynamodb, moto_command,  # noqa: E402
                            port_open, start, wait_until)
 
@@ -154,12 +155,13 @@ def latency_line(label: str, latencies: list[float], elapsed: float) -> str:
 
 @contextmanager
 def ratings_service(endpoint: str, tables: dict[str, str], recommendation_url: str,
-                    workers: int) -> Iterator[str]:
+                    workers: int, issuer: TokenIssuer) -> Iterator[str]:
     """The service as deployed: granian with `workers` processes (replicas); yields its base URL."""
     port = free_port()
     env = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
            "RATINGS_TABLE": tables["ratings"], "RECOMMENDATION_URL": recommendation_url,
-           "ACCESS_LOG": "false", "LOG_LEVEL": "ERROR", "PORT": str(port), "WRITE_MAX_ATTEMPTS": "100"}
+           "ACCESS_LOG": "false", "LOG_LEVEL": "ERROR", "PORT": str(port), "WRITE_MAX_ATTEMPTS": "100",
+           **{name.upper(): value for name, value in issuer.settings().items()}}
     granian = str(Path(sys.executable).with_name("granian"))
     proc = start([granian, "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port),
                   "--workers", str(workers), "--no-access-log", "bookrec_ratings.app:create_app"], env=env)
@@ -178,6 +180,7 @@ def counter(metrics: str, name: str) -> float:
 async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
     print("\n1. Through the HTTP API under granian, concurrent aiohttp clients, "
           "invalidations to a real HTTP server")
+    issuer = TokenIssuer()
     for workers, serialised in setups:
         emulator = "serialised" if serialised else "threaded"
         print(f"  {workers} worker(s) on the {emulator} moto server")
@@ -187,13 +190,13 @@ async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
         late = {f"late{i}": rng.randint(1, 5) for i in range(raters // 5)}
         with moto_server(serialised) as (endpoint, dynamodb), recommender_stand_in() as (url, invalidated):
             tables = fresh_tables(dynamodb)
-            with ratings_service(endpoint, tables, url, workers) as base:
+            with ratings_service(endpoint, tables, url, workers, issuer) as base:
                 async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                                  timeout=aiohttp.ClientTimeout(total=300)) as http:
                     async def rate(user: str, rating: int) -> float:
                         started = time.perf_counter()
-                        async with http.post(f"{base}/books/{BOOK}/rate",
-                                             json={"user_id": user, "rating": rating}) as r:
+                        async with http.post(f"{base}/books/{BOOK}/rate", json={"user_id": user, "rating": rating},
+                                             headers=issuer.headers(user)) as r:
                             assert r.status in (200, 201), await r.text()
                         return time.perf_counter() - started
 
@@ -220,8 +223,7 @@ async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
     with moto_server(serialised=True) as (_, dynamodb):
         for count in replica_counts:
             tables = fresh_tables(dynamodb)
-            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
-            async with dynamodb_client(settings) as client:
+            async with dynamodb_client(ServiceSettings()) as client:
                 stores = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=1000)
                           for _ in range(count)]
 
@@ -248,8 +250,7 @@ async def emulator_cost(sizes: list[tuple[int, int]], changes: int = 10) -> None
         for books, ratings in sizes:
             tables = fresh_tables(dynamodb, books, ratings)
             # Patient: the point is to measure the emulator (the service's own read timeout is 3 s).
-            settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"],
-                                       dynamodb_read_timeout=120, dynamodb_max_attempts=1)
+            settings = ServiceSettings(dynamodb_read_timeout=120, dynamodb_max_attempts=1)
             async with dynamodb_client(settings) as client:
                 store = RatingStore(client, tables["books"], tables["ratings"])
                 latencies = []

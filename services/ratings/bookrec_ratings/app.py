@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from bookrec_common.clients import dynamodb_client, http_session
+from bookrec_common.auth import token_verifier
+from bookrec_common.clients import dynamodb_client, http_session, redis_client
+from bookrec_common.ratelimit import limiters_for
 from bookrec_common.service import ReadinessCheck, create_service_app
 
 from bookrec_ratings.invalidation import RecommendationInvalidator
@@ -28,7 +30,12 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
     async def clients(app: Litestar) -> AsyncIterator[None]:
         if not settings.recommendation_url:
             log.warning("RECOMMENDATION_URL is not set: cached recommendations will not be invalidated")
-        async with dynamodb_client(settings) as dynamodb, http_session() as http:
+        async with AsyncExitStack() as stack:
+            dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+            http = await stack.enter_async_context(http_session())
+            redis = await stack.enter_async_context(redis_client(settings.redis_url))
+            app.state.token_verifier = token_verifier(settings, http)
+            app.state.rate_limiters = limiters_for(settings, redis, "rating_writes")
             app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,
                                             settings.write_max_attempts)
             app.state.invalidator = RecommendationInvalidator(

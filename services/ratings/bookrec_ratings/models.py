@@ -14,12 +14,13 @@ Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="a
 
 
 class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
-    user_id: UserId
     rating: Stars
+    # Absent or null: the token's user. Given, it must be that user (else 403).
+    user_id: UserId | None = None
 
     def __post_init__(self) -> None:
         # The pattern documents the rule; this enforces it whole (a pattern's `$` lets "a\n" through).
-        if not is_user_id(self.user_id):
+        if self.user_id is not None and not is_user_id(self.user_id):
             raise ValueError("user_id must be 1..64 characters of A-Z a-z 0-9 _ . @ -")
 
 

@@ -6,14 +6,16 @@ import asyncio
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from bookrec_common.auth import Principal, require_principal
 from bookrec_common.catalog import BOOK_ID, utc_now
 from bookrec_common.context import request_id_of
-from bookrec_common.errors import NotFound, ValidationFailed, decode_strictly
+from bookrec_common.errors import Forbidden, NotFound, ValidationFailed, decode_strictly
 from bookrec_common.params import check_book_id
+from bookrec_common.ratelimit import rate_limit
 
 from bookrec_ratings.domain import USER_ID_PATTERN, decode_cursor, encode_cursor, is_user_id
 from bookrec_ratings.invalidation import RecommendationInvalidator
@@ -54,29 +56,45 @@ def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, st
     return key
 
 
-@post("/books/{book_id:str}/rate", summary="Rate a book 1..5 (re-rating replaces)",
-      responses=None, status_code=HTTP_201_CREATED)
+def _acting_as(principal: NamedDependency[Principal], user_id: str, may_moderate: bool = False) -> str:
+    """Users write only their own ratings (admins may also remove others')."""
+    if user_id != principal.subject and not (may_moderate and principal.is_admin):
+        raise Forbidden(f"the token's user ({principal.subject}) may not change the ratings of {user_id!r}",
+                        code="user_mismatch")
+    return user_id
+
+
+# Writes need a bearer token; the token's `sub` is the user. Counted per user against RATE_LIMIT.
+_WRITE = {"dependencies": {"principal": Provide(require_principal)},
+          "guards": [rate_limit("rating_writes", by_user=True)], "security": [{"bearer": []}]}
+
+
+@post("/books/{book_id:str}/rate", summary="Rate a book 1..5 as the token's user (re-rating replaces)",
+      responses=None, status_code=HTTP_201_CREATED, **_WRITE)
 async def rate_book(request: Request, book_id: BookId, data: JSONBody[RateRequest],
+                    principal: NamedDependency[Principal],
                     ratings: NamedDependency[RatingStore],
                     invalidator: NamedDependency[RecommendationInvalidator]) -> Response[RateResponse]:
     check_book_id(book_id)
     body: RateRequest = decode_strictly(await request.body(), RateRequest)
-    change = await ratings.change(book_id, body.user_id, body.rating, utc_now())
-    await invalidator.invalidate(body.user_id, request_id_of(request.scope))
+    user_id = _acting_as(principal, body.user_id or principal.subject)
+    change = await ratings.change(book_id, user_id, body.rating, utc_now())
+    await invalidator.invalidate(user_id, request_id_of(request.scope))
     written = change.current or {}
-    result = RateResponse(book_id=book_id, user_id=body.user_id, rating=body.rating,
+    result = RateResponse(book_id=book_id, user_id=user_id, rating=body.rating,
                           previous_rating=change.previous["rating"] if change.previous else None,
                           created_at=written["created_at"], updated_at=written["updated_at"])
     return Response(result, status_code=HTTP_200_OK if change.previous else HTTP_201_CREATED)
 
 
 @delete("/books/{book_id:str}/ratings/{user_id:str}", status_code=HTTP_204_NO_CONTENT,
-        summary="Remove a user's rating of a book and its contribution")
+        summary="Remove a user's rating of a book and its contribution (own ratings; admins: any)", **_WRITE)
 async def delete_rating(request: Request, book_id: BookId, user_id: UserId,
+                        principal: NamedDependency[Principal],
                         ratings: NamedDependency[RatingStore],
                         invalidator: NamedDependency[RecommendationInvalidator]) -> None:
     check_book_id(book_id)
-    _check_user_id(user_id)
+    _acting_as(principal, _check_user_id(user_id), may_moderate=True)
     await ratings.change(book_id, user_id, None, utc_now())
     await invalidator.invalidate(user_id, request_id_of(request.scope))
 

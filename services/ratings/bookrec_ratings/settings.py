@@ -6,10 +6,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from bookrec_common.settings import ServiceSettings
+from bookrec_common.settings import AuthSettings
 
 
-class RatingsSettings(ServiceSettings):
+class RatingsSettings(AuthSettings):
     service_name: str = "ratings"
     port: int = 8003
     books_table: str
@@ -21,6 +21,8 @@ class RatingsSettings(ServiceSettings):
     invalidation_retries: int = Field(default=2, ge=0)
     # Optimistic concurrency: attempts of read-compute-conditional-write before a 503.
     write_max_attempts: int = Field(default=12, ge=1)
+    # Rating writes and deletes per user per minute, shared by the replicas through Redis.
+    rate_limit: int = Field(default=60, ge=0)
 
     @field_validator("recommendation_url")
     @classmethod

@@ -11,6 +11,7 @@ from bookrec_common.dynamo import from_item, to_item
 from bookrec_ratings.app import create_app
 from bookrec_ratings.invalidation import INVALIDATION_FAILURES
 from bookrec_ratings.settings import RatingsSettings
+from scripts.dev_issuer import TokenIssuer
 
 BOOK = "OL45883W"
 OTHER = "OL2W"
@@ -23,12 +24,19 @@ def seed_books(dynamodb, tables):
 
 
 @pytest.fixture
-async def client(tables, dynamodb, recommender):
+async def client(tables, dynamodb, recommender, issuer):
     seed_books(dynamodb, tables)
     settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
-                               recommendation_url=recommender.url, internal_token="s3cret")
+                               recommendation_url=recommender.url, internal_token="s3cret",
+                               **issuer.settings())
     async with AsyncTestClient(create_app(settings)) as c:
         yield c
+
+
+async def rate(client, issuer, user, stars, book=BOOK):
+    """POST a rating as `user`, with that user's token."""
+    return await client.post(f"/books/{book}/rate", json={"user_id": user, "rating": stars},
+                             headers=issuer.headers(user))
 
 
 def failures() -> float:
@@ -39,8 +47,8 @@ def book_item(dynamodb, tables, book_id=BOOK):
     return from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": book_id}})["Item"])
 
 
-async def test_new_rating_is_201_and_updates_the_book_aggregate(client, dynamodb, tables):
-    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 4})
+async def test_new_rating_is_201_and_updates_the_book_aggregate(issuer, client, dynamodb, tables):
+    r = await rate(client, issuer, "alice", 4)
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["rating"] == 4 and body["previous_rating"] is None
@@ -49,64 +57,68 @@ async def test_new_rating_is_201_and_updates_the_book_aggregate(client, dynamodb
     assert (book["rating_count"], book["rating_sum"], book["avg_rating"]) == (1, 4, 4.0)
 
 
-async def test_rerating_is_200_and_moves_sum_by_difference(client, dynamodb, tables):
-    await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 2})
-    await client.post(f"/books/{BOOK}/rate", json={"user_id": "bob", "rating": 5})
-    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 4})
+async def test_rerating_is_200_and_moves_sum_by_difference(issuer, client, dynamodb, tables):
+    await rate(client, issuer, "alice", 2)
+    await rate(client, issuer, "bob", 5)
+    r = await rate(client, issuer, "alice", 4)
     assert r.status_code == 200 and r.json()["previous_rating"] == 2
     book = book_item(dynamodb, tables)
     assert (book["rating_count"], book["rating_sum"]) == (2, 9)
     assert book["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}
 
 
-async def test_every_accepted_change_invalidates_with_request_id_and_internal_token(client, recommender):
+async def test_every_accepted_change_invalidates_with_request_id_and_internal_token(issuer, client,
+                                                                                   recommender):
     await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3},
-                      headers={"X-Request-ID": "rid-1"})
-    await client.delete(f"/books/{BOOK}/ratings/alice", headers={"X-Request-ID": "rid-2"})
+                      headers={**issuer.headers("alice"), "X-Request-ID": "rid-1"})
+    await client.delete(f"/books/{BOOK}/ratings/alice",
+                        headers={**issuer.headers("alice"), "X-Request-ID": "rid-2"})
     assert recommender.calls == [("alice", "rid-1", "s3cret"), ("alice", "rid-2", "s3cret")]
 
 
-async def test_dot_user_ids_invalidate_their_own_key(client, recommender):
+async def test_dot_user_ids_invalidate_their_own_key(issuer, client, recommender):
     for user in (".", "..", "a..b"):
-        r = await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 3})
+        r = await rate(client, issuer, user, 3)
         assert r.status_code == 201
     assert [user for user, _, _ in recommender.calls] == [".", "..", "a..b"]
 
 
-async def test_the_generated_request_id_is_the_one_forwarded(client, recommender):
-    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3})
+async def test_the_generated_request_id_is_the_one_forwarded(issuer, client, recommender):
+    r = await rate(client, issuer, "alice", 3)
     assert r.headers["X-Request-ID"] and recommender.calls == [("alice", r.headers["X-Request-ID"], "s3cret")]
 
 
-async def test_a_recommender_blip_is_retried_with_the_same_request_id(client, recommender):
+async def test_a_recommender_blip_is_retried_with_the_same_request_id(issuer, client, recommender):
     recommender.fail_first = 2
     before = failures()
     r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 3},
-                          headers={"X-Request-ID": "rid-blip"})
+                          headers={**issuer.headers("alice"), "X-Request-ID": "rid-blip"})
     assert r.status_code == 201
     assert recommender.calls == [("alice", "rid-blip", "s3cret")] * 3  # two 503s, then confirmed
     assert failures() == before
 
 
-async def test_a_hung_recommender_times_out_is_counted_and_the_rating_stands(client, recommender, dynamodb,
+async def test_a_hung_recommender_times_out_is_counted_and_the_rating_stands(issuer, client, recommender,
+                                                                            dynamodb,
                                                                             tables):
     recommender.delay = 0.6  # well beyond the 0.3 s budget of each attempt
     before = failures()
-    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
+    r = await rate(client, issuer, "alice", 5)
     assert r.status_code == 201 and len(recommender.calls) == 3  # first try and two retries
     assert failures() == before + 1 and book_item(dynamodb, tables)["rating_count"] == 1
 
 
-async def test_a_refusing_recommender_is_not_retried(client, recommender):
+async def test_a_refusing_recommender_is_not_retried(issuer, client, recommender):
     recommender.status = 401  # wrong internal token: configuration, retrying cannot help
     before = failures()
-    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
+    r = await rate(client, issuer, "alice", 5)
     assert r.status_code == 201 and len(recommender.calls) == 1 and failures() == before + 1
 
 
-async def test_refused_changes_invalidate_nothing(client, recommender):
-    assert (await client.post("/books/OL999W/rate", json={"user_id": "al", "rating": 3})).status_code == 404
-    assert (await client.delete(f"/books/{BOOK}/ratings/alice")).status_code == 404
+async def test_refused_changes_invalidate_nothing(issuer, client, recommender):
+    assert (await rate(client, issuer, "al", 3, "OL999W")).status_code == 404
+    r = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("alice"))
+    assert r.status_code == 404
     assert recommender.calls == []
 
 
@@ -119,7 +131,6 @@ async def test_refused_changes_invalidate_nothing(client, recommender):
     {"user_id": "alice", "rating": 0},
     {"user_id": "alice", "rating": 6},
     {"user_id": "alice"},
-    {"rating": 3},
     {"user_id": "", "rating": 3},
     {"user_id": "a" * 65, "rating": 3},
     {"user_id": "bad user", "rating": 3},
@@ -129,29 +140,31 @@ async def test_refused_changes_invalidate_nothing(client, recommender):
     {"user_id": "alice", "rating": 3, "extra": 1},
     [],
 ])
-async def test_bad_rating_requests_are_400_and_change_nothing(client, dynamodb, tables, recommender, payload):
+async def test_bad_rating_requests_are_400_and_change_nothing(issuer, client, dynamodb, tables, recommender,
+                                                              payload):
     before = book_item(dynamodb, tables)
-    r = await client.post(f"/books/{BOOK}/rate", json=payload)
+    r = await client.post(f"/books/{BOOK}/rate", json=payload, headers=issuer.headers("alice"))
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json") and r.json()["errors"]
     assert book_item(dynamodb, tables) == before
     assert dynamodb.scan(TableName=tables["ratings"])["Count"] == 0 and recommender.calls == []
 
 
-async def test_unknown_book_is_404_and_malformed_book_is_400(client, dynamodb, tables):
-    assert (await client.post("/books/OL999W/rate", json={"user_id": "a", "rating": 3})).status_code == 404
-    assert (await client.post("/books/nope/rate", json={"user_id": "a", "rating": 3})).status_code == 400
+async def test_unknown_book_is_404_and_malformed_book_is_400(issuer, client, dynamodb, tables):
+    assert (await rate(client, issuer, "a", 3, "OL999W")).status_code == 404
+    assert (await rate(client, issuer, "a", 3, "nope")).status_code == 400
     assert (await client.get("/books/OL999W/ratings")).status_code == 404
     assert dynamodb.scan(TableName=tables["ratings"])["Count"] == 0
 
 
-async def test_delete_removes_the_contribution(client, dynamodb, tables):
-    await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
-    await client.post(f"/books/{BOOK}/rate", json={"user_id": "bob", "rating": 1})
-    assert (await client.delete(f"/books/{BOOK}/ratings/alice")).status_code == 204
+async def test_delete_removes_the_contribution(issuer, client, dynamodb, tables):
+    await rate(client, issuer, "alice", 5)
+    await rate(client, issuer, "bob", 1)
+    r = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("alice"))
+    assert r.status_code == 204
     book = book_item(dynamodb, tables)
     assert (book["rating_count"], book["rating_sum"]) == (1, 1)
-    again = await client.delete(f"/books/{BOOK}/ratings/alice")
+    again = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("alice"))
     assert again.status_code == 404 and again.json()["code"] == "rating_not_found"
 
 
@@ -162,10 +175,10 @@ async def test_unrated_book_has_zeros_not_404(client):
                     "next_cursor": None}
 
 
-async def test_book_and_user_listings_are_newest_first_with_cursor_paging(client):
+async def test_book_and_user_listings_are_newest_first_with_cursor_paging(issuer, client):
     users = [f"u{i}" for i in range(7)]
     for i, user in enumerate(users):
-        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": i % 5 + 1})
+        await rate(client, issuer, user, i % 5 + 1)
     seen, cursor = [], None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
@@ -176,7 +189,7 @@ async def test_book_and_user_listings_are_newest_first_with_cursor_paging(client
             break
     assert seen == list(reversed(users)) and page["total_ratings"] == 7
     for book in (BOOK, OTHER):
-        await client.post(f"/books/{book}/rate", json={"user_id": "reader", "rating": 3})
+        await rate(client, issuer, "reader", 3, book)
     mine = (await client.get("/users/reader/ratings", params={"limit": 1})).json()
     assert mine["count"] == 1 and mine["ratings"][0]["book_id"] == OTHER and mine["next_cursor"]
     rest = (await client.get("/users/reader/ratings", params={"cursor": mine["next_cursor"]})).json()
@@ -185,9 +198,9 @@ async def test_book_and_user_listings_are_newest_first_with_cursor_paging(client
     assert none == {"user_id": "nobody", "count": 0, "ratings": [], "next_cursor": None}
 
 
-async def test_a_last_full_page_has_no_cursor(client):
+async def test_a_last_full_page_has_no_cursor(issuer, client):
     for user in ("a", "b", "c", "d"):
-        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 4})
+        await rate(client, issuer, user, 4)
     first = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 2})).json()
     params = {"limit": 2, "cursor": first["next_cursor"]}
     second = (await client.get(f"/books/{BOOK}/ratings", params=params)).json()
@@ -197,10 +210,10 @@ async def test_a_last_full_page_has_no_cursor(client):
     assert len(whole["ratings"]) == 4 and whole["next_cursor"] is None
 
 
-async def test_a_re_rating_moves_the_rating_to_the_top_of_the_recent_list(client):
+async def test_a_re_rating_moves_the_rating_to_the_top_of_the_recent_list(issuer, client):
     for user in ("a", "b"):
-        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 2})
-    await client.post(f"/books/{BOOK}/rate", json={"user_id": "a", "rating": 5})
+        await rate(client, issuer, user, 2)
+    await rate(client, issuer, "a", 5)
     listing = (await client.get(f"/books/{BOOK}/ratings")).json()
     assert [(r["user_id"], r["rating"]) for r in listing["ratings"]] == [("a", 5), ("b", 2)]
     assert (listing["total_ratings"], listing["average_rating"]) == (2, 3.5)
@@ -216,22 +229,87 @@ async def test_bad_listing_parameters_are_400(client, path):
     assert r.status_code == 400 and r.json()["status"] == 400
 
 
-async def test_a_cursor_from_another_book_is_refused(client):
+async def test_a_cursor_from_another_book_is_refused(issuer, client):
     for user in ("a", "b"):
-        await client.post(f"/books/{BOOK}/rate", json={"user_id": user, "rating": 3})
+        await rate(client, issuer, user, 3)
     cursor = (await client.get(f"/books/{BOOK}/ratings", params={"limit": 1})).json()["next_cursor"]
     assert (await client.get(f"/books/{OTHER}/ratings", params={"cursor": cursor})).status_code == 400
 
 
-async def test_a_down_recommender_never_fails_a_rating(tables, dynamodb):
+async def test_a_down_recommender_never_fails_a_rating(issuer, tables, dynamodb):
     seed_books(dynamodb, tables)
     settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
-                               recommendation_url="http://127.0.0.1:9", internal_token="x")
+                               recommendation_url="http://127.0.0.1:9", internal_token="x",
+                               **issuer.settings())
     before = INVALIDATION_FAILURES._value.get()
     async with AsyncTestClient(create_app(settings)) as c:
-        r = await c.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 5})
+        r = await rate(c, issuer, "alice", 5)
         assert r.status_code == 201
         metrics = (await c.get("/metrics")).text
     assert INVALIDATION_FAILURES._value.get() == before + 1
     assert "invalidation_failures_total" in metrics
     assert book_item(dynamodb, tables)["rating_count"] == 1
+
+
+# Authentication: writes need the user's bearer token; the token's `sub` is the user.
+
+@pytest.mark.parametrize("authorization, code", [
+    (None, "missing_token"), ("Basic YWxpY2U6eA==", "missing_token"), ("Bearer ", "missing_token"),
+    ("Bearer not.a.jwt", "invalid_token"),
+])
+async def test_writes_without_a_valid_token_are_401_and_change_nothing(client, dynamodb, tables, recommender,
+                                                                       authorization, code):
+    headers = {"Authorization": authorization} if authorization else {}
+    answers = (await client.post(f"/books/{BOOK}/rate", json={"user_id": "alice", "rating": 4},
+                                 headers=headers),
+               await client.delete(f"/books/{BOOK}/ratings/alice", headers=headers))
+    for r in answers:
+        assert r.status_code == 401 and r.json()["code"] == code and "WWW-Authenticate" in r.headers
+    assert dynamodb.scan(TableName=tables["ratings"])["Count"] == 0 and recommender.calls == []
+
+
+async def test_expired_foreign_and_wrong_audience_tokens_are_401(client, issuer):
+    stranger = TokenIssuer()  # same claims, another key: not in the configured JWKS
+    try:
+        for token in (issuer.token("alice", expires_in=-120), issuer.token("alice", client_id="other-app"),
+                      issuer.token("alice", iss="https://elsewhere"), stranger.token("alice")):
+            r = await client.post(f"/books/{BOOK}/rate", json={"rating": 4},
+                                  headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401, r.text
+    finally:
+        stranger.close()
+
+
+async def test_the_user_is_the_token_subject_and_another_user_id_is_403(client, issuer, dynamodb, tables):
+    r = await client.post(f"/books/{BOOK}/rate", json={"rating": 4}, headers=issuer.headers("alice"))
+    assert r.status_code == 201 and r.json()["user_id"] == "alice"
+    r = await client.post(f"/books/{BOOK}/rate", json={"user_id": "bob", "rating": 1},
+                          headers=issuer.headers("alice"))
+    assert r.status_code == 403 and r.json()["code"] == "user_mismatch"
+    r = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("mallory"))
+    assert r.status_code == 403
+    ratings = dynamodb.scan(TableName=tables["ratings"])["Items"]
+    assert [(i["user_id"]["S"], i["rating"]["N"]) for i in ratings] == [("alice", "4")]
+
+
+async def test_an_admin_may_remove_another_users_rating(client, issuer, dynamodb, tables):
+    await rate(client, issuer, "spammer", 1)
+    r = await client.delete(f"/books/{BOOK}/ratings/spammer", headers=issuer.headers("moderator", admin=True))
+    assert r.status_code == 204 and book_item(dynamodb, tables)["rating_count"] == 0
+
+
+async def test_writes_past_the_per_user_limit_are_429_shared_by_replicas(tables, dynamodb, issuer, redis_url,
+                                                                        recommender):
+    seed_books(dynamodb, tables)
+    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
+                               recommendation_url=recommender.url, internal_token="s3cret",
+                               redis_url=redis_url, rate_limit=3, **issuer.settings())
+    async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:
+        replicas = [one, two] * 3
+        answers = [await rate(replica, issuer, "eager", n % 5 + 1) for n, replica in enumerate(replicas)]
+        assert [r.status_code for r in answers] == [201, 200, 200, 429, 429, 429]
+        refused = answers[3]
+        assert refused.json()["code"] == "too_many_requests"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert (await rate(one, issuer, "patient", 4)).status_code == 201  # another user's own budget
+    assert book_item(dynamodb, tables)["rating_sum"] == 3 + 4  # the third accepted change, plus patient's

@@ -24,21 +24,44 @@ from bookrec_common.dynamo import from_item, to_item
 from scripts import definitions
 from scripts.procs import LOCAL_AWS_ENV, free_port, http_ok, start, wait_until
 
-BOOK = "OL45883W"
+BOOKS = ("OL45883W", "OL2W", "OL3W")
+BOOK = BOOKS[0]
+
+
+def raters(http: aiohttp.ClientSession, url: str, issuer):
+    """rate(user, stars, book) and unrate(user, book) over HTTP, each with the user's own token."""
+
+    async def rate(user: str, rating: int, book: str = BOOK) -> int:
+        async with http.post(f"{url}/books/{book}/rate", json={"user_id": user, "rating": rating},
+                             headers=issuer.headers(user)) as r:
+            assert r.status in (200, 201), await r.text()
+            return r.status
+
+    async def unrate(user: str, book: str = BOOK) -> int:
+        async with http.delete(f"{url}/books/{book}/ratings/{user}", headers=issuer.headers(user)) as r:
+            return r.status
+
+    return rate, unrate
+
+
+def stored_book(dynamodb, tables, book_id: str) -> dict:
+    return from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": book_id}},
+                                       ConsistentRead=True)["Item"])
 
 
 @pytest.fixture
-def ratings_service(serialised_moto, recommender, tmp_path):
+def ratings_service(serialised_moto, recommender, issuer, tmp_path):
     """Base URL of the ratings service under granian (2 workers), its tables and its log file."""
     endpoint, dynamodb = serialised_moto
     prefix = f"c{uuid.uuid4().hex[:8]}"
     tables = definitions.create_tables(dynamodb, prefix)
-    book = with_derived_attributes({"book_id": BOOK, "title": "The Republic"})
-    dynamodb.put_item(TableName=tables["books"], Item=to_item(book))
+    for book_id in BOOKS:
+        book = with_derived_attributes({"book_id": book_id, "title": f"Book {book_id}"})
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(book))
     port = free_port()
     env = {**LOCAL_AWS_ENV, **definitions.table_env(prefix), "AWS_ENDPOINT_URL": endpoint, "PORT": str(port),
            "RECOMMENDATION_URL": recommender.url, "INTERNAL_TOKEN": "s3cret", "ACCESS_LOG": "false",
-           "LOG_LEVEL": "WARNING",
+           "LOG_LEVEL": "WARNING", **{name.upper(): value for name, value in issuer.settings().items()},
            # Generous for the test: two replicas racing on a single emulator thread lose many rounds.
            "WRITE_MAX_ATTEMPTS": "60"}
     log = tmp_path / "ratings.log"
@@ -56,7 +79,7 @@ def ratings_service(serialised_moto, recommender, tmp_path):
 
 
 async def test_hundreds_of_concurrent_raters_on_two_replicas_leave_exact_aggregates(ratings_service,
-                                                                                    recommender):
+                                                                                    recommender, issuer):
     url, dynamodb, tables, log = ratings_service
     rng = random.Random(11)
     first = {f"rater{i}": rng.randint(1, 5) for i in range(200)}
@@ -66,15 +89,7 @@ async def test_hundreds_of_concurrent_raters_on_two_replicas_leave_exact_aggrega
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=120)) as http:
-        async def rate(user: str, rating: int) -> int:
-            async with http.post(f"{url}/books/{BOOK}/rate", json={"user_id": user, "rating": rating}) as r:
-                assert r.status in (200, 201), await r.text()
-                return r.status
-
-        async def unrate(user: str) -> int:
-            async with http.delete(f"{url}/books/{BOOK}/ratings/{user}") as r:
-                return r.status
-
+        rate, unrate = raters(http, url, issuer)
         arrivals = rng.sample(sorted(first.items()), len(first))
         new_codes = await asyncio.gather(*(rate(u, r) for u, r in arrivals))
         mixed = [*(rate(u, r) for u, r in rerated.items()), *(unrate(u) for u in removed),
@@ -87,8 +102,7 @@ async def test_hundreds_of_concurrent_raters_on_two_replicas_leave_exact_aggrega
     assert set(new_codes) == {201}, log.read_text()[-2000:]
     assert sorted(mixed_codes) == [200] * len(rerated) + [201] * len(late) + [204] * len(removed)
     truth = {**{u: r for u, r in first.items() if u not in removed}, **rerated, **late}
-    book = from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}},
-                                       ConsistentRead=True)["Item"])
+    book = stored_book(dynamodb, tables, BOOK)
     assert book["rating_count"] == len(truth) == 210
     assert book["rating_sum"] == sum(truth.values())
     assert book["ratings_distribution"] == {str(s): list(truth.values()).count(s) for s in range(1, 6)}
@@ -101,3 +115,30 @@ async def test_hundreds_of_concurrent_raters_on_two_replicas_leave_exact_aggrega
     invalidated = [user for user, _, _ in recommender.calls]
     assert set(invalidated) == {*first, *late} and len(invalidated) >= len(first) + len(mixed)
     assert {token for _, _, token in recommender.calls} == {"s3cret"}
+
+
+async def test_five_hundred_concurrent_writes_from_distinct_and_repeating_users_on_a_few_books(
+        ratings_service, issuer):
+    """Users repeat (re-rating a book, several at once), and books are shared: the aggregates must equal
+    what the ratings table holds, and each stored rating must be one its user sent for that book."""
+    url, dynamodb, tables, log = ratings_service
+    rng = random.Random(500)
+    users = [f"reader{i}" for i in range(180)]
+    writes = [(rng.choice(users), rng.randint(1, 5), rng.choice(BOOKS)) for _ in range(500)]
+    sent: dict[tuple[str, str], set[int]] = {}
+    for user, stars, book in writes:
+        sent.setdefault((user, book), set()).add(stars)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=300)) as http:
+        rate, _ = raters(http, url, issuer)
+        codes = await asyncio.gather(*(rate(user, stars, book) for user, stars, book in writes))
+    assert len(codes) == 500 and set(codes) <= {200, 201}, log.read_text()[-2000:]
+    assert codes.count(201) == len(sent)  # exactly one creation per (user, book), however they raced
+    stored = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
+    final = {(i["user_id"]["S"], i["book_id"]["S"]): int(i["rating"]["N"]) for i in stored}
+    assert set(final) == set(sent) and all(final[key] in sent[key] for key in final)
+    for book_id in BOOKS:
+        stars = [rating for (_, book), rating in final.items() if book == book_id]
+        book = stored_book(dynamodb, tables, book_id)
+        assert (book["rating_count"], book["rating_sum"]) == (len(stars), sum(stars)), book_id
+        assert book["ratings_distribution"] == {str(s): stars.count(s) for s in range(1, 6)}

@@ -15,8 +15,8 @@ from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.errors import DependencyUnavailable, NotFound
+from bookrec_common.settings import ServiceSettings
 
-from bookrec_ratings.settings import RatingsSettings
 from bookrec_ratings.store import RatingStore
 from scripts import definitions
 
@@ -32,7 +32,7 @@ def race(serialised_moto, monkeypatch):
     tables = definitions.create_tables(dynamodb, prefix)
     unrated = with_derived_attributes({"book_id": BOOK, "title": "T"})
     dynamodb.put_item(TableName=tables["books"], Item=to_item(unrated))
-    yield dynamodb, tables, RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"])
+    yield dynamodb, tables, ServiceSettings()  # only the DynamoDB client's settings are needed
     definitions.delete_tables(dynamodb, prefix)
 
 

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from bookrec_common.auth import check_internal_token
+from bookrec_common.auth import admin_only, check_internal_token
 from bookrec_common.errors import DependencyUnavailable
 from bookrec_common.params import check_user_id
 
@@ -42,7 +42,8 @@ async def recommend(user_id: FromPath[str], engine: NamedDependency[Recommendati
 @post("/recommendations/refresh", status_code=HTTP_202_ACCEPTED,
       summary="Rebuild the model and pre-warm the cache, in the background",
       description="Answers at once; the new model's version appears in responses once it is swapped in. "
-                  "A refresh requested while one runs joins it.")
+                  "A refresh requested while one runs joins it. Needs an admin's bearer token.",
+      guards=[admin_only], security=[{"bearer": []}])
 async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshAccepted:
     return RefreshAccepted(current_model_version=engine.recommender.version if engine.recommender else None,
                            refreshing=engine.start_refresh())

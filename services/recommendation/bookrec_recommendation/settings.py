@@ -4,15 +4,14 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from bookrec_common.settings import ServiceSettings
+from bookrec_common.settings import AuthSettings
 
 
-class RecommendationSettings(ServiceSettings):
+class RecommendationSettings(AuthSettings):
     service_name: str = "recommendation"
     port: int = 8004
     books_table: str
     ratings_table: str
-    redis_url: str = ""  # empty: no cache, every answer computed
     cache_ttl_seconds: int = Field(default=600, ge=0)
     model_refresh_seconds: float = Field(default=900, ge=0)  # 0: only on POST /recommendations/refresh
     internal_token: str = ""

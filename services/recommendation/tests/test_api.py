@@ -31,10 +31,10 @@ def seed(dynamodb, tables):
                 {"book_id": b, "user_id": f"reader{u}", "rating": 5, "created_at": now, "updated_at": now}))
 
 
-def settings_for(tables, redis_url):
+def settings_for(tables, redis_url, issuer):
     return RecommendationSettings(books_table=tables["books"], ratings_table=tables["ratings"], redis_url=redis_url,
                                   internal_token=TOKEN, access_log=False, model_refresh_seconds=0,
-                                  neighbours=5, regularisation=1.0)
+                                  neighbours=5, regularisation=1.0, **issuer.settings())
 
 
 async def wait_ready(client):
@@ -46,9 +46,9 @@ async def wait_ready(client):
 
 
 @pytest.fixture
-async def client(tables, dynamodb, redis_url):
+async def client(tables, dynamodb, redis_url, issuer):
     seed(dynamodb, tables)
-    async with AsyncTestClient(create_app(settings_for(tables, redis_url))) as c:
+    async with AsyncTestClient(create_app(settings_for(tables, redis_url, issuer))) as c:
         await wait_ready(c)
         yield c
 
@@ -109,9 +109,16 @@ async def test_bad_input_is_400(client, path):
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_refresh_rebuilds_and_warms(client):
+async def test_refresh_needs_an_admin_token(client, issuer):
+    assert (await client.post("/recommendations/refresh")).status_code == 401
+    r = await client.post("/recommendations/refresh", headers=issuer.headers("reader1"))
+    assert r.status_code == 403 and r.json()["code"] == "not_admin"
+    assert (await client.get("/metrics")).status_code == 200
+
+
+async def test_refresh_rebuilds_and_warms(client, issuer):
     before = (await client.get("/recommendations/reader5")).json()["model_version"]
-    r = await client.post("/recommendations/refresh")
+    r = await client.post("/recommendations/refresh", headers=issuer.headers("ops", admin=True))
     assert r.status_code == 202 and r.json() == {"current_model_version": before, "refreshing": True}
     for _ in range(100):  # the rebuild runs in the background
         after = (await client.get("/recommendations/reader5")).json()
@@ -125,9 +132,9 @@ async def test_refresh_rebuilds_and_warms(client):
     assert warmed["source"] == "cache" and warmed["model_version"] == after["model_version"]
 
 
-async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb):
+async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb, issuer):
     seed(dynamodb, tables)
-    async with AsyncTestClient(create_app(settings_for(tables, "redis://127.0.0.1:9/0"))) as c:
+    async with AsyncTestClient(create_app(settings_for(tables, "redis://127.0.0.1:9/0", issuer))) as c:
         await wait_ready(c)
         ready = (await c.get("/ready")).json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"]["ok"] is False

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from bookrec_common.clients import dynamodb_client
+from bookrec_common.clients import dynamodb_client, redis_client
+from bookrec_common.ratelimit import limiters_for, rate_limit
 from bookrec_common.service import ReadinessCheck, create_service_app
 
 from bookrec_search.engine import SearchEngine
@@ -30,7 +31,11 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def clients(app: Litestar) -> AsyncIterator[None]:
-        async with dynamodb_client(settings) as dynamodb, dynamodb_client(settings, bulk=True) as scanner:
+        async with AsyncExitStack() as stack:
+            dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+            scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
+            redis = await stack.enter_async_context(redis_client(settings.redis_url))
+            app.state.rate_limiters = limiters_for(settings, redis, "search")
             source = BookSource(dynamodb, scanner, settings.books_table, settings.scan_segments,
                                 settings.autocomplete_fallback_page_size)
             engine = SearchEngine(source, enabled=settings.index_enabled,
@@ -59,7 +64,9 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
         readiness.append(ReadinessCheck("index", _index_loaded))
     return create_service_app(
         settings,
-        [search_post, search_get, search_advanced, autocomplete, autocomplete_shard],
+        # Every search route counts against the client's (address's) search limit.
+        [Router("/", route_handlers=[search_post, search_get, search_advanced, autocomplete, autocomplete_shard],
+                guards=[rate_limit("search")])],
         lifespan=[clients],
         dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
         readiness=readiness,

@@ -22,6 +22,8 @@ class SearchSettings(ServiceSettings):
     autocomplete_fallback_cache_seconds: float = Field(default=10.0, ge=0)
     # Items per GSI Query page (0: DynamoDB's own 1 MB pages); smaller pages bound each call's latency.
     autocomplete_fallback_page_size: int = Field(default=0, ge=0, le=10_000)
+    # Searches per client address per minute, shared by the replicas through Redis.
+    rate_limit: int = Field(default=1200, ge=0)
 
 
 @lru_cache(maxsize=1)

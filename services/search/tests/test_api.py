@@ -292,3 +292,26 @@ async def test_bad_input_is_a_400_problem_naming_the_field(shared_client, method
     assert problem["status"] == 400 and problem["code"] == "validation_failed" and problem["detail"]
     assert field in {e["field"] for e in problem["errors"]}, problem
     assert "Traceback" not in r.text
+
+
+async def test_searches_past_the_per_address_limit_are_429_counted_across_replicas(tables, books, redis_url):
+    settings = settings_for(tables, index_refresh_seconds=0, redis_url=redis_url, rate_limit=4)
+    async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:
+        await wait_until(lambda: ready(one))
+        await wait_until(lambda: ready(two))
+        # The load balancer appends the address it saw; what the client wrote before it is not trusted.
+        client_a = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+        client_b = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+        calls = [one.get("/search", params={"q": "art"}, headers=client_a),
+                 two.post("/search", json={"query": "art"}, headers=client_a),
+                 one.get("/search/autocomplete", params={"q": "th"}, headers=client_a),
+                 two.post("/search/advanced", json={"title": "art"}, headers=client_a),
+                 one.get("/search", params={"q": "art"}, headers=client_a)]
+        statuses = [(await call).status_code for call in calls]
+        assert statuses == [200, 200, 200, 200, 429]
+        refused = await two.get("/search", params={"q": "art"}, headers=client_a)
+        assert refused.status_code == 429 and refused.json()["code"] == "too_many_requests"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert (await one.get("/search", params={"q": "art"}, headers=client_b)).status_code == 200
+        assert (await one.get("/health", headers=client_a)).status_code == 200  # probes are never limited
+        assert 'rate_limited_total{limit="search"}' in (await one.get("/metrics")).text
