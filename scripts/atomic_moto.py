@@ -6,6 +6,13 @@ transactions from each other or from other writes (the server is threaded).
 Here every write holds one lock, and a cancelled transaction is rolled back
 item by item from copies of just the items it names.
 
+moto also answers a Query on a secondary index by sorting every item of the
+table and comparing each with the key condition (seconds at 70K items). Here
+the index's partition key is matched on raw values first, and only the
+matching items are sorted, in the same order moto would give them. A Scan
+re-sorts the whole table for every page: the sorted items are kept until the
+next write.
+
     python -m scripts.atomic_moto PORT
 """
 
@@ -54,6 +61,16 @@ def _restore(table: Table, hash_value: Any, range_value: Any, item: Any) -> None
         table.items[hash_value] = item
 
 
+class _Generation:
+    """Counts writes: what was derived from the items before a write is stale after it."""
+
+    value = 0
+
+    @classmethod
+    def bump(cls) -> None:
+        cls.value += 1
+
+
 def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     with _WRITES:
         named = _named_items(self, transact_items)
@@ -64,16 +81,61 @@ def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None
             for (table, h, r), item in zip(named, before):
                 _restore(table, h, r, item)
             raise
+        finally:
+            _Generation.bump()
 
 
 def _locked(method):
     def write(self, *args, **kwargs):
         with _WRITES:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                _Generation.bump()
     return write
 
 
+_query_scope = threading.local()
+_all_items = Table.all_items
+_query = Table.query
+
+
+_sorted_items: dict[int, tuple[Table, int, list[Any]]] = {}
+
+
+def _index_candidates(self: Table) -> list[Any]:
+    scope = getattr(_query_scope, "conditions", None)
+    if scope is None or scope[0] is not self:
+        generation = _Generation.value
+        cached = _sorted_items.get(id(self))
+        if cached is None or cached[0] is not self or cached[1] != generation:
+            cached = (self, generation, _all_items(self))
+            _sorted_items[id(self)] = cached
+        return list(cached[2])
+    conditions = scope[1]
+    items = (item for group in self.items.values()
+             for item in (group.values() if self.range_key_attr else (group,)))
+    matching = [item for item in items
+                if all((value := item.attrs.get(name)) is not None and value.type == wanted.type
+                       and value.value == wanted.value for name, wanted in conditions)]
+    return sorted(matching, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+def _indexed_query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    conditions = kwargs.get("hash_key_conditions")
+    index_name = kwargs.get("index_name", args[7] if len(args) > 7 else None)  # moto passes it by position
+    if not index_name or not conditions:
+        return _query(self, *args, **kwargs)
+    _query_scope.conditions = (self, list(conditions))
+    try:
+        return _query(self, *args, **kwargs)
+    finally:
+        _query_scope.conditions = None
+
+
 def patch() -> None:
+    Table.all_items = _index_candidates
+    Table.query = _indexed_query
     dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables)
     DynamoDBBackend.transact_write_items = _atomic
     for name in ("put_item", "update_item", "delete_item"):

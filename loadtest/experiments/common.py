@@ -36,6 +36,7 @@ from scripts.procs import http_ok, port_open, wait_until  # noqa: E402
 from scripts.stack import ALB_PORT, StackConfig, granian_command, launch, service_env  # noqa: E402
 
 say = harness.say
+IDENTITIES = 256  # more than any experiment's users
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -66,6 +67,8 @@ class ExperimentStack:
         if not self.stack.running():
             self.stack.up()
         self.cfg = StackConfig(self.stack.state_dir, self.stack.port_offset, "bookrec-local", self.stack.seed, 1)
+        # One signed-in identity per simulated user, shared by every variant.
+        self.tokens = harness.write_identities(self.stack.env, IDENTITIES, self.stack.state_dir / "identities.json")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -109,8 +112,11 @@ class ExperimentStack:
         name = name or service
         spec = definitions.services()[service]
         port = port or self.port(service)
-        service_environment = {**service_env(self.cfg, service, spec, self.stack.env.get("REDIS_URL", "")),
-                               "PORT": str(port), **(env or {})}
+        identity = {k: v for k, v in self.stack.env.items() if k.startswith("JWT_") or k == "INTERNAL_TOKEN"}
+        # Like the stack started for load tests: one load generator is one client, so no rate limits.
+        service_environment = {**service_env(self.cfg, service, spec, self.stack.env.get("REDIS_URL", ""), identity),
+                               "PORT": str(port), **({"RATE_LIMIT": "0"} if spec.get("redis") else {}),
+                               **(env or {})}
         self.stop(name)
         proc = launch(self.cfg, name, granian_command(spec["package"], port), service_environment)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{spec['health_path']}"), 60, f"{name} health", proc)
@@ -180,12 +186,13 @@ def measure(stack: ExperimentStack, out: Path, name: str, *, users: int, duratio
     if warmup > 0:
         warm = out / name / "warmup"
         warm.mkdir(parents=True)
-        harness.LocustRun("steady", stack.url, warm, tags=tags or [], processes=processes,
+        harness.LocustRun("steady", stack.url, warm, tags=tags or [], processes=processes, tokens=stack.tokens,
                           env={**scenario_env, "LOADTEST_DURATION": str(warmup)}).run(timeout=warmup + 300)
     run_dir = out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     locust = harness.LocustRun("steady", stack.url, run_dir, tags=tags or [], processes=processes,
-                               env={**scenario_env, "LOADTEST_DURATION": str(duration)}, watch=stack.pids())
+                               env={**scenario_env, "LOADTEST_DURATION": str(duration)}, watch=stack.pids(),
+                               tokens=stack.tokens)
     locust.run(timeout=duration + 300)
     summary = report.summarise(run_dir, {"scenario": "steady", "variant": name, "users": users, "tags": tags or [],
                                          "classes": classes, "processes": processes, "overrides": env or {},
@@ -218,7 +225,7 @@ def profile_process(stack: ExperimentStack, run_dir: Path, process: str, *, user
     prof_dir = run_dir / f"profile-{process}"
     prof_dir.mkdir()
     load = harness.LocustRun("steady", stack.url, prof_dir, tags=tags or [], processes=processes,
-                             env={"LOADTEST_CLASSES": classes, "LOADTEST_USERS": str(users),
+                             tokens=stack.tokens, env={"LOADTEST_CLASSES": classes, "LOADTEST_USERS": str(users),
                                   "LOADTEST_DURATION": str(seconds + 15), **(env or {})})
     runner = threading.Thread(target=load.run, kwargs={"timeout": seconds + 300})
     runner.start()
