@@ -8,10 +8,10 @@ item by item from copies of just the items it names.
 
 moto also answers a Query on a secondary index by sorting every item of the
 table and comparing each with the key condition (seconds at 70K items). Here
-the index's partition key is matched on raw values first, and only the
-matching items are sorted, in the same order moto would give them. A Scan
-re-sorts the whole table for every page: the sorted items are kept until the
-next write.
+the items are looked up by the index's partition key first, and only the
+matching items are sorted, in the same order moto would give them; the
+partition-key index is kept until the next write. A Scan re-sorts the whole
+table for every page: the sorted items are kept until the next write too.
 
     python -m scripts.atomic_moto PORT
 """
@@ -100,24 +100,42 @@ _all_items = Table.all_items
 _query = Table.query
 
 
-_sorted_items: dict[int, tuple[Table, int, list[Any]]] = {}
+_derived: dict[tuple[int, str], tuple[Table, int, Any]] = {}
+
+
+def _items(table: Table) -> list[Any]:
+    return [item for group in table.items.values()
+            for item in (group.values() if table.range_key_attr else (group,))]
+
+
+def _cached(key: tuple[int, str], table: Table, build: Any) -> Any:
+    """What `build` derives from the table's items, kept until the next write."""
+    generation = _Generation.value
+    cached = _derived.get(key)
+    if cached is None or cached[0] is not table or cached[1] != generation:
+        cached = (table, generation, build())
+        _derived[key] = cached
+    return cached[2]
+
+
+def _partition_index(table: Table, attribute: str) -> dict[tuple[str, Any], list[Any]]:
+    index: dict[tuple[str, Any], list[Any]] = {}
+    for item in _items(table):
+        value = item.attrs.get(attribute)
+        if value is not None and value.type in ("S", "N", "B"):
+            index.setdefault((value.type, value.value), []).append(item)
+    return index
 
 
 def _index_candidates(self: Table) -> list[Any]:
     scope = getattr(_query_scope, "conditions", None)
     if scope is None or scope[0] is not self:
-        generation = _Generation.value
-        cached = _sorted_items.get(id(self))
-        if cached is None or cached[0] is not self or cached[1] != generation:
-            cached = (self, generation, _all_items(self))
-            _sorted_items[id(self)] = cached
-        return list(cached[2])
-    conditions = scope[1]
-    items = (item for group in self.items.values()
-             for item in (group.values() if self.range_key_attr else (group,)))
-    matching = [item for item in items
-                if all((value := item.attrs.get(name)) is not None and value.type == wanted.type
-                       and value.value == wanted.value for name, wanted in conditions)]
+        return list(_cached((id(self), ""), self, lambda: _all_items(self)))
+    (first, wanted), *others = scope[1]
+    index = _cached((id(self), first), self, lambda: _partition_index(self, first))
+    matching = [item for item in index.get((wanted.type, wanted.value), ())
+                if all((value := item.attrs.get(name)) is not None and value.type == other.type
+                       and value.value == other.value for name, other in others)]
     return sorted(matching, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 
