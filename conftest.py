@@ -21,16 +21,8 @@ import pytest
 
 from scripts import definitions
 from scripts.dev_issuer import TokenIssuer
-from scripts.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start, wait_until
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start,
+                           stop, wait_until)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,12 +13,22 @@ matching items are sorted, in the same order moto would give them; the
 partition-key index is kept until the next write. A Scan re-sorts the whole
 table for every page: the sorted items are kept until the next write too.
 
+moto turns every response into JSON through a generic, model-driven
+serializer that walks each attribute value (most of the emulator's time when
+a service loads a table page by page). Items are already in DynamoDB's wire
+shape, so the item lists of a response are written with json directly and the
+serializer handles the rest of it. A projection converts the whole item to
+Python and back once per projected name; names of top-level attributes (all
+the services ask for) are picked from the item directly.
+
     python -m scripts.atomic_moto PORT
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import sys
 import threading
 import types
@@ -26,7 +36,9 @@ from typing import Any
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoResult
 
 _WRITES = threading.RLock()
 _transact_write_items = DynamoDBBackend.transact_write_items
@@ -151,7 +163,43 @@ def _indexed_query(self: Table, *args: Any, **kwargs: Any) -> Any:
         _query_scope.conditions = None
 
 
+_execute_result = DynamoResult.execute_result
+_ITEM_FIELDS = ("Items", "Item", "Responses")  # Scan/Query, GetItem, BatchGetItem: attribute values only
+
+
+def _wire_bytes(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()  # B and BS values, as the serializer encodes them
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _items_as_json(self: DynamoResult, context: Any) -> Any:
+    result = self.result
+    if not isinstance(result, dict) or not any(field in result for field in _ITEM_FIELDS):
+        return _execute_result(self, context)
+    rest = DynamoResult({key: value for key, value in result.items() if key not in _ITEM_FIELDS})
+    status, headers, body = _execute_result(rest, context)
+    payload = json.loads(body or "{}")
+    payload.update({field: result[field] for field in _ITEM_FIELDS if field in result})
+    return status, headers, json.dumps(payload, default=_wire_bytes, separators=(",", ":"))
+
+
+_project = Item.project
+
+
+def _project_top_level(self: Item, projection_expressions: list[list[str]]) -> Item:
+    if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
+        return _project(self, projection_expressions)  # nested paths and list elements: moto's own way
+    projected = Item(self.hash_key, self.range_key, {})
+    # dict.update: the values are attributes of an item that already fit; moto re-sums the size per key.
+    dict.update(projected.attrs, {path[0]: self.attrs[path[0]] for path in projection_expressions
+                                  if path[0] in self.attrs})
+    return projected
+
+
 def patch() -> None:
+    Item.project = _project_top_level
+    DynamoResult.execute_result = _items_as_json
     Table.all_items = _index_candidates
     Table.query = _indexed_query
     dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables)

@@ -85,6 +85,16 @@ def start(command: list[str], log_path: Path | None = None, env: dict[str, str] 
                             env={**os.environ, **(env or {})}, start_new_session=new_session)
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process started by `start`, killing it if it does not exit within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def local_dynamodb(endpoint: str):
     """A boto3 DynamoDB client for the emulator at `endpoint` (never real AWS)."""
     import boto3

@@ -30,6 +30,9 @@ from scripts.procs import LOCAL_AWS_ENV, http_ok, local_dynamodb, moto_command, 
 
 ROOT = definitions.ROOT
 MOTO_PORT, REDIS_PORT, ALB_PORT = 4566, 6379, 8080
+# Every service loads what it serves before it is ready: the full catalogue takes the emulator a minute or
+# two to hand out on two cores.
+STARTUP_READY_SECONDS = 420
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ def up(cfg: StackConfig) -> None:
         wait_until(lambda: port_open(cfg.port(ALB_PORT)), 30, "local ALB", alb)
         for name, spec in services.items():
             url = f"http://127.0.0.1:{cfg.port(spec['port'])}/ready"
-            wait_until(lambda u=url: http_ok(u), 180, f"{name} readiness", procs[name])
+            wait_until(lambda u=url: http_ok(u), STARTUP_READY_SECONDS, f"{name} readiness", procs[name])
     except BaseException:
         say(f"start failed; logs in {cfg.logs}")
         down(cfg, quiet=True)

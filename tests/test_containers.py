@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import stop
 from scripts import definitions
 from scripts.identity import create_identity
-from scripts.procs import free_port, moto_command, port_open, start, wait_until
+from scripts.procs import free_port, moto_command, port_open, start, stop, wait_until
 
 ROOT = definitions.ROOT
 SERVICES = definitions.services()
