@@ -9,9 +9,10 @@ item by item from copies of just the items it names.
 moto also answers a Query on a secondary index by sorting every item of the
 table and comparing each with the key condition (seconds at 70K items). Here
 the items are looked up by the index's partition key first, and only the
-matching items are sorted, in the same order moto would give them; the
-partition-key index is kept until the next write. A Scan re-sorts the whole
-table for every page: the sorted items are kept until the next write too.
+matching items are sorted, in the same order moto would give them; each
+write updates the partition-key indexes for the one item it names. A Scan
+re-sorts the whole table for every page: the sorted items are kept until the
+table's next write.
 
 moto turns every response into JSON through a generic, model-driven
 serializer that walks each attribute value (most of the emulator's time when
@@ -73,14 +74,86 @@ def _restore(table: Table, hash_value: Any, range_value: Any, item: Any) -> None
         table.items[hash_value] = item
 
 
-class _Generation:
-    """Counts writes: what was derived from the items before a write is stale after it."""
+class _Derived:
+    """What is derived from a table's items, kept current write by write.
 
-    value = 0
+    Per table: a write count (the sorted items a Scan pages through are
+    rebuilt after a write) and the partition-key indexes of its secondary-index
+    queries, which are updated for just the item each write names.
+    """
+
+    writes: dict[int, int] = {}
+    sorted_items: dict[int, tuple[Table, int, list[Any]]] = {}
+    indexes: dict[tuple[int, str], PartitionIndex] = {}
 
     @classmethod
-    def bump(cls) -> None:
-        cls.value += 1
+    def wrote(cls, table: Table, hash_value: Any, range_value: Any) -> None:
+        cls.writes[id(table)] = cls.writes.get(id(table), 0) + 1
+        for (table_id, _), index in list(cls.indexes.items()):
+            if table_id == id(table):
+                index.update(hash_value, range_value)
+
+    @classmethod
+    def forget(cls, table: Table) -> None:
+        """A write whose item could not be named: nothing derived from the table is trusted."""
+        cls.writes[id(table)] = cls.writes.get(id(table), 0) + 1
+        for key in [key for key in cls.indexes if key[0] == id(table)]:
+            del cls.indexes[key]
+
+    @classmethod
+    def all_items(cls, table: Table) -> list[Any]:
+        writes = cls.writes.get(id(table), 0)
+        cached = cls.sorted_items.get(id(table))
+        if cached is None or cached[0] is not table or cached[1] != writes:
+            cached = cls.sorted_items[id(table)] = (table, writes, _all_items(table))
+        return cached[2]
+
+    @classmethod
+    def index(cls, table: Table, attribute: str) -> PartitionIndex:
+        index = cls.indexes.get((id(table), attribute))
+        if index is None or index.table is not table:
+            index = cls.indexes[(id(table), attribute)] = PartitionIndex(table, attribute)
+        return index
+
+
+class PartitionIndex:
+    """The items of a table grouped by the value of one attribute (a secondary index's partition key)."""
+
+    def __init__(self, table: Table, attribute: str) -> None:
+        self.table, self.attribute = table, attribute
+        self.groups: dict[Any, dict[tuple[Any, Any], Any]] = {}
+        self.placed: dict[tuple[Any, Any], Any] = {}
+        for item in _items(table):
+            self._add(item)
+
+    def _add(self, item: Any) -> None:
+        value = item.attrs.get(self.attribute)
+        if value is not None and value.type in ("S", "N", "B"):
+            key = (item.hash_key, item.range_key)
+            self.groups.setdefault(value, {})[key] = item
+            self.placed[key] = value
+
+    def update(self, hash_value: Any, range_value: Any) -> None:
+        key = (hash_value, range_value)
+        value = self.placed.pop(key, None)
+        if value is not None:
+            group = self.groups[value]
+            group.pop(key, None)
+            if not group:
+                del self.groups[value]
+        item = _stored(self.table, hash_value, range_value)
+        if item is not None:
+            self._add(item)
+
+    def matching(self, value: Any) -> list[Any]:
+        return list(self.groups.get(value, {}).values())
+
+
+def _stored(table: Table, hash_value: Any, range_value: Any) -> Any:
+    group = table.items.get(hash_value)
+    if group is None or not table.range_key_attr:
+        return group
+    return group.get(range_value)
 
 
 def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
@@ -92,18 +165,30 @@ def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None
         except Exception:
             for (table, h, r), item in zip(named, before):
                 _restore(table, h, r, item)
+                _Derived.wrote(table, h, r)
             raise
-        finally:
-            _Generation.bump()
+
+
+_OPERATION = {"put_item": "Put", "update_item": "Update", "delete_item": "Delete"}
 
 
 def _locked(method):
-    def write(self, *args, **kwargs):
+    operation = _OPERATION[method.__name__]
+
+    def write(self, table_name, item_or_key, *args, **kwargs):
         with _WRITES:
             try:
-                return method(self, *args, **kwargs)
+                return method(self, table_name, item_or_key, *args, **kwargs)
             finally:
-                _Generation.bump()
+                field = "Item" if operation == "Put" else "Key"
+                try:
+                    (table, hash_value, range_value), = _named_items(
+                        self, [{operation: {"TableName": table_name, field: item_or_key}}])
+                except Exception:  # noqa: BLE001 - a request moto refused; drop what may be stale
+                    if table_name in self.tables:
+                        _Derived.forget(self.tables[table_name])
+                else:
+                    _Derived.wrote(table, hash_value, range_value)
     return write
 
 
@@ -112,42 +197,20 @@ _all_items = Table.all_items
 _query = Table.query
 
 
-_derived: dict[tuple[int, str], tuple[Table, int, Any]] = {}
-
-
 def _items(table: Table) -> list[Any]:
     return [item for group in table.items.values()
             for item in (group.values() if table.range_key_attr else (group,))]
 
 
-def _cached(key: tuple[int, str], table: Table, build: Any) -> Any:
-    """What `build` derives from the table's items, kept until the next write."""
-    generation = _Generation.value
-    cached = _derived.get(key)
-    if cached is None or cached[0] is not table or cached[1] != generation:
-        cached = (table, generation, build())
-        _derived[key] = cached
-    return cached[2]
-
-
-def _partition_index(table: Table, attribute: str) -> dict[tuple[str, Any], list[Any]]:
-    index: dict[tuple[str, Any], list[Any]] = {}
-    for item in _items(table):
-        value = item.attrs.get(attribute)
-        if value is not None and value.type in ("S", "N", "B"):
-            index.setdefault((value.type, value.value), []).append(item)
-    return index
-
-
 def _index_candidates(self: Table) -> list[Any]:
     scope = getattr(_query_scope, "conditions", None)
-    if scope is None or scope[0] is not self:
-        return list(_cached((id(self), ""), self, lambda: _all_items(self)))
-    (first, wanted), *others = scope[1]
-    index = _cached((id(self), first), self, lambda: _partition_index(self, first))
-    matching = [item for item in index.get((wanted.type, wanted.value), ())
-                if all((value := item.attrs.get(name)) is not None and value.type == other.type
-                       and value.value == other.value for name, other in others)]
+    with _WRITES:  # the derived items change under writes: read them whole, between writes
+        if scope is None or scope[0] is not self:
+            return list(_Derived.all_items(self))
+        (first, wanted), *others = scope[1]
+        candidates = _Derived.index(self, first).matching(wanted)
+    matching = [item for item in candidates
+                if all((value := item.attrs.get(name)) is not None and value == other for name, other in others)]
     return sorted(matching, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 

@@ -107,3 +107,41 @@ def test_a_whole_table_pages_the_same(both):
         pages.append(items)
     assert pages[0] == pages[1] and len(pages[0]) == len(ITEMS)
     assert {bytes(item["cover"]["B"]) for item in pages[0]} == {bytes(item["cover"]["B"]) for item in ITEMS}
+
+
+def gsi_partitions(client, table: str) -> list[dict]:
+    answers_by_value = []
+    for value in ("all", "moved", "new"):
+        response = client.query(TableName=table, IndexName="by_all", KeyConditionExpression="gsi_pk = :p",
+                                ExpressionAttributeValues={":p": {"S": value}})
+        answers_by_value.append(unordered_sets(response["Items"]))
+    return answers_by_value
+
+
+def test_index_queries_follow_every_kind_of_write(both):
+    table, clients = both
+    key = {"pk": {"S": "book-0"}, "sk": {"N": "3"}}
+    writes = [
+        ("put_item", {"TableName": table, "Item": {"pk": {"S": "book-9"}, "sk": {"N": "1"}, "gsi_pk": {"S": "new"}}}),
+        ("update_item", {"TableName": table, "Key": key, "UpdateExpression": "SET gsi_pk = :m",
+                         "ExpressionAttributeValues": {":m": {"S": "moved"}}}),
+        ("delete_item", {"TableName": table, "Key": {"pk": {"S": "book-1"}, "sk": {"N": "4"}}}),
+        ("batch_write_item", {"RequestItems": {table: [
+            {"PutRequest": {"Item": {"pk": {"S": "book-9"}, "sk": {"N": "2"}, "gsi_pk": {"S": "new"}}}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "book-2"}, "sk": {"N": "5"}}}}]}}),
+        ("transact_write_items", {"TransactItems": [  # cancelled: the first write must not stay
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "book-9"}, "sk": {"N": "1"}},
+                        "UpdateExpression": "SET gsi_pk = :m", "ExpressionAttributeValues": {":m": {"S": "moved"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "book-0"}, "sk": {"N": "6"}, "gsi_pk": {"S": "new"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}}]}),
+    ]
+    for operation, request in writes:
+        for client in clients:
+            try:
+                getattr(client, operation)(**request)
+            except client.exceptions.TransactionCanceledException:
+                assert operation == "transact_write_items"
+        patched, plain = (gsi_partitions(client, table) for client in clients)
+        assert patched == plain, operation
+    moved, new = patched[1], patched[2]
+    assert [item["sk"]["N"] for item in moved] == ["3"] and [item["sk"]["N"] for item in new] == ["1", "2"]
