@@ -36,6 +36,7 @@ from scripts.procs import http_ok, port_open, wait_until  # noqa: E402
 from scripts.stack import ALB_PORT, StackConfig, granian_command, launch, service_env  # noqa: E402
 
 say = harness.say
+WRK_SCRIPT = Path(__file__).with_name("wrk_paths.lua")
 IDENTITIES = 256  # more than any experiment's users
 
 
@@ -146,6 +147,25 @@ class ExperimentStack:
             client.delete(*keys)
         client.close()
         return len(keys)
+
+
+def run_wrk(url: str, paths_file: Path, seconds: int, connections: int, threads: int = 1) -> dict:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+                          str(WRK_SCRIPT), url, "--", str(paths_file)],
+                         capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float | None:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)] if match else None
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
+            "connections": connections, "threads": threads, "seconds": seconds, "raw": out}
 
 
 def ready(url: str) -> bool:

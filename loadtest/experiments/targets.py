@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -32,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from loadtest import harness  # noqa: E402
 from loadtest.catalogue import discover, typing_prefixes, urllib_fetch  # noqa: E402
-from loadtest.experiments.common import ExperimentStack, arguments, measure, say, write_experiment  # noqa: E402
+from loadtest.experiments.common import (ExperimentStack, arguments, measure, run_wrk, say,  # noqa: E402
+                                         write_experiment)
 
 HERE = Path(__file__).resolve().parent
-WRK_SCRIPT = HERE / "wrk_paths.lua"
 
 
 def wrk_paths(url: str, count: int = 2000, seed: int = 11) -> list[str]:
@@ -54,25 +52,6 @@ def wrk_paths(url: str, count: int = 2000, seed: int = 11) -> list[str]:
         else:
             paths.append(f"/recommendations/{rng.choice(cat.users[:100])}?limit=10")
     return paths
-
-
-def run_wrk(url: str, paths_file: Path, seconds: int, connections: int, threads: int = 1) -> dict:
-    if shutil.which("wrk") is None:
-        return {"skipped": "wrk not installed (apt-get install wrk)"}
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                          str(WRK_SCRIPT), url, "--", str(paths_file)],
-                         capture_output=True, text=True, check=True).stdout
-
-    def ms(label: str) -> float | None:
-        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
-        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)] if match else None
-
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
-            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
-            "connections": connections, "threads": threads, "seconds": seconds, "raw": out}
 
 
 def emulator_ceiling(stack: ExperimentStack, out: Path, seconds: int) -> dict:
