@@ -20,7 +20,7 @@ from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress
 from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
 from scripts import definitions
-from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, wait_until
+from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, stop, wait_until
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 OPENLIBRARY = SHARED / "openlibrary"
@@ -122,12 +122,7 @@ def seed_emulator():
         yield endpoint, client, definitions.create_tables(client, "seedtest")
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator):
