@@ -22,6 +22,10 @@ serializer handles the rest of it. A projection converts the whole item to
 Python and back once per projected name; names of top-level attributes (all
 the services ask for) are picked from the item directly.
 
+moto keeps every model instance it ever creates, for its dashboard; items are
+created for every copy a read returns, so its memory grew with every Query
+and Scan (gigabytes under load). Items are not kept here.
+
     python -m scripts.atomic_moto PORT
 """
 
@@ -260,7 +264,12 @@ def _project_top_level(self: Item, projection_expressions: list[list[str]]) -> I
     return projected
 
 
+def _untracked_item(cls: type, *args: Any, **kwargs: Any) -> Any:
+    return object.__new__(cls)
+
+
 def patch() -> None:
+    Item.__new__ = staticmethod(_untracked_item)
     Item.project = _project_top_level
     DynamoResult.execute_result = _items_as_json
     Table.all_items = _index_candidates

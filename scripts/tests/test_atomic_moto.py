@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -145,3 +146,31 @@ def test_index_queries_follow_every_kind_of_write(both):
         assert patched == plain, operation
     moved, new = patched[1], patched[2]
     assert [item["sk"]["N"] for item in moved] == ["3"] and [item["sk"]["N"] for item in new] == ["1", "2"]
+
+
+def resident_mb(pid: int) -> float:
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads resident memory from /proc")
+def test_reads_do_not_keep_memory():
+    """moto keeps every item object it creates; every read creates copies (about 700 bytes an item)."""
+    port = free_port()
+    proc = start(moto_command(port))
+    try:
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        client = local_dynamodb(f"http://127.0.0.1:{port}")
+        client.create_table(TableName="memory", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        for n in range(300):
+            client.put_item(TableName="memory", Item={"pk": {"S": f"k{n}"}, "body": {"S": "x" * 300}})
+        client.scan(TableName="memory")  # warm up what is allocated once
+        before = resident_mb(proc.pid)
+        for _ in range(100):  # 30,000 item copies: ~20 MB kept by plain moto
+            client.scan(TableName="memory")
+        grown = resident_mb(proc.pid) - before
+        assert grown < 8, f"the emulator kept {grown:.1f} MB after 100 scans"
+    finally:
+        stop(proc)
