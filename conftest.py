@@ -21,7 +21,7 @@ import pytest
 
 from scripts import definitions
 from scripts.dev_issuer import TokenIssuer
-from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, redis_command, start,
+from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command, running_moto, start,
                            stop, wait_until)
 
 
@@ -32,13 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> str:
-    port = free_port()
-    proc = start(moto_command(port))
-    wait_until(lambda: port_open(port), 30, "moto server", proc)
-    url = f"http://127.0.0.1:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = url
-    yield url
-    stop(proc)
+    with running_moto() as moto:
+        os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
+        yield moto.endpoint
 
 
 @pytest.fixture(scope="session")

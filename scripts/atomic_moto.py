@@ -81,42 +81,39 @@ def _restore(table: Table, hash_value: Any, range_value: Any, item: Any) -> None
 class _Derived:
     """What is derived from a table's items, kept current write by write.
 
-    Per table: a write count (the sorted items a Scan pages through are
-    rebuilt after a write) and the partition-key indexes of its secondary-index
-    queries, which are updated for just the item each write names.
+    Per table: the sorted items a Scan pages through (dropped on a write) and
+    the partition-key indexes of its secondary-index queries (updated for just
+    the item each write names).
     """
 
-    writes: dict[int, int] = {}
-    sorted_items: dict[int, tuple[Table, int, list[Any]]] = {}
-    indexes: dict[tuple[int, str], PartitionIndex] = {}
+    sorted_items: dict[int, tuple[Table, list[Any]]] = {}
+    indexes: dict[int, dict[str, PartitionIndex]] = {}
 
     @classmethod
     def wrote(cls, table: Table, hash_value: Any, range_value: Any) -> None:
-        cls.writes[id(table)] = cls.writes.get(id(table), 0) + 1
-        for (table_id, _), index in list(cls.indexes.items()):
-            if table_id == id(table):
-                index.update(hash_value, range_value)
+        cls.sorted_items.pop(id(table), None)
+        for index in cls.indexes.get(id(table), {}).values():
+            index.update(hash_value, range_value)
 
     @classmethod
     def forget(cls, table: Table) -> None:
         """A write whose item could not be named: nothing derived from the table is trusted."""
-        cls.writes[id(table)] = cls.writes.get(id(table), 0) + 1
-        for key in [key for key in cls.indexes if key[0] == id(table)]:
-            del cls.indexes[key]
+        cls.sorted_items.pop(id(table), None)
+        cls.indexes.pop(id(table), None)
 
     @classmethod
     def all_items(cls, table: Table) -> list[Any]:
-        writes = cls.writes.get(id(table), 0)
         cached = cls.sorted_items.get(id(table))
-        if cached is None or cached[0] is not table or cached[1] != writes:
-            cached = cls.sorted_items[id(table)] = (table, writes, _all_items(table))
-        return cached[2]
+        if cached is None or cached[0] is not table:
+            cached = cls.sorted_items[id(table)] = (table, _all_items(table))
+        return cached[1]
 
     @classmethod
     def index(cls, table: Table, attribute: str) -> PartitionIndex:
-        index = cls.indexes.get((id(table), attribute))
+        indexes = cls.indexes.setdefault(id(table), {})
+        index = indexes.get(attribute)
         if index is None or index.table is not table:
-            index = cls.indexes[(id(table), attribute)] = PartitionIndex(table, attribute)
+            index = indexes[attribute] = PartitionIndex(table, attribute)
         return index
 
 
@@ -145,19 +142,12 @@ class PartitionIndex:
             group.pop(key, None)
             if not group:
                 del self.groups[value]
-        item = _stored(self.table, hash_value, range_value)
+        item = self.table.get_item(hash_value, range_value)
         if item is not None:
             self._add(item)
 
     def matching(self, value: Any) -> list[Any]:
         return list(self.groups.get(value, {}).values())
-
-
-def _stored(table: Table, hash_value: Any, range_value: Any) -> Any:
-    group = table.items.get(hash_value)
-    if group is None or not table.range_key_attr:
-        return group
-    return group.get(range_value)
 
 
 def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
@@ -178,13 +168,13 @@ _OPERATION = {"put_item": "Put", "update_item": "Update", "delete_item": "Delete
 
 def _locked(method):
     operation = _OPERATION[method.__name__]
+    field = "Item" if operation == "Put" else "Key"
 
     def write(self, table_name, item_or_key, *args, **kwargs):
         with _WRITES:
             try:
                 return method(self, table_name, item_or_key, *args, **kwargs)
             finally:
-                field = "Item" if operation == "Put" else "Key"
                 try:
                     (table, hash_value, range_value), = _named_items(
                         self, [{operation: {"TableName": table_name, field: item_or_key}}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -9,7 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -93,6 +96,23 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+class RunningMoto(NamedTuple):
+    endpoint: str
+    pid: int
+
+
+@contextlib.contextmanager
+def running_moto(serialised: bool = False) -> Iterator[RunningMoto]:
+    """A moto server of its own on a free port (see `moto_command`), stopped for sure when the block ends."""
+    port = free_port()
+    proc = start(moto_command(port, serialised=serialised))
+    try:
+        wait_until(lambda: port_open(port), 30, "moto server", proc)
+        yield RunningMoto(f"http://127.0.0.1:{port}", proc.pid)
+    finally:
+        stop(proc)
 
 
 def local_dynamodb(endpoint: str):

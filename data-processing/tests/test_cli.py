@@ -20,7 +20,7 @@ from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress
 from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
 from scripts import definitions
-from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, stop, wait_until
+from scripts.procs import local_dynamodb, running_moto
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 OPENLIBRARY = SHARED / "openlibrary"
@@ -113,16 +113,10 @@ def test_the_seed_files_are_found_in_a_checkout_or_where_told(tmp_path, monkeypa
 def seed_emulator():
     """A moto server of its own: the seed's 24K items make an emulator slow to stop, so they stay out of the
     session's shared one, and this one is stopped for sure."""
-    port = free_port()
-    proc = start(moto_command(port))
-    try:
-        wait_until(lambda: port_open(port), 30, "moto server", proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = local_dynamodb(endpoint)
-        yield endpoint, client, definitions.create_tables(client, "seedtest")
+    with running_moto() as moto:
+        client = local_dynamodb(moto.endpoint)
+        yield moto.endpoint, client, definitions.create_tables(client, "seedtest")
         client.close()
-    finally:
-        stop(proc)
 
 
 def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator):

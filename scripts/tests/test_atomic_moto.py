@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, stop, wait_until
+from scripts.procs import local_dynamodb, running_moto
 
 ITEMS = [
     {"pk": {"S": f"book-{n % 3}"}, "sk": {"N": str(n)}, "title": {"S": f"Tïtle “{n}”\n"},
@@ -21,11 +21,8 @@ ITEMS = [
 
 @pytest.fixture(scope="module")
 def plain_moto():
-    port = free_port()
-    proc = start(moto_command(port, serialised=True))
-    wait_until(lambda: port_open(port), 30, "plain moto server", proc)
-    yield local_dynamodb(f"http://127.0.0.1:{port}")
-    stop(proc)
+    with running_moto(serialised=True) as moto:
+        yield local_dynamodb(moto.endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -156,21 +153,16 @@ def resident_mb(pid: int) -> float:
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads resident memory from /proc")
 def test_reads_do_not_keep_memory():
     """moto keeps every item object it creates; every read creates copies (about 700 bytes an item)."""
-    port = free_port()
-    proc = start(moto_command(port))
-    try:
-        wait_until(lambda: port_open(port), 30, "moto server", proc)
-        client = local_dynamodb(f"http://127.0.0.1:{port}")
+    with running_moto() as moto:
+        client = local_dynamodb(moto.endpoint)
         client.create_table(TableName="memory", BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         for n in range(300):
             client.put_item(TableName="memory", Item={"pk": {"S": f"k{n}"}, "body": {"S": "x" * 300}})
         client.scan(TableName="memory")  # warm up what is allocated once
-        before = resident_mb(proc.pid)
+        before = resident_mb(moto.pid)
         for _ in range(100):  # 30,000 item copies: ~20 MB kept by plain moto
             client.scan(TableName="memory")
-        grown = resident_mb(proc.pid) - before
+        grown = resident_mb(moto.pid) - before
         assert grown < 8, f"the emulator kept {grown:.1f} MB after 100 scans"
-    finally:
-        stop(proc)

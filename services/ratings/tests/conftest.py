@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from scripts.procs import free_port, local_dynamodb, moto_command, port_open, start, wait_until
+from scripts.procs import local_dynamodb, running_moto
 
 
 @dataclass
@@ -74,10 +74,5 @@ def recommender():
 @pytest.fixture(scope="session")
 def serialised_moto():
     """(endpoint, boto3 client) of a moto server that answers one request at a time."""
-    port = free_port()
-    proc = start(moto_command(port, serialised=True))
-    wait_until(lambda: port_open(port), 30, "moto server", proc)
-    endpoint = f"http://127.0.0.1:{port}"
-    yield endpoint, local_dynamodb(endpoint)
-    proc.terminate()
-    proc.wait(10)
+    with running_moto(serialised=True) as moto:
+        yield moto.endpoint, local_dynamodb(moto.endpoint)
