@@ -38,8 +38,9 @@ from bookrec_common.catalog import with_derived_attributes
 from bookrec_search.index import Filters, IndexBuilder, SearchIndex
 
 ROOT = Path(__file__).resolve().parents[3]
-SHARED = ROOT.parent / "shared" / "data"
 SEED = ROOT / "data-processing" / "seed"
+# More real author names when present (the ETL's test data; gzip, Open Library dump lines).
+AUTHORS_DUMP = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"
 STAMP = "2026-01-01T00:00:00.000000Z"
 
 
@@ -58,12 +59,12 @@ def vocabularies() -> tuple[list[str], list[str], list[str]]:
     with gzip.open(SEED / "goodbooks10k_book_genres.csv.gz", "rt", newline="") as handle:
         for row in csv.DictReader(handle):
             subjects += row["genres"].split(",")[:8]
-    dump = SHARED / "openlibrary" / "ol_dump_authors_sample.txt"
-    if dump.exists():
-        for line in dump.open():
-            name = json.loads(line.split("\t")[4]).get("name")
-            if name:
-                authors.append(name)
+    if AUTHORS_DUMP.exists():
+        with gzip.open(AUTHORS_DUMP, "rt", encoding="utf-8") as dump:
+            for line in dump:
+                name = json.loads(line.split("\t")[4]).get("name")
+                if name:
+                    authors.append(name)
     words = [w for t in titles for w in t.split()]
     return words, sorted(set(authors)), sorted(set(s for s in subjects if s))
 
