@@ -79,9 +79,12 @@ class RecommendationEngine:
                 log.exception("periodic model rebuild failed")
 
     def start_refresh(self) -> bool:
-        """Rebuild and pre-warm in the background; joins a refresh already running."""
-        if self._refresh_task is None or self._refresh_task.done():
-            self._refresh_task = asyncio.create_task(self._refresh())
+        """Rebuild and pre-warm in the background. True if this call started it; False if it joined the
+        requested refresh still running. (A periodic rebuild running meanwhile is not joined: the new
+        refresh starts after it, so ratings written since the periodic scan began are included.)"""
+        if self._refresh_task is not None and not self._refresh_task.done():
+            return False
+        self._refresh_task = asyncio.create_task(self._refresh())
         return True
 
     async def _refresh(self) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
+
+# What one refresh request did (see RefreshAccepted.refresh).
+RefreshOutcome = Literal["started", "already_running"]
+# What one invalidation did to the user's cached entry (see Invalidated.cache).
+InvalidationOutcome = Literal["deleted", "not_cached", "unavailable", "disabled"]
 
 
 class RecommendedBook(msgspec.Struct):
@@ -22,10 +29,19 @@ class Recommendations(msgspec.Struct):
 
 
 class RefreshAccepted(msgspec.Struct):
-    current_model_version: str | None
-    refreshing: bool
+    current_model_version: Annotated[str | None, msgspec.Meta(
+        description="the model answering now (null while the first one is built)")]
+    refresh: Annotated[RefreshOutcome, msgspec.Meta(
+        description="started: this request started a rebuild (and cache pre-warm); already_running: one "
+                    "requested earlier is still running and this request joined it, starting nothing")]
 
 
 class Invalidated(msgspec.Struct):
     user_id: str
-    invalidated: bool
+    invalidated: Annotated[bool, msgspec.Meta(
+        description="true only when a cached entry of the user existed and was removed by this request")]
+    cache: Annotated[InvalidationOutcome, msgspec.Meta(
+        description="deleted: an entry was cached and is gone; not_cached: nothing was cached (nothing to do); "
+                    "unavailable: Redis did not answer, only this replica's fallback copy (if any) was "
+                    "removed, an entry in Redis lives until its TTL; disabled: no Redis configured, nothing "
+                    "is cached")]

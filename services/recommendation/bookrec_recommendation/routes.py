@@ -42,17 +42,24 @@ async def recommend(user_id: FromPath[str], engine: NamedDependency[Recommendati
 @post("/recommendations/refresh", status_code=HTTP_202_ACCEPTED,
       summary="Rebuild the model and pre-warm the cache, in the background",
       description="Answers at once; the new model's version appears in responses once it is swapped in. "
-                  "A refresh requested while one runs joins it. Needs an admin's bearer token.",
+                  "A refresh requested while an earlier one runs joins it and starts nothing "
+                  "(`refresh: already_running`); otherwise `refresh: started`. Needs an admin's bearer "
+                  "token.",
       guards=[admin_only], security=[{"bearer": []}])
 async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshAccepted:
-    return RefreshAccepted(current_model_version=engine.recommender.version if engine.recommender else None,
-                           refreshing=engine.start_refresh())
+    current = engine.recommender.version if engine.recommender else None
+    return RefreshAccepted(current_model_version=current,
+                           refresh="started" if engine.start_refresh() else "already_running")
 
 
 @post("/recommendations/invalidate/{user_id:str}", status_code=HTTP_200_OK,
-      summary="Forget a user's cached recommendations (internal: called by ratings)")
+      summary="Forget a user's cached recommendations (internal: called by ratings)",
+      description="`cache` says what was done: deleted, not_cached, unavailable (Redis did not answer: "
+                  "still 200, the entry expires by its TTL; counted in "
+                  "`recommendation_cache_invalidations_total`), or disabled (no Redis configured).")
 async def invalidate(request: Request, user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
                      internal_token: NamedDependency[str]) -> Invalidated:
     check_internal_token(request, internal_token)
     check_user_id(user_id)
-    return Invalidated(user_id=user_id, invalidated=await engine.cache.delete(user_id))
+    deletion = await engine.cache.delete(user_id)
+    return Invalidated(user_id=user_id, invalidated=deletion.removed, cache=deletion.outcome)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from cachetools import TTLCache
@@ -15,6 +15,7 @@ from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_attribute, from_item
 
 from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
+from bookrec_recommendation.models import InvalidationOutcome
 
 log = logging.getLogger("bookrec.recommendation.store")
 USER_RATINGS_INDEX = "by-user"
@@ -22,6 +23,9 @@ USER_RATINGS_INDEX = "by-user"
 CACHE_HITS = Counter("recommendation_cache_hits_total", "Recommendations answered from Redis")
 CACHE_MISSES = Counter("recommendation_cache_misses_total", "Recommendations computed on a cache miss")
 CACHE_ERRORS = Counter("recommendation_cache_errors_total", "Redis calls that failed (answered uncached)")
+CACHE_INVALIDATIONS = Counter(
+    "recommendation_cache_invalidations_total",
+    "Invalidations by outcome: deleted, not_cached, unavailable (Redis down), disabled", ["outcome"])
 
 
 class RatingsSource:
@@ -87,6 +91,11 @@ class CachedRecommendations(msgspec.Struct):
     items: list[tuple[str, float, str]]  # (book_id, score, reason), longest list computed
 
 
+class Deletion(NamedTuple):
+    outcome: InvalidationOutcome
+    removed: bool  # an entry of the user was held (in Redis or this replica's fallback) and is gone
+
+
 class RecommendationCache:
     """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades, never turns into an error.
 
@@ -143,10 +152,20 @@ class RecommendationCache:
             log.warning("cache write failed: %s", exc)
             self._fallback[user_id] = value
 
-    async def delete(self, user_id: str) -> bool:
-        """True when the cache no longer holds the user's entry (idempotent)."""
-        self._fallback.pop(user_id, None)
+    async def delete(self, user_id: str) -> Deletion:
+        """Forget the user's entry and say what was there; Redis down degrades to a status, never raises."""
+        held_here = self._fallback.pop(user_id, None) is not None
         if self._client is None:
-            return True
-        await self._client.delete(self.key(user_id))
-        return True
+            deletion = Deletion("disabled", held_here)
+        else:
+            try:
+                deleted_keys = await self._client.delete(self.key(user_id))
+            except Exception as exc:  # noqa: BLE001 - the entry then expires by its TTL; callers are told
+                CACHE_ERRORS.inc()
+                log.warning("cache invalidation of %s failed: %s", user_id, exc, extra={"user_id": user_id})
+                deletion = Deletion("unavailable", held_here)
+            else:
+                removed = held_here or deleted_keys > 0
+                deletion = Deletion("deleted" if removed else "not_cached", removed)
+        CACHE_INVALIDATIONS.labels(deletion.outcome).inc()
+        return deletion

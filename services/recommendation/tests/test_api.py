@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -63,10 +64,15 @@ async def test_cache_aside_computed_then_cache_then_invalidated(client):
     second = (await client.get("/recommendations/reader1?limit=3")).json()
     assert second["source"] == "cache" and second["recommendations"] == first["recommendations"]
     r = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
-    assert r.status_code == 200 and r.json() == {"user_id": "reader1", "invalidated": True}
+    assert r.status_code == 200 and r.json() == {"user_id": "reader1", "invalidated": True, "cache": "deleted"}
     again = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
-    assert again.status_code == 200  # idempotent
+    # Idempotent, and truthful: the second call found nothing to delete.
+    assert again.status_code == 200
+    assert again.json() == {"user_id": "reader1", "invalidated": False, "cache": "not_cached"}
     assert (await client.get("/recommendations/reader1?limit=3")).json()["source"] == "computed"
+    metrics = (await client.get("/metrics")).text
+    assert 'recommendation_cache_invalidations_total{outcome="deleted"}' in metrics
+    assert 'recommendation_cache_invalidations_total{outcome="not_cached"}' in metrics
 
 
 async def test_a_larger_limit_after_a_smaller_one_is_not_cut_short(client):
@@ -119,7 +125,7 @@ async def test_refresh_needs_an_admin_token(client, issuer):
 async def test_refresh_rebuilds_and_warms(client, issuer):
     before = (await client.get("/recommendations/reader5")).json()["model_version"]
     r = await client.post("/recommendations/refresh", headers=issuer.headers("ops", admin=True))
-    assert r.status_code == 202 and r.json() == {"current_model_version": before, "refreshing": True}
+    assert r.status_code == 202 and r.json() == {"current_model_version": before, "refresh": "started"}
     for _ in range(100):  # the rebuild runs in the background
         after = (await client.get("/recommendations/reader5")).json()
         if after["model_version"] != before:
@@ -130,6 +136,42 @@ async def test_refresh_rebuilds_and_warms(client, issuer):
     await asyncio.sleep(0.5)  # pre-warming follows the swap
     warmed = (await client.get("/recommendations/reader7")).json()
     assert warmed["source"] == "cache" and warmed["model_version"] == after["model_version"]
+
+
+async def test_a_refresh_requested_while_one_runs_joins_it_and_says_so(client, issuer):
+    engine = client.app.state.engine
+    gate = threading.Event()  # the app runs on the test client's own loop: a thread-safe gate
+    scan = engine.source.all_ratings
+
+    async def held_scan():
+        await asyncio.to_thread(gate.wait, 10)
+        return await scan()
+
+    engine.source.all_ratings = held_scan
+    admin = issuer.headers("ops", admin=True)
+    try:
+        first = await client.post("/recommendations/refresh", headers=admin)
+        second = await client.post("/recommendations/refresh", headers=admin)
+    finally:
+        gate.set()
+    assert (first.status_code, first.json()["refresh"]) == (202, "started")
+    assert (second.status_code, second.json()["refresh"]) == (202, "already_running")
+    for _ in range(100):  # once that refresh is over, the next request starts a new one
+        third = (await client.post("/recommendations/refresh", headers=admin)).json()
+        if third["refresh"] == "started":
+            break
+        await asyncio.sleep(0.1)
+    assert third["refresh"] == "started" and third["current_model_version"] != first.json()["current_model_version"]
+
+
+async def test_without_redis_invalidate_says_the_cache_is_disabled(tables, dynamodb, issuer):
+    seed(dynamodb, tables)
+    async with AsyncTestClient(create_app(settings_for(tables, "", issuer))) as c:
+        await wait_ready(c)
+        assert (await c.get("/recommendations/reader1")).json()["source"] == "computed"
+        r = await c.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
+        assert r.status_code == 200
+        assert r.json() == {"user_id": "reader1", "invalidated": False, "cache": "disabled"}
 
 
 async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb, issuer):
@@ -143,6 +185,14 @@ async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb
         # Repeats come from the in-process fallback, not from DynamoDB, while Redis is down.
         again = await c.get("/recommendations/reader1")
         assert again.status_code == 200 and again.json()["source"] == "cache"
-        await c.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
+        # Redis unreachable: a 200 that says so, having dropped this replica's fallback copy.
+        r = await c.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN})
+        assert r.status_code == 200
+        assert r.json() == {"user_id": "reader1", "invalidated": True, "cache": "unavailable"}
         assert (await c.get("/recommendations/reader1")).json()["source"] == "computed"
-        assert "recommendation_cache_errors_total" in (await c.get("/metrics")).text
+        never_cached = await c.post("/recommendations/invalidate/reader2", headers={"X-Internal-Token": TOKEN})
+        assert never_cached.status_code == 200
+        assert never_cached.json() == {"user_id": "reader2", "invalidated": False, "cache": "unavailable"}
+        metrics = (await c.get("/metrics")).text
+        assert "recommendation_cache_errors_total" in metrics
+        assert 'recommendation_cache_invalidations_total{outcome="unavailable"}' in metrics
