@@ -21,11 +21,11 @@ import asyncio
 import logging
 import random
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from bookrec_common.catalog import STARS
 from bookrec_common.clients import probe_table
@@ -46,6 +46,11 @@ RATING_WRITE_CONFLICTS = Counter("rating_write_conflicts_total",
                                  "Rating transactions cancelled by a concurrent change and retried")
 RATING_WRITE_GAVE_UP = Counter("rating_write_gave_up_total",
                                "Rating changes refused with 503 after the last retry lost its race")
+# Attempts a committed change took (1: no lost race). Integer buckets up to the default 12 attempts, then
+# coarser ones for WRITE_MAX_ATTEMPTS raised under heavy contention.
+RATING_WRITE_ATTEMPTS = Histogram(
+    "rating_write_attempts", "Read-compute-write attempts per committed rating change",
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 64, 128, 256, 512, 1024))
 AGGREGATE_DRIFT = Counter("rating_aggregate_drift_total",
                           "Changes that removed a star the book's aggregate did not hold")
 
@@ -68,16 +73,6 @@ class Page:
     last_key: dict[str, str] | None
 
 
-@dataclass
-class WriteStats:
-    """This store's transaction outcomes since it was made (benchmarks and tests read them)."""
-
-    committed: int = 0
-    conflicts: int = 0
-    gave_up: int = 0
-    attempts_per_change: list[int] = field(default_factory=list)
-
-
 def _lost_race(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     if error.get("Code") == "TransactionConflictException":
@@ -97,7 +92,6 @@ class RatingStore:
         self._max_attempts = max_attempts
         self._backoff_cap = backoff_cap
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.stats = WriteStats()
 
     async def ping(self) -> None:
         await asyncio.gather(probe_table(self._client, self._books, {"book_id": "OL0W"}),
@@ -152,16 +146,13 @@ class RatingStore:
                 except ClientError as exc:
                     if not _lost_race(exc):
                         raise
-                    self.stats.conflicts += 1
                     RATING_WRITE_CONFLICTS.inc()
                     await asyncio.sleep(random.uniform(0, min(self._backoff_cap, 0.005 * 2**attempt)))
                     continue
                 change = RatingChange(previous, current, after)
-                self.stats.committed += 1
-                self.stats.attempts_per_change.append(attempt)
+                RATING_WRITE_ATTEMPTS.observe(attempt)
                 RATING_CHANGES.labels(change.kind.value).inc()
                 return change
-        self.stats.gave_up += 1
         RATING_WRITE_GAVE_UP.inc()
         raise DependencyUnavailable(f"book {book_id} is being rated too busily; retry shortly",
                                     code="write_contention", headers={"Retry-After": "1"})

@@ -248,6 +248,7 @@ async def test_a_down_recommender_never_fails_a_rating(issuer, tables, dynamodb)
         metrics = (await c.get("/metrics")).text
     assert INVALIDATION_FAILURES._value.get() == before + 1
     assert "invalidation_failures_total" in metrics
+    assert 'rating_write_attempts_bucket{le="1.0"}' in metrics and "rating_write_attempts_count" in metrics
     assert book_item(dynamodb, tables)["rating_count"] == 1
 
 
