@@ -39,7 +39,8 @@ from scripts import definitions  # noqa: E402
 from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open,  # noqa: E402
                            start, wait_until)
 
-OPENLIBRARY = ROOT.parent / "shared" / "data" / "openlibrary"
+OPENLIBRARY = ROOT / "data-processing" / "seed"  # the development-database dumps
+AUTHORS_SLICE = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"
 SEED = ROOT / "data-processing" / "seed"
 # Byte shares of the generated input, after the real dumps (editions ~ 2x works ~ 4x authors; ratings small).
 SHARES = {"authors": 0.13, "works": 0.27, "editions": 0.58, "ratings": 0.02}
@@ -76,7 +77,9 @@ class Template:
 
 
 def templates(*names: str) -> list[Template]:
-    lines = [line for name in names for line in (OPENLIBRARY / name).read_bytes().splitlines(keepends=True)]
+    raw = [(OPENLIBRARY / name).read_bytes() for name in names]  # a name may be an absolute path
+    lines = [line for name, data in zip(names, raw, strict=True)
+             for line in (gzip.decompress(data) if name.endswith(".gz") else data).splitlines(keepends=True)]
     return [Template(line) for line in lines if line.strip()]
 
 
@@ -119,7 +122,7 @@ def generate(directory: Path, total_bytes: int, seed: int = 7) -> dict[str, Path
                     b'"key": "%s"}\n' % (own, own))
         return None
 
-    author_lines = templates("ol_dump_authors_sample.txt", "ol_devinstance_authors.txt")
+    author_lines = templates(str(AUTHORS_SLICE), "ol_devinstance_authors.txt")
     counts["authors"] = write("authors", author_lines, b"/authors/OL%dA")
     counts["works"] = write("works", templates("ol_devinstance_works.txt"), b"/works/OL%dW",
                             redirect_or_delete)

@@ -22,10 +22,6 @@ from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
 from scripts import definitions
 from scripts.procs import local_dynamodb, running_moto
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-OPENLIBRARY = SHARED / "openlibrary"
-
-
 @pytest.mark.parametrize("command, words", [
     ([], ["extract", "import-jsonl", "import-goodbooks", "load", "seed", "rejects"]),
     (["extract"], ["--works", "--authors", "--editions", "--ratings", "--language", "--min-ratings",
@@ -50,13 +46,12 @@ def test_module_and_console_script_are_the_same_program():
         assert result.returncode == 0 and "Usage: bookrec-etl" in result.stdout
 
 
-def test_extract_through_the_cli_writes_books_rejects_and_a_summary(tmp_path):
+def test_extract_through_the_cli_writes_books_rejects_and_a_summary(tmp_path, samples):
     works = tmp_path / "works.txt"
-    works.write_text((OPENLIBRARY / "ol_devinstance_works.txt").read_text() + "/type/work\tbroken line\n")
+    works.write_text(samples["works"].read_text() + "/type/work\tbroken line\n")
     out = tmp_path / "books.jsonl"
-    command = ["extract", "--works", str(works), "--authors", str(OPENLIBRARY / "ol_devinstance_authors.txt"),
-               "--editions", str(OPENLIBRARY / "ol_devinstance_editions.txt"), "--language", "en",
-               "--out", str(out)]
+    command = ["extract", "--works", str(works), "--authors", str(samples["authors"]),
+               "--editions", str(samples["editions"]), "--language", "en", "--out", str(out)]
     CliRunner().invoke(main, command)
     result = CliRunner().invoke(main, command)  # a second run starts its rejects afresh
     assert result.exit_code == 0, result.output
@@ -68,22 +63,20 @@ def test_extract_through_the_cli_writes_books_rejects_and_a_summary(tmp_path):
     assert rejected["line"] == 36 and rejected["reason"] == "wrong column count"
 
 
-def test_an_unknown_language_filter_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(main, ["extract", "--works", str(OPENLIBRARY / "ol_devinstance_works.txt"),
+def test_an_unknown_language_filter_is_a_usage_error(tmp_path, samples):
+    result = CliRunner().invoke(main, ["extract", "--works", str(samples["works"]),
                                        "--language", "1", "--out", str(tmp_path / "b.jsonl")])
     assert result.exit_code == 2 and "--language" in result.output
 
 
-def test_import_commands_through_the_cli(tmp_path):
-    philosophy = OPENLIBRARY / "philosophy_books_openlibrary.jsonl"
-    result = CliRunner().invoke(main, ["import-jsonl", str(philosophy), "--out", str(tmp_path / "p.jsonl"),
-                                       "--limit", "10"])
+def test_import_commands_through_the_cli(tmp_path, samples):
+    result = CliRunner().invoke(main, ["import-jsonl", str(samples["philosophy"]),
+                                       "--out", str(tmp_path / "p.jsonl"), "--limit", "10"])
     assert result.exit_code == 0 and "read 10, accepted 10, rejected 0" in result.output
-    goodbooks = SHARED / "goodbooks"
     result = CliRunner().invoke(main, ["import-goodbooks",
-                                       "--books", str(goodbooks / "goodbooks10k_books.csv"),
-                                       "--genres", str(goodbooks / "goodbooks10k_book_genres.csv"),
-                                       "--ratings", str(goodbooks / "ratings_sample.csv"), "--max-users", "3",
+                                       "--books", str(samples["goodbooks_books"]),
+                                       "--genres", str(samples["goodbooks_genres"]),
+                                       "--ratings", str(samples["goodbooks_ratings"]), "--max-users", "3",
                                        "--books-out", str(tmp_path / "b.jsonl"),
                                        "--ratings-out", str(tmp_path / "r.jsonl")])
     assert result.exit_code == 0, result.output
@@ -119,7 +112,7 @@ def seed_emulator():
         client.close()
 
 
-def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator):
+def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator, samples, open_sample):
     endpoint, dynamodb, tables = seed_emulator
     # The very command the local stack runs, with the table names and endpoint from the environment.
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
@@ -128,7 +121,7 @@ def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emu
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "seed (sample)" in result.stderr and "rejected 0" in result.stderr
-    with (SHARED / "goodbooks" / "ratings_sample.csv").open(newline="") as handle:
+    with open_sample(samples["goodbooks_ratings"]) as handle:
         rows = list(csv.DictReader(handle))
     users = list(dict.fromkeys(row["user_id"] for row in rows))[:SEED_USERS["sample"]]
     seeded = [row for row in rows if row["user_id"] in set(users)]

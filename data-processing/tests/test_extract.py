@@ -15,18 +15,23 @@ from bookrec_etl.progress import Progress
 from bookrec_etl.records import MAX_ISBNS, as_isbn13
 from bookrec_etl.report import Rejects
 
-OPENLIBRARY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "openlibrary"
-DEV = {kind: OPENLIBRARY / f"ol_devinstance_{kind}.txt" for kind in ("works", "editions", "authors")}
 
 
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
 
 
+@pytest.fixture
+def dev(samples) -> dict[str, Path]:
+    """The development-database dumps: works, editions, authors."""
+    return {kind: samples[kind] for kind in ("works", "editions", "authors")}
+
+
 def dump_lines(path: Path) -> list[tuple[str, str, dict]]:
-    """(type, key, json) of every line of a real dump file."""
+    """(type, key, json) of every line of a real dump file (plain or .gz)."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = gzip.decompress(path.read_bytes()).decode() if path.name.endswith(".gz") else path.read_text()
+    for line in text.splitlines():
         kind, key, _rev, _modified, body = line.split("\t")
         rows.append((kind, key, json.loads(body)))
     return rows
@@ -48,13 +53,13 @@ def dump_line(kind: str, key: str, doc: dict, modified: str = "2020-01-01T00:00:
     return "\t".join((kind, key, "1", modified, json.dumps({"key": key, **doc}))) + "\n"
 
 
-def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_path):
-    books, result, rejected = run(tmp_path, **DEV)
+def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_path, dev):
+    books, result, rejected = run(tmp_path, **dev)
     assert rejected == [] and len(books) == 35
     assert [r.read for r in result.inputs] == [34, 35, 68]
 
-    names = {key.rsplit("/", 1)[-1]: doc["name"] for _, key, doc in dump_lines(DEV["authors"])}
-    for _, key, work in dump_lines(DEV["works"]):
+    names = {key.rsplit("/", 1)[-1]: doc["name"] for _, key, doc in dump_lines(dev["authors"])}
+    for _, key, work in dump_lines(dev["works"]):
         book = books[key.rsplit("/", 1)[-1]]
         assert book["title"] == " ".join(work["title"].split())
         expected = [a["author"]["key"].rsplit("/", 1)[-1] for a in work["authors"]]
@@ -62,7 +67,7 @@ def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_
         assert [a["name"] for a in book["authors"]] == [names[a] for a in expected]
 
     editions_of: dict[str, list[dict]] = {}
-    for _, _, edition in dump_lines(DEV["editions"]):
+    for _, _, edition in dump_lines(dev["editions"]):
         work_id = edition["works"][0]["key"].rsplit("/", 1)[-1]
         editions_of.setdefault(work_id, []).append(edition)
     assert set(editions_of) <= set(books)  # every edition's work is in the set
@@ -83,8 +88,8 @@ def test_dev_instance_editions_and_works_resolve_to_their_works_and_authors(tmp_
     assert books["OL15673999W"]["isbn_13"] == ["9781935928324"]  # hyphenated, and repeated as an "isbn_10"
 
 
-def test_author_names_resolve_from_the_authors_dump_slice(tmp_path):
-    slice_authors = dump_lines(OPENLIBRARY / "ol_dump_authors_sample.txt")
+def test_author_names_resolve_from_the_authors_dump_slice(tmp_path, samples):
+    slice_authors = dump_lines(samples["authors_dump"])
     picked = slice_authors[::150]  # spread over the whole slice
     works = tmp_path / "works.txt"
     with works.open("w") as out:
@@ -94,9 +99,9 @@ def test_author_names_resolve_from_the_authors_dump_slice(tmp_path):
         # A work citing a redirected author gets the target's id and name.
         out.write(dump_line("/type/work", "/works/OL9999W", {
             "title": "Cites a redirect", "authors": [{"author": {"key": "/authors/OL99999999A"}}]}))
-    authors = tmp_path / "authors.txt"
-    shutil.copy(OPENLIBRARY / "ol_dump_authors_sample.txt", authors)
-    with authors.open("a") as out:
+    authors = tmp_path / "authors.txt.gz"
+    shutil.copy(samples["authors_dump"], authors)
+    with gzip.open(authors, "at") as out:  # a second gzip member, as concatenated dumps have
         out.write(dump_line("/type/redirect", "/authors/OL99999999A", {"location": picked[0][1]}))
 
     books, result, rejected = run(tmp_path, works=works, authors=authors)
@@ -178,8 +183,7 @@ def test_every_kind_of_bad_dump_line_is_rejected_with_its_line_and_reason(tmp_pa
     assert (works_report.read, works_report.accepted, works_report.rejected_total) == (12, 2, 10)
 
 
-def test_filters_and_limit(tmp_path):
-    dev = dict(works=DEV["works"], editions=DEV["editions"], authors=DEV["authors"])
+def test_filters_and_limit(tmp_path, dev):
     everything, _, _ = run(tmp_path / "all", **dev)
     telugu, _, _ = run(tmp_path / "tel", Filters(languages=frozenset({"tel"})), **dev)
     assert set(telugu) == {b for b, book in everything.items() if book.get("language") == "tel"}
@@ -193,19 +197,19 @@ def test_filters_and_limit(tmp_path):
     assert rated == {}
 
 
-def test_gzip_dumps_give_the_same_books(tmp_path):
+def test_gzip_dumps_give_the_same_books(tmp_path, dev):
     packed = {}
-    for kind, path in DEV.items():
+    for kind, path in dev.items():
         packed[kind] = tmp_path / f"{path.name}.gz"
         packed[kind].write_bytes(gzip.compress(path.read_bytes()))
-    plain, _, _ = run(tmp_path / "plain", **DEV)
+    plain, _, _ = run(tmp_path / "plain", **dev)
     compressed, _, _ = run(tmp_path / "gz", **packed)
     assert compressed == plain and len(plain) == 35
 
 
 @pytest.mark.parametrize("kind", ["authors", "editions"])
-def test_extract_never_needs_more_than_the_works_dump(tmp_path, kind):
-    books, _, rejected = run(tmp_path, works=DEV["works"], **{kind: DEV[kind]})
+def test_extract_never_needs_more_than_the_works_dump(tmp_path, dev, kind):
+    books, _, rejected = run(tmp_path, works=dev["works"], **{kind: dev[kind]})
     assert len(books) == 35 and rejected == []
     if kind == "editions":
         assert all(book.get("authors") == [] for book in books.values())  # no names without the authors dump

@@ -12,10 +12,6 @@ from bookrec_etl.progress import Progress
 from bookrec_etl.records import isbn13_is_valid
 from bookrec_etl.report import Rejects
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-GOODBOOKS = SHARED / "goodbooks"
-
-
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
 
@@ -26,8 +22,8 @@ def rejected_lines(path: Path) -> list[tuple[int, str]]:
     return [(r["line"], r["reason"]) for r in map(json.loads, path.read_text().splitlines())]
 
 
-def test_the_whole_philosophy_sample_imports(tmp_path):
-    report = import_jsonl(SHARED / "openlibrary" / "philosophy_books_openlibrary.jsonl", tmp_path / "b.jsonl",
+def test_the_whole_philosophy_sample_imports(tmp_path, samples):
+    report = import_jsonl(samples["philosophy"], tmp_path / "b.jsonl",
                           Rejects(tmp_path / "rejects.jsonl"), progress=quiet)
     assert (report.read, report.accepted, report.rejected_total) == (1893, 1893, 0)
     books = list(read_jsonl(tmp_path / "b.jsonl"))
@@ -53,17 +49,17 @@ def test_every_kind_of_bad_jsonl_line_is_rejected_with_its_line_and_reason(tmp_p
     assert [b["book_id"] for b in read_jsonl(tmp_path / "out.jsonl")] == ["OL1W", "OL3W"]
 
 
-def goodbooks(tmp_path, ratings=GOODBOOKS / "ratings_sample.csv", max_users=None):
+def goodbooks(tmp_path, samples, ratings=None, max_users=None):
     with Rejects(tmp_path / "rejects.jsonl") as rejects:
-        reports = import_goodbooks(GOODBOOKS / "goodbooks10k_books.csv",
-                                   GOODBOOKS / "goodbooks10k_book_genres.csv", ratings,
+        reports = import_goodbooks(samples["goodbooks_books"], samples["goodbooks_genres"],
+                                   ratings or samples["goodbooks_ratings"],
                                    tmp_path / "books.jsonl", tmp_path / "ratings.jsonl", rejects, max_users,
                                    progress=quiet)
     return reports, list(read_jsonl(tmp_path / "books.jsonl")), list(read_jsonl(tmp_path / "ratings.jsonl"))
 
 
-def test_goodbooks_books_carry_exactly_the_aggregate_of_their_imported_ratings(tmp_path):
-    (books_report, ratings_report), books, ratings = goodbooks(tmp_path)
+def test_goodbooks_books_carry_exactly_the_aggregate_of_their_imported_ratings(tmp_path, samples):
+    (books_report, ratings_report), books, ratings = goodbooks(tmp_path, samples)
     assert (books_report.accepted, ratings_report.accepted) == (10_000, 240_215)
     assert ratings_report.rejected_total == 0
     assert len({r["user_id"] for r in ratings}) == 2148
@@ -81,19 +77,19 @@ def test_goodbooks_books_carry_exactly_the_aggregate_of_their_imported_ratings(t
     assert hunger["cover_url"].startswith("https://images.gr-assets.com/")
 
 
-def test_goodbooks_max_users_keeps_the_first_users_and_books_agree(tmp_path):
-    (_, ratings_report), books, ratings = goodbooks(tmp_path, max_users=25)
-    with (GOODBOOKS / "ratings_sample.csv").open(newline="") as handle:
+def test_goodbooks_max_users_keeps_the_first_users_and_books_agree(tmp_path, samples, open_sample):
+    (_, ratings_report), books, ratings = goodbooks(tmp_path, samples, max_users=25)
+    with open_sample(samples["goodbooks_ratings"]) as handle:
         first_users = list(dict.fromkeys(row["user_id"] for row in csv.DictReader(handle)))[:25]
     assert {r["user_id"] for r in ratings} == {f"gb-{u}" for u in first_users}
     assert ratings_report.skipped["user beyond --max-users"] == 240_215 - len(ratings)
     assert sum(b["rating_count"] for b in books) == len(ratings) and len(books) == 10_000
 
 
-def test_bad_goodbooks_ratings_rows_are_rejected_and_never_counted(tmp_path):
+def test_bad_goodbooks_ratings_rows_are_rejected_and_never_counted(tmp_path, samples):
     crafted = tmp_path / "ratings.csv"
     crafted.write_text("user_id,book_id,rating\n1,1,5\n1,1,4\n2,1,7\n3,99999,5\nx,2,3\n4,2\n5,2,3\n6,0,3\n")
-    _, books, ratings = goodbooks(tmp_path, ratings=crafted)
+    _, books, ratings = goodbooks(tmp_path, samples, ratings=crafted)
     assert rejected_lines(tmp_path / "rejects.jsonl") == [
         (3, "duplicate rating of a book by the same user"), (4, "rating is not an integer 1..5"),
         (5, "book_id not in books.csv"), (6, "malformed user_id"), (7, "wrong column count"),

@@ -24,25 +24,18 @@ from bookrec_etl.load import BACKOFF_BASE, Checkpoint, Loader, Tables, file_stam
 from bookrec_etl.progress import Progress
 from bookrec_etl.report import Rejects
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-OPENLIBRARY = SHARED / "openlibrary"
-
-
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
 
 
 @pytest.fixture(scope="module")
-def real_books(tmp_path_factory) -> Path:
+def real_books(tmp_path_factory, samples) -> Path:
     """The development-database works (extracted) and the philosophy sample (imported): 1,928 real books."""
     directory = tmp_path_factory.mktemp("real")
     dev, philosophy = directory / "dev.jsonl", directory / "philosophy.jsonl"
-    dumps = Dumps(works=OPENLIBRARY / "ol_devinstance_works.txt",
-                  authors=OPENLIBRARY / "ol_devinstance_authors.txt",
-                  editions=OPENLIBRARY / "ol_devinstance_editions.txt")
+    dumps = Dumps(works=samples["works"], authors=samples["authors"], editions=samples["editions"])
     extract(dumps, dev, Rejects(None), progress=quiet)
-    import_jsonl(OPENLIBRARY / "philosophy_books_openlibrary.jsonl", philosophy, Rejects(None),
-                 progress=quiet)
+    import_jsonl(samples["philosophy"], philosophy, Rejects(None), progress=quiet)
     books = directory / "books.jsonl"
     books.write_bytes(dev.read_bytes() + philosophy.read_bytes())
     return books
@@ -225,12 +218,10 @@ def test_the_last_line_of_a_repeated_key_wins_even_with_concurrent_writers(table
     assert titles == {f"Book {n} v5" for n in range(1, 41)}
 
 
-def test_goodbooks_books_and_ratings_agree_inside_dynamodb(tables, dynamodb, tmp_path):
-    goodbooks = SHARED / "goodbooks"
+def test_goodbooks_books_and_ratings_agree_inside_dynamodb(tables, dynamodb, tmp_path, samples):
     books_all, ratings = tmp_path / "books_all.jsonl", tmp_path / "ratings.jsonl"
-    import_goodbooks(goodbooks / "goodbooks10k_books.csv", goodbooks / "goodbooks10k_book_genres.csv",
-                     goodbooks / "ratings_sample.csv", books_all, ratings, Rejects(None), max_users=15,
-                     progress=quiet)
+    import_goodbooks(samples["goodbooks_books"], samples["goodbooks_genres"], samples["goodbooks_ratings"],
+                     books_all, ratings, Rejects(None), max_users=15, progress=quiet)
     rated = {json.loads(line)["book_id"] for line in ratings.read_text().splitlines()}
     books = tmp_path / "books.jsonl"
     books.write_text("".join(line + "\n" for line in books_all.read_text().splitlines()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,10 +14,6 @@ from bookrec_etl.records import (Rejected, as_isbn13, clean_subjects, distributi
                                  from_jsonl_row, goodbooks_isbn13, isbn10_is_valid, isbn13_is_valid,
                                  language_code, parse_year, rating, timestamp)
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-PHILOSOPHY = SHARED / "openlibrary" / "philosophy_books_openlibrary.jsonl"
-
-
 @pytest.mark.parametrize("raw, year", [("1955", 1955), ("November 25, 1989", 1989), ("", None), (None, None),
                                        ("c. 1850?", 1850), (1999, 1999), ("between 1200 and 1210", 1210),
                                        ("1999-03-02", 1999), ("unknown", None), (True, None),
@@ -28,8 +23,9 @@ def test_messy_years_parse(raw, year):
     assert parse_year(raw) == year
 
 
-def test_every_year_of_the_real_philosophy_sample_parses_to_an_int_or_nothing():
-    rows = [json.loads(line) for line in PHILOSOPHY.open()]
+def test_every_year_of_the_real_philosophy_sample_parses_to_an_int_or_nothing(samples, open_sample):
+    with open_sample(samples["philosophy"]) as handle:
+        rows = [json.loads(line) for line in handle]
     raw_years = {row["first_publish_year"] for row in rows}
     assert {"", "November 25, 1989"} <= raw_years  # the mess is really there
     for row in rows:
@@ -41,8 +37,9 @@ def test_every_year_of_the_real_philosophy_sample_parses_to_an_int_or_nothing():
             assert isinstance(year, int) and str(year) in raw, raw
 
 
-def test_the_philosophy_row_becomes_a_complete_book():
-    rows = {json.loads(line)["book_id"]: json.loads(line) for line in PHILOSOPHY.open()}
+def test_the_philosophy_row_becomes_a_complete_book(samples, open_sample):
+    with open_sample(samples["philosophy"]) as handle:
+        rows = {json.loads(line)["book_id"]: json.loads(line) for line in handle}
     zen = from_jsonl_row(rows["/works/OL827357W"])
     assert zen["book_id"] == "OL827357W" and zen["title"] == "Zen and the Art of Motorcycle Maintenance"
     assert zen["authors"] == [{"name": "Robert M. Pirsig"}] and zen["cover_id"] == 10673266
@@ -73,10 +70,10 @@ def test_isbn_spellings_become_verified_isbn13s():
     assert as_isbn13("0670034828") is None
 
 
-def test_goodbooks_isbn13s_are_derived_and_verified_on_every_real_row():
+def test_goodbooks_isbn13s_are_derived_and_verified_on_every_real_row(samples, open_sample):
     # The Hunger Games: isbn 439023483 (leading zero dropped), isbn13 9.78043902348e+12 (check digit lost).
     assert goodbooks_isbn13("439023483", "9.78043902348e+12") == "9780439023481"
-    with (SHARED / "goodbooks" / "goodbooks10k_books.csv").open(newline="") as handle:
+    with open_sample(samples["goodbooks_books"]) as handle:
         rows = list(csv.DictReader(handle))
     derived = {row["book_id"]: goodbooks_isbn13(row["isbn"], row["isbn13"]) for row in rows}
     present = [isbn for isbn in derived.values() if isbn]

@@ -1,0 +1,38 @@
+"""The real sample files the ETL tests read: all inside the repository, so a fresh clone can run them.
+
+- the bundled seed (data-processing/seed): Open Library development-database dumps, the philosophy
+  JSONL, goodbooks-10k books, genres and a ratings sample (gzip-compressed where large);
+- tests/data: a slice of the official Open Library authors dump (see tests/data/README.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from bookrec_etl.seed import seed_files
+
+SEED_DIR = Path(__file__).resolve().parents[1] / "seed"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, Path]:
+    """Name -> path: works, editions, authors (development database), philosophy, goodbooks_books,
+    goodbooks_genres, goodbooks_ratings (the seed's names), and authors_dump (1,500 authors-dump lines)."""
+    return {**seed_files(SEED_DIR), "authors_dump": DATA_DIR / "ol_dump_authors_sample.txt.gz"}
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+@pytest.fixture(scope="session")
+def open_sample():
+    """open_sample(path) -> a text stream of the file, decompressed when it is .gz (newline="" as csv wants)."""
+    return _open_text
