@@ -6,6 +6,7 @@ turned into a failed rating (the cache entry expires by its TTL anyway).
 
 from __future__ import annotations
 
+import json
 import logging
 
 import aiohttp
@@ -19,6 +20,8 @@ log = logging.getLogger("bookrec.ratings.invalidation")
 INVALIDATION_FAILURES = Counter("invalidation_failures_total",
                                 "Invalidations the recommender did not confirm")
 INVALIDATIONS = Counter("invalidations_total", "Invalidations confirmed by the recommender")
+# The recommender's answer when its Redis did not answer: the stale entry lives until its TTL.
+CACHE_UNAVAILABLE = "unavailable"
 
 
 class InvalidationFailed(Exception):
@@ -29,8 +32,23 @@ class InvalidationRefused(InvalidationFailed):
     """A 4xx: configuration, not a blip, so not retried."""
 
 
+class InvalidationIncomplete(InvalidationFailed):
+    """The recommender answered but could not reach its cache. Not retried: its own Redis call already
+    waited out the outage, and a rating should not wait three times for it."""
+
+
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, InvalidationFailed) and not isinstance(exc, InvalidationRefused)
+    return isinstance(exc, InvalidationFailed) and not isinstance(exc, (InvalidationRefused,
+                                                                         InvalidationIncomplete))
+
+
+def _cache_outcome(body: bytes) -> object:
+    """The `cache` field of the recommender's answer, if any (without it a 2xx confirms the invalidation)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer.get("cache") if isinstance(answer, dict) else None
 
 
 class RecommendationInvalidator:
@@ -52,6 +70,8 @@ class RecommendationInvalidator:
                     raise InvalidationFailed(f"recommender answered {response.status}")
                 if response.status >= 400:
                     raise InvalidationRefused(f"recommender refused it with {response.status}")
+                if _cache_outcome(await response.read()) == CACHE_UNAVAILABLE:
+                    raise InvalidationIncomplete("recommender could not reach its cache")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InvalidationFailed(f"{type(exc).__name__}: {exc}") from exc
 

@@ -22,7 +22,9 @@ from scripts.procs import local_dynamodb, running_moto
 class Recommender:
     """A real HTTP server (aiohttp, on a real port) standing in for the recommender's invalidate endpoint.
 
-    It records every call; `fail_first` calls answer 503, `delay` holds each answer, `status` is the answer.
+    It records every call; `fail_first` calls answer 503, `delay` holds each answer, `status` is the answer
+    and `cache` what it says it did to the cache (the recommender's values: deleted, not_cached, unavailable,
+    disabled).
     """
 
     url: str = ""
@@ -30,6 +32,7 @@ class Recommender:
     fail_first: int = 0
     delay: float = 0.0
     status: int = 200
+    cache: str = "deleted"
 
     async def invalidate(self, request: web.Request) -> web.Response:
         self.calls.append((request.match_info["user_id"], request.headers.get("X-Request-ID"),
@@ -38,7 +41,8 @@ class Recommender:
             await asyncio.sleep(self.delay)
         if len(self.calls) <= self.fail_first:
             return web.json_response({"status": 503}, status=503)
-        body = {"user_id": request.match_info["user_id"], "invalidated": True}
+        body = {"user_id": request.match_info["user_id"], "invalidated": self.cache == "deleted",
+                "cache": self.cache}
         return web.json_response(body, status=self.status)
 
 

@@ -115,6 +115,19 @@ async def test_a_refusing_recommender_is_not_retried(issuer, client, recommender
     assert r.status_code == 201 and len(recommender.calls) == 1 and failures() == before + 1
 
 
+async def test_an_invalidation_the_recommender_could_not_apply_is_counted_not_retried(issuer, client,
+                                                                                      recommender):
+    # unavailable: the recommender's Redis did not answer, the stale entry lives until its TTL.
+    outcomes = (("u1", "deleted", True), ("u2", "not_cached", True), ("u3", "disabled", True),
+                ("u4", "unavailable", False))
+    for user, cache, confirmed in outcomes:
+        recommender.cache = cache
+        before = failures()
+        r = await rate(client, issuer, user, 4)
+        assert r.status_code == 201 and [u for u, _, _ in recommender.calls].count(user) == 1, cache
+        assert failures() == before + (0 if confirmed else 1), cache
+
+
 async def test_refused_changes_invalidate_nothing(issuer, client, recommender):
     assert (await rate(client, issuer, "al", 3, "OL999W")).status_code == 404
     r = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("alice"))
