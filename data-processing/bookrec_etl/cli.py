@@ -18,10 +18,11 @@ import click
 
 from bookrec_etl.extract import Dumps, Filters, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
-from bookrec_etl.load import Checkpoint, LoadError, Loader, Tables, dynamodb_client
+from bookrec_etl.load import BrokenLoad, Checkpoint, LoadError, Loader, Tables, dynamodb_client
 from bookrec_etl.records import language_code
 from bookrec_etl.report import Rejects, Report
 from bookrec_etl.seed import SEED_USERS, seed
+from bookrec_etl.sources import BrokenInput
 
 READABLE = click.Path(exists=True, dir_okay=False, path_type=Path)
 WRITABLE = click.Path(dir_okay=False, path_type=Path)
@@ -33,8 +34,14 @@ def _summarise(reports: list[Report]) -> None:
         click.echo(report.summary(), err=True)
 
 
-def _default_rejects(out: Path) -> Path:
-    return out.with_name(out.name + ".rejects.jsonl")
+def _default_rejects(out: Path, step: str) -> Path:
+    """<out>.<step>-rejects.jsonl: each step its own, so that no step ever replaces another's rejects."""
+    return out.with_name(f"{out.name}.{step}-rejects.jsonl")
+
+
+def _not_written(exc: BrokenInput, *outputs: Path) -> click.ClickException:
+    kept = ", ".join(str(path) for path in outputs)
+    return click.ClickException(f"{exc}; nothing was written ({kept} left as it was)")
 
 
 @click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -55,7 +62,7 @@ def main(log_level: str) -> None:
 @click.option("--ratings", type=READABLE,
               help="ratings dump (work, edition or empty or \\N, rating, date): per-work star totals")
 @click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
-@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.rejects.jsonl]")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.extract-rejects.jsonl]")
 @click.option("--language", "languages", multiple=True, metavar="CODE",
               help="keep only books in this language (ISO 639-2/B such as eng, or en); repeatable")
 @click.option("--min-ratings", type=click.IntRange(min=0), default=0, show_default=True,
@@ -78,16 +85,22 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     counted. Descriptions may be strings or {type, value}; messy first_publish_date
     values ("c. 1850?", "November 25, 1989") become years.
 
-    Bad lines (wrong column count, invalid JSON, missing title or key, unknown type)
-    go to the rejects file with their line number and reason.
+    One file may be given as several dumps (the all-types dump as --works, --authors
+    and --editions): it is read once. Lines of types no dump given reads are skipped
+    and counted by type. Bad lines (wrong column count, invalid JSON, missing title
+    or key, no /type/ column) go to the rejects file with their line number and
+    reason. The output and rejects replace earlier ones only when the run succeeds.
     """
     codes = {language_code(code) for code in languages}
     if None in codes:
         raise click.BadParameter(f"unknown language code in {languages}", param_hint="--language")
     filters = Filters(frozenset(c for c in codes if c), min_ratings, require_subjects, limit)
     started = time.perf_counter()
-    with Rejects(rejects or _default_rejects(out)) as rejected:
-        result = extract(Dumps(works, authors, editions, ratings), out, rejected, filters, workdir)
+    try:
+        with Rejects(rejects or _default_rejects(out, "extract"), atomic=True) as rejected:
+            result = extract(Dumps(works, authors, editions, ratings), out, rejected, filters, workdir)
+    except BrokenInput as exc:
+        raise _not_written(exc, out) from None
     seconds = time.perf_counter() - started
     _summarise(result.reports)
     click.echo(f"extract: {result.bytes_read / 1e6:,.1f} MB in {seconds:.1f}s "
@@ -97,7 +110,7 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
 @main.command("import-jsonl")
 @click.argument("source", type=READABLE)
 @click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
-@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.rejects.jsonl]")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.import-rejects.jsonl]")
 @click.option("--limit", type=click.IntRange(min=1), help="stop after this many accepted books")
 def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: int | None) -> None:
     """JSONL of the replaced system, or Open Library-derived JSONL -> books JSONL.
@@ -106,10 +119,15 @@ def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: i
     strings ("November 25, 1989", ""), authors as {author_id, author_name} or plain
     names, covers as cover_id or a covers.openlibrary.org thumbnail_url, and
     avg_rating + rating_count (kept as a per-star distribution with that exact
-    count and sum). SOURCE may be gzip-compressed.
+    count and sum). An author id given as a name ("OL3399168A") is kept as the
+    author_id with an empty name. SOURCE may be gzip-compressed. The output and
+    rejects replace earlier ones only when the run succeeds.
     """
-    with Rejects(rejects or _default_rejects(out)) as rejected:
-        report = import_jsonl(source, out, rejected, limit)
+    try:
+        with Rejects(rejects or _default_rejects(out, "import"), atomic=True) as rejected:
+            report = import_jsonl(source, out, rejected, limit)
+    except BrokenInput as exc:
+        raise _not_written(exc, out) from None
     _summarise([report])
 
 
@@ -120,7 +138,8 @@ def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: i
 @click.option("--ratings", required=True, type=READABLE, help="user_id,book_id,rating CSV")
 @click.option("--books-out", required=True, type=WRITABLE, help="books JSONL to write")
 @click.option("--ratings-out", required=True, type=WRITABLE, help="ratings JSONL to write")
-@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <books-out>.rejects.jsonl]")
+@click.option("--rejects", type=WRITABLE,
+              help=REJECTS_HELP + "  [default: <books-out>.import-rejects.jsonl]")
 @click.option("--max-users", type=click.IntRange(min=1),
               help="keep only the ratings of the first N users in the file")
 def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out: Path, ratings_out: Path,
@@ -132,10 +151,14 @@ def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out
     zeros were dropped) or the float-formatted isbn13 column, with the check digit
     recomputed and verified. Each book's rating aggregate is exactly that of the
     ratings imported with it, so the ratings service's arithmetic stays exact.
-    Inputs may be gzip-compressed.
+    Inputs may be gzip-compressed. Both outputs and the rejects replace earlier
+    ones only when the run succeeds.
     """
-    with Rejects(rejects or _default_rejects(books_out)) as rejected:
-        reports = import_goodbooks(books, genres, ratings, books_out, ratings_out, rejected, max_users)
+    try:
+        with Rejects(rejects or _default_rejects(books_out, "import"), atomic=True) as rejected:
+            reports = import_goodbooks(books, genres, ratings, books_out, ratings_out, rejected, max_users)
+    except BrokenInput as exc:
+        raise _not_written(exc, books_out, ratings_out) from None
     _summarise(list(reports))
 
 
@@ -160,7 +183,7 @@ def table_options(command):
 @table_options
 @click.option("--checkpoint", type=WRITABLE,
               help="checkpoint file (one SOURCE only)  [default: <source>.checkpoint]")
-@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <source>.rejects.jsonl]")
+@click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <source>.load-rejects.jsonl]")
 def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_table: str | None, writers: int,
                  checkpoint: Path | None, rejects: Path | None) -> None:
     """Books/ratings JSONL -> DynamoDB (idempotent, resumable).
@@ -170,9 +193,11 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     aggregates) from bookrec_common, as the services do. Writes with BatchWriteItem,
     25 items a call, from --writers concurrent writers; UnprocessedItems are retried
     with exponential backoff. Loading the same file twice leaves the same table. An
-    interrupted load (Ctrl-C, a crash, kill -9) resumes from its checkpoint when run
-    again with the same file and tables. The endpoint is the standard
-    AWS_ENDPOINT_URL when set (the local moto server), else AWS.
+    interrupted load (Ctrl-C, a crash, kill -9, a file cut short) resumes from its
+    checkpoint when run again into the same tables with a file that begins with the
+    lines already loaded (the same file, or a complete copy of a truncated one).
+    The endpoint is the standard AWS_ENDPOINT_URL when set (the local moto server),
+    else AWS.
     """
     if checkpoint and len(sources) > 1:
         raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
@@ -188,14 +213,25 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
             shared = stack.enter_context(Rejects(rejects, append=resuming)) if rejects else None
             for source, progress_file in checkpoints.items():
                 with nullcontext(shared) if shared else \
-                        Rejects(_default_rejects(source), append=progress_file.exists()) as rejected:
+                        Rejects(_default_rejects(source, "load"), append=progress_file.exists()) as rejected:
                     loader = Loader(client, tables, rejected, writers)
                     reports.append(loader.load(source, Checkpoint(progress_file)))
+    except BrokenLoad as exc:
+        _summarise([*reports, exc.report])
+        raise click.ClickException(_how_to_resume(exc)) from None
     except LoadError as exc:
         _summarise(reports)
         raise click.ClickException(
             f"{exc} (the checkpoint is kept: run the same command again to resume)") from exc
     _summarise(reports)
+
+
+def _how_to_resume(exc: BrokenLoad) -> str:
+    lines = exc.broken.lines or 0
+    if not lines:
+        return f"{exc.broken}; nothing of it was loaded"
+    return (f"{exc.broken}; its first {lines:,} lines are loaded (checkpoint {exc.checkpoint.path}): "
+            "with a complete copy of the file, run the same command again to load the rest")
 
 
 @main.command("seed")
@@ -224,8 +260,8 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     try:
         with closing(dynamodb_client(writers)) as client:
             reports = seed(client, tables, size, writers, rejects, seed_dir)
-    except (LoadError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (LoadError, FileNotFoundError, BrokenInput) as exc:
+        raise click.ClickException(str(exc)) from None
     _summarise(reports)
     click.echo(f"seed ({size}): {sum(r.written or 0 for r in reports if r.label.startswith('load')):,} items "
                f"in {time.perf_counter() - started:.1f}s", err=True)

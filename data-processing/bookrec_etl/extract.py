@@ -7,6 +7,9 @@ Passes, each a single streaming read of one dump into an on-disk workspace:
 3. editions dump: ISBN-13s, covers, languages and years per work;
 4. ratings dump: per-work star totals;
 
+(a file given as several dumps, such as the all-types dump, is read once for all of them; lines of
+types no pass reads are skipped and counted by type)
+
 then redirected works' editions and ratings are moved onto their targets and
 every work is written in id order with its authors, editions and ratings
 joined. Memory stays flat whatever the dump sizes; bad lines go to the
@@ -16,6 +19,7 @@ rejects file and never stop the run.
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import IO
 import msgspec
 
 from bookrec_etl import openlibrary as ol
+from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
 from bookrec_etl.records import MAX_ISBNS, Rejected, author, book
 from bookrec_etl.report import Rejects, Report
@@ -102,81 +107,127 @@ class _Batch:
             self.rows = []
 
 
-def _authors_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory) -> Report:
-    names, redirects = _Batch(space.add_authors), _Batch(space.add_author_redirects)
-    accepted = frozenset((ol.AUTHOR, ol.REDIRECT, ol.DELETE))
-    skipped: dict[str, int] = {"redirect": 0, "delete": 0}
+class _Dump:
+    """What one dump contributes: records of its type, and redirects and deletes of its key namespace."""
 
-    def handle(line: bytes) -> None:
-        record = ol.parse_line(line, accepted)
+    name: str
+    kind: bytes
+    namespace: bytes
+
+    def __init__(self, space: Workspace) -> None:
+        self.space = space
+        self.skipped: Counter = Counter()
+
+    def handle(self, record: ol.DumpRecord) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the last line: write what is buffered."""
+
+
+class _Authors(_Dump):
+    name, kind, namespace = "authors", ol.AUTHOR, b"/authors/"
+
+    def __init__(self, space: Workspace) -> None:
+        super().__init__(space)
+        self.names, self.redirects = _Batch(space.add_authors), _Batch(space.add_author_redirects)
+
+    def handle(self, record: ol.DumpRecord) -> None:
         number = ol.author_number(record.key)
         if number is None:
             raise Rejected("missing or malformed key")
         if record.kind == ol.AUTHOR:
-            names.add((number, ol.author_name(record.doc)))
+            self.names.add((number, ol.author_name(record.doc)))
         elif record.kind == ol.REDIRECT:
-            redirects.add((number, ol.redirect_target(record, ol.author_number)))
-            skipped["redirect"] += 1
+            self.redirects.add((number, ol.redirect_target(record, ol.author_number)))
+            self.skipped["redirect"] += 1
         else:
-            skipped["delete"] += 1
+            self.skipped["delete"] += 1
 
-    report = _scan(path, "authors", rejects, progress, handle)
-    names.flush()
-    redirects.flush()
-    space.resolve_author_redirects()
-    _settle(report, skipped)
-    return report
+    def finish(self) -> None:
+        self.names.flush()
+        self.redirects.flush()
+        self.space.resolve_author_redirects()
 
 
-def _works_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory) -> Report:
-    works, redirects = _Batch(space.add_works), _Batch(space.add_work_redirects)
-    accepted = frozenset((ol.WORK, ol.REDIRECT, ol.DELETE))
-    skipped: dict[str, int] = {"redirect": 0, "delete": 0}
-    encode = ol.WORK_FACTS_ENCODER.encode
+class _Works(_Dump):
+    name, kind, namespace = "works", ol.WORK, b"/works/"
 
-    def handle(line: bytes) -> None:
-        record = ol.parse_line(line, accepted)
+    def __init__(self, space: Workspace) -> None:
+        super().__init__(space)
+        self.works, self.redirects = _Batch(space.add_works), _Batch(space.add_work_redirects)
+        self.added = 0
+        self._encode = ol.WORK_FACTS_ENCODER.encode
+
+    def handle(self, record: ol.DumpRecord) -> None:
         number = ol.work_number(record.key)
         if number is None:
             raise Rejected("missing or malformed key")
         if record.kind == ol.WORK:
-            works.add((number, encode(ol.work_facts(record))))
+            self.works.add((number, self._encode(ol.work_facts(record))))
+            self.added += 1
         elif record.kind == ol.REDIRECT:
-            redirects.add((number, ol.redirect_target(record)))
-            skipped["redirect"] += 1
+            self.redirects.add((number, ol.redirect_target(record)))
+            self.skipped["redirect"] += 1
         else:
-            skipped["delete"] += 1
+            self.skipped["delete"] += 1
 
-    report = _scan(path, "works", rejects, progress, handle)
-    works.flush()
-    redirects.flush()
-    _settle(report, skipped)
-    duplicates = report.accepted - space.work_count()
-    if duplicates:
-        report.notes["duplicate keys (last line kept)"] = duplicates
-    return report
+    def finish(self) -> None:
+        self.works.flush()
+        self.redirects.flush()
 
 
-def _editions_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory) -> Report:
-    rows = _Batch(space.add_editions)
-    accepted = frozenset((ol.EDITION, ol.REDIRECT, ol.DELETE))
-    skipped: dict[str, int] = {"redirect": 0, "delete": 0}
+class _Editions(_Dump):
+    name, kind, namespace = "editions", ol.EDITION, b"/books/"
 
-    def handle(line: bytes) -> None:
-        record = ol.parse_line(line, accepted)
+    def __init__(self, space: Workspace) -> None:
+        super().__init__(space)
+        self.rows = _Batch(space.add_editions)
+
+    def handle(self, record: ol.DumpRecord) -> None:
         if ol.edition_number(record.key) is None:
             raise Rejected("missing or malformed key")
         if record.kind != ol.EDITION:  # the target edition has a line of its own
-            skipped["redirect" if record.kind == ol.REDIRECT else "delete"] += 1
+            self.skipped["redirect" if record.kind == ol.REDIRECT else "delete"] += 1
             return
         facts = ol.edition_facts(record)
         isbns = " ".join(facts.isbn_13)
         for work in facts.work_numbers:
-            rows.add((work, isbns, facts.cover_id, facts.language, facts.year))
+            self.rows.add((work, isbns, facts.cover_id, facts.language, facts.year))
 
-    report = _scan(path, "editions", rejects, progress, handle)
-    rows.flush()
-    _settle(report, skipped)
+    def finish(self) -> None:
+        self.rows.flush()
+
+
+def _dump_pass(path: Path, dumps: list[_Dump], rejects: Rejects, progress: ProgressFactory) -> Report:
+    """One read of a dump file for every dump it was given as (an all-types dump can be all three).
+
+    Lines of other types (an all-types dump's pages, languages, ...; editions in a file read only as
+    works) are skipped and counted by type, not rejected; a malformed line is rejected once.
+    """
+    by_kind = {dump.kind: dump for dump in dumps}
+    by_namespace = {dump.namespace: dump for dump in dumps}
+    others: Counter = Counter()
+
+    def handle(line: bytes) -> None:
+        kind, key, last_modified, body = ol.split_line(line)
+        dump = by_kind.get(kind)
+        if dump is None:
+            other = kind.decode("ascii", "replace")
+            if kind in (ol.REDIRECT, ol.DELETE):  # these are of the namespace their key is in
+                space = ol.namespace(key)
+                dump = by_namespace.get(space)
+                other += " of " + space.decode("ascii", "replace")
+            if dump is None:
+                others[f"other type {other}"] += 1
+                return
+        dump.handle(ol.decode_record(kind, key, last_modified, body))
+
+    report = _scan(path, "+".join(dump.name for dump in dumps), rejects, progress, handle)
+    for dump in dumps:
+        dump.finish()
+        others.update(dump.skipped)
+    _settle(report, others)
     return report
 
 
@@ -199,7 +250,7 @@ def _ratings_pass(path: Path, space: Workspace, rejects: Rejects, progress: Prog
     return report
 
 
-def _settle(report: Report, skipped: dict[str, int]) -> None:
+def _settle(report: Report, skipped: Counter) -> None:
     report.skipped.update({k: v for k, v in skipped.items() if v})
     report.accepted = report.read - report.rejected_total - sum(skipped.values())
 
@@ -271,32 +322,48 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
     return report
 
 
+def _same_file_groups(dumps: Dumps, space: Workspace) -> list[tuple[Path, list[_Dump]]]:
+    """Each distinct file once, with the dumps it was given as, in the order authors, works, editions."""
+    groups: dict[tuple[int, int], tuple[Path, list[_Dump]]] = {}
+    for path, kind in ((dumps.authors, _Authors), (dumps.works, _Works), (dumps.editions, _Editions)):
+        if path is not None:
+            stat = path.stat()
+            groups.setdefault((stat.st_dev, stat.st_ino), (path, []))[1].append(kind(space))
+    return list(groups.values())
+
+
 def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filters(),
             workdir: Path | None = None, progress: ProgressFactory = Progress) -> ExtractReport:
-    """Run every pass and write the books JSONL; returns per-input and output counts."""
+    """Run every pass and write the books JSONL; returns per-input and output counts.
+
+    `out` is replaced only when everything succeeded (see outputs.py).
+    """
     result = ExtractReport()
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bookrec-extract-", dir=workdir) as tmp:
         space = Workspace(Path(tmp) / "workspace.sqlite")
         try:
-            if dumps.authors:
-                result.inputs.append(_authors_pass(dumps.authors, space, rejects, progress))
-            result.inputs.append(_works_pass(dumps.works, space, rejects, progress))
-            if dumps.editions:
-                result.inputs.append(_editions_pass(dumps.editions, space, rejects, progress))
+            works_report = None
+            groups = _same_file_groups(dumps, space)
+            for path, group in groups:
+                result.inputs.append(_dump_pass(path, group, rejects, progress))
+                works = next((dump for dump in group if isinstance(dump, _Works)), None)
+                if works is not None:
+                    works_report = result.inputs[-1]
+                    duplicates = works.added - space.work_count()
+                    if duplicates:
+                        works_report.notes["duplicate keys (last line kept)"] = duplicates
             if dumps.ratings:
                 result.inputs.append(_ratings_pass(dumps.ratings, space, rejects, progress))
             live = space.resolve_work_redirects()
-            if live:
-                works_report = next(r for r in result.inputs if r.label == "works")
+            if live and works_report is not None:
                 works_report.notes["redirects to works in the dump"] = live
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with out.open("wb") as handle:
+            with atomic_outputs(out) as (handle,):
                 result.books = _emit(space, handle, filters, dumps.authors is not None, space.work_count(),
                                      progress)
         finally:
             space.close()
-    inputs = (dumps.works, dumps.authors, dumps.editions, dumps.ratings)
-    result.bytes_read = sum(path.stat().st_size for path in inputs if path is not None)
+    paths = [path for path, _ in groups] + ([dumps.ratings] if dumps.ratings else [])
+    result.bytes_read = sum(path.stat().st_size for path in paths)
     return result

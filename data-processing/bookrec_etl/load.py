@@ -10,19 +10,21 @@
   retried by botocore. A batch DynamoDB refuses as invalid is retried item by item so the one bad
   line is rejected with its line number and the rest is written.
 - Resumable: a checkpoint file records how many lines are safely in the table (the longest prefix
-  of completed batches), written at most every second and on interruption; a rerun with the same
-  file and tables continues from there, and the checkpoint is removed when the load completes.
+  of completed batches) and a digest of them, written at most every second and on interruption; a
+  rerun into the same tables with a file that begins with those lines continues from there (see
+  checkpoint.py), and the checkpoint is removed when the load completes.
+- A broken compressed file stops the load once everything read before the break is written: the
+  checkpoint then covers all those lines, and BrokenLoad says where it broke.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,10 +38,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bookrec_common.dynamo import to_item
+from bookrec_etl.checkpoint import Checkpoint, prefix_digest
 from bookrec_etl.progress import Progress
 from bookrec_etl.records import Rejected, book, rating
-from bookrec_etl.report import Rejects, Report
-from bookrec_etl.sources import LineSource
+from bookrec_etl.report import EXCERPT, Rejects, Report
+from bookrec_etl.sources import BrokenInput, LineSource
 
 log = logging.getLogger("bookrec.etl")
 BATCH = 25  # BatchWriteItem's maximum
@@ -65,40 +68,12 @@ class Tables:
                    ratings or os.environ.get("RATINGS_TABLE") or None)
 
 
-@dataclass
-class Checkpoint:
-    """Lines [0, lines_done) of `source` are in the tables; tied to the file (size, mtime) and the tables."""
+class BrokenLoad(LoadError):
+    """The file broke off (BrokenInput): its first `broken.lines` lines are loaded, the checkpoint says so."""
 
-    path: Path | None
-
-    def identity(self, source: Path, tables: Tables) -> dict[str, Any]:
-        stat = source.stat()
-        return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "books_table": tables.books, "ratings_table": tables.ratings}
-
-    def read(self, source: Path, tables: Tables) -> int:
-        if self.path is None or not self.path.exists():
-            return 0
-        try:
-            saved = json.loads(self.path.read_text())
-        except ValueError:
-            log.warning("checkpoint %s is unreadable: loading from the start", self.path)
-            return 0
-        if {k: saved.get(k) for k in self.identity(source, tables)} != self.identity(source, tables):
-            log.warning("checkpoint %s is for another file or table: loading from the start", self.path)
-            return 0
-        return int(saved.get("lines_done", 0))
-
-    def write(self, source: Path, tables: Tables, lines_done: int) -> None:
-        if self.path is None:
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({**self.identity(source, tables), "lines_done": lines_done}))
-        tmp.replace(self.path)  # atomic: a kill never leaves half a checkpoint
-
-    def clear(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+    def __init__(self, broken: BrokenInput, report: Report, checkpoint: Checkpoint) -> None:
+        super().__init__(str(broken))
+        self.broken, self.report, self.checkpoint = broken, report, checkpoint
 
 
 @dataclass
@@ -107,6 +82,7 @@ class _Pending:
     table: str
     key: tuple
     item: dict[str, Any]
+    text: bytes  # the line's start, for the rejects file should DynamoDB refuse the item
 
 
 @dataclass
@@ -198,10 +174,37 @@ class Loader:
 
     # -- the file, on the calling thread ----------------------------------------------------------
 
+    def _skip_done(self, source: Path, checkpoint: Checkpoint,
+                   ) -> tuple[LineSource, Iterator[bytes], int, Any]:
+        """The open file positioned after the lines the checkpoint says are loaded, when the file still begins
+        with exactly those lines; else at its start. Also the digest of the lines skipped."""
+        saved = checkpoint.read(self.tables)
+        lines, digest = LineSource(source), prefix_digest()
+        stream: Iterator[bytes] = iter(lines)
+        if saved is None or saved.lines_done <= 0:
+            return lines, stream, 0, digest
+        count = 0
+        try:
+            for count, line in enumerate(islice(stream, saved.lines_done), start=1):  # noqa: B007
+                digest.update(line)
+        except BaseException:
+            lines.close()
+            raise
+        if count == saved.lines_done and digest.hexdigest() == saved.digest:
+            return lines, stream, count, digest
+        log.warning("checkpoint %s: %s does not begin with the %s lines it counted: loading from the start",
+                    checkpoint.path, source, f"{saved.lines_done:,}")
+        lines.close()
+        lines = LineSource(source)
+        return lines, iter(lines), 0, prefix_digest()
+
     def load(self, source: Path, checkpoint: Checkpoint | None = None, progress=Progress) -> Report:
         checkpoint = checkpoint or Checkpoint(None)
         report = Report(f"load {source.name}", written=0)
-        start = checkpoint.read(source, self.tables)
+        try:
+            lines, stream, start, digest = self._skip_done(source, checkpoint)
+        except BrokenInput as exc:  # broke even before where the last run stopped: nothing new to load
+            raise BrokenLoad(exc, report, checkpoint) from None
         if start:
             report.notes["resumed after lines"] = start
         stamp = file_stamp(source)
@@ -211,9 +214,11 @@ class Loader:
         keys_in_flight: dict[tuple, Future] = {}
         completed_ends: set[int] = set()
         submitted_ends: list[int] = []  # batch end lines in file order
-        state = {"done": start, "saved_at": 0.0}
+        digests: dict[int, str] = {}  # batch end line -> digest of lines 1..end
+        state: dict[str, Any] = {"done": start, "digest": digest.hexdigest(), "saved_at": 0.0}
         batch: list[_Pending] = []
         batch_keys: set[tuple] = set()
+        broken: BrokenInput | None = None
 
         def settle(futures) -> None:
             for future in futures:
@@ -223,14 +228,16 @@ class Loader:
                         del keys_in_flight[pending.key]
                 for pending, message in future.result():
                     report.accepted -= 1
-                    self.rejects.add(report, source.name, pending.line, f"refused by DynamoDB: {message}")
+                    self.rejects.add(report, source.name, pending.line, f"refused by DynamoDB: {message}",
+                                     pending.text)
                 completed_ends.add(end)
             while submitted_ends and submitted_ends[0] in completed_ends:
                 completed_ends.discard(submitted_ends[0])
                 state["done"] = submitted_ends.pop(0)
+                state["digest"] = digests.pop(state["done"])
             now = time.monotonic()
             if now - state["saved_at"] >= CHECKPOINT_EVERY_SECONDS:
-                checkpoint.write(source, self.tables, state["done"])
+                checkpoint.write(source, self.tables, state["done"], state["digest"])
                 state["saved_at"] = now
 
         def submit(pool: ThreadPoolExecutor, end: int) -> None:
@@ -243,53 +250,64 @@ class Loader:
             for pending in batch:
                 keys_in_flight[pending.key] = future
             submitted_ends.append(end)
+            digests[end] = digest.hexdigest()  # the digest has taken in exactly lines 1..end
             batch, batch_keys = [], set()
 
         pool = ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix="dynamodb-writer")
         number = start
         try:
-            with LineSource(source) as lines, progress(f"load {source.name}", lines.size, "bytes") as bar:
-                for number, line in enumerate(islice(lines, start, None), start=start + 1):
-                    report.read += 1
-                    if report.read % PROGRESS_EVERY == 0:
-                        bar.advance(lines.position, counters.written, absolute=True)
-                        settle([f for f in in_flight if f.done()])
-                    try:
-                        table, key, record = to_write(msgspec.json.decode(line), self.tables, stamp)
-                        if len(line) > MAX_ITEM_BYTES:
-                            raise Rejected("item larger than DynamoDB's 400 KB limit")
-                        item = to_item(record)
-                    except msgspec.DecodeError:
-                        reason = "invalid JSON" if line.strip() else "empty line"
-                        self.rejects.add(report, source.name, number, reason, line)
-                        continue
-                    except Rejected as exc:
-                        self.rejects.add(report, source.name, number, str(exc), line)
-                        continue
-                    report.accepted += 1
-                    key = (table, *key)
-                    if key in batch_keys:  # one BatchWriteItem may not name a key twice
-                        submit(pool, number - 1)
-                    if key in keys_in_flight:  # an earlier line for this key must land first
-                        earlier = keys_in_flight[key]
-                        wait([earlier])
-                        settle([earlier])
-                    batch.append(_Pending(number, table, key, item))
-                    batch_keys.add(key)
-                    if len(batch) == BATCH:
-                        submit(pool, number)
+            with lines, progress(f"load {source.name}", lines.size, "bytes") as bar:
+                try:
+                    for number, line in enumerate(stream, start=start + 1):
+                        report.read += 1
+                        if report.read % PROGRESS_EVERY == 0:
+                            bar.advance(lines.position, counters.written, absolute=True)
+                            settle([f for f in in_flight if f.done()])
+                        try:
+                            table, key, record = to_write(msgspec.json.decode(line), self.tables, stamp)
+                            if len(line) > MAX_ITEM_BYTES:
+                                raise Rejected("item larger than DynamoDB's 400 KB limit")
+                            item = to_item(record)
+                        except msgspec.DecodeError:
+                            reason = "invalid JSON" if line.strip() else "empty line"
+                            self.rejects.add(report, source.name, number, reason, line)
+                            digest.update(line)
+                            continue
+                        except Rejected as exc:
+                            self.rejects.add(report, source.name, number, str(exc), line)
+                            digest.update(line)
+                            continue
+                        report.accepted += 1
+                        key = (table, *key)
+                        if key in batch_keys:  # one BatchWriteItem may not name a key twice
+                            submit(pool, number - 1)
+                        if key in keys_in_flight:  # an earlier line for this key must land first
+                            earlier = keys_in_flight[key]
+                            wait([earlier])
+                            settle([earlier])
+                        digest.update(line)
+                        batch.append(_Pending(number, table, key, item, line[:EXCERPT * 4]))
+                        batch_keys.add(key)
+                        if len(batch) == BATCH:
+                            submit(pool, number)
+                except BrokenInput as exc:  # write what was read before the break, then stop
+                    broken = exc
                 if batch:
                     submit(pool, number)
                 settle(list(in_flight))  # blocks until every batch is written
-                bar.advance(lines.size, counters.written, absolute=True)
-            state["done"] = number
+                bar.advance(lines.position, counters.written, absolute=True)
+            state["done"], state["digest"] = number, digest.hexdigest()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             for future in [f for f in in_flight if f.done() and not f.cancelled() and f.exception() is None]:
                 settle([future])
             report.written, report.retried, report.calls = counters.written, counters.retried, counters.calls
             report.seconds = time.perf_counter() - started
-            if in_flight or submitted_ends:
-                checkpoint.write(source, self.tables, state["done"])
+            if state["done"] == 0 and broken is not None:
+                checkpoint.clear()  # nothing loaded: there is nothing to resume after
+            elif in_flight or submitted_ends or broken is not None:
+                checkpoint.write(source, self.tables, state["done"], state["digest"])
+        if broken is not None:
+            raise BrokenLoad(broken, report, checkpoint)
         checkpoint.clear()
         return report

@@ -20,8 +20,8 @@ from bookrec_etl.records import (Rejected, clean_subjects, clean_text, isbn13_li
 
 WORK, EDITION, AUTHOR = b"/type/work", b"/type/edition", b"/type/author"
 REDIRECT, DELETE = b"/type/redirect", b"/type/delete"
+TYPE_PREFIX = b"/type/"
 COLUMNS = 5
-
 
 
 class WorkDoc(msgspec.Struct):
@@ -67,14 +67,27 @@ class DumpRecord:
     doc: Any  # the decoded struct; None for deletes
 
 
-def parse_line(line: bytes, accepted: frozenset[bytes]) -> DumpRecord:
-    """One dump line -> DumpRecord, or Rejected naming what is wrong with it."""
+def split_line(line: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """A dump line -> (type, key, last_modified, JSON body), undecoded; Rejected when it is no dump line."""
     columns = line.rstrip(b"\r\n").split(b"\t", COLUMNS - 1)
     if len(columns) != COLUMNS:
         raise Rejected("wrong column count")
     kind, key, _revision, last_modified, body = columns
-    if kind not in accepted:
+    if not kind.startswith(TYPE_PREFIX):
         raise Rejected("unknown type")
+    return kind, key, last_modified, body
+
+
+def namespace(key: bytes) -> bytes:
+    """"/authors/OL23A" -> b"/authors/": what a redirect or delete is of (they share one type)."""
+    end = key.find(b"/", 1)
+    if not key.startswith(b"/") or end < 2:
+        raise Rejected("missing or malformed key")
+    return key[:end + 1]
+
+
+def decode_record(kind: bytes, key: bytes, last_modified: bytes, body: bytes) -> DumpRecord:
+    """The parts of a line of a type this extractor reads -> DumpRecord, or Rejected naming what is wrong."""
     if not key:
         raise Rejected("missing or malformed key")
     if kind == DELETE:

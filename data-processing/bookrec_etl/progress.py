@@ -78,8 +78,9 @@ class Progress:
             text += f", ETA {max(self.total - self.done, 0) * elapsed / self.done:,.0f}s"
         return text
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
         else:
-            log.info("%s (done)", self.line(max(time.monotonic() - self._started, 1e-9)))
+            ending = "done" if exc_type is None else "stopped"
+            log.info("%s (%s)", self.line(max(time.monotonic() - self._started, 1e-9)), ending)

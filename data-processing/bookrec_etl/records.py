@@ -22,10 +22,16 @@ USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MAX_SUBJECTS = 50
 MAX_ISBNS = 50
 MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
+# DynamoDB refuses a sort key over 1,024 bytes and a partition key over 2,048, in secondary indexes too
+# (infrastructure/definitions/tables.json). Of the key attributes only title_norm (the title-prefix
+# index's sort key) can grow with the input: it is cut well under the limit, the title stays whole.
+# book_id, user_id and title_bucket are short by construction; ratings' updated_at is a timestamp.
+TITLE_KEY_BYTES = 512
 
 _YEAR = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
 _COVER_ID = re.compile(r"/b/id/(\d+)")
 _WORK_KEY = re.compile(r"(OL[1-9]\d*W)$")
+_AUTHOR_ID = re.compile(r"(?:/authors/)?(OL[1-9]\d*A)")
 _NOT_ISBN_CHAR = re.compile(r"[^0-9Xx]")
 # ISO 639-1 (and a few BCP 47 tags seen in goodbooks) -> ISO 639-2/B, which Open Library uses.
 LANGUAGES = {"en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
@@ -220,6 +226,14 @@ def distribution_for(average: Any, count: Any) -> dict[str, int]:
     return distribution
 
 
+def cut_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes of UTF-8, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", "ignore")  # drops only the cut character's leading bytes
+
+
 def book(record: Mapping[str, Any]) -> dict[str, Any]:
     """A book record ready to store: validated, derived attributes set, empty fields dropped."""
     if not isinstance(record.get("book_id"), str) or not BOOK_ID.match(record["book_id"]):
@@ -228,29 +242,43 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
         raise Rejected("missing title")
     stored = with_derived_attributes({k: v for k, v in record.items() if v is not None},
                                      now=record.get("created_at") or import_stamp())
+    stored["title_norm"] = cut_utf8(stored["title_norm"], TITLE_KEY_BYTES).rstrip()
     return stored
 
 
 def author(author_id: str | None, name: str) -> dict[str, str]:
-    entry = {"name": " ".join(name.split())}
+    """{author_id, name}. A name that is an Open Library author id (sources put the id where they had no
+    name) is kept as the id, never shown as a name: the name is left empty."""
+    name = " ".join(name.split())
+    as_id = _AUTHOR_ID.fullmatch(name)
+    if as_id:
+        author_id, name = author_id or as_id.group(1), ""
+    entry = {"name": name}
     if author_id:
         entry = {"author_id": author_id, **entry}
     return entry
+
+
+def _jsonl_author(entry: Any) -> dict[str, str] | None:
+    """A plain name, or {author_id or key, author_name or name}; None when it names nobody."""
+    if isinstance(entry, str):
+        name, key = entry, None
+    elif isinstance(entry, Mapping):
+        name, key = entry.get("author_name") or entry.get("name"), entry.get("author_id") or entry.get("key")
+    else:
+        return None
+    name = name if isinstance(name, str) else ""
+    key = key.strip().rsplit("/", 1)[-1] if isinstance(key, str) and key.strip() else None
+    found = author(key, name)
+    return found if found["name"] or found.get("author_id") else None
 
 
 def from_jsonl_row(row: Any) -> dict[str, Any]:
     """A row of the replaced system's JSONL, or of an Open Library-derived variant (philosophy sample)."""
     if not isinstance(row, Mapping):
         raise Rejected("not a JSON object")
-    authors = []
-    for entry in row.get("authors") or []:
-        if isinstance(entry, str) and entry.strip():
-            authors.append(author(None, entry))
-        elif isinstance(entry, Mapping):
-            name = entry.get("author_name") or entry.get("name")
-            if isinstance(name, str) and name.strip():
-                key = entry.get("author_id") or entry.get("key")
-                authors.append(author(str(key).rsplit("/", 1)[-1] if key else None, name))
+    entries = row.get("authors")
+    authors = [found for found in map(_jsonl_author, entries if isinstance(entries, list) else []) if found]
     cover_id = row.get("cover_id")
     if cover_id is None and isinstance(row.get("thumbnail_url"), str):
         match = _COVER_ID.search(row["thumbnail_url"])
@@ -319,5 +347,12 @@ def rating(book_id: str, user_id: str, stars: Any, created_at: str, updated_at: 
     text = "" if isinstance(stars, bool) else str(stars).strip()
     if not text.isdigit() or not text.isascii() or str(int(text)) not in STARS:
         raise Rejected("rating is not an integer 1..5")
-    return {"book_id": book_id, "user_id": user_id, "rating": int(text), "created_at": created_at,
-            "updated_at": updated_at or created_at}
+    # updated_at is the sort key of both ratings indexes: one format, so that it sorts by time.
+    created = timestamp(created_at)
+    if created is None:
+        raise Rejected("created_at is not an ISO-8601 timestamp")
+    updated = timestamp(updated_at) if updated_at else created
+    if updated is None:
+        raise Rejected("updated_at is not an ISO-8601 timestamp")
+    return {"book_id": book_id, "user_id": user_id, "rating": int(text), "created_at": created,
+            "updated_at": updated}

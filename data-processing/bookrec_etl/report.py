@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from bookrec_etl.outputs import AtomicFile
+
 EXCERPT = 200  # characters of a rejected line kept in the rejects file
 
 
@@ -52,17 +54,31 @@ def _reasons(counter: Counter) -> str:
     return f" ({', '.join(f'{reason}: {n:,}' for reason, n in counter.most_common())})" if counter else ""
 
 
+def excerpt(text: bytes | str) -> str:
+    """The start of a line as text, for the rejects file."""
+    if isinstance(text, bytes):
+        text = text[:EXCERPT * 4].decode("utf-8", "replace")
+    return text.rstrip("\r\n")[:EXCERPT]
+
+
 class Rejects:
     """Writes {"source", "line", "reason", "excerpt"} per rejected line; counts into the report.
 
-    The file is created at the first reject. A run starts it afresh unless `append` (a resumed load
-    adds to the rejects of the run it continues).
+    Two ways to write the file:
+    - `atomic` (extract and imports, whose outputs are replaced whole): the rejects go to a temporary
+      file that replaces `path` when the `with` block ends without an error, together with the output
+      they describe; after an error the previous rejects file is left as it was.
+    - otherwise (load, a log of a load that may stop and resume): written as they come, so the rejects
+      of an interrupted load stay on disk; a run starts the file afresh unless `append` (a resumed
+      load adds to the rejects of the run it continues).
+    The file is created at the first reject; a successful run without rejects leaves none.
     """
 
-    def __init__(self, path: Path | None, append: bool = False) -> None:
-        self.path = path
-        self._file: IO[str] | None = None
-        if path is not None and not append:
+    def __init__(self, path: Path | None, append: bool = False, atomic: bool = False) -> None:
+        self.path, self.atomic = path, atomic
+        self._file: IO[bytes] | None = None
+        self._pending: AtomicFile | None = None
+        if path is not None and not append and not atomic:
             path.unlink(missing_ok=True)
 
     def add(self, report: Report, source: str, line: int, reason: str, text: bytes | str = "") -> None:
@@ -70,20 +86,33 @@ class Rejects:
         if self.path is None:
             return
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        if isinstance(text, bytes):
-            text = text[:EXCERPT * 4].decode("utf-8", "replace")
-        self._file.write(json.dumps({"source": source, "line": line, "reason": reason,
-                                     "excerpt": text.rstrip("\r\n")[:EXCERPT]}, ensure_ascii=False) + "\n")
+            if self.atomic:
+                self._pending = AtomicFile(self.path)
+                self._file = self._pending.file
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
+        entry = {"source": source, "line": line, "reason": reason, "excerpt": excerpt(text)}
+        self._file.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
-    def close(self) -> None:
-        if self._file is not None:
+    def close(self, failed: bool = False) -> None:
+        """Finish the file; for an atomic one, put it in place (or, when `failed`, throw it away)."""
+        if self._file is not None and self._pending is None:
             self._file.close()
-            self._file = None
+        self._file = None
+        if not self.atomic or self.path is None:
+            return
+        pending, self._pending = self._pending, None
+        if failed:
+            if pending is not None:
+                pending.discard()
+        elif pending is not None:
+            pending.commit()
+        else:
+            self.path.unlink(missing_ok=True)  # the old rejects described the output this run replaced
 
     def __enter__(self) -> Rejects:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(failed=exc_type is not None)

@@ -1,14 +1,78 @@
-"""Input files, plain or gzip, read as a stream of lines with how far into the file the reader is."""
+"""Input files, plain or gzip, read as a stream of lines with how far into the file the reader is.
+
+A broken compressed stream (truncated, not gzip at all, corrupt) surfaces as one BrokenInput naming
+the file and where it broke, never as gzip's own errors: EOFError in particular would otherwise be
+taken for Ctrl-D by click, which prints only "Aborted!".
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 READ_BUFFER = 1 << 20
+
+
+class BrokenInput(Exception):
+    """A compressed input that cannot be read to its end; `lines` complete lines were read before it broke."""
+
+    def __init__(self, path: Path, why: str, lines: int | None = None, unpacked: int = 0) -> None:
+        self.path, self.why, self.lines, self.unpacked = path, why, lines, unpacked
+        super().__init__(str(self))
+
+    def at_line(self, lines: int) -> BrokenInput:
+        return BrokenInput(self.path, self.why, lines, self.unpacked)
+
+    def __str__(self) -> str:
+        if self.lines == 0 or (self.lines is None and not self.unpacked):
+            where = "at its start"
+        elif self.lines is None:
+            where = f"after {self.unpacked:,} bytes"
+        else:
+            where = f"after line {self.lines:,} ({self.unpacked:,} bytes uncompressed)"
+        return f"{self.path} is broken {where}: {self.why}"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "the compressed data ends before the gzip end-of-stream marker (a truncated file?)"
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"not valid gzip data ({exc})"
+    return f"corrupt compressed data ({exc})"
+
+
+class _CheckedGzip(io.RawIOBase):
+    """A gzip file's uncompressed bytes; gzip's and zlib's errors become BrokenInput. Closes `raw`."""
+
+    def __init__(self, path: Path, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.path = path
+        self.unpacked = 0
+        self._raw = raw
+        self._gzip = gzip.GzipFile(fileobj=raw)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        # read1: what one chunk of compressed data gives, so that the lines before a break are still read.
+        try:
+            data = self._gzip.read1(len(buffer))
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise BrokenInput(self.path, _why(exc), unpacked=self.unpacked) from None
+        count = len(data)
+        buffer[:count] = data
+        self.unpacked += count
+        return count
+
+    def close(self) -> None:
+        self._gzip.close()
+        self._raw.close()
+        super().close()
 
 
 class LineSource:
@@ -19,16 +83,25 @@ class LineSource:
         self.size = path.stat().st_size
         self._raw = path.open("rb", buffering=READ_BUFFER)
         self._stream: IO[bytes] = self._raw
-        if path.name.endswith(".gz"):
-            unpacked = gzip.GzipFile(fileobj=self._raw)
-            self._stream = io.BufferedReader(unpacked, READ_BUFFER)  # type: ignore[arg-type]
+        self._compressed = path.name.endswith(".gz")
+        if self._compressed:
+            self._stream = io.BufferedReader(_CheckedGzip(path, self._raw), READ_BUFFER)
 
     @property
     def position(self) -> int:
         return self._raw.tell()
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._stream)
+        return self._counted() if self._compressed else iter(self._stream)
+
+    def _counted(self) -> Iterator[bytes]:
+        """The lines, counted so that a break can say after which line it happened."""
+        number = 0
+        try:
+            for number, line in enumerate(self._stream, start=1):  # noqa: B007 (read in the handler)
+                yield line
+        except BrokenInput as exc:
+            raise exc.at_line(number) from None
 
     def close(self) -> None:
         self._stream.close()
@@ -42,7 +115,9 @@ class LineSource:
 
 
 def open_text(path: Path) -> IO[str]:
-    """A text stream for CSV readers (newline="" as the csv module wants)."""
+    """A text stream for CSV readers (newline="" as the csv module wants); a broken .gz raises BrokenInput."""
     if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        raw = path.open("rb", buffering=READ_BUFFER)
+        return io.TextIOWrapper(io.BufferedReader(_CheckedGzip(path, raw), READ_BUFFER), encoding="utf-8",
+                                newline="")
     return path.open(encoding="utf-8", newline="")

@@ -34,5 +34,5 @@ def _open_text(path: Path) -> IO[str]:
 
 @pytest.fixture(scope="session")
 def open_sample():
-    """open_sample(path) -> a text stream of the file, decompressed when it is .gz (newline="" as csv wants)."""
+    """open_sample(path) -> the file as text, decompressed when it is .gz (newline="" as csv wants)."""
     return _open_text

@@ -59,7 +59,7 @@ def test_extract_through_the_cli_writes_books_rejects_and_a_summary(tmp_path, sa
     assert "MB/s" in result.output
     books = [json.loads(line) for line in out.read_text().splitlines()]
     assert books and all(book["language"] == "eng" for book in books)
-    rejected, = map(json.loads, (tmp_path / "books.jsonl.rejects.jsonl").read_text().splitlines())
+    rejected, = map(json.loads, (tmp_path / "books.jsonl.extract-rejects.jsonl").read_text().splitlines())
     assert rejected["line"] == 36 and rejected["reason"] == "wrong column count"
 
 

@@ -159,11 +159,12 @@ def test_every_kind_of_bad_dump_line_is_rejected_with_its_line_and_reason(tmp_pa
         dump_line("/type/work", "/works/OL5W", {"subjects": ["no title"]}),  # 5
         dump_line("/type/work", "", {"title": "No key"}),            # 6
         dump_line("/type/work", "/works/OL6X", {"title": "Bad key"}),  # 7
-        dump_line("/type/edition", "/books/OL1M", {"title": "Wrong dump"}),  # 8
-        dump_line("/type/frobnicate", "/works/OL7W", {"title": "?"}),  # 9
+        dump_line("/type/edition", "/books/OL1M", {"title": "Another type"}),  # 8: skipped, counted
+        dump_line("/type/frobnicate", "/works/OL7W", {"title": "?"}),  # 9: skipped, counted
         dump_line("/type/redirect", "/works/OL8W", {}),              # 10
         "\n",                                                        # 11
         dump_line("/type/work", "/works/OL9W", {"title": "Also good"}),  # 12
+        dump_line("work", "/works/OL10W", {"title": "No type"}),    # 13
     ]))
     ratings = tmp_path / "ratings.txt"
     ratings.write_text("/works/OL1W\t\t5\t2020-01-01\n/works/OL1W\t\t6\t2020-01-01\n/works/OL1W\t5\n"
@@ -174,13 +175,14 @@ def test_every_kind_of_bad_dump_line_is_rejected_with_its_line_and_reason(tmp_pa
         ("works.txt", 2, "wrong column count"), ("works.txt", 3, "invalid JSON"),
         ("works.txt", 4, "JSON is not an object"), ("works.txt", 5, "missing title"),
         ("works.txt", 6, "missing or malformed key"), ("works.txt", 7, "missing or malformed key"),
-        ("works.txt", 8, "unknown type"), ("works.txt", 9, "unknown type"),
         ("works.txt", 10, "redirect without a valid location"), ("works.txt", 11, "wrong column count"),
+        ("works.txt", 13, "unknown type"),
         ("ratings.txt", 2, "rating is not an integer 1..5"), ("ratings.txt", 3, "wrong column count"),
         ("ratings.txt", 4, "missing or malformed key")]
     assert rejected[1]["excerpt"].endswith("{not json")
     works_report = result.inputs[0]
-    assert (works_report.read, works_report.accepted, works_report.rejected_total) == (12, 2, 10)
+    assert (works_report.read, works_report.accepted, works_report.rejected_total) == (13, 2, 9)
+    assert works_report.skipped == {"other type /type/edition": 1, "other type /type/frobnicate": 1}
 
 
 def test_filters_and_limit(tmp_path, dev):

@@ -135,7 +135,7 @@ def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables
     checkpoint = Checkpoint(tmp_path / "books.checkpoint")
     with pytest.raises(ConnectionError):
         loader(FailingAfter(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
-    done = checkpoint.read(source, Tables(tables["books"], tables["ratings"]))
+    done = checkpoint.read(Tables(tables["books"], tables["ratings"])).lines_done
     assert 0 < done <= 6 * 25
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
     assert report.notes["resumed after lines"] == done and report.read == 500 - done
@@ -143,12 +143,22 @@ def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables
     assert not checkpoint.path.exists()
 
 
-def test_a_checkpoint_of_another_file_is_not_trusted(tables, dynamodb, real_books, tmp_path):
+def test_a_checkpoint_of_other_tables_or_other_lines_is_not_trusted(tables, dynamodb, real_books, tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 100)
     checkpoint = Checkpoint(tmp_path / "books.checkpoint")
-    checkpoint.write(tmp_path / "books.jsonl", Tables("other-books", None), 90)
+    same_tables = Tables(tables["books"], tables["ratings"])
+    other_file = tmp_path / "other.jsonl"  # other books
+    other_file.write_text("".join(line + "\n" for line in real_books.read_text().splitlines()[100:220]))
+    with pytest.raises(ConnectionError):  # leaves a checkpoint of other.jsonl for these tables
+        loader(FailingAfter(dynamodb, 1), tables, writers=1).load(other_file, checkpoint, progress=quiet)
+    assert checkpoint.read(same_tables).lines_done == 25
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
-    assert report.read == 100 and len(table_state(dynamodb, tables["books"])) == 100
+    assert report.read == 100 and "resumed after lines" not in report.notes
+    assert len(table_state(dynamodb, tables["books"])) == 25 + 100
+
+    checkpoint.write(source, Tables("other-books", None), 90, "0" * 32)
+    report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
+    assert report.read == 100 and not checkpoint.path.exists()
 
 
 class Throttled:

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, title_bucket
-from bookrec_etl.records import (Rejected, as_isbn13, clean_subjects, distribution_for, from_goodbooks_row,
-                                 from_jsonl_row, goodbooks_isbn13, isbn10_is_valid, isbn13_is_valid,
-                                 language_code, parse_year, rating, timestamp)
+from bookrec_etl.records import (Rejected, as_isbn13, author, clean_subjects, cut_utf8, distribution_for,
+                                 from_goodbooks_row, from_jsonl_row, goodbooks_isbn13, isbn10_is_valid,
+                                 isbn13_is_valid, language_code, parse_year, rating, timestamp)
 
 @pytest.mark.parametrize("raw, year", [("1955", 1955), ("November 25, 1989", 1989), ("", None), (None, None),
                                        ("c. 1850?", 1850), (1999, 1999), ("between 1200 and 1210", 1210),
@@ -156,3 +156,33 @@ def test_open_library_datetimes_become_utc_with_z():
     assert timestamp("2008-04-01T03:28:50") == "2008-04-01T03:28:50.000000Z"
     assert timestamp("2020-01-01T01:00:00+01:00") == "2020-01-01T00:00:00.000000Z"
     assert timestamp("yesterday") is None
+
+
+@given(st.text(), st.integers(min_value=0, max_value=40))
+def test_keys_are_cut_by_utf8_bytes_on_a_character_boundary(text, limit):
+    cut = cut_utf8(text, limit)
+    assert len(cut.encode("utf-8")) <= limit and text.startswith(cut)
+    if cut != text:  # as much as fits: one more character would not
+        assert len((cut + text[len(cut)]).encode("utf-8")) > limit
+
+
+def test_cut_utf8_never_splits_a_character():
+    assert cut_utf8("ab€", 4) == "ab" and cut_utf8("ab€", 5) == "ab€"
+    assert cut_utf8("日本語", 7) == "日本" and cut_utf8("日本語", 2) == ""
+
+
+def test_an_author_id_is_never_a_name():
+    assert author(None, "OL3399168A") == {"author_id": "OL3399168A", "name": ""}
+    assert author("OL1A", "/authors/OL2A") == {"author_id": "OL1A", "name": ""}
+    assert author("OL1A", "  Jane   Doe ") == {"author_id": "OL1A", "name": "Jane Doe"}
+    assert author(None, "OLD MAN") == {"name": "OLD MAN"} and author(None, "OL0A") == {"name": "OL0A"}
+
+
+def test_rating_timestamps_are_one_sortable_format_or_rejected():
+    stored = rating("OL1W", "u", 5, "2020-01-01T00:00:00Z", "2021-01-01T01:00:00+01:00")
+    assert (stored["created_at"], stored["updated_at"]) == ("2020-01-01T00:00:00.000000Z",
+                                                            "2021-01-01T00:00:00.000000Z")
+    with pytest.raises(Rejected, match="created_at"):
+        rating("OL1W", "u", 5, "yesterday")
+    with pytest.raises(Rejected, match="updated_at"):
+        rating("OL1W", "u", 5, "2020-01-01T00:00:00Z", "x" * 2000)
