@@ -93,7 +93,7 @@ class Rejects:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("ab")
         entry = {"source": source, "line": line, "reason": reason, "excerpt": excerpt(text)}
-        self._file.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        self._file.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
 
     def close(self, failed: bool = False) -> None:
         """Finish the file; for an atomic one, put it in place (or, when `failed`, throw it away)."""
