@@ -1,6 +1,6 @@
 """Offline evaluation of recommendation quality on real ratings.
 
-    python -m bookrec_recommendation.evaluate [--ratings CSV] [--out results.json]
+    python -m bookrec_recommendation.evaluate [--ratings CSV[.gz]] [--out results.json]
 
 Protocol: for each user a random 20% of their ratings is held out (fixed
 seed); models train on the rest; a held-out rating >= 4 is relevant; books
@@ -27,11 +27,14 @@ import scipy.sparse as sp
 
 from bookrec_recommendation.model import ItemNeighbourModel, top_k_per_row
 
-DEFAULT_RATINGS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "goodbooks" / "ratings_sample.csv"
+# The goodbooks-10k ratings sample bundled in the repository, so a fresh clone can run this.
+SEED = Path(__file__).resolve().parents[3] / "data-processing" / "seed"
+DEFAULT_RATINGS = SEED / "goodbooks_ratings_sample.csv.gz"
 K = 10
 
 
 def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user index, book index, rating) per rating of a CSV `user_id,book_id,rating`, gzipped or not."""
     rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, usecols=(0, 1, 2))
     _, users = np.unique(rows[:, 0], return_inverse=True)
     _, books = np.unique(rows[:, 1], return_inverse=True)
@@ -130,7 +133,8 @@ def relevant_sets(users, books, ratings, held, n_users) -> list[set[int]]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS, help="CSV user_id,book_id,rating")
+    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS,
+                        help="CSV user_id,book_id,rating (a .gz is read as gzip)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--neighbours", type=int, default=100)
