@@ -38,6 +38,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(LOCAL_AWS_ENV)
 
 
+STACK_FIXTURES = {"local_stack", "stack", "stack_user"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The lanes stay honest: whatever needs the whole stack is marked e2e, so `make test-fast` never starts it.
+    unmarked = [item.nodeid for item in items
+                if STACK_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e")]
+    if unmarked:
+        raise pytest.UsageError(f"tests using the local stack must be marked e2e: {', '.join(unmarked)}")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> str:
     with running_moto() as moto:

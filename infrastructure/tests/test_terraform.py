@@ -14,7 +14,8 @@ from bookrec_local import terraform as tf
 from bookrec_local import definitions
 from bookrec_local.procs import free_port, moto_command, port_open, start, wait_until
 
-pytestmark = pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")]
 ENVIRONMENTS = sorted(p for p in (tf.INFRASTRUCTURE / "environments").iterdir() if p.is_dir())
 PREFIX = "tfci"
 

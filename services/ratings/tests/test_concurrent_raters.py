@@ -24,6 +24,8 @@ from bookrec_common.dynamo import from_item, to_item
 from bookrec_local import definitions
 from bookrec_local.procs import LOCAL_AWS_ENV, free_port, http_ok, start, wait_until
 
+# Hundreds of concurrent writes through real services on the emulator.
+pytestmark = pytest.mark.slow
 BOOKS = ("OL45883W", "OL2W", "OL3W")
 BOOK = BOOKS[0]
 
