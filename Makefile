@@ -4,36 +4,49 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := services/common services/search services/bookdetail services/ratings services/recommendation data-processing
+PACKAGES := services/common services/search services/bookdetail services/ratings services/recommendation data-processing \
+            tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps system-deps test run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
+.PHONY: deps lock system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
 
-$(STAMP): $(PYPROJECTS) requirements-dev.txt
+# constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
+# exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
+$(STAMP): $(PYPROJECTS) requirements-dev.txt constraints.txt
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	$(VENV)/bin/pip install -q -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
 	@touch $(STAMP)
 
 deps: $(STAMP) system-deps ## install Python packages into .venv and redis-server if missing
 
-system-deps:
-	@bash scripts/ensure-system-deps.sh
+lock: ## re-resolve constraints.txt from the pyproject ranges in a scratch virtualenv
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	(echo "# Exact versions of every third-party package; regenerate with make lock."; \
+	 .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ') > constraints.txt
+	rm -rf .lock-venv
 
-test: deps ## run every test (unit, integration on moto server + Redis, end-to-end through the local ALB)
+system-deps:
+	@bash tooling/ensure-system-deps.sh
+
+test: deps ## run every test (unit, integration on the emulator + Redis, end-to-end through the local ALB)
 	$(PY) -m pytest
 
+test-fast: deps ## the everyday lane: unit and in-process tests, no local stack, a few minutes
+	$(PY) -m pytest -m "not e2e and not slow"
+
 run: deps ## start the whole local stack in the foreground; Ctrl-C stops it
-	$(PY) -m scripts.stack run
+	$(PY) -m bookrec_local.stack run
 
 up: deps ## start the local stack in the background (pid files and logs in .run/)
-	$(PY) -m scripts.stack up
+	$(PY) -m bookrec_local.stack up
 
 down: ## stop a background local stack
-	@$(PY) -m scripts.stack down
+	@$(PY) -m bookrec_local.stack down
 
 status:
-	@$(PY) -m scripts.stack status
+	@$(PY) -m bookrec_local.stack status
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
@@ -55,12 +68,12 @@ bench-etl: deps ## extract and load throughput benchmark
 
 bench-alb: deps ## the local ALB's added latency and GET /books/{id} throughput (needs `make up`)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
-	$(PY) -m scripts.bench_alb
+	$(PY) -m bookrec_local.bench_alb
 
 SCENARIO ?= smoke
 loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step
-	$(PY) loadtest/run.py --scenario $(SCENARIO)
+	$(PY) -m loadtest.run --scenario $(SCENARIO)
 
 USER ?= alice
 token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin)
-	@$(PY) -m scripts.identity $(USER) $(if $(ADMIN),--admin)
+	@$(PY) -m bookrec_local.identity $(USER) $(if $(ADMIN),--admin)

@@ -1,7 +1,8 @@
 """Session fixtures shared by every test: real dependencies, started once.
 
-- `stack`: the whole local stack (moto server, Redis, four services, local ALB), seeded with the
-  sample catalogue, on ports offset by STACK_PORT_OFFSET; yields the ALB's URL.
+- `local_stack`: the whole local stack (emulator, Redis, four services, local ALB) as a
+  `bookrec_local.stack.Stack`, seeded with the sample catalogue, on ports offset by STACK_PORT_OFFSET;
+  `stack` is its ALB's URL.
 - `moto_endpoint`: a moto server process over HTTP, exported as AWS_ENDPOINT_URL.
 - `redis_url`: a real redis-server process on a free port.
 - `tables`: fresh books/ratings tables (from infrastructure/definitions/tables.json) per test.
@@ -11,23 +12,41 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
-
-from scripts import definitions
-from scripts.dev_issuer import TokenIssuer
-from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command, running_moto, start,
-                           stop, wait_until)
+from bookrec_local import definitions
+from bookrec_local.dev_issuer import TokenIssuer
+from bookrec_local.procs import (
+    LOCAL_AWS_ENV,
+    free_port,
+    local_dynamodb,
+    port_open,
+    redis_command,
+    running_moto,
+    start,
+    stop,
+    wait_until,
+)
+from bookrec_local.stack import Stack
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests never reach real AWS: fake credentials everywhere, endpoints always local.
     os.environ.update(LOCAL_AWS_ENV)
+
+
+STACK_FIXTURES = {"local_stack", "stack", "stack_user"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The lanes stay honest: whatever needs the whole stack is marked e2e, so `make test-fast` never starts it.
+    unmarked = [item.nodeid for item in items
+                if STACK_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e")]
+    if unmarked:
+        raise pytest.UsageError(f"tests using the local stack must be marked e2e: {', '.join(unmarked)}")
 
 
 @pytest.fixture(scope="session")
@@ -70,37 +89,28 @@ STACK_PORT_OFFSET = 200  # beside a developer's own `make up` on the default por
 
 
 @pytest.fixture(scope="session")
-def stack_state_dir(tmp_path_factory: pytest.TempPathFactory):
-    return tmp_path_factory.mktemp("stack")
-
-
-@pytest.fixture(scope="session")
-def stack(stack_state_dir) -> str:
-    state_dir = stack_state_dir
-    command = [sys.executable, "-m", "scripts.stack"]
-    options = ["--state-dir", str(state_dir), "--port-offset", str(STACK_PORT_OFFSET)]
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     # Limits off: the tests, the fuzzing and the load-test smoke all come from one address.
-    result = subprocess.run([*command, "up", *options, "--seed", "sample"], cwd=definitions.ROOT,
-                            capture_output=True, text=True, timeout=600, env={**os.environ, "RATE_LIMIT": "0"})
-    if result.returncode != 0:
-        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in (state_dir / "logs").glob("*.log"))
-        pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}{logs}")
-    yield f"http://127.0.0.1:{8080 + STACK_PORT_OFFSET}"
-    subprocess.run([*command, "down", *options], cwd=definitions.ROOT, timeout=60)
+    stack = Stack(tmp_path_factory.mktemp("stack"), STACK_PORT_OFFSET, seed="sample", rate_limit="0")
+    try:
+        stack.up()
+    except (RuntimeError, TimeoutError, SystemExit, subprocess.CalledProcessError) as error:
+        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in stack.logs_dir.glob("*.log"))
+        pytest.fail(f"stack did not start: {error}{logs}")
+    yield stack
+    stack.down()
 
 
 @pytest.fixture(scope="session")
-def stack_user(stack, stack_state_dir):
+def stack(local_stack: Stack) -> str:
+    """The local stack's ALB URL."""
+    return local_stack.alb_url
+
+
+@pytest.fixture(scope="session")
+def stack_user(local_stack: Stack):
     """sign_in(username, admin=False) -> {"access_token", "sub", "username"} from the stack's Cognito."""
-    from scripts.identity import issue_token
-
-    env = json.loads((stack_state_dir / "env.json").read_text())
-
-    def sign_in(username: str, admin: bool = False) -> dict[str, str]:
-        return issue_token(env["AWS_ENDPOINT_URL"], env["COGNITO_USER_POOL_ID"], env["JWT_AUDIENCE"], username,
-                           admin)
-
-    return sign_in
+    return local_stack.sign_in
 
 
 @pytest.fixture(scope="session")

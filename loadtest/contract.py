@@ -1,4 +1,4 @@
-"""Response bodies of the public routes as a client sees them (DESIGN.md's shapes).
+"""Response bodies of the public routes as a client sees them (the services' OpenAPI documents and models).
 
 Decoding a body into these structs checks every field's presence and type in
 C (msgspec), cheap enough to run on every response of a load test. Extra

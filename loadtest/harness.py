@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,10 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from bookrec_local.definitions import ROOT
+from bookrec_local.stack import Stack
 
-ROOT = Path(__file__).resolve().parent.parent
-LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-RESULTS = ROOT / "loadtest" / "results"
+HERE = Path(__file__).resolve().parent
+LOCUSTFILE = HERE / "locustfile.py"
+RESULTS = HERE / "results"
 DEFAULT_STATE_DIR = ROOT / ".run"
 
 
@@ -43,78 +43,13 @@ def results_dir(label: str, base: Path = RESULTS) -> Path:
     return out
 
 
-def alb_answers(url: str, timeout: float = 2.0) -> bool:
-    """Any HTTP answer from the ALB (its own 404 for /health included) means it is up."""
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@dataclass
-class Stack:
-    """A local stack run by scripts.stack from one state directory."""
-
-    state_dir: Path
-    port_offset: int = 0
-    seed: str = "full"
-    alb_workers: int = 1
-    started_here: bool = False
-
-    @property
-    def env(self) -> dict[str, str]:
-        path = self.state_dir / "env.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    @property
-    def alb_url(self) -> str:
-        return self.env.get("ALB_URL", f"http://127.0.0.1:{8080 + self.port_offset}")
-
-    def running(self) -> bool:
-        return bool(self.env) and any((self.state_dir / "pids").glob("*.pid")) and alb_answers(self.alb_url)
-
-    def _cli(self, command: str, *extra: str, timeout: float = 900, rate_limit: str | None = None) -> None:
-        args = [sys.executable, "-m", "scripts.stack", command, "--state-dir", str(self.state_dir),
-                "--port-offset", str(self.port_offset), *extra]
-        # One load generator is one client address: a stack started for it runs without rate limits.
-        env = {**os.environ, **({"RATE_LIMIT": rate_limit} if rate_limit is not None else {})}
-        subprocess.run(args, cwd=ROOT, check=True, timeout=timeout, env=env)
-
-    def up(self) -> None:
-        say(f"starting a local stack (seed {self.seed}, state in {self.state_dir}), rate limits off")
-        self._cli("up", "--seed", self.seed, "--alb-workers", str(self.alb_workers), rate_limit="0")
-        self.started_here = True
-
-    def down(self) -> None:
-        self._cli("down", timeout=120)
-
-    def pids(self) -> dict[str, int]:
-        out = {}
-        for pid_file in sorted((self.state_dir / "pids").glob("*.pid")):
-            try:
-                out[pid_file.stem] = int(pid_file.read_text())
-            except (OSError, ValueError):
-                continue
-        return out
-
-
-def write_identities(stack_env: Mapping[str, str], count: int, path: Path, workers: int = 8) -> Path:
+def write_identities(stack: Stack, count: int, path: Path, workers: int = 8) -> Path:
     """Users of a local stack's Cognito, signed in: [{"access_token", "sub", "username"}] as JSON at `path`."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scripts.identity import issue_token
-
     run = datetime.now(UTC).strftime("%H%M%S")
-
-    def sign_in(n: int) -> dict[str, str]:
-        return issue_token(stack_env["AWS_ENDPOINT_URL"], stack_env["COGNITO_USER_POOL_ID"],
-                           stack_env["JWT_AUDIENCE"], f"{SYNTHETIC_USER_PREFIX}{run}-{n}")
-
     with ThreadPoolExecutor(workers) as pool:
-        identities = list(pool.map(sign_in, range(count)))
+        identities = list(pool.map(lambda n: stack.sign_in(f"{SYNTHETIC_USER_PREFIX}{run}-{n}"), range(count)))
     path.write_text(json.dumps(identities))
     return path
 
@@ -122,12 +57,16 @@ def write_identities(stack_env: Mapping[str, str], count: int, path: Path, worke
 @contextmanager
 def stack_for(host: str | None, state_dir: Path, *, port_offset: int = 0, seed: str = "full",
               alb_workers: int = 1, keep: bool = False) -> Iterator[tuple[str, Stack | None]]:
-    """The URL to load, and the local stack behind it when there is one; starts (and later stops) it if needed."""
+    """The URL to load, and the local stack behind it when there is one; starts (and later stops) it if needed.
+
+    A stack started here runs without rate limits: one load generator is one client address."""
     if host:
         yield host, None
         return
-    stack = Stack(state_dir.resolve(), port_offset, seed, alb_workers)
-    if not stack.running():
+    stack = Stack(state_dir, port_offset, seed=seed, alb_workers=alb_workers, rate_limit="0")
+    started_here = not stack.running()
+    if started_here:
+        say(f"starting a local stack (seed {seed}, state in {stack.state_dir}), rate limits off")
         stack.up()
     else:
         say(f"using the running stack at {stack.alb_url} ({stack.state_dir}); if it was started with rate "
@@ -135,7 +74,7 @@ def stack_for(host: str | None, state_dir: Path, *, port_offset: int = 0, seed: 
     try:
         yield stack.alb_url, stack
     finally:
-        if stack.started_here and not keep:
+        if started_here and not keep:
             say("stopping the stack started for this run")
             stack.down()
 
@@ -202,7 +141,7 @@ class LocustRun:
         return cmd + list(self.classes)
 
     def run(self, timeout: float | None = None) -> int:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LOADTEST_SCENARIO": self.scenario, **self.env}
+        env = {**os.environ, "LOADTEST_SCENARIO": self.scenario, **self.env}
         if self.tokens is not None:
             env["LOADTEST_TOKENS"] = str(self.tokens)
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

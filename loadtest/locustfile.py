@@ -35,25 +35,33 @@ import json
 import logging
 import os
 import random
-import sys
 import time
 import urllib.parse
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import gevent
+from gevent.event import Event
+from locust import FastHttpUser, between, constant, events, tag, task
+from locust.runners import MasterRunner, WorkerRunner
 
-import gevent  # noqa: E402
-from gevent.event import Event  # noqa: E402
-from locust import FastHttpUser, between, constant, events, tag, task  # noqa: E402
-from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
-
-from loadtest import contract, shapes  # noqa: E402
-from loadtest.catalogue import (Catalogue, CatalogueUnavailable, discover, typing_prefixes,  # noqa: E402
-                                urllib_fetch)
-from loadtest.validators import (NOT_KNOWN, ContractViolation, check_advanced, check_autocomplete,  # noqa: E402
-                                 check_batch, check_book, check_book_ratings, check_rate, check_recommendations,
-                                 check_search, check_status, check_user_ratings, decode)
+from loadtest import contract, shapes
+from loadtest.catalogue import Catalogue, CatalogueUnavailable, discover, typing_prefixes, urllib_fetch
+from loadtest.validators import (
+    NOT_KNOWN,
+    ContractViolation,
+    check_advanced,
+    check_autocomplete,
+    check_batch,
+    check_book,
+    check_book_ratings,
+    check_rate,
+    check_recommendations,
+    check_search,
+    check_status,
+    check_user_ratings,
+    decode,
+)
 
 log = logging.getLogger("loadtest")
 

@@ -18,9 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtest import harness, report, scenarios  # noqa: E402
+from loadtest import harness, report, scenarios
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

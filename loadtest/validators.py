@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
-
 from bookrec_common.catalog import is_book_id, normalise_text
 
 from loadtest import contract

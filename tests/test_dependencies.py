@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# pip-audit asks PyPI about every installed package.
+pytestmark = pytest.mark.slow
+
 
 def test_no_installed_dependency_has_a_known_vulnerability():
     cli = Path(sys.executable).with_name("pip-audit")

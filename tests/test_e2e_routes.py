@@ -86,7 +86,7 @@ def test_internal_and_unknown_paths_end_at_the_alb(alb, method, path):
 def test_every_service_is_ready_and_exposes_metrics_and_schema(stack):
     from urllib.parse import urlparse
 
-    from scripts import definitions
+    from bookrec_local import definitions
 
     offset = urlparse(stack).port - 8080
     for name, spec in definitions.services().items():

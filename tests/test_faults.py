@@ -5,52 +5,37 @@ Each prints its figures: requests sent, failed, and how long recovery took."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
 from bookrec_common.catalog import with_derived_attributes
 from bookrec_common.dynamo import to_item
-from scripts import definitions
-from scripts.procs import local_dynamodb, moto_command, port_open, redis_command, start, wait_until
+from bookrec_local import definitions
+from bookrec_local.procs import local_dynamodb, moto_command, port_open, redis_command, wait_until
+from bookrec_local.stack import Stack
 
 pytestmark = pytest.mark.e2e
 OFFSET = 400
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory):
-    state = tmp_path_factory.mktemp("faulty")
-    command = [sys.executable, "-m", "scripts.stack"]
-    options = ["--state-dir", str(state), "--port-offset", str(OFFSET)]
-    env = {**os.environ, "REDIS_URL": ""}  # never borrow a developer's Redis: this one gets killed
-    # A small catalogue keeps the emulator's start-up scans short; these tests need books, not volume.
-    result = subprocess.run([*command, "up", *options, "--seed", "none"], cwd=definitions.ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"stack did not start:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    stack_env = json.loads((state / "env.json").read_text())
-    client = local_dynamodb(stack_env["AWS_ENDPOINT_URL"])
+def faulty(tmp_path_factory) -> Stack:
+    # redis_url=None: a Redis of its own, never a developer's (this one gets killed). No seed: these tests
+    # need a few books, not volume, and the emulator's start-up scans stay short.
+    stack = Stack(tmp_path_factory.mktemp("faulty"), OFFSET, seed="none")
+    try:
+        stack.up()
+    except (RuntimeError, TimeoutError, SystemExit) as error:
+        pytest.fail(f"stack did not start: {error}")
+    client = local_dynamodb(stack.aws_endpoint)
     for i in range(1, 60):
-        client.put_item(TableName=stack_env["BOOKS_TABLE"],
+        client.put_item(TableName=stack.env["BOOKS_TABLE"],
                         Item=to_item(with_derived_attributes({"book_id": f"GB{i}", "title": f"Fault book {i}"})))
-    yield state
-    subprocess.run([*command, "down", *options], cwd=definitions.ROOT, timeout=120)
-
-
-def pid(state: Path, name: str) -> int:
-    return int((state / "pids" / f"{name}.pid").read_text())
-
-
-def service_url(name: str) -> str:
-    return f"http://127.0.0.1:{definitions.services()[name]['port'] + OFFSET}"
+    yield stack
+    stack.down()
 
 
 ALB = f"http://127.0.0.1:{8080 + OFFSET}"
@@ -86,24 +71,22 @@ async def hammer(path: str, seconds: float, concurrency: int = 8) -> tuple[int, 
 
 
 def test_redis_killed_during_load_on_recommendations(faulty):
-    redis_pid = pid(faulty, "redis")
-    env = json.loads((faulty / "env.json").read_text())
-    port = int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    redis_pid = faulty.pids()["redis"]
+    port = int(faulty.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
 
     async def scenario():
         load = asyncio.create_task(hammer("/recommendations/gb-{n}?limit=10", 30))
         await asyncio.sleep(8)
         os.kill(redis_pid, signal.SIGKILL)
         await asyncio.sleep(2)
-        degraded = httpx.get(service_url("recommendation") + "/ready").json()
+        degraded = httpx.get(faulty.service_url("recommendation") + "/ready").json()
         await asyncio.sleep(10)
-        proc = start(redis_command(port), faulty / "logs" / "redis.log", new_session=True)
-        (faulty / "pids" / "redis.pid").write_text(str(proc.pid))
+        faulty.launch("redis", redis_command(port))
         restarted = time.monotonic()
         wait_until(lambda: port_open(port), 10, "redis")
         recovered = None
         while time.monotonic() - restarted < 15:
-            if httpx.get(service_url("recommendation") + "/ready").json().get("status") == "ready":
+            if httpx.get(faulty.service_url("recommendation") + "/ready").json().get("status") == "ready":
                 recovered = time.monotonic() - restarted
                 break
             await asyncio.sleep(0.2)
@@ -114,23 +97,19 @@ def test_redis_killed_during_load_on_recommendations(faulty):
     assert failed == 0, errors
     assert degraded["status"] == "degraded" and degraded["checks"]["redis"]["ok"] is False
     assert recovered is not None
-    metrics = httpx.get(service_url("recommendation") + "/metrics").text
+    metrics = httpx.get(faulty.service_url("recommendation") + "/metrics").text
     assert counter(metrics, "recommendation_cache_errors_total") > 0
 
 
-def rater_headers(state: Path, username: str) -> dict[str, str]:
+def rater_headers(stack: Stack, username: str) -> dict[str, str]:
     """A bearer token of the stack's own Cognito for `username`."""
-    from scripts.identity import issue_token
-
-    env = json.loads((state / "env.json").read_text())
-    issued = issue_token(env["AWS_ENDPOINT_URL"], env["COGNITO_USER_POOL_ID"], env["JWT_AUDIENCE"], username)
-    return {"Authorization": f"Bearer {issued['access_token']}"}
+    return {"Authorization": f"Bearer {stack.sign_in(username)['access_token']}"}
 
 
 def test_a_stopped_recommender_never_fails_a_rating(faulty):
-    reco = pid(faulty, "recommendation")
+    reco = faulty.pids()["recommendation"]
     auth = rater_headers(faulty, "fault-rater")
-    ratings_metrics = service_url("ratings") + "/metrics"
+    ratings_metrics = faulty.service_url("ratings") + "/metrics"
     before = counter(httpx.get(ratings_metrics).text, "invalidation_failures_total")
     os.killpg(reco, signal.SIGSTOP)  # hung, not gone: the harder case (timeouts, not refusals)
     try:
@@ -157,9 +136,9 @@ def test_a_stopped_recommender_never_fails_a_rating(faulty):
 
 
 def test_dynamodb_emulator_stopped_and_restarted(faulty):
-    env = json.loads((faulty / "env.json").read_text())
+    env = faulty.env
     port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
-    os.killpg(pid(faulty, "moto"), signal.SIGKILL)
+    os.killpg(faulty.pids()["moto"], signal.SIGKILL)
     wait_until(lambda: not port_open(port), 10, "moto gone")
     timings = []
     for path in ("/books/GB1", "/books/GB1/ratings", "/users/x/ratings", "/recommendations/x"):
@@ -167,9 +146,8 @@ def test_dynamodb_emulator_stopped_and_restarted(faulty):
         r = httpx.get(ALB + path, timeout=20)
         timings.append(time.monotonic() - started)
         assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json"), r.text
-    assert httpx.get(service_url("bookdetail") + "/ready").status_code == 503
-    proc = start(moto_command(port), faulty / "logs" / "moto.log", new_session=True)
-    (faulty / "pids" / "moto.pid").write_text(str(proc.pid))
+    assert httpx.get(faulty.service_url("bookdetail") + "/ready").status_code == 503
+    faulty.launch("moto", moto_command(port))
     wait_until(lambda: port_open(port), 30, "moto")
     restarted = time.monotonic()
     client = local_dynamodb(env["AWS_ENDPOINT_URL"])
@@ -183,7 +161,7 @@ def test_dynamodb_emulator_stopped_and_restarted(faulty):
 
 
 def test_a_target_down_behind_the_alb_is_a_502_problem(faulty):
-    os.killpg(pid(faulty, "search"), signal.SIGKILL)
-    wait_until(lambda: not port_open(definitions.services()["search"]["port"] + OFFSET), 10, "search gone")
+    os.killpg(faulty.pids()["search"], signal.SIGKILL)
+    wait_until(lambda: not port_open(faulty.service_port("search")), 10, "search gone")
     r = httpx.get(ALB + "/search", params={"q": "zen"})
     assert r.status_code == 502 and r.json()["code"] == "bad_gateway" and r.headers["x-service"] == "alb"

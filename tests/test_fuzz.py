@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from scripts import definitions
+from bookrec_local import definitions
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = 15

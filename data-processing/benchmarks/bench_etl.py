@@ -29,15 +29,14 @@ from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # scripts.definitions and scripts.procs: the tables and the moto server
 
-from bookrec_etl.importers import import_goodbooks  # noqa: E402
-from bookrec_etl.load import Loader, Tables, dynamodb_client  # noqa: E402
-from bookrec_etl.progress import Progress  # noqa: E402
-from bookrec_etl.report import Rejects  # noqa: E402
-from scripts import definitions  # noqa: E402
-from scripts.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open,  # noqa: E402
-                           start, wait_until)
+from bookrec_etl.importers import import_goodbooks
+from bookrec_etl.load import Loader, Tables, dynamodb_client
+from bookrec_etl.progress import Progress
+from bookrec_etl.report import Rejects
+from bookrec_local import definitions
+from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, start,
+                                 wait_until)
 
 OPENLIBRARY = ROOT / "data-processing" / "seed"  # the development-database dumps
 AUTHORS_SLICE = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"

@@ -19,8 +19,8 @@ from bookrec_common.dynamo import from_item
 from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress
 from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
-from scripts import definitions
-from scripts.procs import local_dynamodb, running_moto
+from bookrec_local import definitions
+from bookrec_local.procs import local_dynamodb, running_moto
 
 @pytest.mark.parametrize("command, words", [
     ([], ["extract", "import-jsonl", "import-goodbooks", "load", "seed", "rejects"]),

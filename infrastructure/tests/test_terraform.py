@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 
-from infrastructure import tf
-from scripts import definitions
-from scripts.procs import LOCAL_AWS_ENV, free_port, moto_command, port_open, start, wait_until
+from bookrec_local import terraform as tf
+from bookrec_local import definitions
+from bookrec_local.procs import free_port, moto_command, port_open, start, wait_until
 
-pytestmark = pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")
-ENVIRONMENTS = sorted(p for p in (tf.HERE / "environments").iterdir() if p.is_dir())
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")]
+ENVIRONMENTS = sorted(p for p in (tf.INFRASTRUCTURE / "environments").iterdir() if p.is_dir())
 PREFIX = "tfci"
 
 
 def test_terraform_files_are_formatted():
-    result = subprocess.run([tf.terraform_binary(), "fmt", "-check", "-recursive", str(tf.HERE)],
+    result = subprocess.run([tf.terraform_binary(), "fmt", "-check", "-recursive", str(tf.INFRASTRUCTURE)],
                             capture_output=True, text=True)
     assert result.returncode == 0, f"not formatted: {result.stdout}"
 

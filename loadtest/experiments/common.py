@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,17 +21,16 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from bookrec_local.definitions import ROOT
+from bookrec_local.stack import Stack
 
-from loadtest import harness, report  # noqa: E402
-from scripts import definitions  # noqa: E402
-from scripts.procs import http_ok, port_open, wait_until  # noqa: E402
-from scripts.stack import ALB_PORT, StackConfig, granian_command, launch, service_env  # noqa: E402
+from loadtest import harness, report
 
 say = harness.say
 WRK_SCRIPT = Path(__file__).with_name("wrk_paths.lua")
@@ -55,98 +52,42 @@ def arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-class ExperimentStack:
-    """A stack started (or found running) in its own state directory, with per-process restarts."""
+@dataclass
+class Experiment:
+    """The stack an experiment runs on, and the identities its simulated users sign in as."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        state_dir = args.state_dir or Path(tempfile.gettempdir()) / f"bookrec-loadtest-{args.port_offset}"
-        self.stack = harness.Stack(state_dir.resolve(), args.port_offset, args.seed)
-        self.keep = args.keep_stack
-        self.extra_ports: list[int] = []
-
-    def __enter__(self) -> ExperimentStack:
-        if not self.stack.running():
-            self.stack.up()
-        self.cfg = StackConfig(self.stack.state_dir, self.stack.port_offset, "bookrec-local", self.stack.seed, 1)
-        # One signed-in identity per simulated user, shared by every variant.
-        self.tokens = harness.write_identities(self.stack.env, IDENTITIES, self.stack.state_dir / "identities.json")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.stack.started_here and not self.keep:
-            say("stopping the experiment stack")
-            self.stack.down()
+    stack: Stack
+    tokens: Path
 
     @property
     def url(self) -> str:
         return self.stack.alb_url
 
-    def port(self, service: str) -> int:
-        return self.cfg.port(definitions.services()[service]["port"])
 
-    def pids(self) -> dict[str, int]:
-        return self.stack.pids()
+@contextmanager
+def experiment_stack(args: argparse.Namespace) -> Iterator[Experiment]:
+    """The experiment's own stack (found running, or started and later stopped unless --keep-stack)."""
+    state_dir = args.state_dir or Path(tempfile.gettempdir()) / f"bookrec-loadtest-{args.port_offset}"
+    with harness.stack_for(None, state_dir, port_offset=args.port_offset, seed=args.seed,
+                           keep=args.keep_stack) as (_, stack):
+        # One signed-in identity per simulated user, shared by every variant.
+        tokens = harness.write_identities(stack, IDENTITIES, stack.state_dir / "identities.json")
+        yield Experiment(stack, tokens)
 
-    def stop(self, name: str) -> None:
-        pid_file = self.cfg.pids / f"{name}.pid"
-        if not pid_file.exists():
-            return
-        pid = int(pid_file.read_text())
-        try:
-            os.killpg(pid, signal.SIGTERM)  # the stack starts each process as its own group
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
 
-    def start_service(self, service: str, *, name: str | None = None, port: int | None = None,
-                      env: dict[str, str] | None = None) -> int:
-        """(Re)start a service (or an extra replica under another name and port) and wait until it is ready."""
-        name = name or service
-        spec = definitions.services()[service]
-        port = port or self.port(service)
-        identity = {k: v for k, v in self.stack.env.items() if k.startswith("JWT_") or k == "INTERNAL_TOKEN"}
-        # Like the stack started for load tests: one load generator is one client, so no rate limits.
-        service_environment = {**service_env(self.cfg, service, spec, self.stack.env.get("REDIS_URL", ""), identity),
-                               "PORT": str(port), **({"RATE_LIMIT": "0"} if spec.get("redis") else {}),
-                               **(env or {})}
-        self.stop(name)
-        proc = launch(self.cfg, name, granian_command(spec["package"], port), service_environment)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{spec['health_path']}"), 60, f"{name} health", proc)
-        wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), 300, f"{name} readiness", proc)
-        return port
+def redis_delete(stack: Stack, pattern: str) -> int:
+    """Delete keys matching `pattern` in the stack's own Redis (between cache variants)."""
+    url = stack.env.get("REDIS_URL")
+    if not url:
+        return 0
+    import redis
 
-    def restart_alb(self, workers: int = 1, targets: dict[str, list[int]] | None = None) -> None:
-        command = [sys.executable, "-m", "scripts.alb", "--port", str(self.cfg.port(ALB_PORT)),
-                   "--port-offset", str(self.cfg.port_offset), "--workers", str(workers)]
-        for service, ports in (targets or {}).items():
-            command += ["--target", f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports)]
-        self.stop("alb")
-        wait_until(lambda: not port_open(self.cfg.port(ALB_PORT)), 10, "old ALB to close")
-        proc = launch(self.cfg, "alb", command, env={"PYTHONPATH": str(ROOT)})
-        wait_until(lambda: harness.alb_answers(self.url), 30, "local ALB", proc)
-
-    def redis_delete(self, pattern: str) -> int:
-        """Delete keys matching `pattern` in this stack's own Redis (between cache variants)."""
-        url = self.stack.env.get("REDIS_URL")
-        if not url:
-            return 0
-        import redis
-
-        client = redis.Redis.from_url(url)
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-        return len(keys)
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    return len(keys)
 
 
 def run_wrk(url: str, paths_file: Path, seconds: int, connections: int, threads: int = 1) -> dict:
@@ -166,14 +107,6 @@ def run_wrk(url: str, paths_file: Path, seconds: int, connections: int, threads:
             "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
             "non_2xx": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
             "connections": connections, "threads": threads, "seconds": seconds, "raw": out}
-
-
-def ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except Exception:  # noqa: BLE001 - anything short of 200 means "not yet"
-        return False
 
 
 def metrics(url: str) -> dict[str, float]:
@@ -198,7 +131,7 @@ class Variant:
     out: Path
 
 
-def measure(stack: ExperimentStack, out: Path, name: str, *, users: int, duration: float, warmup: float,
+def measure(stack: Experiment, out: Path, name: str, *, users: int, duration: float, warmup: float,
             tags: list[str] | None = None, classes: str = "HeavyUser", processes: int = 1,
             env: dict[str, str] | None = None, profile: bool = False) -> Variant:
     """Warm up, then measure `users` steady users; the report of the measured part goes to out/<name>/."""
@@ -211,7 +144,7 @@ def measure(stack: ExperimentStack, out: Path, name: str, *, users: int, duratio
     run_dir = out / name
     run_dir.mkdir(parents=True, exist_ok=True)
     locust = harness.LocustRun("steady", stack.url, run_dir, tags=tags or [], processes=processes,
-                               env={**scenario_env, "LOADTEST_DURATION": str(duration)}, watch=stack.pids(),
+                               env={**scenario_env, "LOADTEST_DURATION": str(duration)}, watch=stack.stack.pids(),
                                tokens=stack.tokens)
     locust.run(timeout=duration + 300)
     summary = report.summarise(run_dir, {"scenario": "steady", "variant": name, "users": users, "tags": tags or [],
@@ -235,11 +168,11 @@ def py_spy() -> str | None:
                                       if Path(sys.executable).with_name("py-spy").exists() else None)
 
 
-def profile_process(stack: ExperimentStack, run_dir: Path, process: str, *, users: int, tags: list[str] | None,
+def profile_process(stack: Experiment, run_dir: Path, process: str, *, users: int, tags: list[str] | None,
                     classes: str, processes: int, env: dict[str, str] | None, seconds: int = 20) -> dict[str, Any]:
     """Sample `process` with py-spy under the same load; keep a flame graph and the top functions."""
     binary = py_spy()
-    pid = stack.pids().get(process)
+    pid = stack.stack.pids().get(process)
     if binary is None or pid is None:
         return {"skipped": "py-spy not installed (pip install py-spy)" if binary is None else f"no pid for {process}"}
     prof_dir = run_dir / f"profile-{process}"

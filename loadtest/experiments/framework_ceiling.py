@@ -5,7 +5,7 @@
 Starts loadtest/experiments/ceiling/app.py (one in-memory Litestar handler,
 no middleware, logging or I/O) under granian with the services' own command
 line, and replays GET /books/{id} with wrk: first straight at granian, then
-through the local ALB (scripts/alb.py) with that app as the bookdetail target.
+through the local ALB (tooling/bookrec_local/alb.py) with that app as the bookdetail target.
 The two figures bound what any route can reach here, and their difference is
 what the ALB process costs. Writes loadtest/results/<timestamp>-framework-ceiling/.
 """
@@ -18,12 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bookrec_local.procs import free_port, http_ok, start, stop, wait_until
+from bookrec_local.stack import granian_command
 
-from loadtest import harness, report  # noqa: E402
-from loadtest.experiments.common import ROOT, run_wrk, say  # noqa: E402
-from scripts.procs import free_port, http_ok, start, stop, wait_until  # noqa: E402
-from scripts.stack import granian_command  # noqa: E402
+from loadtest import harness, report
+from loadtest.experiments.common import run_wrk, say
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,11 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     out = harness.results_dir("framework-ceiling", args.results)
     paths = out / "paths.txt"
     paths.write_text("".join(f"/books/OL{n}W\n" for n in range(1, 1001)))
-    env = {"PYTHONPATH": str(ROOT)}
     app_port, alb_port = free_port(), free_port()
-    app = start(granian_command("loadtest.experiments.ceiling", app_port), out / "granian.log", env=env)
-    alb = start([sys.executable, "-m", "scripts.alb", "--port", str(alb_port), "--workers", str(args.alb_workers),
-                 "--target", f"bookdetail=127.0.0.1:{app_port}"], out / "alb.log", env=env)
+    app = start(granian_command("loadtest.experiments.ceiling", app_port), out / "granian.log")
+    alb = start([sys.executable, "-m", "bookrec_local.alb", "--port", str(alb_port), "--workers", str(args.alb_workers),
+                 "--target", f"bookdetail=127.0.0.1:{app_port}"], out / "alb.log")
     results = {}
     try:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{app_port}/books/OL1W"), 60, "ceiling app", app)

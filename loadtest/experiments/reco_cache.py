@@ -14,13 +14,17 @@ loadtest/results/<timestamp>-reco-cache/.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from loadtest import harness  # noqa: E402
-from loadtest.experiments.common import (ExperimentStack, arguments, measure, metrics, say,  # noqa: E402
-                                         write_experiment)
+from loadtest import harness
+from loadtest.experiments.common import (
+    arguments,
+    experiment_stack,
+    measure,
+    metrics,
+    redis_delete,
+    say,
+    write_experiment,
+)
 
 
 def cache_counters(url: str) -> dict[str, float]:
@@ -36,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = harness.results_dir("reco-cache", args.results)
     variants, counters = [], {}
-    with ExperimentStack(args) as stack:
-        service = f"http://127.0.0.1:{stack.port('recommendation')}"
+    with experiment_stack(args) as experiment:
+        stack = experiment.stack
+        service = stack.service_url("recommendation")
         settings = {
             "cache off": {"REDIS_URL": ""},
             f"ttl {args.short_ttl}s": {"CACHE_TTL_SECONDS": str(args.short_ttl)},
@@ -45,18 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         }
         try:
             for name, env in settings.items():
-                deleted = stack.redis_delete("reco:*")
+                deleted = redis_delete(stack, "reco:*")
                 say(f"{name}: restarting recommendation with {env} ({deleted} cached entries deleted)")
                 stack.start_service("recommendation", env=env)
                 before = cache_counters(service + "/metrics")
-                variant = measure(stack, out, name, users=args.users, duration=args.duration, warmup=args.warmup,
+                variant = measure(experiment, out, name, users=args.users, duration=args.duration, warmup=args.warmup,
                                   tags=["reco", "write"], processes=args.processes, profile=args.profile,
                                   env={"LOADTEST_RECO_USERS": str(args.reco_users)})
                 after = cache_counters(service + "/metrics")
                 counters[name] = {k: after[k] - before.get(k, 0.0) for k in after}
                 variants.append(variant)
         finally:
-            stack.redis_delete("reco:*")
+            redis_delete(stack, "reco:*")
             stack.start_service("recommendation")
     summary = write_experiment(out, "recommendations: cache off vs short vs long TTL", variants,
                                {"users": args.users, "duration_s": args.duration, "reco_users": args.reco_users,

@@ -13,12 +13,9 @@ variant, summary.json and comparison.png).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from loadtest import harness  # noqa: E402
-from loadtest.experiments.common import ExperimentStack, arguments, measure, say, write_experiment  # noqa: E402
+from loadtest import harness
+from loadtest.experiments.common import arguments, experiment_stack, measure, say, write_experiment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = harness.results_dir("search-replicas", args.results)
     variants = []
-    with ExperimentStack(args) as stack:
-        first = stack.port("search")
+    with experiment_stack(args) as experiment:
+        stack = experiment.stack
+        first = stack.service_port("search")
         second = first + 10
         try:
             for replicas in (1, 2):
@@ -37,13 +35,13 @@ def main(argv: list[str] | None = None) -> int:
                     stack.start_service("search", name="search-2", port=second)
                 targets = {"search": [first, second][:replicas]}
                 for workers in args.alb_workers:
-                    stack.restart_alb(workers, targets)
-                    variants.append(measure(stack, out, f"search x{replicas}, alb workers {workers}",
+                    stack.start_alb(workers, targets)
+                    variants.append(measure(experiment, out, f"search x{replicas}, alb workers {workers}",
                                             users=args.users, duration=args.duration, warmup=args.warmup,
                                             tags=["search"], processes=args.processes, profile=args.profile))
         finally:
             stack.stop("search-2")
-            stack.restart_alb(1)
+            stack.start_alb(1)
     summary = write_experiment(out, "search: one vs two replicas behind the local ALB", variants,
                                {"users": args.users, "duration_s": args.duration})
     return 0 if all(v["failures"] == 0 for v in summary["variants"]) else 1

@@ -26,14 +26,11 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bookrec_local.stack import Stack
 
-from loadtest import harness  # noqa: E402
-from loadtest.catalogue import discover, typing_prefixes, urllib_fetch  # noqa: E402
-from loadtest.experiments.common import (ExperimentStack, arguments, measure, run_wrk, say,  # noqa: E402
-                                         write_experiment)
-
-HERE = Path(__file__).resolve().parent
+from loadtest import harness
+from loadtest.catalogue import discover, typing_prefixes, urllib_fetch
+from loadtest.experiments.common import arguments, experiment_stack, measure, run_wrk, say, write_experiment
 
 
 def wrk_paths(url: str, count: int = 2000, seed: int = 11) -> list[str]:
@@ -54,12 +51,12 @@ def wrk_paths(url: str, count: int = 2000, seed: int = 11) -> list[str]:
     return paths
 
 
-def emulator_ceiling(stack: ExperimentStack, out: Path, seconds: int) -> dict:
+def emulator_ceiling(stack: Stack, out: Path, seconds: int) -> dict:
     """The moto server's own rate for the dynamo group's DynamoDB calls (separate process: it imports boto)."""
     result = out / "emulator_ceiling.json"
-    subprocess.run([sys.executable, str(HERE / "emulator_ceiling.py"), "--endpoint", stack.stack.env["AWS_ENDPOINT_URL"],
-                    "--books-table", stack.stack.env["BOOKS_TABLE"], "--ratings-table",
-                    stack.stack.env["RATINGS_TABLE"], "--seconds", str(seconds), "--output", str(result)],
+    env = stack.env
+    subprocess.run([sys.executable, "-m", "loadtest.experiments.emulator_ceiling", "--endpoint", env["AWS_ENDPOINT_URL"],
+                    "--books-table", env["BOOKS_TABLE"], "--ratings-table", env["RATINGS_TABLE"], "--seconds", str(seconds), "--output", str(result)],
                    check=True)
     return json.loads(result.read_text())
 
@@ -73,26 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = harness.results_dir("targets", args.results)
     variants, extra = [], {"users": args.users, "duration_s": args.duration, "wrk": {}}
-    with ExperimentStack(args) as stack:
+    with experiment_stack(args) as experiment:
+        stack = experiment.stack
         try:
             for workers in args.alb_workers:
-                stack.restart_alb(workers)
+                stack.start_alb(workers)
                 for group in args.groups:
                     name = f"{group}, alb workers {workers}"
-                    variants.append(measure(stack, out, name, users=args.users, duration=args.duration,
+                    variants.append(measure(experiment, out, name, users=args.users, duration=args.duration,
                                             warmup=args.warmup, tags=[group], processes=args.processes,
                                             profile=args.profile))
                     if group == "memory":
                         paths_file = out / "wrk_paths.txt"
                         if not paths_file.exists():
-                            paths_file.write_text("\n".join(wrk_paths(stack.url)) + "\n")
-                        result = run_wrk(stack.url, paths_file, int(args.duration), args.wrk_connections)
+                            paths_file.write_text("\n".join(wrk_paths(stack.alb_url)) + "\n")
+                        result = run_wrk(stack.alb_url, paths_file, int(args.duration), args.wrk_connections)
                         extra["wrk"][name] = result
                         say(f"wrk {name}: {json.dumps({k: v for k, v in result.items() if k != 'raw'})}")
             if "dynamo" in args.groups:
                 extra["emulator_ceiling"] = emulator_ceiling(stack, out, int(args.duration))
         finally:
-            stack.restart_alb(1)
+            stack.start_alb(1)
     summary = write_experiment(out, "targets through the local ALB", variants, extra)
     return 0 if all(v["failures"] == 0 for v in summary["variants"]) else 1
 

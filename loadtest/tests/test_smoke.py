@@ -7,13 +7,11 @@ on fewer requests than a working stack serves in that time.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from loadtest import harness, report
 
-pytestmark = [pytest.mark.loadtest, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 SECONDS = 40
 # The smoke user runs every journey in turn with think times scaled down to a fifth:
@@ -26,11 +24,9 @@ ROUTES = {
 }
 
 
-def test_smoke_run_has_no_failures(smoke_target, tmp_path):
-    url, state_dir = smoke_target
-    stack_env = json.loads((state_dir / "env.json").read_text())
-    tokens = harness.write_identities(stack_env, 2, tmp_path / "identities.json")
-    run = harness.LocustRun("smoke", url, tmp_path, tokens=tokens,
+def test_smoke_run_has_no_failures(local_stack, tmp_path):
+    tokens = harness.write_identities(local_stack, 2, tmp_path / "identities.json")
+    run = harness.LocustRun("smoke", local_stack.alb_url, tmp_path, tokens=tokens,
                             env={"LOADTEST_DURATION": str(SECONDS), "LOADTEST_THINK_SCALE": "0.2"})
     exit_code = run.run(timeout=SECONDS + 240)
     summary = report.summarise(tmp_path, {"locust_exit_code": exit_code})

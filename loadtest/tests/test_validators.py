@@ -7,9 +7,21 @@ import json
 import pytest
 
 from loadtest import contract
-from loadtest.validators import (ContractViolation, check_advanced, check_autocomplete, check_batch, check_book,
-                                 check_book_ratings, check_rate, check_recommendations, check_search,
-                                 check_status, check_user_ratings, decode, describe_error)
+from loadtest.validators import (
+    ContractViolation,
+    check_advanced,
+    check_autocomplete,
+    check_batch,
+    check_book,
+    check_book_ratings,
+    check_rate,
+    check_recommendations,
+    check_search,
+    check_status,
+    check_user_ratings,
+    decode,
+    describe_error,
+)
 
 
 def summary(book_id="OL1W", title="Zen and the Art of Motorcycle Maintenance", score=1.0, year=1974,

@@ -1,6 +1,6 @@
 """The framework's ceiling: a Litestar handler answering a book from memory, nothing else.
 
-Served by granian exactly as the services are (scripts/stack.py granian_command).
+Served by granian exactly as the services are (tooling/bookrec_local/stack.py granian_command).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from bookrec_common.dynamo import to_item
 
 from bookrec_bookdetail.app import create_app
 from bookrec_bookdetail.settings import BookdetailSettings
-from scripts import definitions
-from scripts.procs import free_port, moto_command, port_open, start, wait_until
+from bookrec_local import definitions
+from bookrec_local.procs import free_port, moto_command, port_open, start, wait_until
 
 BOOKS = [
     {"book_id": "OL45883W", "title": "The Republic", "authors": [{"author_id": "OL12A", "name": "Plato"}],

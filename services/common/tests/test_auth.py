@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from bookrec_common.auth import Principal, TokenVerifier, require_admin, require_principal
 from bookrec_common.errors import EXCEPTION_HANDLERS, Unauthorized
-from scripts.identity import create_identity, issue_token
+from bookrec_local.identity import create_identity, issue_token
 
 
 @pytest.fixture(scope="module")

@@ -37,21 +37,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
+import aiohttp
+from aiohttp import web
 
-from bookrec_common.catalog import utc_now, with_derived_attributes  # noqa: E402
-from bookrec_common.clients import dynamodb_client  # noqa: E402
-from bookrec_common.dynamo import from_item, to_item  # noqa: E402
-from bookrec_common.settings import ServiceSettings  # noqa: E402
-from bookrec_ratings.store import RatingStore  # noqa: E402
-from scripts import definitions  # noqa: E402
-from scripts.dev_issuer import TokenIssuer  # noqa: E402
-from scripts.procs import (LOCAL_AWS_ENV, free_port, http_ok, local_dynamodb, moto_command,  # noqa: E402
-                           port_open, start, wait_until)
+from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.clients import dynamodb_client
+from bookrec_common.dynamo import from_item, to_item
+from bookrec_common.settings import ServiceSettings
+from bookrec_ratings.store import RatingStore
+from bookrec_local import definitions
+from bookrec_local.dev_issuer import TokenIssuer
+from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, http_ok, local_dynamodb, moto_command, port_open,
+                                 start, wait_until)
 
 BOOK = "OL45883W"
 

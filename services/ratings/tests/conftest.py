@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from scripts.procs import local_dynamodb, running_moto
+from bookrec_local.procs import local_dynamodb, running_moto
 
 
 @dataclass

@@ -11,7 +11,7 @@ from bookrec_common.dynamo import from_item, to_item
 from bookrec_ratings.app import create_app
 from bookrec_ratings.invalidation import INVALIDATION_FAILURES
 from bookrec_ratings.settings import RatingsSettings
-from scripts.dev_issuer import TokenIssuer
+from bookrec_local.dev_issuer import TokenIssuer
 
 BOOK = "OL45883W"
 OTHER = "OL2W"

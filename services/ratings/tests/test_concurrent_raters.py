@@ -21,9 +21,11 @@ import pytest
 from bookrec_common.catalog import with_derived_attributes
 from bookrec_common.dynamo import from_item, to_item
 
-from scripts import definitions
-from scripts.procs import LOCAL_AWS_ENV, free_port, http_ok, start, wait_until
+from bookrec_local import definitions
+from bookrec_local.procs import LOCAL_AWS_ENV, free_port, http_ok, start, wait_until
 
+# Hundreds of concurrent writes through real services on the emulator.
+pytestmark = pytest.mark.slow
 BOOKS = ("OL45883W", "OL2W", "OL3W")
 BOOK = BOOKS[0]
 

@@ -19,7 +19,7 @@ from bookrec_common.errors import DependencyUnavailable, NotFound
 from bookrec_common.settings import ServiceSettings
 
 from bookrec_ratings.store import RatingStore
-from scripts import definitions
+from bookrec_local import definitions
 
 BOOK = "OL7W"
 

@@ -17,7 +17,7 @@ from bookrec_search.app import create_app
 from bookrec_search.engine import iso_stamp
 from bookrec_search.index import SearchIndex, suggestion_key
 from bookrec_search.settings import SearchSettings
-from scripts import definitions
+from bookrec_local import definitions
 
 TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethics",
           "The Ethics of Ambiguity", "Theaetetus", "Being and Time", "The Republic of Plato", "Éthique"]

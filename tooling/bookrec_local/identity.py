@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 
-from scripts import definitions
-from scripts.procs import LOCAL_AWS_ENV
+from bookrec_local import definitions
+from bookrec_local.procs import LOCAL_AWS_ENV
 
 DEV_PASSWORD = "Local-dev-0nly!"  # the emulator's users only; never a real account
 ADMIN_GROUP = "admin"

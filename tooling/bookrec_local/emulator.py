@@ -26,18 +26,30 @@ moto keeps every model instance it ever creates, for its dashboard; items are
 created for every copy a read returns, so its memory grew with every Query
 and Scan (gigabytes under load). Items are not kept here.
 
-    python -m scripts.atomic_moto PORT
+Everything here relies on moto's private structure, so it runs on exactly one
+moto version (REQUIRED_MOTO in bookrec_local.procs, pinned in constraints.txt)
+and refuses any other with one line saying which it needs.
+
+    python -m bookrec_local.emulator PORT [--host 127.0.0.1]
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import copy
 import json
-import sys
 import threading
 import types
 from typing import Any
+
+from bookrec_local.procs import unsupported_moto
+
+if (_problem := unsupported_moto()) is not None:
+    # Checked before moto's internals are imported: on another version they may not exist.
+    if __name__ == "__main__":
+        raise SystemExit(_problem)
+    raise ImportError(_problem)
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -270,8 +282,16 @@ def patch() -> None:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
 
 
-if __name__ == "__main__":
-    from moto.server import main
+def main(argv: list[str] | None = None) -> None:
+    from moto.server import main as moto_main
 
+    parser = argparse.ArgumentParser(prog="python -m bookrec_local.emulator", description=__doc__.split("\n")[0])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
+    args = parser.parse_args(argv)
     patch()
-    main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+    moto_main(["-H", args.host, "-p", str(args.port)])
+
+
+if __name__ == "__main__":
+    main()

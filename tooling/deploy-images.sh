@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build, tag with the git sha, push to ECR, and roll out all four services.
-#   scripts/deploy-images.sh dev
+#   tooling/deploy-images.sh dev
 # Needs: docker (with buildx), aws CLI v2 and terraform, credentials for the target account, and an
 # applied infrastructure/environments/<ENV> (its outputs name the repositories and the cluster).
 set -euo pipefail
-env_name="${1:?usage: scripts/deploy-images.sh ENV (e.g. dev)}"
+env_name="${1:?usage: tooling/deploy-images.sh ENV (e.g. dev)}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tfdir="$root/infrastructure/environments/$env_name"
 [ -d "$tfdir" ] || { echo "no environment $tfdir" >&2; exit 2; }

@@ -1,12 +1,12 @@
 """The local ALB: one listener on 127.0.0.1:8080 routing by routes.json.
 
-Same rule semantics as the real ALB (see scripts/routing.py). Adds
+Same rule semantics as the real ALB (see tooling/bookrec_local/routing.py). Adds
 X-Forwarded-For/Proto/Port, keeps upstream connections alive, streams
 bodies, answers fixed responses and its own errors as Problem Details
 (502 when a target is down, 504 after the idle timeout). Several targets per
 service are balanced round-robin, like a target group.
 
-    python -m scripts.alb --port 8080 [--target search=127.0.0.1:8001,127.0.0.1:8011 ...]
+    python -m bookrec_local.alb --port 8080 [--target search=127.0.0.1:8001,127.0.0.1:8011 ...]
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import os
 import socket
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, TCPConnector, client_exceptions, hdrs, web
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, client_exceptions, web
 
-from scripts import definitions
-from scripts.routing import FixedResponse, Router, build_router
+from bookrec_local import definitions
+from bookrec_local.routing import FixedResponse, Router, build_router
 
 log = logging.getLogger("bookrec.alb")
 

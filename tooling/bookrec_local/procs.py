@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,7 +61,7 @@ def moto_command(port: int, serialised: bool = False) -> list[str]:
     """The moto server; `serialised` answers one request at a time.
 
     The default is moto's threaded server with atomic transactions patched in
-    (scripts/atomic_moto.py); the serialised one answers strictly one request
+    (tooling/bookrec_local/emulator.py); the serialised one answers strictly one request
     at a time, for tests that want no concurrency at all inside the emulator.
     """
     if serialised:
@@ -69,8 +70,23 @@ def moto_command(port: int, serialised: bool = False) -> list[str]:
                 "from moto.server import DomainDispatcherApplication, create_backend_app; "
                 "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
                 "threaded=False)", str(port)]
-    # moto server with atomic, table-size-independent transactions (see scripts/atomic_moto.py).
-    return [sys.executable, str(Path(__file__).with_name("atomic_moto.py")), str(port)]
+    # moto server with atomic, table-size-independent transactions (see tooling/bookrec_local/emulator.py).
+    return [sys.executable, "-m", "bookrec_local.emulator", str(port)]
+
+
+REQUIRED_MOTO = "5.2.5"  # the version bookrec_local.emulator patches; pinned in constraints.txt
+
+
+def unsupported_moto() -> str | None:
+    """Why the emulator cannot run here, or None when the installed moto is the one it patches."""
+    try:
+        installed = version("moto")
+    except PackageNotFoundError:
+        installed = "none"
+    if installed == REQUIRED_MOTO:
+        return None
+    return (f"the emulator needs moto {REQUIRED_MOTO} (it patches moto's internals), found {installed}: "
+            f"pip install -c constraints.txt 'moto[server]=={REQUIRED_MOTO}'")
 
 
 def redis_command(port: int) -> list[str] | None:

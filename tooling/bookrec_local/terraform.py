@@ -1,7 +1,7 @@
 """Running Terraform offline: the provider mirror on disk, and environments/local on the emulator.
 
-    python -m infrastructure.tf apply-local --endpoint http://127.0.0.1:4566 [--tables-only]
-    python -m infrastructure.tf destroy-local --endpoint ...
+    python -m bookrec_local.terraform apply-local --endpoint http://127.0.0.1:4566 [--tables-only]
+    python -m bookrec_local.terraform destroy-local --endpoint ...
 
 The provider mirror is found at TF_PLUGIN_MIRROR, else the usual places
 (/opt/tf-plugins, ~/.terraform.d/plugins); Terraform never reaches a registry.
@@ -17,8 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-LOCAL_ENV = HERE / "environments" / "local"
+from bookrec_local.definitions import ROOT
+
+INFRASTRUCTURE = ROOT / "infrastructure"
+LOCAL_ENV = INFRASTRUCTURE / "environments" / "local"
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "~/.terraform.d/plugins", "/usr/share/terraform/plugins")
 
 
@@ -48,7 +50,7 @@ def cli_config(work: Path) -> Path:
     mirror = provider_mirror()
     if mirror is None:
         raise RuntimeError(why_unavailable())
-    text = (HERE / "terraformrc.hcl").read_text().replace('"/opt/tf-plugins"', json.dumps(str(mirror)))
+    text = (INFRASTRUCTURE / "terraformrc.hcl").read_text().replace('"/opt/tf-plugins"', json.dumps(str(mirror)))
     path = work / "terraformrc.hcl"
     path.write_text(text)
     return path
@@ -114,7 +116,7 @@ def main() -> None:
     parser.add_argument("command", choices=["apply-local", "destroy-local", "check"])
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
     parser.add_argument("--prefix", default="bookrec-local")
-    parser.add_argument("--state-dir", type=Path, default=HERE.parent / ".run" / "terraform")
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".run" / "terraform")
     parser.add_argument("--tables-only", action="store_true")
     args = parser.parse_args()
     if args.command == "check":

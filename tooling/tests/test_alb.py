@@ -8,7 +8,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from scripts.alb import build_app
+from bookrec_local.alb import build_app
 
 NAME = web.AppKey("name", str)
 

@@ -12,7 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository: this package is installed in place (pip install -e tooling), next to the definitions.
+ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "infrastructure" / "definitions"
 
 

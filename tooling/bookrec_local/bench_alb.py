@@ -2,7 +2,7 @@
 
 Runs against a stack started with `make up`:
 
-    python -m scripts.bench_alb [--requests 3000] [--path /books/OL827357W] [--duration 10]
+    python -m bookrec_local.bench_alb [--requests 3000] [--path /books/OL827357W] [--duration 10]
 
 Latency: sequential keep-alive requests, the same path direct to the owning
 service and through the ALB; the difference of the medians and p99s is the
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from scripts import definitions
-from scripts.routing import FixedResponse, build_router
+from bookrec_local import definitions
+from bookrec_local.routing import FixedResponse, build_router
 
 
 def percentile(values: list[float], q: float) -> float:

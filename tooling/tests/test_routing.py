@@ -2,8 +2,8 @@
 
 import pytest
 
-from scripts import definitions
-from scripts.routing import FixedResponse, Rule, build_router, pattern_to_regex
+from bookrec_local import definitions
+from bookrec_local.routing import FixedResponse, Rule, build_router, pattern_to_regex
 
 ROUTER = build_router(definitions.routes())
 

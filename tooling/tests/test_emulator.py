@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
-from scripts.procs import local_dynamodb, running_moto
+from bookrec_local.procs import REQUIRED_MOTO, local_dynamodb, running_moto, unsupported_moto
 
 ITEMS = [
     {"pk": {"S": f"book-{n % 3}"}, "sk": {"N": str(n)}, "title": {"S": f"Tïtle “{n}”\n"},
@@ -166,3 +168,16 @@ def test_reads_do_not_keep_memory():
             client.scan(TableName="memory")
         grown = resident_mb(moto.pid) - before
         assert grown < 8, f"the emulator kept {grown:.1f} MB after 100 scans"
+
+
+def test_the_emulator_refuses_any_other_moto_version_in_one_line():
+    # Another moto, as a floating install would bring: the patch must not start on internals it never saw.
+    code = ("import importlib.metadata as m; real = m.version; "
+            "m.version = lambda name: '5.9.0' if name == 'moto' else real(name); "
+            "import runpy; runpy.run_module('bookrec_local.emulator', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"the emulator needs moto {REQUIRED_MOTO} (it patches moto's internals), found 5.9.0: "
+        f"pip install -c constraints.txt 'moto[server]=={REQUIRED_MOTO}'"]
+    assert unsupported_moto() is None  # the installed one is the pinned one

@@ -1,0 +1,414 @@
+"""The local stack: the emulator, Redis, the four services and the local ALB.
+
+    python -m bookrec_local.stack run      # foreground; Ctrl-C stops everything it started
+    python -m bookrec_local.stack up       # background; pid files in .run/pids, logs in .run/logs
+    python -m bookrec_local.stack down     # stop a background stack
+    python -m bookrec_local.stack status
+
+Everything listens on loopback. Tables come from infrastructure/definitions/
+tables.json (through Terraform's environments/local when terraform is
+available), then the seed catalogue is loaded through the ETL.
+
+`Stack` is the one API for a local stack: the command line above, the test
+fixtures, the load-test runner and the experiments all start, inspect,
+reconfigure and stop stacks through it. A stack lives in its state directory
+(pids/, logs/, env.json), so another process can find and stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bookrec_local import definitions
+from bookrec_local.identity import create_identity, issue_token
+from bookrec_local.procs import (
+    LOCAL_AWS_ENV,
+    http_ok,
+    local_dynamodb,
+    moto_command,
+    port_open,
+    redis_command,
+    start,
+    unsupported_moto,
+    wait_until,
+)
+
+ROOT = definitions.ROOT
+MOTO_PORT, REDIS_PORT, ALB_PORT = 4566, 6379, 8080
+# Every service loads what it serves before it is ready: the full catalogue takes the emulator a minute or
+# two to hand out on two cores.
+STARTUP_READY_SECONDS = 420
+STOP_GRACE_SECONDS = 10
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def granian_command(package: str, port: int) -> list[str]:
+    return [str(Path(sys.executable).with_name("granian")), "--interface", "asgi", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "auto",
+            "--http", "1", "--backlog", "2048", f"{package}.app:create_app"]
+
+
+def ready(url: str) -> bool:
+    """A readiness probe answered 200 (a 503 while loading means not yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except Exception:  # noqa: BLE001 - anything short of 200 means "not yet"
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)  # each process leads its own group: its children go too
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Stack:
+    """One local stack, identified by its state directory and port offset."""
+
+    state_dir: Path = ROOT / ".run"
+    port_offset: int = 0
+    prefix: str = "bookrec-local"
+    seed: str = "full"  # full | sample | none
+    alb_workers: int = 1
+    rate_limit: str | None = None  # RATE_LIMIT for the services that limit ("0": off); None: their default
+    redis_url: str | None = None  # a Redis to use when reachable; None: this stack's own port
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+
+    # -- where things are
+    @property
+    def pids_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def port(self, base: int) -> int:
+        return base + self.port_offset
+
+    def service_port(self, service: str) -> int:
+        return self.port(definitions.services()[service]["port"])
+
+    def service_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.service_port(service)}"
+
+    @property
+    def alb_url(self) -> str:
+        return f"http://127.0.0.1:{self.port(ALB_PORT)}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port(MOTO_PORT)}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a running stack wrote at start: ALB_URL, AWS_ENDPOINT_URL, REDIS_URL, tables, identity."""
+        path = self.state_dir / "env.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def pids(self) -> dict[str, int]:
+        out = {}
+        for pid_file in sorted(self.pids_dir.glob("*.pid")) if self.pids_dir.exists() else []:
+            try:
+                out[pid_file.stem] = int(pid_file.read_text())
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def running(self) -> bool:
+        """Started from this state directory, and its ALB answers (its own 404 for /health included)."""
+        return bool(self.env) and bool(self.pids()) and port_open(self.port(ALB_PORT))
+
+    def sign_in(self, username: str, admin: bool = False) -> dict[str, str]:
+        """{"access_token", "sub", "username"} of a user of this stack's Cognito (created on first use)."""
+        env = self.env
+        return issue_token(env["AWS_ENDPOINT_URL"], env["COGNITO_USER_POOL_ID"], env["JWT_AUDIENCE"], username,
+                           admin)
+
+    # -- processes
+    def launch(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        self.pids_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        proc = start(command, self.logs_dir / f"{name}.log", env=env, new_session=True)
+        (self.pids_dir / f"{name}.pid").write_text(str(proc.pid))
+        return proc
+
+    def stop(self, *names: str) -> int:
+        """Stop the named processes (all of them when none is named): TERM, then KILL after a grace period."""
+        pids = {name: pid for name, pid in self.pids().items() if not names or name in names}
+        for pid in pids.values():
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and any(_alive(p) for p in pids.values()):
+            time.sleep(0.1)
+        for name, pid in pids.items():
+            if _alive(pid):
+                _signal_group(pid, signal.SIGKILL)
+            (self.pids_dir / f"{name}.pid").unlink(missing_ok=True)
+        return len(pids)
+
+    def service_env(self, service: str, redis_url: str, identity: dict[str, str]) -> dict[str, str]:
+        services = definitions.services()
+        spec = services[service]
+        env = {
+            **LOCAL_AWS_ENV,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            **definitions.table_env(self.prefix),
+            "PORT": str(self.service_port(service)),
+            "LOG_LEVEL": self.log_level,
+            # The emulator answers slowly while it serves a big scan (it walks the whole table for a scan
+            # or a GSI query): probes and calls wait it out here; on AWS the defaults are far shorter.
+            "READY_TIMEOUT": "5",
+            "DYNAMODB_READ_TIMEOUT": "10",
+            **spec.get("environment", {}),
+        }
+        if spec.get("redis"):
+            env["REDIS_URL"] = redis_url
+            if self.rate_limit is not None:
+                env["RATE_LIMIT"] = self.rate_limit
+        if spec.get("auth"):
+            env.update({k: v for k, v in identity.items() if k != "COGNITO_USER_POOL_ID"})
+        for peer in spec.get("calls", []):
+            env[f"{peer.upper()}_URL"] = self.service_url(peer)
+        return env
+
+    def start_service(self, service: str, *, name: str | None = None, port: int | None = None,
+                      env: dict[str, str] | None = None, ready_seconds: float = STARTUP_READY_SECONDS) -> int:
+        """(Re)start a service of a running stack, or an extra replica under another name and port, with
+        `env` over the stack's own environment; waits until it is ready and returns its port."""
+        name = name or service
+        spec = definitions.services()[service]
+        port = port or self.service_port(service)
+        stack_env = self.env
+        identity = {k: v for k, v in stack_env.items() if k.startswith("JWT_")}
+        environment = {**self.service_env(service, stack_env.get("REDIS_URL", ""), identity), "PORT": str(port),
+                       **(env or {})}
+        self.stop(name)
+        proc = self.launch(name, granian_command(spec["package"], port), environment)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{spec['health_path']}"), 60, f"{name} health", proc)
+        wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), ready_seconds, f"{name} readiness", proc)
+        return port
+
+    def start_alb(self, workers: int | None = None, targets: dict[str, list[int]] | None = None) -> None:
+        """(Re)start the local ALB; `targets` replaces a service's replicas (service -> ports)."""
+        command = [sys.executable, "-m", "bookrec_local.alb", "--port", str(self.port(ALB_PORT)),
+                   "--port-offset", str(self.port_offset), "--workers", str(workers or self.alb_workers)]
+        for service, ports in (targets or {}).items():
+            command += ["--target", f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports)]
+        self.stop("alb")
+        wait_until(lambda: not port_open(self.port(ALB_PORT)), 10, "the previous ALB to close")
+        proc = self.launch("alb", command)
+        wait_until(lambda: port_open(self.port(ALB_PORT)), 30, "local ALB", proc)
+
+    # -- dependencies and data
+    def _ensure_redis(self) -> str:
+        """The Redis URL when one is reachable or could be started here, else '' (cache and limits off)."""
+        url = self.redis_url or f"redis://127.0.0.1:{self.port(REDIS_PORT)}/0"
+        parsed = urlparse(url)
+        port = parsed.port or REDIS_PORT
+        if port_open(port, parsed.hostname or "127.0.0.1"):
+            say(f"using the Redis at {url}")
+            return url
+        command = redis_command(port)
+        if command is None or parsed.hostname not in ("127.0.0.1", "localhost"):
+            say(f"WARNING: no Redis at {url} and no redis-server to start (apt-get install redis-server): "
+                "recommendations run with the cache disabled")
+            return ""
+        proc = self.launch("redis", command)
+        wait_until(lambda: port_open(port), 15, "redis-server", proc)
+        return url
+
+    def _create_tables(self) -> None:
+        from bookrec_local import terraform
+
+        if terraform.terraform_available():
+            say("creating tables with Terraform (infrastructure/environments/local)")
+            state = self.state_dir / "terraform"
+            (state / "terraform.tfstate").unlink(missing_ok=True)  # the emulator starts empty every time
+            terraform.apply_local(self.aws_endpoint, self.prefix, state_dir=state)
+        else:
+            say(f"creating tables from infrastructure/definitions/tables.json ({terraform.why_unavailable()})")
+            definitions.create_tables(local_dynamodb(self.aws_endpoint), self.prefix)
+
+    def load_seed(self, endpoint: str | None = None) -> None:
+        if self.seed == "none":
+            return
+        if importlib.util.find_spec("bookrec_etl.__main__") is None:
+            say("WARNING: the ETL (data-processing) is not installed: tables left empty")
+            return
+        env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint or self.aws_endpoint,
+               **definitions.table_env(self.prefix)}
+        say(f"seeding the {self.seed} catalogue through the ETL")
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "bookrec_etl", "seed", "--size", self.seed], env=env, check=True,
+                       cwd=ROOT)
+        say(f"seeded in {time.monotonic() - started:.1f}s")
+
+    def provision(self, endpoint: str) -> None:
+        """Tables, the user pool and seed data on an emulator someone else runs (docker compose's emulator,
+        whose deterministic ids let docker-compose.yml name the pool and client)."""
+        wait_until(lambda: http_ok(endpoint), 60, f"DynamoDB endpoint {endpoint}")
+        definitions.create_tables(local_dynamodb(endpoint), self.prefix)
+        identity = create_identity(endpoint, self.prefix)
+        say(f"user pool {identity['COGNITO_USER_POOL_ID']}, app client {identity['JWT_AUDIENCE']}")
+        self.load_seed(endpoint)
+
+    # -- the whole stack
+    def up(self) -> None:
+        """Start everything in the background and wait until every service is ready."""
+        if self.pids():
+            raise SystemExit(f"a stack is already running from {self.state_dir} (python -m bookrec_local.stack down)")
+        if problem := unsupported_moto():
+            raise SystemExit(problem)
+        started = time.monotonic()
+        try:
+            for taken in (self.port(ALB_PORT), self.port(MOTO_PORT)):
+                if port_open(taken):
+                    raise SystemExit(f"port {taken} is taken: is another stack running?")
+            moto = self.launch("moto", moto_command(self.port(MOTO_PORT)), env={"MOTO_PORT": str(self.port(MOTO_PORT))})
+            redis_url = self._ensure_redis()
+            wait_until(lambda: port_open(self.port(MOTO_PORT)), 30, "emulator", moto)
+            self._create_tables()
+            identity = create_identity(self.aws_endpoint, self.prefix)
+            self.load_seed()
+            services = definitions.services()
+            procs = {name: self.launch(name, granian_command(spec["package"], self.service_port(name)),
+                                       self.service_env(name, redis_url, identity))
+                     for name, spec in services.items()}
+            self.start_alb()
+            for name, spec in services.items():
+                url = self.service_url(name)
+                wait_until(lambda u=url, s=spec: http_ok(u + s["health_path"]), 60, f"{name} health", procs[name])
+            for name in services:
+                url = f"{self.service_url(name)}/ready"
+                wait_until(lambda u=url: ready(u), STARTUP_READY_SECONDS, f"{name} readiness", procs[name])
+        except BaseException:
+            say(f"start failed; logs in {self.logs_dir}")
+            self.stop()
+            raise
+        (self.state_dir / "env.json").write_text(json.dumps(
+            {"ALB_URL": self.alb_url, "AWS_ENDPOINT_URL": self.aws_endpoint, "REDIS_URL": redis_url,
+             **definitions.table_env(self.prefix), **identity}, indent=2))
+        say(f"ready in {time.monotonic() - started:.1f}s")
+        say(f"ALB            {self.alb_url}   (e.g. curl {self.alb_url}/books/OL827357W)")
+        for name in services:
+            say(f"{name:<14} {self.service_url(name)}   (/health /ready /metrics /schema)")
+        say(f"DynamoDB       {self.aws_endpoint}   (emulator)")
+        say(f"Redis          {redis_url or 'disabled'}")
+        say(f"tokens         make token USER=alice   (Cognito user pool {identity['COGNITO_USER_POOL_ID']})")
+        say(f"logs           {self.logs_dir}/")
+
+    def down(self, quiet: bool = False) -> None:
+        stopped = self.stop()
+        (self.state_dir / "env.json").unlink(missing_ok=True)
+        if not quiet:
+            say(f"stopped {stopped} processes" if stopped else f"nothing running from {self.state_dir}")
+
+    def status(self) -> int:
+        pids = self.pids()
+        if not pids:
+            say("not running")
+            return 1
+        for name, pid in pids.items():
+            say(f"{name:<14} pid {pid:<8} {'running' if _alive(pid) else 'DEAD'}")
+        return 0
+
+    def run(self) -> None:
+        """Start in the foreground; Ctrl-C or SIGTERM stops everything this started."""
+        self.up()
+        say("running; press Ctrl-C to stop")
+        stopping = False
+
+        def request_stop(signum, frame):  # noqa: ANN001, ARG001
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stopping:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            say("stopping")
+            self.down()
+
+
+def from_environment(**overrides: object) -> Stack:
+    """A Stack configured as `make up` configures it: BOOKREC_* variables, REDIS_URL, RATE_LIMIT, LOG_LEVEL."""
+    env = os.environ
+    settings = {
+        "state_dir": Path(env.get("BOOKREC_STATE_DIR", ROOT / ".run")),
+        "port_offset": int(env.get("BOOKREC_PORT_OFFSET", "0")),
+        "prefix": env.get("BOOKREC_TABLE_PREFIX", "bookrec-local"),
+        "seed": env.get("BOOKREC_SEED", "full"),
+        "alb_workers": int(env.get("BOOKREC_ALB_WORKERS", "1")),
+        "rate_limit": env.get("RATE_LIMIT"),
+        "redis_url": env.get("REDIS_URL") or None,
+        "log_level": env.get("LOG_LEVEL", "INFO"),
+    }
+    return Stack(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bookrec_local.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "up", "down", "status", "provision"],
+                        help="provision: only create the tables and seed them at --endpoint (used by compose)")
+    parser.add_argument("--endpoint", help="with provision: the DynamoDB endpoint (e.g. http://emulator:5000)")
+    parser.add_argument("--state-dir", type=Path, help="pid files, logs and Terraform state (default .run/)")
+    parser.add_argument("--port-offset", type=int, help="added to every port, to run a second stack beside the first")
+    parser.add_argument("--prefix", help="table name prefix (default bookrec-local)")
+    parser.add_argument("--seed", choices=["full", "sample", "none"],
+                        help="full (default): every bundled dataset; sample: a small real subset (fast); none")
+    parser.add_argument("--alb-workers", type=int)
+    args = parser.parse_args(argv)
+    stack = from_environment(state_dir=args.state_dir, port_offset=args.port_offset, prefix=args.prefix,
+                             seed=args.seed, alb_workers=args.alb_workers)
+    try:
+        if args.command == "provision":
+            stack.provision(args.endpoint or os.environ["AWS_ENDPOINT_URL"])
+        elif args.command == "up":
+            stack.up()
+        elif args.command == "down":
+            stack.down()
+        elif args.command == "status":
+            return stack.status()
+        else:
+            stack.run()
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as error:
+        say(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
