@@ -112,6 +112,7 @@ def seed_emulator():
         client.close()
 
 
+@pytest.mark.slow  # the whole sample seed through the ETL into the emulator: about a minute
 def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emulator, samples, open_sample):
     endpoint, dynamodb, tables = seed_emulator
     # The very command the local stack runs, with the table names and endpoint from the environment.

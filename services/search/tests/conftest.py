@@ -12,7 +12,7 @@ import pytest
 
 from bookrec_common.catalog import with_derived_attributes
 
-# The bundled copy of ../shared/data/openlibrary/philosophy_books_openlibrary.jsonl (same bytes, gzipped).
+# The bundled philosophy works (data-processing/seed/philosophy_books_openlibrary.jsonl.gz).
 SEED = Path(__file__).resolve().parents[3] / "data-processing" / "seed"
 SAMPLE = SEED / "philosophy_books_openlibrary.jsonl.gz"
 
