@@ -1,6 +1,7 @@
 """The local ALB: one listener on 127.0.0.1:8080 routing by routes.json.
 
-Same rule semantics as the real ALB (see tooling/bookrec_local/routing.py). Adds
+Same rule semantics as the real ALB (see tooling/bookrec_local/routing.py), matched against the
+path as sent, without percent-decoding or dot-segment normalisation. Adds
 X-Forwarded-For/Proto/Port, keeps upstream connections alive, streams
 bodies, answers fixed responses and its own errors as Problem Details
 (502 when a target is down, 504 after the idle timeout). Several targets per
@@ -42,6 +43,11 @@ def problem(status: int, code: str, title: str, detail: str, path: str) -> web.R
                         headers={"X-Service": "alb"})
 
 
+def request_path(raw_path: str) -> str:
+    """The path of a request target as sent: the query and fragment cut off, nothing decoded."""
+    return raw_path.split("?", 1)[0].split("#", 1)[0]
+
+
 class LocalALB:
     def __init__(self, router: Router, targets: dict[str, list[str]], port: int, idle_timeout: float) -> None:
         self.router = router
@@ -74,7 +80,9 @@ class LocalALB:
         return headers
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        decision = self.router.route(request.path)
+        # Rules see the path exactly as sent, like the real ALB's: never percent-decoded, '//', '/./'
+        # and '/../' kept (aiohttp's request.path is decoded, so it must not be used here).
+        decision = self.router.route(request_path(request.raw_path))
         if isinstance(decision, FixedResponse):
             return problem(decision.status_code, "no_route", "Not found", f"{decision.reason}: {request.path}",
                            request.path)

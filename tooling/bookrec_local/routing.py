@@ -3,7 +3,9 @@
 Rules are evaluated in ascending priority; the first rule with a matching
 path pattern wins; otherwise the listener's default action applies. Path
 patterns are case-sensitive, `*` matches any run of characters (`/`
-included) and `?` exactly one; they match the path only, never the query.
+included) and `?` exactly one; they match the path only, never the query, and
+the path as the client sent it: no percent-decoding, no removal of `//`, `/./`
+or `/../` (the real ALB normalises nothing either).
 """
 
 from __future__ import annotations

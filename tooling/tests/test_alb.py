@@ -87,6 +87,54 @@ async def test_unrouted_and_internal_paths_are_404_problems(alb, path):
         assert r.headers["X-Service"] == "alb" and (await r.json())["status"] == 404
 
 
+async def raw_request(port: int, method: str, target: str) -> tuple[int, dict[str, str]]:
+    """One request with the request target sent byte for byte (HTTP clients normalise '/./' or '%69')."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    head = (await reader.read()).split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    writer.close()
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers
+
+
+INVALIDATE_VARIANTS = ["/recommendations/invalidate/x", "/recommendations//invalidate/x",
+                       "/recommendations/./invalidate/x", "/recommendations/x/../invalidate/x",
+                       "/recommendations/%69nvalidate/x", "/recommendations/invalidate%2Fx",
+                       "/recommendations%2Finvalidate%2Fx", "/recommendations/invalidate/x/",
+                       "/recommendations/invalidate/", "/recommendations/invalidate?x=1"]
+
+
+async def test_no_spelling_of_the_internal_endpoint_reaches_the_service():
+    """The recommender behind the ALB records every request it gets: none of the variants may arrive,
+    while its public routes still do."""
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.json_response({}, headers={"X-Service": "recommendation"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    reco = TestServer(app, host="127.0.0.1")
+    await reco.start_server()
+    server = TestServer(build_app(8080, {"recommendation": [f"127.0.0.1:{reco.port}"]}, idle_timeout=2),
+                        host="127.0.0.1")
+    await server.start_server()
+    try:
+        for variant in INVALIDATE_VARIANTS:
+            status, headers = await raw_request(server.port, "POST", variant)
+            assert (status, headers.get("X-Service")) == (404, "alb"), variant
+        assert seen == []
+        for public in ("/recommendations/alice?limit=5", "/recommendations/refresh"):
+            status, headers = await raw_request(server.port, "POST", public)
+            assert (status, headers["X-Service"]) == (200, "recommendation")
+        assert seen == ["/recommendations/alice?limit=5", "/recommendations/refresh"]
+    finally:
+        await server.close()
+        await reco.close()
+
+
 async def test_target_down_is_502_problem(alb):
     async with alb.get("/recommendations/alice") as r:
         assert r.status == 502 and (await r.json())["code"] == "bad_gateway"

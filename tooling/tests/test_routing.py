@@ -54,6 +54,30 @@ def test_contract_paths_route_to_their_owner(path, expected):
     assert target(path) == expected
 
 
+# Spellings of the internal invalidate path that a server may resolve to the endpoint: the real ALB
+# neither decodes nor normalises, so routes.json itself must catch every one of them.
+INVALIDATE_VARIANTS = [
+    "/recommendations/invalidate/x",
+    "/recommendations/invalidate",
+    "/recommendations/invalidate/",
+    "/recommendations/invalidate/x/",
+    "/recommendations//invalidate/x",
+    "/recommendations/invalidate//x",
+    "/recommendations/./invalidate/x",
+    "/recommendations/x/../invalidate/x",
+    "/recommendations/%69nvalidate/x",
+    "/recommendations/invalidat%65/x",
+    "/recommendations/invalidate%2Fx",
+    "/recommendations%2Finvalidate%2Fx",
+    "/recommendations/%2E/invalidate/x",
+]
+
+
+@pytest.mark.parametrize("path", INVALIDATE_VARIANTS)
+def test_every_spelling_of_the_internal_endpoint_ends_at_the_alb(path):
+    assert target(path) == "fixed:404"
+
+
 @pytest.mark.parametrize("pattern, path, matches", [
     ("/a?c", "/abc", True),
     ("/a?c", "/ac", False),
