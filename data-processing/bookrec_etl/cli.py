@@ -44,7 +44,20 @@ def _not_written(exc: BrokenInput, *outputs: Path) -> click.ClickException:
     return click.ClickException(f"{exc}; nothing was written ({kept} left as it was)")
 
 
-@click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _OneLineErrors(click.Group):
+    """A file that cannot be read or written (a directory, no permission, a full disk) is one line and
+    exit 1, like every other bad input, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - whatever the command returns
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+@click.group(cls=_OneLineErrors, help=__doc__,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def main(log_level: str) -> None:

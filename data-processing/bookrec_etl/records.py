@@ -23,10 +23,9 @@ MAX_SUBJECTS = 50
 MAX_ISBNS = 50
 MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
 # DynamoDB refuses a sort key over 1,024 bytes and a partition key over 2,048, in secondary indexes too
-# (infrastructure/definitions/tables.json). Of the key attributes only title_norm (the title-prefix
-# index's sort key) can grow with the input: it is cut well under the limit, the title stays whole.
-# book_id, user_id and title_bucket are short by construction; ratings' updated_at is a timestamp.
-TITLE_KEY_BYTES = 512
+# (infrastructure/definitions/tables.json). Of the key attributes only title_norm can grow with the
+# input: bookrec_common.catalog.title_key cuts it. book_id, user_id and title_bucket are short by
+# construction; ratings' updated_at is a timestamp.
 
 _YEAR = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
 _COVER_ID = re.compile(r"/b/id/(\d+)")
@@ -226,14 +225,6 @@ def distribution_for(average: Any, count: Any) -> dict[str, int]:
     return distribution
 
 
-def cut_utf8(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` bytes of UTF-8, never inside a character."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= limit:
-        return text
-    return encoded[:limit].decode("utf-8", "ignore")  # drops only the cut character's leading bytes
-
-
 def book(record: Mapping[str, Any]) -> dict[str, Any]:
     """A book record ready to store: validated, derived attributes set, empty fields dropped."""
     if not isinstance(record.get("book_id"), str) or not BOOK_ID.match(record["book_id"]):
@@ -242,7 +233,6 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
         raise Rejected("missing title")
     stored = with_derived_attributes({k: v for k, v in record.items() if v is not None},
                                      now=record.get("created_at") or import_stamp())
-    stored["title_norm"] = cut_utf8(stored["title_norm"], TITLE_KEY_BYTES).rstrip()
     return stored
 
 

@@ -114,10 +114,23 @@ class LineSource:
         self.close()
 
 
+class _CheckedText(io.TextIOWrapper):
+    """UTF-8 lines for CSV readers; bytes that are not UTF-8 become BrokenInput, not a traceback."""
+
+    def __init__(self, path: Path, buffer: IO[bytes]) -> None:
+        super().__init__(buffer, encoding="utf-8", newline="")  # newline="": as the csv module wants
+        self.path = path
+
+    def __next__(self) -> str:
+        try:
+            return super().__next__()
+        except UnicodeDecodeError as exc:
+            raise BrokenInput(self.path, f"not UTF-8 text ({exc.reason})") from None
+
+
 def open_text(path: Path) -> IO[str]:
-    """A text stream for CSV readers (newline="" as the csv module wants); a broken .gz raises BrokenInput."""
+    """A text stream for CSV readers; a broken .gz or text that is not UTF-8 raises BrokenInput."""
+    raw = path.open("rb", buffering=READ_BUFFER)
     if path.name.endswith(".gz"):
-        raw = path.open("rb", buffering=READ_BUFFER)
-        return io.TextIOWrapper(io.BufferedReader(_CheckedGzip(path, raw), READ_BUFFER), encoding="utf-8",
-                                newline="")
-    return path.open(encoding="utf-8", newline="")
+        return _CheckedText(path, io.BufferedReader(_CheckedGzip(path, raw), READ_BUFFER))
+    return _CheckedText(path, raw)

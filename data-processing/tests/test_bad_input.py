@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bookrec_common.catalog import normalise_text
+from bookrec_common.catalog import TITLE_KEY_BYTES, normalise_text
 from bookrec_common.dynamo import from_item
 from bookrec_etl.cli import main
-from bookrec_etl.records import TITLE_KEY_BYTES
 
 STAMP = "2020-01-01T00:00:00.000000Z"
 
@@ -127,6 +126,20 @@ def test_import_goodbooks_with_a_truncated_csv_replaces_neither_output(tmp_path,
     assert_one_clear_line(result, f"{ratings} is broken ", "truncated", "nothing was written")
     assert books_out.read_text() == "previous books\n" and ratings_out.read_text() == "previous ratings\n"
     assert listing(tmp_path) == ["books.jsonl", "ratings.csv.gz", "ratings.jsonl"]
+
+
+def test_import_goodbooks_of_a_csv_that_is_not_utf8_replaces_neither_output(tmp_path, samples):
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_bytes(b"user_id,book_id,rating\n1,1,4\n2,2,5\n3,\xff\xfe,4\n")  # Latin-1 bytes, say
+    books_out, ratings_out = tmp_path / "books.jsonl", tmp_path / "ratings.jsonl"
+    books_out.write_text("previous books\n")
+    ratings_out.write_text("previous ratings\n")
+    result = invoke("import-goodbooks", "--books", samples["goodbooks_books"],
+                    "--genres", samples["goodbooks_genres"], "--ratings", ratings,
+                    "--books-out", books_out, "--ratings-out", ratings_out)
+    assert_one_clear_line(result, f"{ratings} is broken ", "not UTF-8 text", "nothing was written")
+    assert books_out.read_text() == "previous books\n" and ratings_out.read_text() == "previous ratings\n"
+    assert listing(tmp_path) == ["books.jsonl", "ratings.csv", "ratings.jsonl"]
 
 
 def test_a_load_of_a_truncated_file_writes_what_was_read_and_resumes_with_the_complete_file(
@@ -317,3 +330,13 @@ def test_an_all_types_dump_as_works_only_counts_the_other_types_instead_of_rejec
             "other type /type/page: 1, other type /type/i18n: 1, other type /type/redirect of /subjects/: 1, "
             "other type /type/redirect of /authors/: 1, other type /type/delete of /books/: 1)"
             ) in result.output
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path):
+    source = tmp_path / "books.jsonl"
+    source.write_text(book_line(1))
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the output's folder should be\n")
+    result = invoke("import-jsonl", source, "--out", blocker / "out.jsonl")
+    assert_one_clear_line(result, str(blocker))
+    assert listing(tmp_path) == ["books.jsonl", "reports"]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import normalise_text, title_bucket
-from bookrec_etl.records import (Rejected, as_isbn13, author, clean_subjects, cut_utf8, distribution_for,
+from bookrec_common.catalog import cut_utf8, normalise_text, title_bucket
+from bookrec_etl.records import (Rejected, as_isbn13, author, clean_subjects, distribution_for,
                                  from_goodbooks_row, from_jsonl_row, goodbooks_isbn13, isbn10_is_valid,
                                  isbn13_is_valid, language_code, parse_year, rating, timestamp)
 

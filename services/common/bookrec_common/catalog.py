@@ -18,6 +18,9 @@ GOODBOOKS_ID = re.compile(r"^GB[1-9][0-9]{0,7}$")
 BOOK_ID = re.compile(r"^(?:OL[1-9][0-9]{0,11}W|GB[1-9][0-9]{0,7})$")
 
 STARS = ("1", "2", "3", "4", "5")
+# DynamoDB refuses a sort key over 1,024 bytes, in secondary indexes too: title_norm (the title-prefix
+# index's sort key) is cut well under that, on a character boundary; the title itself stays whole.
+TITLE_KEY_BYTES = 512
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -28,6 +31,19 @@ def normalise_text(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _NON_ALNUM.sub(" ", without_marks.casefold()).strip()
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes of UTF-8, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", "ignore")  # drops only the cut character's leading bytes
+
+
+def title_key(title: str) -> str:
+    """The normalised title as stored in the title-prefix index (`title_norm`)."""
+    return cut_utf8(normalise_text(title), TITLE_KEY_BYTES).rstrip()
 
 
 def title_bucket(title_norm: str) -> str:
@@ -59,7 +75,7 @@ def with_derived_attributes(book: dict[str, Any], now: str | None = None) -> dic
     """
     record = dict(book)
     record["title"] = " ".join(str(record.get("title", "")).split())
-    record["title_norm"] = normalise_text(record["title"])
+    record["title_norm"] = title_key(record["title"])
     record["title_bucket"] = title_bucket(record["title_norm"])
     distribution = empty_distribution()
     for star, count in (record.get("ratings_distribution") or {}).items():
