@@ -7,7 +7,7 @@ variables, which the AWS SDK honours by itself.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aioboto3
@@ -33,14 +33,32 @@ async def dynamodb_client(settings: ServiceSettings, bulk: bool = False) -> Asyn
         yield client
 
 
+def redis_client_for(settings: ServiceSettings, timeout: float = 0.25) -> AbstractAsyncContextManager[aioredis.Redis | None]:
+    """The service's Redis client from its settings: REDIS_URL, REDIS_AUTH_TOKEN, REDIS_TLS_CA_FILE."""
+    return redis_client(settings.redis_url, timeout, auth_token=settings.redis_auth_token.get_secret_value(),
+                        ca_file=settings.redis_tls_ca_file)
+
+
 @asynccontextmanager
-async def redis_client(url: str, timeout: float = 0.25) -> AsyncIterator[aioredis.Redis | None]:
-    """A Redis client, or None when no URL is configured (each service then runs without what needs it)."""
+async def redis_client(url: str, timeout: float = 0.25, *, auth_token: str = "",
+                       ca_file: str = "") -> AsyncIterator[aioredis.Redis | None]:
+    """A Redis client, or None when no URL is configured (each service then runs without what needs it).
+
+    `rediss://` URLs use TLS with the server's certificate and host name verified (against `ca_file`
+    when given, else the system's trust store); `auth_token` is sent with AUTH on every connection.
+    """
     if not url:
         yield None
         return
+    options: dict[str, Any] = {}
+    if auth_token:
+        options["password"] = auth_token
+    if url.startswith("rediss://"):
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+        if ca_file:
+            options["ssl_ca_certs"] = ca_file
     client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                               health_check_interval=5, decode_responses=False)
+                               health_check_interval=5, decode_responses=False, **options)
     try:
         yield client
     finally:

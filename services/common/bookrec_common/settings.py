@@ -6,7 +6,7 @@ malformed variable fails at boot with pydantic's message naming it.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +26,12 @@ class ServiceSettings(BaseSettings):
     dynamodb_scan_read_timeout: float = 120.0
     ready_timeout: float = 2.0
     # Redis: the recommender's cache, and the per-client rate limits every replica shares. Empty: none.
+    # rediss:// speaks TLS (ElastiCache in transit encryption; the server certificate is always verified,
+    # against REDIS_TLS_CA_FILE when set, else the system's trust store); REDIS_AUTH_TOKEN is the AUTH
+    # password (a Secrets Manager secret injected by ECS), never logged nor shown in a repr.
     redis_url: str = ""
+    redis_auth_token: SecretStr = SecretStr("")
+    redis_tls_ca_file: str = ""
     # Requests per client per window on the limited routes; 0 turns the limit off.
     rate_limit: int = Field(default=0, ge=0)
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)

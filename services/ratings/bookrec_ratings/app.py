@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from bookrec_common.auth import token_verifier
-from bookrec_common.clients import dynamodb_client, http_session, redis_client
+from bookrec_common.clients import dynamodb_client, http_session, redis_client_for
 from bookrec_common.ratelimit import limiters_for
 from bookrec_common.service import ReadinessCheck, create_service_app
 
@@ -33,7 +33,7 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
         async with AsyncExitStack() as stack:
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
             http = await stack.enter_async_context(http_session())
-            redis = await stack.enter_async_context(redis_client(settings.redis_url))
+            redis = await stack.enter_async_context(redis_client_for(settings))
             app.state.token_verifier = token_verifier(settings, http)
             app.state.rate_limiters = limiters_for(settings, redis, "rating_writes")
             app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,

@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from bookrec_common.auth import token_verifier
-from bookrec_common.clients import dynamodb_client, http_session, redis_client
+from bookrec_common.clients import dynamodb_client, http_session, redis_client_for
 from bookrec_common.service import ReadinessCheck, create_service_app
 
 from bookrec_recommendation.engine import RecommendationEngine
@@ -38,7 +38,7 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
         async with AsyncExitStack() as stack:
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
             scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
-            redis = await stack.enter_async_context(redis_client(settings.redis_url))
+            redis = await stack.enter_async_context(redis_client_for(settings))
             app.state.token_verifier = token_verifier(settings, await stack.enter_async_context(http_session()))
             engine = RecommendationEngine(
                 RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments,

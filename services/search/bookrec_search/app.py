@@ -11,7 +11,7 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from bookrec_common.clients import dynamodb_client, redis_client
+from bookrec_common.clients import dynamodb_client, redis_client_for
 from bookrec_common.ratelimit import limiters_for, rate_limit
 from bookrec_common.service import ReadinessCheck, create_service_app
 
@@ -34,7 +34,7 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
         async with AsyncExitStack() as stack:
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
             scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
-            redis = await stack.enter_async_context(redis_client(settings.redis_url))
+            redis = await stack.enter_async_context(redis_client_for(settings))
             app.state.rate_limiters = limiters_for(settings, redis, "search")
             source = BookSource(dynamodb, scanner, settings.books_table, settings.scan_segments,
                                 settings.autocomplete_fallback_page_size)
