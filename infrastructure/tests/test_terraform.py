@@ -212,3 +212,93 @@ def test_tables_only_plans_no_identity(tmp_path):
     shown = json.loads(terraform.run("show", "-json", str(plan), capture=True).stdout)
     created = {c["type"] for c in shown["resource_changes"] if "create" in c["change"]["actions"]}
     assert created == {"aws_dynamodb_table"}
+
+
+def test_alb_edge_logs_protection_and_waf(applied):
+    """Local has no certificate (HTTP on loopback), so HTTP routes there; dev's HTTP listener only redirects."""
+    outputs, client = applied
+    elb = client("elbv2")
+    lb = elb.describe_load_balancers(Names=[f"{PREFIX}-alb"])["LoadBalancers"][0]
+    attributes = {a["Key"]: a["Value"] for a in
+                  elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == outputs["log_bucket"]
+    assert attributes["access_logs.s3.prefix"] == "alb"
+    assert attributes["deletion_protection.enabled"] == "false"  # the emulator's copy must be destroyable
+    assert outputs["https"] is False
+    assert [(l["Port"], l["Protocol"]) for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]] == [(80, "HTTP")]
+    waf = client("wafv2")
+    acl = waf.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])["WebACL"]
+    assert acl["ARN"] == outputs["web_acl_arn"]
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
+               if "ManagedRuleGroupStatement" in r["Statement"]}
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                       "AWSManagedRulesAmazonIpReputationList"}
+    rate = rules["rate-per-client-address"]["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == 10000
+    assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
+    assert acl["VisibilityConfig"]["CloudWatchMetricsEnabled"]
+    logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"][0].endswith(f"log-group:aws-waf-logs-{PREFIX}")
+    assert {"SingleHeader": {"Name": "authorization"}} in logging["RedactedFields"]
+
+
+def test_log_bucket_is_private_encrypted_and_expires_logs(applied):
+    outputs, client = applied
+    s3 = client("s3")
+    bucket = outputs["log_bucket"]
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] == 90
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in policy["Statement"])
+
+
+def test_vpc_flow_logs_default_group_and_described_rules(applied):
+    _, client = applied
+    ec2 = client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [PREFIX]}])["Vpcs"][0]["VpcId"]
+    flow_logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    assert [(f["TrafficType"], f["LogDestinationType"]) for f in flow_logs] == [("ALL", "s3")]
+    assert flow_logs[0]["LogDestination"].endswith("/vpc-flow-logs/")
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    default = next(g for g in groups if g["GroupName"] == "default")
+    assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
+    ours = [g for g in groups if g["GroupName"] != "default"]
+    assert len(ours) == len(definitions.services()) + 2  # one per service, the ALB's, Redis's
+    assert all(g["Description"] for g in ours)
+    redis = next(g for g in ours if g["GroupName"] == f"{PREFIX}-redis")
+    assert "rate limits" in redis["Description"]
+    # (The emulator's DescribeSecurityGroupRules drops descriptions of group references; the groups keep them.)
+    grants = [(g["GroupName"], p.get("FromPort"), grant) for g in ours
+              for p in g["IpPermissions"] + g["IpPermissionsEgress"]
+              for grant in p["IpRanges"] + p["UserIdGroupPairs"] + p.get("Ipv6Ranges", [])]
+    assert grants and [g for g in grants if not g[2].get("Description")] == []
+
+
+@pytest.mark.parametrize("variables, refused", [
+    ({}, True),
+    ({"domain_name": "api.example.com"}, True),  # a name without a zone to validate it in
+    ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}, False),
+    ({"domain_name": "api.example.com", "zone_id": "Z123"}, False),
+])
+def test_dev_refuses_to_plan_without_https(tmp_path, variables, refused):
+    """environments/dev's variables alone (no provider, no backend): the validation runs at plan time."""
+    directory = tmp_path / "dev-variables"
+    directory.mkdir()
+    (directory / "variables.tf").write_text((tf.INFRASTRUCTURE / "environments" / "dev" / "variables.tf").read_text())
+    terraform = tf.Terraform(directory, tmp_path / "work")
+    terraform.init(backend=False)
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    command = [tf.terraform_binary(), f"-chdir={directory}", "plan", "-no-color", "-input=false", *args]
+    result = subprocess.run(command, env=terraform.env, capture_output=True, text=True)
+    assert (result.returncode != 0) is refused, result.stderr
+    if refused:
+        assert "dev serves HTTPS only" in result.stderr

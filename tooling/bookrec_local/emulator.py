@@ -26,6 +26,9 @@ moto keeps every model instance it ever creates, for its dashboard; items are
 created for every copy a read returns, so its memory grew with every Query
 and Scan (gigabytes under load). Items are not kept here.
 
+moto looks a flow log's whole S3 destination (`arn:aws:s3:::bucket/prefix/`, which AWS accepts) up as
+a bucket name and refuses it; here the bucket alone is checked and the full destination kept.
+
 Everything here relies on moto's private structure, so it runs on exactly one
 moto version (REQUIRED_MOTO in bookrec_local.procs, pinned in constraints.txt)
 and refuses any other with one line saying which it needs.
@@ -270,7 +273,22 @@ def _untracked_item(cls: type, *args: Any, **kwargs: Any) -> Any:
     return object.__new__(cls)
 
 
+def _flow_logs_to_s3_prefixes(original):
+    def create_flow_logs(self, *args: Any, **kwargs: Any) -> Any:
+        destination = kwargs.get("log_destination") or ""
+        if kwargs.get("log_destination_type") != "s3" or "/" not in destination.split(":", 5)[-1]:
+            return original(self, *args, **kwargs)
+        flow_logs, errors = original(self, *args, **{**kwargs, "log_destination": destination.split("/", 1)[0]})
+        for flow_log in flow_logs:
+            flow_log.log_destination = destination
+        return flow_logs, errors
+    return create_flow_logs
+
+
 def patch() -> None:
+    from moto.ec2.models.flow_logs import FlowLogsBackend
+
+    FlowLogsBackend.create_flow_logs = _flow_logs_to_s3_prefixes(FlowLogsBackend.create_flow_logs)
     Item.__new__ = staticmethod(_untracked_item)
     Item.project = _project_top_level
     DynamoResult.execute_result = _items_as_json

@@ -33,3 +33,11 @@ output "user_pool_client_id" {
 output "jwt_issuer" {
   value = module.platform.jwt_issuer
 }
+
+output "log_bucket" {
+  value = module.platform.log_bucket
+}
+
+output "web_acl_arn" {
+  value = module.platform.web_acl_arn
+}

@@ -19,13 +19,41 @@ variable "enable_nat" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate for the HTTPS listener; empty for HTTP only."
+  description = "An existing ACM certificate (in this region) for the HTTPS listener; or leave empty and set domain_name and zone_id to have one issued."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.certificate_arn != "" || (var.domain_name != "" && var.zone_id != "")
+    error_message = "dev serves HTTPS only: set certificate_arn, or domain_name and zone_id (a Route 53 zone) to issue a certificate with DNS validation."
+  }
+}
+
+variable "domain_name" {
+  description = "Public name of the API (e.g. api.dev.example.com): a certificate is issued for it unless certificate_arn is set, and an alias record points it at the ALB when zone_id is set."
   type        = string
   default     = ""
 }
 
+variable "zone_id" {
+  description = "Route 53 hosted zone of domain_name (certificate validation records, alias)."
+  type        = string
+  default     = ""
+}
+
+variable "waf_rate_limit_per_5_minutes" {
+  description = "Requests one client address may make in 5 minutes before WAF blocks it."
+  type        = number
+  default     = 10000
+}
+
+variable "access_log_retention_days" {
+  description = "Days ALB access logs and VPC flow logs are kept (S3 lifecycle)."
+  type        = number
+  default     = 90
+}
+
 variable "deletion_protection" {
-  description = "Deletion protection of the tables and the user pool."
+  description = "Deletion protection of the tables, the user pool and the ALB."
   type        = bool
   default     = true
 }
@@ -48,6 +76,7 @@ variable "desired_count" {
 }
 
 variable "log_retention_days" {
-  type    = number
-  default = 30
+  description = "Days the services' CloudWatch log groups are kept (30: a debugging window; WAF logs 90, ALB and flow logs 90)."
+  type        = number
+  default     = 30
 }

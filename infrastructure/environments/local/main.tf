@@ -3,7 +3,10 @@
 # - autoscaling off: an aws_appautoscaling_target apply hangs on a tag call the emulator lacks;
 # - a single-node aws_elasticache_cluster instead of a replication group (the emulator never
 #   creates the group's member cluster), without transit encryption;
-# - deletion protection (tables, user pool) off and images force-deleted, so `destroy` cleans up.
+# - deletion protection (tables, user pool, ALB) off, images and logs force-deleted, so `destroy`
+#   cleans up;
+# - no certificate (require_https = false): the HTTP listener routes, as the local stack is HTTP on
+#   loopback; so no Redis AUTH token either (it needs TLS, which the single-node cluster lacks).
 terraform {
   required_version = ">= 1.6"
   required_providers {
@@ -49,9 +52,11 @@ provider "aws" {
     elasticache            = var.endpoint
     elbv2                  = var.endpoint
     iam                    = var.endpoint
+    s3                     = var.endpoint
     secretsmanager         = var.endpoint
     servicediscovery       = var.endpoint
     sts                    = var.endpoint
+    wafv2                  = var.endpoint
   }
 }
 
@@ -66,6 +71,8 @@ module "platform" {
   cache_replication_group  = false
   cache_transit_encryption = false
   force_delete_images      = true
+  force_delete_logs        = true
+  require_https            = false
   secret_recovery_days     = 0
   desired_count            = 1
   log_retention_days       = 1
@@ -93,6 +100,18 @@ output "redis_endpoint" {
 
 output "internal_dns_names" {
   value = module.platform.internal_dns_names
+}
+
+output "log_bucket" {
+  value = module.platform.log_bucket
+}
+
+output "web_acl_arn" {
+  value = module.platform.web_acl_arn
+}
+
+output "https" {
+  value = module.platform.https
 }
 
 output "user_pool_id" {

@@ -17,3 +17,12 @@ output "target_group_arns" {
 output "target_group_arn_suffixes" {
   value = { for k, tg in aws_lb_target_group.service : k => tg.arn_suffix }
 }
+
+output "arn" {
+  value = aws_lb.this.arn
+}
+
+output "https" {
+  description = "Whether the ALB serves HTTPS (and HTTP only redirects)."
+  value       = local.https
+}

@@ -27,8 +27,13 @@ variable "node_type" {
 }
 
 variable "nodes" {
-  type    = number
-  default = 2
+  description = "Cache clusters in the replication group: 2 = a primary and a replica in another zone, with automatic failover."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.nodes >= 2
+    error_message = "Automatic failover across zones needs a primary and at least one replica."
+  }
 }
 
 variable "transit_encryption" {
@@ -36,8 +41,14 @@ variable "transit_encryption" {
   default = true
 }
 
+variable "snapshot_retention_days" {
+  description = "Daily snapshots kept (0 = none)."
+  type        = number
+  default     = 7
+}
+
 variable "auth_token" {
-  description = "Redis AUTH token (needs transit encryption); empty for none."
+  description = "Redis AUTH token (needs transit encryption); empty for none. The platform passes the Secrets Manager secret's value."
   type        = string
   default     = ""
   sensitive   = true

@@ -1,5 +1,6 @@
 # One image repository per service: scanned on push, old untagged images expired.
 resource "aws_ecr_repository" "this" {
+  #checkov:skip=CKV_AWS_136:images are encrypted with ECR's AES-256 default; they hold no secrets (tokens come from Secrets Manager at run time), so a KMS key adds cost only
   for_each = toset(var.services)
 
   name                 = "${var.name_prefix}/${each.key}"

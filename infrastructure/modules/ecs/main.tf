@@ -13,13 +13,14 @@ resource "aws_ecs_cluster" "this" {
 resource "aws_security_group" "service" {
   for_each    = var.services
   name        = "${var.name_prefix}-${each.key}"
-  description = "${each.key} tasks"
+  description = "${each.key} tasks: the ALB and their callers in, HTTPS and the VPC out"
   vpc_id      = var.vpc_id
   tags        = var.tags
 }
 
 resource "aws_vpc_security_group_ingress_rule" "from_alb" {
   for_each                     = var.services
+  description                  = "${each.key}'s port from the ALB (requests and health checks)"
   security_group_id            = aws_security_group.service[each.key].id
   referenced_security_group_id = var.alb_security_group_id
   from_port                    = each.value.port
@@ -36,6 +37,7 @@ locals {
 
 resource "aws_vpc_security_group_ingress_rule" "internal_calls" {
   for_each                     = local.calls
+  description                  = "${each.value.callee}'s port from ${each.value.caller} (internal calls)"
   security_group_id            = aws_security_group.service[each.value.callee].id
   referenced_security_group_id = aws_security_group.service[each.value.caller].id
   from_port                    = var.services[each.value.callee].port
@@ -43,10 +45,23 @@ resource "aws_vpc_security_group_ingress_rule" "internal_calls" {
   ip_protocol                  = "tcp"
 }
 
-resource "aws_vpc_security_group_egress_rule" "all" {
+# Out: HTTPS anywhere (ECR, CloudWatch Logs, Secrets Manager, Cognito's JWKS, DynamoDB through its
+# gateway endpoint) and anything inside the VPC (Redis, internal calls, DNS).
+resource "aws_vpc_security_group_egress_rule" "https" {
   for_each          = var.services
+  description       = "HTTPS to AWS APIs and the JWKS"
   security_group_id = aws_security_group.service[each.key].id
   cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "vpc" {
+  for_each          = var.services
+  description       = "Inside the VPC: Redis, internal calls, DNS"
+  security_group_id = aws_security_group.service[each.key].id
+  cidr_ipv4         = var.vpc_cidr
   ip_protocol       = "-1"
 }
 

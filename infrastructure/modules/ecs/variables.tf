@@ -15,6 +15,11 @@ variable "vpc_id" {
   type = string
 }
 
+variable "vpc_cidr" {
+  description = "The VPC's range: the tasks may reach anything inside it (Redis, internal calls, DNS)."
+  type        = string
+}
+
 variable "private_subnet_ids" {
   type = list(string)
 }

@@ -1,6 +1,8 @@
 # VPC across `az_count` zones: public subnets (ALB, NAT) and private subnets (tasks, Redis),
-# optional NAT, and a gateway endpoint so DynamoDB traffic never leaves the VPC.
+# optional NAT, and a gateway endpoint so DynamoDB traffic never leaves the VPC. The default security
+# group is stripped of every rule; flow logs of all traffic go to the log bucket.
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:only the first az_count names are used (slice below), so a zone AWS adds later never changes the subnets
   state = "available"
 }
 
@@ -25,7 +27,7 @@ resource "aws_subnet" "public" {
   vpc_id                  = aws_vpc.this.id
   availability_zone       = local.zones[count.index]
   cidr_block              = cidrsubnet(var.cidr_block, 4, count.index)
-  map_public_ip_on_launch = true
+  map_public_ip_on_launch = false # only the ALB and the NAT gateway live here, with their own addresses
   tags                    = merge(var.tags, { Name = "${var.name_prefix}-public-${count.index}", Tier = "public" })
 }
 
@@ -91,4 +93,20 @@ resource "aws_vpc_endpoint" "dynamodb" {
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
   tags              = var.tags
+}
+
+# Nothing may use the default security group: no rules at all (Terraform removes AWS's defaults).
+resource "aws_default_security_group" "default" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name_prefix}-default-unused" })
+}
+
+resource "aws_flow_log" "this" {
+  count                    = var.flow_logs ? 1 : 0
+  vpc_id                   = aws_vpc.this.id
+  traffic_type             = "ALL"
+  log_destination_type     = "s3"
+  log_destination          = var.flow_logs_destination
+  max_aggregation_interval = 600
+  tags                     = var.tags
 }

@@ -31,3 +31,15 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "flow_logs" {
+  description = "Flow logs of all traffic to flow_logs_destination."
+  type        = bool
+  default     = true
+}
+
+variable "flow_logs_destination" {
+  description = "S3 ARN (with prefix) that receives the VPC's flow logs (modules/logging)."
+  type        = string
+  default     = ""
+}

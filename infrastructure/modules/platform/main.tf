@@ -11,6 +11,8 @@ locals {
   # Services some other service calls get a private DNS name (the recommender).
   internal = distinct(flatten([for spec in local.services : try(spec.calls, [])]))
   auth     = [for name, spec in local.services : name if try(spec.auth, false)]
+  # A Redis AUTH token exists where Redis speaks TLS: the replication group on AWS.
+  redis_auth = var.full_stack && var.cache_replication_group && var.cache_transit_encryption ? 1 : 0
 }
 
 module "dynamodb" {
@@ -21,14 +23,24 @@ module "dynamodb" {
   tags                = local.tags
 }
 
+module "logging" {
+  count          = local.full
+  source         = "../logging"
+  name_prefix    = var.name_prefix
+  retention_days = var.access_log_retention_days
+  force_destroy  = var.force_delete_logs
+  tags           = local.tags
+}
+
 module "network" {
-  count       = local.full
-  source      = "../network"
-  name_prefix = var.name_prefix
-  region      = var.region
-  az_count    = var.az_count
-  enable_nat  = var.enable_nat
-  tags        = local.tags
+  count                 = local.full
+  source                = "../network"
+  name_prefix           = var.name_prefix
+  region                = var.region
+  az_count              = var.az_count
+  enable_nat            = var.enable_nat
+  flow_logs_destination = module.logging[0].flow_logs_destination
+  tags                  = local.tags
 }
 
 module "ecr" {
@@ -41,6 +53,8 @@ module "ecr" {
 }
 
 resource "aws_secretsmanager_secret" "internal_token" {
+  #checkov:skip=CKV2_AWS_57:no rotation Lambda: rotating means redeploying every task that holds the value; rotate deliberately (infrastructure/README.md)
+  #checkov:skip=CKV_AWS_149:encrypted with the Secrets Manager AWS-managed key; a customer-managed key adds cost and key administration, no access path beyond the task execution role
   count                   = local.full
   name                    = "${var.name_prefix}/internal-token"
   description             = "Shared secret of internal service-to-service endpoints (invalidation)"
@@ -63,6 +77,33 @@ resource "aws_secretsmanager_secret_version" "internal_token" {
   }
 }
 
+# The Redis AUTH token: generated once, given to ElastiCache and injected into the services with
+# "redis": true as REDIS_AUTH_TOKEN. Only where Redis speaks TLS (an AUTH token needs it).
+resource "aws_secretsmanager_secret" "redis_auth" {
+  #checkov:skip=CKV2_AWS_57:no rotation Lambda: rotating means redeploying every task that holds the value; rotate deliberately (infrastructure/README.md)
+  #checkov:skip=CKV_AWS_149:encrypted with the Secrets Manager AWS-managed key; a customer-managed key adds cost and key administration, no access path beyond the task execution role
+  count                   = local.redis_auth
+  name                    = "${var.name_prefix}/redis-auth-token"
+  description             = "Redis AUTH token of the ElastiCache replication group"
+  recovery_window_in_days = var.secret_recovery_days
+  tags                    = local.tags
+}
+
+data "aws_secretsmanager_random_password" "redis_auth" {
+  count               = local.redis_auth
+  password_length     = 64
+  exclude_punctuation = true # ElastiCache refuses some punctuation in AUTH tokens
+}
+
+resource "aws_secretsmanager_secret_version" "redis_auth" {
+  count         = local.redis_auth
+  secret_id     = aws_secretsmanager_secret.redis_auth[0].id
+  secret_string = data.aws_secretsmanager_random_password.redis_auth[0].random_password
+  lifecycle {
+    ignore_changes = [secret_string] # generated once; rotate deliberately
+  }
+}
+
 module "identity" {
   count               = local.full
   source              = "../identity"
@@ -79,21 +120,38 @@ module "iam" {
   name_prefix = var.name_prefix
   services    = local.services
   table_arns  = module.dynamodb.table_arns
-  secret_arns = aws_secretsmanager_secret.internal_token[*].arn
+  secret_arns = concat(aws_secretsmanager_secret.internal_token[*].arn, aws_secretsmanager_secret.redis_auth[*].arn)
   tags        = local.tags
 }
 
 module "alb" {
-  count             = local.full
-  source            = "../alb"
-  name_prefix       = var.name_prefix
-  vpc_id            = module.network[0].vpc_id
-  vpc_cidr          = "10.40.0.0/16"
-  public_subnet_ids = module.network[0].public_subnet_ids
-  services          = local.services
-  routes            = local.routes
-  certificate_arn   = var.certificate_arn
-  tags              = local.tags
+  count               = local.full
+  source              = "../alb"
+  name_prefix         = var.name_prefix
+  vpc_id              = module.network[0].vpc_id
+  vpc_cidr            = module.network[0].vpc_cidr
+  public_subnet_ids   = module.network[0].public_subnet_ids
+  services            = local.services
+  routes              = local.routes
+  certificate_arn     = var.certificate_arn
+  domain_name         = var.domain_name
+  zone_id             = var.zone_id
+  require_https       = var.require_https
+  deletion_protection = var.deletion_protection
+  access_logs_bucket  = module.logging[0].bucket
+  web_acl             = var.waf
+  web_acl_arn         = try(module.waf[0].web_acl_arn, "")
+  tags                = local.tags
+}
+
+module "waf" {
+  count                    = var.waf ? local.full : 0
+  source                   = "../waf"
+  name_prefix              = var.name_prefix
+  rate_limit_per_5_minutes = var.waf_rate_limit_per_5_minutes
+  log_retention_days       = var.waf_log_retention_days
+  logging                  = var.waf_logging
+  tags                     = local.tags
 }
 
 module "service_discovery" {
@@ -123,6 +181,7 @@ module "ecs" {
   region                    = var.region
   services                  = local.services
   vpc_id                    = module.network[0].vpc_id
+  vpc_cidr                  = module.network[0].vpc_cidr
   private_subnet_ids        = module.network[0].private_subnet_ids
   alb_security_group_id     = module.alb[0].security_group_id
   alb_arn_suffix            = module.alb[0].arn_suffix
@@ -138,10 +197,13 @@ module "ecs" {
   redis_url                 = module.cache[0].url
   internal_dns_names        = module.service_discovery[0].dns_names
   registry_arns             = module.service_discovery[0].registry_arns
-  secrets                   = { for name in local.auth : name => { INTERNAL_TOKEN = aws_secretsmanager_secret.internal_token[0].arn } }
-  desired_count             = var.desired_count
-  autoscaling               = var.autoscaling
-  tags                      = local.tags
+  secrets = { for name, spec in local.services : name => merge(
+    contains(local.auth, name) ? { INTERNAL_TOKEN = aws_secretsmanager_secret.internal_token[0].arn } : {},
+    try(spec.redis, false) && local.redis_auth == 1 ? { REDIS_AUTH_TOKEN = aws_secretsmanager_secret.redis_auth[0].arn } : {},
+  ) }
+  desired_count = var.desired_count
+  autoscaling   = var.autoscaling
+  tags          = local.tags
 }
 
 module "cache" {
@@ -153,5 +215,6 @@ module "cache" {
   client_security_groups = { for name, spec in local.services : name => module.ecs[0].security_group_ids[name] if try(spec.redis, false) }
   replication_group      = var.cache_replication_group
   transit_encryption     = var.cache_transit_encryption
+  auth_token             = local.redis_auth == 1 ? aws_secretsmanager_secret_version.redis_auth[0].secret_string : ""
   tags                   = local.tags
 }

@@ -37,3 +37,21 @@ output "user_pool_client_id" {
 output "jwt_issuer" {
   value = try(module.identity[0].jwt_issuer, null)
 }
+
+output "log_bucket" {
+  description = "S3 bucket of the ALB access logs (alb/) and VPC flow logs (vpc-flow-logs/)."
+  value       = try(module.logging[0].bucket, null)
+}
+
+output "web_acl_arn" {
+  value = try(module.waf[0].web_acl_arn, null)
+}
+
+output "https" {
+  description = "Whether the ALB serves HTTPS and only redirects HTTP."
+  value       = try(module.alb[0].https, null)
+}
+
+output "redis_auth_secret_arn" {
+  value = try(aws_secretsmanager_secret.redis_auth[0].arn, null)
+}

@@ -24,13 +24,65 @@ variable "enable_nat" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate ARN for HTTPS; empty for HTTP only."
+  description = "ACM certificate ARN for HTTPS; empty to issue one for domain_name."
   type        = string
   default     = ""
 }
 
+variable "domain_name" {
+  description = "The API's public name: a certificate is issued for it (DNS validation in zone_id) unless certificate_arn is set."
+  type        = string
+  default     = ""
+}
+
+variable "zone_id" {
+  description = "Route 53 hosted zone of domain_name."
+  type        = string
+  default     = ""
+}
+
+variable "require_https" {
+  description = "Refuse to build the ALB without a certificate (false only on the emulator)."
+  type        = bool
+  default     = true
+}
+
+variable "waf" {
+  description = "A WAFv2 web ACL in front of the ALB (off only where the emulator lacks the API)."
+  type        = bool
+  default     = true
+}
+
+variable "waf_rate_limit_per_5_minutes" {
+  description = "Requests per client address per 5 minutes before WAF blocks it."
+  type        = number
+  default     = 10000
+}
+
+variable "waf_logging" {
+  type    = bool
+  default = true
+}
+
+variable "waf_log_retention_days" {
+  type    = number
+  default = 90
+}
+
+variable "access_log_retention_days" {
+  description = "Days ALB access logs and VPC flow logs are kept in the log bucket."
+  type        = number
+  default     = 90
+}
+
+variable "force_delete_logs" {
+  description = "Let destroy delete the log bucket with its logs (emulator only)."
+  type        = bool
+  default     = false
+}
+
 variable "deletion_protection" {
-  description = "Deletion protection of the tables and the user pool."
+  description = "Deletion protection of the tables, the user pool and the ALB."
   type        = bool
   default     = true
 }
@@ -67,8 +119,9 @@ variable "cache_transit_encryption" {
 }
 
 variable "log_retention_days" {
-  type    = number
-  default = 30
+  description = "Days the services' CloudWatch log groups are kept."
+  type        = number
+  default     = 30
 }
 
 variable "secret_recovery_days" {
