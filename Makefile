@@ -8,7 +8,7 @@ PACKAGES := services/common services/search services/bookdetail services/ratings
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps lock system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
+.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
 
 # constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
 # exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
@@ -30,7 +30,28 @@ lock: ## re-resolve constraints.txt from the pyproject ranges in a scratch virtu
 system-deps:
 	@bash tooling/ensure-system-deps.sh
 
-test: deps ## run every test (unit, integration on the emulator + Redis, end-to-end through the local ALB)
+# Checkov (the Terraform scanner) in its own virtualenv: its botocore pin conflicts with aiobotocore's.
+# infrastructure/checkov-requirements.txt pins it and everything it runs on. Without PyPI the install
+# fails, make goes on and infrastructure/tests/test_checkov.py is skipped, saying why.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_REQUIREMENTS := infrastructure/checkov-requirements.txt
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): $(CHECKOV_REQUIREMENTS)
+	@rm -rf $(CHECKOV_VENV)
+	@($(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/pip install -q --upgrade pip \
+	  && $(CHECKOV_VENV)/bin/pip install -q -r $(CHECKOV_REQUIREMENTS) && touch $@) \
+	  || (rm -rf $(CHECKOV_VENV); echo "checkov could not be installed: infrastructure/tests/test_checkov.py will be skipped")
+
+checkov: $(CHECKOV_STAMP) ## install the pinned checkov into .venv-checkov
+
+lock-checkov: ## re-resolve infrastructure/checkov-requirements.txt for CHECKOV_VERSION (default: the pinned one)
+	rm -rf .lock-checkov && $(PYTHON) -m venv .lock-checkov && .lock-checkov/bin/pip install -q --upgrade pip
+	.lock-checkov/bin/pip install -q checkov==$${CHECKOV_VERSION:-$$(sed -n 's/^checkov==//p' $(CHECKOV_REQUIREMENTS))}
+	(head -2 $(CHECKOV_REQUIREMENTS); .lock-checkov/bin/pip freeze --exclude-editable) > $(CHECKOV_REQUIREMENTS).new
+	mv $(CHECKOV_REQUIREMENTS).new $(CHECKOV_REQUIREMENTS) && rm -rf .lock-checkov
+
+test: deps checkov ## run every test (unit, integration on the emulator + Redis, end-to-end through the local ALB)
 	$(PY) -m pytest
 
 test-fast: deps ## the everyday lane: unit and in-process tests, no local stack, a few minutes
@@ -49,7 +70,7 @@ status:
 	@$(PY) -m bookrec_local.stack status
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .run .pytest_cache
 
 bench-search: deps ## search index build/query benchmark at 50K and 1M books
 	$(PY) services/search/benchmarks/bench_search.py
