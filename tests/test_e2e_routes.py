@@ -96,3 +96,43 @@ def test_every_service_is_ready_and_exposes_metrics_and_schema(stack):
         metrics = httpx.get(base + "/metrics")
         assert metrics.status_code == 200 and "# TYPE process_resident_memory_bytes gauge" in metrics.text
         assert httpx.get(base + "/schema/openapi.json").json()["info"]["title"] == f"bookrec {name}"
+
+
+INVALIDATE_VARIANTS = [
+    "/recommendations/invalidate/e2e-variant", "/recommendations//invalidate/e2e-variant",
+    "/recommendations/./invalidate/e2e-variant", "/recommendations/x/../invalidate/e2e-variant",
+    "/recommendations/%69nvalidate/e2e-variant", "/recommendations/invalidate%2Fe2e-variant",
+    "/recommendations%2Finvalidate%2Fe2e-variant", "/recommendations/invalidate/e2e-variant/",
+]
+
+
+def raw_post(base: str, target: str, request_id: str) -> tuple[int, str]:
+    """POST with the request target byte for byte (HTTP clients normalise '/./' and '%69')."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(f"POST {target} HTTP/1.1\r\nHost: {url.netloc}\r\nX-Request-ID: {request_id}\r\n"
+                     f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head = response.split(b"\r\n\r\n", 1)[0].decode().lower()
+    service = next((line.split(": ", 1)[1] for line in head.split("\r\n") if line.startswith("x-service:")), "")
+    return int(head.split()[1]), service
+
+
+def test_no_spelling_of_the_invalidate_path_reaches_the_recommender(local_stack):
+    """Judged by the recommender's own access log, not only by the status: none of the variants'
+    request ids may appear in it, while a public route's does."""
+    log = local_stack.logs_dir / "recommendation.log"
+    for i, variant in enumerate(INVALIDATE_VARIANTS):
+        assert raw_post(local_stack.alb_url, variant, f"e2e-variant-{i}") == (404, "alb"), variant
+    assert raw_post(local_stack.alb_url, "/recommendations/refresh", "e2e-variant-control")[1] == "recommendation"
+    deadline = time.monotonic() + 5
+    while "e2e-variant-control" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "e2e-variant-control" in text  # the log does record what reaches the service
+    assert [i for i in range(len(INVALIDATE_VARIANTS)) if f"e2e-variant-{i}" in text] == []
