@@ -4,6 +4,7 @@ against a moto server, checked with boto3 against the single definitions, then d
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -12,7 +13,7 @@ import pytest
 
 from bookrec_local import terraform as tf
 from bookrec_local import definitions
-from bookrec_local.procs import free_port, moto_command, port_open, start, wait_until
+from bookrec_local.procs import free_port, moto_command, port_open, running_moto, start, wait_until
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not tf.terraform_available(), reason=f"terraform unavailable: {tf.why_unavailable()}")]
@@ -302,3 +303,84 @@ def test_dev_refuses_to_plan_without_https(tmp_path, variables, refused):
     assert (result.returncode != 0) is refused, result.stderr
     if refused:
         assert "dev serves HTTPS only" in result.stderr
+
+
+DEV_SHAPE = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "~> 5.100" }
+  }
+}
+provider "aws" {
+  region                      = "eu-west-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+  endpoints {
+    ec2            = "ENDPOINT"
+    secretsmanager = "ENDPOINT"
+    sts            = "ENDPOINT"
+  }
+}
+# What environments/dev passes (its own module block, minus the S3 backend), with a domain to certify.
+module "platform" {
+  source                   = "PLATFORM"
+  name_prefix              = "tfdev"
+  region                   = "eu-west-1"
+  domain_name              = "api.dev.example.com"
+  zone_id                  = "Z0123456789"
+  require_https            = true
+  waf                      = true
+  cache_replication_group  = true
+  cache_transit_encryption = true
+  autoscaling              = true
+}
+"""
+
+
+def test_the_dev_shape_plans_with_its_edge(tmp_path):
+    """The composition dev uses, planned against the emulator (data sources only): HTTPS with a
+    DNS-validated certificate and a redirecting HTTP listener, WAF, logs, deletion protection, and the
+    Redis replication group with failover, TLS, snapshots and the AUTH token from Secrets Manager."""
+    with running_moto() as moto:
+        root = tmp_path / "dev-shape"
+        root.mkdir()
+        (root / "main.tf").write_text(DEV_SHAPE.replace("ENDPOINT", moto.endpoint)
+                                      .replace("PLATFORM", os.path.relpath(tf.INFRASTRUCTURE / "modules" / "platform", root)))
+        terraform = tf.Terraform(root, tmp_path / "work")
+        terraform.init(backend=False)
+        plan = tmp_path / "plan"
+        terraform.run("plan", "-no-color", f"-out={plan}", f"-state={tmp_path / 'none.tfstate'}", capture=True)
+        shown = json.loads(terraform.run("show", "-json", str(plan), capture=True).stdout)
+    planned = {c["address"]: c["change"]["after"] for c in shown["resource_changes"]}
+
+    def one(suffix: str) -> dict:
+        matches = [after for address, after in planned.items() if address.endswith(suffix)]
+        assert len(matches) == 1, (suffix, [a for a in planned if suffix.split("[")[0] in a])
+        return matches[0]
+
+    redirect = one("module.alb[0].aws_lb_listener.http_redirect[0]")["default_action"][0]
+    assert redirect["type"] == "redirect" and redirect["redirect"][0]["status_code"] == "HTTP_301"
+    assert redirect["redirect"][0]["protocol"] == "HTTPS"
+    assert not any(a.endswith("aws_lb_listener.http[0]") for a in planned)
+    assert one("module.alb[0].aws_lb_listener.https[0]")["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    certificate = one("module.alb[0].aws_acm_certificate.this[0]")
+    assert certificate["domain_name"] == "api.dev.example.com" and certificate["validation_method"] == "DNS"
+    assert any(".aws_route53_record.validation[" in a for a in planned)
+    lb = one("module.alb[0].aws_lb.this")
+    assert lb["enable_deletion_protection"] and lb["drop_invalid_header_fields"]
+    assert lb["access_logs"][0]["enabled"] and lb["access_logs"][0]["prefix"] == "alb"
+    assert one("module.alb[0].aws_wafv2_web_acl_association.this[0]")
+    assert one("module.waf[0].aws_wafv2_web_acl.this")["scope"] == "REGIONAL"
+    assert one("module.network[0].aws_flow_log.this[0]")["traffic_type"] == "ALL"
+    assert not any(".aws_elasticache_cluster." in a for a in planned)
+    redis = one("module.cache[0].aws_elasticache_replication_group.this[0]")
+    assert redis["automatic_failover_enabled"] and redis["multi_az_enabled"] and redis["num_cache_clusters"] == 2
+    assert redis["transit_encryption_enabled"] and redis["at_rest_encryption_enabled"]
+    assert redis["snapshot_retention_limit"] == 7
+    assert redis["auth_token"]  # the generated secret's value (Terraform shows sensitive values in the plan JSON)
+    assert one("aws_secretsmanager_secret.redis_auth[0]")["name"] == "tfdev/redis-auth-token"
+    assert all(t["deletion_protection_enabled"] for a, t in planned.items() if ".aws_dynamodb_table." in a)
