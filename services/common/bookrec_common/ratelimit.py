@@ -63,7 +63,8 @@ class RateLimiter:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             self._redis_down_until = now + self._retry_redis_after
             RATE_LIMIT_UNCHECKED.labels(self.name).inc()
-            log.warning("rate limit %s not checked: Redis unavailable (%s: %s)", self.name, type(exc).__name__, exc)
+            log.warning("rate limit %s not checked: Redis unavailable (%s: %s)", self.name,
+                        type(exc).__name__, exc)
             return
         if count > self.limit:
             RATE_LIMITED.labels(self.name).inc()
