@@ -114,32 +114,30 @@ def test_extract_of_a_truncated_dump_writes_nothing(tmp_path, samples):
     assert listing(tmp_path) == ["books.jsonl", "works.txt.gz"]
 
 
-def test_import_goodbooks_with_a_truncated_csv_replaces_neither_output(tmp_path, samples):
+def truncated_ratings(tmp_path: Path) -> Path:
     rows = "user_id,book_id,rating\n" + "".join(f"{user},{user % 50 + 1},4\n" for user in range(1, 5000))
-    ratings = truncated_gzip(tmp_path / "ratings.csv.gz", rows)
-    books_out, ratings_out = tmp_path / "books.jsonl", tmp_path / "ratings.jsonl"
-    books_out.write_text("previous books\n")
-    ratings_out.write_text("previous ratings\n")
-    result = invoke("import-goodbooks", "--books", samples["goodbooks_books"],
-                    "--genres", samples["goodbooks_genres"], "--ratings", ratings,
-                    "--books-out", books_out, "--ratings-out", ratings_out)
-    assert_one_clear_line(result, f"{ratings} is broken ", "truncated", "nothing was written")
-    assert books_out.read_text() == "previous books\n" and ratings_out.read_text() == "previous ratings\n"
-    assert listing(tmp_path) == ["books.jsonl", "ratings.csv.gz", "ratings.jsonl"]
+    return truncated_gzip(tmp_path / "ratings.csv.gz", rows)
 
 
-def test_import_goodbooks_of_a_csv_that_is_not_utf8_replaces_neither_output(tmp_path, samples):
+def latin1_ratings(tmp_path: Path) -> Path:
     ratings = tmp_path / "ratings.csv"
-    ratings.write_bytes(b"user_id,book_id,rating\n1,1,4\n2,2,5\n3,\xff\xfe,4\n")  # Latin-1 bytes, say
+    ratings.write_bytes(b"user_id,book_id,rating\n1,1,4\n2,2,5\n3,\xff\xfe,4\n")  # not UTF-8
+    return ratings
+
+
+@pytest.mark.parametrize("broken_ratings, why", [(truncated_ratings, "truncated"),
+                                                 (latin1_ratings, "not UTF-8 text")])
+def test_import_goodbooks_of_a_broken_ratings_file_replaces_neither_output(tmp_path, samples, broken_ratings, why):
+    ratings = broken_ratings(tmp_path)
     books_out, ratings_out = tmp_path / "books.jsonl", tmp_path / "ratings.jsonl"
     books_out.write_text("previous books\n")
     ratings_out.write_text("previous ratings\n")
     result = invoke("import-goodbooks", "--books", samples["goodbooks_books"],
                     "--genres", samples["goodbooks_genres"], "--ratings", ratings,
                     "--books-out", books_out, "--ratings-out", ratings_out)
-    assert_one_clear_line(result, f"{ratings} is broken ", "not UTF-8 text", "nothing was written")
+    assert_one_clear_line(result, f"{ratings} is broken ", why, "nothing was written")
     assert books_out.read_text() == "previous books\n" and ratings_out.read_text() == "previous ratings\n"
-    assert listing(tmp_path) == ["books.jsonl", "ratings.csv", "ratings.jsonl"]
+    assert listing(tmp_path) == sorted(["books.jsonl", ratings.name, "ratings.jsonl"])
 
 
 def test_a_load_of_a_truncated_file_writes_what_was_read_and_resumes_with_the_complete_file(

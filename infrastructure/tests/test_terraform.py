@@ -382,5 +382,5 @@ def test_the_dev_shape_plans_with_its_edge(tmp_path):
     assert redis["transit_encryption_enabled"] and redis["at_rest_encryption_enabled"]
     assert redis["snapshot_retention_limit"] == 7
     assert redis["auth_token"]  # the generated secret's value (Terraform shows sensitive values in the plan JSON)
-    assert one("aws_secretsmanager_secret.redis_auth[0]")["name"] == "tfdev/redis-auth-token"
+    assert one('aws_secretsmanager_secret.generated["redis-auth-token"]')["name"] == "tfdev/redis-auth-token"
     assert all(t["deletion_protection_enabled"] for a, t in planned.items() if ".aws_dynamodb_table." in a)

@@ -52,56 +52,53 @@ module "ecr" {
   tags         = local.tags
 }
 
-resource "aws_secretsmanager_secret" "internal_token" {
+# Secrets generated once, kept in Secrets Manager and injected into the tasks that need them; rotated
+# deliberately (infrastructure/README.md). The internal token guards service-to-service endpoints
+# (invalidation); the Redis AUTH token exists only where Redis speaks TLS (an AUTH token needs it).
+locals {
+  generated_secrets = merge(
+    var.full_stack ? { "internal-token" = {
+    description = "Shared secret of internal service-to-service endpoints (invalidation)", length = 40 } } : {},
+    local.redis_auth == 1 ? { "redis-auth-token" = {
+    description = "Redis AUTH token of the ElastiCache replication group", length = 64 } } : {},
+  )
+}
+
+resource "aws_secretsmanager_secret" "generated" {
   #checkov:skip=CKV2_AWS_57:no rotation Lambda: rotating means redeploying every task that holds the value; rotate deliberately (infrastructure/README.md)
   #checkov:skip=CKV_AWS_149:encrypted with the Secrets Manager AWS-managed key; a customer-managed key adds cost and key administration, no access path beyond the task execution role
-  count                   = local.full
-  name                    = "${var.name_prefix}/internal-token"
-  description             = "Shared secret of internal service-to-service endpoints (invalidation)"
+  for_each                = local.generated_secrets
+  name                    = "${var.name_prefix}/${each.key}"
+  description             = each.value.description
   recovery_window_in_days = var.secret_recovery_days
   tags                    = local.tags
 }
 
-data "aws_secretsmanager_random_password" "internal_token" {
-  count               = local.full
-  password_length     = 40
-  exclude_punctuation = true
-}
-
-resource "aws_secretsmanager_secret_version" "internal_token" {
-  count         = local.full
-  secret_id     = aws_secretsmanager_secret.internal_token[0].id
-  secret_string = data.aws_secretsmanager_random_password.internal_token[0].random_password
-  lifecycle {
-    ignore_changes = [secret_string] # generated once; rotate deliberately
-  }
-}
-
-# The Redis AUTH token: generated once, given to ElastiCache and injected into the services with
-# "redis": true as REDIS_AUTH_TOKEN. Only where Redis speaks TLS (an AUTH token needs it).
-resource "aws_secretsmanager_secret" "redis_auth" {
-  #checkov:skip=CKV2_AWS_57:no rotation Lambda: rotating means redeploying every task that holds the value; rotate deliberately (infrastructure/README.md)
-  #checkov:skip=CKV_AWS_149:encrypted with the Secrets Manager AWS-managed key; a customer-managed key adds cost and key administration, no access path beyond the task execution role
-  count                   = local.redis_auth
-  name                    = "${var.name_prefix}/redis-auth-token"
-  description             = "Redis AUTH token of the ElastiCache replication group"
-  recovery_window_in_days = var.secret_recovery_days
-  tags                    = local.tags
-}
-
-data "aws_secretsmanager_random_password" "redis_auth" {
-  count               = local.redis_auth
-  password_length     = 64
+data "aws_secretsmanager_random_password" "generated" {
+  for_each            = local.generated_secrets
+  password_length     = each.value.length
   exclude_punctuation = true # ElastiCache refuses some punctuation in AUTH tokens
 }
 
-resource "aws_secretsmanager_secret_version" "redis_auth" {
-  count         = local.redis_auth
-  secret_id     = aws_secretsmanager_secret.redis_auth[0].id
-  secret_string = data.aws_secretsmanager_random_password.redis_auth[0].random_password
+resource "aws_secretsmanager_secret_version" "generated" {
+  for_each      = local.generated_secrets
+  secret_id     = aws_secretsmanager_secret.generated[each.key].id
+  secret_string = data.aws_secretsmanager_random_password.generated[each.key].random_password
   lifecycle {
     ignore_changes = [secret_string] # generated once; rotate deliberately
   }
+}
+
+# Where the internal token was deployed under its own name: kept, not replaced (a deleted secret's
+# name stays taken for its recovery window).
+moved {
+  from = aws_secretsmanager_secret.internal_token[0]
+  to   = aws_secretsmanager_secret.generated["internal-token"]
+}
+
+moved {
+  from = aws_secretsmanager_secret_version.internal_token[0]
+  to   = aws_secretsmanager_secret_version.generated["internal-token"]
 }
 
 module "identity" {
@@ -120,7 +117,7 @@ module "iam" {
   name_prefix = var.name_prefix
   services    = local.services
   table_arns  = module.dynamodb.table_arns
-  secret_arns = concat(aws_secretsmanager_secret.internal_token[*].arn, aws_secretsmanager_secret.redis_auth[*].arn)
+  secret_arns = [for secret in aws_secretsmanager_secret.generated : secret.arn]
   tags        = local.tags
 }
 
@@ -198,8 +195,8 @@ module "ecs" {
   internal_dns_names        = module.service_discovery[0].dns_names
   registry_arns             = module.service_discovery[0].registry_arns
   secrets = { for name, spec in local.services : name => merge(
-    contains(local.auth, name) ? { INTERNAL_TOKEN = aws_secretsmanager_secret.internal_token[0].arn } : {},
-    try(spec.redis, false) && local.redis_auth == 1 ? { REDIS_AUTH_TOKEN = aws_secretsmanager_secret.redis_auth[0].arn } : {},
+    contains(local.auth, name) ? { INTERNAL_TOKEN = aws_secretsmanager_secret.generated["internal-token"].arn } : {},
+    try(spec.redis, false) && local.redis_auth == 1 ? { REDIS_AUTH_TOKEN = aws_secretsmanager_secret.generated["redis-auth-token"].arn } : {},
   ) }
   desired_count = var.desired_count
   autoscaling   = var.autoscaling
@@ -215,6 +212,6 @@ module "cache" {
   client_security_groups = { for name, spec in local.services : name => module.ecs[0].security_group_ids[name] if try(spec.redis, false) }
   replication_group      = var.cache_replication_group
   transit_encryption     = var.cache_transit_encryption
-  auth_token             = local.redis_auth == 1 ? aws_secretsmanager_secret_version.redis_auth[0].secret_string : ""
+  auth_token             = local.redis_auth == 1 ? aws_secretsmanager_secret_version.generated["redis-auth-token"].secret_string : ""
   tags                   = local.tags
 }

@@ -53,5 +53,5 @@ output "https" {
 }
 
 output "redis_auth_secret_arn" {
-  value = try(aws_secretsmanager_secret.redis_auth[0].arn, null)
+  value = try(aws_secretsmanager_secret.generated["redis-auth-token"].arn, null)
 }
