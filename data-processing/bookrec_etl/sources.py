@@ -33,7 +33,8 @@ class BrokenInput(Exception):
         elif self.lines is None:
             where = f"after {self.unpacked:,} bytes"
         else:
-            where = f"after line {self.lines:,} ({self.unpacked:,} bytes uncompressed)"
+            unpacked = f" ({self.unpacked:,} bytes uncompressed)" if self.unpacked else ""
+            where = f"after line {self.lines:,}{unpacked}"
         return f"{self.path} is broken {where}: {self.why}"
 
 
@@ -114,23 +115,40 @@ class LineSource:
         self.close()
 
 
-class _CheckedText(io.TextIOWrapper):
-    """UTF-8 lines for CSV readers; bytes that are not UTF-8 become BrokenInput, not a traceback."""
+class _Utf8Lines:
+    """Text lines for CSV readers (line endings kept, as csv wants them), decoded one at a time so that
+    bytes which are not UTF-8 are a BrokenInput naming their line, never a traceback."""
 
-    def __init__(self, path: Path, buffer: IO[bytes]) -> None:
-        super().__init__(buffer, encoding="utf-8", newline="")  # newline="": as the csv module wants
-        self.path = path
+    def __init__(self, path: Path, stream: IO[bytes]) -> None:
+        self.path, self._stream, self._lines = path, stream, 0
+
+    def __iter__(self) -> _Utf8Lines:
+        return self
 
     def __next__(self) -> str:
+        raw = self._stream.readline()
+        if not raw:
+            raise StopIteration
+        self._lines += 1
         try:
-            return super().__next__()
+            return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BrokenInput(self.path, f"not UTF-8 text ({exc.reason})") from None
+            raise BrokenInput(self.path, f"line {self._lines} is not UTF-8 text ({exc.reason})",
+                              lines=self._lines - 1) from None
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> _Utf8Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> _Utf8Lines:
     """A text stream for CSV readers; a broken .gz or text that is not UTF-8 raises BrokenInput."""
     raw = path.open("rb", buffering=READ_BUFFER)
     if path.name.endswith(".gz"):
-        return _CheckedText(path, io.BufferedReader(_CheckedGzip(path, raw), READ_BUFFER))
-    return _CheckedText(path, raw)
+        return _Utf8Lines(path, io.BufferedReader(_CheckedGzip(path, raw), READ_BUFFER))
+    return _Utf8Lines(path, raw)
