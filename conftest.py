@@ -38,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(LOCAL_AWS_ENV)
 
 
-STACK_FIXTURES = {"local_stack", "stack", "stack_user"}
+STACK_FIXTURES = {"start_stack", "local_stack", "stack", "stack_user"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -89,14 +89,24 @@ STACK_PORT_OFFSET = 200  # beside a developer's own `make up` on the default por
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+def start_stack():
+    """start(stack) -> the stack, up; one that does not start fails the test with its processes' logs."""
+
+    def start(stack: Stack) -> Stack:
+        try:
+            stack.up()
+        except (RuntimeError, TimeoutError, SystemExit, subprocess.CalledProcessError) as error:
+            logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in stack.logs_dir.glob("*.log"))
+            pytest.fail(f"stack did not start: {error}{logs}")
+        return stack
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, start_stack) -> Stack:
     # Limits off: the tests, the fuzzing and the load-test smoke all come from one address.
-    stack = Stack(tmp_path_factory.mktemp("stack"), STACK_PORT_OFFSET, seed="sample", rate_limit="0")
-    try:
-        stack.up()
-    except (RuntimeError, TimeoutError, SystemExit, subprocess.CalledProcessError) as error:
-        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in stack.logs_dir.glob("*.log"))
-        pytest.fail(f"stack did not start: {error}{logs}")
+    stack = start_stack(Stack(tmp_path_factory.mktemp("stack"), STACK_PORT_OFFSET, seed="sample", rate_limit="0"))
     yield stack
     stack.down()
 

@@ -22,14 +22,10 @@ OFFSET = 400
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory) -> Stack:
+def faulty(tmp_path_factory, start_stack) -> Stack:
     # redis_url=None: a Redis of its own, never a developer's (this one gets killed). No seed: these tests
     # need a few books, not volume, and the emulator's start-up scans stay short.
-    stack = Stack(tmp_path_factory.mktemp("faulty"), OFFSET, seed="none")
-    try:
-        stack.up()
-    except (RuntimeError, TimeoutError, SystemExit) as error:
-        pytest.fail(f"stack did not start: {error}")
+    stack = start_stack(Stack(tmp_path_factory.mktemp("faulty"), OFFSET, seed="none"))
     client = local_dynamodb(stack.aws_endpoint)
     for i in range(1, 60):
         client.put_item(TableName=stack.env["BOOKS_TABLE"],

@@ -213,9 +213,17 @@ class Stack:
                        **(env or {})}
         self.stop(name)
         proc = self.launch(name, granian_command(spec["package"], port), environment)
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{spec['health_path']}"), 60, f"{name} health", proc)
-        wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), ready_seconds, f"{name} readiness", proc)
+        self._await_service(service, port, proc, ready_seconds, name)
         return port
+
+    @staticmethod
+    def _await_service(service: str, port: int, proc: subprocess.Popen, ready_seconds: float,
+                       name: str | None = None) -> None:
+        """Until the service on `port` is alive (its health path), then ready (/ready answers 200)."""
+        name = name or service
+        health = definitions.services()[service]["health_path"]
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{health}"), 60, f"{name} health", proc)
+        wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), ready_seconds, f"{name} readiness", proc)
 
     def start_alb(self, workers: int | None = None, targets: dict[str, list[int]] | None = None) -> None:
         """(Re)start the local ALB; `targets` replaces a service's replicas (service -> ports)."""
@@ -304,12 +312,8 @@ class Stack:
                                        self.service_env(name, redis_url, identity))
                      for name, spec in services.items()}
             self.start_alb()
-            for name, spec in services.items():
-                url = self.service_url(name)
-                wait_until(lambda u=url, s=spec: http_ok(u + s["health_path"]), 60, f"{name} health", procs[name])
-            for name in services:
-                url = f"{self.service_url(name)}/ready"
-                wait_until(lambda u=url: ready(u), STARTUP_READY_SECONDS, f"{name} readiness", procs[name])
+            for name in services:  # all four load at once; waiting on each in turn costs no extra time
+                self._await_service(name, self.service_port(name), procs[name], STARTUP_READY_SECONDS)
         except BaseException:
             say(f"start failed; logs in {self.logs_dir}")
             self.stop()
