@@ -6,6 +6,10 @@ patterns are case-sensitive, `*` matches any run of characters (`/`
 included) and `?` exactly one; they match the path only, never the query, and
 the path as the client sent it: no percent-decoding, no removal of `//`, `/./`
 or `/../` (the real ALB normalises nothing either).
+
+The local ALB (HAProxy, configured by tooling/bookrec_local/haproxy.py) runs
+these rules as generated `path_reg` ACLs; `Router` is the same semantics in
+Python, the oracle the generated configuration is tested against.
 """
 
 from __future__ import annotations
@@ -37,8 +41,25 @@ class Rule:
         return self._regex.fullmatch(path) is not None
 
 
+# Kept as they are in a regex; regex metacharacters get a backslash, anything else becomes \xHH, which
+# Python's re and HAProxy's PCRE read alike and which needs no quoting in a configuration file.
+_LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_~:@,=")
+_METACHARACTERS = frozenset(".^$|()[]{}+\\")
+
+
+def _literal(ch: str) -> str:
+    if ch in _LITERAL:
+        return ch
+    if ch in _METACHARACTERS:
+        return "\\" + ch
+    if ord(ch) > 0x7E or ord(ch) < 0x21:
+        raise ValueError(f"ALB path patterns are printable ASCII, not {ch!r}")
+    return f"\\x{ord(ch):02x}"
+
+
 def pattern_to_regex(pattern: str) -> str:
-    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    """The regex (unanchored) of one ALB path pattern: '*' any run of characters, '?' exactly one."""
+    return "".join(".*" if ch == "*" else "." if ch == "?" else _literal(ch) for ch in pattern)
 
 
 @dataclass(frozen=True)

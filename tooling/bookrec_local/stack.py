@@ -1,4 +1,4 @@
-"""The local stack: the emulator, Redis, the four services and the local ALB.
+"""The local stack: the emulator, Redis, the four services and the local ALB (HAProxy).
 
     python -m bookrec_local.stack run      # foreground; Ctrl-C stops everything it started
     python -m bookrec_local.stack up       # background; pid files in .run/pids, logs in .run/logs
@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bookrec_local import definitions
+from bookrec_local.haproxy import default_targets, haproxy_binary, render_config
 from bookrec_local.identity import create_identity, issue_token
 from bookrec_local.procs import (
     LOCAL_AWS_ENV,
@@ -94,7 +95,7 @@ class Stack:
     port_offset: int = 0
     prefix: str = "bookrec-local"
     seed: str = "full"  # full | sample | none
-    alb_workers: int = 1
+    alb_workers: int = 1  # HAProxy threads (nbthread)
     rate_limit: str | None = None  # RATE_LIMIT for the services that limit ("0": off); None: their default
     redis_url: str | None = None  # a Redis to use when reachable; None: this stack's own port
     log_level: str = "INFO"
@@ -225,16 +226,27 @@ class Stack:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{health}"), 60, f"{name} health", proc)
         wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), ready_seconds, f"{name} readiness", proc)
 
+    @property
+    def alb_config(self) -> Path:
+        return self.state_dir / "haproxy.cfg"
+
     def start_alb(self, workers: int | None = None, targets: dict[str, list[int]] | None = None) -> None:
-        """(Re)start the local ALB; `targets` replaces a service's replicas (service -> ports)."""
-        command = [sys.executable, "-m", "bookrec_local.alb", "--port", str(self.port(ALB_PORT)),
-                   "--port-offset", str(self.port_offset), "--workers", str(workers or self.alb_workers)]
+        """(Re)start the local ALB (HAProxy, `workers` threads); `targets` replaces a service's replicas
+        (service -> ports). The configuration is generated from routes.json into the state directory."""
+        binary = haproxy_binary()
+        replicas = default_targets(self.port_offset)
         for service, ports in (targets or {}).items():
-            command += ["--target", f"{service}=" + ",".join(f"127.0.0.1:{p}" for p in ports)]
+            replicas[service] = [f"127.0.0.1:{p}" for p in ports]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.alb_config.write_text(render_config(definitions.routes(), replicas, port=self.port(ALB_PORT),
+                                                 threads=workers or self.alb_workers))
+        check = subprocess.run([binary, "-c", "-q", "-f", str(self.alb_config)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"HAProxy refused {self.alb_config}: {check.stdout}{check.stderr}")
         self.stop("alb")
         wait_until(lambda: not port_open(self.port(ALB_PORT)), 10, "the previous ALB to close")
-        proc = self.launch("alb", command)
-        wait_until(lambda: port_open(self.port(ALB_PORT)), 30, "local ALB", proc)
+        proc = self.launch("alb", [binary, "-f", str(self.alb_config), "-db"])
+        wait_until(lambda: port_open(self.port(ALB_PORT)), 30, "local ALB (haproxy)", proc)
 
     # -- dependencies and data
     def _ensure_redis(self) -> str:
@@ -296,6 +308,7 @@ class Stack:
             raise SystemExit(f"a stack is already running from {self.state_dir} (python -m bookrec_local.stack down)")
         if problem := unsupported_moto():
             raise SystemExit(problem)
+        haproxy_binary()  # before anything starts: without it there is no ALB
         started = time.monotonic()
         try:
             for taken in (self.port(ALB_PORT), self.port(MOTO_PORT)):

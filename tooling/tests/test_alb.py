@@ -1,21 +1,41 @@
-"""The local ALB over real HTTP, with real aiohttp upstream servers."""
+"""The local ALB for real: haproxy running the configuration generated from routes.json, in front of
+small aiohttp servers standing in for the services."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from bookrec_local.alb import build_app
+from bookrec_local import definitions
+from bookrec_local.haproxy import HealthCheck, render_config
+from bookrec_local.procs import free_port, port_open, start, stop, wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None,
+                                reason="haproxy is not installed (make deps installs it from Debian's packages)")
 
 NAME = web.AppKey("name", str)
+SEEN = web.AppKey("seen", list)
+# Fast checks, so that a replica leaves the rotation within a second.
+FAST_CHECKS = HealthCheck(interval=0.2, timeout=0.5, healthy_threshold=1, unhealthy_threshold=2)
+IDLE_TIMEOUT = 1.0
 
 
 async def echo(request: web.Request) -> web.StreamResponse:
+    if request.path != "/health":
+        request.app[SEEN].append(request.raw_path)
     if request.path.endswith("/slow"):
-        await asyncio.sleep(2)
+        await asyncio.sleep(IDLE_TIMEOUT * 3)
+    if request.path.endswith("/hangup"):
+        request.transport.close()  # no answer at all: the ALB's 502
+        await asyncio.sleep(1)
     if request.path.endswith("/big"):
         response = web.StreamResponse()
         await response.prepare(request)
@@ -23,56 +43,80 @@ async def echo(request: web.Request) -> web.StreamResponse:
             await response.write(b"x" * 100_000)
         return response
     return web.json_response({
-        "path": request.path_qs, "method": request.method, "body": (await request.read()).decode(),
-        "xff": request.headers.get("X-Forwarded-For"), "proto": request.headers.get("X-Forwarded-Proto"),
+        "path": request.raw_path, "method": request.method, "body": (await request.read()).decode(),
+        "xff": request.headers.getall("X-Forwarded-For", []), "proto": request.headers.get("X-Forwarded-Proto"),
         "port": request.headers.get("X-Forwarded-Port"), "rid": request.headers.get("X-Request-ID"),
     }, headers={"X-Service": request.app[NAME]})
 
 
-async def upstream(name: str) -> TestServer:
+async def upstream(name: str, port: int | None = None) -> TestServer:
     app = web.Application()
     app[NAME] = name
+    app[SEEN] = []
     app.router.add_route("*", "/{tail:.*}", echo)
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     return server
 
 
+@contextlib.contextmanager
+def haproxy(tmp_path: Path, targets: dict[str, list[str]], **options):
+    """haproxy with the generated configuration on a free port; yields (port, log path)."""
+    port = free_port()
+    config = tmp_path / f"haproxy-{port}.cfg"
+    config.write_text(render_config(definitions.routes(), targets, port=port, idle_timeout=IDLE_TIMEOUT,
+                                    health=FAST_CHECKS, **options))
+    log = tmp_path / f"haproxy-{port}.log"
+    proc = start([shutil.which("haproxy"), "-f", str(config), "-db"], log)
+    try:
+        wait_until(lambda: port_open(port), 10, "haproxy", proc)
+        yield port, log
+    finally:
+        stop(proc)
+
+
+NOWHERE = "127.0.0.1:9"  # nothing listens there
+
+
 @pytest.fixture
-async def alb():
-    servers = {name: await upstream(name) for name in ("search", "bookdetail", "ratings")}
-    servers["search2"] = await upstream("search2")
-    targets = {name: [f"127.0.0.1:{s.port}"] for name, s in servers.items() if name != "search2"}
-    targets["search"].append(f"127.0.0.1:{servers['search2'].port}")
-    targets["recommendation"] = ["127.0.0.1:9"]  # nothing listens there
-    server = TestServer(build_app(8080, targets, idle_timeout=0.5), host="127.0.0.1")
-    await server.start_server()
-    async with ClientSession(f"http://127.0.0.1:{server.port}") as session:
-        yield session
-    await server.close()
-    for s in servers.values():
-        await s.close()
+async def servers() -> AsyncIterator[dict[str, TestServer]]:
+    started = {name: await upstream(name) for name in ("search", "search2", "bookdetail", "ratings")}
+    yield started
+    for server in started.values():
+        await server.close()
+
+
+@pytest.fixture
+async def alb(servers, tmp_path) -> AsyncIterator[ClientSession]:
+    address = {name: f"127.0.0.1:{s.port}" for name, s in servers.items()}
+    targets = {"search": [address["search"], address["search2"]], "bookdetail": [address["bookdetail"]],
+               "ratings": [address["ratings"]], "recommendation": [NOWHERE]}
+    with haproxy(tmp_path, targets) as (port, _):
+        async with ClientSession(f"http://127.0.0.1:{port}") as session:
+            yield session
 
 
 async def test_forwards_method_path_query_body_and_forwarded_headers(alb):
     async with alb.post("/books/OL1W/rate?x=1", data=b'{"rating": 5}', headers={"X-Request-ID": "r1"}) as r:
         body = await r.json()
         assert r.status == 200 and r.headers["X-Service"] == "ratings"
+        alb_port = r.url.port
     assert body["path"] == "/books/OL1W/rate?x=1" and body["method"] == "POST" and body["body"] == '{"rating": 5}'
-    assert body["xff"] == "127.0.0.1" and body["proto"] == "http" and body["port"] == "8080" and body["rid"] == "r1"
+    assert body["xff"] == ["127.0.0.1"] and body["proto"] == "http" and body["rid"] == "r1"
+    assert body["port"] == str(alb_port)
 
 
-async def test_appends_to_an_existing_forwarded_for(alb):
+async def test_appends_to_an_existing_forwarded_for_in_one_header(alb):
     async with alb.get("/books/OL1W", headers={"X-Forwarded-For": "10.0.0.1"}) as r:
-        assert (await r.json())["xff"] == "10.0.0.1, 127.0.0.1"
+        assert (await r.json())["xff"] == ["10.0.0.1, 127.0.0.1"]
 
 
-async def test_round_robin_over_several_targets(alb):
-    seen = set()
+async def test_round_robin_over_several_replicas(alb):
+    seen = []
     for _ in range(4):
         async with alb.get("/search?q=x") as r:
-            seen.add(r.headers["X-Service"])
-    assert seen == {"search", "search2"}
+            seen.append(r.headers["X-Service"])
+    assert sorted(seen) == ["search", "search", "search2", "search2"]
 
 
 async def test_streams_large_bodies(alb):
@@ -80,22 +124,27 @@ async def test_streams_large_bodies(alb):
         assert len(await r.read()) == 1_000_000
 
 
-@pytest.mark.parametrize("path", ["/nowhere", "/recommendations/invalidate/alice"])
-async def test_unrouted_and_internal_paths_are_404_problems(alb, path):
+@pytest.mark.parametrize("path, detail", [("/nowhere", "no route: /nowhere"),
+                                          ("/recommendations/invalidate/alice",
+                                           "internal endpoint: /recommendations/invalidate/alice")])
+async def test_unrouted_and_internal_paths_are_404_problems(alb, path, detail):
     async with alb.post(path) as r:
-        assert r.status == 404 and r.headers["Content-Type"].startswith("application/problem+json")
-        assert r.headers["X-Service"] == "alb" and (await r.json())["status"] == 404
+        assert r.status == 404 and r.headers["Content-Type"] == "application/problem+json"
+        assert r.headers["X-Service"] == "alb"
+        assert await r.json() == {"type": "urn:bookrec:problem:no_route", "title": "Not found", "status": 404,
+                                  "detail": detail, "code": "no_route", "instance": path}
 
 
-async def raw_request(port: int, method: str, target: str) -> tuple[int, dict[str, str]]:
+async def raw_request(port: int, method: str, target: str) -> tuple[int, dict[str, str], bytes]:
     """One request with the request target sent byte for byte (HTTP clients normalise '/./' or '%69')."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
-    head = (await reader.read()).split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    head, _, body = (await reader.read()).partition(b"\r\n\r\n")
     writer.close()
-    headers = dict(line.split(": ", 1) for line in head[1:])
-    return int(head[0].split()[1]), headers
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
 
 
 INVALIDATE_VARIANTS = ["/recommendations/invalidate/x", "/recommendations//invalidate/x",
@@ -105,41 +154,85 @@ INVALIDATE_VARIANTS = ["/recommendations/invalidate/x", "/recommendations//inval
                        "/recommendations/invalidate/", "/recommendations/invalidate?x=1"]
 
 
-async def test_no_spelling_of_the_internal_endpoint_reaches_the_service():
+async def test_no_spelling_of_the_internal_endpoint_reaches_the_service(tmp_path):
     """The recommender behind the ALB records every request it gets: none of the variants may arrive,
     while its public routes still do."""
-    seen: list[str] = []
-
-    async def record(request: web.Request) -> web.Response:
-        seen.append(request.raw_path)
-        return web.json_response({}, headers={"X-Service": "recommendation"})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", record)
-    reco = TestServer(app, host="127.0.0.1")
-    await reco.start_server()
-    server = TestServer(build_app(8080, {"recommendation": [f"127.0.0.1:{reco.port}"]}, idle_timeout=2),
-                        host="127.0.0.1")
-    await server.start_server()
+    reco = await upstream("recommendation")
+    targets = {name: [NOWHERE] for name in definitions.services()}
+    targets["recommendation"] = [f"127.0.0.1:{reco.port}"]
     try:
-        for variant in INVALIDATE_VARIANTS:
-            status, headers = await raw_request(server.port, "POST", variant)
-            assert (status, headers.get("X-Service")) == (404, "alb"), variant
-        assert seen == []
-        for public in ("/recommendations/alice?limit=5", "/recommendations/refresh"):
-            status, headers = await raw_request(server.port, "POST", public)
-            assert (status, headers["X-Service"]) == (200, "recommendation")
-        assert seen == ["/recommendations/alice?limit=5", "/recommendations/refresh"]
+        with haproxy(tmp_path, targets) as (port, _):
+            for variant in INVALIDATE_VARIANTS:
+                status, headers, _ = await raw_request(port, "POST", variant)
+                assert (status, headers.get("x-service")) == (404, "alb"), variant
+            assert reco.app[SEEN] == []
+            for public in ("/recommendations/alice?limit=5", "/recommendations/refresh"):
+                status, headers, _ = await raw_request(port, "POST", public)
+                assert (status, headers["x-service"]) == (200, "recommendation")
+            assert reco.app[SEEN] == ["/recommendations/alice?limit=5", "/recommendations/refresh"]
     finally:
-        await server.close()
         await reco.close()
 
 
-async def test_target_down_is_502_problem(alb):
+async def test_percent_escapes_reach_the_target_undecoded(alb):
+    async with alb.get("/books/OL1W%2Fx/ratings") as r:
+        assert r.headers["X-Service"] == "ratings" and (await r.json())["path"] == "/books/OL1W%2Fx/ratings"
+
+
+async def test_no_target_is_a_503_problem(alb):
     async with alb.get("/recommendations/alice") as r:
+        assert r.status == 503 and r.headers["Content-Type"] == "application/problem+json"
+        body = await r.json()
+    assert body["code"] == "service_unavailable" and body["status"] == 503
+    assert body["instance"] == "/recommendations/alice" and "recommendation" in body["detail"]
+
+
+async def test_a_target_that_hangs_up_is_a_502_problem(alb):
+    async with alb.get("/books/OL1W/hangup") as r:
         assert r.status == 502 and (await r.json())["code"] == "bad_gateway"
 
 
 async def test_silent_target_is_504_problem_after_idle_timeout(alb):
+    started = time.monotonic()
     async with alb.get("/books/OL1W/slow") as r:
-        assert r.status == 504 and (await r.json())["code"] == "gateway_timeout"
+        assert r.status == 504 and r.headers["X-Service"] == "alb"
+        assert (await r.json())["code"] == "gateway_timeout"
+    assert time.monotonic() - started < IDLE_TIMEOUT * 2.5
+
+
+async def test_a_replica_down_leaves_the_rotation_and_returns(tmp_path):
+    """Two replicas; one stops: the health check takes it out and no request fails meanwhile (a refused
+    connection is retried on the other); restarted on its port, it rejoins."""
+    first, second = await upstream("search"), await upstream("search2")
+    targets = {name: [NOWHERE] for name in definitions.services()}
+    targets["search"] = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
+    second_port = second.port
+    try:
+        with haproxy(tmp_path, targets) as (port, log):
+            async with ClientSession(f"http://127.0.0.1:{port}") as alb:
+                async def answers(n: int) -> list[tuple[int, str]]:
+                    out = []
+                    for _ in range(n):
+                        async with alb.get("/search?q=x") as r:
+                            out.append((r.status, r.headers.get("X-Service", "")))
+                    return out
+
+                assert {s for _, s in await answers(4)} == {"search", "search2"}
+                await second.close()
+                assert await answers(6) == [(200, "search")] * 6  # before and after the check notices
+                await wait_for(lambda: "search/search-2 is DOWN" in log.read_text(), 5)
+                assert await answers(4) == [(200, "search")] * 4
+
+                second = await upstream("search2", second_port)
+                await wait_for(lambda: "search/search-2 is UP" in log.read_text(), 5)
+                assert {s for _, s in await answers(4)} == {"search", "search2"}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def wait_for(predicate, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -1,0 +1,243 @@
+"""The local ALB is HAProxy; this module writes its configuration from routes.json.
+
+    python -m bookrec_local.haproxy [--port 8080] [--target search=127.0.0.1:8001,127.0.0.1:8011 ...] [-o FILE]
+
+`render_config` is pure (routes and targets in, configuration text out) and
+mirrors the real ALB:
+
+- listener rules in ascending priority, first match wins, matched with
+  anchored `path_reg` regexes (tooling/bookrec_local/routing.py translates the
+  ALB patterns) against HAProxy's `path`: the path as sent, never decoded or
+  normalised;
+- fixed responses and the default action answered by HAProxy itself as
+  Problem Details JSON, like every error of its own (502, 503, 504);
+- X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Port set;
+- one backend per service, round robin over its replicas, each checked on the
+  service's health path (services.json) like a target group;
+- 60 s idle timeouts on both sides, as the ALB's default idle timeout.
+
+The stack (tooling/bookrec_local/stack.py) writes the file into its state
+directory and runs `haproxy -f FILE -db`; docker-compose.yml generates it with
+this command into a volume the official haproxy image reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bookrec_local import definitions
+from bookrec_local.routing import FixedResponse, Router, build_router, pattern_to_regex
+
+IDLE_TIMEOUT_SECONDS = 60.0  # the ALB's default idle timeout; the services keep connections longer
+CONNECT_TIMEOUT_SECONDS = 10.0  # the ALB gives a target 10 s to accept a connection
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How often each replica's health path is asked, and how many answers change its state.
+
+    The target groups (infrastructure/modules/alb) check every 15 s; locally a
+    restarted or killed replica should leave and rejoin the rotation within seconds."""
+
+    interval: float = 2.0
+    timeout: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 3
+
+
+# The ALB's own errors, answered as Problem Details: status -> (code, title, detail).
+ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "Bad request", "the load balancer could not parse the request"),
+    408: ("request_timeout", "Request timeout", "the request was not received within the idle timeout"),
+    502: ("bad_gateway", "Bad gateway", "the %[be_name] target closed the connection or answered invalidly"),
+    503: ("service_unavailable", "Service unavailable", "no healthy %[be_name] target could take the request"),
+    504: ("gateway_timeout", "Gateway timeout", "the %[be_name] target did not answer within the idle timeout"),
+}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s" if float(value).is_integer() else f"{round(value * 1000)}ms"
+
+
+def _json_text(text: str) -> str:
+    """A JSON string literal safe inside a single-quoted log-format argument (no quote, '%' doubled)."""
+    return json.dumps(text).replace("'", "\\u0027").replace("%", "%%")
+
+
+def problem_body(status: int, code: str, title: str, detail_format: str) -> str:
+    """Problem Details JSON as a log-format string: `detail_format` may hold %[...] samples (already
+    log-format); the instance is the request's path, escaped for JSON by HAProxy."""
+    return ("{" + f'"type":{_json_text("urn:bookrec:problem:" + code)},"title":{_json_text(title)},'
+            f'"status":{status},"detail":"{detail_format}","code":{_json_text(code)},'
+            '"instance":"%[path,json(utf8s)]"' + "}")
+
+
+def _response(status: int, body: str) -> str:
+    return f"status {status} content-type application/problem+json hdr X-Service alb lf-string '{body}'"
+
+
+def _fixed(fixed: FixedResponse) -> str:
+    detail = _json_text(fixed.reason)[1:-1] + ": %[path,json(utf8s)]"
+    return _response(fixed.status_code, problem_body(fixed.status_code, "no_route", "Not found", detail))
+
+
+def _server_address(address: str) -> tuple[str, bool]:
+    """`host:port` and whether the host is a name to resolve (compose) rather than an IP address."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"target {address!r}: expected host:port")
+    try:
+        ipaddress.ip_address(host)
+        return address, False
+    except ValueError:
+        return address, True
+
+
+def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind: str = "127.0.0.1",
+                  port: int = 8080, threads: int = 1, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+                  connect_timeout: float = CONNECT_TIMEOUT_SECONDS, health: HealthCheck = HealthCheck(),
+                  health_paths: dict[str, str] | None = None) -> str:
+    """The HAProxy configuration of an ALB listening on bind:port with `routes` (routes.json's shape) and
+    `targets` (service -> ["host:port", ...], several = round robin)."""
+    router: Router = build_router(routes)
+    if health_paths is None:
+        health_paths = {name: spec["health_path"] for name, spec in definitions.services().items()}
+    forwarded = {rule.service for rule in router.rules if rule.service}
+    missing = sorted(forwarded - set(targets))
+    if missing:
+        raise ValueError(f"no targets for {', '.join(missing)}")
+    resolves = any(_server_address(a)[1] for service in forwarded for a in targets[service])
+
+    out = [
+        "# Generated by bookrec_local.haproxy from infrastructure/definitions/routes.json: do not edit.",
+        "global",
+        f"    nbthread {threads}",
+        "    maxconn 4096",
+        "    log stdout format raw local0 info",
+        "",
+    ]
+    if resolves:
+        # Compose service names: resolved at start and again when they move; a replica that is not up yet
+        # starts down instead of stopping HAProxy from starting.
+        out += ["resolvers system", "    parse-resolv-conf", "    hold valid 10s", ""]
+    out += [
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option httplog",
+        "    option dontlog-normal",  # errors and failed checks only: the services log every request
+        "    option http-keep-alive",
+        f"    timeout connect {_seconds(connect_timeout)}",
+        f"    timeout client {_seconds(idle_timeout)}",
+        f"    timeout server {_seconds(idle_timeout)}",
+        f"    timeout http-keep-alive {_seconds(idle_timeout)}",
+        f"    timeout http-request {_seconds(idle_timeout)}",
+        "    timeout queue 5s",
+        # A refused connection is tried again on another replica, as a target that is going down would be
+        # by the ALB once its health check notices.
+        "    retries 2",
+        "    option redispatch 1",
+    ]
+    for status, (code, title, detail) in ERRORS.items():
+        out.append(f"    http-error {_response(status, problem_body(status, code, title, detail))}")
+    out += [
+        "",
+        "frontend alb",
+        f"    bind {bind}:{port}",
+        "    # One X-Forwarded-For line, the client's address appended, as the ALB sends it (the services read",
+        "    # the last entry of the first line); Proto and Port say what the client connected to.",
+        "    http-request set-header X-Forwarded-For \"%[req.fhdr(X-Forwarded-For)], %[src]\""
+        " if { req.fhdr(X-Forwarded-For) -m found }",
+        "    http-request set-header X-Forwarded-For %[src] unless { req.fhdr(X-Forwarded-For) -m found }",
+        "    http-request set-header X-Forwarded-Proto http",
+        "    http-request set-header X-Forwarded-Port %[dst_port]",
+    ]
+    for rule in router.rules:
+        regexes = " ".join(f"'^{pattern_to_regex(p)}$'" for p in rule.path_patterns)
+        out.append(f"    acl rule_{rule.priority} path_reg {regexes}  # {', '.join(rule.path_patterns)}")
+    # Fixed responses are http-request rules, which run before any use_backend: one only answers when no
+    # forwarding rule of a lower priority number matched first.
+    earlier_forwards: list[str] = []
+    for rule in router.rules:
+        if rule.fixed_response is not None:
+            condition = " ".join([f"rule_{rule.priority}", *(f"!{name}" for name in earlier_forwards)])
+            out.append(f"    http-request return {_fixed(rule.fixed_response)} if {condition}")
+        else:
+            earlier_forwards.append(f"rule_{rule.priority}")
+    for rule in router.rules:
+        if rule.service:
+            out.append(f"    use_backend {rule.service} if rule_{rule.priority}")
+    out += ["    default_backend no_route", ""]
+
+    out += ["backend no_route", f"    http-request return {_fixed(router.default)}", ""]
+    for service in sorted(forwarded):
+        out += [
+            f"backend {service}",
+            "    balance roundrobin",
+            f"    option httpchk GET {health_paths[service]}",
+            "    http-check expect status 200",
+            f"    default-server check inter {_seconds(health.interval)} fall {health.unhealthy_threshold}"
+            f" rise {health.healthy_threshold}" + (" resolvers system init-addr last,libc,none" if resolves else ""),
+            f"    timeout check {_seconds(health.timeout)}",
+        ]
+        for i, address in enumerate(targets[service], start=1):
+            out.append(f"    server {service}-{i} {_server_address(address)[0]}")
+        out.append("")
+    return "\n".join(out)
+
+
+def haproxy_binary() -> str:
+    """The haproxy program, or a RuntimeError saying how to install it."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        raise RuntimeError("the local ALB is HAProxy and haproxy is not installed: make deps installs it "
+                           "(tooling/ensure-system-deps.sh), or apt-get install haproxy")
+    return binary
+
+
+def default_targets(port_offset: int = 0) -> dict[str, list[str]]:
+    """Every service at its services.json port (plus `port_offset`) on loopback."""
+    return {name: [f"127.0.0.1:{spec['port'] + port_offset}"] for name, spec in definitions.services().items()}
+
+
+def parse_targets(values: list[str], port_offset: int = 0) -> dict[str, list[str]]:
+    targets = default_targets(port_offset)
+    for value in values:
+        service, _, hosts = value.partition("=")
+        if service not in targets or not hosts:
+            raise SystemExit(f"--target {value!r}: expected <service>=host:port[,host:port], service one of "
+                             f"{', '.join(targets)}")
+        targets[service] = hosts.split(",")
+    return targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port-offset", type=int, default=int(os.environ.get("BOOKREC_PORT_OFFSET", "0")),
+                        help="added to every service port from services.json")
+    parser.add_argument("--target", action="append", default=[], metavar="SERVICE=HOST:PORT[,HOST:PORT]",
+                        help="a service's replicas (several = round robin); default 127.0.0.1:<its port>")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
+    args = parser.parse_args(argv)
+    text = render_config(definitions.routes(), parse_targets(args.target, args.port_offset), bind=args.bind,
+                         port=args.port, threads=args.threads)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
