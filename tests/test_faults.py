@@ -156,8 +156,11 @@ def test_dynamodb_emulator_stopped_and_restarted(faulty):
     assert httpx.get(ALB + "/books/GB1").json()["title"] == "Back"
 
 
-def test_a_target_down_behind_the_alb_is_a_502_problem(faulty):
+def test_a_target_down_behind_the_alb_is_a_503_problem(faulty):
+    """No replica of search can take a connection: HAProxy answers 503 (the real ALB says 502 for a refused
+    connection and 503 once the target group has no healthy target), as Problem Details of its own."""
     os.killpg(faulty.pids()["search"], signal.SIGKILL)
     wait_until(lambda: not port_open(faulty.service_port("search")), 10, "search gone")
     r = httpx.get(ALB + "/search", params={"q": "zen"})
-    assert r.status_code == 502 and r.json()["code"] == "bad_gateway" and r.headers["x-service"] == "alb"
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "service_unavailable" and r.headers["x-service"] == "alb"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system programs the local stack needs (redis-server) from Debian's
+# Installs the system programs the local stack needs (haproxy, the local ALB; redis-server) from Debian's
 # packages when they are missing and we may install; otherwise says what is missing.
 set -u
 need=()
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Optional: validates docker-compose.yml offline in the tests (no Docker engine needed).
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
@@ -16,7 +17,14 @@ if command -v apt-get >/dev/null 2>&1; then
       && exit 0
   fi
 fi
-echo "missing: ${need[*]} (apt-get install ${need[*]}). Without redis-server the local stack runs with the" \
-     "recommendation cache disabled (or set REDIS_URL to a reachable Redis) and Redis tests are skipped;" \
-     "without docker-compose the compose file's validation test is skipped." >&2
+echo "missing: ${need[*]} (apt-get install ${need[*]}, as root)." >&2
+for program in "${need[@]}"; do
+  case "$program" in
+    haproxy) echo "  haproxy is the local ALB: without it \`make run\` stops before starting anything and the" \
+                  "ALB and end-to-end tests are skipped or fail." >&2 ;;
+    redis-server) echo "  without redis-server the local stack runs with the recommendation cache disabled (or set" \
+                       "REDIS_URL to a reachable Redis) and Redis tests are skipped." >&2 ;;
+    docker-compose) echo "  without docker-compose the compose file's validation test is skipped." >&2 ;;
+  esac
+done
 exit 0

@@ -45,12 +45,14 @@ class HealthCheck:
     """How often each replica's health path is asked, and how many answers change its state.
 
     The target groups (infrastructure/modules/alb) check every 15 s; locally a
-    restarted or killed replica should leave and rejoin the rotation within seconds."""
+    restarted or killed replica should leave and rejoin the rotation within seconds: a replica that is
+    down or changing state is asked every `recheck` seconds."""
 
     interval: float = 2.0
     timeout: float = 2.0
     healthy_threshold: int = 2
     unhealthy_threshold: int = 3
+    recheck: float = 0.5
 
 
 # The ALB's own errors, answered as Problem Details: status -> (code, title, detail).
@@ -185,7 +187,8 @@ def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind
             f"    option httpchk GET {health_paths[service]}",
             "    http-check expect status 200",
             f"    default-server check inter {_seconds(health.interval)} fall {health.unhealthy_threshold}"
-            f" rise {health.healthy_threshold}" + (" resolvers system init-addr last,libc,none" if resolves else ""),
+            f" rise {health.healthy_threshold} fastinter {_seconds(min(health.recheck, health.interval))}"
+            f" downinter {_seconds(min(health.recheck, health.interval))}" + (" resolvers system init-addr last,libc,none" if resolves else ""),
             f"    timeout check {_seconds(health.timeout)}",
         ]
         for i, address in enumerate(targets[service], start=1):
