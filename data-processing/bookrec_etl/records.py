@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookrec_common.catalog import (BOOK_ID, GOODBOOKS_ID, OPEN_LIBRARY_WORK_ID, STARS, empty_distribution,
-                                    with_derived_attributes)
+from bookrec_common.catalog import (BOOK_ID, GOODBOOKS_ID, OPEN_LIBRARY_WORK_ID, STARS, cut_utf8,
+                                    empty_distribution, normalise_text, with_derived_attributes)
 
 # Deterministic timestamps for sources that carry none, so importing twice gives the same records.
 IMPORT_EPOCH = datetime(2017, 9, 1, tzinfo=UTC)
 USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MAX_SUBJECTS = 50
 MAX_ISBNS = 50
+MAX_ORIGINAL_TITLE_BYTES = 1024
 MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
 # DynamoDB refuses a sort key over 1,024 bytes and a partition key over 2,048, in secondary indexes too
 # (infrastructure/definitions/tables.json). Of the key attributes only title_norm can grow with the
@@ -301,6 +302,14 @@ def goodbooks_book_id(value: Any) -> str:
     return book_id
 
 
+def original_title(title: str | None, original: str | None) -> str | None:
+    """The original title when it says more than the title (another script, other words), else None."""
+    original = " ".join((original or "").split())
+    if not original or not title or normalise_text(original) == normalise_text(title):
+        return None
+    return cut_utf8(original, MAX_ORIGINAL_TITLE_BYTES)
+
+
 def from_goodbooks_row(row: Mapping[str, str], genres: list[str], distribution: Mapping[str, int] | None,
                        ) -> dict[str, Any]:
     isbn13 = goodbooks_isbn13(row.get("isbn", ""), row.get("isbn13", ""))
@@ -308,6 +317,8 @@ def from_goodbooks_row(row: Mapping[str, str], genres: list[str], distribution: 
     return book({
         "book_id": goodbooks_book_id(row.get("book_id")),
         "title": row.get("title") or row.get("original_title"),
+        # The title in its own language and script ("Война и мир" for War and Peace), searchable too.
+        "original_title": original_title(row.get("title"), row.get("original_title")),
         "authors": [author(None, name) for name in (row.get("authors") or "").split(",") if name.strip()],
         "subjects": clean_subjects(genres),
         "first_publish_year": parse_year(row.get("original_publication_year") or None),

@@ -144,6 +144,18 @@ def test_goodbooks_rows_take_their_aggregate_from_the_imported_ratings_not_the_c
     assert (book["rating_count"], book["rating_sum"]) == (3, 14) and "cover_url" not in book
 
 
+@pytest.mark.parametrize(("title", "original", "kept"), [
+    ("War and Peace", "Война и миръ", "Война и миръ"),
+    ("Norwegian Wood", "ノルウェイの森 [Noruwei no Mori]", "ノルウェイの森 [Noruwei no Mori]"),
+    ("Les Misérables", "Les Miserables", None),  # the same words: nothing more to search
+    ("The Hunger Games", "", None),
+    ("The Iliad", "  Ἰλιάς \n", "Ἰλιάς"),
+])
+def test_goodbooks_keep_the_original_title_when_it_says_more(title, original, kept):
+    row = {"book_id": "7", "title": title, "original_title": original, "authors": "Someone"}
+    assert from_goodbooks_row(row, [], None).get("original_title") == kept
+
+
 @pytest.mark.parametrize("stars", [0, 6, "4.5", "x", True, None])
 def test_ratings_outside_one_to_five_are_rejected(stars):
     with pytest.raises(Rejected, match="1..5"):

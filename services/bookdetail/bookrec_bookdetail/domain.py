@@ -44,4 +44,5 @@ def to_book(record: dict[str, Any]) -> Book:
         ratings_distribution=distribution,
         created_at=record.get("created_at"),
         updated_at=record.get("updated_at"),
+        original_title=record.get("original_title"),
     )

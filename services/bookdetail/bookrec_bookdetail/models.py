@@ -31,6 +31,7 @@ class Book(msgspec.Struct):
     ratings_distribution: dict[str, int]
     created_at: str | None
     updated_at: str | None
+    original_title: str | None = None  # the title in its own language and script, when it differs
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):

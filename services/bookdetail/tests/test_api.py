@@ -19,7 +19,7 @@ from bookrec_local.procs import free_port, moto_command, port_open, start, wait_
 BOOKS = [
     {"book_id": "OL45883W", "title": "The Republic", "authors": [{"author_id": "OL12A", "name": "Plato"}],
      "subjects": ["Philosophy"], "first_publish_year": -375, "cover_id": 7, "isbn_13": ["9780140455113"],
-     "ratings_distribution": {"4": 1, "5": 3}},
+     "ratings_distribution": {"4": 1, "5": 3}, "original_title": "Πολιτεία"},
     {"book_id": "OL2W", "title": "Meditations", "authors": [{"author_id": "OL3A", "name": "Marcus Aurelius"}]},
 ]
 
@@ -43,6 +43,7 @@ async def test_get_book_returns_the_stored_record(client):
     assert body["rating_count"] == 4 and body["avg_rating"] == 4.75
     assert body["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 3}
     assert body["first_publish_year"] == -375 and body["isbn_13"] == ["9780140455113"]
+    assert body["original_title"] == "Πολιτεία"
 
 
 async def test_unknown_book_is_404_problem(client):

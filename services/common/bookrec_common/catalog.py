@@ -12,6 +12,8 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+import regex
+
 OPEN_LIBRARY_WORK_ID = re.compile(r"^OL[1-9][0-9]{0,11}W$")
 # Goodbooks-10k ids are namespaced so they can never collide with Open Library ids.
 GOODBOOKS_ID = re.compile(r"^GB[1-9][0-9]{0,7}$")
@@ -21,16 +23,81 @@ STARS = ("1", "2", "3", "4", "5")
 # DynamoDB refuses a sort key over 1,024 bytes, in secondary indexes too: title_norm (the title-prefix
 # index's sort key) is cut well under that, on a character boundary; the title itself stays whole.
 TITLE_KEY_BYTES = 512
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Letters that carry no combining mark to strip, folded the way readers type them without it.
+_FOLDED_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
+                                 "ı": "i", "ħ": "h", "ŧ": "t", "ŀ": "l", "ĸ": "k"})
+# Marks are folded only after letters of scripts whose readers write them optionally (é, ά, ё, Arabic
+# vowel signs); elsewhere a mark is part of the letter (Japanese dakuten, Devanagari and Thai vowels).
+_OPTIONAL_MARKS = regex.compile(r"([\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}"
+                                r"\p{Script=Arabic}\p{Script=Hebrew}])\p{Mn}+")
+_OTHER_DIGIT = regex.compile(r"(?![0-9])\p{Nd}")
+# a mark is kept only on a letter or digit: a stray one is no word
+_NOT_WORD = regex.compile(r"(?:[^\p{L}\p{M}\p{N}]|(?<![\p{L}\p{M}\p{N}])\p{M})+")
+_ASCII_NOT_WORD = re.compile(r"[^0-9a-z]+")
+# Scripts written without spaces between words: searchable by any part through character bigrams.
+_UNSPACED_RUN = regex.compile(r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}"
+                              r"\p{scx=Khmer}\p{scx=Myanmar}\p{scx=Tibetan}]+")
 
 
 def normalise_text(text: str) -> str:
-    """Lower-case, strip accents, turn punctuation into spaces, collapse spaces."""
+    """The one text normaliser: of keys, the title-prefix index, the search index and queries alike.
+
+    NFKC (full-width forms, ligatures, compatibility digits), case folding (ß → ss, final sigma),
+    letters folded as readers type them (ł → l, æ → ae), optional diacritics dropped (é → e, Greek
+    tonos, ё → е), digits of every script as 0-9, and anything that is not a letter, mark or digit of
+    some script turned into a single space.
+    """
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFKD", text)
-    without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_ALNUM.sub(" ", without_marks.casefold()).strip()
+    if text.isascii():
+        return _ASCII_NOT_WORD.sub(" ", text.lower()).strip()
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_FOLDED_LETTERS)
+    folded = unicodedata.normalize("NFC", _OPTIONAL_MARKS.sub(r"\1", unicodedata.normalize("NFD", folded)))
+    folded = _OTHER_DIGIT.sub(lambda digit: str(unicodedata.decimal(digit.group())), folded)
+    return _NOT_WORD.sub(" ", folded).strip()
+
+
+def _segments(word: str) -> list[str]:
+    """A normalised word split into its spaced part(s) and its runs of unspaced script."""
+    if word.isascii():
+        return [word]
+    pieces, start = [], 0
+    for run in _UNSPACED_RUN.finditer(word):
+        if run.start() > start:
+            pieces.append(word[start:run.start()])
+        pieces.append(run.group())
+        start = run.end()
+    if start < len(word):
+        pieces.append(word[start:])
+    return pieces
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i:i + 2] for i in range(len(run) - 1)] or [run]
+
+
+def search_terms(text: str, *, query: bool = False) -> list[str]:
+    """The terms of `text` that search indexes and matches.
+
+    Spaced scripts give their words. Unspaced runs (Chinese, Japanese, Thai...) give overlapping
+    character bigrams, so any part of two or more characters is found; documents also index each
+    character once, so a one-character query finds them too. Query order is kept.
+    """
+    terms: list[str] = []
+    for word in normalise_text(text).split():
+        for piece in _segments(word):
+            if not _UNSPACED_RUN.fullmatch(piece):
+                terms.append(piece)
+                continue
+            terms.extend(_bigrams(piece))
+            if not query and len(piece) > 1:
+                terms.extend(dict.fromkeys(piece))
+    return terms
+
+
+def has_word_character(text: str) -> bool:
+    """Whether `text` holds a letter or digit of any script (a query without one has nothing to find)."""
+    return bool(normalise_text(text))
 
 
 def cut_utf8(text: str, limit: int) -> str:
