@@ -58,7 +58,7 @@ def test_dockerignore_keeps_the_context_small():
 
 def test_compose_matches_the_single_definitions():
     compose = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert {"moto", "redis", "alb", *SERVICES} <= set(compose)
+    assert {"moto", "redis", "alb", "alb-config", *SERVICES} <= set(compose)
     tables = definitions.table_env("bookrec-local")
     for name, spec in SERVICES.items():
         service = compose[name]
@@ -77,9 +77,17 @@ def test_compose_matches_the_single_definitions():
     # The emulator is the project's own (moto with isolated transactions), as `make run` starts it.
     assert compose["moto"]["build"]["dockerfile"] == "tooling/Dockerfile" and "image" not in compose["moto"]
     assert compose["moto"]["command"][:3] == ["python", "-m", "bookrec_local.emulator"]
-    alb = " ".join(compose["alb"]["command"])
+    # The ALB is the official HAProxy image reading the configuration generated from routes.json.
+    assert compose["alb"]["image"] == "haproxy:2.6" and "8080:8080" in compose["alb"]["ports"]
+    generator = compose["alb-config"]
+    assert generator["command"][:3] == ["python", "-m", "bookrec_local.haproxy"]
+    generate = " ".join(generator["command"])
     for name, spec in SERVICES.items():
-        assert f"{name}={name}:{spec['port']}" in alb
+        assert f"{name}={name}:{spec['port']}" in generate
+    assert "--port 8080" in generate and "--output /etc/bookrec-alb/haproxy.cfg" in generate
+    assert generator["volumes"] == ["alb-config:/etc/bookrec-alb"]
+    assert compose["alb"]["volumes"] == ["alb-config:/usr/local/etc/haproxy:ro"]
+    assert compose["alb"]["depends_on"]["alb-config"] == {"condition": "service_completed_successfully"}
 
 
 def test_compose_names_the_user_pool_the_emulator_creates():

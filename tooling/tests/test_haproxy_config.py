@@ -185,10 +185,14 @@ def test_a_service_without_targets_is_refused():
         render_config(definitions.routes(), {k: v for k, v in TARGETS.items() if k != "ratings"})
 
 
+# As docker-compose.yml generates it: the compose service names as targets.
+COMPOSE_CONFIG = render_config(definitions.routes(), {name: [f"{name}:{spec['port']}"]
+                                                      for name, spec in definitions.services().items()},
+                               bind="0.0.0.0")
+
+
 def test_hostname_targets_are_resolved_and_may_start_down():
-    config = render_config(definitions.routes(), {name: [f"{name}:{spec['port']}"]
-                                                  for name, spec in definitions.services().items()},
-                           bind="0.0.0.0")
+    config = COMPOSE_CONFIG
     assert "resolvers system" in config and "parse-resolv-conf" in config
     assert all("resolvers system init-addr last,libc,none" in line for line in lines(config, "default-server"))
     assert "bind 0.0.0.0:8080" in config
@@ -196,8 +200,9 @@ def test_hostname_targets_are_resolved_and_may_start_down():
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (make deps installs it)")
-def test_haproxy_accepts_the_generated_configuration(tmp_path):
+@pytest.mark.parametrize("config", [CONFIG, COMPOSE_CONFIG], ids=["stack", "compose"])
+def test_haproxy_accepts_the_generated_configuration(tmp_path, config):
     path = tmp_path / "haproxy.cfg"
-    path.write_text(CONFIG)
+    path.write_text(config)
     result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
