@@ -18,7 +18,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt constraints.txt
 	$(VENV)/bin/pip install -q -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
 	@touch $(STAMP)
 
-deps: $(STAMP) system-deps ## install Python packages into .venv and redis-server if missing
+deps: $(STAMP) system-deps ## install Python packages into .venv, and haproxy (the local ALB) and redis-server if missing
 
 lock: ## re-resolve constraints.txt from the pyproject ranges in a scratch virtualenv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q --upgrade pip
@@ -87,7 +87,7 @@ bench-ratings: deps ## rating write throughput, lost races, and the emulator's t
 bench-etl: deps ## extract and load throughput benchmark
 	$(PY) data-processing/benchmarks/bench_etl.py
 
-bench-alb: deps ## the local ALB's added latency and GET /books/{id} throughput (needs `make up`)
+bench-alb: deps ## the local ALB's (HAProxy's) added latency and GET /books/{id} throughput (needs `make up`)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
 	$(PY) -m bookrec_local.bench_alb
 

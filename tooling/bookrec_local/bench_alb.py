@@ -1,6 +1,6 @@
-"""What the local ALB adds: per-request latency (direct vs through the ALB) and throughput.
+"""What the local ALB (HAProxy) adds: per-request latency (direct vs through the ALB) and throughput.
 
-Runs against a stack started with `make up`:
+Runs against a stack started with `make up` (BOOKREC_ALB_WORKERS sets HAProxy's threads):
 
     python -m bookrec_local.bench_alb [--requests 3000] [--path /books/OL827357W] [--duration 10]
 
@@ -61,6 +61,14 @@ def wrk(url: str, duration: int, connections: int) -> dict[str, float] | None:
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
+def haproxy_version(config: Path) -> str:
+    """e.g. "HAProxy 2.6.12, 1 thread": what the stack's ALB runs."""
+    version = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split()
+    threads = re.search(r"^\s*nbthread (\d+)", config.read_text(), re.M) if config.exists() else None
+    count = threads.group(1) if threads else "?"
+    return f"HAProxy {version[2] if len(version) > 2 else '?'}, {count} thread{'s' if count != '1' else ''}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", type=Path, default=definitions.ROOT / ".run")
@@ -82,6 +90,7 @@ def main() -> None:
     d = sequential_latencies(direct, args.path, args.requests)
     a = sequential_latencies(alb, args.path, args.requests)
     report = {
+        "alb": haproxy_version(args.state_dir / "haproxy.cfg"),
         "path": args.path, "service": rule.service, "requests": args.requests,
         "direct_ms": {"p50": statistics.median(d), "p99": percentile(d, 0.99)},
         "via_alb_ms": {"p50": statistics.median(a), "p99": percentile(a, 0.99)},
