@@ -95,6 +95,33 @@ def search_terms(text: str, *, query: bool = False) -> list[str]:
     return terms
 
 
+_WORD_RUN = regex.compile(r"[\p{L}\p{M}\p{N}]+")
+
+
+def term_spans(text: str) -> list[tuple[str, int, int]]:
+    """Every search term of `text` (as documents index them) with the characters it came from.
+
+    (term, start, end) with offsets into `text` itself: a word's term spans the word; a bigram or a
+    single character of an unspaced run spans those characters when normalising kept the run's
+    length (it does for Chinese, Japanese and Thai text), else the whole run.
+    """
+    spans = []
+    for run in _WORD_RUN.finditer(text):
+        normalised = normalise_text(run.group())
+        aligned = len(normalised) == len(run.group())
+        for word in normalised.split():
+            for piece in _segments(word):
+                if not _UNSPACED_RUN.fullmatch(piece):
+                    spans.append((piece, run.start(), run.end()))
+                    continue
+                at = normalised.find(piece) if aligned else -1
+                for size in (2, 1):
+                    for i in range(len(piece) - size + 1):
+                        start = run.start() + at + i if at >= 0 else run.start()
+                        spans.append((piece[i:i + size], start, start + size if at >= 0 else run.end()))
+    return spans
+
+
 def has_word_character(text: str) -> bool:
     """Whether `text` holds a letter or digit of any script (a query without one has nothing to find)."""
     return bool(normalise_text(text))
