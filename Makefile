@@ -75,6 +75,10 @@ clean:
 bench-search: deps ## search index build/query benchmark at 50K and 1M books
 	$(PY) services/search/benchmarks/bench_search.py
 
+.PHONY: eval-search
+eval-search: deps ## known-item search quality per query kind (hand-written index vs tantivy) and what each engine costs
+	cd services/search/benchmarks && $(abspath $(PY)) -m eval_search
+
 evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
 	$(PY) -m bookrec_recommendation.evaluate
 
