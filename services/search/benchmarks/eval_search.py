@@ -289,14 +289,15 @@ def evaluate(name: str, records: Sequence[dict[str, Any]], queries: Sequence[Que
 def print_quality(results: dict[str, dict[str, Any]], queries: Sequence[Query]) -> None:
     counts = {k: sum(q.kind == k for q in queries) for k in KINDS}
     names = list(results)
-    print(f"\n{'kind':<16s}{'queries':>8s}" + "".join(f"{n + ' @1':>20s}{'MRR@10':>8s}" for n in names))
+    print(f"\n{'':<24s}" + "".join(f"{n:>24s}" for n in names))
+    print(f"{'kind':<16s}{'queries':>8s}" + f"{'first':>14s}{'MRR@10':>10s}" * len(names))
     for kind in KINDS:
         if not counts[kind]:
             continue
         row = f"{kind:<16s}{counts[kind]:>8d}"
         for n in names:
             figures = results[n]["kinds"].get(kind)
-            row += f"{figures['first']:>20.3f}{figures['mrr10']:>8.3f}" if figures else f"{'-':>20s}{'-':>8s}"
+            row += f"{figures['first']:>14.3f}{figures['mrr10']:>10.3f}" if figures else f"{'-':>14s}{'-':>10s}"
         print(row)
 
 
