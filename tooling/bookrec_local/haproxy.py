@@ -55,10 +55,9 @@ class HealthCheck:
     recheck: float = 0.5
 
 
-# The ALB's own errors, answered as Problem Details: status -> (code, title, detail).
+# The ALB's own errors about its targets, answered as Problem Details: status -> (code, title, detail).
+# (A request HAProxy cannot parse gets its built-in 400 page: http-error does not reach those.)
 ERRORS: dict[int, tuple[str, str, str]] = {
-    400: ("bad_request", "Bad request", "the load balancer could not parse the request"),
-    408: ("request_timeout", "Request timeout", "the request was not received within the idle timeout"),
     502: ("bad_gateway", "Bad gateway", "the %[be_name] target closed the connection or answered invalidly"),
     503: ("service_unavailable", "Service unavailable", "no healthy %[be_name] target could take the request"),
     504: ("gateway_timeout", "Gateway timeout", "the %[be_name] target did not answer within the idle timeout"),
@@ -123,7 +122,8 @@ def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind
         "global",
         f"    nbthread {threads}",
         "    maxconn 4096",
-        "    log stdout format raw local0 info",
+        # Failed requests (and alerts) on stdout; server state changes are already on stderr with -db.
+        "    log stdout format raw local0 err",
         "",
     ]
     if resolves:
@@ -135,7 +135,8 @@ def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind
         "    mode http",
         "    log global",
         "    option httplog",
-        "    option dontlog-normal",  # errors and failed checks only: the services log every request
+        "    option dontlog-normal",  # failed requests only: the services log every request
+        "    option log-separate-errors",
         "    option http-keep-alive",
         f"    timeout connect {_seconds(connect_timeout)}",
         f"    timeout client {_seconds(idle_timeout)}",
