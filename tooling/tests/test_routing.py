@@ -1,4 +1,5 @@
-"""The local ALB's rule matcher against routes.json: every contract route and the tricky ones."""
+"""ALB rule semantics over routes.json (the oracle the generated HAProxy configuration is checked
+against): every contract route and the tricky ones."""
 
 import pytest
 
