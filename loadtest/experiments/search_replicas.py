@@ -1,10 +1,10 @@
-"""Search behind the local ALB with one replica vs two (and one vs two ALB worker processes).
+"""Search behind the local ALB with one replica vs two (and HAProxy with one vs two threads).
 
     python loadtest/experiments/search_replicas.py [--users 64] [--duration 45] [--alb-workers 1 2] [--profile]
 
 The second replica is started exactly as the stack starts search (same granian
 command and environment, another port); the ALB is restarted with both as
-targets (round-robin, like a target group). Load: HeavyUser tasks tagged
+targets (round robin over health-checked replicas, like a target group). Load: HeavyUser tasks tagged
 `search` (full-text GET and POST, advanced, autocomplete), no think time.
 Writes loadtest/results/<timestamp>-search-replicas/ (one directory per
 variant, summary.json and comparison.png).

@@ -8,7 +8,7 @@ Groups (HeavyUser task tags, no think time, every response validated):
   dynamo  details, batch, book ratings, user ratings
   mix     search 3, details 2, batch 2, rate 1, book ratings 1, user ratings 1, advanced 1, autocomplete 1
 
-Each group runs once per ALB worker count given. For the memory group, wrk
+Each group runs once per ALB worker count given (HAProxy threads). For the memory group, wrk
 (C, a few % of a core) also replays the GET routes the catalogue gives, so the
 stack's ceiling is visible without Locust's own CPU cost. For the dynamo group
 the emulator's ceiling for the same DynamoDB calls is measured directly
