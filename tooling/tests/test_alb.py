@@ -236,3 +236,28 @@ async def wait_for(predicate, seconds: float) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def test_the_stack_runs_haproxy_as_one_of_its_processes(tmp_path):
+    """Stack.start_alb: the configuration written into the state directory, haproxy in the foreground
+    under the stack's pid files, workers as threads, replaced targets, stopped like any other process."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from bookrec_local.stack import ALB_PORT, Stack
+
+    stack = Stack(tmp_path / "state", port_offset=free_port() - ALB_PORT)
+    replica = free_port()
+    stack.start_alb(workers=2, targets={"search": [replica]})
+    try:
+        config = (tmp_path / "state" / "haproxy.cfg").read_text()
+        assert "nbthread 2" in config and f"server search-1 127.0.0.1:{replica}" in config
+        assert f"bind 127.0.0.1:{stack.port(ALB_PORT)}" in config
+        assert set(stack.pids()) == {"alb"}
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(stack.alb_url + "/nowhere", timeout=5)
+        assert answer.value.code == 404 and json.loads(answer.value.read())["code"] == "no_route"
+    finally:
+        assert stack.stop("alb") == 1
+    assert not port_open(stack.port(ALB_PORT))
