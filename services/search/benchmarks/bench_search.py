@@ -1,5 +1,10 @@
 """Search index benchmark at 50K and 1M realistic books: build time, memory, query and refresh latency.
 
+Queries: common, rare and several words, exact titles, the any-word fallback, deep offsets, advanced
+filters, autocomplete; then what readers type besides clean words (words with one or two edits, a
+half-typed last word, words in Arabic, Cyrillic, Greek and CJK scripts, two characters of a CJK title)
+and facet counts when the index has them.
+
     python services/search/benchmarks/bench_search.py [--sizes 50000 1000000] [--seed 7]
     python services/search/benchmarks/bench_search.py --sizes --http http://127.0.0.1:8080   # after `make up`
 
@@ -34,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_common.catalog import with_derived_attributes
+import regex
+
+from bookrec_common.catalog import normalise_text, with_derived_attributes
 from bookrec_search.index import Filters, IndexBuilder, SearchIndex
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +49,9 @@ SEED = ROOT / "data-processing" / "seed"
 # More real author names when present (the ETL's test data; gzip, Open Library dump lines).
 AUTHORS_DUMP = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"
 STAMP = "2026-01-01T00:00:00.000000Z"
+NON_LATIN = regex.compile(r"[\p{Script=Arabic}\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Han}"
+                          r"\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]")
+CJK = regex.compile(r"[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+")
 
 
 def vocabularies() -> tuple[list[str], list[str], list[str]]:
@@ -170,6 +180,53 @@ def queries(index: SearchIndex) -> None:
             lambda i: index.advanced(Filters(author=rare[i % len(rare)]), "title"), 200)
     measure("autocomplete (1, 3, 6 characters)",
             lambda i: index.autocomplete(prefixes[i % len(prefixes)]), 900)
+    reader_queries(index, titles, rng)
+
+
+def one_edit(word: str, rng: np.random.Generator) -> str:
+    """`word` with one insertion, deletion, substitution or transposition (of adjacent letters)."""
+    at, letter = int(rng.integers(len(word) - 1)), "abcdefghijklmnopqrstuvwxyz"[int(rng.integers(26))]
+    kind = int(rng.integers(4))
+    if kind == 0:
+        return word[:at] + letter + word[at:]
+    if kind == 1:
+        return word[:at] + word[at + 1:]
+    if kind == 2:
+        return word[:at] + (letter if letter != word[at] else "q") + word[at + 1:]
+    return word[:at] + word[at + 1] + word[at] + word[at + 2:]
+
+
+def reader_queries(index: SearchIndex, titles: list[str], rng: np.random.Generator) -> None:
+    """What readers type besides clean words: typos, an unfinished last word, other scripts; facets."""
+    long_words = [w for t in titles for w in t.lower().split() if len(w) >= 5 and w.isalpha() and w.isascii()]
+    very_long = [w for w in long_words if len(w) >= 9] or long_words
+    typos = [one_edit(long_words[int(i)], rng) for i in rng.integers(len(long_words), size=300)]
+    two_typos = [one_edit(one_edit(very_long[int(i)], rng), rng) for i in rng.integers(len(very_long), size=300)]
+    shorter = [t.split() for t in titles if len(t.split()) >= 2]
+    with_typo = [f"{w[0]} {one_edit(w[1], rng) if len(w[1]) >= 5 else w[1]}" for w in shorter]
+    open_last = [" ".join(w[:-1] + [w[-1][:max(1, len(w[-1]) // 2)]]) for w in shorter]
+    words, _, _ = vocabularies()
+    other_scripts = sorted({w for w in (normalise_text(w) for w in words) if w and NON_LATIN.search(w)})
+    cjk_parts = sorted({w[i:i + 2] for w in other_scripts for i in range(len(w) - 1) if CJK.fullmatch(w[i:i + 2])})
+    measure("typo: one word, one edit", lambda i: index.search(typos[i % len(typos)]), 300)
+    measure("typo: one long word, two edits", lambda i: index.search(two_typos[i % len(two_typos)]), 300)
+    measure("typo: two title words, one misspelt", lambda i: index.search(with_typo[i % len(with_typo)]), 300)
+    measure("prefix: title with its last word half typed", lambda i: index.search(open_last[i % len(open_last)]), 300)
+    measure("non-Latin word (Arabic, Cyrillic, Greek, CJK)",
+            lambda i: index.search(other_scripts[i % len(other_scripts)]), 300)
+    if cjk_parts:
+        measure("CJK: two characters of a title", lambda i: index.search(cjk_parts[i % len(cjk_parts)]), 200)
+    facets = getattr(index, "facets", None)
+    if facets is None:
+        print("  facets: this index has no facets() yet, skipped")
+        return
+    common = ["the", "of", "love", "life", "history", "world", "new", "war"]
+    try:
+        facets(common[0])
+    except TypeError as exc:
+        print(f"  facets: facets(query) not callable as expected ({exc}), skipped")
+        return
+    measure("facets of a common word's matches", lambda i: facets(common[i % len(common)]), 200)
 
 
 def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:

@@ -101,8 +101,9 @@ def _tantivy(records: Sequence[dict[str, Any]]) -> Engine:
 ENGINES: dict[str, Callable[[Sequence[dict[str, Any]]], Engine]] = {
     "handwritten": HandWritten, "tantivy": _tantivy}
 # The modules each engine is, beyond the shared normaliser (bookrec_common.catalog).
-ENGINE_SOURCES = {"handwritten": [HERE.parent / "bookrec_search" / "index.py",
-                                  HERE.parent / "bookrec_search" / "columns.py"],
+# Facets count for both: the tantivy engine has them too.
+ENGINE_SOURCES = {"handwritten": [p for p in (HERE.parent / "bookrec_search" / f"{name}.py"
+                                              for name in ("index", "columns", "facets")) if p.exists()],
                   "tantivy": [HERE / "tantivy_engine.py"]}
 
 

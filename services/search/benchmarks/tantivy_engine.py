@@ -6,13 +6,14 @@ tokenizer, so both engines see the same terms.
 
 Scoring
 -------
-- Fields title, original title (3), authors (2) and subjects (1): tantivy's BM25 per field, summed.
+- Fields title, original title (3), authors (2) and subjects (1): tantivy's BM25 per field, summed
+  (of title and original title, which often share words, only the better).
 - Every query word must match (in any field); when no book has them all, any word matches.
 - A query word matches itself, its corrections and, for the last word, the words it begins. Tantivy's
   fuzzy and prefix queries score a flat 1.0 x boost, so that a corrected word weighs what an exact
   one does (rarer words more), corrections are looked up instead (a fuzzy query on an index of the
   vocabulary, one document per term: tantivy's Levenshtein automaton) and searched as BM25 term
-  queries, boosted down: one edit x 0.5, two edits x 0.3, a completed prefix x 0.6. Per word the
+  queries, boosted down: one edit x 0.5, two edits x 0.3, a completed prefix x 0.3. Per word the
   best variant counts (a disjunction max), so exact matches rank above corrected ones.
 - Corrections follow Meilisearch: none under 5 characters, one edit from 5, two from 9, a
   transposition one edit; numbers and unspaced-script bigrams are never corrected.
@@ -40,8 +41,8 @@ import tantivy
 from bookrec_common.catalog import normalise_text, search_terms
 
 TEXT_FIELDS = {"title": 3.0, "original": 3.0, "authors": 2.0, "subjects": 1.0}
-ONE_EDIT, TWO_EDITS, PREFIX = 0.5, 0.3, 0.6
-EXACT_TITLE_BONUS = 10.0
+ONE_EDIT, TWO_EDITS, PREFIX = 0.5, 0.3, 0.3
+EXACT_TITLE_BONUS = 20.0
 PRIOR_STRENGTH, PRIOR_RATINGS = 0.15, 10.0
 MAX_CORRECTIONS, MAX_COMPLETIONS = 12, 24
 FACETS = {"authors": "author_facet", "subjects": "subject_facet", "decade": "decade", "language": "language"}
@@ -181,10 +182,15 @@ class TantivyEngine:
 
     def _word(self, word: str, last: bool) -> tantivy.Query:
         variants = [(word, 1.0), *self._corrections(word), *(self._completions(word) if last else [])]
-        return tantivy.Query.disjunction_max_query([
-            tantivy.Query.boolean_query([(tantivy.Occur.Should, self._term(field, term, weight * penalty))
-                                         for field, weight in TEXT_FIELDS.items()])
-            for term, penalty in variants])
+        return tantivy.Query.disjunction_max_query([self._everywhere(term, penalty) for term, penalty in variants])
+
+    def _everywhere(self, term: str, penalty: float) -> tantivy.Query:
+        """The term in any field; a title and its original title often share words: the better one counts."""
+        title = tantivy.Query.disjunction_max_query([self._term(f, term, TEXT_FIELDS[f] * penalty)
+                                                     for f in ("title", "original")])
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, title),
+             *((tantivy.Occur.Should, self._term(f, term, TEXT_FIELDS[f] * penalty)) for f in ("authors", "subjects"))])
 
     def text_query(self, query: str) -> tuple[tantivy.Query, tantivy.Query]:
         """(every word required, any word) queries for the text of `query`, with the exact title bonus."""
