@@ -8,7 +8,7 @@ PACKAGES := services/common services/search services/bookdetail services/ratings
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb evaluate loadtest token clean
+.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget evaluate loadtest token clean
 
 # constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
 # exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
@@ -94,6 +94,11 @@ bench-etl: deps ## extract and load throughput benchmark
 bench-alb: deps ## the local ALB's (HAProxy's) added latency and GET /books/{id} throughput (needs `make up`)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
 	$(PY) -m bookrec_local.bench_alb
+
+BUDGET_ARGS ?=
+bench-budget: deps ## CPU us per request by part in search and recommendation; BUDGET_ARGS="--baseline REV" compares with REV
+	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || (echo "wrk is needed: apt-get install wrk" && exit 1)
+	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
 
 SCENARIO ?= smoke
 loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step

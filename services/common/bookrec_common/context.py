@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from typing import Any
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from bookrec_common.logs import current_request_id
+from bookrec_common.logs import current_request_id, log_access
 
 REQUEST_ID_HEADER = "x-request-id"
 SERVICE_HEADER = "x-service"
 _MAX_ID_LENGTH = 128
-access_log = logging.getLogger("bookrec.access")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -45,17 +42,25 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def response_headers_hook(service: str):
-    """A `before_send` hook: runs for every response, unknown routes included."""
+    """A `before_send` hook: runs for every response, unknown routes included.
+
+    Sets (replacing any of the same name) the request id, the service and the security headers."""
+    fixed = [(name.encode(), value.encode()) for name, value in
+             ((SERVICE_HEADER, service), *SECURITY_HEADERS.items())]
+    csp = (b"content-security-policy", API_CSP.encode())
+    api_names = frozenset([REQUEST_ID_HEADER.encode(), *(name for name, _ in fixed), csp[0]])
+    schema_names = api_names - {csp[0]}
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            headers = MutableScopeHeaders.from_message(message)
-            headers[REQUEST_ID_HEADER] = request_id_of(scope)
-            headers[SERVICE_HEADER] = service
-            for name, value in SECURITY_HEADERS.items():
-                headers[name] = value
-            if not scope.get("path", "").startswith("/schema"):
-                headers["content-security-policy"] = API_CSP
+            api = not scope.get("path", "").startswith("/schema")
+            ours = api_names if api else schema_names
+            headers = [h for h in message.get("headers", ()) if h[0].lower() not in ours]
+            headers.append((REQUEST_ID_HEADER.encode(), request_id_of(scope).encode("latin-1")))
+            headers.extend(fixed)
+            if api:
+                headers.append(csp)
+            message["headers"] = headers
 
     return before_send
 
@@ -85,9 +90,6 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             if self.log_requests:
-                access_log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"method": scope["method"], "path": scope["path"], "status": status,
-                           "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
-                )
+                log_access(scope["method"], scope["path"], status,
+                           round((time.perf_counter() - started) * 1000, 2), current_request_id.get())
             current_request_id.reset(token)

@@ -9,7 +9,8 @@ clients are created and closed), dependencies and readiness checks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +19,17 @@ from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from bookrec_common.context import RequestContextMiddleware, response_headers_hook
 from bookrec_common.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from bookrec_common.logs import configure_logging
+from bookrec_common.metrics import RequestMetrics, RequestMetricsMiddleware
 from bookrec_common.settings import ServiceSettings
 
 # Bounded request bodies: the largest legitimate body (a 100-id batch) is a few KB.
 MAX_BODY_BYTES = 64 * 1024
+UNMEASURED_PATHS = ("/metrics", "/health", "/ready", "/schema")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,15 @@ class ReadinessCheck:
     name: str
     probe: Callable[[Litestar], Awaitable[Any]]
     required: bool = True
+
+
+@asynccontextmanager
+async def _rate_limits_synced(app: Litestar) -> AsyncIterator[None]:
+    """Entered after the service's own lifespan, so left before it closes Redis: the hits a limiter
+    counted since its last sync reach Redis before the process goes."""
+    yield
+    for limiter in app.state.get("rate_limiters", {}).values():
+        await limiter.aclose()
 
 
 @get("/health", include_in_schema=False)
@@ -86,15 +98,15 @@ def create_service_app(
 ) -> Litestar:
     name = settings.service_name
     configure_logging(name, settings.log_level)
-    prometheus = PrometheusConfig(app_name=name, prefix="bookrec", group_path=True,
-                                  exclude=["/metrics", "/health", "/ready", "/schema"])
+    metrics = RequestMetrics(prefix="bookrec", app_name=name)
     app = Litestar(
         route_handlers=[health, ready, PrometheusController, *route_handlers],
-        lifespan=list(lifespan),
+        lifespan=[*lifespan, _rate_limits_synced],
         on_startup=list(on_startup),
         dependencies=dependencies or {},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[prometheus.middleware, DefineMiddleware(RequestContextMiddleware, log_requests=settings.access_log)],
+        middleware=[DefineMiddleware(RequestMetricsMiddleware, metrics=metrics, exclude=UNMEASURED_PATHS),
+                    DefineMiddleware(RequestContextMiddleware, log_requests=settings.access_log)],
         before_send=[response_headers_hook(name)],
         openapi_config=OpenAPIConfig(title=f"bookrec {name}", version="1.0.0", description=description,
                                      path="/schema",

@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
     # Requests per client per window on the limited routes; 0 turns the limit off.
     rate_limit: int = Field(default=0, ge=0)
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # Each replica counts locally and syncs with Redis at most this long after a hit, or at once when a client
+    # has this many hits Redis has not seen (0: 2 % of the limit, at most 100). Admitted per window, at worst:
+    # rate_limit + replicas x the allowance (see bookrec_common.ratelimit). An allowance of 1 syncs every hit.
+    rate_limit_sync_seconds: float = Field(default=0.1, gt=0, le=5)
+    rate_limit_local_allowance: int = Field(default=0, ge=0)
 
 
 class AuthSettings(ServiceSettings):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bookrec_common.clients import redis_client
@@ -39,3 +41,105 @@ async def test_redis_unreachable_lets_requests_through_and_counts_them():
         for _ in range(3):
             await limiter.hit("erin")  # never raises: the API stays up without its limiter
         assert RATE_LIMIT_UNCHECKED.labels("test-down")._value.get() == before + 3
+
+
+# Counting locally and syncing in batches: the limit still holds across replicas, within the stated tolerance.
+
+async def _hits(limiter: RateLimiter, client: str, n: int) -> int:
+    """Hits `client` n times (a few at once, like concurrent requests); how many were admitted."""
+    admitted = 0
+
+    async def one() -> None:
+        nonlocal admitted
+        try:
+            await limiter.hit(client)
+            admitted += 1
+        except TooManyRequests:
+            pass
+
+    for _ in range(n // 4):
+        await asyncio.gather(*(one() for _ in range(4)))
+    return admitted
+
+
+async def test_two_replicas_admit_the_limit_and_at_most_their_allowances_more(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        replicas = [RateLimiter(redis, "test-replicas", limit=200, window_seconds=60, clock=clock,
+                                local_allowance=8, sync_seconds=0.02) for _ in range(2)]
+        admitted = 0
+        for _ in range(25):  # the replicas take turns, each with hits the other has not seen
+            for limiter in replicas:
+                admitted += await _hits(limiter, "frank", 16)
+        for limiter in replicas:
+            await limiter.aclose()
+        assert 200 <= admitted <= 200 + 2 * 8
+        # Every hit reached Redis, refused ones included: a client over the limit stays over it everywhere.
+        assert int(await redis.get(f"ratelimit:test-replicas:frank:{int(clock.now // 60)}")) == 2 * 25 * 16
+
+
+async def test_a_lone_replica_counting_locally_is_exact(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        limiter = RateLimiter(redis, "test-lone", limit=50, window_seconds=60, clock=clock, local_allowance=10)
+        assert await _hits(limiter, "gina", 80) == 50
+        await limiter.aclose()
+
+
+async def test_hits_below_the_allowance_reach_redis_within_the_sync_interval(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        limiter = RateLimiter(redis, "test-interval", limit=1000, window_seconds=60, clock=clock,
+                              local_allowance=100, sync_seconds=0.05)
+        for _ in range(4):
+            await limiter.hit("hana")
+        key = f"ratelimit:test-interval:hana:{int(clock.now // 60)}"
+        assert int(await redis.get(key)) == 1  # the first hit synced inline: Redis's count was unknown
+        await asyncio.sleep(0.3)
+        assert int(await redis.get(key)) == 4
+        assert 0 < await redis.ttl(key) <= 61
+        await limiter.aclose()
+
+
+async def test_a_client_refused_elsewhere_is_refused_here_after_a_sync(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        first, second = (RateLimiter(redis, "test-elsewhere", limit=10, window_seconds=60, clock=clock,
+                                     local_allowance=3) for _ in range(2))
+        assert await _hits(first, "ivan", 12) == 10
+        await first.aclose()
+        with pytest.raises(TooManyRequests) as refused:
+            await second.hit("ivan")  # its first hit syncs inline and learns the total
+        assert refused.value.headers["Retry-After"] == "55"
+        await second.aclose()
+
+
+async def test_redis_unreachable_with_local_counting_lets_everything_through():
+    async with redis_client("redis://127.0.0.1:9/0") as redis:
+        limiter = RateLimiter(redis, "test-down-batched", limit=5, window_seconds=60, local_allowance=3)
+        before = RATE_LIMIT_UNCHECKED.labels("test-down-batched")._value.get()
+        for _ in range(20):
+            await limiter.hit("judy")  # never raises
+        assert RATE_LIMIT_UNCHECKED.labels("test-down-batched")._value.get() == before + 20
+        await limiter.aclose()
+
+
+async def test_redis_is_tried_again_after_the_retry_delay():
+    clock = Clock(1000.0)
+    async with redis_client("redis://127.0.0.1:9/0") as redis:
+        limiter = RateLimiter(redis, "test-retry", limit=5, window_seconds=60, clock=clock, retry_redis_after=5.0)
+        calls = 0
+        real_pipeline = redis.pipeline
+
+        def counting_pipeline(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            return real_pipeline(*args, **kwargs)
+
+        redis.pipeline = counting_pipeline
+        await limiter.hit("kim")
+        await limiter.hit("kim")
+        assert calls == 1  # Redis away: no timeout paid per request
+        clock.now += 5.0
+        await limiter.hit("kim")
+        assert calls == 2
