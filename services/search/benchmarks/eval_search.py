@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import random
@@ -105,10 +106,14 @@ def _tantivy(records: Sequence[dict[str, Any]]) -> Engine:
 ENGINES: dict[str, Callable[[Sequence[dict[str, Any]]], Engine]] = {
     "handwritten": HandWritten, "tantivy": _tantivy}
 # The modules each engine is, beyond the shared normaliser (bookrec_common.catalog).
-# Facets count for both: the tantivy engine has them too.
-ENGINE_SOURCES = {"handwritten": [p for p in (HERE.parent / "bookrec_search" / f"{name}.py"
-                                              for name in ("index", "columns", "facets")) if p.exists()],
-                  "tantivy": [HERE / "tantivy_engine.py"]}
+
+
+def engine_sources(name: str) -> list[Path]:
+    """The modules an engine is, beyond the shared normaliser; facets count for both (tantivy has them)."""
+    if name == "tantivy":
+        return [HERE / "tantivy_engine.py"]
+    package = Path(importlib.util.find_spec("bookrec_search").origin).parent  # the one imported
+    return [p for p in (package / f"{m}.py" for m in ("index", "columns", "facets")) if p.exists()]
 
 
 # ---- queries -------------------------------------------------------------------------------------------
@@ -284,7 +289,7 @@ def evaluate(name: str, records: Sequence[dict[str, Any]], queries: Sequence[Que
         reciprocal[q.kind].append(1 / rank if rank else 0.0)
         if rank != 1 and len(failures[q.kind]) < 5:
             failures[q.kind].append(f"{q.text!r} -> {q.book_id}, got {hits[:1]}")
-    total, code = code_lines(ENGINE_SOURCES[name])
+    total, code = code_lines(engine_sources(name))
     return {"kinds": {k: {"queries": len(first[k]), "first": float(np.mean(first[k])),
                           "mrr10": float(np.mean(reciprocal[k]))} for k in first},
             "build_s": build, "memory_mb": memory,
