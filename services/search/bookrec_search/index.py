@@ -1,23 +1,68 @@
 """The in-memory search index: pure, no I/O.
 
+Terms
+-----
+Text is indexed and queried as `bookrec_common.catalog.search_terms` gives it:
+words of every script, normalised (NFKC, case folded, diacritics folded);
+scripts written without spaces (Chinese, Japanese, Thai...) as overlapping
+character pairs, documents also under each single character. A book's
+`original_title` (its title in its own script) is indexed in the title field,
+as the subtitle is.
+
+Matching
+--------
+Each query term t matches these alternatives, each with a cost:
+
+    t itself                                              cost 0 (exact)
+    the last query word as a prefix, when the query does  cost 1 (completion)
+    not end with a space and t has ≥ 2 characters: the
+    24 terms starting with t in the most books
+    terms within OSA edit distance e of t (a swap of two  cost 2·e (correction)
+    neighbours is one edit): e ≤ 1 for t of ≥ 5
+    characters, e ≤ 2 for ≥ 9; shorter words, numbers and
+    character pairs of unspaced scripts are never
+    corrected; at most the 32 closest (then most used)
+
+In a book, t counts through its cheapest alternative present there (the
+highest-scoring one among equally cheap ones). A book's tier is the sum of
+those costs over the query words.
+
 Scoring (the documented contract)
 ---------------------------------
-For a document d and a query word t, with field weights w_title = 3,
+For a document d and a term u, with field weights w_title = 3,
 w_authors = 2, w_subjects = 1, k1 = 1.2, b = 0.75 and avg_f the average length
 of field f (as last averaged, see Layout):
 
-    impact(t, d) = Σ_f  w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
-    idf(t)       = ln(1 + (N − df + 0.5) / (df + 0.5))      df: documents with t in any field
-    text(d)      = Σ_t idf(t) · impact(t, d)
+    impact(u, d) = Σ_f  w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
+    idf(u)       = ln(1 + (N − df + 0.5) / (df + 0.5))      df: documents with u in any field
+    text(d)      = Σ_t m(cost) · idf(u_t) · impact(u_t, d)  u_t: the alternative t counts through in d;
+                                                            m: 1 exact, 0.8 completion, 0.6 one edit,
+                                                            0.4 two edits
     prior(d)     = ln(1 + rating_count) · bayes_avg / 5     bayes_avg: the average pulled towards the
                                                             catalogue mean by 10 phantom ratings
-    score(d)     = text(d) · (1 + 0.15 · prior(d)) + 10 · [normalised title = normalised query]
+    score(d)     = text(d) · (1 + 0.15 · prior(d)) + 10 · [normalised title or original title
+                                                           = normalised query]
 
-Full text needs every query word in some field; when no book has them all,
-any word matches and the result says so. Ties are broken by the prior, then
-by normalised title A..Z, then by book id, so every ordering is total and the
-same on every replica. Advanced text filters apply per field (all words of
-`title` in the title, and so on) and score with that field's lists alone.
+Full text needs every query word (through some alternative) in some field;
+when no book has them all, any word matches and the result says so. Books rank
+by tier first (fewer edits, then exact before completed: an exact match is
+always above a corrected one, a corrected word still scores by the BM25 of
+the term it matched), then by score. Ties are broken by the prior, then by
+normalised title A..Z, then by book id, so every ordering is total and the
+same on every replica. A query that spells a valid ISBN-13 or ISBN-10 (hyphens
+and spaces allowed) also finds the books carrying it (`isbn_13`), above every
+text match (score + 10); an invalid check digit is just text. Advanced text
+filters apply per field (all words of `title` in the title, and so on), match
+exactly and score with that field's lists alone.
+
+Typo candidates are found with rapidfuzz's OSA distance (bit-parallel, with a
+cut-off) over the terms of each length within reach, kept as per-length lists.
+A deletion-neighbourhood map (SymSpell) answers faster per word but holds
+every term's 1- and 2-deletion variants (tens of entries per term as Python
+strings, hundreds of MB at a million books) and must be extended on every
+refresh; scanning the per-length lists costs a millisecond or two per
+corrected word at the vocabulary of a million books, within the latency
+budget, for next to no memory.
 
 Layout
 ------
@@ -25,7 +70,9 @@ Per field, posting lists of term frequencies (for field filters); across
 fields, posting lists of precomputed impacts (for full text, so a query word
 costs one list, not three). Both are flat numpy arrays addressed by term
 offsets. Display strings are packed in UTF-8 buffers; everything else is a
-numpy column. Titles are kept in sorted order for prefix search by bisection.
+numpy column. Titles are kept in sorted order for prefix search by bisection;
+the vocabulary too (completions), and grouped by length (corrections). ISBNs
+are a sorted array of numbers beside the positions of their books.
 
 An index is immutable. `updated()` returns a new one: rating and other column
 changes copy the affected columns; text changes also merge the changed
@@ -37,8 +84,11 @@ grown by a quarter they are taken afresh and every impact recomputed).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
+import itertools
 import math
+import re
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,8 +97,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from rapidfuzz.distance import OSA
+from rapidfuzz.process import cdist
 
-from bookrec_common.catalog import normalise_text
+from bookrec_common.catalog import normalise_text, search_terms
 
 from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn,
                                     occurrence_counts, summed_pairs)
@@ -68,6 +120,15 @@ DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates excee
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue outgrows them by a quarter
+ONE_TYPO, TWO_TYPOS = 5, 9  # query words this long match terms within 1 (2) edits; shorter words exactly
+MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
+PREFIX_MIN, PREFIX_TERMS = 2, 24  # the last word completes to its PREFIX_TERMS most used extensions
+EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
+MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
+TIER_STEP = 1e7  # above any text score: tiers rank first
+ISBN_BONUS = 10.0
+ISBN_TIER = -1  # a book found by ISBN ranks above every text match
+NO_MATCH_COST = 127
 
 
 PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one value each
@@ -81,9 +142,20 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
+    """One page of hits and what the query matched.
+
+    `terms`: per query word, the index terms it matched in the matching books (exact, completed
+    or corrected), best first. `corrections`: the query words matched only through corrections,
+    and the terms they were corrected to. `matches`: every matching position (ascending), before
+    the page is cut; filled only when asked for (`with_matches=True`).
+    """
+
     total: int
     hits: list[Hit]
     matched_all_words: bool = True
+    terms: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    corrections: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    matches: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +176,37 @@ class Filters:
 
 
 def tokens_of(text: str) -> list[str]:
-    return normalise_text(text).split()
+    """The terms a document's text is indexed under (see `bookrec_common.catalog.search_terms`)."""
+    return search_terms(text)
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct terms a query looks for, in query order."""
+    return list(dict.fromkeys(search_terms(text, query=True)))
+
+
+_ISBN_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2012\u2013]+")
+_ISBN_13 = re.compile(r"97[89][0-9]{10}")
+_ISBN_10 = re.compile(r"[0-9]{9}[0-9X]")
+
+
+def _isbn13_check_digit(first12: str) -> str:
+    return str(-sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12)) % 10)
+
+
+def isbn13_of(text: str) -> str | None:
+    """The ISBN-13 that `text` spells (ISBN-13 or ISBN-10, hyphens and spaces allowed), when its check digit
+    is right; None otherwise."""
+    compact = _ISBN_SEPARATORS.sub("", text.strip()).upper()
+    if _ISBN_13.fullmatch(compact):
+        return compact if _isbn13_check_digit(compact[:12]) == compact[12] else None
+    if _ISBN_10.fullmatch(compact):
+        total = sum(w * int(d) for w, d in zip(range(10, 1, -1), compact[:9]))
+        if (total + (10 if compact[9] == "X" else int(compact[9]))) % 11:
+            return None
+        first12 = "978" + compact[:9]
+        return first12 + _isbn13_check_digit(first12)
+    return None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -133,6 +235,8 @@ class Document:
     title_norm: str
     authors: str  # display names joined by NAME_SEPARATOR
     tokens: tuple[list[str], list[str], list[str]]  # per field, in FIELDS order
+    original_title_norm: str  # the normalised title in its own script, when it differs
+    isbns: tuple[int, ...]  # valid ISBN-13s
     year: int
     language: str
     cover_id: int
@@ -143,16 +247,24 @@ class Document:
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> Document:
         title, subtitle = _text(record.get("title")), _text(record.get("subtitle"))
+        original = _text(record.get("original_title"))
         names = _author_names(record)
         subjects = [s for s in record.get("subjects") or [] if isinstance(s, str)]
         title_norm = _text(record.get("title_norm")) or normalise_text(title)
+        original_norm = normalise_text(original)
         authors = NAME_SEPARATOR.join(names)
-        signature = hashlib.blake2b("\x1e".join([title, subtitle, title_norm, authors, *subjects]).encode(),
-                                    digest_size=8).digest()
+        isbns = record.get("isbn_13")
+        found = [isbn13_of(i) for i in isbns if isinstance(i, str)] if isinstance(isbns, list) else []
+        isbn_numbers = tuple(sorted({int(i) for i in found if i}))
+        signature = hashlib.blake2b("\x1e".join([title, subtitle, original, title_norm, authors, *subjects,
+                                                 *map(str, isbn_numbers)]).encode(), digest_size=8).digest()
         return cls(
             book_id=record["book_id"], title=title, title_norm=title_norm, authors=authors,
-            tokens=(tokens_of(title) + tokens_of(subtitle), [t for n in names for t in _shared_tokens(n)],
+            tokens=(tokens_of(title) + tokens_of(subtitle) + (tokens_of(original) if original_norm else []),
+                    [t for n in names for t in _shared_tokens(n)],
                     [t for s in subjects for t in _shared_tokens(s)]),
+            original_title_norm="" if original_norm in ("", normalise_text(title)) else original_norm,
+            isbns=isbn_numbers,
             year=_whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999),
             language=_text(record.get("language")), cover_id=_whole(record.get("cover_id"), NO_COVER),
             rating_count=_whole(record.get("rating_count"), 0, 0),
@@ -263,10 +375,17 @@ class IndexBuilder:
         self._languages: list[str] = []
         self._years, self._covers = array("i"), array("q")
         self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
+        self._original_titles: dict[int, str] = {}
+        self._isbns, self._isbn_positions = array("q"), array("i")
 
     def add(self, record: Mapping[str, Any]) -> None:
         document = Document.of(record)
-        self._occurrences.add(len(self._ids), document, self._vocabulary)
+        position = len(self._ids)
+        self._occurrences.add(position, document, self._vocabulary)
+        if document.original_title_norm:
+            self._original_titles[position] = document.original_title_norm
+        self._isbns.extend(document.isbns)
+        self._isbn_positions.extend([position] * len(document.isbns))
         self._ids.append(document.book_id)
         self._titles.append(document.title)
         self._title_norms.append(document.title_norm)
@@ -308,12 +427,137 @@ class IndexBuilder:
             rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
             vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
             averaged_size=size,
-            combined=combined, title_order=np.array(title_order, dtype=np.int32))
+            combined=combined, title_order=np.array(title_order, dtype=np.int32),
+            lexicon=_Lexicon.of(self._vocabulary), original_titles=self._original_titles,
+            isbns=_IsbnMap.of(np.frombuffer(self._isbns, dtype=np.int64),
+                              np.frombuffer(self._isbn_positions, dtype=np.int32)))
 
 
 def _id_array(book_ids: Sequence[str]) -> np.ndarray:
     """Book ids as fixed-width bytes, as wide as the longest."""
     return np.array([i.encode() for i in book_ids], dtype="S") if book_ids else np.empty(0, dtype="S1")
+
+
+class _Lexicon:
+    """The vocabulary searched by prefix (terms in sorted order) and for typos (terms grouped by length)."""
+
+    __slots__ = ("by_id", "by_length", "sorted_ids", "sorted_terms")
+
+    def __init__(self, by_id: list[str], sorted_terms: list[str], sorted_ids: np.ndarray,
+                 by_length: dict[int, tuple[list[str], np.ndarray]]) -> None:
+        self.by_id = by_id
+        self.sorted_terms, self.sorted_ids, self.by_length = sorted_terms, sorted_ids, by_length
+
+    @staticmethod
+    def correctable(term: str) -> bool:
+        """Whether typos are looked for near `term` (bigrams of unspaced scripts are shorter than this)."""
+        return len(term) >= ONE_TYPO - 1 and not term.isdigit()
+
+    @classmethod
+    def of(cls, vocabulary: Mapping[str, int]) -> _Lexicon:
+        return cls([], [], np.empty(0, dtype=np.int32), {}).with_terms(vocabulary)
+
+    def with_terms(self, added: Mapping[str, int]) -> _Lexicon:
+        """This lexicon with new terms (term -> id, the ids following the known ones); `self` is unchanged."""
+        if not added:
+            return self
+        entering = sorted(added)
+        at = [bisect.bisect_left(self.sorted_terms, t) for t in entering]
+        terms: list[str] = []
+        previous = 0
+        for place, term in zip(at, entering):
+            terms.extend(self.sorted_terms[previous:place])
+            terms.append(term)
+            previous = place
+        terms.extend(self.sorted_terms[previous:])
+        ids = np.insert(self.sorted_ids, at, np.array([added[t] for t in entering], dtype=np.int32))
+        grouped: dict[int, tuple[list[str], list[int]]] = {}
+        for term in entering:
+            if self.correctable(term):
+                group = grouped.setdefault(len(term), ([], []))
+                group[0].append(term)
+                group[1].append(added[term])
+        by_length = dict(self.by_length)
+        for length, (new_terms, new_ids) in grouped.items():
+            old_terms, old_ids = by_length.get(length, ([], np.empty(0, dtype=np.int32)))
+            by_length[length] = (old_terms + new_terms,
+                                 np.concatenate([old_ids, np.array(new_ids, dtype=np.int32)]))
+        return _Lexicon(self.by_id + sorted(added, key=added.__getitem__), terms, ids, by_length)
+
+    def with_prefix(self, prefix: str) -> np.ndarray:
+        """Ids of the terms starting with `prefix` (itself included)."""
+        lo = bisect.bisect_left(self.sorted_terms, prefix)
+        hi = bisect.bisect_left(self.sorted_terms, prefix + ABOVE_ANY_TEXT, lo)
+        return self.sorted_ids[lo:hi]
+
+    def near(self, word: str, edits: int) -> list[tuple[int, int]]:
+        """(term id, edits) of the terms other than `word` within `edits` OSA edits (a transposition is one)."""
+        found: list[tuple[int, int]] = []
+        for length in range(len(word) - edits, len(word) + edits + 1):
+            group = self.by_length.get(length)
+            if group is None:
+                continue
+            distances = cdist([word], group[0], scorer=OSA.distance, score_cutoff=edits, dtype=np.int32)[0]
+            for j in np.flatnonzero((distances <= edits) & (distances > 0)):
+                found.append((int(group[1][j]), int(distances[j])))
+        return found
+
+    @property
+    def nbytes(self) -> int:
+        return (sys.getsizeof(self.by_id) + sys.getsizeof(self.sorted_terms) + self.sorted_ids.nbytes
+                + sum(sys.getsizeof(t) + i.nbytes for t, i in self.by_length.values()))
+
+
+class _IsbnMap:
+    """ISBN-13s (as numbers, ascending) and the positions of the books carrying them."""
+
+    __slots__ = ("isbns", "positions")
+
+    def __init__(self, isbns: np.ndarray, positions: np.ndarray) -> None:
+        self.isbns, self.positions = isbns, positions
+
+    @classmethod
+    def of(cls, isbns: np.ndarray, positions: np.ndarray) -> _IsbnMap:
+        order = np.lexsort((positions, isbns))
+        return cls(isbns[order].astype(np.int64), positions[order].astype(np.int32))
+
+    def find(self, isbn: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.isbns, [isbn, isbn + 1])
+        return np.unique(self.positions[lo:hi])
+
+    def replaced(self, removed: np.ndarray, isbns: Sequence[int], positions: Sequence[int]) -> _IsbnMap:
+        """Without the entries of removed positions (a mask), with the given ones added."""
+        keep = ~removed[self.positions] if len(self.positions) else np.zeros(0, dtype=bool)
+        return _IsbnMap.of(np.concatenate([self.isbns[keep], np.array(isbns, dtype=np.int64)]),
+                           np.concatenate([self.positions[keep], np.array(positions, dtype=np.int32)]))
+
+    @property
+    def nbytes(self) -> int:
+        return self.isbns.nbytes + self.positions.nbytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternative:
+    """A term a query word matches: the word itself, a completion of it, or a correction."""
+
+    term: str
+    term_id: int
+    cost: int  # EXACT, PREFIX_ONLY or PER_EDIT x edits
+    weight: float  # idf of the term x MATCH_WEIGHTS[cost]
+    books: int  # how many books have the term
+
+
+@dataclass(frozen=True, slots=True)
+class _WordMatch:
+    """The books matching one query word, through its best alternative in each book."""
+
+    word: str
+    alternatives: list[_Alternative]
+    docs: np.ndarray  # ascending
+    values: np.ndarray  # x weight: the word's text score in each book
+    weight: float
+    cost: np.ndarray | int  # per book, or the same for all
+    choice: np.ndarray | None  # per book, which alternative (None: the only one)
 
 
 class _SortedTitles:
@@ -351,8 +595,15 @@ class SearchIndex:
                  rating_count: np.ndarray, rating_sum: np.ndarray, vocabulary: dict[str, int],
                  fields: tuple[PostingLists, ...], lengths: tuple[np.ndarray, ...],
                  average_lengths: tuple[float, ...], averaged_size: int, combined: PostingLists,
-                 title_order: np.ndarray) -> None:
+                 title_order: np.ndarray, lexicon: _Lexicon | None = None,
+                 original_titles: dict[int, str] | None = None, isbns: _IsbnMap | None = None) -> None:
         self.book_ids, self.id_order = book_ids, id_order
+        self.lexicon = lexicon or _Lexicon.of(vocabulary)
+        self.original_titles = original_titles or {}  # position -> normalised original title
+        self._by_original_title: dict[str, list[int]] = {}
+        for position, original in self.original_titles.items():
+            self._by_original_title.setdefault(original, []).append(position)
+        self.isbns = isbns or _IsbnMap(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
         self.titles, self.title_norms, self.authors = titles, title_norms, authors
         self.signatures, self.years, self.cover_ids = signatures, years, cover_ids
         self.languages, self.language = languages, language
@@ -429,7 +680,8 @@ class SearchIndex:
                   self.avg_rating, self.popularity, self.prior_factor, self.suggestion_rank, self.block_tops)
         vocabulary = sys.getsizeof(self.vocabulary) + sum(sys.getsizeof(t) for t in self.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(p.nbytes for p in (*self.fields, self.combined))
-                + self.titles.nbytes + self.title_norms.nbytes + self.authors.nbytes + vocabulary)
+                + self.titles.nbytes + self.title_norms.nbytes + self.authors.nbytes + vocabulary
+                + self.lexicon.nbytes + self.isbns.nbytes)
 
     # ---- matching --------------------------------------------------------------------------------
     def _idf(self, document_frequency: int) -> float:
@@ -484,8 +736,15 @@ class SearchIndex:
             return lo, bisect.bisect_right(self._sorted_titles, normalised, lo)
         return lo, bisect.bisect_left(self._sorted_titles, normalised + ABOVE_ANY_TEXT, lo)
 
-    def _top(self, candidates: np.ndarray, key: np.ndarray, offset: int, limit: int) -> list[Hit]:
-        """Candidates ranked by key (higher first), then prior, then title order; one page of them."""
+    def _top(self, candidates: np.ndarray, key: np.ndarray, offset: int, limit: int,
+             tier: np.ndarray | None = None) -> list[Hit]:
+        """Candidates ranked by tier (lower first), key (higher first), prior, title order; one page of them.
+
+        A hit's score is its key.
+        """
+        shown = key
+        if tier is not None and len(tier) and tier.min() != tier.max():
+            key = key.astype(np.float64) - TIER_STEP * tier
         wanted = offset + limit
         if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
             # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
@@ -496,7 +755,7 @@ class SearchIndex:
             cut = np.partition(sample, kth)[kth]
             passing = key >= cut
             if np.count_nonzero(passing) >= wanted:
-                candidates, key = candidates[passing], key[passing]
+                candidates, key, shown = candidates[passing], key[passing], shown[passing]
         levels: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
             lambda i: key[i], lambda i: self.popularity[candidates[i]],
             lambda i: -self.title_rank[candidates[i]].astype(np.int64))
@@ -516,42 +775,154 @@ class SearchIndex:
         chosen = best(np.arange(len(candidates)), 0, wanted)
         positions = candidates[chosen]
         ranked = chosen[np.lexsort((self.title_rank[positions], -self.popularity[positions], -key[chosen]))]
-        return [Hit(int(candidates[i]), float(key[i])) for i in ranked[offset:wanted]]
+        return [Hit(int(candidates[i]), float(shown[i])) for i in ranked[offset:wanted]]
 
     # ---- queries ---------------------------------------------------------------------------------
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
-        """Full text over title, authors and subjects (see the module docstring for the score)."""
+    def search(self, query: str, limit: int = 20, offset: int = 0, *,
+               with_matches: bool = False) -> SearchResult:
+        """Full text over title, authors and subjects (see the module docstring for matching and score)."""
         normalised = normalise_text(query)
-        words = list(dict.fromkeys(normalised.split()))
-        lists = self._lists(self.combined, words) if words else None
+        words = query_terms(query)
+        completes = bool(words) and bool(normalise_text(query[-1:]))  # no prefix once a space ends the query
+        matches = [self._word_match(w, completes and i == len(words) - 1) for i, w in enumerate(words)]
+        present = [m for m in matches if len(m.docs)]
         candidates = np.empty(0, dtype=np.int32)
-        if lists is not None:
-            candidates, where = self._intersection(lists)
+        score = np.empty(0, dtype=np.float32)
+        tier = np.empty(0, dtype=np.int32)
+        where: list[Any] = []
+        if present and len(present) == len(matches):
+            candidates, where = self._intersection([(m.docs, m.values) for m in matches])
             text = np.zeros(len(candidates), dtype=np.float32)
-            for (docs, impacts), at in zip(lists, where):
-                text += np.float32(self._idf(len(docs))) * impacts[at]
+            tier = np.zeros(len(candidates), dtype=np.int32)
+            for m, at in zip(matches, where):
+                text += np.float32(m.weight) * m.values[at]
+                tier += m.cost[at] if isinstance(m.cost, np.ndarray) else m.cost
             score = text * self.prior_factor[candidates]
         matched_all = len(candidates) > 0
-        if not matched_all:
+        if not matched_all and present:
             accumulated = np.zeros(self.size, dtype=np.float32)
-            for word in words:
-                term = self.vocabulary.get(word)
-                if term is not None:
-                    docs, impacts = self.combined.get(term)
-                    # add.at with intp indices is numpy's fastest scatter-add; impacts are all > 0
-                    np.add.at(accumulated, docs.astype(np.intp), np.float32(self._idf(len(docs))) * impacts)
-            accumulated *= self.prior_factor
+            costs = np.zeros(self.size, dtype=np.int32)
+            for m in present:
+                docs = m.docs.astype(np.intp)
+                # add.at with intp indices is numpy's fastest scatter-add; scores are all > 0
+                np.add.at(accumulated, docs, np.float32(m.weight) * m.values)
+                costs[docs] += m.cost
             candidates = np.flatnonzero(accumulated > 0)  # through a bool mask: several times faster
-            score = accumulated[candidates]
-        lo, hi = self._title_span(normalised, exact=True)
-        if hi > lo and len(candidates):
-            exact = np.sort(self.title_order[lo:hi])  # ascending: searchsorted walks forward
-            at = np.minimum(np.searchsorted(candidates, exact), len(candidates) - 1)
-            score[at[candidates[at] == exact]] += EXACT_TITLE_BONUS
-        return SearchResult(len(candidates), self._top(candidates, score, offset, limit), matched_all)
+            score = accumulated[candidates] * self.prior_factor[candidates]
+            tier = costs[candidates]
+            matches, where = present, [m.docs for m in present]
+        if len(candidates):
+            exact = [self.title_order[slice(*self._title_span(normalised, exact=True))],
+                     np.array(self._by_original_title.get(normalised, ()), dtype=np.int32)]
+            exact_titles = np.unique(np.concatenate(exact))  # ascending: searchsorted walks forward
+            at = np.minimum(np.searchsorted(candidates, exact_titles), len(candidates) - 1)
+            score[at[candidates[at] == exact_titles]] += EXACT_TITLE_BONUS
+        terms, corrections = self._matched_terms(matches, where, matched_all)
+        isbn = isbn13_of(query)
+        found = self.isbns.find(int(isbn)) if isbn else np.empty(0, dtype=np.int32)
+        if len(found):
+            candidates, score, tier = self._with_isbn_hits(found, candidates, score, tier)
+            matched_all = True
+        return SearchResult(len(candidates), self._top(candidates, score, offset, limit, tier), matched_all,
+                            terms, corrections, candidates if with_matches else None)
+
+    def _with_isbn_hits(self, found: np.ndarray, candidates: np.ndarray, score: np.ndarray,
+                        tier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        merged = np.union1d(candidates, found).astype(np.int32)
+        merged_score = np.zeros(len(merged), dtype=np.float32)
+        merged_tier = np.zeros(len(merged), dtype=np.int32)
+        at = np.searchsorted(merged, candidates)
+        merged_score[at], merged_tier[at] = score, tier
+        at = np.searchsorted(merged, found)
+        merged_score[at] += ISBN_BONUS
+        merged_tier[at] = ISBN_TIER
+        return merged, merged_score, merged_tier
+
+    def _matched_terms(self, matches: Sequence[_WordMatch], where: Sequence[Any],
+                       matched_all: bool) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Per query word, the terms it matched in the matching books; and the words only corrected."""
+        terms: dict[str, list[str]] = {}
+        corrections: dict[str, list[str]] = {}
+        if not where:
+            return terms, corrections
+        for m, at in zip(matches, where):
+            if m.choice is None:
+                chosen = [m.alternatives[0]]
+            else:
+                picked = m.choice if not matched_all or isinstance(at, slice) else m.choice[at]
+                chosen = [m.alternatives[j] for j in np.unique(picked)]
+            chosen.sort(key=lambda a: (a.cost, -a.books, a.term))
+            terms[m.word] = [a.term for a in chosen]
+            if chosen[0].cost >= PER_EDIT:
+                corrections[m.word] = terms[m.word]
+        return terms, corrections
+
+    def _alternatives(self, word: str, completes: bool) -> list[_Alternative]:
+        """The terms `word` matches: itself, its completions when it is the last word, its corrections."""
+        frequency = self.combined.offsets
+        found: dict[int, int] = {}  # term id -> cost
+        term = self.vocabulary.get(word)
+        if term is not None:
+            found[term] = EXACT
+        if completes and len(word) >= PREFIX_MIN:
+            ids = self.lexicon.with_prefix(word)
+            if len(ids):
+                counts = frequency[ids + 1] - frequency[ids]
+                if len(ids) > PREFIX_TERMS + 1:
+                    keep = np.argpartition(-counts, PREFIX_TERMS)[:PREFIX_TERMS + 1]
+                    ids, counts = ids[keep], counts[keep]
+                for t in ids[counts > 0]:
+                    found.setdefault(int(t), PREFIX_ONLY)
+        if len(word) >= ONE_TYPO and not word.isdigit():
+            near = self.lexicon.near(word, 2 if len(word) >= TWO_TYPOS else 1)
+            counts = {t: int(frequency[t + 1] - frequency[t]) for t, _ in near}
+            near = sorted((e, -counts[t], t) for t, e in near if counts[t] and t not in found)
+            for edits, _, t in near[:MAX_CORRECTIONS]:
+                found[t] = PER_EDIT * edits
+        alternatives = []
+        for t, cost in found.items():
+            df = int(frequency[t + 1] - frequency[t])
+            if df:
+                alternatives.append(_Alternative(self.lexicon.by_id[t], t, cost,
+                                                 self._idf(df) * MATCH_WEIGHTS[cost], df))
+        alternatives.sort(key=lambda a: (a.cost, -a.books, a.term))
+        return alternatives
+
+    def _word_match(self, word: str, completes: bool) -> _WordMatch:
+        alternatives = self._alternatives(word, completes)
+        if not alternatives:
+            return _WordMatch(word, [], np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), 1.0, 0, None)
+        if len(alternatives) == 1:
+            a = alternatives[0]
+            docs, impacts = self.combined.get(a.term_id)
+            return _WordMatch(word, alternatives, docs, impacts, a.weight, a.cost, None)
+        lists = [self.combined.get(a.term_id) for a in alternatives]
+        if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > self.size:
+            # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first.
+            cost = np.full(self.size, NO_MATCH_COST, dtype=np.int8)
+            best = np.zeros(self.size, dtype=np.float32)
+            choice = np.zeros(self.size, dtype=np.int16)
+            for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists)):
+                values = np.float32(a.weight) * impacts
+                current = cost[docs]
+                better = (current == NO_MATCH_COST) | ((current == a.cost) & (best[docs] < values))
+                docs = docs[better]
+                cost[docs], best[docs], choice[docs] = a.cost, values[better], j
+            docs = np.flatnonzero(cost != NO_MATCH_COST).astype(np.int32)
+            return _WordMatch(word, alternatives, docs, best[docs], 1.0, cost[docs].astype(np.int32),
+                              choice[docs])
+        docs = np.concatenate([d for d, _ in lists])
+        values = np.concatenate([np.float32(a.weight) * v for a, (_, v) in zip(alternatives, lists)])
+        costs = np.concatenate([np.full(len(d), a.cost, dtype=np.int32) for a, (d, _) in zip(alternatives, lists)])
+        choices = np.concatenate([np.full(len(d), j, dtype=np.int16) for j, (d, _) in enumerate(lists)])
+        order = np.lexsort((-values, costs, docs))
+        docs, values, costs, choices = docs[order], values[order], costs[order], choices[order]
+        first = np.ones(len(docs), dtype=bool)
+        first[1:] = docs[1:] != docs[:-1]
+        return _WordMatch(word, alternatives, docs[first], values[first], 1.0, costs[first], choices[first])
 
     def advanced(self, filters: Filters, sort: str = "relevance", order: str = "desc", limit: int = 20,
-                 offset: int = 0) -> SearchResult:
+                 offset: int = 0, *, with_matches: bool = False) -> SearchResult:
         """Every given filter applies; sorted by `sort` (relevance, rating, year, title) in `order`.
 
         Books without a year (year sort) or without ratings (rating sort) come last in either order.
@@ -561,12 +932,14 @@ class SearchIndex:
         candidates: np.ndarray | None = None  # None: every document
         text: np.ndarray | None = None
         field_lists: list[tuple[int, PostingList]] = []
+        matched_words: dict[str, None] = {}
         for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
-            words = list(dict.fromkeys(tokens_of(phrase or "")))
+            words = query_terms(phrase or "")
             if words:
                 lists = self._lists(self.fields[field], words)
                 if lists is None:
-                    return SearchResult(0, [])
+                    return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
+                matched_words.update(dict.fromkeys(words))
                 field_lists += [(field, posting_list) for posting_list in lists]
         if field_lists:
             # One intersection over every word of every field; scores only for the books left.
@@ -585,7 +958,9 @@ class SearchIndex:
         if candidates is None:
             candidates = np.arange(self.size)
         key = self._sort_key(sort, order, candidates, text)
-        return SearchResult(len(candidates), self._top(candidates, key, offset, limit))
+        return SearchResult(len(candidates), self._top(candidates, key, offset, limit), True,
+                            terms={w: [w] for w in matched_words},
+                            matches=candidates if with_matches else None)
 
     def _column_filters(self, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:
         """Mask of the candidates (or of every document) passing the year, rating and language filters."""
@@ -690,18 +1065,25 @@ class SearchIndex:
                 "title_norms": self.title_norms, "authors": self.authors, "signatures": self.signatures,
                 "vocabulary": self.vocabulary, "fields": self.fields, "lengths": self.lengths,
                 "average_lengths": self.average_lengths, "averaged_size": self.averaged_size,
-                "combined": self.combined, "title_order": self.title_order}
+                "combined": self.combined, "title_order": self.title_order, "lexicon": self.lexicon,
+                "original_titles": self.original_titles, "isbns": self.isbns}
 
     def _updated_text(self, rewritten: list[tuple[Document, int]], added: list[Document]) -> dict[str, Any]:
         size = self.size + len(added)
         batch = [*rewritten, *((d, self.size + i) for i, d in enumerate(added))]
         vocabulary = dict(self.vocabulary)
+        known_terms = len(vocabulary)
         occurrences = _Occurrences()
         for d, p in batch:
             occurrences.add(p, d, vocabulary)
         removed = np.zeros(self.size, dtype=bool)
         removed[[p for _, p in rewritten]] = True
         term_count = len(vocabulary)
+        lexicon = self.lexicon.with_terms(dict(itertools.islice(vocabulary.items(), known_terms, None)))
+        original_titles = {p: t for p, t in self.original_titles.items() if not removed[p]}
+        original_titles.update((p, d.original_title_norm) for d, p in batch if d.original_title_norm)
+        isbns = self.isbns.replaced(removed, [i for d, _ in batch for i in d.isbns],
+                                    [p for d, p in batch for _ in d.isbns])
         rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
         fields, lengths, impact_keys, impacts = [], [], [], []
         for f in range(len(FIELDS)):
@@ -747,4 +1129,5 @@ class SearchIndex:
                 "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
                 "lengths": tuple(lengths),
                 "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
-                "title_order": title_order}
+                "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
+                "isbns": isbns}

@@ -42,6 +42,13 @@ class BookSummary(msgspec.Struct):
     score: float
 
 
+class Correction(msgspec.Struct):
+    """A query word found only through typo correction, and the words it was taken for."""
+
+    word: str  # as normalised (lower case, accents folded)
+    corrected_to: list[str]
+
+
 class SearchResponse(msgspec.Struct):
     query: str
     total: int
@@ -50,6 +57,7 @@ class SearchResponse(msgspec.Struct):
     limit: int
     matched: Literal["all_words", "any_word"]
     items: list[BookSummary]
+    corrections: list[Correction] = []
 
 
 class AdvancedSearchResponse(msgspec.Struct):

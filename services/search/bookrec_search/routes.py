@@ -9,15 +9,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from bookrec_common.catalog import normalise_text
+from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
 
 from bookrec_search.engine import SearchEngine
 from bookrec_search.index import Filters, SearchIndex, book_summary
 from bookrec_search.models import (AdvancedSearchRequest, AdvancedSearchResponse, AutocompleteResponse,
-                                   BookSummary, SearchRequest, SearchResponse)
+                                   BookSummary, Correction, SearchRequest, SearchResponse)
 
-MIN_QUERY = 2
 MAX_PREFIX = 200
 QueryText = Annotated[str, Parameter(min_length=1, max_length=500, description="words to find")]
 QueryLimit = Annotated[int, Parameter(ge=1, le=100, description="1..100")]
@@ -47,24 +46,37 @@ def _summary(index: SearchIndex, position: int, score: float) -> BookSummary:
 
 def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field: str,
                source: str) -> SearchResponse:
-    if len(normalise_text(query).replace(" ", "")) < MIN_QUERY:
-        raise _invalid(field, f"needs at least {MIN_QUERY} letters or digits", source)
+    if not has_word_character(query):
+        raise _invalid(field, "needs at least one letter or digit", source)
     index = _live_index(engine)
     result = index.search(query, limit, offset)
     items = [_summary(index, h.position, h.score) for h in result.hits]
+    corrections = [Correction(word=w, corrected_to=terms) for w, terms in result.corrections.items()]
     return SearchResponse(query=query, total=result.total, count=len(items), offset=offset, limit=limit,
-                          matched="all_words" if result.matched_all_words else "any_word", items=items)
+                          matched="all_words" if result.matched_all_words else "any_word", items=items,
+                          corrections=corrections)
+
+
+SEARCH_DESCRIPTION = (
+    "Words of every script (Chinese, Japanese and Thai by character pairs), accents and case ignored; "
+    "a book's original title counts as its title. All words must match; when no book has them all, any "
+    "word matches (`matched`: any_word). Typos are forgiven: words of 5 or more characters match words "
+    "one edit away, of 9 or more two edits away (a swap of neighbours is one edit); exact matches rank "
+    "first, and `corrections` names the words found only through a correction and what they matched. "
+    "The last word also matches as the start of a longer word unless the query ends with a space. A "
+    "valid ISBN-13 or ISBN-10 (hyphens and spaces allowed) puts the books carrying it first. Refused "
+    "(400) only when the query has no letter or digit at all.")
 
 
 @post("/search", status_code=HTTP_200_OK, summary="Ranked full-text search over titles, authors and subjects",
-      description="All words must match; when no book has them all, any word matches (`matched`: any_word).")
+      description=SEARCH_DESCRIPTION)
 async def search_post(request: Request, data: JSONBody[SearchRequest],
                       engine: NamedDependency[SearchEngine]) -> SearchResponse:
     body: SearchRequest = decode_strictly(await request.body(), SearchRequest)
     return _full_text(engine, body.query, body.limit, body.offset, "query", "body")
 
 
-@get("/search", summary="Ranked full-text search (cacheable GET form)")
+@get("/search", summary="Ranked full-text search (cacheable GET form)", description=SEARCH_DESCRIPTION)
 async def search_get(engine: NamedDependency[SearchEngine], q: QueryText, limit: QueryLimit = 20,
                      offset: QueryOffset = 0) -> SearchResponse:
     return _full_text(engine, q, limit, offset, "q", "query")
@@ -112,7 +124,9 @@ async def _autocomplete(engine: SearchEngine, prefix: str, limit: int, field: st
                                 source="dynamodb", items=items)
 
 
-@get("/search/autocomplete", summary="Titles starting with a prefix, most rated first")
+@get("/search/autocomplete", summary="Titles starting with a prefix, most rated first",
+     description="Any script; accents and case ignored. Answered from the index, or from the title-prefix "
+                 "index of the books table while the index loads (`source`).")
 async def autocomplete(engine: NamedDependency[SearchEngine], q: Prefix,
                        limit: PrefixLimit = 10) -> AutocompleteResponse:
     return await _autocomplete(engine, q, limit, "q", "query")

@@ -13,7 +13,7 @@ from bookrec_common.dynamo import from_item
 TITLE_PREFIX_INDEX = "title-prefix"
 PROBE_ID = "OL0W"  # never a real work id
 SUMMARY_FIELDS = "book_id, title, title_norm, authors, first_publish_year, rating_sum, rating_count, cover_id"
-INDEX_FIELDS = SUMMARY_FIELDS + ", subtitle, subjects, #lang"
+INDEX_FIELDS = SUMMARY_FIELDS + ", subtitle, original_title, isbn_13, subjects, #lang"
 
 
 class BookSource:

@@ -246,7 +246,7 @@ async def shared_client(dynamodb):
 
 
 @pytest.mark.parametrize("method, path, body, field", [
-    ("POST", "/search", {"query": "a"}, "query"),
+    ("POST", "/search", {"query": "¿? —"}, "query"),
     ("POST", "/search", {"query": "  !! "}, "query"),
     ("POST", "/search", {"query": "art", "limit": 0}, "limit"),
     ("POST", "/search", {"query": "art", "limit": 101}, "limit"),
@@ -258,7 +258,7 @@ async def shared_client(dynamodb):
     ("POST", "/search", {}, "query"),
     ("POST", "/search", {"query": "art", "bogus": 1}, "bogus"),
     ("POST", "/search", [1, 2], "body"),
-    ("GET", "/search?q=a", None, "q"),
+    ("GET", "/search?q=%E2%80%94%E3%80%82", None, "q"),
     ("GET", "/search", None, "q"),
     ("GET", "/search?q=", None, "q"),
     ("GET", "/search?q=art&limit=abc", None, "limit"),
@@ -315,3 +315,85 @@ async def test_searches_past_the_per_address_limit_are_429_counted_across_replic
         assert (await one.get("/search", params={"q": "art"}, headers=client_b)).status_code == 200
         assert (await one.get("/health", headers=client_a)).status_code == 200  # probes are never limited
         assert 'rate_limited_total{limit="search"}' in (await one.get("/metrics")).text
+
+
+# ---- every script, typos, ISBNs ------------------------------------------------------------------------
+WORLD = [
+    {"book_id": "GB1", "title": "War and Peace", "original_title": "Война и миръ", "isbn_13": ["9780140447934"],
+     "ratings_distribution": {"5": 9}},
+    {"book_id": "GB2", "title": "Мастер и Маргарита", "ratings_distribution": {"4": 5}},
+    {"book_id": "GB3", "title": "Маска", "ratings_distribution": {"4": 1}},
+    {"book_id": "GB4", "title": "Οδύσσεια", "authors": [{"author_id": None, "name": "Όμηρος"}]},
+    {"book_id": "GB5", "title": "ノルウェイの森", "authors": [{"author_id": None, "name": "村上春樹"}],
+     "ratings_distribution": {"5": 3}},
+    {"book_id": "GB6", "title": "ノルウェー語入門"},
+    {"book_id": "GB7", "title": "ألف ليلة وليلة", "isbn_13": ["9780804429573"]},
+    {"book_id": "GB8", "title": "Thus Spoke Zarathustra"},
+]
+
+
+@pytest.fixture(scope="module")
+async def world_client(dynamodb):
+    prefix = f"w{uuid.uuid4().hex[:10]}"
+    tables = definitions.create_tables(dynamodb, prefix)
+    records = put_books(dynamodb, tables, WORLD)
+    try:
+        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c, \
+                AsyncTestClient(create_app(settings_for(tables, index_enabled=False))) as fallback:
+            await wait_until(lambda: ready(c))
+            yield c, fallback, records
+    finally:
+        definitions.delete_tables(dynamodb, prefix)
+
+
+@pytest.mark.parametrize("query, book_id", [
+    ("война", "GB1"), ("ВОЙНА И МИРЪ", "GB1"), ("маргарита", "GB2"), ("Οδυσσεια", "GB4"), ("ομηρος", "GB4"),
+    ("ウェイ", "GB5"), ("村上", "GB5"), ("森", "GB5"), ("ليلة", "GB7"), ("a", None),
+])
+async def test_every_script_is_searchable_over_http(world_client, query, book_id):
+    client, _, _ = world_client
+    for response in (await client.get("/search", params={"q": query}),
+                     await client.post("/search", json={"query": query})):
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert (items[0]["book_id"] if items else None) == book_id
+
+
+async def test_typos_are_forgiven_and_reported(world_client):
+    client, _, _ = world_client
+    body = (await client.get("/search", params={"q": "zarathustar spoke"})).json()
+    assert [i["book_id"] for i in body["items"]] == ["GB8"] and body["matched"] == "all_words"
+    assert body["corrections"] == [{"word": "zarathustar", "corrected_to": ["zarathustra"]}]
+    exact = (await client.post("/search", json={"query": "zarathustra"})).json()
+    assert exact["corrections"] == [] and [i["book_id"] for i in exact["items"]] == ["GB8"]
+    typed = (await client.get("/search", params={"q": "thus spo"})).json()
+    assert [i["book_id"] for i in typed["items"]] == ["GB8"] and typed["corrections"] == []
+
+
+@pytest.mark.parametrize("query, book_id", [
+    ("9780140447934", "GB1"), ("978-0-14-044793-4", "GB1"), ("0 14 044793 8", "GB1"), ("080442957X", "GB7"),
+    ("0-8044-2957-x", "GB7"), ("9780140447935", None), ("0140447939", None),
+])
+async def test_isbns_find_their_books_and_bad_check_digits_are_just_text(world_client, query, book_id):
+    client, _, _ = world_client
+    response = await client.get("/search", params={"q": query})
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert (items[0]["book_id"] if items else None) == book_id
+
+
+@pytest.mark.parametrize("prefix", ["мас", "МАСТЕР", "ノル", "ノルウェイ", "οδυσ", "ألف", "в"])
+async def test_autocomplete_in_every_script_from_the_index_and_the_gsi(world_client, prefix):
+    client, fallback, records = world_client
+    wanted = normalise_text(prefix)
+    expected = [r["book_id"] for r in sorted((r for r in records if r["title_norm"].startswith(wanted)),
+                                              key=suggestion_key)]
+    from_index = (await client.get("/search/autocomplete", params={"q": prefix})).json()
+    from_table = (await fallback.get("/search/autocomplete", params={"q": prefix})).json()
+    assert from_index["source"] == "index" and from_table["source"] == "dynamodb"
+    assert [i["book_id"] for i in from_index["items"]] == expected
+    assert {**from_table, "source": "index"} == from_index
+    shard = (await client.get(f"/search/shard/{prefix}")).json()
+    assert shard["items"] == from_index["items"]
+    if prefix != "в":
+        assert expected
