@@ -340,6 +340,25 @@ def print_verdict(results: dict[str, dict[str, Any]]) -> None:
               + f"; {r['code_lines']} lines of code")
 
 
+def markdown(results: dict[str, dict[str, Any]], queries: Sequence[Query]) -> str:
+    """The quality and cost tables as Markdown, for the README."""
+    names = list(results)
+    lines = ["| kind | queries | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
+    for kind in KINDS:
+        count = sum(q.kind == kind for q in queries)
+        if count:
+            cells = [f"{results[n]['kinds'][kind]['first']:.3f} ({results[n]['kinds'][kind]['mrr10']:.3f})"
+                     if kind in results[n]["kinds"] else "-" for n in names]
+            lines.append(f"| {kind} | {count} | " + " | ".join(cells) + " |")
+    lines += ["", "| engine | build s | memory MB | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | lines (code) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n, r in results.items():
+        lines.append(f"| {n} | {r['build_s']:.2f} | {r['memory_mb']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r.get('cpu_p50_ms', float('nan')):.2f} | {r.get('cpu_p99_ms', float('nan')):.2f} | "
+                     f"{r['lines']} ({r['code_lines']}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
@@ -349,6 +368,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, default=HERE / "eval_before.json",
                         help="figures of an earlier run to print beside (default: eval_before.json)")
     parser.add_argument("--failures", action="store_true", help="print a few failed queries per kind")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     records = catalogue.records()
@@ -369,6 +389,8 @@ def main() -> None:
     print_quality(results, queries)
     print_costs(results, len(records))
     print_verdict(results)
+    if args.markdown:
+        print("\n" + markdown(results, queries))
     if args.save:
         args.save.write_text(json.dumps({n: r for n, r in results.items() if "(before)" not in n}, indent=1,
                                         ensure_ascii=False))
