@@ -84,6 +84,7 @@ class Query:
     kind: str
     text: str
     book_id: str
+    short_typo: bool = False  # the misspelt word has fewer than 5 letters: no correction allowed for it
 
 
 # ---- the engines ---------------------------------------------------------------------------------------
@@ -177,11 +178,11 @@ def generate(records: Sequence[dict[str, Any]], per_kind: int, seed: int) -> lis
         for text in filter(None, (bare_title(r.get("title", "")), r.get("original_title"))):
             bearers[normalise_text(text)].add(key_of[r["book_id"]])
 
-    def add(kind: str, text: str, record: dict[str, Any], whole: str | None = None) -> None:
+    def add(kind: str, text: str, record: dict[str, Any], whole: str | None = None, typo: str = "") -> None:
         if whole is not None and len(bearers[normalise_text(whole)]) > 1:
             return
         if normalise_text(text) and len(made[kind]) < per_kind:
-            made[kind].append(Query(kind, text, record["book_id"]))
+            made[kind].append(Query(kind, text, record["book_id"], bool(typo) and len(typo) < 5))
 
     for record in rng.sample(books, len(books)):
         title = bare_title(record["title"])
@@ -197,15 +198,18 @@ def generate(records: Sequence[dict[str, Any]], per_kind: int, seed: int) -> lis
         long_words = typo_candidates(all_words)
         if long_words:
             at = rng.choice(long_words)
-            add("title_typo", " ".join(one_edit(w, rng) if i == at else w for i, w in enumerate(all_words)),
-                record, title)
+            typo = one_edit(all_words[at], rng)
+            add("title_typo", " ".join(typo if i == at else w for i, w in enumerate(all_words)), record, title,
+                typo)
         if len(words) >= 2 and typo_candidates(words):
             at = rng.choice(typo_candidates(words))
             other = rng.choice([i for i in range(len(words)) if i != at])
-            pair = sorted((at, other))
-            add("words_typo", " ".join(one_edit(words[i], rng) if i == at else words[i] for i in pair), record)
+            typo = one_edit(words[at], rng)
+            add("words_typo", " ".join(typo if i == at else words[i] for i in sorted((at, other))), record,
+                typo=typo)
         if name and len(name) >= 5 and name.isascii() and words:
-            add("surname_typo", f"{one_edit(name, rng)} {rng.choice(words)}", record)
+            typo = one_edit(name, rng)
+            add("surname_typo", f"{typo} {rng.choice(words)}", record, typo=typo)
         for text in filter(None, (title, record.get("original_title"))):
             if strip_accents(text) != text and not NON_LATIN.search(text):
                 add("unaccented", strip_accents(text), record, text)
@@ -377,6 +381,9 @@ def main() -> None:
     duplicated = sum(len(books_of[key_of[q.book_id]]) > 1 for q in queries)
     print(f"{len(records):,} books; {len(queries):,} queries (seed {args.seed}); {duplicated} queries target "
           f"a book that has a duplicate (same normalised title and authors), any of which counts")
+    short = {k: sum(q.short_typo for q in queries if q.kind == k) for k in KINDS}
+    print("misspelt words left with 4 letters (a deletion from 5), which the typo rules never correct: "
+          + ", ".join(f"{k} {n}" for k, n in short.items() if n))
     results: dict[str, dict[str, Any]] = {}
     if args.before and args.before.exists():
         for name, figures in json.loads(args.before.read_text()).items():
