@@ -110,7 +110,7 @@ def neighbour_model(binary: sp.csr_matrix, neighbours: int, regularisation: floa
         full = np.zeros(binary.shape[1], dtype=np.float64)
         scored = model.score(binary[user].indices.astype(str))
         if scored is not None:
-            full[column] = np.where(np.isfinite(scored[0]), scored[0], 0.0)
+            full[column] = np.where(np.isfinite(scored), scored, 0.0)
         return full
 
     score.model = model  # type: ignore[attr-defined]

@@ -35,6 +35,11 @@ import scipy.sparse as sp
 from bookrec_common.catalog import normalise_text
 
 
+# The popularity prior: a typical spread of 1-5 star ratings, and a one-sided 95% bound.
+RATING_SPREAD = 1.0
+CONFIDENCE_Z = 1.645
+
+
 @dataclass(frozen=True)
 class Recommendation:
     book_id: str
@@ -61,14 +66,46 @@ def top_k_per_row(matrix: sp.csr_matrix, k: int, block: int = 1024) -> tuple[np.
     for start in range(0, n, block):
         rows = matrix[start:start + block].toarray()
         rows[np.arange(rows.shape[0]), np.arange(start, start + rows.shape[0])] = 0.0
-        part = np.argpartition(-rows, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(rows, part, axis=1)
-        order = np.argsort(-vals, axis=1)
-        part, vals = np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
-        part[vals <= 0] = -1
-        indices[start:start + rows.shape[0]] = part
-        values[start:start + rows.shape[0]] = np.where(vals > 0, vals, 0)
+        indices[start:start + rows.shape[0]], values[start:start + rows.shape[0]] = _top_k(rows, k)
     return indices, values
+
+
+def _top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and values of the k largest positive entries of each dense row, best first (-1 / 0 padding)."""
+    part = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(rows, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    part, vals = np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+    positive = vals > 0
+    return np.where(positive, part, -1).astype(np.int32), np.where(positive, vals, 0).astype(np.float32)
+
+
+def _codes(ids: Iterable[str], what: str) -> tuple[list[str], np.ndarray]:
+    """The distinct ids, sorted, and each given id's position among them. Ids are str; anything else raises."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(i, len(index)) for i in ids), dtype=np.int64)
+    wrong = next((i for i in index if not isinstance(i, str)), None)
+    if wrong is not None:
+        raise TypeError(f"{what} ids must be str, got {type(wrong).__name__} {wrong!r}")
+    names = sorted(index)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[[index[name] for name in names]] = np.arange(len(names))
+    return [str(name) for name in names], rank[codes]
+
+
+def _require_str(book_id: object) -> str:
+    if not isinstance(book_id, str):
+        raise TypeError(f"book ids must be str, got {type(book_id).__name__} {book_id!r}")
+    return book_id
+
+
+@dataclass(frozen=True)
+class ScoredBooks:
+    """A user's best books by model position, best first, with the rated book that explains each."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+    because: np.ndarray
 
 
 @dataclass
@@ -82,6 +119,8 @@ class ItemNeighbourModel:
                          + uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
+        for book_id in self.book_ids:
+            _require_str(book_id)
         self.index = {b: i for i, b in enumerate(self.book_ids)}
 
     @property
@@ -91,56 +130,148 @@ class ItemNeighbourModel:
 
     @classmethod
     def build(cls, user_ids: Iterable[str], book_ids: Iterable[str], neighbours: int = 100,
-              regularisation: float = 50.0) -> ItemNeighbourModel:
-        """Build from (user, book) pairs of ratings (implicit: who rated what)."""
-        users, user_index = np.unique(np.asarray(list(user_ids), dtype=object), return_inverse=True)
-        books, book_index = np.unique(np.asarray(list(book_ids), dtype=object), return_inverse=True)
-        n_books = len(books)
-        if n_books < 2:
-            return cls([str(b) for b in books], sp.csr_matrix((n_books, n_books), dtype=np.float32),
-                       np.ones(n_books, dtype=np.float32))
-        rated = sp.csr_matrix((np.ones(len(user_index), dtype=np.float32), (user_index, book_index)),
-                              shape=(len(users), n_books))
-        rated.data[:] = 1.0  # duplicates collapse to one
-        gram = (rated.T @ rated).tocsr().astype(np.float32)
-        diagonal = gram.diagonal()
-        norm = sp.diags(1.0 / np.sqrt(np.maximum(diagonal, 1e-9)))
-        neighbour_index, _ = top_k_per_row((norm @ gram @ norm).tocsr(), neighbours)
-        k = neighbour_index.shape[1]
-        rows, cols, vals = [], [], []
-        for start in range(0, n_books, 256):
-            targets = np.arange(start, min(n_books, start + 256))
-            systems = np.zeros((len(targets), k, k), dtype=np.float32)
-            rhs = np.zeros((len(targets), k), dtype=np.float32)
-            for q, j in enumerate(targets):
-                hood = neighbour_index[j]
-                valid = hood >= 0
-                sub = gram[hood[valid]][:, np.append(hood[valid], j)].toarray()
-                m = int(valid.sum())
-                systems[q, :m, :m] = sub[:, :m]
-                rhs[q, :m] = sub[:, m]
-            systems[:, np.arange(k), np.arange(k)] += regularisation
-            solved = np.linalg.solve(systems, rhs[..., None])[..., 0]
-            hoods = neighbour_index[targets]
-            keep = hoods >= 0
-            rows.append(hoods[keep])
-            cols.append(np.repeat(targets, k).reshape(len(targets), k)[keep])
-            vals.append(solved[keep])
-        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(n_books, n_books), dtype=np.float32)
-        return cls([str(b) for b in books], weights, diagonal.astype(np.float32))
+              regularisation: float = 50.0, working_bytes: int | None = None) -> ItemNeighbourModel:
+        """Build from (user, book) pairs of ratings (implicit: who rated what). Ids are str.
 
-    def score(self, rated_books: Iterable[str]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Scores of every book for a user who rated `rated_books`, and which rated book explains each."""
-        known = [self.index[b] for b in rated_books if b in self.index]
-        if not known:
+        In three passes, none holding anything books × books densely:
+        1. co-occurrence G = BᵀB, a block of rows at a time, kept sparse (float32), and each book's K
+           nearest neighbours by cosine taken from the same block;
+        2. for a chunk of target books, the systems G[N,N] | G[N,j] are gathered from dense copies of
+           only the rows some neighbourhood in the chunk needs; a chunk holds at most `working_bytes`
+           (default: as much as G itself, at least 64 MiB), so memory stays about twice G;
+        3. the chunk's ridge systems are solved batched (float32).
+        """
+        users, user_codes = _codes(user_ids, "user")
+        books, book_codes = _codes(book_ids, "book")
+        if len(user_codes) != len(book_codes):
+            raise ValueError(f"{len(user_codes)} user ids but {len(book_codes)} book ids")
+        n = len(books)
+        if n < 2:
+            return cls(books, sp.csr_matrix((n, n), dtype=np.float32), np.ones(n, dtype=np.float32))
+        rated = sp.csr_matrix((np.ones(len(user_codes), dtype=np.float32), (user_codes, book_codes)),
+                              shape=(len(users), n))
+        del user_codes, book_codes
+        rated.data[:] = 1.0  # duplicates collapse to one
+        k = min(neighbours, n - 1)
+        gram_blocks, hoods, counts = _cooccurrence_and_neighbours(rated, k)
+        del rated
+        gram_bytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for _, b in gram_blocks)
+        budget = working_bytes or max(64 * 2**20, gram_bytes)
+        chunk = max(64, budget // (k * (k + 1) * 4))
+        rows, cols, vals = [], [], []
+        for start in range(0, n, chunk):
+            targets = np.arange(start, min(n, start + chunk))
+            systems = _gather_systems(gram_blocks, hoods[targets], targets)
+            solved = _solve(systems, regularisation)
+            del systems
+            hood = hoods[targets]
+            keep = hood >= 0
+            rows.append(hood[keep])
+            cols.append(np.broadcast_to(targets[:, None], hood.shape)[keep].astype(np.int32))
+            vals.append(solved[keep])
+        del gram_blocks
+        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                shape=(n, n), dtype=np.float32)
+        return cls(books, weights, counts)
+
+    def _positions(self, rated_books: Iterable[str]) -> np.ndarray:
+        found = [self.index.get(_require_str(b), -1) for b in rated_books]
+        return np.unique(np.array([p for p in found if p >= 0], dtype=np.int64))
+
+    def score(self, rated_books: Iterable[str]) -> np.ndarray | None:
+        """Scores of every book for a user who rated `rated_books` (rated ones -inf); None if none is known."""
+        known = self._positions(rated_books)
+        if not known.size:
             return None
-        contributions = self.weights[known]  # |rated| × books, sparse
-        scores = np.asarray(contributions.sum(axis=0)).ravel()
-        strongest = np.asarray(contributions.argmax(axis=0)).ravel()
-        because = np.asarray(known)[strongest]
+        return self._scores(known)
+
+    def _scores(self, known: np.ndarray) -> np.ndarray:
+        contributions = self.weights[known]
+        scores = np.bincount(contributions.indices, weights=contributions.data, minlength=len(self.book_ids))
         scores[known] = -np.inf
-        return scores, because
+        return scores
+
+    def top(self, rated_books: Iterable[str], count: int) -> ScoredBooks | None:
+        """The `count` best-scored books (score > 0) and why; None if none of the rated books is known.
+
+        Explanations are found for these books only: the dense |rated| × count slice of the weights,
+        whose argmax per column names the rated book contributing most."""
+        known = self._positions(rated_books)
+        if not known.size:
+            return None
+        scores = self._scores(known)
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > count:
+            candidates = candidates[np.argpartition(-scores[candidates], count - 1)[:count]]
+        best = candidates[np.lexsort((candidates, -scores[candidates]))]
+        if not best.size:
+            return ScoredBooks(best, scores[best], best)
+        strongest = self.weights[known][:, best].toarray().argmax(axis=0)
+        return ScoredBooks(best, scores[best], known[strongest])
+
+
+def _cooccurrence_and_neighbours(rated: sp.csr_matrix, k: int, cells: int = 2**22
+                                 ) -> tuple[list[tuple[int, sp.csr_matrix]], np.ndarray, np.ndarray]:
+    """Rows of G = BᵀB in blocks of about `cells` dense cells, and each book's k nearest by cosine."""
+    n = rated.shape[1]
+    readers = rated.T.tocsr()
+    counts = np.asarray(readers.sum(axis=1), dtype=np.float32).ravel()
+    inverse_norm = (1.0 / np.sqrt(np.maximum(counts, 1e-9))).astype(np.float32)
+    step = max(16, min(1024, cells // n))
+    blocks: list[tuple[int, sp.csr_matrix]] = []
+    hoods = np.full((n, k), -1, dtype=np.int32)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block = (readers[start:stop] @ rated).tocsr()
+        block.indices = block.indices.astype(np.int32, copy=False)
+        block.indptr = block.indptr.astype(np.int64, copy=False)
+        blocks.append((start, block))
+        cosine = block.toarray()
+        cosine *= inverse_norm[start:stop, None]
+        cosine *= inverse_norm[None, :]
+        cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        hoods[start:stop] = _top_k(cosine, k)[0]
+        del cosine
+    return blocks, hoods, counts
+
+
+def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, targets: np.ndarray,
+                    pieces: int = 1 << 14) -> np.ndarray:
+    """[G[N_j, N_j] | G[N_j, j]] for each target j: (targets, K, K+1) float32, zero where N_j is padding."""
+    k = hoods.shape[1]
+    columns = np.concatenate([np.maximum(hoods, 0), targets[:, None]], axis=1)
+    systems = np.zeros((len(targets), k, k + 1), dtype=np.float32)
+    flat = hoods.ravel()
+    slots = np.flatnonzero(flat >= 0)
+    slots = slots[np.argsort(flat[slots], kind="stable")]  # grouped by the G row each slot needs
+    needed = flat[slots]
+    for start, block in blocks:
+        lo, hi = np.searchsorted(needed, [start, start + block.shape[0]])
+        if lo == hi:
+            continue
+        rows = np.unique(needed[lo:hi])
+        dense = block[rows - start].toarray()
+        for piece in range(lo, hi, pieces):
+            end = min(hi, piece + pieces)
+            target, position = np.divmod(slots[piece:end], k)
+            local = np.searchsorted(rows, needed[piece:end])
+            systems[target, position] = dense[local[:, None], columns[target]]
+        del dense
+    systems[:, :, :k] *= (hoods >= 0)[:, None, :]
+    return systems
+
+
+def _solve(systems: np.ndarray, regularisation: float, batch: int = 512) -> np.ndarray:
+    """w_j = (G[N,N] + λI)⁻¹ G[N,j] for each gathered system (padding solves to 0)."""
+    k = systems.shape[1]
+    diagonal = np.arange(k)
+    out = np.empty((len(systems), k), dtype=np.float32)
+    for start in range(0, len(systems), batch):
+        part = systems[start:start + batch]
+        lhs = part[:, :, :k].copy()
+        lhs[:, diagonal, diagonal] += regularisation
+        out[start:start + batch] = np.linalg.solve(lhs, part[:, :, k:])[..., 0]
+    return out
 
 
 class Catalogue:
@@ -153,10 +284,13 @@ class Catalogue:
         sums = np.array([self.entries[b].rating_sum for b in self.order], dtype=np.float64)
         rated = counts > 0
         prior_mean = sums[rated].sum() / counts[rated].sum() if rated.any() else 3.0
-        prior_weight = float(np.median(counts[rated])) if rated.any() else 1.0
-        # Bayesian average: few ratings pull a book towards the catalogue mean.
+        prior_weight = max(1.0, float(np.median(counts[rated]))) if rated.any() else 1.0
+        # Bayesian average: few ratings pull a book towards the catalogue mean, with the weight of a
+        # typical book's ratings. Ranked by its lower confidence bound, so a handful of 5s cannot beat
+        # thousands of 4s: a book is credited with what its ratings show beyond doubt.
         self.bayesian = (sums + prior_weight * prior_mean) / (counts + prior_weight)
-        self.popularity_rank = np.argsort(-(self.bayesian + 1e-6 * np.log1p(counts)), kind="stable")
+        self.prior = self.bayesian - CONFIDENCE_Z * RATING_SPREAD / np.sqrt(counts + prior_weight)
+        self.popularity_rank = np.lexsort((-counts, -self.prior))
         self.features: dict[str, list[int]] = defaultdict(list)
         for position, book_id in enumerate(self.order):
             for feature in self._features(self.entries[book_id]):
@@ -180,7 +314,7 @@ class Catalogue:
             entry = self.entries[book_id]
             reason = (f"popular: {entry.rating_sum / entry.rating_count:.2f} average from "
                       f"{entry.rating_count} ratings" if entry.rating_count else "popular in the catalogue")
-            picks.append(Recommendation(book_id, round(float(self.bayesian[position]), 4), reason))
+            picks.append(Recommendation(book_id, round(float(self.prior[position]), 4), reason))
             if len(picks) == count:
                 break
         return picks
@@ -208,7 +342,7 @@ class Catalogue:
         if not scores:
             return self.popular(count, exclude)
         top = max(scores.values())
-        blended = [(s / top * (1 - popularity_weight) + popularity_weight * (self.bayesian[p] - 1) / 4, p)
+        blended = [(s / top * (1 - popularity_weight) + popularity_weight * (self.prior[p] - 1) / 4, p)
                    for p, s in scores.items() if s > 0 and self.order[p] not in exclude]
         blended.sort(reverse=True)
         picks = []
@@ -247,27 +381,17 @@ class Recommender:
         """(strategy, recommendations) for a user's current ratings, excluding what they rated."""
         exclude = set(rated)
         if len(rated) >= self.min_collaborative:
-            scored = self.model.score(rated)
-            if scored is not None:
-                scores, because = scored
-                finite = np.isfinite(scores) & (scores > 0)
-                candidates = np.flatnonzero(finite)
-                if len(candidates):
-                    best = candidates[np.argsort(-scores[candidates], kind="stable")[:count + len(exclude)]]
-                    picks = []
-                    for position in best:
-                        book_id = self.model.book_ids[position]
-                        if book_id in exclude:
-                            continue
-                        source = self.model.book_ids[because[position]]
-                        picks.append(Recommendation(book_id, round(float(scores[position]), 4),
-                                                    f"readers of {self.catalogue.title(source)} also rated it"))
-                        if len(picks) == count:
-                            break
-                    if len(picks) < count:
-                        picks += self.catalogue.similar(rated, count - len(picks),
-                                                        exclude | {p.book_id for p in picks})
-                    return "collaborative", picks
+            scored = self.model.top(rated, count)
+            if scored is not None and len(scored.positions):
+                book_ids = self.model.book_ids
+                picks = [Recommendation(book_ids[position], round(float(score), 4),
+                                        f"readers of {self.catalogue.title(book_ids[source])} also rated it")
+                         for position, score, source in zip(scored.positions.tolist(), scored.scores.tolist(),
+                                                            scored.because.tolist(), strict=True)]
+                if len(picks) < count:
+                    picks += self.catalogue.similar(rated, count - len(picks),
+                                                    exclude | {p.book_id for p in picks})
+                return "collaborative", picks
         if rated:
             return "content+popularity", self.catalogue.similar(rated, count, exclude)
         return "popularity", self.catalogue.popular(count, exclude)

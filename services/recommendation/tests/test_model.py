@@ -1,6 +1,7 @@
 """The recommender's pure logic on small, readable data."""
 
 import numpy as np
+import pytest
 
 from bookrec_recommendation.evaluate import holdout
 from bookrec_recommendation.model import Catalogue, CatalogueEntry, ItemNeighbourModel, Recommender
@@ -65,3 +66,92 @@ def test_holdout_takes_the_fraction_of_each_user():
     users = np.repeat(np.arange(5), 10)
     held = holdout(users, 0.2, np.random.default_rng(1), np.ones(len(users), dtype=bool))
     assert all(held[users == u].sum() == 2 for u in range(5))
+
+
+def check_against_the_definition(users, books, neighbours, regularisation, model):
+    """The model's definition computed densely: cosine top-K (any order among ties), one ridge solve per book."""
+    book_ids = sorted(set(books))
+    user_ids = sorted(set(users))
+    assert model.book_ids == book_ids
+    rated = np.zeros((len(user_ids), len(book_ids)))
+    for u, b in zip(users, books, strict=True):
+        rated[user_ids.index(u), book_ids.index(b)] = 1.0
+    gram = rated.T @ rated
+    norm = np.sqrt(np.diag(gram))
+    cosine = gram / np.outer(norm, norm)
+    np.fill_diagonal(cosine, 0.0)
+    weights = model.weights.toarray()
+    for j in range(len(book_ids)):
+        hood = np.flatnonzero(weights[:, j])
+        chosen = np.zeros(len(book_ids), dtype=bool)
+        chosen[hood] = True
+        assert len(hood) == min(neighbours, int((cosine[j] > 0).sum()))
+        if not len(hood):
+            continue
+        assert cosine[j, hood].min() >= cosine[j, ~chosen].max() - 1e-6  # the K nearest
+        system = gram[np.ix_(hood, hood)] + regularisation * np.eye(len(hood))
+        np.testing.assert_allclose(weights[hood, j], np.linalg.solve(system, gram[hood, j]), atol=1e-4)
+
+
+def random_ratings(seed, n_users=60, n_books=40, per_user=8):
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_books + 1)
+    users, books = [], []
+    for u in range(n_users):
+        for b in rng.choice(n_books, size=rng.integers(1, per_user), replace=False, p=popularity / popularity.sum()):
+            users.append(f"u{u}")
+            books.append(f"OL{b}W")
+    return users, books
+
+
+def test_blocked_build_matches_the_definition_with_small_blocks_and_chunks():
+    users, books = random_ratings(3)
+    # A working set of a few systems forces many target chunks, each gathering from several row blocks.
+    for working_bytes in (1, None):
+        model = ItemNeighbourModel.build(users, books, neighbours=5, regularisation=2.0,
+                                         working_bytes=working_bytes)
+        check_against_the_definition(users, books, 5, 2.0, model)
+
+
+def test_top_matches_ranking_the_full_scores_and_explains_with_the_strongest_rated_book():
+    users, books = random_ratings(5)
+    model = ItemNeighbourModel.build(users, books, neighbours=6, regularisation=1.0)
+    rated = ["OL0W", "OL1W", "OL7W", "OL12W"]
+    scores = model.score(rated)
+    top = model.top(rated, 5)
+    positive = np.flatnonzero(scores > 0)
+    expected = positive[np.lexsort((positive, -scores[positive]))][:5]
+    assert top.positions.tolist() == expected.tolist()
+    np.testing.assert_allclose(top.scores, scores[expected])
+    known = [model.index[b] for b in rated]
+    contributions = model.weights.toarray()[known]
+    for position, source in zip(top.positions, top.because, strict=True):
+        assert contributions[known.index(source), position] == contributions[:, position].max()
+
+
+def test_book_ids_are_str_end_to_end_and_other_types_are_refused():
+    users, books = ratings()
+    model = ItemNeighbourModel.build(users, books, 3, 1.0)
+    assert all(type(b) is str for b in model.book_ids)
+    assert model.top(["P1", "P2", "P3"], 3) is not None
+    with pytest.raises(TypeError, match="book ids must be str, got int"):
+        ItemNeighbourModel.build(["u1", "u2"], [1, 2], 3, 1.0)
+    with pytest.raises(TypeError, match="user ids must be str"):
+        ItemNeighbourModel.build([1, 2], ["P1", "P2"], 3, 1.0)
+    with pytest.raises(TypeError, match="book ids must be str, got int"):
+        model.score([1, 2, 3])
+    with pytest.raises(TypeError, match="book ids must be str"):
+        Recommender(model, catalogue()).recommend({1: 5, 2: 4, 3: 5}, 3)
+    with pytest.raises(ValueError, match="user ids but"):
+        ItemNeighbourModel.build(["u1"], ["P1", "P2"], 3, 1.0)
+
+
+def test_a_few_perfect_ratings_rank_below_thousands_of_good_ones():
+    # Most books have a rating or two (the median weight is small), as in a catalogue loaded from many sources.
+    entries = [CatalogueEntry(f"OL{i}W", f"Book {i}", (), (), rating_sum=4 * (1 + i % 2), rating_count=1 + i % 2)
+               for i in range(200)]
+    entries += [CatalogueEntry("FEW", "Homegoing", (), (), rating_sum=30, rating_count=6),
+                CatalogueEntry("MANY", "Harry Potter", (), (), rating_sum=round(4.4 * 3000), rating_count=3000)]
+    picks = Recommender(ItemNeighbourModel.build([], [], 3, 1.0), Catalogue(entries)).recommend({}, 5)[1]
+    assert [p.book_id for p in picks][:2] == ["MANY", "FEW"]
+    assert picks[0].reason == "popular: 4.40 average from 3000 ratings"
