@@ -237,6 +237,24 @@ def measure_service(service: str, variant: str, pid: int, url: str, paths: Path,
                   round(cpu_total, 3), round(native, 3), samples, {k: round(v, 1) for k, v in parts_us.items()})
 
 
+def combined(budgets: list[Budget]) -> list[Budget]:
+    """One budget per (service, variant): the rounds' CPU over their requests, their mean req/s and p99."""
+    groups: dict[tuple[str, str], list[Budget]] = {}
+    for b in budgets:
+        groups.setdefault((b.service, b.variant), []).append(b)
+    out = []
+    for (service, variant), runs in groups.items():
+        requests = sum(b.requests for b in runs)
+        p99s = [b.p99_ms for b in runs if b.p99_ms is not None]
+        out.append(Budget(service, variant, requests, sum(b.requests_per_s for b in runs) / len(runs),
+                          sum(p99s) / len(p99s) if p99s else None, sum(b.non_2xx for b in runs),
+                          round(sum(b.cpu_seconds for b in runs), 3), round(sum(b.native_cpu_seconds for b in runs), 3),
+                          sum(b.samples for b in runs),
+                          {part: round(sum(b.parts_us[part] * b.requests for b in runs) / requests, 1)
+                           for part in PARTS}))
+    return out
+
+
 def table(budgets: list[Budget]) -> str:
     head = f"{'CPU us per request':<20}" + "".join(f"{b.service[:15]:>16}" for b in budgets)
     head += "\n" + f"{'':<20}" + "".join(f"{b.variant[:15]:>16}" for b in budgets)
@@ -373,13 +391,17 @@ def main(argv: list[str] | None = None) -> int:
             say("stopping the stack started for this run")
             stack.down()
     print(f"\n=== per-request CPU budget {args.label}".rstrip())
-    print(table(budgets))
+    print(table(combined(budgets)))
+    if args.rounds > 1:
+        print(f"(each column: {args.rounds} runs of {args.seconds} s, CPU summed over their requests, req/s and "
+              "p99 their means)")
     if alb:
         print(f"through the ALB: {alb['requests_per_s']:.0f} req/s, p50 {alb['p50_ms']} ms, p99 {alb['p99_ms']} ms, "
               f"non-2xx {alb['non_2xx']}")
     summary = {"experiment": "per-request CPU budget", "label": args.label, "machine": report.machine(),
                "seconds": args.seconds, "connections": args.connections,
-               "budgets": [{**b.__dict__, "total_us": round(b.total_us, 1)} for b in budgets],
+               "budgets": [{**b.__dict__, "total_us": round(b.total_us, 1)} for b in combined(budgets)],
+               "runs": [{**b.__dict__, "total_us": round(b.total_us, 1)} for b in budgets],
                "alb": {k: v for k, v in (alb or {}).items() if k != "raw"} or None}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say(f"results in {out}")
