@@ -154,6 +154,7 @@ class ItemNeighbourModel:
         rated.data[:] = 1.0  # duplicates collapse to one
         k = min(neighbours, n - 1)
         gram_blocks, hoods, counts = _cooccurrence_and_neighbours(rated, k)
+        hoods.sort(axis=1)  # the order within a neighbourhood is free; ascending makes the gathers sequential
         del rated
         gram_bytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for _, b in gram_blocks)
         budget = working_bytes or max(64 * 2**20, gram_bytes)
@@ -239,8 +240,11 @@ def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, 
                     pieces: int = 1 << 14) -> np.ndarray:
     """[G[N_j, N_j] | G[N_j, j]] for each target j: (targets, K, K+1) float32, zero where N_j is padding."""
     k = hoods.shape[1]
-    columns = np.concatenate([np.maximum(hoods, 0), targets[:, None]], axis=1)
+    n = blocks[0][1].shape[1]
+    # Padding (-1) reads column n: the dense rows get one extra column, of zeros.
+    columns = np.concatenate([np.where(hoods >= 0, hoods, n), targets[:, None]], axis=1)
     systems = np.zeros((len(targets), k, k + 1), dtype=np.float32)
+    flat_systems = systems.reshape(-1, k + 1)  # one row per (target, neighbour) slot
     flat = hoods.ravel()
     slots = np.flatnonzero(flat >= 0)
     slots = slots[np.argsort(flat[slots], kind="stable")]  # grouped by the G row each slot needs
@@ -250,14 +254,15 @@ def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, 
         if lo == hi:
             continue
         rows = np.unique(needed[lo:hi])
-        dense = block[rows - start].toarray()
+        picked = block[rows - start]
+        dense = sp.csr_matrix((picked.data, picked.indices, picked.indptr), shape=(len(rows), n + 1)).toarray()
         for piece in range(lo, hi, pieces):
             end = min(hi, piece + pieces)
-            target, position = np.divmod(slots[piece:end], k)
             local = np.searchsorted(rows, needed[piece:end])
-            systems[target, position] = dense[local[:, None], columns[target]]
+            # Flat indices, rows ascending and each neighbourhood's columns ascending: a near-sequential read.
+            cells = local[:, None] * dense.shape[1] + columns[slots[piece:end] // k]
+            flat_systems[slots[piece:end]] = dense.ravel().take(cells)
         del dense
-    systems[:, :, :k] *= (hoods >= 0)[:, None, :]
     return systems
 
 
