@@ -80,10 +80,10 @@ eval-search: deps ## known-item search quality per query kind (hand-written inde
 	cd services/search/benchmarks && $(abspath $(PY)) -m eval_search
 
 evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
-	$(PY) -m bookrec_recommendation.evaluate
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bookrec_recommendation.evaluate
 
-bench-reco: deps ## recommender build and latency benchmark
-	$(PY) services/recommendation/benchmarks/bench_recommend.py
+bench-reco: deps ## recommender build and latency benchmark (RECO_SCALE=1: also at 50K books / 5M ratings, ~2 min)
+	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py $(if $(RECO_SCALE),--scale)
 
 bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost
 	$(PY) services/ratings/benchmarks/bench_ratings.py
