@@ -202,17 +202,20 @@ def reader_queries(index: SearchIndex, titles: list[str], rng: np.random.Generat
     long_words = [w for t in titles for w in t.lower().split() if len(w) >= 5 and w.isalpha() and w.isascii()]
     very_long = [w for w in long_words if len(w) >= 9] or long_words
     typos = [one_edit(long_words[int(i)], rng) for i in rng.integers(len(long_words), size=300)]
-    two_typos = [one_edit(one_edit(very_long[int(i)], rng), rng) for i in rng.integers(len(very_long), size=300)]
+    two_typos = [one_edit(one_edit(very_long[int(i)], rng), rng)
+                 for i in rng.integers(len(very_long), size=300)]
     shorter = [t.split() for t in titles if len(t.split()) >= 2]
     with_typo = [f"{w[0]} {one_edit(w[1], rng) if len(w[1]) >= 5 else w[1]}" for w in shorter]
     open_last = [" ".join(w[:-1] + [w[-1][:max(1, len(w[-1]) // 2)]]) for w in shorter]
     words, _, _ = vocabularies()
     other_scripts = sorted({w for w in (normalise_text(w) for w in words) if w and NON_LATIN.search(w)})
-    cjk_parts = sorted({w[i:i + 2] for w in other_scripts for i in range(len(w) - 1) if CJK.fullmatch(w[i:i + 2])})
+    cjk_parts = sorted({w[i:i + 2] for w in other_scripts for i in range(len(w) - 1)
+                        if CJK.fullmatch(w[i:i + 2])})
     measure("typo: one word, one edit", lambda i: index.search(typos[i % len(typos)]), 300)
     measure("typo: one long word, two edits", lambda i: index.search(two_typos[i % len(two_typos)]), 300)
     measure("typo: two title words, one misspelt", lambda i: index.search(with_typo[i % len(with_typo)]), 300)
-    measure("prefix: title with its last word half typed", lambda i: index.search(open_last[i % len(open_last)]), 300)
+    measure("prefix: title with its last word half typed",
+            lambda i: index.search(open_last[i % len(open_last)]), 300)
     measure("non-Latin word (Arabic, Cyrillic, Greek, CJK)",
             lambda i: index.search(other_scripts[i % len(other_scripts)]), 300)
     if cjk_parts:

@@ -23,7 +23,8 @@ fixed seed, one target book each, in these kinds:
   isbn10          the ISBN-10 (books whose ISBN-10 ends in X included wherever there are any)
 
 Whole-title queries (title, title_typo, unaccented, script) leave out titles that books of different
-authors share ("Breathe", "Open Season"): such a query names no single book. A query succeeds at first place when the top hit is the target or a book with the same normalised
+authors share ("Breathe", "Open Season"): such a query names no single book. A query succeeds at
+first place when the top hit is the target or a book with the same normalised
 title and the same authors: the catalogue holds such duplicates (editions counted as separate
 books), and no engine can tell them apart. MRR@10 is the mean reciprocal rank of the first such book
 among the first ten hits (0 when none is there).
@@ -129,7 +130,8 @@ def title_words(title: str) -> list[str]:
 
 def surname(record: dict[str, Any]) -> str | None:
     names = [a.get("name", "") for a in record.get("authors") or []]
-    parts = [p for p in (names[0].replace(".", " ").split() if names else []) if p.lower() not in ("jr", "sr")]
+    parts = [p for p in (names[0].replace(".", " ").split() if names else [])
+             if p.lower() not in ("jr", "sr")]
     return parts[-1] if len(parts) >= 2 and parts[-1].isalpha() else None
 
 
@@ -199,8 +201,8 @@ def generate(records: Sequence[dict[str, Any]], per_kind: int, seed: int) -> lis
         if long_words:
             at = rng.choice(long_words)
             typo = one_edit(all_words[at], rng)
-            add("title_typo", " ".join(typo if i == at else w for i, w in enumerate(all_words)), record, title,
-                typo)
+            typoed = " ".join(typo if i == at else w for i, w in enumerate(all_words))
+            add("title_typo", typoed, record, title, typo)
         if len(words) >= 2 and typo_candidates(words):
             at = rng.choice(typo_candidates(words))
             other = rng.choice([i for i in range(len(words)) if i != at])
@@ -313,7 +315,8 @@ def print_quality(results: dict[str, dict[str, Any]], queries: Sequence[Query]) 
         row = f"{kind:<16s}{counts[kind]:>8d}"
         for n in names:
             figures = results[n]["kinds"].get(kind)
-            row += f"{figures['first']:>14.3f}{figures['mrr10']:>10.3f}" if figures else f"{'-':>14s}{'-':>10s}"
+            row += (f"{figures['first']:>14.3f}{figures['mrr10']:>10.3f}" if figures
+                    else f"{'-':>14s}{'-':>10s}")
         print(row)
 
 
@@ -323,7 +326,8 @@ def print_costs(results: dict[str, dict[str, Any]], size: int) -> None:
           f"CPU time shows the work on a busy machine)")
     for name, r in results.items():
         if "build_s" in r:
-            print(f"{name:<22s}{r['build_s']:>8.2f}{r['memory_mb']:>11.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
+            print(f"{name:<22s}{r['build_s']:>8.2f}{r['memory_mb']:>11.1f}"
+                  f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
                   f"{r.get('cpu_p50_ms', float('nan')):>9.2f}{r.get('cpu_p99_ms', float('nan')):>9.2f}"
                   f"{r['lines']:>8d} ({r['code_lines']})")
 
@@ -354,17 +358,20 @@ def markdown(results: dict[str, dict[str, Any]], queries: Sequence[Query]) -> st
             cells = [f"{results[n]['kinds'][kind]['first']:.3f} ({results[n]['kinds'][kind]['mrr10']:.3f})"
                      if kind in results[n]["kinds"] else "-" for n in names]
             lines.append(f"| {kind} | {count} | " + " | ".join(cells) + " |")
-    lines += ["", "| engine | build s | memory MB | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | lines (code) |",
+    lines += ["",
+              "| engine | build s | memory MB | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | lines (code) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for n, r in results.items():
-        lines.append(f"| {n} | {r['build_s']:.2f} | {r['memory_mb']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+        lines.append(f"| {n} | {r['build_s']:.2f} | {r['memory_mb']:.1f} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r.get('cpu_p50_ms', float('nan')):.2f} | {r.get('cpu_p99_ms', float('nan')):.2f} | "
                      f"{r['lines']} ({r['code_lines']}) |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--per-kind", type=int, default=300)
     parser.add_argument("--seed", type=int, default=SEED)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import tantivy
@@ -182,7 +182,7 @@ class TantivyEngine:
 
     def _word(self, word: str, last: bool) -> tantivy.Query:
         variants = [(word, 1.0), *self._corrections(word), *(self._completions(word) if last else [])]
-        return tantivy.Query.disjunction_max_query([self._everywhere(term, penalty) for term, penalty in variants])
+        return tantivy.Query.disjunction_max_query([self._everywhere(t, penalty) for t, penalty in variants])
 
     def _everywhere(self, term: str, penalty: float) -> tantivy.Query:
         """The term in any field; a title and its original title often share words: the better one counts."""
@@ -190,7 +190,8 @@ class TantivyEngine:
                                                      for f in ("title", "original")])
         return tantivy.Query.boolean_query(
             [(tantivy.Occur.Should, title),
-             *((tantivy.Occur.Should, self._term(f, term, TEXT_FIELDS[f] * penalty)) for f in ("authors", "subjects"))])
+             *((tantivy.Occur.Should, self._term(f, term, TEXT_FIELDS[f] * penalty))
+               for f in ("authors", "subjects"))])
 
     def text_query(self, query: str) -> tuple[tantivy.Query, tantivy.Query]:
         """(every word required, any word) queries for the text of `query`, with the exact title bonus."""
@@ -209,7 +210,8 @@ class TantivyEngine:
         compact = re.sub(r"[\s\-]", "", query).upper()
         if not ISBN.fullmatch(compact):
             return []
-        hits = self.searcher.search(tantivy.Query.term_query(self.schema, "isbn", compact), 10, count=False).hits
+        lookup = tantivy.Query.term_query(self.schema, "isbn", compact)
+        hits = self.searcher.search(lookup, 10, count=False).hits
         return [self.searcher.doc(address).get_first("book_id") for _, address in hits]
 
     def search(self, query: str, limit: int = 20) -> list[str]:
@@ -231,7 +233,3 @@ class TantivyEngine:
         result = self.searcher.aggregate(matching, spec)
         return {name: [(bucket["key"], bucket["doc_count"]) for bucket in result[name]["buckets"]]
                 for name in FACETS}
-
-
-def build(records: Sequence[Mapping[str, Any]]) -> TantivyEngine:
-    return TantivyEngine.from_records(records)
