@@ -73,6 +73,11 @@ def ready(url: str) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    try:  # a child of this process that exited stays a zombie (and answers signals) until reaped
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its own parent reaps it
     try:
         os.kill(pid, 0)
         return True
