@@ -322,8 +322,8 @@ def print_quality(results: dict[str, dict[str, Any]], queries: Sequence[Query]) 
 
 def print_costs(results: dict[str, dict[str, Any]], size: int) -> None:
     print(f"\n{'engine':<22s}{'build s':>8s}{'CPU s':>7s}{'memory MB':>11s}{'p50 ms':>8s}{'p99 ms':>8s}"
-          f"{'CPU p50':>9s}{'CPU p99':>9s}{'lines (code)':>15s}   ({size:,} books; latency over the eval queries, "
-          f"CPU time shows the work on a busy machine)")
+          f"{'CPU p50':>9s}{'CPU p99':>9s}{'lines (code)':>15s}   ({size:,} books; latency over the eval "
+          f"queries, CPU time shows the work on a busy machine)")
     for name, r in results.items():
         if "build_s" in r:
             print(f"{name:<22s}{r['build_s']:>8.2f}{r.get('build_cpu_s', float('nan')):>7.2f}"
