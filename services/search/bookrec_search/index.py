@@ -16,7 +16,7 @@ Each query term t matches these alternatives, each with a cost:
     t itself                                              cost 0 (exact)
     the last query word as a prefix, when the query does  cost 1 (completion)
     not end with a space and t has ≥ 2 characters: the
-    24 terms starting with t in the most books
+    10 terms starting with t in the most books
     terms within OSA edit distance e of t (a swap of two  cost 2·e (correction)
     neighbours is one edit): e ≤ 1 for t of ≥ 5
     characters, e ≤ 2 for ≥ 9; shorter words, numbers and
@@ -55,14 +55,18 @@ text match (score + 10); an invalid check digit is just text. Advanced text
 filters apply per field (all words of `title` in the title, and so on), match
 exactly and score with that field's lists alone.
 
-Typo candidates are found with rapidfuzz's OSA distance (bit-parallel, with a
-cut-off) over the terms of each length within reach, kept as per-length lists.
-A deletion-neighbourhood map (SymSpell) answers faster per word but holds
-every term's 1- and 2-deletion variants (tens of entries per term as Python
-strings, hundreds of MB at a million books) and must be extended on every
-refresh; scanning the per-length lists costs a millisecond or two per
-corrected word at the vocabulary of a million books, within the latency
-budget, for next to no memory.
+Typo candidates come from a deletion neighbourhood (as SymSpell): every
+correctable term is filed under the 64-bit hashes of the strings left after
+deleting 0 or 1 of its characters (also 2 for terms of 7 to 24 characters),
+one sorted numpy array of hashes beside one of term ids. A query word looks
+up its own deletions (one binary search each), and rapidfuzz's OSA distance
+settles the few candidates found. Measured against scanning the terms of each
+length within reach with rapidfuzz's `cdist` (OSA, with a cut-off), which
+needs no extra memory: that scan cost 2 to 4 ms of CPU per corrected word at
+the vocabulary of only 20,000 books, mostly in converting every term of the
+lists on each call, and grows with the vocabulary; the neighbourhood answers
+in well under a millisecond at any size for some 12 bytes per variant (about
+MB_AT_1M MB at a million books), and new terms are hashed into it on refresh.
 
 Layout
 ------
@@ -98,7 +102,6 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import OSA
-from rapidfuzz.process import cdist
 
 from bookrec_common.catalog import normalise_text, search_terms
 
@@ -122,7 +125,7 @@ SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limi
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue outgrows them by a quarter
 ONE_TYPO, TWO_TYPOS = 5, 9  # query words this long match terms within 1 (2) edits; shorter words exactly
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
-PREFIX_MIN, PREFIX_TERMS = 2, 24  # the last word completes to its PREFIX_TERMS most used extensions
+PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
 TIER_STEP = 1e7  # above any text score: tiers rank first
@@ -438,15 +441,98 @@ def _id_array(book_ids: Sequence[str]) -> np.ndarray:
     return np.array([i.encode() for i in book_ids], dtype="S") if book_ids else np.empty(0, dtype="S1")
 
 
-class _Lexicon:
-    """The vocabulary searched by prefix (terms in sorted order) and for typos (terms grouped by length)."""
+_HASH_BASE = np.uint64(0x100000001B3)  # odd: invertible modulo 2^64
+_HASH_INVERSE = np.uint64(pow(int(_HASH_BASE), -1, 2**64))
+_HASH_INVERSE_SQUARED = np.uint64(pow(int(_HASH_BASE), -2, 2**64))
+MAX_TWO_DELETIONS = 24  # longer terms are reached by one edit only (their pairs of deletions grow as n²)
 
-    __slots__ = ("by_id", "by_length", "sorted_ids", "sorted_terms")
+
+def _deletion_hashes(codes: np.ndarray, deletions: int) -> np.ndarray:
+    """Per row of code points (n x L), the hashes of every string left by `deletions` (0, 1 or 2) deletions.
+
+    Polynomial hashes Σ c_k·B^k modulo 2^64 (numpy's wrapping uint64): with prefix sums A, deleting
+    position i leaves A_i + (H − A_(i+1))·B⁻¹, and so on for two. Rows x variants.
+    """
+    n, length = codes.shape
+    powers = np.cumprod(np.full(length, _HASH_BASE, dtype=np.uint64)) * _HASH_INVERSE
+    prefix = np.zeros((n, length + 1), dtype=np.uint64)
+    np.cumsum(codes * powers, axis=1, out=prefix[:, 1:])
+    total = prefix[:, length:]
+    if deletions == 0:
+        return total
+    if deletions == 1:
+        i = np.arange(length)
+        return prefix[:, i] + (total - prefix[:, i + 1]) * _HASH_INVERSE
+    i, j = np.triu_indices(length, 1)
+    return (prefix[:, i] + (prefix[:, j] - prefix[:, i + 1]) * _HASH_INVERSE
+            + (total - prefix[:, j + 1]) * _HASH_INVERSE_SQUARED)
+
+
+def _codes(terms: Sequence[str], length: int) -> np.ndarray:
+    return np.frombuffer("".join(terms).encode("utf-32-le"), dtype=np.uint32).reshape(
+        len(terms), length).astype(np.uint64)
+
+
+class _Neighbourhood:
+    """Terms by the hashes of the strings left after deleting up to two of their characters.
+
+    Two strings within d OSA edits (a substitution, insertion, deletion or swap of neighbours each
+    count one) both reach a common string by at most d deletions each: looking up the query word's own
+    deletions finds every candidate, and the OSA distance, computed for those few, settles it.
+    """
+
+    __slots__ = ("hashes", "ids")
+
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray) -> None:
+        self.hashes, self.ids = hashes, ids
+
+    @classmethod
+    def of(cls, terms: Mapping[str, int]) -> _Neighbourhood:
+        return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32)).with_terms(terms)
+
+    def with_terms(self, terms: Mapping[str, int]) -> _Neighbourhood:
+        by_length: dict[int, list[str]] = {}
+        for term in terms:
+            by_length.setdefault(len(term), []).append(term)
+        hashes, ids = [self.hashes], [self.ids]
+        for length, group in by_length.items():
+            codes = _codes(group, length)
+            group_ids = np.array([terms[t] for t in group], dtype=np.int32)
+            for deletions in (0, 1, 2) if TWO_TYPOS - 2 <= length <= MAX_TWO_DELETIONS else (0, 1):
+                variants = _deletion_hashes(codes, deletions)
+                hashes.append(variants.ravel())
+                ids.append(np.repeat(group_ids, variants.shape[1]))
+        merged, merged_ids = np.concatenate(hashes), np.concatenate(ids)
+        order = np.argsort(merged, kind="stable")
+        return _Neighbourhood(merged[order], merged_ids[order])
+
+    def candidates(self, word: str, edits: int) -> np.ndarray:
+        codes = _codes([word], len(word))
+        variants = np.concatenate([_deletion_hashes(codes, d).ravel() for d in range(edits + 1)])
+        lo = np.searchsorted(self.hashes, variants, side="left")
+        hi = np.searchsorted(self.hashes, variants, side="right")
+        hit = hi > lo
+        if not hit.any():
+            return np.empty(0, dtype=np.int32)
+        lo, hi = lo[hit], hi[hit]
+        spans = hi - lo
+        at = np.repeat(lo - np.concatenate([[0], np.cumsum(spans)[:-1]]), spans) + np.arange(spans.sum())
+        return np.unique(self.ids[at])
+
+    @property
+    def nbytes(self) -> int:
+        return self.hashes.nbytes + self.ids.nbytes
+
+
+class _Lexicon:
+    """The vocabulary searched by prefix (terms in sorted order) and for typos (a deletion neighbourhood)."""
+
+    __slots__ = ("by_id", "neighbourhood", "sorted_ids", "sorted_terms")
 
     def __init__(self, by_id: list[str], sorted_terms: list[str], sorted_ids: np.ndarray,
-                 by_length: dict[int, tuple[list[str], np.ndarray]]) -> None:
+                 neighbourhood: _Neighbourhood) -> None:
         self.by_id = by_id
-        self.sorted_terms, self.sorted_ids, self.by_length = sorted_terms, sorted_ids, by_length
+        self.sorted_terms, self.sorted_ids, self.neighbourhood = sorted_terms, sorted_ids, neighbourhood
 
     @staticmethod
     def correctable(term: str) -> bool:
@@ -455,7 +541,7 @@ class _Lexicon:
 
     @classmethod
     def of(cls, vocabulary: Mapping[str, int]) -> _Lexicon:
-        return cls([], [], np.empty(0, dtype=np.int32), {}).with_terms(vocabulary)
+        return cls([], [], np.empty(0, dtype=np.int32), _Neighbourhood.of({})).with_terms(vocabulary)
 
     def with_terms(self, added: Mapping[str, int]) -> _Lexicon:
         """This lexicon with new terms (term -> id, the ids following the known ones); `self` is unchanged."""
@@ -471,18 +557,8 @@ class _Lexicon:
             previous = place
         terms.extend(self.sorted_terms[previous:])
         ids = np.insert(self.sorted_ids, at, np.array([added[t] for t in entering], dtype=np.int32))
-        grouped: dict[int, tuple[list[str], list[int]]] = {}
-        for term in entering:
-            if self.correctable(term):
-                group = grouped.setdefault(len(term), ([], []))
-                group[0].append(term)
-                group[1].append(added[term])
-        by_length = dict(self.by_length)
-        for length, (new_terms, new_ids) in grouped.items():
-            old_terms, old_ids = by_length.get(length, ([], np.empty(0, dtype=np.int32)))
-            by_length[length] = (old_terms + new_terms,
-                                 np.concatenate([old_ids, np.array(new_ids, dtype=np.int32)]))
-        return _Lexicon(self.by_id + sorted(added, key=added.__getitem__), terms, ids, by_length)
+        neighbourhood = self.neighbourhood.with_terms({t: i for t, i in added.items() if self.correctable(t)})
+        return _Lexicon(self.by_id + sorted(added, key=added.__getitem__), terms, ids, neighbourhood)
 
     def with_prefix(self, prefix: str) -> np.ndarray:
         """Ids of the terms starting with `prefix` (itself included)."""
@@ -492,20 +568,17 @@ class _Lexicon:
 
     def near(self, word: str, edits: int) -> list[tuple[int, int]]:
         """(term id, edits) of the terms other than `word` within `edits` OSA edits (a transposition is one)."""
-        found: list[tuple[int, int]] = []
-        for length in range(len(word) - edits, len(word) + edits + 1):
-            group = self.by_length.get(length)
-            if group is None:
-                continue
-            distances = cdist([word], group[0], scorer=OSA.distance, score_cutoff=edits, dtype=np.int32)[0]
-            for j in np.flatnonzero((distances <= edits) & (distances > 0)):
-                found.append((int(group[1][j]), int(distances[j])))
+        found = []
+        for term in self.neighbourhood.candidates(word, edits).tolist():
+            distance = OSA.distance(word, self.by_id[term], score_cutoff=edits)
+            if 0 < distance <= edits:
+                found.append((term, distance))
         return found
 
     @property
     def nbytes(self) -> int:
         return (sys.getsizeof(self.by_id) + sys.getsizeof(self.sorted_terms) + self.sorted_ids.nbytes
-                + sum(sys.getsizeof(t) + i.nbytes for t, i in self.by_length.values()))
+                + self.neighbourhood.nbytes)
 
 
 class _IsbnMap:
@@ -850,7 +923,8 @@ class SearchIndex:
                 chosen = [m.alternatives[0]]
             else:
                 picked = m.choice if not matched_all or isinstance(at, slice) else m.choice[at]
-                chosen = [m.alternatives[j] for j in np.unique(picked)]
+                used = np.bincount(picked, minlength=len(m.alternatives))
+                chosen = [m.alternatives[j] for j in np.flatnonzero(used)]
             chosen.sort(key=lambda a: (a.cost, -a.books, a.term))
             terms[m.word] = [a.term for a in chosen]
             if chosen[0].cost >= PER_EDIT:
