@@ -85,17 +85,25 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {np.percentile(a, 50):7.3f} ms  p99 {np.percentile(a, 99):7.3f} ms  (n={len(a)})"
 
 
+def load_average() -> str:
+    """The 1-minute load: on a shared machine, wall-clock tails grow with it while CPU time does not."""
+    try:
+        return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return "load unknown"
+
+
 def build(users: list[str], books: list[str], label: str, catalogue: Catalogue | None = None) -> Recommender:
     reset_peak()
     before = rss_mb()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     model = ItemNeighbourModel.build(users, books, neighbours=100, regularisation=25.0)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     peak = peak_mb()
     if catalogue is None:
         catalogue = Catalogue(CatalogueEntry(b, b, (), ()) for b in model.book_ids)
-    print(f"[{label}] ratings {len(users):,}  books {len(model.book_ids):,}  build {seconds:.1f} s  "
-          f"model {model.nbytes / 2**20:.1f} MiB  peak RSS {peak:.0f} MB (+{peak - before:.0f} MB over "
+    print(f"[{label}] ratings {len(users):,}  books {len(model.book_ids):,}  build {seconds:.1f} s "
+          f"(CPU {cpu_seconds:.1f} s, {load_average()})  model {model.nbytes / 2**20:.1f} MiB  peak RSS {peak:.0f} MB (+{peak - before:.0f} MB over "
           f"the {before:.0f} MB before the build)")
     return Recommender(model, catalogue)
 
@@ -105,14 +113,16 @@ def time_misses(recommender: Recommender, by_user: dict[str, dict[str, int]], la
     users = [u for u, rated in by_user.items() if len(rated) >= recommender.min_collaborative]
     for user in users[:20]:  # warm-up
         recommender.recommend(by_user[user], CACHED_LENGTH)
-    samples = []
+    samples, cpu = [], []
     strategies: dict[str, int] = {}
     for user in rng.choice(users, min(n, len(users)), replace=False):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         strategy, _ = recommender.recommend(by_user[user], CACHED_LENGTH)
         samples.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - started_cpu)
         strategies[strategy] = strategies.get(strategy, 0) + 1
     print(f"[{label}] miss (score + rank + explain {CACHED_LENGTH}):  {percentiles(samples)}  {strategies}")
+    print(f"[{label}] miss, CPU time only:            {percentiles(cpu)}  ({load_average()})")
 
 
 def replaced_miss(users: list[str], books: list[str], by_user: dict[str, dict[str, int]], n: int = 5) -> None:

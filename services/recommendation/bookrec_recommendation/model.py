@@ -138,7 +138,7 @@ class ItemNeighbourModel:
            nearest neighbours by cosine taken from the same block;
         2. for a chunk of target books, the systems G[N,N] | G[N,j] are gathered from dense copies of
            only the rows some neighbourhood in the chunk needs; a chunk holds at most `working_bytes`
-           (default: as much as G itself, at least 64 MiB), so memory stays about twice G;
+           (default: half as much as G itself, at least 64 MiB), so memory stays about 1.5 × G;
         3. the chunk's ridge systems are solved batched (float32).
         """
         users, user_codes = _codes(user_ids, "user")
@@ -157,7 +157,7 @@ class ItemNeighbourModel:
         hoods.sort(axis=1)  # the order within a neighbourhood is free; ascending makes the gathers sequential
         del rated
         gram_bytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for _, b in gram_blocks)
-        budget = working_bytes or max(64 * 2**20, gram_bytes)
+        budget = working_bytes or max(64 * 2**20, gram_bytes // 2)
         chunk = max(64, budget // (k * (k + 1) * 4))
         rows, cols, vals = [], [], []
         for start in range(0, n, chunk):
@@ -184,13 +184,18 @@ class ItemNeighbourModel:
         known = self._positions(rated_books)
         if not known.size:
             return None
-        return self._scores(known)
+        return self._contributions(known)[0]
 
-    def _scores(self, known: np.ndarray) -> np.ndarray:
-        contributions = self.weights[known]
-        scores = np.bincount(contributions.indices, weights=contributions.data, minlength=len(self.book_ids))
+    def _contributions(self, known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, and per non-zero weight of the rated rows: its column, value, and rated row's rank)."""
+        indptr = self.weights.indptr
+        lengths = (indptr[known + 1] - indptr[known]).astype(np.int64)
+        offsets = np.cumsum(lengths) - lengths
+        entries = np.repeat(indptr[known] - offsets, lengths) + np.arange(int(lengths.sum()))
+        columns, values = self.weights.indices[entries], self.weights.data[entries]
+        scores = np.bincount(columns, weights=values, minlength=len(self.book_ids))
         scores[known] = -np.inf
-        return scores
+        return scores, columns, values, np.repeat(np.arange(len(known)), lengths)
 
     def top(self, rated_books: Iterable[str], count: int) -> ScoredBooks | None:
         """The `count` best-scored books (score > 0) and why; None if none of the rated books is known.
@@ -200,15 +205,17 @@ class ItemNeighbourModel:
         known = self._positions(rated_books)
         if not known.size:
             return None
-        scores = self._scores(known)
+        scores, columns, values, rated_rank = self._contributions(known)
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > count:
             candidates = candidates[np.argpartition(-scores[candidates], count - 1)[:count]]
         best = candidates[np.lexsort((candidates, -scores[candidates]))]
-        if not best.size:
-            return ScoredBooks(best, scores[best], best)
-        strongest = self.weights[known][:, best].toarray().argmax(axis=0)
-        return ScoredBooks(best, scores[best], known[strongest])
+        place = np.full(len(self.book_ids), -1, dtype=np.int64)
+        place[best] = np.arange(len(best))
+        wanted = place[columns] >= 0
+        slice_ = np.zeros((len(known), len(best)), dtype=np.float32)
+        slice_[rated_rank[wanted], place[columns[wanted]]] = values[wanted]
+        return ScoredBooks(best, scores[best], known[slice_.argmax(axis=0)])
 
 
 def _cooccurrence_and_neighbours(rated: sp.csr_matrix, k: int, cells: int = 2**22
