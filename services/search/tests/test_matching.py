@@ -233,3 +233,13 @@ def test_every_match_is_given_when_asked():
     advanced = index.advanced(Filters(title="logic"), "title", "asc", 3, with_matches=True)
     assert advanced.matches is not None and len(advanced.matches) == 30 and advanced.terms == {"logic": ["logic"]}
     assert len(index.advanced(Filters(title="nothing"), with_matches=True).matches) == 0
+
+
+def test_a_word_in_very_many_books_is_taken_as_typed():
+    records = [book(i + 1, f"Common Ground {i}") for i in range(1000)]
+    index = SearchIndex.from_records([*records, book(2001, "Commons"), book(2002, "Comon Sense")])
+    result = index.search("common")
+    assert result.total == 1000 and result.terms == {"common": ["common"]}
+    assert found(index, "commons")[0] == "Commons" and index.search("commons").total == 1001
+    rare = SearchIndex.from_records([*records[:10], book(2001, "Commons")])
+    assert rare.search("common").total == 11  # completed to "commons"
