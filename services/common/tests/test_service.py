@@ -9,6 +9,7 @@ import time
 
 import pytest
 from litestar import Response, get
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.errors import NotFound
@@ -18,7 +19,7 @@ from bookrec_common.settings import ServiceSettings
 
 
 @get("/items/{item_id:int}")
-async def item(item_id: int) -> dict[str, int]:
+async def item(item_id: FromPath[int]) -> dict[str, int]:
     if item_id == 0:
         raise NotFound("no item 0")
     if item_id == 500:
