@@ -30,7 +30,7 @@ that common costs more than the rest of the query.
 
 In a book, t counts through its cheapest alternative present there (the
 highest-scoring one among equally cheap ones). A book's tier is the sum of
-those costs over the query words.
+those costs over the query words it has.
 
 Scoring (the documented contract)
 ---------------------------------
@@ -62,7 +62,8 @@ exactly and score with that field's lists alone.
 
 Typo candidates come from a deletion neighbourhood (as SymSpell): every
 correctable term is filed under the 64-bit hashes of the strings left after
-deleting 0 or 1 of its characters (also 2 for terms of 7 to 24 characters),
+deleting 0 or 1 of its characters (also 2 for terms of 7 to 24 characters:
+longer ones are found within one edit only),
 one sorted numpy array of hashes beside one of term ids. A query word looks
 up its own deletions (one binary search each), and rapidfuzz's OSA distance
 settles the few candidates found. Measured against scanning the terms of each
@@ -70,8 +71,9 @@ length within reach with rapidfuzz's `cdist` (OSA, with a cut-off), which
 needs no extra memory: that scan cost 2 to 4 ms of CPU per corrected word at
 the vocabulary of only 20,000 books, mostly in converting every term of the
 lists on each call, and grows with the vocabulary; the neighbourhood answers
-in well under a millisecond at any size for some 12 bytes per variant (about
-MB_AT_1M MB at a million books), and new terms are hashed into it on refresh.
+in well under a millisecond at any size, for 12 bytes per variant: about 300
+bytes per term (6 MB for the benchmark's 21,000 terms, some 90 MB for a
+vocabulary of 300,000). New terms are hashed into it on refresh.
 
 Layout
 ------
@@ -80,7 +82,7 @@ fields, posting lists of precomputed impacts (for full text, so a query word
 costs one list, not three). Both are flat numpy arrays addressed by term
 offsets. Display strings are packed in UTF-8 buffers; everything else is a
 numpy column. Titles are kept in sorted order for prefix search by bisection;
-the vocabulary too (completions), and grouped by length (corrections). ISBNs
+the vocabulary too (completions), and as a deletion neighbourhood (corrections). ISBNs
 are a sorted array of numbers beside the positions of their books.
 
 An index is immutable. `updated()` returns a new one: rating and other column
@@ -863,7 +865,15 @@ class SearchIndex:
         normalised = normalise_text(query)
         words = query_terms(query)
         completes = bool(words) and bool(normalise_text(query[-1:]))  # no prefix once a space ends the query
-        matches = [self._word_match(w, completes and i == len(words) - 1) for i, w in enumerate(words)]
+        options = [self._alternatives(w, completes and i == len(words) - 1) for i, w in enumerate(words)]
+        within = None
+        if all(options) and 1 < len(options) and any(len(o) > 1 for o in options) \
+                and any(len(o) == 1 for o in options):
+            # Words of one term narrow the books first; the others' alternatives are merged only there.
+            within, _ = self._intersection([self.combined.get(o[0].term_id) for o in options if len(o) == 1])
+        matches = [self._word_match(w, o, within) for w, o in zip(words, options)]
+        if within is not None and not all(len(m.docs) for m in matches):
+            matches = [self._word_match(w, o) for w, o in zip(words, options)]  # the any-word fallback
         present = [m for m in matches if len(m.docs)]
         candidates = np.empty(0, dtype=np.int32)
         score = np.empty(0, dtype=np.float32)
@@ -975,8 +985,9 @@ class SearchIndex:
         alternatives.sort(key=lambda a: (a.cost, -a.books, a.term))
         return alternatives
 
-    def _word_match(self, word: str, completes: bool) -> _WordMatch:
-        alternatives = self._alternatives(word, completes)
+    def _word_match(self, word: str, alternatives: list[_Alternative],
+                    within: np.ndarray | None = None) -> _WordMatch:
+        """The books matching `word` (only those `within`, when given) through its best alternative."""
         if not alternatives:
             return _WordMatch(word, [], np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), 1.0, 0, None)
         if len(alternatives) == 1:
@@ -984,6 +995,9 @@ class SearchIndex:
             docs, impacts = self.combined.get(a.term_id)
             return _WordMatch(word, alternatives, docs, impacts, a.weight, a.cost, None)
         lists = [self.combined.get(a.term_id) for a in alternatives]
+        if within is not None:
+            probed = [self._probe(docs, within) for docs, _ in lists]
+            lists = [(within[present], impacts[at[present]]) for (_, impacts), (present, at) in zip(lists, probed)]
         if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > self.size:
             # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first.
             cost = np.full(self.size, NO_MATCH_COST, dtype=np.int8)

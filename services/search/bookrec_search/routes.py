@@ -132,7 +132,8 @@ async def autocomplete(engine: NamedDependency[SearchEngine], q: Prefix,
     return await _autocomplete(engine, q, limit, "q", "query")
 
 
-@get("/search/shard/{prefix:str}", summary="Title prefix autocomplete (compatibility path)")
+@get("/search/shard/{prefix:str}", summary="Title prefix autocomplete (compatibility path)",
+     description="The same answer as `/search/autocomplete?q=`: any script, accents and case ignored.")
 async def autocomplete_shard(engine: NamedDependency[SearchEngine], prefix: FromPath[str],
                              limit: PrefixLimit = 10) -> AutocompleteResponse:
     if len(prefix) > MAX_PREFIX:
