@@ -23,10 +23,11 @@ Each query term t matches these alternatives, each with a cost:
     character pairs of unspaced scripts are never
     corrected; at most the 32 closest (then most used)
 
-A word that is itself in at least max(1,000, 1% of the books) books is taken
-as typed (its only alternative is itself): its own books fill the first pages
-before any completion or correction would, and merging the lists of a word
-that common costs more than the rest of the query.
+A word that is itself in at least 1,000 books is taken as typed (its only
+alternative is itself): its own books fill the first 50 pages of 20 before any
+completion or correction would show, and merging the long lists of common
+words costs more than the rest of the query (`total` then counts its own
+books only).
 
 In a book, t counts through its cheapest alternative present there (the
 highest-scoring one among equally cheap ones). A book's tier is the sum of
@@ -132,7 +133,7 @@ SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limi
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue outgrows them by a quarter
 ONE_TYPO, TWO_TYPOS = 5, 9  # query words this long match terms within 1 (2) edits; shorter words exactly
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
-TAKEN_AS_TYPED, TAKEN_AS_TYPED_SHARE = 1000, 0.01  # a word in this many books is neither completed nor corrected
+TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
 PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
@@ -954,7 +955,7 @@ class SearchIndex:
         term = self.vocabulary.get(word)
         if term is not None:
             found[term] = EXACT
-            if frequency[term + 1] - frequency[term] >= max(TAKEN_AS_TYPED, self.size * TAKEN_AS_TYPED_SHARE):
+            if frequency[term + 1] - frequency[term] >= TAKEN_AS_TYPED:
                 # Its own books fill every page before any completion or correction would show.
                 return self._alternatives_of(found)
         if completes and len(word) >= PREFIX_MIN:
