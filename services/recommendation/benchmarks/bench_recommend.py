@@ -217,14 +217,14 @@ def synthetic(n_ratings: int, n_books: int) -> tuple[list[str], list[str], dict[
     popularity = 1.0 / np.arange(1, n_books + 1) ** 1.0
     popularity /= popularity.sum()
     activity = np.clip(rng.lognormal(3.2, 1.1, size=4 * n_ratings // 25), 3, 3000).astype(np.int64)
-    activity = activity[: np.searchsorted(np.cumsum(activity), int(n_ratings * 1.15)) + 1]
+    activity = activity[: np.searchsorted(np.cumsum(activity), int(n_ratings * 1.5)) + 1]
     user_of = np.repeat(np.arange(len(activity)), activity)
     book_of = rng.permutation(n_books)[rng.choice(n_books, size=len(user_of), p=popularity)]
     pairs = np.unique(user_of * n_books + book_of)  # a user rates a book once
     pairs = np.sort(rng.choice(pairs, size=min(n_ratings, len(pairs)), replace=False))
     user_of, book_of = np.divmod(pairs, n_books)
-    users = user_of.astype(str).tolist()
-    books = np.char.add("OL", np.char.add(book_of.astype(str), "W")).tolist()
+    users = [str(u) for u in user_of.tolist()]
+    books = [f"OL{b}W" for b in book_of.tolist()]
     by_user: dict[str, dict[str, int]] = {}
     for user in rng.choice(np.unique(user_of), 2000, replace=False).tolist():
         lo, hi = np.searchsorted(user_of, [user, user + 1])

@@ -13,14 +13,32 @@ is Σ_{i rated} w_ij, computed from the user's current ratings at request
 time, so a rating made seconds ago already counts. Offline evaluation
 (bookrec_recommendation.evaluate) chose it over plain item-item cosine.
 
+Build (`ItemNeighbourModel.build`): G is computed a block of rows at a
+time and kept sparse in float32; each block also yields its books' K
+nearest neighbours. The ridge systems are then gathered for a chunk of
+books at a time from dense copies of only the rows of G they need, and
+solved batched. Nothing books × books is ever dense; peak memory is about
+1.5 × the sparse G.
+
+Scoring (`ItemNeighbourModel.top`): the rated books' rows of the weights
+are summed into scores for every book; only the N best are explained,
+from the dense |rated| × N slice of the weights (the rated book that
+contributes most to each).
+
+Ids are str everywhere (book ids like "OL123W" or "GB123", user ids);
+anything else is refused with a TypeError rather than silently missed.
+
 Cold start: users with fewer than `min_collaborative` ratings, or whose
 ratings the model has never seen, get a blend of content similarity
-(shared subjects and authors with what they rated) and popularity (a
-Bayesian average of each book's ratings).
+(shared subjects and authors with what they rated) and popularity.
+Popularity ranks books by the lower confidence bound of a Bayesian
+average of their ratings (prior weight: the median book's rating count),
+so a handful of 5-star ratings cannot outrank thousands of 4s.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import uuid
@@ -82,8 +100,8 @@ def _top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _codes(ids: Iterable[str], what: str) -> tuple[list[str], np.ndarray]:
     """The distinct ids, sorted, and each given id's position among them. Ids are str; anything else raises."""
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(i, len(index)) for i in ids), dtype=np.int64)
+    index: defaultdict[str, int] = defaultdict(itertools.count().__next__)  # a new id gets the next code
+    codes = np.fromiter(map(index.__getitem__, ids), dtype=np.int64)
     wrong = next((i for i in index if not isinstance(i, str)), None)
     if wrong is not None:
         raise TypeError(f"{what} ids must be str, got {type(wrong).__name__} {wrong!r}")
@@ -152,8 +170,13 @@ class ItemNeighbourModel:
                               shape=(len(users), n))
         del user_codes, book_codes
         rated.data[:] = 1.0  # duplicates collapse to one
+        counts = np.asarray(rated.sum(axis=0), dtype=np.float32).ravel()
+        # Internally books are numbered most rated first, so each block of G rows holds rows of similar
+        # length (popular books co-occur with many, rare ones with few); mapped back at the end.
+        order = np.argsort(-counts, kind="stable")
+        rated = rated[:, order].tocsr()
         k = min(neighbours, n - 1)
-        gram_blocks, hoods, counts = _cooccurrence_and_neighbours(rated, k)
+        gram_blocks, hoods = _cooccurrence_and_neighbours(rated, counts[order], k)
         hoods.sort(axis=1)  # the order within a neighbourhood is free; ascending makes the gathers sequential
         del rated
         gram_bytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for _, b in gram_blocks)
@@ -171,7 +194,7 @@ class ItemNeighbourModel:
             cols.append(np.broadcast_to(targets[:, None], hood.shape)[keep].astype(np.int32))
             vals.append(solved[keep])
         del gram_blocks
-        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        weights = sp.csr_matrix((np.concatenate(vals), (order[np.concatenate(rows)], order[np.concatenate(cols)])),
                                 shape=(n, n), dtype=np.float32)
         return cls(books, weights, counts)
 
@@ -218,12 +241,13 @@ class ItemNeighbourModel:
         return ScoredBooks(best, scores[best], known[slice_.argmax(axis=0)])
 
 
-def _cooccurrence_and_neighbours(rated: sp.csr_matrix, k: int, cells: int = 2**22
-                                 ) -> tuple[list[tuple[int, sp.csr_matrix]], np.ndarray, np.ndarray]:
-    """Rows of G = BᵀB in blocks of about `cells` dense cells, and each book's k nearest by cosine."""
+def _cooccurrence_and_neighbours(rated: sp.csr_matrix, counts: np.ndarray, k: int, cells: int = 2**22
+                                 ) -> tuple[list[tuple[int, sp.csr_matrix]], np.ndarray]:
+    """Rows of G = BᵀB in blocks of about `cells` cells, and each book's k nearest by cosine.
+
+    Top-k works on each block's non-zeros only, laid out row by row in a (rows × longest row) array."""
     n = rated.shape[1]
     readers = rated.T.tocsr()
-    counts = np.asarray(readers.sum(axis=1), dtype=np.float32).ravel()
     inverse_norm = (1.0 / np.sqrt(np.maximum(counts, 1e-9))).astype(np.float32)
     step = max(16, min(1024, cells // n))
     blocks: list[tuple[int, sp.csr_matrix]] = []
@@ -234,13 +258,20 @@ def _cooccurrence_and_neighbours(rated: sp.csr_matrix, k: int, cells: int = 2**2
         block.indices = block.indices.astype(np.int32, copy=False)
         block.indptr = block.indptr.astype(np.int64, copy=False)
         blocks.append((start, block))
-        cosine = block.toarray()
-        cosine *= inverse_norm[start:stop, None]
-        cosine *= inverse_norm[None, :]
-        cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        hoods[start:stop] = _top_k(cosine, k)[0]
-        del cosine
-    return blocks, hoods, counts
+        lengths = np.diff(block.indptr)
+        row = np.repeat(np.arange(stop - start), lengths)
+        place = np.arange(block.nnz) - np.repeat(block.indptr[:-1], lengths)
+        cosine = block.data * inverse_norm[start + row] * inverse_norm[block.indices]
+        cosine[block.indices == start + row] = 0.0  # a book is not its own neighbour
+        width = max(k, int(lengths.max(initial=0)))
+        padded = np.zeros((stop - start, width), dtype=np.float32)
+        padded[row, place] = cosine
+        columns = np.full((stop - start, width), -1, dtype=np.int32)
+        columns[row, place] = block.indices
+        best = _top_k(padded, k)[0]
+        hoods[start:stop] = np.where(best >= 0, np.take_along_axis(columns, np.maximum(best, 0), 1), -1)
+        del padded, columns, cosine, row, place
+    return blocks, hoods
 
 
 def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, targets: np.ndarray,
@@ -256,20 +287,21 @@ def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, 
     slots = np.flatnonzero(flat >= 0)
     slots = slots[np.argsort(flat[slots], kind="stable")]  # grouped by the G row each slot needs
     needed = flat[slots]
-    for start, block in blocks:
-        lo, hi = np.searchsorted(needed, [start, start + block.shape[0]])
+    bounds = np.searchsorted(needed, [start for start, _ in blocks] + [n])
+    buffer = np.zeros((max(b.shape[0] for _, b in blocks), n + 1), dtype=np.float32)  # zeroed after each use
+    for (start, block), lo, hi in zip(blocks, bounds[:-1], bounds[1:], strict=True):
         if lo == hi:
             continue
-        rows = np.unique(needed[lo:hi])
+        rows, local = np.unique(needed[lo:hi], return_inverse=True)
         picked = block[rows - start]
-        dense = sp.csr_matrix((picked.data, picked.indices, picked.indptr), shape=(len(rows), n + 1)).toarray()
+        dense = buffer[:len(rows)]
+        sp.csr_matrix((picked.data, picked.indices, picked.indptr), shape=dense.shape).toarray(out=dense)
         for piece in range(lo, hi, pieces):
             end = min(hi, piece + pieces)
-            local = np.searchsorted(rows, needed[piece:end])
             # Flat indices, rows ascending and each neighbourhood's columns ascending: a near-sequential read.
-            cells = local[:, None] * dense.shape[1] + columns[slots[piece:end] // k]
+            cells = local[piece - lo:end - lo, None] * dense.shape[1] + columns[slots[piece:end] // k]
             flat_systems[slots[piece:end]] = dense.ravel().take(cells)
-        del dense
+        dense[np.repeat(np.arange(len(rows)), np.diff(picked.indptr)), picked.indices] = 0.0
     return systems
 
 

@@ -1,7 +1,11 @@
 """The recommender's pure logic on small, readable data."""
 
+import functools
+
 import numpy as np
 import pytest
+
+from bookrec_recommendation import model as model_module
 
 from bookrec_recommendation.evaluate import holdout
 from bookrec_recommendation.model import Catalogue, CatalogueEntry, ItemNeighbourModel, Recommender
@@ -104,8 +108,11 @@ def random_ratings(seed, n_users=60, n_books=40, per_user=8):
     return users, books
 
 
-def test_blocked_build_matches_the_definition_with_small_blocks_and_chunks():
+def test_blocked_build_matches_the_definition_with_small_blocks_and_chunks(monkeypatch):
     users, books = random_ratings(3)
+    # Blocks of 16 rows of G (the smallest), so neighbours and systems come from several blocks.
+    monkeypatch.setattr(model_module, "_cooccurrence_and_neighbours",
+                        functools.partial(model_module._cooccurrence_and_neighbours, cells=1))
     # A working set of a few systems forces many target chunks, each gathering from several row blocks.
     for working_bytes in (1, None):
         model = ItemNeighbourModel.build(users, books, neighbours=5, regularisation=2.0,
