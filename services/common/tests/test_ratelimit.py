@@ -143,3 +143,14 @@ async def test_redis_is_tried_again_after_the_retry_delay():
         clock.now += 5.0
         await limiter.hit("kim")
         assert calls == 2
+
+
+async def test_closing_a_limiter_sends_the_hits_redis_has_not_seen(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        limiter = RateLimiter(redis, "test-close", limit=1000, window_seconds=60, clock=clock,
+                              local_allowance=100, sync_seconds=30)
+        for _ in range(7):
+            await limiter.hit("lena")
+        await limiter.aclose()  # what the app's lifespan does on shutdown, before Redis is closed
+        assert int(await redis.get(f"ratelimit:test-close:lena:{int(clock.now // 60)}")) == 7

@@ -6,9 +6,11 @@ import io
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
-from litestar import Response, get
+from litestar import Litestar, Response, get
 from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
@@ -153,3 +155,23 @@ def test_the_access_log_stays_quiet_above_info():
     log_access("GET", "/x", 200, 1.0, None)
     assert logs.getvalue() == ""
     logging.getLogger().handlers[:] = []
+
+
+async def test_rate_limiters_are_closed_before_the_services_clients():
+    events: list[str] = []
+
+    class Limiter:
+        async def aclose(self) -> None:
+            events.append("limiter closed")
+
+    @asynccontextmanager
+    async def clients(app: Litestar) -> AsyncIterator[None]:
+        app.state.rate_limiters = {"search": Limiter()}
+        yield
+        events.append("clients closed")
+
+    app = create_service_app(ServiceSettings(service_name="svc-test"), [item], lifespan=[clients])
+    async with AsyncTestClient(app):
+        pass
+    logging.getLogger().handlers[:] = []
+    assert events == ["limiter closed", "clients closed"]
