@@ -36,7 +36,9 @@ With --baseline REV, each service also runs as an extra replica whose
 bookrec_common modules of the budget (service, context, logs, metrics,
 ratelimit, settings) are those of git revision REV (first on its PYTHONPATH), and
 the two are measured one after the other (--rounds times, alternating): a
-before/after comparison under the same conditions. Absolute figures move with
+before/after comparison under the same conditions. --try-env NAME=VALUE adds
+a replica of the current code with those variables (granian's GRANIAN_* options
+included), measured the same way. Absolute figures move with
 whatever else runs on the machine; compare only runs made side by side. Writes loadtest/results/<timestamp>-request-budget/.
 """
 
@@ -299,11 +301,11 @@ def write_paths(stack: Stack, out: Path, seed: int = 11, count: int = 2000) -> d
 BUDGET_MODULES = ("service.py", "context.py", "logs.py", "metrics.py", "ratelimit.py", "settings.py")
 
 
-def baseline_code(revision: str, modules: list[str], out: Path) -> Path:
-    """bookrec_common as it is, but for `modules` as of `revision` (absent there: removed), under `out`:
+def baseline_code(revision: str, modules: list[str], scratch: Path) -> Path:
+    """bookrec_common as it is, but for `modules` as of `revision` (absent there: removed), under `scratch`:
     a directory to put first on PYTHONPATH."""
     package = ROOT / "services" / "common" / "bookrec_common"
-    target = out / "baseline" / "bookrec_common"
+    target = scratch / "baseline" / "bookrec_common"
     shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__"))
     for module in modules:
         shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:services/common/bookrec_common/{module}"],
@@ -313,6 +315,10 @@ def baseline_code(revision: str, modules: list[str], out: Path) -> Path:
         else:
             (target / module).unlink(missing_ok=True)
     return target.parent
+
+
+def replica_name(service: str, variant: str, n: int) -> str:
+    return service if variant == "current" else f"{service}-budget-{n}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
                              "replica beside the current one), alternating with it")
     parser.add_argument("--baseline-modules", nargs="+", default=list(BUDGET_MODULES), metavar="FILE",
                         help="the bookrec_common modules taken from REV (the rest is the current code)")
+    parser.add_argument("--try-env", nargs="+", metavar="NAME=VALUE",
+                        help="also measure an extra replica of the current code with these environment variables "
+                             "(e.g. GRANIAN_TASK_IMPL=rust: granian reads its options from GRANIAN_*)")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each variant (alternating)")
     parser.add_argument("--label", default="", help="a name for this run in the summary")
     parser.add_argument("--results", type=Path, default=harness.RESULTS)
@@ -349,10 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.up()
     else:
         say(f"using the running stack at {stack.alb_url} ({stack.state_dir})")
+    scratch = tempfile.TemporaryDirectory(prefix="bookrec-budget-")  # out of the source tree's reach
     variants: dict[str, dict[str, str]] = {"current": {}}
     if args.baseline:
-        code = baseline_code(args.baseline, args.baseline_modules, out)
+        code = baseline_code(args.baseline, args.baseline_modules, Path(scratch.name))
         variants = {f"base {args.baseline}": {"PYTHONPATH": str(code)}, **variants}
+    if args.try_env:
+        variants[" ".join(args.try_env)] = dict(item.split("=", 1) for item in args.try_env)
     replicas: list[str] = []
     budgets: list[Budget] = []
     alb = None
@@ -361,13 +373,14 @@ def main(argv: list[str] | None = None) -> int:
         for service in args.services:
             limit = {"RATE_LIMIT": UNREACHED_LIMIT} if service == "search" else {}
             for n, (variant, env) in enumerate(variants.items()):
-                name = service if variant == "current" else f"{service}-budget-base"
+                name = replica_name(service, variant, n)
                 port = stack.service_port(service) + (0 if variant == "current" else 50 + n)
                 if variant == "current" and args.no_restart:
                     ports[service, variant] = port
                     continue
                 say(f"starting {name} on port {port}" + (f" with RATE_LIMIT={UNREACHED_LIMIT}" if limit else "")
-                    + (f", bookrec_common from {args.baseline}" if env else ""))
+                    + (f", bookrec_common from {args.baseline}" if "PYTHONPATH" in env else "")
+                    + (f", {variant}" if env and "PYTHONPATH" not in env else ""))
                 ports[service, variant] = stack.start_service(service, name=name, port=port, env={**limit, **env})
                 if name != service:
                     replicas.append(name)
@@ -375,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         pids = stack.pids()
         for service in args.services:
             for run in range(1, args.rounds + 1):
-                for variant in variants:
-                    name = service if variant == "current" else f"{service}-budget-base"
+                for n, variant in enumerate(variants):
+                    name = replica_name(service, variant, n)
                     budgets.append(measure_service(service, variant, pids[name],
                                                    f"http://127.0.0.1:{ports[service, variant]}", paths[service],
                                                    out, seconds=args.seconds, connections=args.connections,
@@ -390,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         if started_here and not args.keep_stack:
             say("stopping the stack started for this run")
             stack.down()
+        scratch.cleanup()
     print(f"\n=== per-request CPU budget {args.label}".rstrip())
     print(table(combined(budgets)))
     if args.rounds > 1:
