@@ -23,7 +23,8 @@ budget of one request; it is split by part:
   logging     the access log line (logging, the JSON formatter)
   metrics     Prometheus (the middleware and prometheus_client)
   rate limit  bookrec_common.ratelimit and the Redis client under it
-  handler     the service's own package (routes, engine, store)
+  handler     the service's own package (routes, engine, store), and the shared
+              domain code it calls (bookrec_common catalog, dynamo, params)
   other       Python samples no rule claims
 
 A Python sample belongs to the innermost frame of its stack that a rule names
@@ -82,6 +83,11 @@ RULES: tuple[tuple[str, str], ...] = (
     ("metrics", "bookrec_common/metrics.py"),
     ("metrics", "litestar/plugins/prometheus/"),
     ("metrics", "prometheus_client/"),
+    # Shared domain code a handler calls (text normalisation, item mapping, parameters, clients) is the handler's.
+    ("handler", "bookrec_common/catalog.py"),
+    ("handler", "bookrec_common/dynamo.py"),
+    ("handler", "bookrec_common/params.py"),
+    ("handler", "bookrec_common/clients.py"),
     ("middlewares", "bookrec_common/"),
     ("framework", "litestar/"),
     ("server", "granian/"),

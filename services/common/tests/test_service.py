@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -15,7 +16,7 @@ from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.errors import NotFound
-from bookrec_common.logs import access_log, configure_logging, log_access
+from bookrec_common.logs import ACCESS_FLUSH_SECONDS, access_log, configure_logging, log_access
 from bookrec_common.service import create_service_app
 from bookrec_common.settings import ServiceSettings
 
@@ -46,6 +47,7 @@ async def client():
 
 
 def access_lines(logs: io.StringIO) -> list[dict]:
+    logging.getLogger().handlers[0].flush()
     lines = [json.loads(line) for line in logs.getvalue().splitlines() if '"bookrec.access"' in line]
     logs.seek(0)
     logs.truncate()
@@ -112,7 +114,11 @@ async def test_request_metrics_count_routes_by_template_status_and_app(client):
     assert 'path="/health"' not in metrics and 'path="/metrics"' not in metrics
 
 
-async def test_one_access_line_per_request_with_its_fields(client):
+@pytest.mark.parametrize("alone", [True, False], ids=["straight to the stream", "through logging"])
+async def test_one_access_line_per_request_with_its_fields(client, monkeypatch, alone):
+    root = logging.getLogger()
+    if alone:
+        monkeypatch.setattr(root, "handlers", root.handlers[:1])  # ours alone, as in a service (not pytest's)
     access_lines(client.logs)
     await client.get("/items/3", headers={"X-Request-ID": "req-log"})
     [line] = access_lines(client.logs)
@@ -120,6 +126,25 @@ async def test_one_access_line_per_request_with_its_fields(client):
                           "duration_ms"]
     assert line["message"] == "GET /items/3 200" and line["level"] == "INFO" and line["service"] == "svc-test"
     assert line["request_id"] == "req-log" and line["status"] == 200 and line["duration_ms"] >= 0
+
+
+async def test_access_lines_are_written_in_batches_in_order_with_other_records(client, monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", root.handlers[:1])  # ours alone, as in a service (not pytest's)
+    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.WARNING)
+    access_lines(client.logs)
+    await client.get("/items/4")
+    await client.get("/items/5")
+    assert client.logs.getvalue() == ""  # waiting for the batch
+    logging.getLogger("bookrec.test").warning("after two requests")
+    lines = client.logs.getvalue().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["GET /items/4 200", "GET /items/5 200",
+                                                               "after two requests"]
+    client.logs.seek(0)
+    client.logs.truncate()
+    await client.get("/items/6")
+    await asyncio.sleep(ACCESS_FLUSH_SECONDS * 3)
+    assert json.loads(client.logs.getvalue())["message"] == "GET /items/6 200"  # written by the timer
 
 
 def test_the_access_line_is_what_the_json_formatter_writes(monkeypatch):
