@@ -125,6 +125,10 @@ class RateLimiter:
         async with self._lock:
             if not self._unsent:
                 return
+            if self._clock() < self._redis_down_until:  # a sync just failed: its waiters don't try again
+                self._unchecked.inc(sum(self._unsent.values()))
+                self._unsent = {}
+                return
             self._sending, self._unsent = self._unsent, {}
             sending = list(self._sending.items())
             try:

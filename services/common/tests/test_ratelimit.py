@@ -154,3 +154,21 @@ async def test_closing_a_limiter_sends_the_hits_redis_has_not_seen(redis_url):
             await limiter.hit("lena")
         await limiter.aclose()  # what the app's lifespan does on shutdown, before Redis is closed
         assert int(await redis.get(f"ratelimit:test-close:lena:{int(clock.now // 60)}")) == 7
+
+
+async def test_requests_waiting_on_a_failed_sync_do_not_each_try_redis():
+    async with redis_client("redis://127.0.0.1:9/0") as redis:
+        limiter = RateLimiter(redis, "test-down-waiters", limit=100, window_seconds=60)
+        calls = 0
+        real_pipeline = redis.pipeline
+
+        def counting_pipeline(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            return real_pipeline(*args, **kwargs)
+
+        redis.pipeline = counting_pipeline
+        before = RATE_LIMIT_UNCHECKED.labels("test-down-waiters")._value.get()
+        await asyncio.gather(*(limiter.hit("mia") for _ in range(10)))  # all wait for the first sync
+        assert calls == 1
+        assert RATE_LIMIT_UNCHECKED.labels("test-down-waiters")._value.get() == before + 10
