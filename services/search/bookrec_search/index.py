@@ -503,7 +503,7 @@ class _Neighbourhood:
         by_length: dict[int, list[str]] = {}
         for term in terms:
             by_length.setdefault(len(term), []).append(term)
-        hashes, ids = [self.hashes], [self.ids]
+        hashes, ids = [np.empty(0, dtype=np.uint64)], [np.empty(0, dtype=np.int32)]
         for length, group in by_length.items():
             codes = _codes(group, length)
             group_ids = np.array([terms[t] for t in group], dtype=np.int32)
@@ -511,9 +511,13 @@ class _Neighbourhood:
                 variants = _deletion_hashes(codes, deletions)
                 hashes.append(variants.ravel())
                 ids.append(np.repeat(group_ids, variants.shape[1]))
-        merged, merged_ids = np.concatenate(hashes), np.concatenate(ids)
-        order = np.argsort(merged, kind="stable")
-        return _Neighbourhood(merged[order], merged_ids[order])
+        added, added_ids = np.concatenate(hashes), np.concatenate(ids)
+        order = np.argsort(added, kind="stable")
+        added, added_ids = added[order], added_ids[order]
+        if not len(self.hashes):
+            return _Neighbourhood(added, added_ids)
+        at = np.searchsorted(self.hashes, added)  # a refresh adds a few terms to many: insert, not re-sort
+        return _Neighbourhood(np.insert(self.hashes, at, added), np.insert(self.ids, at, added_ids))
 
     def candidates(self, word: str, edits: int) -> np.ndarray:
         codes = _codes([word], len(word))
