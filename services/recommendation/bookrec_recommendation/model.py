@@ -295,13 +295,14 @@ def _gather_systems(blocks: list[tuple[int, sp.csr_matrix]], hoods: np.ndarray, 
         rows, local = np.unique(needed[lo:hi], return_inverse=True)
         picked = block[rows - start]
         dense = buffer[:len(rows)]
-        sp.csr_matrix((picked.data, picked.indices, picked.indptr), shape=dense.shape).toarray(out=dense)
+        filled = np.repeat(np.arange(len(rows)) * dense.shape[1], np.diff(picked.indptr)) + picked.indices
+        dense.ravel()[filled] = picked.data  # only the non-zeros are written, and zeroed again below
         for piece in range(lo, hi, pieces):
             end = min(hi, piece + pieces)
             # Flat indices, rows ascending and each neighbourhood's columns ascending: a near-sequential read.
             cells = local[piece - lo:end - lo, None] * dense.shape[1] + columns[slots[piece:end] // k]
             flat_systems[slots[piece:end]] = dense.ravel().take(cells)
-        dense[np.repeat(np.arange(len(rows)), np.diff(picked.indptr)), picked.indices] = 0.0
+        dense.ravel()[filled] = 0.0
     return systems
 
 
