@@ -99,7 +99,7 @@ def _top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _codes(ids: Iterable[str], what: str) -> tuple[list[str], np.ndarray]:
-    """The distinct ids, sorted, and each given id's position among them. Ids are str; anything else raises."""
+    """The distinct ids, sorted, and each given id's position among them. Ids are str, else TypeError."""
     index: defaultdict[str, int] = defaultdict(itertools.count().__next__)  # a new id gets the next code
     codes = np.fromiter(map(index.__getitem__, ids), dtype=np.int64)
     wrong = next((i for i in index if not isinstance(i, str)), None)
@@ -194,8 +194,8 @@ class ItemNeighbourModel:
             cols.append(np.broadcast_to(targets[:, None], hood.shape)[keep].astype(np.int32))
             vals.append(solved[keep])
         del gram_blocks
-        weights = sp.csr_matrix((np.concatenate(vals), (order[np.concatenate(rows)], order[np.concatenate(cols)])),
-                                shape=(n, n), dtype=np.float32)
+        neighbour, target = order[np.concatenate(rows)], order[np.concatenate(cols)]
+        weights = sp.csr_matrix((np.concatenate(vals), (neighbour, target)), shape=(n, n), dtype=np.float32)
         return cls(books, weights, counts)
 
     def _positions(self, rated_books: Iterable[str]) -> np.ndarray:
@@ -203,7 +203,7 @@ class ItemNeighbourModel:
         return np.unique(np.array([p for p in found if p >= 0], dtype=np.int64))
 
     def score(self, rated_books: Iterable[str]) -> np.ndarray | None:
-        """Scores of every book for a user who rated `rated_books` (rated ones -inf); None if none is known."""
+        """Every book's score for a user who rated `rated_books` (rated ones -inf); None if none is known."""
         known = self._positions(rated_books)
         if not known.size:
             return None
@@ -228,6 +228,8 @@ class ItemNeighbourModel:
         known = self._positions(rated_books)
         if not known.size:
             return None
+        if count < 1:
+            return ScoredBooks(*(np.empty(0, dtype=np.int64),) * 3)
         scores, columns, values, rated_rank = self._contributions(known)
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > count:
