@@ -190,6 +190,7 @@ class Budget:
     variant: str
     requests: int
     requests_per_s: float
+    p50_ms: float | None
     p99_ms: float | None
     non_2xx: int
     cpu_seconds: float
@@ -241,7 +242,7 @@ def measure_service(service: str, variant: str, pid: int, url: str, paths: Path,
     if not samples:
         parts_us["other"] += python_cpu * per_request
     parts_us["server"] += native * per_request
-    return Budget(service, variant, requests, result["requests_per_s"], result.get("p99_ms"), result.get("non_2xx", 0),
+    return Budget(service, variant, requests, result["requests_per_s"], result.get("p50_ms"), result.get("p99_ms"), result.get("non_2xx", 0),
                   round(cpu_total, 3), round(native, 3), samples, {k: round(v, 1) for k, v in parts_us.items()})
 
 
@@ -253,9 +254,10 @@ def combined(budgets: list[Budget]) -> list[Budget]:
     out = []
     for (service, variant), runs in groups.items():
         requests = sum(b.requests for b in runs)
+        p50s = [b.p50_ms for b in runs if b.p50_ms is not None]
         p99s = [b.p99_ms for b in runs if b.p99_ms is not None]
         out.append(Budget(service, variant, requests, sum(b.requests_per_s for b in runs) / len(runs),
-                          sum(p99s) / len(p99s) if p99s else None, sum(b.non_2xx for b in runs),
+                          sum(p50s) / len(p50s) if p50s else None, sum(p99s) / len(p99s) if p99s else None, sum(b.non_2xx for b in runs),
                           round(sum(b.cpu_seconds for b in runs), 3), round(sum(b.native_cpu_seconds for b in runs), 3),
                           sum(b.samples for b in runs),
                           {part: round(sum(b.parts_us[part] * b.requests for b in runs) / requests, 1)
@@ -273,6 +275,7 @@ def table(budgets: list[Budget]) -> str:
     lines.append("-" * len(head.splitlines()[0]))
     lines.append(f"{'total':<20}" + "".join(f"{b.total_us:>16.0f}" for b in budgets))
     lines.append(f"{'req/s (wrk, direct)':<20}" + "".join(f"{b.requests_per_s:>16.0f}" for b in budgets))
+    lines.append(f"{'p50 ms':<20}" + "".join(f"{b.p50_ms or 0:>16.1f}" for b in budgets))
     lines.append(f"{'p99 ms':<20}" + "".join(f"{b.p99_ms or 0:>16.1f}" for b in budgets))
     lines.append(f"{'non-2xx':<20}" + "".join(f"{b.non_2xx:>16}" for b in budgets))
     lines.append(f"{'py-spy samples':<20}" + "".join(f"{b.samples:>16}" for b in budgets))
@@ -414,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(combined(budgets)))
     if args.rounds > 1:
         print(f"(each column: {args.rounds} runs of {args.seconds} s, CPU summed over their requests, req/s and "
-              "p99 their means)")
+              "percentiles their means)")
     if alb:
         print(f"through the ALB: {alb['requests_per_s']:.0f} req/s, p50 {alb['p50_ms']} ms, p99 {alb['p99_ms']} ms, "
               f"non-2xx {alb['non_2xx']}")

@@ -87,7 +87,7 @@ class RateLimiter:
         self._unsent: dict[tuple[str, int], int] = {}  # (client, window) -> hits counted here since
         self._sending: dict[tuple[str, int], int] = {}  # hits of the sync in flight
         self._counted: dict[tuple[str, int], int] = {}  # (client, window) -> hits counted here, ever
-        self._lock = asyncio.Lock()
+        self._inflight: asyncio.Task[None] | None = None  # the sync in flight
         self._syncer: asyncio.Task[None] | None = None
         self._limited = RATE_LIMITED.labels(name)
         self._unchecked = RATE_LIMIT_UNCHECKED.labels(name)
@@ -103,7 +103,7 @@ class RateLimiter:
         unsent = self._unsent[key] = self._unsent.get(key, 0) + 1
         mine = self._counted[key] = self._counted.get(key, 0) + 1
         if not self._synced or unsent >= self.local_allowance:
-            await asyncio.shield(self.sync())  # a cancelled request does not cancel the others' sync
+            await self._catch_up(key)
             if not self._synced:  # Redis away: this hit was counted as unchecked
                 return
         elif self._syncer is None:
@@ -121,37 +121,54 @@ class RateLimiter:
                 headers={"Retry-After": str(retry_after)}, limit=self.limit, window_seconds=self.window)
 
     async def sync(self) -> None:
-        """Send the hits counted here since the last sync, and learn the clients' totals over every replica."""
-        async with self._lock:
-            if not self._unsent:
-                return
+        """Send the hits counted here since the last sync, and learn the clients' totals over every replica.
+
+        One sync at a time: callers arriving while one is in flight wait for it, then start the next one
+        together if hits are left to send (a queue of requests never pays a round trip each)."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
+        if self._unsent and self._inflight is None:
             if self._clock() < self._redis_down_until:  # a sync just failed: its waiters don't try again
                 self._unchecked.inc(sum(self._unsent.values()))
                 self._unsent = {}
                 return
-            self._sending, self._unsent = self._unsent, {}
-            sending = list(self._sending.items())
-            try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    for (client, window), hits in sending:
-                        redis_key = f"ratelimit:{self.name}:{client}:{window}"
-                        pipe.incrby(redis_key, hits).expire(redis_key, self.window + 1)
-                    replies = await pipe.execute()
-            except REDIS_UNAVAILABLE as exc:
-                self._redis_down_until = self._clock() + self._retry_redis_after
-                self._synced = False
-                self._unchecked.inc(sum(hits for _, hits in sending))
-                log.warning("rate limit %s not checked: Redis unavailable (%s: %s)", self.name,
-                            type(exc).__name__, exc)
+            self._inflight = asyncio.get_running_loop().create_task(self._send())
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)  # a cancelled request does not cancel the others' sync
+
+    async def _send(self) -> None:
+        self._sending, self._unsent = self._unsent, {}
+        sending = list(self._sending.items())
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for (client, window), hits in sending:
+                    redis_key = f"ratelimit:{self.name}:{client}:{window}"
+                    pipe.incrby(redis_key, hits).expire(redis_key, self.window + 1)
+                replies = await pipe.execute()
+        except REDIS_UNAVAILABLE as exc:
+            self._redis_down_until = self._clock() + self._retry_redis_after
+            self._synced = False
+            self._unchecked.inc(sum(hits for _, hits in sending))
+            log.warning("rate limit %s not checked: Redis unavailable (%s: %s)", self.name,
+                        type(exc).__name__, exc)
+            return
+        finally:
+            self._sending = {}
+            self._inflight = None
+        self._synced = True
+        current = int(self._clock() // self.window)
+        self._known = {key: count for key, count in self._known.items() if key[1] >= current}
+        self._counted = {key: count for key, count in self._counted.items() if key[1] >= current}
+        for (key, _), count in zip(sending, replies[::2], strict=True):
+            self._known[key] = count
+
+    async def _catch_up(self, key: tuple[str, int]) -> None:
+        """Until Redis's counts are known and `key` has fewer unsent hits than the allowance."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
+            if self._synced and self._unsent.get(key, 0) < self.local_allowance:
                 return
-            finally:
-                self._sending = {}
-            self._synced = True
-            current = int(self._clock() // self.window)
-            self._known = {key: count for key, count in self._known.items() if key[1] >= current}
-            self._counted = {key: count for key, count in self._counted.items() if key[1] >= current}
-            for (key, _), count in zip(sending, replies[::2], strict=True):
-                self._known[key] = count
+        await self.sync()
 
     async def _sync_soon(self) -> None:
         try:
@@ -170,6 +187,9 @@ class RateLimiter:
             self._syncer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._syncer
+        if self._inflight is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._inflight)
         if self._synced:
             with contextlib.suppress(Exception):
                 await self.sync()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -172,3 +173,46 @@ async def test_requests_waiting_on_a_failed_sync_do_not_each_try_redis():
         await asyncio.gather(*(limiter.hit("mia") for _ in range(10)))  # all wait for the first sync
         assert calls == 1
         assert RATE_LIMIT_UNCHECKED.labels("test-down-waiters")._value.get() == before + 10
+
+
+async def test_requests_queued_behind_a_slow_sync_share_the_next_one(redis_url):
+    clock = Clock(60 * 16_667 + 5.0)
+    async with redis_client(redis_url) as redis:
+        limiter = RateLimiter(redis, "test-convoy", limit=10_000, window_seconds=60, clock=clock, local_allowance=2)
+        calls = 0
+        real_pipeline = redis.pipeline
+
+        def slow_pipeline(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            pipe = real_pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def slow_execute(*a, **k):
+                await asyncio.sleep(0.02)  # Redis on a busy machine
+                return await execute(*a, **k)
+
+            pipe.execute = slow_execute
+            return pipe
+
+        redis.pipeline = slow_pipeline
+
+        waits: list[float] = []
+        hits = 0
+
+        async def client_connection() -> None:  # one of 32 keep-alive connections of one client
+            nonlocal hits
+            deadline = time.perf_counter() + 0.4
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                await limiter.hit("nora")
+                waits.append(time.perf_counter() - started)
+                hits += 1
+                await asyncio.sleep(0.001)
+
+        await asyncio.gather(*(client_connection() for _ in range(32)))
+        # A request waits for the sync in flight and the next one at most, not for one round trip per
+        # request queued ahead of it (up to 32 x 20 ms).
+        assert max(waits) < 0.15
+        await limiter.aclose()
+        assert int(await redis.get(f"ratelimit:test-convoy:nora:{int(clock.now // 60)}")) == hits
