@@ -13,10 +13,14 @@ Counting protocol (what each replica does):
   unsent hits, whose replies become the new `known`. A sync runs in the
   background at most `sync_seconds` after a hit, and inline (the request
   waits for it) when a client's unsent hits reach `local_allowance`, and on
-  a limiter's first hit (Redis's count is unknown, or Redis was away).
-- Tolerance: a replica admits at most `local_allowance` hits of a client
-  that the others have not seen (and only those arriving within one sync
-  interval). So the total admitted in a window is at most
+  a limiter's first hit (Redis's count is unknown, or Redis was away). One
+  sync is in flight at a time; requests arriving meanwhile wait for it and
+  share the next one, so none waits for more than two round trips.
+- Tolerance: a replica holds at most `local_allowance` admitted hits of a
+  client that Redis has not seen (unsent or in flight), and admits at most
+  that many between two syncs (at most `sync_seconds` apart under traffic);
+  after a sync shows the client over the limit it admits none. So the total
+  admitted in a window is at most
   `limit + replicas x local_allowance` (the over-admission worst case, when
   every replica spends its allowance at the same moment near the limit); a
   lone replica is exact. With `local_allowance` 1 every hit waits for its
@@ -102,7 +106,7 @@ class RateLimiter:
         key = (client, window)
         unsent = self._unsent[key] = self._unsent.get(key, 0) + 1
         mine = self._counted[key] = self._counted.get(key, 0) + 1
-        if not self._synced or unsent >= self.local_allowance:
+        if not self._synced or unsent + self._sending.get(key, 0) >= self.local_allowance:
             await self._catch_up(key)
             if not self._synced:  # Redis away: this hit was counted as unchecked
                 return
@@ -163,10 +167,10 @@ class RateLimiter:
             self._known[key] = count
 
     async def _catch_up(self, key: tuple[str, int]) -> None:
-        """Until Redis's counts are known and `key` has fewer unsent hits than the allowance."""
+        """Until Redis's counts are known and `key` has fewer hits Redis has not seen than the allowance."""
         if self._inflight is not None:
             await asyncio.shield(self._inflight)
-            if self._synced and self._unsent.get(key, 0) < self.local_allowance:
+            if self._synced and self._unsent.get(key, 0) + self._sending.get(key, 0) < self.local_allowance:
                 return
         await self.sync()
 
