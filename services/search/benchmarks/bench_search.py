@@ -7,6 +7,13 @@ and facet counts when the index has them.
 
     python services/search/benchmarks/bench_search.py [--sizes 50000 1000000] [--seed 7]
     python services/search/benchmarks/bench_search.py --sizes --http http://127.0.0.1:8080   # after `make up`
+    python services/search/benchmarks/bench_search.py --engine tantivy [--tantivy-dir /tmp]
+    python services/search/benchmarks/bench_search.py --engine both   # one process per engine
+
+`--engine tantivy` builds `tantivy_engine.TantivyEngine` (in memory, or memory-mapped in a fresh
+directory under --tantivy-dir, whose size is then printed) from the same books and runs the same
+full-text, typo, prefix and script queries and facets; it has no advanced filters, autocomplete or
+in-place refresh, which print as n/a.
 
 Books are synthesised from real vocabularies: title words from Open Library
 and goodbooks-10k titles, author names from the Open Library samples and the
@@ -28,6 +35,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -116,15 +124,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(name: str, fn: Callable[[int], Any], repeat: int) -> None:
+def measure(name: str, fn: Callable[[int], Any], repeat: int,
+            clock: Callable[[], float] = time.thread_time) -> None:
     """Wall-clock and CPU-time percentiles: on a shared machine the CPU time shows the work itself."""
     fn(0)  # warm
     wall, cpu = [], []
     for i in range(repeat):
-        started, started_cpu = time.perf_counter(), time.thread_time()
+        started, started_cpu = time.perf_counter(), clock()
         fn(i)
         wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.thread_time() - started_cpu) * 1000)
+        cpu.append((clock() - started_cpu) * 1000)
     w, c = np.array(wall), np.array(cpu)
     print(f"  {name:<50s} p50 {np.percentile(w, 50):6.2f}  p99 {np.percentile(w, 99):6.2f}  "
           f"max {w.max():6.2f} ms | CPU p50 {np.percentile(c, 50):6.2f}  p99 {np.percentile(c, 99):6.2f} ms")
@@ -153,24 +162,40 @@ def build(n: int, seed: int) -> SearchIndex:
     return index
 
 
+COMMON = ["the", "of", "love", "life", "history", "world", "new", "war"]
+MULTI = ["the history of", "love and war", "philosophy of mind", "a tale of two", "the art of war",
+         "harry potter", "the lord of the rings", "critique of pure reason"]
+
+
+def title_positions(n: int) -> tuple[np.random.Generator, np.ndarray]:
+    """The books whose titles the queries use (the generator goes on to make the typos)."""
+    rng = np.random.default_rng(1)
+    return rng, rng.integers(n, size=300)
+
+
+def full_text(search: Callable[..., Any], rare: list[str], titles: list[str],
+              clock: Callable[[], float] = time.thread_time) -> None:
+    common = COMMON
+    measure("full text: common word", lambda i: search(common[i % len(common)]), 400, clock)
+    measure("full text: rare word", lambda i: search(rare[i % len(rare)]), 400, clock)
+    measure("full text: multi-word", lambda i: search(MULTI[i % len(MULTI)]), 400, clock)
+    measure("full text: exact title of a book", lambda i: search(titles[i % len(titles)]), 400, clock)
+    measure("full text: any-word fallback", lambda i: search(common[i % len(common)] + " qqxzv"), 200, clock)
+    measure("full text: deep offset (9,980)", lambda i: search(common[i % len(common)], 20, 9_980), 200,
+            clock)
+
+
 def queries(index: SearchIndex) -> None:
-    common = ["the", "of", "love", "life", "history", "world", "new", "war"]
+    common = COMMON
     frequency = np.diff(index.combined.offsets)
     in_use = np.flatnonzero(frequency)
     words = list(index.vocabulary)
     rare = [words[t] for t in in_use[np.argsort(frequency[in_use], kind="stable")[:500]]]  # the least used
-    multi = ["the history of", "love and war", "philosophy of mind", "a tale of two", "the art of war",
-             "harry potter", "the lord of the rings", "critique of pure reason"]
-    rng = np.random.default_rng(1)
-    titles = [index.titles[int(p)] for p in rng.integers(index.size, size=300)]
+    rng, positions = title_positions(index.size)
+    titles = [index.titles[int(p)] for p in positions]
     prefixes = [t.lower()[:k] for t in titles for k in (1, 3, 6) if t[:k].strip()]
     years_and_rating = [Filters(min_year=1900 + i, max_year=2000, min_rating=3.5) for i in range(50)]
-    measure("full text: common word", lambda i: index.search(common[i % len(common)]), 400)
-    measure("full text: rare word", lambda i: index.search(rare[i % len(rare)]), 400)
-    measure("full text: multi-word", lambda i: index.search(multi[i % len(multi)]), 400)
-    measure("full text: exact title of a book", lambda i: index.search(titles[i % len(titles)]), 400)
-    measure("full text: any-word fallback", lambda i: index.search(common[i % len(common)] + " qqxzv"), 200)
-    measure("full text: deep offset (9,980)", lambda i: index.search(common[i % len(common)], 20, 9_980), 200)
+    full_text(index.search, rare, titles)
     measure("advanced: year range + min rating, by rating",
             lambda i: index.advanced(years_and_rating[i % 50], "rating"), 200)
     measure("advanced: language only, by year asc, offset 5,000",
@@ -181,7 +206,25 @@ def queries(index: SearchIndex) -> None:
             lambda i: index.advanced(Filters(author=rare[i % len(rare)]), "title"), 200)
     measure("autocomplete (1, 3, 6 characters)",
             lambda i: index.autocomplete(prefixes[i % len(prefixes)]), 900)
-    reader_queries(index, titles, rng)
+    reader_queries(index.search, titles, rng)
+    facets = getattr(index, "facets", None)
+    if facets is None:
+        print("  facets: this index has no facets() yet, skipped")
+        return
+    try:
+        facets(common[0])
+    except (TypeError, ValueError, AttributeError, IndexError):
+        try:  # facets(matches), the matches a search gives with_matches=True: the search is timed too
+            def facets_of(query: str) -> Any:
+                return index.facets(index.search(query, with_matches=True).matches)
+            facets = facets_of
+            facets(common[0])
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            print(f"  facets: neither facets(query) nor facets(search(query).matches) worked ({exc}), "
+                  "skipped")
+            return
+    measure("facets of a common word (search included)",
+            lambda i: facets(common[i % len(common)]), 200)
 
 
 def one_edit(word: str, rng: np.random.Generator) -> str:
@@ -197,8 +240,9 @@ def one_edit(word: str, rng: np.random.Generator) -> str:
     return word[:at] + word[at + 1] + word[at] + word[at + 2:]
 
 
-def reader_queries(index: SearchIndex, titles: list[str], rng: np.random.Generator) -> None:
-    """What readers type besides clean words: typos, an unfinished last word, other scripts; facets."""
+def reader_queries(search: Callable[[str], Any], titles: list[str], rng: np.random.Generator,
+                   clock: Callable[[], float] = time.thread_time) -> None:
+    """What readers type besides clean words: typos, an unfinished last word, other scripts."""
     long_words = [w for t in titles for w in t.lower().split() if len(w) >= 5 and w.isalpha() and w.isascii()]
     very_long = [w for w in long_words if len(w) >= 9] or long_words
     typos = [one_edit(long_words[int(i)], rng) for i in rng.integers(len(long_words), size=300)]
@@ -211,26 +255,16 @@ def reader_queries(index: SearchIndex, titles: list[str], rng: np.random.Generat
     other_scripts = sorted({w for w in (normalise_text(w) for w in words) if w and NON_LATIN.search(w)})
     cjk_parts = sorted({w[i:i + 2] for w in other_scripts for i in range(len(w) - 1)
                         if CJK.fullmatch(w[i:i + 2])})
-    measure("typo: one word, one edit", lambda i: index.search(typos[i % len(typos)]), 300)
-    measure("typo: one long word, two edits", lambda i: index.search(two_typos[i % len(two_typos)]), 300)
-    measure("typo: two title words, one misspelt", lambda i: index.search(with_typo[i % len(with_typo)]), 300)
+    measure("typo: one word, one edit", lambda i: search(typos[i % len(typos)]), 300, clock)
+    measure("typo: one long word, two edits", lambda i: search(two_typos[i % len(two_typos)]), 300, clock)
+    measure("typo: two title words, one misspelt", lambda i: search(with_typo[i % len(with_typo)]), 300,
+            clock)
     measure("prefix: title with its last word half typed",
-            lambda i: index.search(open_last[i % len(open_last)]), 300)
+            lambda i: search(open_last[i % len(open_last)]), 300, clock)
     measure("non-Latin word (Arabic, Cyrillic, Greek, CJK)",
-            lambda i: index.search(other_scripts[i % len(other_scripts)]), 300)
+            lambda i: search(other_scripts[i % len(other_scripts)]), 300, clock)
     if cjk_parts:
-        measure("CJK: two characters of a title", lambda i: index.search(cjk_parts[i % len(cjk_parts)]), 200)
-    facets = getattr(index, "facets", None)
-    if facets is None:
-        print("  facets: this index has no facets() yet, skipped")
-        return
-    common = ["the", "of", "love", "life", "history", "world", "new", "war"]
-    try:
-        facets(common[0])
-    except TypeError as exc:
-        print(f"  facets: facets(query) not callable as expected ({exc}), skipped")
-        return
-    measure("facets of a common word's matches", lambda i: facets(common[i % len(common)]), 200)
+        measure("CJK: two characters of a title", lambda i: search(cjk_parts[i % len(cjk_parts)]), 200, clock)
 
 
 def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -263,11 +297,90 @@ def refreshes(index: SearchIndex, n: int, seed: int) -> None:
           f"{pause * 1000:.1f} ms (now {grown.size:,} books); peak RSS {peak_rss_mb():.0f} MB")
 
 
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on {os.cpu_count()} cores"
+
+
 def run(n: int, seed: int) -> None:
-    print(f"load average before {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"hand-written index; {load()}")
     index = build(n, seed)
     queries(index)
     refreshes(index, n, seed)
+    print(f"  {load()}")
+
+
+def directory_mb(path: str) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+
+
+def build_tantivy(n: int, seed: int, positions: np.ndarray,
+                  directory: str | None) -> tuple[Any, dict[int, str]]:
+    """The tantivy engine from the same books, streamed in. Its prior needs the catalogue's mean rating
+    first: a pass over the books computes it (not counted). Build wall and CPU time leave out the time
+    spent making the books; CPU time is the process's (tantivy indexes on threads of its own)."""
+    from tantivy_engine import TantivyEngine
+
+    before = rss_mb()
+    started = time.perf_counter()
+    count = total = 0
+    for record in books(n, seed):
+        count, total = count + int(record["rating_count"] or 0), total + int(record["rating_sum"] or 0)
+    mean = total / max(1, count)
+    prepass = time.perf_counter() - started
+    wanted, titles = set(int(p) for p in positions), {}
+    making = [0.0, 0.0]
+
+    def stream() -> Iterator[dict[str, Any]]:
+        made = books(n, seed)
+        for i in itertools.count():
+            wall, cpu = time.perf_counter(), time.thread_time()
+            record = next(made, None)
+            making[0] += time.perf_counter() - wall
+            making[1] += time.thread_time() - cpu
+            if record is None:
+                return
+            if i in wanted:
+                titles[i] = record["title"]
+            yield record
+
+    path = tempfile.mkdtemp(prefix="tantivy-bench-", dir=directory) if directory else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    engine = TantivyEngine.from_records(stream(), mean=mean, path=path)
+    wall, cpu = time.perf_counter() - wall - making[0], time.process_time() - cpu - making[1]
+    print(f"{n:,} books: build {wall:.1f} s wall, {cpu:.1f} s CPU (making the books took another "
+          f"{making[0]:.1f} s, the mean-rating pass {prepass:.1f} s)")
+    where = (f"on disk {directory_mb(path):.0f} MiB in {path} (memory-mapped)" if path
+             else "in memory (no directory)")
+    print(f"  index {where}, {engine.searcher.num_docs:,} books in {engine.searcher.num_segments} "
+          f"segment(s); RSS {rss_mb():.0f} MB (+{rss_mb() - before:.0f} for the index), "
+          f"peak RSS {peak_rss_mb():.0f} MB")
+    engine.path = path
+    return engine, titles
+
+
+def run_tantivy(n: int, seed: int, directory: str | None) -> None:
+    import tantivy
+
+    print(f"{tantivy.__version__.split(',')[0]} engine; {load()}")
+    rng, positions = title_positions(n)
+    engine, by_position = build_tantivy(n, seed, positions, directory)
+    titles = [by_position[int(p)] for p in positions]
+    vocabulary = engine.vocabulary
+    least_used = vocabulary.search(tantivy.Query.all_query(), 500, count=False, order_by_field="df",
+                                   order=tantivy.Order.Asc).hits
+    rare = [vocabulary.doc(address).get_first("term") for _, address in least_used]
+    clock = time.process_time
+    full_text(engine.search, rare, titles, clock)
+    for kind in ("advanced: filters and sorts", "autocomplete (1, 3, 6 characters)"):
+        print(f"  {kind:<50s} n/a (not in the tantivy engine)")
+    reader_queries(engine.search, titles, rng, clock)
+    measure("facets of a common word (search included)",
+            lambda i: engine.facets(COMMON[i % len(COMMON)]), 200, clock)
+    print(f"  {'refresh':<50s} n/a (the tantivy engine is built whole)")
+    print(f"  peak RSS {peak_rss_mb():.0f} MB; {load()}")
+    if engine.path:
+        shutil.rmtree(engine.path, ignore_errors=True)
 
 
 def discover(base: str) -> list[str]:
@@ -335,9 +448,25 @@ def main() -> None:
     parser.add_argument("--http", metavar="URL", help="also load a running stack (its local ALB) with wrk")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--engine", choices=["handwritten", "tantivy", "both"], default="handwritten",
+                        help="both: one process per engine, so that each one's peak RSS is its own")
+    parser.add_argument("--tantivy-dir", metavar="DIR",
+                        help="build the tantivy index in a fresh directory under DIR instead of in memory")
     args = parser.parse_args()
-    for n in args.sizes:
-        run(n, args.seed)
+    if args.engine == "both":
+        for engine in ("handwritten", "tantivy"):
+            command = [sys.executable, __file__, "--engine", engine, "--seed", str(args.seed),
+                       "--sizes", *map(str, args.sizes)]
+            if args.tantivy_dir:
+                command += ["--tantivy-dir", args.tantivy_dir]
+            sys.stdout.flush()
+            subprocess.run(command, check=True)
+    else:
+        for n in args.sizes:
+            if args.engine == "tantivy":
+                run_tantivy(n, args.seed, args.tantivy_dir)
+            else:
+                run(n, args.seed)
     if args.http:
         http(args.http.rstrip("/"), args.duration, args.connections)
 

@@ -31,6 +31,7 @@ matching books.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -89,6 +90,13 @@ def _schema() -> tantivy.Schema:
     return builder.build()
 
 
+def _directory(path: str | None, name: str) -> str | None:
+    if path is None:
+        return None
+    os.makedirs(os.path.join(path, name), exist_ok=True)
+    return os.path.join(path, name)
+
+
 def _vocabulary_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("term", stored=True, tokenizer_name="raw", index_option="basic")
@@ -103,14 +111,21 @@ class TantivyEngine:
         self.vocabulary, self.vocabulary_schema = vocabulary.searcher(), vocabulary.schema
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]], heap: int = 64_000_000) -> TantivyEngine:
-        records = list(records)
-        rated = [(int(r.get("rating_count") or 0), int(r.get("rating_sum") or 0)) for r in records]
-        mean = sum(s for _, s in rated) / max(1, sum(c for c, _ in rated))
-        index = tantivy.Index(_schema())
+    def from_records(cls, records: Iterable[Mapping[str, Any]], heap: int = 64_000_000,
+                     mean: float | None = None, path: str | None = None) -> TantivyEngine:
+        """Index `records`. Given `mean` (the catalogue's mean rating: sum of rating sums over sum of rating
+        counts) they stream in one by one instead of being held in a list first. Given `path` (an empty
+        directory) the index lives there, books in `path`/books and the vocabulary in `path`/vocabulary;
+        without it, in memory."""
+        if mean is None:
+            records = list(records)
+            mean = (sum(int(r.get("rating_sum") or 0) for r in records)
+                    / max(1, sum(int(r.get("rating_count") or 0) for r in records)))
+        index = tantivy.Index(_schema(), path=_directory(path, "books"))
         writer = index.writer(heap, 1)
         frequency: Counter[str] = Counter()
-        for record, (count, total) in zip(records, rated):
+        for record in records:
+            count, total = int(record.get("rating_count") or 0), int(record.get("rating_sum") or 0)
             document, terms = cls._document(record)
             document.add_float("prior", _prior_weight(count, total, mean))
             writer.add_document(document)
@@ -118,7 +133,7 @@ class TantivyEngine:
         writer.commit()
         writer.wait_merging_threads()
         index.reload()
-        vocabulary = tantivy.Index(_vocabulary_schema())
+        vocabulary = tantivy.Index(_vocabulary_schema(), path=_directory(path, "vocabulary"))
         writer = vocabulary.writer(heap // 4, 1)
         for term, df in frequency.items():
             if typos_allowed(term) or len(term) >= 4:  # a 4-letter word is one edit from a 5-letter query
@@ -214,15 +229,15 @@ class TantivyEngine:
         hits = self.searcher.search(lookup, 10, count=False).hits
         return [self.searcher.doc(address).get_first("book_id") for _, address in hits]
 
-    def search(self, query: str, limit: int = 20) -> list[str]:
-        """Book ids of the best `limit` hits, best first."""
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[str]:
+        """Book ids of the best `limit` hits after the first `offset`, best first."""
         found = self._isbn(query)
         if found or not search_terms(query, query=True):
-            return found[:limit]
+            return found[offset:offset + limit]
         every, some = self.text_query(query)
-        hits = self.searcher.search(every, limit, count=False, weight_by_field="prior").hits
-        if not hits:
-            hits = self.searcher.search(some, limit, count=False, weight_by_field="prior").hits
+        hits = self.searcher.search(every, limit, count=False, offset=offset, weight_by_field="prior").hits
+        if not hits and (offset == 0 or not self.searcher.search(every, 1, count=False).hits):
+            hits = self.searcher.search(some, limit, count=False, offset=offset, weight_by_field="prior").hits
         return [self.searcher.doc(address).get_first("book_id") for _, address in hits]
 
     def facets(self, query: str, size: int = 10) -> dict[str, list[tuple[Any, int]]]:
