@@ -39,7 +39,9 @@ ratelimit, settings) are those of git revision REV (first on its PYTHONPATH), an
 the two are measured one after the other (--rounds times, alternating): a
 before/after comparison under the same conditions. --try-env NAME=VALUE adds
 a replica of the current code with those variables (granian's GRANIAN_* options
-included), measured the same way. Absolute figures move with
+included), measured the same way. --service-code REV runs the services' own
+packages as committed at REV in every variant (when the working tree's are
+mid-change). Absolute figures move with
 whatever else runs on the machine; compare only runs made side by side. Writes loadtest/results/<timestamp>-request-budget/.
 """
 
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -326,6 +329,16 @@ def baseline_code(revision: str, modules: list[str], scratch: Path) -> Path:
     return target.parent
 
 
+def extract(revision: str, path: str, into: Path) -> None:
+    """`path` (a package directory) as of `revision`, as `into`/<its last part>."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, path], capture_output=True,
+                             check=True).stdout
+    unpacked = into / "unpacked"
+    unpacked.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(unpacked)], input=archive, check=True)
+    shutil.move(str(unpacked / path), str(into / Path(path).name))
+
+
 def replica_name(service: str, variant: str, n: int) -> str:
     return service if variant == "current" else f"{service}-budget-{n}"
 
@@ -352,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--try-env", nargs="+", metavar="NAME=VALUE",
                         help="also measure an extra replica of the current code with these environment variables "
                              "(e.g. GRANIAN_TASK_IMPL=rust: granian reads its options from GRANIAN_*)")
+    parser.add_argument("--service-code", metavar="REV",
+                        help="run the services' own packages as of git revision REV in every variant (when the "
+                             "working tree's are mid-change)")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each variant (alternating)")
     parser.add_argument("--label", default="", help="a name for this run in the summary")
     parser.add_argument("--results", type=Path, default=harness.RESULTS)
@@ -372,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         code = baseline_code(args.baseline, args.baseline_modules, Path(scratch.name))
         variants = {f"base {args.baseline}": {"PYTHONPATH": str(code)}, **variants}
+    service_code = None
+    if args.service_code:
+        service_code = Path(scratch.name) / "services"
+        for service in args.services:
+            extract(args.service_code, f"services/{service}/{PACKAGES[service]}", service_code)
     if args.try_env:
         variants[" ".join(args.try_env)] = dict(item.split("=", 1) for item in args.try_env)
     replicas: list[str] = []
@@ -390,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"starting {name} on port {port}" + (f" with RATE_LIMIT={UNREACHED_LIMIT}" if limit else "")
                     + (f", bookrec_common from {args.baseline}" if "PYTHONPATH" in env else "")
                     + (f", {variant}" if env and "PYTHONPATH" not in env else ""))
+                if service_code is not None:  # the service's own package as committed, under every variant
+                    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [env.get("PYTHONPATH"),
+                                                                              str(service_code)]))}
                 ports[service, variant] = stack.start_service(service, name=name, port=port, env={**limit, **env})
                 if name != service:
                     replicas.append(name)
