@@ -55,9 +55,10 @@ class ValuePairs:
     def of(cls, values_per_book: Iterable[Sequence[str]]) -> ValuePairs:
         labels: list[str] = []
         keys: dict[str, int] = {}
+        spelled: dict[str, int | None] = {}  # display string -> code: most values repeat across books
         books, codes = [], []
         for position, values in enumerate(values_per_book):
-            for code in _codes(values, labels, keys):
+            for code in _codes(values, labels, keys, spelled):
                 books.append(position)
                 codes.append(code)
         return cls(np.array(books, dtype=np.int32), np.array(codes, dtype=np.int32), labels, keys)
@@ -69,8 +70,9 @@ class ValuePairs:
         kept = ~np.isin(self.books, np.fromiter(replaced, dtype=np.int32, count=len(replaced)))
         books, codes = [], []
         changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]
+        spelled: dict[str, int | None] = {}
         for position, values in changed:
-            for code in _codes(values, labels, keys):
+            for code in _codes(values, labels, keys, spelled):
                 books.append(position)
                 codes.append(code)
         all_books = np.concatenate([self.books[kept], np.array(books, dtype=np.int32)])
@@ -103,17 +105,21 @@ class ValuePairs:
         return self.books.nbytes + self.codes.nbytes
 
 
-def _codes(values: Sequence[str], labels: list[str], keys: dict[str, int]) -> list[int]:
+def _codes(values: Sequence[str], labels: list[str], keys: dict[str, int],
+           spelled: dict[str, int | None]) -> list[int]:
     codes: dict[int, None] = {}
     for value in values:
-        key = normalise_text(value)
-        if not key:
-            continue
-        code = keys.get(key)
-        if code is None:
-            code = keys[key] = len(labels)
-            labels.append(value)
-        codes[code] = None
+        if value in spelled:
+            code = spelled[value]
+        else:
+            key = normalise_text(value)
+            code = keys.get(key) if key else None
+            if key and code is None:
+                code = keys[key] = len(labels)
+                labels.append(value)
+            spelled[value] = code
+        if code is not None:
+            codes[code] = None
     return list(codes)
 
 

@@ -115,6 +115,7 @@ from bookrec_common.catalog import normalise_text, search_terms
 
 from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn,
                                     occurrence_counts, summed_pairs)
+from bookrec_search.facets import FacetCount, FacetFilter, ValuePairs, allowed, count, decades_of
 
 FIELDS = ("title", "authors", "subjects")
 FIELD_WEIGHTS = (3.0, 2.0, 1.0)
@@ -246,6 +247,7 @@ class Document:
     title: str
     title_norm: str
     authors: str  # display names joined by NAME_SEPARATOR
+    subjects: tuple[str, ...]  # display strings
     tokens: tuple[list[str], list[str], list[str]]  # per field, in FIELDS order
     original_title_norm: str  # the normalised title in its own script, when it differs
     isbns: tuple[int, ...]  # valid ISBN-13s
@@ -272,6 +274,7 @@ class Document:
                                                  *map(str, isbn_numbers)]).encode(), digest_size=8).digest()
         return cls(
             book_id=record["book_id"], title=title, title_norm=title_norm, authors=authors,
+            subjects=tuple(subjects),
             tokens=(tokens_of(title) + tokens_of(subtitle) + (tokens_of(original) if original_norm else []),
                     [t for n in names for t in _shared_tokens(n)],
                     [t for s in subjects for t in _shared_tokens(s)]),
@@ -282,6 +285,11 @@ class Document:
             rating_count=_whole(record.get("rating_count"), 0, 0),
             rating_sum=_whole(record.get("rating_sum"), 0, 0),
             signature=int.from_bytes(signature, "little", signed=True))
+
+
+def _names(authors: str) -> list[str]:
+    """Author display names from their joined form."""
+    return authors.split(NAME_SEPARATOR) if authors else []
 
 
 def _author_names(record: Mapping[str, Any]) -> list[str]:
@@ -389,6 +397,8 @@ class IndexBuilder:
         self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
         self._original_titles: dict[int, str] = {}
         self._isbns, self._isbn_positions = array("q"), array("i")
+        self._author_names: list[list[str]] = []  # per book, for the facets
+        self._subjects: list[tuple[str, ...]] = []
 
     def add(self, record: Mapping[str, Any]) -> None:
         document = Document.of(record)
@@ -402,6 +412,8 @@ class IndexBuilder:
         self._titles.append(document.title)
         self._title_norms.append(document.title_norm)
         self._authors.append(document.authors)
+        self._author_names.append(_names(document.authors))
+        self._subjects.append(document.subjects)
         self._languages.append(document.language)
         self._years.append(document.year)
         self._covers.append(document.cover_id)
@@ -442,7 +454,8 @@ class IndexBuilder:
             combined=combined, title_order=np.array(title_order, dtype=np.int32),
             lexicon=_Lexicon.of(self._vocabulary), original_titles=self._original_titles,
             isbns=_IsbnMap.of(np.frombuffer(self._isbns, dtype=np.int64),
-                              np.frombuffer(self._isbn_positions, dtype=np.int32)))
+                              np.frombuffer(self._isbn_positions, dtype=np.int32)),
+            author_values=ValuePairs.of(self._author_names), subject_values=ValuePairs.of(self._subjects))
 
 
 def _id_array(book_ids: Sequence[str]) -> np.ndarray:
@@ -682,7 +695,8 @@ class SearchIndex:
                  fields: tuple[PostingLists, ...], lengths: tuple[np.ndarray, ...],
                  average_lengths: tuple[float, ...], averaged_size: int, combined: PostingLists,
                  title_order: np.ndarray, lexicon: _Lexicon | None = None,
-                 original_titles: dict[int, str] | None = None, isbns: _IsbnMap | None = None) -> None:
+                 original_titles: dict[int, str] | None = None, isbns: _IsbnMap | None = None,
+                 author_values: ValuePairs | None = None, subject_values: ValuePairs | None = None) -> None:
         self.book_ids, self.id_order = book_ids, id_order
         self.lexicon = lexicon or _Lexicon.of(vocabulary)
         self.original_titles = original_titles or {}  # position -> normalised original title
@@ -690,10 +704,13 @@ class SearchIndex:
         for position, original in self.original_titles.items():
             self._by_original_title.setdefault(original, []).append(position)
         self.isbns = isbns or _IsbnMap(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
+        self.author_values = author_values or ValuePairs.of(())  # facets: (book, value) pairs
+        self.subject_values = subject_values or ValuePairs.of(())
         self.titles, self.title_norms, self.authors = titles, title_norms, authors
         self.signatures, self.years, self.cover_ids = signatures, years, cover_ids
         self.languages, self.language = languages, language
         self.language_codes = {code.lower(): i for i, code in enumerate(languages)}
+        self.decades = decades_of(years, NO_YEAR)
         self.rating_count, self.rating_sum = rating_count, rating_sum
         self.vocabulary, self.fields, self.lengths = vocabulary, fields, lengths
         # The average field lengths of BM25, and how many books they were taken over.
@@ -735,7 +752,7 @@ class SearchIndex:
         year, cover = int(self.years[position]), int(self.cover_ids[position])
         names = self.authors[position]
         return {"book_id": self.book_ids[position].decode(), "title": self.titles[position],
-                "authors": names.split(NAME_SEPARATOR) if names else [],
+                "authors": _names(names),
                 "first_publish_year": None if year == NO_YEAR else year,
                 "avg_rating": round(float(self.avg_rating[position]), 4),
                 "rating_count": int(self.rating_count[position]),
@@ -763,11 +780,27 @@ class SearchIndex:
     def nbytes(self) -> int:
         arrays = (self.book_ids, self.id_order, self.signatures, self.years, self.language, self.cover_ids,
                   self.rating_count, self.rating_sum, *self.lengths, self.title_order, self.title_rank,
-                  self.avg_rating, self.popularity, self.prior_factor, self.suggestion_rank, self.block_tops)
+                  self.avg_rating, self.popularity, self.prior_factor, self.suggestion_rank, self.block_tops,
+                  self.decades)
         vocabulary = sys.getsizeof(self.vocabulary) + sum(sys.getsizeof(t) for t in self.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(p.nbytes for p in (*self.fields, self.combined))
                 + self.titles.nbytes + self.title_norms.nbytes + self.authors.nbytes + vocabulary
-                + self.lexicon.nbytes + self.isbns.nbytes)
+                + self.lexicon.nbytes + self.isbns.nbytes + self.author_values.nbytes
+                + self.subject_values.nbytes)
+
+    # ---- facets ----------------------------------------------------------------------------------
+    def facets(self, matches: np.ndarray, limit: int = 10) -> dict[str, list[FacetCount]]:
+        """Per facet (authors, subjects, decade, language), the `limit` values most common among `matches`
+        (ascending positions, as `SearchResult.matches` gives them), most first."""
+        return count(matches, self.size, self.author_values, self.subject_values, self.decades, self.language,
+                     self.languages, limit)
+
+    def _facet_mask(self, facet_filter: FacetFilter | None) -> np.ndarray | None:
+        """A mask of the books passing `facet_filter`; None when it asks for nothing."""
+        if not facet_filter:
+            return None
+        return allowed(facet_filter, self.size, self.author_values, self.subject_values, self.decades,
+                       self.language, self.language_codes)
 
     # ---- matching --------------------------------------------------------------------------------
     def _idf(self, document_frequency: int) -> float:
@@ -864,9 +897,13 @@ class SearchIndex:
         return [Hit(int(candidates[i]), float(shown[i])) for i in ranked[offset:wanted]]
 
     # ---- queries ---------------------------------------------------------------------------------
-    def search(self, query: str, limit: int = 20, offset: int = 0, *,
-               with_matches: bool = False) -> SearchResult:
-        """Full text over title, authors and subjects (see the module docstring for matching and score)."""
+    def search(self, query: str, limit: int = 20, offset: int = 0, *, with_matches: bool = False,
+               facet_filter: FacetFilter | None = None) -> SearchResult:
+        """Full text over title, authors and subjects (see the module docstring for matching and score).
+
+        With `facet_filter`, only books passing it match (the all-words rule applies among them).
+        """
+        passing = self._facet_mask(facet_filter)
         normalised = normalise_text(query)
         words = query_terms(query)
         completes = bool(words) and bool(normalise_text(query[-1:]))  # no prefix once a space ends the query
@@ -886,6 +923,11 @@ class SearchIndex:
         where: list[Any] = []
         if present and len(present) == len(matches):
             candidates, where = self._intersection([(m.docs, m.values) for m in matches])
+            if passing is not None:
+                keep = passing[candidates]
+                candidates = candidates[keep]
+                kept = np.flatnonzero(keep)
+                where = [kept if isinstance(at, slice) else at[keep] for at in where]
             text = np.zeros(len(candidates), dtype=np.float32)
             tier = np.zeros(len(candidates), dtype=np.int32)
             for m, at in zip(matches, where):
@@ -893,6 +935,9 @@ class SearchIndex:
                 tier += m.cost[at] if isinstance(m.cost, np.ndarray) else m.cost
             score = text * self.prior_factor[candidates]
         matched_all = len(candidates) > 0
+        if not matched_all and within is not None:  # narrowed to books that have no word in common
+            matches = [self._word_match(w, o) for w, o in zip(words, options)]
+            present = [m for m in matches if len(m.docs)]
         if not matched_all and present:
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = np.zeros(self.size, dtype=np.int32)
@@ -901,6 +946,8 @@ class SearchIndex:
                 # add.at with intp indices is numpy's fastest scatter-add; scores are all > 0
                 np.add.at(accumulated, docs, np.float32(m.weight) * m.values)
                 costs[docs] += m.cost
+            if passing is not None:
+                accumulated[~passing] = 0
             candidates = np.flatnonzero(accumulated > 0)  # through a bool mask: several times faster
             score = accumulated[candidates] * self.prior_factor[candidates]
             tier = costs[candidates]
@@ -914,6 +961,8 @@ class SearchIndex:
         terms, corrections = self._matched_terms(matches, where, matched_all)
         isbn = isbn13_of(query)
         found = self.isbns.find(int(isbn)) if isbn else np.empty(0, dtype=np.int32)
+        if passing is not None:
+            found = found[passing[found]]
         if len(found):
             candidates, score, tier = self._with_isbn_hits(found, candidates, score, tier)
             matched_all = True
@@ -1031,8 +1080,10 @@ class SearchIndex:
         return _WordMatch(word, alternatives, docs[first], values[first], 1.0, costs[first], choices[first])
 
     def advanced(self, filters: Filters, sort: str = "relevance", order: str = "desc", limit: int = 20,
-                 offset: int = 0, *, with_matches: bool = False) -> SearchResult:
-        """Every given filter applies; sorted by `sort` (relevance, rating, year, title) in `order`.
+                 offset: int = 0, *, with_matches: bool = False,
+                 facet_filter: FacetFilter | None = None) -> SearchResult:
+        """Every given filter applies, `facet_filter` too; sorted by `sort` (relevance, rating, year, title)
+        in `order`.
 
         Books without a year (year sort) or without ratings (rating sort) come last in either order.
         """
@@ -1059,6 +1110,10 @@ class SearchIndex:
                 text += np.float32(self._idf(len(docs)) * FIELD_WEIGHTS[field]) * _saturated(
                     frequencies[at], lengths[field], self.average_lengths[field])
         keep = self._column_filters(filters, candidates)
+        passing = self._facet_mask(facet_filter)
+        if passing is not None:
+            passing = passing if candidates is None else passing[candidates]
+            keep = passing if keep is None else keep & passing
         if keep is not None:
             if candidates is None:
                 candidates = np.flatnonzero(keep)
@@ -1175,7 +1230,8 @@ class SearchIndex:
                 "vocabulary": self.vocabulary, "fields": self.fields, "lengths": self.lengths,
                 "average_lengths": self.average_lengths, "averaged_size": self.averaged_size,
                 "combined": self.combined, "title_order": self.title_order, "lexicon": self.lexicon,
-                "original_titles": self.original_titles, "isbns": self.isbns}
+                "original_titles": self.original_titles, "isbns": self.isbns,
+                "author_values": self.author_values, "subject_values": self.subject_values}
 
     def _updated_text(self, rewritten: list[tuple[Document, int]], added: list[Document]) -> dict[str, Any]:
         size = self.size + len(added)
@@ -1239,4 +1295,8 @@ class SearchIndex:
                 "lengths": tuple(lengths),
                 "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
                 "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
-                "isbns": isbns}
+                "isbns": isbns,
+                "author_values": self.author_values.updated({p: _names(d.authors) for d, p in rewritten},
+                                                            [_names(d.authors) for d in added], self.size),
+                "subject_values": self.subject_values.updated({p: d.subjects for d, p in rewritten},
+                                                              [d.subjects for d in added], self.size)}

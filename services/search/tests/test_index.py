@@ -16,6 +16,7 @@ from bookrec_common.catalog import normalise_text, with_derived_attributes
 
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
+from bookrec_search.facets import FacetFilter
 from bookrec_search.index import (EXACT_TITLE_BONUS, FIELD_WEIGHTS, B, Filters, K1, PRIOR_RATINGS,
                                   PRIOR_STRENGTH, SearchIndex, suggestion_key)
 
@@ -384,6 +385,92 @@ def test_sampled_cut_and_dense_probes_give_the_same_pages(raw, words, filters, s
         assert index.advanced(filters, sort, "desc", limit, offset) == advanced
 
 
+# ---- facets: counts over every match, filters that restrict the matches -----------------------------
+FACET_FILTERS = [FacetFilter(authors=("ann lee",)), FacetFilter(subjects=("Logic", "Time")),
+                 FacetFilter(decades=(1900, 1955), languages=("ENG",)),
+                 FacetFilter(authors=("Émile Lee", "Bo Kim"), subjects=("art history",), languages=("fre",))]
+
+
+def brute_facets(books: list[dict[str, Any]]) -> dict[str, Counter]:
+    by = {"authors": Counter(), "subjects": Counter(), "decade": Counter(), "language": Counter()}
+    for b in books:
+        by["authors"].update({normalise_text(a["name"]) for a in b["authors"]})
+        by["subjects"].update({normalise_text(s) for s in b["subjects"]})
+        if b.get("first_publish_year") is not None:
+            by["decade"][b["first_publish_year"] // 10 * 10] += 1
+        if b.get("language"):
+            by["language"][b["language"]] += 1
+    return by
+
+
+def passes(book: dict[str, Any], wanted: FacetFilter) -> bool:
+    def any_of(values, chosen):
+        return not chosen or bool({normalise_text(v) for v in values} & {normalise_text(c) for c in chosen})
+
+    year = book.get("first_publish_year")
+    decades = {d // 10 * 10 for d in wanted.decades}
+    return (any_of([a["name"] for a in book["authors"]], wanted.authors)
+            and any_of(book["subjects"], wanted.subjects)
+            and (not decades or (year is not None and year // 10 * 10 in decades))
+            and (not wanted.languages or (book.get("language") or "") in {c.lower() for c in wanted.languages}))
+
+
+def assert_facets_are(facets, by: dict[str, Counter], limit: int) -> None:
+    for name, counter in by.items():
+        assert [c.count for c in facets[name]] == sorted(counter.values(), reverse=True)[:limit], name
+        for c in facets[name]:
+            assert counter[normalise_text(c.value) if isinstance(c.value, str) else c.value] == c.count
+
+
+@settings(max_examples=100, deadline=None)
+@given(catalogue, st.lists(st.sampled_from([*WORDS, "lee", "histroy", "tim", "zzz"]), min_size=1, max_size=2),
+       st.integers(1, 4))
+def test_facets_of_a_search_count_every_match_not_only_the_page(raw, words, limit):
+    books = build(raw)
+    index, by_id = SearchIndex.from_records(books), {b["book_id"]: b for b in books}
+    result = index.search(" ".join(words), limit=2, with_matches=True)
+    assert len(result.matches) == result.total
+    matched = [by_id[index.book(int(p))["book_id"]] for p in result.matches]
+    assert_facets_are(index.facets(result.matches, limit), brute_facets(matched), limit)
+
+
+@settings(max_examples=100, deadline=None)
+@given(catalogue, st.lists(st.sampled_from([*WORDS, "lee", "logi"]), min_size=1, max_size=2),
+       st.sampled_from(FACET_FILTERS))
+def test_facet_filters_restrict_hits_and_totals(raw, words, wanted):
+    books = build(raw)
+    index, by_id = SearchIndex.from_records(books), {b["book_id"]: b for b in books}
+    query = " ".join(words)
+    unfiltered = index.search(query, 100, with_matches=True)
+    filtered = index.search(query, 100, with_matches=True, facet_filter=wanted)
+    allowed_ids = {b["book_id"] for b in books if passes(b, wanted)}
+    got = [index.book(h.position)["book_id"] for h in filtered.hits]
+    assert set(got) <= allowed_ids and filtered.total == len(filtered.matches) == len(got)
+    if filtered.matched_all_words and unfiltered.matched_all_words:
+        expected = [index.book(h.position)["book_id"] for h in unfiltered.hits
+                    if index.book(h.position)["book_id"] in allowed_ids]
+        assert got == expected
+    assert not set(got) and not filtered.matched_all_words or filtered.total > 0
+    alone = index.advanced(Filters(), "title", "asc", 100, with_matches=True, facet_filter=wanted)
+    assert {index.book(h.position)["book_id"] for h in alone.hits} == allowed_ids == \
+        {index.book(int(p))["book_id"] for p in alone.matches}
+    both = index.advanced(Filters(author="lee"), limit=100, facet_filter=wanted)
+    plain = index.advanced(Filters(author="lee"), limit=100)
+    assert [h for h in plain.hits if index.book(h.position)["book_id"] in allowed_ids] == both.hits
+    assert both.total == len(both.hits)
+    assert_facets_are(index.facets(alone.matches, 10), brute_facets([by_id[i] for i in allowed_ids]), 10)
+
+
+def test_facets_on_the_real_sample_and_in_nbytes(real, sample_books):
+    result = real.search("philosophy", limit=5, with_matches=True)
+    facets = real.facets(result.matches, limit=3)
+    assert set(facets) == {"authors", "subjects", "decade", "language"}
+    assert 0 < facets["subjects"][2].count <= facets["subjects"][0].count <= result.total
+    wanted = FacetFilter(authors=(facets["authors"][0].value,))
+    assert real.search("philosophy", facet_filter=wanted).total == facets["authors"][0].count
+    assert real.nbytes > real.author_values.nbytes + real.subject_values.nbytes > 0
+
+
 # ---- refresh: an updated index answers exactly like one built from scratch ---------------------------
 def same_answers(a: SearchIndex, b: SearchIndex) -> None:
     def page(index, result):
@@ -401,6 +488,18 @@ def same_answers(a: SearchIndex, b: SearchIndex) -> None:
     for prefix in ["t", "m", "the a", "e", "a"]:
         assert [a.book(p) for p in a.autocomplete(prefix, 50).positions] == \
             [b.book(p) for p in b.autocomplete(prefix, 50).positions]
+    def facets(index, query):  # every value (no cut among ties), ties in any order, in any first spelling
+        counts = index.facets(index.search(query, with_matches=True).matches, limit=1000)
+        return {name: sorted((-c.count, normalise_text(str(c.value))) for c in values)
+                for name, values in counts.items()}
+
+    for query in ["mind", "the art", "lee"]:
+        assert facets(a, query) == facets(b, query)
+    for wanted in FACET_FILTERS:
+        assert page(a, a.search("the art", 50, facet_filter=wanted)) == \
+            page(b, b.search("the art", 50, facet_filter=wanted))
+        assert page(a, a.advanced(Filters(), "title", "asc", 50, facet_filter=wanted)) == \
+            page(b, b.advanced(Filters(), "title", "asc", 50, facet_filter=wanted))
 
 
 change_strategy = st.tuples(st.integers(0, 39),
