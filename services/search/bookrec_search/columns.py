@@ -217,3 +217,29 @@ def summed_pairs(keys: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> tu
     unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
     summed = np.bincount(inverse, weights=np.concatenate(values), minlength=len(unique))
     return unique, summed.astype(np.float32)
+
+
+class SortedTitles:
+    """The normalised titles in title order, as a sequence `bisect` can search without materialising it."""
+
+    __slots__ = ("_order", "_titles")
+
+    def __init__(self, order: np.ndarray, titles: TextColumn) -> None:
+        self._order = order
+        self._titles = titles
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i: int) -> str:
+        return self._titles[int(self._order[i])]
+
+
+class SortedTitleKeys(SortedTitles):
+    def __init__(self, order: np.ndarray, titles: TextColumn, book_ids: np.ndarray) -> None:
+        super().__init__(order, titles)
+        self._book_ids = book_ids
+
+    def __getitem__(self, i: int) -> tuple[str, str]:  # type: ignore[override]
+        position = int(self._order[i])
+        return self._titles[position], self._book_ids[position].decode()

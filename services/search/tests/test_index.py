@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -14,8 +16,10 @@ from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
 
+from bookrec_search import building
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
+from bookrec_search import matching as matching_module
 from bookrec_search.facets import FacetFilter
 from bookrec_search.index import (EXACT_TITLE_BONUS, FIELD_WEIGHTS, B, Filters, K1, PRIOR_RATINGS,
                                   PRIOR_STRENGTH, SearchIndex, suggestion_key)
@@ -359,8 +363,12 @@ def test_autocomplete_matches_the_oracle(raw, prefix, limit):
 
 
 # ---- the large-catalogue paths, engaged on small catalogues by shrinking their thresholds ------------
-small_thresholds = mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
-                                       SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4, DENSE_PROBE_SHARE=10**6)
+@contextlib.contextmanager
+def small_thresholds() -> Iterator[None]:
+    with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
+                             SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4, DENSE_PROBE_SHARE=10**6), \
+            mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):
+        yield
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -368,7 +376,7 @@ small_thresholds = mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_T
 def test_block_tops_give_the_same_suggestions(raw, prefix, limit):
     books = build(raw)
     expected = SearchIndex.from_records(books).autocomplete(prefix, limit)
-    with small_thresholds:
+    with small_thresholds():
         assert SearchIndex.from_records(books).autocomplete(prefix, limit) == expected
 
 
@@ -380,7 +388,7 @@ def test_sampled_cut_and_dense_probes_give_the_same_pages(raw, words, filters, s
     index = SearchIndex.from_records(books)
     query = index.search(" ".join(words), limit, offset)
     advanced = index.advanced(filters, sort, "desc", limit, offset)
-    with small_thresholds:
+    with small_thresholds():
         assert index.search(" ".join(words), limit, offset) == query
         assert index.advanced(filters, sort, "desc", limit, offset) == advanced
 
@@ -561,7 +569,7 @@ def test_a_catalogue_grown_from_nothing_is_scored_like_one_built_whole(sample_bo
 
 
 def test_all_field_lists_merged_in_small_term_ranges_are_the_same(real):
-    small = index_module._combined_lists(real.fields, real.lengths, real.average_lengths, chunk_postings=500)
+    small = building.combined_lists(real.fields, real.lengths, real.average_lengths, chunk_postings=500)
     for attribute in ("offsets", "docs", "values"):
         assert np.array_equal(getattr(small, attribute), getattr(real.combined, attribute))
 

@@ -1,0 +1,164 @@
+"""Posting lists built from book records: term occurrences, BM25 impacts, and `IndexBuilder`. Pure, no I/O."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn,
+                                    occurrence_counts, summed_pairs)
+from bookrec_search.documents import Document, id_array, names_of
+from bookrec_search.facets import ValuePairs
+from bookrec_search.lexicon import IsbnMap, Lexicon
+
+if TYPE_CHECKING:
+    from bookrec_search.index import SearchIndex
+
+FIELDS = ("title", "authors", "subjects")
+FIELD_WEIGHTS = (3.0, 2.0, 1.0)
+K1, B = 1.2, 0.75
+
+
+def saturated(frequencies: np.ndarray, lengths: np.ndarray, average_length: float) -> np.ndarray:
+    tf = frequencies.astype(np.float32)
+    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / max(average_length, 1e-9)))
+
+
+def field_impacts(field: int, keys: np.ndarray, frequencies: np.ndarray, lengths: np.ndarray,
+                   average_length: float) -> np.ndarray:
+    return FIELD_WEIGHTS[field] * saturated(frequencies, lengths[keys & DOC_MASK], average_length)
+
+
+def combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray], averages: Sequence[float],
+                    chunk_postings: int = 1 << 21) -> PostingLists:
+    """All-fields posting lists of impacts, merged a range of terms at a time to bound the memory it takes."""
+    term_count = fields[0].term_count
+    per_term = sum(np.diff(f.offsets) for f in fields)
+    running = np.concatenate([[0], np.cumsum(per_term)])
+    bounds = np.unique(np.concatenate([np.searchsorted(running, np.arange(0, running[-1], chunk_postings),
+                                                       side="right") - 1, [term_count]]))
+    docs, values = [], []
+    sizes = np.zeros(term_count, dtype=np.int64)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        keys, impacts = [], []
+        for f, postings in enumerate(fields):
+            lo, hi = postings.offsets[start], postings.offsets[stop]
+            field_keys = (postings.terms_of_postings(start, stop) << TERM_SHIFT) | postings.docs[lo:hi]
+            keys.append(field_keys)
+            impacts.append(field_impacts(f, field_keys, postings.values[lo:hi], lengths[f], averages[f]))
+        merged, summed = summed_pairs(keys, impacts)
+        sizes += np.bincount(merged >> TERM_SHIFT, minlength=term_count)
+        docs.append((merged & DOC_MASK).astype(np.int32))
+        values.append(summed)
+    offsets = np.zeros(term_count + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return PostingLists(offsets, np.concatenate(docs or [np.empty(0, np.int32)]),
+                        np.concatenate(values or [np.empty(0, np.float32)]))
+
+
+class Occurrences:
+    """Token occurrences of a batch of documents, per field, as term ids and document numbers."""
+
+    def __init__(self) -> None:
+        self.terms = [array("i") for _ in FIELDS]
+        self.docs = [array("i") for _ in FIELDS]
+        self.lengths = [array("i") for _ in FIELDS]
+
+    def add(self, doc: int, document: Document, vocabulary: dict[str, int]) -> None:
+        for field, tokens in enumerate(document.tokens):
+            ids = [vocabulary.setdefault(token, len(vocabulary)) for token in tokens]
+            self.terms[field].extend(ids)
+            self.docs[field].extend([doc] * len(ids))
+            self.lengths[field].append(len(ids))
+
+    def field(self, field: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted unique packed (term, document) keys of the field and their term frequencies."""
+        return occurrence_counts(np.frombuffer(self.terms[field], dtype=np.int32),
+                                 np.frombuffer(self.docs[field], dtype=np.int32))
+
+    def field_lengths(self, field: int) -> np.ndarray:
+        return np.frombuffer(self.lengths[field], dtype=np.int32).astype(np.float32)
+
+    def release(self, field: int) -> None:
+        self.terms[field], self.docs[field] = array("i"), array("i")
+
+
+class IndexBuilder:
+    """Collects book records (page by page as a Scan delivers them) and builds a SearchIndex."""
+
+    def __init__(self, average_lengths: Sequence[float] | None = None) -> None:
+        self._average_lengths = average_lengths
+        self._vocabulary: dict[str, int] = {}
+        self._occurrences = Occurrences()
+        self._ids: list[str] = []
+        self._title_norms: list[str] = []  # kept as strings until built: the title order sorts them
+        self._titles, self._authors = PackedText(), PackedText()
+        self._languages: list[str] = []
+        self._years, self._covers = array("i"), array("q")
+        self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
+        self._original_titles: dict[int, str] = {}
+        self._isbns, self._isbn_positions = array("q"), array("i")
+        self._author_names: list[list[str]] = []  # per book, for the facets
+        self._subjects: list[tuple[str, ...]] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        document = Document.of(record)
+        position = len(self._ids)
+        self._occurrences.add(position, document, self._vocabulary)
+        if document.original_title_norm:
+            self._original_titles[position] = document.original_title_norm
+        self._isbns.extend(document.isbns)
+        self._isbn_positions.extend([position] * len(document.isbns))
+        self._ids.append(document.book_id)
+        self._titles.append(document.title)
+        self._title_norms.append(document.title_norm)
+        self._authors.append(document.authors)
+        self._author_names.append(names_of(document.authors))
+        self._subjects.append(document.subjects)
+        self._languages.append(document.language)
+        self._years.append(document.year)
+        self._covers.append(document.cover_id)
+        self._counts.append(document.rating_count)
+        self._sums.append(document.rating_sum)
+        self._signatures.append(document.signature)
+
+    def add_all(self, records: Iterable[Mapping[str, Any]]) -> IndexBuilder:
+        for record in records:
+            self.add(record)
+        return self
+
+    def build(self) -> SearchIndex:
+        from bookrec_search.index import SearchIndex  # the index module builds through this one
+
+        size, term_count = len(self._ids), len(self._vocabulary)
+        lengths = tuple(self._occurrences.field_lengths(f) for f in range(len(FIELDS)))
+        averages = tuple(self._average_lengths or (float(x.mean()) if size else 0.0 for x in lengths))
+        fields = []
+        for f in range(len(FIELDS)):
+            fields.append(PostingLists.from_pairs(*self._occurrences.field(f), term_count))
+            self._occurrences.release(f)
+        combined = combined_lists(fields, lengths, averages)
+        # Title order: by normalised title, then book id (two stable sorts, no tuple per book).
+        title_order = sorted(range(size), key=self._ids.__getitem__)
+        title_order.sort(key=self._title_norms.__getitem__)
+        codes = {code: i for i, code in enumerate(dict.fromkeys(self._languages))}
+        book_ids = id_array(self._ids)
+        return SearchIndex(
+            book_ids=book_ids, id_order=np.argsort(book_ids, kind="stable").astype(np.int32),
+            titles=self._titles.column(), title_norms=TextColumn.of(self._title_norms),
+            authors=self._authors.column(), signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),
+            years=np.frombuffer(self._years, dtype=np.int32).copy(),
+            languages=tuple(codes), language=np.array([codes[c] for c in self._languages], dtype=np.int16),
+            cover_ids=np.frombuffer(self._covers, dtype=np.int64).copy(),
+            rating_count=np.frombuffer(self._counts, dtype=np.int64).copy(),
+            rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
+            vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
+            averaged_size=size,
+            combined=combined, title_order=np.array(title_order, dtype=np.int32),
+            lexicon=Lexicon.of(self._vocabulary), original_titles=self._original_titles,
+            isbns=IsbnMap.of(np.frombuffer(self._isbns, dtype=np.int64),
+                              np.frombuffer(self._isbn_positions, dtype=np.int32)),
+            author_values=ValuePairs.of(self._author_names), subject_values=ValuePairs.of(self._subjects))

@@ -1,0 +1,153 @@
+"""What each query word matches: its alternatives (itself, completions, corrections) and their books.
+
+See the module docstring of `bookrec_search.index` for the costs and weights. Pure, numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bookrec_search.lexicon import ONE_TYPO, TWO_TYPOS
+
+if TYPE_CHECKING:
+    from bookrec_search.index import SearchIndex
+
+DENSE_PROBE_SHARE = 32  # merge alternatives in dense arrays once their books exceed 1/32 of the documents
+MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
+TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
+PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
+EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
+MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
+NO_MATCH_COST = 127
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A term a query word matches: the word itself, a completion of it, or a correction."""
+
+    term: str
+    term_id: int
+    cost: int  # EXACT, PREFIX_ONLY or PER_EDIT x edits
+    weight: float  # idf of the term x MATCH_WEIGHTS[cost]
+    books: int  # how many books have the term
+
+
+@dataclass(frozen=True, slots=True)
+class WordMatch:
+    """The books matching one query word, through its best alternative in each book."""
+
+    word: str
+    alternatives: list[Alternative]
+    docs: np.ndarray  # ascending
+    values: np.ndarray  # x weight: the word's text score in each book
+    weight: float
+    cost: np.ndarray | int  # per book, or the same for all
+    choice: np.ndarray | None  # per book, which alternative (None: the only one)
+
+
+def alternatives(index: SearchIndex, word: str, completes: bool) -> list[Alternative]:
+    """The terms `word` matches: itself, its completions when it is the last word, its corrections."""
+    frequency = index.combined.offsets
+    found: dict[int, int] = {}  # term id -> cost
+    term = index.vocabulary.get(word)
+    if term is not None:
+        found[term] = EXACT
+        if frequency[term + 1] - frequency[term] >= TAKEN_AS_TYPED:
+            # Its own books fill every page before any completion or correction would show.
+            return _alternatives_of(index, found)
+    if completes and len(word) >= PREFIX_MIN:
+        ids = index.lexicon.with_prefix(word)
+        if len(ids):
+            counts = frequency[ids + 1] - frequency[ids]
+            if len(ids) > PREFIX_TERMS + 1:
+                keep = np.argpartition(-counts, PREFIX_TERMS)[:PREFIX_TERMS + 1]
+                ids, counts = ids[keep], counts[keep]
+            for t in ids[counts > 0]:
+                found.setdefault(int(t), PREFIX_ONLY)
+    if len(word) >= ONE_TYPO and not word.isdigit():
+        near = index.lexicon.near(word, 2 if len(word) >= TWO_TYPOS else 1)
+        counts = {t: int(frequency[t + 1] - frequency[t]) for t, _ in near}
+        near = sorted((e, -counts[t], t) for t, e in near if counts[t] and t not in found)
+        for edits, _, t in near[:MAX_CORRECTIONS]:
+            found[t] = PER_EDIT * edits
+    return _alternatives_of(index, found)
+
+
+def _alternatives_of(index: SearchIndex, found: Mapping[int, int]) -> list[Alternative]:
+    frequency = index.combined.offsets
+    alternatives = []
+    for t, cost in found.items():
+        df = int(frequency[t + 1] - frequency[t])
+        if df:
+            alternatives.append(Alternative(index.lexicon.by_id[t], t, cost,
+                                             index.idf(df) * MATCH_WEIGHTS[cost], df))
+    alternatives.sort(key=lambda a: (a.cost, -a.books, a.term))
+    return alternatives
+
+
+def word_match(index: SearchIndex, word: str, alternatives: list[Alternative],
+                within: np.ndarray | None = None) -> WordMatch:
+    """The books matching `word` (only those `within`, when given) through its best alternative."""
+    if not alternatives:
+        return WordMatch(word, [], np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), 1.0, 0, None)
+    if len(alternatives) == 1:
+        a = alternatives[0]
+        docs, impacts = index.combined.get(a.term_id)
+        return WordMatch(word, alternatives, docs, impacts, a.weight, a.cost, None)
+    lists = [index.combined.get(a.term_id) for a in alternatives]
+    if within is not None:
+        probed = [index.probe(docs, within) for docs, _ in lists]
+        lists = [(within[present], impacts[at[present]])
+                 for (_, impacts), (present, at) in zip(lists, probed)]
+    if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > index.size:
+        # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first.
+        cost = np.full(index.size, NO_MATCH_COST, dtype=np.int8)
+        best = np.zeros(index.size, dtype=np.float32)
+        choice = np.zeros(index.size, dtype=np.int16)
+        for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists)):
+            values = np.float32(a.weight) * impacts
+            if not j:  # nothing matched yet (choice is 0 already)
+                cost[docs], best[docs] = a.cost, values
+                continue
+            current = cost[docs]
+            better = (current == NO_MATCH_COST) | ((current == a.cost) & (best[docs] < values))
+            docs = docs[better]
+            cost[docs], best[docs], choice[docs] = a.cost, values[better], j
+        docs = np.flatnonzero(cost != NO_MATCH_COST).astype(np.int32)
+        return WordMatch(word, alternatives, docs, best[docs], 1.0, cost[docs].astype(np.int32),
+                          choice[docs])
+    docs = np.concatenate([d for d, _ in lists])
+    values = np.concatenate([np.float32(a.weight) * v for a, (_, v) in zip(alternatives, lists)])
+    costs = np.concatenate([np.full(len(d), a.cost, dtype=np.int32)
+                            for a, (d, _) in zip(alternatives, lists)])
+    choices = np.concatenate([np.full(len(d), j, dtype=np.int16) for j, (d, _) in enumerate(lists)])
+    order = np.lexsort((-values, costs, docs))
+    docs, values, costs, choices = docs[order], values[order], costs[order], choices[order]
+    first = np.ones(len(docs), dtype=bool)
+    first[1:] = docs[1:] != docs[:-1]
+    return WordMatch(word, alternatives, docs[first], values[first], 1.0, costs[first], choices[first])
+
+
+def matched_terms(matches: Sequence[WordMatch], where: Sequence[Any],
+                   matched_all: bool) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per query word, the terms it matched in the matching books; and the words only corrected."""
+    terms: dict[str, list[str]] = {}
+    corrections: dict[str, list[str]] = {}
+    if not where:
+        return terms, corrections
+    for m, at in zip(matches, where):
+        if m.choice is None:
+            chosen = [m.alternatives[0]]
+        else:
+            picked = m.choice if not matched_all or isinstance(at, slice) else m.choice[at]
+            used = np.bincount(picked, minlength=len(m.alternatives))
+            chosen = [m.alternatives[j] for j in np.flatnonzero(used)]
+        chosen.sort(key=lambda a: (a.cost, -a.books, a.term))
+        terms[m.word] = [a.term for a in chosen]
+        if chosen[0].cost >= PER_EDIT:
+            corrections[m.word] = terms[m.word]
+    return terms, corrections

@@ -1,0 +1,146 @@
+"""`SearchIndex.updated()`: a new index with records added or replaced. Pure, numpy, no I/O.
+
+Rating and other column changes copy the affected columns; text changes also merge the changed
+documents' postings into copies of the lists (see Layout in `bookrec_search.index`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bookrec_search.building import FIELDS, Occurrences, combined_lists, field_impacts
+from bookrec_search.columns import SortedTitleKeys, summed_pairs
+from bookrec_search.documents import Document, id_array, names_of
+
+if TYPE_CHECKING:
+    from bookrec_search.index import SearchIndex
+
+REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue outgrows them by a quarter
+
+
+def updated(index: SearchIndex, records: Iterable[Mapping[str, Any]]) -> SearchIndex:
+    """`index` with the given records added or replaced (by book id); `index` itself when nothing differs."""
+    latest = {r["book_id"]: r for r in records if isinstance(r.get("book_id"), str)}
+    if not latest:
+        return index
+    documents = [Document.of(r) for r in latest.values()]
+    found = index.positions(id_array([d.book_id for d in documents]))
+    known = [(d, int(p)) for d, p in zip(documents, found) if p >= 0]
+    added = [d for d, p in zip(documents, found) if p < 0]
+    rewritten = [(d, p) for d, p in known if d.signature != index.signatures[p]]
+    changed = rewritten or added or any(_columns_differ(index, d, p) for d, p in known)
+    if not changed:
+        return index
+    parts = _updated_columns(index, known, added)
+    parts.update(_updated_text(index, rewritten, added) if rewritten or added else _text_parts(index))
+    return type(index)(**parts)
+
+
+def _columns_differ(index: SearchIndex, d: Document, p: int) -> bool:
+    return (d.year != index.years[p] or d.cover_id != index.cover_ids[p]
+            or d.rating_count != index.rating_count[p] or d.rating_sum != index.rating_sum[p]
+            or d.language != index.languages[index.language[p]])
+
+
+def _updated_columns(index: SearchIndex, known: list[tuple[Document, int]],
+                     added: list[Document]) -> dict[str, Any]:
+    codes = {code: i for i, code in enumerate(index.languages)}
+    for d in [*(d for d, _ in known), *added]:
+        codes.setdefault(d.language, len(codes))
+
+    def column(values: np.ndarray, value_of: Callable[[Document], int]) -> np.ndarray:
+        out = np.concatenate([values, np.array([value_of(d) for d in added], dtype=values.dtype)])
+        if known:
+            out[[p for _, p in known]] = [value_of(d) for d, _ in known]
+        return out
+
+    return {"years": column(index.years, lambda d: d.year),
+            "cover_ids": column(index.cover_ids, lambda d: d.cover_id),
+            "rating_count": column(index.rating_count, lambda d: d.rating_count),
+            "rating_sum": column(index.rating_sum, lambda d: d.rating_sum),
+            "language": column(index.language, lambda d: codes[d.language]), "languages": tuple(codes)}
+
+
+def _text_parts(index: SearchIndex) -> dict[str, Any]:
+    return {"book_ids": index.book_ids, "id_order": index.id_order, "titles": index.titles,
+            "title_norms": index.title_norms, "authors": index.authors, "signatures": index.signatures,
+            "vocabulary": index.vocabulary, "fields": index.fields, "lengths": index.lengths,
+            "average_lengths": index.average_lengths, "averaged_size": index.averaged_size,
+            "combined": index.combined, "title_order": index.title_order, "lexicon": index.lexicon,
+            "original_titles": index.original_titles, "isbns": index.isbns,
+            "author_values": index.author_values, "subject_values": index.subject_values}
+
+
+def _updated_text(index: SearchIndex, rewritten: list[tuple[Document, int]],
+                  added: list[Document]) -> dict[str, Any]:
+    size = index.size + len(added)
+    batch = [*rewritten, *((d, index.size + i) for i, d in enumerate(added))]
+    vocabulary = dict(index.vocabulary)
+    known_terms = len(vocabulary)
+    occurrences = Occurrences()
+    for d, p in batch:
+        occurrences.add(p, d, vocabulary)
+    removed = np.zeros(index.size, dtype=bool)
+    removed[[p for _, p in rewritten]] = True
+    term_count = len(vocabulary)
+    lexicon = index.lexicon.with_terms(dict(itertools.islice(vocabulary.items(), known_terms, None)))
+    original_titles = {p: t for p, t in index.original_titles.items() if not removed[p]}
+    original_titles.update((p, d.original_title_norm) for d, p in batch if d.original_title_norm)
+    isbns = index.isbns.replaced(removed, [i for d, _ in batch for i in d.isbns],
+                                [p for d, p in batch for _ in d.isbns])
+    rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
+    fields, lengths, impact_keys, impacts = [], [], [], []
+    for f in range(len(FIELDS)):
+        batch_lengths = occurrences.field_lengths(f)
+        field_lengths = np.concatenate([index.lengths[f], batch_lengths[len(rewritten):]])
+        field_lengths[rewritten_at] = batch_lengths[:len(rewritten)]
+        keys, frequencies = occurrences.field(f)
+        fields.append(index.fields[f].replaced(removed, keys, frequencies, term_count))
+        lengths.append(field_lengths)
+        impact_keys.append(keys)
+        impacts.append(field_impacts(f, keys, frequencies, field_lengths, index.average_lengths[f]))
+    averages, averaged_size = index.average_lengths, index.averaged_size
+    if size > index.averaged_size * REAVERAGE_GROWTH:
+        # Grown well past the catalogue the averages describe (say, started on a table still being
+        # loaded): average afresh and recompute every impact, from the field lists alone.
+        averages, averaged_size = tuple(float(x.mean()) for x in lengths), size
+        combined = combined_lists(fields, lengths, averages)
+    else:
+        combined = index.combined.replaced(removed, *summed_pairs(impact_keys, impacts), term_count)
+
+    new_ids = id_array([d.book_id for d in added])
+    book_ids = np.concatenate([index.book_ids, new_ids]) if added else index.book_ids
+    id_sorted = np.argsort(new_ids, kind="stable")
+    id_at = np.searchsorted(index.book_ids, new_ids[id_sorted], sorter=index.id_order)
+    id_order = np.insert(index.id_order, id_at, (index.size + id_sorted).astype(np.int32))
+    title_norms = index.title_norms.updated({p: d.title_norm for d, p in rewritten},
+                                           [d.title_norm for d in added])
+    signatures = np.concatenate([index.signatures, np.array([d.signature for d in added], dtype=np.int64)])
+    signatures[rewritten_at] = [d.signature for d, _ in rewritten]
+    # Title order: drop the moved documents, then insert each at its place among the others.
+    moved = np.zeros(size, dtype=bool)
+    moved[[p for _, p in batch]] = True
+    kept = index.title_order[~moved[index.title_order]]
+    keys = SortedTitleKeys(kept, title_norms, book_ids)
+    entering = sorted((d.title_norm, d.book_id, p) for d, p in batch)
+    at = [bisect.bisect_left(keys, (title, book_id)) for title, book_id, _ in entering]
+    title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
+    return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
+            "titles": index.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
+            "title_norms": title_norms,
+            "authors": index.authors.updated({p: d.authors for d, p in rewritten},
+                                            [d.authors for d in added]),
+            "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
+            "lengths": tuple(lengths),
+            "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
+            "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
+            "isbns": isbns,
+            "author_values": index.author_values.updated({p: names_of(d.authors) for d, p in rewritten},
+                                                        [names_of(d.authors) for d in added], index.size),
+            "subject_values": index.subject_values.updated({p: d.subjects for d, p in rewritten},
+                                                          [d.subjects for d in added], index.size)}
