@@ -11,27 +11,76 @@ Offset = Annotated[int, msgspec.Meta(ge=0, le=10_000, description="0..10,000")]
 Year = Annotated[int, msgspec.Meta(ge=-5000, le=3000)]
 
 
-class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+Language = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}$")]
+MAX_FACET_VALUES = 20
+FacetText = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+
+
+class FacetFilters(msgspec.Struct, forbid_unknown_fields=True):
+    """Facet values a book must have: any of the values given for a facet, and every facet given."""
+
+    authors: Annotated[list[FacetText], msgspec.Meta(max_length=MAX_FACET_VALUES)] = []
+    subjects: Annotated[list[FacetText], msgspec.Meta(max_length=MAX_FACET_VALUES)] = []
+    decades: Annotated[list[Year], msgspec.Meta(max_length=MAX_FACET_VALUES,
+                                                description="decades of first publication, as 1990")] = []
+    languages: Annotated[list[Language], msgspec.Meta(max_length=MAX_FACET_VALUES)] = []
+
+
+class Options(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What full-text and advanced search can add on request."""
+
+    facets: Annotated[bool, msgspec.Meta(
+        description="count authors, subjects, decade and language over all matches (`facets`)")] = False
+    highlight: Annotated[bool, msgspec.Meta(
+        description="give each hit the character ranges of its matched words (`highlights`)")] = False
+    facet_filters: FacetFilters | None = None
+
+
+class SearchRequest(Options, forbid_unknown_fields=True):
     query: Annotated[str, msgspec.Meta(max_length=500)]
     limit: Limit = 20
     offset: Offset = 0
 
 
-class AdvancedSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+class AdvancedSearchRequest(Options, forbid_unknown_fields=True):
     title: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     author: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     subject: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     min_year: Year | None = None
     max_year: Year | None = None
     min_rating: Annotated[float, msgspec.Meta(ge=0, le=5, description="0..5")] | None = None
-    language: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}$")] | None = None
+    language: Language | None = None
     sort: Literal["relevance", "rating", "year", "title"] = "relevance"
     order: Literal["asc", "desc"] | None = None
     limit: Limit = 20
     offset: Offset = 0
 
 
-class BookSummary(msgspec.Struct):
+Range = tuple[int, int]
+
+
+class Highlights(msgspec.Struct):
+    """[start, end) offsets, in Unicode characters, of the matched words in the hit's title and authors."""
+
+    title: list[Range]
+    authors: list[list[Range]]  # one list per author, in the order of `authors`
+
+
+class FacetValue(msgspec.Struct):
+    value: str | int  # an author, subject or language code; a decade as its first year (1990)
+    count: int
+
+
+class Facets(msgspec.Struct):
+    """Per facet, the most frequent values over all matching books (not only this page), most first."""
+
+    authors: list[FacetValue]
+    subjects: list[FacetValue]
+    decade: list[FacetValue]
+    language: list[FacetValue]
+
+
+class BookSummary(msgspec.Struct, omit_defaults=True):  # `highlights` only when asked for
     book_id: str
     title: str
     authors: list[str]
@@ -40,6 +89,7 @@ class BookSummary(msgspec.Struct):
     rating_count: int
     cover_id: int | None
     score: float
+    highlights: Highlights | None = None  # on request (`highlight`)
 
 
 class Correction(msgspec.Struct):
@@ -58,6 +108,7 @@ class SearchResponse(msgspec.Struct):
     matched: Literal["all_words", "any_word"]
     items: list[BookSummary]
     corrections: list[Correction] = []
+    facets: Facets | None = None  # on request
 
 
 class AdvancedSearchResponse(msgspec.Struct):
@@ -69,6 +120,7 @@ class AdvancedSearchResponse(msgspec.Struct):
     offset: int
     limit: int
     items: list[BookSummary]
+    facets: Facets | None = None  # on request
 
 
 class AutocompleteResponse(msgspec.Struct):

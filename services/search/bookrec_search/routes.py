@@ -13,9 +13,12 @@ from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
 
 from bookrec_search.engine import SearchEngine
-from bookrec_search.index import Filters, SearchIndex, book_summary
-from bookrec_search.models import (AdvancedSearchRequest, AdvancedSearchResponse, AutocompleteResponse,
-                                   BookSummary, Correction, SearchRequest, SearchResponse)
+from bookrec_search.facets import FacetFilter
+from bookrec_search.highlight import ranges
+from bookrec_search.index import Filters, SearchIndex, SearchResult, book_summary
+from bookrec_search.models import (MAX_FACET_VALUES, AdvancedSearchRequest, AdvancedSearchResponse,
+                                   AutocompleteResponse, BookSummary, Correction, Facets, FacetValue,
+                                   FacetFilters, Highlights, Language, Options, SearchRequest, SearchResponse, Year)
 
 MAX_PREFIX = 200
 QueryText = Annotated[str, Parameter(min_length=1, max_length=500, description="words to find")]
@@ -23,6 +26,10 @@ QueryLimit = Annotated[int, Parameter(ge=1, le=100, description="1..100")]
 QueryOffset = Annotated[int, Parameter(ge=0, le=10_000, description="0..10,000")]
 Prefix = Annotated[str, Parameter(min_length=1, max_length=MAX_PREFIX, description="start of a title")]
 PrefixLimit = Annotated[int, Parameter(ge=1, le=50, description="1..50")]
+FacetValues = Annotated[list[str] | None, Parameter(max_items=MAX_FACET_VALUES, description="repeatable")]
+Decades = Annotated[list[Year] | None, Parameter(max_items=MAX_FACET_VALUES, description="repeatable: 1990")]
+Languages = Annotated[list[Language] | None, Parameter(max_items=MAX_FACET_VALUES, description="repeatable")]
+Wanted = Annotated[bool, Parameter(description="on request: see the description")]
 
 
 def _invalid(field: str, message: str, source: str = "body") -> ValidationFailed:
@@ -44,17 +51,47 @@ def _summary(index: SearchIndex, position: int, score: float) -> BookSummary:
     return BookSummary(**index.book(position), score=round(score, 4))
 
 
-def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field: str,
-               source: str) -> SearchResponse:
+def _facet_filter(options: Options) -> FacetFilter | None:
+    wanted = options.facet_filters
+    if wanted is None:
+        return None
+    chosen = FacetFilter(tuple(wanted.authors), tuple(wanted.subjects), tuple(wanted.decades),
+                         tuple(wanted.languages))
+    return chosen or None
+
+
+def _items(index: SearchIndex, result: SearchResult, options: Options, scored: bool = True) -> list[BookSummary]:
+    """The page's hits, with the character ranges of the words they matched when asked for."""
+    matched = {term for terms in result.terms.values() for term in terms} if options.highlight else set()
+    items = []
+    for hit in result.hits:
+        item = _summary(index, hit.position, hit.score if scored else 0.0)
+        if options.highlight:
+            item.highlights = Highlights(title=ranges(item.title, matched),
+                                         authors=[ranges(name, matched) for name in item.authors])
+        items.append(item)
+    return items
+
+
+def _facets(index: SearchIndex, result: SearchResult, options: Options) -> Facets | None:
+    if not options.facets or result.matches is None:
+        return None
+    counts = index.facets(result.matches)
+    return Facets(**{name: [FacetValue(c.value, c.count) for c in values] for name, values in counts.items()})
+
+
+def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field: str, source: str,
+               options: Options) -> SearchResponse:
     if not has_word_character(query):
         raise _invalid(field, "needs at least one letter or digit", source)
     index = _live_index(engine)
-    result = index.search(query, limit, offset)
-    items = [_summary(index, h.position, h.score) for h in result.hits]
+    result = index.search(query, limit, offset, with_matches=options.facets,
+                          facet_filter=_facet_filter(options))
+    items = _items(index, result, options)
     corrections = [Correction(word=w, corrected_to=terms) for w, terms in result.corrections.items()]
     return SearchResponse(query=query, total=result.total, count=len(items), offset=offset, limit=limit,
                           matched="all_words" if result.matched_all_words else "any_word", items=items,
-                          corrections=corrections)
+                          corrections=corrections, facets=_facets(index, result, options))
 
 
 SEARCH_DESCRIPTION = (
@@ -65,7 +102,10 @@ SEARCH_DESCRIPTION = (
     "first, and `corrections` names the words found only through a correction and what they matched. "
     "The last word also matches as the start of a longer word unless the query ends with a space. A "
     "valid ISBN-13 or ISBN-10 (hyphens and spaces allowed) puts the books carrying it first. Refused "
-    "(400) only when the query has no letter or digit at all.")
+    "(400) only when the query has no letter or digit at all. On request: `facets` counts authors, "
+    "subjects, decade and language over all matches, `facet_filters` keeps books with any of the values "
+    "given per facet (every facet given must hold), and `highlight` gives each hit the character ranges "
+    "[start, end) of its matched words in its title and authors.")
 
 
 @post("/search", status_code=HTTP_200_OK, summary="Ranked full-text search over titles, authors and subjects",
@@ -73,18 +113,24 @@ SEARCH_DESCRIPTION = (
 async def search_post(request: Request, data: JSONBody[SearchRequest],
                       engine: NamedDependency[SearchEngine]) -> SearchResponse:
     body: SearchRequest = decode_strictly(await request.body(), SearchRequest)
-    return _full_text(engine, body.query, body.limit, body.offset, "query", "body")
+    return _full_text(engine, body.query, body.limit, body.offset, "query", "body", body)
 
 
 @get("/search", summary="Ranked full-text search (cacheable GET form)", description=SEARCH_DESCRIPTION)
 async def search_get(engine: NamedDependency[SearchEngine], q: QueryText, limit: QueryLimit = 20,
-                     offset: QueryOffset = 0) -> SearchResponse:
-    return _full_text(engine, q, limit, offset, "q", "query")
+                     offset: QueryOffset = 0, facets: Wanted = False, highlight: Wanted = False,
+                     author: FacetValues = None, subject: FacetValues = None, decade: Decades = None,
+                     language: Languages = None) -> SearchResponse:
+    wanted = FacetFilters(authors=author or [], subjects=subject or [], decades=decade or [],
+                          languages=language or [])
+    options = Options(facets=facets, highlight=highlight, facet_filters=wanted)
+    return _full_text(engine, q, limit, offset, "q", "query", options)
 
 
 @post("/search/advanced", status_code=HTTP_200_OK, summary="Filters (all apply) and sorts",
       description="Books without a year (year sort) or without ratings (rating sort) come last in "
-                  "either order; ties: more popular first, then title A..Z.")
+                  "either order; ties: more popular first, then title A..Z. `facets`, `facet_filters` and "
+                  "`highlight` as in full-text search; facet filters alone are a criterion.")
 async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest],
                           engine: NamedDependency[SearchEngine]) -> AdvancedSearchResponse:
     body: AdvancedSearchRequest = decode_strictly(await request.body(), AdvancedSearchRequest)
@@ -93,17 +139,20 @@ async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest
     for name in ("title", "author", "subject"):
         if name in applied and not normalise_text(applied[name]):
             raise _invalid(name, "needs at least one letter or digit")
-    if not applied:
+    facet_filter = _facet_filter(body)
+    if not applied and facet_filter is None:
         raise _invalid("body", "give at least one criterion: title, author, subject, min_year, max_year, "
-                               "min_rating or language")
+                               "min_rating, language or facet_filters")
     if body.min_year is not None and body.max_year is not None and body.min_year > body.max_year:
         raise _invalid("min_year", "must not be after max_year")
     order = body.order or ("asc" if body.sort == "title" else "desc")
     index = _live_index(engine)
-    result = index.advanced(Filters(**applied), body.sort, order, body.limit, body.offset)
-    items = [_summary(index, h.position, h.score if body.sort == "relevance" else 0.0) for h in result.hits]
+    result = index.advanced(Filters(**applied), body.sort, order, body.limit, body.offset,
+                            with_matches=body.facets, facet_filter=facet_filter)
+    items = _items(index, result, body, scored=body.sort == "relevance")
     return AdvancedSearchResponse(filters_applied=applied, sort=body.sort, order=order, total=result.total,
-                                  count=len(items), offset=body.offset, limit=body.limit, items=items)
+                                  count=len(items), offset=body.offset, limit=body.limit, items=items,
+                                  facets=_facets(index, result, body))
 
 
 async def _autocomplete(engine: SearchEngine, prefix: str, limit: int, field: str,

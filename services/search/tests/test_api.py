@@ -397,3 +397,103 @@ async def test_autocomplete_in_every_script_from_the_index_and_the_gsi(world_cli
     assert shard["items"] == from_index["items"]
     if prefix != "в":
         assert expected
+
+
+# ---- facets and highlights ---------------------------------------------------------------------------
+SHELF = [
+    {"book_id": "OL11W", "title": "Les Misérables", "authors": [{"author_id": None, "name": "Victor Hugo"}],
+     "subjects": ["Fiction", "France"], "first_publish_year": 1862, "language": "fre"},
+    {"book_id": "OL12W", "title": "Notre-Dame de Paris", "authors": [{"author_id": None, "name": "Victor Hugo"}],
+     "subjects": ["fiction", "Paris"], "first_publish_year": 1831, "language": "fre"},
+    {"book_id": "OL13W", "title": "Paris Stories", "authors": [{"author_id": None, "name": "Mavis Gallant"}],
+     "subjects": ["Fiction", "Short stories"], "first_publish_year": 2002, "language": "eng"},
+    {"book_id": "OL14W", "title": "A Moveable Feast: Paris", "authors": [{"author_id": None, "name": "Ernest Hemingway"}],
+     "subjects": ["Memoir", "Paris"], "first_publish_year": 1964, "language": "eng"},
+    {"book_id": "OL15W", "title": "Paris to the Moon", "authors": [{"author_id": None, "name": "Adam Gopnik"}],
+     "subjects": ["Essays"], "language": "eng"},
+]
+
+
+@pytest.fixture(scope="module")
+async def shelf_client(dynamodb):
+    prefix = f"f{uuid.uuid4().hex[:10]}"
+    tables = definitions.create_tables(dynamodb, prefix)
+    put_books(dynamodb, tables, SHELF)
+    try:
+        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c:
+            await wait_until(lambda: ready(c))
+            yield c
+    finally:
+        definitions.delete_tables(dynamodb, prefix)
+
+
+def _facet(body, name):
+    return {v["value"]: v["count"] for v in body["facets"][name]}
+
+
+async def test_facets_count_every_match_not_only_the_page(shelf_client):
+    body = (await shelf_client.post("/search", json={"query": "paris", "limit": 1, "facets": True})).json()
+    assert body["total"] == 4 and body["count"] == 1
+    assert _facet(body, "authors") == {"Victor Hugo": 1, "Mavis Gallant": 1, "Ernest Hemingway": 1,
+                                       "Adam Gopnik": 1}
+    # "Fiction" and "fiction" are one subject, shown in the spelling the index met first
+    assert {k.lower(): v for k, v in _facet(body, "subjects").items()} == \
+        {"paris": 2, "fiction": 2, "short stories": 1, "memoir": 1, "essays": 1}
+    assert _facet(body, "decade") == {1830: 1, 2000: 1, 1960: 1}
+    assert _facet(body, "language") == {"eng": 3, "fre": 1}
+    get = (await shelf_client.get("/search", params={"q": "paris", "limit": 1, "facets": "true"})).json()
+    assert get["facets"] == body["facets"]
+    assert (await shelf_client.post("/search", json={"query": "paris"})).json()["facets"] is None
+
+
+async def test_facet_filters_narrow_hits_and_totals(shelf_client):
+    body = (await shelf_client.post("/search", json={
+        "query": "paris", "facets": True,
+        "facet_filters": {"languages": ["ENG"], "subjects": ["paris", "Essays"]}})).json()
+    assert sorted(i["book_id"] for i in body["items"]) == ["OL14W", "OL15W"] and body["total"] == 2
+    assert _facet(body, "language") == {"eng": 2}
+    get = (await shelf_client.get("/search", params=[("q", "paris"), ("language", "eng"), ("subject", "paris"),
+                                                      ("subject", "essays")])).json()
+    assert [i["book_id"] for i in get["items"]] == [i["book_id"] for i in body["items"]]
+    decade = (await shelf_client.get("/search", params={"q": "paris", "decade": 1960})).json()
+    assert [i["book_id"] for i in decade["items"]] == ["OL14W"]
+    advanced = (await shelf_client.post("/search/advanced", json={
+        "facet_filters": {"authors": ["victor hugo"]}, "sort": "year", "facets": True})).json()
+    assert [i["book_id"] for i in advanced["items"]] == ["OL11W", "OL12W"] and advanced["total"] == 2
+    assert _facet(advanced, "decade") == {1860: 1, 1830: 1}
+
+
+async def test_highlights_point_at_the_matched_words(shelf_client, world_client):
+    body = (await shelf_client.post("/search", json={"query": "miserables hugo", "highlight": True})).json()
+    item = body["items"][0]
+    (start, end), = item["highlights"]["title"]
+    assert item["title"][start:end] == "Misérables"
+    (start, end), = item["highlights"]["authors"][0]
+    assert item["authors"][0][start:end] == "Hugo"
+    plain = (await shelf_client.post("/search", json={"query": "miserables"})).json()
+    assert "highlights" not in plain["items"][0]
+    client, _, _ = world_client
+    japanese = (await client.get("/search", params={"q": "ウェイの", "highlight": "true"})).json()["items"][0]
+    assert [japanese["title"][s:e] for s, e in japanese["highlights"]["title"]] == ["ウェイの"]
+    typo = (await client.get("/search", params={"q": "zarathustar", "highlight": "true"})).json()["items"][0]
+    assert [typo["title"][s:e] for s, e in typo["highlights"]["title"]] == ["Zarathustra"]
+
+
+@pytest.mark.parametrize("body", [
+    {"query": "paris", "facets": "yes"},
+    {"query": "paris", "facet_filters": {"languages": ["english!"]}},
+    {"query": "paris", "facet_filters": {"decades": [99999]}},
+    {"query": "paris", "facet_filters": {"authors": ["x"] * 21}},
+    {"query": "paris", "facet_filters": {"colour": ["red"]}},
+    {"query": "paris", "facet_filters": {"authors": [""]}},
+])
+async def test_bad_facet_requests_are_400_problems(shelf_client, body):
+    r = await shelf_client.post("/search", json=body)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("params", [{"q": "paris", "decade": "nineties"}, {"q": "paris", "language": "english!"},
+                                    {"q": "paris", "facets": "maybe"}])
+async def test_bad_facet_parameters_are_400_problems(shelf_client, params):
+    r = await shelf_client.get("/search", params=params)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
