@@ -62,6 +62,28 @@ def test_search_then_details_then_batch(alb):
     assert any(i["title"].startswith("Zen and the Art") for i in typed["items"])
 
 
+def test_readers_find_books_in_their_own_script_with_typos_and_by_isbn(alb):
+    """The seeded catalogue through the ALB: original titles, CJK parts, a typo, an ISBN, facets."""
+    def first(query: str, **extra) -> dict:
+        body = alb.get("/search", params={"q": query, **extra}).json()
+        return body["items"][0] | {"response": body}
+
+    assert first("Война и мир")["title"] == "War and Peace"
+    assert first("ノルウェイの森")["title"].startswith("Norwegian Wood")
+    assert first("Ὀδύσσεια")["title"] == "The Odyssey"
+    typo = first("hobbti")  # a transposition: one edit
+    assert typo["title"].startswith("The Hobbit") and typo["response"]["corrections"][0]["word"] == "hobbti"
+    by_isbn = first("978-0-439-55493-0", highlight="true")
+    assert by_isbn["title"].startswith("Harry Potter and the Sorcerer")
+    faceted = alb.post("/search", json={"query": "harry potter", "facets": True, "highlight": True}).json()
+    assert faceted["facets"]["authors"][0]["value"] == "J.K. Rowling"
+    assert faceted["facets"]["authors"][0]["count"] >= 7
+    top = faceted["items"][0]
+    assert [top["title"][s:e].lower() for s, e in top["highlights"]["title"]][:2] == ["harry", "potter"]
+    typed = alb.get("/search/autocomplete", params={"q": "الفيل"}).json()
+    assert typed["source"] == "index" and typed["items"][0]["title"] == "الفيل الأزرق"
+
+
 def test_writes_and_admin_need_the_right_token_through_the_alb(alb, stack_user):
     alice, bob, admin = stack_user("e2e-alice"), stack_user("e2e-bob"), stack_user("e2e-admin", admin=True)
     before = alb.get("/books/GB4").json()["rating_count"]
