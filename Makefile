@@ -8,7 +8,7 @@ PACKAGES := services/common services/search services/bookdetail services/ratings
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget evaluate loadtest token clean
+.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget bench-speed evaluate loadtest token clean
 
 # constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
 # exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
@@ -99,6 +99,13 @@ BUDGET_ARGS ?=
 bench-budget: deps ## CPU us per request by part in search and recommendation; BUDGET_ARGS="--baseline REV" compares with REV
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || (echo "wrk is needed: apt-get install wrk" && exit 1)
 	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
+
+bench-speed: deps ## every speed figure in one run: framework ceiling direct and through HAProxy, in-memory routes through HAProxy (wrk), CPU budget, recommender at both scales
+	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || (echo "wrk is needed: apt-get install wrk" && exit 1)
+	$(PY) -m loadtest.experiments.framework_ceiling
+	$(PY) -m loadtest.experiments.targets --groups memory --alb-workers 1 --duration 30 --warmup 10
+	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py --scale
 
 SCENARIO ?= smoke
 loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step
