@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -50,6 +51,20 @@ async def wait_until(check, seconds: float = 15.0) -> None:
 
 async def ready(client) -> bool:
     return (await client.get("/ready")).status_code == 200
+
+
+@contextlib.asynccontextmanager
+async def ready_client_over(dynamodb, fill):
+    """A ready service over tables of its own, filled by `fill(tables)`; the tables go afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    tables = definitions.create_tables(dynamodb, prefix)
+    fill(tables)
+    try:
+        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c:
+            await wait_until(lambda: ready(c))
+            yield c
+    finally:
+        definitions.delete_tables(dynamodb, prefix)
 
 
 @pytest.fixture
@@ -234,15 +249,8 @@ async def test_a_dynamodb_outage_after_loading_only_delays_freshness(client, tab
 @pytest.fixture(scope="module")
 async def shared_client(dynamodb):
     """One seeded, ready service for the many read-only requests below."""
-    prefix = f"s{uuid.uuid4().hex[:10]}"
-    tables = definitions.create_tables(dynamodb, prefix)
-    seed(dynamodb, tables)
-    try:
-        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c:
-            await wait_until(lambda: ready(c))
-            yield c
-    finally:
-        definitions.delete_tables(dynamodb, prefix)
+    async with ready_client_over(dynamodb, lambda tables: seed(dynamodb, tables)) as c:
+        yield c
 
 
 @pytest.mark.parametrize("method, path, body, field", [
@@ -416,15 +424,8 @@ SHELF = [
 
 @pytest.fixture(scope="module")
 async def shelf_client(dynamodb):
-    prefix = f"f{uuid.uuid4().hex[:10]}"
-    tables = definitions.create_tables(dynamodb, prefix)
-    put_books(dynamodb, tables, SHELF)
-    try:
-        async with AsyncTestClient(create_app(settings_for(tables, index_refresh_seconds=0))) as c:
-            await wait_until(lambda: ready(c))
-            yield c
-    finally:
-        definitions.delete_tables(dynamodb, prefix)
+    async with ready_client_over(dynamodb, lambda tables: put_books(dynamodb, tables, SHELF)) as c:
+        yield c
 
 
 def _facet(body, name):
