@@ -143,19 +143,21 @@ def build(n: int, seed: int) -> SearchIndex:
     before = rss_mb()
     # Only the builder's own calls are timed: generating a book takes longer than adding it, and a
     # separate generation pass subtracted afterwards goes negative on a busy machine.
-    started, added = time.perf_counter(), 0.0
+    started, added, cpu = time.perf_counter(), 0.0, 0.0
     builder = IndexBuilder()
     for record in books(n, seed):
-        call = time.perf_counter()
+        call, call_cpu = time.perf_counter(), time.process_time()
         builder.add(record)
         added += time.perf_counter() - call
+        cpu += time.process_time() - call_cpu
     generating = time.perf_counter() - started - added
-    call = time.perf_counter()
+    call, call_cpu = time.perf_counter(), time.process_time()
     index = builder.build()
     del builder
     arrays = time.perf_counter() - call
+    cpu += time.process_time() - call_cpu
     print(f"{n:,} books: build {added + arrays:.1f} s (records {added:.1f} s, arrays "
-          f"{arrays:.1f} s; generating the books took another {generating:.1f} s)")
+          f"{arrays:.1f} s), {cpu:.1f} s CPU; generating the books took another {generating:.1f} s")
     print(f"  index {index.nbytes / 2**20:.0f} MiB, {index.terms:,} terms, {len(index.combined.docs):,} "
           f"all-field postings; RSS {rss_mb():.0f} MB (+{rss_mb() - before:.0f} for the index), "
           f"peak RSS {peak_rss_mb():.0f} MB")
