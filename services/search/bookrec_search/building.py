@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn,
+from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn, largest_pairs,
                                     occurrence_counts, summed_pairs)
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.facets import ValuePairs
@@ -17,8 +17,9 @@ from bookrec_search.lexicon import IsbnMap, Lexicon
 if TYPE_CHECKING:
     from bookrec_search.index import SearchIndex
 
-FIELDS = ("title", "authors", "subjects")
-FIELD_WEIGHTS = (3.0, 2.0, 1.0)
+FIELDS = ("title", "authors", "subjects", "original_title")
+FIELD_WEIGHTS = (3.0, 2.0, 1.0, 3.0)
+TITLE, ORIGINAL_TITLE = 0, 3  # a book's two names: a term counts through the one it scores better in
 K1, B = 1.2, 0.75
 
 
@@ -49,7 +50,7 @@ def combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray]
             field_keys = (postings.terms_of_postings(start, stop) << TERM_SHIFT) | postings.docs[lo:hi]
             keys.append(field_keys)
             impacts.append(field_impacts(f, field_keys, postings.values[lo:hi], lengths[f], averages[f]))
-        merged, summed = summed_pairs(keys, impacts)
+        merged, summed = combined_pairs(keys, impacts)
         sizes += np.bincount(merged >> TERM_SHIFT, minlength=term_count)
         docs.append((merged & DOC_MASK).astype(np.int32))
         values.append(summed)
@@ -57,6 +58,20 @@ def combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray]
     np.cumsum(sizes, out=offsets[1:])
     return PostingLists(offsets, np.concatenate(docs or [np.empty(0, np.int32)]),
                         np.concatenate(values or [np.empty(0, np.float32)]))
+
+
+def field_averages(lengths: Sequence[np.ndarray]) -> tuple[float, ...]:
+    """The average length of each field over all books (books without an original title count 0)."""
+    return tuple(float(x.mean()) if len(x) else 0.0 for x in lengths)
+
+
+def combined_pairs(keys: Sequence[np.ndarray],
+                   impacts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All-fields impacts of packed (term, document) pairs from the per-field ones (in FIELDS order): the
+    better of title and original title, plus authors and subjects."""
+    names = largest_pairs([keys[TITLE], keys[ORIGINAL_TITLE]], [impacts[TITLE], impacts[ORIGINAL_TITLE]])
+    others = [f for f in range(len(FIELDS)) if f not in (TITLE, ORIGINAL_TITLE)]
+    return summed_pairs([names[0], *(keys[f] for f in others)], [names[1], *(impacts[f] for f in others)])
 
 
 class Occurrences:
@@ -135,7 +150,7 @@ class IndexBuilder:
 
         size, term_count = len(self._ids), len(self._vocabulary)
         lengths = tuple(self._occurrences.field_lengths(f) for f in range(len(FIELDS)))
-        averages = tuple(self._average_lengths or (float(x.mean()) if size else 0.0 for x in lengths))
+        averages = tuple(self._average_lengths or field_averages(lengths))
         fields = []
         for f in range(len(FIELDS)):
             fields.append(PostingLists.from_pairs(*self._occurrences.field(f), term_count))

@@ -219,6 +219,16 @@ def summed_pairs(keys: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> tu
     return unique, summed.astype(np.float32)
 
 
+def largest_pairs(keys: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Union of packed (term, document) pairs; of the same pair, the largest value (float32 result)."""
+    all_keys, all_values = np.concatenate(keys), np.concatenate(values)
+    order = np.lexsort((all_values, all_keys))
+    all_keys, all_values = all_keys[order], all_values[order]
+    last = np.ones(len(all_keys), dtype=bool)
+    last[:-1] = all_keys[1:] != all_keys[:-1]
+    return all_keys[last], all_values[last].astype(np.float32)
+
+
 class SortedTitles:
     """The normalised titles in title order, as a sequence `bisect` can search without materialising it."""
 

@@ -6,9 +6,11 @@ Text is indexed and queried as `bookrec_common.catalog.search_terms` gives it:
 words of every script, normalised (NFKC, case folded, diacritics folded);
 scripts written without spaces (Chinese, Japanese, Thai...) as overlapping
 character pairs, documents also under each single character. A book's
-`original_title` (its title in its own script) is indexed in the title field,
-as the subtitle is.
-
+subtitle is part of its title field. Its `original_title` (its title in its
+own script) is a field of its own, scored as a second title: a term counts
+through whichever of the two names it scores better in (see the scoring in
+`bookrec_search.index`), so a book whose original title repeats its title does
+not count those words twice, nor does a long original title lengthen the title.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class Document:
     title_norm: str
     authors: str  # display names joined by NAME_SEPARATOR
     subjects: tuple[str, ...]  # display strings
-    tokens: tuple[list[str], list[str], list[str]]  # per field, in FIELDS order
+    tokens: tuple[list[str], list[str], list[str], list[str]]  # per field, in FIELDS order
     original_title_norm: str  # the normalised title in its own script, when it differs
     isbns: tuple[int, ...]  # valid ISBN-13s
     year: int
@@ -117,9 +119,9 @@ class Document:
         return cls(
             book_id=record["book_id"], title=title, title_norm=title_norm, authors=authors,
             subjects=tuple(subjects),
-            tokens=(tokens_of(title) + tokens_of(subtitle) + (tokens_of(original) if original_norm else []),
-                    [t for n in names for t in _shared_tokens(n)],
-                    [t for s in subjects for t in _shared_tokens(s)]),
+            tokens=(tokens_of(title) + tokens_of(subtitle), [t for n in names for t in _shared_tokens(n)],
+                    [t for s in subjects for t in _shared_tokens(s)],
+                    tokens_of(original) if original_norm else []),
             original_title_norm="" if original_norm in ("", normalise_text(title)) else original_norm,
             isbns=isbn_numbers,
             year=_whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999),

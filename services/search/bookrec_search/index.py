@@ -27,11 +27,13 @@ those costs over the query words it has.
 
 Scoring (the documented contract)
 ---------------------------------
-For a document d and a term u, with field weights w_title = 3,
+For a document d and a term u, with field weights w_title = w_original = 3,
 w_authors = 2, w_subjects = 1, k1 = 1.2, b = 0.75 and avg_f the average length
 of field f (as last averaged, see Layout):
 
-    impact(u, d) = Σ_f  w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
+    s_f(u, d)    = w_f · tf·(k1 + 1) / (tf + k1·(1 − b + b·len_f(d) / avg_f))
+    impact(u, d) = max(s_title, s_original) + s_authors + s_subjects
+                   (title and original title are two names of the book: the better one counts)
     idf(u)       = ln(1 + (N − df + 0.5) / (df + 0.5))      df: documents with u in any field
     text(d)      = Σ_t m(cost) · idf(u_t) · impact(u_t, d)  u_t: the alternative t counts through in d;
                                                             m: 1 exact, 0.8 completion, 0.6 one edit,

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bookrec_search.building import FIELDS, Occurrences, combined_lists, field_impacts
-from bookrec_search.columns import SortedTitleKeys, summed_pairs
+from bookrec_search.building import (FIELDS, Occurrences, combined_lists, combined_pairs, field_averages,
+                                     field_impacts)
+from bookrec_search.columns import SortedTitleKeys
 from bookrec_search.documents import Document, id_array, names_of
 
 if TYPE_CHECKING:
@@ -108,10 +109,10 @@ def _updated_text(index: SearchIndex, rewritten: list[tuple[Document, int]],
     if size > index.averaged_size * REAVERAGE_GROWTH:
         # Grown well past the catalogue the averages describe (say, started on a table still being
         # loaded): average afresh and recompute every impact, from the field lists alone.
-        averages, averaged_size = tuple(float(x.mean()) for x in lengths), size
+        averages, averaged_size = field_averages(lengths), size
         combined = combined_lists(fields, lengths, averages)
     else:
-        combined = index.combined.replaced(removed, *summed_pairs(impact_keys, impacts), term_count)
+        combined = index.combined.replaced(removed, *combined_pairs(impact_keys, impacts), term_count)
 
     new_ids = id_array([d.book_id for d in added])
     book_ids = np.concatenate([index.book_ids, new_ids]) if added else index.book_ids

@@ -243,3 +243,31 @@ def test_a_word_in_very_many_books_is_taken_as_typed():
     assert found(index, "commons")[0] == "Commons" and index.search("commons").total == 1001
     rare = SearchIndex.from_records([*records[:10], book(2001, "Commons")])
     assert rare.search("common").total == 11  # completed to "commons"
+
+
+def test_an_original_title_repeating_the_title_counts_its_words_once():
+    with_original = SearchIndex.from_records([book(1, "Cry Wolf (Alpha, #1)", 5, original_title="Cry Wolf (Alpha)"),
+                                              book(2, "Never Cry Wolf", 5)])
+    without = SearchIndex.from_records([book(1, "Cry Wolf (Alpha, #1)", 5), book(2, "Never Cry Wolf", 5)])
+    # each word counts through the better of the two names, once: here the title (the original is long
+    # for its field's average), so the scores are those without an original title
+    a = {h.position: h.score for h in with_original.search("wolf").hits}
+    b = {h.position: h.score for h in without.search("wolf").hits}
+    assert a == pytest.approx(b)
+    assert with_original.lengths[0].tolist() == without.lengths[0].tolist()
+
+
+def test_a_long_original_title_neither_lengthens_the_title_nor_rides_on_its_length():
+    records = [book(1, "The House at Riverton", original_title="The Shifting Fog of the Old House Far Away"),
+               book(2, "Seconds", original_title="Seconds: A Graphic Novel"),
+               book(3, "The Lake House")]
+    index = SearchIndex.from_records(records)
+    plain = SearchIndex.from_records([{k: v for k, v in r.items() if k != "original_title"} for r in records])
+    assert index.lengths[0].tolist() == plain.lengths[0].tolist() == [4.0, 1.0, 3.0]
+    assert [h.score for h in index.search("riverton").hits] == \
+        [h.score for h in plain.search("riverton").hits]
+    assert found(index, "shifting fog") == ["The House at Riverton"]
+    # found by its original title, scored by that title's own length
+    like = SearchIndex.from_records([book(2, "Seconds: A Graphic Novel"), *records[:1], records[2]])
+    assert index.search("graphic").hits[0].score == \
+        pytest.approx(like.search("graphic").hits[0].score, rel=0.3)
