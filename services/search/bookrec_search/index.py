@@ -388,12 +388,17 @@ class SearchIndex:
         words = query_terms(query)
         completes = bool(words) and bool(normalise_text(query[-1:]))  # no prefix once a space ends the query
         options = [alternatives(self, w, completes and i == len(words) - 1) for i, w in enumerate(words)]
-        within = None
-        if all(options) and 1 < len(options) and any(len(o) > 1 for o in options) \
-                and any(len(o) == 1 for o in options):
-            # Words of one term narrow the books first; the others' alternatives are merged only there.
-            within, _ = self._intersection([self.combined.get(o[0].term_id) for o in options if len(o) == 1])
-        matches = [word_match(self, w, o, within) for w, o in zip(words, options)]
+        within, first, narrowing = None, -1, None
+        if all(options) and 1 < len(options) and any(len(o) > 1 for o in options):
+            singles = [self.combined.get(o[0].term_id) for o in options if len(o) == 1]
+            if singles:  # words of one term narrow the books first; the others are merged only there
+                within, _ = self._intersection(singles)
+            else:  # else the word in fewest books is merged whole and narrows the others
+                first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
+                narrowing = word_match(self, words[first], options[first])
+                within = narrowing.docs
+        matches = [narrowing if i == first and narrowing is not None else word_match(self, w, o, within)
+                   for i, (w, o) in enumerate(zip(words, options))]
         if within is not None and not all(len(m.docs) for m in matches):
             matches = [word_match(self, w, o) for w, o in zip(words, options)]  # the any-word fallback
         present = [m for m in matches if len(m.docs)]

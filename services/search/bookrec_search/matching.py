@@ -5,6 +5,7 @@ See the module docstring of `bookrec_search.index` for the costs and weights. Pu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,15 +100,33 @@ def word_match(index: SearchIndex, word: str, alternatives: list[Alternative],
         docs, impacts = index.combined.get(a.term_id)
         return WordMatch(word, alternatives, docs, impacts, a.weight, a.cost, None)
     lists = [index.combined.get(a.term_id) for a in alternatives]
+    size = index.size
     if within is not None:
-        probed = [index.probe(docs, within) for docs, _ in lists]
-        lists = [(within[present], impacts[at[present]])
-                 for (_, impacts), (present, at) in zip(lists, probed)]
-    if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > index.size:
+        # Merged in places within `within` (ascending, so places keep book order), mapped back at the end.
+        if len(within) * DENSE_PROBE_SHARE > index.size:  # one place map for all the lists
+            place = np.full(index.size, -1, dtype=np.int32)
+            place[within] = np.arange(len(within), dtype=np.int32)
+            found = [place[docs] for docs, _ in lists]
+            lists = [(at[at >= 0], impacts[at >= 0]) for at, (_, impacts) in zip(found, lists)]
+        else:
+            probed = [index.probe(docs, within) for docs, _ in lists]
+            lists = [(np.flatnonzero(present).astype(np.int32), impacts[at[present]])
+                     for (_, impacts), (present, at) in zip(lists, probed)]
+        size = len(within)
+    match = _merged(word, alternatives, lists, size)
+    if within is not None:
+        match = dataclasses.replace(match, docs=within[match.docs])
+    return match
+
+
+def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.ndarray, np.ndarray]],
+            size: int) -> WordMatch:
+    """Each document's best alternative, from the alternatives' lists over documents 0..size-1."""
+    if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > size:
         # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first.
-        cost = np.full(index.size, NO_MATCH_COST, dtype=np.int8)
-        best = np.zeros(index.size, dtype=np.float32)
-        choice = np.zeros(index.size, dtype=np.int16)
+        cost = np.full(size, NO_MATCH_COST, dtype=np.int8)
+        best = np.zeros(size, dtype=np.float32)
+        choice = np.zeros(size, dtype=np.int16)
         for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists)):
             values = np.float32(a.weight) * impacts
             if not j:  # nothing matched yet (choice is 0 already)

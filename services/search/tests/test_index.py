@@ -266,6 +266,25 @@ def test_typos_and_completions_rank_exactly_as_the_oracle(raw, words, trailing_s
     assert_ranked([(index.book(h.position)["book_id"], h.score) for h in everything.hits], scores, oracle, tiers)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.lists(st.sampled_from([*WORDS, "logi", "ethisc", "histroy", "tim", "beign", "mnid", "etihcs",
+                                            "emil", "arts", "historys", "zzz"]), min_size=2, max_size=3),
+       st.booleans(), st.booleans())
+def test_narrowing_words_by_the_others_changes_no_answer(raw, words, trailing_space, dense):
+    index = SearchIndex.from_records(build(raw))
+    query = " ".join(words) + (" " if trailing_space else "")
+    whole = index_module.word_match
+
+    def answer():
+        result = index.search(query, 100)
+        return [(h.position, h.score) for h in result.hits], result.total, result.terms, result.corrections
+
+    with small_thresholds() if dense else contextlib.nullcontext():
+        narrowed = answer()
+        with mock.patch.object(index_module, "word_match", lambda i, w, o, within=None: whole(i, w, o)):
+            assert answer() == narrowed
+
+
 @settings(max_examples=50, deadline=None)
 @given(catalogue)
 def test_exact_title_search_ranks_that_title_first(raw):
