@@ -77,8 +77,9 @@ Modules
 -------
 `documents` (a record as indexed, terms, ISBNs), `building` (postings, impacts,
 `IndexBuilder`), `lexicon` (completions, typo candidates, the ISBN map),
-`matching` (each query word's alternatives and books), `refresh` (`updated()`),
-`columns` (packed text, posting lists), `facets`; this module ranks and pages.
+`matching` (each query word's alternatives and books), `filtering` (advanced
+search's filters and sorts), `refresh` (`updated()`), `columns` (packed text,
+posting lists), `facets`; this module ranks and pages.
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ import numpy as np
 
 from bookrec_common.catalog import normalise_text
 
-from bookrec_search import refresh
-from bookrec_search.building import B, FIELD_WEIGHTS, FIELDS, K1, IndexBuilder, saturated
+from bookrec_search import filtering, refresh
+from bookrec_search.building import B, FIELD_WEIGHTS, FIELDS, K1, IndexBuilder
 from bookrec_search.columns import PostingLists, SortedTitles, TextColumn
 from bookrec_search.documents import (NO_COVER, NO_YEAR, Document, book_summary, id_array, isbn13_of,
                                       names_of, query_terms, suggestion_key, tokens_of)
+from bookrec_search.filtering import SORTS, Filters
 from bookrec_search.facets import FacetCount, FacetFilter, ValuePairs, allowed, count, decades_of
 from bookrec_search.lexicon import ABOVE_ANY_TEXT, IsbnMap, Lexicon
 from bookrec_search.matching import alternatives, matched_terms, word_match
@@ -112,7 +114,6 @@ __all__ = ["BLOCK_TOP", "B", "EXACT_TITLE_BONUS", "FIELDS", "FIELD_WEIGHTS", "K1
 PRIOR_STRENGTH = 0.15
 PRIOR_RATINGS = 10.0
 EXACT_TITLE_BONUS = 10.0
-SORTS = ("relevance", "rating", "year", "title")
 DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates exceed 1/32 of the documents
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
@@ -152,17 +153,6 @@ class SearchResult:
 class Suggestions:
     total: int
     positions: list[int]
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    title: str | None = None
-    author: str | None = None
-    subject: str | None = None
-    min_year: int | None = None
-    max_year: int | None = None
-    min_rating: float | None = None
-    language: str | None = None
 
 
 class SearchIndex:
@@ -286,20 +276,7 @@ class SearchIndex:
     def idf(self, document_frequency: int) -> float:
         return math.log(1 + (self.size - document_frequency + 0.5) / (document_frequency + 0.5))
 
-    def _lists(self, postings: PostingLists, words: Sequence[str]) -> list[PostingList] | None:
-        """The posting lists of every word, or None when some word is in no list."""
-        lists = []
-        for word in words:
-            term = self.vocabulary.get(word)
-            if term is None:
-                return None
-            docs, values = postings.get(term)
-            if not len(docs):
-                return None
-            lists.append((docs, values))
-        return lists
-
-    def _intersection(self, lists: Sequence[PostingList]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def intersection(self, lists: Sequence[PostingList]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Documents in every list (ascending) and, per list, where each of them sits in that list.
 
         Starts from the shortest list; each longer one is probed by binary search, or, when many
@@ -392,7 +369,7 @@ class SearchIndex:
         if all(options) and 1 < len(options) and any(len(o) > 1 for o in options):
             singles = [self.combined.get(o[0].term_id) for o in options if len(o) == 1]
             if singles:  # words of one term narrow the books first; the others are merged only there
-                within, _ = self._intersection(singles)
+                within, _ = self.intersection(singles)
             else:  # else the word in fewest books is merged whole and narrows the others
                 first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
                 narrowing = word_match(self, words[first], options[first])
@@ -407,7 +384,7 @@ class SearchIndex:
         tier = np.empty(0, dtype=np.int32)
         where: list[Any] = []
         if present and len(present) == len(matches):
-            candidates, where = self._intersection([(m.docs, m.values) for m in matches])
+            candidates, where = self.intersection([(m.docs, m.values) for m in matches])
             if passing is not None:
                 keep = passing[candidates]
                 candidates = candidates[keep]
@@ -476,27 +453,11 @@ class SearchIndex:
         """
         if sort not in SORTS or order not in ("asc", "desc"):
             raise ValueError(f"unknown sort {sort!r} {order!r}")
-        candidates: np.ndarray | None = None  # None: every document
-        text: np.ndarray | None = None
-        field_lists: list[tuple[int, PostingList]] = []
-        matched_words: dict[str, None] = {}
-        for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
-            words = query_terms(phrase or "")
-            if words:
-                lists = self._lists(self.fields[field], words)
-                if lists is None:
-                    return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
-                matched_words.update(dict.fromkeys(words))
-                field_lists += [(field, posting_list) for posting_list in lists]
-        if field_lists:
-            # One intersection over every word of every field; scores only for the books left.
-            candidates, where = self._intersection([posting_list for _, posting_list in field_lists])
-            text = np.zeros(len(candidates), dtype=np.float32)
-            lengths = {f: self.lengths[f][candidates] for f in {f for f, _ in field_lists}}
-            for (field, (docs, frequencies)), at in zip(field_lists, where):
-                text += np.float32(self.idf(len(docs)) * FIELD_WEIGHTS[field]) * saturated(
-                    frequencies[at], lengths[field], self.average_lengths[field])
-        keep = self._column_filters(filters, candidates)
+        selected = filtering.field_text(self, filters)
+        if selected is None:
+            return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
+        candidates, text, matched_words = selected
+        keep = filtering.column_mask(self, filters, candidates)
         passing = self._facet_mask(facet_filter)
         if passing is not None:
             passing = passing if candidates is None else passing[candidates]
@@ -508,50 +469,10 @@ class SearchIndex:
                 candidates, text = candidates[keep], None if text is None else text[keep]
         if candidates is None:
             candidates = np.arange(self.size)
-        key = self._sort_key(sort, order, candidates, text)
+        key = filtering.sort_key(self, sort, order, candidates, text)
         return SearchResult(len(candidates), self._top(candidates, key, offset, limit), True,
                             terms={w: [w] for w in matched_words},
                             matches=candidates if with_matches else None)
-
-    def _column_filters(self, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:
-        """Mask of the candidates (or of every document) passing the year, rating and language filters."""
-        def column(values: np.ndarray) -> np.ndarray:
-            return values if candidates is None else values[candidates]
-
-        mask: np.ndarray | None = None
-
-        def both(condition: np.ndarray) -> None:
-            nonlocal mask
-            mask = condition if mask is None else mask & condition
-
-        if filters.min_year is not None:
-            both(column(self.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
-        if filters.max_year is not None:
-            years = column(self.years)
-            both(years <= filters.max_year if filters.min_year is not None else
-                 (years <= filters.max_year) & (years != NO_YEAR))
-        if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
-            both(column(self.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
-                 column(self.rating_count) > 0)
-        if filters.language:
-            code = self.language_codes.get(filters.language.lower())
-            both(column(self.language) == code if code is not None
-                 else np.zeros(self.size if candidates is None else len(candidates), dtype=bool))
-        return mask
-
-    def _sort_key(self, sort: str, order: str, candidates: np.ndarray, text: np.ndarray | None) -> np.ndarray:
-        sign = 1.0 if order == "desc" else -1.0
-        if sort == "relevance":
-            if text is None:
-                return sign * self.popularity[candidates]
-            return sign * text * self.prior_factor[candidates]
-        if sort == "title":
-            return sign * self.title_rank[candidates].astype(np.float64)
-        if sort == "year":
-            years = self.years[candidates]
-            return np.where(years != NO_YEAR, sign * years, -np.inf)
-        counts = self.rating_count[candidates]
-        return np.where(counts > 0, sign * self.avg_rating[candidates], -np.inf)
 
     def autocomplete(self, prefix: str, limit: int = 10) -> Suggestions:
         """Books whose normalised title starts with the normalised prefix, most rated first."""

@@ -1,0 +1,116 @@
+"""Advanced search's filters: per-field text (exact words, scored with that field's lists) and columns.
+
+Pure, numpy, no I/O; `SearchIndex.advanced` pages what these select.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bookrec_search.building import FIELD_WEIGHTS, saturated
+from bookrec_search.columns import PostingLists
+from bookrec_search.documents import NO_YEAR, query_terms
+
+if TYPE_CHECKING:
+    from bookrec_search.index import PostingList, SearchIndex
+
+SORTS = ("relevance", "rating", "year", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    title: str | None = None
+    author: str | None = None
+    subject: str | None = None
+    min_year: int | None = None
+    max_year: int | None = None
+    min_rating: float | None = None
+    language: str | None = None
+
+
+def field_text(index: SearchIndex,
+               filters: Filters) -> tuple[np.ndarray | None, np.ndarray | None, list[str]] | None:
+    """The books passing the title, author and subject filters (None: every book), their text scores, and
+    the words looked for; None when some word is in no book's field."""
+    candidates: np.ndarray | None = None  # None: every document
+    text: np.ndarray | None = None
+    field_lists: list[tuple[int, PostingList]] = []
+    matched_words: dict[str, None] = {}
+    for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
+        words = query_terms(phrase or "")
+        if words:
+            lists = _lists(index, index.fields[field], words)
+            if lists is None:
+                return None
+            matched_words.update(dict.fromkeys(words))
+            field_lists += [(field, posting_list) for posting_list in lists]
+    if field_lists:
+        # One intersection over every word of every field; scores only for the books left.
+        candidates, where = index.intersection([posting_list for _, posting_list in field_lists])
+        text = np.zeros(len(candidates), dtype=np.float32)
+        lengths = {f: index.lengths[f][candidates] for f in {f for f, _ in field_lists}}
+        for (field, (docs, frequencies)), at in zip(field_lists, where):
+            text += np.float32(index.idf(len(docs)) * FIELD_WEIGHTS[field]) * saturated(
+                frequencies[at], lengths[field], index.average_lengths[field])
+    return candidates, text, list(matched_words)
+
+
+def _lists(index: SearchIndex, postings: PostingLists, words: Sequence[str]) -> list[PostingList] | None:
+    """The posting lists of every word, or None when some word is in no list."""
+    lists = []
+    for word in words:
+        term = index.vocabulary.get(word)
+        if term is None:
+            return None
+        docs, values = postings.get(term)
+        if not len(docs):
+            return None
+        lists.append((docs, values))
+    return lists
+
+
+def column_mask(index: SearchIndex, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:
+    """Mask of the candidates (or of every document) passing the year, rating and language filters."""
+    def column(values: np.ndarray) -> np.ndarray:
+        return values if candidates is None else values[candidates]
+
+    mask: np.ndarray | None = None
+
+    def both(condition: np.ndarray) -> None:
+        nonlocal mask
+        mask = condition if mask is None else mask & condition
+
+    if filters.min_year is not None:
+        both(column(index.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
+    if filters.max_year is not None:
+        years = column(index.years)
+        both(years <= filters.max_year if filters.min_year is not None else
+             (years <= filters.max_year) & (years != NO_YEAR))
+    if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
+        both(column(index.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
+             column(index.rating_count) > 0)
+    if filters.language:
+        code = index.language_codes.get(filters.language.lower())
+        both(column(index.language) == code if code is not None
+             else np.zeros(index.size if candidates is None else len(candidates), dtype=bool))
+    return mask
+
+
+def sort_key(index: SearchIndex, sort: str, order: str, candidates: np.ndarray,
+             text: np.ndarray | None) -> np.ndarray:
+    sign = 1.0 if order == "desc" else -1.0
+    if sort == "relevance":
+        if text is None:
+            return sign * index.popularity[candidates]
+        return sign * text * index.prior_factor[candidates]
+    if sort == "title":
+        return sign * index.title_rank[candidates].astype(np.float64)
+    if sort == "year":
+        years = index.years[candidates]
+        return np.where(years != NO_YEAR, sign * years, -np.inf)
+    counts = index.rating_count[candidates]
+    return np.where(counts > 0, sign * index.avg_rating[candidates], -np.inf)
