@@ -5,14 +5,13 @@ Pure, numpy, no I/O; `SearchIndex.advanced` pages what these select.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bookrec_search.building import FIELD_WEIGHTS, saturated
-from bookrec_search.columns import PostingLists
+from bookrec_search.building import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, saturated
+from bookrec_search.columns import largest_pairs
 from bookrec_search.documents import NO_YEAR, query_terms
 
 if TYPE_CHECKING:
@@ -35,42 +34,57 @@ class Filters:
 def field_text(index: SearchIndex,
                filters: Filters) -> tuple[np.ndarray | None, np.ndarray | None, list[str]] | None:
     """The books passing the title, author and subject filters (None: every book), their text scores, and
-    the words looked for; None when some word is in no book's field."""
+    the words looked for; None when some word is in no book's field.
+
+    A title word may be in either of a book's names (title, original title), scored by the better one.
+    """
     candidates: np.ndarray | None = None  # None: every document
     text: np.ndarray | None = None
-    field_lists: list[tuple[int, PostingList]] = []
+    # (field, (docs, term frequencies)) scored for the books left, or (None, (docs, scores)) scored already
+    field_lists: list[tuple[int | None, PostingList]] = []
     matched_words: dict[str, None] = {}
     for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
-        words = query_terms(phrase or "")
-        if words:
-            lists = _lists(index, index.fields[field], words)
-            if lists is None:
+        for word in query_terms(phrase or ""):
+            found = _title_list(index, word) if field == TITLE else _field_list(index, field, word)
+            if found is None:
                 return None
-            matched_words.update(dict.fromkeys(words))
-            field_lists += [(field, posting_list) for posting_list in lists]
+            matched_words[word] = None
+            field_lists.append(found)
     if field_lists:
         # One intersection over every word of every field; scores only for the books left.
         candidates, where = index.intersection([posting_list for _, posting_list in field_lists])
         text = np.zeros(len(candidates), dtype=np.float32)
-        lengths = {f: index.lengths[f][candidates] for f in {f for f, _ in field_lists}}
-        for (field, (docs, frequencies)), at in zip(field_lists, where):
-            text += np.float32(index.idf(len(docs)) * FIELD_WEIGHTS[field]) * saturated(
-                frequencies[at], lengths[field], index.average_lengths[field])
+        for (field, (docs, values)), at in zip(field_lists, where):
+            if field is None:
+                text += values[at]
+            else:
+                text += np.float32(index.idf(len(docs)) * FIELD_WEIGHTS[field]) * saturated(
+                    values[at], index.lengths[field][candidates], index.average_lengths[field])
     return candidates, text, list(matched_words)
 
 
-def _lists(index: SearchIndex, postings: PostingLists, words: Sequence[str]) -> list[PostingList] | None:
-    """The posting lists of every word, or None when some word is in no list."""
-    lists = []
-    for word in words:
-        term = index.vocabulary.get(word)
-        if term is None:
-            return None
-        docs, values = postings.get(term)
-        if not len(docs):
-            return None
-        lists.append((docs, values))
-    return lists
+def _field_list(index: SearchIndex, field: int, word: str) -> tuple[int, PostingList] | None:
+    term = index.vocabulary.get(word)
+    if term is None:
+        return None
+    docs, frequencies = index.fields[field].get(term)
+    return (field, (docs, frequencies)) if len(docs) else None
+
+
+def _title_list(index: SearchIndex, word: str) -> tuple[int | None, PostingList] | None:
+    """The books with `word` in either name; scored here when some has it in the original title."""
+    title = _field_list(index, TITLE, word)
+    original = _field_list(index, ORIGINAL_TITLE, word)
+    if original is None:
+        return title
+    lists = [posting_list for posting_list in (title, original) if posting_list is not None]
+    union = np.union1d(*(docs for _, (docs, _) in lists)) if len(lists) > 1 else original[1][0]
+    idf = index.idf(len(union))
+    scores = [np.float32(idf * FIELD_WEIGHTS[f]) * saturated(frequencies, index.lengths[f][docs],
+                                                             index.average_lengths[f])
+              for f, (docs, frequencies) in lists]
+    docs, best = largest_pairs([d.astype(np.int64) for _, (d, _) in lists], scores)
+    return None, (docs.astype(np.int32), best)
 
 
 def column_mask(index: SearchIndex, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:

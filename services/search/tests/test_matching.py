@@ -271,3 +271,10 @@ def test_a_long_original_title_neither_lengthens_the_title_nor_rides_on_its_leng
     like = SearchIndex.from_records([book(2, "Seconds: A Graphic Novel"), *records[:1], records[2]])
     assert index.search("graphic").hits[0].score == \
         pytest.approx(like.search("graphic").hits[0].score, rel=0.3)
+
+
+def test_the_title_filter_looks_in_both_names_of_a_book():
+    assert [SCRIPTS.titles[h.position] for h in SCRIPTS.advanced(Filters(title="война")).hits] == ["War and Peace"]
+    assert [SCRIPTS.titles[h.position] for h in SCRIPTS.advanced(Filters(title="peace война")).hits] == \
+        ["War and Peace"]
+    assert SCRIPTS.advanced(Filters(title="война маска")).total == 0
