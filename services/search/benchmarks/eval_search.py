@@ -111,11 +111,15 @@ ENGINES: dict[str, Callable[[Sequence[dict[str, Any]]], Engine]] = {
 
 
 def engine_sources(name: str) -> list[Path]:
-    """The modules an engine is, beyond the shared normaliser; facets count for both (tantivy has them)."""
+    """The modules an engine is, beyond the shared normaliser; facets count for both (tantivy has them).
+
+    The hand-written engine is every module of `bookrec_search` but the service around it (app, routes,
+    models, settings, store, engine) and highlights (which the tantivy engine does not do)."""
     if name == "tantivy":
         return [HERE / "tantivy_engine.py"]
     package = Path(importlib.util.find_spec("bookrec_search").origin).parent  # the one imported
-    return [p for p in (package / f"{m}.py" for m in ("index", "columns", "facets")) if p.exists()]
+    service = {"__init__", "app", "routes", "models", "settings", "store", "engine", "highlight"}
+    return sorted(p for p in package.glob("*.py") if p.stem not in service)
 
 
 # ---- queries -------------------------------------------------------------------------------------------
