@@ -127,8 +127,13 @@ PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one v
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """A ranked book. `score` is its text score (see Scoring); `shown_score` is what clients see: the
+    score, but never above that of a hit ranked before it, since a better tier (fewer corrections) can
+    hold a lower text score and a ranked list reads best with scores that never rise."""
+
     position: int
     score: float
+    shown_score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +356,10 @@ class SearchIndex:
         chosen = best(np.arange(len(candidates)), 0, wanted)
         positions = candidates[chosen]
         ranked = chosen[np.lexsort((self.title_rank[positions], -self.popularity[positions], -key[chosen]))]
-        return [Hit(int(candidates[i]), float(shown[i])) for i in ranked[offset:wanted]]
+        ranked = ranked[:wanted]
+        capped = np.minimum.accumulate(shown[ranked]) if len(ranked) else shown[ranked]
+        return [Hit(int(candidates[i]), float(shown[i]), float(c))
+                for i, c in zip(ranked[offset:], capped[offset:], strict=True)]
 
     # ---- queries ---------------------------------------------------------------------------------
     def search(self, query: str, limit: int = 20, offset: int = 0, *, with_matches: bool = False,

@@ -65,7 +65,7 @@ def _items(index: SearchIndex, result: SearchResult, options: Options, scored: b
     matched = {term for terms in result.terms.values() for term in terms} if options.highlight else set()
     items = []
     for hit in result.hits:
-        item = _summary(index, hit.position, hit.score if scored else 0.0)
+        item = _summary(index, hit.position, hit.shown_score if scored else 0.0)
         if options.highlight:
             item.highlights = Highlights(title=ranges(item.title, matched),
                                          authors=[ranges(name, matched) for name in item.authors])

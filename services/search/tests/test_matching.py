@@ -278,3 +278,15 @@ def test_the_title_filter_looks_in_both_names_of_a_book():
     assert [SCRIPTS.titles[h.position] for h in SCRIPTS.advanced(Filters(title="peace война")).hits] == \
         ["War and Peace"]
     assert SCRIPTS.advanced(Filters(title="война маска")).total == 0
+
+
+def test_shown_scores_never_rise_down_the_ranking_though_a_correction_can_score_more():
+    index = catalogue(("A Long Story About The Potter And Many Other Things In Between", 0),
+                      ("Potters Potters Potters", 900), ("Potters", 500))
+    result = index.search("potter", 10)
+    assert index.titles[result.hits[0].position].startswith("A Long Story")  # the exact word ranks first
+    assert result.hits[1].score > result.hits[0].score  # ... though a completion scores more text
+    shown = [h.shown_score for h in result.hits]
+    assert shown == sorted(shown, reverse=True) and shown[0] == result.hits[0].score
+    page_two = index.search("potter", 1, offset=1).hits
+    assert page_two[0].shown_score == shown[1]  # the same on every page
