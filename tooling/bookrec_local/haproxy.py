@@ -105,6 +105,7 @@ def _server_address(address: str) -> tuple[str, bool]:
 def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind: str = "127.0.0.1",
                   port: int = 8080, threads: int = 1, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
                   connect_timeout: float = CONNECT_TIMEOUT_SECONDS, health: HealthCheck = HealthCheck(),
+                  stats_socket: str | None = None,
                   health_paths: dict[str, str] | None = None) -> str:
     """The HAProxy configuration of an ALB listening on bind:port with `routes` (routes.json's shape) and
     `targets` (service -> ["host:port", ...], several = round robin)."""
@@ -124,6 +125,7 @@ def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind
         "    maxconn 4096",
         # Failed requests (and alerts) on stdout; server state changes are already on stderr with -db.
         "    log stdout format raw local0 err",
+        *([f"    stats socket {stats_socket} mode 600 level user"] if stats_socket else []),
         "",
     ]
     if resolves:
@@ -245,3 +247,22 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def servers_up(stats_socket: str) -> dict[str, bool]:
+    """Each backend server ("service/name") and whether HAProxy has it UP, from its stats socket."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(2)
+        connection.connect(stats_socket)
+        connection.sendall(b"show stat\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    lines = answer.decode().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    name, server, status = header.index("pxname"), header.index("svname"), header.index("status")
+    return {f"{row[name]}/{row[server]}": row[status].startswith("UP")
+            for row in (line.split(",") for line in lines[1:] if line)
+            if row[server] not in ("FRONTEND", "BACKEND")}

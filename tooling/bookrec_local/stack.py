@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bookrec_local import definitions
-from bookrec_local.haproxy import default_targets, haproxy_binary, render_config
+from bookrec_local.haproxy import default_targets, haproxy_binary, render_config, servers_up
 from bookrec_local.identity import create_identity, issue_token
 from bookrec_local.procs import (
     LOCAL_AWS_ENV,
@@ -244,7 +244,8 @@ class Stack:
             replicas[service] = [f"127.0.0.1:{p}" for p in ports]
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.alb_config.write_text(render_config(definitions.routes(), replicas, port=self.port(ALB_PORT),
-                                                 threads=workers or self.alb_workers))
+                                                 threads=workers or self.alb_workers,
+                                                 stats_socket=str(self.alb_stats_socket)))
         check = subprocess.run([binary, "-c", "-q", "-f", str(self.alb_config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"HAProxy refused {self.alb_config}: {check.stdout}{check.stderr}")
@@ -252,6 +253,20 @@ class Stack:
         wait_until(lambda: not port_open(self.port(ALB_PORT)), 10, "the previous ALB to close")
         proc = self.launch("alb", [binary, "-f", str(self.alb_config), "-db"])
         wait_until(lambda: port_open(self.port(ALB_PORT)), 30, "local ALB (haproxy)", proc)
+
+    @property
+    def alb_stats_socket(self) -> Path:
+        return self.state_dir / "haproxy.sock"
+
+    def await_alb_targets(self, seconds: float = 30) -> None:
+        """Wait until the ALB's health checks have every target in rotation: a service can be ready a
+        moment before HAProxy's next check says so, and a request then would be its 503."""
+        def all_up() -> bool:
+            try:
+                return all(servers_up(str(self.alb_stats_socket)).values())
+            except OSError:
+                return False
+        wait_until(all_up, seconds, "the local ALB's health checks to see every target up")
 
     # -- dependencies and data
     def _ensure_redis(self) -> str:
@@ -332,6 +347,7 @@ class Stack:
             self.start_alb()
             for name in services:  # all four load at once; waiting on each in turn costs no extra time
                 self._await_service(name, self.service_port(name), procs[name], STARTUP_READY_SECONDS)
+            self.await_alb_targets()
         except BaseException:
             say(f"start failed; logs in {self.logs_dir}")
             self.stop()

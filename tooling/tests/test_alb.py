@@ -261,3 +261,26 @@ def test_the_stack_runs_haproxy_as_one_of_its_processes(tmp_path):
     finally:
         assert stack.stop("alb") == 1
     assert not port_open(stack.port(ALB_PORT))
+
+
+async def test_the_stack_waits_until_the_alb_has_every_target_in_rotation(tmp_path):
+    """A service can be ready a moment before HAProxy's next check says so: Stack.up waits for that."""
+    from bookrec_local.haproxy import servers_up
+    from bookrec_local.stack import ALB_PORT, Stack
+
+    stack = Stack(tmp_path / "state", port_offset=free_port() - ALB_PORT)
+    replica = free_port()
+    stack.start_alb(targets={service: [replica] for service in ("search", "bookdetail", "ratings",
+                                                                "recommendation")})
+    try:
+        await wait_for(lambda: not servers_up(str(stack.alb_stats_socket))["search/search-1"], 10)
+        with pytest.raises(TimeoutError, match="every target up"):
+            await asyncio.to_thread(stack.await_alb_targets, 2)
+        server = await upstream("any", replica)  # the target starts answering its health path
+        try:
+            await asyncio.to_thread(stack.await_alb_targets, 20)
+            assert all(servers_up(str(stack.alb_stats_socket)).values())
+        finally:
+            await server.close()
+    finally:
+        stack.stop("alb")

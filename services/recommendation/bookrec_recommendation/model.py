@@ -65,6 +65,18 @@ class Recommendation:
     reason: str
 
 
+def ranked(picks: list[Recommendation]) -> list[Recommendation]:
+    """Picks as shown: a score never above the one before it. Picks that fill a list from a weaker
+    strategy (content after collaborative, popularity after content) come after, whatever their own
+    scale; their score is capped so the list reads in order."""
+    shown: list[Recommendation] = []
+    for pick in picks:
+        if shown and pick.score > shown[-1].score:
+            pick = Recommendation(pick.book_id, shown[-1].score, pick.reason)
+        shown.append(pick)
+    return shown
+
+
 @dataclass(frozen=True)
 class CatalogueEntry:
     book_id: str
@@ -400,7 +412,7 @@ class Catalogue:
                                         f"{kind} {name}, like {self.title(source)}"))
         if len(picks) < count:
             picks += self.popular(count - len(picks), exclude | {p.book_id for p in picks})
-        return picks
+        return ranked(picks)
 
     @staticmethod
     def _display(feature: str) -> str:
@@ -438,7 +450,7 @@ class Recommender:
                 if len(picks) < count:
                     picks += self.catalogue.similar(rated, count - len(picks),
                                                     exclude | {p.book_id for p in picks})
-                return "collaborative", picks
+                return "collaborative", ranked(picks)
         if rated:
             return "content+popularity", self.catalogue.similar(rated, count, exclude)
         return "popularity", self.catalogue.popular(count, exclude)

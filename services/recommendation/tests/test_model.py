@@ -164,3 +164,13 @@ def test_a_few_perfect_ratings_rank_below_thousands_of_good_ones():
     picks = Recommender(ItemNeighbourModel.build([], [], 3, 1.0), Catalogue(entries)).recommend({}, 5)[1]
     assert [p.book_id for p in picks][:2] == ["MANY", "FEW"]
     assert picks[0].reason == "popular: 4.40 average from 3000 ratings"
+
+
+def test_a_list_filled_from_a_weaker_strategy_still_reads_in_score_order():
+    from bookrec_recommendation.model import Recommendation, ranked
+
+    picks = ranked([Recommendation("GB1", 0.31, "a"), Recommendation("GB2", 0.02, "b"),
+                    Recommendation("GB3", 0.9, "content"), Recommendation("GB4", 4.1, "popular")])
+    assert [p.book_id for p in picks] == ["GB1", "GB2", "GB3", "GB4"]
+    assert [p.score for p in picks] == [0.31, 0.02, 0.02, 0.02]
+    assert [p.reason for p in picks] == ["a", "b", "content", "popular"]
