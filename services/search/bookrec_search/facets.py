@@ -59,28 +59,18 @@ class ValuePairs:
     def of(cls, values_per_book: Iterable[Sequence[str]]) -> ValuePairs:
         labels: list[str] = []
         keys: dict[str, int] = {}
-        spelled: dict[str, int | None] = {}  # display string -> code: most values repeat across books
-        books, codes = [], []
-        for position, values in enumerate(values_per_book):
-            for code in _codes(values, labels, keys, spelled):
-                books.append(position)
-                codes.append(code)
-        return cls(np.array(books, dtype=np.int32), np.array(codes, dtype=np.int32), labels, keys)
+        books, codes = _pairs(enumerate(values_per_book), labels, keys)
+        return cls(books, codes, labels, keys)
 
     def updated(self, replaced: Mapping[int, Sequence[str]], appended: Sequence[Sequence[str]],
                 first_new: int) -> ValuePairs:
         """A copy with the values of `replaced` books changed and `appended` books (from `first_new`) added."""
         labels, keys = list(self.labels), dict(self.keys)
         kept = ~np.isin(self.books, np.fromiter(replaced, dtype=np.int32, count=len(replaced)))
-        books, codes = [], []
         changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]
-        spelled: dict[str, int | None] = {}
-        for position, values in changed:
-            for code in _codes(values, labels, keys, spelled):
-                books.append(position)
-                codes.append(code)
-        all_books = np.concatenate([self.books[kept], np.array(books, dtype=np.int32)])
-        all_codes = np.concatenate([self.codes[kept], np.array(codes, dtype=np.int32)])
+        books, codes = _pairs(changed, labels, keys)
+        all_books = np.concatenate([self.books[kept], books])
+        all_codes = np.concatenate([self.codes[kept], codes])
         order = np.argsort(all_books, kind="stable")
         return ValuePairs(all_books[order], all_codes[order], labels, keys)
 
@@ -108,6 +98,18 @@ class ValuePairs:
     @property
     def nbytes(self) -> int:
         return self.books.nbytes + self.codes.nbytes + self.starts.nbytes
+
+
+def _pairs(values_of_books: Iterable[tuple[int, Sequence[str]]], labels: list[str],
+           keys: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(book positions, value codes) of the given books' values, new values added to labels and keys."""
+    spelled: dict[str, int | None] = {}  # display string -> code: most values repeat across books
+    books, codes = [], []
+    for position, values in values_of_books:
+        for code in _codes(values, labels, keys, spelled):
+            books.append(position)
+            codes.append(code)
+    return np.array(books, dtype=np.int32), np.array(codes, dtype=np.int32)
 
 
 def _codes(values: Sequence[str], labels: list[str], keys: dict[str, int],
