@@ -28,6 +28,7 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,8 +252,6 @@ if __name__ == "__main__":
 
 def servers_up(stats_socket: str) -> dict[str, bool]:
     """Each backend server ("service/name") and whether HAProxy has it UP, from its stats socket."""
-    import socket
-
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(2)
         connection.connect(stats_socket)
