@@ -6,6 +6,7 @@
 - `moto_endpoint`: a moto server process over HTTP, exported as AWS_ENDPOINT_URL.
 - `redis_url`: a real redis-server process on a free port.
 - `tables`: fresh books/ratings tables (from infrastructure/definitions/tables.json) per test.
+- `artifact_bucket`: a fresh versioned S3 bucket on the emulator per test.
 - `issuer`: a token issuer serving its JWKS over HTTP, for services' own tests (any `sub`, any group);
   the end-to-end tests use the stack's Cognito instead.
 """
@@ -70,6 +71,19 @@ def tables(dynamodb, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.setenv(variable, name)
     yield names
     definitions.delete_tables(dynamodb, prefix)
+
+
+@pytest.fixture
+def artifact_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, versioned artifact bucket on the emulator for one test, also exported as ARTIFACT_BUCKET."""
+    import boto3
+
+    name = f"artifacts-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    monkeypatch.setenv("ARTIFACT_BUCKET", name)
+    return name
 
 
 @pytest.fixture(scope="session")

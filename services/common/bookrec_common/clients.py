@@ -33,6 +33,15 @@ async def dynamodb_client(settings: ServiceSettings, bulk: bool = False) -> Asyn
         yield client
 
 
+@asynccontextmanager
+async def s3_client(settings: ServiceSettings, read_timeout: float = 60.0) -> AsyncIterator[Any]:
+    """S3 for artifacts: path-style addressing works on AWS and on any endpoint override alike."""
+    config = AioConfig(connect_timeout=settings.dynamodb_connect_timeout, read_timeout=read_timeout,
+                       retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"})
+    async with aioboto3.Session().client("s3", region_name=settings.aws_region, config=config) as client:
+        yield client
+
+
 def redis_client_for(settings: ServiceSettings, timeout: float = 0.25) -> AbstractAsyncContextManager[aioredis.Redis | None]:
     """The service's Redis client from its settings: REDIS_URL, REDIS_AUTH_TOKEN, REDIS_TLS_CA_FILE."""
     return redis_client(settings.redis_url, timeout, auth_token=settings.redis_auth_token.get_secret_value(),

@@ -34,7 +34,8 @@ UNMEASURED_PATHS = ("/metrics", "/health", "/ready", "/schema")
 
 @dataclass(frozen=True)
 class ReadinessCheck:
-    """A dependency probe. A failing required check makes `/ready` 503; an optional one, degraded."""
+    """A dependency probe. A failing required check makes `/ready` 503; an optional one, degraded.
+    A probe may return a dict of facts (versions, ages) shown beside its result."""
 
     name: str
     probe: Callable[[Litestar], Awaitable[Any]]
@@ -62,15 +63,20 @@ async def ready(request: Request) -> Response[dict[str, Any]]:
     checks: Sequence[ReadinessCheck] = app.state.readiness_checks
     timeout: float = app.state.ready_timeout
 
+    details: dict[str, Any] = {}
+
     async def run(check: ReadinessCheck) -> tuple[ReadinessCheck, str | None]:
         try:
-            await asyncio.wait_for(check.probe(app), timeout)
+            detail = await asyncio.wait_for(check.probe(app), timeout)
+            if isinstance(detail, dict):
+                details[check.name] = detail
             return check, None
         except Exception as exc:  # noqa: BLE001 - any failure means "down"
             return check, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
 
     results = await asyncio.gather(*(run(c) for c in checks))
-    report = {c.name: {"ok": err is None, "required": c.required, **({"error": err} if err else {})}
+    report = {c.name: {"ok": err is None, "required": c.required, **({"error": err} if err else {}),
+                       **details.get(c.name, {})}
               for c, err in results}
     down_required = [c.name for c, err in results if err and c.required]
     down_optional = [c.name for c, err in results if err and not c.required]

@@ -42,6 +42,19 @@ class ServiceSettings(BaseSettings):
     rate_limit_local_allowance: int = Field(default=0, ge=0)
 
 
+class ArtifactSettings(ServiceSettings):
+    """Services whose derived state (an index, a model) is built once per fleet and shipped through S3."""
+
+    # The artifact bucket; empty: no artifacts, the process builds its own state from the tables (a single
+    # process, tests). Replicas then never scan a table: they load the newest artifact and follow the feed.
+    artifact_bucket: str = ""
+    # How often a replica looks for a newer artifact (one small GET of the manifest).
+    artifact_poll_seconds: float = Field(default=60.0, gt=0)
+    # A builder's lease: renewed every third of this; a dead builder's lease expires after it.
+    build_lease_seconds: float = Field(default=30.0, ge=1)
+    s3_read_timeout: float = 60.0
+
+
 class AuthSettings(ServiceSettings):
     """Services with authenticated routes: where tokens are verified (a Cognito user pool on AWS)."""
 

@@ -1,0 +1,175 @@
+"""Versioned artifacts in S3: derived state built once per fleet, loaded by every replica.
+
+Layout under the service's prefix (one prefix per kind of artifact, e.g. `search-index/`):
+
+    <prefix>/<version>.bin     the payload, written once (If-None-Match: *), never changed
+    <prefix>/latest.json       the manifest: version, key, SHA-256, size, watermark, build figures
+
+`version` is the builder's fencing token (see `bookrec_common.lease`): it only grows. The manifest is
+replaced by compare-and-swap (If-Match on the ETag read), and only by a higher version, so a builder
+whose lease expired mid-build can never publish over a newer artifact: S3 itself is the fence.
+
+A replica reads the manifest (one small GET), then the payload, and checks size and SHA-256 before
+handing the bytes on: a truncated or corrupt payload is refused (`CorruptArtifact`) and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from prometheus_client import Counter, Gauge
+
+log = logging.getLogger("bookrec.artifacts")
+
+ARTIFACT_VERSION = Gauge("artifact_version", "Version of the artifact in use (the builder's fencing token)",
+                         ["kind"])
+ARTIFACT_BUILT = Gauge("artifact_built_timestamp_seconds", "When the artifact in use was built", ["kind"])
+ARTIFACT_BUILD_READS = Gauge("artifact_build_items_read", "DynamoDB items read to build the artifact in use",
+                             ["kind"])
+ARTIFACT_REFUSED = Counter("artifact_refused_total", "Artifacts refused: checksum or size mismatch, "
+                           "unreadable manifest or payload", ["kind", "reason"])
+ARTIFACT_FETCH_FAILURES = Counter("artifact_fetch_failures_total", "Failed reads of the artifact store",
+                                  ["kind"])
+ARTIFACT_PUBLISHED = Counter("artifact_published_total", "Artifacts published by this process", ["kind"])
+
+MANIFEST = "latest.json"
+FORMAT = 1
+
+
+class CorruptArtifact(Exception):
+    """The payload does not match its manifest (truncated, altered), or the manifest is unreadable."""
+
+
+class Superseded(Exception):
+    """A newer artifact was published meanwhile (or our lease was lost): ours must not replace it."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    kind: str
+    version: int
+    key: str
+    sha256: str
+    size: int
+    watermark: str  # the change feed's position the artifact is complete up to (catalog.utc_now() form)
+    built_at: float  # epoch seconds
+    items: int  # what the artifact holds (books, ratings)
+    build_reads: int  # DynamoDB items the build read
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Manifest:
+        try:
+            fields = json.loads(raw)
+            manifest = cls(**fields)
+        except (ValueError, TypeError) as exc:
+            raise CorruptArtifact(f"unreadable manifest: {exc}") from exc
+        if not isinstance(manifest.version, int) or not isinstance(manifest.size, int):
+            raise CorruptArtifact("unreadable manifest: version and size must be integers")
+        return manifest
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}
+
+
+def _precondition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+
+
+class ArtifactStore:
+    """One kind of artifact in one bucket. The only code that talks to S3."""
+
+    def __init__(self, s3: Any, bucket: str, kind: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.kind = kind
+
+    def _key(self, name: str) -> str:
+        return f"{self.kind}/{name}"
+
+    async def _manifest_and_etag(self) -> tuple[Manifest | None, str | None]:
+        try:
+            response = await self._s3.get_object(Bucket=self.bucket, Key=self._key(MANIFEST))
+            async with response["Body"] as body:
+                raw = await body.read()
+        except ClientError as exc:
+            if _missing(exc):
+                return None, None
+            ARTIFACT_FETCH_FAILURES.labels(self.kind).inc()
+            raise
+        except Exception:
+            ARTIFACT_FETCH_FAILURES.labels(self.kind).inc()
+            raise
+        try:
+            return Manifest.from_json(raw), response.get("ETag")
+        except CorruptArtifact:
+            ARTIFACT_REFUSED.labels(self.kind, "manifest").inc()
+            raise
+
+    async def latest(self) -> Manifest | None:
+        """The newest published manifest, None when nothing was ever published."""
+        return (await self._manifest_and_etag())[0]
+
+    async def fetch(self, manifest: Manifest) -> bytes:
+        """The payload of `manifest`, checked against its size and SHA-256."""
+        try:
+            response = await self._s3.get_object(Bucket=self.bucket, Key=manifest.key)
+            async with response["Body"] as body:
+                payload = await body.read()
+        except ClientError as exc:
+            ARTIFACT_FETCH_FAILURES.labels(self.kind).inc()
+            if _missing(exc):
+                ARTIFACT_REFUSED.labels(self.kind, "missing").inc()
+                raise CorruptArtifact(f"{manifest.key} is named by the manifest but missing") from exc
+            raise
+        except Exception:
+            ARTIFACT_FETCH_FAILURES.labels(self.kind).inc()
+            raise
+        if len(payload) != manifest.size:
+            ARTIFACT_REFUSED.labels(self.kind, "size").inc()
+            raise CorruptArtifact(f"{manifest.key}: {len(payload)} bytes, the manifest says {manifest.size}")
+        if hashlib.sha256(payload).hexdigest() != manifest.sha256:
+            ARTIFACT_REFUSED.labels(self.kind, "checksum").inc()
+            raise CorruptArtifact(f"{manifest.key}: SHA-256 differs from the manifest's")
+        return payload
+
+    async def publish(self, payload: bytes, *, version: int, watermark: str, items: int,
+                      build_reads: int) -> Manifest:
+        """Write the payload, then point the manifest at it unless a version >= ours is already there."""
+        current, etag = await self._manifest_and_etag()
+        if current is not None and current.version >= version:
+            raise Superseded(f"{self.kind} version {current.version} is already published (ours: {version})")
+        manifest = Manifest(kind=self.kind, version=version, key=self._key(f"{version:020d}.bin"),
+                            sha256=hashlib.sha256(payload).hexdigest(), size=len(payload), watermark=watermark,
+                            built_at=time.time(), items=items, build_reads=build_reads)
+        try:
+            await self._s3.put_object(Bucket=self.bucket, Key=manifest.key, Body=payload,
+                                      ContentType="application/octet-stream", IfNoneMatch="*")
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            await self._s3.put_object(Bucket=self.bucket, Key=self._key(MANIFEST), Body=manifest.to_json(),
+                                      ContentType="application/json", **condition)
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                raise Superseded(f"{self.kind}: another builder published meanwhile") from exc
+            raise
+        ARTIFACT_PUBLISHED.labels(self.kind).inc()
+        log.info("published %s version %d (%d bytes, %d items, %d items read)", self.kind, version,
+                 manifest.size, items, build_reads)
+        return manifest
+
+
+def record_in_use(manifest: Manifest) -> None:
+    """Export the artifact a replica now serves from."""
+    ARTIFACT_VERSION.labels(manifest.kind).set(manifest.version)
+    ARTIFACT_BUILT.labels(manifest.kind).set(manifest.built_at)
+    ARTIFACT_BUILD_READS.labels(manifest.kind).set(manifest.build_reads)

@@ -1,0 +1,116 @@
+"""Build derived state once per fleet: take the lease, build, publish; skip when nothing changed.
+
+A builder is a one-shot process (`python -m bookrec_<service>.builder`), run by EventBridge Scheduler
+as an ECS task on AWS and in a loop (`--every SECONDS`) by the local stack. Several may start at once
+(a scheduled run while a manual one is still going, a replaced task): the Redis lease lets exactly one
+build; the others see it held and stop. The holder's fencing token becomes the artifact's version, so
+a holder that lost its lease mid-build cannot publish over its successor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest, Superseded
+from bookrec_common.lease import Lease
+
+log = logging.getLogger("bookrec.builder")
+BUILDS = Counter("artifact_builds_total", "Builder runs by outcome: published, unchanged, busy (another "
+                 "builder holds the lease), superseded, lease_lost", ["kind", "outcome"])
+
+
+@dataclass(frozen=True)
+class Built:
+    payload: bytes
+    watermark: str  # complete up to this change-feed position
+    items: int
+    reads: int  # DynamoDB items read to build it
+
+
+# Given the newest manifest (None: none yet, or unreadable), a new artifact, or None if nothing changed.
+Build = Callable[[Manifest | None], Awaitable[Built | None]]
+
+
+async def build_once(lease: Lease, store: ArtifactStore, build: Build) -> str:
+    """One run: the outcome, also counted in `artifact_builds_total`."""
+    outcome = await _run(lease, store, build)
+    BUILDS.labels(store.kind, outcome).inc()
+    return outcome
+
+
+async def _run(lease: Lease, store: ArtifactStore, build: Build) -> str:
+    version = await lease.acquire()
+    if version is None:
+        log.info("%s: another builder holds the lease (%s)", store.kind, await lease.holder_now())
+        return "busy"
+    started = time.perf_counter()
+    async with lease.kept() as lost:
+        try:
+            previous = await store.latest()
+        except CorruptArtifact as exc:
+            log.warning("%s: newest manifest unreadable (%s): building from the tables", store.kind, exc)
+            previous = None
+        building = asyncio.create_task(build(previous))
+        losing = asyncio.create_task(lost.wait())
+        await asyncio.wait({building, losing}, return_when=asyncio.FIRST_COMPLETED)
+        losing.cancel()
+        if not building.done():
+            building.cancel()
+            log.warning("%s: lease lost mid-build; stopped", store.kind)
+            return "lease_lost"
+        built = building.result()
+        if built is None:
+            log.info("%s: nothing changed since version %s", store.kind, previous and previous.version)
+            return "unchanged"
+        if lost.is_set():
+            return "lease_lost"
+        try:
+            manifest = await store.publish(built.payload, version=version, watermark=built.watermark,
+                                           items=built.items, build_reads=built.reads)
+        except Superseded as exc:
+            log.warning("%s: %s", store.kind, exc)
+            return "superseded"
+    log.info("%s: version %d built in %.1fs: %d items, %d bytes, %d DynamoDB items read", store.kind,
+             manifest.version, time.perf_counter() - started, built.items, manifest.size, built.reads)
+    return "published"
+
+
+async def run_builds(lease: Lease, store: ArtifactStore, build: Build, every: float) -> None:
+    """Build once, or every `every` seconds until cancelled (a failed run is logged and retried)."""
+    while True:
+        try:
+            await build_once(lease, store, build)
+        except Exception:  # noqa: BLE001 - a one-shot run fails loudly below; a loop tries again
+            if every <= 0:
+                raise
+            log.exception("%s: build failed", store.kind)
+        if every <= 0:
+            return
+        await asyncio.sleep(every)
+
+
+def main(description: str, run: Callable[[float], Awaitable[None]]) -> None:
+    """The builder CLI: `--every SECONDS` loops (0, the default: one run, as a scheduled task)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                        help="build again this often, until stopped (default: once)")
+    args = parser.parse_args()
+    try:
+        asyncio.run(run(args.every))
+    except KeyboardInterrupt:
+        pass
+    except BuilderMisconfigured as exc:
+        print(f"builder: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+class BuilderMisconfigured(Exception):
+    """A setting the builder cannot run without is missing."""
