@@ -160,7 +160,7 @@ async def time_hits(label: str, n: int = 2000) -> None:
         cache = RecommendationCache(client, 600)
         value = CachedRecommendations("collaborative", "v1", [(f"OL{i}W", 1.0 / (i + 1), "readers of “A Title” also rated it")
                                                                for i in range(100)])
-        await cache.put("u1", value)
+        await cache.put("u1", value, await cache.generation("u1"))
         samples = []
         for _ in range(n):
             started = time.perf_counter()

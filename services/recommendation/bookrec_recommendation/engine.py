@@ -4,6 +4,11 @@ The model is built off the request path (in a worker thread) from one scan
 of the ratings table and one of the books table, then swapped in with a
 single assignment: a request sees the old model or the new one, never a mix.
 Concurrent cache misses for the same user share one computation.
+
+Cache coherence across replicas (see RecommendationCache): a computation reads the user's cache
+generation before their ratings and stores its list only if no invalidation came in between, on any
+replica. An invalidation also forgets this replica's computation in flight for the user, so a request
+after it never joins a computation that read the ratings before it.
 """
 
 from __future__ import annotations
@@ -12,12 +17,20 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
 from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender
-from bookrec_recommendation.store import CACHE_HITS, CACHE_MISSES, CachedRecommendations, RatingsSource, RecommendationCache
+from bookrec_recommendation.store import (
+    CACHE_HITS,
+    CACHE_MISSES,
+    CachedRecommendations,
+    Deletion,
+    RatingsSource,
+    RecommendationCache,
+)
 
 log = logging.getLogger("bookrec.recommendation")
 MODEL_BOOKS = Gauge("recommendation_model_books", "Books in the collaborative model")
@@ -36,7 +49,8 @@ class BuildReport:
 
 class RecommendationEngine:
     def __init__(self, source: RatingsSource, cache: RecommendationCache, cached_length: int, neighbours: int,
-                 regularisation: float) -> None:
+                 regularisation: float, *,
+                 after_ratings_read: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.source = source
         self.cache = cache
         self.cached_length = cached_length
@@ -46,6 +60,9 @@ class RecommendationEngine:
         self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
         self._build_lock = asyncio.Lock()
         self._refresh_task: asyncio.Task[None] | None = None
+        # Test seam: awaited with the user id between reading their ratings and storing the list, so a
+        # test can hold a computation there (a race between replicas made deterministic). None: no pause.
+        self.after_ratings_read = after_ratings_read
 
     @property
     def ready(self) -> bool:
@@ -97,17 +114,21 @@ class RecommendationEngine:
     async def warm(self, user_ids: list[str]) -> int:
         """Pre-compute and cache recommendations for these users (after a rebuild)."""
         for user_id in user_ids:
-            computed = await self._compute(user_id)
-            await self.cache.put(user_id, computed)
+            computed, generation = await self._compute(user_id)
+            await self.cache.put(user_id, computed, generation)
         return len(user_ids) if self.cache.enabled else 0
 
-    async def _compute(self, user_id: str) -> CachedRecommendations:
+    async def _compute(self, user_id: str) -> tuple[CachedRecommendations, int | None]:
+        """The user's list and the cache generation read before their ratings (what `cache.put` checks)."""
         recommender = self.recommender
         assert recommender is not None
+        generation = await self.cache.generation(user_id)
         rated = await self.source.ratings_of(user_id)
+        if self.after_ratings_read is not None:
+            await self.after_ratings_read(user_id)
         strategy, picks = recommender.recommend(rated, self.cached_length)
         return CachedRecommendations(strategy, recommender.version,
-                                     [(p.book_id, p.score, p.reason) for p in picks])
+                                     [(p.book_id, p.score, p.reason) for p in picks]), generation
 
     async def recommendations(self, user_id: str) -> tuple[CachedRecommendations, str]:
         """(recommendations, source) where source is "cache" or "computed"."""
@@ -122,16 +143,22 @@ class RecommendationEngine:
         future: asyncio.Future[tuple[CachedRecommendations, str]] = asyncio.get_running_loop().create_future()
         self._in_flight[user_id] = future
         try:
-            computed = await self._compute(user_id)
-            await self.cache.put(user_id, computed)
+            computed, generation = await self._compute(user_id)
+            await self.cache.put(user_id, computed, generation)
             future.set_result((computed, "computed"))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # consumed here; waiters still see it
             raise
         finally:
-            del self._in_flight[user_id]
+            if self._in_flight.get(user_id) is future:  # an invalidation may have forgotten it already
+                del self._in_flight[user_id]
         return computed, "computed"
+
+    async def invalidate(self, user_id: str) -> Deletion:
+        """Forget the user's cached list everywhere and this replica's computation of it in flight."""
+        self._in_flight.pop(user_id, None)  # its waiters still get its answer; later requests compute anew
+        return await self.cache.delete(user_id)
 
     def describe(self, book_id: str) -> tuple[str, list[str]] | None:
         recommender = self.recommender

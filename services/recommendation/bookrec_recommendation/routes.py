@@ -56,10 +56,14 @@ async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshAccep
       summary="Forget a user's cached recommendations (internal: called by ratings)",
       description="`cache` says what was done: deleted, not_cached, unavailable (Redis did not answer: "
                   "still 200, the entry expires by its TTL; counted in "
-                  "`recommendation_cache_invalidations_total`), or disabled (no Redis configured).")
+                  "`recommendation_cache_invalidations_total`), or disabled (no Redis configured). With "
+                  "Redis up, the user's generation is bumped with the deletion, so no replica stores a list "
+                  "computed from ratings read before this call. With Redis down, only this replica's "
+                  "in-process copy is dropped: other replicas may answer a list up to "
+                  "CACHE_FALLBACK_SECONDS (default 30) stale.")
 async def invalidate(request: Request, user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
                      internal_token: NamedDependency[str]) -> Invalidated:
     check_internal_token(request, internal_token)
     check_user_id(user_id)
-    deletion = await engine.cache.delete(user_id)
+    deletion = await engine.invalidate(user_id)
     return Invalidated(user_id=user_id, invalidated=deletion.removed, cache=deletion.outcome)

@@ -26,6 +26,30 @@ CACHE_ERRORS = Counter("recommendation_cache_errors_total", "Redis calls that fa
 CACHE_INVALIDATIONS = Counter(
     "recommendation_cache_invalidations_total",
     "Invalidations by outcome: deleted, not_cached, unavailable (Redis down), disabled", ["outcome"])
+CACHE_STALE_WRITES = Counter(
+    "recommendation_cache_stale_writes_total",
+    "Computed lists not cached: the user's generation moved (an invalidation) while they were computed")
+
+# The in-process fallback's default age bound (CACHE_FALLBACK_SECONDS in settings.py).
+FALLBACK_SECONDS = 30.0
+# A generation outlives the lists stored under it by this margin (see RecommendationCache).
+GENERATION_MARGIN_SECONDS = 60
+
+# KEYS: list, generation. ARGV: generation's expiry (s). Returns how many lists were deleted (0 or 1).
+INVALIDATE_SCRIPT = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+# KEYS: list, generation. ARGV: the generation read before the ratings, the encoded list, its TTL (s).
+# Returns 1 if stored, 0 if refused (an invalidation came in between).
+STORE_IF_CURRENT_SCRIPT = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
 
 
 class RatingsSource:
@@ -99,18 +123,30 @@ class Deletion(NamedTuple):
 class RecommendationCache:
     """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades, never turns into an error.
 
+    Coherence across replicas: each user has a generation, `reco-gen:{user_id}`. An invalidation
+    increments it and deletes the list in one script. A computation reads the generation (`generation`)
+    before it reads the user's ratings, and `put` stores its list only if the generation is still the
+    same (one script): a list computed from ratings read before an invalidation, on any replica, is
+    never stored after it. A generation expires `GENERATION_MARGIN_SECONDS` after the lists' TTL, so a
+    computation would have to take that long to miss an invalidation.
+
     While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage (and the
-    empty Redis after it) does not turn every request into a DynamoDB Query. Its entries are at most
-    `fallback_ttl` old, and invalidations clear them on this replica.
+    empty Redis after it) does not turn every request into a DynamoDB Query. Invalidations clear its
+    entries on this replica only: other replicas may answer a list up to `fallback_ttl` seconds stale.
     """
 
     def __init__(self, client: aioredis.Redis | None, ttl_seconds: int, fallback_size: int = 10_000,
-                 fallback_ttl: float = 30.0) -> None:
+                 fallback_ttl: float = FALLBACK_SECONDS) -> None:
         self._client = client
         self._ttl = ttl_seconds
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(CachedRecommendations)
         self._fallback: TTLCache[str, CachedRecommendations] = TTLCache(fallback_size, fallback_ttl)
+        # redis-py's scripts: EVALSHA, loading the script again if the server does not know it.
+        self._invalidate = self._store_if_current = None
+        if client is not None:
+            self._invalidate = client.register_script(INVALIDATE_SCRIPT)
+            self._store_if_current = client.register_script(STORE_IF_CURRENT_SCRIPT)
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +155,10 @@ class RecommendationCache:
     @staticmethod
     def key(user_id: str) -> str:
         return f"reco:{user_id}"
+
+    @staticmethod
+    def generation_key(user_id: str) -> str:
+        return f"reco-gen:{user_id}"
 
     async def ping(self) -> None:
         if self._client is None:
@@ -142,24 +182,52 @@ class RecommendationCache:
         except msgspec.DecodeError:
             return None
 
-    async def put(self, user_id: str, value: CachedRecommendations) -> None:
+    async def generation(self, user_id: str) -> int | None:
+        """The user's generation, to be read before their ratings and handed to `put`; None: unknown."""
         if not self.enabled:
-            return
+            return None
         try:
-            await self._client.set(self.key(user_id), self._encoder.encode(value), ex=self._ttl)  # type: ignore[union-attr]
+            raw = await self._client.get(self.generation_key(user_id))  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - the list then goes to the fallback only (see put)
+            CACHE_ERRORS.inc()
+            log.warning("cache generation read failed: %s", exc)
+            return None
+        return int(raw) if raw is not None else 0
+
+    async def put(self, user_id: str, value: CachedRecommendations, generation: int | None) -> bool:
+        """Cache a list computed under `generation`; False if not stored in Redis (refused, or Redis down)."""
+        if not self.enabled:
+            return False
+        if generation is None:
+            # Unknown generation: Redis was down when the computation began; an invalidation meanwhile
+            # may have reached Redis, so only the short-lived fallback may hold this list.
+            self._fallback[user_id] = value
+            return False
+        try:
+            stored = await self._store_if_current(  # type: ignore[misc]
+                keys=[self.key(user_id), self.generation_key(user_id)],
+                args=[generation, self._encoder.encode(value), self._ttl])
         except Exception as exc:  # noqa: BLE001
             CACHE_ERRORS.inc()
             log.warning("cache write failed: %s", exc)
             self._fallback[user_id] = value
+            return False
+        if not stored:
+            CACHE_STALE_WRITES.inc()
+            log.debug("list of %s not cached: invalidated while computed", user_id,
+                      extra={"user_id": user_id})
+        return bool(stored)
 
     async def delete(self, user_id: str) -> Deletion:
-        """Forget the user's entry and say what was there; Redis down degrades to a status, never raises."""
+        """Bump the user's generation and forget their entry; Redis down: a status, never raised."""
         held_here = self._fallback.pop(user_id, None) is not None
         if self._client is None:
             deletion = Deletion("disabled", held_here)
         else:
             try:
-                deleted_keys = await self._client.delete(self.key(user_id))
+                deleted_keys = await self._invalidate(  # type: ignore[misc]
+                    keys=[self.key(user_id), self.generation_key(user_id)],
+                    args=[self._ttl + GENERATION_MARGIN_SECONDS])
             except Exception as exc:  # noqa: BLE001 - the entry then expires by its TTL; callers are told
                 CACHE_ERRORS.inc()
                 log.warning("cache invalidation of %s failed: %s", user_id, exc, extra={"user_id": user_id})
