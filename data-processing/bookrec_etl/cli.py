@@ -15,7 +15,9 @@ from contextlib import ExitStack, closing, nullcontext
 from pathlib import Path
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
+from bookrec_etl.delete import SHOWN_IDS, MalformedIds, checked_ids, delete_books
 from bookrec_etl.extract import Dumps, Filters, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
 from bookrec_etl.load import BrokenLoad, Checkpoint, LoadError, Loader, Tables, dynamodb_client
@@ -205,7 +207,8 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     table); books get their derived attributes (normalised title, prefix bucket,
     aggregates) from bookrec_common, as the services do. Writes with BatchWriteItem,
     25 items a call, from --writers concurrent writers; UnprocessedItems are retried
-    with exponential backoff. Loading the same file twice leaves the same table. An
+    with exponential backoff. Loading the same file twice leaves the same table, but
+    for each book's change-feed stamp (changed_at: the time of writing). An
     interrupted load (Ctrl-C, a crash, kill -9, a file cut short) resumes from its
     checkpoint when run again into the same tables with a file that begins with the
     lines already loaded (the same file, or a complete copy of a truncated one).
@@ -278,3 +281,63 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     _summarise(reports)
     click.echo(f"seed ({size}): {sum(r.written or 0 for r in reports if r.label.startswith('load')):,} items "
                f"in {time.perf_counter() - started:.1f}s", err=True)
+
+
+def _given_ids(book_ids: tuple[str, ...], from_file: Path | None) -> list[tuple[str, str]]:
+    """(id, where) for each argument, then each non-blank line of --from ('-': standard input)."""
+    given = [(value, f"argument {n}") for n, value in enumerate(book_ids, start=1)]
+    if from_file is not None:
+        name = "stdin" if str(from_file) == "-" else from_file.name
+        try:
+            with click.open_file(str(from_file), encoding="utf-8") as lines:
+                given += [(line, f"{name} line {n}") for n, line in enumerate(lines, start=1) if line.strip()]
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{name} is not UTF-8 text; nothing was deleted") from None
+    return given
+
+
+def _some(ids: list[str]) -> str:
+    more = f" and {len(ids) - SHOWN_IDS:,} more" if len(ids) > SHOWN_IDS else ""
+    return ", ".join(ids[:SHOWN_IDS]) + more
+
+
+@main.command("delete")
+@click.argument("book_ids", nargs=-1, metavar="[BOOK_ID]...")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True,
+                                                     path_type=Path),
+              help="also delete the ids in this file, one a line ('-': standard input)")
+@click.option("--books-table", envvar="BOOKS_TABLE", show_envvar=True, help="full name of the books table")
+@click.option("--writers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="concurrent PutItem writers")
+def delete_command(book_ids: tuple[str, ...], from_file: Path | None, books_table: str | None,
+                   writers: int) -> None:
+    """Delete books: each is replaced by its tombstone, which the change feed carries to search.
+
+    Ids (OL…W or GB<n>) come as arguments and/or from --from. Every id is checked first: a
+    malformed one stops the command with exit code 1 and nothing deleted. Then each book that
+    exists is replaced, by a conditional write, with a tombstone (its id, changed_at,
+    change_shard, deleted_at and expires_at, the table's TTL); ids not in the table and books
+    already deleted are left alone and counted. The book's ratings stay in the ratings table
+    (the services answer 404 for the book). Loading the book again brings it back. The
+    endpoint is the standard AWS_ENDPOINT_URL when set (the local moto server), else AWS.
+    """
+    try:
+        ids = checked_ids(_given_ids(book_ids, from_file))
+    except MalformedIds as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ids:
+        raise click.UsageError("no book ids: give them as arguments or with --from FILE")
+    tables = Tables.from_env(books_table)
+    if not tables.books:
+        raise click.UsageError("delete needs --books-table (or BOOKS_TABLE)")
+    try:
+        with closing(dynamodb_client(writers)) as client:
+            outcomes = delete_books(client, tables.books, ids, writers)
+    except (ClientError, BotoCoreError) as exc:
+        raise click.ClickException(
+            f"{exc} (some books may be deleted: running the same command again is safe)") from None
+    click.echo(outcomes.summary(), err=True)
+    if outcomes.not_found:
+        click.echo(f"  not found: {_some(outcomes.not_found)}", err=True)
+    if outcomes.already_deleted:
+        click.echo(f"  already deleted: {_some(outcomes.already_deleted)}", err=True)

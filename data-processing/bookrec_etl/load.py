@@ -4,8 +4,13 @@
   Books pass through records.book, i.e. bookrec_common.catalog.with_derived_attributes, so the
   derived attributes the services read are always set in the one shared place.
 - Idempotent: every write is a full PutItem of a record whose every value (timestamps included)
-  comes from the file, so loading the same file twice leaves the same table. A key repeated in the
-  file is never in flight twice at once, so the last line wins even with concurrent writers.
+  comes from the file, so loading the same file twice leaves the same table, but for the change feed's
+  stamp. A key repeated in the file is never in flight twice at once, so the last line wins even with
+  concurrent writers.
+- Change feed: every book item is stamped (bookrec_common.changes) with the time of the very call that
+  writes it (a retried item, with the time of the retry), so search replicas find it among the books
+  changed after their position; a deleted book's tombstone is simply replaced, so a re-import brings
+  it back. Ratings are no books: they carry no stamp.
 - Retries: UnprocessedItems go back with exponential backoff and full jitter; throttling errors are
   retried by botocore. A batch DynamoDB refuses as invalid is retried item by item so the one bad
   line is rejected with its line number and the rest is written.
@@ -37,6 +42,8 @@ import msgspec
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bookrec_common.catalog import utc_now
+from bookrec_common.changes import change_stamp
 from bookrec_common.dynamo import to_item
 from bookrec_etl.checkpoint import Checkpoint, prefix_digest
 from bookrec_etl.progress import Progress
@@ -51,6 +58,7 @@ MAX_ATTEMPTS = 12
 BACKOFF_BASE, BACKOFF_CAP = 0.05, 5.0
 CHECKPOINT_EVERY_SECONDS = 1.0
 PROGRESS_EVERY = 1000
+FEED_ATTRIBUTES = frozenset({"changed_at", "change_shard", "deleted_at", "expires_at"})
 
 
 class LoadError(RuntimeError):
@@ -117,7 +125,9 @@ def to_write(record: Any, tables: Tables, stamp: str) -> tuple[str, tuple, dict[
         return tables.ratings, (stored["book_id"], stored["user_id"]), stored
     if tables.books is None:
         raise LoadError("a books line but no books table: pass --books-table or set BOOKS_TABLE")
-    stored = book({"created_at": stamp, **record})
+    # The feed's attributes are the writer's alone: a line's own (an exported table re-imported) never
+    # makes a live book a tombstone nor gives it a TTL.
+    stored = book({"created_at": stamp, **{k: v for k, v in record.items() if k not in FEED_ATTRIBUTES}})
     return tables.books, (stored["book_id"],), stored
 
 
@@ -129,6 +139,19 @@ class Loader:
 
     # -- one batch, on a writer thread ------------------------------------------------------------
 
+    def _stamp(self, table: str, item: dict[str, Any], now: str) -> dict[str, Any]:
+        """The item with the change feed's stamp of `now` when it is a book (in place: it is ours)."""
+        if table == self.tables.books:
+            item.update(to_item(change_stamp(item["book_id"]["S"], now)))
+        return item
+
+    def _stamped(self, request: dict[str, list]) -> dict[str, list]:
+        now = utc_now()
+        for table, writes in request.items():
+            for write in writes:
+                self._stamp(table, write["PutRequest"]["Item"], now)
+        return request
+
     def _write_batch(self, batch: list[_Pending], counters: _Counters) -> list[tuple[_Pending, str]]:
         """Write a batch; returns the items DynamoDB refused as invalid, with its message."""
         request: dict[str, list] = {}
@@ -136,7 +159,7 @@ class Loader:
             request.setdefault(pending.table, []).append({"PutRequest": {"Item": pending.item}})
         for attempt in range(MAX_ATTEMPTS):
             try:
-                response = self.client.batch_write_item(RequestItems=request)
+                response = self.client.batch_write_item(RequestItems=self._stamped(request))
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "ValidationException":
                     return self._write_one_by_one(batch, counters)
@@ -159,7 +182,8 @@ class Loader:
         refused = []
         for pending in batch:
             try:
-                self.client.put_item(TableName=pending.table, Item=pending.item)
+                self.client.put_item(TableName=pending.table,
+                                     Item=self._stamp(pending.table, pending.item, utc_now()))
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ValidationException":
                     raise

@@ -23,7 +23,7 @@ from bookrec_local import definitions
 from bookrec_local.procs import local_dynamodb, running_moto
 
 @pytest.mark.parametrize("command, words", [
-    ([], ["extract", "import-jsonl", "import-goodbooks", "load", "seed", "rejects"]),
+    ([], ["extract", "import-jsonl", "import-goodbooks", "load", "seed", "delete", "rejects"]),
     (["extract"], ["--works", "--authors", "--editions", "--ratings", "--language", "--min-ratings",
                    "--require-subjects", "--limit", "redirect"]),
     (["import-jsonl"], ["--out", "--rejects", "--limit", "thumbnail_url"]),
@@ -31,6 +31,7 @@ from bookrec_local.procs import local_dynamodb, running_moto
     (["load"], ["--books-table", "BOOKS_TABLE", "RATINGS_TABLE", "--writers", "--checkpoint",
                 "AWS_ENDPOINT_URL"]),
     (["seed"], ["--size", "--books-table", "--ratings-table"]),
+    (["delete"], ["--from", "--books-table", "BOOKS_TABLE", "tombstone", "ratings", "AWS_ENDPOINT_URL"]),
 ])
 def test_every_subcommand_explains_itself(command, words):
     result = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)

@@ -1,4 +1,8 @@
-"""The only bookdetail code that talks to DynamoDB."""
+"""The only bookdetail code that talks to DynamoDB.
+
+A deleted book's tombstone (bookrec_common.changes) is kept for the change feed only: here it is no
+book at all, exactly like an id never stored.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import random
 from typing import Any
 
+from bookrec_common.changes import is_deleted
 from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item
 from bookrec_common.errors import DependencyUnavailable
@@ -26,7 +31,8 @@ class BookStore:
     async def get(self, book_id: str) -> dict[str, Any] | None:
         response = await self._client.get_item(TableName=self._table, Key={"book_id": {"S": book_id}})
         item = response.get("Item")
-        return from_item(item) if item else None
+        record = from_item(item) if item else None
+        return None if record is None or is_deleted(record) else record
 
     async def get_many(self, book_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Fetch up to any number of books in ceil(n/100) BatchGetItem calls (plus retries)."""
@@ -43,7 +49,8 @@ class BookStore:
             response = await self._client.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(self._table, []):
                 record = from_item(item)
-                found[record["book_id"]] = record
+                if not is_deleted(record):
+                    found[record["book_id"]] = record
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return found

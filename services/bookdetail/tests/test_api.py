@@ -8,7 +8,8 @@ import boto3
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.changes import tombstone
 from bookrec_common.dynamo import to_item
 
 from bookrec_bookdetail.app import create_app
@@ -64,6 +65,19 @@ async def test_batch_keeps_order_collapses_duplicates_and_lists_missing(client):
     body = r.json()
     assert [b["book_id"] for b in body["items"]] == ["OL2W", "OL45883W"]
     assert body["count"] == 2 and body["missing"] == ["OL404W"]
+
+
+async def test_a_deleted_book_is_404_alone_and_missing_in_a_batch_like_an_unknown_one(client, dynamodb,
+                                                                                        tables):
+    dynamodb.put_item(TableName=tables["books"], Item=to_item(tombstone("OL2W", utc_now(), time.time())))
+    alone, unknown = await client.get("/books/OL2W"), await client.get("/books/OL404W")
+    assert alone.status_code == unknown.status_code == 404
+    assert alone.json()["code"] == unknown.json()["code"] == "book_not_found"
+    r = await client.post("/books/batch", json={"book_ids": ["OL2W", "OL404W", "OL45883W"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert [b["book_id"] for b in body["items"]] == ["OL45883W"]
+    assert body["count"] == 1 and body["missing"] == ["OL2W", "OL404W"]
 
 
 @pytest.mark.parametrize("payload, field", [

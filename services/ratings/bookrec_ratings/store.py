@@ -13,6 +13,11 @@ times with jittered backoff, then answer 503.
 Within one process, writers to the same book queue on a lock so they do not
 spend transactions racing each other; across replicas the conditions alone
 keep the aggregate exact.
+
+The aggregate update is a write of the book, so it stamps the change feed
+(bookrec_common.changes) with the same `now`. A deleted book is a tombstone:
+every read here treats it as no book (404), and the update's condition refuses
+one, so a book deleted between read and write is re-read and answered 404.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from botocore.exceptions import ClientError
 from prometheus_client import Counter, Histogram
 
 from bookrec_common.catalog import STARS
+from bookrec_common.changes import change_stamp, is_deleted
 from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
@@ -73,6 +79,15 @@ class Page:
     last_key: dict[str, str] | None
 
 
+_BOOK_PROJECTION = "book_id, ratings_distribution, deleted_at"
+
+
+def _live_book(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The book as read, or None when there is none or only its tombstone."""
+    record = from_item(item) if item else None
+    return None if record is None or is_deleted(record) else record
+
+
 def _lost_race(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     if error.get("Code") == "TransactionConflictException":
@@ -100,20 +115,20 @@ class RatingStore:
     async def book_aggregate(self, book_id: str) -> RatingAggregate | None:
         response = await self._client.get_item(
             TableName=self._books, Key={"book_id": {"S": book_id}}, ConsistentRead=True,
-            ProjectionExpression="book_id, ratings_distribution")
-        item = response.get("Item")
-        return RatingAggregate.from_record(from_item(item)) if item else None
+            ProjectionExpression=_BOOK_PROJECTION)
+        book = _live_book(response.get("Item"))
+        return RatingAggregate.from_record(book) if book else None
 
     async def _read(self, book_id: str, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         # Two consistent GetItems, not TransactGetItems: a transactional read is itself cancelled by a
         # concurrent write, and the write's conditions catch any skew between the two reads anyway.
         book, rating = await asyncio.gather(
             self._client.get_item(TableName=self._books, Key={"book_id": {"S": book_id}}, ConsistentRead=True,
-                                  ProjectionExpression="book_id, ratings_distribution"),
+                                  ProjectionExpression=_BOOK_PROJECTION),
             self._client.get_item(TableName=self._ratings, ConsistentRead=True,
                                   Key={"book_id": {"S": book_id}, "user_id": {"S": user_id}}),
         )
-        return (from_item(book["Item"]) if book.get("Item") else None,
+        return (_live_book(book.get("Item")),
                 from_item(rating["Item"]) if rating.get("Item") else None)
 
     async def change(self, book_id: str, user_id: str, new_rating: int | None, now: str) -> RatingChange:
@@ -174,13 +189,15 @@ class RatingStore:
     def _aggregate_write(self, book_id: str, read_distribution: dict[str, Any] | None, after: RatingAggregate,
                          now: str) -> dict[str, Any]:
         names: dict[str, str] = {"#dist": "ratings_distribution"}
+        stamp = change_stamp(book_id, now)
         values: dict[str, Any] = {
             ":dist": to_attribute(after.distribution), ":sum": to_attribute(after.total),
             ":count": to_attribute(after.count), ":avg": to_attribute(after.average),
-            ":now": to_attribute(now),
+            ":now": to_attribute(now), ":shard": to_attribute(stamp["change_shard"]),
         }
-        # The condition is the distribution exactly as read, star by star (absent stays absent).
-        conditions = ["attribute_exists(book_id)"]
+        # The condition is a live book (no tombstone) whose distribution is exactly as read, star by star
+        # (absent stays absent).
+        conditions = ["attribute_exists(book_id)", "attribute_not_exists(deleted_at)"]
         if read_distribution is None:
             conditions.append("attribute_not_exists(#dist)")
         else:
@@ -194,7 +211,8 @@ class RatingStore:
         return {"Update": {
             "TableName": self._books, "Key": {"book_id": {"S": book_id}},
             "UpdateExpression": "SET #dist = :dist, rating_sum = :sum, rating_count = :count, "
-                                "avg_rating = :avg, updated_at = :now",
+                                "avg_rating = :avg, updated_at = :now, "
+                                "changed_at = :now, change_shard = :shard",
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
         }}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, tombstone
 from bookrec_common.dynamo import from_item, to_item
 
 from bookrec_ratings.app import create_app
@@ -327,3 +330,44 @@ async def test_writes_past_the_per_user_limit_are_429_shared_by_replicas(tables,
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert (await rate(one, issuer, "patient", 4)).status_code == 201  # another user's own budget
     assert book_item(dynamodb, tables)["rating_sum"] == 3 + 4  # the third accepted change, plus patient's
+
+
+def changed_since(dynamodb, tables, moment: str) -> set[str]:
+    """The ids a search replica finds in the books change feed after `moment`: one Query per shard."""
+    found = set()
+    for shard in range(CHANGE_SHARDS):
+        page = dynamodb.query(TableName=tables["books"], IndexName=CHANGES_INDEX,
+                              KeyConditionExpression="change_shard = :shard AND changed_at > :since",
+                              ExpressionAttributeValues={":shard": {"S": str(shard)},
+                                                         ":since": {"S": moment}})
+        found |= {item["book_id"]["S"] for item in page["Items"]}
+    return found
+
+
+async def test_a_rating_puts_its_book_in_the_change_feed(issuer, client, dynamodb, tables):
+    moment = utc_now()
+    assert changed_since(dynamodb, tables, moment) == set()
+    r = await rate(client, issuer, "alice", 4)
+    assert r.status_code == 201, r.text
+    book = book_item(dynamodb, tables)
+    assert book["changed_at"] == book["updated_at"] == r.json()["updated_at"] > moment
+    assert book["change_shard"] == change_shard(BOOK)
+    assert changed_since(dynamodb, tables, moment) == {BOOK}  # OTHER, unrated, is not in it
+
+
+async def test_a_deleted_book_is_404_everywhere_and_nothing_is_written(issuer, client, dynamodb, tables,
+                                                                      recommender):
+    await rate(client, issuer, "bob", 2)
+    recommender.calls.clear()
+    dynamodb.put_item(TableName=tables["books"], Item=to_item(tombstone(BOOK, utc_now(), time.time())))
+    before = book_item(dynamodb, tables)
+    ratings_before = dynamodb.scan(TableName=tables["ratings"])["Items"]
+    rated = await rate(client, issuer, "alice", 5)
+    assert rated.status_code == 404 and rated.json()["code"] == "book_not_found"
+    removed = await client.delete(f"/books/{BOOK}/ratings/bob", headers=issuer.headers("bob"))
+    assert removed.status_code == 404 and removed.json()["code"] == "book_not_found"
+    listed = await client.get(f"/books/{BOOK}/ratings")
+    assert listed.status_code == 404 and listed.json()["code"] == "book_not_found"
+    assert book_item(dynamodb, tables) == before
+    assert dynamodb.scan(TableName=tables["ratings"])["Items"] == ratings_before  # bob's rating stays
+    assert recommender.calls == []

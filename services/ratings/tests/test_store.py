@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 
 import pytest
 from prometheus_client import REGISTRY
 
 from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.changes import change_shard, tombstone
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.errors import DependencyUnavailable, NotFound
@@ -222,3 +224,53 @@ async def test_unknown_book_and_absent_rating_are_not_found_and_write_nothing(ra
     assert (unknown.value.code, absent.value.code) == ("book_not_found", "rating_not_found")
     assert stored_ratings(dynamodb, tables) == {} and book(dynamodb, tables)["rating_count"] == 0
     assert dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": "OL999W"}}).get("Item") is None
+
+
+def tombstone_of(book_id: str) -> dict:
+    return to_item(tombstone(book_id, utc_now(), time.time()))
+
+
+async def test_a_change_stamps_the_book_for_the_change_feed_with_its_own_time(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        now = utc_now()
+        await store.change(BOOK, "alice", 4, now)
+    stored = book(dynamodb, tables)
+    assert stored["changed_at"] == stored["updated_at"] == now
+    assert stored["change_shard"] == change_shard(BOOK)
+
+
+async def test_a_deleted_book_is_not_found_and_its_tombstone_is_left_as_it_is(race):
+    dynamodb, tables, settings = race
+    dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
+    before = book(dynamodb, tables)
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        with pytest.raises(NotFound) as rated:
+            await store.change(BOOK, "alice", 3, utc_now())
+        assert await store.book_aggregate(BOOK) is None
+    assert rated.value.code == "book_not_found"
+    assert stored_ratings(dynamodb, tables) == {} and book(dynamodb, tables) == before
+
+
+# A bare book (no aggregate yet) is read as "no distribution", which a tombstone matches too: only the
+# condition on deleted_at refuses the write there.
+@pytest.mark.parametrize("book_id", [BOOK, "OL8W"], ids=["with-aggregate", "bare"])
+async def test_a_book_deleted_between_read_and_write_is_not_found_and_nothing_is_written(race, writes,
+                                                                                          book_id):
+    dynamodb, tables, settings = race
+    dynamodb.put_item(TableName=tables["books"], Item=to_item({"book_id": "OL8W", "title": "bare"}))
+
+    def the_etl_deletes_the_book():
+        dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(book_id))
+
+    async with dynamodb_client(settings) as client:
+        store = InterruptedStore(client, tables["books"], tables["ratings"],
+                                 interrupt=the_etl_deletes_the_book)
+        with pytest.raises(NotFound) as rated:
+            await store.change(book_id, "alice", 3, utc_now())
+    assert rated.value.code == "book_not_found" and writes()["conflicts"] == 1  # refused, re-read: gone
+    assert stored_ratings(dynamodb, tables) == {}
+    tombstone_left = book(dynamodb, tables, book_id)
+    assert set(tombstone_left) == {"book_id", "deleted_at", "changed_at", "change_shard", "expires_at"}
