@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
@@ -13,9 +14,11 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from bookrec_common.auth import token_verifier
-from bookrec_common.clients import dynamodb_client, http_session, redis_client_for
+from bookrec_common.artifacts import ArtifactStore, artifacts_reachable
+from bookrec_common.clients import dynamodb_client, http_session, redis_client_for, s3_client
 from bookrec_common.service import ReadinessCheck, create_service_app
 
+from bookrec_recommendation.builder import KIND
 from bookrec_recommendation.engine import RecommendationEngine
 from bookrec_recommendation.routes import invalidate, recommend, refresh
 from bookrec_recommendation.settings import RecommendationSettings, get_settings
@@ -25,9 +28,13 @@ from bookrec_recommendation.store import RatingsSource, RecommendationCache
 log = logging.getLogger("bookrec.recommendation")
 
 
-async def _model_loaded(app: Litestar) -> None:
-    if not app.state.engine.ready:
-        raise RuntimeError("model still building")
+async def _model_loaded(app: Litestar) -> dict[str, Any]:
+    engine: RecommendationEngine = app.state.engine
+    if not engine.ready:
+        waiting = engine.follower is not None and engine.follower.waiting
+        raise RuntimeError("waiting for the first artifact from the builder" if waiting else "model still building")
+    assert engine.recommender is not None
+    return {"model_version": engine.recommender.version, **(engine.follower.state() if engine.follower else {})}
 
 
 def create_app(settings: RecommendationSettings | None = None) -> Litestar:
@@ -40,14 +47,22 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
             scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
             redis = await stack.enter_async_context(redis_client_for(settings))
             app.state.token_verifier = token_verifier(settings, await stack.enter_async_context(http_session()))
+            artifacts = None
+            if settings.artifact_bucket:
+                s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
+                artifacts = ArtifactStore(s3, settings.artifact_bucket, KIND)
             engine = RecommendationEngine(
                 RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments,
                               scanner),
-                RecommendationCache(redis, settings.cache_ttl_seconds),
-                settings.cached_length, settings.neighbours, settings.regularisation)
+                RecommendationCache(redis, settings.cache_ttl_seconds, fallback_ttl=settings.cache_fallback_seconds),
+                settings.cached_length, settings.neighbours, settings.regularisation,
+                artifacts=artifacts, poll_seconds=settings.artifact_poll_seconds)
             app.state.engine = engine
 
             async def first_build_then_refresh() -> None:
+                if engine.follower is not None:  # the builder's model: never a scan here
+                    await engine.follower.first()
+                    await engine.follower.follow()
                 while not engine.ready:
                     try:
                         await engine.rebuild()
@@ -81,6 +96,8 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
             ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping()),
             ReadinessCheck("model", _model_loaded),
             ReadinessCheck("redis", lambda app: app.state.engine.cache.ping(), required=False),
+            *([ReadinessCheck("artifacts", lambda app: artifacts_reachable(app.state.engine.follower),
+                              required=False)] if settings.artifact_bucket else []),
         ],
         description="Recommendations: collaborative filtering with a content/popularity cold start, "
                     "cached in Redis.",

@@ -1,9 +1,11 @@
 """Holds the current model and answers requests with it.
 
-The model is built off the request path (in a worker thread) from one scan
-of the ratings table and one of the books table, then swapped in with a
-single assignment: a request sees the old model or the new one, never a mix.
-Concurrent cache misses for the same user share one computation.
+With an artifact bucket the model is the builder's (`bookrec_recommendation.builder`, once per fleet):
+a replica waits for the first artifact, loads it, and swaps in newer ones as they are published; it
+never scans a table. Without one, the process builds its own from one Scan of each table. Either way
+the model is decoded or built off the request path (in a worker thread) and swapped in with a single
+assignment: a request sees the old model or the new one, never a mix. Concurrent cache misses for the
+same user share one computation.
 
 Cache coherence across replicas (see RecommendationCache): a computation reads the user's cache
 generation before their ratings and stores its list only if no invalidation came in between, on any
@@ -16,13 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender
+from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
+
+from bookrec_recommendation.artifact import load
+from bookrec_recommendation.builder import build_recommender
+from bookrec_recommendation.model import Recommender
 from bookrec_recommendation.store import (
     CACHE_HITS,
     CACHE_MISSES,
@@ -42,16 +47,16 @@ MODEL_AGE = Gauge("recommendation_model_built_timestamp_seconds", "When the curr
 class BuildReport:
     version: str
     books: int
-    ratings: int
     seconds: float
     active_users: list[str]
 
 
 class RecommendationEngine:
     def __init__(self, source: RatingsSource, cache: RecommendationCache, cached_length: int, neighbours: int,
-                 regularisation: float, *,
+                 regularisation: float, *, artifacts: ArtifactStore | None = None, poll_seconds: float = 60.0,
                  after_ratings_read: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.source = source
+        self.follower = ArtifactFollower(artifacts, self._install, poll_seconds) if artifacts else None
         self.cache = cache
         self.cached_length = cached_length
         self.neighbours = neighbours
@@ -68,24 +73,35 @@ class RecommendationEngine:
     def ready(self) -> bool:
         return self.recommender is not None
 
+    def _swap(self, recommender: Recommender) -> None:
+        self.recommender = recommender  # the atomic swap
+        MODEL_BOOKS.set(len(recommender.model.book_ids))
+        MODEL_BYTES.set(recommender.model.nbytes)
+        MODEL_AGE.set(recommender.built_at)
+
+    async def _install(self, manifest: Manifest, payload: bytes) -> None:
+        recommender = await asyncio.to_thread(load, payload)
+        recommender.model.version = f"v{manifest.version}"  # responses name the artifact they come from
+        self._swap(recommender)
+        log.info("model %s loaded: %d books", recommender.version, len(recommender.model.book_ids))
+
     async def rebuild(self) -> BuildReport:
+        """Build from the tables (no artifact bucket), or load the newest artifact if newer."""
         async with self._build_lock:
             started = time.perf_counter()
-            (users, books), catalogue = await asyncio.gather(self.source.all_ratings(), self.source.catalogue())
-
-            def build() -> Recommender:
-                model = ItemNeighbourModel.build(users, books, self.neighbours, self.regularisation)
-                return Recommender(model, Catalogue(catalogue))
-
-            recommender = await asyncio.to_thread(build)
-            self.recommender = recommender  # the atomic swap
-            MODEL_BOOKS.set(len(recommender.model.book_ids))
-            MODEL_BYTES.set(recommender.model.nbytes)
-            MODEL_AGE.set(time.time())
-            seconds = time.perf_counter() - started
-            log.info("model %s built from %d ratings in %.2fs", recommender.version, len(users), seconds)
-            active = [u for u, _ in Counter(users).most_common(200)]
-            return BuildReport(recommender.version, len(recommender.model.book_ids), len(users), seconds, active)
+            if self.follower is not None:
+                await self.follower.check()
+                recommender = self.recommender
+                if recommender is None:
+                    raise RuntimeError("no model artifact published yet")
+            else:
+                reads = self.source.build_reads
+                recommender = await build_recommender(self.source, self.neighbours, self.regularisation)
+                self._swap(recommender)
+                log.info("model %s built from %d items read in %.2fs", recommender.version,
+                         self.source.build_reads - reads, time.perf_counter() - started)
+            return BuildReport(recommender.version, len(recommender.model.book_ids),
+                               time.perf_counter() - started, recommender.active_users)
 
     async def refresh_forever(self, period: float) -> None:
         while True:

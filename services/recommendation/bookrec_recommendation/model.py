@@ -431,6 +431,7 @@ class Recommender:
     catalogue: Catalogue
     min_collaborative: int = 3
     built_at: float = field(default_factory=time.time)
+    active_users: list[str] = field(default_factory=list)  # the most active raters: whose lists to pre-warm
 
     @property
     def version(self) -> str:

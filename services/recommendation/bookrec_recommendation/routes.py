@@ -40,8 +40,10 @@ async def recommend(user_id: FromPath[str], engine: NamedDependency[Recommendati
 
 
 @post("/recommendations/refresh", status_code=HTTP_202_ACCEPTED,
-      summary="Rebuild the model and pre-warm the cache, in the background",
+      summary="Take up the newest model and pre-warm the cache, in the background",
       description="Answers at once; the new model's version appears in responses once it is swapped in. "
+                  "With an artifact bucket the replica loads the builder's newest model if it is newer than "
+                  "its own (the builder publishes on its schedule); without one it rebuilds from the tables. "
                   "A refresh requested while an earlier one runs joins it and starts nothing "
                   "(`refresh: already_running`); otherwise `refresh: started`. Needs an admin's bearer "
                   "token.",

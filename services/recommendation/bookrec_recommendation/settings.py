@@ -4,28 +4,39 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from bookrec_common.settings import AuthSettings
+from bookrec_common.settings import ArtifactSettings, AuthSettings
 
 
-class RecommendationSettings(AuthSettings):
+class ModelSettings(ArtifactSettings):
+    """What building the model needs: the builder runs with these alone (no token verification)."""
+
     service_name: str = "recommendation"
-    port: int = 8004
     books_table: str
     ratings_table: str
-    cache_ttl_seconds: int = Field(default=600, ge=0)
-    # While Redis is down each replica answers from its own in-process cache, whose lists live this long;
-    # an invalidation then reaches only the replica that receives it, so the others may answer a list up to
-    # this many seconds stale (with Redis up, none is ever served: see RecommendationCache).
-    cache_fallback_seconds: float = Field(default=30, gt=0, le=600)
-    model_refresh_seconds: float = Field(default=900, ge=0)  # 0: only on POST /recommendations/refresh
-    internal_token: str = ""
-    # The longest list computed and cached, so a later larger `limit` is never cut short.
-    cached_length: int = Field(default=100, ge=1, le=100)
     neighbours: int = Field(default=100, ge=1)
     regularisation: float = Field(default=25.0, gt=0)  # chosen by the offline evaluation
     scan_segments: int = Field(default=4, ge=1, le=64)
 
 
+class RecommendationSettings(ModelSettings, AuthSettings):
+    port: int = 8004
+    cache_ttl_seconds: int = Field(default=600, ge=0)
+    # While Redis is down each replica answers from its own in-process cache, whose lists live this long;
+    # an invalidation then reaches only the replica that receives it, so the others may answer a list up to
+    # this many seconds stale (with Redis up, none is ever served: see RecommendationCache).
+    cache_fallback_seconds: float = Field(default=30, gt=0, le=600)
+    # Without an artifact bucket only: how often this process rebuilds its own model (0: only on POST
+    # /recommendations/refresh). With one, the builder publishes and replicas look every artifact_poll_seconds.
+    model_refresh_seconds: float = Field(default=900, ge=0)
+    internal_token: str = ""
+    # The longest list computed and cached, so a later larger `limit` is never cut short.
+    cached_length: int = Field(default=100, ge=1, le=100)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> RecommendationSettings:
     return RecommendationSettings()  # type: ignore[call-arg]
+
+
+def get_model_settings() -> ModelSettings:
+    return ModelSettings()  # type: ignore[call-arg]

@@ -12,7 +12,9 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from bookrec_common.clients import probe_table
+from bookrec_common.changes import is_deleted
 from bookrec_common.dynamo import from_attribute, from_item
+from bookrec_common.feed import count_read
 
 from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
 from bookrec_recommendation.models import InvalidationOutcome
@@ -62,6 +64,7 @@ class RatingsSource:
         self._books = books_table
         self._ratings = ratings_table
         self._segments = segments
+        self.build_reads = 0  # items the whole-table scans read, for the artifact's manifest
 
     async def ping(self) -> None:
         await probe_table(self._client, self._ratings, {"book_id": "OL0W", "user_id": "-"})
@@ -75,6 +78,7 @@ class RatingsSource:
             items: list[dict[str, Any]] = []
             while True:
                 response = await self._scan_client.scan(**request)
+                self.build_reads += count_read("build", response)
                 items += response.get("Items", [])
                 if "LastEvaluatedKey" not in response:
                     return items
@@ -89,8 +93,9 @@ class RatingsSource:
         return [i["user_id"]["S"] for i in items], [i["book_id"]["S"] for i in items]
 
     async def catalogue(self) -> list[CatalogueEntry]:
-        items = await self._scan(self._books, "book_id, title, authors, subjects, rating_sum, rating_count")
-        return [catalogue_entry(from_item(i)) for i in items]
+        items = await self._scan(self._books, "book_id, title, authors, subjects, rating_sum, rating_count, "
+                                              "deleted_at")
+        return [catalogue_entry(book) for book in map(from_item, items) if not is_deleted(book)]
 
     async def ratings_of(self, user_id: str) -> dict[str, int]:
         """The user's current ratings (book -> stars), read now, so a rating made seconds ago counts."""
@@ -102,6 +107,7 @@ class RatingsSource:
         rated: dict[str, int] = {}
         while True:
             response = await self._client.query(**request)
+            count_read("serving", response)
             for item in response.get("Items", []):
                 rated[item["book_id"]["S"]] = from_attribute(item["rating"])
             if "LastEvaluatedKey" not in response:
