@@ -67,6 +67,15 @@ def test_tables_and_indexes_match_the_definitions(applied):
         indexes = {i["IndexName"]: {k["AttributeName"] for k in i["KeySchema"]}
                    for i in table.get("GlobalSecondaryIndexes", [])}
         assert indexes == {g["name"]: {g["hash_key"], g["range_key"]} for g in spec["global_secondary_indexes"]}
+        ttl = dynamodb.describe_time_to_live(TableName=f"{PREFIX}-{logical}")["TimeToLiveDescription"]
+        if "ttl_attribute" in spec:
+            assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == spec["ttl_attribute"], logical
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED", logical
+    books = dynamodb.describe_table(TableName=f"{PREFIX}-books")["Table"]
+    changes = next(i for i in books["GlobalSecondaryIndexes"] if i["IndexName"] == "changes")
+    assert [(k["AttributeName"], k["KeyType"]) for k in changes["KeySchema"]] == [("change_shard", "HASH"), ("changed_at", "RANGE")]
+    assert changes["Projection"]["ProjectionType"] == "ALL"
     assert outputs["table_names"] == {k: f"{PREFIX}-{k}" for k in definitions.tables()}
 
 
@@ -123,6 +132,12 @@ def test_ecs_services_and_task_definitions(applied):
             assert [s["name"] for s in container["secrets"]] == ["INTERNAL_TOKEN"]
         # REDIS_URL follows the `redis` flag of services.json, whichever services carry it.
         assert ("REDIS_URL" in env) == bool(spec.get("redis")), service["serviceName"]
+        # Replicas read their artifacts from the bucket; services without any get no bucket.
+        if "artifacts" in spec:
+            assert env["ARTIFACT_BUCKET"] == outputs["artifact_bucket"]
+            assert env["ARTIFACT_PREFIX"] == spec["artifacts"]
+        else:
+            assert "ARTIFACT_BUCKET" not in env
         # (The emulator does not report deploymentConfiguration back, so the circuit breaker is not checked here.)
 
 
@@ -143,7 +158,9 @@ def test_each_task_role_may_do_only_its_own_table_actions(applied):
         for table, level in spec["tables"].items():
             actions = granted[f"{PREFIX}-{table}"]
             writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
-            if level == "read":
+            if level == "query":  # replicas: never a Scan (derived state comes from the builders)
+                assert not actions & writes and "dynamodb:Scan" not in actions and "dynamodb:Query" in actions
+            elif level == "read":
                 assert not actions & writes and "dynamodb:Query" in actions
             elif level == "update":
                 assert "dynamodb:UpdateItem" in actions and not actions & {"dynamodb:PutItem", "dynamodb:DeleteItem"}
@@ -169,6 +186,9 @@ def test_redis_admits_exactly_the_services_with_the_redis_flag(applied):
     admitted = {r["ReferencedGroupInfo"]["GroupId"] for r in rules["SecurityGroupRules"]
                 if not r.get("IsEgress") and r.get("ReferencedGroupInfo") and r.get("FromPort") == 6379}
     expected = {groups[f"{PREFIX}-{name}"] for name, spec in definitions.services().items() if spec.get("redis")}
+    # Builders of Redis services hold their build lease there.
+    expected |= {groups[f"{PREFIX}-{name}-builder"] for name, spec in definitions.services().items()
+                 if spec.get("redis") and "builder" in spec}
     assert admitted == expected
 
 
@@ -262,6 +282,163 @@ def test_log_bucket_is_private_encrypted_and_expires_logs(applied):
                for s in policy["Statement"])
 
 
+def _policy(iam, role: str, name: str) -> dict:
+    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def _s3_grants(policy: dict) -> dict[str, set[str]]:
+    """S3 action => the resources (with a ListBucket prefix condition appended as `?prefix=`) it is allowed on."""
+    granted: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        for action in actions:
+            assert action.startswith("s3:") and "*" not in action, action
+            for resource in resources:
+                if action == "s3:ListBucket":
+                    assert prefixes, "ListBucket must be limited to a prefix"
+                    prefixes = prefixes if isinstance(prefixes, list) else [prefixes]
+                    granted.setdefault(action, set()).update(f"{resource}?prefix={p}" for p in prefixes)
+                else:
+                    granted.setdefault(action, set()).add(resource)
+    return granted
+
+
+def test_artifact_bucket_is_versioned_private_encrypted_and_expires_old_versions(applied):
+    outputs, client = applied
+    s3 = client("s3")
+    bucket = outputs["artifact_bucket"]
+    assert bucket.startswith(f"{PREFIX}-artifacts-")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Status"] == "Enabled" and "Expiration" not in rule  # current artifacts never expire
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in policy["Statement"])
+
+
+def test_replicas_read_only_their_own_artifact_prefix(applied):
+    outputs, client = applied
+    iam = client("iam")
+    arn = f"arn:aws:s3:::{outputs['artifact_bucket']}"
+    for name, spec in definitions.services().items():
+        role = f"{PREFIX}-{name}-task"
+        names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        if "artifacts" not in spec:
+            assert names == ["tables"], name
+            continue
+        assert sorted(names) == ["artifacts", "tables"], name
+        prefix = spec["artifacts"]
+        assert _s3_grants(_policy(iam, role, "artifacts")) == {
+            "s3:GetObject": {f"{arn}/{prefix}/*"},
+            "s3:ListBucket": {f"{arn}?prefix={prefix}", f"{arn}?prefix={prefix}/*"},
+        }, name
+
+
+def test_builder_roles_scan_their_tables_and_write_only_their_own_prefix(applied):
+    outputs, client = applied
+    iam = client("iam")
+    arn = f"arn:aws:s3:::{outputs['artifact_bucket']}"
+    builders = {name: spec for name, spec in definitions.services().items() if "builder" in spec}
+    assert builders, "services.json names no builder"
+    for name, spec in builders.items():
+        role = f"{PREFIX}-{name}-builder"
+        assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == ["artifacts", "tables"]
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ecs-tasks.amazonaws.com"}]
+        tables = {}
+        for statement in _policy(iam, role, "tables")["Statement"]:
+            for resource in statement["Resource"]:
+                tables.setdefault(resource.split(":table/")[1].split("/")[0], set()).update(statement["Action"])
+        assert set(tables) == {f"{PREFIX}-{t}" for t in spec["builder"]["tables"]}
+        for table, level in spec["builder"]["tables"].items():
+            actions = tables[f"{PREFIX}-{table}"]
+            assert not actions & {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+            assert ("dynamodb:Scan" in actions) == (level == "read")
+        prefix = spec["artifacts"]
+        assert _s3_grants(_policy(iam, role, "artifacts")) == {
+            "s3:GetObject": {f"{arn}/{prefix}/*"},
+            "s3:PutObject": {f"{arn}/{prefix}/*"},
+            "s3:ListBucket": {f"{arn}?prefix={prefix}", f"{arn}?prefix={prefix}/*"},
+        }, name
+    # The scheduler may run only the builders' task definitions and pass only their roles.
+    role = f"{PREFIX}-builder-scheduler"
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "scheduler.amazonaws.com"}]
+    statements = {s["Sid"]: s for s in _policy(iam, role, "run-builders")["Statement"]}
+    assert set(statements) == {"RunBuilderTasks", "PassBuilderRoles"}
+    assert statements["RunBuilderTasks"]["Action"] in (["ecs:RunTask"], "ecs:RunTask")
+    assert sorted(statements["RunBuilderTasks"]["Resource"]) == sorted(
+        f"arn:aws:ecs:us-east-1:123456789012:task-definition/{PREFIX}-{name}-builder:*" for name in builders)
+    assert statements["PassBuilderRoles"]["Action"] in (["iam:PassRole"], "iam:PassRole")
+    passed = {r.rsplit("/", 1)[1] for r in statements["PassBuilderRoles"]["Resource"]}
+    assert passed == {f"{PREFIX}-{name}-builder" for name in builders} | {f"{PREFIX}-task-execution"}
+    assert statements["PassBuilderRoles"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_builder_task_definitions_and_schedules(applied):
+    outputs, client = applied
+    ecs = client("ecs")
+    services = definitions.services()
+    builders = {name: spec for name, spec in services.items() if "builder" in spec}
+    assert set(outputs["builder_task_definition_arns"]) == set(builders)
+    for name, spec in builders.items():
+        task = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{name}-builder")["taskDefinition"]
+        assert task["taskDefinitionArn"] == outputs["builder_task_definition_arns"][name]
+        assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+        assert task["cpu"] == str(spec["builder"]["cpu"]) and task["memory"] == str(spec["builder"]["memory"])
+        assert task["taskRoleArn"].endswith(f"/{PREFIX}-{name}-builder")
+        [container] = task["containerDefinitions"]
+        service_task = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{name}")["taskDefinition"]
+        assert container["image"] == service_task["containerDefinitions"][0]["image"]
+        assert container["command"] == ["python", "-m", spec["builder"]["module"]]
+        assert not container.get("portMappings")
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["ARTIFACT_BUCKET"] == outputs["artifact_bucket"] and env["ARTIFACT_PREFIX"] == spec["artifacts"]
+        assert env["AWS_REGION"] == "us-east-1" and env["LOG_LEVEL"] == "INFO"
+        assert all(env[f"{table.upper()}_TABLE"] == f"{PREFIX}-{table}" for table in spec["builder"]["tables"])
+        assert all(env[k] == v for k, v in spec["builder"]["environment"].items())
+        assert ("REDIS_URL" in env) == bool(spec.get("redis")), name
+        logs = container["logConfiguration"]
+        assert logs["logDriver"] == "awslogs"
+        assert logs["options"]["awslogs-group"] == f"/{PREFIX}/{name}"
+        assert logs["options"]["awslogs-stream-prefix"] == f"{name}-builder"
+    ec2 = client("ec2")
+    groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    subnets = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-private-*"]}])["Subnets"]}
+    assert subnets
+    scheduler = client("scheduler")
+    assert set(outputs["builder_schedule_names"]) == set(builders)
+    cluster = ecs.describe_clusters(clusters=[outputs["cluster_name"]])["clusters"][0]["clusterArn"]
+    for name, spec in builders.items():
+        schedule = scheduler.get_schedule(Name=outputs["builder_schedule_names"][name])
+        assert schedule["ScheduleExpression"] == f"rate({spec['builder']['schedule_minutes']} minutes)"
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"} and schedule["State"] == "ENABLED"
+        target = schedule["Target"]
+        assert target["Arn"] == cluster and target["RoleArn"].endswith(f"/{PREFIX}-builder-scheduler")
+        parameters = target["EcsParameters"]
+        assert parameters["TaskDefinitionArn"] == outputs["builder_task_definition_arns"][name]
+        assert parameters["LaunchType"] == "FARGATE" and parameters.get("TaskCount", 1) == 1
+        network = parameters["NetworkConfiguration"]["awsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert network["SecurityGroups"] == [groups[f"{PREFIX}-{name}-builder"]]
+        assert set(network["Subnets"]) == subnets
+
+
 def test_vpc_flow_logs_default_group_and_described_rules(applied):
     _, client = applied
     ec2 = client("ec2")
@@ -273,7 +450,10 @@ def test_vpc_flow_logs_default_group_and_described_rules(applied):
     default = next(g for g in groups if g["GroupName"] == "default")
     assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
     ours = [g for g in groups if g["GroupName"] != "default"]
-    assert len(ours) == len(definitions.services()) + 2  # one per service, the ALB's, Redis's
+    builders = [name for name, spec in definitions.services().items() if "builder" in spec]
+    assert len(ours) == len(definitions.services()) + len(builders) + 2  # one per service and builder, the ALB's, Redis's
+    for name in builders:  # builders take no connections
+        assert next(g for g in ours if g["GroupName"] == f"{PREFIX}-{name}-builder")["IpPermissions"] == []
     assert all(g["Description"] for g in ours)
     redis = next(g for g in ours if g["GroupName"] == f"{PREFIX}-redis")
     assert "rate limits" in redis["Description"]
@@ -384,3 +564,12 @@ def test_the_dev_shape_plans_with_its_edge(tmp_path):
     assert redis["auth_token"]  # the generated secret's value (Terraform shows sensitive values in the plan JSON)
     assert one('aws_secretsmanager_secret.generated["redis-auth-token"]')["name"] == "tfdev/redis-auth-token"
     assert all(t["deletion_protection_enabled"] for a, t in planned.items() if ".aws_dynamodb_table." in a)
+    assert one("module.network[0].aws_vpc_endpoint.s3")["vpc_endpoint_type"] == "Gateway"
+    builders = [name for name, spec in definitions.services().items() if "builder" in spec]
+    for name in builders:
+        schedule = one(f'module.ecs[0].aws_scheduler_schedule.builder["{name}"]')
+        assert schedule["flexible_time_window"] == [{"maximum_window_in_minutes": None, "mode": "OFF"}]
+        ecs_parameters = schedule["target"][0]["ecs_parameters"][0]
+        assert ecs_parameters["launch_type"] == "FARGATE"
+        assert ecs_parameters["network_configuration"][0]["assign_public_ip"] is False
+    assert not one("module.artifacts[0].aws_s3_bucket.this")["force_destroy"]

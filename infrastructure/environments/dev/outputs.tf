@@ -41,3 +41,7 @@ output "log_bucket" {
 output "web_acl_arn" {
   value = module.platform.web_acl_arn
 }
+
+output "artifact_bucket" {
+  value = module.platform.artifact_bucket
+}

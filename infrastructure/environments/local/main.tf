@@ -53,6 +53,7 @@ provider "aws" {
     elbv2                  = var.endpoint
     iam                    = var.endpoint
     s3                     = var.endpoint
+    scheduler              = var.endpoint
     secretsmanager         = var.endpoint
     servicediscovery       = var.endpoint
     sts                    = var.endpoint
@@ -72,6 +73,7 @@ module "platform" {
   cache_transit_encryption = false
   force_delete_images      = true
   force_delete_logs        = true
+  force_delete_artifacts   = true
   require_https            = false
   secret_recovery_days     = 0
   desired_count            = 1
@@ -124,4 +126,16 @@ output "user_pool_client_id" {
 
 output "jwt_issuer" {
   value = module.platform.jwt_issuer
+}
+
+output "artifact_bucket" {
+  value = module.platform.artifact_bucket
+}
+
+output "builder_task_definition_arns" {
+  value = module.platform.builder_task_definition_arns
+}
+
+output "builder_schedule_names" {
+  value = module.platform.builder_schedule_names
 }

@@ -71,6 +71,7 @@ locals {
     { PORT = tostring(spec.port), AWS_REGION = var.region, LOG_LEVEL = "INFO" },
     var.table_env,
     try(spec.redis, false) ? { REDIS_URL = var.redis_url } : {},
+    try(spec.artifacts, null) != null ? { ARTIFACT_BUCKET = var.artifact_bucket, ARTIFACT_PREFIX = spec.artifacts } : {},
     { for peer in try(spec.calls, []) : "${upper(peer)}_URL" => "http://${var.internal_dns_names[peer]}:${var.services[peer].port}" },
     lookup(var.extra_environment, name, {}),
   ) }

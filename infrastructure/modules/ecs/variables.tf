@@ -130,3 +130,27 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "artifact_bucket" {
+  description = "The artifact bucket: ARTIFACT_BUCKET of the services with `artifacts` and of the builders."
+  type        = string
+  default     = ""
+}
+
+variable "builder_role_arns" {
+  description = "service => task role of its builder (modules/iam)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "scheduler_role_arn" {
+  description = "The role EventBridge Scheduler assumes to run the builder tasks."
+  type        = string
+  default     = ""
+}
+
+variable "builder_schedules" {
+  description = "Create the EventBridge Scheduler schedules that run the builders (false only where the emulator cannot)."
+  type        = bool
+  default     = true
+}

@@ -1,8 +1,16 @@
 # The task execution role (pull images, write logs, read the internal-token secret) and one task role
 # per service, allowed only the DynamoDB actions its access level in services.json needs, on its own
-# tables and their indexes. No wildcard actions.
+# tables and their indexes. Replicas only read their artifact prefix; a builder role per service with
+# a builder may Scan its builder tables and write that prefix; the scheduler role may only run the
+# builder task definitions and pass their roles. No wildcard actions.
+data "aws_caller_identity" "this" {}
+
+data "aws_partition" "this" {}
+
 locals {
   actions = {
+    # Replicas: point reads and index queries, never a Scan (derived state comes from the builder).
+    query  = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
     read   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable"]
     update = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
     write  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
@@ -53,5 +61,130 @@ resource "aws_iam_role_policy" "task_tables" {
       Action   = local.actions[level]
       Resource = [var.table_arns[table], "${var.table_arns[table]}/index/*"]
     }]
+  })
+}
+
+# Replicas read their own artifact prefix: GetObject on it, and ListBucket limited to it so that a
+# missing object answers 404 rather than 403. Nothing may be written.
+locals {
+  artifact_readers = { for name, spec in var.services : name => spec.artifacts if try(spec.artifacts, null) != null }
+  builders         = { for name, spec in var.services : name => spec if try(spec.builder, null) != null }
+  account          = data.aws_caller_identity.this.account_id
+  partition        = data.aws_partition.this.partition
+  builder_families = { for name, _ in local.builders : name => "arn:${local.partition}:ecs:${var.region}:${local.account}:task-definition/${var.name_prefix}-${name}-builder" }
+  cluster_arn      = "arn:${local.partition}:ecs:${var.region}:${local.account}:cluster/${var.name_prefix}"
+}
+
+resource "aws_iam_role_policy" "task_artifacts" {
+  for_each = local.artifact_readers
+  name     = "artifacts"
+  role     = aws_iam_role.task[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadOwnArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${var.artifact_bucket_arn}/${each.value}/*"]
+      },
+      {
+        Sid       = "ListOwnArtifacts"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [var.artifact_bucket_arn]
+        Condition = { StringLike = { "s3:prefix" = [each.value, "${each.value}/*"] } }
+      },
+    ]
+  })
+}
+
+# One builder role per service with a builder: its builder tables at their levels (read: Scan
+# included), and read/write of its own artifact prefix only.
+resource "aws_iam_role" "builder" {
+  for_each           = local.builders
+  name               = "${var.name_prefix}-${each.key}-builder"
+  assume_role_policy = local.assume_ecs_tasks
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "builder_tables" {
+  for_each = local.builders
+  name     = "tables"
+  role     = aws_iam_role.builder[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [for table, level in each.value.builder.tables : {
+      Sid      = "${replace(title(table), "-", "")}${title(level)}"
+      Effect   = "Allow"
+      Action   = local.actions[level]
+      Resource = [var.table_arns[table], "${var.table_arns[table]}/index/*"]
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "builder_artifacts" {
+  for_each = local.builders
+  name     = "artifacts"
+  role     = aws_iam_role.builder[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadWriteOwnArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Resource = ["${var.artifact_bucket_arn}/${each.value.artifacts}/*"]
+      },
+      {
+        Sid       = "ListOwnArtifacts"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [var.artifact_bucket_arn]
+        Condition = { StringLike = { "s3:prefix" = [each.value.artifacts, "${each.value.artifacts}/*"] } }
+      },
+    ]
+  })
+}
+
+# EventBridge Scheduler starts the builders: RunTask of the builder task definitions (any revision)
+# on this cluster only, and PassRole of exactly the roles those tasks use, only to ECS tasks.
+resource "aws_iam_role" "scheduler" {
+  count = length(local.builders) > 0 ? 1 : 0
+  name  = "${var.name_prefix}-builder-scheduler"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  count = length(local.builders) > 0 ? 1 : 0
+  name  = "run-builders"
+  role  = aws_iam_role.scheduler[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "RunBuilderTasks"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = [for family in values(local.builder_families) : "${family}:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = local.cluster_arn } }
+      },
+      {
+        Sid       = "PassBuilderRoles"
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = concat([for r in aws_iam_role.builder : r.arn], [aws_iam_role.execution.arn])
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+    ]
   })
 }

@@ -7,6 +7,16 @@ variable "services" {
   type        = any
 }
 
+variable "region" {
+  description = "Region of the cluster and the builder task definitions (the scheduler role's RunTask resources)."
+  type        = string
+}
+
+variable "artifact_bucket_arn" {
+  description = "The artifact bucket (modules/artifacts): replicas read, builders write, each its own prefix."
+  type        = string
+}
+
 variable "table_arns" {
   description = "Logical table name => ARN."
   type        = map(string)

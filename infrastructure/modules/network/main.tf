@@ -1,5 +1,5 @@
 # VPC across `az_count` zones: public subnets (ALB, NAT) and private subnets (tasks, Redis),
-# optional NAT, and a gateway endpoint so DynamoDB traffic never leaves the VPC. The default security
+# optional NAT, and gateway endpoints so DynamoDB and S3 traffic never leaves the VPC. The default security
 # group is stripped of every rule; flow logs of all traffic go to the log bucket.
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:only the first az_count names are used (slice below), so a zone AWS adds later never changes the subnets
@@ -90,6 +90,16 @@ resource "aws_route_table_association" "private" {
 resource "aws_vpc_endpoint" "dynamodb" {
   vpc_id            = aws_vpc.this.id
   service_name      = "com.amazonaws.${var.region}.dynamodb"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.private.id]
+  tags              = var.tags
+}
+
+# S3 (the artifact bucket: every replica poll and every build) through a free gateway endpoint
+# rather than the NAT gateway's $0.045 per GB.
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
   tags              = var.tags

@@ -32,6 +32,15 @@ module "logging" {
   tags           = local.tags
 }
 
+# Derived state (search index snapshots, recommendation models): builders write, replicas read.
+module "artifacts" {
+  count         = local.full
+  source        = "../artifacts"
+  name_prefix   = var.name_prefix
+  force_destroy = var.force_delete_artifacts
+  tags          = local.tags
+}
+
 module "network" {
   count                 = local.full
   source                = "../network"
@@ -112,13 +121,15 @@ module "identity" {
 }
 
 module "iam" {
-  count       = local.full
-  source      = "../iam"
-  name_prefix = var.name_prefix
-  services    = local.services
-  table_arns  = module.dynamodb.table_arns
-  secret_arns = [for secret in aws_secretsmanager_secret.generated : secret.arn]
-  tags        = local.tags
+  count               = local.full
+  source              = "../iam"
+  name_prefix         = var.name_prefix
+  region              = var.region
+  services            = local.services
+  table_arns          = module.dynamodb.table_arns
+  artifact_bucket_arn = module.artifacts[0].bucket_arn
+  secret_arns         = [for secret in aws_secretsmanager_secret.generated : secret.arn]
+  tags                = local.tags
 }
 
 module "alb" {
@@ -198,20 +209,27 @@ module "ecs" {
     contains(local.auth, name) ? { INTERNAL_TOKEN = aws_secretsmanager_secret.generated["internal-token"].arn } : {},
     try(spec.redis, false) && local.redis_auth == 1 ? { REDIS_AUTH_TOKEN = aws_secretsmanager_secret.generated["redis-auth-token"].arn } : {},
   ) }
-  desired_count = var.desired_count
-  autoscaling   = var.autoscaling
-  tags          = local.tags
+  artifact_bucket    = module.artifacts[0].bucket
+  builder_role_arns  = module.iam[0].builder_role_arns
+  scheduler_role_arn = coalesce(module.iam[0].scheduler_role_arn, "")
+  builder_schedules  = var.builder_schedules
+  desired_count      = var.desired_count
+  autoscaling        = var.autoscaling
+  tags               = local.tags
 }
 
 module "cache" {
-  count                  = local.full
-  source                 = "../cache"
-  name_prefix            = var.name_prefix
-  vpc_id                 = module.network[0].vpc_id
-  private_subnet_ids     = module.network[0].private_subnet_ids
-  client_security_groups = { for name, spec in local.services : name => module.ecs[0].security_group_ids[name] if try(spec.redis, false) }
-  replication_group      = var.cache_replication_group
-  transit_encryption     = var.cache_transit_encryption
-  auth_token             = local.redis_auth == 1 ? aws_secretsmanager_secret_version.generated["redis-auth-token"].secret_string : ""
-  tags                   = local.tags
+  count              = local.full
+  source             = "../cache"
+  name_prefix        = var.name_prefix
+  vpc_id             = module.network[0].vpc_id
+  private_subnet_ids = module.network[0].private_subnet_ids
+  client_security_groups = merge(
+    { for name, spec in local.services : name => module.ecs[0].security_group_ids[name] if try(spec.redis, false) },
+    { for name, spec in local.services : "${name}-builder" => module.ecs[0].builder_security_group_ids[name] if try(spec.redis, false) && try(spec.builder, null) != null },
+  )
+  replication_group  = var.cache_replication_group
+  transit_encryption = var.cache_transit_encryption
+  auth_token         = local.redis_auth == 1 ? aws_secretsmanager_secret_version.generated["redis-auth-token"].secret_string : ""
+  tags               = local.tags
 }

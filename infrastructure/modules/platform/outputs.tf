@@ -55,3 +55,16 @@ output "https" {
 output "redis_auth_secret_arn" {
   value = try(aws_secretsmanager_secret.generated["redis-auth-token"].arn, null)
 }
+
+output "artifact_bucket" {
+  description = "S3 bucket of the builders' artifacts (<service prefix>/ per service with a builder)."
+  value       = try(module.artifacts[0].bucket, null)
+}
+
+output "builder_task_definition_arns" {
+  value = try(module.ecs[0].builder_task_definition_arns, {})
+}
+
+output "builder_schedule_names" {
+  value = try(module.ecs[0].builder_schedule_names, {})
+}

@@ -81,6 +81,18 @@ variable "force_delete_logs" {
   default     = false
 }
 
+variable "force_delete_artifacts" {
+  description = "Let destroy delete the artifact bucket with its artifacts (emulator only)."
+  type        = bool
+  default     = false
+}
+
+variable "builder_schedules" {
+  description = "EventBridge Scheduler schedules that run the builders (false only where the emulator cannot apply them)."
+  type        = bool
+  default     = true
+}
+
 variable "deletion_protection" {
   description = "Deletion protection of the tables, the user pool and the ALB."
   type        = bool
