@@ -58,7 +58,7 @@ def test_dockerignore_keeps_the_context_small():
 
 def test_compose_matches_the_single_definitions():
     compose = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert {"moto", "redis", "alb", "alb-config", *SERVICES} <= set(compose)
+    assert {"moto", "redis", "alb", "alb-config", "init", *SERVICES} <= set(compose)
     tables = definitions.table_env("bookrec-local")
     for name, spec in SERVICES.items():
         service = compose[name]
@@ -88,6 +88,53 @@ def test_compose_matches_the_single_definitions():
     assert generator["volumes"] == ["alb-config:/etc/bookrec-alb"]
     assert compose["alb"]["volumes"] == ["alb-config:/usr/local/etc/haproxy:ro"]
     assert compose["alb"]["depends_on"]["alb-config"] == {"condition": "service_completed_successfully"}
+
+
+def test_compose_runs_every_replica_behind_the_alb():
+    """services.json's "replicas": each one a compose service of the same image and environment, published
+    on the host at port + 10 i as `make run` places them, every one a target of the ALB's backend."""
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    generate = compose["alb-config"]["command"]
+    targets = dict(value.split("=", 1) for flag, value in zip(generate, generate[1:]) if flag == "--target")
+    assert set(targets) == set(SERVICES)
+    assert definitions.replicas("recommendation") == 2
+    for name, spec in SERVICES.items():
+        replicas = definitions.replica_names(name)
+        assert targets[name].split(",") == [f"{replica}:{spec['port']}" for replica in replicas]
+        for replica, host_port in zip(replicas, definitions.replica_ports(name)):
+            service = compose[replica]
+            assert service["build"] == compose[name]["build"]
+            assert service["environment"] == compose[name]["environment"]
+            assert service["ports"] == [f"{host_port}:{spec['port']}"]
+            assert compose["alb"]["depends_on"][replica] == {"condition": "service_started"}
+    # The recommender others call is one replica, as private DNS picks one task: never the ALB.
+    assert compose["ratings"]["environment"]["RECOMMENDATION_URL"] == "http://recommendation:8004"
+
+
+def test_compose_runs_each_builder_in_its_services_image_once_the_bucket_exists():
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    tables = definitions.table_env("bookrec-local")
+    bucket = definitions.artifact_bucket_name("bookrec-local")
+    # `init` (bookrec_local.stack provision) creates the bucket with the tables.
+    assert compose["init"]["command"][:4] == ["python", "-m", "bookrec_local.stack", "provision"]
+    assert definitions.builders(), "services.json names builders"
+    for name, builder in definitions.builders().items():
+        service = compose[f"{name}-builder"]
+        assert service["build"] == compose[name]["build"]
+        assert service["command"][:3] == ["python", "-m", builder["module"]]
+        assert "--every" in service["command"]  # a loop, as `make run` runs it
+        env = service["environment"]
+        assert env["ARTIFACT_BUCKET"] == bucket
+        assert env["REDIS_URL"] == compose[name]["environment"]["REDIS_URL"]  # the lease's Redis
+        for variable, table in tables.items():
+            assert env[variable] == table
+        for variable, value in builder.get("environment", {}).items():
+            assert env[variable] == value
+        assert "PORT" not in env and "ports" not in service and service["healthcheck"] == {"disable": True}
+        assert service["depends_on"]["init"] == {"condition": "service_completed_successfully"}
+    for name, spec in SERVICES.items():
+        expected = bucket if spec.get("artifacts") else None
+        assert compose[name]["environment"].get("ARTIFACT_BUCKET") == expected
 
 
 def test_compose_names_the_user_pool_the_emulator_creates():

@@ -34,6 +34,50 @@ def services() -> dict[str, Any]:
     return load("services")
 
 
+# Replica i (0 is the first) of a service listens on its services.json port + REPLICA_PORT_STEP * i: 8004,
+# 8014, ... Clear of the other services' ports (8001-8004), of the ALB (8080), and of every stack's
+# port offset (multiples of 100: the tests use 200, 400, 500, 700) for up to 9 replicas.
+REPLICA_PORT_STEP = 10
+
+
+def replicas(service: str) -> int:
+    """How many tasks of `service` run behind the ALB (services.json "replicas", default 1)."""
+    return int(services()[service].get("replicas", 1))
+
+
+def replica_ports(service: str) -> list[int]:
+    """Each replica's port, the first at the service's own port."""
+    port = services()[service]["port"]
+    return [port + REPLICA_PORT_STEP * i for i in range(replicas(service))]
+
+
+def replica_names(service: str) -> list[str]:
+    """Each replica's process (and compose service) name: the first is the service's own name, as the one
+    other services call; then <service>-2, <service>-3, ..."""
+    return [service, *(f"{service}-{i}" for i in range(2, replicas(service) + 1))]
+
+
+def builders() -> dict[str, dict[str, Any]]:
+    """service -> its "builder" spec, for the services whose derived state a builder makes."""
+    return {name: spec["builder"] for name, spec in services().items() if spec.get("builder")}
+
+
+def artifact_bucket_name(prefix: str) -> str:
+    """The artifact bucket of a stack without Terraform's platform module (the local stack, compose):
+    stable per prefix, so a restarted stack and every process of it agree on it."""
+    return f"{prefix}-artifacts"
+
+
+def create_artifact_bucket(client: Any, name: str) -> str:
+    """Create the versioned artifact bucket (idempotently) with boto3's S3 client, as modules/artifacts
+    does."""
+    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+    if name not in existing:
+        client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
 def table_names(prefix: str) -> dict[str, str]:
     return {logical: f"{prefix}-{logical}" for logical in tables()}
 

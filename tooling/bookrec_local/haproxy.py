@@ -211,8 +211,9 @@ def haproxy_binary() -> str:
 
 
 def default_targets(port_offset: int = 0) -> dict[str, list[str]]:
-    """Every service at its services.json port (plus `port_offset`) on loopback."""
-    return {name: [f"127.0.0.1:{spec['port'] + port_offset}"] for name, spec in definitions.services().items()}
+    """Every replica of every service on loopback, at its port (replica_ports) plus `port_offset`."""
+    return {name: [f"127.0.0.1:{port + port_offset}" for port in definitions.replica_ports(name)]
+            for name in definitions.services()}
 
 
 def parse_targets(values: list[str], port_offset: int = 0) -> dict[str, list[str]]:
@@ -233,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-offset", type=int, default=int(os.environ.get("BOOKREC_PORT_OFFSET", "0")),
                         help="added to every service port from services.json")
     parser.add_argument("--target", action="append", default=[], metavar="SERVICE=HOST:PORT[,HOST:PORT]",
-                        help="a service's replicas (several = round robin); default 127.0.0.1:<its port>")
+                        help="a service's replicas (several = round robin); default: 127.0.0.1 at each "
+                             "replica's port")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
     args = parser.parse_args(argv)

@@ -138,3 +138,14 @@ def local_dynamodb(endpoint: str):
     return boto3.client("dynamodb", endpoint_url=endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"],
                         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
                         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+
+
+def local_s3(endpoint: str):
+    """A boto3 S3 client for the emulator at `endpoint`, path-style as the services address it."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"],
+                        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+                        config=Config(s3={"addressing_style": "path"}))

@@ -1,4 +1,4 @@
-"""The local stack: the emulator, Redis, the four services and the local ALB (HAProxy).
+"""The local stack: the emulator, Redis, the four services, their builders and the local ALB (HAProxy).
 
     python -m bookrec_local.stack run      # foreground; Ctrl-C stops everything it started
     python -m bookrec_local.stack up       # background; pid files in .run/pids, logs in .run/logs
@@ -8,6 +8,14 @@
 Everything listens on loopback. Tables come from infrastructure/definitions/
 tables.json (through Terraform's environments/local when terraform is
 available), then the seed catalogue is loaded through the ETL.
+
+As on ECS, a service with "replicas": N in services.json runs N processes
+(replica i on its port + 10 i, all targets of its ALB backend; the first one is
+named after the service and is the one other services call; all of them write to
+logs/<service>.log, as all tasks of a service log to its one log group), and a
+service with a "builder" gets that builder as a process of its own
+(`<service>-builder`, logs/<service>-builder.log), publishing its artifacts to the
+stack's artifact bucket, which its replicas load instead of scanning the tables.
 
 `Stack` is the one API for a local stack: the command line above, the test
 fixtures, the load-test runner and the experiments all start, inspect,
@@ -37,6 +45,7 @@ from bookrec_local.procs import (
     LOCAL_AWS_ENV,
     http_ok,
     local_dynamodb,
+    local_s3,
     moto_command,
     port_open,
     redis_command,
@@ -51,10 +60,25 @@ MOTO_PORT, REDIS_PORT, ALB_PORT = 4566, 6379, 8080
 # two to hand out on two cores.
 STARTUP_READY_SECONDS = 420
 STOP_GRACE_SECONDS = 10
+# How often each local builder runs (`--every`). On AWS the scheduler starts one every schedule_minutes
+# (services.json); locally a run that finds nothing changed costs a few reads, so they run far more often:
+# a stack's first artifacts come as soon as the seed is in, and a replica (re)started later loads an
+# artifact at most this old and catches up from the change feed. A recommendation model is rebuilt from
+# full scans of both tables whenever a rating came in, hence the longer period.
+BUILDER_EVERY_SECONDS = {"search": 30, "recommendation": 60}
 
 
 def say(message: str) -> None:
     print(f"[stack] {message}", flush=True)
+
+
+def builder_name(service: str) -> str:
+    return f"{service}-builder"
+
+
+def builder_command(service: str) -> list[str]:
+    module = definitions.services()[service]["builder"]["module"]
+    return [sys.executable, "-m", module, "--every", str(BUILDER_EVERY_SECONDS.get(service, 60))]
 
 
 def granian_command(package: str, port: int) -> list[str]:
@@ -124,7 +148,21 @@ class Stack:
         return self.port(definitions.services()[service]["port"])
 
     def service_url(self, service: str) -> str:
+        """The service's first replica (the one other services call)."""
         return f"http://127.0.0.1:{self.service_port(service)}"
+
+    def service_ports(self, service: str) -> list[int]:
+        """Every replica's port, the first one's first."""
+        return [self.port(p) for p in definitions.replica_ports(service)]
+
+    def service_urls(self, service: str) -> list[str]:
+        """Every replica's URL, in the order of `replica_names`."""
+        return [f"http://127.0.0.1:{port}" for port in self.service_ports(service)]
+
+    @staticmethod
+    def replica_names(service: str) -> list[str]:
+        """Each replica's process name (its key in `pids()`): the service's own name, then <service>-2, ..."""
+        return definitions.replica_names(service)
 
     @property
     def alb_url(self) -> str:
@@ -160,16 +198,26 @@ class Stack:
                            admin)
 
     # -- processes
-    def launch(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    def launch(self, name: str, command: list[str], env: dict[str, str] | None = None,
+               log: str | None = None) -> subprocess.Popen:
+        """Start a process of the stack under `name`, its output appended to logs/<log or name>.log."""
         self.pids_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        proc = start(command, self.logs_dir / f"{name}.log", env=env, new_session=True)
+        proc = start(command, self.logs_dir / f"{log or name}.log", env=env, new_session=True)
         (self.pids_dir / f"{name}.pid").write_text(str(proc.pid))
         return proc
 
     def stop(self, *names: str) -> int:
-        """Stop the named processes (all of them when none is named): TERM, then KILL after a grace period."""
-        pids = {name: pid for name, pid in self.pids().items() if not names or name in names}
+        """Stop the named processes (all of them when none is named): TERM, then KILL after a grace period.
+        A service's name stands for every replica of it (not its builder: `<service>-builder`)."""
+        services = definitions.services()
+        wanted = {replica for name in names
+                  for replica in (self.replica_names(name) if name in services else [name])}
+        return self._stop_processes(wanted if names else None)
+
+    def _stop_processes(self, names: set[str] | None) -> int:
+        """Stop exactly these processes (None: all of them); how many there were."""
+        pids = {name: pid for name, pid in self.pids().items() if names is None or name in names}
         for pid in pids.values():
             _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
@@ -181,21 +229,31 @@ class Stack:
             (self.pids_dir / f"{name}.pid").unlink(missing_ok=True)
         return len(pids)
 
-    def service_env(self, service: str, redis_url: str, identity: dict[str, str]) -> dict[str, str]:
-        services = definitions.services()
-        spec = services[service]
-        env = {
+    def _base_env(self) -> dict[str, str]:
+        return {
             **LOCAL_AWS_ENV,
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             **definitions.table_env(self.prefix),
-            "PORT": str(self.service_port(service)),
             "LOG_LEVEL": self.log_level,
             # The emulator answers slowly while it serves a big scan (it walks the whole table for a scan
             # or a GSI query): probes and calls wait it out here; on AWS the defaults are far shorter.
             "READY_TIMEOUT": "5",
             "DYNAMODB_READ_TIMEOUT": "10",
+        }
+
+    def service_env(self, service: str, redis_url: str, identity: dict[str, str],
+                    artifact_bucket: str = "") -> dict[str, str]:
+        """The environment of the service's first replica (the others differ only in PORT). With an
+        `artifact_bucket`, a service with a builder loads its artifacts from it instead of scanning."""
+        services = definitions.services()
+        spec = services[service]
+        env = {
+            **self._base_env(),
+            "PORT": str(self.service_port(service)),
             **spec.get("environment", {}),
         }
+        if spec.get("artifacts") and artifact_bucket:
+            env["ARTIFACT_BUCKET"] = artifact_bucket
         if spec.get("redis"):
             env["REDIS_URL"] = redis_url
             if self.rate_limit is not None:
@@ -206,30 +264,65 @@ class Stack:
             env[f"{peer.upper()}_URL"] = self.service_url(peer)
         return env
 
+    def builder_env(self, service: str, redis_url: str, artifact_bucket: str) -> dict[str, str]:
+        """The environment of a service's builder: the tables, the lease's Redis and the artifact bucket."""
+        return {**self._base_env(), "REDIS_URL": redis_url, "ARTIFACT_BUCKET": artifact_bucket,
+                **definitions.services()[service]["builder"].get("environment", {})}
+
+    def start_builder(self, service: str) -> subprocess.Popen:
+        """(Re)start the builder of a service of a running stack (one with artifacts in use)."""
+        stack_env = self.env
+        if not stack_env.get("ARTIFACT_BUCKET"):
+            raise RuntimeError("this stack runs without artifacts (no Redis for the builders' lease)")
+        name = builder_name(service)
+        self._stop_processes({name})
+        return self.launch(name, builder_command(service),
+                           self.builder_env(service, stack_env["REDIS_URL"], stack_env["ARTIFACT_BUCKET"]))
+
     def start_service(self, service: str, *, name: str | None = None, port: int | None = None,
                       env: dict[str, str] | None = None, ready_seconds: float = STARTUP_READY_SECONDS) -> int:
-        """(Re)start a service of a running stack, or an extra replica under another name and port, with
-        `env` over the stack's own environment; waits until it is ready and returns its port."""
-        name = name or service
+        """(Re)start a service of a running stack, with `env` over the stack's own environment: every replica
+        of it when neither `name` nor `port` is given; else one process: one of its replicas (a name of
+        `replica_names`, at its port unless `port` says otherwise) or an extra one under another name and
+        port. Waits until each is ready; returns the (first) port."""
+        names, ports = self.replica_names(service), self.service_ports(service)
+        if name is None and port is None:
+            processes = list(zip(names, ports))
+        else:
+            name = name or service
+            processes = [(name, port or (ports[names.index(name)] if name in names else ports[0]))]
         spec = definitions.services()[service]
-        port = port or self.service_port(service)
         stack_env = self.env
         identity = {k: v for k, v in stack_env.items() if k.startswith("JWT_")}
-        environment = {**self.service_env(service, stack_env.get("REDIS_URL", ""), identity), "PORT": str(port),
-                       **(env or {})}
-        self.stop(name)
-        proc = self.launch(name, granian_command(spec["package"], port), environment)
-        self._await_service(service, port, proc, ready_seconds, name)
-        return port
+        environment = self.service_env(service, stack_env.get("REDIS_URL", ""), identity,
+                                       stack_env.get("ARTIFACT_BUCKET", ""))
+        self._stop_processes({n for n, _ in processes})
+        procs = {n: self.launch(n, granian_command(spec["package"], p),
+                                {**environment, "PORT": str(p), **(env or {})}, service if n in names else n)
+                 for n, p in processes}
+        for n, p in processes:
+            self._await_service(service, p, procs[n], ready_seconds, n)
+        return processes[0][1]
 
     @staticmethod
     def _await_service(service: str, port: int, proc: subprocess.Popen, ready_seconds: float,
-                       name: str | None = None) -> None:
-        """Until the service on `port` is alive (its health path), then ready (/ready answers 200)."""
+                       name: str | None = None, builders: dict[str, subprocess.Popen] | None = None) -> None:
+        """Until the service on `port` is alive (its health path), then ready (/ready answers 200). A service
+        with artifacts is ready once it loaded its builder's first one: a builder that exits meanwhile
+        (one of `builders`) ends the wait at once."""
         name = name or service
+
+        def builders_alive() -> bool:
+            for builder, builder_proc in (builders or {}).items():
+                if builder_proc.poll() is not None:
+                    raise RuntimeError(f"{builder} exited with code {builder_proc.returncode} before "
+                                       f"{name} was ready")
+            return True
+
         health = definitions.services()[service]["health_path"]
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{health}"), 60, f"{name} health", proc)
-        wait_until(lambda: ready(f"http://127.0.0.1:{port}/ready"), ready_seconds, f"{name} readiness", proc)
+        wait_until(lambda: builders_alive() and ready(f"http://127.0.0.1:{port}/ready"), ready_seconds,
+                   f"{name} readiness", proc)
 
     @property
     def alb_config(self) -> Path:
@@ -249,7 +342,7 @@ class Stack:
         check = subprocess.run([binary, "-c", "-q", "-f", str(self.alb_config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"HAProxy refused {self.alb_config}: {check.stdout}{check.stderr}")
-        self.stop("alb")
+        self._stop_processes({"alb"})
         wait_until(lambda: not port_open(self.port(ALB_PORT)), 10, "the previous ALB to close")
         proc = self.launch("alb", [binary, "-f", str(self.alb_config), "-db"])
         wait_until(lambda: port_open(self.port(ALB_PORT)), 30, "local ALB (haproxy)", proc)
@@ -259,8 +352,9 @@ class Stack:
         return self.state_dir / "haproxy.sock"
 
     def await_alb_targets(self, seconds: float = 30) -> None:
-        """Wait until the ALB's health checks have every target in rotation: a service can be ready a
-        moment before HAProxy's next check says so, and a request then would be its 503."""
+        """Wait until the ALB's health checks have every target (each replica of each service) in rotation:
+        a replica can be ready a moment before HAProxy's next check says so, and a request then would be
+        its 503."""
         def all_up() -> bool:
             try:
                 return all(servers_up(str(self.alb_stats_socket)).values())
@@ -286,17 +380,29 @@ class Stack:
         wait_until(lambda: port_open(port), 15, "redis-server", proc)
         return url
 
-    def _create_tables(self) -> None:
+    def _create_storage(self) -> str:
+        """The tables and the artifact bucket; returns the bucket's name."""
         from bookrec_local import terraform
 
+        outputs: dict = {}
         if terraform.terraform_available():
             say("creating tables with Terraform (infrastructure/environments/local)")
             state = self.state_dir / "terraform"
             (state / "terraform.tfstate").unlink(missing_ok=True)  # the emulator starts empty every time
-            terraform.apply_local(self.aws_endpoint, self.prefix, state_dir=state)
+            outputs = terraform.apply_local(self.aws_endpoint, self.prefix, state_dir=state)
         else:
             say(f"creating tables from infrastructure/definitions/tables.json ({terraform.why_unavailable()})")
             definitions.create_tables(local_dynamodb(self.aws_endpoint), self.prefix)
+        if outputs.get("artifact_bucket"):  # the platform module's bucket, where Terraform made it
+            return outputs["artifact_bucket"]
+        return self.create_artifact_bucket(self.aws_endpoint)
+
+    def create_artifact_bucket(self, endpoint: str) -> str:
+        """The artifact bucket, versioned, as modules/artifacts makes it (where Terraform did not)."""
+        name = definitions.artifact_bucket_name(self.prefix)
+        definitions.create_artifact_bucket(local_s3(endpoint), name)
+        say(f"artifact bucket {name}")
+        return name
 
     def load_seed(self, endpoint: str | None = None) -> None:
         if self.seed == "none":
@@ -313,10 +419,11 @@ class Stack:
         say(f"seeded in {time.monotonic() - started:.1f}s")
 
     def provision(self, endpoint: str) -> None:
-        """Tables, the user pool and seed data on an emulator someone else runs (docker compose's emulator,
-        whose deterministic ids let docker-compose.yml name the pool and client)."""
+        """Tables, the artifact bucket, the user pool and seed data on an emulator someone else runs (docker
+        compose's emulator, whose deterministic ids let docker-compose.yml name the pool and client)."""
         wait_until(lambda: http_ok(endpoint), 60, f"DynamoDB endpoint {endpoint}")
         definitions.create_tables(local_dynamodb(endpoint), self.prefix)
+        self.create_artifact_bucket(endpoint)
         identity = create_identity(endpoint, self.prefix)
         say(f"user pool {identity['COGNITO_USER_POOL_ID']}, app client {identity['JWT_AUDIENCE']}")
         self.load_seed(endpoint)
@@ -337,16 +444,27 @@ class Stack:
             moto = self.launch("moto", moto_command(self.port(MOTO_PORT)), env={"MOTO_PORT": str(self.port(MOTO_PORT))})
             redis_url = self._ensure_redis()
             wait_until(lambda: port_open(self.port(MOTO_PORT)), 30, "emulator", moto)
-            self._create_tables()
+            bucket = self._create_storage()
             identity = create_identity(self.aws_endpoint, self.prefix)
             self.load_seed()
+            if not redis_url:  # the builders' lease lives in Redis: without it each replica builds its own
+                say("WARNING: no Redis, so no builders: search and recommendation build from the tables")
+                bucket = ""
+            # The builders first: the replicas of their services are not ready before their first artifact.
+            builders = {builder_name(name): self.launch(builder_name(name), builder_command(name),
+                                                        self.builder_env(name, redis_url, bucket))
+                        for name in (definitions.builders() if bucket else {})}
             services = definitions.services()
-            procs = {name: self.launch(name, granian_command(spec["package"], self.service_port(name)),
-                                       self.service_env(name, redis_url, identity))
-                     for name, spec in services.items()}
+            replicas = [(service, name, port) for service in services
+                        for name, port in zip(self.replica_names(service), self.service_ports(service))]
+            environments = {service: self.service_env(service, redis_url, identity, bucket)
+                            for service in services}
+            procs = {name: self.launch(name, granian_command(services[service]["package"], port),
+                                       {**environments[service], "PORT": str(port)}, service)
+                     for service, name, port in replicas}
             self.start_alb()
-            for name in services:  # all four load at once; waiting on each in turn costs no extra time
-                self._await_service(name, self.service_port(name), procs[name], STARTUP_READY_SECONDS)
+            for service, name, port in replicas:  # all load at once: waiting on each in turn costs no time
+                self._await_service(service, port, procs[name], STARTUP_READY_SECONDS, name, builders)
             self.await_alb_targets()
         except BaseException:
             say(f"start failed; logs in {self.logs_dir}")
@@ -354,15 +472,18 @@ class Stack:
             raise
         (self.state_dir / "env.json").write_text(json.dumps(
             {"ALB_URL": self.alb_url, "AWS_ENDPOINT_URL": self.aws_endpoint, "REDIS_URL": redis_url,
-             **definitions.table_env(self.prefix), **identity}, indent=2))
+             "ARTIFACT_BUCKET": bucket, **definitions.table_env(self.prefix), **identity}, indent=2))
         say(f"ready in {time.monotonic() - started:.1f}s")
         say(f"ALB            {self.alb_url}   (e.g. curl {self.alb_url}/books/OL827357W)")
         for name in services:
-            say(f"{name:<14} {self.service_url(name)}   (/health /ready /metrics /schema)")
+            say(f"{name:<14} {'  '.join(self.service_urls(name))}   (/health /ready /metrics /schema)")
+        for name in builders:
+            say(f"{name:<14} {' '.join(builder_command(name.removesuffix('-builder'))[1:])}")
         say(f"DynamoDB       {self.aws_endpoint}   (emulator)")
+        say(f"artifacts      s3://{bucket}" if bucket else "artifacts      none (no Redis for the builders)")
         say(f"Redis          {redis_url or 'disabled'}")
         say(f"tokens         make token USER=alice   (Cognito user pool {identity['COGNITO_USER_POOL_ID']})")
-        say(f"logs           {self.logs_dir}/")
+        say(f"logs           {self.logs_dir}/   (<service>.log: every replica of it)")
 
     def down(self, quiet: bool = False) -> None:
         stopped = self.stop()

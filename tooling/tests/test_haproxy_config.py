@@ -185,10 +185,30 @@ def test_a_service_without_targets_is_refused():
         render_config(definitions.routes(), {k: v for k, v in TARGETS.items() if k != "ratings"})
 
 
-# As docker-compose.yml generates it: the compose service names as targets.
-COMPOSE_CONFIG = render_config(definitions.routes(), {name: [f"{name}:{spec['port']}"]
+# As docker-compose.yml generates it: the compose service names of every replica as targets.
+COMPOSE_CONFIG = render_config(definitions.routes(), {name: [f"{replica}:{spec['port']}"
+                                                             for replica in definitions.replica_names(name)]
                                                       for name, spec in definitions.services().items()},
                                bind="0.0.0.0")
+
+
+def backend(config: str, service: str) -> str:
+    return config.split(f"backend {service}\n", 1)[1].split("\n\n", 1)[0]
+
+
+def test_every_replica_of_services_json_is_a_target_of_its_backend():
+    """recommendation runs two tasks (services.json "replicas": 2): two servers, round robin, each checked."""
+    assert definitions.replicas("recommendation") == 2
+    assert TARGETS["recommendation"] == ["127.0.0.1:8004", "127.0.0.1:8014"]
+    assert default_targets(200)["recommendation"] == ["127.0.0.1:8204", "127.0.0.1:8214"]
+    recommendation = backend(CONFIG, "recommendation")
+    assert "balance roundrobin" in recommendation and "option httpchk GET /health" in recommendation
+    assert lines(recommendation, "server ") == ["server recommendation-1 127.0.0.1:8004",
+                                                "server recommendation-2 127.0.0.1:8014"]
+    assert lines(backend(COMPOSE_CONFIG, "recommendation"), "server ") == [
+        "server recommendation-1 recommendation:8004", "server recommendation-2 recommendation-2:8004"]
+    for name in set(definitions.services()) - {"recommendation"}:
+        assert len(lines(backend(CONFIG, name), "server ")) == definitions.replicas(name) == 1
 
 
 def test_hostname_targets_are_resolved_and_may_start_down():
