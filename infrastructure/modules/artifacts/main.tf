@@ -62,6 +62,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       days_after_initiation = 1
     }
   }
+  # A builder tags the payload its new manifest replaces; replicas fetch within seconds of a manifest,
+  # so a superseded payload can go after a day or two, while the current one never expires.
+  rule {
+    id     = "expire-superseded-payloads"
+    status = "Enabled"
+    filter {
+      tag {
+        key   = "superseded"
+        value = "true"
+      }
+    }
+    expiration {
+      days = var.superseded_days
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

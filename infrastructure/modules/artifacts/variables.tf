@@ -18,3 +18,9 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "superseded_days" {
+  description = "Days a payload replaced by a newer artifact (tagged superseded=true by its builder) is kept."
+  type        = number
+  default     = 2
+}

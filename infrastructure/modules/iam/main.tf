@@ -1,7 +1,7 @@
 # The task execution role (pull images, write logs, read the internal-token secret) and one task role
 # per service, allowed only the DynamoDB actions its access level in services.json needs, on its own
 # tables and their indexes. Replicas only read their artifact prefix; a builder role per service with
-# a builder may Scan its builder tables and write that prefix; the scheduler role may only run the
+# a builder may Scan its builder tables and write that prefix (and tag what it supersedes); the scheduler role may only run the
 # builder task definitions and pass their roles. No wildcard actions.
 data "aws_caller_identity" "this" {}
 
@@ -64,8 +64,11 @@ resource "aws_iam_role_policy" "task_tables" {
   })
 }
 
-# Replicas read their own artifact prefix: GetObject on it, and ListBucket limited to it so that a
-# missing object answers 404 rather than 403. Nothing may be written.
+# Replicas read their own artifact prefix: GetObject on it, and ListBucket on the bucket so that a
+# missing manifest (no build yet) answers 404 rather than 403. S3 checks ListBucket for a GetObject of a
+# missing key without an s3:prefix in the request context, so a prefix condition would turn that 404
+# into 403: listing is granted on the bucket, which holds artifact key names and nothing else. Nothing
+# may be written.
 locals {
   artifact_readers = { for name, spec in var.services : name => spec.artifacts if try(spec.artifacts, null) != null }
   builders         = { for name, spec in var.services : name => spec if try(spec.builder, null) != null }
@@ -89,11 +92,10 @@ resource "aws_iam_role_policy" "task_artifacts" {
         Resource = ["${var.artifact_bucket_arn}/${each.value}/*"]
       },
       {
-        Sid       = "ListOwnArtifacts"
-        Effect    = "Allow"
-        Action    = ["s3:ListBucket"]
-        Resource  = [var.artifact_bucket_arn]
-        Condition = { StringLike = { "s3:prefix" = [each.value, "${each.value}/*"] } }
+        Sid      = "ListArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [var.artifact_bucket_arn]
       },
     ]
   })
@@ -133,15 +135,14 @@ resource "aws_iam_role_policy" "builder_artifacts" {
       {
         Sid      = "ReadWriteOwnArtifacts"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject"]
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
         Resource = ["${var.artifact_bucket_arn}/${each.value.artifacts}/*"]
       },
       {
-        Sid       = "ListOwnArtifacts"
-        Effect    = "Allow"
-        Action    = ["s3:ListBucket"]
-        Resource  = [var.artifact_bucket_arn]
-        Condition = { StringLike = { "s3:prefix" = [each.value.artifacts, "${each.value.artifacts}/*"] } }
+        Sid      = "ListArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [var.artifact_bucket_arn]
       },
     ]
   })

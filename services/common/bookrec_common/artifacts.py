@@ -165,9 +165,21 @@ class ArtifactStore:
                 raise Superseded(f"{self.kind}: another builder published meanwhile") from exc
             raise
         ARTIFACT_PUBLISHED.labels(self.kind).inc()
+        if current is not None:
+            await self._mark_superseded(current)
         log.info("published %s version %d (%d bytes, %d items, %d items read)", self.kind, version,
                  manifest.size, items, build_reads)
         return manifest
+
+
+    async def _mark_superseded(self, manifest: Manifest) -> None:
+        """Tag the payload just replaced: the bucket's lifecycle deletes it a day or two later (a replica
+        that read the old manifest has long fetched it by then); the current payload never expires."""
+        try:
+            await self._s3.put_object_tagging(Bucket=self.bucket, Key=manifest.key,
+                                              Tagging={"TagSet": [{"Key": "superseded", "Value": "true"}]})
+        except Exception as exc:  # noqa: BLE001 - only storage is at stake; the next publish tags its own
+            log.warning("could not tag %s as superseded: %s", manifest.key, exc)
 
 
 def record_in_use(manifest: Manifest) -> None:

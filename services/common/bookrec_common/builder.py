@@ -58,6 +58,10 @@ async def _run(lease: Lease, store: ArtifactStore, build: Build) -> str:
         except CorruptArtifact as exc:
             log.warning("%s: newest manifest unreadable (%s): building from the tables", store.kind, exc)
             previous = None
+        if previous is not None and previous.version >= version:
+            version = await lease.token_above(previous.version)
+            if version is None:
+                return "lease_lost"
         building = asyncio.create_task(build(previous))
         losing = asyncio.create_task(lost.wait())
         await asyncio.wait({building, losing}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,8 +1,8 @@
 """A builder's lease in Redis: one holder at a time per kind of artifact, with expiry and fencing.
 
 `acquire` sets `lease:<kind>` only if absent, with a TTL, and draws the next fencing token from
-`lease-fence:<kind>` (INCR, never reset): tokens only grow, so the artifact a holder publishes carries a
-version above every earlier holder's (`bookrec_common.artifacts` refuses to publish under a lower one).
+`lease-fence:<kind>` (INCR; raised above the newest published version should Redis lose it): tokens only
+grow, so the artifact a holder publishes carries a version above every earlier holder's (`bookrec_common.artifacts` refuses to publish under a lower one).
 While building, `keep` renews the lease every third of its TTL; a holder that dies stops renewing and
 the lease expires, so the next builder takes over within one TTL. A holder that stalls past its TTL
 loses the lease and, being fenced, cannot overwrite what its successor published.
@@ -33,6 +33,12 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+_ADVANCE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local floor = tonumber(ARGV[2])
+if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then redis.call('SET', KEYS[2], floor) end
+return redis.call('INCR', KEYS[2])
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -44,19 +50,31 @@ class LeaseLost(Exception):
 
 
 class Lease:
-    def __init__(self, redis: Any, kind: str, ttl_seconds: float = 30.0, holder: str | None = None) -> None:
+    def __init__(self, redis: Any, kind: str, ttl_seconds: float = 30.0, holder: str | None = None,
+                 namespace: str = "") -> None:
         self._redis = redis
         self.kind = kind
         self.ttl_ms = int(ttl_seconds * 1000)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._keys = [f"lease:{kind}", f"lease-fence:{kind}"]
+        # The namespace (the artifact bucket) keeps fleets that share a Redis from taking each other's lease.
+        scope = f"{namespace}:{kind}" if namespace else kind
+        self._keys = [f"lease:{scope}", f"lease-fence:{scope}"]
         self._acquire = redis.register_script(_ACQUIRE)
+        self._advance = redis.register_script(_ADVANCE)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
     async def acquire(self) -> int | None:
         """The fencing token if the lease is now ours, None while someone else holds it."""
         token = await self._acquire(keys=self._keys, args=[self.holder, self.ttl_ms])
+        return int(token) if token else None
+
+    async def token_above(self, version: int) -> int | None:
+        """A fresh token above `version` (the newest published), None if the lease is no longer ours.
+
+        Redis may have lost the counter (a failover without persistence, a flush): tokens would restart
+        low and every publish be refused as superseded. The published version is the floor instead."""
+        token = await self._advance(keys=self._keys, args=[self.holder, version])
         return int(token) if token else None
 
     async def renew(self) -> bool:

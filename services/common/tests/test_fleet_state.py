@@ -60,6 +60,15 @@ async def test_a_corrupt_or_truncated_payload_is_refused_and_counted(store, moto
         await store.latest()
 
 
+async def test_a_replaced_payload_is_tagged_for_the_lifecycle_rule(store, moto_endpoint):
+    first = await store.publish(b"one", version=1, watermark=utc_now(), items=1, build_reads=0)
+    second = await store.publish(b"two", version=2, watermark=utc_now(), items=1, build_reads=0)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert s3.get_object_tagging(Bucket=store.bucket, Key=first.key)["TagSet"] == [
+        {"Key": "superseded", "Value": "true"}]
+    assert s3.get_object_tagging(Bucket=store.bucket, Key=second.key)["TagSet"] == []
+
+
 async def test_a_lower_version_never_replaces_a_published_one(store):
     await store.publish(b"new", version=7, watermark=utc_now(), items=1, build_reads=0)
     with pytest.raises(Superseded):
@@ -183,3 +192,18 @@ async def test_the_feed_reads_only_what_changed_after_a_moment_tombstones_includ
 
 def test_stamps_round_trip():
     assert iso_stamp(epoch_of("2026-12-02T10:00:03.250000Z")) == "2026-12-02T10:00:03.250000Z"
+
+
+async def test_a_redis_that_lost_the_fencing_counter_does_not_block_publishing(store, redis):
+    await store.publish(b"old", version=41, watermark=utc_now(), items=1, build_reads=0)
+    lease = Lease(redis, store.kind)
+    await redis.delete(f"lease-fence:{store.kind}")  # a failover without persistence
+    assert await build_once(lease, store, SlowBuild(0)) == "published"
+    assert (await store.latest()).version == 42
+
+
+async def test_leases_of_fleets_sharing_a_redis_are_apart(redis):
+    kind = f"lease-{uuid.uuid4().hex[:6]}"
+    assert await Lease(redis, kind, namespace="fleet-a").acquire() is not None
+    assert await Lease(redis, kind, namespace="fleet-b").acquire() is not None
+    assert await Lease(redis, kind, namespace="fleet-a").acquire() is None

@@ -78,7 +78,8 @@ async def build(settings: ModelSettings, every: float) -> None:
         source = RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments)
         model_build = ModelBuild(source, ChangeFeed(dynamodb, settings.books_table), settings.neighbours,
                                  settings.regularisation)
-        await run_builds(Lease(redis, KIND, settings.build_lease_seconds), store, model_build, every)
+        lease = Lease(redis, KIND, settings.build_lease_seconds, namespace=settings.artifact_bucket)
+        await run_builds(lease, store, model_build, every)
 
 
 def run() -> None:

@@ -21,7 +21,7 @@ from bookrec_recommendation.builder import KIND, ModelBuild, build_recommender
 from bookrec_recommendation.settings import ModelSettings
 from bookrec_recommendation.store import RatingsSource
 
-from .test_api import seed, settings_for, wait_ready
+from .test_api import TOKEN, seed, settings_for, wait_ready
 
 
 def rate_as_ratings_does(dynamodb, tables, user_id: str, book_id: str) -> None:
@@ -98,6 +98,8 @@ async def test_replicas_wait_for_the_model_then_take_up_newer_ones_without_scann
         for replica in (first, second):
             await wait_ready(replica)
         version = (await first.get("/ready")).json()["checks"]["model"]["artifact_version"]
+        for user in ("reader1", "reader2"):  # lists cached by earlier tests (one Redis for the session)
+            await first.post(f"/recommendations/invalidate/{user}", headers={"X-Internal-Token": TOKEN})
         answer = (await first.get("/recommendations/reader1")).json()
         assert answer["model_version"] == f"v{version}" and answer["strategy"] == "collaborative"
         assert (await second.get("/recommendations/reader2")).json()["model_version"] == f"v{version}"
