@@ -63,6 +63,14 @@ class TextColumn:
             all_lengths[index] = lengths[:len(positions)]
         return TextColumn(self._buffer + b"".join(encoded), all_starts, all_lengths)
 
+    def parts(self) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """The buffer, starts and lengths (`TextColumn(*parts)` is the same column): for snapshots."""
+        return self._buffer, self._starts, self._lengths
+
+    def taken(self, kept: np.ndarray) -> TextColumn:
+        """A copy with only the entries at `kept` (ascending positions); their bytes stay where they are."""
+        return TextColumn(self._buffer, self._starts[kept], self._lengths[kept])
+
     @property
     def nbytes(self) -> int:
         return len(self._buffer) + self._starts.nbytes + self._lengths.nbytes
@@ -162,6 +170,20 @@ class PostingLists:
         docs, kept_values = spliced((self.docs, self.values), drops, at,
                                     (new_docs, values.astype(self.values.dtype)))
         return PostingLists(offsets, docs, kept_values)
+
+    def without(self, removed: np.ndarray, renumbered: np.ndarray) -> PostingLists:
+        """Without the postings of the `removed` documents (a mask by document), the others renumbered
+        (`renumbered`: old document number -> new; monotone, so every list stays ascending)."""
+        dropped = removed[self.docs]
+        drops = np.flatnonzero(dropped)
+        sizes = np.diff(self.offsets)
+        if len(drops):
+            sizes = sizes - np.bincount(np.searchsorted(self.offsets, drops, side="right") - 1,
+                                        minlength=self.term_count)
+        offsets = np.zeros(self.term_count + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        kept = ~dropped
+        return PostingLists(offsets, renumbered[self.docs[kept]], self.values[kept])
 
     @property
     def nbytes(self) -> int:

@@ -74,6 +74,14 @@ class ValuePairs:
         order = np.argsort(all_books, kind="stable")
         return ValuePairs(all_books[order], all_codes[order], labels, keys)
 
+    def without(self, removed: np.ndarray, renumbered: np.ndarray) -> ValuePairs:
+        """Without the pairs of the `removed` books (a mask), the others renumbered (old -> new, monotone).
+
+        Values left without a book keep their code and label: they count 0, and counts show only values
+        counted at least once."""
+        kept = ~removed[self.books] if len(self.books) else np.zeros(0, dtype=bool)
+        return ValuePairs(renumbered[self.books[kept]], self.codes[kept], self.labels, self.keys)
+
     def codes_of(self, matches: np.ndarray, size: int) -> np.ndarray:
         """The value codes of the given books (ascending positions), one per pair."""
         if len(matches) * FEW_MATCHES_SHARE < len(self.books):

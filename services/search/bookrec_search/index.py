@@ -67,7 +67,8 @@ numpy column. Titles are kept in sorted order for prefix search by bisection;
 the vocabulary too (completions), and as a deletion neighbourhood (corrections). ISBNs
 are a sorted array of numbers beside the positions of their books.
 
-An index is immutable. `updated()` returns a new one: rating and other column
+An index is immutable. `updated()` returns a new one: deleted books are
+compacted away (see `bookrec_search.refresh`); rating and other column
 changes copy the affected columns; text changes also merge the changed
 documents' postings into copies of the lists (average field lengths stay as
 they were, which a small share of changes hardly moves; once the catalogue has
@@ -79,7 +80,8 @@ Modules
 `IndexBuilder`), `lexicon` (completions, typo candidates, the ISBN map),
 `matching` (each query word's alternatives and books), `filtering` (advanced
 search's filters and sorts), `refresh` (`updated()`), `columns` (packed text,
-posting lists), `facets`; this module ranks and pages.
+posting lists), `facets`, `snapshot` (an index as bytes and back); this module
+ranks and pages.
 """
 
 from __future__ import annotations
@@ -501,6 +503,7 @@ class SearchIndex:
         return Suggestions(hi - lo, [int(p) for p in positions[np.argsort(self.suggestion_rank[positions])]])
 
     # ---- refresh -----------------------------------------------------------------------------------
-    def updated(self, records: Iterable[Mapping[str, Any]]) -> SearchIndex:
-        """This index with the given records added or replaced (by book id); `self` when nothing differs."""
-        return refresh.updated(self, records)
+    def updated(self, records: Iterable[Mapping[str, Any]], deleted: Iterable[str] = ()) -> SearchIndex:
+        """This index with the given records added or replaced (by book id) and the `deleted` book ids gone
+        (unknown ids ignored; an id in both is deleted); `self` when nothing differs."""
+        return refresh.updated(self, records, deleted)

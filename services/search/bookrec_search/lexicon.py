@@ -194,6 +194,12 @@ class IsbnMap:
         return IsbnMap.of(np.concatenate([self.isbns[keep], np.array(isbns, dtype=np.int64)]),
                            np.concatenate([self.positions[keep], np.array(positions, dtype=np.int32)]))
 
+    def without(self, removed: np.ndarray, renumbered: np.ndarray) -> IsbnMap:
+        """Without the entries of removed positions (a mask), the others renumbered (old -> new, monotone:
+        the order by ISBN, then position, holds)."""
+        keep = ~removed[self.positions] if len(self.positions) else np.zeros(0, dtype=bool)
+        return IsbnMap(self.isbns[keep], renumbered[self.positions[keep]])
+
     @property
     def nbytes(self) -> int:
         return self.isbns.nbytes + self.positions.nbytes

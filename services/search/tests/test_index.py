@@ -576,6 +576,29 @@ def check_updated(raw, changes, new_raw) -> None:
     same_answers(updated, SearchIndex.from_records(current.values(), updated.average_lengths))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.lists(st.integers(0, 45), min_size=1, max_size=6), st.lists(change_strategy, max_size=4),
+       st.lists(book_strategy, max_size=3), st.booleans())
+def test_deleted_books_leave_an_index_that_answers_like_a_fresh_build_of_the_rest(raw, doomed, changes,
+                                                                                  new_raw, through_masks):
+    books = build(raw)
+    index = SearchIndex.from_records(books)
+    deleted = [f"OL{1 + i}W" for i in doomed]  # ids past the catalogue are unknown: ignored
+    edited = [with_derived_attributes({**books[i % len(books)], "title": other["title"], "title_norm": None})
+              for i, _, other in changes]
+    added = build(new_raw, start=1000)
+    current = {b["book_id"]: b for b in [*books, *edited, *added] if b["book_id"] not in deleted}
+    with mock.patch.object(columns_module, "SPLICE_STEPS", 0) if through_masks else contextlib.nullcontext():
+        updated = index.updated(edited + added, deleted=deleted)
+    if not edited and not added and not any(b["book_id"] in deleted for b in books):
+        assert updated is index
+    same_answers(updated, SearchIndex.from_records(current.values(), updated.average_lengths))
+    again = [b for b in books if b["book_id"] in deleted]  # given again, a deleted book is back
+    restored = {**current, **{b["book_id"]: b for b in again}}
+    back = updated.updated(again)
+    same_answers(back, SearchIndex.from_records(restored.values(), back.average_lengths))
+
+
 def test_a_catalogue_grown_from_nothing_is_scored_like_one_built_whole(sample_books):
     grown = SearchIndex.from_records([])
     for start in range(0, len(sample_books), 400):

@@ -1,0 +1,195 @@
+"""A search index as bytes and back: `dump(index)` and `load(data)`. Pure, no I/O.
+
+The builder dumps the index it built once for the fleet; replicas load the bytes (an S3 artifact) and
+keep them fresh with `SearchIndex.updated()`. A loaded index answers exactly as the dumped one.
+
+Layout (little-endian):
+
+    MAGIC (8 bytes) | FORMAT_VERSION u32 | buffer count u32 | pickle length u64 | total length u64 |
+    CRC-32 of everything after the header u32 | per buffer: offset u64, length u64 | pickle | buffers
+
+The pickle (protocol 5) holds the index's constructor parts as plain values only (dicts, lists,
+tuples, str, bytes, numbers, numpy arrays); the arrays' memory travels out of band, each buffer at an
+offset aligned to 64 bytes, and `load` makes them views into `data` instead of copies: loading takes
+about as long as unpickling the vocabulary's strings, and the bytes and the index are one piece of
+memory, not two. The arrays are then read-only, which the index never minds (an update copies what it
+changes). Derived columns (ranks, priors, autocomplete block tops) are recomputed by the constructor.
+
+Trust: pickle runs code named by the stream. The artifact is written only by the builder (its IAM role
+alone may write the bucket) and carries a SHA-256 the replica checks before calling `load`; on top of
+that, `load` refuses another magic or format version, checks the length and a CRC-32 of the body
+(truncated or garbled bytes raise `SnapshotError`, never something random), and unpickles with an
+allow-list of the two numpy globals arrays need, so no other callable can be named.
+
+Bump FORMAT_VERSION whenever the parts change (a renamed field, a new structure, a changed dtype): a
+replica then refuses an artifact of another build and can fall back to building its own index.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+
+from bookrec_search.columns import PostingLists, TextColumn
+from bookrec_search.facets import ValuePairs
+from bookrec_search.index import SearchIndex
+from bookrec_search.lexicon import IsbnMap, Lexicon, Neighbourhood
+
+MAGIC = b"BRSRCHIX"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sIIQQI")
+_BUFFER = struct.Struct("<QQ")
+ALIGN = 64
+_ALLOWED_GLOBALS = {("numpy._core.numeric", "_frombuffer"), ("numpy", "dtype")}
+_PER_BOOK = ("book_ids", "id_order", "signatures", "years", "language", "cover_ids", "rating_count",
+             "rating_sum", "title_order")
+_PARTS = frozenset((*_PER_BOOK, "languages", "titles", "title_norms", "authors", "vocabulary", "fields",
+                    "lengths", "average_lengths", "averaged_size", "combined", "lexicon", "original_titles", "isbns",
+                    "author_values", "subject_values"))
+
+
+class SnapshotError(ValueError):
+    """The bytes are not a search index snapshot of this format: another format, truncated or garbled."""
+
+
+def dump(index: SearchIndex) -> bytes:
+    """The index as bytes `load` takes back (see the module docstring for the layout)."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(_parts_of(index), protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    table_end = _HEADER.size + _BUFFER.size * len(raws)
+    pieces: list[Any] = [b"", stream]
+    offset = table_end + len(stream)
+    table = []
+    for raw in raws:
+        padding = -offset % ALIGN
+        pieces.append(bytes(padding))
+        offset += padding
+        table.append(_BUFFER.pack(offset, raw.nbytes))
+        pieces.append(raw)
+        offset += raw.nbytes
+    pieces[0] = b"".join(table)
+    crc = 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(raws), len(stream), offset, crc)
+    return b"".join([header, *pieces])
+
+
+def load(data: bytes) -> SearchIndex:
+    """The index `dump` gave `data` for; `SnapshotError` when `data` is anything else.
+
+    The index's arrays are views into `data` (kept alive by them); a mutable buffer is copied first.
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if len(data) < _HEADER.size:
+        raise SnapshotError(f"not a search index snapshot: {len(data)} bytes, shorter than the header")
+    magic, version, count, stream_length, total, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SnapshotError(f"not a search index snapshot (magic {magic!r}, expected {MAGIC!r})")
+    if version != FORMAT_VERSION:
+        raise SnapshotError(f"search index snapshot format {version}, this service reads {FORMAT_VERSION}")
+    if total != len(data):
+        raise SnapshotError(f"search index snapshot of {total} bytes truncated or padded to {len(data)}")
+    view = memoryview(data)
+    if zlib.crc32(view[_HEADER.size:]) != crc:
+        raise SnapshotError("search index snapshot garbled: its CRC-32 does not match")
+    table_end = _HEADER.size + _BUFFER.size * count
+    stream_end = table_end + stream_length
+    if stream_end > total:
+        raise SnapshotError("search index snapshot garbled: its pickle runs past the end")
+    buffers = []
+    for i in range(count):
+        offset, length = _BUFFER.unpack_from(data, _HEADER.size + i * _BUFFER.size)
+        if offset < stream_end or offset + length > total:
+            raise SnapshotError("search index snapshot garbled: a buffer lies outside the data")
+        buffers.append(view[offset:offset + length])
+    try:
+        parts = _Unpickler(io.BytesIO(view[table_end:stream_end]), buffers=buffers).load()
+        return _index_of(parts)
+    except SnapshotError:
+        raise
+    except Exception as error:  # whatever a malformed stream makes pickle or the constructor raise
+        raise SnapshotError(f"search index snapshot unreadable: {type(error).__name__}: {error}") from error
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise SnapshotError(f"search index snapshot names {module}.{name}, which it may not")
+        return super().find_class(module, name)
+
+
+def _arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Contiguous (so they go out of band) read-only views: loaded arrays are read-only, and a pickle says
+    so; the same parts then give the same bytes whether dumped from a built or a loaded index."""
+    views = []
+    for a in arrays:
+        view = np.ascontiguousarray(a).view()
+        view.flags.writeable = False
+        views.append(view)
+    return tuple(views)
+
+
+def _parts_of(index: SearchIndex) -> dict[str, Any]:
+    def posting_lists(p: PostingLists) -> tuple[np.ndarray, ...]:
+        return _arrays(p.offsets, p.docs, p.values)
+
+    def text(column: TextColumn) -> tuple[Any, ...]:
+        buffer, starts, lengths = column.parts()
+        return (buffer, *_arrays(starts, lengths))
+
+    def value_pairs(v: ValuePairs) -> tuple[Any, ...]:
+        return (*_arrays(v.books, v.codes), list(v.labels), dict(v.keys))
+
+    lexicon = index.lexicon
+    return {
+        **{name: _arrays(getattr(index, name))[0] for name in _PER_BOOK},
+        "languages": list(index.languages), "titles": text(index.titles),
+        "title_norms": text(index.title_norms),
+        "authors": text(index.authors), "vocabulary": index.vocabulary,
+        "fields": [posting_lists(f) for f in index.fields], "lengths": list(_arrays(*index.lengths)),
+        "average_lengths": [float(a) for a in index.average_lengths],
+        "averaged_size": int(index.averaged_size),
+        "combined": posting_lists(index.combined),
+        "lexicon": (lexicon.by_id, lexicon.sorted_terms,
+                    *_arrays(lexicon.sorted_ids, lexicon.neighbourhood.hashes, lexicon.neighbourhood.ids)),
+        "original_titles": index.original_titles, "isbns": _arrays(index.isbns.isbns, index.isbns.positions),
+        "author_values": value_pairs(index.author_values),
+        "subject_values": value_pairs(index.subject_values),
+    }
+
+
+def _index_of(parts: Any) -> SearchIndex:
+    if not isinstance(parts, dict) or set(parts) != _PARTS:
+        raise SnapshotError("search index snapshot holds other parts than this format's")
+    size = len(parts["book_ids"])
+    if any(len(parts[name]) != size for name in _PER_BOOK) or any(len(x) != size for x in parts["lengths"]):
+        raise SnapshotError("search index snapshot garbled: its per-book columns differ in length")
+    by_id, sorted_terms, sorted_ids, hashes, ids = parts["lexicon"]
+    return SearchIndex(
+        **{name: parts[name] for name in _PER_BOOK}, languages=tuple(parts["languages"]),
+        titles=TextColumn(*parts["titles"]), title_norms=TextColumn(*parts["title_norms"]),
+        authors=TextColumn(*parts["authors"]), vocabulary=parts["vocabulary"],
+        fields=tuple(_posting_lists(*f, len(by_id)) for f in parts["fields"]),
+        lengths=tuple(parts["lengths"]),
+        average_lengths=tuple(parts["average_lengths"]), averaged_size=parts["averaged_size"],
+        combined=_posting_lists(*parts["combined"], len(by_id)),
+        lexicon=Lexicon(by_id, sorted_terms, sorted_ids, Neighbourhood(hashes, ids)),
+        original_titles=parts["original_titles"], isbns=IsbnMap(*parts["isbns"]),
+        author_values=ValuePairs(*parts["author_values"]),
+        subject_values=ValuePairs(*parts["subject_values"]))
+
+
+def _posting_lists(offsets: np.ndarray, docs: np.ndarray, values: np.ndarray,
+                   term_count: int) -> PostingLists:
+    if len(offsets) != term_count + 1 or offsets[-1] != len(docs) or len(docs) != len(values):
+        raise SnapshotError("search index snapshot garbled: posting lists do not add up")
+    return PostingLists(offsets, docs, values)
+

@@ -1,0 +1,182 @@
+"""A snapshot loads into an index that answers exactly as the dumped one; other bytes are refused."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bookrec_common.catalog import with_derived_attributes
+
+from bookrec_search import snapshot
+from bookrec_search.facets import FacetFilter
+from bookrec_search.index import Filters, SearchIndex
+from bookrec_search.snapshot import SnapshotError, dump, load
+
+QUERIES = ["zen", "nietzsche", "ethics of", "marcus aurelius", "philosophy", "philosphy of mnd", "kant crit",
+           "the", "a", "logic time", "mind", "the art", "lee", "zzz mind", "ethisc", "9780306406157"]
+WORDS = ["mind", "logic", "ethics", "being", "time", "art", "the", "Être"]
+small_book = st.fixed_dictionaries({
+    "title": st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
+    "original_title": st.one_of(st.none(), st.sampled_from(["Война и мир", "ノルウェイの森"])),
+    "authors": st.lists(st.sampled_from(["Ann Lee", "Bo Kim", "Émile Lee"]), max_size=2).map(
+        lambda names: [{"author_id": None, "name": n} for n in names]),
+    "subjects": st.lists(st.sampled_from(["logic", "ethics", "art history"]), max_size=3),
+    "first_publish_year": st.one_of(st.none(), st.integers(1800, 2020)),
+    "ratings_distribution": st.dictionaries(st.sampled_from(["1", "3", "4", "5"]), st.integers(0, 4)),
+    "language": st.sampled_from(["eng", "fre", None]),
+    "isbn_13": st.sampled_from([[], ["9780306406157"]]),
+})
+
+
+def build(raw: list[dict], start: int = 1) -> list[dict]:
+    return [with_derived_attributes({**b, "book_id": f"OL{start + i}W"}) for i, b in enumerate(raw)]
+
+
+@pytest.fixture(scope="module")
+def real(sample_books) -> SearchIndex:
+    return SearchIndex.from_records(sample_books)
+
+
+@pytest.fixture(scope="module")
+def data(real) -> bytes:
+    return dump(real)
+
+
+def answers(index: SearchIndex) -> list:
+    """Pages, totals, matched terms and facets of full text, advanced search and autocomplete."""
+    out: list = []
+    for query in QUERIES:
+        result = index.search(query, 30, with_matches=True)
+        out.append(([(index.book(h.position), h.score, h.shown_score) for h in result.hits], result.total,
+                    result.matched_all_words, result.terms, result.corrections, result.matches.tolist(),
+                    index.facets(result.matches)))
+        filtered = index.search(query, 30, facet_filter=FacetFilter(languages=("eng",), decades=(1990, 2000)))
+        out.append(([index.book(h.position) for h in filtered.hits], filtered.total))
+    for filters in (Filters(title="ethics"), Filters(title="the", author="lee"), Filters(language="fre"),
+                    Filters(author="kant", min_rating=3.5), Filters(min_year=1950),
+                    Filters(subject="philosophy", language="eng")):
+        for sort in ("relevance", "rating", "year", "title"):
+            result = index.advanced(filters, sort, "asc", 30)
+            out.append(([(index.book(h.position), h.score) for h in result.hits], result.total))
+    for prefix in ("t", "the", "phil", "zen and", "z", "m", "a"):
+        suggestions = index.autocomplete(prefix, 20)
+        out.append(([index.book(p) for p in suggestions.positions], suggestions.total))
+    return out
+
+
+def assert_same_parts(a: object, b: object) -> None:
+    """Equal values, array by array (pickles of equal parts may still differ in which strings they share)."""
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same_parts(x, y)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b)
+        for k in a:
+            assert_same_parts(a[k], b[k])
+    else:
+        assert type(a) is type(b) and a == b
+
+
+def test_a_loaded_index_answers_exactly_as_the_dumped_one(real, data):
+    loaded = load(data)
+    assert loaded.size == real.size and loaded.terms == real.terms
+    assert loaded.nbytes == pytest.approx(real.nbytes, rel=0.01)  # Python containers sized by their history
+    assert answers(loaded) == answers(real)
+    assert dump(loaded) == data  # every part, byte for byte
+
+
+def test_a_loaded_index_updates_exactly_as_the_dumped_one(real, data, sample_books):
+    loaded = load(data)
+    rerated = [with_derived_attributes({**b, "ratings_distribution": {"5": 900 + i}}) for i, b in
+               enumerate(sample_books[:30])]
+    retitled = [with_derived_attributes({**b, "title": b["title"] + " zen revisited", "title_norm": None})
+                for b in sample_books[30:40]]
+    added = [with_derived_attributes({**b, "book_id": f"OLX{i}W", "title": "Nietzsche for zen readers"})
+             for i, b in enumerate(sample_books[40:45])]
+    deleted = [b["book_id"] for b in sample_books[45:60:3]]
+    for batch, gone in ((rerated, []), (retitled + added, deleted), ([], deleted + ["OL0W"]),
+                        (sample_books[45:60], [])):
+        real, loaded = real.updated(batch, deleted=gone), loaded.updated(batch, deleted=gone)
+        assert answers(loaded) == answers(real)
+        assert_same_parts(snapshot._parts_of(loaded), snapshot._parts_of(real))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(small_book, max_size=30), st.lists(small_book, max_size=4),
+       st.lists(st.integers(1, 30), max_size=3))
+def test_small_catalogues_round_trip_and_update_alike(raw, new_raw, doomed):
+    index = SearchIndex.from_records(build(raw))
+    data = dump(index)
+    loaded = load(data)
+    assert answers(loaded) == answers(index) and dump(loaded) == data
+    added, deleted = build(new_raw, start=500), [f"OL{i}W" for i in doomed]
+    index, loaded = index.updated(added, deleted=deleted), loaded.updated(added, deleted=deleted)
+    assert answers(loaded) == answers(index)
+    assert_same_parts(snapshot._parts_of(loaded), snapshot._parts_of(index))
+
+
+def test_an_empty_index_round_trips():
+    empty = load(dump(SearchIndex.from_records([])))
+    assert empty.size == 0 and empty.search("zen").total == 0 and empty.autocomplete("z").total == 0
+
+
+def test_another_format_is_refused_with_a_clear_error(data):
+    with pytest.raises(SnapshotError, match="not a search index snapshot"):
+        load(b"PK\x03\x04" + data[4:])
+    with pytest.raises(SnapshotError, match="not a search index snapshot"):
+        load(pickle.dumps({"some": "index"}, protocol=5))
+    other_version = data[:8] + struct.pack("<I", snapshot.FORMAT_VERSION + 1) + data[12:]
+    with pytest.raises(SnapshotError, match=f"format {snapshot.FORMAT_VERSION + 1}"):
+        load(other_version)
+
+
+@pytest.mark.parametrize("keep", [0, 7, 20, 40, 1000, 0.5, -1])
+def test_truncated_bytes_are_refused(data, keep):
+    cut = data[:int(len(data) * keep) if isinstance(keep, float) else keep]
+    with pytest.raises(SnapshotError):
+        load(cut)
+
+
+def test_random_and_garbled_bytes_are_refused(data):
+    rng = random.Random(2026)
+    for size in (0, 1, 35, 36, 100, 10_000):
+        with pytest.raises(SnapshotError):
+            load(bytes(rng.getrandbits(8) for _ in range(size)))
+    with pytest.raises(SnapshotError):
+        load(data[:36] + os.urandom(len(data) - 36))  # a right header over random bytes
+    for at in [*range(36, 200, 13), *(rng.randrange(36, len(data)) for _ in range(20))]:
+        garbled = bytearray(data)
+        garbled[at] ^= 1 << rng.randrange(8)
+        with pytest.raises(SnapshotError):
+            load(bytes(garbled))
+
+
+class _Callable:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def sealed(stream: bytes) -> bytes:
+    """A well-formed snapshot around any pickle stream (no out-of-band buffers)."""
+    return struct.pack("<8sIIQQI", snapshot.MAGIC, snapshot.FORMAT_VERSION, 0, len(stream), 36 + len(stream),
+                       zlib.crc32(stream)) + stream
+
+
+def test_a_well_formed_snapshot_naming_other_code_or_parts_is_refused():
+    with pytest.raises(SnapshotError, match="getcwd, which it may not"):
+        load(sealed(pickle.dumps({"book_ids": _Callable()}, protocol=5)))
+    with pytest.raises(SnapshotError, match="other parts"):
+        load(sealed(pickle.dumps({"book_ids": np.arange(3)}, protocol=5)))
+    with pytest.raises(SnapshotError):
+        load(sealed(b"\x80\x05garbage"))
