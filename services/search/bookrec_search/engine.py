@@ -1,19 +1,21 @@
-"""The live search index: loaded in the background at start, kept fresh, swapped atomically.
+"""The live search index: loaded at start, kept fresh from the change feed, swapped atomically.
 
-Load: a parallel segmented Scan feeds an IndexBuilder page by page; the
-arrays are built on a worker thread; `/ready` answers 503 until then.
+Load: from the newest artifact when there is an artifact bucket (the builder, `bookrec_search.builder`,
+publishes a snapshot once per fleet; a replica never scans the table then, and waits, not ready, until
+the first one exists), else from a parallel Scan of the table (a single process, tests). `/ready`
+answers 503 until an index is in place.
 
-Freshness: every `index_refresh_seconds` a filtered Scan reads the books whose
-`updated_at` is after the start of the previous successful scan, less
-`index_refresh_overlap_seconds` (the ratings service and the ETL stamp
-`updated_at` on every change, rating aggregates included). The overlap covers
-writers whose clocks lag ours or whose writes land a little after they were
-stamped; re-reading a book that did not change costs nothing, as
-`SearchIndex.updated` returns the same index. Changes are merged into a new
-index on a worker thread (numpy releases the GIL for the heavy parts) and
-swapped in with one assignment; requests keep reading the old index meanwhile.
-Books deleted from the table stay searchable until the service restarts (no
-route deletes books).
+Freshness: every `index_refresh_seconds` the change feed (`bookrec_common.feed`) is read from the
+index's position less `index_refresh_overlap_seconds` (writers' clocks, the GSI's propagation delay):
+added, changed (rating aggregates included) and deleted books, at a cost of the changed items alone.
+A newer artifact, looked for every `artifact_poll_seconds`, is loaded and caught up from its own
+watermark before it is swapped in, so a swap never steps back in time. A position older than the
+feed's retention reloads from the newest artifact: never a silent gap.
+
+Changes are merged into a new index on a worker thread (numpy releases the GIL for the heavy parts)
+and swapped in with one assignment; requests keep reading the old index meanwhile. The artifact store
+unreachable: the current index keeps serving (and following the feed), `/ready` says degraded, and the
+next look waits longer each time (`bookrec_common.artifacts.ArtifactFollower`).
 
 While the index is loading (or disabled by configuration) autocomplete is
 answered from the title-prefix GSI; identical prefixes asked at the same
@@ -28,12 +30,15 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
+from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
+
 from bookrec_search.index import BLOCK_TOP, IndexBuilder, SearchIndex, suggestion_key
+from bookrec_search.snapshot import load as load_snapshot
 from bookrec_search.store import BookSource
 
 log = logging.getLogger("bookrec.search")
@@ -42,6 +47,7 @@ INDEX_TERMS = Gauge("search_index_terms", "Distinct words in the live search ind
 INDEX_BYTES = Gauge("search_index_bytes", "Bytes held by the live search index")
 INDEX_SWAPPED = Gauge("search_index_swapped_timestamp_seconds", "When the live index was last swapped in")
 INDEX_BUILD_SECONDS = Gauge("search_index_last_build_seconds", "Duration of the last index build or merge")
+FEED_LAG = Gauge("search_feed_lag_seconds", "Age of the live index's change-feed position")
 REFRESH_CHANGES = Counter("search_index_refreshed_books", "Changed books read by index refreshes")
 REFRESH_FAILURES = Counter("search_index_refresh_failures", "Index loads and refreshes that failed")
 FALLBACK_QUERIES = Counter("search_autocomplete_fallback_queries", "Autocomplete answers taken from the GSI")
@@ -51,30 +57,49 @@ FALLBACK_CACHE_ENTRIES = 1024
 SuggestionPage = tuple[int, list[dict[str, Any]]]
 
 
-def iso_stamp(epoch_seconds: float) -> str:
-    """The same form as bookrec_common.catalog.utc_now(), so stamps compare as strings."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+async def caught_up(feed: ChangeFeed, index: SearchIndex, position: float, overlap: float,
+                    clock: Callable[[], float]) -> tuple[SearchIndex, float, int]:
+    """`index` (complete up to `position`) with every change since merged in: (index, new position, read)."""
+    started = clock()
+    records = await feed.since(position - overlap, started)
+    changed, deleted = latest_of(records)
+    if changed or deleted:
+        index = await asyncio.to_thread(index.updated, changed, deleted=deleted)
+    return index, started, len(records)
 
 
 class SearchEngine:
-    def __init__(self, source: BookSource, *, enabled: bool = True, refresh_overlap_seconds: float = 60.0,
+    def __init__(self, source: BookSource, feed: ChangeFeed, artifacts: ArtifactStore | None = None, *,
+                 enabled: bool = True, refresh_overlap_seconds: float = 15.0, poll_seconds: float = 60.0,
                  fallback_cache_seconds: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         self.source = source
+        self.feed = feed
+        self.follower = ArtifactFollower(artifacts, self._install, poll_seconds) if artifacts else None
         self.enabled = enabled
         self.index: SearchIndex | None = None
         self._overlap = refresh_overlap_seconds
         self._clock = clock
-        self._scanned_from: float | None = None  # start of the last successful scan
+        self._position: float | None = None  # changes up to here are in the index
         self._fallback_ttl = fallback_cache_seconds
         self._fallback: OrderedDict[str, tuple[float, asyncio.Task[SuggestionPage]]] = OrderedDict()
+        FEED_LAG.set_function(lambda: self._clock() - self._position if self._position is not None else 0.0)
 
     @property
     def ready(self) -> bool:
         return self.index is not None
 
-    def _publish(self, index: SearchIndex, seconds: float) -> None:
-        self.index = index
+    @property
+    def position(self) -> float | None:
+        return self._position
+
+    def state(self) -> dict[str, Any]:
+        """What `/ready` shows: the artifact in use, and how fresh the index is."""
+        return {"books": self.index.size if self.index is not None else 0,
+                **(self.follower.state() if self.follower else {}),
+                "feed_lag_seconds": round(self._clock() - self._position, 1) if self._position else None}
+
+    def _publish(self, index: SearchIndex, position: float, seconds: float) -> None:
+        self.index, self._position = index, position
         INDEX_DOCUMENTS.set(index.size)
         INDEX_TERMS.set(index.terms)
         INDEX_BYTES.set(index.nbytes)
@@ -82,35 +107,53 @@ class SearchEngine:
         INDEX_BUILD_SECONDS.set(seconds)
 
     async def load(self) -> None:
+        """Build the index from a full Scan of the table (no artifact bucket)."""
         started = self._clock()
         builder = IndexBuilder()
         read = await self.source.scan(builder.add_all)
         building = time.perf_counter()
         index = await asyncio.to_thread(builder.build)
-        self._publish(index, time.perf_counter() - building)
-        self._scanned_from = started
-        log.info("index of %d books loaded in %.1fs", read, self._clock() - started)
+        self._publish(index, started, time.perf_counter() - building)
+        log.info("index of %d books loaded from the table in %.1fs", read, self._clock() - started)
+
+    async def _install(self, manifest: Manifest, payload: bytes) -> None:
+        """Decode a checked artifact and catch it up from its watermark before swapping it in, so a
+        swap never steps back in time."""
+        started = time.perf_counter()
+        index = await asyncio.to_thread(load_snapshot, payload)
+        index, position, read = await caught_up(self.feed, index, epoch_of(manifest.watermark), self._overlap,
+                                                self._clock)
+        self._publish(index, position, time.perf_counter() - started)
+        log.info("index version %d (%d books) loaded in %.1fs, %d changes since its watermark",
+                 manifest.version, index.size, time.perf_counter() - started, read)
 
     async def refresh(self) -> int:
-        """Merge the books changed since the last scan; returns how many were read."""
-        if self.index is None or self._scanned_from is None:
+        """Merge the changes since the index's position; returns how many change records were read."""
+        if self.index is None or self._position is None:
             raise RuntimeError("refresh before the first load")
-        started = self._clock()
-        changed: list[dict[str, Any]] = []
-        await self.source.scan(changed.extend, updated_after=iso_stamp(self._scanned_from - self._overlap))
-        if changed:
-            merging = time.perf_counter()
-            current = self.index
-            updated = await asyncio.to_thread(current.updated, changed)
-            if updated is not current:
-                self._publish(updated, time.perf_counter() - merging)
-                log.info("index refreshed: %d books read, now %d books", len(changed), updated.size)
-            REFRESH_CHANGES.inc(len(changed))
-        self._scanned_from = started
-        return len(changed)
+        current = self.index
+        merging = time.perf_counter()
+        index, position, read = await caught_up(self.feed, current, self._position, self._overlap, self._clock)
+        if self.index is not current:
+            return read  # a newer artifact was swapped in meanwhile: it is caught up on its own
+        if index is not current:
+            self._publish(index, position, time.perf_counter() - merging)
+            log.info("index refreshed: %d changes read, now %d books", read, index.size)
+        else:
+            self._position = position
+        REFRESH_CHANGES.inc(read)
+        return read
+
+    async def _reload(self) -> None:
+        if self.follower is not None:
+            await self.follower.check(force=True)
+        else:
+            await self.load()
 
     async def run(self, period: float, retry_seconds: float = 5.0) -> None:
-        """Load, then refresh every `period` seconds (0: never) until cancelled."""
+        """Load, then follow the feed every `period` seconds (0: never) and newer artifacts, until cancelled."""
+        if self.follower is not None:
+            await self.follower.first(retry_seconds)
         while self.index is None:
             try:
                 await self.load()
@@ -118,10 +161,20 @@ class SearchEngine:
                 REFRESH_FAILURES.inc()
                 log.exception("index load failed; retrying in %.0fs", retry_seconds)
                 await asyncio.sleep(retry_seconds)
+        await asyncio.gather(self._follow_feed(period), self.follower.follow() if self.follower else asyncio.sleep(0))
+
+    async def _follow_feed(self, period: float) -> None:
         while period > 0:
             await asyncio.sleep(period)
             try:
                 await self.refresh()
+            except FeedGap as exc:
+                log.warning("%s: reloading", exc)
+                try:
+                    await self._reload()
+                except Exception:  # noqa: BLE001 - the next period tries again
+                    REFRESH_FAILURES.inc()
+                    log.exception("reload after a feed gap failed")
             except Exception:  # noqa: BLE001 - keep serving the current index; the next run catches up
                 REFRESH_FAILURES.inc()
                 log.exception("index refresh failed")

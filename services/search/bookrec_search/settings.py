@@ -4,17 +4,18 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from bookrec_common.settings import ServiceSettings
+from bookrec_common.settings import ArtifactSettings
 
 
-class SearchSettings(ServiceSettings):
+class SearchSettings(ArtifactSettings):
     service_name: str = "search"
     port: int = 8001
     books_table: str
     # How soon added or changed books (rating aggregates included) become searchable; 0 turns refreshes off.
     index_refresh_seconds: float = Field(default=30.0, ge=0)
-    # Each refresh re-reads this much before the previous scan began: writers' clocks and commit delays.
-    index_refresh_overlap_seconds: float = Field(default=60.0, ge=0)
+    # Each refresh reads the feed from this much before the previous read began: writers' clocks and the
+    # GSI's propagation delay. Shorter than the refresh period, a change is read at most twice.
+    index_refresh_overlap_seconds: float = Field(default=15.0, ge=0)
     # Off: no index; autocomplete answers from the title-prefix GSI and full-text search answers 503.
     index_enabled: bool = True
     scan_segments: int = Field(default=4, ge=1, le=64)

@@ -1,4 +1,4 @@
-"""The only search code that talks to DynamoDB: index loads and refreshes, the autocomplete fallback."""
+"""The only search code that talks to DynamoDB: full loads (builders), the change feed, the autocomplete fallback."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from typing import Any
 
 from bookrec_common.catalog import title_bucket
 from bookrec_common.clients import probe_table
+from bookrec_common.changes import is_deleted
 from bookrec_common.dynamo import from_item
+from bookrec_common.feed import ChangeFeed, count_read
 
 TITLE_PREFIX_INDEX = "title-prefix"
 PROBE_ID = "OL0W"  # never a real work id
 SUMMARY_FIELDS = "book_id, title, title_norm, authors, first_publish_year, rating_sum, rating_count, cover_id"
 INDEX_FIELDS = SUMMARY_FIELDS + ", subtitle, original_title, isbn_13, subjects, #lang"
+INDEX_NAMES = {"#lang": "language"}
+
+
+def change_feed(client: Any, books_table: str) -> ChangeFeed:
+    """The books change feed, read with the fields the index holds."""
+    return ChangeFeed(client, books_table, INDEX_FIELDS, INDEX_NAMES)
 
 
 class BookSource:
@@ -30,26 +38,20 @@ class BookSource:
     async def ping(self) -> None:
         await probe_table(self._client, self._table, {"book_id": PROBE_ID})
 
-    async def scan(self, consume: Callable[[list[dict[str, Any]]], Any],
-                   updated_after: str | None = None) -> int:
-        """Every book, or those with `updated_at` after a stamp, by a parallel segmented Scan.
-
-        Each page goes to `consume` as it arrives, so a full load never holds
-        the whole table as items. Returns how many books were read.
-        """
+    async def scan(self, consume: Callable[[list[dict[str, Any]]], Any]) -> int:
+        """Every book (tombstones left out), by a parallel segmented Scan: the whole table, so only
+        for a build. Each page goes to `consume` as it arrives, so a full load never holds the whole
+        table as items. Returns how many items were read."""
         async def segment(number: int) -> int:
             request: dict[str, Any] = {"TableName": self._table, "Segment": number,
-                                       "TotalSegments": self._segments, "ProjectionExpression": INDEX_FIELDS,
-                                       "ExpressionAttributeNames": {"#lang": "language"}}
-            if updated_after:
-                request["FilterExpression"] = "updated_at > :after"
-                request["ExpressionAttributeValues"] = {":after": {"S": updated_after}}
+                                       "TotalSegments": self._segments,
+                                       "ProjectionExpression": INDEX_FIELDS + ", deleted_at",
+                                       "ExpressionAttributeNames": INDEX_NAMES}
             read = 0
             while True:
                 response = await self._scan_client.scan(**request)
-                page = [from_item(item) for item in response.get("Items", [])]
-                consume(page)
-                read += len(page)
+                read += count_read("build", response)
+                consume([book for book in map(from_item, response.get("Items", [])) if not is_deleted(book)])
                 if "LastEvaluatedKey" not in response:
                     return read
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -69,6 +71,7 @@ class BookSource:
             request["Limit"] = self._query_page_size
         while True:
             response = await self._client.query(**request)
+            count_read("serving", response)
             yield [from_item(item) for item in response.get("Items", [])]
             if "LastEvaluatedKey" not in response:
                 return

@@ -12,10 +12,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.catalog import normalise_text, utc_now, with_derived_attributes
+from bookrec_common.changes import change_shard, change_stamp
 from bookrec_common.dynamo import to_item
 
 from bookrec_search.app import create_app
-from bookrec_search.engine import iso_stamp
+from bookrec_common.feed import iso_stamp
 from bookrec_search.index import SearchIndex, suggestion_key
 from bookrec_search.settings import SearchSettings
 from bookrec_local import definitions
@@ -25,7 +26,10 @@ TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethi
 
 
 def put_books(dynamodb, tables, books: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Written as the ETL writes them: stamped for the change feed (at `changed_at` when given)."""
     records = [with_derived_attributes(book) for book in books]
+    for record in records:
+        record.update(change_stamp(record["book_id"], record.get("changed_at") or utc_now()))
     for record in records:
         dynamodb.put_item(TableName=tables["books"], Item=to_item(record))
     return records
@@ -201,8 +205,10 @@ async def test_books_added_or_rerated_become_searchable_after_the_refresh_interv
     # A rating lands as the ratings service writes it: the new aggregate puts the book first for its prefix.
     dynamodb.update_item(
         TableName=tables["books"], Key={"book_id": {"S": "OL7W"}},
-        UpdateExpression="SET rating_sum = :s, rating_count = :c, updated_at = :now",
-        ExpressionAttributeValues={":s": {"N": "500"}, ":c": {"N": "100"}, ":now": {"S": utc_now()}})
+        UpdateExpression="SET rating_sum = :s, rating_count = :c, updated_at = :now, changed_at = :now, "
+                         "change_shard = :shard",
+        ExpressionAttributeValues={":s": {"N": "500"}, ":c": {"N": "100"}, ":now": {"S": utc_now()},
+                                   ":shard": {"S": change_shard("OL7W")}})
 
     async def rerated() -> bool:
         items = (await client.get("/search/autocomplete", params={"q": "be"})).json()["items"]
@@ -212,10 +218,10 @@ async def test_books_added_or_rerated_become_searchable_after_the_refresh_interv
     await wait_until(rerated)
 
 
-async def test_a_change_stamped_before_the_last_scan_is_still_picked_up(client, tables, dynamodb):
-    # A writer whose clock lags (or whose write lands late) stamps a time the previous scan already covered.
-    late = iso_stamp(time.time() - 20)
-    put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées", "updated_at": late}])
+async def test_a_change_stamped_before_the_last_read_is_still_picked_up(client, tables, dynamodb):
+    # A writer whose clock lags (or whose write lands late) stamps a time the previous read already covered.
+    late = iso_stamp(time.time() - 10)
+    put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées", "changed_at": late}])
 
     async def found() -> bool:
         return (await client.get("/search", params={"q": "pensees"})).json()["total"] == 1

@@ -1,4 +1,4 @@
-"""The live-index holder with an in-process book source: watermarks, swaps, the single-flight fallback."""
+"""The live-index holder with an in-process book source and feed: positions, deletions, the fallback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 
 from bookrec_common.catalog import with_derived_attributes
 
-from bookrec_search.engine import SearchEngine, iso_stamp
+from bookrec_common.feed import epoch_of, iso_stamp
+
+from bookrec_search.engine import SearchEngine
 from bookrec_search.index import suggestion_key
 
 
@@ -23,9 +25,9 @@ class FakeSource:
         self.gate: asyncio.Event | None = None
         self.failing = False
 
-    async def scan(self, consume, updated_after=None) -> int:
-        self.scans.append(updated_after)
-        page = [r for r in self.records.values() if updated_after is None or r["updated_at"] > updated_after]
+    async def scan(self, consume) -> int:
+        self.scans.append(None)
+        page = [r for r in self.records.values() if "deleted_at" not in r]
         consume(page)
         return len(page)
 
@@ -40,9 +42,27 @@ class FakeSource:
             yield matching[start:start + 3]
 
 
+class FakeFeed:
+    """The change feed over the same records: what changed after a moment (tombstones too)."""
+
+    def __init__(self, source: FakeSource) -> None:
+        self.source = source
+        self.asked: list[float] = []
+
+    async def since(self, after: float, now: float) -> list[dict[str, Any]]:
+        self.asked.append(after)
+        return sorted((r for r in self.source.records.values() if epoch_of(r["changed_at"]) > after),
+                      key=lambda r: r["changed_at"])
+
+
+def engine_over(source: FakeSource, **options: Any) -> tuple[SearchEngine, FakeFeed]:
+    feed = FakeFeed(source)
+    return SearchEngine(source, feed, **options), feed
+
+
 def book(i: int, stamp: str, **extra: Any) -> dict[str, Any]:
     return with_derived_attributes({"book_id": f"OL{i}W", "title": f"Title {i}", "updated_at": stamp,
-                                    **extra})
+                                    "changed_at": stamp, **extra})
 
 
 class Clock:
@@ -53,27 +73,43 @@ class Clock:
         return self.now
 
 
-async def test_refresh_reads_from_the_previous_scan_start_less_the_overlap():
+async def test_refresh_reads_the_feed_from_the_previous_read_less_the_overlap():
     clock = Clock(1_000_000.0)
     source = FakeSource([book(1, iso_stamp(999_000.0))])
-    engine = SearchEngine(source, refresh_overlap_seconds=60, clock=clock)
+    engine, feed = engine_over(source, refresh_overlap_seconds=15, clock=clock)
     await engine.load()
-    assert source.scans == [None] and engine.index.size == 1
+    assert source.scans == [None] and engine.index.size == 1 and engine.position == 1_000_000.0
     clock.now += 30
-    # Stamped 40 s before the load began (a lagging writer): inside the overlap, so it is read.
-    source.records["OL2W"] = book(2, iso_stamp(1_000_000.0 - 40))
+    # Stamped 10 s before the load began (a lagging writer): inside the overlap, so it is read.
+    source.records["OL2W"] = book(2, iso_stamp(1_000_000.0 - 10))
     assert await engine.refresh() == 1
-    assert source.scans[-1] == iso_stamp(1_000_000.0 - 60)
+    assert feed.asked[-1] == 1_000_000.0 - 15 and source.scans == [None]  # never a scan again
     assert engine.index.position_of("OL2W") is not None
     clock.now += 30
+    assert await engine.refresh() == 0
+    assert feed.asked[-1] == 1_000_030.0 - 15
+
+
+async def test_a_deleted_book_leaves_the_index_and_a_re_added_one_comes_back():
+    clock = Clock(3_000_000.0)
+    source = FakeSource([book(i, iso_stamp(clock.now - 100)) for i in range(1, 4)])
+    engine, _ = engine_over(source, refresh_overlap_seconds=15, clock=clock)
+    await engine.load()
+    clock.now += 30
+    source.records["OL2W"] = {"book_id": "OL2W", "deleted_at": iso_stamp(clock.now - 1),
+                              "changed_at": iso_stamp(clock.now - 1)}
     await engine.refresh()
-    assert source.scans[-1] == iso_stamp(1_000_030.0 - 60)
+    assert engine.index.position_of("OL2W") is None and engine.index.size == 2
+    clock.now += 30
+    source.records["OL2W"] = book(2, iso_stamp(clock.now - 1))
+    await engine.refresh()
+    assert engine.index.position_of("OL2W") is not None
 
 
 async def test_re_reading_unchanged_books_keeps_the_same_index():
     clock = Clock(2_000_000.0)
     source = FakeSource([book(i, iso_stamp(clock.now - 10)) for i in range(1, 6)])
-    engine = SearchEngine(source, refresh_overlap_seconds=60, clock=clock)
+    engine, _ = engine_over(source, refresh_overlap_seconds=15, clock=clock)
     await engine.load()
     before = engine.index
     assert await engine.refresh() == 5  # all inside the overlap window
@@ -81,7 +117,7 @@ async def test_re_reading_unchanged_books_keeps_the_same_index():
 
 
 async def test_refresh_before_load_is_refused():
-    engine = SearchEngine(FakeSource([]))
+    engine, _ = engine_over(FakeSource([]))
     with pytest.raises(RuntimeError):
         await engine.refresh()
 
@@ -90,7 +126,7 @@ async def test_concurrent_fallback_answers_share_one_query_and_failures_are_not_
     records = [book(i, "2026-01-01T00:00:00.000000Z", ratings_distribution={"4": i}) for i in range(1, 12)]
     source = FakeSource(records)
     source.gate = asyncio.Event()
-    engine = SearchEngine(source, fallback_cache_seconds=60)
+    engine, _ = engine_over(source, fallback_cache_seconds=60)
     waiting = [asyncio.create_task(engine.suggestions_from_table("title 1")) for _ in range(5)]
     await asyncio.sleep(0.01)
     source.gate.set()
@@ -109,7 +145,7 @@ async def test_concurrent_fallback_answers_share_one_query_and_failures_are_not_
 async def test_a_caller_going_away_does_not_cancel_the_shared_query():
     source = FakeSource([book(1, "2026-01-01T00:00:00.000000Z")])
     source.gate = asyncio.Event()
-    engine = SearchEngine(source)
+    engine, _ = engine_over(source)
     first = asyncio.create_task(engine.suggestions_from_table("title"))
     second = asyncio.create_task(engine.suggestions_from_table("title"))
     await asyncio.sleep(0.01)

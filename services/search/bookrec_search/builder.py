@@ -1,0 +1,96 @@
+"""The search builder: one index snapshot per fleet, published to S3 (`python -m bookrec_search.builder`).
+
+With no artifact yet (or an unreadable one, or one older than the feed's retention) it builds from a
+full Scan of the books table. Otherwise it loads the newest artifact and merges the changes read from
+the feed since its watermark: the table is read in full once, and then only what changed. Nothing
+changed: no new artifact. The replicas pick the new one up and swap it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
+from bookrec_common.builder import BuilderMisconfigured, Built, main, run_builds
+from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
+from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, iso_stamp
+from bookrec_common.lease import Lease
+from bookrec_common.logs import configure_logging
+
+from bookrec_search.engine import caught_up
+from bookrec_search.index import IndexBuilder, SearchIndex
+from bookrec_search.settings import SearchSettings, get_settings
+from bookrec_search.snapshot import dump, load
+from bookrec_search.store import BookSource, change_feed
+
+log = logging.getLogger("bookrec.search.builder")
+KIND = "search-index"
+
+
+class IndexBuild:
+    def __init__(self, source: BookSource, feed: ChangeFeed, store: ArtifactStore, overlap_seconds: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._source = source
+        self._feed = feed
+        self._store = store
+        self._overlap = overlap_seconds
+        self._clock = clock
+
+    async def __call__(self, previous: Manifest | None) -> Built | None:
+        if previous is not None:
+            try:
+                return await self._incremental(previous)
+            except (CorruptArtifact, FeedGap) as exc:
+                log.warning("cannot build on version %d (%s): building from the table", previous.version, exc)
+        return await self._full()
+
+    async def _incremental(self, previous: Manifest) -> Built | None:
+        read_before = self._feed.items_read
+        index = await asyncio.to_thread(load, await self._store.fetch(previous))
+        updated, position, _ = await caught_up(self._feed, index, epoch_of(previous.watermark), self._overlap,
+                                               self._clock)
+        if updated is index:
+            return None
+        return await self._built(updated, position, self._feed.items_read - read_before)
+
+    async def _full(self) -> Built:
+        started = self._clock()
+        builder = IndexBuilder()
+        read = await self._source.scan(builder.add_all)
+        index = await asyncio.to_thread(builder.build)
+        return await self._built(index, started, read)
+
+    @staticmethod
+    async def _built(index: SearchIndex, position: float, reads: int) -> Built:
+        payload = await asyncio.to_thread(dump, index)
+        return Built(payload, iso_stamp(position), index.size, reads)
+
+
+async def build(settings: SearchSettings, every: float) -> None:
+    if not settings.artifact_bucket or not settings.redis_url:
+        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the lease)")
+    async with AsyncExitStack() as stack:
+        dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
+        s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
+        redis = await stack.enter_async_context(redis_client_for(settings, timeout=5.0))
+        store = ArtifactStore(s3, settings.artifact_bucket, KIND)
+        source = BookSource(dynamodb, dynamodb, settings.books_table, settings.scan_segments)
+        index_build = IndexBuild(source, change_feed(dynamodb, settings.books_table), store,
+                                 settings.index_refresh_overlap_seconds)
+        lease = Lease(redis, KIND, settings.build_lease_seconds, namespace=settings.artifact_bucket)
+        await run_builds(lease, store, index_build, every)
+
+
+def run() -> None:
+    settings = get_settings()
+    configure_logging(f"{settings.service_name}-builder", settings.log_level)
+    main("Build the search index snapshot once for the fleet and publish it to the artifact bucket.",
+         lambda every: build(settings, every))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,169 @@
+"""Replicas start from the builder's artifact, follow the feed, swap newer artifacts, survive failures.
+
+Real parts: the emulator's DynamoDB and S3, a real Redis for the builder's lease.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+from botocore.exceptions import EndpointConnectionError
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
+
+from bookrec_common.catalog import utc_now
+from bookrec_common.changes import tombstone
+from bookrec_common.dynamo import to_item
+
+from bookrec_search.app import create_app
+from bookrec_search.builder import KIND, build
+from bookrec_search.store import BookSource
+
+from .test_api import put_books, seed, settings_for, wait_until
+
+
+def settings_with_artifacts(tables, redis_url, **overrides):
+    return settings_for(tables, redis_url=redis_url, artifact_bucket=overrides.pop("bucket"),
+                        index_refresh_seconds=0.2, artifact_poll_seconds=0.3, **overrides)
+
+
+async def total(client, query: str) -> int:
+    return (await client.get("/search", params={"q": query})).json()["total"]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_replica_waits_for_the_artifact_then_follows_the_feed_without_scanning(
+        tables, dynamodb, redis_url, artifact_bucket, monkeypatch):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    async with AsyncTestClient(create_app(settings)) as client:
+        waiting = await client.get("/ready")
+        assert waiting.status_code == 503
+        assert "waiting for the first artifact" in waiting.json()["checks"]["index"]["error"]
+        await build(settings, every=0)  # the builder: a full Scan, once for the fleet
+
+        refused_scans: list[str] = []
+
+        async def refuse(self, consume):
+            refused_scans.append(self._table)
+            raise AssertionError("a replica scanned the table")
+
+        monkeypatch.setattr(BookSource, "scan", refuse)
+        await wait_until(lambda: _ready(client))
+        report = (await client.get("/ready")).json()["checks"]["index"]
+        assert report["artifact_version"] >= 1 and report["books"] == 9 and report["feed_lag_seconds"] < 5
+        assert await total(client, "ethics") == 2
+
+        # Added and deleted books reach the replica through the feed.
+        put_books(dynamodb, tables, [{"book_id": "OL99W", "title": "Monadology"}])
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(tombstone("OL4W", utc_now(), time.time())))
+
+        async def fresh() -> bool:
+            return await total(client, "monadology") == 1 and await total(client, "ethics") == 1
+
+        await wait_until(fresh)
+        metrics = (await client.get("/metrics")).text
+        assert f'artifact_version{{kind="{KIND}"}}' in metrics and "search_feed_lag_seconds" in metrics
+        assert 'dynamodb_items_read_total{purpose="feed"}' in metrics
+        assert refused_scans == []
+
+
+async def _ready(client) -> bool:
+    return (await client.get("/ready")).status_code == 200
+
+
+async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
+        tables, dynamodb, redis_url, artifact_bucket, moto_endpoint):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    await build(settings, every=0)
+    async with AsyncTestClient(create_app(settings)) as client:
+        await wait_until(lambda: _ready(client))
+        first = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
+        put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées"}])
+        await build(settings, every=0)  # incremental: the previous artifact plus the feed
+
+        async def swapped() -> bool:
+            return (await client.get("/ready")).json()["checks"]["index"]["artifact_version"] > first
+
+        await wait_until(swapped)
+        assert await total(client, "pensees") == 1
+        second = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
+
+        # A third artifact whose payload is damaged after publishing: refused, counted, current kept.
+        put_books(dynamodb, tables, [{"book_id": "OL97W", "title": "Candide"}])
+        before = sample("artifact_refused_total", kind=KIND, reason="checksum")
+        s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+        await build(settings, every=0)
+        manifest = s3.get_object(Bucket=artifact_bucket, Key=f"{KIND}/latest.json")["Body"].read()
+        key = json.loads(manifest)["key"]
+        payload = s3.get_object(Bucket=artifact_bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=artifact_bucket, Key=key, Body=payload[:-1] + bytes([payload[-1] ^ 1]))
+
+        async def refused() -> bool:
+            return sample("artifact_refused_total", kind=KIND, reason="checksum") > before
+
+        await wait_until(refused)
+        assert (await client.get("/ready")).json()["checks"]["index"]["artifact_version"] == second
+        assert await total(client, "candide") == 1  # the feed still brought the change to the kept index
+
+
+async def test_the_artifact_store_unreachable_keeps_serving_degraded_then_recovers(
+        tables, dynamodb, redis_url, artifact_bucket):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    await build(settings, every=0)
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        await wait_until(lambda: _ready(client))
+        s3 = app.state.engine.follower.store._s3  # noqa: SLF001 - cut the network to S3 only
+        real_get = s3.get_object
+
+        async def unreachable(**request):
+            raise EndpointConnectionError(endpoint_url="http://s3.unreachable")
+
+        s3.get_object = unreachable
+        try:
+            async def degraded() -> bool:
+                body = (await client.get("/ready")).json()
+                return body["status"] == "degraded" and not body["checks"]["artifacts"]["ok"]
+
+            await wait_until(degraded)
+            put_books(dynamodb, tables, [{"book_id": "OL96W", "title": "Zadig"}])
+
+            async def still_fresh() -> bool:
+                return await total(client, "zadig") == 1
+
+            await wait_until(still_fresh)  # the feed keeps the index fresh meanwhile
+            assert (await client.get("/ready")).status_code == 200
+        finally:
+            s3.get_object = real_get
+
+        async def recovered() -> bool:
+            return (await client.get("/ready")).json()["status"] == "ready"
+
+        await wait_until(recovered, seconds=30)
+
+
+async def test_a_position_older_than_the_feed_retention_reloads_the_newest_artifact(
+        tables, dynamodb, redis_url, artifact_bucket):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    await build(settings, every=0)
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        await wait_until(lambda: _ready(client))
+        engine = app.state.engine
+        loaded = engine.index
+        engine._position -= 8 * 86_400  # noqa: SLF001 - as if the replica had been paused for 8 days
+
+        async def reloaded() -> bool:
+            return engine.index is not loaded and engine.position > time.time() - 60
+
+        await wait_until(reloaded)
+        assert await total(client, "ethics") == 2
