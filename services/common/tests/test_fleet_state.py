@@ -9,7 +9,7 @@ import boto3
 import pytest
 from prometheus_client import REGISTRY
 
-from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Superseded
+from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, CorruptArtifact, Superseded, artifacts_reachable
 from bookrec_common.builder import Built, build_once
 from bookrec_common.catalog import utc_now
 from bookrec_common.changes import FEED_RETENTION_SECONDS, change_stamp, tombstone
@@ -207,3 +207,44 @@ async def test_leases_of_fleets_sharing_a_redis_are_apart(redis):
     assert await Lease(redis, kind, namespace="fleet-a").acquire() is not None
     assert await Lease(redis, kind, namespace="fleet-b").acquire() is not None
     assert await Lease(redis, kind, namespace="fleet-a").acquire() is None
+
+
+async def test_a_follower_backs_off_while_the_store_is_away_and_keeps_what_it_has(store):
+    installed: list[bytes] = []
+
+    async def install(manifest, payload):
+        installed.append(payload)
+
+    follower = ArtifactFollower(store, install, poll_seconds=10)
+    assert follower.waiting and not await follower.check()  # nothing published: waiting, not failing
+    await store.publish(b"v1", version=1, watermark=utc_now(), items=1, build_reads=0)
+    assert await follower.check() and installed == [b"v1"] and follower.state()["artifact_version"] == 1
+    real_latest = store.latest
+
+    async def unreachable():
+        raise ConnectionError("S3 unreachable")
+
+    store.latest = unreachable
+    assert [await follower.look() for _ in range(8)] == [20, 40, 80, 160, 320, 600, 600, 600]
+    assert "S3 unreachable" in follower.error and follower.manifest.version == 1
+    with pytest.raises(RuntimeError, match="unreachable"):
+        await artifacts_reachable(follower)
+    store.latest = real_latest
+    await store.publish(b"v2", version=2, watermark=utc_now(), items=1, build_reads=0)
+    assert await follower.look() == 10 and follower.error is None and installed == [b"v1", b"v2"]
+    await artifacts_reachable(follower)
+
+
+async def test_a_follower_skips_a_refused_version_until_a_newer_one(store, moto_endpoint):
+    installed: list[bytes] = []
+
+    async def install(manifest, payload):
+        installed.append(payload)
+
+    follower = ArtifactFollower(store, install)
+    bad = await store.publish(b"good bytes", version=1, watermark=utc_now(), items=1, build_reads=0)
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").put_object(
+        Bucket=store.bucket, Key=bad.key, Body=b"evil bytes")
+    assert not await follower.check() and not await follower.check() and installed == []
+    await store.publish(b"fixed", version=2, watermark=utc_now(), items=1, build_reads=0)
+    assert await follower.check() and installed == [b"fixed"]
