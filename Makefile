@@ -85,6 +85,13 @@ evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
 bench-reco: deps ## recommender build and latency benchmark (RECO_SCALE=1: also at 50K books / 5M ratings, ~2 min)
 	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py $(if $(RECO_SCALE),--scale)
 
+FLEET_ARGS ?=
+.PHONY: bench-fleet
+bench-fleet: deps ## fleet-scale reads and starts on the emulator: feed items read per replica-hour, full-table reads per build interval at 1/2/4 replicas, a replica's cold start from a 1M-book artifact (~11 min in all, 1.7 GB RAM; FLEET_ARGS="--cold-books 100000" is quicker), the recommender's start from its artifact, the cost table
+	$(PY) services/search/benchmarks/bench_fleet.py $(FLEET_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_fleet.py
+	$(PY) services/search/benchmarks/fleet_costs.py
+
 bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost
 	$(PY) services/ratings/benchmarks/bench_ratings.py
 
