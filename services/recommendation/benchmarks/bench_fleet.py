@@ -44,8 +44,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import boto3  # noqa: E402
 import numpy as np  # noqa: E402
 from bookrec_local import definitions  # noqa: E402
-from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command,  # noqa: E402
-                                 running_moto, start, stop, wait_until)
+from bookrec_local.procs import (  # noqa: E402
+    LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command, running_moto, start, stop, wait_until)
 from litestar.testing import AsyncTestClient  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 
@@ -108,19 +108,22 @@ def write_items(dynamodb: Any, table: str, records: list[dict[str, Any]], writer
 
 def new_bucket(endpoint: str) -> str:
     name = f"bench-fleet-{uuid.uuid4().hex[:10]}"
-    definitions.create_artifact_bucket(boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"), name)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    definitions.create_artifact_bucket(s3, name)
     return name
 
 
-def settings_for(tables: dict[str, str], redis_url: str, bucket: str = "", **overrides: Any) -> RecommendationSettings:
-    return RecommendationSettings(books_table=tables["books"], ratings_table=tables["ratings"], redis_url=redis_url,
-                                  artifact_bucket=bucket, access_log=False, log_level="WARNING",
-                                  model_refresh_seconds=0, internal_token="bench",
+def settings_for(tables: dict[str, str], redis_url: str, bucket: str = "",
+                 **overrides: Any) -> RecommendationSettings:
+    return RecommendationSettings(books_table=tables["books"], ratings_table=tables["ratings"],
+                                  redis_url=redis_url, artifact_bucket=bucket, access_log=False,
+                                  log_level="WARNING", model_refresh_seconds=0, internal_token="bench",
                                   jwt_jwks_url="http://127.0.0.1:9/jwks.json", jwt_issuer="bench",
                                   jwt_audience="bench", **overrides)
 
 
-async def time_to_ready(settings: RecommendationSettings, limit: float = 900.0) -> tuple[float, dict[str, Any]]:
+async def time_to_ready(settings: RecommendationSettings,
+                        limit: float = 900.0) -> tuple[float, dict[str, Any]]:
     """Seconds from the app's start (lifespan entered) to /ready 200, and what /ready said then."""
     from bookrec_recommendation.app import create_app
 
@@ -155,9 +158,9 @@ def sample_tables(path: Path, n_ratings: int) -> tuple[list[dict[str, Any]], lis
     with gzip.open(SEED / "goodbooks10k_books.csv.gz", "rt", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             book_id = f"GB{row['book_id']}"
-            books.append({"book_id": book_id, "title": row["title"],
-                          "authors": [{"author_id": None, "name": a.strip()} for a in row["authors"].split(",")],
-                          "subjects": [], "rating_sum": sums.get(book_id, 0), "rating_count": counts.get(book_id, 0),
+            authors = [{"author_id": None, "name": a.strip()} for a in row["authors"].split(",")]
+            books.append({"book_id": book_id, "title": row["title"], "authors": authors, "subjects": [],
+                          "rating_sum": sums.get(book_id, 0), "rating_count": counts.get(book_id, 0),
                           **change_stamp(book_id, stamp)})
     return ratings, books
 
@@ -181,8 +184,8 @@ async def part_artifact(endpoint: str, redis_url: str, tables: dict[str, str], p
         store = ArtifactStore(s3, bucket, KIND)
         manifest = await store.publish(payload, version=1, watermark=iso_stamp(time.time()),
                                        items=len(model.book_ids), build_reads=len(users) + len(books))
-    print(f"  model from {len(users):,} ratings, {len(model.book_ids):,} books built in {built:.1f} s (in-process, "
-          f"as bench_recommend); artifact {len(payload) / 2**20:.1f} MiB, dump {dumped:.2f} s")
+    print(f"  model from {len(users):,} ratings, {len(model.book_ids):,} books built in {built:.1f} s "
+          f"(in-process, as bench_recommend); artifact {len(payload) / 2**20:.1f} MiB, dump {dumped:.2f} s")
 
     scanned_before = items_read("build")
     seconds, ready = await time_to_ready(settings)
@@ -208,16 +211,17 @@ async def part_artifact(endpoint: str, redis_url: str, tables: dict[str, str], p
     started = time.perf_counter()
     loaded = load(raw)
     load_seconds = time.perf_counter() - started
-    print(f"  parts: manifest GET {manifest_seconds * 1000:.0f} ms; payload GET {fetch_seconds * 1000:.0f} ms; "
-          f"SHA-256 {checksum_seconds * 1000:.0f} ms; decode (artifact.load) {load_seconds * 1000:.0f} ms "
-          f"({len(loaded.model.book_ids):,} books)")
+    print(f"  parts: manifest GET {manifest_seconds * 1000:.0f} ms; payload GET "
+          f"{fetch_seconds * 1000:.0f} ms; SHA-256 {checksum_seconds * 1000:.0f} ms; decode (artifact.load) "
+          f"{load_seconds * 1000:.0f} ms ({len(loaded.model.book_ids):,} books)")
 
 
 # ----------------------------------------------------------------------------------------- scan start
 
 
 async def part_scan(redis_url: str, tables: dict[str, str], size: int, full_size: int) -> None:
-    print(f"\n== 4b. The old start: the app without an artifact bucket scans ratings + books ({size:,} items) ==")
+    print(f"\n== 4b. The old start: the app without an artifact bucket scans ratings + books "
+          f"({size:,} items) ==")
     settings = settings_for(tables, redis_url)
     before = items_read("build")
     seconds, _ = await time_to_ready(settings)
@@ -236,9 +240,9 @@ async def part_scan(redis_url: str, tables: dict[str, str], size: int, full_size
 async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[str, str], size: int,
                      user_ids: list[str], book_ids: list[str], replica_counts: list[int], intervals: int,
                      ratings_per_interval: int) -> None:
-    print(f"\n== 2b. Full-table reads per build interval, recommendation ({size:,} items in ratings + books; N "
-          f"replica apps, N builder runs racing each interval, {ratings_per_interval} ratings written before each interval but the first and, from 3 "
-          f"intervals on, the last) ==")
+    print(f"\n== 2b. Full-table reads per build interval, recommendation ({size:,} items in ratings + books; "
+          f"N replica apps, N builder runs racing each interval, {ratings_per_interval} ratings written "
+          f"before each interval but the first and, from 3 intervals on, the last) ==")
     rng = np.random.default_rng(9)
     base = settings_for(tables, redis_url)
     async with contextlib.AsyncExitStack() as stack:
@@ -252,7 +256,8 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[
             store = ArtifactStore(s3, bucket, KIND)
             replica_settings = settings_for(tables, redis_url, bucket, artifact_poll_seconds=0.5)
             before_all = items_read("build")
-            replicas = [await stack.enter_async_context(AsyncTestClient(create_app(replica_settings), timeout=30))
+            replicas = [await stack.enter_async_context(AsyncTestClient(create_app(replica_settings),
+                                                                        timeout=30))
                         for _ in range(n)]
             per_interval = []
             for interval in range(intervals):
@@ -264,22 +269,25 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[
                         dynamodb.put_item(TableName=tables["ratings"], Item=to_item(
                             {"book_id": book_id, "user_id": user_id, "rating": int(rng.integers(1, 6)),
                              "created_at": now, "updated_at": now}))
+                        stamp = {":now": {"S": now}, ":shard": {"S": change_shard(book_id)}}
                         dynamodb.update_item(TableName=tables["books"], Key={"book_id": {"S": book_id}},
                                              UpdateExpression="SET changed_at = :now, change_shard = :shard",
-                                             ExpressionAttributeValues={":now": {"S": now},
-                                                                        ":shard": {"S": change_shard(book_id)}})
+                                             ExpressionAttributeValues=stamp)
                     await asyncio.sleep(0.01)
                 before = items_read("build")
                 builders = [build_once(Lease(redis, KIND, 30, holder=f"bench-{n}-{i}"), store,
                                        ModelBuild(RatingsSource(client, tables["books"], tables["ratings"]),
-                                                  ChangeFeed(client, tables["books"]), 100, 25.0, margin_seconds=0))
+                                                  ChangeFeed(client, tables["books"]), 100, 25.0,
+                                                  margin_seconds=0))
                             for i in range(n)]
                 outcomes = await asyncio.gather(*builders)
                 built = items_read("build") - before
                 if interval == 0:  # the replicas wait for the first artifact
                     for replica in replicas:
                         deadline = time.perf_counter() + 120
-                        while (await replica.get("/ready")).status_code != 200 and time.perf_counter() < deadline:
+                        while time.perf_counter() < deadline:
+                            if (await replica.get("/ready")).status_code == 200:
+                                break
                             await asyncio.sleep(0.1)
                 await asyncio.sleep(1.5)  # a few artifact polls of every replica
                 counted = {o: outcomes.count(o) for o in sorted(set(outcomes))}
@@ -289,10 +297,10 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[
             total = items_read("build") - before_all
             replica_reads = total - sum(per_interval) * size
             print(f"  N={n}: builders {max(per_interval):.2f} full-table reads per interval at most (1 when "
-                  f"something changed, 0 otherwise); the {n} replica(s) read {replica_reads:,.0f} table items "
-                  f"(their starts included); {total / size / intervals:.2f} full-table reads per interval in "
-                  f"all. Old design: {n} per {OLD_REFRESH_MINUTES}-min interval, changed or not, plus {n} at the "
-                  f"replicas' start")
+                  f"something changed, 0 otherwise); the {n} replica(s) read {replica_reads:,.0f} table "
+                  f"items (their starts included); {total / size / intervals:.2f} full-table reads per "
+                  f"interval in all. Old design: {n} per {OLD_REFRESH_MINUTES}-min interval, changed or not, "
+                  f"plus {n} at the replicas' start")
 
 
 async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
@@ -300,9 +308,11 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
     prefix = f"fleet{uuid.uuid4().hex[:8]}"
     tables = definitions.create_tables(dynamodb, prefix)
     ratings, books = sample_tables(args.ratings, args.scan_ratings)
-    seconds = write_items(dynamodb, tables["ratings"], ratings) + write_items(dynamodb, tables["books"], books)
+    seconds = write_items(dynamodb, tables["ratings"], ratings)
+    seconds += write_items(dynamodb, tables["books"], books)
     size = len(ratings) + len(books)
-    print(f"tables: {len(ratings):,} ratings (the sample's first) + {len(books):,} books written in {seconds:.1f} s")
+    print(f"tables: {len(ratings):,} ratings (the sample's first) + {len(books):,} books written in "
+          f"{seconds:.1f} s")
     with gzip.open(args.ratings, "rt") if args.ratings.suffix == ".gz" else open(args.ratings) as handle:
         full_size = sum(1 for _ in handle) - 1 + len(books)
     if "artifact" in args.parts:
@@ -315,10 +325,11 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS, help="CSV user_id,book_id,rating")
     parser.add_argument("--scan-ratings", type=int, default=20_000,
-                        help="ratings loaded into the emulator's table (the Scan-based start and the fleet part)")
+                        help="ratings loaded into the emulator's table (the Scan start and the fleet part)")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--intervals", type=int, default=3)
     parser.add_argument("--changes", type=int, default=20, help="ratings written between build intervals")

@@ -1,4 +1,4 @@
-"""Fleet-scale reads of the search service: what one replica reads, what the fleet reads, how fast a replica starts.
+"""Fleet-scale reads of the search service: what a replica reads, what the fleet reads, how fast one starts.
 
     python services/search/benchmarks/bench_fleet.py [--books 10000] [--periods 6] [--replicas 1 2 4]
         [--intervals 3] [--cold-books 1000000] [--scan-books 50000] [--parts feed fleet cold scan]
@@ -25,12 +25,12 @@ the end. Four parts, each printing its figures (asserts nothing):
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import contextlib
 import gc
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -154,9 +154,9 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
 
     period, overlap = settings.index_refresh_seconds, settings.index_refresh_overlap_seconds
     refreshes_per_hour = SECONDS_PER_HOUR / period
-    print(f"\n== 1. Items read per hour by one search replica (emulator, {len(records):,} books; refresh every "
-          f"{period:.0f} s, overlap {overlap:.0f} s; simulated clock, {periods} periods per rate after one "
-          f"to settle) ==")
+    print(f"\n== 1. Items read per hour by one search replica (emulator, {len(records):,} books; "
+          f"refresh every {period:.0f} s, overlap {overlap:.0f} s; simulated clock, {periods} periods per "
+          f"rate after one to settle) ==")
     rng = np.random.default_rng(3)
     by_id = {r["book_id"]: r for r in records}
     ids = list(by_id)
@@ -193,17 +193,18 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
             changes_per_hour = rate * SECONDS_PER_HOUR
             measured[rate] = per_hour
             per_change = per_hour / changes_per_hour if changes_per_hour else float("nan")
-            print(f"  {rate:4g} changes/s: {per_hour:10,.0f} feed items read/hour ({per_change:.2f} per change); "
-                  f"target <= 2 x {changes_per_hour:,.0f} + a small constant = {2 * changes_per_hour:,.0f} + c; "
+            target = 2 * changes_per_hour
+            print(f"  {rate:4g} changes/s: {per_hour:10,.0f} feed items read/hour ({per_change:.2f} per "
+                  f"change); target <= 2 x {changes_per_hour:,.0f} + a small constant = {target:,.0f} + c; "
                   f"per refresh {min(per_refresh)}-{max(per_refresh)}")
 
     scanned, returned = filtered_scan_count(dynamodb, table, iso_stamp(now[0] - period - overlap))
-    old_per_hour = scanned * SECONDS_PER_HOUR / OLD_REFRESH_SECONDS
+    per_hour = SECONDS_PER_HOUR / OLD_REFRESH_SECONDS
     print(f"  old design: one filtered Scan read (ScannedCount) {scanned:,} items to return {returned:,}; "
-          f"x {SECONDS_PER_HOUR / OLD_REFRESH_SECONDS:.0f} refreshes/hour = {old_per_hour:,.0f} items/hour at "
-          f"{len(records):,} books, whatever the rate of change")
-    print(f"  old design extrapolated to 1,000,000 books: {1_000_000 * SECONDS_PER_HOUR / OLD_REFRESH_SECONDS:,.0f} "
-          f"items/hour per replica (ScannedCount = table size, as measured above)")
+          f"x {per_hour:.0f} refreshes/hour = {scanned * per_hour:,.0f} items/hour at {len(records):,} "
+          f"books, whatever the rate of change")
+    print(f"  old design extrapolated to 1,000,000 books: {1_000_000 * per_hour:,.0f} items/hour per replica "
+          f"(ScannedCount = table size, as measured above)")
     return measured
 
 
@@ -212,7 +213,8 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
 
 def new_bucket(endpoint: str) -> str:
     name = f"bench-fleet-{uuid.uuid4().hex[:10]}"
-    definitions.create_artifact_bucket(boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"), name)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    definitions.create_artifact_bucket(s3, name)
     return name
 
 
@@ -226,16 +228,16 @@ async def replica_versions(clients: list[AsyncTestClient]) -> list[Any]:
 
 
 async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, table: str, records: list[dict[str, Any]],
-                     replica_counts: list[int], intervals: int, changes_per_interval: int, settings: Any) -> None:
+                     replica_counts: list[int], intervals: int, changes_per_interval: int,
+                     settings: Any) -> None:
     from bookrec_search.app import create_app
     from bookrec_search.builder import KIND, IndexBuild
     from bookrec_search.store import BookSource, change_feed
 
     size = len(records)
-    print(f"\n== 2. Full-table reads per build interval, search ({size:,} books; N replica apps, N builder runs "
-          f"racing each interval, {changes_per_interval} changes before each interval but the first and, from 3 "
-          f"intervals on, the last; full-table reads = build "
-          f"items read / table size) ==")
+    print(f"\n== 2. Full-table reads per build interval, search ({size:,} books; N replica apps, N builder "
+          f"runs racing each interval, {changes_per_interval} changes before each interval but the first "
+          f"and, from 3 intervals on, the last; full-table reads = build items read / table size) ==")
     rng = np.random.default_rng(5)
     by_id = {r["book_id"]: r for r in records}
     ids = list(by_id)
@@ -250,7 +252,8 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, table: str, r
             replica_settings = settings_for(table, redis_url, bucket, index_refresh_seconds=2,
                                             artifact_poll_seconds=0.5, dynamodb_read_timeout=60)
             before_all = items_read("build")
-            replicas = [await stack.enter_async_context(AsyncTestClient(create_app(replica_settings), timeout=30))
+            replicas = [await stack.enter_async_context(AsyncTestClient(create_app(replica_settings),
+                                                                        timeout=30))
                         for _ in range(n)]
             per_interval = []
             for interval in range(intervals):
@@ -264,9 +267,11 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, table: str, r
                     write_items(dynamodb, table, written)
                     await asyncio.sleep(0.01)
                 before, feed_before = items_read("build"), items_read("feed")
-                builders = [build_once(Lease(redis, KIND, settings.build_lease_seconds, holder=f"bench-{n}-{i}"),
-                                       store, IndexBuild(BookSource(client, client, table), change_feed(client, table),
-                                                         store, settings.index_refresh_overlap_seconds))
+                builders = [build_once(Lease(redis, KIND, settings.build_lease_seconds,
+                                             holder=f"bench-{n}-{i}"),
+                                       store, IndexBuild(BookSource(client, client, table),
+                                                         change_feed(client, table), store,
+                                                         settings.index_refresh_overlap_seconds))
                             for i in range(n)]
                 outcomes = await asyncio.gather(*builders)
                 latest = await store.latest()
@@ -281,16 +286,16 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, table: str, r
                 followed = items_read("feed") - feed_before
                 counted = {o: outcomes.count(o) for o in sorted(set(outcomes))}
                 per_interval.append(built / size)
-                print(f"  N={n}: interval {interval + 1}: builder outcomes {counted}; build items read {built:,.0f} "
-                      f"= {built / size:.2f} full-table reads; feed items read (builders + replicas) {followed:,.0f}; "
-                      f"replicas serve versions {versions}")
+                print(f"  N={n}: interval {interval + 1}: builder outcomes {counted}; build items read "
+                      f"{built:,.0f} = {built / size:.2f} full-table reads; feed items read (builders + "
+                      f"replicas) {followed:,.0f}; replicas serve versions {versions}")
             total = items_read("build") - before_all
             old_search = n * BUILD_INTERVAL_MINUTES * 60 / OLD_REFRESH_SECONDS
             print(f"  N={n}: new design {max(per_interval):.2f} full-table reads per interval at most, "
                   f"{total / size / intervals:.2f} on average over {intervals} intervals (replica starts "
-                  f"included); target exactly 1 (the first build; later builds read the feed). Old design per "
-                  f"{BUILD_INTERVAL_MINUTES}-min interval: {old_search:,.0f} (N x one filtered Scan every "
-                  f"{OLD_REFRESH_SECONDS:.0f} s), plus N at the replicas' start")
+                  f"included); target exactly 1 (the first build; later builds read the feed). Old design "
+                  f"per {BUILD_INTERVAL_MINUTES}-min interval: {old_search:,.0f} (N x one filtered Scan "
+                  f"every {OLD_REFRESH_SECONDS:.0f} s), plus N at the replicas' start")
 
 
 # ----------------------------------------------------------------------------------------- part 3: cold start
@@ -323,7 +328,8 @@ async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int
     async with s3_client(settings) as s3:
         store = ArtifactStore(s3, bucket, KIND)
         started = time.perf_counter()
-        manifest = await store.publish(payload, version=1, watermark=iso_stamp(time.time()), items=n, build_reads=n)
+        manifest = await store.publish(payload, version=1, watermark=iso_stamp(time.time()), items=n,
+                                       build_reads=n)
         published = time.perf_counter() - started
     print(f"  artifact {len(payload) / 2**20:,.0f} MiB; dump {dumped:.1f} s, publish to the emulator's S3 "
           f"{published:.1f} s")
@@ -424,8 +430,9 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--books", type=int, default=10_000, help="books in the table for parts feed and fleet")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--books", type=int, default=10_000, help="books in the table (parts feed and fleet)")
     parser.add_argument("--rates", type=float, nargs="+", default=[0, 1, 10], help="book changes per second")
     parser.add_argument("--periods", type=int, default=6, help="refresh periods measured per rate")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
