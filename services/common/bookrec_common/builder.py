@@ -15,12 +15,18 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter
+from pydantic import ValidationError
 
 from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest, Superseded
+from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
 from bookrec_common.lease import Lease
+from bookrec_common.logs import configure_logging
+from bookrec_common.settings import ArtifactSettings
 
 log = logging.getLogger("bookrec.builder")
 BUILDS = Counter("artifact_builds_total", "Builder runs by outcome: published, unchanged, busy (another "
@@ -37,6 +43,8 @@ class Built:
 
 # Given the newest manifest (None: none yet, or unreadable), a new artifact, or None if nothing changed.
 Build = Callable[[Manifest | None], Awaitable[Built | None]]
+# A service's Build, given the builder's DynamoDB client (patient timeouts) and its artifact store.
+MakeBuild = Callable[[Any, ArtifactStore], Build]
 
 
 async def build_once(lease: Lease, store: ArtifactStore, build: Build) -> str:
@@ -101,14 +109,36 @@ async def run_builds(lease: Lease, store: ArtifactStore, build: Build, every: fl
         await asyncio.sleep(every)
 
 
-def main(description: str, run: Callable[[float], Awaitable[None]]) -> None:
-    """The builder CLI: `--every SECONDS` loops (0, the default: one run, as a scheduled task)."""
+async def build_with(settings: ArtifactSettings, kind: str, make_build: MakeBuild, every: float) -> None:
+    """Open a builder's clients from `settings` and build once, or every `every` seconds."""
+    if not settings.artifact_bucket or not settings.redis_url:
+        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the lease)")
+    async with AsyncExitStack() as stack:
+        dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
+        s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
+        redis = await stack.enter_async_context(redis_client_for(settings, timeout=5.0))
+        store = ArtifactStore(s3, settings.artifact_bucket, kind)
+        lease = Lease(redis, kind, settings.build_lease_seconds, namespace=settings.artifact_bucket)
+        await run_builds(lease, store, make_build(dynamodb, store), every)
+
+
+def main(description: str, read_settings: Callable[[], ArtifactSettings],
+         build: Callable[[Any, float], Awaitable[None]]) -> None:
+    """The builder CLI: `--every SECONDS` loops (0, the default: one run, as a scheduled task). A missing
+    or malformed setting is one line and exit 2."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
                         help="build again this often, until stopped (default: once)")
     args = parser.parse_args()
     try:
-        asyncio.run(run(args.every))
+        settings = read_settings()
+    except ValidationError as exc:
+        names = ", ".join(str(error["loc"][0]).upper() for error in exc.errors() if error["loc"])
+        print(f"builder: missing or invalid settings: {names}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(f"{settings.service_name}-builder", settings.log_level)
+    try:
+        asyncio.run(build(settings, args.every))
     except KeyboardInterrupt:
         pass
     except BuilderMisconfigured as exc:

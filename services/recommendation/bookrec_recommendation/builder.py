@@ -12,14 +12,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore, Manifest
-from bookrec_common.builder import BuilderMisconfigured, Built, main, run_builds
-from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
+from bookrec_common.builder import Built, build_with, main
 from bookrec_common.feed import ChangeFeed, epoch_of, iso_stamp
-from bookrec_common.lease import Lease
-from bookrec_common.logs import configure_logging
 
 from bookrec_recommendation.artifact import dump
 from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender
@@ -68,25 +65,16 @@ class ModelBuild:
 
 
 async def build(settings: ModelSettings, every: float) -> None:
-    if not settings.artifact_bucket or not settings.redis_url:
-        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the lease)")
-    async with AsyncExitStack() as stack:
-        dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
-        s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
-        redis = await stack.enter_async_context(redis_client_for(settings, timeout=5.0))
-        store = ArtifactStore(s3, settings.artifact_bucket, KIND)
+    def model_build(dynamodb: Any, store: ArtifactStore) -> ModelBuild:
         source = RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments)
-        model_build = ModelBuild(source, ChangeFeed(dynamodb, settings.books_table), settings.neighbours,
-                                 settings.regularisation)
-        lease = Lease(redis, KIND, settings.build_lease_seconds, namespace=settings.artifact_bucket)
-        await run_builds(lease, store, model_build, every)
+        return ModelBuild(source, ChangeFeed(dynamodb, settings.books_table), settings.neighbours,
+                          settings.regularisation)
+
+    await build_with(settings, KIND, model_build, every)
 
 
 def run() -> None:
-    settings = get_model_settings()
-    configure_logging(f"{settings.service_name}-builder", settings.log_level)
-    main("Build the recommendation model once for the fleet and publish it to the artifact bucket.",
-         lambda every: build(settings, every))
+    main("Build the recommendation model once for the fleet and publish it to the artifact bucket.", get_model_settings, build)
 
 
 if __name__ == "__main__":

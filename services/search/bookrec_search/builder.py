@@ -12,14 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
-from bookrec_common.builder import BuilderMisconfigured, Built, main, run_builds
-from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
+from bookrec_common.builder import Built, build_with, main
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, iso_stamp
-from bookrec_common.lease import Lease
-from bookrec_common.logs import configure_logging
 
 from bookrec_search.engine import caught_up
 from bookrec_search.index import IndexBuilder, SearchIndex
@@ -71,25 +68,16 @@ class IndexBuild:
 
 
 async def build(settings: SearchSettings, every: float) -> None:
-    if not settings.artifact_bucket or not settings.redis_url:
-        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the lease)")
-    async with AsyncExitStack() as stack:
-        dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
-        s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
-        redis = await stack.enter_async_context(redis_client_for(settings, timeout=5.0))
-        store = ArtifactStore(s3, settings.artifact_bucket, KIND)
+    def index_build(dynamodb: Any, store: ArtifactStore) -> IndexBuild:
         source = BookSource(dynamodb, dynamodb, settings.books_table, settings.scan_segments)
-        index_build = IndexBuild(source, change_feed(dynamodb, settings.books_table), store,
-                                 settings.index_refresh_overlap_seconds)
-        lease = Lease(redis, KIND, settings.build_lease_seconds, namespace=settings.artifact_bucket)
-        await run_builds(lease, store, index_build, every)
+        return IndexBuild(source, change_feed(dynamodb, settings.books_table), store,
+                          settings.index_refresh_overlap_seconds)
+
+    await build_with(settings, KIND, index_build, every)
 
 
 def run() -> None:
-    settings = get_settings()
-    configure_logging(f"{settings.service_name}-builder", settings.log_level)
-    main("Build the search index snapshot once for the fleet and publish it to the artifact bucket.",
-         lambda every: build(settings, every))
+    main("Build the search index snapshot once for the fleet and publish it to the artifact bucket.", get_settings, build)
 
 
 if __name__ == "__main__":

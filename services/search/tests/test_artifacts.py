@@ -6,9 +6,13 @@ Real parts: the emulator's DynamoDB and S3, a real Redis for the builder's lease
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import boto3
+import pytest
 from botocore.exceptions import EndpointConnectionError
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
@@ -167,3 +171,16 @@ async def test_a_position_older_than_the_feed_retention_reloads_the_newest_artif
 
         await wait_until(reloaded)
         assert await total(client, "ethics") == 2
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({}, "missing or invalid settings: BOOKS_TABLE"),
+    ({"BOOKS_TABLE": "books"}, "ARTIFACT_BUCKET and REDIS_URL must be set"),
+])
+def test_the_builder_without_its_settings_says_so_in_one_line(env, says):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"BOOKS_TABLE", "REDIS_URL", "ARTIFACT_BUCKET", "RATINGS_TABLE"}}
+    done = subprocess.run([sys.executable, "-m", "bookrec_search.builder"], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"builder: {says}")
