@@ -31,11 +31,8 @@ import csv
 import gzip
 import hashlib
 import os
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +41,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import boto3  # noqa: E402
 import numpy as np  # noqa: E402
 from bookrec_local import definitions  # noqa: E402
-from bookrec_local.procs import (  # noqa: E402
-    LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command, running_moto, start, stop, wait_until)
+from bookrec_local.benchkit import emulator_and_redis, write_items  # noqa: E402
+from bookrec_local.procs import local_dynamodb  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 
@@ -67,43 +64,12 @@ from bookrec_recommendation.store import RatingsSource  # noqa: E402
 
 from bench_recommend import goodbooks, goodbooks_catalogue  # noqa: E402
 
-BATCH = 25
 OLD_REFRESH_MINUTES = 15  # the old design: every replica rebuilt from both tables every 15 min
 BUILD_INTERVAL_MINUTES = 15  # infrastructure/definitions/services.json: the builder's schedule
 
 
 def items_read(purpose: str) -> float:
     return REGISTRY.get_sample_value("dynamodb_items_read_total", {"purpose": purpose}) or 0.0
-
-
-@contextlib.contextmanager
-def emulator_and_redis() -> Iterator[tuple[str, str]]:
-    os.environ.update(LOCAL_AWS_ENV)
-    port = free_port()
-    command = redis_command(port)
-    if command is None:
-        sys.exit("redis-server is not installed (make deps installs it from Debian's packages)")
-    with running_moto() as moto:
-        os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
-        redis = start(command)
-        try:
-            wait_until(lambda: port_open(port), 15, "redis-server", redis)
-            yield moto.endpoint, f"redis://127.0.0.1:{port}/0"
-        finally:
-            stop(redis)
-
-
-def write_items(dynamodb: Any, table: str, records: list[dict[str, Any]], writers: int = 8) -> float:
-    started = time.perf_counter()
-
-    def put(batch: list[dict[str, Any]]) -> None:
-        request: dict[str, Any] | None = {table: [{"PutRequest": {"Item": to_item(r)}} for r in batch]}
-        while request:
-            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
-
-    with ThreadPoolExecutor(writers) as pool:
-        list(pool.map(put, [records[i:i + BATCH] for i in range(0, len(records), BATCH)]))
-    return time.perf_counter() - started
 
 
 def new_bucket(endpoint: str) -> str:

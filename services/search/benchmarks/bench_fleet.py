@@ -31,19 +31,15 @@ import gc
 import hashlib
 import json
 import logging
-import os
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import numpy as np
 from bookrec_local import definitions
-from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, port_open, redis_command,
-                                 running_moto, start, stop, wait_until)
+from bookrec_local.benchkit import emulator_and_redis, write_items
+from bookrec_local.procs import local_dynamodb
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
@@ -60,44 +56,12 @@ from bench_search import books as synthetic_books
 from bench_search import build as build_index_of
 
 SECONDS_PER_HOUR = 3600
-BATCH = 25
 OLD_REFRESH_SECONDS = 30.0  # the old design: a filtered Scan of the whole table every 30 s per replica
 BUILD_INTERVAL_MINUTES = 15  # infrastructure/definitions/services.json: the builder's schedule
 
 
 def items_read(purpose: str) -> float:
     return REGISTRY.get_sample_value("dynamodb_items_read_total", {"purpose": purpose}) or 0.0
-
-
-@contextlib.contextmanager
-def emulator_and_redis() -> Iterator[tuple[str, str]]:
-    os.environ.update(LOCAL_AWS_ENV)
-    port = free_port()
-    command = redis_command(port)
-    if command is None:
-        sys.exit("redis-server is not installed (make deps installs it from Debian's packages)")
-    with running_moto() as moto:
-        os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
-        redis = start(command)
-        try:
-            wait_until(lambda: port_open(port), 15, "redis-server", redis)
-            yield moto.endpoint, f"redis://127.0.0.1:{port}/0"
-        finally:
-            stop(redis)
-
-
-def write_items(dynamodb: Any, table: str, records: list[dict[str, Any]], writers: int = 8) -> float:
-    """BatchWriteItem with `writers` threads; returns the seconds it took."""
-    started = time.perf_counter()
-
-    def put(batch: list[dict[str, Any]]) -> None:
-        request: dict[str, Any] | None = {table: [{"PutRequest": {"Item": to_item(r)}} for r in batch]}
-        while request:
-            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
-
-    with ThreadPoolExecutor(writers) as pool:
-        list(pool.map(put, [records[i:i + BATCH] for i in range(0, len(records), BATCH)]))
-    return time.perf_counter() - started
 
 
 def catalogue(n: int, stamp: str, seed: int = 7, first_id: int = 1) -> list[dict[str, Any]]:
