@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+
 import httpx
 import pytest
+from bookrec_local.procs import LOCAL_AWS_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +110,63 @@ def test_writes_and_admin_need_the_right_token_through_the_alb(alb, stack_user):
     assert accepted.status_code == 202, accepted.text
     own = alb.delete(f"/books/GB4/ratings/{alice['sub']}", headers=bearer(alice))
     assert own.status_code == 404 and own.json()["code"] == "rating_not_found"  # allowed, just nothing there
+
+
+def etl(stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The ETL's command line against the stack's tables, as an operator runs it."""
+    env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": stack.aws_endpoint,
+           "BOOKS_TABLE": stack.env["BOOKS_TABLE"], "RATINGS_TABLE": stack.env["RATINGS_TABLE"]}
+    return subprocess.run([sys.executable, "-m", "bookrec_etl", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def eventually(check, seconds: float = 90.0):
+    """Within the builders' and replicas' periods (feed every 30 s), the condition holds."""
+    deadline = time.monotonic() + seconds
+    while not (result := check()):
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(1)
+    return result
+
+
+def test_an_added_then_deleted_book_reaches_search_through_the_change_feed(local_stack, alb, tmp_path):
+    title = "Zzyzx Quarterly Almanac of Feed Propagation"
+    books = tmp_path / "books.jsonl"
+    books.write_text(json.dumps({"book_id": "OL999999991W", "title": title, "first_publish_year": 2026}) + "\n")
+    loaded = etl(local_stack, "load", str(books))
+    assert loaded.returncode == 0, loaded.stderr
+
+    def found() -> bool:
+        items = alb.get("/search", params={"q": title}).json()["items"]
+        return any(i["book_id"] == "OL999999991W" for i in items)
+
+    def suggested() -> bool:
+        items = alb.get("/search/autocomplete", params={"q": "zzyzx quarterly"}).json()["items"]
+        return any(i["book_id"] == "OL999999991W" for i in items)
+
+    eventually(lambda: found() and suggested())
+    deleted = etl(local_stack, "delete", "OL999999991W")
+    assert deleted.returncode == 0 and "deleted 1" in deleted.stdout + deleted.stderr
+    eventually(lambda: not found() and not suggested())
+    assert alb.get("/books/OL999999991W").status_code == 404
+
+
+def test_no_recommendation_replica_serves_the_book_just_rated(local_stack, alb, stack_user):
+    replicas = local_stack.service_urls("recommendation")
+    assert len(replicas) == 2
+    reader = stack_user("e2e-two-replicas")
+    user, auth = reader["sub"], bearer(reader)
+    for book in ("GB4", "GB5", "GB6"):
+        assert alb.post(f"/books/{book}/rate", json={"rating": 5}, headers=auth).status_code == 201
+    # Each replica answers (and the cache holds) a list; the first book of it is rated next.
+    lists = [httpx.get(f"{url}/recommendations/{user}", params={"limit": 20}, timeout=30).json()
+             for url in replicas]
+    target = lists[0]["recommendations"][0]["book_id"]
+    assert alb.post(f"/books/{target}/rate", json={"rating": 2}, headers=auth).status_code == 201
+    for url in replicas:
+        for _ in range(3):
+            body = httpx.get(f"{url}/recommendations/{user}", params={"limit": 20}, timeout=30).json()
+            assert target not in {r["book_id"] for r in body["recommendations"]}, (url, body["source"])
+    versions = {httpx.get(f"{url}/ready", timeout=30).json()["checks"]["model"]["artifact_version"]
+                for url in replicas}
+    assert all(isinstance(v, int) and v >= 1 for v in versions)

@@ -11,7 +11,8 @@ import time
 
 import httpx
 import pytest
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.changes import change_stamp
 from bookrec_common.dynamo import to_item
 from bookrec_local import definitions
 from bookrec_local.procs import local_dynamodb, moto_command, port_open, redis_command, wait_until
@@ -29,7 +30,8 @@ def faulty(tmp_path_factory, start_stack) -> Stack:
     client = local_dynamodb(stack.aws_endpoint)
     for i in range(1, 60):
         client.put_item(TableName=stack.env["BOOKS_TABLE"],
-                        Item=to_item(with_derived_attributes({"book_id": f"GB{i}", "title": f"Fault book {i}"})))
+                        Item=to_item(with_derived_attributes({"book_id": f"GB{i}", "title": f"Fault book {i}",
+                                                              **change_stamp(f"GB{i}", utc_now())})))
     yield stack
     stack.down()
 
