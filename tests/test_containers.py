@@ -124,7 +124,7 @@ def test_compose_runs_each_builder_in_its_services_image_once_the_bucket_exists(
         assert service["command"][:3] == ["python", "-m", builder["module"]]
         assert "--every" in service["command"]  # a loop, as `make run` runs it
         env = service["environment"]
-        assert env["ARTIFACT_BUCKET"] == bucket
+        assert env["ARTIFACT_BUCKET"] == bucket and env["ARTIFACT_PREFIX"] == SERVICES[name]["artifacts"]
         assert env["REDIS_URL"] == compose[name]["environment"]["REDIS_URL"]  # the lease's Redis
         for variable, table in tables.items():
             assert env[variable] == table
@@ -135,6 +135,7 @@ def test_compose_runs_each_builder_in_its_services_image_once_the_bucket_exists(
     for name, spec in SERVICES.items():
         expected = bucket if spec.get("artifacts") else None
         assert compose[name]["environment"].get("ARTIFACT_BUCKET") == expected
+        assert compose[name]["environment"].get("ARTIFACT_PREFIX") == spec.get("artifacts")
 
 
 def test_compose_names_the_user_pool_the_emulator_creates():

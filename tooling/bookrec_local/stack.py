@@ -253,7 +253,7 @@ class Stack:
             **spec.get("environment", {}),
         }
         if spec.get("artifacts") and artifact_bucket:
-            env["ARTIFACT_BUCKET"] = artifact_bucket
+            env.update(ARTIFACT_BUCKET=artifact_bucket, ARTIFACT_PREFIX=spec["artifacts"])
         if spec.get("redis"):
             env["REDIS_URL"] = redis_url
             if self.rate_limit is not None:
@@ -267,6 +267,7 @@ class Stack:
     def builder_env(self, service: str, redis_url: str, artifact_bucket: str) -> dict[str, str]:
         """The environment of a service's builder: the tables, the lease's Redis and the artifact bucket."""
         return {**self._base_env(), "REDIS_URL": redis_url, "ARTIFACT_BUCKET": artifact_bucket,
+                "ARTIFACT_PREFIX": definitions.services()[service]["artifacts"],
                 **definitions.services()[service]["builder"].get("environment", {})}
 
     def start_builder(self, service: str) -> subprocess.Popen:

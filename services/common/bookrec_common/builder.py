@@ -117,8 +117,8 @@ async def build_with(settings: ArtifactSettings, kind: str, make_build: MakeBuil
         dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
         s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
         redis = await stack.enter_async_context(redis_client_for(settings, timeout=5.0))
-        store = ArtifactStore(s3, settings.artifact_bucket, kind)
-        lease = Lease(redis, kind, settings.build_lease_seconds, namespace=settings.artifact_bucket)
+        store = ArtifactStore(s3, settings.artifact_bucket, settings.artifact_prefix or kind)
+        lease = Lease(redis, store.kind, settings.build_lease_seconds, namespace=settings.artifact_bucket)
         await run_builds(lease, store, make_build(dynamodb, store), every)
 
 

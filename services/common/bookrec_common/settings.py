@@ -48,6 +48,9 @@ class ArtifactSettings(ServiceSettings):
     # The artifact bucket; empty: no artifacts, the process builds its own state from the tables (a single
     # process, tests). Replicas then never scan a table: they load the newest artifact and follow the feed.
     artifact_bucket: str = ""
+    # The key prefix of this service's artifacts (services.json's "artifacts", which IAM scopes access to);
+    # empty: the service's own name for them.
+    artifact_prefix: str = ""
     # How often a replica looks for a newer artifact (one small GET of the manifest).
     artifact_poll_seconds: float = Field(default=60.0, gt=0)
     # A builder's lease: renewed every third of this; a dead builder's lease expires after it.

@@ -50,7 +50,7 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
             artifacts = None
             if settings.artifact_bucket:
                 s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
-                artifacts = ArtifactStore(s3, settings.artifact_bucket, KIND)
+                artifacts = ArtifactStore(s3, settings.artifact_bucket, settings.artifact_prefix or KIND)
             engine = RecommendationEngine(
                 RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments,
                               scanner),

@@ -47,7 +47,7 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
             artifacts = None
             if settings.artifact_bucket:
                 s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
-                artifacts = ArtifactStore(s3, settings.artifact_bucket, KIND)
+                artifacts = ArtifactStore(s3, settings.artifact_bucket, settings.artifact_prefix or KIND)
             engine = SearchEngine(source, change_feed(dynamodb, settings.books_table), artifacts,
                                   enabled=settings.index_enabled, poll_seconds=settings.artifact_poll_seconds,
                                   refresh_overlap_seconds=settings.index_refresh_overlap_seconds,

@@ -184,3 +184,16 @@ def test_the_builder_without_its_settings_says_so_in_one_line(env, says):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith(f"builder: {says}")
+
+
+async def test_the_artifact_prefix_follows_the_setting_iam_scopes(tables, dynamodb, redis_url, artifact_bucket,
+                                                                   moto_endpoint):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket, artifact_prefix="elsewhere")
+    await build(settings, every=0)
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+            .list_objects_v2(Bucket=artifact_bucket)["Contents"]]
+    assert keys and all(k.startswith("elsewhere/") for k in keys)
+    async with AsyncTestClient(create_app(settings)) as client:
+        await wait_until(lambda: _ready(client))
+        assert await total(client, "ethics") == 2
