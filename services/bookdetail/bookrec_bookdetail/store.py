@@ -14,6 +14,7 @@ from bookrec_common.changes import is_deleted
 from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item
 from bookrec_common.errors import DependencyUnavailable
+from bookrec_common.feed import count_items
 
 BATCH_GET_LIMIT = 100
 PROBE_ID = "OL0W"  # never a real work id
@@ -31,6 +32,7 @@ class BookStore:
     async def get(self, book_id: str) -> dict[str, Any] | None:
         response = await self._client.get_item(TableName=self._table, Key={"book_id": {"S": book_id}})
         item = response.get("Item")
+        count_items("serving", 1 if item else 0)
         record = from_item(item) if item else None
         return None if record is None or is_deleted(record) else record
 
@@ -47,7 +49,9 @@ class BookStore:
         found: dict[str, dict[str, Any]] = {}
         for attempt in range(self._batch_max_attempts):
             response = await self._client.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
+            items = response.get("Responses", {}).get(self._table, [])
+            count_items("serving", len(items))
+            for item in items:
                 record = from_item(item)
                 if not is_deleted(record):
                     found[record["book_id"]] = record

@@ -6,6 +6,7 @@ import time
 
 import boto3
 import pytest
+from prometheus_client import REGISTRY
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.catalog import utc_now, with_derived_attributes
@@ -118,9 +119,16 @@ async def test_health_ready_metrics_schema(client):
     assert (await client.get("/health")).json()["status"] == "ok"
     ready = await client.get("/ready")
     assert ready.status_code == 200 and ready.json()["checks"]["dynamodb"]["ok"] is True
+    def served() -> float:
+        return REGISTRY.get_sample_value("dynamodb_items_read_total", {"purpose": "serving"}) or 0.0
+
+    before = served()
     await client.get("/books/OL2W")
+    await client.post("/books/batch", json={"book_ids": ["OL45883W", "OL2W", "OL404W"]})
+    assert served() == before + 3  # one GetItem and two books of the batch: the items DynamoDB read
     metrics = (await client.get("/metrics")).text
     assert 'bookrec_requests_total{' in metrics and 'path="/books/{book_id}"' in metrics
+    assert 'dynamodb_items_read_total{purpose="serving"}' in metrics
     schema = (await client.get("/schema/openapi.json")).json()
     assert "/books/batch" in schema["paths"]
 

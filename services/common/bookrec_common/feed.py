@@ -25,7 +25,12 @@ ITEMS_READ = Counter("dynamodb_items_read_total",
 
 def count_read(purpose: str, response: dict[str, Any]) -> int:
     """Count one Query or Scan response's items read (ScannedCount: what is billed, filter or not)."""
-    read = int(response.get("ScannedCount", response.get("Count", len(response.get("Items", [])))))
+    return count_items(purpose, int(response.get("ScannedCount", response.get("Count",
+                                                                             len(response.get("Items", []))))))
+
+
+def count_items(purpose: str, read: int) -> int:
+    """Count items read by a GetItem or BatchGetItem (the items returned)."""
     ITEMS_READ.labels(purpose).inc(read)
     return read
 
