@@ -6,8 +6,8 @@ import time
 
 import boto3
 import pytest
-from prometheus_client import REGISTRY
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.changes import tombstone
