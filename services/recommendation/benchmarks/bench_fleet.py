@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import csv
 import gzip
-import hashlib
 import os
 import time
 import uuid
@@ -41,7 +40,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import boto3  # noqa: E402
 import numpy as np  # noqa: E402
 from bookrec_local import definitions  # noqa: E402
-from bookrec_local.benchkit import emulator_and_redis, write_items  # noqa: E402
+from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items  # noqa: E402
 from bookrec_local.procs import local_dynamodb  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
@@ -148,8 +147,8 @@ async def part_artifact(endpoint: str, redis_url: str, tables: dict[str, str], p
     settings = settings_for(tables, redis_url, bucket, artifact_poll_seconds=60)
     async with s3_client(settings) as s3:
         store = ArtifactStore(s3, bucket, KIND)
-        manifest = await store.publish(payload, version=1, watermark=iso_stamp(time.time()),
-                                       items=len(model.book_ids), build_reads=len(users) + len(books))
+        await store.publish(payload, version=1, watermark=iso_stamp(time.time()),
+                          items=len(model.book_ids), build_reads=len(users) + len(books))
     print(f"  model from {len(users):,} ratings, {len(model.book_ids):,} books built in {built:.1f} s "
           f"(in-process, as bench_recommend); artifact {len(payload) / 2**20:.1f} MiB, dump {dumped:.2f} s")
 
@@ -162,24 +161,10 @@ async def part_artifact(endpoint: str, redis_url: str, tables: dict[str, str], p
           + (f"; /ready model check: {model_check}" if model_check else ""))
 
     async with s3_client(settings) as s3:
-        store = ArtifactStore(s3, bucket, KIND)
-        started = time.perf_counter()
-        latest = await store.latest()
-        manifest_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        response = await s3.get_object(Bucket=bucket, Key=latest.key)
-        async with response["Body"] as body:
-            raw = await body.read()
-        fetch_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    assert hashlib.sha256(raw).hexdigest() == manifest.sha256
-    checksum_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    loaded = load(raw)
-    load_seconds = time.perf_counter() - started
-    print(f"  parts: manifest GET {manifest_seconds * 1000:.0f} ms; payload GET "
-          f"{fetch_seconds * 1000:.0f} ms; SHA-256 {checksum_seconds * 1000:.0f} ms; decode (artifact.load) "
-          f"{load_seconds * 1000:.0f} ms ({len(loaded.model.book_ids):,} books)")
+        parts = await artifact_start_parts(s3, bucket, KIND, load)
+    print(f"  parts: manifest GET {parts.manifest * 1000:.0f} ms; payload GET {parts.payload * 1000:.0f} ms; "
+          f"SHA-256 {parts.checksum * 1000:.0f} ms; decode (artifact.load) {parts.decode * 1000:.0f} ms "
+          f"({len(parts.loaded.model.book_ids):,} books)")
 
 
 # ----------------------------------------------------------------------------------------- scan start

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import time
@@ -38,7 +37,7 @@ from typing import Any
 import boto3
 import numpy as np
 from bookrec_local import definitions
-from bookrec_local.benchkit import emulator_and_redis, write_items
+from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items
 from bookrec_local.procs import local_dynamodb
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
@@ -292,8 +291,7 @@ async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int
     async with s3_client(settings) as s3:
         store = ArtifactStore(s3, bucket, KIND)
         started = time.perf_counter()
-        manifest = await store.publish(payload, version=1, watermark=iso_stamp(time.time()), items=n,
-                                       build_reads=n)
+        await store.publish(payload, version=1, watermark=iso_stamp(time.time()), items=n, build_reads=n)
         published = time.perf_counter() - started
     print(f"  artifact {len(payload) / 2**20:,.0f} MiB; dump {dumped:.1f} s, publish to the emulator's S3 "
           f"{published:.1f} s")
@@ -313,26 +311,11 @@ async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int
     gc.collect()
 
     async with s3_client(settings) as s3:
-        store = ArtifactStore(s3, bucket, KIND)
-        started = time.perf_counter()
-        latest = await store.latest()
-        manifest_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        response = await s3.get_object(Bucket=bucket, Key=latest.key)
-        async with response["Body"] as body:
-            raw = await body.read()
-        fetch_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        digest = hashlib.sha256(raw).hexdigest()
-        checksum_seconds = time.perf_counter() - started
-        assert digest == manifest.sha256
-        started = time.perf_counter()
-        loaded = load_snapshot(raw)
-        load_seconds = time.perf_counter() - started
-        print(f"  parts: manifest GET {manifest_seconds * 1000:.0f} ms; payload GET {fetch_seconds:.2f} s "
-              f"({len(raw) / 2**20 / fetch_seconds:,.0f} MiB/s from the emulator); SHA-256 "
-              f"{checksum_seconds:.2f} s; decode (snapshot.load) {load_seconds:.2f} s; {loaded.size:,} books")
-        del loaded, raw
+        parts = await artifact_start_parts(s3, bucket, KIND, load_snapshot)
+    print(f"  parts: manifest GET {parts.manifest * 1000:.0f} ms; payload GET {parts.payload:.2f} s "
+          f"({parts.size / 2**20 / parts.payload:,.0f} MiB/s from the emulator); SHA-256 {parts.checksum:.2f} s; "
+          f"decode (snapshot.load) {parts.decode:.2f} s; {parts.loaded.size:,} books")
+    del parts
 
 
 # ----------------------------------------------------------------------------------------- part 4: scan start
