@@ -35,7 +35,8 @@ ARTIFACT_BUILT = Gauge("artifact_built_timestamp_seconds", "When the artifact in
 ARTIFACT_BUILD_READS = Gauge("artifact_build_items_read", "DynamoDB items read to build the artifact in use",
                              ["kind"])
 ARTIFACT_REFUSED = Counter("artifact_refused_total", "Artifacts refused: checksum or size mismatch, "
-                           "unreadable manifest or payload", ["kind", "reason"])
+                           "unreadable manifest, missing payload, a payload that cannot be decoded (format)",
+                           ["kind", "reason"])
 ARTIFACT_FETCH_FAILURES = Counter("artifact_fetch_failures_total", "Failed reads of the artifact store",
                                   ["kind"])
 ARTIFACT_PUBLISHED = Counter("artifact_published_total", "Artifacts published by this process", ["kind"])
@@ -46,6 +47,10 @@ FORMAT = 1
 
 class CorruptArtifact(Exception):
     """The payload does not match its manifest (truncated, altered), or the manifest is unreadable."""
+
+
+class UnreadableArtifact(CorruptArtifact, ValueError):
+    """The payload checks out but cannot be decoded: another format (a newer builder mid-deploy), or a bug."""
 
 
 class Superseded(Exception):
@@ -232,12 +237,13 @@ class ArtifactFollower:
         if not force and self.manifest is not None and manifest.version <= self.manifest.version:
             return False
         try:
-            payload = await self.store.fetch(manifest)
+            await self._install(manifest, await self.store.fetch(manifest))
         except CorruptArtifact as exc:
+            if isinstance(exc, UnreadableArtifact):
+                ARTIFACT_REFUSED.labels(self.store.kind, "format").inc()
             self._refused = manifest.version
             log.error("%s version %d refused, current kept: %s", self.store.kind, manifest.version, exc)
             return False
-        await self._install(manifest, payload)
         self.manifest = manifest
         record_in_use(manifest)
         return True

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from prometheus_client import REGISTRY
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, CorruptArtifact, Superseded, artifacts_reachable
+from bookrec_common.artifacts import (ArtifactFollower, ArtifactStore, CorruptArtifact, Superseded, UnreadableArtifact,
+                                     artifacts_reachable)
 from bookrec_common.builder import Built, build_once
 from bookrec_common.catalog import utc_now
 from bookrec_common.changes import FEED_RETENTION_SECONDS, change_stamp, tombstone
@@ -248,3 +249,16 @@ async def test_a_follower_skips_a_refused_version_until_a_newer_one(store, moto_
     assert not await follower.check() and not await follower.check() and installed == []
     await store.publish(b"fixed", version=2, watermark=utc_now(), items=1, build_reads=0)
     assert await follower.check() and installed == [b"fixed"]
+
+
+async def test_a_payload_that_cannot_be_decoded_is_refused_not_taken_for_an_outage(store):
+    async def install(manifest, payload):
+        if payload == b"format 2":
+            raise UnreadableArtifact("format 2, expected 1")
+
+    follower = ArtifactFollower(store, install)
+    before = refused(store.kind, "format")
+    await store.publish(b"format 2", version=1, watermark=utc_now(), items=1, build_reads=0)
+    assert not await follower.check() and follower.error is None and follower.manifest is None
+    assert refused(store.kind, "format") == before + 1
+    assert not await follower.check() and refused(store.kind, "format") == before + 1  # not fetched again

@@ -15,12 +15,14 @@ import zipfile
 import numpy as np
 import scipy.sparse as sp
 
+from bookrec_common.artifacts import UnreadableArtifact
+
 from bookrec_recommendation.model import Catalogue, CatalogueEntry, ItemNeighbourModel, Recommender
 
 FORMAT = 1
 
 
-class ArtifactFormatError(ValueError):
+class ArtifactFormatError(UnreadableArtifact):
     """Bytes that are not a recommender of this format."""
 
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from bookrec_common.artifacts import UnreadableArtifact
+
 from bookrec_search.columns import PostingLists, TextColumn
 from bookrec_search.facets import ValuePairs
 from bookrec_search.index import SearchIndex
@@ -53,7 +55,7 @@ _PARTS = frozenset((*_PER_BOOK, "languages", "titles", "title_norms", "authors",
                     "author_values", "subject_values"))
 
 
-class SnapshotError(ValueError):
+class SnapshotError(UnreadableArtifact):
     """The bytes are not a search index snapshot of this format: another format, truncated or garbled."""
 
 

@@ -17,7 +17,9 @@ from botocore.exceptions import EndpointConnectionError
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.catalog import utc_now
+from bookrec_common.clients import s3_client
 from bookrec_common.changes import tombstone
 from bookrec_common.dynamo import to_item
 
@@ -194,6 +196,21 @@ async def test_the_artifact_prefix_follows_the_setting_iam_scopes(tables, dynamo
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
             .list_objects_v2(Bucket=artifact_bucket)["Contents"]]
     assert keys and all(k.startswith("elsewhere/") for k in keys)
+    async with AsyncTestClient(create_app(settings)) as client:
+        await wait_until(lambda: _ready(client))
+        assert await total(client, "ethics") == 2
+
+
+async def test_a_builder_facing_an_unreadable_artifact_rebuilds_from_the_table(
+        tables, dynamodb, redis_url, artifact_bucket):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    async with s3_client(settings) as s3:
+        store = ArtifactStore(s3, artifact_bucket, KIND)
+        await store.publish(b"not a snapshot", version=1, watermark=utc_now(), items=0, build_reads=0)
+        await build(settings, every=0)
+        latest = await store.latest()
+        assert latest.version > 1 and latest.items == 9 and latest.build_reads == 9  # a full Scan
     async with AsyncTestClient(create_app(settings)) as client:
         await wait_until(lambda: _ready(client))
         assert await total(client, "ethics") == 2
