@@ -109,7 +109,7 @@ async def test_replicas_wait_for_the_model_then_take_up_newer_ones_without_scann
         assert await builder() == "published"
         monkeypatch.setattr(RatingsSource, "_scan", refuse)
         for replica in (first, second):
-            for _ in range(100):
+            for _ in range(400):
                 body = (await replica.get("/ready")).json()["checks"]["model"]
                 if body["artifact_version"] > version:
                     break

@@ -27,7 +27,13 @@ from bookrec_search.app import create_app
 from bookrec_search.builder import KIND, build
 from bookrec_search.store import BookSource
 
-from .test_api import put_books, seed, settings_for, wait_until
+from .test_api import put_books, seed, settings_for
+from .test_api import wait_until as wait_briefly
+
+
+async def wait_until(check, seconds: float = 45.0) -> None:
+    """Builders, feed reads and artifact looks take turns on a busy machine: a patient wait."""
+    await wait_briefly(check, seconds)
 
 
 def settings_with_artifacts(tables, redis_url, **overrides):
@@ -153,7 +159,7 @@ async def test_the_artifact_store_unreachable_keeps_serving_degraded_then_recove
         async def recovered() -> bool:
             return (await client.get("/ready")).json()["status"] == "ready"
 
-        await wait_until(recovered, seconds=30)
+        await wait_until(recovered)
 
 
 async def test_a_position_older_than_the_feed_retention_reloads_the_newest_artifact(
