@@ -169,7 +169,11 @@ class RecommendationCache:
     async def ping(self) -> None:
         if self._client is None:
             raise RuntimeError("no Redis configured (REDIS_URL is empty)")
-        await self._client.ping()
+        try:
+            await self._client.ping()
+        except Exception as exc:
+            raise RuntimeError(f"lists kept in-process meanwhile: another replica may answer one up to "
+                               f"{self._fallback.ttl:.0f}s stale ({type(exc).__name__}: {exc})") from exc
 
     async def get(self, user_id: str) -> CachedRecommendations | None:
         if not self.enabled:

@@ -180,6 +180,7 @@ async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb
         await wait_ready(c)
         ready = (await c.get("/ready")).json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"]["ok"] is False
+        assert "another replica may answer one up to 30s stale" in ready["checks"]["redis"]["error"]
         first = await c.get("/recommendations/reader1")
         assert first.status_code == 200 and first.json()["source"] == "computed"
         # Repeats come from the in-process fallback, not from DynamoDB, while Redis is down.
