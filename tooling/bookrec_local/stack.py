@@ -270,16 +270,6 @@ class Stack:
                 "ARTIFACT_PREFIX": definitions.services()[service]["artifacts"],
                 **definitions.services()[service]["builder"].get("environment", {})}
 
-    def start_builder(self, service: str) -> subprocess.Popen:
-        """(Re)start the builder of a service of a running stack (one with artifacts in use)."""
-        stack_env = self.env
-        if not stack_env.get("ARTIFACT_BUCKET"):
-            raise RuntimeError("this stack runs without artifacts (no Redis for the builders' lease)")
-        name = builder_name(service)
-        self._stop_processes({name})
-        return self.launch(name, builder_command(service),
-                           self.builder_env(service, stack_env["REDIS_URL"], stack_env["ARTIFACT_BUCKET"]))
-
     def start_service(self, service: str, *, name: str | None = None, port: int | None = None,
                       env: dict[str, str] | None = None, ready_seconds: float = STARTUP_READY_SECONDS) -> int:
         """(Re)start a service of a running stack, with `env` over the stack's own environment: every replica

@@ -8,6 +8,7 @@ a searched one can never disagree about how a title is normalised.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any
@@ -157,8 +158,14 @@ def average(rating_sum: int, rating_count: int) -> float:
     return round(rating_sum / rating_count, 4) if rating_count else 0.0
 
 
+def iso_stamp(epoch_seconds: float) -> str:
+    """A moment as every stamp of the data is written (`2026-12-02T09:00:00.000000Z`): they sort as strings."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_stamp(time.time())
 
 
 def with_derived_attributes(book: dict[str, Any], now: str | None = None) -> dict[str, Any]:

@@ -10,11 +10,12 @@ change is read at most twice.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
 
+from bookrec_common.catalog import iso_stamp
 from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, FEED_RETENTION_SECONDS
 from bookrec_common.dynamo import from_item
 
@@ -33,12 +34,6 @@ def count_items(purpose: str, read: int) -> int:
     """Count items read by a GetItem or BatchGetItem (the items returned)."""
     ITEMS_READ.labels(purpose).inc(read)
     return read
-
-
-def iso_stamp(epoch_seconds: float) -> str:
-    """The form of `catalog.utc_now()`, so stamps compare as strings."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def epoch_of(stamp: str) -> float:

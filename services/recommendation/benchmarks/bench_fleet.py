@@ -47,11 +47,11 @@ from prometheus_client import REGISTRY  # noqa: E402
 
 from bookrec_common.artifacts import ArtifactStore  # noqa: E402
 from bookrec_common.builder import build_once  # noqa: E402
-from bookrec_common.catalog import utc_now  # noqa: E402
+from bookrec_common.catalog import iso_stamp, utc_now  # noqa: E402
 from bookrec_common.changes import change_shard, change_stamp  # noqa: E402
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client  # noqa: E402
 from bookrec_common.dynamo import to_item  # noqa: E402
-from bookrec_common.feed import ChangeFeed, iso_stamp  # noqa: E402
+from bookrec_common.feed import ChangeFeed  # noqa: E402
 from bookrec_common.lease import Lease  # noqa: E402
 
 from bookrec_recommendation.artifact import dump, load  # noqa: E402

@@ -16,7 +16,8 @@ from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore, Manifest
 from bookrec_common.builder import Built, build_with, main
-from bookrec_common.feed import ChangeFeed, epoch_of, iso_stamp
+from bookrec_common.catalog import iso_stamp
+from bookrec_common.feed import ChangeFeed, epoch_of
 
 from bookrec_recommendation.artifact import dump
 from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender

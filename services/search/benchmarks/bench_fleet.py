@@ -44,11 +44,10 @@ from prometheus_client import REGISTRY
 
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
-from bookrec_common.catalog import utc_now
+from bookrec_common.catalog import iso_stamp, utc_now
 from bookrec_common.changes import change_stamp
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
 from bookrec_common.dynamo import to_item
-from bookrec_common.feed import iso_stamp
 from bookrec_common.lease import Lease
 
 from bench_search import books as synthetic_books

@@ -16,7 +16,8 @@ from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
 from bookrec_common.builder import Built, build_with, main
-from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, iso_stamp
+from bookrec_common.catalog import iso_stamp
+from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
 
 from bookrec_search.engine import caught_up
 from bookrec_search.index import IndexBuilder, SearchIndex

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import normalise_text, utc_now, with_derived_attributes
+from bookrec_common.catalog import iso_stamp, normalise_text, utc_now, with_derived_attributes
 from bookrec_common.changes import change_shard, change_stamp
 from bookrec_common.dynamo import to_item
 
 from bookrec_search.app import create_app
-from bookrec_common.feed import iso_stamp
 from bookrec_search.index import SearchIndex, suggestion_key
 from bookrec_search.settings import SearchSettings
 from bookrec_local import definitions
