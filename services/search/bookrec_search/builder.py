@@ -48,9 +48,11 @@ class IndexBuild:
 
     async def _incremental(self, previous: Manifest) -> Built | None:
         read_before = self._feed.items_read
+        watermark = epoch_of(previous.watermark)
+        if not await self._feed.changed_since(watermark - self._overlap):
+            return None  # a few reads, rather than fetching and decoding the whole previous artifact
         index = await asyncio.to_thread(load, await self._store.fetch(previous))
-        updated, position, _ = await caught_up(self._feed, index, epoch_of(previous.watermark), self._overlap,
-                                               self._clock)
+        updated, position, _ = await caught_up(self._feed, index, watermark, self._overlap, self._clock)
         if updated is index:
             return None
         return await self._built(updated, position, self._feed.items_read - read_before)

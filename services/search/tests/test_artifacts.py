@@ -220,3 +220,26 @@ async def test_a_builder_facing_an_unreadable_artifact_rebuilds_from_the_table(
     async with AsyncTestClient(create_app(settings)) as client:
         await wait_until(lambda: _ready(client))
         assert await total(client, "ethics") == 2
+
+
+async def test_a_build_with_nothing_changed_publishes_nothing_and_fetches_nothing(
+        tables, dynamodb, redis_url, artifact_bucket, monkeypatch):
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket, index_refresh_overlap_seconds=0)
+    await build(settings, every=0)
+    fetched: list[str] = []
+    fetch = ArtifactStore.fetch
+
+    async def counted(self, manifest):
+        fetched.append(manifest.key)
+        return await fetch(self, manifest)
+
+    monkeypatch.setattr(ArtifactStore, "fetch", counted)
+    async with s3_client(settings) as s3:
+        store = ArtifactStore(s3, artifact_bucket, KIND)
+        first = await store.latest()
+        await build(settings, every=0)
+        assert (await store.latest()).version == first.version and fetched == []
+        put_books(dynamodb, tables, [{"book_id": "OL95W", "title": "Micromégas"}])
+        await build(settings, every=0)
+        assert (await store.latest()).version > first.version and fetched == [first.key]
