@@ -59,10 +59,12 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
                 artifacts=artifacts, poll_seconds=settings.artifact_poll_seconds)
             app.state.engine = engine
 
-            async def first_build_then_refresh() -> None:
+            async def keep_model() -> None:
                 if engine.follower is not None:  # the builder's model: never a scan here
                     await engine.follower.first()
-                    await engine.follower.follow()
+                    await engine.follower.follow()  # until cancelled
+                    return
+                # No artifact bucket: this process builds its own model.
                 while not engine.ready:
                     try:
                         await engine.rebuild()
@@ -72,7 +74,7 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
                 if settings.model_refresh_seconds > 0:
                     await engine.refresh_forever(settings.model_refresh_seconds)
 
-            task = asyncio.create_task(first_build_then_refresh())
+            task = asyncio.create_task(keep_model())
             try:
                 yield
             finally:
