@@ -1,11 +1,12 @@
 """A builder's lease in Redis: one holder at a time per kind of artifact, with expiry and fencing.
 
 `acquire` sets `lease:<kind>` only if absent, with a TTL, and draws the next fencing token from
-`lease-fence:<kind>` (INCR; raised above the newest published version should Redis lose it): tokens only
-grow, so the artifact a holder publishes carries a version above every earlier holder's (`bookrec_common.artifacts` refuses to publish under a lower one).
-While building, `keep` renews the lease every third of its TTL; a holder that dies stops renewing and
-the lease expires, so the next builder takes over within one TTL. A holder that stalls past its TTL
-loses the lease and, being fenced, cannot overwrite what its successor published.
+`lease-fence:<kind>` (INCR; raised above the newest published version should Redis lose it): tokens
+only grow, so the artifact a holder publishes carries a version above every earlier holder's
+(`bookrec_common.artifacts` refuses to publish under a lower one). While building, `kept` renews the
+lease every third of its TTL; a holder that dies stops renewing and the lease expires, so the next
+builder takes over within one TTL. A holder that stalls past its TTL loses the lease and, being
+fenced, cannot overwrite what its successor published.
 
 Each step is one Lua script, so check-and-set never races between builders.
 """

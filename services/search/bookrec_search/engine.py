@@ -161,7 +161,10 @@ class SearchEngine:
                 REFRESH_FAILURES.inc()
                 log.exception("index load failed; retrying in %.0fs", retry_seconds)
                 await asyncio.sleep(retry_seconds)
-        await asyncio.gather(self._follow_feed(period), self.follower.follow() if self.follower else asyncio.sleep(0))
+        loops = [self._follow_feed(period)]
+        if self.follower is not None:
+            loops.append(self.follower.follow())
+        await asyncio.gather(*loops)
 
     async def _follow_feed(self, period: float) -> None:
         while period > 0:
