@@ -1,8 +1,8 @@
 # The task execution role (pull images, write logs, read the internal-token secret) and one task role
 # per service, allowed only the DynamoDB actions its access level in services.json needs, on its own
 # tables and their indexes. Replicas only read their artifact prefix; a builder role per service with
-# a builder may Scan its builder tables and write that prefix (and tag what it supersedes); the scheduler role may only run the
-# builder task definitions and pass their roles. No wildcard actions.
+# a builder may Scan its builder tables and write that prefix (and tag what it supersedes); the
+# scheduler role may only run the builder task definitions and pass their roles. No wildcard actions.
 data "aws_caller_identity" "this" {}
 
 data "aws_partition" "this" {}
@@ -54,13 +54,8 @@ resource "aws_iam_role_policy" "task_tables" {
   name     = "tables"
   role     = aws_iam_role.task[each.key].id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [for table, level in each.value.tables : {
-      Sid      = "${replace(title(table), "-", "")}${title(level)}"
-      Effect   = "Allow"
-      Action   = local.actions[level]
-      Resource = [var.table_arns[table], "${var.table_arns[table]}/index/*"]
-    }]
+    Version   = "2012-10-17"
+    Statement = local.table_statements["task-${each.key}"]
   })
 }
 
@@ -76,6 +71,17 @@ locals {
   partition        = data.aws_partition.this.partition
   builder_families = { for name, _ in local.builders : name => "arn:${local.partition}:ecs:${var.region}:${local.account}:task-definition/${var.name_prefix}-${name}-builder" }
   cluster_arn      = "arn:${local.partition}:ecs:${var.region}:${local.account}:cluster/${var.name_prefix}"
+  list_artifacts   = { Sid = "ListArtifacts", Effect = "Allow", Action = ["s3:ListBucket"], Resource = [var.artifact_bucket_arn] }
+  # A role's {table: level} map as statements: each table and its indexes, the level's actions only.
+  table_statements = { for role, tables in merge(
+    { for name, spec in var.services : "task-${name}" => spec.tables },
+    { for name, spec in local.builders : "builder-${name}" => spec.builder.tables },
+    ) : role => [for table, level in tables : {
+      Sid      = "${replace(title(table), "-", "")}${title(level)}"
+      Effect   = "Allow"
+      Action   = local.actions[level]
+      Resource = [var.table_arns[table], "${var.table_arns[table]}/index/*"]
+  }] }
 }
 
 resource "aws_iam_role_policy" "task_artifacts" {
@@ -91,12 +97,7 @@ resource "aws_iam_role_policy" "task_artifacts" {
         Action   = ["s3:GetObject"]
         Resource = ["${var.artifact_bucket_arn}/${each.value}/*"]
       },
-      {
-        Sid      = "ListArtifacts"
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket"]
-        Resource = [var.artifact_bucket_arn]
-      },
+      local.list_artifacts,
     ]
   })
 }
@@ -115,13 +116,8 @@ resource "aws_iam_role_policy" "builder_tables" {
   name     = "tables"
   role     = aws_iam_role.builder[each.key].id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [for table, level in each.value.builder.tables : {
-      Sid      = "${replace(title(table), "-", "")}${title(level)}"
-      Effect   = "Allow"
-      Action   = local.actions[level]
-      Resource = [var.table_arns[table], "${var.table_arns[table]}/index/*"]
-    }]
+    Version   = "2012-10-17"
+    Statement = local.table_statements["builder-${each.key}"]
   })
 }
 
@@ -138,12 +134,7 @@ resource "aws_iam_role_policy" "builder_artifacts" {
         Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
         Resource = ["${var.artifact_bucket_arn}/${each.value.artifacts}/*"]
       },
-      {
-        Sid      = "ListArtifacts"
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket"]
-        Resource = [var.artifact_bucket_arn]
-      },
+      local.list_artifacts,
     ]
   })
 }
