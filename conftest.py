@@ -99,7 +99,9 @@ def redis_url() -> str:
 
 
 # The whole local stack, started once for the end-to-end tests and the load-test smoke run.
-STACK_PORT_OFFSET = 200  # beside a developer's own `make up` on the default ports
+# Beside a developer's own `make up` on the default ports; BOOKREC_STACK_PORT_OFFSET moves it so that two
+# suites can run side by side on one machine.
+STACK_PORT_OFFSET = int(os.environ.get("BOOKREC_STACK_PORT_OFFSET", "200"))
 
 
 @pytest.fixture(scope="session")
