@@ -3,12 +3,15 @@
 Queries: common, rare and several words, exact titles, the any-word fallback, deep offsets, advanced
 filters, autocomplete; then what readers type besides clean words (words with one or two edits, a
 half-typed last word, words in Arabic, Cyrillic, Greek and CJK scripts, two characters of a CJK title)
-and facet counts when the index has them.
+and facet counts when the index has them; then the worst a single request can ask within the API's
+bounds (500 characters, 20 values per facet filter): one 500-character word, 50 words (misspelt, common,
+the last one half typed), 500 CJK characters, long digit runs, every facet with 80 facet filters.
 
     python services/search/benchmarks/bench_search.py [--sizes 50000 1000000] [--seed 7]
     python services/search/benchmarks/bench_search.py --sizes --http http://127.0.0.1:8080   # after `make up`
     python services/search/benchmarks/bench_search.py --engine tantivy [--tantivy-dir /tmp]
     python services/search/benchmarks/bench_search.py --engine both   # one process per engine
+    python services/search/benchmarks/bench_search.py --sizes 50000 --worst-only   # worst cases alone
 
 `--engine tantivy` builds `tantivy_engine.TantivyEngine` (in memory, or memory-mapped in a fresh
 directory under --tantivy-dir, whose size is then printed) from the same books and runs the same
@@ -50,6 +53,7 @@ import numpy as np
 import regex
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
+from bookrec_search.facets import FacetFilter
 from bookrec_search.index import Filters, IndexBuilder, SearchIndex
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -229,6 +233,95 @@ def queries(index: SearchIndex) -> None:
             lambda i: facets(common[i % len(common)]), 200)
 
 
+MAX_QUERY = 500  # characters: what the API accepts
+
+
+def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -> dict[str, list[str]]:
+    """Per kind, query texts built to cost the most within the API's 500 characters (a few of each, so
+    no kind is one lucky query). `words`: the index's terms, most used first."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+
+    def within(parts: list[str]) -> str:
+        text = ""
+        for part in parts:
+            if len(text) + len(part) + 1 > MAX_QUERY:
+                break
+            text = f"{text} {part}" if text else part
+        return text
+
+    def random_word(length: int) -> str:
+        return "".join(letters[int(j)] for j in rng.integers(26, size=length))
+
+    latin = [w for w in words if w.isascii() and w.isalpha()]
+    nine = [w for w in latin if len(w) >= 9] or latin
+    title_words = [w for t in titles for w in t.lower().split() if w.isalpha() and w.isascii()]
+    cjk = [c for c in "".join(sorted({w for w in words if CJK.fullmatch(w)})) if CJK.fullmatch(c)]
+    texts = {
+        "one 500-character word (abcdefghij x 50)": ["abcdefghij" * 50],
+        "one 500-character word, random letters": [random_word(MAX_QUERY) for _ in range(8)],
+        "one 60-character word": [random_word(60) for _ in range(8)],
+        "50 words of 9 letters, each misspelt": [
+            within([one_edit(nine[int(j)], rng) for j in rng.integers(len(nine), size=60)]) for _ in range(8)],
+        "50 of the most common words": [within(list(rng.permutation(latin[:80]))) for _ in range(8)],
+        "50 common words, the last one half typed": [
+            within(list(rng.permutation(latin[:80]))[:49]) + " " + latin[int(j)][:2]
+            for j in rng.integers(20, size=8)],
+        "250 one-letter words": [" ".join(letters[int(j)] for j in rng.integers(26, size=250))[:MAX_QUERY]
+                                 for _ in range(8)],
+        "50 title words, each misspelt": [
+            within([one_edit(title_words[int(j)], rng) if len(title_words[int(j)]) > 2 else title_words[int(j)]
+                    for j in rng.integers(len(title_words), size=120)]) for _ in range(8)],
+        "a 500-digit run": ["".join(str(int(d)) for d in rng.integers(10, size=MAX_QUERY)) for _ in range(8)],
+        "35 ISBN-like 13-digit numbers": [
+            within(["978" + "".join(str(int(d)) for d in rng.integers(10, size=10)) for _ in range(40)])
+            for _ in range(8)],
+    }
+    if len(cjk) >= 2:
+        texts["500 CJK characters (499 character pairs)"] = [
+            "".join(cjk[int(j)] for j in rng.integers(len(cjk), size=MAX_QUERY)) for _ in range(8)]
+    return texts
+
+
+def worst_cases(search: Callable[[str], Any], words: list[str], titles: list[str],
+                clock: Callable[[], float] = time.thread_time) -> None:
+    """The costliest queries one request can send, each timed like the ordinary kinds."""
+    rng = np.random.default_rng(11)
+    for kind, texts in worst_texts(words, titles, rng).items():
+        measure(f"worst: {kind}", lambda i, texts=texts: search(texts[i % len(texts)]), 40, clock)
+
+
+def worst_facets(index: SearchIndex) -> None:
+    """Facets asked for with every facet filter at its most (20 values each), over a common word and
+    over 50 common words."""
+    authors = [c.value for c in index.facets(np.arange(index.size), 20)["authors"]]
+    subjects = [c.value for c in index.facets(np.arange(index.size), 20)["subjects"]]
+    decades = [1500 + 10 * i for i in range(0, 60, 3)]
+    wanted = FacetFilter(tuple(map(str, authors)), tuple(map(str, subjects)), tuple(decades),
+                         ("eng", "fre", "ger", "spa", "ita", "rus", "jpn", "chi", "ara", "gre", "lat", "por",
+                          "dut", "swe", "pol", "tur", "heb", "kor", "hin", "dan"))
+    frequency = np.diff(index.combined.offsets)
+    common = [index.lexicon.by_id[t] for t in np.argsort(-frequency)[:50]]
+
+    def faceted(query: str, facet_filter: FacetFilter | None) -> Any:
+        return index.facets(index.search(query, with_matches=True, facet_filter=facet_filter).matches)
+
+    measure("worst: facets + 80 facet filters, a common word",
+            lambda i: faceted(COMMON[i % len(COMMON)], wanted), 40)
+    measure("worst: facets + 80 facet filters, 50 common words",
+            lambda i: faceted(" ".join(common[i % 3:]), wanted), 40)
+    measure("worst: facets, no filter, 50 common words",
+            lambda i: faceted(" ".join(common[i % 3:]), None), 40)
+
+
+def worst(index: SearchIndex) -> None:
+    frequency = np.diff(index.combined.offsets)
+    in_use = np.flatnonzero(frequency)
+    words = [index.lexicon.by_id[t] for t in in_use[np.argsort(-frequency[in_use], kind="stable")]]
+    _, positions = title_positions(index.size)
+    worst_cases(index.search, words, [index.titles[int(p)] for p in positions])
+    worst_facets(index)
+
+
 def one_edit(word: str, rng: np.random.Generator) -> str:
     """`word` with one insertion, deletion, substitution or transposition (of adjacent letters)."""
     at, letter = int(rng.integers(len(word) - 1)), "abcdefghijklmnopqrstuvwxyz"[int(rng.integers(26))]
@@ -304,11 +397,14 @@ def load() -> str:
     return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on {os.cpu_count()} cores"
 
 
-def run(n: int, seed: int) -> None:
+def run(n: int, seed: int, worst_only: bool = False) -> None:
     print(f"hand-written index; {load()}")
     index = build(n, seed)
-    queries(index)
-    refreshes(index, n, seed)
+    if not worst_only:
+        queries(index)
+    worst(index)
+    if not worst_only:
+        refreshes(index, n, seed)
     print(f"  {load()}")
 
 
@@ -379,6 +475,10 @@ def run_tantivy(n: int, seed: int, directory: str | None) -> None:
     reader_queries(engine.search, titles, rng, clock)
     measure("facets of a common word (search included)",
             lambda i: engine.facets(COMMON[i % len(COMMON)]), 200, clock)
+    most_used = vocabulary.search(tantivy.Query.all_query(), 5000, count=False, order_by_field="df",
+                                  order=tantivy.Order.Desc).hits
+    worst_cases(engine.search, [vocabulary.doc(address).get_first("term") for _, address in most_used],
+                titles, clock)
     print(f"  {'refresh':<50s} n/a (the tantivy engine is built whole)")
     print(f"  peak RSS {peak_rss_mb():.0f} MB; {load()}")
     if engine.path:
@@ -452,6 +552,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--engine", choices=["handwritten", "tantivy", "both"], default="handwritten",
                         help="both: one process per engine, so that each one's peak RSS is its own")
+    parser.add_argument("--worst-only", action="store_true",
+                        help="hand-written engine: only the worst-case queries (no ordinary kinds, refreshes)")
     parser.add_argument("--tantivy-dir", metavar="DIR",
                         help="build the tantivy index in a fresh directory under DIR instead of in memory")
     args = parser.parse_args()
@@ -468,7 +570,7 @@ def main() -> None:
             if args.engine == "tantivy":
                 run_tantivy(n, args.seed, args.tantivy_dir)
             else:
-                run(n, args.seed)
+                run(n, args.seed, args.worst_only)
     if args.http:
         http(args.http.rstrip("/"), args.duration, args.connections)
 
