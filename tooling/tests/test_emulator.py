@@ -16,7 +16,8 @@ ITEMS = [
      "cover": {"B": bytes([n, 0, 255])}, "tags": {"SS": ["a", f"t{n}"]}, "scores": {"NS": ["1.5", str(n + 2)]},
      "blobs": {"BS": [b"\x00\x01", bytes([n + 1])]}, "flag": {"BOOL": n % 2 == 0}, "none": {"NULL": True},
      "nested": {"M": {"list": {"L": [{"N": "1"}, {"S": "x"}, {"B": b"\xff"}]}, "count": {"N": str(n)}}},
-     "gsi_pk": {"S": "all"}}
+     "gsi_pk": {"S": "all"}, "shard": {"S": f"s{n % 2}"},
+     **({"stamp": {"S": f"2026-01-{1 + n % 9:02d}T00:00:{n:02d}Z"}} if n % 5 else {})}  # some not in by_stamp
     for n in range(40)
 ]
 
@@ -36,11 +37,16 @@ def both(plain_moto, moto_endpoint):
             TableName=table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                   {"AttributeName": "sk", "AttributeType": "N"},
-                                  {"AttributeName": "gsi_pk", "AttributeType": "S"}],
+                                  {"AttributeName": "gsi_pk", "AttributeType": "S"},
+                                  {"AttributeName": "shard", "AttributeType": "S"},
+                                  {"AttributeName": "stamp", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             GlobalSecondaryIndexes=[{"IndexName": "by_all", "Projection": {"ProjectionType": "ALL"},
                                      "KeySchema": [{"AttributeName": "gsi_pk", "KeyType": "HASH"},
-                                                   {"AttributeName": "sk", "KeyType": "RANGE"}]}])
+                                                   {"AttributeName": "sk", "KeyType": "RANGE"}]},
+                                    {"IndexName": "by_stamp", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
+                                                   {"AttributeName": "stamp", "KeyType": "RANGE"}]}])
         for item in ITEMS:
             client.put_item(TableName=table, Item=item)
     return table, clients
@@ -78,6 +84,23 @@ def answers(clients, operation: str, **request) -> list[dict]:
                          "ProjectionExpression": "#t, scores, nested.list[1], blobs, absent_attr",
                          "ExpressionAttributeNames": {"#t": "title"},
                          "ExpressionAttributeValues": {":p": {"S": "book-1"}}}),
+    *[("query", lambda t, c=condition, v=values, f=forward, n=limit: {
+        "TableName": t, "IndexName": "by_stamp", "KeyConditionExpression": f"shard = :p AND {c}",
+        "ExpressionAttributeValues": {":p": {"S": "s1"}, **v}, "ScanIndexForward": f,
+        **({"Limit": n} if n else {})})
+      for condition, values in [
+          ("stamp > :a", {":a": {"S": "2026-01-05T00:00:09Z"}}),
+          ("stamp >= :a", {":a": {"S": "2026-01-05T00:00:23Z"}}),
+          ("stamp < :a", {":a": {"S": "2026-01-04"}}),
+          ("stamp <= :a", {":a": {"S": "2026-01-03T00:00:29Z"}}),
+          ("stamp = :a", {":a": {"S": "2026-01-03T00:00:11Z"}}),
+          ("stamp BETWEEN :a AND :b", {":a": {"S": "2026-01-02"}, ":b": {"S": "2026-01-06T00:00:05Z"}}),
+          ("begins_with(stamp, :a)", {":a": {"S": "2026-01-07"}}),
+      ]
+      for forward, limit in [(True, None), (False, 3)]],
+    ("query", lambda t: {"TableName": t, "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                         "ExpressionAttributeValues": {":p": {"S": "book-0"}, ":a": {"N": "6"}, ":b": {"N": "21"}},
+                         "ScanIndexForward": False, "Limit": 3}),
     ("get_item", lambda t: {"TableName": t, "Key": {"pk": {"S": "book-1"}, "sk": {"N": "4"}},
                             "ProjectionExpression": "sk, flag, #n", "ExpressionAttributeNames": {"#n": "none"}}),
     ("batch_get_item", lambda t: {"RequestItems": {t: {"Keys": [{"pk": {"S": "book-0"}, "sk": {"N": "3"}},
@@ -91,6 +114,19 @@ def test_reads_match_plain_moto(both, operation, request_of):
             answer["Responses"][table].sort(key=lambda item: int(item["sk"]["N"]))
     assert patched == plain
     assert patched.get("Items", patched.get("Item", patched.get("Responses"))) or operation == "get_item"
+
+
+@pytest.mark.parametrize("request_of", [
+    lambda t: {"TableName": t, "IndexName": "by_stamp", "KeyConditionExpression": "shard = :p AND stamp > :a",
+               "ExpressionAttributeValues": {":p": {"S": "s0"}, ":a": {"S": "2027"}}},
+    lambda t: {"TableName": t, "IndexName": "by_stamp", "KeyConditionExpression": "shard = :p",
+               "ExpressionAttributeValues": {":p": {"S": "no-such-shard"}}},
+    lambda t: {"TableName": t, "KeyConditionExpression": "pk = :p",
+               "ExpressionAttributeValues": {":p": {"S": "no-such-book"}}},
+])
+def test_empty_answers_match_plain_moto(both, request_of):
+    patched, plain = answers(both[1], "query", **request_of(both[0]))
+    assert patched == plain and patched["Count"] == 0
 
 
 def test_a_whole_table_pages_the_same(both):
@@ -115,6 +151,11 @@ def gsi_partitions(client, table: str) -> list[dict]:
         response = client.query(TableName=table, IndexName="by_all", KeyConditionExpression="gsi_pk = :p",
                                 ExpressionAttributeValues={":p": {"S": value}})
         answers_by_value.append(unordered_sets(response["Items"]))
+    for shard in ("s0", "s1"):  # the change feed's shape: a sort key moved by writes, read from a position
+        response = client.query(TableName=table, IndexName="by_stamp",
+                                KeyConditionExpression="shard = :p AND stamp > :a",
+                                ExpressionAttributeValues={":p": {"S": shard}, ":a": {"S": "2026-01-08"}})
+        answers_by_value.append(unordered_sets(response["Items"]))
     return answers_by_value
 
 
@@ -125,6 +166,10 @@ def test_index_queries_follow_every_kind_of_write(both):
         ("put_item", {"TableName": table, "Item": {"pk": {"S": "book-9"}, "sk": {"N": "1"}, "gsi_pk": {"S": "new"}}}),
         ("update_item", {"TableName": table, "Key": key, "UpdateExpression": "SET gsi_pk = :m",
                          "ExpressionAttributeValues": {":m": {"S": "moved"}}}),
+        ("update_item", {"TableName": table, "Key": {"pk": {"S": "book-2"}, "sk": {"N": "11"}},
+                         "UpdateExpression": "SET stamp = :s", "ExpressionAttributeValues": {":s": {"S": "2026-02"}}}),
+        ("update_item", {"TableName": table, "Key": {"pk": {"S": "book-2"}, "sk": {"N": "8"}},
+                         "UpdateExpression": "REMOVE stamp"}),
         ("delete_item", {"TableName": table, "Key": {"pk": {"S": "book-1"}, "sk": {"N": "4"}}}),
         ("batch_write_item", {"RequestItems": {table: [
             {"PutRequest": {"Item": {"pk": {"S": "book-9"}, "sk": {"N": "2"}, "gsi_pk": {"S": "new"}}}},
@@ -143,7 +188,8 @@ def test_index_queries_follow_every_kind_of_write(both):
                 assert operation == "transact_write_items"
         patched, plain = (gsi_partitions(client, table) for client in clients)
         assert patched == plain, operation
-    moved, new = patched[1], patched[2]
+    moved, new, recent = patched[1], patched[2], patched[3] + patched[4]
+    assert "11" in [item["sk"]["N"] for item in recent] and "8" not in [item["sk"]["N"] for item in recent]
     assert [item["sk"]["N"] for item in moved] == ["3"] and [item["sk"]["N"] for item in new] == ["1", "2"]
 
 
