@@ -27,9 +27,14 @@ class TokenIssuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
         jwks = json.dumps({"keys": [{**public, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}).encode()
+        self.jwks_requests = 0  # how often the key set was fetched: verifiers must not fetch per request
+        served = threading.Lock()
+        issuer = self
 
         class JWKS(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+                with served:
+                    issuer.jwks_requests += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

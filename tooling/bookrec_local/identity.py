@@ -50,7 +50,8 @@ def create_identity(endpoint: str, name: str) -> dict[str, str]:
 
 
 def issue_token(endpoint: str, pool_id: str, client_id: str, username: str, admin: bool = False) -> dict[str, str]:
-    """Create the user if needed and sign in; returns the access token and the user's `sub`."""
+    """Create the user if needed and sign in; returns the access token (what the API takes), the ID token
+    (which it refuses) and the user's `sub`."""
     client = cognito(endpoint)
     try:
         client.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
@@ -62,10 +63,11 @@ def issue_token(endpoint: str, pool_id: str, client_id: str, username: str, admi
         client.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=ADMIN_GROUP)
     result = client.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
                                   AuthParameters={"USERNAME": username, "PASSWORD": DEV_PASSWORD})
-    token = result["AuthenticationResult"]["AccessToken"]
+    tokens = result["AuthenticationResult"]
     user = client.admin_get_user(UserPoolId=pool_id, Username=username)
     sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
-    return {"access_token": token, "sub": sub, "username": username}
+    return {"access_token": tokens["AccessToken"], "id_token": tokens["IdToken"], "sub": sub,
+            "username": username}
 
 
 def main() -> None:

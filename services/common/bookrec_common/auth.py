@@ -15,14 +15,20 @@ from typing import Any
 
 import aiohttp
 import jwt
+from cachetools import TTLCache
 from litestar.connection import ASGIConnection
 
-from bookrec_common.errors import Forbidden, Unauthorized
+from bookrec_common.errors import DependencyUnavailable, Forbidden, Unauthorized
 from bookrec_common.settings import AuthSettings
 
 ADMIN_GROUP = "admin"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def _keys_unavailable() -> DependencyUnavailable:
+    return DependencyUnavailable("the token signing keys could not be fetched; retry shortly",
+                                 code="jwks_unavailable", headers={"Retry-After": "5"})
 
 
 @dataclass(frozen=True)
@@ -37,60 +43,106 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies RS256 tokens; the key set is fetched once and again when an unknown key id appears."""
+    """Verifies Cognito access tokens (RS256) against the pool's key set.
+
+    Only access tokens are accepted: `token_use` "access" and the app client in `client_id`. An ID
+    token (`token_use` "id", the client in `aud`) proves who signed in, not that the API may be called
+    on their behalf, so it is refused.
+
+    The key set is fetched once, and again when a token names a key id it lacks, at most once per
+    `min_refetch_seconds`. Requests that find their key missing while a fetch is under way wait for that
+    fetch and share it: N concurrent tokens with N unknown key ids cost one fetch, not N in a row. A key
+    id still unknown after a fetch is remembered for `unknown_key_seconds` (at most `MAX_UNKNOWN_KEYS` of
+    them), so a stream of forged tokens is answered 401 without touching the key set's server.
+    """
+
+    MAX_UNKNOWN_KEYS = 1024
 
     def __init__(self, jwks_url: str, issuer: str, audience: str, http: aiohttp.ClientSession,
-                 min_refetch_seconds: float = 10.0) -> None:
+                 min_refetch_seconds: float = 10.0, unknown_key_seconds: float = 60.0) -> None:
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
         self._http = http
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
         self._min_refetch = min_refetch_seconds
+        self._attempted_at: float | None = None
+        self._attempts = 0  # fetches over: a request waiting on the lock is answered by any ending after it
+        self._failed = False  # whether the last fetch failed (its waiters get 503, not "unknown key")
+        self._unknown: TTLCache[str, bool] = TTLCache(self.MAX_UNKNOWN_KEYS, unknown_key_seconds)
         self._lock = asyncio.Lock()
 
+    @property
+    def fetches(self) -> int:
+        """Key set fetches tried so far (successful or not)."""
+        return self._attempts
+
     async def _fetch_keys(self) -> None:
-        async with self._http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=2)) as response:
-            response.raise_for_status()
-            jwks = jwt.PyJWKSet.from_dict(await response.json(content_type=None))
-        self._keys = {key.key_id: key for key in jwks.keys}
-        self._fetched_at = time.monotonic()
+        self._attempted_at = time.monotonic()
+        self._failed = True
+        try:
+            async with self._http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                response.raise_for_status()
+                jwks = jwt.PyJWKSet.from_dict(await response.json(content_type=None))
+            self._keys = {key.key_id: key for key in jwks.keys}
+            self._failed = False
+        except (aiohttp.ClientError, TimeoutError, jwt.PyJWTError, ValueError) as exc:
+            raise _keys_unavailable() from exc
+        finally:
+            self._attempts += 1  # once it is over: requests that came during the fetch are answered by it
+
+    async def _refetch_for(self, key_id: str) -> bool:
+        """Fetch the key set for a key id it lacks, unless a fetch was tried while this request waited;
+        whether a fetch answered it (False: none within `min_refetch_seconds`, the key set may be stale)."""
+        seen = self._attempts
+        async with self._lock:
+            if self._attempts == seen and (self._attempted_at is None
+                                           or time.monotonic() - self._attempted_at >= self._min_refetch):
+                await self._fetch_keys()
+            elif self._failed and key_id not in self._keys:
+                raise _keys_unavailable()
+            return self._attempts != seen
 
     async def _key(self, key_id: str | None) -> Any:
-        if key_id not in self._keys and time.monotonic() - self._fetched_at > self._min_refetch:
-            async with self._lock:
-                if key_id not in self._keys:
-                    await self._fetch_keys()
-        try:
-            return self._keys[key_id].key
-        except KeyError:
+        key = self._keys.get(key_id) if key_id is not None else None
+        if key is None and key_id is not None and key_id not in self._unknown:
+            fetched = await self._refetch_for(key_id)
+            key = self._keys.get(key_id)
+            if key is None and fetched:  # a key set fetched after the token came does not have it
+                self._unknown[key_id] = True
+        if key is None:
             raise Unauthorized("the token was signed by an unknown key", code="invalid_token",
-                               headers=_BEARER_CHALLENGE) from None
+                               headers=_BEARER_CHALLENGE)
+        return key.key
 
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthorized("malformed bearer token", code="invalid_token", headers=_BEARER_CHALLENGE) from None
+            raise Unauthorized("malformed bearer token", code="invalid_token",
+                               headers=_BEARER_CHALLENGE) from None
         if header.get("alg") != "RS256":
-            raise Unauthorized("tokens must be signed with RS256", code="invalid_token", headers=_BEARER_CHALLENGE)
-        key = await self._key(header.get("kid"))
+            raise Unauthorized("tokens must be signed with RS256", code="invalid_token",
+                               headers=_BEARER_CHALLENGE)
+        kid = header.get("kid")
+        key = await self._key(kid if isinstance(kid, str) else None)
         try:
             claims = jwt.decode(token, key, algorithms=["RS256"], issuer=self.issuer,
                                 options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
                                 leeway=30)
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("the token has expired", code="token_expired", headers=_BEARER_CHALLENGE) from None
+            raise Unauthorized("the token has expired", code="token_expired",
+                               headers=_BEARER_CHALLENGE) from None
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"invalid token: {exc}", code="invalid_token", headers=_BEARER_CHALLENGE) from None
-        # Cognito puts the app client in `aud` on id tokens and in `client_id` on access tokens.
-        audiences = claims.get("aud") or claims.get("client_id") or []
-        if self.audience not in ([audiences] if isinstance(audiences, str) else audiences):
-            raise Unauthorized("the token is not meant for this audience", code="invalid_token",
+            raise Unauthorized(f"invalid token: {exc}", code="invalid_token",
+                               headers=_BEARER_CHALLENGE) from None
+        if claims.get("token_use") != "access":
+            raise Unauthorized("only access tokens are accepted (token_use must be \"access\")",
+                               code="invalid_token", headers=_BEARER_CHALLENGE)
+        if claims.get("client_id") != self.audience:
+            raise Unauthorized("the token was issued to another app client", code="invalid_token",
                                headers=_BEARER_CHALLENGE)
-        return Principal(subject=str(claims["sub"]),
-                         username=claims.get("username") or claims.get("cognito:username"),
+        return Principal(subject=str(claims["sub"]), username=claims.get("username"),
                          groups=frozenset(claims.get("cognito:groups") or ()))
 
 
