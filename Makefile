@@ -115,8 +115,9 @@ bench-speed: deps ## every speed figure in one run: framework ceiling direct and
 	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py --scale
 
 SCENARIO ?= smoke
-loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step
-	$(PY) -m loadtest.run --scenario $(SCENARIO)
+LOADTEST_ARGS ?=
+loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step; LOADTEST_ARGS="--duration 60 ..." adds options of loadtest/run.py
+	$(PY) -m loadtest.run --scenario $(SCENARIO) $(LOADTEST_ARGS)
 
 USER ?= alice
 token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin)

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict:
                            alb_workers=args.alb_workers, keep=args.keep_stack) as (host, stack):
         tokens = args.tokens
         if tokens is None and stack is not None:  # one identity per simulated user, so each checks its own
-            tokens = harness.write_identities(stack.env, scenario.peak_users, out / "identities.json")
+            tokens = harness.write_identities(stack, scenario.peak_users, out / "identities.json")
         locust = harness.LocustRun(args.scenario, host, out, tags=args.tags, processes=args.processes, env=env,
                                    watch=stack.pids() if stack else {}, tokens=tokens)
         harness.say(f"{scenario.description}: about {scenario.duration:.0f}s")

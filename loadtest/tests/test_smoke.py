@@ -1,4 +1,5 @@
-"""CI smoke: a short headless Locust run of every journey through the local ALB.
+"""CI smoke: the README's `make loadtest SCENARIO=smoke`, shortened, against the end-to-end stack: every
+journey through the local ALB, with the identities the runner signs in on the stack's Cognito.
 
 Fails on any failed request (wrong status, wrong shape, inconsistent data,
 empty results where the catalogue has some), on a route never exercised, and
@@ -7,12 +8,17 @@ on fewer requests than a working stack serves in that time.
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from loadtest import harness, report
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 40
 # The smoke user runs every journey in turn with think times scaled down to a fifth:
 # a working local stack answers several hundred requests in 40 s; a tenth of that is a sure sign of trouble.
@@ -25,14 +31,16 @@ ROUTES = {
 
 
 def test_smoke_run_has_no_failures(local_stack, tmp_path):
-    tokens = harness.write_identities(local_stack, 2, tmp_path / "identities.json")
-    run = harness.LocustRun("smoke", local_stack.alb_url, tmp_path, tokens=tokens,
-                            env={"LOADTEST_DURATION": str(SECONDS), "LOADTEST_THINK_SCALE": "0.2"})
-    exit_code = run.run(timeout=SECONDS + 240)
-    summary = report.summarise(tmp_path, {"locust_exit_code": exit_code})
+    options = (f"--state-dir {local_stack.state_dir} --port-offset {local_stack.port_offset} "
+               f"--duration {SECONDS} --think-scale 0.2 --results {tmp_path} --no-plots")
+    done = subprocess.run(["make", "-s", "loadtest", "SCENARIO=smoke", f"LOADTEST_ARGS={options}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=SECONDS + 300)
+    out, = tmp_path.iterdir()
+    summary = json.loads((out / "summary.json").read_text())
+    assert done.returncode == 0 and summary["passed"], (
+        f"exit {done.returncode}: {done.stdout[-3000:]}{done.stderr[-3000:]}\n" + "\n".join(harness.locust_errors(out)))
+    assert "using the running stack" in done.stdout + done.stderr  # the e2e stack, identities made on it
     totals = summary["totals"]
-    assert exit_code == 0 and totals["failures"] == 0, (
-        f"locust exit {exit_code}, failures: {summary['failures']}\n" + "\n".join(harness.locust_errors(tmp_path)))
     assert not summary["exceptions"], summary["exceptions"]
     assert totals["requests"] >= MIN_REQUESTS, report.table(summary)
     seen = {(e["method"], e["name"]) for e in summary["endpoints"]}
