@@ -3,6 +3,8 @@
 A book's aggregate is its per-star distribution; sum, count and average
 derive from it, so they can never disagree. A change is (previous, new)
 where either side may be absent: a new rating, a re-rating or a deletion.
+A deleted book takes only deletions of existing ratings, and has no
+aggregate to change.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def kind_of(previous: int | None, new: int | None) -> ChangeKind:
     if new is None:
         return ChangeKind.DELETION
     return ChangeKind.NEW if previous is None else ChangeKind.RERATING
+
+
+def allowed_on_deleted_book(previous: int | None, new: int | None) -> bool:
+    """Whether a change may touch a deleted book (its tombstone, or nothing once that expired): only the
+    removal of a rating that exists, so a reader can clear a book that is gone from their ratings;
+    nothing can be rated there."""
+    return previous is not None and new is None
 
 
 @dataclass(frozen=True)

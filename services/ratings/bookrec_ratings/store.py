@@ -16,8 +16,14 @@ keep the aggregate exact.
 
 The aggregate update is a write of the book, so it stamps the change feed
 (bookrec_common.changes) with the same `now`. A deleted book is a tombstone:
-every read here treats it as no book (404), and the update's condition refuses
-one, so a book deleted between read and write is re-read and answered 404.
+reads treat it as no book (404), and the update's condition refuses one, so a
+book deleted between read and write is re-read and answered 404. Its ratings
+stay in the ratings table, and each reader may still delete theirs (a
+tombstone, or no item once its TTL removed it, takes that deletion only): the
+transaction then deletes the rating, conditioned as any other, beside a
+ConditionCheck that the book is still deleted, and leaves the tombstone as it
+is: it carries no aggregate, and nothing reads one from it. A book restored in
+between fails that check and the deletion is retried as a live book's.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
 
-from bookrec_ratings.domain import ChangeKind, RatingAggregate, kind_of
+from bookrec_ratings.domain import ChangeKind, RatingAggregate, allowed_on_deleted_book, kind_of
 
 BOOK_RATINGS_INDEX = "by-book-recent"
 USER_RATINGS_INDEX = "by-user"
@@ -65,7 +71,7 @@ AGGREGATE_DRIFT = Counter("rating_aggregate_drift_total",
 class RatingChange:
     previous: dict[str, Any] | None
     current: dict[str, Any] | None
-    aggregate: RatingAggregate
+    aggregate: RatingAggregate | None  # None: the book is deleted (a rating removed from its tombstone)
 
     @property
     def kind(self) -> ChangeKind:
@@ -86,6 +92,9 @@ def _live_book(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """The book as read, or None when there is none or only its tombstone."""
     record = from_item(item) if item else None
     return None if record is None or is_deleted(record) else record
+
+
+_STILL_DELETED = "attribute_not_exists(book_id) OR attribute_exists(deleted_at)"
 
 
 def _lost_race(exc: ClientError) -> bool:
@@ -120,6 +129,7 @@ class RatingStore:
         return RatingAggregate.from_record(book) if book else None
 
     async def _read(self, book_id: str, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The live book (None: none, or its tombstone) and the user's rating of it, as stored now."""
         # Two consistent GetItems, not TransactGetItems: a transactional read is itself cancelled by a
         # concurrent write, and the write's conditions catch any skew between the two reads anyway.
         book, rating = await asyncio.gather(
@@ -139,25 +149,29 @@ class RatingStore:
         async with lock:
             for attempt in range(1, self._max_attempts + 1):
                 book, previous = await self._read(book_id, user_id)
-                if book is None:
-                    raise NotFound(f"book {book_id} not found", code="book_not_found")
-                if new_rating is None and previous is None:
-                    raise NotFound(f"user {user_id} has not rated book {book_id}", code="rating_not_found")
-                before = RatingAggregate.from_record(book)
                 previous_rating = previous["rating"] if previous else None
-                if previous_rating is not None and not before.holds(previous_rating):
-                    AGGREGATE_DRIFT.inc()
-                    log.warning("book %s aggregate holds no %s-star rating to remove", book_id,
-                                previous_rating, extra={"book_id": book_id})
-                after = before.apply(previous_rating, new_rating)
                 current = None if new_rating is None else {
                     "book_id": book_id, "user_id": user_id, "rating": new_rating,
                     "created_at": previous["created_at"] if previous else now, "updated_at": now}
+                after: RatingAggregate | None = None
+                if book is None:
+                    if not allowed_on_deleted_book(previous_rating, new_rating):
+                        raise NotFound(f"book {book_id} not found", code="book_not_found")
+                    book_write = self._still_deleted(book_id)
+                else:
+                    if new_rating is None and previous is None:
+                        raise NotFound(f"user {user_id} has not rated book {book_id}",
+                                       code="rating_not_found")
+                    before = RatingAggregate.from_record(book)
+                    if previous_rating is not None and not before.holds(previous_rating):
+                        AGGREGATE_DRIFT.inc()
+                        log.warning("book %s aggregate holds no %s-star rating to remove", book_id,
+                                    previous_rating, extra={"book_id": book_id})
+                    after = before.apply(previous_rating, new_rating)
+                    book_write = self._aggregate_write(book_id, book.get("ratings_distribution"), after, now)
                 try:
                     await self._client.transact_write_items(TransactItems=[
-                        self._rating_write(book_id, user_id, previous, current),
-                        self._aggregate_write(book_id, book.get("ratings_distribution"), after, now),
-                    ])
+                        self._rating_write(book_id, user_id, previous, current), book_write])
                 except ClientError as exc:
                     if not _lost_race(exc):
                         raise
@@ -171,6 +185,12 @@ class RatingStore:
         RATING_WRITE_GAVE_UP.inc()
         raise DependencyUnavailable(f"book {book_id} is being rated too busily; retry shortly",
                                     code="write_contention", headers={"Retry-After": "1"})
+
+    def _still_deleted(self, book_id: str) -> dict[str, Any]:
+        """The book stays deleted (its tombstone, or no item): a rating removed from it leaves no aggregate
+        behind that a restored book would still count."""
+        return {"ConditionCheck": {"TableName": self._books, "Key": {"book_id": {"S": book_id}},
+                                   "ConditionExpression": _STILL_DELETED}}
 
     def _rating_write(self, book_id: str, user_id: str, previous: dict[str, Any] | None,
                       current: dict[str, Any] | None) -> dict[str, Any]:

@@ -355,19 +355,32 @@ async def test_a_rating_puts_its_book_in_the_change_feed(issuer, client, dynamod
     assert changed_since(dynamodb, tables, moment) == {BOOK}  # OTHER, unrated, is not in it
 
 
-async def test_a_deleted_book_is_404_everywhere_and_nothing_is_written(issuer, client, dynamodb, tables,
-                                                                      recommender):
+async def test_a_deleted_book_is_404_and_its_raters_may_only_remove_their_ratings(issuer, client, dynamodb,
+                                                                                   tables, recommender):
     await rate(client, issuer, "bob", 2)
+    await rate(client, issuer, "carol", 4)
     recommender.calls.clear()
     dynamodb.put_item(TableName=tables["books"], Item=to_item(tombstone(BOOK, utc_now(), time.time())))
     before = book_item(dynamodb, tables)
-    ratings_before = dynamodb.scan(TableName=tables["ratings"])["Items"]
     rated = await rate(client, issuer, "alice", 5)
     assert rated.status_code == 404 and rated.json()["code"] == "book_not_found"
-    removed = await client.delete(f"/books/{BOOK}/ratings/bob", headers=issuer.headers("bob"))
-    assert removed.status_code == 404 and removed.json()["code"] == "book_not_found"
+    rerated = await rate(client, issuer, "bob", 5)
+    assert rerated.status_code == 404 and rerated.json()["code"] == "book_not_found"
     listed = await client.get(f"/books/{BOOK}/ratings")
     assert listed.status_code == 404 and listed.json()["code"] == "book_not_found"
-    assert book_item(dynamodb, tables) == before
-    assert dynamodb.scan(TableName=tables["ratings"])["Items"] == ratings_before  # bob's rating stays
+    unrated = await client.delete(f"/books/{BOOK}/ratings/alice", headers=issuer.headers("alice"))
+    assert unrated.status_code == 404 and unrated.json()["code"] == "book_not_found"
+    others = await client.delete(f"/books/{BOOK}/ratings/carol", headers=issuer.headers("bob"))
+    assert others.status_code == 403
     assert recommender.calls == []
+    assert [r["book_id"] for r in (await client.get("/users/bob/ratings")).json()["ratings"]] == [BOOK]
+
+    removed = await client.delete(f"/books/{BOOK}/ratings/bob", headers=issuer.headers("bob"))
+    assert removed.status_code == 204, removed.text
+    assert (await client.get("/users/bob/ratings")).json()["ratings"] == []
+    assert [c[0] for c in recommender.calls] == ["bob"]
+    assert book_item(dynamodb, tables) == before  # the tombstone as it was: no aggregate written
+    left = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
+    assert {i["user_id"]["S"] for i in left} == {"carol"}
+    again = await client.delete(f"/books/{BOOK}/ratings/bob", headers=issuer.headers("bob"))
+    assert again.status_code == 404 and again.json()["code"] == "book_not_found"

@@ -7,13 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookrec_ratings.domain import (ChangeKind, RatingAggregate, decode_cursor, encode_cursor,
-                                    is_rating, is_user_id, kind_of)
+from bookrec_ratings.domain import (ChangeKind, RatingAggregate, allowed_on_deleted_book, decode_cursor,
+                                    encode_cursor, is_rating, is_user_id, kind_of)
 
 stars = st.integers(min_value=1, max_value=5)
 USER_ID_CHARACTERS = set(string.ascii_letters + string.digits + "_.@-")
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10, 10), st.integers(),
                          st.floats(allow_nan=False), st.text(max_size=5))
+
+
+@given(st.none() | stars, st.none() | stars)
+def test_a_deleted_book_takes_only_the_removal_of_an_existing_rating(previous, new):
+    assert allowed_on_deleted_book(previous, new) == (kind_of(previous, new) is ChangeKind.DELETION
+                                                      and previous is not None)
 
 
 def test_new_rating_adds_one():

@@ -254,6 +254,57 @@ async def test_a_deleted_book_is_not_found_and_its_tombstone_is_left_as_it_is(ra
     assert stored_ratings(dynamodb, tables) == {} and book(dynamodb, tables) == before
 
 
+async def test_a_rating_of_a_deleted_book_can_be_removed_and_the_tombstone_is_left_as_it_is(race, writes):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        await store.change(BOOK, "alice", 4, utc_now())
+        await store.change(BOOK, "bob", 2, utc_now())
+        dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
+        before = book(dynamodb, tables)
+        removed = await store.change(BOOK, "alice", None, utc_now())
+        assert removed.previous["rating"] == 4 and removed.current is None and removed.aggregate is None
+        with pytest.raises(NotFound) as rated:
+            await store.change(BOOK, "bob", 5, utc_now())
+        with pytest.raises(NotFound) as again:
+            await store.change(BOOK, "alice", None, utc_now())
+    assert rated.value.code == again.value.code == "book_not_found"
+    assert stored_ratings(dynamodb, tables) == {"bob": 2} and book(dynamodb, tables) == before
+    assert writes()["conflicts"] == 0
+
+
+async def test_a_rating_of_a_book_whose_tombstone_expired_can_be_removed(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        await store.change(BOOK, "alice", 4, utc_now())
+        dynamodb.delete_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}})  # what TTL does
+        await store.change(BOOK, "alice", None, utc_now())
+    assert stored_ratings(dynamodb, tables) == {}
+    assert dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}}).get("Item") is None
+
+
+async def test_a_book_restored_while_a_rating_is_removed_from_its_tombstone_keeps_an_exact_aggregate(race,
+                                                                                                  writes):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        await store.change(BOOK, "alice", 4, utc_now())
+        await store.change(BOOK, "bob", 2, utc_now())
+        live = book(dynamodb, tables)
+        dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
+
+        def the_book_is_restored():
+            dynamodb.put_item(TableName=tables["books"], Item=to_item(live))
+
+        interrupted = InterruptedStore(client, tables["books"], tables["ratings"],
+                                       interrupt=the_book_is_restored)
+        removed = await interrupted.change(BOOK, "alice", None, utc_now())
+    assert writes()["conflicts"] == 1 and removed.aggregate is not None  # refused, re-read: a live book
+    assert stored_ratings(dynamodb, tables) == {"bob": 2}
+    assert_aggregate_is(book(dynamodb, tables), {"bob": 2})
+
+
 # A bare book (no aggregate yet) is read as "no distribution", which a tombstone matches too: only the
 # condition on deleted_at refuses the write there.
 @pytest.mark.parametrize("book_id", [BOOK, "OL8W"], ids=["with-aggregate", "bare"])
