@@ -120,5 +120,5 @@ loadtest: deps ## headless Locust against the local stack (brought up if needed)
 	$(PY) -m loadtest.run --scenario $(SCENARIO) $(LOADTEST_ARGS)
 
 USER ?= alice
-token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin)
-	@$(PY) -m bookrec_local.identity $(USER) $(if $(ADMIN),--admin)
+token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin; SUB=1 prints the user's id instead)
+	@$(PY) -m bookrec_local.identity $(USER) $(if $(ADMIN),--admin) $(if $(SUB),--sub)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -74,8 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Print an access token for a local user (the stack must be up).")
     parser.add_argument("user")
     parser.add_argument("--admin", action="store_true", help="make the user a member of the admin group")
-    parser.add_argument("--state-dir", type=Path, default=definitions.ROOT / ".run")
-    parser.add_argument("--json", action="store_true", help="print token, sub and username as JSON")
+    parser.add_argument("--state-dir", type=Path,
+                        default=Path(os.environ.get("BOOKREC_STATE_DIR", definitions.ROOT / ".run")),
+                        help="the stack's state directory (default $BOOKREC_STATE_DIR, else .run/)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print token, sub and username as JSON")
+    shown.add_argument("--sub", action="store_true", help="print the user's id (the token's sub) only")
     args = parser.parse_args()
     env_file = args.state_dir / "env.json"
     if not env_file.exists():
@@ -85,6 +90,8 @@ def main() -> None:
                          args.admin)
     if args.json:
         print(json.dumps(issued))
+    elif args.sub:
+        print(issued["sub"])
     else:
         print(f"# user {args.user}: sub (use it as user_id) = {issued['sub']}", file=sys.stderr)
         print(issued["access_token"])
