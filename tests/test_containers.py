@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bookrec_local import definitions
+from bookrec_local import compose_env, definitions
 from bookrec_local.identity import create_identity
 from bookrec_local.procs import free_port, moto_command, port_open, start, stop, wait_until
 
@@ -63,7 +64,8 @@ def test_compose_matches_the_single_definitions():
     for name, spec in SERVICES.items():
         service = compose[name]
         env = service["environment"]
-        assert env["PORT"] == str(spec["port"]) and f"{spec['port']}:{spec['port']}" in service["ports"]
+        assert env["PORT"] == str(spec["port"])
+        assert f"127.0.0.1:{spec['port']}:{spec['port']}" in service["ports"]
         assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
         for variable, table in tables.items():
             assert env[variable] == table
@@ -78,7 +80,7 @@ def test_compose_matches_the_single_definitions():
     assert compose["moto"]["build"]["dockerfile"] == "tooling/Dockerfile" and "image" not in compose["moto"]
     assert compose["moto"]["command"][:3] == ["python", "-m", "bookrec_local.emulator"]
     # The ALB is the official HAProxy image reading the configuration generated from routes.json.
-    assert compose["alb"]["image"] == "haproxy:2.6" and "8080:8080" in compose["alb"]["ports"]
+    assert compose["alb"]["image"] == "haproxy:2.6" and "127.0.0.1:8080:8080" in compose["alb"]["ports"]
     generator = compose["alb-config"]
     assert generator["command"][:3] == ["python", "-m", "bookrec_local.haproxy"]
     generate = " ".join(generator["command"])
@@ -105,7 +107,7 @@ def test_compose_runs_every_replica_behind_the_alb():
             service = compose[replica]
             assert service["build"] == compose[name]["build"]
             assert service["environment"] == compose[name]["environment"]
-            assert service["ports"] == [f"{host_port}:{spec['port']}"]
+            assert service["ports"] == [f"127.0.0.1:{host_port}:{spec['port']}"]
             assert compose["alb"]["depends_on"][replica] == {"condition": "service_started"}
     # The recommender others call is one replica, as private DNS picks one task: never the ALB.
     assert compose["ratings"]["environment"]["RECOMMENDATION_URL"] == "http://recommendation:8004"
@@ -153,9 +155,89 @@ def test_compose_names_the_user_pool_the_emulator_creates():
     assert auth["JWT_JWKS_URL"] == f"http://moto:5000/{identity['COGNITO_USER_POOL_ID']}/.well-known/jwks.json"
 
 
-def test_compose_file_is_valid_for_docker_compose():
+def published(service: dict) -> list[tuple[str | None, str]]:
+    """(host address or None for every interface, host port) of each port a compose service publishes."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # long syntax
+            found.append((port.get("host_ip"), str(port.get("published"))))
+            continue
+        parts = str(port).split(":")
+        found.append((":".join(parts[:-2]) or None, parts[-2]) if len(parts) >= 3 else (None, parts[0]))
+    return found
+
+
+def test_compose_publishes_every_port_on_the_loopback_only():
+    """The emulator and Redis take no credentials: nothing may be reachable from another machine."""
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    ports = {name: published(service) for name, service in compose.items()}
+    assert {"moto", "redis", "alb", *SERVICES} <= {name for name, found in ports.items() if found}
+    assert all(host == "127.0.0.1" for found in ports.values() for host, _ in found), ports
+    assert all(service.get("network_mode") != "host" for service in compose.values())
+
+
+def internal_token_holders() -> set[str]:
+    """Every replica of a service that calls another (services.json "calls") or is called."""
+    calling = {name for name, spec in SERVICES.items() if spec.get("calls")}
+    called = {peer for spec in SERVICES.values() for peer in spec.get("calls", [])}
+    return {replica for name in calling | called for replica in definitions.replica_names(name)}
+
+
+def test_compose_holds_no_secret_and_requires_the_internal_token():
+    text = COMPOSE.read_text()
+    compose = yaml.safe_load(text)["services"]
+    for name, service in compose.items():
+        env = service.get("environment", {})
+        for variable, value in env.items():
+            # (AWS_SECRET_ACCESS_KEY is the emulator's "testing", as everywhere locally)
+            if re.search(r"TOKEN|PASSWORD|SECRET(?!_ACCESS_KEY)", variable):
+                assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", str(value)), f"{name}: {variable}"
+    holders = {name for name, service in compose.items()
+               if "INTERNAL_TOKEN" in service.get("environment", {})}
+    assert holders == internal_token_holders() == {"ratings", "recommendation", "recommendation-2"}
+    assert "local-internal-token" not in text
+
+
+def compose_config(*args: str, env_file: Path) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose); no Docker engine is needed")
-    result = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose); "
+                    "no Docker engine is needed")
+    return subprocess.run([binary, "-f", str(COMPOSE), "--env-file", str(env_file), "config", *args],
+                          capture_output=True, text=True)
+
+
+def test_the_readme_command_writes_the_internal_token_compose_reads(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("OTHER=kept\n")
+    env_file.chmod(0o644)
+    command = [sys.executable, "-m", "bookrec_local.compose_env", "--output", str(env_file)]
+    first = subprocess.run(command, capture_output=True, text=True, check=True)
+    token = dict(line.split("=", 1) for line in env_file.read_text().splitlines())["INTERNAL_TOKEN"]
+    assert len(token) >= 32 and token not in first.stdout + first.stderr and "written" in first.stdout
+    assert "OTHER=kept" in env_file.read_text() and stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "kept" in again.stdout and f"INTERNAL_TOKEN={token}" in env_file.read_text()
+    another = tmp_path / "another.env"
+    assert compose_env.main(["--output", str(another)]) == 0
+    assert another.read_text() != env_file.read_text()  # a fresh random token per file
+
+    resolved = compose_config(env_file=env_file)
+    assert resolved.returncode == 0, resolved.stderr
+    services = yaml.safe_load(resolved.stdout)["services"]
+    holders = internal_token_holders()
+    assert all(services[name]["environment"]["INTERNAL_TOKEN"] == token for name in holders)
+
+
+def test_compose_refuses_to_start_without_the_internal_token(tmp_path):
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    refused = compose_config("-q", env_file=empty)
+    assert refused.returncode != 0 and "bookrec_local.compose_env" in refused.stderr
+
+
+def test_compose_file_is_valid_for_docker_compose(tmp_path):
+    env_file = tmp_path / ".env"
+    compose_env.write(env_file)
+    result = compose_config("-q", env_file=env_file)
     assert result.returncode == 0, result.stderr
