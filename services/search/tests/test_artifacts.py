@@ -5,6 +5,7 @@ Real parts: the emulator's DynamoDB and S3, a real Redis for the builder's lease
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -89,12 +90,43 @@ async def _ready(client) -> bool:
     return (await client.get("/ready")).status_code == 200
 
 
+class HeldManifestReads:
+    """A replica's manifest reads, held on demand: while held, no read is in flight and new ones wait, so a
+    test can publish and damage an artifact before the replica can see it (never racing the follower)."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self._latest, self._in_flight = store.latest, 0
+        self._open, self._idle = asyncio.Event(), asyncio.Event()
+        self._open.set()
+        self._idle.set()
+        store.latest = self._read
+
+    async def _read(self):
+        await self._open.wait()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._latest()
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def hold(self) -> None:
+        self._open.clear()
+        await self._idle.wait()
+
+    def release(self) -> None:
+        self._open.set()
+
+
 async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
         tables, dynamodb, redis_url, artifact_bucket, moto_endpoint):
     seed(dynamodb, tables)
     settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
     await build(settings, every=0)
-    async with AsyncTestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
         await wait_until(lambda: _ready(client))
         first = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
         put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées"}])
@@ -107,15 +139,18 @@ async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
         assert await total(client, "pensees") == 1
         second = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
 
-        # A third artifact whose payload is damaged after publishing: refused, counted, current kept.
+        # A third artifact whose payload is damaged before the replica may look: refused, counted, current kept.
         put_books(dynamodb, tables, [{"book_id": "OL97W", "title": "Candide"}])
         before = sample("artifact_refused_total", kind=KIND, reason="checksum")
         s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+        manifests = HeldManifestReads(app.state.engine.follower.store)
+        await manifests.hold()
         await build(settings, every=0)
         manifest = s3.get_object(Bucket=artifact_bucket, Key=f"{KIND}/latest.json")["Body"].read()
         key = json.loads(manifest)["key"]
         payload = s3.get_object(Bucket=artifact_bucket, Key=key)["Body"].read()
         s3.put_object(Bucket=artifact_bucket, Key=key, Body=payload[:-1] + bytes([payload[-1] ^ 1]))
+        manifests.release()
 
         async def refused() -> bool:
             return sample("artifact_refused_total", kind=KIND, reason="checksum") > before
