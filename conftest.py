@@ -9,6 +9,8 @@
 - `artifact_bucket`: a fresh versioned S3 bucket on the emulator per test.
 - `issuer`: a token issuer serving its JWKS over HTTP, for services' own tests (any `sub`, any group);
   the end-to-end tests use the stack's Cognito instead.
+- `failing_redis`: redis-servers of one test's own, each put on demand in a failure state
+  (`bookrec_local.redis_faults`: read-only replica, out of memory, loading, busy script, ...).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bookrec_local.procs import (
     stop,
     wait_until,
 )
+from bookrec_local.redis_faults import FailingRedis
 from bookrec_local.stack import Stack
 
 
@@ -144,3 +147,21 @@ def issuer() -> TokenIssuer:
     token_issuer = TokenIssuer()
     yield token_issuer
     token_issuer.close()
+
+
+@pytest.fixture
+def failing_redis(tmp_path):
+    """failing_redis(state, password="", port=None) -> a FailingRedis of this test's own, started healthy
+    (its `fail()` breaks it, `heal()` mends it); every one is stopped after the test."""
+    servers: list[FailingRedis] = []
+
+    def make(state: str, password: str = "", port: int | None = None) -> FailingRedis:
+        if redis_command(0) is None:
+            pytest.skip("redis-server is not installed (make deps installs it from Debian's packages)")
+        server = FailingRedis(state, tmp_path / f"redis-{len(servers)}", port=port, password=password)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -4,13 +4,16 @@ A builder is a one-shot process (`python -m bookrec_<service>.builder`), run by 
 as an ECS task on AWS and in a loop (`--every SECONDS`) by the local stack. Several may start at once
 (a scheduled run while a manual one is still going, a replaced task): the Redis lease lets exactly one
 build; the others see it held and stop. The holder's fencing token becomes the artifact's version, so
-a holder that lost its lease mid-build cannot publish over its successor.
+a holder that lost its lease mid-build cannot publish over its successor. With Redis unavailable
+(down, read-only mid-failover, full...) no lease can be had: the run builds nothing, says so
+(`redis_unavailable`) and ends normally; the next scheduled run tries again.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -24,13 +27,14 @@ from pydantic import ValidationError
 
 from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest, Superseded
 from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
-from bookrec_common.lease import Lease
+from bookrec_common.lease import Lease, LeaseUnavailable
 from bookrec_common.logs import configure_logging
 from bookrec_common.settings import ArtifactSettings
 
 log = logging.getLogger("bookrec.builder")
 BUILDS = Counter("artifact_builds_total", "Builder runs by outcome: published, unchanged, busy (another "
-                 "builder holds the lease), superseded, lease_lost", ["kind", "outcome"])
+                 "builder holds the lease), superseded, lease_lost, redis_unavailable (no lease could be "
+                 "had: nothing built)", ["kind", "outcome"])
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ MakeBuild = Callable[[Any, ArtifactStore], Build]
 
 async def build_once(lease: Lease, store: ArtifactStore, build: Build) -> str:
     """One run: the outcome, also counted in `artifact_builds_total`."""
-    outcome = await _run(lease, store, build)
+    try:
+        outcome = await _run(lease, store, build)
+    except LeaseUnavailable as exc:
+        log.warning("%s: nothing built: the lease's Redis is unavailable (%s)", store.kind, exc,
+                    extra={"outcome": "redis_unavailable"})
+        outcome = "redis_unavailable"
     BUILDS.labels(store.kind, outcome).inc()
     return outcome
 
@@ -57,7 +66,10 @@ async def build_once(lease: Lease, store: ArtifactStore, build: Build) -> str:
 async def _run(lease: Lease, store: ArtifactStore, build: Build) -> str:
     version = await lease.acquire()
     if version is None:
-        log.info("%s: another builder holds the lease (%s)", store.kind, await lease.holder_now())
+        holder = None
+        with contextlib.suppress(Exception):  # only for the log line
+            holder = await lease.holder_now()
+        log.info("%s: another builder holds the lease (%s)", store.kind, holder)
         return "busy"
     started = time.perf_counter()
     async with lease.kept() as lost:
@@ -112,7 +124,8 @@ async def run_builds(lease: Lease, store: ArtifactStore, build: Build, every: fl
 async def build_with(settings: ArtifactSettings, kind: str, make_build: MakeBuild, every: float) -> None:
     """Open a builder's clients from `settings` and build once, or every `every` seconds."""
     if not settings.artifact_bucket or not settings.redis_url:
-        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the lease)")
+        raise BuilderMisconfigured("ARTIFACT_BUCKET and REDIS_URL must be set (the artifact bucket and the "
+                                   "lease)")
     async with AsyncExitStack() as stack:
         dynamodb = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
         s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))

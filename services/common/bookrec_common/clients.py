@@ -2,10 +2,14 @@
 
 Endpoints come from the standard AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB
 variables, which the AWS SDK honours by itself.
+
+What a Redis failure is (`redis_unavailable`) is decided here once, for every consumer: the rate
+limits open, the recommendation cache is bypassed, a builder's lease is refused, `/ready` says degraded.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -13,6 +17,7 @@ from typing import Any
 import aioboto3
 import aiohttp
 import redis.asyncio as aioredis
+import redis.exceptions
 from aiobotocore.config import AioConfig
 
 from bookrec_common.settings import ServiceSettings
@@ -42,7 +47,8 @@ async def s3_client(settings: ServiceSettings, read_timeout: float = 60.0) -> As
         yield client
 
 
-def redis_client_for(settings: ServiceSettings, timeout: float = 0.25) -> AbstractAsyncContextManager[aioredis.Redis | None]:
+def redis_client_for(settings: ServiceSettings,
+                     timeout: float = 0.25) -> AbstractAsyncContextManager[aioredis.Redis | None]:
     """The service's Redis client from its settings: REDIS_URL, REDIS_AUTH_TOKEN, REDIS_TLS_CA_FILE."""
     return redis_client(settings.redis_url, timeout, auth_token=settings.redis_auth_token.get_secret_value(),
                         ca_file=settings.redis_tls_ca_file)
@@ -72,6 +78,37 @@ async def redis_client(url: str, timeout: float = 0.25, *, auth_token: str = "",
         yield client
     finally:
         await client.aclose()
+
+
+# Replies by which a server that is up says it cannot serve for now. redis-py raises most as classes of
+# their own: READONLY (a replica: what clients see during an ElastiCache failover), OOM (full under
+# noeviction), MASTERDOWN, CLUSTERDOWN, TRYAGAIN (a transaction refused for one of these raises it, not
+# EXECABORT); NOPERM, an ACL refusing us, is like a wrong AUTH token. Others stay plain ResponseErrors:
+# BUSY (a script or module holds the server), MISCONF (a failed snapshot stops writes), NOREPLICAS.
+_UNAVAILABLE_REPLY_CLASSES = (redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError,
+                              redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+                              redis.exceptions.NoPermissionError)
+# (In a pipeline redis-py prefixes the reply with the command that met it.)
+_UNAVAILABLE_REPLY_CODES = re.compile(r"(?:^|of pipeline caused error: \(['\"])(?:BUSY|MISCONF|NOREPLICAS) ")
+# No answer, or none to use: refused, reset, timed out, TLS, AUTH refused, LOADING (all ConnectionError or
+# TimeoutError in redis-py), a garbled reply, and the OS's own socket errors.
+_UNAVAILABLE_TRANSPORT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                          redis.exceptions.InvalidResponse, OSError)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says Redis cannot serve now (down, failing over, full, loading, busy, slow, refusing
+    our credentials): callers degrade as documented. Anything else Redis raises is a mistake of the
+    calling code (DataError, WRONGTYPE, a script error, a syntax error) and stays an error."""
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return isinstance(exc, _UNAVAILABLE_REPLY_CLASSES) or bool(_UNAVAILABLE_REPLY_CODES.search(str(exc)))
+    return isinstance(exc, _UNAVAILABLE_TRANSPORT)
+
+
+async def probe_redis_writes(client: aioredis.Redis, key: str) -> None:
+    """Readiness probe of a Redis the service writes to: a short-lived SET, since a read-only replica
+    (mid-failover) and a full server under noeviction both still answer PING and reads."""
+    await client.set(key, b"1", px=10_000)
 
 
 @asynccontextmanager

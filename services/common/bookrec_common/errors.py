@@ -18,6 +18,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from bookrec_common.clients import redis_unavailable
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("bookrec.errors")
 
@@ -70,7 +72,8 @@ class DependencyUnavailable(ProblemError):
     status, code, title = 503, "dependency_unavailable", "Service unavailable"
 
 
-# Failures of a dependency (DynamoDB endpoint, Redis, a peer service) rather than of the request.
+# Failures of a dependency (DynamoDB endpoint, a peer service) rather than of the request; Redis's are
+# `redis_unavailable`'s (its consumers degrade; one that escapes is a 503 all the same, never a 500).
 DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectionClosedError,
@@ -78,8 +81,6 @@ DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     botocore.exceptions.ReadTimeoutError,
     botocore.exceptions.HTTPClientError,
     aiohttp.ClientError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
     TimeoutError,
 )
 _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
@@ -145,7 +146,8 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[dict
             errors = [{"field": named[2] if named else "request", "message": exc.detail,
                        "source": named[1] if named else "request"}]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
-        return problem_response(request, 400, "validation_failed", "Request validation failed", detail, errors)
+        return problem_response(request, 400, "validation_failed", "Request validation failed", detail,
+                                errors)
     status = exc.status_code
     if status >= 500:
         log.error("http exception %s: %s", status, exc.detail)
@@ -160,17 +162,17 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[dict
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
-    if isinstance(exc, DEPENDENCY_ERRORS) or (
-        isinstance(exc, botocore.exceptions.ClientError)
-        and exc.response.get("Error", {}).get("Code") in _THROTTLING
-    ):
+    if (isinstance(exc, DEPENDENCY_ERRORS)
+            or (isinstance(exc, redis.exceptions.RedisError) and redis_unavailable(exc))
+            or (isinstance(exc, botocore.exceptions.ClientError)
+                and exc.response.get("Error", {}).get("Code") in _THROTTLING)):
         log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
         return problem_response(request, 503, "dependency_unavailable", "Service unavailable",
                                 "A dependency of this service is unavailable; retry shortly.",
                                 headers={"Retry-After": "1"})
     log.exception("unhandled error")
-    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error",
-                            "The server could not complete the request.")
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error",
+                            "Internal server error", "The server could not complete the request.")
 
 
 EXCEPTION_HANDLERS = {

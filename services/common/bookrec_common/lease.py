@@ -8,7 +8,9 @@ lease every third of its TTL; a holder that dies stops renewing and the lease ex
 builder takes over within one TTL. A holder that stalls past its TTL loses the lease and, being
 fenced, cannot overwrite what its successor published.
 
-Each step is one Lua script, so check-and-set never races between builders.
+Each step is one Lua script, so check-and-set never races between builders. When Redis cannot serve
+(`bookrec_common.clients.redis_unavailable`: down, read-only mid-failover, full, loading, busy, refusing
+our AUTH), `acquire` and `token_above` raise `LeaseUnavailable`: no lease, so no build this run.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+from bookrec_common.clients import redis_unavailable
 
 log = logging.getLogger("bookrec.lease")
 
@@ -50,6 +55,20 @@ class LeaseLost(Exception):
     """The lease expired or was taken while its holder was still working."""
 
 
+class LeaseUnavailable(Exception):
+    """Redis cannot grant or extend the lease now: whoever asked must not build."""
+
+
+@contextlib.contextmanager
+def _unavailable_as_refusal() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if not redis_unavailable(exc):
+            raise
+        raise LeaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 class Lease:
     def __init__(self, redis: Any, kind: str, ttl_seconds: float = 30.0, holder: str | None = None,
                  namespace: str = "") -> None:
@@ -67,7 +86,8 @@ class Lease:
 
     async def acquire(self) -> int | None:
         """The fencing token if the lease is now ours, None while someone else holds it."""
-        token = await self._acquire(keys=self._keys, args=[self.holder, self.ttl_ms])
+        with _unavailable_as_refusal():
+            token = await self._acquire(keys=self._keys, args=[self.holder, self.ttl_ms])
         return int(token) if token else None
 
     async def token_above(self, version: int) -> int | None:
@@ -75,7 +95,8 @@ class Lease:
 
         Redis may have lost the counter (a failover without persistence, a flush): tokens would restart
         low and every publish be refused as superseded. The published version is the floor instead."""
-        token = await self._advance(keys=self._keys, args=[self.holder, version])
+        with _unavailable_as_refusal():
+            token = await self._advance(keys=self._keys, args=[self.holder, version])
         return int(token) if token else None
 
     async def renew(self) -> bool:
@@ -90,17 +111,26 @@ class Lease:
 
     @contextlib.asynccontextmanager
     async def kept(self) -> AsyncIterator[asyncio.Event]:
-        """Renew the held lease in the background; the event is set if it is lost meanwhile."""
+        """Renew the held lease in the background; the event is set if it is lost meanwhile, or if Redis
+        could not renew it for a whole TTL (it may have expired there: a successor may hold it)."""
         lost = asyncio.Event()
 
         async def renew_forever() -> None:
+            renewed = time.monotonic()
             while True:
                 await asyncio.sleep(self.ttl_ms / 3000)
                 try:
                     still_ours = await self.renew()
-                except Exception as exc:  # noqa: BLE001 - Redis blip: retry until the TTL runs out
-                    log.warning("lease %s renewal failed: %s", self.kind, exc)
-                    continue
+                except Exception as exc:
+                    if not redis_unavailable(exc):
+                        lost.set()  # stop the build; the error surfaces when the lease is left
+                        raise
+                    log.warning("lease %s renewal failed: %s: %s", self.kind, type(exc).__name__, exc)
+                    if time.monotonic() - renewed < self.ttl_ms / 1000:
+                        continue  # a blip: retry until the TTL runs out
+                    still_ours = False
+                else:
+                    renewed = time.monotonic()
                 if not still_ours:
                     log.warning("lease %s lost by %s", self.kind, self.holder)
                     lost.set()

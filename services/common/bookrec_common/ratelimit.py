@@ -28,10 +28,12 @@ Counting protocol (what each replica does):
 - Every hit is counted in Redis, refused ones included, as one INCR per hit
   used to: a client over the limit stays over it on every replica.
 
-When Redis is unreachable the limits open (the request goes through and is
-counted in a metric): losing the limiter must not take the API down. The hits
-counted here but not yet sent when a sync fails are counted in that metric
-too. After `retry_redis_after` seconds the next hit tries Redis again, inline.
+When Redis is unavailable (`bookrec_common.clients.redis_unavailable`: down,
+reset, timed out, read-only mid-failover, full, loading, busy, refusing our
+AUTH) the limits open (the request goes through and is counted in a metric):
+losing the limiter must not take the API down. The hits counted here but not
+yet sent when a sync fails are counted in that metric too. After
+`retry_redis_after` seconds the next hit tries Redis again, inline.
 """
 
 from __future__ import annotations
@@ -45,21 +47,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-import redis.exceptions
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from prometheus_client import Counter
 
 from bookrec_common.auth import require_principal
+from bookrec_common.clients import redis_unavailable
 from bookrec_common.errors import ProblemError
 from bookrec_common.settings import ServiceSettings
 
 log = logging.getLogger("bookrec.ratelimit")
 
 RATE_LIMITED = Counter("rate_limited_total", "Requests refused with 429", ["limit"])
-RATE_LIMIT_UNCHECKED = Counter("rate_limit_unchecked_total", "Requests let through because Redis was unreachable",
-                               ["limit"])
-REDIS_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+RATE_LIMIT_UNCHECKED = Counter("rate_limit_unchecked_total",
+                               "Requests let through because Redis was unavailable", ["limit"])
 
 
 class TooManyRequests(ProblemError):
@@ -72,7 +73,8 @@ def default_local_allowance(limit: int) -> int:
 
 
 class RateLimiter:
-    """At most `limit` requests per client per `window_seconds`, across replicas (see the module's protocol)."""
+    """At most `limit` requests per client per `window_seconds`, across replicas (see the module's
+    protocol)."""
 
     def __init__(self, redis: aioredis.Redis, name: str, limit: int, window_seconds: int,
                  clock: Callable[[], float] = time.time, retry_redis_after: float = 5.0,
@@ -112,8 +114,8 @@ class RateLimiter:
                 return
         elif self._syncer is None:
             self._syncer = asyncio.get_running_loop().create_task(self._sync_soon())
-        # This hit's place in the window: everything counted so far, less this replica's hits that came after it
-        # (while it waited for a sync), as one INCR per hit would have told it.
+        # This hit's place in the window: everything counted so far, less this replica's hits that came
+        # after it (while it waited for a sync), as one INCR per hit would have told it.
         count = (self._known.get(key, 0) + self._sending.get(key, 0) + self._unsent.get(key, 0)
                  - (self._counted.get(key, mine) - mine))
         if count > self.limit:
@@ -149,7 +151,9 @@ class RateLimiter:
                     redis_key = f"ratelimit:{self.name}:{client}:{window}"
                     pipe.incrby(redis_key, hits).expire(redis_key, self.window + 1)
                 replies = await pipe.execute()
-        except REDIS_UNAVAILABLE as exc:
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
             self._redis_down_until = self._clock() + self._retry_redis_after
             self._synced = False
             self._unchecked.inc(sum(hits for _, hits in sending))
@@ -200,7 +204,8 @@ class RateLimiter:
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The address the load balancer saw: the last X-Forwarded-For entry (earlier ones are the client's word)."""
+    """The address the load balancer saw: the last X-Forwarded-For entry (earlier ones are the client's
+    word)."""
     forwarded = connection.headers.get("x-forwarded-for", "")
     last = forwarded.rsplit(",", 1)[-1].strip()
     if last:
@@ -208,8 +213,8 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def rate_limit(name: str, by_user: bool = False) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler],
-                                                             Awaitable[None]]:
+def rate_limit(name: str, by_user: bool = False
+               ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A route guard counting the request against the app's limiter `name` (absent: unlimited).
 
     With `by_user` the client is the token's subject (so the token is verified first: 401 before 429).
@@ -227,7 +232,8 @@ def rate_limit(name: str, by_user: bool = False) -> Callable[[ASGIConnection[Any
     return guard
 
 
-def limiters_for(settings: ServiceSettings, redis: aioredis.Redis | None, *names: str) -> dict[str, RateLimiter]:
+def limiters_for(settings: ServiceSettings, redis: aioredis.Redis | None,
+                 *names: str) -> dict[str, RateLimiter]:
     """The app's limiters (`app.state.rate_limiters`): none without Redis or with the limit off."""
     if redis is None or settings.rate_limit == 0:
         log.warning("rate limits off (%s)", "no REDIS_URL" if redis is None else "RATE_LIMIT=0")
