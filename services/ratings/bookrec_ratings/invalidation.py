@@ -2,6 +2,9 @@
 
 Best effort by design: a failed invalidation is logged and counted, never
 turned into a failed rating (the cache entry expires by its TTL anyway).
+Each call names the accepted change it is for (book, `updated_at`, removed),
+so the recommender caches no list computed from ratings read before that
+change shows in the by-user index (eventually consistent on DynamoDB).
 """
 
 from __future__ import annotations
@@ -60,12 +63,12 @@ class RecommendationInvalidator:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = retries + 1
 
-    async def _post(self, user_id: str, request_id: str) -> None:
+    async def _post(self, user_id: str, request_id: str, change: dict[str, object] | None) -> None:
         # Already URL-safe (validated user id); encoded=True keeps "." and ".." from being resolved away.
         url = URL(f"{self._base_url}/recommendations/invalidate/{user_id}", encoded=True)
         headers = {"X-Request-ID": request_id, INTERNAL_TOKEN_HEADER: self._token}
         try:
-            async with self._http.post(url, headers=headers, timeout=self._timeout) as response:
+            async with self._http.post(url, headers=headers, json=change, timeout=self._timeout) as response:
                 if response.status >= 500:
                     raise InvalidationFailed(f"recommender answered {response.status}")
                 if response.status >= 400:
@@ -75,9 +78,14 @@ class RecommendationInvalidator:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InvalidationFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    async def invalidate(self, user_id: str, request_id: str) -> bool:
+    async def invalidate(self, user_id: str, request_id: str, *, book_id: str | None = None,
+                         changed_at: str | None = None, removed: bool = False) -> bool:
+        """Tell the recommender; `book_id` and `changed_at` (the rating's `updated_at`, or when it was
+        removed) name the accepted change. True if it confirmed."""
         if not self._base_url:
             return False
+        change = ({"book_id": book_id, "changed_at": changed_at, "removed": removed}
+                  if book_id and changed_at else None)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
@@ -86,7 +94,7 @@ class RecommendationInvalidator:
                 reraise=True,
             ):
                 with attempt:
-                    await self._post(user_id, request_id)
+                    await self._post(user_id, request_id, change)
         except InvalidationFailed as exc:
             INVALIDATION_FAILURES.inc()
             log.warning("invalidation of %s failed: %s", user_id, exc, extra={"user_id": user_id})

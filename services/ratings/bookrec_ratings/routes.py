@@ -79,8 +79,9 @@ async def rate_book(request: Request, book_id: BookId, data: JSONBody[RateReques
     body: RateRequest = decode_strictly(await request.body(), RateRequest)
     user_id = _acting_as(principal, body.user_id or principal.subject)
     change = await ratings.change(book_id, user_id, body.rating, utc_now())
-    await invalidator.invalidate(user_id, request_id_of(request.scope))
     written = change.current or {}
+    await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id,
+                                 changed_at=written.get("updated_at"))
     result = RateResponse(book_id=book_id, user_id=user_id, rating=body.rating,
                           previous_rating=change.previous["rating"] if change.previous else None,
                           created_at=written["created_at"], updated_at=written["updated_at"])
@@ -95,8 +96,10 @@ async def delete_rating(request: Request, book_id: BookId, user_id: UserId,
                         invalidator: NamedDependency[RecommendationInvalidator]) -> None:
     check_book_id(book_id)
     _acting_as(principal, _check_user_id(user_id), may_moderate=True)
-    await ratings.change(book_id, user_id, None, utc_now())
-    await invalidator.invalidate(user_id, request_id_of(request.scope))
+    removed_at = utc_now()
+    await ratings.change(book_id, user_id, None, removed_at)
+    await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id, changed_at=removed_at,
+                                 removed=True)
 
 
 @get("/books/{book_id:str}/ratings", summary="A book's rating aggregate and its ratings, newest first")
