@@ -9,6 +9,7 @@ User classes:
   AutocompleteUser  types a real title one character at a time, picks it when suggested
   HeavyUser         no think time, one request per task in the seed-style mix (tags select subsets)
   SmokeUser         every journey in turn (the smoke scenario)
+  ReplacedSystemUser the replaced system's read mix at its pace (the replaced scenario)
 
 Everything requested is drawn from the catalogue through the API when the test
 starts (loadtest/catalogue.py). A 200 with the wrong shape, inconsistent
@@ -423,7 +424,46 @@ class HeavyUser(BookrecUser):
         self.real_user_recommendations()
 
 
+class ReplacedSystemUser(BookrecUser):
+    """The replaced system's own load pattern: its mix of reads (search, detail, batch, ratings lists,
+    advanced search, shard), each user about 1.7 requests/s, so 30 users make ~50 requests/s."""
+
+    weight = 1
+    wait_time = think(0.3, 0.9)
+
+    @task(4)
+    def search_task(self) -> None:
+        self.search(self.rng.choice(self.cat.queries))
+
+    @task(3)
+    def details_task(self) -> None:
+        self.book(self.rng.choice(self.book_ids))
+
+    @task(2)
+    def batch_task(self) -> None:
+        self.batch(self.random_books(5, 20))
+
+    @task(1)
+    def book_ratings_task(self) -> None:
+        self.book_ratings(self.rng.choice(self.cat.popular[:200] or self.book_ids))
+
+    @task(1)
+    def user_ratings_task(self) -> None:
+        if self.cat.users:
+            self.user_ratings(self.rng.choice(self.cat.users))
+
+    @task(1)
+    def advanced_task(self) -> None:
+        self.advanced(self.random_criteria())
+
+    @task(1)
+    def shard_task(self) -> None:
+        _book_id, title = self.rng.choice(self.titles)
+        prefixes = typing_prefixes(title, max_chars=8)
+        self.autocomplete(self.rng.choice(prefixes[1:] or prefixes), compatible_route=True)
+
+
 _scenario = os.environ.get("LOADTEST_SCENARIO", "")
 if _scenario:
     ScenarioShape = shapes.select(_scenario, {cls.__name__: cls for cls in (
-        BrowsingUser, RatingUser, AutocompleteUser, SmokeUser, HeavyUser)})
+        BrowsingUser, RatingUser, AutocompleteUser, SmokeUser, HeavyUser, ReplacedSystemUser)})

@@ -247,7 +247,7 @@ def plot(run_dir: Path) -> list[Path]:
 def table(summary: dict[str, Any]) -> str:
     lines = [f"{'endpoint':<42} {'reqs':>8} {'fails':>6} {'req/s':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>7}"]
     for e in [*summary["endpoints"], {**summary["totals"], "method": "", "name": "all"}]:
-        if not e:
+        if "requests" not in e:  # no totals: Locust never ran (its errors are printed after the table)
             continue
         fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         lines.append(f"{(e['method'] + ' ' + e['name']).strip()[:42]:<42} {e['requests']:>8} {e['failures']:>6} "

@@ -10,6 +10,7 @@ Presets (LOADTEST_SCENARIO):
   spike   20 journey users, a jump to 500 at 100 users/s held 90 s, back to 20 for 90 s (recovery)
   step    journey users in steps of 25 every 60 s, up to 200
   steady  LOADTEST_USERS users of LOADTEST_CLASSES for LOADTEST_DURATION (experiments)
+  replaced  30 users of the replaced system's read mix (~50 requests/s), 2 min: what its own load test did
 
 Overrides (environment): LOADTEST_DURATION (seconds: the length of smoke,
 normal and steady, the hold of stress), LOADTEST_USERS (users of normal and
@@ -101,7 +102,11 @@ def build(name: str, env: Mapping[str, str] | None = None) -> Scenario:
         n = users or 10
         return Scenario(name, f"{n} users of {', '.join(classes)}",
                         (Stage(duration or 60, n, spawn or n, classes),))
+    if name == "replaced":
+        n = users or 30
+        return Scenario(name, f"{n} users of the replaced system's read mix",
+                        (Stage(duration or 120, n, spawn or 10, ("ReplacedSystemUser",)),))
     raise ValueError(f"unknown scenario {name!r}; one of {', '.join(NAMES)}")
 
 
-NAMES = ("smoke", "normal", "stress", "spike", "step", "steady")
+NAMES = ("smoke", "normal", "stress", "spike", "step", "steady", "replaced")

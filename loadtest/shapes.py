@@ -30,33 +30,9 @@ class ScenarioShape(LoadTestShape):
         return stage.users, stage.spawn_rate, [self.user_classes[name] for name in stage.classes]
 
 
-class SmokeShape(ScenarioShape):
-    scenario_name = "smoke"
-
-
-class NormalShape(ScenarioShape):
-    scenario_name = "normal"
-
-
-class StressShape(ScenarioShape):
-    scenario_name = "stress"
-
-
-class SpikeShape(ScenarioShape):
-    scenario_name = "spike"
-
-
-class StepLoadShape(ScenarioShape):
-    scenario_name = "step"
-
-
-class SteadyShape(ScenarioShape):
-    scenario_name = "steady"
-
-
+# One shape per preset of scenarios.py, so a new preset needs no shape of its own.
 PRESETS: dict[str, type[ScenarioShape]] = {
-    shape.scenario_name: shape
-    for shape in (SmokeShape, NormalShape, StressShape, SpikeShape, StepLoadShape, SteadyShape)
+    name: type(f"{name.title()}Shape", (ScenarioShape,), {"scenario_name": name}) for name in scenarios.NAMES
 }
 
 

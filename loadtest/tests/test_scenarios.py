@@ -50,6 +50,12 @@ def test_step_load_climbs_in_equal_steps():
     assert timeline == sorted(timeline) and len(timeline) == 8 * 30
 
 
+def test_replaced_is_thirty_users_of_the_replaced_systems_mix():
+    replaced = scenarios.build("replaced", {})
+    assert replaced.peak_users == 30 and replaced.stages[0].classes == ("ReplacedSystemUser",)
+    assert replaced.duration == 120
+
+
 def test_overrides_from_the_environment():
     steady = scenarios.build("steady", {"LOADTEST_USERS": "64", "LOADTEST_DURATION": "45",
                                         "LOADTEST_CLASSES": "HeavyUser, BrowsingUser"})
