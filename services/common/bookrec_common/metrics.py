@@ -25,12 +25,16 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 LABELS = ("method", "path", "status_code", "app_name")
 
 
+_COLLECTORS: dict[str, Any] = {}  # by name: prometheus_client has no public lookup of a registered collector
+
+
 def _metric(kind: type, name: str, documentation: str, **kwargs: Any) -> Any:
     """The collector `name`, registered once per process (several apps may be built in one process)."""
-    existing = REGISTRY._names_to_collectors.get(name)  # noqa: SLF001 - no public lookup by name
-    if existing is not None:
-        return existing
-    return kind(name=name, documentation=documentation, labelnames=LABELS, **kwargs)
+    existing = _COLLECTORS.get(name)
+    if existing is None:
+        existing = _COLLECTORS[name] = kind(name=name, documentation=documentation, labelnames=LABELS,
+                                            registry=REGISTRY, **kwargs)
+    return existing
 
 
 class RequestMetrics:
