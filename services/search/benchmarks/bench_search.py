@@ -234,6 +234,7 @@ def queries(index: SearchIndex) -> None:
 
 
 MAX_QUERY = 500  # characters: what the API accepts
+WORD_CAP = 16  # words a query is matched by (bookrec_search.matching.MAX_QUERY_WORDS); later ones ignored
 
 
 def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -> dict[str, list[str]]:
@@ -248,6 +249,9 @@ def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -
                 break
             text = f"{text} {part}" if text else part
         return text
+
+    def half_typed(words: list[str]) -> str:
+        return " ".join(words[:-1] + [words[-1][:max(2, len(words[-1]) // 2)]])
 
     def random_word(length: int) -> str:
         return "".join(letters[int(j)] for j in rng.integers(26, size=length))
@@ -266,6 +270,17 @@ def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -
         "50 common words, the last one half typed": [
             within(list(rng.permutation(latin[:80]))[:49]) + " " + latin[int(j)][:2]
             for j in rng.integers(20, size=8)],
+        # Within the index's caps, where a query's words are all completed or corrected.
+        f"{WORD_CAP} common words, the last one half typed": [
+            " ".join(list(rng.permutation(latin[:80]))[:WORD_CAP - 1]) + " " + latin[int(j)][:2]
+            for j in rng.integers(20, size=8)],
+        f"{WORD_CAP} words of 9 letters, each misspelt": [
+            " ".join(one_edit(nine[int(j)], rng) for j in rng.integers(len(nine), size=WORD_CAP))
+            for _ in range(8)],
+        f"{WORD_CAP} title words, each misspelt, the last half typed": [
+            half_typed([one_edit(w, rng) if len(w) > 4 else w
+                        for w in (title_words[int(j)] for j in rng.integers(len(title_words), size=WORD_CAP))])
+            for _ in range(8)],
         "250 one-letter words": [" ".join(letters[int(j)] for j in rng.integers(26, size=250))[:MAX_QUERY]
                                  for _ in range(8)],
         "50 title words, each misspelt": [

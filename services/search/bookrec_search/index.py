@@ -21,6 +21,15 @@ completion or correction would show, and merging the long lists of common
 words costs more than the rest of the query (`total` then counts its own
 books only).
 
+Bounds: only the first 16 distinct query terms take part (a character pair
+of an unspaced script is a term); later ones are ignored, reported in
+`SearchResult.ignored`, and a query that has some never completes its last
+word, which is then one of them. A term longer than 24 characters is matched
+as typed: its deletion variants, the typo lookup's work, grow as its length
+squared (a 500-character word cost 65 ms of CPU at 1M books), and the
+neighbourhood keeps no two-deletion variants past 24 characters anyway. So a
+query costs at most 16 words' lookups, each bounded as above.
+
 In a book, t counts through its cheapest alternative present there (the
 highest-scoring one among equally cheap ones). A book's tier is the sum of
 those costs over the query words it has.
@@ -104,9 +113,10 @@ from bookrec_search.columns import PostingLists, SortedTitles, TextColumn
 from bookrec_search.documents import (NO_COVER, NO_YEAR, Document, book_summary, id_array, isbn13_of,
                                       names_of, query_terms, suggestion_key, tokens_of)
 from bookrec_search.filtering import SORTS, Filters
-from bookrec_search.facets import FacetCount, FacetFilter, ValuePairs, allowed, count, decades_of
+from bookrec_search.facets import (FacetCount, FacetFilter, ValuePairs, allowed, count, decade_codes,
+                                   decades_of)
 from bookrec_search.lexicon import ABOVE_ANY_TEXT, IsbnMap, Lexicon
-from bookrec_search.matching import alternatives, matched_terms, word_match
+from bookrec_search.matching import MAX_QUERY_WORDS, alternatives, matched_terms, word_match
 
 __all__ = ["BLOCK_TOP", "B", "EXACT_TITLE_BONUS", "FIELDS", "FIELD_WEIGHTS", "K1", "PRIOR_RATINGS",
            "PRIOR_STRENGTH", "Document", "FacetCount", "FacetFilter", "Filters", "Hit", "IndexBuilder",
@@ -145,7 +155,8 @@ class SearchResult:
     `terms`: per query word, the index terms it matched in the matching books (exact, completed
     or corrected), best first. `corrections`: the query words matched only through corrections,
     and the terms they were corrected to. `matches`: every matching position (ascending), before
-    the page is cut; filled only when asked for (`with_matches=True`).
+    the page is cut; filled only when asked for (`with_matches=True`). `ignored`: the query's words
+    past the first MAX_QUERY_WORDS, which did not take part.
     """
 
     total: int
@@ -154,6 +165,7 @@ class SearchResult:
     terms: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     corrections: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     matches: np.ndarray | None = None
+    ignored: list[str] = dataclasses.field(default_factory=list)  # query words past MAX_QUERY_WORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +199,7 @@ class SearchIndex:
         self.signatures, self.years, self.cover_ids = signatures, years, cover_ids
         self.languages, self.language = languages, language
         self.language_codes = {code.lower(): i for i, code in enumerate(languages)}
-        self.decades = decades_of(years, NO_YEAR)
+        self.decades = decade_codes(decades_of(years, NO_YEAR))  # codes: see facets.decade_codes
         self.rating_count, self.rating_sum = rating_count, rating_sum
         self.vocabulary, self.fields, self.lengths = vocabulary, fields, lengths
         # The average field lengths of BM25, and how many books they were taken over.
@@ -268,16 +280,18 @@ class SearchIndex:
     # ---- facets ----------------------------------------------------------------------------------
     def facets(self, matches: np.ndarray, limit: int = 10) -> dict[str, list[FacetCount]]:
         """Per facet (authors, subjects, decade, language), the `limit` values most common among `matches`
-        (ascending positions, as `SearchResult.matches` gives them), most first."""
+        (ascending positions, as `SearchResult.matches` gives them), most first; estimated from a sample past
+        `facets.SAMPLED_ABOVE` matches (`facets.exhaustive`)."""
         return count(matches, self.size, self.author_values, self.subject_values, self.decades, self.language,
                      self.languages, limit)
 
-    def _facet_mask(self, facet_filter: FacetFilter | None) -> np.ndarray | None:
-        """A mask of the books passing `facet_filter`; None when it asks for nothing."""
+    def _passing(self, facet_filter: FacetFilter | None,
+                 positions: np.ndarray | None = None) -> np.ndarray | None:
+        """Which of `positions` (every book when None) pass `facet_filter`; None when it asks for nothing."""
         if not facet_filter:
             return None
         return allowed(facet_filter, self.size, self.author_values, self.subject_values, self.decades,
-                       self.language, self.language_codes)
+                       self.language, self.language_codes, positions)
 
     # ---- matching --------------------------------------------------------------------------------
     def idf(self, document_frequency: int) -> float:
@@ -370,24 +384,33 @@ class SearchIndex:
 
         With `facet_filter`, only books passing it match (the all-words rule applies among them).
         """
-        passing = self._facet_mask(facet_filter)
         normalised = normalise_text(query)
         words = query_terms(query)
         completes = bool(words) and bool(normalise_text(query[-1:]))  # no prefix once a space ends the query
+        words, ignored = words[:MAX_QUERY_WORDS], words[MAX_QUERY_WORDS:]
+        completes = completes and not ignored  # the word being typed is one of those ignored
         options = [alternatives(self, w, completes and i == len(words) - 1) for i, w in enumerate(words)]
-        within, first, narrowing = None, -1, None
+        whole: dict[int, Any] = {}  # word -> its match over every book, merged once however often needed
+
+        def whole_matches() -> list[Any]:
+            for i, (w, o) in enumerate(zip(words, options)):
+                if i not in whole:
+                    whole[i] = word_match(self, w, o)
+            return [whole[i] for i in range(len(words))]
+
+        within = None
         if all(options) and 1 < len(options) and any(len(o) > 1 for o in options):
             singles = [self.combined.get(o[0].term_id) for o in options if len(o) == 1]
             if singles:  # words of one term narrow the books first; the others are merged only there
                 within, _ = self.intersection(singles)
             else:  # else the word in fewest books is merged whole and narrows the others
                 first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
-                narrowing = word_match(self, words[first], options[first])
-                within = narrowing.docs
-        matches = [narrowing if i == first and narrowing is not None else word_match(self, w, o, within)
+                whole[first] = word_match(self, words[first], options[first])
+                within = whole[first].docs
+        matches = [whole[i] if i in whole else word_match(self, w, o, within)
                    for i, (w, o) in enumerate(zip(words, options))]
         if within is not None and not all(len(m.docs) for m in matches):
-            matches = [word_match(self, w, o) for w, o in zip(words, options)]  # the any-word fallback
+            matches = whole_matches()  # the any-word fallback
         present = [m for m in matches if len(m.docs)]
         candidates = np.empty(0, dtype=np.int32)
         score = np.empty(0, dtype=np.float32)
@@ -395,8 +418,8 @@ class SearchIndex:
         where: list[Any] = []
         if present and len(present) == len(matches):
             candidates, where = self.intersection([(m.docs, m.values) for m in matches])
-            if passing is not None:
-                keep = passing[candidates]
+            keep = self._passing(facet_filter, candidates)
+            if keep is not None:
                 candidates = candidates[keep]
                 kept = np.flatnonzero(keep)
                 where = [kept if isinstance(at, slice) else at[keep] for at in where]
@@ -408,21 +431,24 @@ class SearchIndex:
             score = text * self.prior_factor[candidates]
         matched_all = len(candidates) > 0
         if not matched_all and within is not None:  # narrowed to books that have no word in common
-            matches = [word_match(self, w, o) for w, o in zip(words, options)]
+            matches = whole_matches()
             present = [m for m in matches if len(m.docs)]
         if not matched_all and present:
             accumulated = np.zeros(self.size, dtype=np.float32)
-            costs = np.zeros(self.size, dtype=np.int32)
+            costs = None  # only words matched through a completion or correction add to a book's tier
             for m in present:
                 docs = m.docs.astype(np.intp)
                 # add.at with intp indices is numpy's fastest scatter-add; scores are all > 0
                 np.add.at(accumulated, docs, np.float32(m.weight) * m.values)
-                costs[docs] += m.cost
-            if passing is not None:
-                accumulated[~passing] = 0
+                if isinstance(m.cost, np.ndarray) or m.cost:
+                    costs = np.zeros(self.size, dtype=np.int32) if costs is None else costs
+                    costs[docs] += m.cost
             candidates = np.flatnonzero(accumulated > 0)  # through a bool mask: several times faster
+            keep = self._passing(facet_filter, candidates)
+            if keep is not None:
+                candidates = candidates[keep]
             score = accumulated[candidates] * self.prior_factor[candidates]
-            tier = costs[candidates]
+            tier = np.zeros(len(candidates), dtype=np.int32) if costs is None else costs[candidates]
             matches, where = present, [m.docs for m in present]
         if len(candidates):
             exact = [self.title_order[slice(*self._title_span(normalised, exact=True))],
@@ -433,13 +459,14 @@ class SearchIndex:
         terms, corrections = matched_terms(matches, where, matched_all)
         isbn = isbn13_of(query)
         found = self.isbns.find(int(isbn)) if isbn else np.empty(0, dtype=np.int32)
-        if passing is not None:
-            found = found[passing[found]]
+        keep = self._passing(facet_filter, found) if len(found) else None
+        if keep is not None:
+            found = found[keep]
         if len(found):
             candidates, score, tier = self._with_isbn_hits(found, candidates, score, tier)
             matched_all = True
         return SearchResult(len(candidates), self._top(candidates, score, offset, limit, tier), matched_all,
-                            terms, corrections, candidates if with_matches else None)
+                            terms, corrections, candidates if with_matches else None, ignored)
 
     def _with_isbn_hits(self, found: np.ndarray, candidates: np.ndarray, score: np.ndarray,
                         tier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -468,9 +495,8 @@ class SearchIndex:
             return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
         candidates, text, matched_words = selected
         keep = filtering.column_mask(self, filters, candidates)
-        passing = self._facet_mask(facet_filter)
+        passing = self._passing(facet_filter, candidates)
         if passing is not None:
-            passing = passing if candidates is None else passing[candidates]
             keep = passing if keep is None else keep & passing
         if keep is not None:
             if candidates is None:

@@ -21,6 +21,10 @@ DENSE_PROBE_SHARE = 32  # merge alternatives in dense arrays once their books ex
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
 TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
 PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
+# What one query may cost (see the index's module docstring, Bounds): the words it is matched by (later
+# ones are ignored), and the longest word completed or corrected (longer ones are matched as typed).
+MAX_QUERY_WORDS = 16
+MAX_EXPANDED_LENGTH = 24
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
 NO_MATCH_COST = 127
@@ -60,6 +64,8 @@ def alternatives(index: SearchIndex, word: str, completes: bool) -> list[Alterna
         if frequency[term + 1] - frequency[term] >= TAKEN_AS_TYPED:
             # Its own books fill every page before any completion or correction would show.
             return _alternatives_of(index, found)
+    if len(word) > MAX_EXPANDED_LENGTH:  # its deletion variants grow as its length squared
+        return _alternatives_of(index, found)
     if completes and len(word) >= PREFIX_MIN:
         ids = index.lexicon.with_prefix(word)
         if len(ids):

@@ -78,6 +78,9 @@ class Facets(msgspec.Struct):
     subjects: list[FacetValue]
     decade: list[FacetValue]
     language: list[FacetValue]
+    exhaustive: Annotated[bool, msgspec.Meta(
+        description="true: exact counts; false (past 50,000 matches): estimates from an even sample of "
+                    "50,000 of them, scaled to all matches")] = True
 
 
 class BookSummary(msgspec.Struct, omit_defaults=True):  # `highlights` only when asked for
@@ -109,6 +112,8 @@ class SearchResponse(msgspec.Struct):
     items: list[BookSummary]
     corrections: list[Correction] = []
     facets: Facets | None = None  # on request
+    ignored_words: Annotated[list[str], msgspec.Meta(
+        description="query words past the first 16 (as normalised), which took no part in the search")] = []
 
 
 class AdvancedSearchResponse(msgspec.Struct):

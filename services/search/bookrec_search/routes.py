@@ -13,7 +13,7 @@ from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
 
 from bookrec_search.engine import SearchEngine
-from bookrec_search.facets import FacetFilter
+from bookrec_search.facets import FacetFilter, exhaustive
 from bookrec_search.highlight import ranges
 from bookrec_search.index import Filters, SearchIndex, SearchResult, book_summary
 from bookrec_search.models import (MAX_FACET_VALUES, AdvancedSearchRequest, AdvancedSearchResponse,
@@ -77,7 +77,8 @@ def _facets(index: SearchIndex, result: SearchResult, options: Options) -> Facet
     if not options.facets or result.matches is None:
         return None
     counts = index.facets(result.matches)
-    return Facets(**{name: [FacetValue(c.value, c.count) for c in values] for name, values in counts.items()})
+    return Facets(**{name: [FacetValue(c.value, c.count) for c in values] for name, values in counts.items()},
+                  exhaustive=exhaustive(len(result.matches)))
 
 
 def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field: str, source: str,
@@ -91,7 +92,8 @@ def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field:
     corrections = [Correction(word=w, corrected_to=terms) for w, terms in result.corrections.items()]
     return SearchResponse(query=query, total=result.total, count=len(items), offset=offset, limit=limit,
                           matched="all_words" if result.matched_all_words else "any_word", items=items,
-                          corrections=corrections, facets=_facets(index, result, options))
+                          corrections=corrections, facets=_facets(index, result, options),
+                          ignored_words=result.ignored)
 
 
 SEARCH_DESCRIPTION = (
@@ -101,11 +103,14 @@ SEARCH_DESCRIPTION = (
     "one edit away, of 9 or more two edits away (a swap of neighbours is one edit); exact matches rank "
     "first, and `corrections` names the words found only through a correction and what they matched. "
     "The last word also matches as the start of a longer word unless the query ends with a space. A "
-    "valid ISBN-13 or ISBN-10 (hyphens and spaces allowed) puts the books carrying it first. Refused "
-    "(400) only when the query has no letter or digit at all. On request: `facets` counts authors, "
-    "subjects, decade and language over all matches, `facet_filters` keeps books with any of the values "
-    "given per facet (every facet given must hold), and `highlight` gives each hit the character ranges "
-    "[start, end) of its matched words in its title and authors.")
+    "valid ISBN-13 or ISBN-10 (hyphens and spaces allowed) puts the books carrying it first. Bounds: "
+    "the first 16 words take part (a Chinese, Japanese or Thai character pair is a word), later ones are "
+    "ignored and listed in `ignored_words`; a word longer than 24 characters is matched as typed, never "
+    "completed or corrected. Refused (400) only when the query has no letter or digit at all. On "
+    "request: `facets` counts authors, subjects, decade and language over all matches (estimated from an "
+    "even sample past 50,000 matches: `exhaustive` false), `facet_filters` keeps books with any of the "
+    "values given per facet (every facet given must hold), and `highlight` gives each hit the character "
+    "ranges [start, end) of its matched words in its title and authors.")
 
 
 @post("/search", status_code=HTTP_200_OK, summary="Ranked full-text search over titles, authors and subjects",

@@ -447,9 +447,22 @@ async def test_facets_count_every_match_not_only_the_page(shelf_client):
         {"paris": 2, "fiction": 2, "short stories": 1, "memoir": 1, "essays": 1}
     assert _facet(body, "decade") == {1830: 1, 2000: 1, 1960: 1}
     assert _facet(body, "language") == {"eng": 3, "fre": 1}
+    assert body["facets"]["exhaustive"] is True  # exact counts (estimates only past 50,000 matches)
     get = (await shelf_client.get("/search", params={"q": "paris", "limit": 1, "facets": "true"})).json()
     assert get["facets"] == body["facets"]
     assert (await shelf_client.post("/search", json={"query": "paris"})).json()["facets"] is None
+
+
+async def test_words_past_the_sixteenth_are_ignored_and_listed(shelf_client):
+    unknown = [f"zz{i}" for i in range(15)]
+    query = " ".join(["Paris", *unknown, "Les", "Misérables", "zz0"])
+    body = (await shelf_client.get("/search", params={"q": query})).json()
+    assert body["ignored_words"] == ["les", "miserables"]  # normalised; a repeated word counts once
+    assert body["matched"] == "any_word" and body["total"] == 4  # "paris" alone matched
+    plain = (await shelf_client.get("/search", params={"q": "paris"})).json()
+    assert plain["ignored_words"] == []
+    longest = (await shelf_client.get("/search", params={"q": "abcdefghij" * 50})).json()
+    assert longest["total"] == 0 and longest["ignored_words"] == [] and longest["corrections"] == []
 
 
 async def test_facet_filters_narrow_hits_and_totals(shelf_client):

@@ -8,7 +8,7 @@ import pytest
 
 from bookrec_common.catalog import normalise_text
 
-from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decades_of
+from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
 
 NO_YEAR = -2**31
 AUTHORS = ["Plato", "Jane Austen", "Haruki Murakami", "Лев Толстой", "Ursula K. Le Guin"]
@@ -26,7 +26,7 @@ def _books(n, seed):
 def _columns(books):
     authors = ValuePairs.of(b["authors"] for b in books)
     subjects = ValuePairs.of(b["subjects"] for b in books)
-    decades = decades_of(np.array([b["year"] for b in books], dtype=np.int32), NO_YEAR)
+    decades = decade_codes(decades_of(np.array([b["year"] for b in books], dtype=np.int32), NO_YEAR))
     language = np.array([b["language"] for b in books], dtype=np.int16)
     return authors, subjects, decades, language
 
@@ -62,7 +62,7 @@ def test_counts_over_all_matches_equal_a_brute_force_count(share):
 def test_values_are_grouped_by_their_normalised_form_and_shown_as_first_met():
     pairs = ValuePairs.of([["Fiction"], ["fiction", "FICTION"], ["Science"]])
     facets = count(np.arange(3, dtype=np.int32), 3, pairs, ValuePairs.of([[]] * 3),
-                   np.full(3, -2**31, dtype=np.int32), np.zeros(3, dtype=np.int16), ("",))
+                   decade_codes(np.full(3, -2**31, dtype=np.int32)), np.zeros(3, dtype=np.int16), ("",))
     assert [(c.value, c.count) for c in facets["authors"]] == [("Fiction", 2), ("Science", 1)]
     assert facets["decade"] == [] and facets["language"] == []
 
