@@ -6,16 +6,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from bookrec_common.auth import token_verifier
 from bookrec_common.artifacts import ArtifactStore, artifacts_reachable
+from bookrec_common.auth import token_verifier
 from bookrec_common.clients import dynamodb_client, http_session, redis_client_for, s3_client
+from bookrec_common.ratelimit import limiters_for
 from bookrec_common.service import ReadinessCheck, create_service_app
 
 from bookrec_recommendation.builder import KIND
@@ -24,7 +25,6 @@ from bookrec_recommendation.routes import invalidate, recommend, refresh
 from bookrec_recommendation.settings import RecommendationSettings, get_settings
 from bookrec_recommendation.store import RatingsSource, RecommendationCache
 
-
 log = logging.getLogger("bookrec.recommendation")
 
 
@@ -32,9 +32,11 @@ async def _model_loaded(app: Litestar) -> dict[str, Any]:
     engine: RecommendationEngine = app.state.engine
     if not engine.ready:
         waiting = engine.follower is not None and engine.follower.waiting
-        raise RuntimeError("waiting for the first artifact from the builder" if waiting else "model still building")
+        raise RuntimeError("waiting for the first artifact from the builder" if waiting
+                           else "model still building")
     assert engine.recommender is not None
-    return {"model_version": engine.recommender.version, **(engine.follower.state() if engine.follower else {})}
+    return {"model_version": engine.recommender.version,
+            **(engine.follower.state() if engine.follower else {})}
 
 
 def create_app(settings: RecommendationSettings | None = None) -> Litestar:
@@ -46,7 +48,9 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
             scanner = await stack.enter_async_context(dynamodb_client(settings, bulk=True))
             redis = await stack.enter_async_context(redis_client_for(settings))
-            app.state.token_verifier = token_verifier(settings, await stack.enter_async_context(http_session()))
+            app.state.rate_limiters = limiters_for(settings, redis, "recommendations")
+            http = await stack.enter_async_context(http_session())
+            app.state.token_verifier = token_verifier(settings, http)
             artifacts = None
             if settings.artifact_bucket:
                 s3 = await stack.enter_async_context(s3_client(settings, settings.s3_read_timeout))
@@ -54,7 +58,8 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
             engine = RecommendationEngine(
                 RatingsSource(dynamodb, settings.books_table, settings.ratings_table, settings.scan_segments,
                               scanner),
-                RecommendationCache(redis, settings.cache_ttl_seconds, fallback_ttl=settings.cache_fallback_seconds),
+                RecommendationCache(redis, settings.cache_ttl_seconds,
+                                    fallback_ttl=settings.cache_fallback_seconds),
                 settings.cached_length, settings.neighbours, settings.regularisation,
                 artifacts=artifacts, poll_seconds=settings.artifact_poll_seconds)
             app.state.engine = engine
@@ -85,15 +90,11 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
     def provide_engine(state: State) -> RecommendationEngine:
         return state.engine
 
-    def provide_internal_token() -> str:
-        return settings.internal_token
-
-    return create_service_app(
+    app = create_service_app(
         settings,
         [recommend, refresh, invalidate],
         lifespan=[clients],
-        dependencies={"engine": Provide(provide_engine, sync_to_thread=False),
-                      "internal_token": Provide(provide_internal_token, sync_to_thread=False)},
+        dependencies={"engine": Provide(provide_engine, sync_to_thread=False)},
         readiness=[
             ReadinessCheck("dynamodb", lambda app: app.state.engine.source.ping()),
             ReadinessCheck("model", _model_loaded),
@@ -104,3 +105,5 @@ def create_app(settings: RecommendationSettings | None = None) -> Litestar:
         description="Recommendations: collaborative filtering with a content/popularity cold start, "
                     "cached in Redis.",
     )
+    app.state.internal_token = settings.internal_token  # what the invalidate endpoint's guard checks
+    return app

@@ -10,7 +10,12 @@ same user share one computation.
 Cache coherence across replicas (see RecommendationCache): a computation reads the user's cache
 generation before their ratings and stores its list only if no invalidation came in between, on any
 replica. An invalidation also forgets this replica's computation in flight for the user, so a request
-after it never joins a computation that read the ratings before it.
+after it never joins a computation that read the ratings before it. A list is cached only if the
+ratings read show the user's latest accepted change (`freshness`: the by-user index may lag); else it
+is answered uncached (counted).
+
+Readers without ratings (new ids, and anyone may ask for any id) all get the model's popularity list:
+one list per model, held here, and nothing cached per id, so unknown ids cost Redis no memory.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
 
 from bookrec_recommendation.artifact import load
 from bookrec_recommendation.builder import build_recommender
+from bookrec_recommendation.freshness import AcceptedChange, shows
 from bookrec_recommendation.model import Recommender
 from bookrec_recommendation.store import (
     CACHE_HITS,
@@ -41,6 +47,21 @@ log = logging.getLogger("bookrec.recommendation")
 MODEL_BOOKS = Gauge("recommendation_model_books", "Books in the collaborative model")
 MODEL_BYTES = Gauge("recommendation_model_bytes", "Bytes held by the collaborative model's weights")
 MODEL_AGE = Gauge("recommendation_model_built_timestamp_seconds", "When the current model was built")
+LAGGING_READS = Counter(
+    "recommendation_cache_lagging_reads_total",
+    "Computed lists answered but not cached: the ratings read did not show the user's latest accepted "
+    "change yet (the by-user index lagging the write)")
+SHARED_POPULARITY = Counter(
+    "recommendation_shared_popularity_total",
+    "Answers to readers without ratings from the model's one popularity list (nothing cached per id)")
+
+
+@dataclass(frozen=True)
+class Computed:
+    recommendations: CachedRecommendations
+    generation: int | None  # read before the ratings (what `cache.put` checks)
+    shows_latest: bool  # the ratings read show the latest accepted change recorded
+    shared: bool  # the model's popularity list, for readers without ratings: never cached per user
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,7 @@ class RecommendationEngine:
         self.regularisation = regularisation
         self.recommender: Recommender | None = None
         self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
+        self._popular: tuple[Recommender, CachedRecommendations] | None = None
         self._build_lock = asyncio.Lock()
         self._refresh_task: asyncio.Task[None] | None = None
         # Test seam: awaited with the user id between reading their ratings and storing the list, so a
@@ -130,21 +152,44 @@ class RecommendationEngine:
     async def warm(self, user_ids: list[str]) -> int:
         """Pre-compute and cache recommendations for these users (after a rebuild)."""
         for user_id in user_ids:
-            computed, generation = await self._compute(user_id)
-            await self.cache.put(user_id, computed, generation)
+            await self._keep(user_id, await self._compute(user_id))
         return len(user_ids) if self.cache.enabled else 0
 
-    async def _compute(self, user_id: str) -> tuple[CachedRecommendations, int | None]:
-        """The user's list and the cache generation read before their ratings (what `cache.put` checks)."""
+    async def _compute(self, user_id: str) -> Computed:
+        """The user's list, with what decides whether it may be cached."""
         recommender = self.recommender
         assert recommender is not None
-        generation = await self.cache.generation(user_id)
-        rated = await self.source.ratings_of(user_id)
+        state = await self.cache.state(user_id)
+        read = await self.source.ratings_of(user_id)
         if self.after_ratings_read is not None:
             await self.after_ratings_read(user_id)
-        strategy, picks = recommender.recommend(rated, self.cached_length)
-        return CachedRecommendations(strategy, recommender.version,
-                                     [(p.book_id, p.score, p.reason) for p in picks]), generation
+        if read.empty:
+            return Computed(self._shared_popular(recommender), state.generation, True, shared=True)
+        strategy, picks = recommender.recommend(read.stars, self.cached_length)
+        return Computed(CachedRecommendations(strategy, recommender.version,
+                                              [(p.book_id, p.score, p.reason) for p in picks]),
+                        state.generation, shows(read, state.latest), shared=False)
+
+    def _shared_popular(self, recommender: Recommender) -> CachedRecommendations:
+        """The model's popularity list, computed once per model for every reader without ratings."""
+        held = self._popular
+        if held is None or held[0] is not recommender:
+            strategy, picks = recommender.recommend({}, self.cached_length)
+            held = self._popular = (recommender, CachedRecommendations(
+                strategy, recommender.version, [(p.book_id, p.score, p.reason) for p in picks]))
+        return held[1]
+
+    async def _keep(self, user_id: str, computed: Computed) -> None:
+        """Cache a computed list, unless it is the shared one or its ratings read lagged the latest change."""
+        if computed.shared:
+            SHARED_POPULARITY.inc()
+            return
+        if not computed.shows_latest:
+            LAGGING_READS.inc()
+            log.debug("list of %s not cached: its ratings read lags the latest accepted change", user_id,
+                     extra={"user_id": user_id})
+            return
+        await self.cache.put(user_id, computed.recommendations, computed.generation)
 
     async def recommendations(self, user_id: str) -> tuple[CachedRecommendations, str]:
         """(recommendations, source) where source is "cache" or "computed"."""
@@ -159,9 +204,9 @@ class RecommendationEngine:
         future: asyncio.Future[tuple[CachedRecommendations, str]] = asyncio.get_running_loop().create_future()
         self._in_flight[user_id] = future
         try:
-            computed, generation = await self._compute(user_id)
-            await self.cache.put(user_id, computed, generation)
-            future.set_result((computed, "computed"))
+            computed = await self._compute(user_id)
+            await self._keep(user_id, computed)
+            future.set_result((computed.recommendations, "computed"))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # consumed here; waiters still see it
@@ -169,12 +214,13 @@ class RecommendationEngine:
         finally:
             if self._in_flight.get(user_id) is future:  # an invalidation may have forgotten it already
                 del self._in_flight[user_id]
-        return computed, "computed"
+        return computed.recommendations, "computed"
 
-    async def invalidate(self, user_id: str) -> Deletion:
-        """Forget the user's cached list everywhere and this replica's computation of it in flight."""
+    async def invalidate(self, user_id: str, change: AcceptedChange | None = None) -> Deletion:
+        """Forget the user's cached list everywhere and this replica's computation of it in flight;
+        `change`, the accepted rating it is for, is what a list must show to be cached from now on."""
         self._in_flight.pop(user_id, None)  # its waiters still get its answer; later requests compute anew
-        return await self.cache.delete(user_id)
+        return await self.cache.delete(user_id, change)
 
     def describe(self, book_id: str) -> tuple[str, list[str]] | None:
         recommender = self.recommender

@@ -36,6 +36,16 @@ class RefreshAccepted(msgspec.Struct):
                     "requested earlier is still running and this request joined it, starting nothing")]
 
 
+class InvalidateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The accepted change an invalidation is for (optional: without it only the generation moves)."""
+
+    book_id: Annotated[str, msgspec.Meta(description="the book rated, or whose rating was removed")]
+    changed_at: Annotated[str, msgspec.Meta(
+        description="the rating's updated_at as the ratings table wrote it (2026-12-02T09:00:00.000000Z), "
+                    "or when it was removed")]
+    removed: Annotated[bool, msgspec.Meta(description="true: the rating was removed")] = False
+
+
 class Invalidated(msgspec.Struct):
     user_id: str
     invalidated: Annotated[bool, msgspec.Meta(

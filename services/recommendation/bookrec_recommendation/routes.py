@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from bookrec_common.auth import admin_only, check_internal_token
-from bookrec_common.errors import DependencyUnavailable
-from bookrec_common.params import check_user_id
+from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
+from bookrec_common.params import check_book_id, check_user_id
+from bookrec_common.ratelimit import rate_limit
 
 from bookrec_recommendation.engine import RecommendationEngine
-from bookrec_recommendation.models import Invalidated, RecommendedBook, Recommendations, RefreshAccepted
+from bookrec_recommendation.freshness import STAMP, AcceptedChange
+from bookrec_recommendation.models import (
+    InvalidateRequest,
+    Invalidated,
+    RecommendedBook,
+    Recommendations,
+    RefreshAccepted,
+)
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="how many books, 1..100")]
 
 
-@get("/recommendations/{user_id:str}", summary="Books to read next for a user")
+# Counted per client address against RATE_LIMIT, as searches are: any id may be asked for, without a token.
+@get("/recommendations/{user_id:str}", summary="Books to read next for a user",
+     guards=[rate_limit("recommendations")])
 async def recommend(user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
                     limit: Limit = 10) -> Recommendations:
     check_user_id(user_id)
@@ -32,7 +44,8 @@ async def recommend(user_id: FromPath[str], engine: NamedDependency[Recommendati
         if described is None:  # removed from the catalogue since the model was built
             continue
         title, authors = described
-        books.append(RecommendedBook(book_id=book_id, title=title, authors=authors, score=score, reason=reason))
+        books.append(RecommendedBook(book_id=book_id, title=title, authors=authors, score=score,
+                                     reason=reason))
         if len(books) == limit:
             break
     return Recommendations(user_id=user_id, strategy=result.strategy, source=source,
@@ -54,18 +67,38 @@ async def refresh(engine: NamedDependency[RecommendationEngine]) -> RefreshAccep
                            refresh="started" if engine.start_refresh() else "already_running")
 
 
-@post("/recommendations/invalidate/{user_id:str}", status_code=HTTP_200_OK,
+def internal_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard, so a call without the internal token is refused before its body is read."""
+    check_internal_token(connection, connection.app.state.internal_token)
+
+
+@post("/recommendations/invalidate/{user_id:str}", status_code=HTTP_200_OK, guards=[internal_only],
       summary="Forget a user's cached recommendations (internal: called by ratings)",
       description="`cache` says what was done: deleted, not_cached, unavailable (Redis did not answer: "
                   "still 200, the entry expires by its TTL; counted in "
                   "`recommendation_cache_invalidations_total`), or disabled (no Redis configured). With "
                   "Redis up, the user's generation is bumped with the deletion, so no replica stores a list "
-                  "computed from ratings read before this call. With Redis down, only this replica's "
-                  "in-process copy is dropped: other replicas may answer a list up to "
+                  "computed from ratings read before this call; with the accepted change in the body, no "
+                  "list is cached until the user's ratings as read show it (the by-user index may lag). "
+                  "With Redis unavailable (down, read-only mid-failover, full, loading, busy), only this "
+                  "replica's in-process copy is dropped: other replicas may answer a list up to "
                   "CACHE_FALLBACK_SECONDS (default 30) stale.")
 async def invalidate(request: Request, user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
-                     internal_token: NamedDependency[str]) -> Invalidated:
-    check_internal_token(request, internal_token)
+                     data: JSONBody[InvalidateRequest | None] = None) -> Invalidated:
     check_user_id(user_id)
-    deletion = await engine.invalidate(user_id)
+    change = _accepted_change(await request.body())
+    deletion = await engine.invalidate(user_id, change)
     return Invalidated(user_id=user_id, invalidated=deletion.removed, cache=deletion.outcome)
+
+
+def _accepted_change(body: bytes) -> AcceptedChange | None:
+    """The body's change, checked whole (no body: none, as older callers send)."""
+    if not body.strip():
+        return None
+    change: InvalidateRequest = decode_strictly(body, InvalidateRequest)
+    check_book_id(change.book_id, source="body")
+    if not STAMP.fullmatch(change.changed_at):
+        raise ValidationFailed(f"{change.changed_at!r} is not a stamp such as 2026-12-02T09:00:00.000000Z",
+                               errors=[{"field": "changed_at", "message": "malformed stamp",
+                                        "source": "body"}])
+    return AcceptedChange(change.changed_at, change.book_id, change.removed)

@@ -31,6 +31,9 @@ class RecommendationSettings(ModelSettings, AuthSettings):
     internal_token: str = ""
     # The longest list computed and cached, so a later larger `limit` is never cut short.
     cached_length: int = Field(default=100, ge=1, le=100)
+    # Recommendation reads per client address per minute, shared by the replicas through Redis: a miss costs
+    # a DynamoDB Query and a few ms of scoring, and any id may be asked for without a token.
+    rate_limit: int = Field(default=600, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -7,15 +7,16 @@ import logging
 from typing import Any, NamedTuple
 
 import msgspec
-from cachetools import TTLCache
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 from prometheus_client import Counter
 
-from bookrec_common.clients import probe_table
 from bookrec_common.changes import is_deleted
+from bookrec_common.clients import probe_redis_writes, probe_table, redis_unavailable
 from bookrec_common.dynamo import from_attribute, from_item
 from bookrec_common.feed import count_read
 
+from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
 from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
 from bookrec_recommendation.models import InvalidationOutcome
 
@@ -24,7 +25,9 @@ USER_RATINGS_INDEX = "by-user"
 
 CACHE_HITS = Counter("recommendation_cache_hits_total", "Recommendations answered from Redis")
 CACHE_MISSES = Counter("recommendation_cache_misses_total", "Recommendations computed on a cache miss")
-CACHE_ERRORS = Counter("recommendation_cache_errors_total", "Redis calls that failed (answered uncached)")
+CACHE_ERRORS = Counter("recommendation_cache_errors_total",
+                       "Redis calls that failed, Redis being unavailable (the cache bypassed: answered "
+                       "uncached)")
 CACHE_INVALIDATIONS = Counter(
     "recommendation_cache_invalidations_total",
     "Invalidations by outcome: deleted, not_cached, unavailable (Redis down), disabled", ["outcome"])
@@ -37,10 +40,19 @@ FALLBACK_SECONDS = 30.0
 # A generation outlives the lists stored under it by this margin (see RecommendationCache).
 GENERATION_MARGIN_SECONDS = 60
 
-# KEYS: list, generation. ARGV: generation's expiry (s). Returns how many lists were deleted (0 or 1).
+# KEYS: list, generation, latest change. ARGV: the generation's expiry (s), the accepted change it is for
+# (AcceptedChange.encode; empty: none given), kept if newer than the one recorded (retries may come late).
+# Returns how many lists were deleted (0 or 1).
 INVALIDATE_SCRIPT = """
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then
+  if (redis.call('GET', KEYS[3]) or '') < ARGV[2] then
+    redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[1])
+  else
+    redis.call('EXPIRE', KEYS[3], ARGV[1])
+  end
+end
 return redis.call('DEL', KEYS[1])
 """
 # KEYS: list, generation. ARGV: the generation read before the ratings, the encoded list, its TTL (s).
@@ -69,7 +81,8 @@ class RatingsSource:
     async def ping(self) -> None:
         await probe_table(self._client, self._ratings, {"book_id": "OL0W", "user_id": "-"})
 
-    async def _scan(self, table: str, projection: str, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def _scan(self, table: str, projection: str,
+                    names: dict[str, str] | None = None) -> list[dict[str, Any]]:
         async def segment(number: int) -> list[dict[str, Any]]:
             request: dict[str, Any] = {"TableName": table, "ProjectionExpression": projection,
                                        "Segment": number, "TotalSegments": self._segments}
@@ -97,21 +110,24 @@ class RatingsSource:
                                               "deleted_at")
         return [catalogue_entry(book) for book in map(from_item, items) if not is_deleted(book)]
 
-    async def ratings_of(self, user_id: str) -> dict[str, int]:
-        """The user's current ratings (book -> stars), read now, so a rating made seconds ago counts."""
+    async def ratings_of(self, user_id: str) -> RatingsRead:
+        """The user's current ratings, read now, so a rating made seconds ago counts (once the by-user
+        index shows it: eventually consistent on DynamoDB, see `freshness`)."""
         request: dict[str, Any] = {
             "TableName": self._ratings, "IndexName": USER_RATINGS_INDEX,
             "KeyConditionExpression": "user_id = :u", "ExpressionAttributeValues": {":u": {"S": user_id}},
-            "ProjectionExpression": "book_id, rating",
+            "ProjectionExpression": "book_id, rating, updated_at",
         }
-        rated: dict[str, int] = {}
+        read = RatingsRead({}, {})
         while True:
             response = await self._client.query(**request)
             count_read("serving", response)
             for item in response.get("Items", []):
-                rated[item["book_id"]["S"]] = from_attribute(item["rating"])
+                book_id = item["book_id"]["S"]
+                read.stars[book_id] = from_attribute(item["rating"])
+                read.updated_at[book_id] = item.get("updated_at", {}).get("S", "")
             if "LastEvaluatedKey" not in response:
-                return rated
+                return read
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
@@ -119,6 +135,14 @@ class CachedRecommendations(msgspec.Struct):
     strategy: str
     model_version: str
     items: list[tuple[str, float, str]]  # (book_id, score, reason), longest list computed
+
+
+class CacheState(NamedTuple):
+    """What a computation reads before the ratings: the user's generation (None: Redis unavailable, or no
+    cache) and the newest accepted change an invalidation recorded (None: none known)."""
+
+    generation: int | None
+    latest: AcceptedChange | None
 
 
 class Deletion(NamedTuple):
@@ -130,11 +154,18 @@ class RecommendationCache:
     """Cache-aside in Redis under `reco:{user_id}`. Every failure degrades, never turns into an error.
 
     Coherence across replicas: each user has a generation, `reco-gen:{user_id}`. An invalidation
-    increments it and deletes the list in one script. A computation reads the generation (`generation`)
+    increments it and deletes the list in one script. A computation reads the generation (`state`)
     before it reads the user's ratings, and `put` stores its list only if the generation is still the
     same (one script): a list computed from ratings read before an invalidation, on any replica, is
     never stored after it. A generation expires `GENERATION_MARGIN_SECONDS` after the lists' TTL, so a
-    computation would have to take that long to miss an invalidation.
+    computation would have to take that long to miss an invalidation. The same script records the
+    accepted change the invalidation is for (`reco-latest:{user_id}`, the newest kept), which `state`
+    reads with the generation: the engine caches a list only if the ratings it read show that change
+    (`freshness`), since the by-user index may lag the write.
+
+    Redis unavailable (`redis_unavailable`: down, read-only mid-failover, full, loading, busy, slow,
+    refusing our AUTH): every call degrades (counted in `recommendation_cache_errors_total`); any
+    other error is a bug and is raised.
 
     While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage (and the
     empty Redis after it) does not turn every request into a DynamoDB Query. Invalidations clear its
@@ -166,11 +197,16 @@ class RecommendationCache:
     def generation_key(user_id: str) -> str:
         return f"reco-gen:{user_id}"
 
+    @staticmethod
+    def latest_key(user_id: str) -> str:
+        return f"reco-latest:{user_id}"
+
     async def ping(self) -> None:
+        """Readiness: a write, since a read-only replica and a full Redis still answer PING."""
         if self._client is None:
             raise RuntimeError("no Redis configured (REDIS_URL is empty)")
         try:
-            await self._client.ping()
+            await probe_redis_writes(self._client, "reco-ready-probe")
         except Exception as exc:
             raise RuntimeError(f"lists kept in-process meanwhile: another replica may answer one up to "
                                f"{self._fallback.ttl:.0f}s stale ({type(exc).__name__}: {exc})") from exc
@@ -180,9 +216,8 @@ class RecommendationCache:
             return None
         try:
             raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - Redis down must not fail a request
-            CACHE_ERRORS.inc()
-            log.warning("cache read failed: %s", exc)
+        except Exception as exc:
+            self._unavailable(exc, "cache read failed")
             return self._fallback.get(user_id)
         if raw is None:
             # Just after an outage Redis is empty: answers kept meanwhile spare DynamoDB a stampede.
@@ -194,15 +229,21 @@ class RecommendationCache:
 
     async def generation(self, user_id: str) -> int | None:
         """The user's generation, to be read before their ratings and handed to `put`; None: unknown."""
+        return (await self.state(user_id)).generation
+
+    async def state(self, user_id: str) -> CacheState:
+        """The generation (for `put`) and the newest accepted change, in one round trip, to be read
+        before the user's ratings."""
         if not self.enabled:
-            return None
+            return CacheState(None, None)
         try:
-            raw = await self._client.get(self.generation_key(user_id))  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - the list then goes to the fallback only (see put)
-            CACHE_ERRORS.inc()
-            log.warning("cache generation read failed: %s", exc)
-            return None
-        return int(raw) if raw is not None else 0
+            generation, latest = await self._client.mget(  # type: ignore[union-attr]
+                self.generation_key(user_id), self.latest_key(user_id))
+        except Exception as exc:  # the list then goes to the fallback only (see put)
+            self._unavailable(exc, "cache generation read failed")
+            return CacheState(None, None)
+        return CacheState(int(generation) if generation is not None else 0,
+                          AcceptedChange.decode(latest.decode()) if latest is not None else None)
 
     async def put(self, user_id: str, value: CachedRecommendations, generation: int | None) -> bool:
         """Cache a list computed under `generation`; False if not stored in Redis (refused, or Redis down)."""
@@ -217,9 +258,8 @@ class RecommendationCache:
             stored = await self._store_if_current(  # type: ignore[misc]
                 keys=[self.key(user_id), self.generation_key(user_id)],
                 args=[generation, self._encoder.encode(value), self._ttl])
-        except Exception as exc:  # noqa: BLE001
-            CACHE_ERRORS.inc()
-            log.warning("cache write failed: %s", exc)
+        except Exception as exc:
+            self._unavailable(exc, "cache write failed")
             self._fallback[user_id] = value
             return False
         if not stored:
@@ -228,22 +268,30 @@ class RecommendationCache:
                       extra={"user_id": user_id})
         return bool(stored)
 
-    async def delete(self, user_id: str) -> Deletion:
-        """Bump the user's generation and forget their entry; Redis down: a status, never raised."""
+    async def delete(self, user_id: str, change: AcceptedChange | None = None) -> Deletion:
+        """Bump the user's generation, record the accepted `change` it is for (if given) and forget their
+        entry; Redis unavailable: a status, never raised."""
         held_here = self._fallback.pop(user_id, None) is not None
         if self._client is None:
             deletion = Deletion("disabled", held_here)
         else:
             try:
                 deleted_keys = await self._invalidate(  # type: ignore[misc]
-                    keys=[self.key(user_id), self.generation_key(user_id)],
-                    args=[self._ttl + GENERATION_MARGIN_SECONDS])
-            except Exception as exc:  # noqa: BLE001 - the entry then expires by its TTL; callers are told
-                CACHE_ERRORS.inc()
-                log.warning("cache invalidation of %s failed: %s", user_id, exc, extra={"user_id": user_id})
+                    keys=[self.key(user_id), self.generation_key(user_id), self.latest_key(user_id)],
+                    args=[self._ttl + GENERATION_MARGIN_SECONDS, change.encode() if change else ""])
+            except Exception as exc:  # the entry then expires by its TTL; callers are told
+                self._unavailable(exc, f"cache invalidation of {user_id} failed")
                 deletion = Deletion("unavailable", held_here)
             else:
                 removed = held_here or deleted_keys > 0
                 deletion = Deletion("deleted" if removed else "not_cached", removed)
         CACHE_INVALIDATIONS.labels(deletion.outcome).inc()
         return deletion
+
+    @staticmethod
+    def _unavailable(exc: Exception, what: str) -> None:
+        """Count and log a call that failed with Redis unavailable; raise anything else (a bug)."""
+        if not redis_unavailable(exc):
+            raise exc
+        CACHE_ERRORS.inc()
+        log.warning("%s: Redis unavailable (%s: %s)", what, type(exc).__name__, exc)

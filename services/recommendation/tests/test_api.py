@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -13,6 +14,7 @@ from bookrec_common.dynamo import to_item
 
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.settings import RecommendationSettings
+from bookrec_recommendation.engine import SHARED_POPULARITY
 from bookrec_recommendation.store import CACHE_MISSES
 
 TOKEN = "internal-secret"
@@ -32,10 +34,12 @@ def seed(dynamodb, tables):
                 {"book_id": b, "user_id": f"reader{u}", "rating": 5, "created_at": now, "updated_at": now}))
 
 
-def settings_for(tables, redis_url, issuer):
-    return RecommendationSettings(books_table=tables["books"], ratings_table=tables["ratings"], redis_url=redis_url,
-                                  internal_token=TOKEN, access_log=False, model_refresh_seconds=0,
-                                  neighbours=5, regularisation=1.0, **issuer.settings())
+def settings_for(tables, redis_url, issuer, **overrides):
+    # No rate limit unless a test sets one: every test's requests come from one address, in one window.
+    settings = {"books_table": tables["books"], "ratings_table": tables["ratings"], "redis_url": redis_url,
+                "internal_token": TOKEN, "access_log": False, "model_refresh_seconds": 0, "neighbours": 5,
+                "regularisation": 1.0, "rate_limit": 0, **issuer.settings(), **overrides}
+    return RecommendationSettings(**settings)
 
 
 async def wait_ready(client):
@@ -106,6 +110,8 @@ async def test_invalidate_needs_the_internal_token(client):
     assert (await client.post("/recommendations/invalidate/reader1")).status_code == 401
     r = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": "wrong"})
     assert r.status_code == 401 and r.json()["code"] == "internal_only"
+    unread = await client.post("/recommendations/invalidate/reader1", content=b"{not json")
+    assert unread.status_code == 401  # refused before its body is read
 
 
 @pytest.mark.parametrize("path", ["/recommendations/bad%20id", "/recommendations/x?limit=0",
@@ -197,3 +203,83 @@ async def test_redis_down_still_answers_and_ready_says_degraded(tables, dynamodb
         metrics = (await c.get("/metrics")).text
         assert "recommendation_cache_errors_total" in metrics
         assert 'recommendation_cache_invalidations_total{outcome="unavailable"}' in metrics
+
+
+async def test_an_invalidation_records_the_accepted_change_it_is_for(client, redis_url):
+    import redis.asyncio as aioredis
+
+    change = {"book_id": "OL8W", "changed_at": "2026-12-02T09:00:00.000000Z"}
+    r = await client.post("/recommendations/invalidate/reader9", json=change,
+                          headers={"X-Internal-Token": TOKEN})
+    assert r.status_code == 200 and r.json()["cache"] in ("deleted", "not_cached")
+    redis = aioredis.from_url(redis_url)
+    try:
+        assert await redis.get("reco-latest:reader9") == b"2026-12-02T09:00:00.000000Z OL8W 0"
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("body", [
+    b'{"book_id": "OL8W", "changed_at": "yesterday"}',
+    b'{"book_id": "not a book", "changed_at": "2026-12-02T09:00:00.000000Z"}',
+    b'{"book_id": "OL8W", "changed_at": "2026-12-02T09:00:00.000000Z", "removed": "yes"}',
+    b'{"book_id": "OL8W", "changed_at": "2026-12-02T09:00:00.000000Z", "extra": 1}',
+    b'{"book_id": "OL8W"}',
+    b'[1, 2]',
+    b'{not json',
+], ids=["stamp", "book", "removed", "unknown-field", "missing-stamp", "not-an-object", "not-json"])
+async def test_a_malformed_invalidation_body_is_400_and_changes_nothing(client, redis_url, body):
+    import redis.asyncio as aioredis
+
+    redis = aioredis.from_url(redis_url)
+    try:
+        await client.get("/recommendations/reader11")  # cached
+        generation = await redis.get("reco-gen:reader11")
+        r = await client.post("/recommendations/invalidate/reader11", content=body,
+                              headers={"X-Internal-Token": TOKEN, "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+        assert r.json()["code"] in ("validation_failed", "bad_request")  # the latter: not JSON at all
+        assert await redis.get("reco-gen:reader11") == generation
+        assert (await client.get("/recommendations/reader11")).json()["source"] == "cache"
+    finally:
+        await redis.aclose()
+
+
+async def test_readers_without_ratings_share_one_list_and_leave_nothing_per_id_in_redis(client, redis_url):
+    import redis.asyncio as aioredis
+
+    prefix = f"stranger-{uuid.uuid4().hex[:8]}"
+    shared = SHARED_POPULARITY._value.get()
+    answers = [(await client.get(f"/recommendations/{prefix}-{i}?limit=5")).json() for i in range(40)]
+    assert {a["strategy"] for a in answers} == {"popularity"}
+    assert all(a["recommendations"] == answers[0]["recommendations"] for a in answers)
+    assert SHARED_POPULARITY._value.get() - shared == 40
+    redis = aioredis.from_url(redis_url)
+    try:
+        assert [key async for key in redis.scan_iter(match=f"reco*{prefix}*")] == []  # ~6 KB each before
+        await client.get("/recommendations/reader4")  # a reader with ratings still gets an entry of their own
+        assert await redis.exists("reco:reader4") == 1
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def limited(tables, dynamodb, redis_url, issuer):
+    seed(dynamodb, tables)
+    async with AsyncTestClient(create_app(settings_for(tables, redis_url, issuer, rate_limit=3))) as c:
+        await wait_ready(c)
+        yield c
+
+
+async def test_recommendation_reads_are_limited_per_address(limited):
+    address = {"X-Forwarded-For": f"198.51.100.7, client-{uuid.uuid4().hex[:8]}"}  # the ALB's entry is last
+    for i in range(3):
+        assert (await limited.get(f"/recommendations/anyone-{i}", headers=address)).status_code == 200
+    refused = await limited.get("/recommendations/anyone-else", headers=address)
+    assert refused.status_code == 429 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "too_many_requests" and 1 <= int(refused.headers["retry-after"]) <= 60
+    other = {"X-Forwarded-For": f"client-{uuid.uuid4().hex[:8]}"}
+    assert (await limited.get("/recommendations/anyone-0", headers=other)).status_code == 200
+    invalidated = await limited.post("/recommendations/invalidate/anyone-0",
+                                     headers={**address, "X-Internal-Token": TOKEN})
+    assert invalidated.status_code == 200  # internal calls (one ratings address) are not limited

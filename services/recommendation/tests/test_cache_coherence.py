@@ -2,6 +2,9 @@
 
 The race made deterministic with the engine's `after_ratings_read` seam: replica A misses and reads the
 user's ratings; the user rates a book and replica B carries out the invalidation; then A stores.
+
+Freshness: the by-user index lags writes on DynamoDB (the emulator's does not), made deterministic by
+a ratings read that returns the state before the write: a list computed from it is never cached.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import to_item
 from bookrec_common.settings import ServiceSettings
 
-from bookrec_recommendation.engine import RecommendationEngine
+from bookrec_recommendation.engine import LAGGING_READS, RecommendationEngine
+from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
 from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.store import (
     CACHE_MISSES,
@@ -36,10 +40,12 @@ JUST_RATED = "OL6W"  # the one philosophy book the subject has not rated yet: th
 LIST = CachedRecommendations("collaborative", "v1", [("OL1W", 1.0, "because")])
 
 
-def rate(dynamodb, tables, user_id: str, book_id: str) -> None:
+def rate(dynamodb, tables, user_id: str, book_id: str) -> str:
+    """Writes a 5-star rating; returns its updated_at."""
     now = utc_now()
     dynamodb.put_item(TableName=tables["ratings"], Item=to_item(
         {"book_id": book_id, "user_id": user_id, "rating": 5, "created_at": now, "updated_at": now}))
+    return now
 
 
 def seed(dynamodb, tables, subject: str) -> None:
@@ -242,3 +248,78 @@ def test_the_fallback_bound_is_a_setting_defaulting_to_the_stores_own(monkeypatc
     settings = RecommendationSettings(books_table="b", ratings_table="r", jwt_jwks_url="x", jwt_issuer="x",
                                       jwt_audience="x")
     assert settings.cache_fallback_seconds == 5
+
+
+class LaggingIndex:
+    """The by-user read of a replica, as DynamoDB's index may serve it just after a write: while `lagging`,
+    each read of the user returns what was read before the write (`hold()`), then the table again."""
+
+    def __init__(self, engine: RecommendationEngine) -> None:
+        self._read = engine.source.ratings_of
+        self.previous: RatingsRead | None = None
+        engine.source.ratings_of = self.ratings_of  # type: ignore[method-assign]
+
+    async def hold(self, user_id: str) -> None:
+        self.previous = await self._read(user_id)
+
+    def catch_up(self) -> None:
+        self.previous = None
+
+    async def ratings_of(self, user_id: str) -> RatingsRead:
+        return self.previous if self.previous is not None else await self._read(user_id)
+
+
+@pytest.mark.parametrize("change_named", [True, False], ids=["change-checked", "unnamed-control"])
+async def test_a_list_computed_from_a_read_that_lags_the_latest_rating_is_never_cached(
+        replicas, dynamodb, tables, redis, subject, change_named):
+    a = await replicas()
+    b = await replicas()
+    index = LaggingIndex(a)
+    await index.hold(subject)  # what A's index will keep answering for a while
+    rated_at = rate(dynamodb, tables, subject, JUST_RATED)
+    change = AcceptedChange(rated_at, JUST_RATED, removed=False) if change_named else None
+    await b.invalidate(subject, change)  # the accepted rating, through the other replica
+    lagging = LAGGING_READS._value.get()
+
+    first, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED in book_ids(first)  # computed from the read before the rating
+    if not change_named:  # the control: the lagging list is cached, served for the whole TTL
+        assert await a.recommendations(subject) == (first, "cache")
+        return
+    again, source = await a.recommendations(subject)
+    assert source == "computed" and await redis.get(RecommendationCache.key(subject)) is None
+    assert LAGGING_READS._value.get() - lagging == 2
+    index.catch_up()
+    fresh, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED not in book_ids(fresh)
+    assert await b.recommendations(subject) == (fresh, "cache")  # shown the rating: cached, for every replica
+
+
+async def test_a_list_still_showing_a_removed_rating_is_never_cached(
+        replicas, dynamodb, tables, redis, subject):
+    a = await replicas()
+    rate(dynamodb, tables, subject, JUST_RATED)
+    index = LaggingIndex(a)
+    await index.hold(subject)  # still shows JUST_RATED
+    dynamodb.delete_item(TableName=tables["ratings"],
+                         Key={"book_id": {"S": JUST_RATED}, "user_id": {"S": subject}})
+    await a.invalidate(subject, AcceptedChange(utc_now(), JUST_RATED, removed=True))
+    stale, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED not in book_ids(stale)  # still excluded as rated
+    assert await redis.get(RecommendationCache.key(subject)) is None
+    index.catch_up()
+    assert (await a.recommendations(subject))[1] == "computed"
+    fresh, source = await a.recommendations(subject)
+    assert source == "cache" and JUST_RATED in book_ids(fresh)  # no longer rated: recommendable again
+
+
+async def test_the_newest_accepted_change_is_kept_whatever_order_invalidations_arrive_in(redis, subject):
+    cache = RecommendationCache(redis, TTL)
+    newer = AcceptedChange("2026-12-02T09:00:01.000000Z", "OL2W", removed=False)
+    older = AcceptedChange("2026-12-02T09:00:00.000000Z", "OL1W", removed=True)
+    await cache.delete(subject, newer)
+    await cache.delete(subject, older)  # a retry arriving late
+    await cache.delete(subject)  # a caller naming no change keeps what is known
+    state = await cache.state(subject)
+    assert state.latest == newer and state.generation == 3
+    assert TTL < await redis.ttl(cache.latest_key(subject)) <= TTL + GENERATION_MARGIN_SECONDS
