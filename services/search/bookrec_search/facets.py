@@ -16,7 +16,9 @@ codes (bincount and table lookups, no sort).
 Bounded work: past SAMPLED_ABOVE matches, counts are taken over an even sample of that many of
 them (every k-th match, the same on every replica) and scaled to all matches, rounded; the
 response then says they are estimates. Counting every pair of a common word's third of a million
-books cost 25 ms of CPU at 1M books; the sample costs about as much as a query of 50,000 matches.
+books cost 25 ms of CPU at 1M books; the sample costs what 20,000 matches cost, about 2 ms. A value
+held by a share p of the matches is then off by about sqrt(p / 20,000) of the matches (1 standard
+error): 0.7% of them for p = 1%.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from bookrec_common.catalog import normalise_text
 FACETS = ("authors", "subjects", "decade", "language")
 NO_DECADE = np.iinfo(np.int32).min
 FEW_MATCHES_SHARE = 4  # gather the matched books' slices of pairs below 1/4 of the pairs; else one mask
-SAMPLED_ABOVE = 50_000  # matches counted exactly; more are counted over an even sample of this many
+SAMPLED_ABOVE = 20_000  # matches counted exactly; more are counted over an even sample of this many
 # Decade codes: 0 for no year, else the decade's place from the lowest one an index can hold (years are
 # kept within ±99,999), so a decade count is one bincount and a decade filter one table lookup.
 _LOWEST_DECADE = -100_000
@@ -231,11 +233,12 @@ def allowed(wanted: FacetFilter, size: int, authors: ValuePairs, subjects: Value
             positions: np.ndarray | None = None) -> np.ndarray:
     """Which of `positions` (every book when None) pass every facet given in `wanted`; `decades` are decade
     codes. Work in proportion to the books carrying the wanted authors and subjects, and to `positions`."""
-    count = size if positions is None else len(positions)
-    mask = np.ones(count, dtype=bool)
+    # Many positions: masks over every book, then one gather, cost less than a gather per facet.
+    every = positions is None or len(positions) * 4 > size
+    mask = np.ones(size if positions is None or every else len(positions), dtype=bool)
 
     def at(column: np.ndarray) -> np.ndarray:
-        return column if positions is None else column[positions]
+        return column if every else column[positions]
 
     if wanted.authors:
         mask &= at(authors.books_with(wanted.authors, size))
@@ -250,4 +253,4 @@ def allowed(wanted: FacetFilter, size: int, authors: ValuePairs, subjects: Value
         table = np.zeros(max(language_codes.values(), default=0) + 1, dtype=bool)
         table[[language_codes[c.lower()] for c in wanted.languages if c.lower() in language_codes]] = True
         mask &= table[at(language)]
-    return mask
+    return mask[positions] if every and positions is not None else mask

@@ -129,19 +129,23 @@ def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.nda
             size: int) -> WordMatch:
     """Each document's best alternative, from the alternatives' lists over documents 0..size-1."""
     if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > size:
-        # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first.
+        # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first (best
+        # and choice are read only where cost says a book is matched).
         cost = np.full(size, NO_MATCH_COST, dtype=np.int8)
-        best = np.zeros(size, dtype=np.float32)
-        choice = np.zeros(size, dtype=np.int16)
+        best = np.empty(size, dtype=np.float32)
+        choice = np.empty(size, dtype=np.int16)
         for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists)):
+            docs = docs.astype(np.intp)  # converted once, not by each of the fancy indexings below
             values = np.float32(a.weight) * impacts
-            if not j:  # nothing matched yet (choice is 0 already)
-                cost[docs], best[docs] = a.cost, values
-                continue
-            current = cost[docs]
-            better = (current == NO_MATCH_COST) | ((current == a.cost) & (best[docs] < values))
-            docs = docs[better]
-            cost[docs], best[docs], choice[docs] = a.cost, values[better], j
+            if j:
+                current = cost[docs]
+                better = current == NO_MATCH_COST
+                tied = np.flatnonzero(current == a.cost)  # a cheaper match stays; an equal one may lose
+                if len(tied):
+                    better[tied] = best[docs[tied]] < values[tied]
+                if not better.all():
+                    docs, values = docs[better], values[better]
+            cost[docs], best[docs], choice[docs] = a.cost, values, j
         docs = np.flatnonzero(cost != NO_MATCH_COST).astype(np.int32)
         return WordMatch(word, alternatives, docs, best[docs], 1.0, cost[docs].astype(np.int32),
                           choice[docs])

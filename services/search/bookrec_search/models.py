@@ -79,8 +79,8 @@ class Facets(msgspec.Struct):
     decade: list[FacetValue]
     language: list[FacetValue]
     exhaustive: Annotated[bool, msgspec.Meta(
-        description="true: exact counts; false (past 50,000 matches): estimates from an even sample of "
-                    "50,000 of them, scaled to all matches")] = True
+        description="true: exact counts; false (past 20,000 matches): estimates from an even sample of "
+                    "20,000 of them, scaled to all matches")] = True
 
 
 class BookSummary(msgspec.Struct, omit_defaults=True):  # `highlights` only when asked for

@@ -108,7 +108,7 @@ SEARCH_DESCRIPTION = (
     "ignored and listed in `ignored_words`; a word longer than 24 characters is matched as typed, never "
     "completed or corrected. Refused (400) only when the query has no letter or digit at all. On "
     "request: `facets` counts authors, subjects, decade and language over all matches (estimated from an "
-    "even sample past 50,000 matches: `exhaustive` false), `facet_filters` keeps books with any of the "
+    "even sample past 20,000 matches: `exhaustive` false), `facet_filters` keeps books with any of the "
     "values given per facet (every facet given must hold), and `highlight` gives each hit the character "
     "ranges [start, end) of its matched words in its title and authors.")
 

@@ -447,7 +447,7 @@ async def test_facets_count_every_match_not_only_the_page(shelf_client):
         {"paris": 2, "fiction": 2, "short stories": 1, "memoir": 1, "essays": 1}
     assert _facet(body, "decade") == {1830: 1, 2000: 1, 1960: 1}
     assert _facet(body, "language") == {"eng": 3, "fre": 1}
-    assert body["facets"]["exhaustive"] is True  # exact counts (estimates only past 50,000 matches)
+    assert body["facets"]["exhaustive"] is True  # exact counts (estimates only past 20,000 matches)
     get = (await shelf_client.get("/search", params={"q": "paris", "limit": 1, "facets": "true"})).json()
     assert get["facets"] == body["facets"]
     assert (await shelf_client.post("/search", json={"query": "paris"})).json()["facets"] is None
