@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+import redis
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.changes import change_stamp
 from bookrec_common.dynamo import to_item
@@ -25,8 +26,9 @@ OFFSET = 400
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory, start_stack) -> Stack:
     # redis_url=None: a Redis of its own, never a developer's (this one gets killed). No seed: these tests
-    # need a few books, not volume, and the emulator's start-up scans stay short.
-    stack = start_stack(Stack(tmp_path_factory.mktemp("faulty"), OFFSET, seed="none"))
+    # need a few books, not volume, and the emulator's start-up scans stay short. Rate limits on (counted in
+    # Redis, so they must open when it fails) but far above what these tests send from one address.
+    stack = start_stack(Stack(tmp_path_factory.mktemp("faulty"), OFFSET, seed="none", rate_limit="1000000"))
     client = local_dynamodb(stack.aws_endpoint)
     for i in range(1, 60):
         client.put_item(TableName=stack.env["BOOKS_TABLE"],
@@ -97,6 +99,52 @@ def test_redis_killed_during_load_on_recommendations(faulty):
     assert recovered is not None
     metrics = httpx.get(faulty.service_url("recommendation") + "/metrics").text
     assert counter(metrics, "recommendation_cache_errors_total") > 0
+
+
+async def rate_for(seconds: float, auth: dict[str, str]) -> tuple[int, int, list[str]]:
+    """One reader rating books one after another for `seconds`: (sent, failed, first errors)."""
+    sent = failed = 0
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(base_url=ALB, timeout=30, headers=auth) as client:
+        while time.monotonic() < deadline:
+            sent += 1
+            r = await client.post(f"/books/GB{sent % 59 + 1}/rate", json={"rating": sent % 5 + 1})
+            if r.status_code not in (200, 201):
+                failed += 1
+                errors.append(f"{r.status_code} {r.text[:120]}")
+    return sent, failed, errors[:5]
+
+
+def test_redis_failing_over_under_load_fails_no_request(faulty):
+    """An ElastiCache Multi-AZ failover as clients see it: Redis turns into a read-only replica under load
+    (searches, recommendation reads of ever new ids, rating writes), then back to a primary."""
+    port = int(faulty.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    admin = redis.Redis(port=port, socket_timeout=10)
+    auth = rater_headers(faulty, "failover-rater")
+    search_metrics = faulty.service_url("search") + "/metrics"
+
+    def reco_metrics() -> str:
+        return "".join(httpx.get(url + "/metrics").text for url in faulty.service_urls("recommendation"))
+
+    unchecked = counter(httpx.get(search_metrics).text, "rate_limit_unchecked_total")
+    bypassed = counter(reco_metrics(), "recommendation_cache_errors_total")
+
+    async def scenario():
+        load = asyncio.gather(hammer("/recommendations/failover-{n}-{i}?limit=10", 24, concurrency=4),
+                              hammer("/search?q=fault+book+{i}", 24, concurrency=4), rate_for(24, auth))
+        await asyncio.sleep(6)
+        admin.replicaof("127.0.0.1", "1")  # nobody there: it stays a read-only replica
+        await asyncio.sleep(12)
+        admin.replicaof("NO", "ONE")
+        return await load
+
+    (reads, searches, ratings) = asyncio.run(scenario())
+    print(f"\nRedis read-only for 12 s under load: recommendations {reads[:2]}, searches {searches[:2]}, "
+          f"ratings {ratings[:2]} (sent, failed)")
+    assert reads[1] == searches[1] == ratings[1] == 0, (reads[2], searches[2], ratings[2])
+    assert counter(httpx.get(search_metrics).text, "rate_limit_unchecked_total") > unchecked
+    assert counter(reco_metrics(), "recommendation_cache_errors_total") > bypassed
 
 
 def rater_headers(stack: Stack, username: str) -> dict[str, str]:
