@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
@@ -26,8 +28,8 @@ USER_RATINGS_INDEX = "by-user"
 CACHE_HITS = Counter("recommendation_cache_hits_total", "Recommendations answered from Redis")
 CACHE_MISSES = Counter("recommendation_cache_misses_total", "Recommendations computed on a cache miss")
 CACHE_ERRORS = Counter("recommendation_cache_errors_total",
-                       "Redis calls that failed, Redis being unavailable (the cache bypassed: answered "
-                       "uncached)")
+                       "Cache calls bypassed, Redis being unavailable: failed, or skipped for a moment after "
+                       "a failure (answered uncached)")
 CACHE_INVALIDATIONS = Counter(
     "recommendation_cache_invalidations_total",
     "Invalidations by outcome: deleted, not_cached, unavailable (Redis down), disabled", ["outcome"])
@@ -37,6 +39,9 @@ CACHE_STALE_WRITES = Counter(
 
 # The in-process fallback's default age bound (CACHE_FALLBACK_SECONDS in settings.py).
 FALLBACK_SECONDS = 30.0
+# After Redis failed, reads and stores skip it this long (a stalled Redis would cost each request a
+# timeout per call); invalidations always try it.
+SKIP_REDIS_SECONDS = 1.0
 # A generation outlives the lists stored under it by this margin (see RecommendationCache).
 GENERATION_MARGIN_SECONDS = 60
 
@@ -164,8 +169,10 @@ class RecommendationCache:
     (`freshness`), since the by-user index may lag the write.
 
     Redis unavailable (`redis_unavailable`: down, read-only mid-failover, full, loading, busy, slow,
-    refusing our AUTH): every call degrades (counted in `recommendation_cache_errors_total`); any
-    other error is a bug and is raised.
+    refusing our AUTH): every call degrades (counted in `recommendation_cache_errors_total`), and for
+    `skip_seconds` after a failure reads and stores do not try Redis at all (a stalled Redis would
+    cost each request a timeout per call); invalidations always try it, and one that succeeds ends
+    the skipping. Any other error is a bug and is raised.
 
     While Redis fails, answers are kept in a small in-process TTL cache instead, so an outage (and the
     empty Redis after it) does not turn every request into a DynamoDB Query. Invalidations clear its
@@ -173,9 +180,13 @@ class RecommendationCache:
     """
 
     def __init__(self, client: aioredis.Redis | None, ttl_seconds: int, fallback_size: int = 10_000,
-                 fallback_ttl: float = FALLBACK_SECONDS) -> None:
+                 fallback_ttl: float = FALLBACK_SECONDS, skip_seconds: float = SKIP_REDIS_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._ttl = ttl_seconds
+        self._skip_seconds = skip_seconds
+        self._clock = clock
+        self._skip_until = 0.0
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(CachedRecommendations)
         self._fallback: TTLCache[str, CachedRecommendations] = TTLCache(fallback_size, fallback_ttl)
@@ -214,6 +225,8 @@ class RecommendationCache:
     async def get(self, user_id: str) -> CachedRecommendations | None:
         if not self.enabled:
             return None
+        if self._skipping():
+            return self._fallback.get(user_id)
         try:
             raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]
         except Exception as exc:
@@ -234,7 +247,7 @@ class RecommendationCache:
     async def state(self, user_id: str) -> CacheState:
         """The generation (for `put`) and the newest accepted change, in one round trip, to be read
         before the user's ratings."""
-        if not self.enabled:
+        if not self.enabled or self._skipping():
             return CacheState(None, None)
         try:
             generation, latest = await self._client.mget(  # type: ignore[union-attr]
@@ -249,9 +262,9 @@ class RecommendationCache:
         """Cache a list computed under `generation`; False if not stored in Redis (refused, or Redis down)."""
         if not self.enabled:
             return False
-        if generation is None:
-            # Unknown generation: Redis was down when the computation began; an invalidation meanwhile
-            # may have reached Redis, so only the short-lived fallback may hold this list.
+        if generation is None or self._skipping():
+            # Unknown generation: Redis was unavailable when the computation began; an invalidation
+            # meanwhile may have reached Redis, so only the short-lived fallback may hold this list.
             self._fallback[user_id] = value
             return False
         try:
@@ -283,15 +296,22 @@ class RecommendationCache:
                 self._unavailable(exc, f"cache invalidation of {user_id} failed")
                 deletion = Deletion("unavailable", held_here)
             else:
+                self._skip_until = 0.0  # Redis answers again
                 removed = held_here or deleted_keys > 0
                 deletion = Deletion("deleted" if removed else "not_cached", removed)
         CACHE_INVALIDATIONS.labels(deletion.outcome).inc()
         return deletion
 
-    @staticmethod
-    def _unavailable(exc: Exception, what: str) -> None:
+    def _skipping(self) -> bool:
+        if self._clock() < self._skip_until:
+            CACHE_ERRORS.inc()
+            return True
+        return False
+
+    def _unavailable(self, exc: Exception, what: str) -> None:
         """Count and log a call that failed with Redis unavailable; raise anything else (a bug)."""
         if not redis_unavailable(exc):
             raise exc
         CACHE_ERRORS.inc()
+        self._skip_until = self._clock() + self._skip_seconds
         log.warning("%s: Redis unavailable (%s: %s)", what, type(exc).__name__, exc)

@@ -1,7 +1,8 @@
 """The recommender while its Redis fails, each state on a redis-server of the test's own
 (`bookrec_local.redis_faults`): over HTTP, reads answer 200 (the cache bypassed, counted), the
 per-address limit opens (counted), invalidations answer `unavailable` (counted), `/ready` says
-degraded, and everything comes back once Redis does, without a restart. The builder gets no lease,
+degraded, and everything comes back once Redis does, without a restart; for a moment after a failure
+reads skip Redis (a stalled one would cost each a timeout). The builder gets no lease,
 builds nothing, says so and exits 0."""
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from bookrec_local.redis_faults import STATES
 from litestar.testing import AsyncTestClient
 
 from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_common.clients import redis_client
 from bookrec_common.dynamo import to_item
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED
 
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.settings import RecommendationSettings
-from bookrec_recommendation.store import CACHE_ERRORS, CACHE_INVALIDATIONS
+from bookrec_recommendation.store import (
+    CACHE_ERRORS,
+    CACHE_INVALIDATIONS,
+    CachedRecommendations,
+    RecommendationCache,
+)
 
 PASSWORD = "the-right-token"  # the wrong_password state rotates it under the service
 TOKEN = "internal-secret"
+LIST = CachedRecommendations("collaborative", "v1", [("OL1W", 1.0, "because")])
 
 
 def seed(dynamodb, tables) -> None:
@@ -107,3 +115,28 @@ def test_the_builder_gets_no_lease_builds_nothing_says_so_and_exits_0(
                          env={**os.environ, "REDIS_URL": server.url, "REDIS_AUTH_TOKEN": PASSWORD})
     assert run.returncode == 0, run.stderr[-2000:]
     assert '"outcome": "redis_unavailable"' in run.stdout and "Traceback" not in run.stdout + run.stderr
+
+
+async def test_after_a_failure_reads_skip_redis_and_an_invalidation_that_reaches_it_ends_that(failing_redis):
+    server = failing_redis("read_only")
+    async with redis_client(server.url) as client:
+        cache = RecommendationCache(client, 600, clock=lambda: 1000.0)  # frozen: no skip ends by itself
+        calls = 0
+        real_get = client.get
+
+        async def counted_get(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            return await real_get(*args, **kwargs)
+
+        client.get = counted_get  # type: ignore[method-assign]
+        server.fail()
+        assert await cache.put("reader", LIST, await cache.generation("reader")) is False  # the write fails
+        errors = CACHE_ERRORS._value.get()
+        assert await cache.get("reader") == LIST and calls == 0  # from this replica's fallback, Redis skipped
+        assert await cache.state("reader") == (None, None)  # so a list computed now is not stored in Redis
+        assert CACHE_ERRORS._value.get() - errors == 2  # each bypass counted
+        assert (await cache.delete("reader")).outcome == "unavailable"  # invalidations always try
+        server.heal()
+        assert (await cache.delete("reader")).outcome == "not_cached"  # reached Redis: skipping over
+        assert await cache.get("reader") is None and calls == 1
