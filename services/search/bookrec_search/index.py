@@ -27,8 +27,12 @@ of an unspaced script is a term); later ones are ignored, reported in
 word, which is then one of them. A term longer than 24 characters is matched
 as typed: its deletion variants, the typo lookup's work, grow as its length
 squared (a 500-character word cost 65 ms of CPU at 1M books), and the
-neighbourhood keeps no two-deletion variants past 24 characters anyway. So a
-query costs at most 16 words' lookups, each bounded as above.
+neighbourhood keeps no two-deletion variants past 24 characters anyway. The
+any-word fallback adds up its words' books rarest word first, up to a million
+(the rarest always); the commoner words past that are left out of it and
+reported as ignored too: sixteen words each in a third of a million books
+would otherwise cost a scatter-add over five million postings. So a query
+costs at most 16 words' lookups, each bounded as above.
 
 In a book, t counts through its cheapest alternative present there (the
 highest-scoring one among equally cheap ones). A book's tier is the sum of
@@ -116,7 +120,8 @@ from bookrec_search.filtering import SORTS, Filters
 from bookrec_search.facets import (FacetCount, FacetFilter, ValuePairs, allowed, count, decade_codes,
                                    decades_of)
 from bookrec_search.lexicon import ABOVE_ANY_TEXT, IsbnMap, Lexicon
-from bookrec_search.matching import MAX_QUERY_WORDS, alternatives, matched_terms, word_match
+from bookrec_search.matching import (MAX_QUERY_WORDS, alternatives, matched_terms, rarest_within,
+                                     word_match)
 
 __all__ = ["BLOCK_TOP", "B", "EXACT_TITLE_BONUS", "FIELDS", "FIELD_WEIGHTS", "K1", "PRIOR_RATINGS",
            "PRIOR_STRENGTH", "Document", "FacetCount", "FacetFilter", "Filters", "Hit", "IndexBuilder",
@@ -434,6 +439,9 @@ class SearchIndex:
             matches = whole_matches()
             present = [m for m in matches if len(m.docs)]
         if not matched_all and present:
+            kept = rarest_within(present)
+            ignored += [m.word for m, k in zip(present, kept) if not k]
+            present = [m for m, k in zip(present, kept) if k]  # in query order: sums as before
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = None  # only words matched through a completion or correction add to a book's tier
             for m in present:

@@ -25,6 +25,7 @@ PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS 
 # ones are ignored), and the longest word completed or corrected (longer ones are matched as typed).
 MAX_QUERY_WORDS = 16
 MAX_EXPANDED_LENGTH = 24
+FALLBACK_BOOKS = 1_000_000  # books an any-word answer adds up, its rarest words first; commoner ones left out
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
 NO_MATCH_COST = 127
@@ -82,6 +83,18 @@ def alternatives(index: SearchIndex, word: str, completes: bool) -> list[Alterna
         for edits, _, t in near[:MAX_CORRECTIONS]:
             found[t] = PER_EDIT * edits
     return _alternatives_of(index, found)
+
+
+def rarest_within(matches: Sequence[WordMatch]) -> list[bool]:
+    """Which of `matches` an any-word answer adds up: the rarest first, while their books total at most
+    FALLBACK_BOOKS (the rarest always); the commonest words past that are left out."""
+    kept = [False] * len(matches)
+    total = 0
+    for i in sorted(range(len(matches)), key=lambda i: len(matches[i].docs)):
+        if total and total + len(matches[i].docs) > FALLBACK_BOOKS:
+            break
+        kept[i], total = True, total + len(matches[i].docs)
+    return kept
 
 
 def _alternatives_of(index: SearchIndex, found: Mapping[int, int]) -> list[Alternative]:

@@ -113,7 +113,8 @@ class SearchResponse(msgspec.Struct):
     corrections: list[Correction] = []
     facets: Facets | None = None  # on request
     ignored_words: Annotated[list[str], msgspec.Meta(
-        description="query words past the first 16 (as normalised), which took no part in the search")] = []
+        description="query words (as normalised) that took no part: past the first 16, or, in an any-word "
+                    "answer, the commonest past a million books' worth")] = []
 
 
 class AdvancedSearchResponse(msgspec.Struct):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bookrec_common.catalog import normalise_text, with_derived_attributes
 
 from bookrec_search import facets as facet_module
+from bookrec_search import matching
 from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
 from bookrec_search.index import SearchIndex
 from bookrec_search.lexicon import Lexicon
@@ -102,6 +103,23 @@ def test_a_word_at_the_cap_is_still_corrected_and_completed(lookups):
     assert lookups == [typo]
     completed = INDEX.search(EDGE)  # completes to the 26-letter word, which is longer than the cap
     assert sorted(titles(completed)) == sorted([f"The {EDGE} book", f"{EDGE}yz and more"])
+
+
+FALLBACK = SearchIndex.from_records(
+    [book(i, "common words only") for i in range(1, 21)]
+    + [book(21 + i, "common and middling") for i in range(4)] + [book(25 + i, "middling") for i in range(2)]
+    + [book(27, "rarest of all"), book(28, "rarest middling")])
+
+
+@pytest.mark.parametrize("limit, left_out", [(10**6, []), (10, ["common"]), (1, ["common", "middling"])])
+def test_an_any_word_answer_adds_up_its_rarest_words_first(monkeypatch, limit, left_out):
+    monkeypatch.setattr(matching, "FALLBACK_BOOKS", limit)
+    result = FALLBACK.search("common middling rarest zzzzz ", 50)
+    assert not result.matched_all_words and result.ignored == left_out
+    kept = {"common", "middling", "rarest"} - set(left_out)
+    found = {FALLBACK.titles[h.position] for h in result.hits}
+    assert found == {t for t in set(FALLBACK.titles[p] for p in range(FALLBACK.size)) if kept & set(t.split())}
+    assert result.total == len(result.hits) and set(result.terms) == kept
 
 
 # ---- facets ------------------------------------------------------------------------------------------
