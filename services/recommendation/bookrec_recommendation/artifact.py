@@ -33,8 +33,8 @@ def dump(recommender: Recommender) -> bytes:
     meta = {"format": FORMAT, "version": model.version, "shape": list(weights.shape),
             "min_collaborative": recommender.min_collaborative, "built_at": recommender.built_at,
             "active_users": recommender.active_users,
-            "catalogue": [[e.book_id, e.title, list(e.authors), list(e.subjects), e.rating_sum, e.rating_count]
-                          for e in entries]}
+            "catalogue": [[e.book_id, e.title, list(e.authors), list(e.subjects), e.rating_sum,
+                           e.rating_count] for e in entries]}
     out = io.BytesIO()
     np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
              book_ids=np.array(model.book_ids, dtype=str), popularity=model.popularity,
@@ -59,5 +59,5 @@ def load(payload: bytes) -> Recommender:
         raise
     except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactFormatError(f"not a recommender artifact: {type(exc).__name__}: {exc}") from exc
-    return Recommender(model, catalogue, min_collaborative=meta["min_collaborative"], built_at=meta["built_at"],
-                       active_users=list(meta["active_users"]))
+    return Recommender(model, catalogue, min_collaborative=meta["min_collaborative"],
+                       built_at=meta["built_at"], active_users=list(meta["active_users"]))

@@ -1,4 +1,5 @@
-"""The recommendation builder: one model per fleet, published to S3 (`python -m bookrec_recommendation.builder`).
+"""The recommendation builder: one model per fleet, published to S3
+(`python -m bookrec_recommendation.builder`).
 
 A build reads the whole ratings and books tables (one Scan each) — only when something changed since
 the newest artifact: every accepted rating stamps its book's change, so one Limit-1 Query per feed
@@ -46,7 +47,8 @@ async def build_recommender(source: RatingsSource, neighbours: int, regularisati
 
 class ModelBuild:
     def __init__(self, source: RatingsSource, feed: ChangeFeed, neighbours: int, regularisation: float,
-                 clock: Callable[[], float] = time.time, margin_seconds: float = CHANGE_MARGIN_SECONDS) -> None:
+                 clock: Callable[[], float] = time.time,
+                 margin_seconds: float = CHANGE_MARGIN_SECONDS) -> None:
         self._source = source
         self._feed = feed
         self._neighbours = neighbours
@@ -75,7 +77,8 @@ async def build(settings: ModelSettings, every: float) -> None:
 
 
 def run() -> None:
-    main("Build the recommendation model once for the fleet and publish it to the artifact bucket.", get_model_settings, build)
+    main("Build the recommendation model once for the fleet and publish it to the artifact bucket.",
+         get_model_settings, build)
 
 
 if __name__ == "__main__":

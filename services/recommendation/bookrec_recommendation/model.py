@@ -393,7 +393,8 @@ class Catalogue:
                 if len(holders) < 2:
                     continue
                 # Rare shared features say more than common ones (inverse document frequency).
-                weight = liking * math.log(1 + len(self.order) / len(holders)) * (2.0 if feature[0] == "a" else 1.0)
+                weight = (liking * math.log(1 + len(self.order) / len(holders))
+                          * (2.0 if feature[0] == "a" else 1.0))
                 for position in holders:
                     scores[position] += weight
                     if weight > because.get(position, (0.0, "", ""))[0]:
@@ -407,7 +408,8 @@ class Catalogue:
         picks = []
         for score, position in blended[:count]:
             _, feature, source = because[position]
-            kind, name = ("by", self._display(feature)) if feature[0] == "a" else ("about", self._display(feature))
+            kind = "by" if feature[0] == "a" else "about"
+            name = self._display(feature)
             picks.append(Recommendation(self.order[position], round(float(score), 4),
                                         f"{kind} {name}, like {self.title(source)}"))
         if len(picks) < count:

@@ -51,7 +51,7 @@ class Invalidated(msgspec.Struct):
     invalidated: Annotated[bool, msgspec.Meta(
         description="true only when a cached entry of the user existed and was removed by this request")]
     cache: Annotated[InvalidationOutcome, msgspec.Meta(
-        description="deleted: an entry was cached and is gone; not_cached: nothing was cached (nothing to do); "
-                    "unavailable: Redis did not answer, only this replica's fallback copy (if any) was "
+        description="deleted: an entry was cached and is gone; not_cached: nothing was cached (nothing to "
+                    "do); unavailable: Redis did not answer, only this replica's fallback copy (if any) was "
                     "removed, an entry in Redis lives until its TTL; disabled: no Redis configured, nothing "
                     "is cached")]
