@@ -270,17 +270,6 @@ def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -
         "50 common words, the last one half typed": [
             within(list(rng.permutation(latin[:80]))[:49]) + " " + latin[int(j)][:2]
             for j in rng.integers(20, size=8)],
-        # Within the index's caps, where a query's words are all completed or corrected.
-        f"{WORD_CAP} common words, the last one half typed": [
-            " ".join(list(rng.permutation(latin[:80]))[:WORD_CAP - 1]) + " " + latin[int(j)][:2]
-            for j in rng.integers(20, size=8)],
-        f"{WORD_CAP} words of 9 letters, each misspelt": [
-            " ".join(one_edit(nine[int(j)], rng) for j in rng.integers(len(nine), size=WORD_CAP))
-            for _ in range(8)],
-        f"{WORD_CAP} title words, each misspelt, the last half typed": [
-            half_typed([one_edit(w, rng) if len(w) > 4 else w
-                        for w in (title_words[int(j)] for j in rng.integers(len(title_words), size=WORD_CAP))])
-            for _ in range(8)],
         "250 one-letter words": [" ".join(letters[int(j)] for j in rng.integers(26, size=250))[:MAX_QUERY]
                                  for _ in range(8)],
         "50 title words, each misspelt": [
@@ -294,6 +283,20 @@ def worst_texts(words: list[str], titles: list[str], rng: np.random.Generator) -
     if len(cjk) >= 2:
         texts["500 CJK characters (499 character pairs)"] = [
             "".join(cjk[int(j)] for j in rng.integers(len(cjk), size=MAX_QUERY)) for _ in range(8)]
+    # Within the index's caps, where every word of a query takes part and is completed or corrected (drawn
+    # last: the kinds above keep the texts they had before these were added).
+    texts.update({
+        f"{WORD_CAP} common words, the last one half typed": [
+            " ".join(list(rng.permutation(latin[:80]))[:WORD_CAP - 1]) + " " + latin[int(j)][:2]
+            for j in rng.integers(20, size=8)],
+        f"{WORD_CAP} words of 9 letters, each misspelt": [
+            " ".join(one_edit(nine[int(j)], rng) for j in rng.integers(len(nine), size=WORD_CAP))
+            for _ in range(8)],
+        f"{WORD_CAP} title words, each misspelt, the last half typed": [
+            half_typed([one_edit(w, rng) if len(w) > 4 else w
+                        for w in (title_words[int(j)] for j in rng.integers(len(title_words), size=WORD_CAP))])
+            for _ in range(8)],
+    })
     return texts
 
 
