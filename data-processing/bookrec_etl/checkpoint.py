@@ -55,10 +55,15 @@ class Checkpoint:
             return None
         return found
 
+    @property
+    def temporary(self) -> Path | None:
+        """Where a new checkpoint is written before it replaces the old one."""
+        return None if self.path is None else self.path.with_name(self.path.name + ".tmp")
+
     def write(self, source: Path, tables: Any, lines_done: int, digest: str) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.temporary
         tmp.write_text(json.dumps({"source": str(source.resolve()), **self._tables(tables),
                                    "lines_done": lines_done, "prefix_blake2b": digest}))
         tmp.replace(self.path)  # atomic: a kill never leaves half a checkpoint

@@ -21,9 +21,11 @@ from bookrec_etl.delete import SHOWN_IDS, MalformedIds, checked_ids, delete_book
 from bookrec_etl.extract import Dumps, Filters, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
 from bookrec_etl.load import BrokenLoad, Checkpoint, LoadError, Loader, Tables, dynamodb_client
+from bookrec_etl.outputs import OutputClash, refuse_clashes
+from bookrec_etl.reconcile import Reconciler, ReconcileError
 from bookrec_etl.records import language_code
 from bookrec_etl.report import Rejects, Report
-from bookrec_etl.seed import SEED_USERS, seed
+from bookrec_etl.seed import SEED_USERS, seed, seed_files
 from bookrec_etl.sources import BrokenInput
 
 READABLE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -39,6 +41,15 @@ def _summarise(reports: list[Report]) -> None:
 def _default_rejects(out: Path, step: str) -> Path:
     """<out>.<step>-rejects.jsonl: each step its own, so that no step ever replaces another's rejects."""
     return out.with_name(f"{out.name}.{step}-rejects.jsonl")
+
+
+def _no_clash(inputs: dict[str, Path | None], outputs: dict[str, Path | None]) -> None:
+    """One line and exit 1 when an output is an input or another output (nothing written or deleted)."""
+    try:
+        refuse_clashes({k: v for k, v in inputs.items() if v is not None},
+                       {k: v for k, v in outputs.items() if v is not None})
+    except OutputClash as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _not_written(exc: BrokenInput, *outputs: Path) -> click.ClickException:
@@ -109,10 +120,13 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     codes = {language_code(code) for code in languages}
     if None in codes:
         raise click.BadParameter(f"unknown language code in {languages}", param_hint="--language")
+    rejects = rejects or _default_rejects(out, "extract")
+    _no_clash({"--works": works, "--authors": authors, "--editions": editions, "--ratings": ratings},
+              {"--out": out, "--rejects": rejects})
     filters = Filters(frozenset(c for c in codes if c), min_ratings, require_subjects, limit)
     started = time.perf_counter()
     try:
-        with Rejects(rejects or _default_rejects(out, "extract"), atomic=True) as rejected:
+        with Rejects(rejects, atomic=True) as rejected:
             result = extract(Dumps(works, authors, editions, ratings), out, rejected, filters, workdir)
     except BrokenInput as exc:
         raise _not_written(exc, out) from None
@@ -138,8 +152,10 @@ def import_jsonl_command(source: Path, out: Path, rejects: Path | None, limit: i
     author_id with an empty name. SOURCE may be gzip-compressed. The output and
     rejects replace earlier ones only when the run succeeds.
     """
+    rejects = rejects or _default_rejects(out, "import")
+    _no_clash({"SOURCE": source}, {"--out": out, "--rejects": rejects})
     try:
-        with Rejects(rejects or _default_rejects(out, "import"), atomic=True) as rejected:
+        with Rejects(rejects, atomic=True) as rejected:
             report = import_jsonl(source, out, rejected, limit)
     except BrokenInput as exc:
         raise _not_written(exc, out) from None
@@ -169,8 +185,11 @@ def import_goodbooks_command(books: Path, genres: Path, ratings: Path, books_out
     Inputs may be gzip-compressed. Both outputs and the rejects replace earlier
     ones only when the run succeeds.
     """
+    rejects = rejects or _default_rejects(books_out, "import")
+    _no_clash({"--books": books, "--genres": genres, "--ratings": ratings},
+              {"--books-out": books_out, "--ratings-out": ratings_out, "--rejects": rejects})
     try:
-        with Rejects(rejects or _default_rejects(books_out, "import"), atomic=True) as rejected:
+        with Rejects(rejects, atomic=True) as rejected:
             reports = import_goodbooks(books, genres, ratings, books_out, ratings_out, rejected, max_users)
     except BrokenInput as exc:
         raise _not_written(exc, books_out, ratings_out) from None
@@ -205,21 +224,35 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
 
     A line with a user_id is a rating (ratings table), any other line a book (books
     table); books get their derived attributes (normalised title, prefix bucket,
-    aggregates) from bookrec_common, as the services do. Writes with BatchWriteItem,
-    25 items a call, from --writers concurrent writers; UnprocessedItems are retried
-    with exponential backoff. Loading the same file twice leaves the same table, but
-    for each book's change-feed stamp (changed_at: the time of writing). An
-    interrupted load (Ctrl-C, a crash, kill -9, a file cut short) resumes from its
-    checkpoint when run again into the same tables with a file that begins with the
-    lines already loaded (the same file, or a complete copy of a truncated one).
-    The endpoint is the standard AWS_ENDPOINT_URL when set (the local moto server),
-    else AWS.
+    aggregates) from bookrec_common, as the services do.
+
+    What is stored is read first (BatchGetItem, 100 lines a batch) and only what
+    differs is written, in one TransactWriteItems conditioned on what was read: a new
+    book whole; an existing book its catalogue only, never its rating aggregate (a
+    changed imported figure, the ratings dump's or the replaced system's, moves it by
+    the difference); a rating only over an older stored one (newer ones are kept and
+    the line counted as skipped). Books whose ratings were written are then
+    reconciled with the ratings table. Loading the same file twice writes nothing the
+    second time. An interrupted load (Ctrl-C, a crash, kill -9, a file cut short)
+    resumes from its checkpoint when run again into the same tables with a file that
+    begins with the lines already loaded (the same file, or a complete copy of a
+    truncated one). The endpoint is the standard AWS_ENDPOINT_URL when set (the
+    local moto server), else AWS.
     """
     if checkpoint and len(sources) > 1:
         raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
                                  param_hint="--checkpoint")
     tables = Tables.from_env(books_table, ratings_table)
     checkpoints = {source: checkpoint or source.with_name(source.name + ".checkpoint") for source in sources}
+    outputs: dict[str, Path | None] = {"--rejects": rejects}
+    for n, (source, progress_file) in enumerate(checkpoints.items(), start=1):
+        where = f" (of SOURCE {n})" if len(sources) > 1 else ""
+        outputs[f"--checkpoint{where}"] = progress_file
+        outputs[f"the checkpoint's temporary file{where}"] = Checkpoint(progress_file).temporary
+        if not rejects:
+            outputs[f"the rejects file{where}"] = _default_rejects(source, "load")
+    _no_clash({f"SOURCE {n}" if len(sources) > 1 else "SOURCE": source
+               for n, source in enumerate(sources, start=1)}, outputs)
     reports: list[Report] = []
     try:
         with ExitStack() as stack:
@@ -238,7 +271,7 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     except LoadError as exc:
         _summarise(reports)
         raise click.ClickException(
-            f"{exc} (the checkpoint is kept: run the same command again to resume)") from exc
+            f"{exc} (the checkpoint is kept: run the same command again to resume)") from None
     _summarise(reports)
 
 
@@ -272,6 +305,8 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     if not tables.books or not tables.ratings:
         raise click.UsageError(
             "seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
+    _no_clash({f"seed file {path.name}": path for path in seed_files(seed_dir).values()},
+              {"--rejects": rejects})
     started = time.perf_counter()
     try:
         with closing(dynamodb_client(writers)) as client:
@@ -341,3 +376,55 @@ def delete_command(book_ids: tuple[str, ...], from_file: Path | None, books_tabl
         click.echo(f"  not found: {_some(outcomes.not_found)}", err=True)
     if outcomes.already_deleted:
         click.echo(f"  already deleted: {_some(outcomes.already_deleted)}", err=True)
+
+
+@main.command("reconcile")
+@click.option("--fix", is_flag=True,
+              help="repair the drift (conditional writes: a rating landing meanwhile is read, never lost)")
+@click.option("--books-table", envvar="BOOKS_TABLE", show_envvar=True, help="full name of the books table")
+@click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True,
+              help="full name of the ratings table")
+@click.option("--book", "book_ids", multiple=True, metavar="ID",
+              help="check only this book (repeatable); without it, every book")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="books checked (and repaired) at a time")
+@click.option("--segments", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="parallel Scan segments of each table")
+def reconcile_command(fix: bool, books_table: str | None, ratings_table: str | None,
+                      book_ids: tuple[str, ...], workers: int, segments: int) -> None:
+    """Compare every book's rating aggregate with the ratings table; --fix repairs it.
+
+    A book's per-star distribution must be its imported part (imported_distribution:
+    stars a source gave with no ratings behind them) plus one star per row of the
+    ratings table, and its count, sum and average must follow from it. Prints how
+    many books drift and the worst of them, and exits 1 when any does (0 when none
+    does, or --fix repaired them all). Every table is read once (parallel Scans,
+    eventually consistent); each book that looks off is then read again one by one,
+    strongly consistent, before it is reported or repaired. Deleted books
+    (tombstones) are skipped; ratings of no live book are counted. A repair is
+    conditioned on the book's distribution as read: a rating landing meanwhile makes
+    it read the book again. Safe to run while the services take ratings, and to
+    interrupt and run again.
+    """
+    try:
+        ids = checked_ids([(value, f"--book {n}") for n, value in enumerate(book_ids, start=1)],
+                          "nothing was checked")
+    except MalformedIds as exc:
+        raise click.ClickException(str(exc)) from None
+    tables = Tables.from_env(books_table, ratings_table)
+    if not tables.books or not tables.ratings:
+        raise click.UsageError(
+            "reconcile needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")
+    try:
+        with closing(dynamodb_client(workers + segments)) as client:
+            reconciler = Reconciler(client, tables.books, tables.ratings, workers=workers, segments=segments)
+            findings = reconciler.run(ids or None, fix=fix)
+    except ReconcileError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise click.ClickException(f"{exc} (each book is repaired whole or not at all: running the same "
+                                   "command again is safe)") from None
+    for line in findings.lines(fix):
+        click.echo(line)
+    if findings.drift and not fix:
+        sys.exit(1)

@@ -9,7 +9,7 @@
   says why through ReturnValuesOnConditionCheckFailure (the tombstone it met, or nothing), with no
   second read.
 - Ratings of a deleted book stay in the ratings table; the ratings service answers 404 for the book.
-  Loading the book again (`load`) is a full put: it is back.
+  Loading the book again (`load`) puts it back whole, and counts those ratings into its aggregate again.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ SHOWN_IDS = 5  # a message names at most this many ids, then says how many more
 class MalformedIds(ValueError):
     """Some given ids are no book ids: nothing was deleted."""
 
-    def __init__(self, bad: list[tuple[str, str]]) -> None:
+    def __init__(self, bad: list[tuple[str, str]], consequence: str = "nothing was deleted") -> None:
         shown = ", ".join(f"{value!r} ({where})" for value, where in bad[:SHOWN_IDS])
         more = f" and {len(bad) - SHOWN_IDS} more" if len(bad) > SHOWN_IDS else ""
-        super().__init__(f"{len(bad)} malformed book id(s): {shown}{more}; nothing was deleted")
+        super().__init__(f"{len(bad)} malformed book id(s): {shown}{more}; {consequence}")
         self.bad = bad
 
 
@@ -51,9 +51,9 @@ class Deletions:
                 f"already deleted {len(self.already_deleted):,}")
 
 
-def checked_ids(given: Iterable[tuple[str, str]]) -> list[str]:
+def checked_ids(given: Iterable[tuple[str, str]], consequence: str = "nothing was deleted") -> list[str]:
     """(id, where it came from) pairs -> the ids, duplicates collapsed in order; MalformedIds names every
-    bad one. Surrounding whitespace is ignored."""
+    bad one (and says `consequence`). Surrounding whitespace is ignored."""
     ids, bad = [], []
     for value, where in given:
         value = value.strip()
@@ -62,7 +62,7 @@ def checked_ids(given: Iterable[tuple[str, str]]) -> list[str]:
         else:
             bad.append((value, where))
     if bad:
-        raise MalformedIds(bad)
+        raise MalformedIds(bad, consequence)
     return list(dict.fromkeys(ids))
 
 

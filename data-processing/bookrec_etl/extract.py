@@ -256,7 +256,10 @@ def _settle(report: Report, skipped: Counter) -> None:
 
 
 def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list, space: Workspace | None,
-          report: Report) -> dict:
+          report: Report, rated: bool = False) -> dict:
+    """One work joined. `rated`: a ratings dump was read, so a work it has no stars for has none (zero),
+    and its stars are the book's imported part (no individual ratings behind them); without the dump the
+    line says nothing about ratings, and a re-import leaves the stored aggregate as it is."""
     authors = []
     for author_number in facts.author_numbers:
         found = space.author(author_number) if space is not None else None
@@ -286,14 +289,14 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
         "language": facts.language or ol.most_common_language(languages),
         "description": facts.description,
         "cover_id": cover,
-        "ratings_distribution": dict(zip("12345", stars, strict=True)) if stars else None,
+        "imported_distribution": dict(zip("12345", stars or (0,) * 5, strict=True)) if rated else None,
         "created_at": facts.created_at,
         "updated_at": facts.updated_at,
     })
 
 
 def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool, total: int,
-          progress: ProgressFactory) -> Report:
+          progress: ProgressFactory, rated: bool = False) -> Report:
     report = Report("books", written=0)
     decode = ol.WORK_FACTS_DECODER.decode
     with progress("write books", total, "items") as bar:
@@ -301,7 +304,8 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
             report.read += 1
             if report.read % PROGRESS_EVERY == 0:
                 bar.advance(report.read, report.written, absolute=True)
-            record = _book(number, decode(blob), stars, editions, space if use_authors else None, report)
+            record = _book(number, decode(blob), stars, editions, space if use_authors else None, report,
+                           rated)
             if filters.languages and record.get("language") not in filters.languages:
                 report.skipped["not in --language"] += 1
                 continue
@@ -361,7 +365,7 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
                 works_report.notes["redirects to works in the dump"] = live
             with atomic_outputs(out) as (handle,):
                 result.books = _emit(space, handle, filters, dumps.authors is not None, space.work_count(),
-                                     progress)
+                                     progress, rated=dumps.ratings is not None)
         finally:
             space.close()
     paths = [path for path, _ in groups] + ([dumps.ratings] if dumps.ratings else [])

@@ -4,13 +4,16 @@ Each output is written under a temporary name in its own directory (so the final
 file system and is atomic) and renamed onto its real name only when the step succeeds: an existing
 output is never destroyed by a failed run and never left half-written. A killed run leaves at most a
 hidden `.<name>.<pid>.<random>.tmp` beside it.
+
+No output of a step may be one of its inputs (after symlinks, relative paths and hard links) or another
+of its outputs: refuse_clashes says which before anything is opened.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -54,3 +57,33 @@ def atomic_outputs(*paths: Path) -> Iterator[list[IO[bytes]]]:
         raise
     for f in files:
         f.commit()
+
+
+class OutputClash(ValueError):
+    """An output would be written over an input, or two outputs are one file: nothing is written."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names: the same path once symlinks and relative parts are resolved, or (both
+    existing) the same inode, as a hard link is."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): no hard link either
+        return False
+
+
+def refuse_clashes(inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
+    """OutputClash naming the first output (by what names it, e.g. "--rejects") that is one of the inputs or
+    another output; checked before anything is opened, so nothing is written or deleted."""
+    named = list(outputs.items())
+    for n, (what, path) in enumerate(named):
+        for source, given in inputs.items():
+            if _same_file(path, given):
+                raise OutputClash(f"{what} {path} is the input {source} {given}: refusing to write over "
+                                  "an input; nothing was written")
+        for other, other_path in named[n + 1:]:
+            if _same_file(path, other_path):
+                raise OutputClash(f"{what} {path} and {other} {other_path} are the same file; nothing was "
+                                  "written")

@@ -15,6 +15,8 @@ from typing import Any
 
 from bookrec_common.catalog import (BOOK_ID, GOODBOOKS_ID, OPEN_LIBRARY_WORK_ID, STARS, cut_utf8,
                                     empty_distribution, normalise_text, with_derived_attributes)
+from bookrec_etl import aggregates
+from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED
 
 # Deterministic timestamps for sources that carry none, so importing twice gives the same records.
 IMPORT_EPOCH = datetime(2017, 9, 1, tzinfo=UTC)
@@ -227,14 +229,25 @@ def distribution_for(average: Any, count: Any) -> dict[str, int]:
 
 
 def book(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A book record ready to store: validated, derived attributes set, empty fields dropped."""
+    """A book record ready to store: validated, derived attributes set, empty fields dropped.
+
+    `imported_distribution`, when given, is the part of the aggregate a source gives with no individual
+    ratings behind it (aggregates.py); the distribution defaults to it and must hold it.
+    """
     if not isinstance(record.get("book_id"), str) or not BOOK_ID.match(record["book_id"]):
         raise Rejected("missing or malformed book_id")
     if not isinstance(record.get("title"), str) or not record["title"].strip():
         raise Rejected("missing title")
-    stored = with_derived_attributes({k: v for k, v in record.items() if v is not None},
-                                     now=record.get("created_at") or import_stamp())
-    return stored
+    kept = {k: v for k, v in record.items() if v is not None}
+    if IMPORTED in kept:
+        try:
+            kept[IMPORTED] = imported = aggregates.distribution(kept[IMPORTED])
+            whole = aggregates.distribution(kept.setdefault(DISTRIBUTION, imported))
+        except ValueError as exc:
+            raise Rejected(f"malformed rating distribution: {exc}") from None
+        if any(whole[star] < imported[star] for star in STARS):
+            raise Rejected("imported_distribution holds more ratings than ratings_distribution")
+    return with_derived_attributes(kept, now=record.get("created_at") or import_stamp())
 
 
 def author(author_id: str | None, name: str) -> dict[str, str]:
@@ -286,8 +299,11 @@ def from_jsonl_row(row: Any) -> dict[str, Any]:
         "language": language_code(row.get("language")),
         "description": clean_text(row.get("description")),
         "cover_id": int(cover_id) if isinstance(cover_id, (int, str)) and str(cover_id).isdigit() else None,
-        # Only the replaced system's format carries an average; a bare count cannot give a sum.
-        "ratings_distribution": distribution_for(row.get("avg_rating"), row.get("rating_count")),
+        # Only the replaced system's format carries an average; a bare count cannot give a sum. Its figure
+        # has no individual ratings behind it: the imported part of the aggregate (aggregates.py). A row
+        # without one says nothing about ratings (a re-import leaves the stored aggregate as it is).
+        "imported_distribution": distribution_for(row.get("avg_rating"), row.get("rating_count"))
+        if "avg_rating" in row or "rating_count" in row else None,
     })
 
 

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from bookrec_etl.extract import Dumps, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
 from bookrec_etl.load import Loader, Tables
@@ -50,6 +52,15 @@ def seed_files(directory: Path | None = None) -> dict[str, Path]:
     return {name: directory / filename for name, filename in SEED_FILES.items()}
 
 
+def by_book(ratings: Path) -> None:
+    """The ratings file in book order (a stable sort: each book's lines keep their order). The loader then
+    writes a book's rows together, under one condition on the book instead of one per row (writes.py),
+    which the emulator evaluates ~2.5 times faster. The seed's files are small enough to sort in memory."""
+    lines = ratings.read_bytes().splitlines(keepends=True)
+    lines.sort(key=lambda line: msgspec.json.decode(line)["book_id"])
+    ratings.write_bytes(b"".join(lines))
+
+
 def seed(client: Any, tables: Tables, size: str = "full", writers: int = 8, rejects_path: Path | None = None,
          seed_dir: Path | None = None, progress=Progress) -> list[Report]:
     """Import and load every bundled file; returns the report of each step."""
@@ -69,6 +80,7 @@ def seed(client: Any, tables: Tables, size: str = "full", writers: int = 8, reje
                                     files["goodbooks_ratings"], work / "goodbooks_books.jsonl",
                                     work / "goodbooks_ratings.jsonl", rejects, max_users=SEED_USERS[size],
                                     progress=progress)
+        by_book(work / "goodbooks_ratings.jsonl")
         loader = Loader(client, tables, rejects, writers)
         for name in ("openlibrary_dev.jsonl", "philosophy.jsonl", "goodbooks_books.jsonl",
                      "goodbooks_ratings.jsonl"):

@@ -3,17 +3,25 @@
 - the bundled seed (data-processing/seed): Open Library development-database dumps, the philosophy
   JSONL, goodbooks-10k books, genres and a ratings sample (gzip-compressed where large);
 - tests/data: a slice of the official Open Library authors dump (see tests/data/README.md).
+
+And `rate`: a reader's rating through the ratings service's own write path (its RatingStore), for the
+tests where the ETL must never lose what readers wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from pathlib import Path
 from typing import IO
 
 import pytest
 
+from bookrec_common.catalog import utc_now
+from bookrec_common.clients import dynamodb_client
+from bookrec_common.settings import ServiceSettings
 from bookrec_etl.seed import seed_files
+from bookrec_ratings.store import RatingStore
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "seed"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -36,3 +44,17 @@ def _open_text(path: Path) -> IO[str]:
 def open_sample():
     """open_sample(path) -> the file as text, decompressed when it is .gz (newline="" as csv wants)."""
     return _open_text
+
+
+@pytest.fixture
+def rate(tables, moto_endpoint):
+    """rate(book_id, user_id, stars or None) -> the RatingChange: the ratings service's transactional write
+    (rating row and book aggregate together, conditioned on what it read), as a reader's API call makes it.
+    Callable from any thread."""
+
+    async def change(book_id: str, user_id: str, stars: int | None):
+        async with dynamodb_client(ServiceSettings()) as client:
+            store = RatingStore(client, tables["books"], tables["ratings"])
+            return await store.change(book_id, user_id, stars, utc_now())
+
+    return lambda book_id, user_id, stars: asyncio.run(change(book_id, user_id, stars))

@@ -92,15 +92,22 @@ def test_loaded_books_carry_the_time_of_writing_not_the_sources(tables, dynamodb
     assert changed_since(dynamodb, tables["books"], after) == {}
 
 
-def test_loading_again_restamps_every_book(tables, dynamodb, catalogue):
+def test_loading_again_writes_and_restamps_only_the_books_that_changed(tables, dynamodb, catalogue, tmp_path):
     first = items(dynamodb, tables["books"])
     moment = utc_now()
     load(dynamodb, tables, catalogue)
+    assert items(dynamodb, tables["books"]) == first  # nothing new: nothing written, nothing in the feed
+    assert changed_since(dynamodb, tables["books"], moment) == {}
+    edited = write_lines(tmp_path / "edited.jsonl", [
+        {"book_id": "OL1W", "title": "One", "created_at": OLD, "updated_at": OLD},
+        {"book_id": "OL2W", "title": "Two, revised", "created_at": OLD, "updated_at": OLD},
+    ])
+    report = load(dynamodb, tables, edited)
+    assert report.written == 1 and report.notes["books unchanged (not written)"] == 1
     again = items(dynamodb, tables["books"])
-    assert set(changed_since(dynamodb, tables["books"], moment)) == {"OL1W", "OL2W", "GB3"}
-    for book_id, book in again.items():
-        assert book["changed_at"] > first[book_id]["changed_at"]
-        assert {**book, "changed_at": None} == {**first[book_id], "changed_at": None}
+    assert set(changed_since(dynamodb, tables["books"], moment)) == {"OL2W"}
+    assert again["OL2W"]["changed_at"] > first["OL2W"]["changed_at"] and again["OL2W"]["title"] == "Two, revised"
+    assert again["OL1W"] == first["OL1W"]
 
 
 def test_a_line_never_brings_its_own_feed_attributes(tables, dynamodb, tmp_path):

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from bookrec_common.changes import change_shard
@@ -22,7 +23,8 @@ from bookrec_etl.checkpoint import prefix_digest
 from bookrec_etl.cli import main
 from bookrec_etl.extract import Dumps, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
-from bookrec_etl.load import BACKOFF_BASE, Checkpoint, Loader, Tables, file_stamp, to_write
+from bookrec_etl.dynamodb import BACKOFF_BASE
+from bookrec_etl.load import Checkpoint, Loader, Tables, file_stamp, to_write
 from bookrec_etl.progress import Progress
 from bookrec_etl.report import Rejects
 
@@ -69,7 +71,8 @@ def expected_state(source: Path, tables: Tables) -> dict[str, list[str]]:
     for line in source.read_text().splitlines():
         table, key, record = to_write(json.loads(line), tables, stamp)
         if table == tables.books:
-            record = {**record, "change_shard": change_shard(record["book_id"])}
+            record = {"imported_distribution": dict.fromkeys("12345", 0), **record,
+                      "change_shard": change_shard(record["book_id"])}
         final[(table, *key)] = (table, record)
     state: dict[str, list[str]] = {}
     for table, record in final.values():
@@ -93,8 +96,11 @@ def test_loading_twice_leaves_the_same_table(tables, dynamodb, real_books, tmp_p
     once = table_state(dynamodb, tables["books"])
     second = loader(dynamodb, tables, writers=8).load(source, progress=quiet)
     assert once == table_state(dynamodb, tables["books"]) == expected_books(source, tables)
-    assert len(once) == 600 and first.written == second.written == 600
-    assert first.calls == second.calls == math.ceil(600 / 25)  # 25 items a round trip, none retried
+    assert len(once) == 600 and first.written == 600
+    # 100 lines a batch: one BatchGetItem and one TransactWriteItems; the second run finds nothing changed
+    assert first.calls == 2 * math.ceil(600 / 100) and first.retried == 0
+    assert second.written == 0 and second.notes["books unchanged (not written)"] == 600
+    assert second.calls == math.ceil(600 / 100)
 
 
 def test_a_killed_load_resumes_to_the_same_final_table(tables, dynamodb, real_books, tmp_path):
@@ -122,30 +128,33 @@ def test_a_killed_load_resumes_to_the_same_final_table(tables, dynamodb, real_bo
 
 
 class FailingAfter:
-    """The real client, raising (as a dropped connection would) once `calls` BatchWriteItems went through."""
+    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went through."""
 
     def __init__(self, client, calls: int) -> None:
         self.client, self.left = client, calls
         self.lock = threading.Lock()
 
-    def batch_write_item(self, **kwargs):
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **kwargs):
         with self.lock:
             self.left -= 1
             if self.left < 0:
                 raise ConnectionError("connection dropped")
-        return self.client.batch_write_item(**kwargs)
+        return self.client.transact_write_items(**kwargs)
 
 
 def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books,
                                                                           tmp_path):
-    source = head(real_books, tmp_path / "books.jsonl", 500)
+    source = head(real_books, tmp_path / "books.jsonl", 1000)
     checkpoint = Checkpoint(tmp_path / "books.checkpoint")
     with pytest.raises(ConnectionError):
         loader(FailingAfter(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
     done = checkpoint.read(Tables(tables["books"], tables["ratings"])).lines_done
-    assert 0 < done <= 6 * 25
+    assert 0 < done <= 6 * 100
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
-    assert report.notes["resumed after lines"] == done and report.read == 500 - done
+    assert report.notes["resumed after lines"] == done and report.read == 1000 - done
     assert table_state(dynamodb, tables["books"]) == expected_books(source, tables)
     assert not checkpoint.path.exists()
 
@@ -169,33 +178,44 @@ def test_a_checkpoint_of_other_tables_or_other_lines_is_not_trusted(tables, dyna
 
 
 class Throttled:
-    """The real client, but the first `times` calls only write half of what they are given and hand the
-    rest back as UnprocessedItems, as DynamoDB does under throttling (moto never does)."""
+    """The real client, but the first `times` BatchGetItems answer only half of the keys and hand the rest
+    back as UnprocessedKeys, and the first `times` TransactWriteItems are cancelled by a conflicting
+    transaction, as DynamoDB does under load (moto never does)."""
 
     def __init__(self, client, times: int) -> None:
-        self.client, self.times, self.calls = client, times, 0
-        self.handed_back = 0
+        self.client, self.times = client, times
+        self.reads = self.writes = self.handed_back = 0
 
-    def batch_write_item(self, RequestItems):
-        self.calls += 1
-        if self.calls > self.times:
-            return self.client.batch_write_item(RequestItems=RequestItems)
-        (table, requests), = RequestItems.items()
-        half = len(requests) // 2
-        if half:
-            self.client.batch_write_item(RequestItems={table: requests[:half]})
-        self.handed_back += len(requests) - half
-        return {"UnprocessedItems": {table: requests[half:]}}
+    def batch_get_item(self, RequestItems):
+        self.reads += 1
+        if self.reads > self.times:
+            return self.client.batch_get_item(RequestItems=RequestItems)
+        (table, request), = RequestItems.items()
+        half = len(request["Keys"]) // 2
+        answered = self.client.batch_get_item(RequestItems={table: {**request, "Keys": request["Keys"][:half]}})
+        self.handed_back += len(request["Keys"]) - half
+        return {**answered, "UnprocessedKeys": {table: {**request, "Keys": request["Keys"][half:]}}}
+
+    def transact_write_items(self, TransactItems):
+        self.writes += 1
+        if self.writes > self.times:
+            return self.client.transact_write_items(TransactItems=TransactItems)
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                           "CancellationReasons": [{"Code": "TransactionConflict"}] * len(TransactItems)},
+                          "TransactWriteItems")
 
 
-def test_unprocessed_items_are_retried_with_exponential_backoff(tables, dynamodb, real_books, tmp_path):
+def test_unprocessed_keys_and_cancelled_transactions_are_retried_with_backoff(tables, dynamodb, real_books,
+                                                                             tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 60)
     throttled = Throttled(dynamodb, times=3)
     delays: list[float] = []
     report = loader(throttled, tables, writers=1, sleep=delays.append).load(source, progress=quiet)
-    assert report.written == 60 and report.retried == throttled.handed_back > 0
-    assert report.calls == math.ceil(60 / 25) + 3
-    assert len(delays) == 3 and all(0 <= d <= BACKOFF_BASE * 2 ** attempt for attempt, d in enumerate(delays))
+    assert report.written == 60 and throttled.handed_back > 0
+    assert report.retried == 3 * 60  # each cancelled transaction is read, planned and sent again whole
+    assert throttled.writes == 4 and report.calls == 4 + 4  # a read (answered once whole) and a write each
+    assert len(delays) == 6  # three handed-back reads, three cancelled writes
+    assert all(0 <= d <= BACKOFF_BASE * 2 ** 3 for d in delays)
     assert table_state(dynamodb, tables["books"]) == expected_books(source, tables)
 
 

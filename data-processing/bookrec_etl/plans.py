@@ -1,0 +1,188 @@
+"""What loading one line does to what is stored: the DynamoDB write it takes, planned from the stored item
+as read. Pure: no I/O (writes.py reads, sends and retries).
+
+Books (the aggregate's parts: aggregates.py):
+- no item: the whole line is put, with the aggregate it carries (goodbooks counts, a source's imported
+  stars, or zero), conditioned on there being no item;
+- a tombstone: the whole line is put over it, conditioned on the tombstone as read; the book's ratings,
+  kept in the ratings table while it was deleted, are then counted into its aggregate (reconcile);
+- a live book: one UpdateItem of catalogue attributes only (SET what the line changes, REMOVE what it no
+  longer has), conditioned on the book being live. Its aggregate is never overwritten: when the line's
+  imported figure differs from the recorded one, the distribution moves by the difference, conditioned
+  on the distribution and imported part as read (a reader's rating meanwhile fails it: read again);
+  a line whose source says nothing about ratings (no `imported_distribution`) leaves it as it is;
+- a live book that records no imported part (legacy) and a line that gives one: catalogue only; its rows
+  are then counted and the line's imported part adopted (reconcile);
+- nothing different: no write at all (no change-feed stamp, no write units).
+
+Ratings: no item -> put conditioned on none; a stored rating older than the line (`updated_at`) -> put
+conditioned on `updated_at` as read; otherwise the line is skipped: a reader's newer rating stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bookrec_common.catalog import STARS
+from bookrec_common.changes import change_stamp
+from bookrec_common.dynamo import from_item, to_attribute, to_item
+from bookrec_etl import aggregates
+from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution
+
+FEED_ATTRIBUTES = frozenset({"changed_at", "change_shard", "deleted_at", "expires_at"})
+# Never part of the catalogue comparison: the aggregate, the feed's stamps, the key, and the record's
+# own timestamps (a line without them gets the file's time, which differs from file to file).
+NOT_CATALOGUE = aggregates.AGGREGATE_ATTRIBUTES | FEED_ATTRIBUTES | {"book_id", "created_at", "updated_at"}
+LIVE = "attribute_exists(book_id) AND attribute_not_exists(deleted_at)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One line's write. `action` is a TransactWriteItems action, None when nothing is written."""
+
+    outcome: str  # new | revived | updated | unchanged | rating | not newer
+    action: dict[str, Any] | None = None
+    reconcile: bool = False  # count the book's rows into its aggregate once this is written
+    adopt: Distribution | None = None  # ... holding this imported part from then on
+
+
+@dataclass
+class Expression:
+    """Names and values of one DynamoDB expression, each under a placeholder of its own."""
+
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#a{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, python_value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = to_attribute(python_value)
+        return placeholder
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"ExpressionAttributeNames": self.names}
+        if self.values:
+            params["ExpressionAttributeValues"] = self.values
+        return params
+
+
+def stars_as_read(expression: Expression, attribute: str, raw: Any) -> list[str]:
+    """Conditions that hold while the per-star map `attribute` is exactly as read, star by star (an absent
+    map or star stays absent), as the ratings service conditions its writes."""
+    map_name = expression.name(attribute)
+    if not isinstance(raw, Mapping):
+        return [f"attribute_not_exists({map_name})"] if raw is None else \
+            [f"{map_name} = {expression.value(raw)}"]
+    conditions = []
+    for star in STARS:
+        path = f"{map_name}.{expression.name(star)}"
+        conditions.append(f"{path} = {expression.value(raw[star])}" if star in raw
+                          else f"attribute_not_exists({path})")
+    return conditions
+
+
+def aggregate_update(table: str, book_id: str, record: Mapping[str, Any], target: Distribution,
+                     imported: Distribution, now: str, *, also_set: Mapping[str, Any] | None = None,
+                     remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An Update setting the aggregate to `target` (imported part `imported`) and stamping the feed,
+    conditioned on a live book whose distribution and imported part are as read in `record`."""
+    expression = Expression({}, {})
+    assignments = {**(also_set or {}), **aggregates.aggregate(target), IMPORTED: imported,
+                   **change_stamp(book_id, now)}
+    conditions = [LIVE, *stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION)),
+                  *stars_as_read(expression, IMPORTED, record.get(IMPORTED))]
+    return _update(table, book_id, expression, assignments, remove, conditions)
+
+
+def _update(table: str, book_id: str, expression: Expression, assignments: Mapping[str, Any],
+            remove: tuple[str, ...], conditions: list[str]) -> dict[str, Any]:
+    update = "SET " + ", ".join(f"{expression.name(k)} = {expression.value(v)}"
+                                for k, v in assignments.items())
+    if remove:
+        update += " REMOVE " + ", ".join(expression.name(k) for k in remove)
+    return {"Update": {"TableName": table, "Key": {"book_id": {"S": book_id}}, "UpdateExpression": update,
+                       "ConditionExpression": " AND ".join(conditions), **expression.params()}}
+
+
+def line_imported(record: Mapping[str, Any]) -> Distribution | None:
+    """The imported part a line gives; None when its source says nothing about ratings."""
+    return aggregates.distribution(record[IMPORTED]) if IMPORTED in record else None
+
+
+def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | None, now: str) -> Plan:
+    """The write of a book line `record` (derived attributes set) over `stored_item` (as read, or None)."""
+    book_id = record["book_id"]
+    imported = line_imported(record)
+    whole = to_item({**record, IMPORTED: imported or aggregates.zero(), **change_stamp(book_id, now)})
+    if stored_item is None:
+        return Plan("new", {"Put": {"TableName": table, "Item": whole,
+                                    "ConditionExpression": "attribute_not_exists(book_id)"}})
+    stored = from_item(stored_item)
+    if "deleted_at" in stored:
+        return Plan("revived", {"Put": {
+            "TableName": table, "Item": whole, "ConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": "deleted_at"},
+            "ExpressionAttributeValues": {":d": stored_item["deleted_at"]}}}, reconcile=True)
+    line = from_item(to_item(record))  # as DynamoDB will hold it (no None, no empty strings)
+    changed = {k: v for k, v in line.items() if k not in NOT_CATALOGUE and stored.get(k) != v}
+    gone = tuple(sorted(k for k in stored if k not in NOT_CATALOGUE and k not in line))
+    catalogue = {**changed, "updated_at": line["updated_at"]} if changed or gone else {}
+    moved = None if imported is None else aggregates.new_imported(stored, imported)
+    if moved is not None:
+        target, held_at_zero = moved
+        return Plan("updated", aggregate_update(table, book_id, stored, target, imported, now,
+                                                also_set=catalogue, remove=gone), reconcile=held_at_zero)
+    legacy = IMPORTED not in stored and imported is not None
+    if not catalogue:
+        return Plan("unchanged", reconcile=legacy, adopt=imported if legacy else None)
+    expression = Expression({}, {})
+    action = _update(table, book_id, expression, {**catalogue, **change_stamp(book_id, now)}, gone, [LIVE])
+    return Plan("updated", action, reconcile=legacy, adopt=imported if legacy else None)
+
+
+def plan_rating(table: str, record: dict[str, Any], stored_item: dict[str, Any] | None) -> Plan:
+    """The write of a rating line over the stored rating (as read: its `updated_at`, or None)."""
+    item = to_item(record)
+    if stored_item is None:
+        return Plan("rating", {"Put": {"TableName": table, "Item": item,
+                                       "ConditionExpression": "attribute_not_exists(user_id)"}})
+    was = stored_item.get("updated_at")
+    if was is not None and was.get("S", "") >= record["updated_at"]:
+        return Plan("not newer")
+    condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(#u)"} if was is None else \
+        {"ConditionExpression": "#u = :u", "ExpressionAttributeValues": {":u": was}}
+    return Plan("rating", {"Put": {"TableName": table, "Item": item,
+                                   "ExpressionAttributeNames": {"#u": "updated_at"}, **condition}})
+
+
+def book_guard(table: str, book_id: str, stored_book: dict[str, Any] | None) -> dict[str, Any]:
+    """A ConditionCheck that holds while the book is as read: absent, or with the same change stamp.
+
+    Every write of a book stamps `changed_at`, and every rating a reader writes through the ratings
+    service writes its book in the same transaction: while the stamp holds, no reader wrote any rating of
+    the book. So the book's rating rows in the same transaction need no condition of their own (one
+    condition for several rows: the emulator evaluates each condition at some cost).
+    """
+    key = {"book_id": {"S": book_id}}
+    if stored_book is None:
+        return {"ConditionCheck": {"TableName": table, "Key": key,
+                                   "ConditionExpression": "attribute_not_exists(book_id)"}}
+    stamp = stored_book.get("changed_at")
+    condition: dict[str, Any] = \
+        {"ConditionExpression": "attribute_exists(book_id) AND attribute_not_exists(#c)"} if stamp is None \
+        else {"ConditionExpression": "#c = :c", "ExpressionAttributeValues": {":c": stamp}}
+    return {"ConditionCheck": {"TableName": table, "Key": key,
+                               "ExpressionAttributeNames": {"#c": "changed_at"}, **condition}}
+
+
+def unconditional(action: dict[str, Any]) -> dict[str, Any]:
+    """A rating's Put without its own condition (its book's guard stands for it)."""
+    put = {k: v for k, v in action["Put"].items()
+           if k not in ("ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues")}
+    return {"Put": put}

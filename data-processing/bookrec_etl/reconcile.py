@@ -1,0 +1,298 @@
+"""Book aggregates against the ratings table: find the drift, and repair it without losing a rating.
+
+The rule (aggregates.py): a book's `ratings_distribution` is its `imported_distribution` plus one star per
+row of the ratings table, and its sum, count and average follow from it.
+
+- Finding: a few books (`--book`, or the loader's touched books up to QUERY_MAX_BOOKS) are checked one by
+  one, exactly. More are first compared in bulk: the books (a parallel Scan, or BatchGetItem of the given
+  ids) and one parallel Scan of the ratings table, counted per book in memory (an index and five
+  counters per book, ~200 bytes, so ~200 MB at 1M books). Scans see no snapshot: a book rated while they
+  pass may look drifted, so every suspect is then checked one by one, exactly, before anything is
+  reported or written (and a drift a concurrent rating happens to mask waits for the next run).
+- Checking one book exactly: a strongly consistent GetItem of the book, then a strongly consistent Query
+  of its rows, counted per star.
+- Repairing: one UpdateItem setting the aggregate, conditioned, like the ratings service's own writes, on
+  a live book whose distribution and imported part are star by star as read. A rating that lands between
+  the read and the write (it moves the distribution in the same transaction as its row) fails the
+  condition: the book is read and counted again and the write retried, so the repair never clobbers it.
+  The write stamps the change feed, like every write of a book.
+- Tombstones (deleted books) are skipped: they hold no aggregate, and their rows, kept in the ratings
+  table, are counted again if the book is re-imported. Rows of no book at all are counted and reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from bookrec_common.catalog import STARS, utc_now
+from bookrec_common.dynamo import from_item
+from bookrec_etl import aggregates
+from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution, Drift
+from bookrec_etl.dynamodb import batch_get
+from bookrec_etl.plans import aggregate_update
+from bookrec_etl.progress import Progress
+
+QUERY_MAX_BOOKS = 1_000  # past this many given books, one Scan of the ratings table costs less than Queries
+SEGMENTS = 4
+MAX_ATTEMPTS = 20
+BACKOFF_BASE, BACKOFF_CAP = 0.01, 1.0
+BATCH_GET = 100  # BatchGetItem's maximum
+SHOWN = 10  # worst books printed
+_AGGREGATE_NAMES = ("book_id", DISTRIBUTION, IMPORTED, "rating_sum", "rating_count", "avg_rating",
+                    "deleted_at")
+
+
+class LostRace(Exception):
+    """The book changed between the read and the conditional write: read it again."""
+
+
+class ReconcileError(RuntimeError):
+    """A book could not be repaired after MAX_ATTEMPTS reads (it is being rated too busily)."""
+
+
+@dataclass
+class Findings:
+    books: int = 0  # live books compared
+    tombstones: int = 0
+    ratings: int = 0  # rows counted
+    orphans: Counter = field(default_factory=Counter)  # rows of "deleted" / "unknown" books
+    suspects: int = 0  # books checked one by one after the bulk comparison
+    drift: list[Drift] = field(default_factory=list)
+    fixed: int = 0
+    lost_races: int = 0
+    legacy: int = 0  # live books recording no imported part
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def shortfall(self) -> int:
+        """Ratings missing from the aggregates, in all."""
+        return -sum(min(d.count_off, 0) for d in self.drift)
+
+    @property
+    def excess(self) -> int:
+        return sum(max(d.count_off, 0) for d in self.drift)
+
+    def lines(self, fixing: bool) -> list[str]:
+        orphans = ", ".join(f"{n:,} of {kind} books" for kind, n in sorted(self.orphans.items())) or "none"
+        head = (f"reconcile: {self.books:,} books checked ({self.tombstones:,} deleted, skipped; "
+                f"{self.legacy:,} recording no imported part), {self.ratings:,} ratings counted "
+                f"(of no live book: {orphans}), {self.suspects:,} checked one by one")
+        if not self.drift:
+            return [head, "drift: none"]
+        lines = [head, f"drift: {len(self.drift):,} books (aggregates short of {self.shortfall:,} ratings, "
+                       f"over by {self.excess:,}); the worst:"]
+        worst = sorted(self.drift, key=lambda d: (-d.size, d.book_id))[:SHOWN]
+        lines += [f"  {d.describe()}" for d in worst]
+        if len(self.drift) > SHOWN:
+            lines.append(f"  ... and {len(self.drift) - SHOWN:,} more")
+        if fixing:
+            lines.append(f"fixed: {self.fixed:,} books ({self.lost_races:,} writes lost a race with a rating "
+                         "and were read again)")
+        return lines
+
+
+class Reconciler:
+    """Compares (and with fix=True repairs) book aggregates against the ratings table."""
+
+    def __init__(self, client: Any, books_table: str, ratings_table: str, *, workers: int = 8,
+                 segments: int = SEGMENTS, sleep: Callable[[float], None] = time.sleep,
+                 before_write: Callable[[str], None] | None = None, progress=Progress) -> None:
+        self.client, self.books, self.ratings = client, books_table, ratings_table
+        self.workers, self.segments = max(1, workers), max(1, segments)
+        self._sleep, self._before_write, self._progress = sleep, before_write, progress
+
+    # -- one book, exactly ----------------------------------------------------------------------------
+
+    def read(self, book_id: str) -> tuple[dict[str, Any] | None, Distribution]:
+        """The book's aggregate attributes (None: no item) and its rows counted per star, both read strongly
+        consistently, the book first: a rating landing after the book's read shows in the rows and fails
+        the write's condition on the distribution."""
+        response = self.client.get_item(TableName=self.books, Key={"book_id": {"S": book_id}},
+                                        ConsistentRead=True, **_projection(_AGGREGATE_NAMES))
+        record = from_item(response["Item"]) if response.get("Item") else None
+        counted = aggregates.zero()
+        if record is None or "deleted_at" in record:
+            return record, counted
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.ratings, ConsistentRead=True, KeyConditionExpression="book_id = :b",
+            ExpressionAttributeValues={":b": {"S": book_id}}, ProjectionExpression="rating")
+        for page in pages:
+            for item in page["Items"]:
+                star = item.get("rating", {}).get("N")
+                if star in counted:
+                    counted[star] += 1
+        return record, counted
+
+    def check(self, book_id: str, findings: Findings, *, fix: bool = False,
+              adopt: Distribution | None = None, count: bool = False) -> Drift | None:
+        """Check one book; with `fix`, repair it (re-read and retried when a rating lands meanwhile).
+        `adopt`: the imported part the book holds from now on (a re-import's, for a book that recorded none);
+        `count`: count the book (live, deleted, legacy) into `findings`. Returns the drift found on the first
+        read (None: exact, deleted or no such book)."""
+        first: list[Drift | None] = []
+        retrying = Retrying(retry=retry_if_exception_type(LostRace), stop=stop_after_attempt(MAX_ATTEMPTS),
+                            wait=wait_random_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP),
+                            sleep=self._sleep, reraise=True)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._check_once(book_id, findings, fix, adopt, first, count)
+        except LostRace:
+            raise ReconcileError(f"book {book_id} is being rated too busily: its aggregate was read "
+                                 f"{MAX_ATTEMPTS} times and changed each time; run reconcile again") from None
+        return first[0] if first else None
+
+    def _check_once(self, book_id: str, findings: Findings, fix: bool, adopt: Distribution | None,
+                    first: list[Drift | None], count: bool) -> None:
+        record, counted = self.read(book_id)
+        live = record is not None and "deleted_at" not in record
+        drift = aggregates.drift_of(book_id, record, counted, adopt, adopt is not None) if live else None
+        if not first:
+            first.append(drift)
+            if count and record is not None:
+                with findings.lock:
+                    findings.books += live
+                    findings.tombstones += not live
+                    findings.legacy += live and IMPORTED not in record
+                    findings.ratings += sum(counted.values())
+        if record is None or drift is None or not fix:
+            return
+        if self._before_write is not None:
+            self._before_write(book_id)
+        imported = drift.imported if drift.imported is not None else \
+            aggregates.minus(drift.target, counted)  # legacy: what it holds beyond its rows
+        action = aggregate_update(self.books, book_id, record, drift.target, imported, utc_now())["Update"]
+        try:
+            self.client.update_item(**action)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            with findings.lock:
+                findings.lost_races += 1
+            raise LostRace(book_id) from None
+        with findings.lock:
+            findings.fixed += 1
+
+    # -- many books -----------------------------------------------------------------------------------
+
+    def run(self, book_ids: Iterable[str] | None = None, fix: bool = False, progress=None) -> Findings:
+        """Every book (book_ids None) or the given ones: compare, check suspects exactly, repair with fix."""
+        if progress is not None:
+            self._progress = progress
+        findings = Findings()
+        ids = None if book_ids is None else list(dict.fromkeys(book_ids))
+        one_by_one = ids is not None and len(ids) <= QUERY_MAX_BOOKS
+        suspects = ids if one_by_one else self._suspects(findings, ids)
+        findings.suspects = len(suspects)
+        if suspects:
+            label = "reconcile: fix" if fix else "reconcile: check"
+            with self._progress(label, len(suspects), "items") as bar, \
+                    ThreadPoolExecutor(self.workers, thread_name_prefix="reconcile") as pool:
+                checks = pool.map(lambda b: self.check(b, findings, fix=fix, count=one_by_one), suspects)
+                for done, drift in enumerate(checks, start=1):
+                    if drift is not None:
+                        findings.drift.append(drift)
+                    bar.advance(done, done, absolute=True)
+        findings.drift.sort(key=lambda d: d.book_id)
+        return findings
+
+    def _suspects(self, findings: Findings, ids: list[str] | None) -> list[str]:
+        """Books and rows compared in memory: the books that may drift (then checked one by one)."""
+        index: dict[str, int] = {}
+        # Five counters a book: the rows each star still expects (stored - imported; stored for a legacy
+        # book); every row counted takes one off its star.
+        expecting = array("i")
+        legacy, inconsistent = bytearray(), bytearray()
+        deleted: set[str] = set()
+        lock = threading.Lock()
+
+        def add(items: list[dict[str, Any]]) -> None:
+            with lock:
+                for record in map(from_item, items):
+                    book_id = record.get("book_id")
+                    if "deleted_at" in record:
+                        deleted.add(book_id)
+                        continue
+                    stored = aggregates.stored_distribution(record)
+                    imported = aggregates.recorded_imported(record)
+                    index[book_id] = len(index)
+                    expecting.extend(stored[s] - (imported[s] if imported else 0) for s in STARS)
+                    legacy.append(imported is None)
+                    inconsistent.append(not aggregates.self_consistent(record))
+
+        if ids is None:
+            self._scan(self.books, _AGGREGATE_NAMES, add, "books")
+        else:
+            for start in range(0, len(ids), BATCH_GET):
+                request = self._get_request(ids[start:start + BATCH_GET])
+                add([item for _, item in batch_get(self.client, request, self._sleep)])
+        findings.books, findings.tombstones, findings.legacy = len(index), len(deleted), sum(legacy)
+
+        def count(items: list[dict[str, Any]]) -> None:
+            orphans: Counter = Counter()
+            rows = 0
+            with lock:
+                for item in items:
+                    book_id, star = item.get("book_id", {}).get("S"), item.get("rating", {}).get("N")
+                    position = index.get(book_id)
+                    if position is not None and star in _STAR_NUMBERS:
+                        expecting[position * 5 + _STAR_NUMBERS[star]] -= 1
+                    elif ids is not None:
+                        continue  # another book's row: not asked about
+                    else:
+                        orphans["deleted" if book_id in deleted else "unknown"] += 1
+                    rows += 1
+            with findings.lock:
+                findings.ratings += rows
+                findings.orphans.update(orphans)
+
+        self._scan(self.ratings, ("book_id", "rating"), count, "ratings")
+        suspects = []
+        for book_id, position in index.items():
+            left = expecting[position * 5:position * 5 + 5]
+            drifts = any(n < 0 for n in left) if legacy[position] else any(left)
+            if drifts or inconsistent[position]:
+                suspects.append(book_id)
+        return suspects
+
+    def _get_request(self, book_ids: list[str]) -> dict[str, Any]:
+        """A BatchGetItem of the books' aggregate attributes, eventually consistent (suspects are re-read)."""
+        keys = [{"book_id": {"S": book_id}} for book_id in book_ids]
+        return {self.books: {"Keys": keys, **_projection(_AGGREGATE_NAMES)}}
+
+    def _scan(self, table: str, names: tuple[str, ...], on_page: Callable[[list[dict[str, Any]]], None],
+              what: str) -> None:
+        """A parallel Scan (self.segments), eventually consistent, of `names`; each page goes to `on_page`."""
+        estimate = self.client.describe_table(TableName=table)["Table"].get("ItemCount") or None
+        done, progress_lock = [0], threading.Lock()
+        with self._progress(f"reconcile: scan {what}", estimate, "items") as bar:
+
+            def segment(number: int) -> None:
+                pages = self.client.get_paginator("scan").paginate(
+                    TableName=table, Segment=number, TotalSegments=self.segments, **_projection(names))
+                for page in pages:
+                    on_page(page["Items"])
+                    with progress_lock:
+                        done[0] += len(page["Items"])
+                        bar.advance(done[0], done[0], absolute=True)
+
+            with ThreadPoolExecutor(self.segments, thread_name_prefix=f"scan-{what}") as pool:
+                list(pool.map(segment, range(self.segments)))
+
+
+_STAR_NUMBERS = {star: n for n, star in enumerate(STARS)}
+
+
+def _projection(names: tuple[str, ...]) -> dict[str, Any]:
+    return {"ProjectionExpression": ", ".join(f"#n{i}" for i in range(len(names))),
+            "ExpressionAttributeNames": {f"#n{i}": name for i, name in enumerate(names)}}
