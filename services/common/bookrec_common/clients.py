@@ -82,9 +82,10 @@ async def redis_client(url: str, timeout: float = 0.25, *, auth_token: str = "",
 
 # Replies by which a server that is up says it cannot serve for now. redis-py raises most as classes of
 # their own: READONLY (a replica: what clients see during an ElastiCache failover), OOM (full under
-# noeviction), MASTERDOWN, CLUSTERDOWN, TRYAGAIN (a transaction refused for one of these raises it, not
-# EXECABORT); NOPERM, an ACL refusing us, is like a wrong AUTH token. Others stay plain ResponseErrors:
-# BUSY (a script or module holds the server), MISCONF (a failed snapshot stops writes), NOREPLICAS.
+# noeviction), MASTERDOWN, CLUSTERDOWN, TRYAGAIN; NOPERM, an ACL refusing us, is like a wrong AUTH token.
+# (In a MULTI, redis-py raises the queued command's own error, not EXECABORT.) Others stay plain
+# ResponseErrors: BUSY (a script or module holds the server), MISCONF (a failed snapshot stops writes),
+# NOREPLICAS (min-replicas-to-write not met).
 _UNAVAILABLE_REPLY_CLASSES = (redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError,
                               redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                               redis.exceptions.NoPermissionError)
