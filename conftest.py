@@ -20,6 +20,7 @@ import subprocess
 import uuid
 
 import pytest
+
 from bookrec_local import definitions
 from bookrec_local.dev_issuer import TokenIssuer
 from bookrec_local.procs import (

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+
 from bookrec_local.definitions import ROOT
 from bookrec_local.stack import Stack
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
-from bookrec_common.catalog import is_book_id, normalise_text
 
+from bookrec_common.catalog import is_book_id, normalise_text
 from loadtest import contract
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ NOT_KNOWN = object()
 
 
 def check_rate(rate: contract.Rate, *, status: int, book_id: str, user_id: str, rating: int,
-               previous: int | None | object = NOT_KNOWN) -> None:
+               previous: int | object | None = NOT_KNOWN) -> None:
     """Echoes the rating; 201 means no previous rating, 200 a re-rating; previous_rating is the one we gave."""
     _require((rate.book_id, rate.user_id, rate.rating) == (book_id, user_id, rating),
              f"echoed {(rate.book_id, rate.user_id, rate.rating)}, sent {(book_id, user_id, rating)}")

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+
 from bookrec_local.procs import LOCAL_AWS_ENV
 
 pytestmark = pytest.mark.e2e

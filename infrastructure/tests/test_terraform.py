@@ -11,8 +11,8 @@ import time
 import boto3
 import pytest
 
-from bookrec_local import terraform as tf
 from bookrec_local import definitions
+from bookrec_local import terraform as tf
 from bookrec_local.procs import free_port, moto_command, port_open, running_moto, start, wait_until
 
 pytestmark = [pytest.mark.slow,

@@ -29,7 +29,6 @@ from typing import Any
 
 from bookrec_local.definitions import ROOT
 from bookrec_local.stack import Stack
-
 from loadtest import harness, report
 
 say = harness.say

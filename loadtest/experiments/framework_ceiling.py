@@ -23,7 +23,6 @@ from bookrec_local import definitions
 from bookrec_local.haproxy import default_targets, haproxy_binary, render_config
 from bookrec_local.procs import free_port, http_ok, start, stop, wait_until
 from bookrec_local.stack import granian_command
-
 from loadtest import harness, report
 from loadtest.experiments.common import run_wrk, say
 

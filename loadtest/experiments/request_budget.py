@@ -57,16 +57,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
 from bookrec_local.definitions import ROOT
 from bookrec_local.stack import Stack
-
 from loadtest import harness, report
 from loadtest.catalogue import discover, typing_prefixes, urllib_fetch
 from loadtest.experiments.common import py_spy, run_wrk, say

@@ -27,7 +27,6 @@ import urllib.parse
 from pathlib import Path
 
 from bookrec_local.stack import Stack
-
 from loadtest import harness
 from loadtest.catalogue import discover, typing_prefixes, urllib_fetch
 from loadtest.experiments.common import arguments, experiment_stack, measure, run_wrk, say, write_experiment

@@ -15,8 +15,16 @@ from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.dynamo import to_item
-
-from bookrec_local.procs import LOCAL_AWS_ENV, free_port, port_open, redis_command, running_moto, start, stop, wait_until
+from bookrec_local.procs import (
+    LOCAL_AWS_ENV,
+    free_port,
+    port_open,
+    redis_command,
+    running_moto,
+    start,
+    stop,
+    wait_until,
+)
 
 BATCH = 25  # BatchWriteItem's maximum
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "infrastructure" / "definitions"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     return json.loads((DEFINITIONS / f"{name}.json").read_text())
 

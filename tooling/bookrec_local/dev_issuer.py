@@ -32,7 +32,7 @@ class TokenIssuer:
         issuer = self
 
         class JWKS(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+            def do_GET(self) -> None:
                 with served:
                     issuer.jwks_requests += 1
                 self.send_response(200)

@@ -53,7 +53,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status < 500
-    except Exception:  # noqa: BLE001 - anything short of an answer means "not yet"
+    except Exception:
         return False
 
 

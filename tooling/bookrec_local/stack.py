@@ -92,7 +92,7 @@ def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
-    except Exception:  # noqa: BLE001 - anything short of 200 means "not yet"
+    except Exception:
         return False
 
 
@@ -497,7 +497,7 @@ class Stack:
         say("running; press Ctrl-C to stop")
         stopping = False
 
-        def request_stop(signum, frame):  # noqa: ANN001, ARG001
+        def request_stop(signum, frame):
             nonlocal stopping
             stopping = True
 

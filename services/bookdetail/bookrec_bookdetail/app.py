@@ -9,12 +9,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from bookrec_common.clients import dynamodb_client
-from bookrec_common.service import ReadinessCheck, create_service_app
-
 from bookrec_bookdetail.routes import get_book, get_books_batch
 from bookrec_bookdetail.settings import BookdetailSettings, get_settings
 from bookrec_bookdetail.store import BookStore
+from bookrec_common.clients import dynamodb_client
+from bookrec_common.service import ReadinessCheck, create_service_app
 
 
 def create_app(settings: BookdetailSettings | None = None) -> Litestar:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bookrec_bookdetail.models import Author, Book
 from bookrec_common.catalog import average, empty_distribution, is_book_id
 from bookrec_common.errors import ValidationFailed
-
-from bookrec_bookdetail.models import Author, Book
 
 COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
 

@@ -7,13 +7,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from bookrec_common.errors import NotFound
-
-from bookrec_common.params import check_book_id
-
 from bookrec_bookdetail.domain import to_book, unique_ids
 from bookrec_bookdetail.models import BatchRequest, BatchResponse, Book
 from bookrec_bookdetail.store import BookStore
+from bookrec_common.errors import NotFound
+from bookrec_common.params import check_book_id
 
 
 @post("/books/batch", status_code=HTTP_200_OK, summary="Several books in one call",

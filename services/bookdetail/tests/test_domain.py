@@ -1,10 +1,8 @@
 import pytest
 
-from bookrec_common.errors import ValidationFailed
-
-from bookrec_common.params import check_book_id
-
 from bookrec_bookdetail.domain import to_book, unique_ids
+from bookrec_common.errors import ValidationFailed
+from bookrec_common.params import check_book_id
 
 
 def test_unique_ids_collapses_duplicates_in_first_appearance_order():
