@@ -111,9 +111,10 @@ class Drift:
 
     @property
     def size(self) -> int:
-        """How far off, for ordering the worst first: stars off, and one for derived fields that disagree."""
+        """How far off, for ordering the worst first: the count readers see off, stars off, and one more
+        when sum, count or average disagree with the right ones."""
         stars = sum(abs(n) for n in minus(self.stored, self.target).values())
-        return stars + (self.stored_derived != derived(self.target))
+        return abs(self.count_off) + stars + (self.stored_derived != derived(self.target))
 
     def describe(self) -> str:
         have, want = self.stored_derived, derived(self.target)

@@ -127,7 +127,8 @@ def latin1_ratings(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("broken_ratings, why", [(truncated_ratings, "truncated"),
                                                  (latin1_ratings, "not UTF-8 text")])
-def test_import_goodbooks_of_a_broken_ratings_file_replaces_neither_output(tmp_path, samples, broken_ratings, why):
+def test_import_goodbooks_of_a_broken_ratings_file_replaces_neither_output(tmp_path, samples, broken_ratings,
+                                                                          why):
     ratings = broken_ratings(tmp_path)
     books_out, ratings_out = tmp_path / "books.jsonl", tmp_path / "ratings.jsonl"
     books_out.write_text("previous books\n")

@@ -128,7 +128,8 @@ def test_a_killed_load_resumes_to_the_same_final_table(tables, dynamodb, real_bo
 
 
 class FailingAfter:
-    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went through."""
+    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went
+    through."""
 
     def __init__(self, client, calls: int) -> None:
         self.client, self.left = client, calls
@@ -192,7 +193,8 @@ class Throttled:
             return self.client.batch_get_item(RequestItems=RequestItems)
         (table, request), = RequestItems.items()
         half = len(request["Keys"]) // 2
-        answered = self.client.batch_get_item(RequestItems={table: {**request, "Keys": request["Keys"][:half]}})
+        first_half = {table: {**request, "Keys": request["Keys"][:half]}}
+        answered = self.client.batch_get_item(RequestItems=first_half)
         self.handed_back += len(request["Keys"]) - half
         return {**answered, "UnprocessedKeys": {table: {**request, "Keys": request["Keys"][half:]}}}
 

@@ -143,8 +143,8 @@ def test_a_rating_landing_between_the_read_and_the_move_is_kept(tables, dynamodb
     assert import_and_load(tmp_path, [{**ZEN, "avg_rating": 4.0, "rating_count": 10}]).exit_code == 0
     rate(BOOK, "reader-1", 5)
     books = write_lines(tmp_path / "again.jsonl", [])
-    assert etl("import-jsonl", write_lines(tmp_path / "src.jsonl", [{**ZEN, "avg_rating": 3.0, "rating_count": 4}]),
-               "--out", books).exit_code == 0
+    source = write_lines(tmp_path / "src.jsonl", [{**ZEN, "avg_rating": 3.0, "rating_count": 4}])
+    assert etl("import-jsonl", source, "--out", books).exit_code == 0
 
     def moves_the_aggregate(actions: list[dict]) -> bool:
         return any("Update" in a and "imported_distribution" in json.dumps(a) for a in actions)
@@ -177,13 +177,16 @@ def test_rating_lines_never_overwrite_a_readers_newer_rating(tables, dynamodb, r
     assert "books reconciled after their ratings were written: 1" in result.output
     rows = stored_ratings(dynamodb, tables, "GB7")
     assert {user: row["rating"] for user, row in rows.items()} == {"reader-1": 5, "gb-1": 2, "gb-2": 3}
-    assert aggregate(stored_book(dynamodb, tables, "GB7")) == (stars(s2=1, s3=1, s5=1), 3, 10, round(10 / 3, 4))
+    assert aggregate(stored_book(dynamodb, tables, "GB7")) == (stars(s2=1, s3=1, s5=1), 3, 10,
+                                                                round(10 / 3, 4))
     reconciled()
 
 
 @pytest.mark.parametrize("rows_of_the_book", [1, 12])  # one row: its own condition; twelve: the book's guard
-def test_a_readers_rating_landing_before_the_write_is_kept(tables, dynamodb, rate, tmp_path, rows_of_the_book):
-    assert etl("load", write_lines(tmp_path / "book.jsonl", [{"book_id": "GB8", "title": "Eight"}])).exit_code == 0
+def test_a_readers_rating_landing_before_the_write_is_kept(tables, dynamodb, rate, tmp_path,
+                                                           rows_of_the_book):
+    book = write_lines(tmp_path / "book.jsonl", [{"book_id": "GB8", "title": "Eight"}])
+    assert etl("load", book).exit_code == 0
     lines = [{"book_id": "GB8", "user_id": f"gb-{n}", "rating": 3, "created_at": "2020-01-01T00:00:00Z"}
              for n in range(rows_of_the_book)]
     source = write_lines(tmp_path / "ratings.jsonl", lines)
@@ -196,7 +199,8 @@ def test_a_readers_rating_landing_before_the_write_is_kept(tables, dynamodb, rat
         {"rating not newer than the stored one": 1})
     rows = stored_ratings(dynamodb, tables, "GB8")
     assert rows["gb-0"]["rating"] == 5 and len(rows) == rows_of_the_book
-    assert stored_book(dynamodb, tables, "GB8")["ratings_distribution"] == stars(s3=rows_of_the_book - 1, s5=1)
+    distribution = stored_book(dynamodb, tables, "GB8")["ratings_distribution"]
+    assert distribution == stars(s3=rows_of_the_book - 1, s5=1)
     reconciled()
 
 
@@ -218,7 +222,8 @@ def test_a_reimported_tombstone_counts_its_kept_ratings_again(tables, dynamodb, 
 def test_a_legacy_book_adopts_the_lines_imported_part_and_keeps_its_ratings(tables, dynamodb, rate, tmp_path):
     # As the loader before imported_distribution wrote it: the source's 10 four-star ratings in the
     # distribution, nothing saying which part they are; then a reader rated it.
-    legacy = with_derived_attributes({"book_id": BOOK, "title": ZEN["title"], "ratings_distribution": {"4": 10}})
+    legacy = with_derived_attributes({"book_id": BOOK, "title": ZEN["title"],
+                                      "ratings_distribution": {"4": 10}})
     dynamodb.put_item(TableName=tables["books"], Item=to_item(legacy))
     rate(BOOK, "reader-1", 5)
     reconciled()  # 11 stored, 1 counted: the other 10 may be the source's, so no drift is claimed
@@ -241,7 +246,8 @@ def test_catalogue_attributes_the_source_dropped_go_and_the_aggregate_stays(tabl
 
 
 class FailingAfter:
-    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went through."""
+    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went
+    through."""
 
     def __init__(self, client, calls: int) -> None:
         self.client, self.left = client, calls
