@@ -43,7 +43,6 @@ from bookrec_common.changes import change_stamp, is_deleted
 from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
-
 from bookrec_ratings.domain import ChangeKind, RatingAggregate, allowed_on_deleted_book, kind_of
 
 BOOK_RATINGS_INDEX = "by-book-recent"

@@ -10,11 +10,10 @@ from litestar.testing import AsyncTestClient
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, tombstone
 from bookrec_common.dynamo import from_item, to_item
-
+from bookrec_local.dev_issuer import TokenIssuer
 from bookrec_ratings.app import create_app
 from bookrec_ratings.invalidation import INVALIDATION_FAILURES
 from bookrec_ratings.settings import RatingsSettings
-from bookrec_local.dev_issuer import TokenIssuer
 
 BOOK = "OL45883W"
 OTHER = "OL2W"

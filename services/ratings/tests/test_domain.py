@@ -7,8 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookrec_ratings.domain import (ChangeKind, RatingAggregate, allowed_on_deleted_book, decode_cursor,
-                                    encode_cursor, is_rating, is_user_id, kind_of)
+from bookrec_ratings.domain import (
+    ChangeKind,
+    RatingAggregate,
+    allowed_on_deleted_book,
+    decode_cursor,
+    encode_cursor,
+    is_rating,
+    is_user_id,
+    kind_of,
+)
 
 stars = st.integers(min_value=1, max_value=5)
 USER_ID_CHARACTERS = set(string.ascii_letters + string.digits + "_.@-")

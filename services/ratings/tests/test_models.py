@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bookrec_common.errors import ValidationFailed, decode_strictly
-
 from bookrec_ratings.models import RateRequest
 
 USER_ID_CHARACTERS = set(string.ascii_letters + string.digits + "_.@-")

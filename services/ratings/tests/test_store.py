@@ -19,9 +19,8 @@ from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.errors import DependencyUnavailable, NotFound
 from bookrec_common.settings import ServiceSettings
-
-from bookrec_ratings.store import RatingStore
 from bookrec_local import definitions
+from bookrec_ratings.store import RatingStore
 
 BOOK = "OL7W"
 

@@ -36,9 +36,8 @@ from typing import Any
 
 import boto3
 import numpy as np
-from bookrec_local import definitions
-from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items
-from bookrec_local.procs import local_dynamodb
+from bench_search import books as synthetic_books
+from bench_search import build as build_index_of
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
@@ -49,9 +48,9 @@ from bookrec_common.changes import change_stamp
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
 from bookrec_common.dynamo import to_item
 from bookrec_common.lease import Lease
-
-from bench_search import books as synthetic_books
-from bench_search import build as build_index_of
+from bookrec_local import definitions
+from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items
+from bookrec_local.procs import local_dynamodb
 
 SECONDS_PER_HOUR = 3600
 OLD_REFRESH_SECONDS = 30.0  # the old design: a filtered Scan of the whole table every 30 s per replica

@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import regex
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes

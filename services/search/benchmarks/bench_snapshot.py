@@ -15,7 +15,8 @@ import argparse
 import hashlib
 import time
 
-from bench_search import build, load as load_average, peak_rss_mb, rss_mb
+from bench_search import build, peak_rss_mb, rss_mb
+from bench_search import load as load_average
 
 from bookrec_search import snapshot
 from bookrec_search.index import Filters, SearchIndex

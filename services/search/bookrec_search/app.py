@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -16,11 +16,10 @@ from bookrec_common.artifacts import ArtifactStore, artifacts_reachable
 from bookrec_common.clients import dynamodb_client, redis_client_for, s3_client
 from bookrec_common.ratelimit import limiters_for, rate_limit
 from bookrec_common.service import ReadinessCheck, create_service_app
-
+from bookrec_search.builder import KIND
 from bookrec_search.engine import SearchEngine
 from bookrec_search.routes import autocomplete, autocomplete_shard, search_advanced, search_get, search_post
 from bookrec_search.settings import SearchSettings, get_settings
-from bookrec_search.builder import KIND
 from bookrec_search.store import BookSource, change_feed
 
 

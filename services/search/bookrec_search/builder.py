@@ -18,7 +18,6 @@ from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
 from bookrec_common.builder import Built, build_with, main
 from bookrec_common.catalog import iso_stamp
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
-
 from bookrec_search.engine import caught_up
 from bookrec_search.index import IndexBuilder, SearchIndex
 from bookrec_search.settings import SearchSettings, get_settings

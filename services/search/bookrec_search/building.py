@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bookrec_search.columns import (DOC_MASK, TERM_SHIFT, PackedText, PostingLists, TextColumn, largest_pairs,
-                                    occurrence_counts, summed_pairs)
+from bookrec_search.columns import (
+    DOC_MASK,
+    TERM_SHIFT,
+    PackedText,
+    PostingLists,
+    TextColumn,
+    largest_pairs,
+    occurrence_counts,
+    summed_pairs,
+)
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.facets import ValuePairs
 from bookrec_search.lexicon import IsbnMap, Lexicon

@@ -21,7 +21,7 @@ SPLICE_STEPS = 20_000  # up to this many drops and inserts, splice by copying st
 class TextColumn:
     """Strings packed in one UTF-8 buffer: 12 bytes of bookkeeping per entry instead of a Python object."""
 
-    __slots__ = ("_buffer", "_starts", "_lengths")
+    __slots__ = ("_buffer", "_lengths", "_starts")
 
     def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
         self._buffer = buffer
@@ -102,7 +102,7 @@ class PostingLists:
     precomputed score contribution (float32) for the all-fields lists.
     """
 
-    __slots__ = ("offsets", "docs", "values")
+    __slots__ = ("docs", "offsets", "values")
 
     def __init__(self, offsets: np.ndarray, docs: np.ndarray, values: np.ndarray) -> None:
         self.offsets = offsets

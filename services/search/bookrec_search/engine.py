@@ -36,7 +36,6 @@ from prometheus_client import Counter, Gauge
 
 from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
-
 from bookrec_search.index import BLOCK_TOP, IndexBuilder, SearchIndex, suggestion_key
 from bookrec_search.snapshot import load as load_snapshot
 from bookrec_search.store import BookSource
@@ -157,7 +156,7 @@ class SearchEngine:
         while self.index is None:
             try:
                 await self.load()
-            except Exception:  # noqa: BLE001 - DynamoDB not reachable yet: /ready says so; try again
+            except Exception:
                 REFRESH_FAILURES.inc()
                 log.exception("index load failed; retrying in %.0fs", retry_seconds)
                 await asyncio.sleep(retry_seconds)
@@ -175,10 +174,10 @@ class SearchEngine:
                 log.warning("%s: reloading", exc)
                 try:
                     await self._reload()
-                except Exception:  # noqa: BLE001 - the next period tries again
+                except Exception:
                     REFRESH_FAILURES.inc()
                     log.exception("reload after a feed gap failed")
-            except Exception:  # noqa: BLE001 - keep serving the current index; the next run catches up
+            except Exception:
                 REFRESH_FAILURES.inc()
                 log.exception("index refresh failed")
 

@@ -110,23 +110,50 @@ from typing import Any
 import numpy as np
 
 from bookrec_common.catalog import normalise_text
-
 from bookrec_search import filtering, refresh
-from bookrec_search.building import B, FIELD_WEIGHTS, FIELDS, K1, IndexBuilder
+from bookrec_search.building import FIELD_WEIGHTS, FIELDS, K1, B, IndexBuilder
 from bookrec_search.columns import PostingLists, SortedTitles, TextColumn
-from bookrec_search.documents import (NO_COVER, NO_YEAR, Document, book_summary, id_array, isbn13_of,
-                                      names_of, query_terms, suggestion_key, tokens_of)
+from bookrec_search.documents import (
+    NO_COVER,
+    NO_YEAR,
+    Document,
+    book_summary,
+    id_array,
+    isbn13_of,
+    names_of,
+    query_terms,
+    suggestion_key,
+    tokens_of,
+)
+from bookrec_search.facets import FacetCount, FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
 from bookrec_search.filtering import SORTS, Filters
-from bookrec_search.facets import (FacetCount, FacetFilter, ValuePairs, allowed, count, decade_codes,
-                                   decades_of)
 from bookrec_search.lexicon import ABOVE_ANY_TEXT, IsbnMap, Lexicon
-from bookrec_search.matching import (MAX_QUERY_WORDS, alternatives, matched_terms, rarest_within,
-                                     word_match)
+from bookrec_search.matching import MAX_QUERY_WORDS, alternatives, matched_terms, rarest_within, word_match
 
-__all__ = ["BLOCK_TOP", "B", "EXACT_TITLE_BONUS", "FIELDS", "FIELD_WEIGHTS", "K1", "PRIOR_RATINGS",
-           "PRIOR_STRENGTH", "Document", "FacetCount", "FacetFilter", "Filters", "Hit", "IndexBuilder",
-           "SearchIndex", "SearchResult", "Suggestions", "book_summary", "isbn13_of", "query_terms",
-           "suggestion_key", "tokens_of"]
+__all__ = [
+    "BLOCK_TOP",
+    "EXACT_TITLE_BONUS",
+    "FIELDS",
+    "FIELD_WEIGHTS",
+    "K1",
+    "PRIOR_RATINGS",
+    "PRIOR_STRENGTH",
+    "B",
+    "Document",
+    "FacetCount",
+    "FacetFilter",
+    "Filters",
+    "Hit",
+    "IndexBuilder",
+    "SearchIndex",
+    "SearchResult",
+    "Suggestions",
+    "book_summary",
+    "isbn13_of",
+    "query_terms",
+    "suggestion_key",
+    "tokens_of",
+]
 
 PRIOR_STRENGTH = 0.15
 PRIOR_RATINGS = 10.0
@@ -398,13 +425,13 @@ class SearchIndex:
         whole: dict[int, Any] = {}  # word -> its match over every book, merged once however often needed
 
         def whole_matches() -> list[Any]:
-            for i, (w, o) in enumerate(zip(words, options)):
+            for i, (w, o) in enumerate(zip(words, options, strict=True)):
                 if i not in whole:
                     whole[i] = word_match(self, w, o)
             return [whole[i] for i in range(len(words))]
 
         within = None
-        if all(options) and 1 < len(options) and any(len(o) > 1 for o in options):
+        if all(options) and len(options) > 1 and any(len(o) > 1 for o in options):
             singles = [self.combined.get(o[0].term_id) for o in options if len(o) == 1]
             if singles:  # words of one term narrow the books first; the others are merged only there
                 within, _ = self.intersection(singles)
@@ -413,7 +440,7 @@ class SearchIndex:
                 whole[first] = word_match(self, words[first], options[first])
                 within = whole[first].docs
         matches = [whole[i] if i in whole else word_match(self, w, o, within)
-                   for i, (w, o) in enumerate(zip(words, options))]
+                   for i, (w, o) in enumerate(zip(words, options, strict=True))]
         if within is not None and not all(len(m.docs) for m in matches):
             matches = whole_matches()  # the any-word fallback
         present = [m for m in matches if len(m.docs)]
@@ -440,8 +467,8 @@ class SearchIndex:
             present = [m for m in matches if len(m.docs)]
         if not matched_all and present:
             kept = rarest_within(present)
-            ignored += [m.word for m, k in zip(present, kept) if not k]
-            present = [m for m, k in zip(present, kept) if k]  # in query order: sums as before
+            ignored += [m.word for m, k in zip(present, kept, strict=True) if not k]
+            present = [m for m, k in zip(present, kept, strict=True) if k]  # in query order: sums as before
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = None  # only words matched through a completion or correction add to a book's tier
             for m in present:

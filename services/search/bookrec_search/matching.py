@@ -147,7 +147,7 @@ def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.nda
         cost = np.full(size, NO_MATCH_COST, dtype=np.int8)
         best = np.empty(size, dtype=np.float32)
         choice = np.empty(size, dtype=np.int16)
-        for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists)):
+        for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists, strict=True)):
             docs = docs.astype(np.intp)  # converted once, not by each of the fancy indexings below
             values = np.float32(a.weight) * impacts
             if j:

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bookrec_search.building import (FIELDS, Occurrences, combined_lists, combined_pairs, field_averages,
-                                     field_impacts)
+from bookrec_search.building import FIELDS, Occurrences, combined_lists, combined_pairs, field_averages, field_impacts
 from bookrec_search.columns import SortedTitleKeys
 from bookrec_search.documents import Document, id_array, names_of
 

@@ -11,14 +11,27 @@ from litestar.status_codes import HTTP_200_OK
 
 from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
-
 from bookrec_search.engine import SearchEngine
 from bookrec_search.facets import FacetFilter, exhaustive
 from bookrec_search.highlight import ranges
 from bookrec_search.index import Filters, SearchIndex, SearchResult, book_summary
-from bookrec_search.models import (MAX_FACET_VALUES, AdvancedSearchRequest, AdvancedSearchResponse,
-                                   AutocompleteResponse, BookSummary, Correction, Facets, FacetValue,
-                                   FacetFilters, Highlights, Language, Options, SearchRequest, SearchResponse, Year)
+from bookrec_search.models import (
+    MAX_FACET_VALUES,
+    AdvancedSearchRequest,
+    AdvancedSearchResponse,
+    AutocompleteResponse,
+    BookSummary,
+    Correction,
+    FacetFilters,
+    Facets,
+    FacetValue,
+    Highlights,
+    Language,
+    Options,
+    SearchRequest,
+    SearchResponse,
+    Year,
+)
 
 MAX_PREFIX = 200
 QueryText = Annotated[str, Parameter(min_length=1, max_length=500, description="words to find")]

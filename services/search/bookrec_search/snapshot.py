@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from bookrec_common.artifacts import UnreadableArtifact
-
 from bookrec_search.columns import PostingLists, TextColumn
 from bookrec_search.facets import ValuePairs
 from bookrec_search.index import SearchIndex

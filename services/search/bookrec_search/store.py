@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bookrec_common.catalog import title_bucket
-from bookrec_common.clients import probe_table
 from bookrec_common.changes import is_deleted
+from bookrec_common.clients import probe_table
 from bookrec_common.dynamo import from_item
 from bookrec_common.feed import ChangeFeed, count_read
 

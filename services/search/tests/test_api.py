@@ -14,11 +14,10 @@ from litestar.testing import AsyncTestClient
 from bookrec_common.catalog import iso_stamp, normalise_text, utc_now, with_derived_attributes
 from bookrec_common.changes import change_shard, change_stamp
 from bookrec_common.dynamo import to_item
-
+from bookrec_local import definitions
 from bookrec_search.app import create_app
 from bookrec_search.index import SearchIndex, suggestion_key
 from bookrec_search.settings import SearchSettings
-from bookrec_local import definitions
 
 TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethics",
           "The Ethics of Ambiguity", "Theaetetus", "Being and Time", "The Republic of Plato", "Éthique"]

@@ -20,10 +20,9 @@ from prometheus_client import REGISTRY
 
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.catalog import utc_now
-from bookrec_common.clients import s3_client
 from bookrec_common.changes import tombstone
+from bookrec_common.clients import s3_client
 from bookrec_common.dynamo import to_item
-
 from bookrec_search.app import create_app
 from bookrec_search.builder import KIND, build
 from bookrec_search.store import BookSource

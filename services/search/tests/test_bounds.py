@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
-
 from bookrec_search import facets as facet_module
 from bookrec_search import matching
 from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
@@ -61,11 +60,11 @@ def lookups(monkeypatch):
 
 def test_words_past_the_cap_take_no_part_and_are_reported():
     words = WORDS[:MAX_QUERY_WORDS]
-    matched = INDEX.search(" ".join(words + ["zzzzz"]))
+    matched = INDEX.search(" ".join([*words, "zzzzz"]))
     assert matched.matched_all_words and titles(matched) == [" ".join(words)]
     assert matched.ignored == ["zzzzz"] and "zzzzz" not in matched.terms
     # The same unknown word among the first MAX_QUERY_WORDS does take part: no book has every word.
-    inside = INDEX.search(" ".join(["zzzzz"] + words))
+    inside = INDEX.search(" ".join(["zzzzz", *words]))
     assert not inside.matched_all_words and inside.ignored == [words[-1]]
 
 
@@ -78,7 +77,7 @@ def test_repeated_words_count_once_towards_the_cap():
 def test_a_query_past_the_cap_does_not_complete_its_last_word():
     words = WORDS[:MAX_QUERY_WORDS]
     assert INDEX.search("rome").total == 1  # the last word completes when it takes part...
-    past = INDEX.search(" ".join(words + ["rome"]))
+    past = INDEX.search(" ".join([*words, "rome"]))
     assert past.ignored == ["rome"] and "rome" not in past.terms  # ...not when it is ignored
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from bookrec_common.catalog import with_derived_attributes
-
 from bookrec_search.facets import FacetFilter
 from bookrec_search.index import Filters, SearchIndex
 

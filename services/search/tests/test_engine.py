@@ -9,7 +9,6 @@ import pytest
 
 from bookrec_common.catalog import iso_stamp, with_derived_attributes
 from bookrec_common.feed import epoch_of
-
 from bookrec_search.engine import SearchEngine
 from bookrec_search.index import suggestion_key
 

@@ -15,14 +15,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
-
 from bookrec_search import building
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
 from bookrec_search.facets import FacetFilter
-from bookrec_search.index import (EXACT_TITLE_BONUS, FIELD_WEIGHTS, B, Filters, K1, PRIOR_RATINGS,
-                                  PRIOR_STRENGTH, SearchIndex, suggestion_key)
+from bookrec_search.index import (
+    EXACT_TITLE_BONUS,
+    FIELD_WEIGHTS,
+    K1,
+    PRIOR_RATINGS,
+    PRIOR_STRENGTH,
+    B,
+    Filters,
+    SearchIndex,
+    suggestion_key,
+)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +318,7 @@ def oracle_filter(oracle: Oracle, f: Filters) -> dict[str, float]:
             year = b.get("first_publish_year")
             if (f.min_year is not None or f.max_year is not None) and year is None:
                 continue
-            if f.min_year is not None and year < f.min_year or f.max_year is not None and year > f.max_year:
+            if (f.min_year is not None and year < f.min_year) or (f.max_year is not None and year > f.max_year):
                 continue
             if f.min_rating is not None and (not b["rating_count"]
                                              or b["rating_sum"] / b["rating_count"] < f.min_rating):
@@ -478,7 +486,7 @@ def test_facet_filters_restrict_hits_and_totals(raw, words, wanted):
         expected = [index.book(h.position)["book_id"] for h in unfiltered.hits
                     if index.book(h.position)["book_id"] in allowed_ids]
         assert got == expected
-    assert not set(got) and not filtered.matched_all_words or filtered.total > 0
+    assert (not set(got) and not filtered.matched_all_words) or filtered.total > 0
     alone = index.advanced(Filters(), "title", "asc", 100, with_matches=True, facet_filter=wanted)
     assert {index.book(h.position)["book_id"] for h in alone.hits} == allowed_ids == \
         {index.book(int(p))["book_id"] for p in alone.matches}

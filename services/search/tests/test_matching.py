@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from bookrec_common.catalog import with_derived_attributes
-
-from bookrec_search.index import (EXACT_TITLE_BONUS, Filters, SearchIndex, isbn13_of, query_terms)
+from bookrec_search.index import EXACT_TITLE_BONUS, Filters, SearchIndex, isbn13_of, query_terms
 
 
 def book(number: int, title: str, ratings: int = 0, **extra: Any) -> dict[str, Any]:

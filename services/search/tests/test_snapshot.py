@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_common.catalog import with_derived_attributes
-
 from bookrec_search import snapshot
 from bookrec_search.facets import FacetFilter
 from bookrec_search.index import Filters, SearchIndex
