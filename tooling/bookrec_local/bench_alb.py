@@ -34,7 +34,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def sequential_latencies(base: str, path: str, n: int) -> list[float]:
     url = urlparse(base)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn = http.client.HTTPConnection(url.netloc, timeout=10)
     out = []
     for _ in range(n):
         started = time.perf_counter()
@@ -48,13 +48,20 @@ def sequential_latencies(base: str, path: str, n: int) -> list[float]:
     return out
 
 
+def _found(pattern: str, text: str) -> re.Match[str]:
+    found = re.search(pattern, text)
+    if found is None:
+        raise SystemExit(f"wrk printed no {pattern!r}:\n{text}")
+    return found
+
+
 def wrk(url: str, duration: int, connections: int) -> dict[str, float] | None:
     if shutil.which("wrk") is None:
         return None
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _found(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"requests_per_s": rps, "p99_ms": float(p99.group(1)) * scale,

@@ -6,6 +6,7 @@ restates tables, routes or services.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from functools import cache
@@ -127,7 +128,5 @@ def create_tables(client: Any, prefix: str) -> dict[str, str]:
 
 def delete_tables(client: Any, prefix: str) -> None:
     for name in table_names(prefix).values():
-        try:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_table(TableName=name)
-        except client.exceptions.ResourceNotFoundException:
-            pass

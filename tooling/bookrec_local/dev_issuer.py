@@ -53,8 +53,8 @@ class TokenIssuer:
     def token(self, sub: str, admin: bool = False, expires_in: int = 3600, **claims: object) -> str:
         now = int(time.time())
         body = {"sub": sub, "iss": self.issuer, "client_id": self.audience, "token_use": "access",
-                "username": sub, "iat": now, "exp": now + expires_in, **({"cognito:groups": ["admin"]} if admin else {}),
-                **claims}
+                "username": sub, "iat": now, "exp": now + expires_in,
+                **({"cognito:groups": ["admin"]} if admin else {}), **claims}
         return jwt.encode(body, self._key, algorithm="RS256", headers={"kid": self.key_id})
 
     def headers(self, sub: str, admin: bool = False) -> dict[str, str]:

@@ -48,8 +48,9 @@ import copy
 import json
 import threading
 import types
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from bookrec_local.procs import unsupported_moto
 
@@ -64,7 +65,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
-from sortedcontainers import SortedList
+from sortedcontainers import SortedKeyList
 
 _WRITES = threading.RLock()
 _transact_write_items = DynamoDBBackend.transact_write_items
@@ -107,8 +108,8 @@ class _Derived:
     the item each write names).
     """
 
-    sorted_items: dict[int, tuple[Table, list[Any]]] = {}
-    indexes: dict[int, dict[str, PartitionIndex]] = {}
+    sorted_items: ClassVar[dict[int, tuple[Table, list[Any]]]] = {}
+    indexes: ClassVar[dict[int, dict[tuple[str, str | None], PartitionIndex]]] = {}
 
     @classmethod
     def wrote(cls, table: Table, hash_value: Any, range_value: Any) -> None:
@@ -156,7 +157,7 @@ class PartitionIndex:
     def __init__(self, table: Table, attribute: str, sort_attribute: str | None) -> None:
         self.table, self.attribute, self.sort_attribute = table, attribute, sort_attribute
         self.groups: dict[Any, dict[tuple[Any, Any], Any]] = {}
-        self.ordered: dict[Any, SortedList] = {}
+        self.ordered: dict[Any, SortedKeyList] = {}
         self.placed: dict[tuple[Any, Any], tuple[Any, Any]] = {}  # item key -> (group, its sort entry)
         for item in _items(table):
             self._add(item)
@@ -172,7 +173,7 @@ class PartitionIndex:
             if sort_value is None or sort_value.type not in ("S", "N", "B"):
                 return  # not in the index: DynamoDB indexes only items with all its key attributes
             entry = (_sortable(sort_value), key)
-            self.ordered.setdefault(value, SortedList(key=lambda e: e[0])).add(entry)
+            self.ordered.setdefault(value, SortedKeyList(key=lambda e: e[0])).add(entry)
         self.groups.setdefault(value, {})[key] = item
         self.placed[key] = (value, entry)
 
@@ -193,7 +194,7 @@ class PartitionIndex:
         if item is not None:
             self._add(item)
 
-    def matching(self, value: Any, comparison: str | None = None, bounds: list[Any] = ()) -> list[Any]:
+    def matching(self, value: Any, comparison: str | None = None, bounds: Sequence[Any] = ()) -> list[Any]:
         """The group's items; with a sort key condition, those its bounds can hold (a superset of the
         answer, by sort key only: moto compares each exactly afterwards)."""
         group = self.groups.get(value, {})
@@ -230,7 +231,7 @@ def _atomic(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None
         try:
             return _transact_write_items(self, transact_items)
         except Exception:
-            for (table, h, r), item in zip(named, before):
+            for (table, h, r), item in zip(named, before, strict=True):
                 _restore(table, h, r, item)
                 _Derived.wrote(table, h, r)
             raise
@@ -364,14 +365,19 @@ def _flow_logs_to_s3_prefixes(original):
 def patch() -> None:
     from moto.ec2.models.flow_logs import FlowLogsBackend
 
-    FlowLogsBackend.create_flow_logs = _flow_logs_to_s3_prefixes(FlowLogsBackend.create_flow_logs)
-    Item.__new__ = staticmethod(_untracked_item)
-    Item.project = _project_top_level
-    DynamoResult.execute_result = _items_as_json
-    Table.all_items = _index_candidates
-    Table.query = _indexed_query
-    dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables)
-    DynamoDBBackend.transact_write_items = _atomic
+    # Each line replaces a piece of moto with the emulator's own (the module's docstring says why).
+    FlowLogsBackend.create_flow_logs = (  # type: ignore[method-assign]  # patched: S3 prefixes allowed
+        _flow_logs_to_s3_prefixes(FlowLogsBackend.create_flow_logs))
+    Item.__new__ = staticmethod(_untracked_item)  # type: ignore[method-assign]  # patched: items not kept
+    Item.project = _project_top_level  # type: ignore[method-assign]  # patched: top-level projections
+    # The replacement takes moto's DynamoResult (its only caller), not any ActionResult as the base declares.
+    DynamoResult.execute_result = _items_as_json  # type: ignore[method-assign, assignment]  # patched
+    Table.all_items = _index_candidates  # type: ignore[method-assign]  # patched: indexed candidates
+    Table.query = _indexed_query  # type: ignore[method-assign]  # patched: a Query reads its partition
+    # moto's DynamoDB models module sees a `copy` whose deepcopy leaves whole tables alone.
+    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[assignment]  # patched: a stand-in module
+        deepcopy=_deepcopy_except_tables)
+    DynamoDBBackend.transact_write_items = _atomic  # type: ignore[method-assign]  # patched: atomic
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
 

@@ -192,7 +192,8 @@ def render_config(routes: dict[str, Any], targets: dict[str, list[str]], *, bind
             "    http-check expect status 200",
             f"    default-server check inter {_seconds(health.interval)} fall {health.unhealthy_threshold}"
             f" rise {health.healthy_threshold} fastinter {_seconds(min(health.recheck, health.interval))}"
-            f" downinter {_seconds(min(health.recheck, health.interval))}" + (" resolvers system init-addr last,libc,none" if resolves else ""),
+            f" downinter {_seconds(min(health.recheck, health.interval))}"
+            + (" resolvers system init-addr last,libc,none" if resolves else ""),
             f"    timeout check {_seconds(health.timeout)}",
         ]
         for i, address in enumerate(targets[service], start=1):

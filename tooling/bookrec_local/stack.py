@@ -26,6 +26,7 @@ reconfigure and stop stacks through it. A stack lives in its state directory
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -36,6 +37,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bookrec_local import definitions
@@ -110,10 +112,8 @@ def _alive(pid: int) -> bool:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)  # each process leads its own group: its children go too
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -278,7 +278,7 @@ class Stack:
         port. Waits until each is ready; returns the (first) port."""
         names, ports = self.replica_names(service), self.service_ports(service)
         if name is None and port is None:
-            processes = list(zip(names, ports))
+            processes = list(zip(names, ports, strict=True))
         else:
             name = name or service
             processes = [(name, port or (ports[names.index(name)] if name in names else ports[0]))]
@@ -447,7 +447,8 @@ class Stack:
                         for name in (definitions.builders() if bucket else {})}
             services = definitions.services()
             replicas = [(service, name, port) for service in services
-                        for name, port in zip(self.replica_names(service), self.service_ports(service))]
+                        for name, port in zip(self.replica_names(service), self.service_ports(service),
+                                              strict=True)]
             environments = {service: self.service_env(service, redis_url, identity, bucket)
                             for service in services}
             procs = {name: self.launch(name, granian_command(services[service]["package"], port),
@@ -512,10 +513,10 @@ class Stack:
             self.down()
 
 
-def from_environment(**overrides: object) -> Stack:
+def from_environment(**overrides: Any) -> Stack:
     """A Stack configured as `make up` configures it: BOOKREC_* variables, REDIS_URL, RATE_LIMIT, LOG_LEVEL."""
     env = os.environ
-    settings = {
+    settings: dict[str, Any] = {
         "state_dir": Path(env.get("BOOKREC_STATE_DIR", ROOT / ".run")),
         "port_offset": int(env.get("BOOKREC_PORT_OFFSET", "0")),
         "prefix": env.get("BOOKREC_TABLE_PREFIX", "bookrec-local"),

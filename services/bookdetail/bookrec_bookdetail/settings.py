@@ -15,4 +15,4 @@ class BookdetailSettings(ServiceSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> BookdetailSettings:
-    return BookdetailSettings()  # type: ignore[call-arg]
+    return BookdetailSettings()  # type: ignore[call-arg]  # books_table comes from the environment
