@@ -20,9 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bookrec_etl.delete import SHOWN_IDS, MalformedIds, checked_ids, delete_books
 from bookrec_etl.extract import Dumps, Filters, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
-from bookrec_etl.load import BrokenLoad, Checkpoint, LoadError, Loader, Tables, dynamodb_client
+from bookrec_etl.load import BrokenLoad, Checkpoint, Loader, LoadError, Tables, dynamodb_client
 from bookrec_etl.outputs import OutputClash, refuse_clashes
-from bookrec_etl.reconcile import Reconciler, ReconcileError
+from bookrec_etl.reconcile import ReconcileError, Reconciler
 from bookrec_etl.records import language_code
 from bookrec_etl.report import Rejects, Report
 from bookrec_etl.seed import SEED_USERS, seed, seed_files
@@ -61,7 +61,7 @@ class _OneLineErrors(click.Group):
     """A file that cannot be read or written (a directory, no permission, a full disk) is one line and
     exit 1, like every other bad input, never a traceback."""
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201 - whatever the command returns
+    def invoke(self, ctx: click.Context):  # returns whatever the command returns
         try:
             return super().invoke(ctx)
         except OSError as exc:

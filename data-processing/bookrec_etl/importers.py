@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,8 +18,15 @@ import msgspec
 
 from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
-from bookrec_etl.records import (Rejected, from_goodbooks_row, from_jsonl_row, goodbooks_book_id,
-                                 goodbooks_user, import_stamp, rating)
+from bookrec_etl.records import (
+    Rejected,
+    from_goodbooks_row,
+    from_jsonl_row,
+    goodbooks_book_id,
+    goodbooks_user,
+    import_stamp,
+    rating,
+)
 from bookrec_etl.report import Rejects, Report
 from bookrec_etl.sources import BrokenInput, LineSource, open_text
 
@@ -103,10 +111,8 @@ def _book_ids(books_csv: Path) -> set[str]:
     with open_text(books_csv) as handle:
         ids = set()
         for row in _rows(csv.DictReader(handle)):
-            try:
+            with suppress(Rejected):  # a bad row is rejected when the books are read
                 ids.add(goodbooks_book_id(row.get("book_id")))
-            except Rejected:
-                pass
         return ids
 
 

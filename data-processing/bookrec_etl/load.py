@@ -55,7 +55,7 @@ from bookrec_etl.checkpoint import Checkpoint, prefix_digest
 from bookrec_etl.dynamodb import dynamodb_client
 from bookrec_etl.plans import FEED_ATTRIBUTES
 from bookrec_etl.progress import Progress
-from bookrec_etl.reconcile import Reconciler, ReconcileError
+from bookrec_etl.reconcile import ReconcileError, Reconciler
 from bookrec_etl.records import Rejected, book, rating
 from bookrec_etl.report import EXCERPT, Rejects, Report
 from bookrec_etl.sources import BrokenInput, LineSource

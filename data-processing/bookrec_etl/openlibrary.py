@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from bookrec_etl.records import (Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year,
-                                 timestamp)
+from bookrec_etl import records
+from bookrec_etl.records import Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year
 
 WORK, EDITION, AUTHOR = b"/type/work", b"/type/edition", b"/type/author"
 REDIRECT, DELETE = b"/type/redirect", b"/type/delete"
@@ -200,8 +200,8 @@ def work_facts(record: DumpRecord) -> WorkFacts:
         description=clean_text(doc.description),
         cover_id=first_cover(doc.covers),
         language=next((code for code in map(language_code, languages) if code), None),
-        created_at=timestamp(doc.created) or timestamp(record.last_modified),
-        updated_at=timestamp(doc.last_modified) or timestamp(record.last_modified),
+        created_at=records.timestamp(doc.created) or records.timestamp(record.last_modified),
+        updated_at=records.timestamp(doc.last_modified) or records.timestamp(record.last_modified),
     )
 
 

@@ -13,8 +13,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookrec_common.catalog import (BOOK_ID, GOODBOOKS_ID, OPEN_LIBRARY_WORK_ID, STARS, cut_utf8,
-                                    empty_distribution, normalise_text, with_derived_attributes)
+from bookrec_common.catalog import (
+    BOOK_ID,
+    GOODBOOKS_ID,
+    OPEN_LIBRARY_WORK_ID,
+    STARS,
+    cut_utf8,
+    empty_distribution,
+    normalise_text,
+    with_derived_attributes,
+)
 from bookrec_etl import aggregates
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bookrec_common import changes as feed
 from bookrec_common.catalog import utc_now
-from bookrec_common.changes import (CHANGE_SHARDS, CHANGES_INDEX, TOMBSTONE_LIFETIME_SECONDS, change_shard,
-                                    is_deleted)
+from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, is_deleted
 from bookrec_common.dynamo import from_item
 from bookrec_etl.cli import main
 from bookrec_etl.load import Loader, Tables
@@ -138,8 +138,8 @@ def test_delete_replaces_live_books_by_tombstones_found_in_the_feed(tables, dyna
         assert set(tombstone) == {"book_id", "deleted_at", "changed_at", "change_shard", "expires_at"}
         assert is_deleted(tombstone) and tombstone["deleted_at"] == tombstone["changed_at"] > moment
         assert tombstone["change_shard"] == change_shard(book_id)
-        assert started + TOMBSTONE_LIFETIME_SECONDS - 1 <= tombstone["expires_at"] \
-            <= time.time() + TOMBSTONE_LIFETIME_SECONDS
+        assert started + feed.TOMBSTONE_LIFETIME_SECONDS - 1 <= tombstone["expires_at"] \
+            <= time.time() + feed.TOMBSTONE_LIFETIME_SECONDS
     assert not is_deleted(books["OL2W"]) and "OL9W" not in books  # a deletion never creates an item
     assert set(changed_since(dynamodb, tables["books"], moment)) == {"OL1W", "GB3"}
     assert ("OL1W", "u-1") in items(dynamodb, tables["ratings"])  # ratings of a deleted book stay

@@ -22,6 +22,7 @@ from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files
 from bookrec_local import definitions
 from bookrec_local.procs import local_dynamodb, running_moto
 
+
 @pytest.mark.parametrize("command, words", [
     ([], ["extract", "import-jsonl", "import-goodbooks", "load", "seed", "delete", "rejects"]),
     (["extract"], ["--works", "--authors", "--editions", "--ratings", "--language", "--min-ratings",
@@ -86,9 +87,9 @@ def test_import_commands_through_the_cli(tmp_path, samples):
 
 def test_without_a_terminal_progress_is_a_periodic_log_line(caplog, monkeypatch):
     monkeypatch.setattr("bookrec_etl.progress.LOG_EVERY_SECONDS", 0.0)
-    with caplog.at_level(logging.INFO, logger="bookrec.etl"):
-        with Progress("extract works", 2_000_000, "bytes", interactive=False) as bar:
-            bar.advance(500_000, 1_000)
+    with caplog.at_level(logging.INFO, logger="bookrec.etl"), \
+            Progress("extract works", 2_000_000, "bytes", interactive=False) as bar:
+        bar.advance(500_000, 1_000)
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("extract works: 500.0 KB of 2.0 MB (25%)") and "1,000 records" in lines[0]
     assert "ETA" in lines[0] and lines[-1].endswith("(done)")

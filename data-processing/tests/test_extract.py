@@ -16,7 +16,6 @@ from bookrec_etl.records import MAX_ISBNS, as_isbn13
 from bookrec_etl.report import Rejects
 
 
-
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
 

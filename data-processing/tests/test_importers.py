@@ -12,6 +12,7 @@ from bookrec_etl.progress import Progress
 from bookrec_etl.records import isbn13_is_valid
 from bookrec_etl.report import Rejects
 
+
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
 

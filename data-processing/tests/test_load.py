@@ -21,12 +21,13 @@ from bookrec_common.changes import change_shard
 from bookrec_common.dynamo import from_item, to_item
 from bookrec_etl.checkpoint import prefix_digest
 from bookrec_etl.cli import main
+from bookrec_etl.dynamodb import BACKOFF_BASE
 from bookrec_etl.extract import Dumps, extract
 from bookrec_etl.importers import import_goodbooks, import_jsonl
-from bookrec_etl.dynamodb import BACKOFF_BASE
 from bookrec_etl.load import Checkpoint, Loader, Tables, file_stamp, to_write
 from bookrec_etl.progress import Progress
 from bookrec_etl.report import Rejects
+
 
 def quiet(label, total, unit):
     return Progress(label, total, unit, interactive=False)
