@@ -53,8 +53,9 @@ class Catalogue:
         return list(self.books)
 
     def summary(self) -> dict[str, int]:
-        return {"books": len(self.books), "typable_titles": len(self.typable), "queries": len(self.queries), "authors": len(self.authors),
-                "subjects": len(self.subjects), "years": len(self.years), "users": len(self.users)}
+        return {"books": len(self.books), "typable_titles": len(self.typable), "queries": len(self.queries),
+                "authors": len(self.authors), "subjects": len(self.subjects), "years": len(self.years),
+                "users": len(self.users)}
 
 
 def title_tokens(title: str) -> list[str]:
@@ -141,7 +142,7 @@ def discover(fetch: Fetch, *, seed: int = 7, max_books: int = 3000, max_queries:
         rng.shuffle(candidates)
         candidates = candidates[: max_queries * 2]
         found = list(pool.map(lambda q: bool(search(q)), candidates))
-        cat.queries = [q for q, ok in zip(candidates, found) if ok][:max_queries]
+        cat.queries = [q for q, ok in zip(candidates, found, strict=True) if ok][:max_queries]
 
         status, body = fetch("POST", "/books/batch", {"book_ids": cat.popular[:100]})
         if status == 200 and isinstance(body, dict):

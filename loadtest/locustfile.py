@@ -414,7 +414,7 @@ class HeavyUser(BookrecUser):
     @tag("mix", "memory", "search")
     @task(1)
     def autocomplete_task(self) -> None:
-        book_id, title = self.rng.choice(self.titles)
+        _, title = self.rng.choice(self.titles)
         prefixes = typing_prefixes(title, max_chars=8)
         self.autocomplete(self.rng.choice(prefixes[1:] or prefixes))
 

@@ -117,7 +117,7 @@ def _windowed_rates(points: list[dict[str, float | None]], window: float = RATE_
     reports (every 3 s); differences of the totals are right in both modes.
     """
     start = 0
-    for i, point in enumerate(points):
+    for point in points:
         while points[start]["t"] < point["t"] - window:
             start += 1
         first = points[start]
@@ -204,7 +204,7 @@ def plot(run_dir: Path) -> list[Path]:
     cols = 3
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(15, 3.2 * rows), squeeze=False, sharex=True)
-    for ax, name in zip(axes.flat, panels):
+    for ax, name in zip(axes.flat, panels, strict=False):  # the grid's last cells may be left empty
         points = series[name]
         xs = [p["t"] - t0 for p in points]
         for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):

@@ -6,6 +6,8 @@ runs the first shape class it finds in a locustfile.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from locust import LoadTestShape, User
 
 from loadtest import scenarios
@@ -14,7 +16,7 @@ from loadtest import scenarios
 class ScenarioShape(LoadTestShape):
     abstract = True
     scenario_name = ""
-    user_classes: dict[str, type[User]] = {}
+    user_classes: ClassVar[dict[str, type[User]]] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ I/O, so they are unit-tested on their own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import msgspec
@@ -84,7 +85,7 @@ def check_search(page: contract.SearchPage, *, query: str, limit: int, offset: i
     if expect_results:
         _require(page.count > 0, f"no results for {query!r}, which matches catalogue books")
     scores = [item.score for item in page.items]
-    _require(all(a >= b for a, b in zip(scores, scores[1:])), "results are not ranked by score")
+    _require(all(a >= b for a, b in pairwise(scores)), "results are not ranked by score")
 
 
 def check_autocomplete(page: contract.SearchPage, *, prefix: str, limit: int) -> None:
@@ -116,7 +117,7 @@ def check_advanced(page: contract.SearchPage, *, criteria: Mapping[str, Any], li
     keys = {"year": lambda i: i.first_publish_year, "rating": lambda i: i.avg_rating}.get(sort or "")
     if keys is not None:
         values = [keys(item) for item in page.items if keys(item) is not None]
-        pairs = list(zip(values, values[1:]))
+        pairs = list(pairwise(values))
         ordered = all(a >= b for a, b in pairs) if descending else all(a <= b for a, b in pairs)
         _require(ordered, f"results are not sorted by {sort} {'desc' if descending else 'asc'}")
 
@@ -156,7 +157,7 @@ def check_rate(rate: contract.Rate, *, status: int, book_id: str, user_id: str, 
 
 
 def _newest_first(stamps: list[str], what: str) -> None:
-    _require(all(a >= b for a, b in zip(stamps, stamps[1:])), f"{what} are not newest first")
+    _require(all(a >= b for a, b in pairwise(stamps)), f"{what} are not newest first")
 
 
 def check_book_ratings(page: contract.BookRatings, *, book_id: str, limit: int) -> None:
@@ -193,4 +194,4 @@ def check_recommendations(reco: contract.Recommendations, *, user_id: str, limit
     rated = set(already_rated) & set(ids)
     _require(not rated, f"recommends books the user already rated: {sorted(rated)[:3]}")
     scores = [r.score for r in reco.recommendations]
-    _require(all(a >= b for a, b in zip(scores, scores[1:])), "recommendations are not ranked by score")
+    _require(all(a >= b for a, b in pairwise(scores)), "recommendations are not ranked by score")

@@ -25,14 +25,16 @@ def checkov_binary() -> Path | None:
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     checkov_binary() is None,
-    reason="checkov is not installed: `make checkov` creates .venv-checkov (make test runs it; the install needs PyPI)")]
+    reason="checkov is not installed: `make checkov` creates .venv-checkov "
+           "(make test runs it; the install needs PyPI)")]
 
 
 @pytest.fixture(scope="module")
 def report() -> dict:
     binary = checkov_binary()
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-    assert version == PINNED, f".venv-checkov has checkov {version}, infrastructure/checkov-requirements.txt pins {PINNED}"
+    assert version == PINNED, (f".venv-checkov has checkov {version}, "
+                               f"infrastructure/checkov-requirements.txt pins {PINNED}")
     result = subprocess.run(
         [str(binary), "--directory", str(INFRASTRUCTURE), "--framework", "terraform", "--output", "json",
          "--compact", "--skip-download"],

@@ -74,7 +74,8 @@ def test_tables_and_indexes_match_the_definitions(applied):
             assert ttl["TimeToLiveStatus"] == "DISABLED", logical
     books = dynamodb.describe_table(TableName=f"{PREFIX}-books")["Table"]
     changes = next(i for i in books["GlobalSecondaryIndexes"] if i["IndexName"] == "changes")
-    assert [(k["AttributeName"], k["KeyType"]) for k in changes["KeySchema"]] == [("change_shard", "HASH"), ("changed_at", "RANGE")]
+    assert [(k["AttributeName"], k["KeyType"]) for k in changes["KeySchema"]] == [("change_shard", "HASH"),
+                                                                                   ("changed_at", "RANGE")]
     assert changes["Projection"]["ProjectionType"] == "ALL"
     assert outputs["table_names"] == {k: f"{PREFIX}-{k}" for k in definitions.tables()}
 
@@ -84,7 +85,8 @@ def test_alb_rules_and_target_groups_match_the_definitions(applied):
     elb = client("elbv2")
     lb = elb.describe_load_balancers(Names=[f"{PREFIX}-alb"])["LoadBalancers"][0]
     assert outputs["alb_dns_name"] == lb["DNSName"]
-    groups = {g["TargetGroupArn"]: g for g in elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]}
+    groups = {g["TargetGroupArn"]: g
+              for g in elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]}
     services = definitions.services()
     by_name = {g["TargetGroupName"]: g for g in groups.values()}
     for name, spec in services.items():
@@ -99,13 +101,15 @@ def test_alb_rules_and_target_groups_match_the_definitions(applied):
     for rule in rules:
         if rule["IsDefault"]:
             continue
-        patterns = [v for c in rule["Conditions"] for v in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))]
+        patterns = [v for c in rule["Conditions"]
+                    for v in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))]
         action = rule["Actions"][0]
         target = (groups[action["TargetGroupArn"]]["TargetGroupName"] if action["Type"] == "forward"
                   else f"fixed:{action['FixedResponseConfig']['StatusCode']}")
         got[int(rule["Priority"])] = (sorted(patterns), target)
     expected = {r["priority"]: (sorted(r["path_patterns"]),
-                                f"{PREFIX}-{r['service']}" if "service" in r else f"fixed:{r['fixed_response']['status_code']}")
+                                f"{PREFIX}-{r['service']}" if "service" in r
+                                else f"fixed:{r['fixed_response']['status_code']}")
                 for r in definitions.routes()["rules"]}
     assert got == expected
 
@@ -203,7 +207,8 @@ def test_user_pool_client_and_admin_group(applied):
     assert outputs["jwt_issuer"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
     app = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
     assert "ClientSecret" not in app
-    assert set(app["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert set(app["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH",
+                                             "ALLOW_REFRESH_TOKEN_AUTH"}
     assert app["AccessTokenValidity"] == 1 and app["TokenValidityUnits"]["AccessToken"] == "hours"
     groups = cognito.list_groups(UserPoolId=pool_id)["Groups"]
     assert [g["GroupName"] for g in groups] == ["admin"]
@@ -248,7 +253,8 @@ def test_alb_edge_logs_protection_and_waf(applied):
     assert attributes["access_logs.s3.prefix"] == "alb"
     assert attributes["deletion_protection.enabled"] == "false"  # the emulator's copy must be destroyable
     assert outputs["https"] is False
-    assert [(l["Port"], l["Protocol"]) for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]] == [(80, "HTTP")]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert [(listener["Port"], listener["Protocol"]) for listener in listeners] == [(80, "HTTP")]
     waf = client("wafv2")
     acl = waf.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])["WebACL"]
     assert acl["ARN"] == outputs["web_acl_arn"]
@@ -421,7 +427,8 @@ def test_builder_task_definitions_and_schedules(applied):
         assert logs["options"]["awslogs-stream-prefix"] == f"{name}-builder"
     ec2 = client("ec2")
     groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
-    subnets = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-private-*"]}])["Subnets"]}
+    private = [{"Name": "tag:Name", "Values": [f"{PREFIX}-private-*"]}]
+    subnets = {s["SubnetId"] for s in ec2.describe_subnets(Filters=private)["Subnets"]}
     assert subnets
     scheduler = client("scheduler")
     assert set(outputs["builder_schedule_names"]) == set(builders)
@@ -453,7 +460,8 @@ def test_vpc_flow_logs_default_group_and_described_rules(applied):
     assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == []
     ours = [g for g in groups if g["GroupName"] != "default"]
     builders = [name for name, spec in definitions.services().items() if "builder" in spec]
-    assert len(ours) == len(definitions.services()) + len(builders) + 2  # one per service and builder, the ALB's, Redis's
+    # one per service and builder, the ALB's, Redis's
+    assert len(ours) == len(definitions.services()) + len(builders) + 2
     for name in builders:  # builders take no connections
         assert next(g for g in ours if g["GroupName"] == f"{PREFIX}-{name}-builder")["IpPermissions"] == []
     assert all(g["Description"] for g in ours)
@@ -530,8 +538,8 @@ def test_the_dev_shape_plans_with_its_edge(tmp_path):
     with running_moto() as moto:
         root = tmp_path / "dev-shape"
         root.mkdir()
-        (root / "main.tf").write_text(DEV_SHAPE.replace("ENDPOINT", moto.endpoint)
-                                      .replace("PLATFORM", os.path.relpath(tf.INFRASTRUCTURE / "modules" / "platform", root)))
+        platform = os.path.relpath(tf.INFRASTRUCTURE / "modules" / "platform", root)
+        (root / "main.tf").write_text(DEV_SHAPE.replace("ENDPOINT", moto.endpoint).replace("PLATFORM", platform))
         terraform = tf.Terraform(root, tmp_path / "work")
         terraform.init(backend=False)
         plan = tmp_path / "plan"

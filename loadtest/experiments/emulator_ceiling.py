@@ -106,7 +106,8 @@ async def measure(args: argparse.Namespace) -> dict:
         calls_done = sum(len(v) * CALLS[r] for r, v in latencies.items())
         all_latencies = [x for v in latencies.values() for x in v]
         return {
-            "endpoint": args.endpoint, "routes": sorted(set(routes)), "concurrency": args.concurrency, "seconds": round(elapsed, 1),
+            "endpoint": args.endpoint, "routes": sorted(set(routes)), "concurrency": args.concurrency,
+            "seconds": round(elapsed, 1),
             "books_sampled": len(books), "users_sampled": len(users),
             "route_equivalents_per_s": round(routes_done / elapsed, 1),
             "dynamodb_calls_per_s": round(calls_done / elapsed, 1),

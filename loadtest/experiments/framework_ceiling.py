@@ -39,17 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     paths.write_text("".join(f"/books/OL{n}W\n" for n in range(1, 1001)))
     app_port, alb_port = free_port(), free_port()
     # The ceiling app has no /health: its one route serves as bookdetail's health check.
-    health = {**{name: spec["health_path"] for name, spec in definitions.services().items()}, "bookdetail": "/books/OL1W"}
+    health = {**{name: spec["health_path"] for name, spec in definitions.services().items()},
+              "bookdetail": "/books/OL1W"}
     config = out / "haproxy.cfg"
-    config.write_text(render_config(definitions.routes(), {**default_targets(), "bookdetail": [f"127.0.0.1:{app_port}"]},
-                                    port=alb_port, threads=args.alb_workers, health_paths=health))
+    targets = {**default_targets(), "bookdetail": [f"127.0.0.1:{app_port}"]}
+    config.write_text(render_config(definitions.routes(), targets, port=alb_port, threads=args.alb_workers,
+                                    health_paths=health))
     app = start(granian_command("loadtest.experiments.ceiling", app_port), out / "granian.log")
     alb = start([haproxy_binary(), "-f", str(config), "-db"], out / "alb.log")
     results = {}
     try:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{app_port}/books/OL1W"), 60, "ceiling app", app)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{alb_port}/books/OL1W"), 60, "local ALB", alb)
-        for name, port in (("granian", app_port), (f"local ALB (HAProxy, {args.alb_workers} thread) + granian", alb_port)):
+        for name, port in (("granian", app_port),
+                           (f"local ALB (HAProxy, {args.alb_workers} thread) + granian", alb_port)):
             say(f"wrk {args.connections} connections for {args.seconds}s: {name}")
             results[name] = run_wrk(f"http://127.0.0.1:{port}", paths, args.seconds, args.connections)
             say(json.dumps({k: v for k, v in results[name].items() if k != "raw"}))

@@ -42,7 +42,8 @@ a replica of the current code with those variables (granian's GRANIAN_* options
 included), measured the same way. --service-code REV runs the services' own
 packages as committed at REV in every variant (when the working tree's are
 mid-change). Absolute figures move with
-whatever else runs on the machine; compare only runs made side by side. Writes loadtest/results/<timestamp>-request-budget/.
+whatever else runs on the machine; compare only runs made side by side. Writes
+loadtest/results/<timestamp>-request-budget/.
 """
 
 from __future__ import annotations
@@ -244,8 +245,9 @@ def measure_service(service: str, variant: str, pid: int, url: str, paths: Path,
     if not samples:
         parts_us["other"] += python_cpu * per_request
     parts_us["server"] += native * per_request
-    return Budget(service, variant, requests, result["requests_per_s"], result.get("p50_ms"), result.get("p99_ms"), result.get("non_2xx", 0),
-                  round(cpu_total, 3), round(native, 3), samples, {k: round(v, 1) for k, v in parts_us.items()})
+    return Budget(service, variant, requests, result["requests_per_s"], result.get("p50_ms"), result.get("p99_ms"),
+                  result.get("non_2xx", 0), round(cpu_total, 3), round(native, 3), samples,
+                  {k: round(v, 1) for k, v in parts_us.items()})
 
 
 def combined(budgets: list[Budget]) -> list[Budget]:
@@ -259,7 +261,8 @@ def combined(budgets: list[Budget]) -> list[Budget]:
         p50s = [b.p50_ms for b in runs if b.p50_ms is not None]
         p99s = [b.p99_ms for b in runs if b.p99_ms is not None]
         out.append(Budget(service, variant, requests, sum(b.requests_per_s for b in runs) / len(runs),
-                          sum(p50s) / len(p50s) if p50s else None, sum(p99s) / len(p99s) if p99s else None, sum(b.non_2xx for b in runs),
+                          sum(p50s) / len(p50s) if p50s else None, sum(p99s) / len(p99s) if p99s else None,
+                          sum(b.non_2xx for b in runs),
                           round(sum(b.cpu_seconds for b in runs), 3), round(sum(b.native_cpu_seconds for b in runs), 3),
                           sum(b.samples for b in runs),
                           {part: round(sum(b.parts_us[part] * b.requests for b in runs) / requests, 1)

@@ -54,8 +54,10 @@ def emulator_ceiling(stack: Stack, out: Path, seconds: int) -> dict:
     """The moto server's own rate for the dynamo group's DynamoDB calls (separate process: it imports boto)."""
     result = out / "emulator_ceiling.json"
     env = stack.env
-    subprocess.run([sys.executable, "-m", "loadtest.experiments.emulator_ceiling", "--endpoint", env["AWS_ENDPOINT_URL"],
-                    "--books-table", env["BOOKS_TABLE"], "--ratings-table", env["RATINGS_TABLE"], "--seconds", str(seconds), "--output", str(result)],
+    subprocess.run([sys.executable, "-m", "loadtest.experiments.emulator_ceiling",
+                    "--endpoint", env["AWS_ENDPOINT_URL"],
+                    "--books-table", env["BOOKS_TABLE"], "--ratings-table", env["RATINGS_TABLE"],
+                    "--seconds", str(seconds), "--output", str(result)],
                    check=True)
     return json.loads(result.read_text())
 
