@@ -245,11 +245,13 @@ def plot(run_dir: Path) -> list[Path]:
 
 
 def table(summary: dict[str, Any]) -> str:
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
     lines = [f"{'endpoint':<42} {'reqs':>8} {'fails':>6} {'req/s':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>7}"]
     for e in [*summary["endpoints"], {**summary["totals"], "method": "", "name": "all"}]:
         if "requests" not in e:  # no totals: Locust never ran (its errors are printed after the table)
             continue
-        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         lines.append(f"{(e['method'] + ' ' + e['name']).strip()[:42]:<42} {e['requests']:>8} {e['failures']:>6} "
                      f"{e['requests_per_s']:>8.1f} {fmt(e['p50_ms']):>6} {fmt(e['p95_ms']):>6} "
                      f"{fmt(e['p99_ms']):>6} {fmt(e['max_ms']):>7}")

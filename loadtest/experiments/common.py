@@ -217,7 +217,10 @@ def top_functions(raw: Path, n: int = 25) -> dict[str, Any]:
         for frame in set(map(_short, frames)):
             inclusive[frame] += samples
         modules[_module(frames[-1])] += samples
-    pct = lambda c: round(100 * c / total, 1) if total else 0.0  # noqa: E731
+
+    def pct(c: int) -> float:
+        return round(100 * c / total, 1) if total else 0.0
+
     return {"samples": total,
             "self_percent": [[f, pct(c)] for f, c in own.most_common(n)],
             "inclusive_percent": [[f, pct(c)] for f, c in inclusive.most_common(n)],
@@ -264,10 +267,13 @@ def write_experiment(out: Path, name: str, variants: list[Variant], extra: dict[
     summary = {"experiment": name, "machine": report.machine(), "variants": rows, **(extra or {})}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     comparison_plot(out, name, rows)
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
     print(f"\n=== {name}")
     print(f"{'variant':<34} {'req/s':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'fails':>6}  busiest")
     for r in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         print(f"{r['variant']:<34} {r['requests_per_s'] or 0:>8.1f} {fmt(r['p50_ms']):>6} {fmt(r['p95_ms']):>6} "
               f"{fmt(r['p99_ms']):>6} {r['failures'] if r['failures'] is not None else '-':>6}  "
               f"{r['busiest_process']}")

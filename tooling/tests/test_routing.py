@@ -102,7 +102,8 @@ def test_rules_are_evaluated_by_priority_not_file_order():
 
 
 @pytest.mark.parametrize("rules", [
-    [{"priority": 1, "path_patterns": ["/a"], "service": "s"}, {"priority": 1, "path_patterns": ["/b"], "service": "s"}],
+    [{"priority": 1, "path_patterns": ["/a"], "service": "s"},
+     {"priority": 1, "path_patterns": ["/b"], "service": "s"}],
     [{"priority": 1, "path_patterns": ["/a"]}],
 ])
 def test_invalid_rule_sets_are_refused(rules):
