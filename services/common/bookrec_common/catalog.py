@@ -19,6 +19,10 @@ OPEN_LIBRARY_WORK_ID = re.compile(r"^OL[1-9][0-9]{0,11}W$")
 # Goodbooks-10k ids are namespaced so they can never collide with Open Library ids.
 GOODBOOKS_ID = re.compile(r"^GB[1-9][0-9]{0,7}$")
 BOOK_ID = re.compile(r"^(?:OL[1-9][0-9]{0,11}W|GB[1-9][0-9]{0,7})$")
+BOOK_ID_RULE = "an Open Library work id such as OL45883W, or a goodbooks id such as GB123"
+# A user id is a token's `sub` (a UUID on Cognito) or an imported reader's id (gb-58): paths, keys, cursors.
+USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+USER_ID_RULE = "1..64 characters of A-Z a-z 0-9 _ . @ -"
 
 STARS = ("1", "2", "3", "4", "5")
 # DynamoDB refuses a sort key over 1,024 bytes, in secondary indexes too: title_norm (the title-prefix
@@ -146,8 +150,13 @@ def title_bucket(title_norm: str) -> str:
     return title_norm[:1] or "_"
 
 
-def is_book_id(value: str) -> bool:
-    return bool(BOOK_ID.fullmatch(value))
+def is_book_id(value: object) -> bool:
+    # fullmatch: the patterns' `$` alone would also accept a trailing newline.
+    return isinstance(value, str) and BOOK_ID.fullmatch(value) is not None
+
+
+def is_user_id(value: object) -> bool:
+    return isinstance(value, str) and USER_ID.fullmatch(value) is not None
 
 
 def empty_distribution() -> dict[str, int]:

@@ -48,6 +48,17 @@ class ValidationFailed(BadRequest):
     code, title = "validation_failed", "Request validation failed"
 
 
+def field_error(field: str, message: str, source: str = "body") -> dict[str, str]:
+    """One entry of a validation problem's `errors`: the field, what is wrong with it, and where it was
+    (body, query, path, header, request)."""
+    return {"field": field, "message": message, "source": source}
+
+
+def invalid(field: str, message: str, source: str = "body", detail: str | None = None) -> ValidationFailed:
+    """A 400 naming one bad field; its detail is `detail`, or "field: message"."""
+    return ValidationFailed(detail or f"{field}: {message}", errors=[field_error(field, message, source)])
+
+
 class Unauthorized(ProblemError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
@@ -124,10 +135,10 @@ def _validation_errors(extra: Any) -> list[dict[str, Any]]:
     for item in items:
         if isinstance(item, dict):
             message = str(item.get("message", "invalid"))
-            errors.append({"field": _field_name(item.get("key"), message), "message": message,
-                           "source": item.get("source") or "body"})
+            errors.append(field_error(_field_name(item.get("key"), message), message,
+                                      item.get("source") or "body"))
         else:
-            errors.append({"field": "body", "message": str(item), "source": "body"})
+            errors.append(field_error("body", str(item)))
     return errors
 
 
@@ -143,8 +154,8 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[dict
         errors = _validation_errors(exc.extra)
         if not errors:  # e.g. "Missing required query parameter 'q' for path /search"
             named = re.search(r"(query|path|header|cookie) parameter '([^']+)'", exc.detail)
-            errors = [{"field": named[2] if named else "request", "message": exc.detail,
-                       "source": named[1] if named else "request"}]
+            errors = [field_error(named[2], exc.detail, named[1]) if named
+                      else field_error("request", exc.detail, "request")]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
         return problem_response(request, 400, "validation_failed", "Request validation failed", detail,
                                 errors)
@@ -194,8 +205,6 @@ def decode_strictly(body: bytes, target: type[Any]) -> Any:
         return msgspec.json.decode(body, type=target, strict=True)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        raise ValidationFailed(message, errors=[{"field": _field_name("body", message), "message": message,
-                                                 "source": "body"}]) from None
+        raise invalid(_field_name("body", message), message, detail=message) from None
     except msgspec.DecodeError as exc:
-        raise ValidationFailed(f"invalid JSON: {exc}", errors=[{"field": "body", "message": str(exc),
-                                                                 "source": "body"}]) from None
+        raise invalid("body", str(exc), detail=f"invalid JSON: {exc}") from None
