@@ -18,8 +18,9 @@ from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
 from bookrec_common.builder import Built, build_with, main
 from bookrec_common.catalog import iso_stamp
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
+from bookrec_search.building import IndexBuilder
 from bookrec_search.engine import caught_up
-from bookrec_search.index import IndexBuilder, SearchIndex
+from bookrec_search.index import SearchIndex
 from bookrec_search.settings import SearchSettings, get_settings
 from bookrec_search.snapshot import dump, load
 from bookrec_search.store import BookSource, change_feed
@@ -50,7 +51,8 @@ class IndexBuild:
         watermark = epoch_of(previous.watermark)
         if not await self._feed.changed_since(watermark - self._overlap):
             return None  # a few reads, rather than fetching and decoding the whole previous artifact
-        index = await asyncio.to_thread(load, await self._store.fetch(previous))
+        payload = await self._store.fetch(previous)
+        index = await asyncio.to_thread(lambda: SearchIndex(load(payload)))
         updated, position, _ = await caught_up(self._feed, index, watermark, self._overlap, self._clock)
         if updated is index:
             return None
@@ -60,12 +62,12 @@ class IndexBuild:
         started = self._clock()
         builder = IndexBuilder()
         read = await self._source.scan(builder.add_all)
-        index = await asyncio.to_thread(builder.build)
+        index = await asyncio.to_thread(lambda: SearchIndex(builder.build()))
         return await self._built(index, started, read)
 
     @staticmethod
     async def _built(index: SearchIndex, position: float, reads: int) -> Built:
-        payload = await asyncio.to_thread(dump, index)
+        payload = await asyncio.to_thread(dump, index.parts)
         return Built(payload, iso_stamp(position), index.size, reads)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -21,19 +21,8 @@ from bookrec_search.columns import (
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.facets import ValuePairs
 from bookrec_search.lexicon import IsbnMap, Lexicon
-
-if TYPE_CHECKING:
-    from bookrec_search.index import SearchIndex
-
-FIELDS = ("title", "authors", "subjects", "original_title")
-FIELD_WEIGHTS = (3.0, 2.0, 1.0, 3.0)
-TITLE, ORIGINAL_TITLE = 0, 3  # a book's two names: a term counts through the one it scores better in
-K1, B = 1.2, 0.75
-
-
-def saturated(frequencies: np.ndarray, lengths: np.ndarray, average_length: float) -> np.ndarray:
-    tf = frequencies.astype(np.float32)
-    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / max(average_length, 1e-9)))
+from bookrec_search.parts import IndexParts
+from bookrec_search.scoring import FIELD_WEIGHTS, FIELDS, ORIGINAL_TITLE, TITLE, saturated
 
 
 def field_impacts(field: int, keys: np.ndarray, frequencies: np.ndarray, lengths: np.ndarray,
@@ -110,7 +99,7 @@ class Occurrences:
 
 
 class IndexBuilder:
-    """Collects book records (page by page as a Scan delivers them) and builds a SearchIndex."""
+    """Collects book records (page by page as a Scan delivers them) and builds an index's parts."""
 
     def __init__(self, average_lengths: Sequence[float] | None = None) -> None:
         self._average_lengths = average_lengths
@@ -153,9 +142,7 @@ class IndexBuilder:
             self.add(record)
         return self
 
-    def build(self) -> SearchIndex:
-        from bookrec_search.index import SearchIndex  # the index module builds through this one
-
+    def build(self) -> IndexParts:
         size, term_count = len(self._ids), len(self._vocabulary)
         lengths = tuple(self._occurrences.field_lengths(f) for f in range(len(FIELDS)))
         averages = tuple(self._average_lengths or field_averages(lengths))
@@ -169,7 +156,7 @@ class IndexBuilder:
         title_order.sort(key=self._title_norms.__getitem__)
         codes = {code: i for i, code in enumerate(dict.fromkeys(self._languages))}
         book_ids = id_array(self._ids)
-        return SearchIndex(
+        return IndexParts(
             book_ids=book_ids, id_order=np.argsort(book_ids, kind="stable").astype(np.int32),
             titles=self._titles.column(), title_norms=TextColumn.of(self._title_norms),
             authors=self._authors.column(), signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),

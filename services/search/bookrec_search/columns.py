@@ -16,6 +16,9 @@ TERM_SHIFT = 32  # a (term, document) pair packed as term << 32 | document, so p
 DOC_MASK = (1 << TERM_SHIFT) - 1
 MAX_FREQUENCY = np.iinfo(np.uint16).max
 SPLICE_STEPS = 20_000  # up to this many drops and inserts, splice by copying stretches; beyond, by masks
+DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates exceed 1/32 of the documents
+
+PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one value each
 
 
 class TextColumn:
@@ -188,6 +191,39 @@ class PostingLists:
     @property
     def nbytes(self) -> int:
         return int(self.offsets.nbytes + self.docs.nbytes + self.values.nbytes)
+
+
+def intersection(lists: Sequence[PostingList], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Documents (of `size`) in every list, ascending, and, per list, where each of them sits in that list.
+
+    Starts from the shortest list; each longer one is probed by binary search, or, when many
+    candidates remain, through a dense document -> place map (one pass instead of a search each).
+    """
+    order = sorted(range(len(lists)), key=lambda j: len(lists[j][0]))
+    candidates = lists[order[0]][0]
+    if len(lists) == 1:
+        return candidates, [slice(None)]  # type: ignore[list-item]  # the whole list, without a copy
+    where: dict[int, np.ndarray] = {order[0]: np.arange(len(candidates))}
+    for j in order[1:]:
+        present, at = probe(lists[j][0], candidates, size)
+        candidates = candidates[present]
+        where = {k: v[present] for k, v in where.items()}
+        where[j] = at[present]
+    return candidates, [where[j] for j in range(len(lists))]
+
+
+def probe(docs: np.ndarray, candidates: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidates are in the ascending `docs` (of `size` documents), and where (meaningful where
+    present)."""
+    if not len(docs):
+        return np.zeros(len(candidates), dtype=bool), np.zeros(len(candidates), dtype=np.intp)
+    if len(candidates) * DENSE_PROBE_SHARE > size:
+        place = np.full(size, -1, dtype=np.int32)
+        place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
+        at = place[candidates]
+        return at >= 0, at
+    at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+    return docs[at] == candidates, at
 
 
 def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,

@@ -36,7 +36,9 @@ from prometheus_client import Counter, Gauge
 
 from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
-from bookrec_search.index import BLOCK_TOP, IndexBuilder, SearchIndex, suggestion_key
+from bookrec_search.building import IndexBuilder
+from bookrec_search.documents import suggestion_key
+from bookrec_search.index import BLOCK_TOP, SearchIndex
 from bookrec_search.snapshot import load as load_snapshot
 from bookrec_search.store import BookSource
 
@@ -111,7 +113,7 @@ class SearchEngine:
         builder = IndexBuilder()
         read = await self.source.scan(builder.add_all)
         building = time.perf_counter()
-        index = await asyncio.to_thread(builder.build)
+        index = await asyncio.to_thread(lambda: SearchIndex(builder.build()))
         self._publish(index, started, time.perf_counter() - building)
         log.info("index of %d books loaded from the table in %.1fs", read, self._clock() - started)
 
@@ -119,7 +121,7 @@ class SearchEngine:
         """Decode a checked artifact and catch it up from its watermark before swapping it in, so a
         swap never steps back in time."""
         started = time.perf_counter()
-        index = await asyncio.to_thread(load_snapshot, payload)
+        index = await asyncio.to_thread(lambda: SearchIndex(load_snapshot(payload)))
         index, position, read = await caught_up(self.feed, index, epoch_of(manifest.watermark), self._overlap,
                                                 self._clock)
         self._publish(index, position, time.perf_counter() - started)

@@ -1,21 +1,19 @@
 """Advanced search's filters: per-field text (exact words, scored with that field's lists) and columns.
 
-Pure, numpy, no I/O; `SearchIndex.advanced` pages what these select.
+Over an index's parts and derived columns; pure, numpy, no I/O. `SearchIndex.advanced` pages what these
+select.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bookrec_search.building import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, saturated
-from bookrec_search.columns import largest_pairs
+from bookrec_search.columns import PostingList, intersection, largest_pairs
 from bookrec_search.documents import NO_YEAR, query_terms
-
-if TYPE_CHECKING:
-    from bookrec_search.index import PostingList, SearchIndex
+from bookrec_search.parts import Derived, IndexParts
+from bookrec_search.scoring import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, idf, saturated
 
 SORTS = ("relevance", "rating", "year", "title")
 
@@ -31,7 +29,7 @@ class Filters:
     language: str | None = None
 
 
-def field_text(index: SearchIndex,
+def field_text(parts: IndexParts,
                filters: Filters) -> tuple[np.ndarray | None, np.ndarray | None, list[str]] | None:
     """The books passing the title, author and subject filters (None: every book), their text scores, and
     the words looked for; None when some word is in no book's field.
@@ -45,49 +43,50 @@ def field_text(index: SearchIndex,
     matched_words: dict[str, None] = {}
     for field, phrase in enumerate((filters.title, filters.author, filters.subject)):
         for word in query_terms(phrase or ""):
-            found = _title_list(index, word) if field == TITLE else _field_list(index, field, word)
+            found = _title_list(parts, word) if field == TITLE else _field_list(parts, field, word)
             if found is None:
                 return None
             matched_words[word] = None
             field_lists.append(found)
     if field_lists:
         # One intersection over every word of every field; scores only for the books left.
-        candidates, where = index.intersection([posting_list for _, posting_list in field_lists])
+        candidates, where = intersection([posting_list for _, posting_list in field_lists], parts.size)
         text = np.zeros(len(candidates), dtype=np.float32)
         for (field, (docs, values)), at in zip(field_lists, where):
             if field is None:
                 text += values[at]
             else:
-                text += np.float32(index.idf(len(docs)) * FIELD_WEIGHTS[field]) * saturated(
-                    values[at], index.lengths[field][candidates], index.average_lengths[field])
+                text += np.float32(idf(parts.size, len(docs)) * FIELD_WEIGHTS[field]) * saturated(
+                    values[at], parts.lengths[field][candidates], parts.average_lengths[field])
     return candidates, text, list(matched_words)
 
 
-def _field_list(index: SearchIndex, field: int, word: str) -> tuple[int, PostingList] | None:
-    term = index.vocabulary.get(word)
+def _field_list(parts: IndexParts, field: int, word: str) -> tuple[int, PostingList] | None:
+    term = parts.vocabulary.get(word)
     if term is None:
         return None
-    docs, frequencies = index.fields[field].get(term)
+    docs, frequencies = parts.fields[field].get(term)
     return (field, (docs, frequencies)) if len(docs) else None
 
 
-def _title_list(index: SearchIndex, word: str) -> tuple[int | None, PostingList] | None:
+def _title_list(parts: IndexParts, word: str) -> tuple[int | None, PostingList] | None:
     """The books with `word` in either name; scored here when some has it in the original title."""
-    title = _field_list(index, TITLE, word)
-    original = _field_list(index, ORIGINAL_TITLE, word)
+    title = _field_list(parts, TITLE, word)
+    original = _field_list(parts, ORIGINAL_TITLE, word)
     if original is None:
         return title
     lists = [posting_list for posting_list in (title, original) if posting_list is not None]
     union = np.union1d(*(docs for _, (docs, _) in lists)) if len(lists) > 1 else original[1][0]
-    idf = index.idf(len(union))
-    scores = [np.float32(idf * FIELD_WEIGHTS[f]) * saturated(frequencies, index.lengths[f][docs],
-                                                             index.average_lengths[f])
+    weight = idf(parts.size, len(union))
+    scores = [np.float32(weight * FIELD_WEIGHTS[f]) * saturated(frequencies, parts.lengths[f][docs],
+                                                                parts.average_lengths[f])
               for f, (docs, frequencies) in lists]
     docs, best = largest_pairs([d.astype(np.int64) for _, (d, _) in lists], scores)
     return None, (docs.astype(np.int32), best)
 
 
-def column_mask(index: SearchIndex, filters: Filters, candidates: np.ndarray | None) -> np.ndarray | None:
+def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
+                candidates: np.ndarray | None) -> np.ndarray | None:
     """Mask of the candidates (or of every document) passing the year, rating and language filters."""
     def column(values: np.ndarray) -> np.ndarray:
         return values if candidates is None else values[candidates]
@@ -99,32 +98,32 @@ def column_mask(index: SearchIndex, filters: Filters, candidates: np.ndarray | N
         mask = condition if mask is None else mask & condition
 
     if filters.min_year is not None:
-        both(column(index.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
+        both(column(parts.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
     if filters.max_year is not None:
-        years = column(index.years)
+        years = column(parts.years)
         both(years <= filters.max_year if filters.min_year is not None else
              (years <= filters.max_year) & (years != NO_YEAR))
     if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
-        both(column(index.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
-             column(index.rating_count) > 0)
+        both(column(derived.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
+             column(parts.rating_count) > 0)
     if filters.language:
-        code = index.language_codes.get(filters.language.lower())
-        both(column(index.language) == code if code is not None
-             else np.zeros(index.size if candidates is None else len(candidates), dtype=bool))
+        code = derived.language_codes.get(filters.language.lower())
+        both(column(parts.language) == code if code is not None
+             else np.zeros(parts.size if candidates is None else len(candidates), dtype=bool))
     return mask
 
 
-def sort_key(index: SearchIndex, sort: str, order: str, candidates: np.ndarray,
+def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candidates: np.ndarray,
              text: np.ndarray | None) -> np.ndarray:
     sign = 1.0 if order == "desc" else -1.0
     if sort == "relevance":
         if text is None:
-            return sign * index.popularity[candidates]
-        return sign * text * index.prior_factor[candidates]
+            return sign * derived.popularity[candidates]
+        return sign * text * derived.prior_factor[candidates]
     if sort == "title":
-        return sign * index.title_rank[candidates].astype(np.float64)
+        return sign * derived.title_rank[candidates].astype(np.float64)
     if sort == "year":
-        years = index.years[candidates]
+        years = parts.years[candidates]
         return np.where(years != NO_YEAR, sign * years, -np.inf)
-    counts = index.rating_count[candidates]
-    return np.where(counts > 0, sign * index.avg_rating[candidates], -np.inf)
+    counts = parts.rating_count[candidates]
+    return np.where(counts > 0, sign * derived.avg_rating[candidates], -np.inf)

@@ -1,6 +1,7 @@
 """What each query word matches: its alternatives (itself, completions, corrections) and their books.
 
-See the module docstring of `bookrec_search.index` for the costs and weights. Pure, numpy, no I/O.
+Over an index's parts; the costs and weights are specified in services/search/README.md (Matching).
+Pure, numpy, no I/O.
 """
 
 from __future__ import annotations
@@ -8,20 +9,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from bookrec_search.columns import probe
 from bookrec_search.lexicon import ONE_TYPO, TWO_TYPOS
-
-if TYPE_CHECKING:
-    from bookrec_search.index import SearchIndex
+from bookrec_search.parts import IndexParts
+from bookrec_search.scoring import idf
 
 DENSE_PROBE_SHARE = 32  # merge alternatives in dense arrays once their books exceed 1/32 of the documents
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
 TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
 PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
-# What one query may cost (see the index's module docstring, Bounds): the words it is matched by (later
+# What one query may cost (README, Bounds): the words it is matched by (later
 # ones are ignored), and the longest word completed or corrected (longer ones are matched as typed).
 MAX_QUERY_WORDS = 16
 MAX_EXPANDED_LENGTH = 24
@@ -55,20 +56,20 @@ class WordMatch:
     choice: np.ndarray | None  # per book, which alternative (None: the only one)
 
 
-def alternatives(index: SearchIndex, word: str, completes: bool) -> list[Alternative]:
+def alternatives(parts: IndexParts, word: str, completes: bool) -> list[Alternative]:
     """The terms `word` matches: itself, its completions when it is the last word, its corrections."""
-    frequency = index.combined.offsets
+    frequency = parts.combined.offsets
     found: dict[int, int] = {}  # term id -> cost
-    term = index.vocabulary.get(word)
+    term = parts.vocabulary.get(word)
     if term is not None:
         found[term] = EXACT
         if frequency[term + 1] - frequency[term] >= TAKEN_AS_TYPED:
             # Its own books fill every page before any completion or correction would show.
-            return _alternatives_of(index, found)
+            return _alternatives_of(parts, found)
     if len(word) > MAX_EXPANDED_LENGTH:  # its deletion variants grow as its length squared
-        return _alternatives_of(index, found)
+        return _alternatives_of(parts, found)
     if completes and len(word) >= PREFIX_MIN:
-        ids = index.lexicon.with_prefix(word)
+        ids = parts.lexicon.with_prefix(word)
         if len(ids):
             counts = frequency[ids + 1] - frequency[ids]
             if len(ids) > PREFIX_TERMS + 1:
@@ -77,12 +78,12 @@ def alternatives(index: SearchIndex, word: str, completes: bool) -> list[Alterna
             for t in ids[counts > 0]:
                 found.setdefault(int(t), PREFIX_ONLY)
     if len(word) >= ONE_TYPO and not word.isdigit():
-        near = index.lexicon.near(word, 2 if len(word) >= TWO_TYPOS else 1)
+        near = parts.lexicon.near(word, 2 if len(word) >= TWO_TYPOS else 1)
         counts = {t: int(frequency[t + 1] - frequency[t]) for t, _ in near}
         near = sorted((e, -counts[t], t) for t, e in near if counts[t] and t not in found)
         for edits, _, t in near[:MAX_CORRECTIONS]:
             found[t] = PER_EDIT * edits
-    return _alternatives_of(index, found)
+    return _alternatives_of(parts, found)
 
 
 def rarest_within(matches: Sequence[WordMatch]) -> list[bool]:
@@ -97,38 +98,38 @@ def rarest_within(matches: Sequence[WordMatch]) -> list[bool]:
     return kept
 
 
-def _alternatives_of(index: SearchIndex, found: Mapping[int, int]) -> list[Alternative]:
-    frequency = index.combined.offsets
+def _alternatives_of(parts: IndexParts, found: Mapping[int, int]) -> list[Alternative]:
+    frequency = parts.combined.offsets
     alternatives = []
     for t, cost in found.items():
         df = int(frequency[t + 1] - frequency[t])
         if df:
-            alternatives.append(Alternative(index.lexicon.by_id[t], t, cost,
-                                             index.idf(df) * MATCH_WEIGHTS[cost], df))
+            alternatives.append(Alternative(parts.lexicon.by_id[t], t, cost,
+                                             idf(parts.size, df) * MATCH_WEIGHTS[cost], df))
     alternatives.sort(key=lambda a: (a.cost, -a.books, a.term))
     return alternatives
 
 
-def word_match(index: SearchIndex, word: str, alternatives: list[Alternative],
+def word_match(parts: IndexParts, word: str, alternatives: list[Alternative],
                 within: np.ndarray | None = None) -> WordMatch:
     """The books matching `word` (only those `within`, when given) through its best alternative."""
     if not alternatives:
         return WordMatch(word, [], np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), 1.0, 0, None)
     if len(alternatives) == 1:
         a = alternatives[0]
-        docs, impacts = index.combined.get(a.term_id)
+        docs, impacts = parts.combined.get(a.term_id)
         return WordMatch(word, alternatives, docs, impacts, a.weight, a.cost, None)
-    lists = [index.combined.get(a.term_id) for a in alternatives]
-    size = index.size
+    lists = [parts.combined.get(a.term_id) for a in alternatives]
+    size = parts.size
     if within is not None:
         # Merged in places within `within` (ascending, so places keep book order), mapped back at the end.
-        if len(within) * DENSE_PROBE_SHARE > index.size:  # one place map for all the lists
-            place = np.full(index.size, -1, dtype=np.int32)
+        if len(within) * DENSE_PROBE_SHARE > parts.size:  # one place map for all the lists
+            place = np.full(parts.size, -1, dtype=np.int32)
             place[within] = np.arange(len(within), dtype=np.int32)
             found = [place[docs] for docs, _ in lists]
             lists = [(at[at >= 0], impacts[at >= 0]) for at, (_, impacts) in zip(found, lists)]
         else:
-            probed = [index.probe(docs, within) for docs, _ in lists]
+            probed = [probe(docs, within, parts.size) for docs, _ in lists]
             lists = [(np.flatnonzero(present).astype(np.int32), impacts[at[present]])
                      for (_, impacts), (present, at) in zip(lists, probed)]
         size = len(within)

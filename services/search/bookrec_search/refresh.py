@@ -1,7 +1,7 @@
-"""`SearchIndex.updated()`: a new index with records added, replaced or deleted. Pure, numpy, no I/O.
+"""`updated()`: new index parts with records added, replaced or deleted. Pure, numpy, no I/O.
 
 Rating and other column changes copy the affected columns; text changes also merge the changed
-documents' postings into copies of the lists (see Layout in `bookrec_search.index`).
+documents' postings into copies of the lists (see Layout in services/search/README.md).
 
 Deleted books are compacted away: every per-book column, posting list, facet pair, ISBN entry,
 title order and original title drops them and the books after them move down (one gather over the
@@ -21,24 +21,23 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from bookrec_search.building import FIELDS, Occurrences, combined_lists, combined_pairs, field_averages, field_impacts
+from bookrec_search.building import Occurrences, combined_lists, combined_pairs, field_averages, field_impacts
 from bookrec_search.columns import SortedTitleKeys
 from bookrec_search.documents import Document, id_array, names_of
-
-if TYPE_CHECKING:
-    from bookrec_search.index import SearchIndex
+from bookrec_search.parts import IndexParts
+from bookrec_search.scoring import FIELDS
 
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue grows (or shrinks) by a quarter
 
 
-def updated(index: SearchIndex, records: Iterable[Mapping[str, Any]],
-            deleted: Iterable[str] = ()) -> SearchIndex:
-    """`index` with the given records added or replaced (by book id) and the `deleted` book ids removed
-    (unknown ids are ignored; an id both given and deleted is deleted); `index` itself when nothing differs.
+def updated(parts: IndexParts, records: Iterable[Mapping[str, Any]],
+            deleted: Iterable[str] = ()) -> IndexParts:
+    """`parts` with the given records added or replaced (by book id) and the `deleted` book ids removed
+    (unknown ids are ignored; an id both given and deleted is deleted); `parts` itself when nothing differs.
 
     A deleted book given again in a later update is added like a new one.
     """
@@ -46,27 +45,27 @@ def updated(index: SearchIndex, records: Iterable[Mapping[str, Any]],
     latest = {r["book_id"]: r for r in records
               if isinstance(r.get("book_id"), str) and r["book_id"] not in gone}
     if gone:
-        at = index.positions(id_array(sorted(gone)))
+        at = parts.positions(id_array(sorted(gone)))
         if (at >= 0).any():
-            index = _without(index, at[at >= 0])
+            parts = _without(parts, at[at >= 0])
     if not latest:
-        return index
+        return parts
     documents = [Document.of(r) for r in latest.values()]
-    found = index.positions(id_array([d.book_id for d in documents]))
+    found = parts.positions(id_array([d.book_id for d in documents]))
     known = [(d, int(p)) for d, p in zip(documents, found) if p >= 0]
     added = [d for d, p in zip(documents, found) if p < 0]
-    rewritten = [(d, p) for d, p in known if d.signature != index.signatures[p]]
-    changed = rewritten or added or any(_columns_differ(index, d, p) for d, p in known)
+    rewritten = [(d, p) for d, p in known if d.signature != parts.signatures[p]]
+    changed = rewritten or added or any(_columns_differ(parts, d, p) for d, p in known)
     if not changed:
-        return index
-    parts = _updated_columns(index, known, added)
-    parts.update(_updated_text(index, rewritten, added) if rewritten or added else _text_parts(index))
-    return type(index)(**parts)
+        return parts
+    changes = _updated_columns(parts, known, added)
+    changes.update(_updated_text(parts, rewritten, added) if rewritten or added else _text_parts(parts))
+    return IndexParts(**changes)
 
 
-def _without(index: SearchIndex, positions: np.ndarray) -> SearchIndex:
-    """`index` without the books at `positions` (compacted: see the module docstring)."""
-    removed = np.zeros(index.size, dtype=bool)
+def _without(parts: IndexParts, positions: np.ndarray) -> IndexParts:
+    """`parts` without the books at `positions` (compacted: see the module docstring)."""
+    removed = np.zeros(parts.size, dtype=bool)
     removed[positions] = True
     kept = np.flatnonzero(~removed)
     renumbered = (np.cumsum(~removed) - 1).astype(np.int32)  # old position -> new (for those kept)
@@ -75,38 +74,38 @@ def _without(index: SearchIndex, positions: np.ndarray) -> SearchIndex:
     def order(positions_in_order: np.ndarray) -> np.ndarray:
         return renumbered[positions_in_order[~removed[positions_in_order]]]
 
-    lengths = tuple(x[kept] for x in index.lengths)
-    averages, averaged_size = index.average_lengths, index.averaged_size
-    fields = tuple(f.without(removed, renumbered) for f in index.fields)
+    lengths = tuple(x[kept] for x in parts.lengths)
+    averages, averaged_size = parts.average_lengths, parts.averaged_size
+    fields = tuple(f.without(removed, renumbered) for f in parts.fields)
     if size * REAVERAGE_GROWTH < averaged_size:  # shrunk well below the catalogue the averages describe
         averages, averaged_size = field_averages(lengths), size
         combined = combined_lists(fields, lengths, averages)
     else:
-        combined = index.combined.without(removed, renumbered)
-    return type(index)(
-        book_ids=index.book_ids[kept], id_order=order(index.id_order), titles=index.titles.taken(kept),
-        title_norms=index.title_norms.taken(kept), authors=index.authors.taken(kept),
-        signatures=index.signatures[kept], years=index.years[kept], languages=index.languages,
-        language=index.language[kept], cover_ids=index.cover_ids[kept],
-        rating_count=index.rating_count[kept], rating_sum=index.rating_sum[kept],
-        vocabulary=index.vocabulary, fields=fields, lengths=lengths, average_lengths=averages,
-        averaged_size=averaged_size, combined=combined, title_order=order(index.title_order),
-        lexicon=index.lexicon,
-        original_titles={int(renumbered[p]): t for p, t in index.original_titles.items() if not removed[p]},
-        isbns=index.isbns.without(removed, renumbered),
-        author_values=index.author_values.without(removed, renumbered),
-        subject_values=index.subject_values.without(removed, renumbered))
+        combined = parts.combined.without(removed, renumbered)
+    return IndexParts(
+        book_ids=parts.book_ids[kept], id_order=order(parts.id_order), titles=parts.titles.taken(kept),
+        title_norms=parts.title_norms.taken(kept), authors=parts.authors.taken(kept),
+        signatures=parts.signatures[kept], years=parts.years[kept], languages=parts.languages,
+        language=parts.language[kept], cover_ids=parts.cover_ids[kept],
+        rating_count=parts.rating_count[kept], rating_sum=parts.rating_sum[kept],
+        vocabulary=parts.vocabulary, fields=fields, lengths=lengths, average_lengths=averages,
+        averaged_size=averaged_size, combined=combined, title_order=order(parts.title_order),
+        lexicon=parts.lexicon,
+        original_titles={int(renumbered[p]): t for p, t in parts.original_titles.items() if not removed[p]},
+        isbns=parts.isbns.without(removed, renumbered),
+        author_values=parts.author_values.without(removed, renumbered),
+        subject_values=parts.subject_values.without(removed, renumbered))
 
 
-def _columns_differ(index: SearchIndex, d: Document, p: int) -> bool:
-    return (d.year != index.years[p] or d.cover_id != index.cover_ids[p]
-            or d.rating_count != index.rating_count[p] or d.rating_sum != index.rating_sum[p]
-            or d.language != index.languages[index.language[p]])
+def _columns_differ(parts: IndexParts, d: Document, p: int) -> bool:
+    return (d.year != parts.years[p] or d.cover_id != parts.cover_ids[p]
+            or d.rating_count != parts.rating_count[p] or d.rating_sum != parts.rating_sum[p]
+            or d.language != parts.languages[parts.language[p]])
 
 
-def _updated_columns(index: SearchIndex, known: list[tuple[Document, int]],
+def _updated_columns(parts: IndexParts, known: list[tuple[Document, int]],
                      added: list[Document]) -> dict[str, Any]:
-    codes = {code: i for i, code in enumerate(index.languages)}
+    codes = {code: i for i, code in enumerate(parts.languages)}
     for d in [*(d for d, _ in known), *added]:
         codes.setdefault(d.language, len(codes))
 
@@ -116,88 +115,88 @@ def _updated_columns(index: SearchIndex, known: list[tuple[Document, int]],
             out[[p for _, p in known]] = [value_of(d) for d, _ in known]
         return out
 
-    return {"years": column(index.years, lambda d: d.year),
-            "cover_ids": column(index.cover_ids, lambda d: d.cover_id),
-            "rating_count": column(index.rating_count, lambda d: d.rating_count),
-            "rating_sum": column(index.rating_sum, lambda d: d.rating_sum),
-            "language": column(index.language, lambda d: codes[d.language]), "languages": tuple(codes)}
+    return {"years": column(parts.years, lambda d: d.year),
+            "cover_ids": column(parts.cover_ids, lambda d: d.cover_id),
+            "rating_count": column(parts.rating_count, lambda d: d.rating_count),
+            "rating_sum": column(parts.rating_sum, lambda d: d.rating_sum),
+            "language": column(parts.language, lambda d: codes[d.language]), "languages": tuple(codes)}
 
 
-def _text_parts(index: SearchIndex) -> dict[str, Any]:
-    return {"book_ids": index.book_ids, "id_order": index.id_order, "titles": index.titles,
-            "title_norms": index.title_norms, "authors": index.authors, "signatures": index.signatures,
-            "vocabulary": index.vocabulary, "fields": index.fields, "lengths": index.lengths,
-            "average_lengths": index.average_lengths, "averaged_size": index.averaged_size,
-            "combined": index.combined, "title_order": index.title_order, "lexicon": index.lexicon,
-            "original_titles": index.original_titles, "isbns": index.isbns,
-            "author_values": index.author_values, "subject_values": index.subject_values}
+def _text_parts(parts: IndexParts) -> dict[str, Any]:
+    return {"book_ids": parts.book_ids, "id_order": parts.id_order, "titles": parts.titles,
+            "title_norms": parts.title_norms, "authors": parts.authors, "signatures": parts.signatures,
+            "vocabulary": parts.vocabulary, "fields": parts.fields, "lengths": parts.lengths,
+            "average_lengths": parts.average_lengths, "averaged_size": parts.averaged_size,
+            "combined": parts.combined, "title_order": parts.title_order, "lexicon": parts.lexicon,
+            "original_titles": parts.original_titles, "isbns": parts.isbns,
+            "author_values": parts.author_values, "subject_values": parts.subject_values}
 
 
-def _updated_text(index: SearchIndex, rewritten: list[tuple[Document, int]],
+def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
                   added: list[Document]) -> dict[str, Any]:
-    size = index.size + len(added)
-    batch = [*rewritten, *((d, index.size + i) for i, d in enumerate(added))]
-    vocabulary = dict(index.vocabulary)
+    size = parts.size + len(added)
+    batch = [*rewritten, *((d, parts.size + i) for i, d in enumerate(added))]
+    vocabulary = dict(parts.vocabulary)
     known_terms = len(vocabulary)
     occurrences = Occurrences()
     for d, p in batch:
         occurrences.add(p, d, vocabulary)
-    removed = np.zeros(index.size, dtype=bool)
+    removed = np.zeros(parts.size, dtype=bool)
     removed[[p for _, p in rewritten]] = True
     term_count = len(vocabulary)
-    lexicon = index.lexicon.with_terms(dict(itertools.islice(vocabulary.items(), known_terms, None)))
-    original_titles = {p: t for p, t in index.original_titles.items() if not removed[p]}
+    lexicon = parts.lexicon.with_terms(dict(itertools.islice(vocabulary.items(), known_terms, None)))
+    original_titles = {p: t for p, t in parts.original_titles.items() if not removed[p]}
     original_titles.update((p, d.original_title_norm) for d, p in batch if d.original_title_norm)
-    isbns = index.isbns.replaced(removed, [i for d, _ in batch for i in d.isbns],
+    isbns = parts.isbns.replaced(removed, [i for d, _ in batch for i in d.isbns],
                                 [p for d, p in batch for _ in d.isbns])
     rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
     fields, lengths, impact_keys, impacts = [], [], [], []
     for f in range(len(FIELDS)):
         batch_lengths = occurrences.field_lengths(f)
-        field_lengths = np.concatenate([index.lengths[f], batch_lengths[len(rewritten):]])
+        field_lengths = np.concatenate([parts.lengths[f], batch_lengths[len(rewritten):]])
         field_lengths[rewritten_at] = batch_lengths[:len(rewritten)]
         keys, frequencies = occurrences.field(f)
-        fields.append(index.fields[f].replaced(removed, keys, frequencies, term_count))
+        fields.append(parts.fields[f].replaced(removed, keys, frequencies, term_count))
         lengths.append(field_lengths)
         impact_keys.append(keys)
-        impacts.append(field_impacts(f, keys, frequencies, field_lengths, index.average_lengths[f]))
-    averages, averaged_size = index.average_lengths, index.averaged_size
-    if size > index.averaged_size * REAVERAGE_GROWTH:
+        impacts.append(field_impacts(f, keys, frequencies, field_lengths, parts.average_lengths[f]))
+    averages, averaged_size = parts.average_lengths, parts.averaged_size
+    if size > parts.averaged_size * REAVERAGE_GROWTH:
         # Grown well past the catalogue the averages describe (say, started on a table still being
         # loaded): average afresh and recompute every impact, from the field lists alone.
         averages, averaged_size = field_averages(lengths), size
         combined = combined_lists(fields, lengths, averages)
     else:
-        combined = index.combined.replaced(removed, *combined_pairs(impact_keys, impacts), term_count)
+        combined = parts.combined.replaced(removed, *combined_pairs(impact_keys, impacts), term_count)
 
     new_ids = id_array([d.book_id for d in added])
-    book_ids = np.concatenate([index.book_ids, new_ids]) if added else index.book_ids
+    book_ids = np.concatenate([parts.book_ids, new_ids]) if added else parts.book_ids
     id_sorted = np.argsort(new_ids, kind="stable")
-    id_at = np.searchsorted(index.book_ids, new_ids[id_sorted], sorter=index.id_order)
-    id_order = np.insert(index.id_order, id_at, (index.size + id_sorted).astype(np.int32))
-    title_norms = index.title_norms.updated({p: d.title_norm for d, p in rewritten},
+    id_at = np.searchsorted(parts.book_ids, new_ids[id_sorted], sorter=parts.id_order)
+    id_order = np.insert(parts.id_order, id_at, (parts.size + id_sorted).astype(np.int32))
+    title_norms = parts.title_norms.updated({p: d.title_norm for d, p in rewritten},
                                            [d.title_norm for d in added])
-    signatures = np.concatenate([index.signatures, np.array([d.signature for d in added], dtype=np.int64)])
+    signatures = np.concatenate([parts.signatures, np.array([d.signature for d in added], dtype=np.int64)])
     signatures[rewritten_at] = [d.signature for d, _ in rewritten]
     # Title order: drop the moved documents, then insert each at its place among the others.
     moved = np.zeros(size, dtype=bool)
     moved[[p for _, p in batch]] = True
-    kept = index.title_order[~moved[index.title_order]]
+    kept = parts.title_order[~moved[parts.title_order]]
     keys = SortedTitleKeys(kept, title_norms, book_ids)
     entering = sorted((d.title_norm, d.book_id, p) for d, p in batch)
     at = [bisect.bisect_left(keys, (title, book_id)) for title, book_id, _ in entering]
     title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
     return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
-            "titles": index.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
+            "titles": parts.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
             "title_norms": title_norms,
-            "authors": index.authors.updated({p: d.authors for d, p in rewritten},
+            "authors": parts.authors.updated({p: d.authors for d, p in rewritten},
                                             [d.authors for d in added]),
             "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
             "lengths": tuple(lengths),
             "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
             "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
             "isbns": isbns,
-            "author_values": index.author_values.updated({p: names_of(d.authors) for d, p in rewritten},
-                                                        [names_of(d.authors) for d in added], index.size),
-            "subject_values": index.subject_values.updated({p: d.subjects for d, p in rewritten},
-                                                          [d.subjects for d in added], index.size)}
+            "author_values": parts.author_values.updated({p: names_of(d.authors) for d, p in rewritten},
+                                                        [names_of(d.authors) for d in added], parts.size),
+            "subject_values": parts.subject_values.updated({p: d.subjects for d, p in rewritten},
+                                                          [d.subjects for d in added], parts.size)}

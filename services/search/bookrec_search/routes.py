@@ -11,10 +11,12 @@ from litestar.status_codes import HTTP_200_OK
 
 from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
+from bookrec_search.documents import book_summary
 from bookrec_search.engine import SearchEngine
 from bookrec_search.facets import FacetFilter, exhaustive
+from bookrec_search.filtering import Filters
 from bookrec_search.highlight import ranges
-from bookrec_search.index import Filters, SearchIndex, SearchResult, book_summary
+from bookrec_search.index import SearchIndex, SearchResult
 from bookrec_search.models import (
     MAX_FACET_VALUES,
     AdvancedSearchRequest,

@@ -1,19 +1,19 @@
-"""A search index as bytes and back: `dump(index)` and `load(data)`. Pure, no I/O.
+"""An index's parts as bytes and back: `dump(parts)` and `load(data)`. Pure, no I/O.
 
-The builder dumps the index it built once for the fleet; replicas load the bytes (an S3 artifact) and
-keep them fresh with `SearchIndex.updated()`. A loaded index answers exactly as the dumped one.
+The builder dumps the parts it built once for the fleet; replicas load the bytes (an S3 artifact) and
+keep them fresh with the change feed. An index of the loaded parts answers exactly as one of the dumped.
 
 Layout (little-endian):
 
     MAGIC (8 bytes) | FORMAT_VERSION u32 | buffer count u32 | pickle length u64 | total length u64 |
     CRC-32 of everything after the header u32 | per buffer: offset u64, length u64 | pickle | buffers
 
-The pickle (protocol 5) holds the index's constructor parts as plain values only (dicts, lists,
+The pickle (protocol 5) holds the parts as plain values only (dicts, lists,
 tuples, str, bytes, numbers, numpy arrays); the arrays' memory travels out of band, each buffer at an
 offset aligned to 64 bytes, and `load` makes them views into `data` instead of copies: loading takes
 about as long as unpickling the vocabulary's strings, and the bytes and the index are one piece of
 memory, not two. The arrays are then read-only, which the index never minds (an update copies what it
-changes). Derived columns (ranks, priors, autocomplete block tops) are recomputed by the constructor.
+changes). Derived columns (ranks, priors, autocomplete block tops) are recomputed by `SearchIndex`.
 
 Trust: pickle runs code named by the stream. The artifact is written only by the builder (its IAM role
 alone may write the bucket) and carries a SHA-256 the replica checks before calling `load`; on top of
@@ -38,8 +38,8 @@ import numpy as np
 from bookrec_common.artifacts import UnreadableArtifact
 from bookrec_search.columns import PostingLists, TextColumn
 from bookrec_search.facets import ValuePairs
-from bookrec_search.index import SearchIndex
 from bookrec_search.lexicon import IsbnMap, Lexicon, Neighbourhood
+from bookrec_search.parts import IndexParts
 
 MAGIC = b"BRSRCHIX"
 FORMAT_VERSION = 1
@@ -50,18 +50,18 @@ _ALLOWED_GLOBALS = {("numpy._core.numeric", "_frombuffer"), ("numpy", "dtype")}
 _PER_BOOK = ("book_ids", "id_order", "signatures", "years", "language", "cover_ids", "rating_count",
              "rating_sum", "title_order")
 _PARTS = frozenset((*_PER_BOOK, "languages", "titles", "title_norms", "authors", "vocabulary", "fields",
-                    "lengths", "average_lengths", "averaged_size", "combined", "lexicon", "original_titles", "isbns",
-                    "author_values", "subject_values"))
+                    "lengths", "average_lengths", "averaged_size", "combined", "lexicon", "original_titles",
+                    "isbns", "author_values", "subject_values"))
 
 
 class SnapshotError(UnreadableArtifact):
     """The bytes are not a search index snapshot of this format: another format, truncated or garbled."""
 
 
-def dump(index: SearchIndex) -> bytes:
-    """The index as bytes `load` takes back (see the module docstring for the layout)."""
+def dump(parts: IndexParts) -> bytes:
+    """The parts as bytes `load` takes back (see the module docstring for the layout)."""
     buffers: list[pickle.PickleBuffer] = []
-    stream = pickle.dumps(_parts_of(index), protocol=5, buffer_callback=buffers.append)
+    stream = pickle.dumps(_plain(parts), protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
     table_end = _HEADER.size + _BUFFER.size * len(raws)
     pieces: list[Any] = [b"", stream]
@@ -82,10 +82,10 @@ def dump(index: SearchIndex) -> bytes:
     return b"".join([header, *pieces])
 
 
-def load(data: bytes) -> SearchIndex:
-    """The index `dump` gave `data` for; `SnapshotError` when `data` is anything else.
+def load(data: bytes) -> IndexParts:
+    """The parts `dump` gave `data` for; `SnapshotError` when `data` is anything else.
 
-    The index's arrays are views into `data` (kept alive by them); a mutable buffer is copied first.
+    Their arrays are views into `data` (kept alive by them); a mutable buffer is copied first.
     """
     if not isinstance(data, bytes):
         data = bytes(data)
@@ -112,11 +112,11 @@ def load(data: bytes) -> SearchIndex:
             raise SnapshotError("search index snapshot garbled: a buffer lies outside the data")
         buffers.append(view[offset:offset + length])
     try:
-        parts = _Unpickler(io.BytesIO(view[table_end:stream_end]), buffers=buffers).load()
-        return _index_of(parts)
+        plain = _Unpickler(io.BytesIO(view[table_end:stream_end]), buffers=buffers).load()
+        return _parts_from(plain)
     except SnapshotError:
         raise
-    except Exception as error:  # whatever a malformed stream makes pickle or the constructor raise
+    except Exception as error:  # whatever a malformed stream makes pickle or the constructors raise
         raise SnapshotError(f"search index snapshot unreadable: {type(error).__name__}: {error}") from error
 
 
@@ -138,7 +138,7 @@ def _arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(views)
 
 
-def _parts_of(index: SearchIndex) -> dict[str, Any]:
+def _plain(parts: IndexParts) -> dict[str, Any]:
     def posting_lists(p: PostingLists) -> tuple[np.ndarray, ...]:
         return _arrays(p.offsets, p.docs, p.values)
 
@@ -149,32 +149,35 @@ def _parts_of(index: SearchIndex) -> dict[str, Any]:
     def value_pairs(v: ValuePairs) -> tuple[Any, ...]:
         return (*_arrays(v.books, v.codes), list(v.labels), dict(v.keys))
 
-    lexicon = index.lexicon
+    lexicon = parts.lexicon
     return {
-        **{name: _arrays(getattr(index, name))[0] for name in _PER_BOOK},
-        "languages": list(index.languages), "titles": text(index.titles),
-        "title_norms": text(index.title_norms),
-        "authors": text(index.authors), "vocabulary": index.vocabulary,
-        "fields": [posting_lists(f) for f in index.fields], "lengths": list(_arrays(*index.lengths)),
-        "average_lengths": [float(a) for a in index.average_lengths],
-        "averaged_size": int(index.averaged_size),
-        "combined": posting_lists(index.combined),
+        **{name: _arrays(getattr(parts, name))[0] for name in _PER_BOOK},
+        "languages": list(parts.languages), "titles": text(parts.titles),
+        "title_norms": text(parts.title_norms),
+        "authors": text(parts.authors), "vocabulary": parts.vocabulary,
+        "fields": [posting_lists(f) for f in parts.fields], "lengths": list(_arrays(*parts.lengths)),
+        "average_lengths": [float(a) for a in parts.average_lengths],
+        "averaged_size": int(parts.averaged_size),
+        "combined": posting_lists(parts.combined),
         "lexicon": (lexicon.by_id, lexicon.sorted_terms,
                     *_arrays(lexicon.sorted_ids, lexicon.neighbourhood.hashes, lexicon.neighbourhood.ids)),
-        "original_titles": index.original_titles, "isbns": _arrays(index.isbns.isbns, index.isbns.positions),
-        "author_values": value_pairs(index.author_values),
-        "subject_values": value_pairs(index.subject_values),
+        "original_titles": parts.original_titles, "isbns": _arrays(parts.isbns.isbns, parts.isbns.positions),
+        "author_values": value_pairs(parts.author_values),
+        "subject_values": value_pairs(parts.subject_values),
     }
 
 
-def _index_of(parts: Any) -> SearchIndex:
+def _parts_from(parts: Any) -> IndexParts:
     if not isinstance(parts, dict) or set(parts) != _PARTS:
         raise SnapshotError("search index snapshot holds other parts than this format's")
     size = len(parts["book_ids"])
     if any(len(parts[name]) != size for name in _PER_BOOK) or any(len(x) != size for x in parts["lengths"]):
         raise SnapshotError("search index snapshot garbled: its per-book columns differ in length")
+    if any(len(order) and not 0 <= order.min() <= order.max() < size
+           for order in (parts["id_order"], parts["title_order"])):
+        raise SnapshotError("search index snapshot garbled: an order names books it does not have")
     by_id, sorted_terms, sorted_ids, hashes, ids = parts["lexicon"]
-    return SearchIndex(
+    return IndexParts(
         **{name: parts[name] for name in _PER_BOOK}, languages=tuple(parts["languages"]),
         titles=TextColumn(*parts["titles"]), title_norms=TextColumn(*parts["title_norms"]),
         authors=TextColumn(*parts["authors"]), vocabulary=parts["vocabulary"],

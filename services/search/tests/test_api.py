@@ -16,7 +16,8 @@ from bookrec_common.changes import change_shard, change_stamp
 from bookrec_common.dynamo import to_item
 from bookrec_local import definitions
 from bookrec_search.app import create_app
-from bookrec_search.index import SearchIndex, suggestion_key
+from bookrec_search.documents import suggestion_key
+from bookrec_search.index import SearchIndex
 from bookrec_search.settings import SearchSettings
 
 TITLES = ["The Art of War", "The Art of Loving", "Thus Spoke Zarathustra", "Ethics",

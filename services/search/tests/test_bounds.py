@@ -41,7 +41,7 @@ INDEX = SearchIndex.from_records([
 
 
 def titles(result) -> list[str]:
-    return [INDEX.titles[h.position] for h in result.hits]
+    return [INDEX.parts.titles[h.position] for h in result.hits]
 
 
 @pytest.fixture
@@ -116,8 +116,8 @@ def test_an_any_word_answer_adds_up_its_rarest_words_first(monkeypatch, limit, l
     result = FALLBACK.search("common middling rarest zzzzz ", 50)
     assert not result.matched_all_words and result.ignored == left_out
     kept = {"common", "middling", "rarest"} - set(left_out)
-    found = {FALLBACK.titles[h.position] for h in result.hits}
-    every_title = {FALLBACK.titles[p] for p in range(FALLBACK.size)}
+    found = {FALLBACK.parts.titles[h.position] for h in result.hits}
+    every_title = {FALLBACK.parts.titles[p] for p in range(FALLBACK.size)}
     assert found == {t for t in every_title if kept & set(t.split())}
     assert result.total == len(result.hits) and set(result.terms) == kept
 

@@ -9,7 +9,8 @@ import pytest
 
 from bookrec_common.catalog import with_derived_attributes
 from bookrec_search.facets import FacetFilter
-from bookrec_search.index import Filters, SearchIndex
+from bookrec_search.filtering import Filters
+from bookrec_search.index import SearchIndex
 
 STAMP = "2026-01-01T00:00:00.000000Z"
 ISBN = "978-0-306-40615-7"  # a valid ISBN-13, on the doomed book only
@@ -70,7 +71,7 @@ def answers(index: SearchIndex) -> dict[str, Any]:
         "autocomplete": (ids(index, index.autocomplete("qui", 10).positions),
                          index.autocomplete("qui").total),
         "facets": {name: sorted((c.value, c.count) for c in counts) for name, counts in facets.items()},
-        "isbn map": ids(index, index.isbns.find(9780306406157)),
+        "isbn map": ids(index, index.parts.isbns.find(9780306406157)),
         "position": index.position_of("OL99W"),
     }
 
@@ -107,7 +108,7 @@ def test_a_deleted_book_is_gone_from_every_answer(index):
     assert all(value != 1870 for value, _ in after["facets"]["decade"])
     assert dict(after["facets"]["subjects"]).get("Cryptozoology") == 1  # Zebra Stripes still has it
     # What is left answers as a fresh build of the books left (with the same field averages).
-    fresh = SearchIndex.from_records(OTHERS, gone.average_lengths)
+    fresh = SearchIndex.from_records(OTHERS, gone.parts.average_lengths)
     assert answers(gone) == {**answers(fresh), "position": None}
 
 
@@ -127,7 +128,7 @@ def test_deleting_and_changing_in_one_update(index):
     added = book("OL50W", "Zebras Again", "Ann Lee", ["Zoology"])
     both = index.updated([retitled, added, DOOMED], deleted=["OL99W", "OL5W"])
     assert both.position_of("OL99W") is None and both.position_of("OL5W") is None  # deletion wins
-    fresh = SearchIndex.from_records([OTHERS[0], retitled, *OTHERS[2:4], added], both.average_lengths)
+    fresh = SearchIndex.from_records([OTHERS[0], retitled, *OTHERS[2:4], added], both.parts.average_lengths)
     expected = answers(fresh)
     assert answers(both) == expected
 
@@ -150,11 +151,11 @@ def test_deleting_every_book_leaves_an_empty_index_that_grows_again(index):
 
 def test_deleted_positions_leave_every_structure_consistent(index):
     gone = index.updated([], deleted=["OL99W", "OL2W"])
-    assert sorted(gone.book_ids.tolist()) == [b for b in sorted(index.book_ids.tolist())
+    assert sorted(gone.parts.book_ids.tolist()) == [b for b in sorted(index.parts.book_ids.tolist())
                                                if b not in (b"OL99W", b"OL2W")]
-    assert np.array_equal(np.sort(gone.title_order), np.arange(gone.size))
-    assert np.array_equal(np.sort(gone.id_order), np.arange(gone.size))
-    for lists in (*gone.fields, gone.combined):
+    assert np.array_equal(np.sort(gone.parts.title_order), np.arange(gone.size))
+    assert np.array_equal(np.sort(gone.parts.id_order), np.arange(gone.size))
+    for lists in (*gone.parts.fields, gone.parts.combined):
         assert lists.offsets[-1] == len(lists.docs) and (lists.docs < gone.size).all()
-    assert gone.author_values.books.max() < gone.size and gone.subject_values.books.max() < gone.size
-    assert all(p < gone.size for p in gone.original_titles)
+    assert gone.parts.author_values.books.max() < gone.size and gone.parts.subject_values.books.max() < gone.size
+    assert all(p < gone.size for p in gone.parts.original_titles)

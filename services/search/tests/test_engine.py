@@ -9,8 +9,8 @@ import pytest
 
 from bookrec_common.catalog import iso_stamp, with_derived_attributes
 from bookrec_common.feed import epoch_of
+from bookrec_search.documents import suggestion_key
 from bookrec_search.engine import SearchEngine
-from bookrec_search.index import suggestion_key
 
 
 class FakeSource:

@@ -19,18 +19,11 @@ from bookrec_search import building
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
+from bookrec_search.documents import suggestion_key
 from bookrec_search.facets import FacetFilter
-from bookrec_search.index import (
-    EXACT_TITLE_BONUS,
-    FIELD_WEIGHTS,
-    K1,
-    PRIOR_RATINGS,
-    PRIOR_STRENGTH,
-    B,
-    Filters,
-    SearchIndex,
-    suggestion_key,
-)
+from bookrec_search.filtering import Filters
+from bookrec_search.index import SearchIndex
+from bookrec_search.scoring import EXACT_TITLE_BONUS, FIELD_WEIGHTS, K1, PRIOR_RATINGS, PRIOR_STRENGTH, B
 
 
 @pytest.fixture(scope="module")
@@ -393,7 +386,8 @@ def test_autocomplete_matches_the_oracle(raw, prefix, limit):
 @contextlib.contextmanager
 def small_thresholds() -> Iterator[None]:
     with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
-                             SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4, DENSE_PROBE_SHARE=10**6), \
+                             SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
+            mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
             mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):
         yield
 
@@ -504,7 +498,7 @@ def test_facets_on_the_real_sample_and_in_nbytes(real, sample_books):
     assert 0 < facets["subjects"][2].count <= facets["subjects"][0].count <= result.total
     wanted = FacetFilter(authors=(facets["authors"][0].value,))
     assert real.search("philosophy", facet_filter=wanted).total == facets["authors"][0].count
-    assert real.nbytes > real.author_values.nbytes + real.subject_values.nbytes > 0
+    assert real.nbytes > real.parts.author_values.nbytes + real.parts.subject_values.nbytes > 0
 
 
 # ---- refresh: an updated index answers exactly like one built from scratch ---------------------------
@@ -581,7 +575,7 @@ def check_updated(raw, changes, new_raw) -> None:
     updated = index.updated(changed + added)
     if not changed and not added:
         assert updated is index
-    same_answers(updated, SearchIndex.from_records(current.values(), updated.average_lengths))
+    same_answers(updated, SearchIndex.from_records(current.values(), updated.parts.average_lengths))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -600,11 +594,11 @@ def test_deleted_books_leave_an_index_that_answers_like_a_fresh_build_of_the_res
         updated = index.updated(edited + added, deleted=deleted)
     if not edited and not added and not any(b["book_id"] in deleted for b in books):
         assert updated is index
-    same_answers(updated, SearchIndex.from_records(current.values(), updated.average_lengths))
+    same_answers(updated, SearchIndex.from_records(current.values(), updated.parts.average_lengths))
     again = [b for b in books if b["book_id"] in deleted]  # given again, a deleted book is back
     restored = {**current, **{b["book_id"]: b for b in again}}
     back = updated.updated(again)
-    same_answers(back, SearchIndex.from_records(restored.values(), back.average_lengths))
+    same_answers(back, SearchIndex.from_records(restored.values(), back.parts.average_lengths))
 
 
 def test_a_catalogue_grown_from_nothing_is_scored_like_one_built_whole(sample_books):
@@ -613,16 +607,17 @@ def test_a_catalogue_grown_from_nothing_is_scored_like_one_built_whole(sample_bo
         grown = grown.updated(sample_books[start:start + 400])
     whole = SearchIndex.from_records(sample_books)
     # The averages lag the catalogue by less than a quarter: rankings agree at the top, nearly below it.
-    assert grown.average_lengths == pytest.approx(whole.average_lengths, rel=0.25)
+    assert grown.parts.average_lengths == pytest.approx(whole.parts.average_lengths, rel=0.25)
     for query in ("zen", "nietzsche", "ethics of", "marcus aurelius", "philosophy"):
         a, b = ids(grown, grown.search(query, 10)), ids(whole, whole.search(query, 10))
         assert a[0] == b[0] and len(set(a) & set(b)) >= 0.8 * len(b)
 
 
 def test_all_field_lists_merged_in_small_term_ranges_are_the_same(real):
-    small = building.combined_lists(real.fields, real.lengths, real.average_lengths, chunk_postings=500)
+    parts = real.parts
+    small = building.combined_lists(parts.fields, parts.lengths, parts.average_lengths, chunk_postings=500)
     for attribute in ("offsets", "docs", "values"):
-        assert np.array_equal(getattr(small, attribute), getattr(real.combined, attribute))
+        assert np.array_equal(getattr(small, attribute), getattr(real.parts.combined, attribute))
 
 
 def test_unchanged_records_leave_the_index_as_it_is(sample_books, real):
@@ -634,7 +629,7 @@ def test_rating_change_moves_a_book_without_touching_the_text(sample_books, real
     least = ids(real, real.search("ethics", limit=300))[-1]
     record = next(b for b in sample_books if b["book_id"] == least)
     updated = real.updated([with_derived_attributes({**record, "ratings_distribution": {"5": 5000}})])
-    assert updated.vocabulary is real.vocabulary and updated.combined is real.combined
+    assert updated.parts.vocabulary is real.parts.vocabulary and updated.parts.combined is real.parts.combined
     assert ids(updated, updated.search("ethics", limit=300)).index(least) < 300 - 1
     assert updated.book(updated.position_of(least))["rating_count"] == 5000
 

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from bookrec_common.catalog import with_derived_attributes
-from bookrec_search.index import EXACT_TITLE_BONUS, Filters, SearchIndex, isbn13_of, query_terms
+from bookrec_search.documents import isbn13_of, query_terms
+from bookrec_search.filtering import Filters
+from bookrec_search.index import SearchIndex
+from bookrec_search.scoring import EXACT_TITLE_BONUS
 
 
 def book(number: int, title: str, ratings: int = 0, **extra: Any) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def catalogue(*titles: str | tuple[str, int]) -> SearchIndex:
 
 
 def found(index: SearchIndex, query: str, **kwargs: Any) -> list[str]:
-    return [index.titles[h.position] for h in index.search(query, 50, **kwargs).hits]
+    return [index.parts.titles[h.position] for h in index.search(query, 50, **kwargs).hits]
 
 
 TYPO_BOOKS = catalogue("Time Travel", "Logic Primer", "The Republic", "Intuition Pumps", "Tractatus")
@@ -58,7 +61,7 @@ def test_corrected_words_are_reported_with_what_they_matched():
 def test_an_exact_match_ranks_above_a_corrected_one_however_popular():
     index = catalogue(("Logia", 5000), "Logic", ("Logic and Logia", 0))
     result = index.search("logic ")
-    assert [index.titles[h.position] for h in result.hits] == ["Logic", "Logic and Logia", "Logia"]
+    assert [index.parts.titles[h.position] for h in result.hits] == ["Logic", "Logic and Logia", "Logia"]
     assert result.corrections == {}  # the word matched exactly in some books
     assert result.terms["logic"] == ["logic", "logia"]
 
@@ -71,7 +74,7 @@ def test_fewer_edits_rank_first():
 def test_a_corrected_word_scores_by_the_term_it_matched():
     index = catalogue("Philosophy of Mind", "Philosophy of Logic", "Mind and World", "Philosophy")
     result = index.search("philosphy mind ")
-    assert [index.titles[h.position] for h in result.hits] == ["Philosophy of Mind"]
+    assert [index.parts.titles[h.position] for h in result.hits] == ["Philosophy of Mind"]
     assert result.matched_all_words and result.corrections == {"philosphy": ["philosophy"]}
     alone = index.search("mind ", 10)
     at = {h.position: h.score for h in alone.hits}
@@ -142,7 +145,7 @@ ISBN_BOOKS = SearchIndex.from_records([
 ])
 def test_a_valid_isbn_finds_its_books_first(query, expected):
     result = ISBN_BOOKS.search(query)
-    first = {ISBN_BOOKS.titles[h.position] for h in result.hits[:len(expected)]}
+    first = {ISBN_BOOKS.parts.titles[h.position] for h in result.hits[:len(expected)]}
     assert first == expected and result.matched_all_words
     assert all(h.score >= 10 for h in result.hits[:len(expected)])
 
@@ -156,7 +159,7 @@ def test_an_isbn_ranks_above_a_title_spelling_the_same_digits():
 def test_an_invalid_isbn_is_searched_as_text(query):
     assert isbn13_of(query) is None
     result = ISBN_BOOKS.search(query)
-    assert "War and Peace" not in {ISBN_BOOKS.titles[h.position] for h in result.hits}
+    assert "War and Peace" not in {ISBN_BOOKS.parts.titles[h.position] for h in result.hits}
 
 
 def test_isbns_follow_refreshes():
@@ -201,7 +204,7 @@ def test_a_title_in_its_own_script_gets_the_exact_title_bonus():
 
 def test_cyrillic_words_are_corrected_too():
     result = SCRIPTS.search("марагрита ")
-    assert [SCRIPTS.titles[h.position] for h in result.hits] == ["Мастер и Маргарита"]
+    assert [SCRIPTS.parts.titles[h.position] for h in result.hits] == ["Мастер и Маргарита"]
     assert result.corrections == {"марагрита": ["маргарита"]}
 
 
@@ -212,7 +215,7 @@ def test_cyrillic_words_are_corrected_too():
 ])
 def test_autocomplete_in_every_script(prefix, expected):
     suggestions = SCRIPTS.autocomplete(prefix)
-    assert [SCRIPTS.titles[p] for p in suggestions.positions] == expected
+    assert [SCRIPTS.parts.titles[p] for p in suggestions.positions] == expected
 
 
 def test_query_terms_of_unspaced_scripts_are_pairs():
@@ -253,7 +256,7 @@ def test_an_original_title_repeating_the_title_counts_its_words_once():
     a = {h.position: h.score for h in with_original.search("wolf").hits}
     b = {h.position: h.score for h in without.search("wolf").hits}
     assert a == pytest.approx(b)
-    assert with_original.lengths[0].tolist() == without.lengths[0].tolist()
+    assert with_original.parts.lengths[0].tolist() == without.parts.lengths[0].tolist()
 
 
 def test_a_long_original_title_neither_lengthens_the_title_nor_rides_on_its_length():
@@ -262,7 +265,7 @@ def test_a_long_original_title_neither_lengthens_the_title_nor_rides_on_its_leng
                book(3, "The Lake House")]
     index = SearchIndex.from_records(records)
     plain = SearchIndex.from_records([{k: v for k, v in r.items() if k != "original_title"} for r in records])
-    assert index.lengths[0].tolist() == plain.lengths[0].tolist() == [4.0, 1.0, 3.0]
+    assert index.parts.lengths[0].tolist() == plain.parts.lengths[0].tolist() == [4.0, 1.0, 3.0]
     assert [h.score for h in index.search("riverton").hits] == \
         [h.score for h in plain.search("riverton").hits]
     assert found(index, "shifting fog") == ["The House at Riverton"]
@@ -273,8 +276,8 @@ def test_a_long_original_title_neither_lengthens_the_title_nor_rides_on_its_leng
 
 
 def test_the_title_filter_looks_in_both_names_of_a_book():
-    assert [SCRIPTS.titles[h.position] for h in SCRIPTS.advanced(Filters(title="война")).hits] == ["War and Peace"]
-    assert [SCRIPTS.titles[h.position] for h in SCRIPTS.advanced(Filters(title="peace война")).hits] == \
+    assert [SCRIPTS.parts.titles[h.position] for h in SCRIPTS.advanced(Filters(title="война")).hits] == ["War and Peace"]
+    assert [SCRIPTS.parts.titles[h.position] for h in SCRIPTS.advanced(Filters(title="peace война")).hits] == \
         ["War and Peace"]
     assert SCRIPTS.advanced(Filters(title="война маска")).total == 0
 
@@ -283,7 +286,7 @@ def test_shown_scores_never_rise_down_the_ranking_though_a_correction_can_score_
     index = catalogue(("A Long Story About The Potter And Many Other Things In Between", 0),
                       ("Potters Potters Potters", 900), ("Potters", 500))
     result = index.search("potter", 10)
-    assert index.titles[result.hits[0].position].startswith("A Long Story")  # the exact word ranks first
+    assert index.parts.titles[result.hits[0].position].startswith("A Long Story")  # the exact word ranks first
     assert result.hits[1].score > result.hits[0].score  # ... though a completion scores more text
     shown = [h.shown_score for h in result.hits]
     assert shown == sorted(shown, reverse=True) and shown[0] == result.hits[0].score

@@ -1,0 +1,94 @@
+"""What a search index is made of, as plain arrays and tables: pure, no I/O.
+
+`IndexParts` is the state itself: what `building.IndexBuilder` builds, `refresh.updated` changes and an
+artifact carries (`artifact.dump` / `load`). `Derived` holds the per-book columns recomputed from it on
+every change (cheap and vectorised), which queries read besides. The helpers (`matching`, `filtering`,
+`refresh`, `facets`) take these, never the `SearchIndex` that calls them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bookrec_search.columns import PostingLists, TextColumn
+from bookrec_search.documents import NO_YEAR
+from bookrec_search.facets import ValuePairs, decade_codes, decades_of
+from bookrec_search.lexicon import IsbnMap, Lexicon
+from bookrec_search.scoring import rating_columns
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class IndexParts:
+    """The index's state, immutable: a change makes new parts sharing what it left alone.
+
+    Per book (at its position): `book_ids` (bytes; `id_order` sorts them), display text, `signatures`
+    (of what shapes its postings and text), years, language codes (into `languages`), covers and rating
+    aggregates. Per field (`scoring.FIELDS`), posting lists of term frequencies and each book's length,
+    with the average lengths BM25 uses and how many books they were taken over; across fields, posting
+    lists of precomputed impacts. `title_order` sorts the books by normalised title, then id.
+    """
+
+    book_ids: np.ndarray
+    id_order: np.ndarray
+    titles: TextColumn
+    title_norms: TextColumn
+    authors: TextColumn
+    signatures: np.ndarray
+    years: np.ndarray
+    languages: tuple[str, ...]
+    language: np.ndarray
+    cover_ids: np.ndarray
+    rating_count: np.ndarray
+    rating_sum: np.ndarray
+    vocabulary: dict[str, int]
+    fields: tuple[PostingLists, ...]
+    lengths: tuple[np.ndarray, ...]
+    average_lengths: tuple[float, ...]
+    averaged_size: int
+    combined: PostingLists
+    title_order: np.ndarray
+    lexicon: Lexicon
+    original_titles: dict[int, str]  # position -> normalised original title, where it differs
+    isbns: IsbnMap
+    author_values: ValuePairs  # facets: (book, value) pairs
+    subject_values: ValuePairs
+
+    @property
+    def size(self) -> int:
+        return len(self.book_ids)
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the given book ids (bytes), -1 where unknown."""
+        if not self.size:
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.book_ids, ids, sorter=self.id_order), self.size - 1)
+        candidates = self.id_order[at].astype(np.int64)
+        return np.where(self.book_ids[candidates] == ids, candidates, -1)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Derived:
+    """Per-book columns derived from the parts, for scoring, filters and sorts."""
+
+    avg_rating: np.ndarray
+    popularity: np.ndarray  # the prior (see scoring.rating_columns)
+    prior_factor: np.ndarray  # what a text score is multiplied by
+    title_rank: np.ndarray  # each book's place in title order
+    decades: np.ndarray  # decade codes (facets.decade_codes)
+    language_codes: dict[str, int]  # lower-cased language code -> its number in `language`
+
+    @classmethod
+    def of(cls, parts: IndexParts) -> Derived:
+        avg_rating, popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum)
+        title_rank = np.empty(parts.size, dtype=np.int32)
+        title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
+        return cls(avg_rating, popularity, prior_factor, title_rank,
+                   decade_codes(decades_of(parts.years, NO_YEAR)),
+                   {code.lower(): i for i, code in enumerate(parts.languages)})
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.avg_rating, self.popularity, self.prior_factor, self.title_rank,
+                                      self.decades))

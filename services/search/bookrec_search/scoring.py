@@ -1,0 +1,40 @@
+"""The score's constants and formulas, over plain numbers and arrays: pure, imports nothing of the package.
+
+The specification they implement is in services/search/README.md (Scoring).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FIELDS = ("title", "authors", "subjects", "original_title")
+FIELD_WEIGHTS = (3.0, 2.0, 1.0, 3.0)
+TITLE, ORIGINAL_TITLE = 0, 3  # a book's two names: a term counts through the one it scores better in
+K1, B = 1.2, 0.75
+PRIOR_STRENGTH = 0.15
+PRIOR_RATINGS = 10.0  # phantom ratings at the catalogue's mean pulling each average towards it
+EXACT_TITLE_BONUS = 10.0
+ISBN_BONUS = 10.0
+
+
+def saturated(frequencies: np.ndarray, lengths: np.ndarray, average_length: float) -> np.ndarray:
+    """BM25's term-frequency saturation, unweighted: tf·(k1 + 1) / (tf + k1·(1 − b + b·len / avg))."""
+    tf = frequencies.astype(np.float32)
+    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / max(average_length, 1e-9)))
+
+
+def idf(size: int, document_frequency: int) -> float:
+    return math.log(1 + (size - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def rating_columns(rating_count: np.ndarray,
+                   rating_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per book: the average rating (0 unrated), the popularity prior, and the factor text scores take."""
+    rated = rating_count > 0
+    avg_rating = np.where(rated, rating_sum / np.maximum(rating_count, 1), 0.0)
+    mean = float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
+    bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
+    popularity = np.log1p(rating_count) * bayes / 5.0
+    return avg_rating, popularity, (1 + PRIOR_STRENGTH * popularity).astype(np.float32)
