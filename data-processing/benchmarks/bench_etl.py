@@ -9,7 +9,8 @@ deletes and a ratings dump, in roughly the real dumps' proportions (editions >
 works > authors >> ratings). `bookrec-etl extract` runs as a child process so
 its own peak RSS and CPU time are measured. Load writes real-shaped books and
 goodbooks ratings to a moto server started here on a free port, with 4, 8 and
-16 writers. Prints figures; asserts nothing.
+16 writers; with 8, the books are then re-imported unchanged (read, not
+written) and the tables reconciled. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 from bookrec_etl.importers import import_goodbooks
 from bookrec_etl.load import Loader, Tables, dynamodb_client
 from bookrec_etl.progress import Progress
+from bookrec_etl.reconcile import Reconciler
 from bookrec_etl.report import Rejects
 from bookrec_local import definitions
 from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, start,
@@ -186,15 +188,29 @@ def run_load(books: Path, ratings: Path, items: int) -> None:
             with source.open("rb") as full, subsets[kind].open("wb") as part:
                 part.writelines(line for _, line in zip(range(items), full, strict=False))
         for writers in (4, 8, 16):
-            for kind, path in subsets.items():
-                names = definitions.create_tables(local_dynamodb(endpoint), f"bench{writers}{kind}")
-                tables = Tables(names["books"], names["ratings"])
-                with closing(dynamodb_client(writers)) as client:
+            names = definitions.create_tables(local_dynamodb(endpoint), f"bench{writers}")
+            tables = Tables(names["books"], names["ratings"])
+            with closing(dynamodb_client(writers)) as client:
+                for kind, path in subsets.items():
                     report = Loader(client, tables, Rejects(None), writers).load(path, progress=quiet)
-                print(f"[load] {kind:7} {writers:2} writers: {report.written:,} items in "
-                      f"{report.seconds:.1f}s = {report.written / report.seconds:,.0f} items/s, "
-                      f"{report.calls:,} BatchWriteItem round trips = "
-                      f"{1000 * report.calls / report.written:.1f} per 1,000 items, {report.retried} retried")
+                    print(f"[load] {kind:7} {writers:2} writers: {report.written:,} items in "
+                          f"{report.seconds:.1f}s = {report.written / report.seconds:,.0f} items/s, "
+                          f"{report.calls:,} round trips (BatchGetItem, TransactWriteItems) = "
+                          f"{1000 * report.calls / report.written:.1f} per 1,000 items, "
+                          f"{report.retried} retried")
+                if writers == 8:
+                    # The monthly re-import of an unchanged catalogue: every book read, none written.
+                    again = Loader(client, tables, Rejects(None), writers).load(subsets["books"],
+                                                                                progress=quiet)
+                    print(f"[load] books re-imported unchanged, 8 writers: {again.read:,} lines in "
+                          f"{again.seconds:.1f}s = {again.read / again.seconds:,.0f} lines/s, "
+                          f"{again.written} written, {again.calls:,} round trips")
+                    started = time.perf_counter()
+                    found = Reconciler(client, tables.books, tables.ratings, progress=quiet).run()
+                    seconds = time.perf_counter() - started
+                    rate = (found.books + found.ratings) / seconds
+                    print(f"[reconcile] {found.books:,} books, {found.ratings:,} ratings in {seconds:.1f}s "
+                          f"= {rate:,.0f} items/s; drift: {len(found.drift)}")
     finally:
         proc.terminate()
         try:
