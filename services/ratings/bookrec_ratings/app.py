@@ -14,7 +14,6 @@ from bookrec_common.auth import token_verifier
 from bookrec_common.clients import dynamodb_client, http_session, redis_client_for
 from bookrec_common.ratelimit import limiters_for
 from bookrec_common.service import ReadinessCheck, create_service_app
-
 from bookrec_ratings.invalidation import RecommendationInvalidator
 from bookrec_ratings.routes import book_ratings, delete_rating, rate_book, user_ratings
 from bookrec_ratings.settings import RatingsSettings, get_settings

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import msgspec
 
-from bookrec_ratings.domain import MAX_RATING, MIN_RATING, USER_ID_PATTERN, is_user_id
+from bookrec_common.catalog import USER_ID, USER_ID_RULE, is_user_id
+from bookrec_ratings.domain import MAX_RATING, MIN_RATING
 
-UserId = Annotated[str, msgspec.Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=64,
-                                     description="1..64 characters of A-Z a-z 0-9 _ . @ -")]
+UserId = Annotated[str, msgspec.Meta(pattern=USER_ID.pattern, min_length=1, max_length=64,
+                                     description=USER_ID_RULE)]
 Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="an integer 1..5")]
 
 
@@ -21,7 +22,7 @@ class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         # The pattern documents the rule; this enforces it whole (a pattern's `$` lets "a\n" through).
         if self.user_id is not None and not is_user_id(self.user_id):
-            raise ValueError("user_id must be 1..64 characters of A-Z a-z 0-9 _ . @ -")
+            raise ValueError(f"user_id must be {USER_ID_RULE}")
 
 
 class RateResponse(msgspec.Struct):

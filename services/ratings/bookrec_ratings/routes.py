@@ -7,41 +7,29 @@ from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, Parameter, PathParameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from bookrec_common.auth import Principal, require_principal
-from bookrec_common.catalog import BOOK_ID, utc_now
+from bookrec_common.catalog import utc_now
 from bookrec_common.context import request_id_of
-from bookrec_common.errors import Forbidden, NotFound, ValidationFailed, decode_strictly
-from bookrec_common.params import check_book_id
+from bookrec_common.errors import Forbidden, NotFound, decode_strictly, invalid
+from bookrec_common.params import BookIdPath, UserIdPath, check_book_id, check_user_id
 from bookrec_common.ratelimit import rate_limit
-
-from bookrec_ratings.domain import USER_ID_PATTERN, decode_cursor, encode_cursor, is_user_id
+from bookrec_ratings.domain import decode_cursor, encode_cursor
 from bookrec_ratings.invalidation import RecommendationInvalidator
-from bookrec_ratings.models import (BookRatingEntry, BookRatings, RateRequest, RateResponse, UserRatingEntry,
-                                    UserRatings)
+from bookrec_ratings.models import (
+    BookRatingEntry,
+    BookRatings,
+    RateRequest,
+    RateResponse,
+    UserRatingEntry,
+    UserRatings,
+)
 from bookrec_ratings.store import RatingStore
 
-# Patterns in the schema document the ids; the handlers check them whole.
-BookId = Annotated[str, PathParameter(pattern=BOOK_ID.pattern,
-                                      description="Open Library work id (OL45883W) or goodbooks id (GB123)")]
-UserId = Annotated[str, PathParameter(pattern=USER_ID_PATTERN,
-                                      description="1..64 characters of A-Z a-z 0-9 _ . @ -")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
-
-
-def _invalid(field: str, source: str, detail: str, message: str) -> ValidationFailed:
-    return ValidationFailed(detail, errors=[{"field": field, "message": message, "source": source}])
-
-
-def _check_user_id(user_id: str) -> str:
-    # The whole value must match: a `$`-anchored pattern alone would also take "alice\n".
-    if not is_user_id(user_id):
-        detail = f"{user_id!r} is not a user id (1..64 characters of A-Z a-z 0-9 _ . @ -)"
-        raise _invalid("user_id", "path", detail, "malformed user id")
-    return user_id
 
 
 def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, str] | None:
@@ -50,9 +38,10 @@ def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, st
     try:
         key = decode_cursor(cursor)
     except ValueError as exc:
-        raise _invalid("cursor", "query", str(exc), str(exc)) from None
+        raise invalid("cursor", str(exc), "query", detail=str(exc)) from None
     if key[owner_field] != owner:
-        raise _invalid("cursor", "query", "cursor belongs to another listing", "cursor of another listing")
+        raise invalid("cursor", "cursor of another listing", "query",
+                      detail="cursor belongs to another listing")
     return key
 
 
@@ -71,7 +60,7 @@ _WRITE = {"dependencies": {"principal": Provide(require_principal)},
 
 @post("/books/{book_id:str}/rate", summary="Rate a book 1..5 as the token's user (re-rating replaces)",
       responses=None, status_code=HTTP_201_CREATED, **_WRITE)
-async def rate_book(request: Request, book_id: BookId, data: JSONBody[RateRequest],
+async def rate_book(request: Request, book_id: BookIdPath, data: JSONBody[RateRequest],
                     principal: NamedDependency[Principal],
                     ratings: NamedDependency[RatingStore],
                     invalidator: NamedDependency[RecommendationInvalidator]) -> Response[RateResponse]:
@@ -90,12 +79,12 @@ async def rate_book(request: Request, book_id: BookId, data: JSONBody[RateReques
 
 @delete("/books/{book_id:str}/ratings/{user_id:str}", status_code=HTTP_204_NO_CONTENT,
         summary="Remove a user's rating of a book and its contribution (own ratings; admins: any)", **_WRITE)
-async def delete_rating(request: Request, book_id: BookId, user_id: UserId,
+async def delete_rating(request: Request, book_id: BookIdPath, user_id: UserIdPath,
                         principal: NamedDependency[Principal],
                         ratings: NamedDependency[RatingStore],
                         invalidator: NamedDependency[RecommendationInvalidator]) -> None:
     check_book_id(book_id)
-    _acting_as(principal, _check_user_id(user_id), may_moderate=True)
+    _acting_as(principal, check_user_id(user_id), may_moderate=True)
     removed_at = utc_now()
     await ratings.change(book_id, user_id, None, removed_at)
     await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id, changed_at=removed_at,
@@ -103,7 +92,7 @@ async def delete_rating(request: Request, book_id: BookId, user_id: UserId,
 
 
 @get("/books/{book_id:str}/ratings", summary="A book's rating aggregate and its ratings, newest first")
-async def book_ratings(book_id: BookId, ratings: NamedDependency[RatingStore],
+async def book_ratings(book_id: BookIdPath, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> BookRatings:
     check_book_id(book_id)
     start = _start_key(cursor, "book_id", book_id)
@@ -121,9 +110,9 @@ async def book_ratings(book_id: BookId, ratings: NamedDependency[RatingStore],
 
 
 @get("/users/{user_id:str}/ratings", summary="A user's ratings, newest first")
-async def user_ratings(user_id: UserId, ratings: NamedDependency[RatingStore],
+async def user_ratings(user_id: UserIdPath, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> UserRatings:
-    _check_user_id(user_id)
+    check_user_id(user_id)
     page = await ratings.ratings_of_user(user_id, limit, _start_key(cursor, "user_id", user_id))
     items = [UserRatingEntry(book_id=r["book_id"], rating=r["rating"], updated_at=r["updated_at"])
              for r in page.items]

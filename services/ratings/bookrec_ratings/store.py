@@ -8,7 +8,7 @@ timestamp (or its absence), the book's per-star counts (or their absence).
 Sum, count and average follow from the counts, so nothing else needs a
 condition, and no version attribute is added to the book. A lost race
 cancels the whole transaction; we re-read and retry, a bounded number of
-times with jittered backoff, then answer 503.
+times with jittered backoff (tenacity), then answer 503.
 
 Within one process, writers to the same book queue on a lock so they do not
 spend transactions racing each other; across replicas the conditions alone
@@ -30,13 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from prometheus_client import Counter, Histogram
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from bookrec_common.catalog import STARS
 from bookrec_common.changes import change_stamp, is_deleted
@@ -96,6 +102,10 @@ def _live_book(item: dict[str, Any] | None) -> dict[str, Any] | None:
 _STILL_DELETED = "attribute_not_exists(book_id) OR attribute_exists(deleted_at)"
 
 
+class _LostRace(Exception):
+    """The transaction was cancelled because another writer changed what this one read."""
+
+
 def _lost_race(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     if error.get("Code") == "TransactionConflictException":
@@ -145,45 +155,54 @@ class RatingStore:
         lock = self._locks.get(book_id)
         if lock is None:
             lock = self._locks[book_id] = asyncio.Lock()
+        # A lost race is read again after a jittered pause, up to 0.005 s x 2^attempt (at most backoff_cap).
+        retrying = AsyncRetrying(stop=stop_after_attempt(self._max_attempts),
+                                 wait=wait_random_exponential(multiplier=0.01, max=self._backoff_cap),
+                                 retry=retry_if_exception_type(_LostRace))
         async with lock:
-            for attempt in range(1, self._max_attempts + 1):
-                book, previous = await self._read(book_id, user_id)
-                previous_rating = previous["rating"] if previous else None
-                current = None if new_rating is None else {
-                    "book_id": book_id, "user_id": user_id, "rating": new_rating,
-                    "created_at": previous["created_at"] if previous else now, "updated_at": now}
-                after: RatingAggregate | None = None
-                if book is None:
-                    if not allowed_on_deleted_book(previous_rating, new_rating):
-                        raise NotFound(f"book {book_id} not found", code="book_not_found")
-                    book_write = self._still_deleted(book_id)
-                else:
-                    if new_rating is None and previous is None:
-                        raise NotFound(f"user {user_id} has not rated book {book_id}",
-                                       code="rating_not_found")
-                    before = RatingAggregate.from_record(book)
-                    if previous_rating is not None and not before.holds(previous_rating):
-                        AGGREGATE_DRIFT.inc()
-                        log.warning("book %s aggregate holds no %s-star rating to remove", book_id,
-                                    previous_rating, extra={"book_id": book_id})
-                    after = before.apply(previous_rating, new_rating)
-                    book_write = self._aggregate_write(book_id, book.get("ratings_distribution"), after, now)
-                try:
-                    await self._client.transact_write_items(TransactItems=[
-                        self._rating_write(book_id, user_id, previous, current), book_write])
-                except ClientError as exc:
-                    if not _lost_race(exc):
-                        raise
-                    RATING_WRITE_CONFLICTS.inc()
-                    await asyncio.sleep(random.uniform(0, min(self._backoff_cap, 0.005 * 2**attempt)))
-                    continue
-                change = RatingChange(previous, current, after)
-                RATING_WRITE_ATTEMPTS.observe(attempt)
-                RATING_CHANGES.labels(change.kind.value).inc()
-                return change
-        RATING_WRITE_GAVE_UP.inc()
-        raise DependencyUnavailable(f"book {book_id} is being rated too busily; retry shortly",
-                                    code="write_contention", headers={"Retry-After": "1"})
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        change = await self._attempt(book_id, user_id, new_rating, now)
+            except RetryError:
+                RATING_WRITE_GAVE_UP.inc()
+                raise DependencyUnavailable(f"book {book_id} is being rated too busily; retry shortly",
+                                            code="write_contention", headers={"Retry-After": "1"}) from None
+        RATING_WRITE_ATTEMPTS.observe(attempt.retry_state.attempt_number)
+        RATING_CHANGES.labels(change.kind.value).inc()
+        return change
+
+    async def _attempt(self, book_id: str, user_id: str, new_rating: int | None, now: str) -> RatingChange:
+        """One read-compute-conditional-write; _LostRace when another writer changed what was read."""
+        book, previous = await self._read(book_id, user_id)
+        previous_rating = previous["rating"] if previous else None
+        current = None if new_rating is None else {
+            "book_id": book_id, "user_id": user_id, "rating": new_rating,
+            "created_at": previous["created_at"] if previous else now, "updated_at": now}
+        after: RatingAggregate | None = None
+        if book is None:
+            if not allowed_on_deleted_book(previous_rating, new_rating):
+                raise NotFound(f"book {book_id} not found", code="book_not_found")
+            book_write = self._still_deleted(book_id)
+        else:
+            if new_rating is None and previous is None:
+                raise NotFound(f"user {user_id} has not rated book {book_id}", code="rating_not_found")
+            before = RatingAggregate.from_record(book)
+            if previous_rating is not None and not before.holds(previous_rating):
+                AGGREGATE_DRIFT.inc()
+                log.warning("book %s aggregate holds no %s-star rating to remove", book_id, previous_rating,
+                            extra={"book_id": book_id})
+            after = before.apply(previous_rating, new_rating)
+            book_write = self._aggregate_write(book_id, book.get("ratings_distribution"), after, now)
+        try:
+            await self._client.transact_write_items(TransactItems=[
+                self._rating_write(book_id, user_id, previous, current), book_write])
+        except ClientError as exc:
+            if not _lost_race(exc):
+                raise
+            RATING_WRITE_CONFLICTS.inc()
+            raise _LostRace from exc
+        return RatingChange(previous, current, after)
 
     def _still_deleted(self, book_id: str) -> dict[str, Any]:
         """The book stays deleted (its tombstone, or no item): a rating removed from it leaves no aggregate

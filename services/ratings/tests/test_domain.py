@@ -14,7 +14,6 @@ from bookrec_ratings.domain import (
     decode_cursor,
     encode_cursor,
     is_rating,
-    is_user_id,
     kind_of,
 )
 
@@ -89,16 +88,6 @@ def test_any_sequence_of_changes_matches_recomputing_from_scratch(changes):
 def test_a_rating_is_exactly_an_integer_from_one_to_five(value):
     expected = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
     assert is_rating(value) is expected
-
-
-@given(st.one_of(st.text(alphabet=string.ascii_letters + "_.@-/ \n#é", max_size=70), json_scalars))
-def test_user_id_rule_matches_its_definition(value):
-    expected = isinstance(value, str) and 1 <= len(value) <= 64 and set(value) <= USER_ID_CHARACTERS
-    assert is_user_id(value) is expected
-
-
-def test_user_id_with_a_trailing_newline_is_refused():
-    assert is_user_id("alice") and not is_user_id("alice\n")
 
 
 cursor_keys = st.fixed_dictionaries({

@@ -8,7 +8,6 @@ import pytest
 from aiohttp import web
 
 from bookrec_common.clients import http_session
-
 from bookrec_ratings.invalidation import RecommendationInvalidator
 
 

@@ -41,9 +41,10 @@ def race(serialised_moto, monkeypatch):
 @pytest.fixture
 def writes():
     """() -> what the stores' exported metrics counted since the test began: committed changes, attempts
-    they took in all, lost races. (Global metrics: these tests run one at a time in the process.)"""
+    they took in all, lost races, changes refused after the last attempt. (Global metrics: these tests run
+    one at a time in the process.)"""
     names = {"committed": "rating_write_attempts_count", "attempts": "rating_write_attempts_sum",
-             "conflicts": "rating_write_conflicts_total"}
+             "conflicts": "rating_write_conflicts_total", "gave_up": "rating_write_gave_up_total"}
 
     def read() -> dict[str, float]:
         return {key: REGISTRY.get_sample_value(name) or 0.0 for key, name in names.items()}
@@ -128,7 +129,9 @@ async def test_when_retries_run_out_the_change_is_refused_whole(race, writes):
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert refused and all(isinstance(o, DependencyUnavailable) and o.status == 503 for o in refused)
     truth = stored_ratings(dynamodb, tables)
-    assert len(truth) == 40 - len(refused) == writes()["committed"] == writes()["attempts"]  # 1 attempt each
+    counted = writes()
+    assert len(truth) == 40 - len(refused) == counted["committed"] == counted["attempts"]  # 1 attempt each
+    assert counted["gave_up"] == len(refused) == counted["conflicts"]  # each refusal lost its one race
     assert_aggregate_is(book(dynamodb, tables), truth)
 
 
@@ -160,7 +163,7 @@ async def test_an_aggregate_changed_between_read_and_write_is_re_read_not_overwr
         store = InterruptedStore(client, tables["books"], tables["ratings"],
                                  interrupt=another_writer_adds_two_fives)
         change = await store.change(BOOK, "alice", 3, utc_now())
-    assert writes() == {"committed": 1, "attempts": 2, "conflicts": 1}  # one change, committed at its 2nd try
+    assert writes() == {"committed": 1, "attempts": 2, "conflicts": 1, "gave_up": 0}  # committed at its 2nd try
     assert change.aggregate.distribution == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 2}
     assert book(dynamodb, tables)["ratings_distribution"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 2}
     assert book(dynamodb, tables)["rating_sum"] == 13
@@ -196,7 +199,7 @@ async def test_books_without_or_with_partial_aggregates_get_complete_ones(race, 
     assert book(dynamodb, tables, "OL8W")["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
     partial = book(dynamodb, tables, "OL9W")
     assert (partial["rating_count"], partial["rating_sum"], partial["avg_rating"]) == (3, 14, 4.6667)
-    assert writes() == {"committed": 2, "attempts": 2, "conflicts": 0}
+    assert writes() == {"committed": 2, "attempts": 2, "conflicts": 0, "gave_up": 0}
 
 
 async def test_deleting_a_rating_the_aggregate_never_counted_still_deletes_it(race):
