@@ -92,6 +92,8 @@ def test_a_reimport_keeps_the_readers_rating_in_the_totals(local_stack, alb, sta
     detail = alb.get(f"/books/{BOOK}").json()
     assert detail["subtitle"] == "An Inquiry into Values" and detail["rating_count"] == after["total_ratings"]
     reconcile(local_stack)
+    one = etl(local_stack, "reconcile", "--book", BOOK)
+    assert one.returncode == 0 and one.stdout.startswith("reconcile: 1 book checked"), one.stdout + one.stderr
 
     # Next month, nothing new: nothing written, the totals as they were.
     again = reimport(local_stack, tmp_path, subtitle="An Inquiry into Values", avg_rating=4.2, rating_count=10)

@@ -117,13 +117,13 @@ class Drift:
         return abs(self.count_off) + stars + (self.stored_derived != derived(self.target))
 
     def describe(self) -> str:
-        have, want = self.stored_derived, derived(self.target)
+        have, want, rows = self.stored_derived, derived(self.target), sum(self.counted.values())
         imported = "legacy (no imported part recorded)" if self.imported is None else \
             f"imported {_stars(self.imported)}"
         return (f"{self.book_id}: stored count {have.get('rating_count')} sum {have.get('rating_sum')} "
                 f"avg {have.get('avg_rating')} {_stars(self.stored)}; expected count {want['rating_count']} "
                 f"sum {want['rating_sum']} avg {want['avg_rating']} {_stars(self.target)} "
-                f"= {imported} + {sum(self.counted.values())} rating(s) {_stars(self.counted)}")
+                f"= {imported} + {rows} rating{'' if rows == 1 else 's'} {_stars(self.counted)}")
 
 
 def _stars(d: Distribution) -> str:

@@ -84,20 +84,20 @@ class Findings:
 
     def lines(self, fixing: bool) -> list[str]:
         orphans = ", ".join(f"{n:,} of {kind} books" for kind, n in sorted(self.orphans.items())) or "none"
-        head = (f"reconcile: {self.books:,} books checked ({self.tombstones:,} deleted, skipped; "
-                f"{self.legacy:,} recording no imported part), {self.ratings:,} ratings counted "
+        head = (f"reconcile: {_count(self.books, 'book')} checked ({self.tombstones:,} deleted, skipped; "
+                f"{self.legacy:,} recording no imported part), {_count(self.ratings, 'rating')} counted "
                 f"(of no live book: {orphans}), {self.suspects:,} checked one by one")
         if not self.drift:
             return [head, "drift: none"]
-        lines = [head, f"drift: {len(self.drift):,} books (aggregates short of {self.shortfall:,} ratings, "
-                       f"over by {self.excess:,}); the worst:"]
+        lines = [head, f"drift: {_count(len(self.drift), 'book')} (aggregates short of "
+                       f"{_count(self.shortfall, 'rating')}, over by {self.excess:,}); the worst:"]
         worst = sorted(self.drift, key=lambda d: (-d.size, d.book_id))[:SHOWN]
         lines += [f"  {d.describe()}" for d in worst]
         if len(self.drift) > SHOWN:
             lines.append(f"  ... and {len(self.drift) - SHOWN:,} more")
         if fixing:
-            lines.append(f"fixed: {self.fixed:,} books ({self.lost_races:,} writes lost a race with a rating "
-                         "and were read again)")
+            lines.append(f"fixed: {_count(self.fixed, 'book')} ({_count(self.lost_races, 'write')} lost a race "
+                         "with a rating and read the book again)")
         return lines
 
 
@@ -291,6 +291,10 @@ class Reconciler:
 
 
 _STAR_NUMBERS = {star: n for n, star in enumerate(STARS)}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _projection(names: tuple[str, ...]) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def test_drift_is_reported_with_the_worst_first_then_fixed(tables, dynamodb, cat
     fixed = etl("reconcile", "--fix")
     assert fixed.exit_code == 0, fixed.output
     assert fixed.output.splitlines()[-1] == \
-        "fixed: 3 books (0 writes lost a race with a rating and were read again)"
+        "fixed: 3 books (0 writes lost a race with a rating and read the book again)"
     assert etl("reconcile").output.splitlines()[-1] == "drift: none"
     assert stored_book(dynamodb, tables, "GB1")["ratings_distribution"]["5"] >= 1
     assert "ratings_distribution" not in stored_book(dynamodb, tables, "GB4")  # tombstones are left alone
@@ -154,7 +154,7 @@ def test_book_options_choose_books_and_bad_ones_change_nothing(tables, dynamodb,
     set_aggregate(dynamodb, tables, "GB3", stars())
     assert etl("reconcile", "--book", "GB1", "--book", "GB2").exit_code == 0
     result = etl("reconcile", "--book", "GB3", "--book", "GB4")
-    assert result.exit_code == 1 and "drift: 1 books" in result.output
+    assert result.exit_code == 1 and "drift: 1 book (" in result.output
     before = everything(dynamodb, tables)
     bad = etl("reconcile", "--fix", "--book", "GB3", "--book", "OL1")
     assert bad.exit_code == 1 and bad.output.strip().splitlines() == [
