@@ -37,8 +37,8 @@ def etl(stack, *args) -> subprocess.CompletedProcess:
     """The ETL's command line against the stack's tables, as an operator runs it."""
     env = {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": stack.aws_endpoint,
            "BOOKS_TABLE": stack.env["BOOKS_TABLE"], "RATINGS_TABLE": stack.env["RATINGS_TABLE"]}
-    return subprocess.run([sys.executable, "-m", "bookrec_etl", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "bookrec_etl", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def reconcile(stack) -> list[str]:
@@ -84,11 +84,13 @@ def test_a_reimport_keeps_the_readers_rating_in_the_totals(local_stack, alb, sta
 
     # The monthly job: the same book, a new subtitle and, from the replaced system, 10 ratings averaging 4.2
     # that have no individual ratings behind them.
-    loaded = reimport(local_stack, tmp_path, subtitle="An Inquiry into Values", avg_rating=4.2, rating_count=10)
+    monthly = {"subtitle": "An Inquiry into Values", "avg_rating": 4.2, "rating_count": 10}
+    loaded = reimport(local_stack, tmp_path, **monthly)
     assert "written 1" in loaded.stderr
     after = alb.get(f"/books/{BOOK}/ratings", params={"limit": 100}).json()
     assert after["total_ratings"] == before["total_ratings"] + 10  # the reader's rating still counted
-    assert after["ratings_distribution"]["5"] >= 1 and reader["sub"] in {r["user_id"] for r in after["ratings"]}
+    assert after["ratings_distribution"]["5"] >= 1
+    assert reader["sub"] in {r["user_id"] for r in after["ratings"]}
     detail = alb.get(f"/books/{BOOK}").json()
     assert detail["subtitle"] == "An Inquiry into Values" and detail["rating_count"] == after["total_ratings"]
     reconcile(local_stack)
@@ -96,7 +98,7 @@ def test_a_reimport_keeps_the_readers_rating_in_the_totals(local_stack, alb, sta
     assert one.returncode == 0 and one.stdout.startswith("reconcile: 1 book checked"), one.stdout + one.stderr
 
     # Next month, nothing new: nothing written, the totals as they were.
-    again = reimport(local_stack, tmp_path, subtitle="An Inquiry into Values", avg_rating=4.2, rating_count=10)
+    again = reimport(local_stack, tmp_path, **monthly)
     assert "written 0" in again.stderr and "books unchanged (not written): 1" in again.stderr
     assert alb.get(f"/books/{BOOK}/ratings").json()["total_ratings"] == after["total_ratings"]
 

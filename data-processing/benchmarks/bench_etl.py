@@ -29,16 +29,23 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from bookrec_etl.importers import import_goodbooks
 from bookrec_etl.load import Loader, Tables, dynamodb_client
 from bookrec_etl.progress import Progress
 from bookrec_etl.reconcile import Reconciler
 from bookrec_etl.report import Rejects
 from bookrec_local import definitions
-from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, local_dynamodb, moto_command, port_open, start,
-                                 wait_until)
+from bookrec_local.procs import (
+    LOCAL_AWS_ENV,
+    free_port,
+    local_dynamodb,
+    moto_command,
+    port_open,
+    start,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 OPENLIBRARY = ROOT / "data-processing" / "seed"  # the development-database dumps
 AUTHORS_SLICE = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"

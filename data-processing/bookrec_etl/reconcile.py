@@ -96,8 +96,9 @@ class Findings:
         if len(self.drift) > SHOWN:
             lines.append(f"  ... and {len(self.drift) - SHOWN:,} more")
         if fixing:
-            lines.append(f"fixed: {_count(self.fixed, 'book')} ({_count(self.lost_races, 'write')} lost a race "
-                         "with a rating and read the book again)")
+            lost = _count(self.lost_races, "write")
+            lines.append(f"fixed: {_count(self.fixed, 'book')} ({lost} lost a race with a rating and "
+                         "read the book again)")
         return lines
 
 
