@@ -7,7 +7,6 @@ from bookrec_common.settings import ServiceSettings
 
 class BookdetailSettings(ServiceSettings):
     service_name: str = "bookdetail"
-    port: int = 8002
     books_table: str
     # BatchGetItem may leave keys unprocessed under throttling; retried this many times, then 503.
     batch_max_attempts: int = 6

@@ -14,6 +14,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
 
     service_name: str = "bookrec"
+    # The port is services.json's: the local stack, ECS and the image (a build argument) set PORT from it, and
+    # the server (granian --port) binds it. No service has a default of its own; read here so that a malformed
+    # PORT fails at boot naming it, with one common default where none is set (an in-process app, a builder).
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     access_log: bool = True

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -11,7 +10,6 @@ from bookrec_common.settings import AuthSettings
 
 class RatingsSettings(AuthSettings):
     service_name: str = "ratings"
-    port: int = 8003
     books_table: str
     ratings_table: str
     # Where invalidations go: the recommender's private DNS name on AWS, its local port here.

@@ -19,7 +19,6 @@ class ModelSettings(ArtifactSettings):
 
 
 class RecommendationSettings(ModelSettings, AuthSettings):
-    port: int = 8004
     cache_ttl_seconds: int = Field(default=600, ge=0)
     # While Redis is down each replica answers from its own in-process cache, whose lists live this long;
     # an invalidation then reaches only the replica that receives it, so the others may answer a list up to

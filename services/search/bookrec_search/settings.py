@@ -9,7 +9,6 @@ from bookrec_common.settings import ArtifactSettings
 
 class SearchSettings(ArtifactSettings):
     service_name: str = "search"
-    port: int = 8001
     books_table: str
     # How soon added or changed books (rating aggregates included) become searchable; 0 turns refreshes off.
     index_refresh_seconds: float = Field(default=30.0, ge=0)
