@@ -48,8 +48,11 @@ def applied(tmp_path_factory):
     applied_in = time.monotonic() - started
     resources = len(json.loads((state / "terraform.tfstate").read_text())["resources"])
     print(f"\napplied {resources} resources against the emulator in {applied_in:.0f}s")
-    clients = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",  # noqa: E731
-                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def clients(service: str):
+        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
     yield outputs, clients
     started = time.monotonic()
     tf.destroy_local(endpoint, PREFIX, state, tables_only=False)
