@@ -1,22 +1,17 @@
-"""Pure bookdetail logic: id checks, batch planning, the stored record -> contract shape."""
+"""Pure bookdetail logic: batch planning, the stored record -> contract shape."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bookrec_bookdetail.models import Author, Book
-from bookrec_common.catalog import average, empty_distribution, is_book_id
-from bookrec_common.errors import ValidationFailed
+from bookrec_common.catalog import average, empty_distribution
 
 COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
 
 
 def unique_ids(book_ids: list[str]) -> list[str]:
-    """Validate every id, collapse duplicates, keep the order of first appearance."""
-    bad = [{"field": f"book_ids[{i}]", "message": f"malformed book id {value!r}", "source": "body"}
-           for i, value in enumerate(book_ids) if not is_book_id(value)]
-    if bad:
-        raise ValidationFailed(f"{len(bad)} malformed book id(s)", errors=bad)
+    """Duplicates collapsed, in the order of first appearance."""
     return list(dict.fromkeys(book_ids))
 
 
@@ -30,7 +25,8 @@ def to_book(record: dict[str, Any]) -> Book:
         book_id=record["book_id"],
         title=record.get("title", ""),
         subtitle=record.get("subtitle"),
-        authors=[Author(author_id=a.get("author_id"), name=a.get("name", "")) for a in record.get("authors", [])],
+        authors=[Author(author_id=a.get("author_id"), name=a.get("name", ""))
+                 for a in record.get("authors", [])],
         subjects=list(record.get("subjects", [])),
         first_publish_year=record.get("first_publish_year"),
         isbn_13=list(record.get("isbn_13", [])),

@@ -7,8 +7,15 @@ book at all, exactly like an id never stored.
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from bookrec_common.changes import is_deleted
 from bookrec_common.clients import probe_table
@@ -18,6 +25,10 @@ from bookrec_common.feed import count_items
 
 BATCH_GET_LIMIT = 100
 PROBE_ID = "OL0W"  # never a real work id
+
+
+class _Unprocessed(Exception):
+    """DynamoDB left keys of a batch unprocessed (throttling): ask again for those."""
 
 
 class BookStore:
@@ -47,18 +58,25 @@ class BookStore:
     async def _get_chunk(self, book_ids: list[str]) -> dict[str, dict[str, Any]]:
         request: dict[str, Any] = {self._table: {"Keys": [{"book_id": {"S": b}} for b in book_ids]}}
         found: dict[str, dict[str, Any]] = {}
-        for attempt in range(self._batch_max_attempts):
-            response = await self._client.batch_get_item(RequestItems=request)
-            items = response.get("Responses", {}).get(self._table, [])
-            count_items("serving", len(items))
-            for item in items:
-                record = from_item(item)
-                if not is_deleted(record):
-                    found[record["book_id"]] = record
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            # Exponential backoff with full jitter, as DynamoDB recommends for unprocessed keys.
-            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
-        raise DependencyUnavailable("the books table kept returning unprocessed keys; retry shortly",
-                                    code="batch_incomplete")
+        # Exponential backoff with full jitter, as DynamoDB recommends for unprocessed keys: up to 0.05 s,
+        # 0.1 s, 0.2 s... between attempts (botocore retries throttled calls, not a partial answer).
+        retrying = AsyncRetrying(stop=stop_after_attempt(self._batch_max_attempts),
+                                 wait=wait_random_exponential(multiplier=0.05),
+                                 retry=retry_if_exception_type(_Unprocessed))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._client.batch_get_item(RequestItems=request)
+                    items = response.get("Responses", {}).get(self._table, [])
+                    count_items("serving", len(items))
+                    for item in items:
+                        record = from_item(item)
+                        if not is_deleted(record):
+                            found[record["book_id"]] = record
+                    request = response.get("UnprocessedKeys") or {}
+                    if request:
+                        raise _Unprocessed
+        except RetryError:
+            raise DependencyUnavailable("the books table kept returning unprocessed keys; retry shortly",
+                                        code="batch_incomplete", headers={"Retry-After": "1"}) from None
+        return found

@@ -21,7 +21,8 @@ BOOKS = [
     {"book_id": "OL45883W", "title": "The Republic", "authors": [{"author_id": "OL12A", "name": "Plato"}],
      "subjects": ["Philosophy"], "first_publish_year": -375, "cover_id": 7, "isbn_13": ["9780140455113"],
      "ratings_distribution": {"4": 1, "5": 3}, "original_title": "Πολιτεία"},
-    {"book_id": "OL2W", "title": "Meditations", "authors": [{"author_id": "OL3A", "name": "Marcus Aurelius"}]},
+    {"book_id": "OL2W", "title": "Meditations",
+     "authors": [{"author_id": "OL3A", "name": "Marcus Aurelius"}]},
 ]
 
 
@@ -55,9 +56,11 @@ async def test_unknown_book_is_404_problem(client):
     assert r.json()["code"] == "book_not_found" and r.headers["x-request-id"]
 
 
-async def test_malformed_id_is_400_problem(client):
-    r = await client.get("/books/not-an-id")
-    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "book_id"
+@pytest.mark.parametrize("path", ["/books/not-an-id", "/books/OL1W%0A", "/books/OL0W"])
+async def test_malformed_id_is_400_problem(client, path):
+    r = await client.get(path)
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"field": "book_id", "message": "malformed book id", "source": "path"}]
 
 
 async def test_batch_keeps_order_collapses_duplicates_and_lists_missing(client):

@@ -32,7 +32,8 @@ def test_book_ids_of_both_catalogues_are_accepted(value):
     assert is_book_id(value) and check_book_id(value) == value
 
 
-@pytest.mark.parametrize("value", ["", "ol1w", "OL1M", "OL0W", "OL1W\n", "GB0", "GB123456789", 7, None])
+@pytest.mark.parametrize("value", ["", "ol1w", "OL1M", "OL1", "OL0W", "OL1W ", "OL1W\n", "/works/OL1W", "1",
+                                   "OL" + "1" * 13 + "W", "GB0", "GB123456789", 7, None])
 def test_anything_else_is_no_book_id(value):
     assert not is_book_id(value)
 
