@@ -8,12 +8,12 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from bookrec_common.auth import admin_only, check_internal_token
-from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
-from bookrec_common.params import check_book_id, check_user_id
+from bookrec_common.errors import DependencyUnavailable, decode_strictly, invalid
+from bookrec_common.params import UserIdPath, check_book_id, check_user_id
 from bookrec_common.ratelimit import rate_limit
 
 from bookrec_recommendation.engine import RecommendationEngine
@@ -32,7 +32,7 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="how many books, 1..1
 # Counted per client address against RATE_LIMIT, as searches are: any id may be asked for, without a token.
 @get("/recommendations/{user_id:str}", summary="Books to read next for a user",
      guards=[rate_limit("recommendations")])
-async def recommend(user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
+async def recommend(user_id: UserIdPath, engine: NamedDependency[RecommendationEngine],
                     limit: Limit = 10) -> Recommendations:
     check_user_id(user_id)
     if not engine.ready:
@@ -83,7 +83,7 @@ def internal_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
                   "With Redis unavailable (down, read-only mid-failover, full, loading, busy), only this "
                   "replica's in-process copy is dropped: other replicas may answer a list up to "
                   "CACHE_FALLBACK_SECONDS (default 30) stale.")
-async def invalidate(request: Request, user_id: FromPath[str], engine: NamedDependency[RecommendationEngine],
+async def invalidate(request: Request, user_id: UserIdPath, engine: NamedDependency[RecommendationEngine],
                      data: JSONBody[InvalidateRequest | None] = None) -> Invalidated:
     check_user_id(user_id)
     change = _accepted_change(await request.body())
@@ -98,7 +98,6 @@ def _accepted_change(body: bytes) -> AcceptedChange | None:
     change: InvalidateRequest = decode_strictly(body, InvalidateRequest)
     check_book_id(change.book_id, source="body")
     if not STAMP.fullmatch(change.changed_at):
-        raise ValidationFailed(f"{change.changed_at!r} is not a stamp such as 2026-12-02T09:00:00.000000Z",
-                               errors=[{"field": "changed_at", "message": "malformed stamp",
-                                        "source": "body"}])
+        raise invalid("changed_at", "malformed stamp",
+                      detail=f"{change.changed_at!r} is not a stamp such as 2026-12-02T09:00:00.000000Z")
     return AcceptedChange(change.changed_at, change.book_id, change.removed)
