@@ -84,7 +84,7 @@ class TokenVerifier:
             async with self._http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=2)) as response:
                 response.raise_for_status()
                 jwks = jwt.PyJWKSet.from_dict(await response.json(content_type=None))
-            self._keys = {key.key_id: key for key in jwks.keys}
+            self._keys = {key.key_id: key for key in jwks.keys if key.key_id is not None}  # no kid: unusable
             self._failed = False
         except (aiohttp.ClientError, TimeoutError, jwt.PyJWTError, ValueError) as exc:
             raise _keys_unavailable() from exc
@@ -160,7 +160,7 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 async def require_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """Litestar dependency (and guard helper): the verified caller, or 401. Verified once per request."""
-    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[assignment]
+    state: dict[str, Any] = request.scope.setdefault("state", {})
     principal: Principal | None = state.get("principal")
     if principal is None:
         verifier: TokenVerifier = request.app.state.token_verifier

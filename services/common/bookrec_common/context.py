@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from bookrec_common.logs import current_request_id, log_access
 
@@ -17,7 +17,7 @@ _MAX_ID_LENGTH = 128
 
 def request_id_of(scope: Scope) -> str:
     """The request's id: taken from X-Request-ID when sane, else generated; stable for the request."""
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[assignment]
+    state: dict[str, Any] = scope.setdefault("state", {})
     request_id = state.get("request_id")
     if request_id is None:
         for name, value in scope.get("headers", ()):
@@ -90,6 +90,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             if self.log_requests:
-                log_access(scope["method"], scope["path"], status,
+                http = cast("HTTPScope", scope)  # the type is checked above
+                log_access(http["method"], http["path"], status,
                            round((time.perf_counter() - started) * 1000, 2), current_request_id.get())
             current_request_id.reset(token)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from contextvars import ContextVar
 from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps uses for a str
@@ -67,9 +68,14 @@ class _JsonHandler(logging.StreamHandler):
             self.write_waiting()
         super().flush()
 
+    def _guard(self) -> threading.RLock:
+        # logging.Handler makes its lock in __init__ (createLock); typed Optional only for the base class.
+        assert self.lock is not None
+        return self.lock
+
     def write_access(self, line: str) -> None:
         """Queue an access line; written within ACCESS_FLUSH_SECONDS (at once outside an event loop)."""
-        with self.lock:
+        with self._guard():
             self._waiting.append(line)
             full = len(self._waiting) >= ACCESS_BATCH_LINES
         if full:
@@ -84,7 +90,7 @@ class _JsonHandler(logging.StreamHandler):
             loop.call_later(ACCESS_FLUSH_SECONDS, self.write_waiting)
 
     def write_waiting(self) -> None:
-        with self.lock:
+        with self._guard():
             self._flush_scheduled = False
             lines, self._waiting = self._waiting, []
             if lines and self.stream is not None:

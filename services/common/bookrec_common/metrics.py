@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 LABELS = ("method", "path", "status_code", "app_name")
@@ -80,9 +80,10 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http" or (self.exclude is not None and self.exclude.findall(scope["path"])):
             await self.app(scope, receive, send)
             return
-        method, path = scope["method"], scope.get("path_template") or scope["path"]
+        http = cast("HTTPScope", scope)  # the type is checked above
+        method, path = http["method"], http.get("path_template") or http["path"]
         started = time.perf_counter()
-        span = [200, 0.0]  # status, duration until the last body message
+        span: list[float] = [200, 0.0]  # status, duration until the last body message
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -97,7 +98,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             running.dec()
-            requests, duration, errors = self.metrics.done(method, path, span[0])
+            requests, duration, errors = self.metrics.done(method, path, int(span[0]))
             if errors is not None:
                 errors.inc()
             requests.inc()

@@ -149,7 +149,8 @@ class RateLimiter:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for (client, window), hits in sending:
                     redis_key = f"ratelimit:{self.name}:{client}:{window}"
-                    pipe.incrby(redis_key, hits).expire(redis_key, self.window + 1)
+                    pipe.incrby(redis_key, hits)
+                    pipe.expire(redis_key, self.window + 1)
                 replies = await pipe.execute()
         except Exception as exc:
             if not redis_unavailable(exc):
@@ -184,7 +185,7 @@ class RateLimiter:
                 await asyncio.sleep(self.sync_seconds)
                 try:
                     await self.sync()
-                except Exception:  # noqa: BLE001 - the next inline sync reports it to a request
+                except Exception:  # logged; the next inline sync reports it to a request
                     log.exception("rate limit %s: background sync failed", self.name)
         finally:
             self._syncer = None
@@ -222,10 +223,7 @@ def rate_limit(name: str, by_user: bool = False
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         limiter: RateLimiter | None = connection.app.state.get("rate_limiters", {}).get(name)
-        if by_user:
-            client = (await require_principal(connection)).subject
-        else:
-            client = client_address(connection)
+        client = (await require_principal(connection)).subject if by_user else client_address(connection)
         if limiter is not None:
             await limiter.hit(client)
 
