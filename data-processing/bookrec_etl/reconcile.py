@@ -8,7 +8,11 @@ row of the ratings table, and its sum, count and average follow from it.
   ids) and one parallel Scan of the ratings table, counted per book in memory (an index and five
   counters per book, ~200 bytes, so ~200 MB at 1M books). Scans see no snapshot: a book rated while they
   pass may look drifted, so every suspect is then checked one by one, exactly, before anything is
-  reported or written (and a drift a concurrent rating happens to mask waits for the next run).
+  reported or written. A full run reads eventually consistent (half the read units), so a drift that a
+  concurrent rating happens to mask waits for the next run. Given books (the loader's) are read strongly
+  consistent, and their change stamps read again after the rows: every rating a reader writes restamps
+  its book, so a book that is not restamped in between was compared in one state, and one that is
+  restamped is checked one by one too. So the loader's reconcile misses no book it touched.
 - Checking one book exactly: a strongly consistent GetItem of the book, then a strongly consistent Query
   of its rows, counted per star.
 - Repairing: one UpdateItem setting the aggregate, conditioned, like the ratings service's own writes, on
@@ -49,7 +53,8 @@ BACKOFF_BASE, BACKOFF_CAP = 0.01, 1.0
 BATCH_GET = 100  # BatchGetItem's maximum
 SHOWN = 10  # worst books printed
 _AGGREGATE_NAMES = ("book_id", DISTRIBUTION, IMPORTED, "rating_sum", "rating_count", "avg_rating",
-                    "deleted_at")
+                    "deleted_at", "changed_at")
+_STAMP_NAMES = ("book_id", "changed_at")
 
 
 class LostRace(Exception):
@@ -215,12 +220,14 @@ class Reconciler:
         expecting = array("i")
         legacy, inconsistent = bytearray(), bytearray()
         deleted: set[str] = set()
+        stamps: dict[str, str | None] = {}  # given books: their change stamps as first read
         lock = threading.Lock()
 
         def add(items: list[dict[str, Any]]) -> None:
             with lock:
                 for record in map(from_item, items):
                     book_id = record.get("book_id")
+                    stamps[book_id] = record.get("changed_at")
                     if "deleted_at" in record:
                         deleted.add(book_id)
                         continue
@@ -234,9 +241,7 @@ class Reconciler:
         if ids is None:
             self._scan(self.books, _AGGREGATE_NAMES, add, "books")
         else:
-            for start in range(0, len(ids), BATCH_GET):
-                request = self._get_request(ids[start:start + BATCH_GET])
-                add([item for _, item in batch_get(self.client, request, self._sleep)])
+            add(self._get(ids, _AGGREGATE_NAMES))
         findings.books, findings.tombstones, findings.legacy = len(index), len(deleted), sum(legacy)
 
         def count(items: list[dict[str, Any]]) -> None:
@@ -257,30 +262,42 @@ class Reconciler:
                 findings.ratings += rows
                 findings.orphans.update(orphans)
 
-        self._scan(self.ratings, ("book_id", "rating"), count, "ratings")
+        self._scan(self.ratings, ("book_id", "rating"), count, "ratings", consistent=ids is not None)
         suspects = []
         for book_id, position in index.items():
             left = expecting[position * 5:position * 5 + 5]
             drifts = any(n < 0 for n in left) if legacy[position] else any(left)
             if drifts or inconsistent[position]:
                 suspects.append(book_id)
+        if ids is not None:
+            # Every rating a reader writes restamps its book: a book whose stamp moved while its rows were
+            # counted may have been compared across the rating, so it is checked one by one too.
+            now = {item["book_id"]["S"]: item.get("changed_at", {}).get("S")
+                   for item in self._get(ids, _STAMP_NAMES)}
+            moved = {book_id for book_id in set(stamps) | set(now) if stamps.get(book_id) != now.get(book_id)}
+            suspects += sorted(moved - set(suspects))
         return suspects
 
-    def _get_request(self, book_ids: list[str]) -> dict[str, Any]:
-        """A BatchGetItem of the books' aggregate attributes, eventually consistent (suspects are re-read)."""
-        keys = [{"book_id": {"S": book_id}} for book_id in book_ids]
-        return {self.books: {"Keys": keys, **_projection(_AGGREGATE_NAMES)}}
+    def _get(self, book_ids: list[str], names: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The books' attributes `names`, strongly consistent, 100 a BatchGetItem."""
+        items = []
+        for start in range(0, len(book_ids), BATCH_GET):
+            keys = [{"book_id": {"S": book_id}} for book_id in book_ids[start:start + BATCH_GET]]
+            request = {self.books: {"Keys": keys, "ConsistentRead": True, **_projection(names)}}
+            items += [item for _, item in batch_get(self.client, request, self._sleep)]
+        return items
 
     def _scan(self, table: str, names: tuple[str, ...], on_page: Callable[[list[dict[str, Any]]], None],
-              what: str) -> None:
-        """A parallel Scan (self.segments), eventually consistent, of `names`; each page goes to `on_page`."""
+              what: str, consistent: bool = False) -> None:
+        """A parallel Scan (self.segments) of `names`; each page goes to `on_page`."""
         estimate = self.client.describe_table(TableName=table)["Table"].get("ItemCount") or None
         done, progress_lock = [0], threading.Lock()
         with self._progress(f"reconcile: scan {what}", estimate, "items") as bar:
 
             def segment(number: int) -> None:
                 pages = self.client.get_paginator("scan").paginate(
-                    TableName=table, Segment=number, TotalSegments=self.segments, **_projection(names))
+                    TableName=table, Segment=number, TotalSegments=self.segments, ConsistentRead=consistent,
+                    **_projection(names))
                 for page in pages:
                     on_page(page["Items"])
                     with progress_lock:

@@ -188,3 +188,37 @@ def test_findings_count_what_they_checked_one_by_one(tables, dynamodb, catalogue
     assert reconciler.check("GB1", findings, count=True) is None
     assert reconciler.check("GB404", findings, count=True) is None  # no such book: nothing counted
     assert (findings.books, findings.ratings, findings.tombstones) == (1, 11, 0)
+
+
+class RatesWhenRowsAreCounted:
+    """The real client; `land()` runs once, when the ratings table is about to be scanned: after the books
+    were read, before their rows are counted."""
+
+    def __init__(self, client, ratings_table: str, land) -> None:
+        self.client, self.ratings, self.land, self.landed = client, ratings_table, land, False
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def describe_table(self, TableName):
+        if TableName == self.ratings and not self.landed:
+            self.landed = True
+            self.land()
+        return self.client.describe_table(TableName=TableName)
+
+
+def test_a_rating_that_would_hide_a_drift_while_rows_are_counted_does_not(tables, dynamodb, catalogue, rate,
+                                                                          monkeypatch):
+    monkeypatch.setattr(reconcile, "QUERY_MAX_BOOKS", 2)  # three given: compared in bulk, as a load does
+    rate("GB2", "reader-9", 4)
+    row = {"book_id": "GB2", "user_id": "gb-900", "rating": 4, "created_at": "2017-09-01T00:00:00.000000Z",
+           "updated_at": "2017-09-01T00:00:00.000000Z"}
+    dynamodb.put_item(TableName=tables["ratings"], Item=to_item(row))  # a row the aggregate lacks: drift
+    # Between the books' read and the rows' count, reader-9 removes their 4-star rating: the rows counted
+    # then match the aggregate as read, one 4-star fewer on each side of the drift.
+    client = RatesWhenRowsAreCounted(dynamodb, tables["ratings"], lambda: rate("GB2", "reader-9", None))
+    findings = Reconciler(client, tables["books"], tables["ratings"], progress=quiet).run(
+        ["GB1", "GB2", "GB3"], fix=True)
+    assert client.landed and [d.book_id for d in findings.drift] == ["GB2"] and findings.fixed == 1
+    assert stored_book(dynamodb, tables, "GB2")["rating_count"] == rows_of(dynamodb, tables, "GB2")
+    assert etl("reconcile").exit_code == 0
