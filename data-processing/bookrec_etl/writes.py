@@ -17,6 +17,7 @@ read, so no write races a reader's rating unseen.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,7 +180,8 @@ class BatchWriter:
         if not actions:
             return plans
         try:
-            self.client.transact_write_items(TransactItems=actions)
+            # The token makes the SDK's own retry of a transaction that did commit (a dropped answer) a no-op.
+            self.client.transact_write_items(TransactItems=actions, ClientRequestToken=str(uuid.uuid4()))
         except ClientError as exc:
             result.calls += 1
             error = exc.response.get("Error", {})

@@ -199,10 +199,10 @@ class Throttled:
         self.handed_back += len(request["Keys"]) - half
         return {**answered, "UnprocessedKeys": {table: {**request, "Keys": request["Keys"][half:]}}}
 
-    def transact_write_items(self, TransactItems):
+    def transact_write_items(self, TransactItems, **kwargs):
         self.writes += 1
         if self.writes > self.times:
-            return self.client.transact_write_items(TransactItems=TransactItems)
+            return self.client.transact_write_items(TransactItems=TransactItems, **kwargs)
         raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
                            "CancellationReasons": [{"Code": "TransactionConflict"}] * len(TransactItems)},
                           "TransactWriteItems")

@@ -85,12 +85,12 @@ class RatesFirst:
     def __getattr__(self, name):
         return getattr(self.client, name)
 
-    def transact_write_items(self, TransactItems):
+    def transact_write_items(self, TransactItems, **kwargs):
         self.transactions.append(TransactItems)
         if not self.landed.is_set() and self.when(TransactItems):
             self.landed.set()
             self.land()
-        return self.client.transact_write_items(TransactItems=TransactItems)
+        return self.client.transact_write_items(TransactItems=TransactItems, **kwargs)
 
 
 def test_a_reimport_keeps_the_readers_rating_in_the_aggregate(tables, dynamodb, rate, tmp_path):
