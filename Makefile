@@ -83,12 +83,16 @@ status:
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .run .pytest_cache
 
-bench-search: deps ## search index build/query benchmark at 50K and 1M books
-	$(PY) services/search/benchmarks/bench_search.py
+# The search benchmarks' synthetic books take more real author names from the ETL's Open Library sample.
+SEARCH_AUTHORS := data-processing/tests/data/ol_dump_authors_sample.txt.gz
+SEARCH_ARGS ?=
+bench-search: deps ## search index build/query benchmark at 50K and 1M books (SEARCH_ARGS="--sizes 50000": one size)
+	$(PY) -m bench.search.bench_search --authors-dump $(SEARCH_AUTHORS) $(SEARCH_ARGS)
 
+EVAL_SEARCH_ARGS ?=
 .PHONY: eval-search
-eval-search: deps ## known-item search quality per query kind (hand-written index vs tantivy) and what each engine costs
-	cd services/search/benchmarks && $(abspath $(PY)) -m eval_search
+eval-search: deps ## known-item search quality per query kind (hand-written index vs tantivy) and what each engine costs (EVAL_SEARCH_ARGS="--per-kind 20": fewer queries)
+	$(PY) -m bench.search.eval_search $(EVAL_SEARCH_ARGS)
 
 evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
 	OPENBLAS_NUM_THREADS=1 $(PY) -m bookrec_recommendation.evaluate
@@ -99,9 +103,9 @@ bench-reco: deps ## recommender build and latency benchmark (RECO_SCALE=1: also 
 FLEET_ARGS ?=
 .PHONY: bench-fleet
 bench-fleet: deps ## fleet-scale reads and starts on the emulator: feed items read per replica-hour, full-table reads per build interval at 1/2/4 replicas, a replica's cold start from a 1M-book artifact (~11 min in all, 1.7 GB RAM; FLEET_ARGS="--cold-books 100000" is quicker), the recommender's start from its artifact, the cost table
-	$(PY) services/search/benchmarks/bench_fleet.py $(FLEET_ARGS)
+	$(PY) -m bench.search.bench_fleet --authors-dump $(SEARCH_AUTHORS) $(FLEET_ARGS)
 	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_fleet.py
-	$(PY) services/search/benchmarks/fleet_costs.py
+	$(PY) -m bench.search.fleet_costs
 
 bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost
 	$(PY) services/ratings/benchmarks/bench_ratings.py

@@ -1,9 +1,10 @@
-"""The search builder: one index snapshot per fleet, published to S3 (`python -m bookrec_search.builder`).
+"""The search builder: one index artifact per fleet, published to S3 (`python -m bookrec_search.builder`).
 
 With no artifact yet (or an unreadable one, or one older than the feed's retention) it builds from a
 full Scan of the books table. Otherwise it loads the newest artifact and merges the changes read from
-the feed since its watermark: the table is read in full once, and then only what changed. Nothing
-changed: no new artifact. The replicas pick the new one up and swap it in.
+the feed since its watermark (`catchup`): the table is read in full once, and then only what changed.
+Nothing changed: no new artifact. The replicas (`live`) pick the new one up and swap it in. The builder
+works on the index's parts alone: it never serves a query, so it computes none of what queries read.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
 from bookrec_common.builder import Built, build_with, main
 from bookrec_common.catalog import iso_stamp
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
+from bookrec_search.artifact import KIND, dump, load
 from bookrec_search.building import IndexBuilder
-from bookrec_search.engine import caught_up
-from bookrec_search.index import SearchIndex
+from bookrec_search.catchup import caught_up
+from bookrec_search.parts import IndexParts
 from bookrec_search.settings import SearchSettings, get_settings
-from bookrec_search.snapshot import dump, load
 from bookrec_search.store import BookSource, change_feed
 
 log = logging.getLogger("bookrec.search.builder")
-KIND = "search-index"
 
 
 class IndexBuild:
@@ -51,10 +51,9 @@ class IndexBuild:
         watermark = epoch_of(previous.watermark)
         if not await self._feed.changed_since(watermark - self._overlap):
             return None  # a few reads, rather than fetching and decoding the whole previous artifact
-        payload = await self._store.fetch(previous)
-        index = await asyncio.to_thread(lambda: SearchIndex(load(payload)))
-        updated, position, _ = await caught_up(self._feed, index, watermark, self._overlap, self._clock)
-        if updated is index:
+        parts = await asyncio.to_thread(load, await self._store.fetch(previous))
+        updated, position, _ = await caught_up(self._feed, parts, watermark, self._overlap, self._clock)
+        if updated is parts:
             return None
         return await self._built(updated, position, self._feed.items_read - read_before)
 
@@ -62,13 +61,13 @@ class IndexBuild:
         started = self._clock()
         builder = IndexBuilder()
         read = await self._source.scan(builder.add_all)
-        index = await asyncio.to_thread(lambda: SearchIndex(builder.build()))
-        return await self._built(index, started, read)
+        parts = await asyncio.to_thread(builder.build)
+        return await self._built(parts, started, read)
 
     @staticmethod
-    async def _built(index: SearchIndex, position: float, reads: int) -> Built:
-        payload = await asyncio.to_thread(dump, index.parts)
-        return Built(payload, iso_stamp(position), index.size, reads)
+    async def _built(parts: IndexParts, position: float, reads: int) -> Built:
+        payload = await asyncio.to_thread(dump, parts)
+        return Built(payload, iso_stamp(position), parts.size, reads)
 
 
 async def build(settings: SearchSettings, every: float) -> None:
@@ -81,7 +80,8 @@ async def build(settings: SearchSettings, every: float) -> None:
 
 
 def run() -> None:
-    main("Build the search index snapshot once for the fleet and publish it to the artifact bucket.", get_settings, build)
+    main("Build the search index once for the fleet and publish it to the artifact bucket.", get_settings,
+         build)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from litestar.status_codes import HTTP_200_OK
 from bookrec_common.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
 from bookrec_search.documents import book_summary
-from bookrec_search.engine import SearchEngine
 from bookrec_search.facets import FacetFilter, exhaustive
 from bookrec_search.filtering import Filters
 from bookrec_search.highlight import ranges
 from bookrec_search.index import SearchIndex, SearchResult
+from bookrec_search.live import LiveIndex
 from bookrec_search.models import (
     MAX_FACET_VALUES,
     AdvancedSearchRequest,
@@ -52,14 +52,14 @@ def _invalid(field: str, message: str, source: str = "body") -> ValidationFailed
                             errors=[{"field": field, "message": message, "source": source}])
 
 
-def _live_index(engine: SearchEngine) -> SearchIndex:
-    if engine.index is None:
-        if not engine.enabled:
+def _live_index(live: LiveIndex) -> SearchIndex:
+    if live.index is None:
+        if not live.enabled:
             raise DependencyUnavailable("full-text search is switched off on this deployment",
                                         code="index_disabled")
         raise DependencyUnavailable("the search index is still loading; retry shortly", code="index_loading",
                                     headers={"Retry-After": "5"})
-    return engine.index
+    return live.index
 
 
 def _summary(index: SearchIndex, position: int, score: float) -> BookSummary:
@@ -96,11 +96,11 @@ def _facets(index: SearchIndex, result: SearchResult, options: Options) -> Facet
                   exhaustive=exhaustive(len(result.matches)))
 
 
-def _full_text(engine: SearchEngine, query: str, limit: int, offset: int, field: str, source: str,
+def _full_text(live: LiveIndex, query: str, limit: int, offset: int, field: str, source: str,
                options: Options) -> SearchResponse:
     if not has_word_character(query):
         raise _invalid(field, "needs at least one letter or digit", source)
-    index = _live_index(engine)
+    index = _live_index(live)
     result = index.search(query, limit, offset, with_matches=options.facets,
                           facet_filter=_facet_filter(options))
     items = _items(index, result, options)
@@ -132,20 +132,20 @@ SEARCH_DESCRIPTION = (
 @post("/search", status_code=HTTP_200_OK, summary="Ranked full-text search over titles, authors and subjects",
       description=SEARCH_DESCRIPTION)
 async def search_post(request: Request, data: JSONBody[SearchRequest],
-                      engine: NamedDependency[SearchEngine]) -> SearchResponse:
+                      live: NamedDependency[LiveIndex]) -> SearchResponse:
     body: SearchRequest = decode_strictly(await request.body(), SearchRequest)
-    return _full_text(engine, body.query, body.limit, body.offset, "query", "body", body)
+    return _full_text(live, body.query, body.limit, body.offset, "query", "body", body)
 
 
 @get("/search", summary="Ranked full-text search (cacheable GET form)", description=SEARCH_DESCRIPTION)
-async def search_get(engine: NamedDependency[SearchEngine], q: QueryText, limit: QueryLimit = 20,
+async def search_get(live: NamedDependency[LiveIndex], q: QueryText, limit: QueryLimit = 20,
                      offset: QueryOffset = 0, facets: Wanted = False, highlight: Wanted = False,
                      author: FacetValues = None, subject: FacetValues = None, decade: Decades = None,
                      language: Languages = None) -> SearchResponse:
     wanted = FacetFilters(authors=author or [], subjects=subject or [], decades=decade or [],
                           languages=language or [])
     options = Options(facets=facets, highlight=highlight, facet_filters=wanted)
-    return _full_text(engine, q, limit, offset, "q", "query", options)
+    return _full_text(live, q, limit, offset, "q", "query", options)
 
 
 @post("/search/advanced", status_code=HTTP_200_OK, summary="Filters (all apply) and sorts",
@@ -153,7 +153,7 @@ async def search_get(engine: NamedDependency[SearchEngine], q: QueryText, limit:
                   "either order; ties: more popular first, then title A..Z. `facets`, `facet_filters` and "
                   "`highlight` as in full-text search; facet filters alone are a criterion.")
 async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest],
-                          engine: NamedDependency[SearchEngine]) -> AdvancedSearchResponse:
+                          live: NamedDependency[LiveIndex]) -> AdvancedSearchResponse:
     body: AdvancedSearchRequest = decode_strictly(await request.body(), AdvancedSearchRequest)
     applied: dict[str, Any] = {name: getattr(body, name) for name in Filters.__dataclass_fields__
                                if getattr(body, name) is not None}
@@ -167,7 +167,7 @@ async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest
     if body.min_year is not None and body.max_year is not None and body.min_year > body.max_year:
         raise _invalid("min_year", "must not be after max_year")
     order = body.order or ("asc" if body.sort == "title" else "desc")
-    index = _live_index(engine)
+    index = _live_index(live)
     result = index.advanced(Filters(**applied), body.sort, order, body.limit, body.offset,
                             with_matches=body.facets, facet_filter=facet_filter)
     items = _items(index, result, body, scored=body.sort == "relevance")
@@ -176,19 +176,19 @@ async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest
                                   facets=_facets(index, result, body))
 
 
-async def _autocomplete(engine: SearchEngine, prefix: str, limit: int, field: str,
+async def _autocomplete(live: LiveIndex, prefix: str, limit: int, field: str,
                         source: str) -> AutocompleteResponse:
     normalised = normalise_text(prefix)
     if not normalised:
         raise _invalid(field, "needs at least one letter or digit", source)
-    if engine.index is not None:
-        index = engine.index
+    if live.index is not None:
+        index = live.index
         suggestions = index.autocomplete(normalised, limit)
         items = [_summary(index, p, 0.0) for p in suggestions.positions]
         return AutocompleteResponse(query=prefix, total=suggestions.total, count=len(items), offset=0,
                                     limit=limit, source="index", items=items)
     # The index is loading or off: the same answer from the title-prefix GSI.
-    total, best = await engine.suggestions_from_table(normalised)
+    total, best = await live.suggestions_from_table(normalised)
     items = [BookSummary(**book_summary(r), score=0.0) for r in best[:limit]]
     return AutocompleteResponse(query=prefix, total=total, count=len(items), offset=0, limit=limit,
                                 source="dynamodb", items=items)
@@ -197,15 +197,15 @@ async def _autocomplete(engine: SearchEngine, prefix: str, limit: int, field: st
 @get("/search/autocomplete", summary="Titles starting with a prefix, most rated first",
      description="Any script; accents and case ignored. Answered from the index, or from the title-prefix "
                  "index of the books table while the index loads (`source`).")
-async def autocomplete(engine: NamedDependency[SearchEngine], q: Prefix,
+async def autocomplete(live: NamedDependency[LiveIndex], q: Prefix,
                        limit: PrefixLimit = 10) -> AutocompleteResponse:
-    return await _autocomplete(engine, q, limit, "q", "query")
+    return await _autocomplete(live, q, limit, "q", "query")
 
 
 @get("/search/shard/{prefix:str}", summary="Title prefix autocomplete (compatibility path)",
      description="The same answer as `/search/autocomplete?q=`: any script, accents and case ignored.")
-async def autocomplete_shard(engine: NamedDependency[SearchEngine], prefix: FromPath[str],
+async def autocomplete_shard(live: NamedDependency[LiveIndex], prefix: FromPath[str],
                              limit: PrefixLimit = 10) -> AutocompleteResponse:
     if len(prefix) > MAX_PREFIX:
         raise _invalid("prefix", f"at most {MAX_PREFIX} characters", "path")
-    return await _autocomplete(engine, prefix, limit, "prefix", "path")
+    return await _autocomplete(live, prefix, limit, "prefix", "path")

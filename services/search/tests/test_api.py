@@ -159,7 +159,7 @@ async def test_gsi_fallback_pages_through_a_bucket_larger_than_a_query_page(tabl
     index = SearchIndex.from_records(books)
     settings = settings_for(tables, index_enabled=False, autocomplete_fallback_page_size=40)
     async with AsyncTestClient(app := create_app(settings)) as client:
-        source = app.state.engine.source
+        source = app.state.live.source
         pages = []
         titles_with_prefix = source.titles_with_prefix
 
@@ -187,7 +187,7 @@ async def test_concurrent_fallback_requests_share_one_query(tables, books):
         assert {r.status_code for r in answers} == {200} and len({r.text for r in answers}) == 1
         assert again.json()["items"] == answers[0].json()["items"]
         assert "search_autocomplete_fallback_queries_total" in (await client.get("/metrics")).text
-        assert len(app.state.engine._fallback) == 1
+        assert len(app.state.live._fallback) == 1
 
 
 async def test_books_added_or_rerated_become_searchable_after_the_refresh_interval(client, tables, dynamodb):

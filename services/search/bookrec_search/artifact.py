@@ -1,15 +1,16 @@
-"""An index's parts as bytes and back: `dump(parts)` and `load(data)`. Pure, no I/O.
+"""The search artifact: an index's parts as bytes and back (`dump(parts)`, `load(data)`), and its `KIND`.
 
-The builder dumps the parts it built once for the fleet; replicas load the bytes (an S3 artifact) and
-keep them fresh with the change feed. An index of the loaded parts answers exactly as one of the dumped.
+Pure, no I/O. The builder dumps the parts it built once for the fleet and publishes them as the artifact
+of kind KIND (`bookrec_common.artifacts`); replicas fetch and load the bytes and keep them fresh with the
+change feed. An index of the loaded parts answers exactly as one of the dumped.
 
 Layout (little-endian):
 
     MAGIC (8 bytes) | FORMAT_VERSION u32 | buffer count u32 | pickle length u64 | total length u64 |
     CRC-32 of everything after the header u32 | per buffer: offset u64, length u64 | pickle | buffers
 
-The pickle (protocol 5) holds the parts as plain values only (dicts, lists,
-tuples, str, bytes, numbers, numpy arrays); the arrays' memory travels out of band, each buffer at an
+The pickle (protocol 5) holds the parts as plain values only (dicts, lists, tuples, str, bytes, numbers,
+numpy arrays); the arrays' memory travels out of band, each buffer at an
 offset aligned to 64 bytes, and `load` makes them views into `data` instead of copies: loading takes
 about as long as unpickling the vocabulary's strings, and the bytes and the index are one piece of
 memory, not two. The arrays are then read-only, which the index never minds (an update copies what it
@@ -41,6 +42,7 @@ from bookrec_search.facets import ValuePairs
 from bookrec_search.lexicon import IsbnMap, Lexicon, Neighbourhood
 from bookrec_search.parts import IndexParts
 
+KIND = "search-index"  # the artifact's name in the bucket (its key prefix) and in metrics
 MAGIC = b"BRSRCHIX"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIIQQI")

@@ -24,7 +24,8 @@ from bookrec_common.changes import tombstone
 from bookrec_common.clients import s3_client
 from bookrec_common.dynamo import to_item
 from bookrec_search.app import create_app
-from bookrec_search.builder import KIND, build
+from bookrec_search.artifact import KIND
+from bookrec_search.builder import build
 from bookrec_search.store import BookSource
 
 from .test_api import put_books, seed, settings_for
@@ -142,7 +143,7 @@ async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
         put_books(dynamodb, tables, [{"book_id": "OL97W", "title": "Candide"}])
         before = sample("artifact_refused_total", kind=KIND, reason="checksum")
         s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-        manifests = HeldManifestReads(app.state.engine.follower.store)
+        manifests = HeldManifestReads(app.state.live.follower.store)
         await manifests.hold()
         await build(settings, every=0)
         manifest = s3.get_object(Bucket=artifact_bucket, Key=f"{KIND}/latest.json")["Body"].read()
@@ -167,7 +168,7 @@ async def test_the_artifact_store_unreachable_keeps_serving_degraded_then_recove
     app = create_app(settings)
     async with AsyncTestClient(app) as client:
         await wait_until(lambda: _ready(client))
-        s3 = app.state.engine.follower.store._s3  # noqa: SLF001 - cut the network to S3 only
+        s3 = app.state.live.follower.store._s3  # noqa: SLF001 - cut the network to S3 only
         real_get = s3.get_object
 
         async def unreachable(**request):
@@ -204,12 +205,12 @@ async def test_a_position_older_than_the_feed_retention_reloads_the_newest_artif
     app = create_app(settings)
     async with AsyncTestClient(app) as client:
         await wait_until(lambda: _ready(client))
-        engine = app.state.engine
-        loaded = engine.index
-        engine._position -= 8 * 86_400  # noqa: SLF001 - as if the replica had been paused for 8 days
+        live = app.state.live
+        loaded = live.index
+        live._position -= 8 * 86_400  # noqa: SLF001 - as if the replica had been paused for 8 days
 
         async def reloaded() -> bool:
-            return engine.index is not loaded and engine.position > time.time() - 60
+            return live.index is not loaded and live.position > time.time() - 60
 
         await wait_until(reloaded)
         assert await total(client, "ethics") == 2

@@ -1,7 +1,7 @@
 """The fleet's DynamoDB and S3 request costs per hour, new design (artifacts + change feed) beside the old
 (every replica scanning), from the item counts bench_fleet measures. Pure arithmetic; prints a table.
 
-    python services/search/benchmarks/fleet_costs.py [--books 1000000] [--ratings 6000000]
+    python -m bench.search.fleet_costs [--books 1000000] [--ratings 6000000]
         [--changes 1 10] [--replicas 2 10] [--feed-reads-per-change 1.5]
 
 Units (on-demand, eventually consistent reads): a Query or Scan is billed 0.5 read unit per 4 KB of the

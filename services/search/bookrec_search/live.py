@@ -1,25 +1,24 @@
-"""The live search index: loaded at start, kept fresh from the change feed, swapped atomically.
+"""The replica's index: loaded at start, kept fresh from the change feed, swapped atomically (driven by
+app.py's lifespan through `bookrec_common.replica`).
 
-Load: from the newest artifact when there is an artifact bucket (the builder, `bookrec_search.builder`,
-publishes a snapshot once per fleet; a replica never scans the table then, and waits, not ready, until
-the first one exists), else from a parallel Scan of the table (a single process, tests). `/ready`
-answers 503 until an index is in place.
+Load: from the newest artifact when there is an artifact bucket (the builder publishes one per fleet; a
+replica never scans the table then, and waits, not ready, until the first one exists), else from a
+parallel Scan of the table (a single process, tests). `/ready` answers 503 until an index is in place.
 
-Freshness: every `index_refresh_seconds` the change feed (`bookrec_common.feed`) is read from the
-index's position less `index_refresh_overlap_seconds` (writers' clocks, the GSI's propagation delay):
-added, changed (rating aggregates included) and deleted books, at a cost of the changed items alone.
-A newer artifact, looked for every `artifact_poll_seconds`, is loaded and caught up from its own
-watermark before it is swapped in, so a swap never steps back in time. A position older than the
-feed's retention reloads from the newest artifact: never a silent gap.
+Freshness: every `refresh_seconds` the change feed is read from the index's position (`catchup`): added,
+changed (rating aggregates included) and deleted books, at a cost of the changed items alone. A newer
+artifact, looked for every `artifact_poll_seconds`, is loaded and caught up from its own watermark
+before it is swapped in, so a swap never steps back in time. A position older than the feed's
+retention reloads from the newest artifact: never a silent gap.
 
-Changes are merged into a new index on a worker thread (numpy releases the GIL for the heavy parts)
-and swapped in with one assignment; requests keep reading the old index meanwhile. The artifact store
-unreachable: the current index keeps serving (and following the feed), `/ready` says degraded, and the
-next look waits longer each time (`bookrec_common.artifacts.ArtifactFollower`).
+Changes are merged into a new index on worker threads and swapped in with one assignment; requests keep
+reading the old index meanwhile. The artifact store unreachable: the current index keeps serving (and
+following the feed), `/ready` says degraded, and the next look waits longer each time
+(`bookrec_common.artifacts.ArtifactFollower`).
 
-While the index is loading (or disabled by configuration) autocomplete is
-answered from the title-prefix GSI; identical prefixes asked at the same
-time share one Query, and answers are kept for `fallback_cache_seconds`.
+While the index is loading (or disabled by configuration) autocomplete is answered from the title-prefix
+GSI; identical prefixes asked at the same time share one Query, and answers are kept for
+`fallback_cache_seconds`.
 """
 
 from __future__ import annotations
@@ -35,11 +34,12 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
-from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
+from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
+from bookrec_search.artifact import load as load_artifact
 from bookrec_search.building import IndexBuilder
+from bookrec_search.catchup import caught_up
 from bookrec_search.documents import suggestion_key
 from bookrec_search.index import BLOCK_TOP, SearchIndex
-from bookrec_search.snapshot import load as load_snapshot
 from bookrec_search.store import BookSource
 
 log = logging.getLogger("bookrec.search")
@@ -58,26 +58,19 @@ FALLBACK_CACHE_ENTRIES = 1024
 SuggestionPage = tuple[int, list[dict[str, Any]]]
 
 
-async def caught_up(feed: ChangeFeed, index: SearchIndex, position: float, overlap: float,
-                    clock: Callable[[], float]) -> tuple[SearchIndex, float, int]:
-    """`index` (complete up to `position`) with every change since merged in: (index, new position, read)."""
-    started = clock()
-    records = await feed.since(position - overlap, started)
-    changed, deleted = latest_of(records)
-    if changed or deleted:
-        index = await asyncio.to_thread(index.updated, changed, deleted=deleted)
-    return index, started, len(records)
+class LiveIndex:
+    """This replica's index (`bookrec_common.replica.Live`) and, while it has none, the GSI's answers."""
 
-
-class SearchEngine:
     def __init__(self, source: BookSource, feed: ChangeFeed, artifacts: ArtifactStore | None = None, *,
-                 enabled: bool = True, refresh_overlap_seconds: float = 15.0, poll_seconds: float = 60.0,
-                 fallback_cache_seconds: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+                 enabled: bool = True, refresh_seconds: float = 30.0, refresh_overlap_seconds: float = 15.0,
+                 poll_seconds: float = 60.0, fallback_cache_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.source = source
         self.feed = feed
         self.follower = ArtifactFollower(artifacts, self._install, poll_seconds) if artifacts else None
         self.enabled = enabled
         self.index: SearchIndex | None = None
+        self._period = refresh_seconds
         self._overlap = refresh_overlap_seconds
         self._clock = clock
         self._position: float | None = None  # changes up to here are in the index
@@ -94,9 +87,8 @@ class SearchEngine:
         return self._position
 
     def state(self) -> dict[str, Any]:
-        """What `/ready` shows: the artifact in use, and how fresh the index is."""
+        """What `/ready` shows of the index: its size, and how fresh it is."""
         return {"books": self.index.size if self.index is not None else 0,
-                **(self.follower.state() if self.follower else {}),
                 "feed_lag_seconds": round(self._clock() - self._position, 1) if self._position else None}
 
     def _publish(self, index: SearchIndex, position: float, seconds: float) -> None:
@@ -121,9 +113,10 @@ class SearchEngine:
         """Decode a checked artifact and catch it up from its watermark before swapping it in, so a
         swap never steps back in time."""
         started = time.perf_counter()
-        index = await asyncio.to_thread(lambda: SearchIndex(load_snapshot(payload)))
-        index, position, read = await caught_up(self.feed, index, epoch_of(manifest.watermark), self._overlap,
+        parts = await asyncio.to_thread(load_artifact, payload)
+        parts, position, read = await caught_up(self.feed, parts, epoch_of(manifest.watermark), self._overlap,
                                                 self._clock)
+        index = await asyncio.to_thread(SearchIndex, parts)
         self._publish(index, position, time.perf_counter() - started)
         log.info("index version %d (%d books) loaded in %.1fs, %d changes since its watermark",
                  manifest.version, index.size, time.perf_counter() - started, read)
@@ -134,7 +127,9 @@ class SearchEngine:
             raise RuntimeError("refresh before the first load")
         current = self.index
         merging = time.perf_counter()
-        index, position, read = await caught_up(self.feed, current, self._position, self._overlap, self._clock)
+        parts, position, read = await caught_up(self.feed, current.parts, self._position, self._overlap,
+                                                self._clock)
+        index = current if parts is current.parts else await asyncio.to_thread(SearchIndex, parts)
         if self.index is not current:
             return read  # a newer artifact was swapped in meanwhile: it is caught up on its own
         if index is not current:
@@ -151,25 +146,11 @@ class SearchEngine:
         else:
             await self.load()
 
-    async def run(self, period: float, retry_seconds: float = 5.0) -> None:
-        """Load, then follow the feed every `period` seconds (0: never) and newer artifacts, until cancelled."""
-        if self.follower is not None:
-            await self.follower.first(retry_seconds)
-        while self.index is None:
-            try:
-                await self.load()
-            except Exception:
-                REFRESH_FAILURES.inc()
-                log.exception("index load failed; retrying in %.0fs", retry_seconds)
-                await asyncio.sleep(retry_seconds)
-        loops = [self._follow_feed(period)]
-        if self.follower is not None:
-            loops.append(self.follower.follow())
-        await asyncio.gather(*loops)
-
-    async def _follow_feed(self, period: float) -> None:
-        while period > 0:
-            await asyncio.sleep(period)
+    async def keep_fresh(self) -> None:
+        """Follow the feed every `refresh_seconds` (0: never), until cancelled; a feed position past its
+        retention reloads the index."""
+        while self._period > 0:
+            await asyncio.sleep(self._period)
             try:
                 await self.refresh()
             except FeedGap as exc:

@@ -10,7 +10,7 @@ import pytest
 from bookrec_common.catalog import iso_stamp, with_derived_attributes
 from bookrec_common.feed import epoch_of
 from bookrec_search.documents import suggestion_key
-from bookrec_search.engine import SearchEngine
+from bookrec_search.live import LiveIndex
 
 
 class FakeSource:
@@ -53,9 +53,9 @@ class FakeFeed:
                       key=lambda r: r["changed_at"])
 
 
-def engine_over(source: FakeSource, **options: Any) -> tuple[SearchEngine, FakeFeed]:
+def live_over(source: FakeSource, **options: Any) -> tuple[LiveIndex, FakeFeed]:
     feed = FakeFeed(source)
-    return SearchEngine(source, feed, **options), feed
+    return LiveIndex(source, feed, **options), feed
 
 
 def book(i: int, stamp: str, **extra: Any) -> dict[str, Any]:
@@ -74,78 +74,78 @@ class Clock:
 async def test_refresh_reads_the_feed_from_the_previous_read_less_the_overlap():
     clock = Clock(1_000_000.0)
     source = FakeSource([book(1, iso_stamp(999_000.0))])
-    engine, feed = engine_over(source, refresh_overlap_seconds=15, clock=clock)
-    await engine.load()
-    assert source.scans == [None] and engine.index.size == 1 and engine.position == 1_000_000.0
+    live, feed = live_over(source, refresh_overlap_seconds=15, clock=clock)
+    await live.load()
+    assert source.scans == [None] and live.index.size == 1 and live.position == 1_000_000.0
     clock.now += 30
     # Stamped 10 s before the load began (a lagging writer): inside the overlap, so it is read.
     source.records["OL2W"] = book(2, iso_stamp(1_000_000.0 - 10))
-    assert await engine.refresh() == 1
+    assert await live.refresh() == 1
     assert feed.asked[-1] == 1_000_000.0 - 15 and source.scans == [None]  # never a scan again
-    assert engine.index.position_of("OL2W") is not None
+    assert live.index.position_of("OL2W") is not None
     clock.now += 30
-    assert await engine.refresh() == 0
+    assert await live.refresh() == 0
     assert feed.asked[-1] == 1_000_030.0 - 15
 
 
 async def test_a_deleted_book_leaves_the_index_and_a_re_added_one_comes_back():
     clock = Clock(3_000_000.0)
     source = FakeSource([book(i, iso_stamp(clock.now - 100)) for i in range(1, 4)])
-    engine, _ = engine_over(source, refresh_overlap_seconds=15, clock=clock)
-    await engine.load()
+    live, _ = live_over(source, refresh_overlap_seconds=15, clock=clock)
+    await live.load()
     clock.now += 30
     source.records["OL2W"] = {"book_id": "OL2W", "deleted_at": iso_stamp(clock.now - 1),
                               "changed_at": iso_stamp(clock.now - 1)}
-    await engine.refresh()
-    assert engine.index.position_of("OL2W") is None and engine.index.size == 2
+    await live.refresh()
+    assert live.index.position_of("OL2W") is None and live.index.size == 2
     clock.now += 30
     source.records["OL2W"] = book(2, iso_stamp(clock.now - 1))
-    await engine.refresh()
-    assert engine.index.position_of("OL2W") is not None
+    await live.refresh()
+    assert live.index.position_of("OL2W") is not None
 
 
 async def test_re_reading_unchanged_books_keeps_the_same_index():
     clock = Clock(2_000_000.0)
     source = FakeSource([book(i, iso_stamp(clock.now - 10)) for i in range(1, 6)])
-    engine, _ = engine_over(source, refresh_overlap_seconds=15, clock=clock)
-    await engine.load()
-    before = engine.index
-    assert await engine.refresh() == 5  # all inside the overlap window
-    assert engine.index is before
+    live, _ = live_over(source, refresh_overlap_seconds=15, clock=clock)
+    await live.load()
+    before = live.index
+    assert await live.refresh() == 5  # all inside the overlap window
+    assert live.index is before
 
 
 async def test_refresh_before_load_is_refused():
-    engine, _ = engine_over(FakeSource([]))
+    live, _ = live_over(FakeSource([]))
     with pytest.raises(RuntimeError):
-        await engine.refresh()
+        await live.refresh()
 
 
 async def test_concurrent_fallback_answers_share_one_query_and_failures_are_not_kept():
     records = [book(i, "2026-01-01T00:00:00.000000Z", ratings_distribution={"4": i}) for i in range(1, 12)]
     source = FakeSource(records)
     source.gate = asyncio.Event()
-    engine, _ = engine_over(source, fallback_cache_seconds=60)
-    waiting = [asyncio.create_task(engine.suggestions_from_table("title 1")) for _ in range(5)]
+    live, _ = live_over(source, fallback_cache_seconds=60)
+    waiting = [asyncio.create_task(live.suggestions_from_table("title 1")) for _ in range(5)]
     await asyncio.sleep(0.01)
     source.gate.set()
     answers = await asyncio.gather(*waiting)
     expected = sorted((r for r in records if r["title_norm"].startswith("title 1")), key=suggestion_key)
     assert source.queries == 1 and all(a == (len(expected), expected) for a in answers)
-    assert await engine.suggestions_from_table("title 1") == answers[0] and source.queries == 1
+    assert await live.suggestions_from_table("title 1") == answers[0] and source.queries == 1
 
     source.failing = True
     with pytest.raises(ConnectionError):
-        await engine.suggestions_from_table("title 2")
+        await live.suggestions_from_table("title 2")
     source.failing = False
-    assert (await engine.suggestions_from_table("title 2"))[0] == 1 and source.queries == 3
+    assert (await live.suggestions_from_table("title 2"))[0] == 1 and source.queries == 3
 
 
 async def test_a_caller_going_away_does_not_cancel_the_shared_query():
     source = FakeSource([book(1, "2026-01-01T00:00:00.000000Z")])
     source.gate = asyncio.Event()
-    engine, _ = engine_over(source)
-    first = asyncio.create_task(engine.suggestions_from_table("title"))
-    second = asyncio.create_task(engine.suggestions_from_table("title"))
+    live, _ = live_over(source)
+    first = asyncio.create_task(live.suggestions_from_table("title"))
+    second = asyncio.create_task(live.suggestions_from_table("title"))
     await asyncio.sleep(0.01)
     first.cancel()
     source.gate.set()

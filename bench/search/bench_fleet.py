@@ -1,13 +1,14 @@
 """Fleet-scale reads of the search service: what a replica reads, what the fleet reads, how fast one starts.
 
-    python services/search/benchmarks/bench_fleet.py [--books 10000] [--periods 6] [--replicas 1 2 4]
+    python -m bench.search.bench_fleet [--books 10000] [--periods 6] [--replicas 1 2 4]
         [--intervals 3] [--cold-books 1000000] [--scan-books 50000] [--parts feed fleet cold scan]
+        [--authors-dump FILE]
 
 Runs against a moto server (DynamoDB + S3) and a redis-server of its own, started here and stopped at
 the end. Four parts, each printing its figures (asserts nothing):
 
 - feed: items read per hour by ONE replica in steady state at 0, 1 and 10 book changes a second.
-  `SearchEngine.refresh()` runs on a simulated clock (period `index_refresh_seconds`, overlap
+  `LiveIndex.refresh()` runs on a simulated clock (period `index_refresh_seconds`, overlap
   `index_refresh_overlap_seconds`, the settings' defaults) while changes stamped by that clock are
   written (rating updates of existing books, as `change_stamp` stamps them). Beside it, the old design:
   one filtered Scan of the same table (its ScannedCount, what DynamoDB bills) × refreshes an hour,
@@ -32,15 +33,16 @@ import json
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
 import numpy as np
-from bench_search import books as synthetic_books
-from bench_search import build as build_index_of
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from bench.search.bench_search import build as build_index_of
+from bench.search.synthetic import books as synthetic_books
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
 from bookrec_common.catalog import iso_stamp, utc_now
@@ -61,9 +63,11 @@ def items_read(purpose: str) -> float:
     return REGISTRY.get_sample_value("dynamodb_items_read_total", {"purpose": purpose}) or 0.0
 
 
-def catalogue(n: int, stamp: str, seed: int = 7, first_id: int = 1) -> list[dict[str, Any]]:
+def catalogue(n: int, stamp: str, seed: int = 7, first_id: int = 1,
+              authors_dump: Path | None = None) -> list[dict[str, Any]]:
     """Synthetic books as bench_search makes them, stamped for the change feed at `stamp`."""
-    return [{**b, **change_stamp(b["book_id"], stamp)} for b in synthetic_books(n, seed, first_id)]
+    return [{**b, **change_stamp(b["book_id"], stamp)}
+            for b in synthetic_books(n, seed, first_id, authors_dump)]
 
 
 def item_bytes(records: list[dict[str, Any]]) -> float:
@@ -110,7 +114,7 @@ def settings_for(books_table: str, redis_url: str, bucket: str = "", **overrides
 
 async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], rates: list[float],
                     periods: int, settings: Any) -> dict[float, float]:
-    from bookrec_search.engine import SearchEngine
+    from bookrec_search.live import LiveIndex
     from bookrec_search.store import BookSource, change_feed
 
     period, overlap = settings.index_refresh_seconds, settings.index_refresh_overlap_seconds
@@ -127,10 +131,10 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
     measured: dict[float, float] = {}
     async with dynamodb_client(settings, bulk=True) as client:
         source = BookSource(client, client, table, settings.scan_segments)
-        engine = SearchEngine(source, change_feed(client, table), None, refresh_overlap_seconds=overlap,
-                              clock=lambda: now[0])
+        live = LiveIndex(source, change_feed(client, table), None, refresh_overlap_seconds=overlap,
+                         clock=lambda: now[0])
         started = time.perf_counter()
-        await engine.load()  # the replica's index (a Scan here; an artifact in the fleet: part 3)
+        await live.load()  # the replica's index (a Scan here; an artifact in the fleet: part 3)
         print(f"  (index loaded by a Scan in {time.perf_counter() - started:.1f} s to start from)")
         for rate in rates:
             per_refresh = []
@@ -146,10 +150,10 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
                 if written:
                     write_items(dynamodb, table, written)
                 now[0] = begin + period
-                before = engine.feed.items_read
-                await engine.refresh()
+                before = live.feed.items_read
+                await live.refresh()
                 if number > 0:  # the first period after a change of rate settles the overlap
-                    per_refresh.append(engine.feed.items_read - before)
+                    per_refresh.append(live.feed.items_read - before)
             per_hour = float(np.mean(per_refresh)) * refreshes_per_hour
             changes_per_hour = rate * SECONDS_PER_HOUR
             measured[rate] = per_hour
@@ -192,7 +196,8 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, table: str, r
                      replica_counts: list[int], intervals: int, changes_per_interval: int,
                      settings: Any) -> None:
     from bookrec_search.app import create_app
-    from bookrec_search.builder import KIND, IndexBuild
+    from bookrec_search.artifact import KIND
+    from bookrec_search.builder import IndexBuild
     from bookrec_search.store import BookSource, change_feed
 
     size = len(records)
@@ -272,16 +277,16 @@ async def poll_ready(client: AsyncTestClient, started: float, limit: float = 600
         await asyncio.sleep(0.05)
 
 
-async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int, settings: Any) -> None:
+async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int, settings: Any,
+                    authors_dump: Path | None) -> None:
     from bookrec_search.app import create_app
-    from bookrec_search.builder import KIND
-    from bookrec_search.snapshot import dump
-    from bookrec_search.snapshot import load as load_snapshot
+    from bookrec_search.artifact import KIND, dump, load
+    from bookrec_search.index import SearchIndex
 
     print(f"\n== 3. Cold start of a search replica from the artifact, {n:,} synthetic books ==")
-    index = build_index_of(n, seed)
+    index = build_index_of(n, seed, authors_dump)
     started = time.perf_counter()
-    payload = dump(index)
+    payload = dump(index.parts)
     dumped = time.perf_counter() - started
     del index
     gc.collect()
@@ -309,33 +314,35 @@ async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int
     gc.collect()
 
     async with s3_client(settings) as s3:
-        parts = await artifact_start_parts(s3, bucket, KIND, load_snapshot)
+        parts = await artifact_start_parts(s3, bucket, KIND,
+                                           lambda payload: SearchIndex(load(payload)))
     print(f"  parts: manifest GET {parts.manifest * 1000:.0f} ms; payload GET {parts.payload:.2f} s "
           f"({parts.size / 2**20 / parts.payload:,.0f} MiB/s from the emulator); SHA-256 {parts.checksum:.2f} s; "
-          f"decode (snapshot.load) {parts.decode:.2f} s; {parts.loaded.size:,} books")
+          f"decode (artifact.load, then the index) {parts.decode:.2f} s; {parts.loaded.size:,} books")
     del parts
 
 
 # ----------------------------------------------------------------------------------------- part 4: scan start
 
 
-async def part_scan(dynamodb: Any, n: int, extrapolate_to: int, settings: Any) -> None:
-    from bookrec_search.engine import SearchEngine
+async def part_scan(dynamodb: Any, n: int, extrapolate_to: int, settings: Any,
+                    authors_dump: Path | None) -> None:
+    from bookrec_search.live import LiveIndex
     from bookrec_search.store import BookSource, change_feed
 
     print(f"\n== 3b. The old start: a parallel Scan of the books table on the emulator, {n:,} books ==")
     prefix = f"scan{uuid.uuid4().hex[:8]}"
     table = definitions.create_tables(dynamodb, prefix)["books"]
     try:
-        records = catalogue(n, iso_stamp(time.time() - 3600), seed=11)
+        records = catalogue(n, iso_stamp(time.time() - 3600), seed=11, authors_dump=authors_dump)
         seconds = write_items(dynamodb, table, records)
         print(f"  loaded with BatchWriteItem in {seconds:.1f} s ({n / seconds:,.0f} items/s)")
         del records
         async with dynamodb_client(settings, bulk=True) as client:
-            engine = SearchEngine(BookSource(client, client, table, settings.scan_segments),
-                                  change_feed(client, table), None)
+            live = LiveIndex(BookSource(client, client, table, settings.scan_segments),
+                             change_feed(client, table), None)
             started = time.perf_counter()
-            await engine.load()
+            await live.load()
             seconds = time.perf_counter() - started
         rate = n / seconds
         print(f"  Scan + index build: {seconds:.1f} s for {n:,} books = {rate:,.0f} books/s "
@@ -358,7 +365,7 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
     parts = set(args.parts)
     records: list[dict[str, Any]] = []
     if parts & {"feed", "fleet", "cold"}:
-        records = catalogue(args.books, iso_stamp(time.time() - 3600))
+        records = catalogue(args.books, iso_stamp(time.time() - 3600), authors_dump=args.authors_dump)
         seconds = write_items(dynamodb, table, records)
         print(f"books table: {len(records):,} synthetic books written in {seconds:.1f} s "
               f"({len(records) / seconds:,.0f} items/s); ~{item_bytes(records):,.0f} bytes per item (JSON of "
@@ -369,9 +376,9 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
         await part_fleet(dynamodb, endpoint, redis_url, table, records, args.replicas, args.intervals,
                          args.changes, settings)
     if "cold" in parts:
-        await part_cold(endpoint, redis_url, table, args.cold_books, args.seed, settings)
+        await part_cold(endpoint, redis_url, table, args.cold_books, args.seed, settings, args.authors_dump)
     if "scan" in parts:
-        await part_scan(dynamodb, args.scan_books, args.cold_books, settings)
+        await part_scan(dynamodb, args.scan_books, args.cold_books, settings, args.authors_dump)
 
 
 def main() -> None:
@@ -388,6 +395,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--parts", nargs="+", default=["feed", "fleet", "cold", "scan"],
                         choices=["feed", "fleet", "cold", "scan"])
+    parser.add_argument("--authors-dump", type=Path, metavar="FILE", help="as bench_search's")
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the apps' and builders' own logs: warnings and errors only
     with emulator_and_redis() as (endpoint, redis_url):

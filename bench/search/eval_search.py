@@ -1,8 +1,8 @@
 """Known-item search quality on the bundled catalogue, and the engines side by side.
 
-    python -m eval_search [--engines handwritten tantivy] [--per-kind 300] [--seed 2026]
-                          [--save FILE.json] [--before eval_before.json]
-    (run from services/search/benchmarks; `make eval-search` does)
+    python -m bench.search.eval_search [--engines handwritten tantivy] [--per-kind 300] [--seed 2026]
+                                       [--save FILE.json] [--before FILE.json]
+    (from the repository root, as `make eval-search` does; --before defaults to eval_before.json here)
 
 The catalogue is what the local stack loads (catalogue.py: goodbooks-10k through the ETL's
 `from_goodbooks_row`, plus the philosophy JSONL). Queries are generated from goodbooks books with a
@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.resources
 import importlib.util
 import json
 import os
 import random
 import re
-import sys
 import time
 import unicodedata
 from collections import defaultdict
@@ -54,17 +54,15 @@ from typing import Any, Protocol
 import numpy as np
 import regex
 
+from bench.search import catalogue
+from bench.search.measure import rss_mb
 from bookrec_common.catalog import normalise_text
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import catalogue  # noqa: E402
 
 SEED = 2026
 KINDS = ("title", "title_words", "surname_word", "title_typo", "words_typo", "surname_typo", "unaccented",
          "script", "script_part", "isbn13", "isbn13_hyphens", "isbn10")
-STOPWORDS = frozenset(["a", "an", "and", "at", "by", "de", "du", "el", "for", "from", "in", "into", "is", "it", "la", "le", "of", "on", "or", "the", "to", "with"])
+STOPWORDS = frozenset(["a", "an", "and", "at", "by", "de", "du", "el", "for", "from", "in", "into", "is", "it",
+                       "la", "le", "of", "on", "or", "the", "to", "with"])
 SERIES_NOTE = re.compile(r"\s*\([^()]*#\s*[\d.\-–]+\)\s*$")
 NON_LATIN = regex.compile(r"[\p{Script=Arabic}\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Han}"
                           r"\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]")
@@ -101,7 +99,7 @@ class HandWritten:
 
 
 def _tantivy(records: Sequence[dict[str, Any]]) -> Engine:
-    from tantivy_engine import TantivyEngine
+    from bench.search.tantivy_engine import TantivyEngine  # tantivy loads only when compared
     return TantivyEngine.from_records(records)
 
 
@@ -110,15 +108,23 @@ ENGINES: dict[str, Callable[[Sequence[dict[str, Any]]], Engine]] = {
 # The modules each engine is, beyond the shared normaliser (bookrec_common.catalog).
 
 
+def _module_path(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, module
+    return Path(spec.origin)
+
+
 def engine_sources(name: str) -> list[Path]:
     """The modules an engine is, beyond the shared normaliser; facets count for both (tantivy has them).
 
     The hand-written engine is every module of `bookrec_search` but the service around it (app, routes,
-    models, settings, store, engine) and highlights (which the tantivy engine does not do)."""
+    models, settings, store, the replica's and the builder's sides: live, catchup, builder) and
+    highlights (which the tantivy engine does not do)."""
     if name == "tantivy":
-        return [HERE / "tantivy_engine.py"]
-    package = Path(importlib.util.find_spec("bookrec_search").origin).parent  # the one imported
-    service = {"__init__", "app", "routes", "models", "settings", "store", "engine", "highlight"}
+        return [_module_path("bench.search.tantivy_engine")]
+    package = _module_path("bookrec_search").parent  # the one imported
+    service = {"__init__", "app", "routes", "models", "settings", "store", "live", "catchup", "builder",
+               "highlight"}
     return sorted(p for p in package.glob("*.py") if p.stem not in service)
 
 
@@ -249,13 +255,6 @@ def same_book_keys(records: Sequence[dict[str, Any]]) -> tuple[dict[str, tuple],
     return key_of, books_of
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def code_lines(paths: Sequence[Path]) -> tuple[int, int]:
     """(all lines, lines of code: neither blank, nor comment, nor docstring) of the given modules."""
     total = code = 0
@@ -383,7 +382,7 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=300)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--save", type=Path, help="write the figures as JSON")
-    parser.add_argument("--before", type=Path, default=HERE / "eval_before.json",
+    parser.add_argument("--before", type=Path, default=None,
                         help="figures of an earlier run to print beside (default: eval_before.json)")
     parser.add_argument("--failures", action="store_true", help="print a few failed queries per kind")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
@@ -399,8 +398,9 @@ def main() -> None:
     print("misspelt words left with 4 letters (a deletion from 5), which the typo rules never correct: "
           + ", ".join(f"{k} {n}" for k, n in short.items() if n))
     results: dict[str, dict[str, Any]] = {}
-    if args.before and args.before.exists():
-        for name, figures in json.loads(args.before.read_text()).items():
+    before = args.before or importlib.resources.files(__package__) / "eval_before.json"
+    if before.is_file():
+        for name, figures in json.loads(before.read_text()).items():
             results[f"{name} (before)"] = figures
     for name in args.engines:
         results[name] = evaluate(name, records, queries)

@@ -1,4 +1,4 @@
-"""A snapshot loads into an index that answers exactly as the dumped one; other bytes are refused."""
+"""Loaded artifact parts make an index that answers exactly as the dumped one; other bytes are refused."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_common.catalog import with_derived_attributes
-from bookrec_search import snapshot
+from bookrec_search import artifact
+from bookrec_search.artifact import SnapshotError, dump, load
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
-from bookrec_search.snapshot import SnapshotError, dump, load
 
 QUERIES = ["zen", "nietzsche", "ethics of", "marcus aurelius", "philosophy", "philosphy of mnd", "kant crit",
            "the", "a", "logic time", "mind", "the art", "lee", "zzz mind", "ethisc", "9780306406157"]
@@ -109,7 +109,7 @@ def test_a_loaded_index_updates_exactly_as_the_dumped_one(real, data, sample_boo
                         (sample_books[45:60], [])):
         real, loaded = real.updated(batch, deleted=gone), loaded.updated(batch, deleted=gone)
         assert answers(loaded) == answers(real)
-        assert_same_parts(snapshot._plain(loaded.parts), snapshot._plain(real.parts))
+        assert_same_parts(artifact._plain(loaded.parts), artifact._plain(real.parts))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -123,7 +123,7 @@ def test_small_catalogues_round_trip_and_update_alike(raw, new_raw, doomed):
     added, deleted = build(new_raw, start=500), [f"OL{i}W" for i in doomed]
     index, loaded = index.updated(added, deleted=deleted), loaded.updated(added, deleted=deleted)
     assert answers(loaded) == answers(index)
-    assert_same_parts(snapshot._plain(loaded.parts), snapshot._plain(index.parts))
+    assert_same_parts(artifact._plain(loaded.parts), artifact._plain(index.parts))
 
 
 def test_an_empty_index_round_trips():
@@ -136,8 +136,8 @@ def test_another_format_is_refused_with_a_clear_error(data):
         load(b"PK\x03\x04" + data[4:])
     with pytest.raises(SnapshotError, match="not a search index snapshot"):
         load(pickle.dumps({"some": "index"}, protocol=5))
-    other_version = data[:8] + struct.pack("<I", snapshot.FORMAT_VERSION + 1) + data[12:]
-    with pytest.raises(SnapshotError, match=f"format {snapshot.FORMAT_VERSION + 1}"):
+    other_version = data[:8] + struct.pack("<I", artifact.FORMAT_VERSION + 1) + data[12:]
+    with pytest.raises(SnapshotError, match=f"format {artifact.FORMAT_VERSION + 1}"):
         load(other_version)
 
 
@@ -169,7 +169,7 @@ class _Callable:
 
 def sealed(stream: bytes) -> bytes:
     """A well-formed snapshot around any pickle stream (no out-of-band buffers)."""
-    return struct.pack("<8sIIQQI", snapshot.MAGIC, snapshot.FORMAT_VERSION, 0, len(stream), 36 + len(stream),
+    return struct.pack("<8sIIQQI", artifact.MAGIC, artifact.FORMAT_VERSION, 0, len(stream), 36 + len(stream),
                        zlib.crc32(stream)) + stream
 
 

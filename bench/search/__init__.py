@@ -1,0 +1,1 @@
+"""Search benchmarks and experiments: `python -m bench.search.<name>` from the repository root."""

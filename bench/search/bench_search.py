@@ -1,0 +1,312 @@
+"""Search index benchmark at 50K and 1M synthetic books: build time, memory, query and refresh latency.
+
+Queries (`kinds`): common, rare and several words, exact titles, the any-word fallback, deep offsets,
+advanced filters, autocomplete; then what readers type besides clean words (words with one or two
+edits, a half-typed last word, words in Arabic, Cyrillic, Greek and CJK scripts, two characters of a
+CJK title) and facet counts; then the worst a single request can ask within the API's bounds (500
+characters, 20 values per facet filter): one 500-character word, 50 words (misspelt, common, the last
+one half typed), 500 CJK characters, long digit runs, every facet with 80 facet filters, and 16 words
+at the index's caps.
+
+    python -m bench.search.bench_search [--sizes 50000 1000000] [--seed 7] [--authors-dump FILE]
+    python -m bench.search.bench_search --sizes --http http://127.0.0.1:8080   # after `make up`
+    python -m bench.search.bench_search --engine tantivy [--tantivy-dir /tmp]
+    python -m bench.search.bench_search --engine both   # one process per engine
+    python -m bench.search.bench_search --sizes 50000 --worst-only   # worst cases alone
+
+(from the repository root; `make bench-search` runs the first, with the authors dump.) `--engine
+tantivy` builds `tantivy_engine.TantivyEngine` (in memory, or memory-mapped in a fresh directory under
+--tantivy-dir, whose size is then printed) from the same books and runs the same full-text, typo,
+prefix and script queries and facets; it has no advanced filters, autocomplete or in-place refresh,
+which print as n/a.
+
+Books (`synthetic`) stream into the index builder one by one, as Scan pages do in the service. Prints
+figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.search.kinds import COMMON, full_text, reader_queries, title_positions, worst_cases
+from bench.search.measure import load_average, measure, peak_rss_mb, rss_mb
+from bench.search.synthetic import STAMP, books
+from bench.search.wrk_load import http
+from bookrec_common.catalog import with_derived_attributes
+from bookrec_search.building import IndexBuilder
+from bookrec_search.facets import FacetFilter
+from bookrec_search.filtering import Filters
+from bookrec_search.index import SearchIndex
+
+
+def build(n: int, seed: int, authors_dump: Path | None = None) -> SearchIndex:
+    before = rss_mb()
+    # Only the builder's own calls are timed: generating a book takes longer than adding it, and a
+    # separate generation pass subtracted afterwards goes negative on a busy machine.
+    started, added, cpu = time.perf_counter(), 0.0, 0.0
+    builder = IndexBuilder()
+    for record in books(n, seed, authors_dump=authors_dump):
+        call, call_cpu = time.perf_counter(), time.process_time()
+        builder.add(record)
+        added += time.perf_counter() - call
+        cpu += time.process_time() - call_cpu
+    generating = time.perf_counter() - started - added
+    call, call_cpu = time.perf_counter(), time.process_time()
+    index = SearchIndex(builder.build())
+    del builder
+    arrays = time.perf_counter() - call
+    cpu += time.process_time() - call_cpu
+    print(f"{n:,} books: build {added + arrays:.1f} s (records {added:.1f} s, arrays "
+          f"{arrays:.1f} s), {cpu:.1f} s CPU; generating the books took another {generating:.1f} s")
+    print(f"  index {index.nbytes / 2**20:.0f} MiB, {index.terms:,} terms, "
+          f"{len(index.parts.combined.docs):,} all-field postings; RSS {rss_mb():.0f} MB "
+          f"(+{rss_mb() - before:.0f} for the index), peak RSS {peak_rss_mb():.0f} MB")
+    return index
+
+
+def queries(index: SearchIndex) -> None:
+    common = COMMON
+    frequency = np.diff(index.parts.combined.offsets)
+    in_use = np.flatnonzero(frequency)
+    words = list(index.parts.vocabulary)
+    rare = [words[t] for t in in_use[np.argsort(frequency[in_use], kind="stable")[:500]]]  # the least used
+    rng, positions = title_positions(index.size)
+    titles = [index.parts.titles[int(p)] for p in positions]
+    prefixes = [t.lower()[:k] for t in titles for k in (1, 3, 6) if t[:k].strip()]
+    years_and_rating = [Filters(min_year=1900 + i, max_year=2000, min_rating=3.5) for i in range(50)]
+    full_text(index.search, rare, titles)
+    measure("advanced: year range + min rating, by rating",
+            lambda i: index.advanced(years_and_rating[i % 50], "rating"), 200)
+    measure("advanced: language only, by year asc, offset 5,000",
+            lambda i: index.advanced(Filters(language="fre"), "year", "asc", 20, 5_000), 200)
+    measure("advanced: subject + title words, relevance",
+            lambda i: index.advanced(Filters(subject="fiction", title=common[i % len(common)])), 200)
+    measure("advanced: author word, by title",
+            lambda i: index.advanced(Filters(author=rare[i % len(rare)]), "title"), 200)
+    measure("autocomplete (1, 3, 6 characters)",
+            lambda i: index.autocomplete(prefixes[i % len(prefixes)]), 900)
+    reader_queries(index.search, titles, rng)
+    facets = getattr(index, "facets", None)
+    if facets is None:
+        print("  facets: this index has no facets() yet, skipped")
+        return
+    try:
+        facets(common[0])
+    except (TypeError, ValueError, AttributeError, IndexError):
+        try:  # facets(matches), the matches a search gives with_matches=True: the search is timed too
+            def facets_of(query: str) -> Any:
+                return index.facets(index.search(query, with_matches=True).matches)
+            facets = facets_of
+            facets(common[0])
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            print(f"  facets: neither facets(query) nor facets(search(query).matches) worked ({exc}), "
+                  "skipped")
+            return
+    measure("facets of a common word (search included)",
+            lambda i: facets(common[i % len(common)]), 200)
+
+
+def worst_facets(index: SearchIndex) -> None:
+    """Facets asked for with every facet filter at its most (20 values each), over a common word and
+    over 50 common words."""
+    authors = [c.value for c in index.facets(np.arange(index.size), 20)["authors"]]
+    subjects = [c.value for c in index.facets(np.arange(index.size), 20)["subjects"]]
+    decades = [1500 + 10 * i for i in range(0, 60, 3)]
+    wanted = FacetFilter(tuple(map(str, authors)), tuple(map(str, subjects)), tuple(decades),
+                         ("eng", "fre", "ger", "spa", "ita", "rus", "jpn", "chi", "ara", "gre", "lat", "por",
+                          "dut", "swe", "pol", "tur", "heb", "kor", "hin", "dan"))
+    frequency = np.diff(index.parts.combined.offsets)
+    common = [index.parts.lexicon.by_id[t] for t in np.argsort(-frequency)[:50]]
+
+    def faceted(query: str, facet_filter: FacetFilter | None) -> Any:
+        return index.facets(index.search(query, with_matches=True, facet_filter=facet_filter).matches)
+
+    measure("worst: facets + 80 facet filters, a common word",
+            lambda i: faceted(COMMON[i % len(COMMON)], wanted), 40)
+    measure("worst: facets + 80 facet filters, 50 common words",
+            lambda i: faceted(" ".join(common[i % 3:]), wanted), 40)
+    measure("worst: facets, no filter, 50 common words",
+            lambda i: faceted(" ".join(common[i % 3:]), None), 40)
+
+
+def worst(index: SearchIndex) -> None:
+    frequency = np.diff(index.parts.combined.offsets)
+    in_use = np.flatnonzero(frequency)
+    words = [index.parts.lexicon.by_id[t] for t in in_use[np.argsort(-frequency[in_use], kind="stable")]]
+    _, positions = title_positions(index.size)
+    worst_cases(index.search, words, [index.parts.titles[int(p)] for p in positions])
+    worst_facets(index)
+
+
+def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run `work` on a thread as the service does; returns its result, its time and the longest pause
+    a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(work()))
+    started = last = time.perf_counter()
+    thread.start()
+    longest = 0.0
+    while thread.is_alive():
+        time.sleep(0.001)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    thread.join()
+    return box[0], time.perf_counter() - started, longest
+
+
+def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None) -> None:
+    rerated = [with_derived_attributes(dict(r, ratings_distribution={"5": 7 + i % 5}), now=STAMP)
+               for i, r in enumerate(itertools.islice(books(n, seed, authors_dump=authors_dump), 1_000))]
+    updated, took, pause = timed_off_thread(lambda: index.updated(rerated))
+    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms, longest pause of the serving thread "
+          f"{pause * 1000:.1f} ms")
+    retitled = [with_derived_attributes(dict(r, title=r["title"] + " revised", title_norm=None), now=STAMP)
+                for r in itertools.islice(books(n, seed, authors_dump=authors_dump), 100)]
+    added = list(books(100, seed + 1, first_id=n + 1, authors_dump=authors_dump))
+    grown, took, pause = timed_off_thread(lambda: updated.updated(retitled + added))
+    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms, longest pause "
+          f"{pause * 1000:.1f} ms (now {grown.size:,} books); peak RSS {peak_rss_mb():.0f} MB")
+
+
+def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None) -> None:
+    print(f"hand-written index; {load_average()}")
+    index = build(n, seed, authors_dump)
+    if not worst_only:
+        queries(index)
+    worst(index)
+    if not worst_only:
+        refreshes(index, n, seed, authors_dump)
+    print(f"  {load_average()}")
+
+
+def directory_mb(path: str) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+
+
+def build_tantivy(n: int, seed: int, positions: np.ndarray, directory: str | None,
+                  authors_dump: Path | None) -> tuple[Any, dict[int, str]]:
+    """The tantivy engine from the same books, streamed in. Its prior needs the catalogue's mean rating
+    first: a pass over the books computes it (not counted). Build wall and CPU time leave out the time
+    spent making the books; CPU time is the process's (tantivy indexes on threads of its own)."""
+    from bench.search.tantivy_engine import TantivyEngine  # tantivy loads only for its runs
+
+    before = rss_mb()
+    started = time.perf_counter()
+    count = total = 0
+    for record in books(n, seed, authors_dump=authors_dump):
+        count, total = count + int(record["rating_count"] or 0), total + int(record["rating_sum"] or 0)
+    mean = total / max(1, count)
+    prepass = time.perf_counter() - started
+    wanted, titles = set(int(p) for p in positions), {}
+    making = [0.0, 0.0]
+
+    def stream() -> Iterator[dict[str, Any]]:
+        made = books(n, seed, authors_dump=authors_dump)
+        for i in itertools.count():
+            wall, cpu = time.perf_counter(), time.thread_time()
+            record = next(made, None)
+            making[0] += time.perf_counter() - wall
+            making[1] += time.thread_time() - cpu
+            if record is None:
+                return
+            if i in wanted:
+                titles[i] = record["title"]
+            yield record
+
+    path = tempfile.mkdtemp(prefix="tantivy-bench-", dir=directory) if directory else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    engine = TantivyEngine.from_records(stream(), mean=mean, path=path)
+    wall, cpu = time.perf_counter() - wall - making[0], time.process_time() - cpu - making[1]
+    print(f"{n:,} books: build {wall:.1f} s wall, {cpu:.1f} s CPU (making the books took another "
+          f"{making[0]:.1f} s, the mean-rating pass {prepass:.1f} s)")
+    where = (f"on disk {directory_mb(path):.0f} MiB in {path} (memory-mapped)" if path
+             else "in memory (no directory)")
+    print(f"  index {where}, {engine.searcher.num_docs:,} books in {engine.searcher.num_segments} "
+          f"segment(s); RSS {rss_mb():.0f} MB (+{rss_mb() - before:.0f} for the index), "
+          f"peak RSS {peak_rss_mb():.0f} MB")
+    engine.path = path
+    return engine, titles
+
+
+def run_tantivy(n: int, seed: int, directory: str | None, authors_dump: Path | None) -> None:
+    import tantivy
+
+    print(f"{tantivy.__version__.split(',')[0]} engine; {load_average()}")
+    rng, positions = title_positions(n)
+    engine, by_position = build_tantivy(n, seed, positions, directory, authors_dump)
+    titles = [by_position[int(p)] for p in positions]
+    vocabulary = engine.vocabulary
+    least_used = vocabulary.search(tantivy.Query.all_query(), 500, count=False, order_by_field="df",
+                                   order=tantivy.Order.Asc).hits
+    rare = [vocabulary.doc(address).get_first("term") for _, address in least_used]
+    clock = time.process_time
+    full_text(engine.search, rare, titles, clock)
+    for kind in ("advanced: filters and sorts", "autocomplete (1, 3, 6 characters)"):
+        print(f"  {kind:<50s} n/a (not in the tantivy engine)")
+    reader_queries(engine.search, titles, rng, clock)
+    measure("facets of a common word (search included)",
+            lambda i: engine.facets(COMMON[i % len(COMMON)]), 200, clock)
+    most_used = vocabulary.search(tantivy.Query.all_query(), 5000, count=False, order_by_field="df",
+                                  order=tantivy.Order.Desc).hits
+    worst_cases(engine.search, [vocabulary.doc(address).get_first("term") for _, address in most_used],
+                titles, clock)
+    print(f"  {'refresh':<50s} n/a (the tantivy engine is built whole)")
+    print(f"  peak RSS {peak_rss_mb():.0f} MB; {load_average()}")
+    if engine.path:
+        shutil.rmtree(engine.path, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[50_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--http", metavar="URL", help="also load a running stack (its local ALB) with wrk")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--engine", choices=["handwritten", "tantivy", "both"], default="handwritten",
+                        help="both: one process per engine, so that each one's peak RSS is its own")
+    parser.add_argument("--worst-only", action="store_true",
+                        help="hand-written engine: only the worst-case queries (no ordinary kinds, "
+                             "refreshes)")
+    parser.add_argument("--tantivy-dir", metavar="DIR",
+                        help="build the tantivy index in a fresh directory under DIR instead of in memory")
+    parser.add_argument("--authors-dump", type=Path, metavar="FILE",
+                        help="more real author names: an Open Library authors dump (gzip), as `make "
+                             "bench-search` gives data-processing/tests/data/ol_dump_authors_sample.txt.gz")
+    args = parser.parse_args()
+    if args.engine == "both":
+        for engine in ("handwritten", "tantivy"):
+            command = [sys.executable, "-m", "bench.search.bench_search", "--engine", engine, "--seed",
+                       str(args.seed), "--sizes", *map(str, args.sizes)]
+            if args.tantivy_dir:
+                command += ["--tantivy-dir", args.tantivy_dir]
+            if args.authors_dump:
+                command += ["--authors-dump", str(args.authors_dump)]
+            sys.stdout.flush()
+            subprocess.run(command, check=True)
+    else:
+        for n in args.sizes:
+            if args.engine == "tantivy":
+                run_tantivy(n, args.seed, args.tantivy_dir, args.authors_dump)
+            else:
+                run(n, args.seed, args.worst_only, args.authors_dump)
+    if args.http:
+        http(args.http.rstrip("/"), args.duration, args.connections)
+
+
+
+if __name__ == "__main__":
+    main()
