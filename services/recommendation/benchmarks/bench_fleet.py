@@ -54,8 +54,8 @@ from bookrec_common.dynamo import to_item  # noqa: E402
 from bookrec_common.feed import ChangeFeed  # noqa: E402
 from bookrec_common.lease import Lease  # noqa: E402
 
-from bookrec_recommendation.artifact import dump, load  # noqa: E402
-from bookrec_recommendation.builder import KIND, ModelBuild  # noqa: E402
+from bookrec_recommendation.artifact import KIND, dump, load  # noqa: E402
+from bookrec_recommendation.builder import ModelBuild  # noqa: E402
 from bookrec_recommendation.evaluate import DEFAULT_RATINGS, SEED  # noqa: E402
 from bookrec_recommendation.model import ItemNeighbourModel, Recommender  # noqa: E402
 from bookrec_recommendation.settings import RecommendationSettings  # noqa: E402

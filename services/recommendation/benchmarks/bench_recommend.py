@@ -44,12 +44,8 @@ import msgspec  # noqa: E402
 import numpy as np  # noqa: E402 - after the BLAS thread setting
 
 from bookrec_recommendation.evaluate import DEFAULT_RATINGS, SEED  # noqa: E402
-from bookrec_recommendation.model import (  # noqa: E402
-    Catalogue,
-    CatalogueEntry,
-    ItemNeighbourModel,
-    Recommender,
-)
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry  # noqa: E402
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender  # noqa: E402
 from bookrec_recommendation.store import CachedRecommendations, RecommendationCache  # noqa: E402
 
 CACHED_LENGTH = 100  # recommendations computed and cached per user (settings.cached_length)

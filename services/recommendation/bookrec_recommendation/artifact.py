@@ -1,5 +1,8 @@
 """The recommender as bytes, for the artifact bucket: the model's sparse weights and the catalogue.
 
+`KIND` names these artifacts (their key prefix in the bucket, their lease, their metrics' label): the
+builder publishes them, the replicas load them.
+
 Only arrays, strings and numbers are stored (numpy's `.npy` format inside one `.npz`, read with
 `allow_pickle=False`), so loading bytes can never run code whatever the bucket holds; the manifest's
 SHA-256 is checked before. The catalogue's derived tables (features, popularity order) are rebuilt on
@@ -16,9 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from bookrec_common.artifacts import UnreadableArtifact
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender
 
-from bookrec_recommendation.model import Catalogue, CatalogueEntry, ItemNeighbourModel, Recommender
-
+KIND = "recommendation-model"
 FORMAT = 1
 
 

@@ -1,48 +1,25 @@
 """The recommendation builder: one model per fleet, published to S3
 (`python -m bookrec_recommendation.builder`).
 
-A build reads the whole ratings and books tables (one Scan each) — only when something changed since
-the newest artifact: every accepted rating stamps its book's change, so one Limit-1 Query per feed
-shard answers "anything new?" for a handful of reads. The replicas pick the new model up and swap it in.
+A build reads the whole ratings and books tables (one Scan each), only when something changed since the
+newest artifact's watermark (`catchup`). The replicas pick the new model up and swap it in (`live`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from bookrec_common.artifacts import ArtifactStore, Manifest
 from bookrec_common.builder import Built, build_with, main
-from bookrec_common.catalog import iso_stamp
-from bookrec_common.feed import ChangeFeed, epoch_of
-
-from bookrec_recommendation.artifact import dump
-from bookrec_recommendation.model import Catalogue, ItemNeighbourModel, Recommender
+from bookrec_common.feed import ChangeFeed
+from bookrec_recommendation.artifact import KIND, dump
+from bookrec_recommendation.catchup import CHANGE_MARGIN_SECONDS, behind, watermark
+from bookrec_recommendation.model import train
 from bookrec_recommendation.settings import ModelSettings, get_model_settings
 from bookrec_recommendation.store import RatingsSource
-
-log = logging.getLogger("bookrec.recommendation.builder")
-KIND = "recommendation-model"
-# Writes stamped this long before a build's scans began may have missed them (clocks, commit delays):
-# a change that recent since the last build triggers the next one.
-CHANGE_MARGIN_SECONDS = 5.0
-ACTIVE_USERS = 200  # whose lists a refresh pre-warms
-
-
-async def build_recommender(source: RatingsSource, neighbours: int, regularisation: float) -> Recommender:
-    """The model and catalogue from one Scan of each table; the heavy part on a worker thread."""
-    (users, books), catalogue = await asyncio.gather(source.all_ratings(), source.catalogue())
-
-    def build() -> Recommender:
-        model = ItemNeighbourModel.build(users, books, neighbours, regularisation)
-        active = [user for user, _ in Counter(users).most_common(ACTIVE_USERS)]
-        return Recommender(model, Catalogue(catalogue), active_users=active)
-
-    return await asyncio.to_thread(build)
 
 
 class ModelBuild:
@@ -57,13 +34,14 @@ class ModelBuild:
         self._margin = margin_seconds
 
     async def __call__(self, previous: Manifest | None) -> Built | None:
-        if previous is not None and not await self._feed.changed_since(epoch_of(previous.watermark)):
+        if previous is not None and not await behind(self._feed, previous.watermark):
             return None
         started = self._clock()
         reads_before = self._source.build_reads
-        recommender = await build_recommender(self._source, self._neighbours, self._regularisation)
+        data = await self._source.training_data()
+        recommender = await asyncio.to_thread(train, data, self._neighbours, self._regularisation)
         payload = await asyncio.to_thread(dump, recommender)
-        return Built(payload, iso_stamp(started - self._margin), len(recommender.model.book_ids),
+        return Built(payload, watermark(started, self._margin), len(recommender.model.book_ids),
                      self._source.build_reads - reads_before)
 
 

@@ -1,18 +1,11 @@
-"""Holds the current model and answers requests with it.
-
-With an artifact bucket the model is the builder's (`bookrec_recommendation.builder`, once per fleet):
-a replica waits for the first artifact, loads it, and swaps in newer ones as they are published; it
-never scans a table. Without one, the process builds its own from one Scan of each table. Either way
-the model is decoded or built off the request path (in a worker thread) and swapped in with a single
-assignment: a request sees the old model or the new one, never a mix. Concurrent cache misses for the
-same user share one computation.
+"""Answers requests with the replica's current model (`live`), through the cache.
 
 Cache coherence across replicas (see RecommendationCache): a computation reads the user's cache
 generation before their ratings and stores its list only if no invalidation came in between, on any
 replica. An invalidation also forgets this replica's computation in flight for the user, so a request
 after it never joins a computation that read the ratings before it. A list is cached only if the
 ratings read show the user's latest accepted change (`freshness`: the by-user index may lag); else it
-is answered uncached (counted).
+is answered uncached (counted). Concurrent cache misses for the same user share one computation.
 
 Readers without ratings (new ids, and anyone may ask for any id) all get the model's popularity list:
 one list per model, held here, and nothing cached per id, so unknown ids cost Redis no memory.
@@ -22,17 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
-
-from bookrec_recommendation.artifact import load
-from bookrec_recommendation.builder import build_recommender
 from bookrec_recommendation.freshness import AcceptedChange, shows
+from bookrec_recommendation.live import LiveModel
 from bookrec_recommendation.model import Recommender
 from bookrec_recommendation.store import (
     CACHE_HITS,
@@ -44,9 +33,6 @@ from bookrec_recommendation.store import (
 )
 
 log = logging.getLogger("bookrec.recommendation")
-MODEL_BOOKS = Gauge("recommendation_model_books", "Books in the collaborative model")
-MODEL_BYTES = Gauge("recommendation_model_bytes", "Bytes held by the collaborative model's weights")
-MODEL_AGE = Gauge("recommendation_model_built_timestamp_seconds", "When the current model was built")
 LAGGING_READS = Counter(
     "recommendation_cache_lagging_reads_total",
     "Computed lists answered but not cached: the ratings read did not show the user's latest accepted "
@@ -64,28 +50,15 @@ class Computed:
     shared: bool  # the model's popularity list, for readers without ratings: never cached per user
 
 
-@dataclass(frozen=True)
-class BuildReport:
-    version: str
-    books: int
-    seconds: float
-    active_users: list[str]
-
-
 class RecommendationEngine:
-    def __init__(self, source: RatingsSource, cache: RecommendationCache, cached_length: int, neighbours: int,
-                 regularisation: float, *, artifacts: ArtifactStore | None = None, poll_seconds: float = 60.0,
-                 after_ratings_read: Callable[[str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, live: LiveModel, source: RatingsSource, cache: RecommendationCache, cached_length: int,
+                 *, after_ratings_read: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.live = live
         self.source = source
-        self.follower = ArtifactFollower(artifacts, self._install, poll_seconds) if artifacts else None
         self.cache = cache
         self.cached_length = cached_length
-        self.neighbours = neighbours
-        self.regularisation = regularisation
-        self.recommender: Recommender | None = None
         self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
         self._popular: tuple[Recommender, CachedRecommendations] | None = None
-        self._build_lock = asyncio.Lock()
         self._refresh_task: asyncio.Task[None] | None = None
         # Test seam: awaited with the user id between reading their ratings and storing the list, so a
         # test can hold a computation there (a race between replicas made deterministic). None: no pause.
@@ -93,50 +66,16 @@ class RecommendationEngine:
 
     @property
     def ready(self) -> bool:
-        return self.recommender is not None
+        return self.live.ready
 
-    def _swap(self, recommender: Recommender) -> None:
-        self.recommender = recommender  # the atomic swap
-        MODEL_BOOKS.set(len(recommender.model.book_ids))
-        MODEL_BYTES.set(recommender.model.nbytes)
-        MODEL_AGE.set(recommender.built_at)
-
-    async def _install(self, manifest: Manifest, payload: bytes) -> None:
-        recommender = await asyncio.to_thread(load, payload)
-        recommender.model.version = f"v{manifest.version}"  # responses name the artifact they come from
-        self._swap(recommender)
-        log.info("model %s loaded: %d books", recommender.version, len(recommender.model.book_ids))
-
-    async def rebuild(self) -> BuildReport:
-        """Build from the tables (no artifact bucket), or load the newest artifact if newer."""
-        async with self._build_lock:
-            started = time.perf_counter()
-            if self.follower is not None:
-                await self.follower.check()
-                recommender = self.recommender
-                if recommender is None:
-                    raise RuntimeError("no model artifact published yet")
-            else:
-                reads = self.source.build_reads
-                recommender = await build_recommender(self.source, self.neighbours, self.regularisation)
-                self._swap(recommender)
-                log.info("model %s built from %d items read in %.2fs", recommender.version,
-                         self.source.build_reads - reads, time.perf_counter() - started)
-            return BuildReport(recommender.version, len(recommender.model.book_ids),
-                               time.perf_counter() - started, recommender.active_users)
-
-    async def refresh_forever(self, period: float) -> None:
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self.rebuild()
-            except Exception:  # noqa: BLE001 - keep serving the old model; try again next period
-                log.exception("periodic model rebuild failed")
+    @property
+    def recommender(self) -> Recommender | None:
+        return self.live.recommender
 
     def start_refresh(self) -> bool:
-        """Rebuild and pre-warm in the background. True if this call started it; False if it joined the
-        requested refresh still running. (A periodic rebuild running meanwhile is not joined: the new
-        refresh starts after it, so ratings written since the periodic scan began are included.)"""
+        """Refresh the model and pre-warm in the background. True if this call started it; False if it
+        joined the requested refresh still running. (A periodic rebuild running meanwhile is not joined:
+        the new refresh starts after it, so ratings written since the periodic scan began are included.)"""
         if self._refresh_task is not None and not self._refresh_task.done():
             return False
         self._refresh_task = asyncio.create_task(self._refresh())
@@ -144,9 +83,9 @@ class RecommendationEngine:
 
     async def _refresh(self) -> None:
         try:
-            report = await self.rebuild()
+            report = await self.live.refresh()
             await self.warm(report.active_users)
-        except Exception:  # noqa: BLE001 - the old model keeps serving
+        except Exception:  # the old model keeps serving
             log.exception("requested model refresh failed")
 
     async def warm(self, user_ids: list[str]) -> int:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from bookrec_recommendation.model import ItemNeighbourModel, top_k_per_row
+from bookrec_recommendation.model import ItemNeighbourModel
+from bookrec_recommendation.neighbours import top_k_per_row
 
 # The goodbooks-10k ratings sample bundled in the repository, so a fresh clone can run this.
 SEED = Path(__file__).resolve().parents[3] / "data-processing" / "seed"

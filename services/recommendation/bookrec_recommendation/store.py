@@ -17,9 +17,9 @@ from bookrec_common.changes import is_deleted
 from bookrec_common.clients import probe_redis_writes, probe_table, redis_unavailable
 from bookrec_common.dynamo import from_attribute, from_item
 from bookrec_common.feed import count_read
-
+from bookrec_recommendation.catalogue import CatalogueEntry, catalogue_entry
 from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
-from bookrec_recommendation.model import CatalogueEntry, catalogue_entry
+from bookrec_recommendation.model import TrainingData
 from bookrec_recommendation.models import InvalidationOutcome
 
 log = logging.getLogger("bookrec.recommendation.store")
@@ -114,6 +114,11 @@ class RatingsSource:
         items = await self._scan(self._books, "book_id, title, authors, subjects, rating_sum, rating_count, "
                                               "deleted_at")
         return [catalogue_entry(book) for book in map(from_item, items) if not is_deleted(book)]
+
+    async def training_data(self) -> TrainingData:
+        """What a model is trained from: one Scan of each table, side by side."""
+        (users, books), catalogue = await asyncio.gather(self.all_ratings(), self.catalogue())
+        return TrainingData(users, books, catalogue)
 
     async def ratings_of(self, user_id: str) -> RatingsRead:
         """The user's current ratings, read now, so a rating made seconds ago counts (once the by-user

@@ -16,8 +16,9 @@ from bookrec_common.feed import ChangeFeed
 from bookrec_common.lease import Lease
 
 from bookrec_recommendation.app import create_app
-from bookrec_recommendation.artifact import ArtifactFormatError, dump, load
-from bookrec_recommendation.builder import KIND, ModelBuild, build_recommender
+from bookrec_recommendation.artifact import KIND, ArtifactFormatError, dump, load
+from bookrec_recommendation.builder import ModelBuild
+from bookrec_recommendation.model import train
 from bookrec_recommendation.settings import ModelSettings
 from bookrec_recommendation.store import RatingsSource
 
@@ -60,7 +61,8 @@ def settings_for_tables(tables) -> ModelSettings:
 async def test_the_artifact_answers_like_the_model_it_was_made_from(tables, dynamodb):
     seed(dynamodb, tables)
     async with dynamodb_client(settings_for_tables(tables)) as client:
-        recommender = await build_recommender(RatingsSource(client, tables["books"], tables["ratings"]), 5, 1.0)
+        data = await RatingsSource(client, tables["books"], tables["ratings"]).training_data()
+    recommender = train(data, 5, 1.0)
     loaded = load(dump(recommender))
     for rated in ({}, {"OL1W": 5}, {"OL1W": 5, "OL2W": 4, "OL3W": 5}, {"OL8W": 3, "OL9W": 5, "OL10W": 4}):
         assert loaded.recommend(rated, 10) == recommender.recommend(rated, 10)

@@ -19,10 +19,12 @@ import redis.asyncio as aioredis
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import to_item
+from bookrec_common.feed import ChangeFeed
 from bookrec_common.settings import ServiceSettings
 
 from bookrec_recommendation.engine import LAGGING_READS, RecommendationEngine
 from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
+from bookrec_recommendation.live import LiveModel
 from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.store import (
     CACHE_MISSES,
@@ -94,11 +96,10 @@ async def replicas(tables, dynamodb, redis_url, subject):
             dynamo = await stack.enter_async_context(dynamodb_client(ServiceSettings()))
             redis_client = aioredis.from_url(redis_url)
             stack.push_async_callback(redis_client.aclose)
-            engine = RecommendationEngine(RatingsSource(dynamo, tables["books"], tables["ratings"]),
-                                          cache_class(redis_client, TTL), cached_length=100, neighbours=5,
-                                          regularisation=1.0)
-            await engine.rebuild()
-            return engine
+            source = RatingsSource(dynamo, tables["books"], tables["ratings"])
+            live = LiveModel(source, ChangeFeed(dynamo, tables["books"]), neighbours=5, regularisation=1.0)
+            await live.load()
+            return RecommendationEngine(live, source, cache_class(redis_client, TTL), cached_length=100)
 
         yield make
 

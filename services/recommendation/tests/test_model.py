@@ -5,10 +5,9 @@ import functools
 import numpy as np
 import pytest
 
-from bookrec_recommendation import model as model_module
-
-from bookrec_recommendation.evaluate import holdout
-from bookrec_recommendation.model import Catalogue, CatalogueEntry, ItemNeighbourModel, Recommender
+from bookrec_recommendation import neighbours as neighbours_module
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, Recommendation, ranked
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender
 
 # Two taste clusters: philosophy readers and fantasy readers.
 PHILOSOPHY = ["P1", "P2", "P3", "P4"]
@@ -66,12 +65,6 @@ def test_no_ratings_get_popularity_by_bayesian_average():
     assert picks[0].reason.startswith("popular: 4.00 average")
 
 
-def test_holdout_takes_the_fraction_of_each_user():
-    users = np.repeat(np.arange(5), 10)
-    held = holdout(users, 0.2, np.random.default_rng(1), np.ones(len(users), dtype=bool))
-    assert all(held[users == u].sum() == 2 for u in range(5))
-
-
 def check_against_the_definition(users, books, neighbours, regularisation, model):
     """The model's definition computed densely: cosine top-K (ties in any order), a ridge solve per book."""
     book_ids = sorted(set(books))
@@ -112,8 +105,8 @@ def random_ratings(seed, n_users=60, n_books=40, per_user=8):
 def test_blocked_build_matches_the_definition_with_small_blocks_and_chunks(monkeypatch):
     users, books = random_ratings(3)
     # Blocks of 16 rows of G (the smallest), so neighbours and systems come from several blocks.
-    monkeypatch.setattr(model_module, "_cooccurrence_and_neighbours",
-                        functools.partial(model_module._cooccurrence_and_neighbours, cells=1))
+    monkeypatch.setattr(neighbours_module, "_cooccurrence_and_neighbours",
+                        functools.partial(neighbours_module._cooccurrence_and_neighbours, cells=1))
     # A working set of a few systems forces many target chunks, each gathering from several row blocks.
     for working_bytes in (1, None):
         model = ItemNeighbourModel.build(users, books, neighbours=5, regularisation=2.0,
@@ -167,8 +160,6 @@ def test_a_few_perfect_ratings_rank_below_thousands_of_good_ones():
 
 
 def test_a_list_filled_from_a_weaker_strategy_still_reads_in_score_order():
-    from bookrec_recommendation.model import Recommendation, ranked
-
     picks = ranked([Recommendation("GB1", 0.31, "a"), Recommendation("GB2", 0.02, "b"),
                     Recommendation("GB3", 0.9, "content"), Recommendation("GB4", 4.1, "popular")])
     assert [p.book_id for p in picks] == ["GB1", "GB2", "GB3", "GB4"]
