@@ -3,6 +3,10 @@
 Decoding a body into these structs checks every field's presence and type in
 C (msgspec), cheap enough to run on every response of a load test. Extra
 fields are allowed: the contract may grow without breaking the load test.
+`ANSWERS` names the routes whose documented answer each struct restates;
+loadtest/tests/test_contract_schema.py holds every field and type of these
+structs to those documents, so a contract that drifts breaks a test, not a
+load run. A field with a default is one only some of its routes send.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ class SearchPage(msgspec.Struct):
     offset: int
     limit: int
     items: list[BookSummary]
-    query: str | None = None
-    filters_applied: dict | None = None
+    query: str | None = None  # full-text and autocomplete answers
+    filters_applied: dict[str, str | float] | None = None  # advanced search answers
 
 
 class Author(msgspec.Struct):
@@ -112,7 +116,7 @@ class Recommendations(msgspec.Struct):
     user_id: str
     strategy: str
     source: Literal["cache", "computed"]
-    model_version: str | int | None
+    model_version: str
     recommendations: list[Recommendation]
 
 
@@ -124,3 +128,18 @@ class Problem(msgspec.Struct):
     status: int
     detail: str | None = None
     code: str | None = None
+
+
+# Each struct: the routes (service in infrastructure/definitions/services.json, method, OpenAPI path) whose
+# 2xx answer it decodes. Problem is every error of every route, made by bookrec_common.errors.
+ANSWERS: dict[type[msgspec.Struct], tuple[tuple[str, str, str], ...]] = {
+    SearchPage: (("search", "GET", "/search"), ("search", "POST", "/search"),
+                 ("search", "POST", "/search/advanced"), ("search", "GET", "/search/autocomplete"),
+                 ("search", "GET", "/search/shard/{prefix}")),
+    Book: (("bookdetail", "GET", "/books/{book_id}"),),
+    Batch: (("bookdetail", "POST", "/books/batch"),),
+    Rate: (("ratings", "POST", "/books/{book_id}/rate"),),
+    BookRatings: (("ratings", "GET", "/books/{book_id}/ratings"),),
+    UserRatings: (("ratings", "GET", "/users/{user_id}/ratings"),),
+    Recommendations: (("recommendation", "GET", "/recommendations/{user_id}"),),
+}

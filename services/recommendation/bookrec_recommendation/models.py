@@ -10,6 +10,8 @@ import msgspec
 RefreshOutcome = Literal["started", "already_running"]
 # What one invalidation did to the user's cached entry (see Invalidated.cache).
 InvalidationOutcome = Literal["deleted", "not_cached", "unavailable", "disabled"]
+# Where a list came from: the shared cache, or computed for this request.
+RecommendationSource = Literal["cache", "computed"]
 
 
 class RecommendedBook(msgspec.Struct):
@@ -23,7 +25,7 @@ class RecommendedBook(msgspec.Struct):
 class Recommendations(msgspec.Struct):
     user_id: str
     strategy: str
-    source: str  # "cache" or "computed"
+    source: RecommendationSource
     model_version: str
     recommendations: list[RecommendedBook]
 
