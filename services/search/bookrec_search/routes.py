@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from bookrec_common.catalog import has_word_character, normalise_text
-from bookrec_common.errors import DependencyUnavailable, ValidationFailed, decode_strictly
+from bookrec_common.errors import DependencyUnavailable, decode_strictly, invalid
 from bookrec_search.documents import book_summary
 from bookrec_search.facets import FacetFilter, exhaustive
 from bookrec_search.filtering import Filters
@@ -45,11 +45,6 @@ FacetValues = Annotated[list[str] | None, Parameter(max_items=MAX_FACET_VALUES, 
 Decades = Annotated[list[Year] | None, Parameter(max_items=MAX_FACET_VALUES, description="repeatable: 1990")]
 Languages = Annotated[list[Language] | None, Parameter(max_items=MAX_FACET_VALUES, description="repeatable")]
 Wanted = Annotated[bool, Parameter(description="on request: see the description")]
-
-
-def _invalid(field: str, message: str, source: str = "body") -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}",
-                            errors=[{"field": field, "message": message, "source": source}])
 
 
 def _live_index(live: LiveIndex) -> SearchIndex:
@@ -99,7 +94,7 @@ def _facets(index: SearchIndex, result: SearchResult, options: Options) -> Facet
 def _full_text(live: LiveIndex, query: str, limit: int, offset: int, field: str, source: str,
                options: Options) -> SearchResponse:
     if not has_word_character(query):
-        raise _invalid(field, "needs at least one letter or digit", source)
+        raise invalid(field, "needs at least one letter or digit", source)
     index = _live_index(live)
     result = index.search(query, limit, offset, with_matches=options.facets,
                           facet_filter=_facet_filter(options))
@@ -159,13 +154,13 @@ async def search_advanced(request: Request, data: JSONBody[AdvancedSearchRequest
                                if getattr(body, name) is not None}
     for name in ("title", "author", "subject"):
         if name in applied and not normalise_text(applied[name]):
-            raise _invalid(name, "needs at least one letter or digit")
+            raise invalid(name, "needs at least one letter or digit")
     facet_filter = _facet_filter(body)
     if not applied and facet_filter is None:
-        raise _invalid("body", "give at least one criterion: title, author, subject, min_year, max_year, "
-                               "min_rating, language or facet_filters")
+        raise invalid("body", "give at least one criterion: title, author, subject, min_year, max_year, "
+                              "min_rating, language or facet_filters")
     if body.min_year is not None and body.max_year is not None and body.min_year > body.max_year:
-        raise _invalid("min_year", "must not be after max_year")
+        raise invalid("min_year", "must not be after max_year")
     order = body.order or ("asc" if body.sort == "title" else "desc")
     index = _live_index(live)
     result = index.advanced(Filters(**applied), body.sort, order, body.limit, body.offset,
@@ -180,7 +175,7 @@ async def _autocomplete(live: LiveIndex, prefix: str, limit: int, field: str,
                         source: str) -> AutocompleteResponse:
     normalised = normalise_text(prefix)
     if not normalised:
-        raise _invalid(field, "needs at least one letter or digit", source)
+        raise invalid(field, "needs at least one letter or digit", source)
     if live.index is not None:
         index = live.index
         suggestions = index.autocomplete(normalised, limit)
@@ -207,5 +202,5 @@ async def autocomplete(live: NamedDependency[LiveIndex], q: Prefix,
 async def autocomplete_shard(live: NamedDependency[LiveIndex], prefix: FromPath[str],
                              limit: PrefixLimit = 10) -> AutocompleteResponse:
     if len(prefix) > MAX_PREFIX:
-        raise _invalid("prefix", f"at most {MAX_PREFIX} characters", "path")
+        raise invalid("prefix", f"at most {MAX_PREFIX} characters", "path")
     return await _autocomplete(live, prefix, limit, "prefix", "path")
