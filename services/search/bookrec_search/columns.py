@@ -67,7 +67,7 @@ class TextColumn:
         return TextColumn(self._buffer + b"".join(encoded), all_starts, all_lengths)
 
     def parts(self) -> tuple[bytes, np.ndarray, np.ndarray]:
-        """The buffer, starts and lengths (`TextColumn(*parts)` is the same column): for snapshots."""
+        """The buffer, starts and lengths (`TextColumn(*parts)` is the same column): for artifacts."""
         return self._buffer, self._starts, self._lengths
 
     def taken(self, kept: np.ndarray) -> TextColumn:

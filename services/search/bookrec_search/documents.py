@@ -8,8 +8,8 @@ scripts written without spaces (Chinese, Japanese, Thai...) as overlapping
 character pairs, documents also under each single character. A book's
 subtitle is part of its title field. Its `original_title` (its title in its
 own script) is a field of its own, scored as a second title: a term counts
-through whichever of the two names it scores better in (see the scoring in
-`bookrec_search.index`), so a book whose original title repeats its title does
+through whichever of the two names it scores better in (see the scoring
+specification in services/search/README.md), so a book whose original title repeats its title does
 not count those words twice, nor does a long original title lengthen the title.
 """
 
