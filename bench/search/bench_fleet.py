@@ -140,7 +140,7 @@ async def part_feed(dynamodb: Any, table: str, records: list[dict[str, Any]], ra
             per_refresh = []
             for number in range(periods + 1):
                 begin = now[0]
-                changes = int(round(rate * period))
+                changes = round(rate * period)
                 moments = begin + (np.arange(changes) + rng.random(changes)) * (period / max(changes, 1))
                 written = []
                 for moment in moments:
@@ -317,7 +317,8 @@ async def part_cold(endpoint: str, redis_url: str, table: str, n: int, seed: int
         parts = await artifact_start_parts(s3, bucket, KIND,
                                            lambda payload: SearchIndex(load(payload)))
     print(f"  parts: manifest GET {parts.manifest * 1000:.0f} ms; payload GET {parts.payload:.2f} s "
-          f"({parts.size / 2**20 / parts.payload:,.0f} MiB/s from the emulator); SHA-256 {parts.checksum:.2f} s; "
+          f"({parts.size / 2**20 / parts.payload:,.0f} MiB/s from the emulator); "
+          f"SHA-256 {parts.checksum:.2f} s; "
           f"decode (artifact.load, then the index) {parts.decode:.2f} s; {parts.loaded.size:,} books")
     del parts
 

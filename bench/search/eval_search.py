@@ -61,8 +61,8 @@ from bookrec_common.catalog import normalise_text
 SEED = 2026
 KINDS = ("title", "title_words", "surname_word", "title_typo", "words_typo", "surname_typo", "unaccented",
          "script", "script_part", "isbn13", "isbn13_hyphens", "isbn10")
-STOPWORDS = frozenset(["a", "an", "and", "at", "by", "de", "du", "el", "for", "from", "in", "into", "is", "it",
-                       "la", "le", "of", "on", "or", "the", "to", "with"])
+STOPWORDS = frozenset(["a", "an", "and", "at", "by", "de", "du", "el", "for", "from", "in", "into", "is",
+                       "it", "la", "le", "of", "on", "or", "the", "to", "with"])
 SERIES_NOTE = re.compile(r"\s*\([^()]*#\s*[\d.\-–]+\)\s*$")
 NON_LATIN = regex.compile(r"[\p{Script=Arabic}\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Han}"
                           r"\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]")

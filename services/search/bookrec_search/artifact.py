@@ -32,6 +32,7 @@ import io
 import pickle
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -183,18 +184,18 @@ def _parts_from(parts: Any) -> IndexParts:
         **{name: parts[name] for name in _PER_BOOK}, languages=tuple(parts["languages"]),
         titles=TextColumn(*parts["titles"]), title_norms=TextColumn(*parts["title_norms"]),
         authors=TextColumn(*parts["authors"]), vocabulary=parts["vocabulary"],
-        fields=tuple(_posting_lists(*f, len(by_id)) for f in parts["fields"]),
+        fields=tuple(_posting_lists(f, len(by_id)) for f in parts["fields"]),
         lengths=tuple(parts["lengths"]),
         average_lengths=tuple(parts["average_lengths"]), averaged_size=parts["averaged_size"],
-        combined=_posting_lists(*parts["combined"], len(by_id)),
+        combined=_posting_lists(parts["combined"], len(by_id)),
         lexicon=Lexicon(by_id, sorted_terms, sorted_ids, Neighbourhood(hashes, ids)),
         original_titles=parts["original_titles"], isbns=IsbnMap(*parts["isbns"]),
         author_values=ValuePairs(*parts["author_values"]),
         subject_values=ValuePairs(*parts["subject_values"]))
 
 
-def _posting_lists(offsets: np.ndarray, docs: np.ndarray, values: np.ndarray,
-                   term_count: int) -> PostingLists:
+def _posting_lists(arrays: Sequence[np.ndarray], term_count: int) -> PostingLists:
+    offsets, docs, values = arrays
     if len(offsets) != term_count + 1 or offsets[-1] != len(docs) or len(docs) != len(values):
         raise SnapshotError("search index snapshot garbled: posting lists do not add up")
     return PostingLists(offsets, docs, values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ def combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray]
                                                        side="right") - 1, [term_count]]))
     docs, values = [], []
     sizes = np.zeros(term_count, dtype=np.int64)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         keys, impacts = [], []
         for f, postings in enumerate(fields):
             lo, hi = postings.offsets[start], postings.offsets[stop]

@@ -7,6 +7,7 @@ during a swap never sees a half-applied change.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -161,7 +162,7 @@ class PostingLists:
         # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
         at = np.empty(len(keys), dtype=np.int64)
         starts = np.flatnonzero(np.diff(new_terms, prepend=-1))
-        for start, stop in zip(starts, [*starts[1:], len(keys)]):
+        for start, stop in itertools.pairwise([*starts.tolist(), len(keys)]):
             term = int(new_terms[start])
             if term >= self.term_count:
                 at[start:stop] = len(self.docs)
@@ -238,7 +239,7 @@ def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,
         keep = np.ones(len(arrays[0]), dtype=bool)
         keep[drops] = False
         shifted = at - np.searchsorted(drops, at)  # the same places once the drops are gone
-        return tuple(np.insert(a[keep], shifted, new) for a, new in zip(arrays, inserted))
+        return tuple(np.insert(a[keep], shifted, new) for a, new in zip(arrays, inserted, strict=True))
     outs = tuple(np.empty(len(a) - len(drops) + len(at), dtype=a.dtype) for a in arrays)
     places = np.concatenate([at, drops])
     is_drop = np.concatenate([np.zeros(len(at), dtype=bool), np.ones(len(drops), dtype=bool)])
@@ -247,16 +248,16 @@ def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,
         place = int(places[step])
         if place > source:
             stretch = place - source
-            for out, a in zip(outs, arrays):
+            for out, a in zip(outs, arrays, strict=True):
                 out[target:target + stretch] = a[source:place]
             source, target = place, target + stretch
         if step >= len(at):
             source += 1
         else:
-            for out, new in zip(outs, inserted):
+            for out, new in zip(outs, inserted, strict=True):
                 out[target] = new[step]
             target += 1
-    for out, a in zip(outs, arrays):
+    for out, a in zip(outs, arrays, strict=True):
         out[target:] = a[source:]
     return outs
 

@@ -58,7 +58,7 @@ def isbn13_of(text: str) -> str | None:
     if _ISBN_13.fullmatch(compact):
         return compact if _isbn13_check_digit(compact[:12]) == compact[12] else None
     if _ISBN_10.fullmatch(compact):
-        total = sum(w * int(d) for w, d in zip(range(10, 1, -1), compact[:9]))
+        total = sum(w * int(d) for w, d in zip(range(10, 1, -1), compact[:9], strict=True))
         if (total + (10 if compact[9] == "X" else int(compact[9]))) % 11:
             return None
         first12 = "978" + compact[:9]

@@ -86,7 +86,8 @@ class ValuePairs:
 
     def updated(self, replaced: Mapping[int, Sequence[str]], appended: Sequence[Sequence[str]],
                 first_new: int) -> ValuePairs:
-        """A copy with the values of `replaced` books changed and `appended` books (from `first_new`) added."""
+        """A copy with the values of `replaced` books changed and `appended` books (from `first_new`)
+        added."""
         labels, keys = list(self.labels), dict(self.keys)
         kept = ~np.isin(self.books, np.fromiter(replaced, dtype=np.int32, count=len(replaced)))
         changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]

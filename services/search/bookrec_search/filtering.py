@@ -52,12 +52,12 @@ def field_text(parts: IndexParts,
         # One intersection over every word of every field; scores only for the books left.
         candidates, where = intersection([posting_list for _, posting_list in field_lists], parts.size)
         text = np.zeros(len(candidates), dtype=np.float32)
-        for (field, (docs, values)), at in zip(field_lists, where):
-            if field is None:
+        for (scored_in, (docs, values)), at in zip(field_lists, where, strict=True):
+            if scored_in is None:
                 text += values[at]
             else:
-                text += np.float32(idf(parts.size, len(docs)) * FIELD_WEIGHTS[field]) * saturated(
-                    values[at], parts.lengths[field][candidates], parts.average_lengths[field])
+                text += np.float32(idf(parts.size, len(docs)) * FIELD_WEIGHTS[scored_in]) * saturated(
+                    values[at], parts.lengths[scored_in][candidates], parts.average_lengths[scored_in])
     return candidates, text, list(matched_words)
 
 

@@ -90,8 +90,7 @@ class SearchIndex:
         blocks = -(-size // SUGGESTION_BLOCK)
         ranks = np.full(blocks * SUGGESTION_BLOCK, np.iinfo(np.int32).max, dtype=np.int32)
         ranks[:size] = self.suggestion_rank[parts.title_order]
-        ranks = ranks.reshape(blocks, SUGGESTION_BLOCK)
-        best = np.argpartition(ranks, BLOCK_TOP - 1, axis=1)[:, :BLOCK_TOP]
+        best = np.argpartition(ranks.reshape(blocks, SUGGESTION_BLOCK), BLOCK_TOP - 1, axis=1)[:, :BLOCK_TOP]
         in_title_order = best + (np.arange(blocks) * SUGGESTION_BLOCK)[:, None]
         padding = np.full(blocks * SUGGESTION_BLOCK - size, -1, dtype=np.int32)
         padded = np.concatenate([parts.title_order, padding])
@@ -241,7 +240,7 @@ class SearchIndex:
         if within is not None and not all(len(m.docs) for m in matches):
             matches = whole_matches()  # the any-word fallback
         present = [m for m in matches if len(m.docs)]
-        candidates = np.empty(0, dtype=np.int32)
+        candidates: np.ndarray = np.empty(0, dtype=np.int32)
         score = np.empty(0, dtype=np.float32)
         tier = np.empty(0, dtype=np.int32)
         where: list[Any] = []
@@ -254,7 +253,7 @@ class SearchIndex:
                 where = [kept if isinstance(at, slice) else at[keep] for at in where]
             text = np.zeros(len(candidates), dtype=np.float32)
             tier = np.zeros(len(candidates), dtype=np.int32)
-            for m, at in zip(matches, where):
+            for m, at in zip(matches, where, strict=True):
                 text += np.float32(m.weight) * m.values[at]
                 tier += m.cost[at] if isinstance(m.cost, np.ndarray) else m.cost
             score = text * self.derived.prior_factor[candidates]
@@ -263,9 +262,9 @@ class SearchIndex:
             matches = whole_matches()
             present = [m for m in matches if len(m.docs)]
         if not matched_all and present:
-            kept = rarest_within(present)
-            ignored += [m.word for m, k in zip(present, kept, strict=True) if not k]
-            present = [m for m, k in zip(present, kept, strict=True) if k]  # in query order: sums as before
+            added_up = rarest_within(present)
+            ignored += [m.word for m, k in zip(present, added_up, strict=True) if not k]
+            present = [m for m, k in zip(present, added_up, strict=True) if k]  # query order: sums as before
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = None  # only words matched through a completion or correction add to a book's tier
             for m in present:

@@ -141,7 +141,7 @@ class Lexicon:
         at = [bisect.bisect_left(self.sorted_terms, t) for t in entering]
         terms: list[str] = []
         previous = 0
-        for place, term in zip(at, entering):
+        for place, term in zip(at, entering, strict=True):
             terms.extend(self.sorted_terms[previous:place])
             terms.append(term)
             previous = place
@@ -157,7 +157,8 @@ class Lexicon:
         return self.sorted_ids[lo:hi]
 
     def near(self, word: str, edits: int) -> list[tuple[int, int]]:
-        """(term id, edits) of the terms other than `word` within `edits` OSA edits (a transposition is one)."""
+        """(term id, edits) of the terms other than `word` within `edits` OSA edits (a transposition is
+        one)."""
         found = []
         for term in self.neighbourhood.candidates(word, edits).tolist():
             distance = OSA.distance(word, self.by_id[term], score_cutoff=edits)

@@ -180,7 +180,8 @@ class LiveIndex:
 
     async def _query_suggestions(self, normalised_prefix: str) -> SuggestionPage:
         FALLBACK_QUERIES.inc()
-        total, best = 0, []
+        total = 0
+        best: list[dict[str, Any]] = []
         async for page in self.source.titles_with_prefix(normalised_prefix):
             total += len(page)
             best = heapq.nsmallest(BLOCK_TOP, [*best, *page], key=suggestion_key)

@@ -80,8 +80,8 @@ def alternatives(parts: IndexParts, word: str, completes: bool) -> list[Alternat
     if len(word) >= ONE_TYPO and not word.isdigit():
         near = parts.lexicon.near(word, 2 if len(word) >= TWO_TYPOS else 1)
         counts = {t: int(frequency[t + 1] - frequency[t]) for t, _ in near}
-        near = sorted((e, -counts[t], t) for t, e in near if counts[t] and t not in found)
-        for edits, _, t in near[:MAX_CORRECTIONS]:
+        closest = sorted((e, -counts[t], t) for t, e in near if counts[t] and t not in found)
+        for edits, _, t in closest[:MAX_CORRECTIONS]:
             found[t] = PER_EDIT * edits
     return _alternatives_of(parts, found)
 
@@ -127,11 +127,11 @@ def word_match(parts: IndexParts, word: str, alternatives: list[Alternative],
             place = np.full(parts.size, -1, dtype=np.int32)
             place[within] = np.arange(len(within), dtype=np.int32)
             found = [place[docs] for docs, _ in lists]
-            lists = [(at[at >= 0], impacts[at >= 0]) for at, (_, impacts) in zip(found, lists)]
+            lists = [(at[at >= 0], impacts[at >= 0]) for at, (_, impacts) in zip(found, lists, strict=True)]
         else:
             probed = [probe(docs, within, parts.size) for docs, _ in lists]
             lists = [(np.flatnonzero(present).astype(np.int32), impacts[at[present]])
-                     for (_, impacts), (present, at) in zip(lists, probed)]
+                     for (_, impacts), (present, at) in zip(lists, probed, strict=True)]
         size = len(within)
     match = _merged(word, alternatives, lists, size)
     if within is not None:
@@ -164,9 +164,9 @@ def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.nda
         return WordMatch(word, alternatives, docs, best[docs], 1.0, cost[docs].astype(np.int32),
                           choice[docs])
     docs = np.concatenate([d for d, _ in lists])
-    values = np.concatenate([np.float32(a.weight) * v for a, (_, v) in zip(alternatives, lists)])
+    values = np.concatenate([np.float32(a.weight) * v for a, (_, v) in zip(alternatives, lists, strict=True)])
     costs = np.concatenate([np.full(len(d), a.cost, dtype=np.int32)
-                            for a, (d, _) in zip(alternatives, lists)])
+                            for a, (d, _) in zip(alternatives, lists, strict=True)])
     choices = np.concatenate([np.full(len(d), j, dtype=np.int16) for j, (d, _) in enumerate(lists)])
     order = np.lexsort((-values, costs, docs))
     docs, values, costs, choices = docs[order], values[order], costs[order], choices[order]
@@ -182,7 +182,7 @@ def matched_terms(matches: Sequence[WordMatch], where: Sequence[Any],
     corrections: dict[str, list[str]] = {}
     if not where:
         return terms, corrections
-    for m, at in zip(matches, where):
+    for m, at in zip(matches, where, strict=True):
         if m.choice is None:
             chosen = [m.alternatives[0]]
         else:

@@ -52,8 +52,8 @@ def updated(parts: IndexParts, records: Iterable[Mapping[str, Any]],
         return parts
     documents = [Document.of(r) for r in latest.values()]
     found = parts.positions(id_array([d.book_id for d in documents]))
-    known = [(d, int(p)) for d, p in zip(documents, found) if p >= 0]
-    added = [d for d, p in zip(documents, found) if p < 0]
+    known = [(d, int(p)) for d, p in zip(documents, found, strict=True) if p >= 0]
+    added = [d for d, p in zip(documents, found, strict=True) if p < 0]
     rewritten = [(d, p) for d, p in known if d.signature != parts.signatures[p]]
     changed = rewritten or added or any(_columns_differ(parts, d, p) for d, p in known)
     if not changed:
@@ -182,9 +182,9 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
     moved = np.zeros(size, dtype=bool)
     moved[[p for _, p in batch]] = True
     kept = parts.title_order[~moved[parts.title_order]]
-    keys = SortedTitleKeys(kept, title_norms, book_ids)
+    title_keys = SortedTitleKeys(kept, title_norms, book_ids)
     entering = sorted((d.title_norm, d.book_id, p) for d, p in batch)
-    at = [bisect.bisect_left(keys, (title, book_id)) for title, book_id, _ in entering]
+    at = [bisect.bisect_left(title_keys, (title, book_id)) for title, book_id, _ in entering]
     title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
     return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
             "titles": parts.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),

@@ -1,4 +1,5 @@
-"""The only search code that talks to DynamoDB: full loads (builders), the change feed, the autocomplete fallback."""
+"""The only search code that talks to DynamoDB: full loads (builders), the change feed, the autocomplete
+fallback."""
 
 from __future__ import annotations
 
