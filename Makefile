@@ -94,21 +94,25 @@ EVAL_SEARCH_ARGS ?=
 eval-search: deps ## known-item search quality per query kind (hand-written index vs tantivy) and what each engine costs (EVAL_SEARCH_ARGS="--per-kind 20": fewer queries)
 	$(PY) -m bench.search.eval_search $(EVAL_SEARCH_ARGS)
 
-evaluate: deps ## offline recommendation quality on goodbooks-10k ratings
-	OPENBLAS_NUM_THREADS=1 $(PY) -m bookrec_recommendation.evaluate
+EVALUATE_ARGS ?=
+evaluate: deps ## offline recommendation quality on goodbooks-10k ratings (EVALUATE_ARGS="--users 300 --regularisation 25": a quick run)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.evaluate $(EVALUATE_ARGS)
 
-bench-reco: deps ## recommender build and latency benchmark (RECO_SCALE=1: also at 50K books / 5M ratings, ~2 min)
-	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py $(if $(RECO_SCALE),--scale)
+RECO_ARGS ?=
+bench-reco: deps ## recommender build and latency benchmark (RECO_SCALE=1: also at 50K books / 5M ratings, ~2 min; RECO_ARGS="--users 200": a quick run)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_recommend $(if $(RECO_SCALE),--scale) $(RECO_ARGS)
 
 FLEET_ARGS ?=
+RECO_FLEET_ARGS ?=
 .PHONY: bench-fleet
-bench-fleet: deps ## fleet-scale reads and starts on the emulator: feed items read per replica-hour, full-table reads per build interval at 1/2/4 replicas, a replica's cold start from a 1M-book artifact (~11 min in all, 1.7 GB RAM; FLEET_ARGS="--cold-books 100000" is quicker), the recommender's start from its artifact, the cost table
+bench-fleet: deps ## fleet-scale reads and starts on the emulator: feed items read per replica-hour, full-table reads per build interval at 1/2/4 replicas, a replica's cold start from a 1M-book artifact (~11 min in all, 1.7 GB RAM; FLEET_ARGS="--cold-books 100000" is quicker), the recommender's start from its artifact and full-table reads (RECO_FLEET_ARGS="--scan-ratings 500 --replicas 1 --intervals 1": quicker), the cost table
 	$(PY) -m bench.search.bench_fleet --authors-dump $(SEARCH_AUTHORS) $(FLEET_ARGS)
-	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_fleet.py
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_fleet $(RECO_FLEET_ARGS)
 	$(PY) -m bench.search.fleet_costs
 
-bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost
-	$(PY) services/ratings/benchmarks/bench_ratings.py
+RATINGS_ARGS ?=
+bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost (RATINGS_ARGS="--raters 20 --replicas 1 2 --sizes 1:0": a quick run)
+	$(PY) -m bench.ratings.bench_ratings $(RATINGS_ARGS)
 
 bench-etl: deps ## extract and load throughput benchmark
 	$(PY) data-processing/benchmarks/bench_etl.py
@@ -127,7 +131,7 @@ bench-speed: deps ## every speed figure in one run: framework ceiling direct and
 	$(PY) -m loadtest.experiments.framework_ceiling
 	$(PY) -m loadtest.experiments.targets --groups memory --alb-workers 1 --duration 30 --warmup 10
 	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
-	OPENBLAS_NUM_THREADS=1 $(PY) services/recommendation/benchmarks/bench_recommend.py --scale
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_recommend --scale
 
 SCENARIO ?= smoke
 LOADTEST_ARGS ?=

@@ -24,9 +24,9 @@ class RecommendationSettings(ModelSettings, AuthSettings):
     # an invalidation then reaches only the replica that receives it, so the others may answer a list up to
     # this many seconds stale (with Redis up, none is ever served: see RecommendationCache).
     cache_fallback_seconds: float = Field(default=30, gt=0, le=600)
-    # Without an artifact bucket only: how often this process rebuilds its own model (0: only on POST
-    # /recommendations/refresh). With one, the builder publishes and replicas look every
-    # artifact_poll_seconds.
+    # Without an artifact bucket only: how often this process asks the change feed whether to train its own
+    # model again (0: only on POST /recommendations/refresh). With one, the builder publishes and replicas
+    # look every artifact_poll_seconds.
     model_refresh_seconds: float = Field(default=900, ge=0)
     internal_token: str = ""
     # The longest list computed and cached, so a later larger `limit` is never cut short.

@@ -1,6 +1,9 @@
 """Offline evaluation of recommendation quality on real ratings.
 
-    python -m bookrec_recommendation.evaluate [--ratings CSV[.gz]] [--out results.json]
+    python -m bench.recommendation.evaluate [--ratings CSV[.gz]] [--users N] [--out results.json]
+
+(`make evaluate`, from the repository root; `EVALUATE_ARGS="--users 300 --regularisation 25"` is a
+quick run on the first 300 users, one candidate.)
 
 Protocol: for each user a random 20% of their ratings is held out (fixed
 seed); models train on the rest; a held-out rating >= 4 is relevant; books
@@ -25,18 +28,19 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from bookrec_etl.seed import seed_files
 from bookrec_recommendation.model import ItemNeighbourModel
 from bookrec_recommendation.neighbours import top_k_per_row
 
-# The goodbooks-10k ratings sample bundled in the repository, so a fresh clone can run this.
-SEED = Path(__file__).resolve().parents[3] / "data-processing" / "seed"
-DEFAULT_RATINGS = SEED / "goodbooks_ratings_sample.csv.gz"
 K = 10
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(user index, book index, rating) per rating of a CSV `user_id,book_id,rating`, gzipped or not."""
+def load(path: Path, first_users: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user index, book index, rating) per rating of a CSV `user_id,book_id,rating`, gzipped or not;
+    with `first_users`, only the ratings of that many users, the lowest ids."""
     rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, usecols=(0, 1, 2))
+    if first_users is not None:
+        rows = rows[np.isin(rows[:, 0], np.unique(rows[:, 0])[:first_users])]
     _, users = np.unique(rows[:, 0], return_inverse=True)
     _, books = np.unique(rows[:, 1], return_inverse=True)
     return users, books, rows[:, 2].astype(np.float32)
@@ -49,13 +53,14 @@ def holdout(users: np.ndarray, fraction: float, rng: np.random.Generator, mask: 
     order = candidates[np.argsort(users[candidates], kind="stable")]
     bounds = np.flatnonzero(np.diff(users[order])) + 1
     for group in np.split(order, bounds):
-        take = int(round(fraction * len(group)))
+        take = round(fraction * len(group))
         if take:
             held[rng.choice(group, take, replace=False)] = True
     return held
 
 
-def metrics(score: Callable[[int], np.ndarray], train: sp.csr_matrix, relevant: list[set[int]]) -> dict[str, float]:
+def metrics(score: Callable[[int], np.ndarray], train: sp.csr_matrix,
+            relevant: list[set[int]]) -> dict[str, float]:
     discount = 1.0 / np.log2(np.arange(2, K + 2))
     totals = dict(precision=0.0, recall=0.0, ndcg=0.0, map=0.0)
     recommended: set[int] = set()
@@ -96,12 +101,13 @@ def item_cosine(binary: sp.csr_matrix, neighbours: int = 50) -> Callable[[int], 
     index, values = top_k_per_row((norm @ gram @ norm).tocsr(), neighbours)
     n = binary.shape[1]
     keep = index >= 0
-    weights = sp.csr_matrix((values[keep], (np.repeat(np.arange(n), index.shape[1]).reshape(index.shape)[keep],
-                                            index[keep])), shape=(n, n))
+    rows = np.repeat(np.arange(n), index.shape[1]).reshape(index.shape)
+    weights = sp.csr_matrix((values[keep], (rows[keep], index[keep])), shape=(n, n))
     return lambda user: np.asarray((binary[user] @ weights).todense()).ravel()
 
 
-def neighbour_model(binary: sp.csr_matrix, neighbours: int, regularisation: float) -> Callable[[int], np.ndarray]:
+def neighbour_model(binary: sp.csr_matrix, neighbours: int,
+                    regularisation: float) -> Callable[[int], np.ndarray]:
     users, books = binary.nonzero()
     model = ItemNeighbourModel.build(users.astype(str), books.astype(str), neighbours, regularisation)
     # Model book ids are the string column numbers: map back to columns.
@@ -132,10 +138,21 @@ def relevant_sets(users, books, ratings, held, n_users) -> list[set[int]]:
     return out
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS,
-                        help="CSV user_id,book_id,rating (a .gz is read as gzip)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ratings", type=Path, default=seed_files()["goodbooks_ratings"],
+                        help="CSV user_id,book_id,rating (a .gz is read as gzip); default: the bundled "
+                             "goodbooks-10k sample")
+    parser.add_argument("--users", type=positive, default=None,
+                        help="only the ratings of this many users (the lowest ids): a quicker run")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--neighbours", type=int, default=100)
@@ -143,8 +160,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="candidates, chosen on the validation split")
     parser.add_argument("--out", type=Path, default=Path("evaluation.json"))
     args = parser.parse_args(argv)
+    if not args.ratings.is_file():
+        parser.error(f"--ratings {args.ratings}: no such file")
 
-    users, books, ratings = load(args.ratings)
+    users, books, ratings = load(args.ratings, args.users)
     shape = (int(users.max()) + 1, int(books.max()) + 1)
     rng = np.random.default_rng(args.seed)
     test = holdout(users, args.holdout, rng, np.ones(len(users), dtype=bool))
@@ -184,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"ratings: {len(ratings):,}  users: {shape[0]:,}  books: {shape[1]:,}  holdout: {args.holdout:.0%} "
           f"per user, seed {args.seed}; λ chosen on validation: {chosen:g} ({tuning})")
-    header = f"{'model':44s} {'P@10':>7s} {'R@10':>7s} {'NDCG@10':>8s} {'MAP@10':>7s} {'cover':>6s} {'×pop':>5s} {'build s':>8s}"
+    header = (f"{'model':44s} {'P@10':>7s} {'R@10':>7s} {'NDCG@10':>8s} {'MAP@10':>7s} {'cover':>6s} "
+              f"{'×pop':>5s} {'build s':>8s}")
     print(header)
     print("-" * len(header))
     for name, row in results.items():

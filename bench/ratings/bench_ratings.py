@@ -1,6 +1,6 @@
 """Rating write benchmark against moto servers over HTTP: contention, retries, and the emulator's own cost.
 
-    python services/ratings/benchmarks/bench_ratings.py [--raters 200] [--replicas 1 2 4 8]
+    python -m bench.ratings.bench_ratings [--raters 200] [--replicas 1 2 4 8] [--sizes 1:0 ...]
 
 1. The service as deployed (granian), through its HTTP API over real
    sockets, with invalidations going to a real HTTP recommender stand-in:
@@ -37,7 +37,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
 import aiohttp
 from aiohttp import web
 
@@ -45,11 +44,19 @@ from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.settings import ServiceSettings
-from bookrec_ratings.store import RatingStore
 from bookrec_local import definitions
 from bookrec_local.dev_issuer import TokenIssuer
-from bookrec_local.procs import (LOCAL_AWS_ENV, free_port, http_ok, local_dynamodb, moto_command, port_open,
-                                 start, wait_until)
+from bookrec_local.procs import (
+    LOCAL_AWS_ENV,
+    free_port,
+    http_ok,
+    local_dynamodb,
+    moto_command,
+    port_open,
+    start,
+    wait_until,
+)
+from bookrec_ratings.store import RatingStore
 
 BOOK = "OL45883W"
 
@@ -194,7 +201,8 @@ async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
                                                  timeout=aiohttp.ClientTimeout(total=300)) as http:
                     async def rate(user: str, rating: int) -> float:
                         started = time.perf_counter()
-                        async with http.post(f"{base}/books/{BOOK}/rate", json={"user_id": user, "rating": rating},
+                        async with http.post(f"{base}/books/{BOOK}/rate",
+                                             json={"user_id": user, "rating": rating},
                                              headers=issuer.headers(user)) as r:
                             assert r.status in (200, 201), await r.text()
                         return time.perf_counter() - started
@@ -215,7 +223,7 @@ async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
 
 
 class CountingClient:
-    """A DynamoDB client that counts the transactions tried per user: one per attempt of that user's change."""
+    """A DynamoDB client counting the transactions tried per user: one per attempt of that user's change."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -283,11 +291,26 @@ async def emulator_cost(sizes: list[tuple[int, int]], changes: int = 10) -> None
             definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return int(text)
+
+
+def table_size(text: str) -> tuple[int, int]:
+    """BOOKS:RATINGS, at least one book (the one rated)."""
+    books, _, ratings = text.partition(":")
+    if not (books.isdigit() and ratings.isdigit() and int(books) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not BOOKS:RATINGS (e.g. 1000:0)")
+    return int(books), int(ratings)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--raters", type=int, default=200)
-    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--sizes", nargs="+", default=["1:0", "1000:0", "10000:0", "10000:65000"],
+    parser.add_argument("--raters", type=positive, default=200)
+    parser.add_argument("--replicas", type=positive, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--sizes", nargs="+", type=table_size,
+                        default=[(1, 0), (1000, 0), (10000, 0), (10000, 65000)],
                         help="BOOKS:RATINGS table sizes for the emulator-cost part (full seed ~10000:65000)")
     parser.add_argument("--only", nargs="+", choices=["http", "replicas", "emulator"],
                         default=["http", "replicas", "emulator"])
@@ -300,7 +323,7 @@ async def main() -> None:
     if "replicas" in args.only:
         await replicas_racing(args.raters, args.replicas)
     if "emulator" in args.only:
-        await emulator_cost([tuple(int(n) for n in size.split(":")) for size in args.sizes])
+        await emulator_cost(args.sizes)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Recommender benchmark: build time and memory, recommend latency for a miss and a cache hit.
 
-    python services/recommendation/benchmarks/bench_recommend.py [--scale] [--ratings CSV]
+    python -m bench.recommendation.bench_recommend [--scale] [--ratings CSV] [--users N]
 
 Prints figures; asserts nothing. Sizes: the goodbooks-10k sample bundled in
 the repository (~240K real ratings, ~10K books) always, and with `--scale`
@@ -28,25 +28,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import gzip
 import json
 import os
 import resource
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import msgspec  # noqa: E402
-import numpy as np  # noqa: E402 - after the BLAS thread setting
+import msgspec
+import numpy as np  # after the BLAS thread setting
+import redis.asyncio as aioredis
 
-from bookrec_recommendation.evaluate import DEFAULT_RATINGS, SEED  # noqa: E402
-from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry  # noqa: E402
-from bookrec_recommendation.model import ItemNeighbourModel, Recommender  # noqa: E402
-from bookrec_recommendation.store import CachedRecommendations, RecommendationCache  # noqa: E402
+from bench.recommendation.evaluate import positive
+from bookrec_etl.seed import seed_files
+from bookrec_local.procs import free_port, port_open, redis_command, start, stop, wait_until
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender
+from bookrec_recommendation.store import CachedRecommendations, RecommendationCache
 
 CACHED_LENGTH = 100  # recommendations computed and cached per user (settings.cached_length)
 
@@ -64,10 +66,8 @@ def _status(field: str) -> float | None:
 
 def reset_peak() -> None:
     """Start a new peak-RSS measurement (Linux: VmHWM reset); elsewhere the lifetime peak is reported."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def rss_mb() -> float:
@@ -103,12 +103,13 @@ def build(users: list[str], books: list[str], label: str, catalogue: Catalogue |
     if catalogue is None:
         catalogue = Catalogue(CatalogueEntry(b, b, (), ()) for b in model.book_ids)
     print(f"[{label}] ratings {len(users):,}  books {len(model.book_ids):,}  build {seconds:.1f} s "
-          f"(CPU {cpu_seconds:.1f} s, {load_average()})  model {model.nbytes / 2**20:.1f} MiB  peak RSS {peak:.0f} MB (+{peak - before:.0f} MB over "
-          f"the {before:.0f} MB before the build)")
+          f"(CPU {cpu_seconds:.1f} s, {load_average()})  model {model.nbytes / 2**20:.1f} MiB  "
+          f"peak RSS {peak:.0f} MB (+{peak - before:.0f} MB over the {before:.0f} MB before the build)")
     return Recommender(model, catalogue)
 
 
-def time_misses(recommender: Recommender, by_user: dict[str, dict[str, int]], label: str, n: int = 500) -> None:
+def time_misses(recommender: Recommender, by_user: dict[str, dict[str, int]], label: str,
+                n: int = 500) -> None:
     rng = np.random.default_rng(0)
     users = [u for u, rated in by_user.items() if len(rated) >= recommender.min_collaborative]
     for user in users[:20]:  # warm-up
@@ -156,27 +157,24 @@ async def unknown_ids(client, popular: CachedRecommendations, label: str, n: int
     await client.flushdb()
     per_second = 100  # unknown ids asked for per second, by anyone
     held = used / n * per_second * 600 / 2**20
-    print(f"[{label}] readers without ratings: the popularity list is {len(encoded):,} bytes; before, each id "
-          f"cost Redis {used / n:,.0f} bytes for 600 s ({per_second}/s: {held:,.0f} MiB held); now 0 (one list "
-          f"per model, in the process)")
+    print(f"[{label}] readers without ratings: the popularity list is {len(encoded):,} bytes; before, "
+          f"each id cost Redis {used / n:,.0f} bytes for 600 s ({per_second}/s: {held:,.0f} MiB held); now 0 "
+          f"(one list per model, in the process)")
 
 
 async def time_hits(label: str, n: int = 2000, popular: CachedRecommendations | None = None) -> None:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    port = free_port()
+    command = redis_command(port)
+    if command is None:
         print(f"[{label}] cache hit: skipped (no redis-server)")
         return
-    import redis.asyncio as aioredis
-
-    port = 6399
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
+    proc = start(command)
     try:
-        await asyncio.sleep(0.3)
+        wait_until(lambda: port_open(port), 15, "redis-server", proc)
         client = aioredis.from_url(f"redis://127.0.0.1:{port}/0")
         cache = RecommendationCache(client, 600)
-        value = CachedRecommendations("collaborative", "v1", [(f"OL{i}W", 1.0 / (i + 1), "readers of “A Title” also rated it")
-                                                               for i in range(100)])
+        value = CachedRecommendations("collaborative", "v1", [
+            (f"OL{i}W", 1.0 / (i + 1), "readers of “A Title” also rated it") for i in range(100)])
         await cache.put("u1", value, await cache.generation("u1"))
         samples = []
         for _ in range(n):
@@ -188,11 +186,16 @@ async def time_hits(label: str, n: int = 2000, popular: CachedRecommendations | 
             await unknown_ids(client, popular, label)
         await client.aclose()
     finally:
-        proc.terminate()
+        stop(proc)
 
 
-def goodbooks(path: Path) -> tuple[list[str], list[str], dict[str, dict[str, int]]]:
+def goodbooks(path: Path, first_users: int | None = None
+              ) -> tuple[list[str], list[str], dict[str, dict[str, int]]]:
+    """(user ids, book ids) per rating of the goodbooks CSV, and each user's ratings; with `first_users`,
+    only the ratings of that many users (the lowest ids)."""
     rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, usecols=(0, 1, 2))
+    if first_users is not None:
+        rows = rows[np.isin(rows[:, 0], np.unique(rows[:, 0])[:first_users])]
     users = [str(u) for u in rows[:, 0]]
     books = [f"GB{b}" for b in rows[:, 1]]
     by_user: dict[str, dict[str, int]] = {}
@@ -202,9 +205,9 @@ def goodbooks(path: Path) -> tuple[list[str], list[str], dict[str, dict[str, int
 
 
 def goodbooks_catalogue(by_user: dict[str, dict[str, int]]) -> Catalogue:
-    """Titles from the bundled goodbooks books, rating aggregates from the bundled ratings (as the ETL loads)."""
+    """Titles from the bundled goodbooks books, rating aggregates from the ratings read (as the ETL loads)."""
     titles = {}
-    with gzip.open(SEED / "goodbooks10k_books.csv.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(seed_files()["goodbooks_books"], "rt", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             titles[f"GB{row['book_id']}"] = row["title"]
     sums: dict[str, int] = {}
@@ -226,8 +229,9 @@ def popularity_top10(catalogue: Catalogue) -> None:
         print(f"[goodbooks] popularity top 10, {name}:")
         for place, position in enumerate(ranking, start=1):
             entry = catalogue.entries[catalogue.order[position]]
-            print(f"    {place:2d}. {entry.title[:60]:60s} {entry.rating_sum / max(entry.rating_count, 1):.2f} "
-                  f"from {entry.rating_count:4d} ratings")
+            average = entry.rating_sum / max(entry.rating_count, 1)
+            print(f"    {place:2d}. {entry.title[:60]:60s} {average:.2f} from {entry.rating_count:4d} "
+                  "ratings")
 
 
 def synthetic(n_ratings: int, n_books: int) -> tuple[list[str], list[str], dict[str, dict[str, int]]]:
@@ -245,20 +249,27 @@ def synthetic(n_ratings: int, n_books: int) -> tuple[list[str], list[str], dict[
     users = [str(u) for u in user_of.tolist()]
     books = [f"OL{b}W" for b in book_of.tolist()]
     by_user: dict[str, dict[str, int]] = {}
-    for user in rng.choice(np.unique(user_of), 2000, replace=False).tolist():
+    raters = np.unique(user_of)
+    for user in rng.choice(raters, min(2000, len(raters)), replace=False).tolist():
         lo, hi = np.searchsorted(user_of, [user, user + 1])
         by_user[str(user)] = {books[i]: 4 for i in range(lo, hi)}
     return users, books, by_user
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ratings", type=Path, default=seed_files()["goodbooks_ratings"],
+                        help="CSV user_id,book_id,rating; default: the bundled goodbooks-10k sample")
+    parser.add_argument("--users", type=positive, default=None,
+                        help="only the ratings of this many users (the lowest ids): a quicker run")
     parser.add_argument("--scale", action="store_true", help="also build at --scale-ratings/--scale-books")
     parser.add_argument("--scale-ratings", type=int, default=5_000_000)
     parser.add_argument("--scale-books", type=int, default=50_000)
     args = parser.parse_args()
-    users, books, by_user = goodbooks(args.ratings)
+    if not args.ratings.is_file():
+        parser.error(f"--ratings {args.ratings}: no such file")
+    users, books, by_user = goodbooks(args.ratings, args.users)
     catalogue = goodbooks_catalogue(by_user)
     recommender = build(users, books, "goodbooks", catalogue)
     time_misses(recommender, by_user, "goodbooks")

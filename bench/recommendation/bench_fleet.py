@@ -1,7 +1,7 @@
 """Fleet-scale start and reads of the recommendation service: a replica's start from the artifact, and
 how often the fleet reads the whole tables.
 
-    python services/recommendation/benchmarks/bench_fleet.py [--ratings CSV] [--scan-ratings 20000]
+    python -m bench.recommendation.bench_fleet [--ratings CSV] [--scan-ratings 20000]
         [--replicas 1 2 4] [--intervals 3] [--parts artifact scan fleet]
 
 Runs against a moto server (DynamoDB + S3) and a redis-server of its own, started here and stopped at
@@ -24,11 +24,11 @@ the end. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import contextlib
 import csv
 import gzip
+import logging
 import os
 import time
 import uuid
@@ -37,31 +37,29 @@ from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import boto3  # noqa: E402
-import numpy as np  # noqa: E402
-from bookrec_local import definitions  # noqa: E402
-from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items  # noqa: E402
-from bookrec_local.procs import local_dynamodb  # noqa: E402
-from litestar.testing import AsyncTestClient  # noqa: E402
-from prometheus_client import REGISTRY  # noqa: E402
+import boto3
+import numpy as np
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
-from bookrec_common.artifacts import ArtifactStore  # noqa: E402
-from bookrec_common.builder import build_once  # noqa: E402
-from bookrec_common.catalog import iso_stamp, utc_now  # noqa: E402
-from bookrec_common.changes import change_shard, change_stamp  # noqa: E402
-from bookrec_common.clients import dynamodb_client, redis_client, s3_client  # noqa: E402
-from bookrec_common.dynamo import to_item  # noqa: E402
-from bookrec_common.feed import ChangeFeed  # noqa: E402
-from bookrec_common.lease import Lease  # noqa: E402
-
-from bookrec_recommendation.artifact import KIND, dump, load  # noqa: E402
-from bookrec_recommendation.builder import ModelBuild  # noqa: E402
-from bookrec_recommendation.evaluate import DEFAULT_RATINGS, SEED  # noqa: E402
-from bookrec_recommendation.model import ItemNeighbourModel, Recommender  # noqa: E402
-from bookrec_recommendation.settings import RecommendationSettings  # noqa: E402
-from bookrec_recommendation.store import RatingsSource  # noqa: E402
-
-from bench_recommend import goodbooks, goodbooks_catalogue  # noqa: E402
+from bench.recommendation.bench_recommend import goodbooks, goodbooks_catalogue
+from bookrec_common.artifacts import ArtifactStore
+from bookrec_common.builder import build_once
+from bookrec_common.catalog import iso_stamp, utc_now
+from bookrec_common.changes import change_shard, change_stamp
+from bookrec_common.clients import dynamodb_client, redis_client, s3_client
+from bookrec_common.dynamo import to_item
+from bookrec_common.feed import ChangeFeed
+from bookrec_common.lease import Lease
+from bookrec_etl.seed import seed_files
+from bookrec_local import definitions
+from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items
+from bookrec_local.procs import local_dynamodb
+from bookrec_recommendation.artifact import KIND, dump, load
+from bookrec_recommendation.builder import ModelBuild
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender
+from bookrec_recommendation.settings import RecommendationSettings
+from bookrec_recommendation.store import RatingsSource
 
 OLD_REFRESH_MINUTES = 15  # the old design: every replica rebuilt from both tables every 15 min
 BUILD_INTERVAL_MINUTES = 15  # infrastructure/definitions/services.json: the builder's schedule
@@ -120,7 +118,7 @@ def sample_tables(path: Path, n_ratings: int) -> tuple[list[dict[str, Any]], lis
         sums[r["book_id"]] = sums.get(r["book_id"], 0) + r["rating"]
         counts[r["book_id"]] = counts.get(r["book_id"], 0) + 1
     books = []
-    with gzip.open(SEED / "goodbooks10k_books.csv.gz", "rt", encoding="utf-8") as handle:
+    with gzip.open(seed_files()["goodbooks_books"], "rt", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             book_id = f"GB{row['book_id']}"
             authors = [{"author_id": None, "name": a.strip()} for a in row["authors"].split(",")]
@@ -210,7 +208,7 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[
             replicas = [await stack.enter_async_context(AsyncTestClient(create_app(replica_settings),
                                                                         timeout=30))
                         for _ in range(n)]
-            per_interval = []
+            per_interval, built_items = [], []
             for interval in range(intervals):
                 if interval > 0 and not (interval == intervals - 1 and intervals >= 3):  # the last: none
                     now = utc_now()
@@ -243,10 +241,11 @@ async def part_fleet(dynamodb: Any, endpoint: str, redis_url: str, tables: dict[
                 await asyncio.sleep(1.5)  # a few artifact polls of every replica
                 counted = {o: outcomes.count(o) for o in sorted(set(outcomes))}
                 per_interval.append(built / size)
+                built_items.append(built)
                 print(f"  N={n}: interval {interval + 1}: builder outcomes {counted}; builders' items read "
                       f"{built:,.0f} = {built / size:.2f} full-table reads")
             total = items_read("build") - before_all
-            replica_reads = total - sum(per_interval) * size
+            replica_reads = total - sum(built_items)  # whatever the builders did not read
             print(f"  N={n}: builders {max(per_interval):.2f} full-table reads per interval at most (1 when "
                   f"something changed, 0 otherwise); the {n} replica(s) read {replica_reads:,.0f} table "
                   f"items (their starts included); {total / size / intervals:.2f} full-table reads per "
@@ -278,7 +277,8 @@ async def run(args: argparse.Namespace, endpoint: str, redis_url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ratings", type=Path, default=DEFAULT_RATINGS, help="CSV user_id,book_id,rating")
+    parser.add_argument("--ratings", type=Path, default=seed_files()["goodbooks_ratings"],
+                        help="CSV user_id,book_id,rating; default: the bundled goodbooks-10k sample")
     parser.add_argument("--scan-ratings", type=int, default=20_000,
                         help="ratings loaded into the emulator's table (the Scan start and the fleet part)")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])

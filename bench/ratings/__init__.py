@@ -1,0 +1,1 @@
+"""Rating write benchmarks: `python -m bench.ratings.<name>` from the repository root."""
