@@ -213,7 +213,7 @@ def run_load(books: Path, ratings: Path, items: int) -> None:
                           f"{again.seconds:.1f}s = {again.read / again.seconds:,.0f} lines/s, "
                           f"{again.written} written, {again.calls:,} round trips")
                     started = time.perf_counter()
-                    found = Reconciler(client, tables.books, tables.ratings, progress=quiet).run()
+                    found = Reconciler(client, names["books"], names["ratings"], progress=quiet).run()
                     seconds = time.perf_counter() - started
                     rate = (found.books + found.ratings) / seconds
                     print(f"[reconcile] {found.books:,} books, {found.ratings:,} ratings in {seconds:.1f}s "

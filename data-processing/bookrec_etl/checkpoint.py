@@ -58,12 +58,12 @@ class Checkpoint:
     @property
     def temporary(self) -> Path | None:
         """Where a new checkpoint is written before it replaces the old one."""
-        return None if self.path is None else self.path.with_name(self.path.name + ".tmp")
+        return None if self.path is None else _temporary(self.path)
 
     def write(self, source: Path, tables: Any, lines_done: int, digest: str) -> None:
         if self.path is None:
             return
-        tmp = self.temporary
+        tmp = _temporary(self.path)
         tmp.write_text(json.dumps({"source": str(source.resolve()), **self._tables(tables),
                                    "lines_done": lines_done, "prefix_blake2b": digest}))
         tmp.replace(self.path)  # atomic: a kill never leaves half a checkpoint
@@ -71,3 +71,7 @@ class Checkpoint:
     def clear(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")

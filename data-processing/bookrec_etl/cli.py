@@ -314,7 +314,7 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     except (LoadError, FileNotFoundError, BrokenInput) as exc:
         raise click.ClickException(str(exc)) from None
     _summarise(reports)
-    click.echo(f"seed ({size}): {sum(r.written or 0 for r in reports if r.label.startswith('load')):,} items "
+    click.echo(f"seed ({size}): {sum(r.written for r in reports if r.label.startswith('load')):,} items "
                f"in {time.perf_counter() - started:.1f}s", err=True)
 
 

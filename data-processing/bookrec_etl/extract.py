@@ -297,7 +297,7 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
 
 def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool, total: int,
           progress: ProgressFactory, rated: bool = False) -> Report:
-    report = Report("books", written=0)
+    report = Report("books", writes=True)
     decode = ol.WORK_FACTS_DECODER.decode
     with progress("write books", total, "items") as bar:
         for number, blob, stars, editions in space.joined_works():

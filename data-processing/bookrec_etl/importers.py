@@ -47,7 +47,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def import_jsonl(source: Path, books_out: Path, rejects: Rejects, limit: int | None = None,
                  progress=Progress) -> Report:
-    report = Report(f"import {source.name}", written=0)
+    report = Report(f"import {source.name}", writes=True)
     with LineSource(source) as lines, atomic_outputs(books_out) as (out,), \
             progress(f"import {source.name}", lines.size, "bytes") as bar:
         for number, line in enumerate(lines, start=1):
@@ -125,7 +125,7 @@ def import_goodbooks(books_csv: Path, genres_csv: Path, ratings_csv: Path, books
     without the expected header is rejected whole and replaces nothing.
     """
     known_books = _book_ids(books_csv)
-    ratings_report = Report(f"import {ratings_csv.name}", written=0)
+    ratings_report = Report(f"import {ratings_csv.name}", writes=True)
     try:
         with atomic_outputs(ratings_out, books_out) as (ratings_file, books_file):
             distributions = _goodbooks_ratings(ratings_csv, known_books, ratings_file, ratings_report,
@@ -186,7 +186,7 @@ def _goodbooks_ratings(ratings_csv: Path, known_books: set[str], out: IO[bytes],
 
 def _goodbooks_books(books_csv: Path, genres: dict[str, list[str]], distributions: dict[str, dict[str, int]],
                      out: IO[bytes], rejects: Rejects) -> Report:
-    report = Report(f"import {books_csv.name}", written=0)
+    report = Report(f"import {books_csv.name}", writes=True)
     with open_text(books_csv) as handle:
         for number, row in enumerate(_rows(csv.DictReader(handle)), start=2):
             report.read += 1

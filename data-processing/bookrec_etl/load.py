@@ -188,7 +188,7 @@ class Loader:
 
     def load(self, source: Path, checkpoint: Checkpoint | None = None, progress=Progress) -> Report:
         checkpoint = checkpoint or Checkpoint(None)
-        report = Report(f"load {source.name}", written=0)
+        report = Report(f"load {source.name}", writes=True)
         try:
             lines, stream, start, digest, rated = self._skip_done(source, checkpoint)
         except BrokenInput as exc:  # broke even before where the last run stopped: nothing new to load

@@ -216,9 +216,9 @@ class EditionFacts:
 
 def edition_facts(record: DumpRecord) -> EditionFacts:
     doc: EditionDoc = record.doc
-    works = [work_number(w.get("key")) for w in doc.works if isinstance(w, dict)] \
+    numbers = [work_number(w.get("key")) for w in doc.works if isinstance(w, dict)] \
         if isinstance(doc.works, list) else []
-    works = [w for w in works if w is not None]
+    works = [w for w in numbers if w is not None]
     if not works:
         raise Rejected("edition without a work")
     languages = doc.languages if isinstance(doc.languages, list) else []

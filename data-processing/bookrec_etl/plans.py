@@ -134,7 +134,7 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     gone = tuple(sorted(k for k in stored if k not in NOT_CATALOGUE and k not in line))
     catalogue = {**changed, "updated_at": line["updated_at"]} if changed or gone else {}
     moved = None if imported is None else aggregates.new_imported(stored, imported)
-    if moved is not None:
+    if imported is not None and moved is not None:
         target, held_at_zero = moved
         return Plan("updated", aggregate_update(table, book_id, stored, target, imported, now,
                                                 also_set=catalogue, remove=gone), reconcile=held_at_zero)

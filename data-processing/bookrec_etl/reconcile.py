@@ -162,7 +162,9 @@ class Reconciler:
                     first: list[Drift | None], count: bool) -> None:
         record, counted = self.read(book_id)
         live = record is not None and "deleted_at" not in record
-        drift = aggregates.drift_of(book_id, record, counted, adopt, adopt is not None) if live else None
+        drift = None
+        if record is not None and live:
+            drift = aggregates.drift_of(book_id, record, counted, adopt, adopt is not None)
         if not first:
             first.append(drift)
             if count and record is not None:
@@ -198,7 +200,7 @@ class Reconciler:
         findings = Findings()
         ids = None if book_ids is None else list(dict.fromkeys(book_ids))
         one_by_one = ids is not None and len(ids) <= QUERY_MAX_BOOKS
-        suspects = ids if one_by_one else self._suspects(findings, ids)
+        suspects = ids if ids is not None and one_by_one else self._suspects(findings, ids)
         findings.suspects = len(suspects)
         if suspects:
             label = "reconcile: fix" if fix else "reconcile: check"
@@ -226,7 +228,7 @@ class Reconciler:
         def add(items: list[dict[str, Any]]) -> None:
             with lock:
                 for record in map(from_item, items):
-                    book_id = record.get("book_id")
+                    book_id = record["book_id"]
                     stamps[book_id] = record.get("changed_at")
                     if "deleted_at" in record:
                         deleted.add(book_id)

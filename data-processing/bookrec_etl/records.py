@@ -97,8 +97,8 @@ def language_code(value: Any) -> str | None:
         value = value.get("key")
     if not isinstance(value, str) or not value.strip():
         return None
-    code = value.strip().lower().rsplit("/", 1)[-1].split("-")[0]
-    code = LANGUAGES.get(code, code if len(code) == 3 and code.isalpha() else None)
+    given = value.strip().lower().rsplit("/", 1)[-1].split("-")[0]
+    code = LANGUAGES.get(given, given if len(given) == 3 and given.isalpha() else None)
     return None if code in NO_LANGUAGE else code
 
 
@@ -273,14 +273,17 @@ def author(author_id: str | None, name: str) -> dict[str, str]:
 
 def _jsonl_author(entry: Any) -> dict[str, str] | None:
     """A plain name, or {author_id or key, author_name or name}; None when it names nobody."""
+    given_name: Any
+    given_key: Any
     if isinstance(entry, str):
-        name, key = entry, None
+        given_name, given_key = entry, None
     elif isinstance(entry, Mapping):
-        name, key = entry.get("author_name") or entry.get("name"), entry.get("author_id") or entry.get("key")
+        given_name = entry.get("author_name") or entry.get("name")
+        given_key = entry.get("author_id") or entry.get("key")
     else:
         return None
-    name = name if isinstance(name, str) else ""
-    key = key.strip().rsplit("/", 1)[-1] if isinstance(key, str) and key.strip() else None
+    name = given_name if isinstance(given_name, str) else ""
+    key = given_key.strip().rsplit("/", 1)[-1] if isinstance(given_key, str) and given_key.strip() else None
     found = author(key, name)
     return found if found["name"] or found.get("author_id") else None
 
@@ -363,8 +366,8 @@ def goodbooks_user(user_id: str) -> str:
         raise Rejected("malformed user_id") from None
 
 
-def rating(book_id: str, user_id: str, stars: Any, created_at: str, updated_at: str | None = None,
-           ) -> dict[str, Any]:
+def rating(book_id: Any, user_id: Any, stars: Any, created_at: Any, updated_at: Any = None) -> dict[str, Any]:
+    """A rating line's record, each value checked (any of them may be anything a line held)."""
     if not isinstance(book_id, str) or not BOOK_ID.match(book_id):
         raise Rejected("missing or malformed book_id")
     if not isinstance(user_id, str) or not USER_ID.match(user_id):

@@ -15,7 +15,8 @@ EXCERPT = 200  # characters of a rejected line kept in the rejects file
 
 @dataclass
 class Report:
-    """read = accepted + rejected + skipped for an input; written/retried/calls for a load."""
+    """read = accepted + rejected + skipped for an input; written (for a step that `writes`), retried and
+    calls for a load."""
 
     label: str
     read: int = 0
@@ -23,7 +24,8 @@ class Report:
     rejected: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # well-formed lines deliberately left out
     notes: Counter = field(default_factory=Counter)  # facts worth knowing that drop nothing
-    written: int | None = None
+    written: int = 0
+    writes: bool = False  # the step writes records: `written` is part of its summary
     retried: int = 0
     calls: int = 0
     seconds: float = 0.0
@@ -37,7 +39,7 @@ class Report:
                  f"rejected {self.rejected_total:,}{_reasons(self.rejected)}"]
         if self.skipped:
             parts.append(f"skipped {sum(self.skipped.values()):,}{_reasons(self.skipped)}")
-        if self.written is not None:
+        if self.writes:
             parts.append(f"written {self.written:,}")
             if self.calls:
                 parts.append(f"retried {self.retried:,}")

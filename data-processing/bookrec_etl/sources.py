@@ -59,7 +59,7 @@ class _CheckedGzip(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         # read1: what one chunk of compressed data gives, so that the lines before a break are still read.
         try:
             data = self._gzip.read1(len(buffer))

@@ -204,7 +204,7 @@ class BatchWriter:
         ("guard", book_id)), strongly consistent. The stamps first: a reader's rating landing after them
         changes the stamp, so the guard fails even if the rows were read after the rating landed."""
         stored = {}
-        if guarded:
+        if guarded and self.books is not None:
             keys = [{"book_id": {"S": book_id}} for book_id in sorted(guarded)]
             guards = {self.books: {"Keys": keys, "ConsistentRead": True, **_GUARD_KEY}}
             for _, item in batch_get(self.client, guards, self._sleep):
@@ -226,12 +226,13 @@ class BatchWriter:
                  stored: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
         """The transaction: each plan's action; the rows of a guarded book without their own condition, and
         the book's guard once."""
-        actions, guards = [], {}
+        actions: list[dict[str, Any]] = []
+        guards: dict[str, dict[str, Any]] = {}
         for line, plan in plans:
             if plan.action is None:
                 continue
             book_id = line.record["book_id"]
-            if line.table == self.ratings and book_id in guarded:
+            if line.table == self.ratings and book_id in guarded and self.books is not None:
                 actions.append(unconditional(plan.action))
                 guards.setdefault(book_id, book_guard(self.books, book_id, stored.get((_GUARDED, book_id))))
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from bookrec_common.catalog import with_derived_attributes
 from bookrec_common.dynamo import to_item
 from bookrec_etl import aggregates
-from bookrec_etl.plans import plan_book, plan_rating
+from bookrec_etl.plans import Plan, plan_book, plan_rating
 from bookrec_etl.records import Rejected, book
 
 NOW = "2026-12-01T00:00:00.000000Z"
@@ -34,8 +36,7 @@ def test_moving_the_imported_part_keeps_the_rows_part(rows, old, new):
 
 def test_a_move_below_zero_is_held_at_zero_and_flagged():
     record = stored({"4": 2}, {"4": 5})  # the aggregate had lost ratings it should hold
-    moved, held_at_zero = aggregates.new_imported(record, aggregates.zero())
-    assert moved == aggregates.zero() and held_at_zero
+    assert aggregates.new_imported(record, aggregates.zero()) == (aggregates.zero(), True)
 
 
 @pytest.mark.parametrize("distribution, imported, rows, drifts", [
@@ -57,6 +58,11 @@ def test_sum_count_or_average_that_do_not_follow_drift_whatever_the_rows():
     assert found is not None and found.count_off == 6 and found.target == aggregates.distribution({"5": 1})
 
 
+def action_of(plan: Plan) -> dict[str, Any]:
+    assert plan.action is not None, plan.outcome
+    return plan.action
+
+
 def line(**fields) -> dict:
     return book({"book_id": "OL1W", "title": "One", "created_at": NOW, **fields})
 
@@ -65,7 +71,7 @@ def test_a_book_line_plans_what_it_changes_and_never_the_aggregate():
     rated = to_item(stored({"5": 3}, aggregates.zero(), subtitle="Old", cover_id=1))
     assert plan_book("b", line(subtitle="Old", cover_id=1), rated, NOW).outcome == "unchanged"
     plan = plan_book("b", line(cover_id=2, ratings_distribution={"1": 9}), rated, NOW)
-    update = plan.action["Update"]
+    update = action_of(plan)["Update"]
     names = update["ExpressionAttributeNames"]
     sets, removes = update["UpdateExpression"].removeprefix("SET ").split(" REMOVE ")
     assigned = {names[part.split(" = ")[0].strip()] for part in sets.split(",")}
@@ -77,8 +83,8 @@ def test_a_book_line_plans_what_it_changes_and_never_the_aggregate():
 def test_new_revived_and_legacy_books():
     new = plan_book("b", line(imported_distribution={"4": 2}), None, NOW)
     assert new.outcome == "new"
-    assert new.action["Put"]["ConditionExpression"] == "attribute_not_exists(book_id)"
-    assert new.action["Put"]["Item"]["ratings_distribution"]["M"]["4"] == {"N": "2"}
+    assert action_of(new)["Put"]["ConditionExpression"] == "attribute_not_exists(book_id)"
+    assert action_of(new)["Put"]["Item"]["ratings_distribution"]["M"]["4"] == {"N": "2"}
     revived = plan_book("b", line(), to_item({"book_id": "OL1W", "deleted_at": NOW}), NOW)
     assert revived.outcome == "revived" and revived.reconcile
     legacy = plan_book("b", line(imported_distribution={"4": 2}), to_item(stored({"4": 9})), NOW)
@@ -89,9 +95,10 @@ def test_new_revived_and_legacy_books():
 def test_rating_lines_are_written_only_over_older_ratings():
     record = {"book_id": "OL1W", "user_id": "u", "rating": 3, "created_at": NOW, "updated_at": NOW}
     new = plan_rating("r", record, None)
-    assert new.action["Put"]["ConditionExpression"] == "attribute_not_exists(user_id)"
-    older = plan_rating("r", record, {"updated_at": {"S": "2020-01-01T00:00:00.000000Z"}})
-    assert older.action["Put"]["ExpressionAttributeValues"] == {":u": {"S": "2020-01-01T00:00:00.000000Z"}}
+    assert action_of(new)["Put"]["ConditionExpression"] == "attribute_not_exists(user_id)"
+    was = {"S": "2020-01-01T00:00:00.000000Z"}
+    older = plan_rating("r", record, {"updated_at": was})
+    assert action_of(older)["Put"]["ExpressionAttributeValues"] == {":u": was}
     assert plan_rating("r", record, {"updated_at": {"S": NOW}}).outcome == "not newer"
 
 

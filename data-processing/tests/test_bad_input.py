@@ -19,7 +19,7 @@ from bookrec_etl.cli import main
 STAMP = "2020-01-01T00:00:00.000000Z"
 
 
-def invoke(*args: str):
+def invoke(*args: str | Path):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 

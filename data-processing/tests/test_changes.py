@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -42,7 +43,7 @@ def changed_since(dynamodb, table: str, moment: str) -> dict[str, dict]:
     return found
 
 
-def items(dynamodb, table: str) -> dict[str, dict]:
+def items(dynamodb, table: str) -> dict[Any, dict]:
     """Key -> item of a whole (small) table: books by book_id, ratings by (book_id, user_id)."""
     stored = [from_item(i) for i in dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]]
     return {(r["book_id"], r["user_id"]) if "user_id" in r else r["book_id"]: r for r in stored}

@@ -150,20 +150,24 @@ class FailingAfter:
 def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books,
                                                                           tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 1000)
-    checkpoint = Checkpoint(tmp_path / "books.checkpoint")
+    checkpoint_file = tmp_path / "books.checkpoint"
+    checkpoint = Checkpoint(checkpoint_file)
     with pytest.raises(ConnectionError):
         loader(FailingAfter(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
-    done = checkpoint.read(Tables(tables["books"], tables["ratings"])).lines_done
+    saved = checkpoint.read(Tables(tables["books"], tables["ratings"]))
+    assert saved is not None
+    done = saved.lines_done
     assert 0 < done <= 6 * 100
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
     assert report.notes["resumed after lines"] == done and report.read == 1000 - done
     assert table_state(dynamodb, tables["books"]) == expected_books(source, tables)
-    assert not checkpoint.path.exists()
+    assert not checkpoint_file.exists()
 
 
 def test_a_checkpoint_of_other_tables_or_other_lines_is_not_trusted(tables, dynamodb, real_books, tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 100)
-    checkpoint = Checkpoint(tmp_path / "books.checkpoint")
+    checkpoint_file = tmp_path / "books.checkpoint"
+    checkpoint = Checkpoint(checkpoint_file)
     same_tables = Tables(tables["books"], tables["ratings"])
     other_lines = real_books.read_bytes().splitlines(keepends=True)[100:125]  # 25 lines of other books
     digest = prefix_digest()
@@ -176,7 +180,7 @@ def test_a_checkpoint_of_other_tables_or_other_lines_is_not_trusted(tables, dyna
 
     checkpoint.write(source, Tables("other-books", None), 90, "0" * 32)
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
-    assert report.read == 100 and not checkpoint.path.exists()
+    assert report.read == 100 and not checkpoint_file.exists()
 
 
 class Throttled:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -59,7 +60,7 @@ def set_aggregate(dynamodb, tables, book_id: str, distribution: dict[str, int], 
 @pytest.fixture
 def catalogue(tables, dynamodb, rate, tmp_path) -> Path:
     """Books GB1..GB4 and their ratings loaded by the ETL, plus a reader's rating of GB1 through the API."""
-    lines = [{"book_id": f"GB{n}", "title": f"Book {n}"} for n in range(1, 5)]
+    lines: list[dict[str, Any]] = [{"book_id": f"GB{n}", "title": f"Book {n}"} for n in range(1, 5)]
     lines += [{"book_id": f"GB{1 + n % 4}", "user_id": f"gb-{n}", "rating": 1 + n % 5,
                "created_at": "2017-09-01T00:00:00Z"} for n in range(40)]
     source = tmp_path / "catalogue.jsonl"
@@ -120,7 +121,7 @@ def test_drift_is_reported_with_the_worst_first_then_fixed(tables, dynamodb, cat
 def test_a_repair_never_clobbers_a_rating_landing_between_its_read_and_write(tables, dynamodb, catalogue,
                                                                             rate, one_by_one):
     set_aggregate(dynamodb, tables, "GB2", stars())
-    landed = []
+    landed: list[object] = []
 
     def rate_meanwhile(book_id: str) -> None:
         if not landed:  # the first write's read is now stale

@@ -96,11 +96,11 @@ def test_goodbooks_isbn13s_are_derived_and_verified_on_every_real_row(samples, o
     # The rounding rule is the source's: an ISBN-10's ISBN-13 rounds to the float column in >99% of the
     # rows having both (the rest name two different editions); float-only derivations round to it too.
     both = [row for row in rows if row["isbn"] and isbn10_is_valid(row["isbn"].zfill(10)) and row["isbn13"]]
-    rounds_back = [float(f"{int(derived[row['book_id']]):.12g}") == float(row["isbn13"]) for row in both]
+    rounds_back = [float(f"{int(str(derived[row['book_id']])):.12g}") == float(row["isbn13"]) for row in both]
     assert len(both) > 9000 and sum(rounds_back) / len(both) > 0.99
     float_only = [row for row in rows if not (row["isbn"] and isbn10_is_valid(row["isbn"].zfill(10)))
                   and derived[row["book_id"]]]
-    assert float_only and all(float(f"{int(derived[row['book_id']]):.12g}") == float(row["isbn13"])
+    assert float_only and all(float(f"{int(str(derived[row['book_id']])):.12g}") == float(row["isbn13"])
                               for row in float_only)
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from bookrec_common.catalog import with_derived_attributes
 from bookrec_common.dynamo import from_item, to_item
@@ -36,12 +36,12 @@ def write_lines(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def etl(*args) -> object:
+def etl(*args) -> Result:
     """The command line; tables from BOOKS_TABLE and RATINGS_TABLE, which the `tables` fixture exports."""
     return CliRunner().invoke(main, [str(arg) for arg in args])
 
 
-def import_and_load(tmp_path: Path, rows: list[dict]) -> object:
+def import_and_load(tmp_path: Path, rows: list[dict]) -> Result:
     source = write_lines(tmp_path / "replaced-system.jsonl", rows)
     assert etl("import-jsonl", source, "--out", tmp_path / "books.jsonl").exit_code == 0
     return etl("load", tmp_path / "books.jsonl")
@@ -270,16 +270,19 @@ def test_an_interrupted_ratings_load_reconciles_its_books_when_it_resumes(tables
     ratings = [{"book_id": f"GB{1 + n % 6}", "user_id": f"gb-{n}", "rating": 1 + n % 5,
                 "created_at": "2017-09-01T00:00:00Z"} for n in range(600)]
     source = write_lines(tmp_path / "ratings.jsonl", ratings)
-    checkpoint = Checkpoint(tmp_path / "ratings.checkpoint")
+    checkpoint_file = tmp_path / "ratings.checkpoint"
+    checkpoint = Checkpoint(checkpoint_file)
     with pytest.raises(ConnectionError):
         loader(FailingAfter(dynamodb, 2), tables, writers=1).load(source, checkpoint, progress=quiet)
-    done = checkpoint.read(Tables(tables["books"], tables["ratings"])).lines_done
+    saved = checkpoint.read(Tables(tables["books"], tables["ratings"]))
+    assert saved is not None
+    done = saved.lines_done
     assert 0 < done < 600 and etl("reconcile").exit_code == 1  # rows in, aggregates not yet
 
     report = loader(dynamodb, tables).load(source, checkpoint, progress=quiet)
     assert report.notes["resumed after lines"] == done
     assert report.notes["books reconciled after their ratings were written"] == 6
-    assert report.notes["aggregates repaired"] == 6 and not checkpoint.path.exists()
+    assert report.notes["aggregates repaired"] == 6 and not checkpoint_file.exists()
     for n in range(1, 7):
         expected = Counter(str(r["rating"]) for r in ratings if r["book_id"] == f"GB{n}")
         assert stored_book(dynamodb, tables, f"GB{n}")["ratings_distribution"] == stars(
