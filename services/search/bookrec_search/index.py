@@ -25,7 +25,15 @@ from bookrec_search.documents import NO_COVER, NO_YEAR, id_array, isbn13_of, nam
 from bookrec_search.facets import FacetCount, FacetFilter, allowed, count
 from bookrec_search.filtering import SORTS, Filters
 from bookrec_search.lexicon import ABOVE_ANY_TEXT
-from bookrec_search.matching import MAX_QUERY_WORDS, alternatives, matched_terms, rarest_within, word_match
+from bookrec_search.matching import (
+    MAX_QUERY_WORDS,
+    WordMatch,
+    alternatives,
+    books_matched,
+    matched_terms,
+    rarest_within,
+    word_match,
+)
 from bookrec_search.parts import Derived, IndexParts
 from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
 
@@ -218,13 +226,12 @@ class SearchIndex:
         completes = completes and not ignored  # the word being typed is one of those ignored
         options = [alternatives(self.parts, w, completes and i == len(words) - 1)
                    for i, w in enumerate(words)]
-        whole: dict[int, Any] = {}  # word -> its match over every book, merged once however often needed
+        whole: dict[int, WordMatch] = {}  # word -> its match over every book, merged at most once
 
-        def whole_matches() -> list[Any]:
-            for i, (w, o) in enumerate(zip(words, options, strict=True)):
-                if i not in whole:
-                    whole[i] = word_match(self.parts, w, o)
-            return [whole[i] for i in range(len(words))]
+        def whole_match(i: int) -> WordMatch:
+            if i not in whole:
+                whole[i] = word_match(self.parts, words[i], options[i])
+            return whole[i]
 
         within = None
         if all(options) and len(options) > 1 and any(len(o) > 1 for o in options):
@@ -235,10 +242,12 @@ class SearchIndex:
                 first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
                 whole[first] = word_match(self.parts, words[first], options[first])
                 within = whole[first].docs
-        matches = [whole[i] if i in whole else word_match(self.parts, w, o, within)
-                   for i, (w, o) in enumerate(zip(words, options, strict=True))]
-        if within is not None and not all(len(m.docs) for m in matches):
-            matches = whole_matches()  # the any-word fallback
+        matches: list[WordMatch] = []  # a word matching no book leaves only an any-word answer possible
+        if all(options):
+            matches = [whole[i] if i in whole else word_match(self.parts, w, o, within)
+                       for i, (w, o) in enumerate(zip(words, options, strict=True))]
+            if within is None:
+                whole.update(enumerate(matches))
         present = [m for m in matches if len(m.docs)]
         candidates: np.ndarray = np.empty(0, dtype=np.int32)
         score = np.empty(0, dtype=np.float32)
@@ -258,13 +267,16 @@ class SearchIndex:
                 tier += m.cost[at] if isinstance(m.cost, np.ndarray) else m.cost
             score = text * self.derived.prior_factor[candidates]
         matched_all = len(candidates) > 0
-        if not matched_all and within is not None:  # narrowed to books that have no word in common
-            matches = whole_matches()
-            present = [m for m in matches if len(m.docs)]
+        if not matched_all:
+            # The any-word fallback, over every book. Each word's books are counted before any word is merged
+            # whole: the commonest words it leaves out (often the costliest merges) are never merged.
+            books = [len(whole[i].docs) if i in whole else books_matched(self.parts, options[i])
+                     for i in range(len(words))]
+            at = [i for i, n in enumerate(books) if n]
+            added_up = rarest_within([books[i] for i in at])
+            ignored += [words[i] for i, k in zip(at, added_up, strict=True) if not k]
+            present = [whole_match(i) for i, k in zip(at, added_up, strict=True) if k]  # query order, as before
         if not matched_all and present:
-            added_up = rarest_within(present)
-            ignored += [m.word for m, k in zip(present, added_up, strict=True) if not k]
-            present = [m for m, k in zip(present, added_up, strict=True) if k]  # query order: sums as before
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = None  # only words matched through a completion or correction add to a book's tier
             for m in present:

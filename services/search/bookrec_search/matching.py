@@ -86,16 +86,31 @@ def alternatives(parts: IndexParts, word: str, completes: bool) -> list[Alternat
     return _alternatives_of(parts, found)
 
 
-def rarest_within(matches: Sequence[WordMatch]) -> list[bool]:
-    """Which of `matches` an any-word answer adds up: the rarest first, while their books total at most
-    FALLBACK_BOOKS (the rarest always); the commonest words past that are left out."""
-    kept = [False] * len(matches)
+def rarest_within(books: Sequence[int]) -> list[bool]:
+    """Which of the words matching `books` books each an any-word answer adds up: the rarest first, while
+    their books total at most FALLBACK_BOOKS (the rarest always); the commonest words past that are left
+    out."""
+    kept = [False] * len(books)
     total = 0
-    for i in sorted(range(len(matches)), key=lambda i: len(matches[i].docs)):
-        if total and total + len(matches[i].docs) > FALLBACK_BOOKS:
+    for i in sorted(range(len(books)), key=books.__getitem__):
+        if total and total + books[i] > FALLBACK_BOOKS:
             break
-        kept[i], total = True, total + len(matches[i].docs)
+        kept[i], total = True, total + books[i]
     return kept
+
+
+def books_matched(parts: IndexParts, alternatives: list[Alternative]) -> int:
+    """How many books `word_match` would give for these alternatives (the union of their books), counted
+    without merging them."""
+    if len(alternatives) <= 1:
+        return alternatives[0].books if alternatives else 0
+    lists = [parts.combined.get(a.term_id)[0] for a in alternatives]
+    if sum(len(docs) for docs in lists) * DENSE_PROBE_SHARE > parts.size:
+        seen = np.zeros(parts.size, dtype=bool)
+        for docs in lists:
+            seen[docs] = True
+        return int(np.count_nonzero(seen))
+    return len(np.unique(np.concatenate(lists)))
 
 
 def _alternatives_of(parts: IndexParts, found: Mapping[int, int]) -> list[Alternative]:

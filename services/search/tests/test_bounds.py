@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bookrec_common.catalog import normalise_text, with_derived_attributes
 from bookrec_search import facets as facet_module
+from bookrec_search import index as index_module
 from bookrec_search import matching
 from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
 from bookrec_search.index import SearchIndex
@@ -120,6 +121,29 @@ def test_an_any_word_answer_adds_up_its_rarest_words_first(monkeypatch, limit, l
     every_title = {FALLBACK.parts.titles[p] for p in range(FALLBACK.size)}
     assert found == {t for t in every_title if kept & set(t.split())}
     assert result.total == len(result.hits) and set(result.terms) == kept
+
+
+COMMONER = SearchIndex.from_records(
+    [book(i, "common words") for i in range(1, 9)] + [book(9 + i, "commons and commoners") for i in range(6)]
+    + [book(15, "middling rarest"), book(16, "middling")])
+
+
+@pytest.mark.parametrize("query", ["middling rarest zzzzz comm", "middling rarest comm"])
+def test_a_word_an_any_word_answer_leaves_out_is_never_merged(monkeypatch, query):
+    """`comm` completes to three words in 14 books: past the lowered bound, it is counted, never merged."""
+    monkeypatch.setattr(matching, "FALLBACK_BOOKS", 10)
+    merged: list[tuple[str, bool]] = []
+    merge = index_module.word_match
+
+    def counted(parts, word, alternatives, within=None):
+        merged.append((word, within is None))
+        return merge(parts, word, alternatives, within)
+
+    monkeypatch.setattr(index_module, "word_match", counted)
+    result = COMMONER.search(query, 50)
+    assert not result.matched_all_words and result.ignored == ["comm"]
+    assert {COMMONER.parts.titles[h.position] for h in result.hits} == {"middling rarest", "middling"}
+    assert ("comm", True) not in merged and ("middling", True) in merged
 
 
 # ---- facets ------------------------------------------------------------------------------------------
