@@ -53,3 +53,22 @@ def test_make_eval_search_prints_quality_and_costs_of_both_engines(pytestconfig)
         assert re.search(costs, out, re.MULTILINE), engine
         assert re.search(rf"^{engine}: (meets every target|misses .+); \d+ lines of code$", out, re.MULTILINE)
 
+
+def test_make_bench_fleet_prints_the_search_reads_starts_and_the_cost_table(pytestconfig):
+    out = make(pytestconfig.rootpath, "bench-fleet",
+               "FLEET_ARGS=--books 300 --rates 0 1 --periods 1 --replicas 1 --intervals 2 --changes 5 "
+               "--cold-books 1000 --scan-books 300",
+               "RECO_FLEET_ARGS=--scan-ratings 500 --replicas 1 --intervals 1")
+    assert re.search(r"^\s+1 changes/s:\s+[\d,]+ feed items read/hour \(\d+\.\d\d per change\)", out,
+                     re.MULTILINE)
+    assert re.search(r"old design: one filtered Scan read \(ScannedCount\) 300 items", out)
+    assert re.search(r"N=1: interval 1: builder outcomes \{'published': 1\}; build items read 300 = 1\.00 "
+                     r"full-table reads", out)
+    # Books changed before the second interval: its build reads the feed, not the table.
+    assert re.search(r"N=1: interval 2: builder outcomes \{'published': 1\}; build items read 0 = 0\.00 "
+                     r"full-table reads", out)
+    assert re.search(r"replica app start to /ready 200: \d+\.\d s \(target <= 30 s\); 1,000 books, "
+                     r"artifact version 1; table items it scanned: 0", out)
+    assert re.search(r"decode \(artifact\.load, then the index\) \d+\.\d\d s; 1,000 books", out)
+    assert re.search(r"Scan \+ index build: \d+\.\d s for 300 books = [\d,]+ books/s", out)
+    assert re.search(r"^\s+10\s+10 \|\s+[\d,]+\s+[\d,]+\s+[\d,]+$", out, re.MULTILINE)  # costs' last row
