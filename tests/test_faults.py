@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 import redis
+
 from bookrec_common.catalog import utc_now, with_derived_attributes
 from bookrec_common.changes import change_stamp
 from bookrec_common.dynamo import to_item
@@ -20,7 +21,8 @@ from bookrec_local.procs import local_dynamodb, moto_command, port_open, redis_c
 from bookrec_local.stack import Stack
 
 pytestmark = pytest.mark.e2e
-OFFSET = 400
+# 200 ports above the session's stack (BOOKREC_STACK_PORT_OFFSET, default 200), so suites can run side by side.
+OFFSET = int(os.environ.get("BOOKREC_STACK_PORT_OFFSET", "200")) + 200
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +200,8 @@ def test_dynamodb_emulator_stopped_and_restarted(faulty):
     restarted = time.monotonic()
     client = local_dynamodb(env["AWS_ENDPOINT_URL"])
     definitions.create_tables(client, "bookrec-local")  # a restarted emulator starts empty
-    client.put_item(TableName=env["BOOKS_TABLE"], Item=to_item(with_derived_attributes({"book_id": "GB1", "title": "Back"})))
+    back = with_derived_attributes({"book_id": "GB1", "title": "Back"})
+    client.put_item(TableName=env["BOOKS_TABLE"], Item=to_item(back))
     wait_until(lambda: httpx.get(ALB + "/books/GB1").status_code == 200, 30, "bookdetail recovery")
     print(f"\nemulator down: slowest 503 after {max(timings):.2f}s; bookdetail recovered "
           f"{time.monotonic() - restarted:.1f}s after the emulator came back, without a restart")
