@@ -64,7 +64,7 @@ class SnapshotError(UnreadableArtifact):
 def dump(parts: IndexParts) -> bytes:
     """The parts as bytes `load` takes back (see the module docstring for the layout)."""
     buffers: list[pickle.PickleBuffer] = []
-    stream = pickle.dumps(_plain(parts), protocol=5, buffer_callback=buffers.append)
+    stream = pickle.dumps(plain(parts), protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
     table_end = _HEADER.size + _BUFFER.size * len(raws)
     pieces: list[Any] = [b"", stream]
@@ -141,7 +141,9 @@ def _arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(views)
 
 
-def _plain(parts: IndexParts) -> dict[str, Any]:
+def plain(parts: IndexParts) -> dict[str, Any]:
+    """The parts as the plain values the pickle holds (arrays contiguous and read-only)."""
+
     def posting_lists(p: PostingLists) -> tuple[np.ndarray, ...]:
         return _arrays(p.offsets, p.docs, p.values)
 

@@ -275,7 +275,7 @@ class SearchIndex:
             at = [i for i, n in enumerate(books) if n]
             added_up = rarest_within([books[i] for i in at])
             ignored += [words[i] for i, k in zip(at, added_up, strict=True) if not k]
-            present = [whole_match(i) for i, k in zip(at, added_up, strict=True) if k]  # query order, as before
+            present = [whole_match(i) for i, k in zip(at, added_up, strict=True) if k]  # in query order
         if not matched_all and present:
             accumulated = np.zeros(self.size, dtype=np.float32)
             costs = None  # only words matched through a completion or correction add to a book's tier

@@ -187,7 +187,7 @@ async def test_concurrent_fallback_requests_share_one_query(tables, books):
         assert {r.status_code for r in answers} == {200} and len({r.text for r in answers}) == 1
         assert again.json()["items"] == answers[0].json()["items"]
         assert "search_autocomplete_fallback_queries_total" in (await client.get("/metrics")).text
-        assert len(app.state.live._fallback) == 1
+        assert len(app.state.live._fallback) == 1  # noqa: SLF001 - one cached answer for the prefix
 
 
 async def test_books_added_or_rerated_become_searchable_after_the_refresh_interval(client, tables, dynamodb):
@@ -332,8 +332,8 @@ async def test_searches_past_the_per_address_limit_are_429_counted_across_replic
 
 # ---- every script, typos, ISBNs ------------------------------------------------------------------------
 WORLD = [
-    {"book_id": "GB1", "title": "War and Peace", "original_title": "Война и миръ", "isbn_13": ["9780140447934"],
-     "ratings_distribution": {"5": 9}},
+    {"book_id": "GB1", "title": "War and Peace", "original_title": "Война и миръ",
+     "isbn_13": ["9780140447934"], "ratings_distribution": {"5": 9}},
     {"book_id": "GB2", "title": "Мастер и Маргарита", "ratings_distribution": {"4": 5}},
     {"book_id": "GB3", "title": "Маска", "ratings_distribution": {"4": 1}},
     {"book_id": "GB4", "title": "Οδύσσεια", "authors": [{"author_id": None, "name": "Όμηρος"}]},
@@ -416,14 +416,16 @@ async def test_autocomplete_in_every_script_from_the_index_and_the_gsi(world_cli
 SHELF = [
     {"book_id": "OL11W", "title": "Les Misérables", "authors": [{"author_id": None, "name": "Victor Hugo"}],
      "subjects": ["Fiction", "France"], "first_publish_year": 1862, "language": "fre"},
-    {"book_id": "OL12W", "title": "Notre-Dame de Paris", "authors": [{"author_id": None, "name": "Victor Hugo"}],
-     "subjects": ["fiction", "Paris"], "first_publish_year": 1831, "language": "fre"},
+    {"book_id": "OL12W", "title": "Notre-Dame de Paris",
+     "authors": [{"author_id": None, "name": "Victor Hugo"}], "subjects": ["fiction", "Paris"],
+     "first_publish_year": 1831, "language": "fre"},
     {"book_id": "OL13W", "title": "Paris Stories", "authors": [{"author_id": None, "name": "Mavis Gallant"}],
      "subjects": ["Fiction", "Short stories"], "first_publish_year": 2002, "language": "eng"},
-    {"book_id": "OL14W", "title": "A Moveable Feast: Paris", "authors": [{"author_id": None, "name": "Ernest Hemingway"}],
-     "subjects": ["Memoir", "Paris"], "first_publish_year": 1964, "language": "eng"},
-    {"book_id": "OL15W", "title": "Paris to the Moon", "authors": [{"author_id": None, "name": "Adam Gopnik"}],
-     "subjects": ["Essays"], "language": "eng"},
+    {"book_id": "OL14W", "title": "A Moveable Feast: Paris",
+     "authors": [{"author_id": None, "name": "Ernest Hemingway"}], "subjects": ["Memoir", "Paris"],
+     "first_publish_year": 1964, "language": "eng"},
+    {"book_id": "OL15W", "title": "Paris to the Moon",
+     "authors": [{"author_id": None, "name": "Adam Gopnik"}], "subjects": ["Essays"], "language": "eng"},
 ]
 
 
@@ -471,8 +473,8 @@ async def test_facet_filters_narrow_hits_and_totals(shelf_client):
         "facet_filters": {"languages": ["ENG"], "subjects": ["paris", "Essays"]}})).json()
     assert sorted(i["book_id"] for i in body["items"]) == ["OL14W", "OL15W"] and body["total"] == 2
     assert _facet(body, "language") == {"eng": 2}
-    get = (await shelf_client.get("/search", params=[("q", "paris"), ("language", "eng"), ("subject", "paris"),
-                                                      ("subject", "essays")])).json()
+    get = (await shelf_client.get("/search", params=[("q", "paris"), ("language", "eng"),
+                                                      ("subject", "paris"), ("subject", "essays")])).json()
     assert [i["book_id"] for i in get["items"]] == [i["book_id"] for i in body["items"]]
     decade = (await shelf_client.get("/search", params={"q": "paris", "decade": 1960})).json()
     assert [i["book_id"] for i in decade["items"]] == ["OL14W"]
@@ -511,7 +513,8 @@ async def test_bad_facet_requests_are_400_problems(shelf_client, body):
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("params", [{"q": "paris", "decade": "nineties"}, {"q": "paris", "language": "english!"},
+@pytest.mark.parametrize("params", [{"q": "paris", "decade": "nineties"},
+                                    {"q": "paris", "language": "english!"},
                                     {"q": "paris", "facets": "maybe"}])
 async def test_bad_facet_parameters_are_400_problems(shelf_client, params):
     r = await shelf_client.get("/search", params=params)

@@ -157,5 +157,6 @@ def test_deleted_positions_leave_every_structure_consistent(index):
     assert np.array_equal(np.sort(gone.parts.id_order), np.arange(gone.size))
     for lists in (*gone.parts.fields, gone.parts.combined):
         assert lists.offsets[-1] == len(lists.docs) and (lists.docs < gone.size).all()
-    assert gone.parts.author_values.books.max() < gone.size and gone.parts.subject_values.books.max() < gone.size
+    assert gone.parts.author_values.books.max() < gone.size
+    assert gone.parts.subject_values.books.max() < gone.size
     assert all(p < gone.size for p in gone.parts.original_titles)

@@ -17,7 +17,8 @@ LANGUAGES = ("eng", "", "rus", "jpn")
 
 def _books(n, seed):
     rng = random.Random(seed)
-    return [{"authors": rng.sample(AUTHORS, rng.randint(0, 2)), "subjects": rng.sample(SUBJECTS, rng.randint(0, 4)),
+    return [{"authors": rng.sample(AUTHORS, rng.randint(0, 2)),
+             "subjects": rng.sample(SUBJECTS, rng.randint(0, 4)),
              "year": rng.choice([NO_YEAR, -375, 1813, 1869, 1987, 1989, 2002]),
              "language": rng.randrange(len(LANGUAGES))} for _ in range(n)]
 

@@ -139,7 +139,7 @@ async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
         assert await total(client, "pensees") == 1
         second = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
 
-        # A third artifact whose payload is damaged before the replica may look: refused, counted, current kept.
+        # A third artifact, its payload damaged before the replica may look: refused, counted, current kept.
         put_books(dynamodb, tables, [{"book_id": "OL97W", "title": "Candide"}])
         before = sample("artifact_refused_total", kind=KIND, reason="checksum")
         s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
@@ -229,8 +229,8 @@ def test_the_builder_without_its_settings_says_so_in_one_line(env, says):
     assert done.stderr.startswith(f"builder: {says}")
 
 
-async def test_the_artifact_prefix_follows_the_setting_iam_scopes(tables, dynamodb, redis_url, artifact_bucket,
-                                                                   moto_endpoint):
+async def test_the_artifact_prefix_follows_the_setting_iam_scopes(tables, dynamodb, redis_url,
+                                                                   artifact_bucket, moto_endpoint):
     seed(dynamodb, tables)
     settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket, artifact_prefix="elsewhere")
     await build(settings, every=0)
@@ -260,7 +260,8 @@ async def test_a_builder_facing_an_unreadable_artifact_rebuilds_from_the_table(
 async def test_a_build_with_nothing_changed_publishes_nothing_and_fetches_nothing(
         tables, dynamodb, redis_url, artifact_bucket, monkeypatch):
     seed(dynamodb, tables)
-    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket, index_refresh_overlap_seconds=0)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket,
+                                       index_refresh_overlap_seconds=0)
     await build(settings, every=0)
     fetched: list[str] = []
     fetch = ArtifactStore.fetch

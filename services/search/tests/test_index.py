@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ WORDS = ["mind", "logic", "ethics", "being", "time", "art", "the"]
 AUTHORS = ["Ann Lee", "Bo Kim", "Cy Day", "Émile Lee"]
 SUBJECTS = ["logic", "ethics", "art history", "time"]
 book_strategy = st.fixed_dictionaries({
-    "title": st.lists(st.sampled_from(WORDS + ["Mind!", "Être"]), min_size=1, max_size=4).map(" ".join),
+    "title": st.lists(st.sampled_from([*WORDS, "Mind!", "Être"]), min_size=1, max_size=4).map(" ".join),
     "subtitle": st.one_of(st.none(), st.sampled_from(["a logic", "of time"])),
     "authors": st.lists(st.sampled_from(AUTHORS), max_size=2).map(
         lambda names: [{"author_id": None, "name": n} for n in names]),
@@ -230,7 +231,7 @@ def assert_ranked(ranking: list[tuple[str, float]], scores: dict[str, float], or
     assert sorted(b for b, _ in ranking) == sorted(scores)
     for book_id, score in ranking:
         assert score == pytest.approx(scores[book_id], rel=1e-5, abs=1e-6)
-    for (a, _), (b, _) in zip(ranking, ranking[1:]):
+    for (a, _), (b, _) in itertools.pairwise(ranking):
         if tiers and tiers[a] != tiers[b]:
             assert tiers[a] < tiers[b]
         elif scores[a] == scores[b]:
@@ -249,7 +250,8 @@ def test_search_ranks_exactly_as_the_oracle(raw, words, offset, limit):
     everything = index.search(query, 100)
     scores, tiers, matched_all = oracle.fuzzy_search(query)
     assert everything.total == len(scores) and everything.matched_all_words == matched_all
-    assert_ranked([(index.book(h.position)["book_id"], h.score) for h in everything.hits], scores, oracle, tiers)
+    ranked = [(index.book(h.position)["book_id"], h.score) for h in everything.hits]
+    assert_ranked(ranked, scores, oracle, tiers)
     assert index.search(query, limit, offset).hits == everything.hits[offset:offset + limit]
 
 
@@ -264,7 +266,8 @@ def test_typos_and_completions_rank_exactly_as_the_oracle(raw, words, trailing_s
     everything = index.search(query, 100)
     scores, tiers, matched_all = oracle.fuzzy_search(query)
     assert everything.total == len(scores) and everything.matched_all_words == matched_all
-    assert_ranked([(index.book(h.position)["book_id"], h.score) for h in everything.hits], scores, oracle, tiers)
+    ranked = [(index.book(h.position)["book_id"], h.score) for h in everything.hits]
+    assert_ranked(ranked, scores, oracle, tiers)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -311,7 +314,8 @@ def oracle_filter(oracle: Oracle, f: Filters) -> dict[str, float]:
             year = b.get("first_publish_year")
             if (f.min_year is not None or f.max_year is not None) and year is None:
                 continue
-            if (f.min_year is not None and year < f.min_year) or (f.max_year is not None and year > f.max_year):
+            if ((f.min_year is not None and year < f.min_year)
+                    or (f.max_year is not None and year > f.max_year)):
                 continue
             if f.min_rating is not None and (not b["rating_count"]
                                              or b["rating_sum"] / b["rating_count"] < f.min_rating):
@@ -325,7 +329,7 @@ def oracle_filter(oracle: Oracle, f: Filters) -> dict[str, float]:
 
 
 filters_strategy = st.builds(
-    Filters, title=st.one_of(st.none(), st.sampled_from(WORDS + ["mind logic", "!!"])),
+    Filters, title=st.one_of(st.none(), st.sampled_from([*WORDS, "mind logic", "!!"])),
     author=st.one_of(st.none(), st.sampled_from(["lee", "kim", "emile lee"])),
     subject=st.one_of(st.none(), st.sampled_from(["logic", "history", "art history"])),
     min_year=st.one_of(st.none(), st.integers(1800, 2020)),
@@ -356,7 +360,7 @@ def test_advanced_selects_and_orders_exactly_as_the_oracle(raw, filters, sort, o
     got = [index.book(h.position)["book_id"] for h in everything.hits]
     if sort == "relevance":
         sign = 1 if order == "desc" else -1
-        assert_ranked([(i, h.score) for i, h in zip(got, everything.hits)],
+        assert_ranked([(i, h.score) for i, h in zip(got, everything.hits, strict=True)],
                       {i: sign * v for i, v in passing.items()}, oracle)
         return
     if sort == "title":
