@@ -234,7 +234,7 @@ class RecommendationCache:
             return self._fallback.get(user_id)
         try:
             raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
             self._unavailable(exc, "cache read failed")
             return self._fallback.get(user_id)
         if raw is None:
@@ -257,11 +257,13 @@ class RecommendationCache:
         try:
             generation, latest = await self._client.mget(  # type: ignore[union-attr]
                 self.generation_key(user_id), self.latest_key(user_id))
-        except Exception as exc:  # the list then goes to the fallback only (see put)
+        except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
+            # The list then goes to the fallback only (see put).
             self._unavailable(exc, "cache generation read failed")
             return CacheState(None, None)
         return CacheState(int(generation) if generation is not None else 0,
-                          AcceptedChange.decode(latest.decode()) if latest is not None else None)
+                          AcceptedChange.decode(latest.decode() if isinstance(latest, bytes) else latest)
+                          if latest is not None else None)
 
     async def put(self, user_id: str, value: CachedRecommendations, generation: int | None) -> bool:
         """Cache a list computed under `generation`; False if not stored in Redis (refused, or Redis down)."""
@@ -276,7 +278,7 @@ class RecommendationCache:
             stored = await self._store_if_current(  # type: ignore[misc]
                 keys=[self.key(user_id), self.generation_key(user_id)],
                 args=[generation, self._encoder.encode(value), self._ttl])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
             self._unavailable(exc, "cache write failed")
             self._fallback[user_id] = value
             return False
@@ -297,7 +299,8 @@ class RecommendationCache:
                 deleted_keys = await self._invalidate(  # type: ignore[misc]
                     keys=[self.key(user_id), self.generation_key(user_id), self.latest_key(user_id)],
                     args=[self._ttl + GENERATION_MARGIN_SECONDS, change.encode() if change else ""])
-            except Exception as exc:  # the entry then expires by its TTL; callers are told
+            except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
+                # The entry then expires by its TTL; callers are told.
                 self._unavailable(exc, f"cache invalidation of {user_id} failed")
                 deletion = Deletion("unavailable", held_here)
             else:
