@@ -268,7 +268,7 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     except BrokenLoad as exc:
         _summarise([*reports, exc.report])
         raise click.ClickException(_how_to_resume(exc)) from None
-    except LoadError as exc:
+    except (LoadError, ClientError, BotoCoreError) as exc:  # the tables, not the input: resume later
         _summarise(reports)
         raise click.ClickException(
             f"{exc} (the checkpoint is kept: run the same command again to resume)") from None
