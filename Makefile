@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := services/common services/search services/bookdetail services/ratings services/recommendation data-processing \
+PACKAGES := services/catalog services/common services/search services/bookdetail services/ratings services/recommendation data-processing \
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 
 # Common words of book titles and subjects, in English: the only fixed input.
 PROBE_WORDS = ("history", "life", "love", "world", "philosophy", "war", "art", "story", "theory", "science",

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from bookrec_common.catalog import is_book_id, normalise_text
+from bookrec_catalog.catalog import is_book_id, normalise_text
 from loadtest import contract
 
 T = TypeVar("T")

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.changes import change_stamp
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.changes import change_stamp
+from bookrec_catalog.dynamo import to_item
 from bookrec_local.procs import local_dynamodb, port_open, wait_until
 from bookrec_local.redis_faults import STATES
 from bookrec_local.stack import Stack

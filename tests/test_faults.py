@@ -13,9 +13,9 @@ import httpx
 import pytest
 import redis
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.changes import change_stamp
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.changes import change_stamp
+from bookrec_catalog.dynamo import to_item
 from bookrec_local import definitions
 from bookrec_local.procs import local_dynamodb, moto_command, port_open, redis_command, wait_until
 from bookrec_local.stack import Stack

@@ -40,9 +40,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_common.clients import dynamodb_client
-from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.settings import ServiceSettings
 from bookrec_local import definitions
 from bookrec_local.dev_issuer import TokenIssuer

@@ -43,12 +43,12 @@ from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
 from bench.recommendation.bench_recommend import goodbooks, goodbooks_catalogue
+from bookrec_catalog.catalog import iso_stamp, utc_now
+from bookrec_catalog.changes import change_shard, change_stamp
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
-from bookrec_common.catalog import iso_stamp, utc_now
-from bookrec_common.changes import change_shard, change_stamp
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
-from bookrec_common.dynamo import to_item
 from bookrec_common.feed import ChangeFeed
 from bookrec_common.lease import Lease
 from bookrec_etl.seed import seed_files

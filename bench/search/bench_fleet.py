@@ -43,12 +43,12 @@ from prometheus_client import REGISTRY
 
 from bench.search.bench_search import build as build_index_of
 from bench.search.synthetic import books as synthetic_books
+from bookrec_catalog.catalog import iso_stamp, utc_now
+from bookrec_catalog.changes import change_stamp
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
-from bookrec_common.catalog import iso_stamp, utc_now
-from bookrec_common.changes import change_stamp
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
-from bookrec_common.dynamo import to_item
 from bookrec_common.lease import Lease
 from bookrec_local import definitions
 from bookrec_local.benchkit import artifact_start_parts, emulator_and_redis, write_items

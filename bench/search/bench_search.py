@@ -44,7 +44,7 @@ from bench.search.kinds import COMMON, full_text, reader_queries, title_position
 from bench.search.measure import load_average, measure, peak_rss_mb, rss_mb
 from bench.search.synthetic import STAMP, books
 from bench.search.wrk_load import http
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
 from bookrec_search.building import IndexBuilder
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters

@@ -56,7 +56,7 @@ import regex
 
 from bench.search import catalogue
 from bench.search.measure import rss_mb
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 
 SEED = 2026
 KINDS = ("title", "title_words", "surname_word", "title_typo", "words_typo", "surname_typo", "unaccented",
@@ -105,7 +105,7 @@ def _tantivy(records: Sequence[dict[str, Any]]) -> Engine:
 
 ENGINES: dict[str, Callable[[Sequence[dict[str, Any]]], Engine]] = {
     "handwritten": HandWritten, "tantivy": _tantivy}
-# The modules each engine is, beyond the shared normaliser (bookrec_common.catalog).
+# The modules each engine is, beyond the shared normaliser (bookrec_catalog.catalog).
 
 
 def _module_path(module: str) -> Path:

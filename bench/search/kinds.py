@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.search.measure import measure
 from bench.search.synthetic import CJK, NON_LATIN, vocabularies
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 
 MAX_QUERY = 500  # characters: what the API accepts
 WORD_CAP = 16  # words a query is matched by (bookrec_search.matching.MAX_QUERY_WORDS); later ones ignored

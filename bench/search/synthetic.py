@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import regex
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
 from bookrec_etl.seed import seed_files
 
 STAMP = "2026-01-01T00:00:00.000000Z"

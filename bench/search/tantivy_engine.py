@@ -39,7 +39,7 @@ from typing import Any
 
 import tantivy
 
-from bookrec_common.catalog import normalise_text, search_terms
+from bookrec_catalog.catalog import normalise_text, search_terms
 
 TEXT_FIELDS = {"title": 3.0, "original": 3.0, "authors": 2.0, "subjects": 1.0}
 ONE_EDIT, TWO_EDITS, PREFIX = 0.5, 0.3, 0.3

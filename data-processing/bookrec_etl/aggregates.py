@@ -7,7 +7,7 @@ The aggregate has two parts:
 
 The invariant: `ratings_distribution == imported_distribution + per-star count of the book's rows`, and
 `rating_sum`, `rating_count`, `avg_rating` derive from `ratings_distribution`
-(bookrec_common.catalog.with_derived_attributes). A book written by an ETL that predates
+(bookrec_catalog.catalog.with_derived_attributes). A book written by an ETL that predates
 `imported_distribution` (a "legacy" book) has no record of its imported part: it is taken as whatever
 its stored stars hold beyond its rows, so such a book drifts only where it holds fewer stars than rows.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bookrec_common.catalog import STARS, average
+from bookrec_catalog.catalog import STARS, average
 
 Distribution = dict[str, int]
 IMPORTED = "imported_distribution"
@@ -66,7 +66,7 @@ def is_zero(d: Distribution) -> bool:
 
 
 def derived(d: Distribution) -> dict[str, Any]:
-    """The attributes that follow from a distribution, as bookrec_common.catalog derives them."""
+    """The attributes that follow from a distribution, as bookrec_catalog.catalog derives them."""
     total = sum(int(star) * n for star, n in d.items())
     count = sum(d.values())
     return {"rating_sum": total, "rating_count": count, "avg_rating": average(total, count)}

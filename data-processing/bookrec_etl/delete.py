@@ -1,6 +1,6 @@
 """Deleting books from the catalogue: each book is replaced by its tombstone.
 
-- A tombstone (bookrec_common.changes.tombstone) keeps only the id, the change feed's stamp, `deleted_at`
+- A tombstone (bookrec_catalog.changes.tombstone) keeps only the id, the change feed's stamp, `deleted_at`
   and `expires_at` (the table's TTL), so search replicas learn of the deletion through the feed like any
   other change, and DynamoDB removes it once every reader has had time to see it.
 - Every id is checked before anything is written: one malformed id and nothing is deleted.
@@ -22,9 +22,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bookrec_common.catalog import is_book_id, utc_now
-from bookrec_common.changes import tombstone
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import is_book_id, utc_now
+from bookrec_catalog.changes import tombstone
+from bookrec_catalog.dynamo import to_item
 
 _LIVE_BOOK = "attribute_exists(book_id) AND attribute_not_exists(deleted_at)"
 SHOWN_IDS = 5  # a message names at most this many ids, then says how many more

@@ -1,7 +1,7 @@
 """Clean JSONL -> DynamoDB: a re-import changes the catalogue and never what readers wrote.
 
 - Routing: a line with a `user_id` is a rating (ratings table), any other line a book (books table).
-  Books pass through records.book, i.e. bookrec_common.catalog.with_derived_attributes, so the
+  Books pass through records.book, i.e. bookrec_catalog.catalog.with_derived_attributes, so the
   derived attributes the services read are always set in the one shared place.
 - Writes (writes.py, plans.py): up to 100 lines a batch; what is stored is read (one BatchGetItem) and
   only what differs is written, in one TransactWriteItems whose every action is conditioned on what was
@@ -21,7 +21,7 @@
 - Idempotent: loading the same file twice leaves the same tables (the second run writes nothing new). A
   key repeated in the file is never in flight twice at once, so the last line wins even with concurrent
   writers.
-- Change feed: every book item written is stamped (bookrec_common.changes) with the time of the very
+- Change feed: every book item written is stamped (bookrec_catalog.changes) with the time of the very
   call that writes it (a retried item, with the time of the retry), so search replicas find it among
   the books changed after their position; a deleted book's tombstone is replaced, so a re-import brings
   it back. Ratings are no books: they carry no stamp.

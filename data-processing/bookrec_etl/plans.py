@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bookrec_common.catalog import STARS
-from bookrec_common.changes import change_stamp
-from bookrec_common.dynamo import from_item, to_attribute, to_item
+from bookrec_catalog.catalog import STARS
+from bookrec_catalog.changes import change_stamp
+from bookrec_catalog.dynamo import from_item, to_attribute, to_item
 from bookrec_etl import aggregates
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution
 

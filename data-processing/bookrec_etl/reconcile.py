@@ -38,8 +38,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from bookrec_common.catalog import STARS, utc_now
-from bookrec_common.dynamo import from_item
+from bookrec_catalog.catalog import STARS, utc_now
+from bookrec_catalog.dynamo import from_item
 from bookrec_etl import aggregates
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution, Drift
 from bookrec_etl.dynamodb import batch_get

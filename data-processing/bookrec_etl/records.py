@@ -1,6 +1,6 @@
 """Source rows -> records in the bookrec schema. Pure functions: no I/O.
 
-Every book goes through bookrec_common.catalog.with_derived_attributes, the
+Every book goes through bookrec_catalog.catalog.with_derived_attributes, the
 one place that derives what the services read (normalised title, prefix
 bucket, aggregates). A row that cannot become a record raises Rejected with
 the reason, which the caller counts and writes to the rejects file.
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bookrec_common.catalog import (
+from bookrec_catalog.catalog import (
     BOOK_ID,
     GOODBOOKS_ID,
     OPEN_LIBRARY_WORK_ID,
@@ -35,7 +35,7 @@ MAX_ORIGINAL_TITLE_BYTES = 1024
 MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
 # DynamoDB refuses a sort key over 1,024 bytes and a partition key over 2,048, in secondary indexes too
 # (infrastructure/definitions/tables.json). Of the key attributes only title_norm can grow with the
-# input: bookrec_common.catalog.title_key cuts it. book_id, user_id and title_bucket are short by
+# input: bookrec_catalog.catalog.title_key cuts it. book_id, user_id and title_bucket are short by
 # construction; ratings' updated_at is a timestamp.
 
 _YEAR = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from bookrec_common.catalog import utc_now
+from bookrec_catalog.catalog import utc_now
 from bookrec_etl.dynamodb import MAX_ATTEMPTS, Unfinished, backoff, batch_get
 from bookrec_etl.plans import Plan, book_guard, plan_book, plan_rating, unconditional
 from bookrec_etl.reconcile import Findings, ReconcileError, Reconciler

@@ -17,7 +17,7 @@ from typing import IO
 
 import pytest
 
-from bookrec_common.catalog import utc_now
+from bookrec_catalog.catalog import utc_now
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.settings import ServiceSettings
 from bookrec_etl.seed import seed_files

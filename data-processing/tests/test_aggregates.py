@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import with_derived_attributes
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_etl import aggregates
 from bookrec_etl.plans import Plan, plan_book, plan_rating
 from bookrec_etl.records import Rejected, book

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bookrec_common.catalog import TITLE_KEY_BYTES, normalise_text
-from bookrec_common.dynamo import from_item
+from bookrec_catalog.catalog import TITLE_KEY_BYTES, normalise_text
+from bookrec_catalog.dynamo import from_item
 from bookrec_etl.cli import main
 
 STAMP = "2020-01-01T00:00:00.000000Z"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bookrec_common import changes as feed
-from bookrec_common.catalog import utc_now
-from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, is_deleted
-from bookrec_common.dynamo import from_item
+from bookrec_catalog import changes as feed
+from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, is_deleted
+from bookrec_catalog.dynamo import from_item
 from bookrec_etl.cli import main
 from bookrec_etl.load import Loader, Tables
 from bookrec_etl.progress import Progress

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bookrec_common.dynamo import from_item
+from bookrec_catalog.dynamo import from_item
 from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress
 from bookrec_etl.seed import SEED_USERS, default_seed_dir, seed_files

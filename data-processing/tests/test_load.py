@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from bookrec_common.changes import change_shard
-from bookrec_common.dynamo import from_item, to_item
+from bookrec_catalog.changes import change_shard
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_etl.checkpoint import prefix_digest
 from bookrec_etl.cli import main
 from bookrec_etl.dynamodb import BACKOFF_BASE

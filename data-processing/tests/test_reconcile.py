@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bookrec_common.catalog import with_derived_attributes
-from bookrec_common.changes import tombstone
-from bookrec_common.dynamo import from_item, to_item
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.changes import tombstone
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_etl import reconcile
 from bookrec_etl.cli import main
 from bookrec_etl.progress import Progress

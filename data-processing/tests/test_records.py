@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import cut_utf8, normalise_text, title_bucket
+from bookrec_catalog.catalog import cut_utf8, normalise_text, title_bucket
 from bookrec_etl.records import (
     Rejected,
     as_isbn13,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bookrec_common.catalog import with_derived_attributes
-from bookrec_common.dynamo import from_item, to_item
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_etl.cli import main
 from bookrec_etl.load import Checkpoint, Loader, Tables
 from bookrec_etl.progress import Progress

@@ -87,8 +87,8 @@ RULES: tuple[tuple[str, str], ...] = (
     ("metrics", "litestar/plugins/prometheus/"),
     ("metrics", "prometheus_client/"),
     # Shared domain code a handler calls (text normalisation, item mapping, parameters, clients) is the handler's.
-    ("handler", "bookrec_common/catalog.py"),
-    ("handler", "bookrec_common/dynamo.py"),
+    ("handler", "bookrec_catalog/catalog.py"),
+    ("handler", "bookrec_catalog/dynamo.py"),
     ("handler", "bookrec_common/params.py"),
     ("handler", "bookrec_common/clients.py"),
     ("middlewares", "bookrec_common/"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 from loadtest.catalogue import queries_from_title, typing_prefixes
 
 

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.artifacts import ArtifactStore
-from bookrec_common.dynamo import to_item
 from bookrec_local.procs import (
     LOCAL_AWS_ENV,
     free_port,

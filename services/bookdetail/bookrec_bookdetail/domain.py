@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bookrec_bookdetail.models import Author, Book
-from bookrec_common.catalog import average, empty_distribution
+from bookrec_catalog.catalog import average, empty_distribution
 
 COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
 

@@ -1,6 +1,6 @@
 """The only bookdetail code that talks to DynamoDB.
 
-A deleted book's tombstone (bookrec_common.changes) is kept for the change feed only: here it is no
+A deleted book's tombstone (bookrec_catalog.changes) is kept for the change feed only: here it is no
 book at all, exactly like an id never stored.
 """
 
@@ -17,9 +17,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from bookrec_common.changes import is_deleted
+from bookrec_catalog.changes import is_deleted
+from bookrec_catalog.dynamo import from_item
 from bookrec_common.clients import probe_table
-from bookrec_common.dynamo import from_item
 from bookrec_common.errors import DependencyUnavailable
 from bookrec_common.feed import count_items
 

@@ -11,9 +11,9 @@ from prometheus_client import REGISTRY
 
 from bookrec_bookdetail.app import create_app
 from bookrec_bookdetail.settings import BookdetailSettings
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.changes import tombstone
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.changes import tombstone
+from bookrec_catalog.dynamo import to_item
 from bookrec_local import definitions
 from bookrec_local.procs import free_port, moto_command, port_open, start, wait_until
 

@@ -8,9 +8,9 @@ import pytest
 
 from bookrec_bookdetail.settings import BookdetailSettings
 from bookrec_bookdetail.store import BookStore
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.clients import dynamodb_client
-from bookrec_common.dynamo import to_item
 from bookrec_common.errors import DependencyUnavailable
 
 BOOK_IDS = [f"OL{i}W" for i in range(1, 11)]

@@ -1,4 +1,4 @@
-"""Reading the books change feed (see `bookrec_common.changes`), and counting what DynamoDB reads.
+"""Reading the books change feed (see `bookrec_catalog.changes`), and counting what DynamoDB reads.
 
 `ChangeFeed.since(moment)` runs one Query per shard of the `changes` GSI for the books whose
 `changed_at` is after `moment`: it reads the changed items and nothing else, so its cost follows the
@@ -15,9 +15,9 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from bookrec_common.catalog import iso_stamp
-from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, FEED_RETENTION_SECONDS
-from bookrec_common.dynamo import from_item
+from bookrec_catalog.catalog import iso_stamp
+from bookrec_catalog.changes import CHANGE_SHARDS, CHANGES_INDEX, FEED_RETENTION_SECONDS
+from bookrec_catalog.dynamo import from_item
 
 ITEMS_READ = Counter("dynamodb_items_read_total",
                      "Items DynamoDB read (and bills), from ScannedCount: serving requests, "

@@ -1,6 +1,6 @@
 """The ids of paths and bodies, checked whole, as 400 Problem Details.
 
-Their rules live in bookrec_common.catalog (pure, for domain code); this is the HTTP face of the same
+Their rules live in bookrec_catalog.catalog (pure, for domain code); this is the HTTP face of the same
 rules. The path types document each pattern in the OpenAPI document without letting Litestar enforce
 it: Python's `$` would let "alice\\n" through, so the handler's check is the one that decides, with one
 message for every service.
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from litestar.params import PathParameter
 
-from bookrec_common.catalog import BOOK_ID, BOOK_ID_RULE, USER_ID, USER_ID_RULE, is_book_id, is_user_id
+from bookrec_catalog.catalog import BOOK_ID, BOOK_ID_RULE, USER_ID, USER_ID_RULE, is_book_id, is_user_id
 from bookrec_common.errors import ValidationFailed, field_error, invalid
 
 BookIdPath = Annotated[str, PathParameter(schema_extra={"pattern": BOOK_ID.pattern},

@@ -9,11 +9,17 @@ import boto3
 import pytest
 from prometheus_client import REGISTRY
 
-from bookrec_common.artifacts import (ArtifactFollower, ArtifactStore, CorruptArtifact, Superseded, UnreadableArtifact,
-                                     artifacts_reachable)
+from bookrec_catalog.catalog import iso_stamp, utc_now
+from bookrec_catalog.changes import FEED_RETENTION_SECONDS, change_stamp, tombstone
+from bookrec_common.artifacts import (
+    ArtifactFollower,
+    ArtifactStore,
+    CorruptArtifact,
+    Superseded,
+    UnreadableArtifact,
+    artifacts_reachable,
+)
 from bookrec_common.builder import Built, build_once
-from bookrec_common.catalog import iso_stamp, utc_now
-from bookrec_common.changes import FEED_RETENTION_SECONDS, change_stamp, tombstone
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
 from bookrec_common.lease import Lease

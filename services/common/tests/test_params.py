@@ -11,7 +11,7 @@ from litestar import get, post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import is_book_id, is_user_id
+from bookrec_catalog.catalog import is_book_id, is_user_id
 from bookrec_common.errors import ValidationFailed, field_error, invalid
 from bookrec_common.params import BookIdPath, UserIdPath, check_book_id, check_book_ids, check_user_id
 from bookrec_common.service import create_service_app

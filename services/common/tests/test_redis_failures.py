@@ -12,19 +12,19 @@ from contextlib import asynccontextmanager
 
 import pytest
 import redis.exceptions
-from bookrec_local.redis_faults import STATES
 from litestar import Litestar, Request, get
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from bookrec_catalog.catalog import utc_now
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import Built, build_once
-from bookrec_common.catalog import utc_now
 from bookrec_common.clients import redis_client, redis_unavailable, s3_client
 from bookrec_common.lease import Lease, LeaseUnavailable
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED, RateLimiter, TooManyRequests
 from bookrec_common.service import create_service_app
 from bookrec_common.settings import ServiceSettings
+from bookrec_local.redis_faults import STATES
 
 PASSWORD = "the-right-token"  # every server has one: the wrong_password state rotates it
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bookrec_common.catalog import STARS, average, is_book_id, is_user_id
+from bookrec_catalog.catalog import STARS, average, is_book_id, is_user_id
 
 MIN_RATING, MAX_RATING = int(STARS[0]), int(STARS[-1])
 # Timestamps are written by utc_now(): "2026-01-01T00:00:00.000000Z".

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from bookrec_common.catalog import USER_ID, USER_ID_RULE, is_user_id
+from bookrec_catalog.catalog import USER_ID, USER_ID_RULE, is_user_id
 from bookrec_ratings.domain import MAX_RATING, MIN_RATING
 
 UserId = Annotated[str, msgspec.Meta(pattern=USER_ID.pattern, min_length=1, max_length=64,

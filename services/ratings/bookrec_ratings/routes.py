@@ -10,8 +10,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from bookrec_catalog.catalog import utc_now
 from bookrec_common.auth import Principal, require_principal
-from bookrec_common.catalog import utc_now
 from bookrec_common.context import request_id_of
 from bookrec_common.errors import Forbidden, NotFound, decode_strictly, invalid
 from bookrec_common.params import BookIdPath, UserIdPath, check_book_id, check_user_id

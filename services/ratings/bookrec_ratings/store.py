@@ -15,7 +15,7 @@ spend transactions racing each other; across replicas the conditions alone
 keep the aggregate exact.
 
 The aggregate update is a write of the book, so it stamps the change feed
-(bookrec_common.changes) with the same `now`. A deleted book is a tombstone:
+(bookrec_catalog.changes) with the same `now`. A deleted book is a tombstone:
 reads treat it as no book (404), and the update's condition refuses one, so a
 book deleted between read and write is re-read and answered 404. Its ratings
 stay in the ratings table, and each reader may still delete theirs (a
@@ -44,10 +44,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from bookrec_common.catalog import STARS
-from bookrec_common.changes import change_stamp, is_deleted
+from bookrec_catalog.catalog import STARS
+from bookrec_catalog.changes import change_stamp, is_deleted
+from bookrec_catalog.dynamo import from_item, to_attribute
 from bookrec_common.clients import probe_table
-from bookrec_common.dynamo import from_item, to_attribute
 from bookrec_common.errors import DependencyUnavailable, NotFound
 from bookrec_ratings.domain import ChangeKind, RatingAggregate, allowed_on_deleted_book, kind_of
 

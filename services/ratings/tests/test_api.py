@@ -8,9 +8,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, tombstone
-from bookrec_common.dynamo import from_item, to_item
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.changes import CHANGE_SHARDS, CHANGES_INDEX, change_shard, tombstone
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_local.dev_issuer import TokenIssuer
 from bookrec_ratings.app import create_app
 from bookrec_ratings.settings import RatingsSettings

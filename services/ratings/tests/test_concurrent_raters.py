@@ -18,8 +18,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bookrec_common.catalog import with_derived_attributes
-from bookrec_common.dynamo import from_item, to_item
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_local import definitions
 from bookrec_local.procs import LOCAL_AWS_ENV, free_port, http_ok, start, wait_until
 

@@ -13,10 +13,10 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.changes import change_shard, tombstone
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.changes import change_shard, tombstone
+from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_common.clients import dynamodb_client
-from bookrec_common.dynamo import from_item, to_item
 from bookrec_common.errors import DependencyUnavailable, NotFound
 from bookrec_common.settings import ServiceSettings
 from bookrec_local import definitions

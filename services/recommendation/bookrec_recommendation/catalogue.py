@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 
 # The popularity prior: a typical spread of 1-5 star ratings, and a one-sided 95% bound.
 RATING_SPREAD = 1.0

@@ -9,7 +9,7 @@ publishes nothing); a process without an artifact bucket asks before each period
 
 from __future__ import annotations
 
-from bookrec_common.catalog import iso_stamp
+from bookrec_catalog.catalog import iso_stamp
 from bookrec_common.feed import ChangeFeed, epoch_of
 
 # Writes stamped this long before a model's reads began may have missed them (clocks, commit delays):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# As the ratings table writes `updated_at` (`bookrec_common.catalog.iso_stamp`): fixed width, so stamps
+# As the ratings table writes `updated_at` (`bookrec_catalog.catalog.iso_stamp`): fixed width, so stamps
 # compare as strings, in Redis's Lua as here.
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 

@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from bookrec_common.changes import is_deleted
+from bookrec_catalog.changes import is_deleted
+from bookrec_catalog.dynamo import from_attribute, from_item
 from bookrec_common.clients import probe_redis_writes, probe_table, redis_unavailable
-from bookrec_common.dynamo import from_attribute, from_item
 from bookrec_common.feed import count_read
 from bookrec_recommendation.catalogue import CatalogueEntry, catalogue_entry
 from bookrec_recommendation.freshness import AcceptedChange, RatingsRead

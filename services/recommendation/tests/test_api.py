@@ -9,12 +9,11 @@ import uuid
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
-from bookrec_common.dynamo import to_item
-
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_recommendation.app import create_app
-from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.engine import SHARED_POPULARITY
+from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.store import CACHE_MISSES
 
 TOKEN = "internal-secret"

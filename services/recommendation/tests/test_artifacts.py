@@ -7,14 +7,13 @@ import asyncio
 import pytest
 from litestar.testing import AsyncTestClient
 
+from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.changes import change_shard
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
-from bookrec_common.catalog import utc_now
-from bookrec_common.changes import change_shard
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
 from bookrec_common.feed import ChangeFeed
 from bookrec_common.lease import Lease
-
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.artifact import KIND, ArtifactFormatError, dump, load
 from bookrec_recommendation.builder import ModelBuild

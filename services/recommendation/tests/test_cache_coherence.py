@@ -16,12 +16,11 @@ from contextlib import AsyncExitStack
 import pytest
 import redis.asyncio as aioredis
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.clients import dynamodb_client
-from bookrec_common.dynamo import to_item
 from bookrec_common.feed import ChangeFeed
 from bookrec_common.settings import ServiceSettings
-
 from bookrec_recommendation.engine import LAGGING_READS, RecommendationEngine
 from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
 from bookrec_recommendation.live import LiveModel

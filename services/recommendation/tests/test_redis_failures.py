@@ -13,14 +13,13 @@ import subprocess
 import sys
 
 import pytest
-from bookrec_local.redis_faults import STATES
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.clients import redis_client
-from bookrec_common.dynamo import to_item
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED
-
+from bookrec_local.redis_faults import STATES
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.store import (

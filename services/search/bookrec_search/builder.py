@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bookrec_catalog.catalog import iso_stamp
 from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Manifest
 from bookrec_common.builder import Built, build_with, main
-from bookrec_common.catalog import iso_stamp
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
 from bookrec_search.artifact import KIND, dump, load
 from bookrec_search.building import IndexBuilder

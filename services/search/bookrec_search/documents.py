@@ -2,7 +2,7 @@
 
 Terms
 -----
-Text is indexed and queried as `bookrec_common.catalog.search_terms` gives it:
+Text is indexed and queried as `bookrec_catalog.catalog.search_terms` gives it:
 words of every script, normalised (NFKC, case folded, diacritics folded);
 scripts written without spaces (Chinese, Japanese, Thai...) as overlapping
 character pairs, documents also under each single character. A book's
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_common.catalog import normalise_text, search_terms
+from bookrec_catalog.catalog import normalise_text, search_terms
 
 NO_YEAR = int(np.iinfo(np.int32).min)
 NO_COVER = int(np.iinfo(np.int64).min)
@@ -33,7 +33,7 @@ NAME_SEPARATOR = "\x1f"
 
 
 def tokens_of(text: str) -> list[str]:
-    """The terms a document's text is indexed under (see `bookrec_common.catalog.search_terms`)."""
+    """The terms a document's text is indexed under (see `bookrec_catalog.catalog.search_terms`)."""
     return search_terms(text)
 
 

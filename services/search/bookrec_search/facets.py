@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 
 FACETS = ("authors", "subjects", "decade", "language")
 NO_DECADE = np.iinfo(np.int32).min

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bookrec_common.catalog import term_spans
+from bookrec_catalog.catalog import term_spans
 
 
 def ranges(text: str, terms: Collection[str]) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 from bookrec_search import filtering, refresh
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from bookrec_common.catalog import has_word_character, normalise_text
+from bookrec_catalog.catalog import has_word_character, normalise_text
 from bookrec_common.errors import DependencyUnavailable, decode_strictly, invalid
 from bookrec_search.documents import book_summary
 from bookrec_search.facets import FacetFilter, exhaustive

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from bookrec_common.catalog import title_bucket
-from bookrec_common.changes import is_deleted
+from bookrec_catalog.catalog import title_bucket
+from bookrec_catalog.changes import is_deleted
+from bookrec_catalog.dynamo import from_item
 from bookrec_common.clients import probe_table
-from bookrec_common.dynamo import from_item
 from bookrec_common.feed import ChangeFeed, count_read
 
 TITLE_PREFIX_INDEX = "title-prefix"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
 
 # The bundled philosophy works (data-processing/seed/philosophy_books_openlibrary.jsonl.gz).
 SEED = Path(__file__).resolve().parents[3] / "data-processing" / "seed"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from bookrec_common.catalog import iso_stamp, normalise_text, utc_now, with_derived_attributes
-from bookrec_common.changes import change_shard, change_stamp
-from bookrec_common.dynamo import to_item
+from bookrec_catalog.catalog import iso_stamp, normalise_text, utc_now, with_derived_attributes
+from bookrec_catalog.changes import change_shard, change_stamp
+from bookrec_catalog.dynamo import to_item
 from bookrec_local import definitions
 from bookrec_search.app import create_app
 from bookrec_search.documents import suggestion_key

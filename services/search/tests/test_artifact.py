@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
 from bookrec_search import artifact
 from bookrec_search.artifact import SnapshotError, dump, load
 from bookrec_search.facets import FacetFilter

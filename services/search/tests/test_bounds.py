@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import normalise_text, with_derived_attributes
+from bookrec_catalog.catalog import normalise_text, with_derived_attributes
 from bookrec_search import facets as facet_module
 from bookrec_search import index as index_module
 from bookrec_search import matching

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bookrec_common.catalog import with_derived_attributes
+from bookrec_catalog.catalog import with_derived_attributes
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex

@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bookrec_common.catalog import normalise_text
+from bookrec_catalog.catalog import normalise_text
 from bookrec_search.facets import FacetFilter, ValuePairs, allowed, count, decade_codes, decades_of
 
 NO_YEAR = -2**31

@@ -18,11 +18,11 @@ from botocore.exceptions import EndpointConnectionError
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.changes import tombstone
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.artifacts import ArtifactStore
-from bookrec_common.catalog import utc_now
-from bookrec_common.changes import tombstone
 from bookrec_common.clients import s3_client
-from bookrec_common.dynamo import to_item
 from bookrec_search.app import create_app
 from bookrec_search.artifact import KIND
 from bookrec_search.builder import build

@@ -1,6 +1,6 @@
 """Highlights point at the characters of the matched words, in the text as shown."""
 
-from bookrec_common.catalog import search_terms
+from bookrec_catalog.catalog import search_terms
 from bookrec_search.highlight import ranges
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookrec_common.catalog import normalise_text, with_derived_attributes
+from bookrec_catalog.catalog import normalise_text, with_derived_attributes
 from bookrec_search import building
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module

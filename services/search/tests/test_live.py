@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bookrec_common.catalog import iso_stamp, with_derived_attributes
+from bookrec_catalog.catalog import iso_stamp, with_derived_attributes
 from bookrec_common.feed import epoch_of
 from bookrec_search.documents import suggestion_key
 from bookrec_search.live import LiveIndex

@@ -2,8 +2,14 @@
 
 import pytest
 
-from bookrec_common.catalog import (TITLE_KEY_BYTES, has_word_character, normalise_text, search_terms,
-                                    title_bucket, title_key)
+from bookrec_catalog.catalog import (
+    TITLE_KEY_BYTES,
+    has_word_character,
+    normalise_text,
+    search_terms,
+    title_bucket,
+    title_key,
+)
 
 
 @pytest.mark.parametrize(("title", "normalised"), [
@@ -14,7 +20,8 @@ from bookrec_common.catalog import (TITLE_KEY_BYTES, has_word_character, normali
     ("Łódź", "lodz"),
     ("Ærø", "aero"),
     ("Die Straße", "die strasse"),
-    ("Smilla's Sense of Snow: Frøken Smillas fornemmelse for sne", "smilla s sense of snow froken smillas fornemmelse for sne"),
+    ("Smilla's Sense of Snow: Frøken Smillas fornemmelse for sne",
+     "smilla s sense of snow froken smillas fornemmelse for sne"),
     ("Ἰλιάς", "ιλιασ"),
     ("Ὀδύσσεια", "οδυσσεια"),
     ("Οἰδίπους Τύραννος", "οιδιπουσ τυραννοσ"),

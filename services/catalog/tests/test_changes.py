@@ -1,10 +1,17 @@
-"""The change feed's stamps and tombstones (bookrec_common.changes): pure, no I/O."""
+"""The change feed's stamps and tombstones (bookrec_catalog.changes): pure, no I/O."""
 
 from __future__ import annotations
 
-from bookrec_common.catalog import utc_now
-from bookrec_common.changes import (CHANGE_SHARDS, FEED_RETENTION_SECONDS, TOMBSTONE_LIFETIME_SECONDS,
-                                    change_shard, change_stamp, is_deleted, tombstone)
+from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.changes import (
+    CHANGE_SHARDS,
+    FEED_RETENTION_SECONDS,
+    TOMBSTONE_LIFETIME_SECONDS,
+    change_shard,
+    change_stamp,
+    is_deleted,
+    tombstone,
+)
 
 
 def test_a_books_shard_is_fixed_and_the_shards_are_all_used():
