@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bookrec_catalog.catalog import (
-    BOOK_ID,
     GOODBOOKS_ID,
     OPEN_LIBRARY_WORK_ID,
     STARS,
     cut_utf8,
     empty_distribution,
+    is_book_id,
+    is_user_id,
     normalise_text,
     with_derived_attributes,
 )
@@ -28,7 +29,6 @@ from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED
 
 # Deterministic timestamps for sources that carry none, so importing twice gives the same records.
 IMPORT_EPOCH = datetime(2017, 9, 1, tzinfo=UTC)
-USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MAX_SUBJECTS = 50
 MAX_ISBNS = 50
 MAX_ORIGINAL_TITLE_BYTES = 1024
@@ -242,7 +242,7 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
     `imported_distribution`, when given, is the part of the aggregate a source gives with no individual
     ratings behind it (aggregates.py); the distribution defaults to it and must hold it.
     """
-    if not isinstance(record.get("book_id"), str) or not BOOK_ID.match(record["book_id"]):
+    if not is_book_id(record.get("book_id")):
         raise Rejected("missing or malformed book_id")
     if not isinstance(record.get("title"), str) or not record["title"].strip():
         raise Rejected("missing title")
@@ -368,9 +368,9 @@ def goodbooks_user(user_id: str) -> str:
 
 def rating(book_id: Any, user_id: Any, stars: Any, created_at: Any, updated_at: Any = None) -> dict[str, Any]:
     """A rating line's record, each value checked (any of them may be anything a line held)."""
-    if not isinstance(book_id, str) or not BOOK_ID.match(book_id):
+    if not is_book_id(book_id):
         raise Rejected("missing or malformed book_id")
-    if not isinstance(user_id, str) or not USER_ID.match(user_id):
+    if not is_user_id(user_id):
         raise Rejected("missing or malformed user_id")
     text = "" if isinstance(stars, bool) else str(stars).strip()
     if not text.isdigit() or not text.isascii() or str(int(text)) not in STARS:

@@ -212,3 +212,9 @@ def test_rating_timestamps_are_one_sortable_format_or_rejected():
         rating("OL1W", "u", 5, "yesterday")
     with pytest.raises(Rejected, match="updated_at"):
         rating("OL1W", "u", 5, "2020-01-01T00:00:00Z", "x" * 2000)
+
+
+@pytest.mark.parametrize("book_id, user_id", [("OL1W\n", "alice"), ("OL1W", "alice\n"), ("GB1 ", "gb-1")])
+def test_ids_are_the_services_ids_whole_so_the_etl_writes_none_they_refuse(book_id, user_id):
+    with pytest.raises(Rejected):
+        rating(book_id, user_id, 5, "2024-01-01T00:00:00Z")
