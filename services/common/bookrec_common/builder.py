@@ -17,7 +17,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +46,7 @@ class Built:
 
 
 # Given the newest manifest (None: none yet, or unreadable), a new artifact, or None if nothing changed.
-Build = Callable[[Manifest | None], Awaitable[Built | None]]
+Build = Callable[[Manifest | None], Coroutine[Any, Any, Built | None]]
 # A service's Build, given the builder's DynamoDB client (patient timeouts) and its artifact store.
 MakeBuild = Callable[[Any, ArtifactStore], Build]
 
@@ -112,7 +112,7 @@ async def run_builds(lease: Lease, store: ArtifactStore, build: Build, every: fl
     while True:
         try:
             await build_once(lease, store, build)
-        except Exception:  # noqa: BLE001 - a one-shot run fails loudly below; a loop tries again
+        except Exception:
             if every <= 0:
                 raise
             log.exception("%s: build failed", store.kind)
@@ -136,7 +136,7 @@ async def build_with(settings: ArtifactSettings, kind: str, make_build: MakeBuil
 
 
 def main(description: str, read_settings: Callable[[], ArtifactSettings],
-         build: Callable[[Any, float], Awaitable[None]]) -> None:
+         build: Callable[[Any, float], Coroutine[Any, Any, None]]) -> None:
     """The builder CLI: `--every SECONDS` loops (0, the default: one run, as a scheduled task). A missing
     or malformed setting is one line and exit 2."""
     parser = argparse.ArgumentParser(description=description)

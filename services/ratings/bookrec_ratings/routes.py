@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
@@ -54,8 +54,8 @@ def _acting_as(principal: NamedDependency[Principal], user_id: str, may_moderate
 
 
 # Writes need a bearer token; the token's `sub` is the user. Counted per user against RATE_LIMIT.
-_WRITE = {"dependencies": {"principal": Provide(require_principal)},
-          "guards": [rate_limit("rating_writes", by_user=True)], "security": [{"bearer": []}]}
+_WRITE: dict[str, Any] = {"dependencies": {"principal": Provide(require_principal)},
+                          "guards": [rate_limit("rating_writes", by_user=True)], "security": [{"bearer": []}]}
 
 
 @post("/books/{book_id:str}/rate", summary="Rate a book 1..5 as the token's user (re-rating replaces)",

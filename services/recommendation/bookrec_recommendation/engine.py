@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from bookrec_recommendation.freshness import AcceptedChange, shows
 from bookrec_recommendation.live import LiveModel
 from bookrec_recommendation.model import Recommender
+from bookrec_recommendation.models import RecommendationSource
 from bookrec_recommendation.store import (
     CACHE_HITS,
     CACHE_MISSES,
@@ -57,7 +58,7 @@ class RecommendationEngine:
         self.source = source
         self.cache = cache
         self.cached_length = cached_length
-        self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, str]]] = {}
+        self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, RecommendationSource]]] = {}
         self._popular: tuple[Recommender, CachedRecommendations] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         # Test seam: awaited with the user id between reading their ratings and storing the list, so a
@@ -130,7 +131,7 @@ class RecommendationEngine:
             return
         await self.cache.put(user_id, computed.recommendations, computed.generation)
 
-    async def recommendations(self, user_id: str) -> tuple[CachedRecommendations, str]:
+    async def recommendations(self, user_id: str) -> tuple[CachedRecommendations, RecommendationSource]:
         """(recommendations, source) where source is "cache" or "computed"."""
         cached = await self.cache.get(user_id)
         if cached is not None:
@@ -140,7 +141,8 @@ class RecommendationEngine:
         if pending is not None:
             return await asyncio.shield(pending)
         CACHE_MISSES.inc()
-        future: asyncio.Future[tuple[CachedRecommendations, str]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[CachedRecommendations, RecommendationSource]] = (
+            asyncio.get_running_loop().create_future())
         self._in_flight[user_id] = future
         try:
             computed = await self._compute(user_id)

@@ -15,14 +15,13 @@ from bookrec_common.auth import admin_only, check_internal_token
 from bookrec_common.errors import DependencyUnavailable, decode_strictly, invalid
 from bookrec_common.params import UserIdPath, check_book_id, check_user_id
 from bookrec_common.ratelimit import rate_limit
-
 from bookrec_recommendation.engine import RecommendationEngine
 from bookrec_recommendation.freshness import STAMP, AcceptedChange
 from bookrec_recommendation.models import (
-    InvalidateRequest,
     Invalidated,
-    RecommendedBook,
+    InvalidateRequest,
     Recommendations,
+    RecommendedBook,
     RefreshAccepted,
 )
 
