@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
         from importlib.metadata import version
 
         locust_version = version("locust")
-    except Exception:
+    except Exception:  # noqa: BLE001 - the machine description is best effort
         locust_version = None
     return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": memory_gb, "python": platform.python_version(),
             "platform": platform.platform(), "locust": locust_version}

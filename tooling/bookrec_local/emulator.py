@@ -252,7 +252,7 @@ def _locked(method):
                 try:
                     (table, hash_value, range_value), = _named_items(
                         self, [{operation: {"TableName": table_name, field: item_or_key}}])
-                except Exception:
+                except Exception:  # noqa: BLE001 - a request moto refused; drop what may be stale
                     if table_name in self.tables:
                         _Derived.forget(self.tables[table_name])
                 else:

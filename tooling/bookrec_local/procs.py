@@ -53,7 +53,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status < 500
-    except Exception:
+    except Exception:  # noqa: BLE001 - not answering, however: not up
         return False
 
 

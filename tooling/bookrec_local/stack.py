@@ -94,7 +94,7 @@ def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
-    except Exception:
+    except Exception:  # noqa: BLE001 - not answering, however: not healthy
         return False
 
 

@@ -256,7 +256,7 @@ class ArtifactFollower:
                 if not await self.check():
                     log.info("no usable %s artifact yet: waiting for the builder", self.store.kind)
                 delay = retry_seconds
-            except Exception:  # noqa: BLE001 - not reachable yet: /ready says so; try again
+            except Exception:  # logged; not reachable yet: /ready says so; try again
                 log.exception("%s artifact load failed; retrying in %.0fs", self.store.kind, delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
             if self.manifest is None:

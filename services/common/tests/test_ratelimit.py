@@ -9,6 +9,7 @@ import pytest
 
 from bookrec_common.clients import redis_client
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED, RateLimiter, TooManyRequests
+from bookrec_local.prometheus import current
 
 
 class Clock:
@@ -38,10 +39,10 @@ async def test_a_window_allows_the_limit_then_refuses_until_the_next_window(redi
 async def test_redis_unreachable_lets_requests_through_and_counts_them():
     async with redis_client("redis://127.0.0.1:9/0") as redis:
         limiter = RateLimiter(redis, "test-down", limit=1, window_seconds=60)
-        before = RATE_LIMIT_UNCHECKED.labels("test-down")._value.get()
+        before = current(RATE_LIMIT_UNCHECKED.labels("test-down"))
         for _ in range(3):
             await limiter.hit("erin")  # never raises: the API stays up without its limiter
-        assert RATE_LIMIT_UNCHECKED.labels("test-down")._value.get() == before + 3
+        assert current(RATE_LIMIT_UNCHECKED.labels("test-down")) == before + 3
 
 
 # Counting locally and syncing in batches: the limit still holds across replicas, within the stated tolerance.
@@ -118,10 +119,10 @@ async def test_a_client_refused_elsewhere_is_refused_here_after_a_sync(redis_url
 async def test_redis_unreachable_with_local_counting_lets_everything_through():
     async with redis_client("redis://127.0.0.1:9/0") as redis:
         limiter = RateLimiter(redis, "test-down-batched", limit=5, window_seconds=60, local_allowance=3)
-        before = RATE_LIMIT_UNCHECKED.labels("test-down-batched")._value.get()
+        before = current(RATE_LIMIT_UNCHECKED.labels("test-down-batched"))
         for _ in range(20):
             await limiter.hit("judy")  # never raises
-        assert RATE_LIMIT_UNCHECKED.labels("test-down-batched")._value.get() == before + 20
+        assert current(RATE_LIMIT_UNCHECKED.labels("test-down-batched")) == before + 20
         await limiter.aclose()
 
 
@@ -166,10 +167,10 @@ async def test_requests_waiting_on_a_failed_sync_do_not_each_try_redis():
     async with redis_client("redis://127.0.0.1:9/0") as redis:
         limiter = RateLimiter(redis, "test-down-waiters", limit=100, window_seconds=60)
         calls = count_pipelines(redis)
-        before = RATE_LIMIT_UNCHECKED.labels("test-down-waiters")._value.get()
+        before = current(RATE_LIMIT_UNCHECKED.labels("test-down-waiters"))
         await asyncio.gather(*(limiter.hit("mia") for _ in range(10)))  # all wait for the first sync
         assert len(calls) == 1
-        assert RATE_LIMIT_UNCHECKED.labels("test-down-waiters")._value.get() == before + 10
+        assert current(RATE_LIMIT_UNCHECKED.labels("test-down-waiters")) == before + 10
 
 
 async def test_requests_queued_behind_a_slow_sync_share_the_next_one(redis_url):

@@ -24,6 +24,7 @@ from bookrec_common.lease import Lease, LeaseUnavailable
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED, RateLimiter, TooManyRequests
 from bookrec_common.service import create_service_app
 from bookrec_common.settings import ServiceSettings
+from bookrec_local.prometheus import current
 from bookrec_local.redis_faults import STATES
 
 PASSWORD = "the-right-token"  # every server has one: the wrong_password state rotates it
@@ -34,7 +35,7 @@ def builds(kind: str, outcome: str) -> float:
 
 
 def unchecked(name: str) -> float:
-    return RATE_LIMIT_UNCHECKED.labels(name)._value.get()
+    return current(RATE_LIMIT_UNCHECKED.labels(name))
 
 
 async def what_consumers_meet(client) -> list[BaseException]:

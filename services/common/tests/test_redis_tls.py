@@ -9,16 +9,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from redis import exceptions as errors
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from redis import exceptions as errors
 
 from bookrec_common.clients import redis_client, redis_client_for
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED, RateLimiter, TooManyRequests
 from bookrec_common.settings import ServiceSettings
 from bookrec_local.procs import free_port, port_open, start, stop, wait_until
+from bookrec_local.prometheus import current
 
 TOKEN = "a-redis-auth-token-of-the-kind-secrets-manager-generates-0123456789"
 
@@ -29,7 +30,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A CA, and a server certificate it signed for 127.0.0.1: (ca, cert, key) PEM files."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("bookrec test CA")).issuer_name(_name("bookrec test CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
@@ -70,7 +71,7 @@ def tls_redis(tmp_path_factory) -> tuple[int, Path]:
                   "--save", "", "--appendonly", "no"])
     try:
         wait_until(lambda: port_open(port), 15, "redis-server with TLS", proc)
-    except Exception as exc:  # a redis-server built without TLS exits at once
+    except Exception as exc:  # noqa: BLE001 - a redis-server built without TLS exits at once, however it fails
         stop(proc)
         pytest.skip(f"redis-server could not serve TLS: {exc}")
     yield port, ca
@@ -115,7 +116,7 @@ async def test_the_server_certificate_is_verified(tls_redis):
     """Without the CA that signed it (the system trust store does not know it), the handshake fails."""
     port, _ = tls_redis
     async with redis_client(f"rediss://127.0.0.1:{port}/0", 2, auth_token=TOKEN) as redis:
-        with pytest.raises(errors.ConnectionError, match="(?i)certificate"):
+        with pytest.raises(errors.ConnectionError, match=r"(?i)certificate"):
             await redis.ping()
 
 
@@ -130,7 +131,7 @@ async def test_a_refused_token_opens_the_rate_limit_and_counts_it(tls_redis):
     port, ca = tls_redis
     async with redis_client(f"rediss://127.0.0.1:{port}/0", 2, auth_token="wrong", ca_file=str(ca)) as redis:
         limiter = RateLimiter(redis, "tls-refused", limit=1, window_seconds=60)
-        before = RATE_LIMIT_UNCHECKED.labels("tls-refused")._value.get()
+        before = current(RATE_LIMIT_UNCHECKED.labels("tls-refused"))
         await limiter.hit("bob")
         await limiter.hit("bob")
-        assert RATE_LIMIT_UNCHECKED.labels("tls-refused")._value.get() == before + 2
+        assert current(RATE_LIMIT_UNCHECKED.labels("tls-refused")) == before + 2

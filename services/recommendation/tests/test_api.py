@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from bookrec_catalog.catalog import utc_now, with_derived_attributes
 from bookrec_catalog.dynamo import to_item
+from bookrec_local.prometheus import current
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.engine import SHARED_POPULARITY
 from bookrec_recommendation.settings import RecommendationSettings
@@ -23,7 +24,8 @@ BOOKS = {f"OL{i}W": ("philosophy" if i <= 6 else "fantasy") for i in range(1, 13
 def seed(dynamodb, tables):
     for book_id, subject in BOOKS.items():
         dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(
-            {"book_id": book_id, "title": f"Title {book_id}", "authors": [{"author_id": None, "name": subject + " author"}],
+            {"book_id": book_id, "title": f"Title {book_id}",
+             "authors": [{"author_id": None, "name": subject + " author"}],
              "subjects": [subject]})))
     now = utc_now()
     for u in range(20):
@@ -99,10 +101,10 @@ async def test_a_new_rating_counts_at_once_and_unknown_users_get_popularity(clie
 
 
 async def test_concurrent_misses_for_one_user_compute_once(client):
-    before = CACHE_MISSES._value.get()
+    before = current(CACHE_MISSES)
     answers = await asyncio.gather(*(client.get("/recommendations/reader3") for _ in range(10)))
     assert all(a.status_code == 200 for a in answers)
-    assert CACHE_MISSES._value.get() - before == 1
+    assert current(CACHE_MISSES) - before == 1
 
 
 async def test_invalidate_needs_the_internal_token(client):
@@ -248,11 +250,11 @@ async def test_readers_without_ratings_share_one_list_and_leave_nothing_per_id_i
     import redis.asyncio as aioredis
 
     prefix = f"stranger-{uuid.uuid4().hex[:8]}"
-    shared = SHARED_POPULARITY._value.get()
+    shared = current(SHARED_POPULARITY)
     answers = [(await client.get(f"/recommendations/{prefix}-{i}?limit=5")).json() for i in range(40)]
     assert {a["strategy"] for a in answers} == {"popularity"}
     assert all(a["recommendations"] == answers[0]["recommendations"] for a in answers)
-    assert SHARED_POPULARITY._value.get() - shared == 40
+    assert current(SHARED_POPULARITY) - shared == 40
     redis = aioredis.from_url(redis_url)
     try:
         assert [key async for key in redis.scan_iter(match=f"reco*{prefix}*")] == []  # ~6 KB each before

@@ -21,6 +21,7 @@ from bookrec_catalog.dynamo import to_item
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.feed import ChangeFeed
 from bookrec_common.settings import ServiceSettings
+from bookrec_local.prometheus import current
 from bookrec_recommendation.engine import LAGGING_READS, RecommendationEngine
 from bookrec_recommendation.freshness import AcceptedChange, RatingsRead
 from bookrec_recommendation.live import LiveModel
@@ -124,7 +125,7 @@ async def test_a_list_computed_before_an_invalidation_on_another_replica_is_neve
     a = await replicas(RecommendationCache if coherent else UncheckedCache)
     b = await replicas()
     pause = a.after_ratings_read = Pause()
-    stale_writes = CACHE_STALE_WRITES._value.get()
+    stale_writes = current(CACHE_STALE_WRITES)
 
     in_flight = asyncio.create_task(a.recommendations(subject))
     await asyncio.wait_for(pause.reached.wait(), 10)  # A has read the ratings, not stored yet
@@ -141,7 +142,7 @@ async def test_a_list_computed_before_an_invalidation_on_another_replica_is_neve
     if not coherent:  # the control: the bug this test exists for
         assert source_a == source_b == "cache" and JUST_RATED in book_ids(on_a) and on_b == on_a
         return
-    assert CACHE_STALE_WRITES._value.get() - stale_writes == 1
+    assert current(CACHE_STALE_WRITES) - stale_writes == 1
     assert source_a == "computed" and JUST_RATED not in book_ids(on_a)
     assert source_b == "cache" and on_b == on_a  # B is served what A computed afresh, stored this time
     assert await redis.ttl(RecommendationCache.key(subject)) > 0
@@ -151,7 +152,7 @@ async def test_a_request_after_an_invalidation_never_joins_a_computation_begun_b
         replicas, dynamodb, tables, subject):
     a = await replicas()
     pause = a.after_ratings_read = Pause()
-    misses = CACHE_MISSES._value.get()
+    misses = current(CACHE_MISSES)
 
     before = asyncio.create_task(a.recommendations(subject))
     await asyncio.wait_for(pause.reached.wait(), 10)
@@ -175,7 +176,7 @@ async def test_a_request_after_an_invalidation_never_joins_a_computation_begun_b
     pause.release.set()
     (stale, _), (also_stale, _) = await asyncio.wait_for(asyncio.gather(before, joined), 10)
     assert JUST_RATED in book_ids(stale) and also_stale == stale
-    assert CACHE_MISSES._value.get() - misses == 2
+    assert current(CACHE_MISSES) - misses == 2
     assert await a.recommendations(subject) == (after, "cache")
 
 
@@ -183,10 +184,10 @@ async def test_a_store_after_an_invalidation_is_refused(redis, redis_url, subjec
     cache = RecommendationCache(redis, TTL)
     generation = await cache.generation(subject)
     await cache.delete(subject)
-    stale_writes = CACHE_STALE_WRITES._value.get()
+    stale_writes = current(CACHE_STALE_WRITES)
     assert await cache.put(subject, LIST, generation) is False
     assert await redis.get(cache.key(subject)) is None and await cache.get(subject) is None
-    assert CACHE_STALE_WRITES._value.get() - stale_writes == 1
+    assert current(CACHE_STALE_WRITES) - stale_writes == 1
 
 
 async def test_a_store_with_no_invalidation_since_the_generation_was_read_is_accepted(redis, subject):
@@ -279,16 +280,16 @@ async def test_a_list_computed_from_a_read_that_lags_the_latest_rating_is_never_
     rated_at = rate(dynamodb, tables, subject, JUST_RATED)
     change = AcceptedChange(rated_at, JUST_RATED, removed=False) if change_named else None
     await b.invalidate(subject, change)  # the accepted rating, through the other replica
-    lagging = LAGGING_READS._value.get()
+    lagging = current(LAGGING_READS)
 
     first, source = await a.recommendations(subject)
     assert source == "computed" and JUST_RATED in book_ids(first)  # computed from the read before the rating
     if not change_named:  # the control: the lagging list is cached, served for the whole TTL
         assert await a.recommendations(subject) == (first, "cache")
         return
-    again, source = await a.recommendations(subject)
+    _, source = await a.recommendations(subject)
     assert source == "computed" and await redis.get(RecommendationCache.key(subject)) is None
-    assert LAGGING_READS._value.get() - lagging == 2
+    assert current(LAGGING_READS) - lagging == 2
     index.catch_up()
     fresh, source = await a.recommendations(subject)
     assert source == "computed" and JUST_RATED not in book_ids(fresh)

@@ -106,7 +106,8 @@ def test_blocked_build_matches_the_definition_with_small_blocks_and_chunks(monke
     users, books = random_ratings(3)
     # Blocks of 16 rows of G (the smallest), so neighbours and systems come from several blocks.
     monkeypatch.setattr(neighbours_module, "_cooccurrence_and_neighbours",
-                        functools.partial(neighbours_module._cooccurrence_and_neighbours, cells=1))
+                        functools.partial(neighbours_module._cooccurrence_and_neighbours,  # noqa: SLF001 - the project's own, shrunk
+                                          cells=1))
     # A working set of a few systems forces many target chunks, each gathering from several row blocks.
     for working_bytes in (1, None):
         model = ItemNeighbourModel.build(users, books, neighbours=5, regularisation=2.0,

@@ -19,6 +19,7 @@ from bookrec_catalog.catalog import utc_now, with_derived_attributes
 from bookrec_catalog.dynamo import to_item
 from bookrec_common.clients import redis_client
 from bookrec_common.ratelimit import RATE_LIMIT_UNCHECKED
+from bookrec_local.prometheus import current
 from bookrec_local.redis_faults import STATES
 from bookrec_recommendation.app import create_app
 from bookrec_recommendation.settings import RecommendationSettings
@@ -56,8 +57,8 @@ async def until(condition, what: str, seconds: float = 30.0) -> None:
 
 
 def counted() -> tuple[float, float, float]:
-    return (RATE_LIMIT_UNCHECKED.labels("recommendations")._value.get(), CACHE_ERRORS._value.get(),
-            CACHE_INVALIDATIONS.labels("unavailable")._value.get())
+    return (current(RATE_LIMIT_UNCHECKED.labels("recommendations")), current(CACHE_ERRORS),
+            current(CACHE_INVALIDATIONS.labels("unavailable")))
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -131,10 +132,10 @@ async def test_after_a_failure_reads_skip_redis_and_an_invalidation_that_reaches
         client.get = counted_get  # type: ignore[method-assign]
         server.fail()
         assert await cache.put("reader", LIST, await cache.generation("reader")) is False  # the write fails
-        errors = CACHE_ERRORS._value.get()
+        errors = current(CACHE_ERRORS)
         assert await cache.get("reader") == LIST and calls == 0  # from this replica's fallback, Redis skipped
         assert await cache.state("reader") == (None, None)  # so a list computed now is not stored in Redis
-        assert CACHE_ERRORS._value.get() - errors == 2  # each bypass counted
+        assert current(CACHE_ERRORS) - errors == 2  # each bypass counted
         assert (await cache.delete("reader")).outcome == "unavailable"  # invalidations always try
         server.heal()
         assert (await cache.delete("reader")).outcome == "not_cached"  # reached Redis: skipping over
