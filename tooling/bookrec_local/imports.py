@@ -30,7 +30,7 @@ def _is_module(name: str) -> bool:
 @cache
 def imports_of(module: str) -> frozenset[str]:
     """Every module `module` imports (absolute names, any depth of the code), as written."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(_source(module))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
