@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from .test_recommendation import make
+from bench.tests.makes import make
 
 CHANGES = r"\d+ changes in\s+\d+\.\d\ds =\s+\d+\.\d/s\s+p50\s+\d+ ms\s+p95\s+\d+ ms\s+p99\s+\d+ ms"
 
 
 @pytest.mark.slow
-def test_make_bench_ratings_prints_throughput_races_and_the_emulator_s_cost(pytestconfig):
-    out = make(pytestconfig.rootpath, "bench-ratings", "RATINGS_ARGS=--raters 20 --replicas 1 2 --sizes 1:0")
+def test_make_bench_ratings_prints_throughput_races_and_the_emulator_s_cost():
+    out = make("bench-ratings", "RATINGS_ARGS=--raters 20 --replicas 1 2 --sizes 1:0")
     assert re.search(r"rating writes benchmark: \d+ CPUs, load average \d+\.\d at start", out)
     for setup in ("1 worker(s) on the threaded moto server", "1 worker(s) on the serialised moto server",
                   "2 worker(s) on the serialised moto server"):

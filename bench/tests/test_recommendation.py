@@ -5,33 +5,22 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.recommendation.evaluate import holdout, load
+from bench.tests.makes import make
 
 MODELS = ["popularity", "replaced: dense user-user cosine", "item-item cosine (top-50)",
           "neighbour linear (K=100, λ=25)"]
 TIMED = r"p50\s+\d+\.\d{3} ms\s+p99\s+\d+\.\d{3} ms\s+\(n=\d+\)"
 
 
-def make(root: Path, target: str, *assignments: str) -> str:
-    """`make <target> <assignments>` from the repository root; its output, which must end in success."""
-    done = subprocess.run(["make", "--no-print-directory", target, *assignments], cwd=root,
-                          capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert done.returncode == 0, f"make {target} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
 @pytest.mark.slow
-def test_make_evaluate_prints_and_writes_every_model_s_quality(pytestconfig, tmp_path):
-    out = make(pytestconfig.rootpath, "evaluate",
+def test_make_evaluate_prints_and_writes_every_model_s_quality(tmp_path):
+    out = make("evaluate",
                f"EVALUATE_ARGS=--users 300 --regularisation 25 --out {tmp_path / 'evaluation.json'}")
     assert re.search(r"ratings: [\d,]+  users: 300  books: [\d,]+  holdout: 20% per user, seed 42; "
                      r"λ chosen on validation: 25 \(\{25\.0: \d\.\d{4}\}\)", out)
@@ -44,8 +33,8 @@ def test_make_evaluate_prints_and_writes_every_model_s_quality(pytestconfig, tmp
 
 
 @pytest.mark.slow
-def test_make_bench_reco_prints_build_latency_and_redis_figures_at_both_scales(pytestconfig):
-    out = make(pytestconfig.rootpath, "bench-reco", "RECO_SCALE=1",
+def test_make_bench_reco_prints_build_latency_and_redis_figures_at_both_scales():
+    out = make("bench-reco", "RECO_SCALE=1",
                "RECO_ARGS=--users 200 --scale-ratings 20000 --scale-books 2000")
     assert re.search(r"\[goodbooks\] ratings [\d,]+  books [\d,]+  build \d+\.\d s "
                      r"\(CPU \d+\.\d s, load .+\)  model \d+\.\d MiB  peak RSS \d+ MB "
@@ -65,11 +54,8 @@ def test_make_bench_reco_prints_build_latency_and_redis_figures_at_both_scales(p
 
 
 @pytest.mark.slow
-def test_make_bench_fleet_prints_the_recommender_s_start_and_reads(pytestconfig):
-    out = make(pytestconfig.rootpath, "bench-fleet",
-               "FLEET_ARGS=--books 300 --rates 0 1 --periods 1 --replicas 1 --intervals 1 --changes 5 "
-               "--cold-books 1000 --scan-books 300",
-               "RECO_FLEET_ARGS=--scan-ratings 500 --replicas 1 --intervals 2 --changes 5")
+def test_make_bench_fleet_prints_the_recommender_s_start_and_reads(bench_fleet_output):
+    out = bench_fleet_output
     assert re.search(r"model from [\d,]+ ratings, [\d,]+ books built in \d+\.\d s .*artifact "
                      r"\d+\.\d MiB", out)
     assert re.search(r"replica app start to /ready 200: \d+\.\d\d s; table items it scanned: 0;", out)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
+
+from bench.tests.makes import make
 
 pytestmark = pytest.mark.slow
 
@@ -16,17 +15,8 @@ TIMED = r"p50\s+\d+\.\d+\s+p99\s+\d+\.\d+\s+max\s+\d+\.\d+ ms \| CPU p50\s+\d+\.
 FIGURE = r"\d+\.\d{3}"
 
 
-def make(root: Path, target: str, *assignments: str) -> str:
-    """`make <target> <assignments>` from the repository root; its output, which must end in success."""
-    done = subprocess.run(["make", "--no-print-directory", target, *assignments], cwd=root,
-                          capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert done.returncode == 0, f"make {target} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def test_make_bench_search_prints_every_kind_of_figure(pytestconfig):
-    out = make(pytestconfig.rootpath, "bench-search", "SEARCH_ARGS=--sizes 2000")
+def test_make_bench_search_prints_every_kind_of_figure():
+    out = make("bench-search", "SEARCH_ARGS=--sizes 2000")
     assert re.search(r"2,000 books: build \d+\.\d s .* \d+\.\d s CPU", out)
     assert re.search(r"index \d+ MiB, [\d,]+ terms, [\d,]+ all-field postings; RSS \d+ MB", out)
     for kind in ("full text: common word", "full text: deep offset (9,980)",
@@ -42,8 +32,8 @@ def test_make_bench_search_prints_every_kind_of_figure(pytestconfig):
     assert re.search(r"refresh, 100 new \+ 100 retitled books: \d+ ms, .*now 2,100 books", out)
 
 
-def test_make_eval_search_prints_quality_and_costs_of_both_engines(pytestconfig):
-    out = make(pytestconfig.rootpath, "eval-search", "EVAL_SEARCH_ARGS=--per-kind 5")
+def test_make_eval_search_prints_quality_and_costs_of_both_engines():
+    out = make("eval-search", "EVAL_SEARCH_ARGS=--per-kind 5")
     assert re.search(r"11,893 books; \d+ queries \(seed 2026\)", out)
     for kind in ("title", "title_typo", "script", "isbn10"):
         # before (the recorded figures), handwritten and tantivy: first-place success and MRR@10 each
@@ -54,11 +44,8 @@ def test_make_eval_search_prints_quality_and_costs_of_both_engines(pytestconfig)
         assert re.search(rf"^{engine}: (meets every target|misses .+); \d+ lines of code$", out, re.MULTILINE)
 
 
-def test_make_bench_fleet_prints_the_search_reads_starts_and_the_cost_table(pytestconfig):
-    out = make(pytestconfig.rootpath, "bench-fleet",
-               "FLEET_ARGS=--books 300 --rates 0 1 --periods 1 --replicas 1 --intervals 2 --changes 5 "
-               "--cold-books 1000 --scan-books 300",
-               "RECO_FLEET_ARGS=--scan-ratings 500 --replicas 1 --intervals 1")
+def test_make_bench_fleet_prints_the_search_reads_starts_and_the_cost_table(bench_fleet_output):
+    out = bench_fleet_output
     assert re.search(r"^\s+1 changes/s:\s+[\d,]+ feed items read/hour \(\d+\.\d\d per change\)", out,
                      re.MULTILINE)
     assert re.search(r"old design: one filtered Scan read \(ScannedCount\) 300 items", out)
