@@ -114,8 +114,9 @@ RATINGS_ARGS ?=
 bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost (RATINGS_ARGS="--raters 20 --replicas 1 2 --sizes 1:0": a quick run)
 	$(PY) -m bench.ratings.bench_ratings $(RATINGS_ARGS)
 
-bench-etl: deps ## extract and load throughput benchmark
-	$(PY) data-processing/benchmarks/bench_etl.py
+ETL_ARGS ?=
+bench-etl: deps ## extract and load throughput benchmark (ETL_ARGS="--gigabytes 0.01 --load-items 500" is quick)
+	$(PY) -m bench.etl.bench_etl --authors-dump $(SEARCH_AUTHORS) $(ETL_ARGS)
 
 bench-alb: deps ## the local ALB's (HAProxy's) added latency and GET /books/{id} throughput (needs `make up`)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"

@@ -34,6 +34,7 @@ from bookrec_etl.load import Loader, Tables, dynamodb_client
 from bookrec_etl.progress import Progress
 from bookrec_etl.reconcile import Reconciler
 from bookrec_etl.report import Rejects
+from bookrec_etl.seed import default_seed_dir
 from bookrec_local import definitions
 from bookrec_local.procs import (
     LOCAL_AWS_ENV,
@@ -45,11 +46,8 @@ from bookrec_local.procs import (
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
-OPENLIBRARY = ROOT / "data-processing" / "seed"  # the development-database dumps
-AUTHORS_SLICE = ROOT / "data-processing" / "tests" / "data" / "ol_dump_authors_sample.txt.gz"
-SEED = ROOT / "data-processing" / "seed"
+SEED = default_seed_dir()  # the development-database dumps and goodbooks-10k
+OPENLIBRARY = SEED
 # Byte shares of the generated input, after the real dumps (editions ~ 2x works ~ 4x authors; ratings small).
 SHARES = {"authors": 0.13, "works": 0.27, "editions": 0.58, "ratings": 0.02}
 REDIRECT_EVERY, DELETE_EVERY = 50, 200  # works: 2% redirects, 0.5% deletes
@@ -91,7 +89,7 @@ def templates(*names: str) -> list[Template]:
     return [Template(line) for line in lines if line.strip()]
 
 
-def generate(directory: Path, total_bytes: int, seed: int = 7) -> dict[str, Path]:
+def generate(directory: Path, total_bytes: int, authors_dump: Path, seed: int = 7) -> dict[str, Path]:
     rng = random.Random(seed)
     paths = {name: directory / f"ol_dump_{name}.txt" for name in SHARES}
     budget = {name: int(total_bytes * share) for name, share in SHARES.items()}
@@ -130,7 +128,7 @@ def generate(directory: Path, total_bytes: int, seed: int = 7) -> dict[str, Path
                     b'"key": "%s"}\n' % (own, own))
         return None
 
-    author_lines = templates(str(AUTHORS_SLICE), "ol_devinstance_authors.txt")
+    author_lines = templates(str(authors_dump.resolve()), "ol_devinstance_authors.txt")
     counts["authors"] = write("authors", author_lines, b"/authors/OL%dA")
     counts["works"] = write("works", templates("ol_devinstance_works.txt"), b"/works/OL%dW",
                             redirect_or_delete)
@@ -231,6 +229,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gigabytes", type=float, default=2.0, help="size of the generated dumps together")
+    parser.add_argument("--authors-dump", type=Path, required=True,
+                        help="lines of Open Library's authors dump the generated authors are modelled on")
     parser.add_argument("--gzip", action="store_true", help="also extract the same dumps gzip-compressed")
     parser.add_argument("--load-items", type=int, default=20_000,
                         help="books, and ratings, written per load run")
@@ -238,7 +238,7 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="bookrec-bench-etl-"))
     try:
         started = time.perf_counter()
-        paths = generate(directory, int(args.gigabytes * 1e9))
+        paths = generate(directory, int(args.gigabytes * 1e9), args.authors_dump)
         os.sync()  # the generator's writes are not the extractor's to wait for
         print(f"[generate] {sum(p.stat().st_size for p in paths.values()) / 1e9:.2f} GB in "
               f"{time.perf_counter() - started:.1f}s in {directory}")
