@@ -118,9 +118,10 @@ ETL_ARGS ?=
 bench-etl: deps ## extract and load throughput benchmark (ETL_ARGS="--gigabytes 0.01 --load-items 500" is quick)
 	$(PY) -m bench.etl.bench_etl --authors-dump $(SEARCH_AUTHORS) $(ETL_ARGS)
 
-bench-alb: deps ## the local ALB's (HAProxy's) added latency and GET /books/{id} throughput (needs `make up`)
+ALB_ARGS ?=
+bench-alb: deps ## the local ALB's (HAProxy's) added latency and GET /books/{id} throughput (needs `make up`; ALB_ARGS="--requests 300 --duration 2" is quick)
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk missing: throughput skipped"
-	$(PY) -m bookrec_local.bench_alb
+	$(PY) -m bookrec_local.bench_alb $(ALB_ARGS)
 
 BUDGET_ARGS ?=
 bench-budget: deps ## CPU us per request by part in search and recommendation; BUDGET_ARGS="--baseline REV" compares with REV

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import shutil
 import statistics
@@ -78,7 +79,9 @@ def haproxy_version(config: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-dir", type=Path, default=definitions.ROOT / ".run")
+    parser.add_argument("--state-dir", type=Path,
+                        default=Path(os.environ.get("BOOKREC_STATE_DIR", definitions.ROOT / ".run")),
+                        help="the stack's state directory (default $BOOKREC_STATE_DIR, else .run/)")
     parser.add_argument("--path", default="/books/OL827357W")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--duration", type=int, default=10)

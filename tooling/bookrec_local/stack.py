@@ -493,9 +493,7 @@ class Stack:
         return 0
 
     def run(self) -> None:
-        """Start in the foreground; Ctrl-C or SIGTERM stops everything this started."""
-        self.up()
-        say("running; press Ctrl-C to stop")
+        """Start in the foreground; Ctrl-C or SIGTERM stops everything this started, while it starts too."""
         stopping = False
 
         def request_stop(signum, frame):
@@ -504,13 +502,15 @@ class Stack:
 
         signal.signal(signal.SIGTERM, request_stop)
         try:
+            self.up()
+            say("running; press Ctrl-C to stop")
             while not stopping:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             say("stopping")
-            self.down()
+            self.down(quiet=True)
 
 
 def from_environment(**overrides: Any) -> Stack:
@@ -558,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as error:
         say(f"error: {error}")
         return 1
+    except KeyboardInterrupt:  # during `up`: what had started is stopped already
+        say("interrupted")
+        return 130
     return 0
 
 
