@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -58,3 +59,28 @@ def rate(tables, moto_endpoint):
             return await store.change(book_id, user_id, stars, utc_now())
 
     return lambda book_id, user_id, stars: asyncio.run(change(book_id, user_id, stars))
+
+
+class FailingAfter:
+    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went
+    through."""
+
+    def __init__(self, client, calls: int) -> None:
+        self.client, self.left = client, calls
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **kwargs):
+        with self.lock:
+            self.left -= 1
+            if self.left < 0:
+                raise ConnectionError("connection dropped")
+        return self.client.transact_write_items(**kwargs)
+
+
+@pytest.fixture
+def failing_after() -> type[FailingAfter]:
+    """FailingAfter(client, calls): a DynamoDB client whose connection drops after `calls` transactions."""
+    return FailingAfter

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -128,32 +127,13 @@ def test_a_killed_load_resumes_to_the_same_final_table(tables, dynamodb, real_bo
     assert table_state(dynamodb, tables["books"]) == expected and len(expected) == total
 
 
-class FailingAfter:
-    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went
-    through."""
-
-    def __init__(self, client, calls: int) -> None:
-        self.client, self.left = client, calls
-        self.lock = threading.Lock()
-
-    def __getattr__(self, name):
-        return getattr(self.client, name)
-
-    def transact_write_items(self, **kwargs):
-        with self.lock:
-            self.left -= 1
-            if self.left < 0:
-                raise ConnectionError("connection dropped")
-        return self.client.transact_write_items(**kwargs)
-
-
-def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(tables, dynamodb, real_books,
+def test_an_interrupted_load_keeps_its_checkpoint_and_the_rerun_completes(failing_after, tables, dynamodb, real_books,
                                                                           tmp_path):
     source = head(real_books, tmp_path / "books.jsonl", 1000)
     checkpoint_file = tmp_path / "books.checkpoint"
     checkpoint = Checkpoint(checkpoint_file)
     with pytest.raises(ConnectionError):
-        loader(FailingAfter(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
+        loader(failing_after(dynamodb, 6), tables, writers=2).load(source, checkpoint, progress=quiet)
     saved = checkpoint.read(Tables(tables["books"], tables["ratings"]))
     assert saved is not None
     done = saved.lines_done

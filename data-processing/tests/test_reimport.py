@@ -245,26 +245,7 @@ def test_catalogue_attributes_the_source_dropped_go_and_the_aggregate_stays(tabl
     assert aggregate(book) == aggregate(rated) and book["created_at"] == rated["created_at"]
 
 
-class FailingAfter:
-    """The real client, raising (as a dropped connection would) once `calls` TransactWriteItems went
-    through."""
-
-    def __init__(self, client, calls: int) -> None:
-        self.client, self.left = client, calls
-        self.lock = threading.Lock()
-
-    def __getattr__(self, name):
-        return getattr(self.client, name)
-
-    def transact_write_items(self, **kwargs):
-        with self.lock:
-            self.left -= 1
-            if self.left < 0:
-                raise ConnectionError("connection dropped")
-        return self.client.transact_write_items(**kwargs)
-
-
-def test_an_interrupted_ratings_load_reconciles_its_books_when_it_resumes(tables, dynamodb, tmp_path):
+def test_an_interrupted_ratings_load_reconciles_its_books_when_it_resumes(failing_after, tables, dynamodb, tmp_path):
     books = [{"book_id": f"GB{n}", "title": f"Book {n}"} for n in range(1, 7)]
     assert etl("load", write_lines(tmp_path / "books.jsonl", books)).exit_code == 0
     ratings = [{"book_id": f"GB{1 + n % 6}", "user_id": f"gb-{n}", "rating": 1 + n % 5,
@@ -273,7 +254,7 @@ def test_an_interrupted_ratings_load_reconciles_its_books_when_it_resumes(tables
     checkpoint_file = tmp_path / "ratings.checkpoint"
     checkpoint = Checkpoint(checkpoint_file)
     with pytest.raises(ConnectionError):
-        loader(FailingAfter(dynamodb, 2), tables, writers=1).load(source, checkpoint, progress=quiet)
+        loader(failing_after(dynamodb, 2), tables, writers=1).load(source, checkpoint, progress=quiet)
     saved = checkpoint.read(Tables(tables["books"], tables["ratings"]))
     assert saved is not None
     done = saved.lines_done
