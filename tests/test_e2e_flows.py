@@ -11,19 +11,10 @@ import time
 import httpx
 import pytest
 
+from bookrec_local.identity import bearer
 from bookrec_local.procs import LOCAL_AWS_ENV
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def alb(stack: str):
-    with httpx.Client(base_url=stack, timeout=60) as client:
-        yield client
-
-
-def bearer(signed_in: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {signed_in['access_token']}"}
 
 
 def test_a_rating_invalidates_recommendations_and_the_rated_book_is_excluded(alb, stack_user):

@@ -15,22 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bookrec_local.identity import bearer
 from bookrec_local.procs import LOCAL_AWS_ENV
 
 pytestmark = pytest.mark.e2e
 
 BOOK = "OL827357W"  # Zen and the Art of Motorcycle Maintenance, seeded from the philosophy sample
 SEED = Path(__file__).resolve().parents[1] / "data-processing" / "seed"
-
-
-@pytest.fixture(scope="module")
-def alb(stack: str):
-    with httpx.Client(base_url=stack, timeout=60) as client:
-        yield client
-
-
-def bearer(signed_in: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {signed_in['access_token']}"}
 
 
 def etl(stack, *args) -> subprocess.CompletedProcess:

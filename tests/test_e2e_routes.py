@@ -38,12 +38,6 @@ def wait_ready(base: str, seconds: float = 30) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def alb(stack: str):
-    with httpx.Client(base_url=stack, timeout=30) as client:
-        yield client
-
-
 @pytest.mark.parametrize("method, path, body, owner", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
 def test_contract_route_reaches_its_owner(alb, method, path, body, owner):
     r = alb.request(method, path, json=body, headers={"X-Request-ID": "e2e-route-check"})

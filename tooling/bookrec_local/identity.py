@@ -71,6 +71,11 @@ def issue_token(endpoint: str, pool_id: str, client_id: str, username: str, admi
             "username": username}
 
 
+def bearer(signed_in: dict[str, str]) -> dict[str, str]:
+    """The Authorization header of an identity issue_token signed in."""
+    return {"Authorization": f"Bearer {signed_in['access_token']}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print an access token for a local user (the stack must be up).")
     parser.add_argument("user")
