@@ -59,8 +59,10 @@ def test_make_up_status_bench_alb_and_down(tmp_path):
 
 def test_make_run_serves_until_interrupted(tmp_path):
     env = environment(tmp_path / "state")
+    # As from a terminal: Ctrl-C interrupts, even when this suite runs where SIGINT is ignored (a background job).
     run = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         ready = tmp_path / "state" / "env.json"  # written once every service is ready
         wait_until(lambda: ready.exists() or run.poll() is not None, 600, "make run's stack")
