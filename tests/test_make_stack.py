@@ -72,5 +72,6 @@ def test_make_run_serves_until_interrupted(tmp_path):
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
+        make(env, "down")  # whatever a failed run left (its services run in their own sessions)
     assert "stopping" in output and "Traceback" not in output, output[-3000:]
     assert not answers("/health")
