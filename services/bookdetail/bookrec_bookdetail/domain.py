@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bookrec_bookdetail.models import Author, Book
-from bookrec_catalog.catalog import average, empty_distribution
+from bookrec_bookdetail.models import Author, Book, Series, ShelfCounts
+from bookrec_catalog.catalog import SHELVES, average, empty_distribution
 
 COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
 
@@ -40,4 +40,14 @@ def to_book(record: dict[str, Any]) -> Book:
         created_at=record.get("created_at"),
         updated_at=record.get("updated_at"),
         original_title=record.get("original_title"),
+        series=_series(record.get("series")),
+        shelf_counts=ShelfCounts(**{shelf: int(count) for shelf, count in (record.get("shelf_counts") or {}).items()
+                                    if shelf in SHELVES}),
     )
+
+
+def _series(stored: Any) -> Series | None:
+    if not isinstance(stored, dict) or not stored.get("name"):
+        return None
+    position = stored.get("position")
+    return Series(name=str(stored["name"]), position=float(position) if position is not None else None)

@@ -14,6 +14,20 @@ class Author(msgspec.Struct):
     name: str
 
 
+class Series(msgspec.Struct):
+    name: str
+    position: Annotated[float | None, msgspec.Meta(
+        description="the book's number in the series (1, 2, 2.5), null when the source gives none")] = None
+
+
+class ShelfCounts(msgspec.Struct):
+    """How many readers have the book on each shelf (exact, kept beside the rating aggregates)."""
+
+    want_to_read: int = 0
+    currently_reading: int = 0
+    read: int = 0
+
+
 class Book(msgspec.Struct):
     book_id: str
     title: str
@@ -32,6 +46,8 @@ class Book(msgspec.Struct):
     created_at: str | None
     updated_at: str | None
     original_title: str | None = None  # the title in its own language and script, when it differs
+    series: Series | None = None
+    shelf_counts: ShelfCounts = msgspec.field(default_factory=ShelfCounts)
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):

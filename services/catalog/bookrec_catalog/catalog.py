@@ -25,6 +25,8 @@ USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 USER_ID_RULE = "1..64 characters of A-Z a-z 0-9 _ . @ -"
 
 STARS = ("1", "2", "3", "4", "5")
+# The reading-log shelves a reader can put a book on (Open Library's three); a book is on at most one per reader.
+SHELVES = ("want_to_read", "currently_reading", "read")
 # DynamoDB refuses a sort key over 1,024 bytes, in secondary indexes too: title_norm (the title-prefix
 # index's sort key) is cut well under that, on a character boundary; the title itself stays whole.
 TITLE_KEY_BYTES = 512
