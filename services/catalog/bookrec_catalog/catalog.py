@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,6 +128,77 @@ def term_spans(text: str) -> list[tuple[str, int, int]]:
                         start = run.start() + at + i if at >= 0 else run.start()
                         spans.append((piece[i:i + size], start, start + size if at >= 0 else run.end()))
     return spans
+
+
+# A series note ends a goodbooks title: "(The Hunger Games, #1)", "(Discworld, #2; Rincewind #2)",
+# "(Nightfall, #1-2)". Its first entry is the series: a name, then "#" and the book's number in it.
+_SERIES_ENTRY = re.compile(r"^(?:Includes:\s*)?(?P<name>.*?)[\s,]*#\s*(?P<position>\d+(?:\.\d+)?)"
+                           r"(?P<rest>.*)$", re.DOTALL)
+# What after the number makes it no single position: a range (#1-3, #0.1 - 0.4, #1-4 + 3.5), or more
+# numbers (#4.1, #4.3; #0.5, 2.5). Anything else after it (", Part 1", ": Part 2 of 2") is left aside.
+_NOT_ONE_POSITION = re.compile(r"^\s*(?:[-\u2013+]\s*\d|,\s*#?\s*\d)")
+_RANGE_OF_ONE = re.compile(r"^\s*[-\u2013]\s*(?P<end>\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A book's series and its number in it (None: the source gives no single number, e.g. a box set)."""
+
+    name: str
+    position: int | float | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """As the book item stores it: `{"name", "position"}`, `position` absent when there is none."""
+        return {"name": self.name} if self.position is None else {"name": self.name, "position": self.position}
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+def _final_parenthetical(title: str) -> tuple[str, str] | None:
+    """(what precedes, what is inside) of the parenthetical ending `title` (nested ones kept whole)."""
+    text = title.rstrip()
+    if not text.endswith(")"):
+        return None
+    depth = 0
+    for at in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[at], 0)
+        if depth == 0:
+            return text[:at], text[at + 1:-1]
+    return None
+
+
+def parse_series_note(note: str) -> Series | None:
+    """The series a note names ("The Hunger Games, #1"; of several, "Discworld, #2; Rincewind #2", the
+    first), or None when it is no series note: no "#" followed by a number, or no name before it."""
+    entry = _SERIES_ENTRY.match(note.split(";", 1)[0].strip())
+    if entry is None:
+        return None
+    name = " ".join(entry["name"].split()).rstrip(",:").strip()
+    if not has_word_character(name):
+        return None
+    rest = entry["rest"]
+    single = _RANGE_OF_ONE.match(rest)
+    if single is not None and single["end"] == entry["position"]:  # "#1-1": one book after all
+        rest = ""
+    position = None if _NOT_ONE_POSITION.match(rest) else _number(entry["position"])
+    return Series(name, position)
+
+
+def split_series(title: str) -> tuple[str, Series | None]:
+    """A title without its closing series note, and the series: "Catching Fire (The Hunger Games, #2)" ->
+    ("Catching Fire", Series("The Hunger Games", 2)). A title without one comes back as it was, with None:
+    a parenthetical without "#" and a number ("(Complete Collection)", "(Star Wars)") is no series note, nor
+    is a "#" outside one ("Saga #1"); a title that is nothing but a note keeps it."""
+    parts = _final_parenthetical(title)
+    if parts is None or "#" not in parts[1]:
+        return title, None
+    series = parse_series_note(parts[1])
+    bare = " ".join(parts[0].split())
+    if series is None or not has_word_character(bare):
+        return title, None
+    return bare, series
 
 
 def has_word_character(text: str) -> bool:
