@@ -15,7 +15,15 @@ from bookrec_common.clients import dynamodb_client, http_session, redis_client_f
 from bookrec_common.ratelimit import limiters_for
 from bookrec_common.service import ReadinessCheck, create_service_app
 from bookrec_ratings.invalidation import RecommendationInvalidator
-from bookrec_ratings.routes import book_ratings, delete_rating, rate_book, user_ratings
+from bookrec_ratings.routes import (
+    book_ratings,
+    delete_rating,
+    rate_book,
+    shelve_book,
+    unshelve_book,
+    user_ratings,
+    user_shelf_listing,
+)
 from bookrec_ratings.settings import RatingsSettings, get_settings
 from bookrec_ratings.store import RatingStore
 
@@ -36,7 +44,7 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
             app.state.token_verifier = token_verifier(settings, http)
             app.state.rate_limiters = limiters_for(settings, redis, "rating_writes")
             app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,
-                                            settings.write_max_attempts)
+                                            settings.write_max_attempts, shelves_table=settings.shelves_table)
             app.state.invalidator = RecommendationInvalidator(
                 http, settings.recommendation_url, settings.internal_token, settings.invalidation_timeout,
                 settings.invalidation_retries)
@@ -50,11 +58,12 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
 
     return create_service_app(
         settings,
-        [rate_book, delete_rating, book_ratings, user_ratings],
+        [rate_book, delete_rating, book_ratings, user_ratings, shelve_book, unshelve_book, user_shelf_listing],
         lifespan=[clients],
         dependencies={"ratings": Provide(provide_ratings, sync_to_thread=False),
                       "invalidator": Provide(provide_invalidator, sync_to_thread=False)},
         readiness=[ReadinessCheck("dynamodb", lambda app: app.state.ratings.ping())],
-        description="Ratings: rate books 1..5, with exact per-book aggregates; "
-                    "list a book's or a user's ratings.",
+        description="Ratings and shelves: rate books 1..5 and shelve them (want_to_read, currently_reading, "
+                    "read), with exact per-book aggregates and shelf counts; list a book's or a user's "
+                    "ratings and a reader's shelves.",
     )

@@ -1,10 +1,11 @@
-"""Rating arithmetic and the rules of a valid rating: pure, no I/O.
+"""Rating and shelf arithmetic, the rules of a valid rating and shelf: pure, no I/O.
 
 A book's aggregate is its per-star distribution; sum, count and average
-derive from it, so they can never disagree. A change is (previous, new)
-where either side may be absent: a new rating, a re-rating or a deletion.
-A deleted book takes only deletions of existing ratings, and has no
-aggregate to change.
+derive from it, so they can never disagree. Its shelf counts are readers per
+shelf. A change is (previous, new) where either side may be absent: a new
+rating, a re-rating or a deletion; a shelving, a move or an unshelving.
+A deleted book takes only removals of what readers had (a rating, a shelf),
+and has no counts to change.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Final
 
-from bookrec_catalog.catalog import STARS, average, is_book_id, is_user_id
+from bookrec_catalog.catalog import SHELVES, STARS, average, is_book_id, is_user_id
 
 MIN_RATING, MAX_RATING = int(STARS[0]), int(STARS[-1])
 # Timestamps are written by utc_now(): "2026-01-01T00:00:00.000000Z".
@@ -41,11 +42,69 @@ def kind_of(previous: int | None, new: int | None) -> ChangeKind:
     return ChangeKind.NEW if previous is None else ChangeKind.RERATING
 
 
-def allowed_on_deleted_book(previous: int | None, new: int | None) -> bool:
+def allowed_on_deleted_book(previous: object, new: object) -> bool:
     """Whether a change may touch a deleted book (its tombstone, or nothing once that expired): only the
-    removal of a rating that exists, so a reader can clear a book that is gone from their ratings;
-    nothing can be rated there."""
+    removal of a rating (or shelf entry) that exists, so a reader can clear a book that is gone from their
+    ratings and shelves; nothing can be rated or shelved there."""
     return previous is not None and new is None
+
+
+class Untouched(Enum):
+    """A part of a reader's change left as it is (a shelving touches no rating)."""
+
+    UNTOUCHED = "untouched"
+
+
+UNTOUCHED: Final = Untouched.UNTOUCHED
+
+
+def is_shelf(value: object) -> bool:
+    return isinstance(value, str) and value in SHELVES
+
+
+def user_shelf(user_id: str, shelf: str) -> str:
+    """The by-user-shelf index key of a reader's shelf ('#' is never in a user id)."""
+    return f"{user_id}#{shelf}"
+
+
+# Open Library's rule: rating a book that is on no shelf puts it on `read`.
+RATED_SHELF: Final = "read"
+
+
+def shelf_after_rating(shelf: str | None, new_rating: int | None) -> str | None:
+    """The shelf a book is on after its reader's rating change: `read` when it is rated from no shelf;
+    otherwise where it was (a removed rating leaves the shelf alone)."""
+    return RATED_SHELF if new_rating is not None and shelf is None else shelf
+
+
+class ShelvingKind(StrEnum):
+    SHELVED = "shelved"
+    MOVED = "moved"
+    UNCHANGED = "unchanged"
+    UNSHELVED = "unshelved"
+
+
+def shelving_kind(previous: str | None, new: str | None) -> ShelvingKind:
+    if new is None:
+        return ShelvingKind.UNSHELVED
+    if previous is None:
+        return ShelvingKind.SHELVED
+    return ShelvingKind.UNCHANGED if previous == new else ShelvingKind.MOVED
+
+
+def _moved(counts: dict[str, int], previous: str | None, new: str | None) -> dict[str, int]:
+    """One reader's entry moved from `previous` to `new` (None = absent); a count never goes below zero."""
+    moved = dict(counts)
+    if previous is not None:
+        moved[previous] = max(0, moved[previous] - 1)
+    if new is not None:
+        moved[new] += 1
+    return moved
+
+
+def _counts_of(stored: Any, keys: tuple[str, ...]) -> dict[str, int]:
+    stored = stored if isinstance(stored, dict) else {}
+    return {k: max(0, int(stored.get(k, 0))) for k in keys}
 
 
 @dataclass(frozen=True)
@@ -66,8 +125,7 @@ class RatingAggregate:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RatingAggregate:
-        stored = record.get("ratings_distribution") or {}
-        return cls({s: max(0, int(stored.get(s, 0))) for s in STARS})
+        return cls(_counts_of(record.get("ratings_distribution"), STARS))
 
     def holds(self, star: int) -> bool:
         """Whether a `star` rating is counted here (it must be, before one can be removed)."""
@@ -80,16 +138,33 @@ class RatingAggregate:
         rather than going negative: the caller detects that case with
         `holds` and reports it, and the user's change still goes through.
         """
-        distribution = dict(self.distribution)
-        if previous is not None:
-            distribution[str(previous)] = max(0, distribution[str(previous)] - 1)
-        if new is not None:
-            distribution[str(new)] += 1
-        return RatingAggregate(distribution)
+        return RatingAggregate(_moved(self.distribution, None if previous is None else str(previous),
+                                      None if new is None else str(new)))
 
 
-# A page boundary is the last item's key in the table and in both ratings indexes.
-CURSOR_KEYS = frozenset({"book_id", "user_id", "updated_at"})
+@dataclass(frozen=True)
+class ShelfCounts:
+    """How many readers have the book on each shelf; a reader's book is on one shelf at most."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SHELVES})
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ShelfCounts:
+        return cls(_counts_of(record.get("shelf_counts"), SHELVES))
+
+    def holds(self, shelf: str) -> bool:
+        return self.counts[shelf] > 0
+
+    def apply(self, previous: str | None, new: str | None) -> ShelfCounts:
+        """The counts after one reader's book moves from shelf `previous` to `new` (None = on none); a
+        removal the counts do not hold stays at zero (the caller reports it, as for stars)."""
+        return ShelfCounts(_moved(self.counts, previous, new))
+
+
+# A page boundary is the last item's whole key in its table and index: a ratings listing's (the by-user
+# and by-book-recent indexes share one shape), or a shelf's (by-user-shelf).
+RATINGS_CURSOR = frozenset({"book_id", "user_id", "updated_at"})
+SHELF_CURSOR = frozenset({"book_id", "user_id", "user_shelf", "shelved_at"})
 _FORGED = "cursor is not a paging token from this API"
 
 
@@ -106,11 +181,14 @@ def decode_cursor(cursor: str) -> dict[str, str]:
         key = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ValueError(_FORGED) from exc
-    if not isinstance(key, dict) or set(key) != CURSOR_KEYS:
+    if not isinstance(key, dict) or set(key) not in (RATINGS_CURSOR, SHELF_CURSOR):
         raise ValueError(_FORGED)
-    book_id, user_id, updated_at = key["book_id"], key["user_id"], key["updated_at"]
+    book_id, user_id = key["book_id"], key["user_id"]
+    moment = key.get("updated_at", key.get("shelved_at"))
     # The key goes to DynamoDB as ExclusiveStartKey: only values it could have produced itself.
     if not (is_book_id(book_id) and is_user_id(user_id)
-            and isinstance(updated_at, str) and TIMESTAMP.fullmatch(updated_at)):
+            and isinstance(moment, str) and TIMESTAMP.fullmatch(moment)):
+        raise ValueError(_FORGED)
+    if "user_shelf" in key and key["user_shelf"] not in {user_shelf(user_id, s) for s in SHELVES}:
         raise ValueError(_FORGED)
     return key

@@ -2,15 +2,17 @@
 
 Best effort by design: a failed invalidation is logged and counted, never
 turned into a failed rating (the cache entry expires by its TTL anyway).
-Each call names the accepted change it is for (book, `updated_at`, removed),
-so the recommender caches no list computed from ratings read before that
-change shows in the by-user index (eventually consistent on DynamoDB).
+Each call names the accepted change it is for (book, `updated_at` or
+`shelved_at`, removed, and `kind: "shelf"` for a shelving), so the recommender
+caches no list computed from ratings or shelves read before that change shows
+in their by-user index (eventually consistent on DynamoDB).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Literal
 
 import aiohttp
 from prometheus_client import Counter
@@ -79,13 +81,18 @@ class RecommendationInvalidator:
             raise InvalidationFailed(f"{type(exc).__name__}: {exc}") from exc
 
     async def invalidate(self, user_id: str, request_id: str, *, book_id: str | None = None,
-                         changed_at: str | None = None, removed: bool = False) -> bool:
-        """Tell the recommender; `book_id` and `changed_at` (the rating's `updated_at`, or when it was
-        removed) name the accepted change. True if it confirmed."""
+                         changed_at: str | None = None, removed: bool = False,
+                         kind: Literal["rating", "shelf"] = "rating") -> bool:
+        """Tell the recommender; `book_id` and `changed_at` (the rating's `updated_at`, the shelf entry's
+        `shelved_at`, or when it was removed) name the accepted change, `kind` which of the reader's tables
+        it is in (sent only for a shelf: a recommender that predates shelves reads a rating). True if it
+        confirmed."""
         if not self._base_url:
             return False
-        change = ({"book_id": book_id, "changed_at": changed_at, "removed": removed}
-                  if book_id and changed_at else None)
+        change: dict[str, object] | None = ({"book_id": book_id, "changed_at": changed_at, "removed": removed}
+                                            if book_id and changed_at else None)
+        if change is not None and kind == "shelf":
+            change["kind"] = kind
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),

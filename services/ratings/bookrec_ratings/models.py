@@ -6,12 +6,14 @@ from typing import Annotated
 
 import msgspec
 
-from bookrec_catalog.catalog import USER_ID, USER_ID_RULE, is_user_id
-from bookrec_ratings.domain import MAX_RATING, MIN_RATING
+from bookrec_catalog.catalog import SHELVES, USER_ID, USER_ID_RULE, is_user_id
+from bookrec_ratings.domain import MAX_RATING, MIN_RATING, is_shelf
 
 UserId = Annotated[str, msgspec.Meta(pattern=USER_ID.pattern, min_length=1, max_length=64,
                                      description=USER_ID_RULE)]
 Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="an integer 1..5")]
+SHELF_RULE = f"one of {', '.join(SHELVES)}"
+Shelf = Annotated[str, msgspec.Meta(description=SHELF_RULE, extra_json_schema={"enum": list(SHELVES)})]
 
 
 class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +49,8 @@ class BookRatings(msgspec.Struct):
     ratings_distribution: dict[str, int]
     ratings: list[BookRatingEntry]
     next_cursor: str | None
+    # Readers per shelf (want_to_read, currently_reading, read), exact like the aggregate beside it.
+    shelf_counts: dict[str, int]
 
 
 class UserRatingEntry(msgspec.Struct):
@@ -59,4 +63,38 @@ class UserRatings(msgspec.Struct):
     user_id: str
     count: int
     ratings: list[UserRatingEntry]
+    next_cursor: str | None
+
+
+class ShelveRequest(msgspec.Struct, forbid_unknown_fields=True):
+    shelf: Shelf
+
+    def __post_init__(self) -> None:
+        if not is_shelf(self.shelf):
+            raise ValueError(f"shelf must be {SHELF_RULE}")
+
+
+class ShelveResponse(msgspec.Struct):
+    book_id: str
+    user_id: str
+    shelf: str
+    previous_shelf: str | None
+    shelved_at: str
+
+
+class ShelfEntry(msgspec.Struct):
+    """A book on a reader's shelf; title null, authors empty: a book no longer in the catalogue."""
+
+    book_id: str
+    title: str | None
+    authors: list[str]
+    cover_id: int | None
+    shelved_at: str
+
+
+class ReaderShelf(msgspec.Struct):
+    user_id: str
+    shelf: str
+    count: int
+    items: list[ShelfEntry]
     next_cursor: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -16,13 +16,18 @@ from bookrec_common.context import request_id_of
 from bookrec_common.errors import Forbidden, NotFound, decode_strictly, invalid
 from bookrec_common.params import BookIdPath, UserIdPath, check_book_id, check_user_id
 from bookrec_common.ratelimit import rate_limit
-from bookrec_ratings.domain import decode_cursor, encode_cursor
+from bookrec_ratings.domain import ShelvingKind, decode_cursor, encode_cursor, is_shelf, user_shelf
 from bookrec_ratings.invalidation import RecommendationInvalidator
 from bookrec_ratings.models import (
+    SHELF_RULE,
     BookRatingEntry,
     BookRatings,
     RateRequest,
     RateResponse,
+    ReaderShelf,
+    ShelfEntry,
+    ShelveRequest,
+    ShelveResponse,
     UserRatingEntry,
     UserRatings,
 )
@@ -32,14 +37,16 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Cursor = Annotated[str | None, Parameter(max_length=512, description="next_cursor of the previous page")]
 
 
-def _start_key(cursor: str | None, owner_field: str, owner: str) -> dict[str, str] | None:
+def _start_key(cursor: str | None, owner: dict[str, str], moment: str = "updated_at") -> dict[str, str] | None:
+    """The cursor's key, if it is one of this listing: its owner (`owner`: field -> value) and its kind
+    (`moment`, the listing's time: a rating's updated_at, a shelf entry's shelved_at)."""
     if cursor is None:
         return None
     try:
         key = decode_cursor(cursor)
     except ValueError as exc:
         raise invalid("cursor", str(exc), "query", detail=str(exc)) from None
-    if key[owner_field] != owner:
+    if moment not in key or any(key.get(field) != value for field, value in owner.items()):
         raise invalid("cursor", "cursor of another listing", "query",
                       detail="cursor belongs to another listing")
     return key
@@ -95,17 +102,17 @@ async def delete_rating(request: Request, book_id: BookIdPath, user_id: UserIdPa
 async def book_ratings(book_id: BookIdPath, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> BookRatings:
     check_book_id(book_id)
-    start = _start_key(cursor, "book_id", book_id)
-    aggregate, page = await asyncio.gather(ratings.book_aggregate(book_id),
-                                           ratings.ratings_of_book(book_id, limit, start))
-    if aggregate is None:
+    start = _start_key(cursor, {"book_id": book_id})
+    counts, page = await asyncio.gather(ratings.book_counts(book_id), ratings.ratings_of_book(book_id, limit, start))
+    if counts is None:
         raise NotFound(f"book {book_id} not found", code="book_not_found")
+    aggregate = counts.aggregate
     return BookRatings(
         book_id=book_id, average_rating=aggregate.average, total_ratings=aggregate.count,
         ratings_distribution=aggregate.distribution,
         ratings=[BookRatingEntry(user_id=r["user_id"], rating=r["rating"], updated_at=r["updated_at"])
                  for r in page.items],
-        next_cursor=encode_cursor(page.last_key),
+        next_cursor=encode_cursor(page.last_key), shelf_counts=counts.shelves.counts,
     )
 
 
@@ -113,8 +120,63 @@ async def book_ratings(book_id: BookIdPath, ratings: NamedDependency[RatingStore
 async def user_ratings(user_id: UserIdPath, ratings: NamedDependency[RatingStore],
                        limit: Limit = 20, cursor: Cursor = None) -> UserRatings:
     check_user_id(user_id)
-    page = await ratings.ratings_of_user(user_id, limit, _start_key(cursor, "user_id", user_id))
+    page = await ratings.ratings_of_user(user_id, limit, _start_key(cursor, {"user_id": user_id}))
     items = [UserRatingEntry(book_id=r["book_id"], rating=r["rating"], updated_at=r["updated_at"])
              for r in page.items]
     return UserRatings(user_id=user_id, count=len(items), ratings=items,
                        next_cursor=encode_cursor(page.last_key))
+
+
+@put("/books/{book_id:str}/shelf", status_code=HTTP_201_CREATED, responses=None,
+     summary="Put a book on one of the token's user's shelves (want_to_read, currently_reading, read), "
+             "moving it from another: 201 new, 200 moved or already there", **_WRITE)
+async def shelve_book(request: Request, book_id: BookIdPath, data: JSONBody[ShelveRequest],
+                      principal: NamedDependency[Principal],
+                      ratings: NamedDependency[RatingStore],
+                      invalidator: NamedDependency[RecommendationInvalidator]) -> Response[ShelveResponse]:
+    check_book_id(book_id)
+    body: ShelveRequest = decode_strictly(await request.body(), ShelveRequest)
+    user_id = principal.subject
+    change = await ratings.shelve(book_id, user_id, body.shelf, utc_now())
+    entry = change.current_shelf or {}
+    if change.shelving is not ShelvingKind.UNCHANGED:
+        await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id,
+                                     changed_at=entry["shelved_at"], kind="shelf")
+    previous = change.previous_shelf["shelf"] if change.previous_shelf else None
+    result = ShelveResponse(book_id=book_id, user_id=user_id, shelf=body.shelf, previous_shelf=previous,
+                            shelved_at=entry["shelved_at"])
+    return Response(result, status_code=HTTP_200_OK if change.previous_shelf else HTTP_201_CREATED)
+
+
+@delete("/books/{book_id:str}/shelf", status_code=HTTP_204_NO_CONTENT,
+        summary="Take a book off the token's user's shelves (404 not_shelved when it is on none)", **_WRITE)
+async def unshelve_book(request: Request, book_id: BookIdPath, principal: NamedDependency[Principal],
+                        ratings: NamedDependency[RatingStore],
+                        invalidator: NamedDependency[RecommendationInvalidator]) -> None:
+    check_book_id(book_id)
+    removed_at = utc_now()
+    await ratings.shelve(book_id, principal.subject, None, removed_at)
+    await invalidator.invalidate(principal.subject, request_id_of(request.scope), book_id=book_id,
+                                 changed_at=removed_at, removed=True, kind="shelf")
+
+
+@get("/users/{user_id:str}/shelves/{shelf:str}", summary="A reader's shelf, most recently shelved first")
+async def user_shelf_listing(user_id: UserIdPath, shelf: Annotated[str, Parameter(description=SHELF_RULE)],
+                             ratings: NamedDependency[RatingStore],
+                             limit: Limit = 20, cursor: Cursor = None) -> ReaderShelf:
+    check_user_id(user_id)
+    if not is_shelf(shelf):
+        raise invalid("shelf", f"must be {SHELF_RULE}", "path", detail=f"{shelf!r} is not a shelf ({SHELF_RULE})")
+    start = _start_key(cursor, {"user_shelf": user_shelf(user_id, shelf)}, "shelved_at")
+    page = await ratings.shelf_of_user(user_id, shelf, limit, start)
+    books = await ratings.book_summaries([entry["book_id"] for entry in page.items])
+    items = [_shelf_entry(entry, books.get(entry["book_id"], {})) for entry in page.items]
+    return ReaderShelf(user_id=user_id, shelf=shelf, count=len(items), items=items,
+                       next_cursor=encode_cursor(page.last_key))
+
+
+def _shelf_entry(entry: dict[str, Any], book: dict[str, Any]) -> ShelfEntry:
+    gone = not book or "deleted_at" in book
+    return ShelfEntry(book_id=entry["book_id"], title=None if gone else book.get("title"),
+                      authors=[] if gone else [a.get("name", "") for a in book.get("authors", [])],
+                      cover_id=None if gone else book.get("cover_id"), shelved_at=entry["shelved_at"])

@@ -12,6 +12,7 @@ class RatingsSettings(AuthSettings):
     service_name: str = "ratings"
     books_table: str
     ratings_table: str
+    shelves_table: str
     # Where invalidations go: the recommender's private DNS name on AWS, its local port here.
     recommendation_url: str = ""
     internal_token: str = ""

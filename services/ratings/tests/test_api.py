@@ -28,7 +28,8 @@ def seed_books(dynamodb, tables):
 @pytest.fixture
 async def client(tables, dynamodb, recommender, issuer):
     seed_books(dynamodb, tables)
-    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
+    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"],
+                               shelves_table=tables["shelves"], access_log=False,
                                recommendation_url=recommender.url, internal_token="s3cret",
                                **issuer.settings())
     async with AsyncTestClient(create_app(settings)) as c:
@@ -187,7 +188,7 @@ async def test_unrated_book_has_zeros_not_404(client):
     body = (await client.get(f"/books/{OTHER}/ratings")).json()
     assert body == {"book_id": OTHER, "average_rating": 0.0, "total_ratings": 0,
                     "ratings_distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}, "ratings": [],
-                    "next_cursor": None}
+                    "next_cursor": None, "shelf_counts": {"want_to_read": 0, "currently_reading": 0, "read": 0}}
 
 
 async def test_book_and_user_listings_are_newest_first_with_cursor_paging(issuer, client):
@@ -253,7 +254,8 @@ async def test_a_cursor_from_another_book_is_refused(issuer, client):
 
 async def test_a_down_recommender_never_fails_a_rating(issuer, tables, dynamodb):
     seed_books(dynamodb, tables)
-    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
+    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"],
+                               shelves_table=tables["shelves"], access_log=False,
                                recommendation_url="http://127.0.0.1:9", internal_token="x",
                                **issuer.settings())
     before = failures()
@@ -317,7 +319,8 @@ async def test_an_admin_may_remove_another_users_rating(client, issuer, dynamodb
 async def test_writes_past_the_per_user_limit_are_429_shared_by_replicas(tables, dynamodb, issuer, redis_url,
                                                                         recommender):
     seed_books(dynamodb, tables)
-    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"], access_log=False,
+    settings = RatingsSettings(books_table=tables["books"], ratings_table=tables["ratings"],
+                               shelves_table=tables["shelves"], access_log=False,
                                recommendation_url=recommender.url, internal_token="s3cret",
                                redis_url=redis_url, rate_limit=3, **issuer.settings())
     async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:

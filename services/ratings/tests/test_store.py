@@ -54,7 +54,7 @@ def writes():
 
 
 def replica(client, tables, max_attempts: int) -> RatingStore:
-    return RatingStore(client, tables["books"], tables["ratings"], max_attempts=max_attempts)
+    return RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"], max_attempts=max_attempts)
 
 
 def stored_ratings(dynamodb, tables) -> dict[str, int]:
@@ -142,8 +142,8 @@ class InterruptedStore(RatingStore):
         super().__init__(*args, **kwargs)
         self._interrupt = interrupt
 
-    async def _read(self, book_id, user_id):
-        snapshot = await super()._read(book_id, user_id)
+    async def _read(self, *args):
+        snapshot = await super()._read(*args)
         if self._interrupt is not None:
             interrupt, self._interrupt = self._interrupt, None
             await asyncio.to_thread(interrupt)
@@ -160,7 +160,7 @@ async def test_an_aggregate_changed_between_read_and_write_is_re_read_not_overwr
                              ExpressionAttributeValues={":two": {"N": "2"}})
 
     async with dynamodb_client(settings) as client:
-        store = InterruptedStore(client, tables["books"], tables["ratings"],
+        store = InterruptedStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
                                  interrupt=another_writer_adds_two_fives)
         change = await store.change(BOOK, "alice", 3, utc_now())
     assert writes() == {"committed": 1, "attempts": 2, "conflicts": 1, "gave_up": 0}  # committed at its 2nd try
@@ -173,14 +173,14 @@ async def test_a_rating_changed_between_read_and_write_is_re_read_and_moved_by_t
                                                                                                    writes):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        other = RatingStore(client, tables["books"], tables["ratings"])
+        other = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         await other.change(BOOK, "alice", 1, utc_now())
         loop = asyncio.get_running_loop()
 
         def alice_re_rates_elsewhere():
             asyncio.run_coroutine_threadsafe(other.change(BOOK, "alice", 5, utc_now()), loop).result(10)
 
-        store = InterruptedStore(client, tables["books"], tables["ratings"],
+        store = InterruptedStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
                                  interrupt=alice_re_rates_elsewhere)
         change = await store.change(BOOK, "alice", 2, utc_now())
     assert writes()["conflicts"] == 1 and change.previous["rating"] == 5
@@ -193,7 +193,7 @@ async def test_books_without_or_with_partial_aggregates_get_complete_ones(race, 
     dynamodb.put_item(TableName=tables["books"], Item=to_item({"book_id": "OL9W", "title": "partial",
                                                                "ratings_distribution": {"5": 2}}))
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         await store.change("OL8W", "alice", 4, utc_now())
         await store.change("OL9W", "alice", 4, utc_now())
     assert book(dynamodb, tables, "OL8W")["ratings_distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
@@ -209,7 +209,7 @@ async def test_deleting_a_rating_the_aggregate_never_counted_still_deletes_it(ra
     ghost = {"book_id": BOOK, "user_id": "ghost", "rating": 4, "created_at": stamp, "updated_at": stamp}
     dynamodb.put_item(TableName=tables["ratings"], Item=to_item(ghost))
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         change = await store.change(BOOK, "ghost", None, utc_now())
     assert change.previous["rating"] == 4 and stored_ratings(dynamodb, tables) == {}
     assert_aggregate_is(book(dynamodb, tables), {})
@@ -218,7 +218,7 @@ async def test_deleting_a_rating_the_aggregate_never_counted_still_deletes_it(ra
 async def test_unknown_book_and_absent_rating_are_not_found_and_write_nothing(race):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         with pytest.raises(NotFound) as unknown:
             await store.change("OL999W", "alice", 3, utc_now())
         with pytest.raises(NotFound) as absent:
@@ -235,7 +235,7 @@ def tombstone_of(book_id: str) -> dict:
 async def test_a_change_stamps_the_book_for_the_change_feed_with_its_own_time(race):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         now = utc_now()
         await store.change(BOOK, "alice", 4, now)
     stored = book(dynamodb, tables)
@@ -248,10 +248,10 @@ async def test_a_deleted_book_is_not_found_and_its_tombstone_is_left_as_it_is(ra
     dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
     before = book(dynamodb, tables)
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         with pytest.raises(NotFound) as rated:
             await store.change(BOOK, "alice", 3, utc_now())
-        assert await store.book_aggregate(BOOK) is None
+        assert await store.book_counts(BOOK) is None
     assert rated.value.code == "book_not_found"
     assert stored_ratings(dynamodb, tables) == {} and book(dynamodb, tables) == before
 
@@ -259,7 +259,7 @@ async def test_a_deleted_book_is_not_found_and_its_tombstone_is_left_as_it_is(ra
 async def test_a_rating_of_a_deleted_book_can_be_removed_and_the_tombstone_is_left_as_it_is(race, writes):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         await store.change(BOOK, "alice", 4, utc_now())
         await store.change(BOOK, "bob", 2, utc_now())
         dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
@@ -278,7 +278,7 @@ async def test_a_rating_of_a_deleted_book_can_be_removed_and_the_tombstone_is_le
 async def test_a_rating_of_a_book_whose_tombstone_expired_can_be_removed(race):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         await store.change(BOOK, "alice", 4, utc_now())
         dynamodb.delete_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}})  # what TTL does
         await store.change(BOOK, "alice", None, utc_now())
@@ -290,7 +290,7 @@ async def test_a_book_restored_while_a_rating_is_removed_from_its_tombstone_keep
                                                                                                   writes):
     dynamodb, tables, settings = race
     async with dynamodb_client(settings) as client:
-        store = RatingStore(client, tables["books"], tables["ratings"])
+        store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
         await store.change(BOOK, "alice", 4, utc_now())
         await store.change(BOOK, "bob", 2, utc_now())
         live = book(dynamodb, tables)
@@ -299,7 +299,7 @@ async def test_a_book_restored_while_a_rating_is_removed_from_its_tombstone_keep
         def the_book_is_restored():
             dynamodb.put_item(TableName=tables["books"], Item=to_item(live))
 
-        interrupted = InterruptedStore(client, tables["books"], tables["ratings"],
+        interrupted = InterruptedStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
                                        interrupt=the_book_is_restored)
         removed = await interrupted.change(BOOK, "alice", None, utc_now())
     assert writes()["conflicts"] == 1 and removed.aggregate is not None  # refused, re-read: a live book
@@ -319,7 +319,7 @@ async def test_a_book_deleted_between_read_and_write_is_not_found_and_nothing_is
         dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(book_id))
 
     async with dynamodb_client(settings) as client:
-        store = InterruptedStore(client, tables["books"], tables["ratings"],
+        store = InterruptedStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
                                  interrupt=the_etl_deletes_the_book)
         with pytest.raises(NotFound) as rated:
             await store.change(book_id, "alice", 3, utc_now())
