@@ -8,6 +8,7 @@ the reason, which the caller counts and writes to the rejects file.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,15 @@ from bookrec_catalog.catalog import (
     GOODBOOKS_ID,
     OPEN_LIBRARY_WORK_ID,
     STARS,
+    Series,
     cut_utf8,
     empty_distribution,
+    has_word_character,
     is_book_id,
     is_user_id,
     normalise_text,
+    parse_series_note,
+    split_series,
     with_derived_attributes,
 )
 from bookrec_etl import aggregates
@@ -33,6 +38,8 @@ MAX_SUBJECTS = 50
 MAX_ISBNS = 50
 MAX_ORIGINAL_TITLE_BYTES = 1024
 MAX_DESCRIPTION = 20_000  # characters; keeps every item far below DynamoDB's 400 KB
+MAX_SERIES_NAME_BYTES = 1024
+MAX_SERIES_POSITION = 100_000  # no series is longer; beyond it a "position" is some other number
 # DynamoDB refuses a sort key over 1,024 bytes and a partition key over 2,048, in secondary indexes too
 # (infrastructure/definitions/tables.json). Of the key attributes only title_norm can grow with the
 # input: bookrec_catalog.catalog.title_key cuts it. book_id, user_id and title_bucket are short by
@@ -247,6 +254,14 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(record.get("title"), str) or not record["title"].strip():
         raise Rejected("missing title")
     kept = {k: v for k, v in record.items() if v is not None}
+    # One rule for every source: a title's closing series note ("(The Hunger Games, #1)") is taken off the
+    # title and becomes its series, unless the record names its series itself (then its title is as given,
+    # so a record that went through here once, as a load's line has, comes out the same).
+    series = clean_series(kept.pop("series", None))
+    if series is None:
+        kept["title"], series = split_series(kept["title"])
+    if series is not None:
+        kept["series"] = series.as_record()
     if IMPORTED in kept:
         try:
             kept[IMPORTED] = imported = aggregates.distribution(kept[IMPORTED])
@@ -256,6 +271,40 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
         if any(whole[star] < imported[star] for star in STARS):
             raise Rejected("imported_distribution holds more ratings than ratings_distribution")
     return with_derived_attributes(kept, now=record.get("created_at") or import_stamp())
+
+
+def _series_position(value: Any) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise Rejected("malformed series: position is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Rejected("malformed series: position is not a number")
+    if not 0 <= value <= MAX_SERIES_POSITION:
+        raise Rejected(f"malformed series: position outside 0..{MAX_SERIES_POSITION:,}")
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def clean_series(value: Any) -> Series | None:
+    """A record's own `series`: {"name", "position"} (position a number, or absent or null when the source
+    has none), or a note such as "The Hunger Games, #2" (a bare name has no position). None when absent;
+    Rejected when it is there but is no series."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        note = " ".join(value.split())
+        if not note:
+            return None
+        return parse_series_note(note) or clean_series({"name": note})
+    if not isinstance(value, Mapping):
+        raise Rejected("malformed series: neither an object {name, position} nor a text")
+    name = value.get("name")
+    if not isinstance(name, str) or not has_word_character(name):
+        raise Rejected("malformed series: no name")
+    return Series(cut_utf8(" ".join(name.split()), MAX_SERIES_NAME_BYTES), _series_position(value.get("position")))
 
 
 def author(author_id: str | None, name: str) -> dict[str, str]:
@@ -310,6 +359,7 @@ def from_jsonl_row(row: Any) -> dict[str, Any]:
         "language": language_code(row.get("language")),
         "description": clean_text(row.get("description")),
         "cover_id": int(cover_id) if isinstance(cover_id, (int, str)) and str(cover_id).isdigit() else None,
+        "series": row.get("series"),
         # Only the replaced system's format carries an average; a bare count cannot give a sum. Its figure
         # has no individual ratings behind it: the imported part of the aggregate (aggregates.py). A row
         # without one says nothing about ratings (a re-import leaves the stored aggregate as it is).
@@ -330,9 +380,12 @@ def goodbooks_book_id(value: Any) -> str:
 
 
 def original_title(title: str | None, original: str | None) -> str | None:
-    """The original title when it says more than the title (another script, other words), else None."""
+    """The original title, as the source writes it, when it says more than the title (another script, other
+    words), else None. Series notes say nothing more: "Fallen Too Far (Too Far, #1)" is no other title
+    than "Fallen Too Far (Rosemary Beach, #1; Too Far, #1)"."""
     original = " ".join((original or "").split())
-    if not original or not title or normalise_text(original) == normalise_text(title):
+    if not original or not title or \
+            normalise_text(split_series(original)[0]) == normalise_text(split_series(title)[0]):
         return None
     return cut_utf8(original, MAX_ORIGINAL_TITLE_BYTES)
 
