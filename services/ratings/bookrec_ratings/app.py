@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from bookrec_common.activity import ActivityLog
 from bookrec_common.auth import token_verifier
 from bookrec_common.clients import dynamodb_client, http_session, redis_client_for
 from bookrec_common.ratelimit import limiters_for
@@ -43,6 +44,7 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
             redis = await stack.enter_async_context(redis_client_for(settings))
             app.state.token_verifier = token_verifier(settings, http)
             app.state.rate_limiters = limiters_for(settings, redis, "rating_writes")
+            app.state.activity = ActivityLog(redis)
             app.state.ratings = RatingStore(dynamodb, settings.books_table, settings.ratings_table,
                                             settings.write_max_attempts, shelves_table=settings.shelves_table)
             app.state.invalidator = RecommendationInvalidator(
@@ -56,12 +58,16 @@ def create_app(settings: RatingsSettings | None = None) -> Litestar:
     def provide_invalidator(state: State) -> RecommendationInvalidator:
         return state.invalidator
 
+    def provide_activity(state: State) -> ActivityLog:
+        return state.activity
+
     return create_service_app(
         settings,
         [rate_book, delete_rating, book_ratings, user_ratings, shelve_book, unshelve_book, user_shelf_listing],
         lifespan=[clients],
         dependencies={"ratings": Provide(provide_ratings, sync_to_thread=False),
-                      "invalidator": Provide(provide_invalidator, sync_to_thread=False)},
+                      "invalidator": Provide(provide_invalidator, sync_to_thread=False),
+                      "activity": Provide(provide_activity, sync_to_thread=False)},
         readiness=[ReadinessCheck("dynamodb", lambda app: app.state.ratings.ping())],
         description="Ratings and shelves: rate books 1..5 and shelve them (want_to_read, currently_reading, "
                     "read), with exact per-book aggregates and shelf counts; list a book's or a user's "

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from bookrec_catalog.catalog import SHELVES, USER_ID, USER_ID_RULE, is_user_id
-from bookrec_ratings.domain import MAX_RATING, MIN_RATING, is_shelf
+from bookrec_ratings.domain import MAX_RATING, MIN_RATING
 
 UserId = Annotated[str, msgspec.Meta(pattern=USER_ID.pattern, min_length=1, max_length=64,
                                      description=USER_ID_RULE)]
 Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="an integer 1..5")]
 SHELF_RULE = f"one of {', '.join(SHELVES)}"
-Shelf = Annotated[str, msgspec.Meta(description=SHELF_RULE, extra_json_schema={"enum": list(SHELVES)})]
+# bookrec_catalog.catalog.SHELVES spelled as a type, so a wrong shelf is named by its field (test_models).
+Shelf = Literal["want_to_read", "currently_reading", "read"]
 
 
 class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,10 +69,12 @@ class UserRatings(msgspec.Struct):
 
 class ShelveRequest(msgspec.Struct, forbid_unknown_fields=True):
     shelf: Shelf
+    # As in a rating: absent or null, the token's user; given, it must be that user (else 403).
+    user_id: UserId | None = None
 
     def __post_init__(self) -> None:
-        if not is_shelf(self.shelf):
-            raise ValueError(f"shelf must be {SHELF_RULE}")
+        if self.user_id is not None and not is_user_id(self.user_id):
+            raise ValueError(f"user_id must be {USER_ID_RULE}")
 
 
 class ShelveResponse(msgspec.Struct):

@@ -11,6 +11,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from bookrec_catalog.catalog import utc_now
+from bookrec_common.activity import ActivityLog
 from bookrec_common.auth import Principal, require_principal
 from bookrec_common.context import request_id_of
 from bookrec_common.errors import Forbidden, NotFound, decode_strictly, invalid
@@ -53,9 +54,9 @@ def _start_key(cursor: str | None, owner: dict[str, str], moment: str = "updated
 
 
 def _acting_as(principal: NamedDependency[Principal], user_id: str, may_moderate: bool = False) -> str:
-    """Users write only their own ratings (admins may also remove others')."""
+    """Users write only their own ratings and shelves (admins may also remove others' ratings)."""
     if user_id != principal.subject and not (may_moderate and principal.is_admin):
-        raise Forbidden(f"the token's user ({principal.subject}) may not change the ratings of {user_id!r}",
+        raise Forbidden(f"the token's user ({principal.subject}) may not change what {user_id!r} wrote",
                         code="user_mismatch")
     return user_id
 
@@ -70,7 +71,8 @@ _WRITE: dict[str, Any] = {"dependencies": {"principal": Provide(require_principa
 async def rate_book(request: Request, book_id: BookIdPath, data: JSONBody[RateRequest],
                     principal: NamedDependency[Principal],
                     ratings: NamedDependency[RatingStore],
-                    invalidator: NamedDependency[RecommendationInvalidator]) -> Response[RateResponse]:
+                    invalidator: NamedDependency[RecommendationInvalidator],
+                    activity: NamedDependency[ActivityLog]) -> Response[RateResponse]:
     check_book_id(book_id)
     body: RateRequest = decode_strictly(await request.body(), RateRequest)
     user_id = _acting_as(principal, body.user_id or principal.subject)
@@ -78,6 +80,7 @@ async def rate_book(request: Request, book_id: BookIdPath, data: JSONBody[RateRe
     written = change.current or {}
     await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id,
                                  changed_at=written.get("updated_at"))
+    await activity.record(book_id, user_id, written["updated_at"])
     result = RateResponse(book_id=book_id, user_id=user_id, rating=body.rating,
                           previous_rating=change.previous["rating"] if change.previous else None,
                           created_at=written["created_at"], updated_at=written["updated_at"])
@@ -133,15 +136,17 @@ async def user_ratings(user_id: UserIdPath, ratings: NamedDependency[RatingStore
 async def shelve_book(request: Request, book_id: BookIdPath, data: JSONBody[ShelveRequest],
                       principal: NamedDependency[Principal],
                       ratings: NamedDependency[RatingStore],
-                      invalidator: NamedDependency[RecommendationInvalidator]) -> Response[ShelveResponse]:
+                      invalidator: NamedDependency[RecommendationInvalidator],
+                      activity: NamedDependency[ActivityLog]) -> Response[ShelveResponse]:
     check_book_id(book_id)
     body: ShelveRequest = decode_strictly(await request.body(), ShelveRequest)
-    user_id = principal.subject
+    user_id = _acting_as(principal, body.user_id or principal.subject)
     change = await ratings.shelve(book_id, user_id, body.shelf, utc_now())
     entry = change.current_shelf or {}
     if change.shelving is not ShelvingKind.UNCHANGED:
         await invalidator.invalidate(user_id, request_id_of(request.scope), book_id=book_id,
                                      changed_at=entry["shelved_at"], kind="shelf")
+        await activity.record(book_id, user_id, entry["shelved_at"])
     previous = change.previous_shelf["shelf"] if change.previous_shelf else None
     result = ShelveResponse(book_id=book_id, user_id=user_id, shelf=body.shelf, previous_shelf=previous,
                             shelved_at=entry["shelved_at"])

@@ -7,14 +7,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bookrec_catalog.catalog import SHELVES
 from bookrec_ratings.domain import (
     ChangeKind,
     RatingAggregate,
+    ShelfCounts,
+    ShelvingKind,
     allowed_on_deleted_book,
     decode_cursor,
     encode_cursor,
     is_rating,
+    is_shelf,
     kind_of,
+    shelf_after_rating,
+    shelving_kind,
+    user_shelf,
 )
 
 stars = st.integers(min_value=1, max_value=5)
@@ -126,3 +133,82 @@ def test_a_cursor_with_values_this_api_never_produces_is_refused(changed):
 def test_a_cursor_that_is_not_a_token_is_refused(cursor):
     with pytest.raises(ValueError):
         decode_cursor(cursor)
+
+
+# Shelves
+
+shelves = st.sampled_from(SHELVES)
+
+
+@given(st.none() | shelves, st.none() | stars)
+def test_a_rating_puts_a_book_on_no_shelf_on_read_and_leaves_any_other_shelf(shelf, rating):
+    after = shelf_after_rating(shelf, rating)
+    if rating is not None and shelf is None:
+        assert after == "read"
+    else:
+        assert after == shelf  # already shelved, or a removed rating: the shelf stays
+
+
+def test_kind_of_a_shelving():
+    assert [shelving_kind(None, "read"), shelving_kind("read", "want_to_read"), shelving_kind("read", "read"),
+            shelving_kind("read", None)] == [ShelvingKind.SHELVED, ShelvingKind.MOVED, ShelvingKind.UNCHANGED,
+                                             ShelvingKind.UNSHELVED]
+
+
+@given(st.none() | shelves, st.none() | shelves)
+def test_a_deleted_book_takes_only_the_removal_of_an_existing_shelf_entry(previous, new):
+    assert allowed_on_deleted_book(previous, new) == (previous is not None and new is None)
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.none() | shelves), max_size=60))
+def test_any_sequence_of_shelvings_matches_counting_the_shelves_from_scratch(moves):
+    """Oracle: each shelf's readers, counted from the final entries."""
+    on: dict[int, str] = {}
+    counts = ShelfCounts()
+    for reader, shelf in moves:
+        previous = on.get(reader)
+        assert previous is None or counts.holds(previous)
+        counts = counts.apply(previous, shelf)
+        if shelf is None:
+            on.pop(reader, None)
+        else:
+            on[reader] = shelf
+    assert counts.counts == {s: list(on.values()).count(s) for s in SHELVES}
+
+
+def test_shelf_counts_from_a_record_tolerate_missing_shelves_and_never_go_negative():
+    assert ShelfCounts.from_record({"book_id": "OL1W"}).counts == {s: 0 for s in SHELVES}
+    partial = ShelfCounts.from_record({"shelf_counts": {"read": 2, "elsewhere": 9}})
+    assert partial.counts == {"want_to_read": 0, "currently_reading": 0, "read": 2}
+    assert not partial.holds("want_to_read") and partial.apply("want_to_read", None) == partial
+
+
+@pytest.mark.parametrize("value", ["read", "want_to_read", "currently_reading"])
+def test_the_three_shelves_are_shelves(value):
+    assert is_shelf(value)
+
+
+@pytest.mark.parametrize("value", ["Read", "already_read", "", None, 1, "read "])
+def test_anything_else_is_not_a_shelf(value):
+    assert not is_shelf(value)
+
+
+def test_a_shelf_cursor_round_trips_and_names_its_shelf():
+    key = {"book_id": "OL1W", "user_id": "ada", "user_shelf": user_shelf("ada", "read"),
+           "shelved_at": "2026-01-01T00:00:00.000000Z"}
+    assert decode_cursor(encode_cursor(key)) == key
+
+
+@pytest.mark.parametrize("user_shelf_value", ["bob#read", "ada#unknown", "ada", "ada#read#read"])
+def test_a_shelf_cursor_naming_another_readers_or_no_shelf_is_refused(user_shelf_value):
+    key = {"book_id": "OL1W", "user_id": "ada", "user_shelf": user_shelf_value,
+           "shelved_at": "2026-01-01T00:00:00.000000Z"}
+    with pytest.raises(ValueError):
+        decode_cursor(encode_cursor(key))
+
+
+def test_a_cursor_mixing_a_rating_and_a_shelf_key_is_refused():
+    key = {"book_id": "OL1W", "user_id": "ada", "updated_at": "2026-01-01T00:00:00.000000Z",
+           "shelved_at": "2026-01-01T00:00:00.000000Z"}
+    with pytest.raises(ValueError):
+        decode_cursor(encode_cursor(key))

@@ -31,7 +31,7 @@ async def recorder():
     await runner.cleanup()
 
 
-async def test_a_rating_and_a_removal_are_named_with_their_time(recorder):
+async def test_ratings_shelvings_and_removals_are_named_with_their_time_and_kind(recorder):
     url, bodies = recorder
     async with http_session() as http:
         invalidator = RecommendationInvalidator(http, url, "token", timeout=2, retries=0)
@@ -40,8 +40,15 @@ async def test_a_rating_and_a_removal_are_named_with_their_time(recorder):
         assert await invalidator.invalidate("ada", "req-2", book_id="GB5",
                                             changed_at="2026-12-02T09:01:00.000000Z", removed=True)
         assert await invalidator.invalidate("ada", "req-3")  # no change known: no body, as before
+        assert await invalidator.invalidate("ada", "req-4", book_id="GB6", kind="shelf",
+                                            changed_at="2026-12-02T09:02:00.000000Z")
+        assert await invalidator.invalidate("ada", "req-5", book_id="GB6", kind="shelf",
+                                            changed_at="2026-12-02T09:03:00.000000Z", removed=True)
     assert [json.loads(body) if body else None for body in bodies] == [
         {"book_id": "GB5", "changed_at": "2026-12-02T09:00:00.000000Z", "removed": False},
         {"book_id": "GB5", "changed_at": "2026-12-02T09:01:00.000000Z", "removed": True},
         None,
+        # A shelving says so; a rating's body is as it was (no kind), as recommenders before shelves read it.
+        {"book_id": "GB6", "changed_at": "2026-12-02T09:02:00.000000Z", "removed": False, "kind": "shelf"},
+        {"book_id": "GB6", "changed_at": "2026-12-02T09:03:00.000000Z", "removed": True, "kind": "shelf"},
     ]

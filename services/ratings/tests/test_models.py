@@ -1,13 +1,15 @@
-"""The rate request body accepts exactly what the contract says, decoded as the handler decodes it; no I/O."""
+"""The rate and shelve request bodies: exactly what the contract says, decoded as the handler does; no I/O."""
 
 import json
 import string
+from typing import get_args
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bookrec_catalog.catalog import SHELVES
 from bookrec_common.errors import ValidationFailed, decode_strictly
-from bookrec_ratings.models import RateRequest
+from bookrec_ratings.models import RateRequest, Shelf, ShelveRequest
 
 USER_ID_CHARACTERS = set(string.ascii_letters + string.digits + "_.@-")
 json_values = st.recursive(
@@ -54,3 +56,18 @@ def test_missing_and_unknown_fields_are_refused(body):
 def test_a_body_that_is_not_a_json_object_is_refused():
     for raw in (b"", b"[]", b"null", b"{", b'"alice"', b'{"user_id": "a", "rating": 3}{}'):
         assert accepted(raw) is None
+
+
+def test_the_shelf_type_is_the_catalogues_shelves():
+    assert get_args(Shelf) == SHELVES
+
+
+@given(st.one_of(st.sampled_from(SHELVES), json_values, st.text(max_size=20)))
+def test_a_shelving_is_accepted_exactly_for_the_three_shelves_and_a_wrong_one_is_named(shelf):
+    body = json.dumps({"shelf": shelf}).encode()
+    try:
+        request = decode_strictly(body, ShelveRequest)
+    except ValidationFailed as exc:
+        assert shelf not in SHELVES and [e["field"] for e in exc.errors or []] == ["shelf"]
+        return
+    assert shelf in SHELVES and request.shelf == shelf and request.user_id is None

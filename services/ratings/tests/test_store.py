@@ -54,7 +54,8 @@ def writes():
 
 
 def replica(client, tables, max_attempts: int) -> RatingStore:
-    return RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"], max_attempts=max_attempts)
+    return RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
+                       max_attempts=max_attempts)
 
 
 def stored_ratings(dynamodb, tables) -> dict[str, int]:
@@ -327,3 +328,154 @@ async def test_a_book_deleted_between_read_and_write_is_not_found_and_nothing_is
     assert stored_ratings(dynamodb, tables) == {}
     tombstone_left = book(dynamodb, tables, book_id)
     assert set(tombstone_left) == {"book_id", "deleted_at", "changed_at", "change_shard", "expires_at"}
+
+
+# Shelves: the same protocol, the shelf entry and the book's shelf counts in one transaction.
+
+def stored_shelves(dynamodb, tables) -> dict[tuple[str, str], str]:
+    items = dynamodb.scan(TableName=tables["shelves"], ConsistentRead=True)["Items"]
+    return {(i["book_id"]["S"], i["user_id"]["S"]): i["shelf"]["S"] for i in items}
+
+
+def shelf_counts_of(entries: dict[tuple[str, str], str], book_id: str = BOOK) -> dict[str, int]:
+    on = [shelf for (book, _), shelf in entries.items() if book == book_id]
+    return {shelf: on.count(shelf) for shelf in ("want_to_read", "currently_reading", "read")}
+
+
+def store_of(client, tables, **options) -> RatingStore:
+    return RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"], **options)
+
+
+async def test_shelving_moving_and_unshelving_keep_the_entry_and_the_counts_together(race, writes):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = store_of(client, tables)
+        shelved = await store.shelve(BOOK, "ada", "want_to_read", "2026-01-01T00:00:00.000000Z")
+        await store.shelve(BOOK, "bob", "want_to_read", utc_now())
+        moved = await store.shelve(BOOK, "ada", "currently_reading", "2026-01-02T00:00:00.000000Z")
+        before_same = book(dynamodb, tables)
+        same = await store.shelve(BOOK, "ada", "currently_reading", "2026-01-03T00:00:00.000000Z")
+        assert book(dynamodb, tables) == before_same  # nothing written, not even the change feed's stamp
+        removed = await store.shelve(BOOK, "bob", None, utc_now())
+    assert [c.shelving.value for c in (shelved, moved, same, removed)] == ["shelved", "moved", "unchanged",
+                                                                            "unshelved"]
+    assert moved.previous_shelf["shelf"] == "want_to_read" and moved.current_shelf["shelved_at"] == \
+        "2026-01-02T00:00:00.000000Z"
+    assert same.current_shelf["shelved_at"] == "2026-01-02T00:00:00.000000Z"  # when it was put there
+    assert stored_shelves(dynamodb, tables) == {(BOOK, "ada"): "currently_reading"}
+    stored = book(dynamodb, tables)
+    assert stored["shelf_counts"] == {"want_to_read": 0, "currently_reading": 1, "read": 0}
+    assert stored["rating_count"] == 0 and "ratings_distribution" in stored  # the aggregate untouched
+    entry = from_item(dynamodb.get_item(TableName=tables["shelves"], ConsistentRead=True,
+                                        Key={"book_id": {"S": BOOK}, "user_id": {"S": "ada"}})["Item"])
+    assert entry == {"book_id": BOOK, "user_id": "ada", "shelf": "currently_reading",
+                     "user_shelf": "ada#currently_reading", "shelved_at": "2026-01-02T00:00:00.000000Z"}
+    assert writes()["committed"] == 5  # five changes taken, one of which had nothing to write
+
+
+async def test_a_rating_puts_an_unshelved_book_on_read_and_leaves_a_shelved_one_where_it_is(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = store_of(client, tables)
+        rated = await store.change(BOOK, "ada", 4, utc_now())
+        await store.shelve(BOOK, "bob", "want_to_read", utc_now())
+        kept = await store.change(BOOK, "bob", 2, utc_now())
+        rerated = await store.change(BOOK, "ada", 5, utc_now())
+        await store.change(BOOK, "ada", None, utc_now())  # a removed rating leaves the shelf alone
+    assert rated.current_shelf["shelf"] == "read" and rated.shelf_counts.counts["read"] == 1
+    assert rated.current_shelf["shelved_at"] == rated.current["updated_at"]
+    assert kept.shelving.value == "unchanged" and kept.shelf_counts is None
+    assert rerated.shelving.value == "unchanged"
+    assert stored_shelves(dynamodb, tables) == {(BOOK, "ada"): "read", (BOOK, "bob"): "want_to_read"}
+    stored = book(dynamodb, tables)
+    assert stored["shelf_counts"] == {"want_to_read": 1, "currently_reading": 0, "read": 1}
+    assert_aggregate_is(stored, {"bob": 2})
+
+
+async def test_replicas_racing_shelvers_and_raters_keep_shelf_counts_equal_to_the_shelves(race, writes):
+    dynamodb, tables, settings = race
+    rng = random.Random(23)
+    shelves = ("want_to_read", "currently_reading", "read", None)
+    async with dynamodb_client(settings) as client:
+        replicas = [store_of(client, tables, max_attempts=400) for _ in range(4)]
+        await asyncio.gather(*(replicas[i % 4].shelve(BOOK, f"r{i}", shelves[i % 3], utc_now())
+                               for i in range(30)))
+
+        async def one(i: int) -> None:
+            user = f"r{rng.randrange(40)}"
+            if i % 3 == 0:
+                await replicas[i % 4].change(BOOK, user, rng.randint(1, 5), utc_now())
+                return
+            try:
+                await replicas[i % 4].shelve(BOOK, user, rng.choice(shelves), utc_now())
+            except NotFound as exc:  # unshelving a book that is on no shelf
+                assert exc.code == "not_shelved"
+
+        await asyncio.gather(*(one(i) for i in range(90)))
+    entries = stored_shelves(dynamodb, tables)
+    assert book(dynamodb, tables)["shelf_counts"] == shelf_counts_of(entries)
+    assert_aggregate_is(book(dynamodb, tables), stored_ratings(dynamodb, tables))
+    assert writes()["conflicts"] > 0  # the race really happened and was retried
+
+
+async def test_shelf_counts_changed_between_read_and_write_are_re_read_not_overwritten(race, writes):
+    dynamodb, tables, settings = race
+
+    def another_writer_counts_two_readers():
+        dynamodb.update_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}},
+                             UpdateExpression="SET shelf_counts = :c",
+                             ExpressionAttributeValues={":c": {"M": {"read": {"N": "2"}}}})
+
+    async with dynamodb_client(settings) as client:
+        store = InterruptedStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"],
+                                 interrupt=another_writer_counts_two_readers)
+        change = await store.shelve(BOOK, "ada", "read", utc_now())
+    assert writes() == {"committed": 1, "attempts": 2, "conflicts": 1, "gave_up": 0}
+    assert change.shelf_counts.counts == {"want_to_read": 0, "currently_reading": 0, "read": 3}
+    assert book(dynamodb, tables)["shelf_counts"] == change.shelf_counts.counts
+
+
+async def test_shelving_an_unknown_or_deleted_book_is_not_found_and_its_readers_may_only_unshelve(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = store_of(client, tables)
+        with pytest.raises(NotFound) as unknown:
+            await store.shelve("OL999W", "ada", "read", utc_now())
+        with pytest.raises(NotFound) as nothing:
+            await store.shelve(BOOK, "ada", None, utc_now())
+        await store.shelve(BOOK, "ada", "want_to_read", utc_now())
+        dynamodb.put_item(TableName=tables["books"], Item=tombstone_of(BOOK))
+        before = book(dynamodb, tables)
+        refused = []
+        for shelf in ("read", "want_to_read"):  # another shelf, and the one it is on
+            with pytest.raises(NotFound) as gone:
+                await store.shelve(BOOK, "ada", shelf, utc_now())
+            refused.append(gone.value.code)
+        with pytest.raises(NotFound) as rated:
+            await store.change(BOOK, "ada", 3, utc_now())
+        unshelved = await store.shelve(BOOK, "ada", None, utc_now())
+    assert (unknown.value.code, nothing.value.code, rated.value.code) == ("book_not_found", "not_shelved",
+                                                                          "book_not_found")
+    assert refused == ["book_not_found"] * 2
+    assert unshelved.shelving.value == "unshelved" and unshelved.shelf_counts is None
+    assert stored_shelves(dynamodb, tables) == {} and book(dynamodb, tables) == before
+
+
+async def test_a_shelving_stamps_the_book_for_the_change_feed_with_its_own_time(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        now = utc_now()
+        await store_of(client, tables).shelve(BOOK, "ada", "read", now)
+    stored = book(dynamodb, tables)
+    assert stored["changed_at"] == stored["updated_at"] == now and stored["change_shard"] == change_shard(BOOK)
+
+
+async def test_a_store_without_shelves_rates_as_before_and_shelves_nothing(race):
+    dynamodb, tables, settings = race
+    async with dynamodb_client(settings) as client:
+        store = RatingStore(client, tables["books"], tables["ratings"])
+        change = await store.change(BOOK, "ada", 4, utc_now())
+        with pytest.raises(RuntimeError):
+            await store.shelve(BOOK, "ada", "read", utc_now())
+    assert change.current_shelf is None and stored_shelves(dynamodb, tables) == {}
+    assert "shelf_counts" not in book(dynamodb, tables)
