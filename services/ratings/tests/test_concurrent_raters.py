@@ -2,9 +2,10 @@
 
 The service runs under granian with two worker processes (two replicas that
 share nothing but DynamoDB), against the serialised moto server, with
-invalidations going to a real HTTP recommender stand-in; the raters are
-concurrent aiohttp requests over real sockets. Afterwards the book's count,
-sum and distribution must equal the ground truth exactly.
+invalidations going to a real HTTP recommender stand-in; the raters (and
+shelvers) are concurrent aiohttp requests over real sockets. Afterwards the
+book's count, sum and distribution must equal the ground truth exactly, and
+its shelf counts the shelves table.
 """
 
 from __future__ import annotations
@@ -143,3 +144,45 @@ async def test_five_hundred_concurrent_writes_from_distinct_and_repeating_users_
         book = stored_book(dynamodb, tables, book_id)
         assert (book["rating_count"], book["rating_sum"]) == (len(stars), sum(stars)), book_id
         assert book["ratings_distribution"] == {str(s): stars.count(s) for s in range(1, 6)}
+
+
+async def test_concurrent_shelvers_movers_unshelvers_and_raters_leave_shelf_counts_equal_to_the_shelves(
+        ratings_service, issuer):
+    """Readers shelve, move between shelves, unshelve and rate (which shelves an unshelved book on `read`)
+    at once, on a few books over two replicas: each book's shelf_counts must equal its shelves table rows."""
+    url, dynamodb, tables, log = ratings_service
+    rng = random.Random(23)
+    users = [f"shelver{i}" for i in range(60)]
+    shelves = ("want_to_read", "currently_reading", "read")
+    first = [(user, rng.choice(BOOKS), rng.choice(shelves)) for user in users]
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=300)) as http:
+        rate, _ = raters(http, url, issuer)
+
+        async def shelve(user: str, book: str, shelf: str | None) -> int:
+            headers = issuer.headers(user)
+            if shelf is None:
+                async with http.delete(f"{url}/books/{book}/shelf", headers=headers) as r:
+                    return r.status
+            async with http.put(f"{url}/books/{book}/shelf", json={"shelf": shelf}, headers=headers) as r:
+                return r.status
+
+        assert set(await asyncio.gather(*(shelve(u, b, s) for u, b, s in first))) <= {200, 201}
+        mixed = []
+        for _ in range(240):
+            user, book, kind = rng.choice(users), rng.choice(BOOKS), rng.random()
+            if kind < 0.25:
+                mixed.append(rate(user, rng.randint(1, 5), book))
+            else:
+                mixed.append(shelve(user, book, None if kind < 0.45 else rng.choice(shelves)))
+        codes = await asyncio.gather(*mixed)
+    assert set(codes) <= {200, 201, 204, 404}, log.read_text()[-2000:]  # 404: unshelving what is on no shelf
+    rows = dynamodb.scan(TableName=tables["shelves"], ConsistentRead=True)["Items"]
+    on = [(row["book_id"]["S"], row["shelf"]["S"]) for row in rows]
+    assert len(on) == len({(row["book_id"]["S"], row["user_id"]["S"]) for row in rows})
+    for book_id in BOOKS:
+        counts = stored_book(dynamodb, tables, book_id).get("shelf_counts", {})
+        truth = {shelf: on.count((book_id, shelf)) for shelf in shelves}
+        assert {shelf: counts.get(shelf, 0) for shelf in shelves} == truth, book_id
+    assert codes.count(204) > 0 and dynamodb.scan(TableName=tables["ratings"], Select="COUNT")["Count"] > 0
