@@ -14,6 +14,9 @@ Books (the aggregate's parts: aggregates.py):
 - a live book that records no imported part (legacy) and a line that gives one: catalogue only; its rows
   are then counted and the line's imported part adopted (reconcile);
 - nothing different: no write at all (no change-feed stamp, no write units).
+A load never writes `shelf_counts` (the ratings service keeps them with the shelves): a live book's update
+leaves them out of what it sets and removes, and a new or revived book's Put drops a line's own (an
+exported table's counts have no shelves behind them here).
 
 Ratings: no item -> put conditioned on none; a stored rating older than the line (`updated_at`) -> put
 conditioned on `updated_at` as read; otherwise the line is skipped: a reader's newer rating stays.
@@ -32,9 +35,13 @@ from bookrec_etl import aggregates
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution
 
 FEED_ATTRIBUTES = frozenset({"changed_at", "change_shard", "deleted_at", "expires_at"})
-# Never part of the catalogue comparison: the aggregate, the feed's stamps, the key, and the record's
-# own timestamps (a line without them gets the file's time, which differs from file to file).
-NOT_CATALOGUE = aggregates.AGGREGATE_ATTRIBUTES | FEED_ATTRIBUTES | {"book_id", "created_at", "updated_at"}
+# What readers wrote onto a book beside its rating aggregate: the ratings service's alone, never a load's.
+READER_ATTRIBUTES = frozenset({"shelf_counts"})
+# Never part of the catalogue comparison (so never SET nor REMOVEd by a load): the aggregate, the readers'
+# shelf counts, the feed's stamps, the key, and the record's own timestamps (a line without them gets the
+# file's time, which differs from file to file).
+NOT_CATALOGUE = aggregates.AGGREGATE_ATTRIBUTES | READER_ATTRIBUTES | FEED_ATTRIBUTES | {
+    "book_id", "created_at", "updated_at"}
 LIVE = "attribute_exists(book_id) AND attribute_not_exists(deleted_at)"
 
 
@@ -119,6 +126,7 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     """The write of a book line `record` (derived attributes set) over `stored_item` (as read, or None)."""
     book_id = record["book_id"]
     imported = line_imported(record)
+    record = {k: v for k, v in record.items() if k not in READER_ATTRIBUTES}
     whole = to_item({**record, IMPORTED: imported or aggregates.zero(), **change_stamp(book_id, now)})
     if stored_item is None:
         return Plan("new", {"Put": {"TableName": table, "Item": whole,

@@ -4,8 +4,8 @@
   JSONL, goodbooks-10k books, genres and a ratings sample (gzip-compressed where large);
 - tests/data: a slice of the official Open Library authors dump (see tests/data/README.md).
 
-And `rate`: a reader's rating through the ratings service's own write path (its RatingStore), for the
-tests where the ETL must never lose what readers wrote.
+And `rate` and `shelve`: a reader's rating or shelving through the ratings service's own write path (its
+RatingStore), for the tests where the ETL must never lose what readers wrote.
 """
 
 from __future__ import annotations
@@ -55,10 +55,23 @@ def rate(tables, moto_endpoint):
 
     async def change(book_id: str, user_id: str, stars: int | None):
         async with dynamodb_client(ServiceSettings()) as client:
-            store = RatingStore(client, tables["books"], tables["ratings"])
+            store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
             return await store.change(book_id, user_id, stars, utc_now())
 
     return lambda book_id, user_id, stars: asyncio.run(change(book_id, user_id, stars))
+
+
+@pytest.fixture
+def shelve(tables, moto_endpoint):
+    """shelve(book_id, user_id, shelf or None) -> the ReaderChange: the ratings service's shelving (shelf entry
+    and the book's shelf_counts together), as a reader's API call makes it."""
+
+    async def change(book_id: str, user_id: str, shelf: str | None):
+        async with dynamodb_client(ServiceSettings()) as client:
+            store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
+            return await store.shelve(book_id, user_id, shelf, utc_now())
+
+    return lambda book_id, user_id, shelf: asyncio.run(change(book_id, user_id, shelf))
 
 
 class FailingAfter:

@@ -269,3 +269,34 @@ def test_an_interrupted_ratings_load_reconciles_its_books_when_it_resumes(failin
         assert stored_book(dynamodb, tables, f"GB{n}")["ratings_distribution"] == stars(
             **{f"s{star}": count for star, count in expected.items()})
     reconciled()
+
+
+def test_shelf_counts_survive_every_kind_of_reimport(tables, dynamodb, rate, shelve, tmp_path):
+    assert import_and_load(tmp_path, [{**ZEN, "subtitle": "An Inquiry", "avg_rating": 4.0,
+                                       "rating_count": 10}]).exit_code == 0
+    shelve(BOOK, "reader-1", "want_to_read")
+    shelve(BOOK, "reader-2", "currently_reading")
+    rate(BOOK, "reader-3", 5)  # on no shelf: rating it puts it on `read`
+    shelved = stored_book(dynamodb, tables)["shelf_counts"]
+    assert shelved == {"want_to_read": 1, "currently_reading": 1, "read": 1}
+    entries = dynamodb.scan(TableName=tables["shelves"], ConsistentRead=True)["Items"]
+
+    loads = ([ZEN],  # drops the subtitle: a catalogue attribute the source no longer has goes, nothing else
+             [{**ZEN, "cover_id": 9}],  # catalogue change only
+             [{**ZEN, "avg_rating": 4.0, "rating_count": 12}],  # the imported figure moves the aggregate
+             [{**ZEN, "avg_rating": 4.0, "rating_count": 12}])  # nothing different: nothing written
+    for rows in loads:
+        result = import_and_load(tmp_path, rows)
+        assert result.exit_code == 0, result.output
+        assert stored_book(dynamodb, tables)["shelf_counts"] == shelved, rows
+    book = stored_book(dynamodb, tables)
+    assert "subtitle" not in book and book["rating_count"] == 13
+    assert dynamodb.scan(TableName=tables["shelves"], ConsistentRead=True)["Items"] == entries
+    reconciled()
+
+
+def test_a_lines_own_shelf_counts_are_never_loaded(tables, dynamodb, tmp_path):
+    # An exported books table loaded into another: its counts have no shelves behind them there.
+    exported = {"book_id": BOOK, "title": ZEN["title"], "shelf_counts": {"read": 7}}
+    assert etl("load", write_lines(tmp_path / "books.jsonl", [exported])).exit_code == 0
+    assert "shelf_counts" not in stored_book(dynamodb, tables)
