@@ -40,7 +40,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -175,7 +175,7 @@ class ActivityLog:
 
     def __init__(self, redis: Any | None, *, prefix: str = "trending:", clock: Callable[[], float] = time.time,
                  depth: int = DEFAULT_DEPTH) -> None:
-        self._redis = redis
+        self._redis = self.redis = redis
         self._prefix = prefix
         self._clock = clock
         self.depth = depth
@@ -224,6 +224,11 @@ class ActivityLog:
         if pending:
             sent += await self._send(pending, now_hour)
         return sent
+
+    def horizon_stamp(self) -> str:
+        """The oldest event still counted anywhere, as the tables stamp it (what a rebuild must replay)."""
+        oldest = int(self._clock() // HOUR) * HOUR - self._keep
+        return datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     async def _send(self, events: Sequence[ActivityEvent], now_hour: int) -> int:
         assert self._redis is not None
