@@ -176,7 +176,7 @@ class ActivityLog:
     def __init__(self, redis: Any | None, *, prefix: str = "trending:", clock: Callable[[], float] = time.time,
                  depth: int = DEFAULT_DEPTH) -> None:
         self._redis = self.redis = redis
-        self._prefix = prefix
+        self.prefix = prefix
         self._clock = clock
         self.depth = depth
         self._keep = (max(WINDOW_HOURS) + MARGIN_HOURS) * HOUR
@@ -189,7 +189,7 @@ class ActivityLog:
         return self._redis is not None
 
     def _args(self, event: ActivityEvent, now_hour: int) -> list[Any]:
-        return [event.book_id, event.user_id, repr(event.at), now_hour, self._prefix, self._keep,
+        return [event.book_id, event.user_id, repr(event.at), now_hour, self.prefix, self._keep,
                 *WINDOW_HOURS]
 
     async def record(self, book_id: str, user_id: str, at: str) -> None:
@@ -242,7 +242,7 @@ class ActivityLog:
         """Move every window's start to the current hour: subtract the hours that left it. Idempotent and
         atomic (one script), so any process may call it; returns how many (book, hour) counts it subtracted."""
         assert self._redis is not None
-        return int(await self._roll(args=[int(self._clock() // HOUR), self._prefix, *WINDOW_HOURS]))
+        return int(await self._roll(args=[int(self._clock() // HOUR), self.prefix, *WINDOW_HOURS]))
 
     async def counts(self) -> ActivityCounts:
         """Roll, then read each window's top `depth` and the `now` candidates' daily history."""
@@ -251,8 +251,8 @@ class ActivityLog:
         hour = int(self._clock() // HOUR)
         async with self._redis.pipeline(transaction=False) as pipe:
             for hours in WINDOW_HOURS:
-                pipe.zrevrange(f"{self._prefix}win:{hours}", 0, self.depth - 1, withscores=True)
-            pipe.zrevrangebyscore(f"{self._prefix}win:24", "+inf", NOW_MIN_EVENTS, start=0, num=self.depth,
+                pipe.zrevrange(f"{self.prefix}win:{hours}", 0, self.depth - 1, withscores=True)
+            pipe.zrevrangebyscore(f"{self.prefix}win:24", "+inf", NOW_MIN_EVENTS, start=0, num=self.depth,
                                   withscores=True)
             replies = await pipe.execute()
         windows = {hours: [(_text(book), int(n)) for book, n in rows]
@@ -265,7 +265,7 @@ class ActivityLog:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for k in range(1, NOW_DAYS + 1):
                     for h in range(hour - 24 * k - 23, hour - 24 * k + 1):
-                        pipe.zmscore(f"{self._prefix}hour:{h}", books)
+                        pipe.zmscore(f"{self.prefix}hour:{h}", books)
                 scores = await pipe.execute()
             daily = [[0] * len(books) for _ in range(NOW_DAYS)]
             for index, row in enumerate(scores):
@@ -282,7 +282,7 @@ class ActivityLog:
         of about SHARE_SECONDS) is ours now, else the copy the holder stored (None: none yet). So each
         period one process pays for `counts` and every replica reads one key."""
         assert self._redis is not None
-        key = f"{self._prefix}counts"
+        key = f"{self.prefix}counts"
         if await lease.acquire() is not None:
             counts = await self.counts()
             await self._redis.set(key, counts.to_json(), ex=int(SHARE_SECONDS * 6))
@@ -293,11 +293,11 @@ class ActivityLog:
     async def complete(self) -> bool:
         """Whether the state was built from the tables and not lost since (the marker exists)."""
         assert self._redis is not None
-        return bool(await self._redis.exists(f"{self._prefix}state"))
+        return bool(await self._redis.exists(f"{self.prefix}state"))
 
     async def mark_complete(self) -> None:
         assert self._redis is not None
-        await self._redis.set(f"{self._prefix}state", str(self._clock()).encode())
+        await self._redis.set(f"{self.prefix}state", str(self._clock()).encode())
 
 
 def _text(value: bytes | str) -> str:
