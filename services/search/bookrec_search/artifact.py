@@ -45,16 +45,16 @@ from bookrec_search.parts import IndexParts
 
 KIND = "search-index"  # the artifact's name in the bucket (its key prefix) and in metrics
 MAGIC = b"BRSRCHIX"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the series of each book (`series`, `series_positions`)
 _HEADER = struct.Struct("<8sIIQQI")
 _BUFFER = struct.Struct("<QQ")
 ALIGN = 64
 _ALLOWED_GLOBALS = {("numpy._core.numeric", "_frombuffer"), ("numpy", "dtype")}
 _PER_BOOK = ("book_ids", "id_order", "signatures", "years", "language", "cover_ids", "rating_count",
-             "rating_sum", "title_order")
-_PARTS = frozenset((*_PER_BOOK, "languages", "titles", "title_norms", "authors", "vocabulary", "fields",
-                    "lengths", "average_lengths", "averaged_size", "combined", "lexicon", "original_titles",
-                    "isbns", "author_values", "subject_values"))
+             "rating_sum", "title_order", "series_positions")
+_PARTS = frozenset((*_PER_BOOK, "languages", "titles", "title_norms", "authors", "series", "vocabulary",
+                    "fields", "lengths", "average_lengths", "averaged_size", "combined", "lexicon",
+                    "original_titles", "isbns", "author_values", "subject_values"))
 
 
 class SnapshotError(UnreadableArtifact):
@@ -159,7 +159,7 @@ def plain(parts: IndexParts) -> dict[str, Any]:
         **{name: _arrays(getattr(parts, name))[0] for name in _PER_BOOK},
         "languages": list(parts.languages), "titles": text(parts.titles),
         "title_norms": text(parts.title_norms),
-        "authors": text(parts.authors), "vocabulary": parts.vocabulary,
+        "authors": text(parts.authors), "series": text(parts.series), "vocabulary": parts.vocabulary,
         "fields": [posting_lists(f) for f in parts.fields], "lengths": list(_arrays(*parts.lengths)),
         "average_lengths": [float(a) for a in parts.average_lengths],
         "averaged_size": int(parts.averaged_size),
@@ -185,7 +185,8 @@ def _parts_from(parts: Any) -> IndexParts:
     return IndexParts(
         **{name: parts[name] for name in _PER_BOOK}, languages=tuple(parts["languages"]),
         titles=TextColumn(*parts["titles"]), title_norms=TextColumn(*parts["title_norms"]),
-        authors=TextColumn(*parts["authors"]), vocabulary=parts["vocabulary"],
+        authors=TextColumn(*parts["authors"]), series=TextColumn(*parts["series"]),
+        vocabulary=parts["vocabulary"],
         fields=tuple(_posting_lists(f, len(by_id)) for f in parts["fields"]),
         lengths=tuple(parts["lengths"]),
         average_lengths=tuple(parts["average_lengths"]), averaged_size=parts["averaged_size"],

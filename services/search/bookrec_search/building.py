@@ -108,7 +108,8 @@ class IndexBuilder:
         self._occurrences = Occurrences()
         self._ids: list[str] = []
         self._title_norms: list[str] = []  # kept as strings until built: the title order sorts them
-        self._titles, self._authors = PackedText(), PackedText()
+        self._titles, self._authors, self._series = PackedText(), PackedText(), PackedText()
+        self._series_positions = array("d")
         self._languages: list[str] = []
         self._years, self._covers = array("i"), array("q")
         self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
@@ -129,6 +130,8 @@ class IndexBuilder:
         self._titles.append(document.title)
         self._title_norms.append(document.title_norm)
         self._authors.append(document.authors)
+        self._series.append(document.series)
+        self._series_positions.append(document.series_position)
         self._author_names.append(names_of(document.authors))
         self._subjects.append(document.subjects)
         self._languages.append(document.language)
@@ -160,7 +163,9 @@ class IndexBuilder:
         return IndexParts(
             book_ids=book_ids, id_order=np.argsort(book_ids, kind="stable").astype(np.int32),
             titles=self._titles.column(), title_norms=TextColumn.of(self._title_norms),
-            authors=self._authors.column(), signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),
+            authors=self._authors.column(), series=self._series.column(),
+            series_positions=np.frombuffer(self._series_positions, dtype=np.float64).copy(),
+            signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),
             years=np.frombuffer(self._years, dtype=np.int32).copy(),
             languages=tuple(codes), language=np.array([codes[c] for c in self._languages], dtype=np.int16),
             cover_ids=np.frombuffer(self._covers, dtype=np.int64).copy(),

@@ -6,7 +6,10 @@ Text is indexed and queried as `bookrec_catalog.catalog.search_terms` gives it:
 words of every script, normalised (NFKC, case folded, diacritics folded);
 scripts written without spaces (Chinese, Japanese, Thai...) as overlapping
 character pairs, documents also under each single character. A book's
-subtitle is part of its title field. Its `original_title` (its title in its
+subtitle is part of its title field, and so are its series' name and its number
+in it ("Catching Fire" with `series` {"name": "The Hunger Games", "position": 2}
+is found as "hunger games 2", and as its goodbooks title "Catching Fire (The
+Hunger Games, #2)", which held both). Its `original_title` (its title in its
 own script) is a field of its own, scored as a second title: a term counts
 through whichever of the two names it scores better in (see the scoring
 specification in services/search/README.md), so a book whose original title repeats its title does
@@ -29,6 +32,7 @@ from bookrec_catalog.catalog import normalise_text, search_terms
 
 NO_YEAR = int(np.iinfo(np.int32).min)
 NO_COVER = int(np.iinfo(np.int64).min)
+NO_POSITION = float("nan")  # a book with no series, or no number in its series
 NAME_SEPARATOR = "\x1f"
 
 
@@ -76,6 +80,29 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _series(record: Mapping[str, Any]) -> tuple[str, float]:
+    """(name, position) of the record's `series` ("", NaN without one; NaN position without a number)."""
+    series = record.get("series")
+    if not isinstance(series, Mapping) or not _text(series.get("name")).strip():
+        return "", NO_POSITION
+    position = series.get("position")
+    if isinstance(position, bool) or not isinstance(position, (int, float)) or not math.isfinite(position):
+        position = NO_POSITION
+    return " ".join(series["name"].split()), float(position)
+
+
+def series_summary(name: str, position: float) -> dict[str, Any] | None:
+    """The hit's `series`: {"name", "position"} (position None when the series gives no number), or None."""
+    return {"name": name, "position": None if math.isnan(position) else position} if name else None
+
+
+def _series_text(name: str, position: float) -> str:
+    """The series as the title field indexes it: "The Hunger Games 2", "Twilight 1.5", "Nightfall"."""
+    if math.isnan(position):
+        return name
+    return f"{name} {int(position) if position.is_integer() else position}"
+
+
 def _whole(value: Any, default: int, low: int = -2**62, high: int = 2**62) -> int:
     """An integer attribute, or `default` when it is missing, not a number or out of range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -94,6 +121,8 @@ class Document:
     subjects: tuple[str, ...]  # display strings
     tokens: tuple[list[str], list[str], list[str], list[str]]  # per field, in FIELDS order
     original_title_norm: str  # the normalised title in its own script, when it differs
+    series: str  # the series' display name ("" without one)
+    series_position: float  # the book's number in it (NaN without one)
     isbns: tuple[int, ...]  # valid ISBN-13s
     year: int
     language: str
@@ -111,18 +140,23 @@ class Document:
         title_norm = _text(record.get("title_norm")) or normalise_text(title)
         original_norm = normalise_text(original)
         authors = NAME_SEPARATOR.join(names)
+        series, position = _series(record)
+        series_text = _series_text(series, position)
         isbns = record.get("isbn_13")
         found = [isbn13_of(i) for i in isbns if isinstance(i, str)] if isinstance(isbns, list) else []
         isbn_numbers = tuple(sorted({int(i) for i in found if i}))
-        signature = hashlib.blake2b("\x1e".join([title, subtitle, original, title_norm, authors, *subjects,
-                                                 *map(str, isbn_numbers)]).encode(), digest_size=8).digest()
+        signature = hashlib.blake2b("\x1e".join([title, subtitle, original, title_norm, authors, series_text,
+                                                 *subjects, *map(str, isbn_numbers)]).encode(),
+                                    digest_size=8).digest()
         return cls(
             book_id=record["book_id"], title=title, title_norm=title_norm, authors=authors,
             subjects=tuple(subjects),
-            tokens=(tokens_of(title) + tokens_of(subtitle), [t for n in names for t in _shared_tokens(n)],
+            tokens=(tokens_of(title) + tokens_of(subtitle) + tokens_of(series_text),
+                    [t for n in names for t in _shared_tokens(n)],
                     [t for s in subjects for t in _shared_tokens(s)],
                     tokens_of(original) if original_norm else []),
             original_title_norm="" if original_norm in ("", normalise_text(title)) else original_norm,
+            series=series, series_position=position,
             isbns=isbn_numbers,
             year=_whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999),
             language=_text(record.get("language")), cover_id=_whole(record.get("cover_id"), NO_COVER),
@@ -151,7 +185,7 @@ def book_summary(record: Mapping[str, Any]) -> dict[str, Any]:
             "authors": _author_names(record),
             "first_publish_year": None if year == NO_YEAR else year,
             "avg_rating": round(total / count, 4) if count else 0.0, "rating_count": count,
-            "cover_id": None if cover == NO_COVER else cover}
+            "cover_id": None if cover == NO_COVER else cover, "series": series_summary(*_series(record))}
 
 
 def suggestion_key(record: Mapping[str, Any]) -> tuple:

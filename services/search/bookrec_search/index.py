@@ -21,7 +21,15 @@ from bookrec_catalog.catalog import normalise_text
 from bookrec_search import filtering, refresh
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
-from bookrec_search.documents import NO_COVER, NO_YEAR, id_array, isbn13_of, names_of, query_terms
+from bookrec_search.documents import (
+    NO_COVER,
+    NO_YEAR,
+    id_array,
+    isbn13_of,
+    names_of,
+    query_terms,
+    series_summary,
+)
 from bookrec_search.facets import FacetCount, FacetFilter, allowed, count
 from bookrec_search.filtering import SORTS, Filters
 from bookrec_search.lexicon import ABOVE_ANY_TEXT
@@ -119,7 +127,8 @@ class SearchIndex:
                 "first_publish_year": None if year == NO_YEAR else year,
                 "avg_rating": round(float(self.derived.avg_rating[position]), 4),
                 "rating_count": int(parts.rating_count[position]),
-                "cover_id": None if cover == NO_COVER else cover}
+                "cover_id": None if cover == NO_COVER else cover,
+                "series": series_summary(parts.series[position], float(parts.series_positions[position]))}
 
     def position_of(self, book_id: str) -> int | None:
         found = self.parts.positions(id_array([book_id]))[0]
@@ -135,10 +144,12 @@ class SearchIndex:
     def nbytes(self) -> int:
         p = self.parts
         arrays = (p.book_ids, p.id_order, p.signatures, p.years, p.language, p.cover_ids, p.rating_count,
-                  p.rating_sum, *p.lengths, p.title_order, self.suggestion_rank, self.block_tops)
+                  p.rating_sum, p.series_positions, *p.lengths, p.title_order, self.suggestion_rank,
+                  self.block_tops)
         vocabulary = sys.getsizeof(p.vocabulary) + sum(sys.getsizeof(t) for t in p.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(f.nbytes for f in (*p.fields, p.combined))
-                + self.derived.nbytes + p.titles.nbytes + p.title_norms.nbytes + p.authors.nbytes + vocabulary
+                + self.derived.nbytes + p.titles.nbytes + p.title_norms.nbytes + p.authors.nbytes
+                + p.series.nbytes + vocabulary
                 + p.lexicon.nbytes + p.isbns.nbytes + p.author_values.nbytes + p.subject_values.nbytes)
 
     # ---- facets ----------------------------------------------------------------------------------

@@ -83,6 +83,12 @@ class Facets(msgspec.Struct):
                     "20,000 of them, scaled to all matches")] = True
 
 
+class Series(msgspec.Struct):
+    name: str
+    position: Annotated[float | None, msgspec.Meta(
+        description="the book's number in the series (1, 2, 2.5), null when the source gives none")] = None
+
+
 class BookSummary(msgspec.Struct, omit_defaults=True):  # `highlights` only when asked for
     book_id: str
     title: str
@@ -92,6 +98,8 @@ class BookSummary(msgspec.Struct, omit_defaults=True):  # `highlights` only when
     rating_count: int
     cover_id: int | None
     score: float
+    series: Annotated[Series | None, msgspec.Meta(
+        description="the series the book belongs to and its number in it; null when none")]
     highlights: Highlights | None = None  # on request (`highlight`)
 
 

@@ -23,7 +23,8 @@ from bookrec_search.scoring import rating_columns
 class IndexParts:
     """The index's state, immutable: a change makes new parts sharing what it left alone.
 
-    Per book (at its position): `book_ids` (bytes; `id_order` sorts them), display text, `signatures`
+    Per book (at its position): `book_ids` (bytes; `id_order` sorts them), display text (the series' name
+    in `series`, "" for none, and the book's number in it in `series_positions`, NaN for none), `signatures`
     (of what shapes its postings and text), years, language codes (into `languages`), covers and rating
     aggregates. Per field (`scoring.FIELDS`), posting lists of term frequencies and each book's length,
     with the average lengths BM25 uses and how many books they were taken over; across fields, posting
@@ -35,6 +36,8 @@ class IndexParts:
     titles: TextColumn
     title_norms: TextColumn
     authors: TextColumn
+    series: TextColumn
+    series_positions: np.ndarray
     signatures: np.ndarray
     years: np.ndarray
     languages: tuple[str, ...]

@@ -85,6 +85,7 @@ def _without(parts: IndexParts, positions: np.ndarray) -> IndexParts:
     return IndexParts(
         book_ids=parts.book_ids[kept], id_order=order(parts.id_order), titles=parts.titles.taken(kept),
         title_norms=parts.title_norms.taken(kept), authors=parts.authors.taken(kept),
+        series=parts.series.taken(kept), series_positions=parts.series_positions[kept],
         signatures=parts.signatures[kept], years=parts.years[kept], languages=parts.languages,
         language=parts.language[kept], cover_ids=parts.cover_ids[kept],
         rating_count=parts.rating_count[kept], rating_sum=parts.rating_sum[kept],
@@ -124,7 +125,8 @@ def _updated_columns(parts: IndexParts, known: list[tuple[Document, int]],
 
 def _text_parts(parts: IndexParts) -> dict[str, Any]:
     return {"book_ids": parts.book_ids, "id_order": parts.id_order, "titles": parts.titles,
-            "title_norms": parts.title_norms, "authors": parts.authors, "signatures": parts.signatures,
+            "title_norms": parts.title_norms, "authors": parts.authors, "series": parts.series,
+            "series_positions": parts.series_positions, "signatures": parts.signatures,
             "vocabulary": parts.vocabulary, "fields": parts.fields, "lengths": parts.lengths,
             "average_lengths": parts.average_lengths, "averaged_size": parts.averaged_size,
             "combined": parts.combined, "title_order": parts.title_order, "lexicon": parts.lexicon,
@@ -178,6 +180,9 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
                                            [d.title_norm for d in added])
     signatures = np.concatenate([parts.signatures, np.array([d.signature for d in added], dtype=np.int64)])
     signatures[rewritten_at] = [d.signature for d, _ in rewritten]
+    series_positions = np.concatenate([parts.series_positions,
+                                       np.array([d.series_position for d in added], dtype=np.float64)])
+    series_positions[rewritten_at] = [d.series_position for d, _ in rewritten]
     # Title order: drop the moved documents, then insert each at its place among the others.
     moved = np.zeros(size, dtype=bool)
     moved[[p for _, p in batch]] = True
@@ -191,8 +196,9 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
             "title_norms": title_norms,
             "authors": parts.authors.updated({p: d.authors for d, p in rewritten},
                                             [d.authors for d in added]),
-            "signatures": signatures, "vocabulary": vocabulary, "fields": tuple(fields),
-            "lengths": tuple(lengths),
+            "series": parts.series.updated({p: d.series for d, p in rewritten}, [d.series for d in added]),
+            "series_positions": series_positions, "signatures": signatures, "vocabulary": vocabulary,
+            "fields": tuple(fields), "lengths": tuple(lengths),
             "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
             "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
             "isbns": isbns,

@@ -32,6 +32,7 @@ from bookrec_search.models import (
     Options,
     SearchRequest,
     SearchResponse,
+    Series,
     Year,
 )
 
@@ -57,8 +58,14 @@ def _live_index(live: LiveIndex) -> SearchIndex:
     return live.index
 
 
+def _book_summary(fields: dict[str, Any], score: float) -> BookSummary:
+    """A hit from the summary fields of the index (`SearchIndex.book`) or of a table item (`book_summary`)."""
+    series = fields.pop("series")
+    return BookSummary(**fields, score=score, series=Series(**series) if series else None)
+
+
 def _summary(index: SearchIndex, position: int, score: float) -> BookSummary:
-    return BookSummary(**index.book(position), score=round(score, 4))
+    return _book_summary(index.book(position), round(score, 4))
 
 
 def _facet_filter(options: Options) -> FacetFilter | None:
@@ -184,7 +191,7 @@ async def _autocomplete(live: LiveIndex, prefix: str, limit: int, field: str,
                                     limit=limit, source="index", items=items)
     # The index is loading or off: the same answer from the title-prefix GSI.
     total, best = await live.suggestions_from_table(normalised)
-    items = [BookSummary(**book_summary(r), score=0.0) for r in best[:limit]]
+    items = [_book_summary(book_summary(r), 0.0) for r in best[:limit]]
     return AutocompleteResponse(query=prefix, total=total, count=len(items), offset=0, limit=limit,
                                 source="dynamodb", items=items)
 

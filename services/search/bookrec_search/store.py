@@ -15,9 +15,11 @@ from bookrec_common.feed import ChangeFeed, count_read
 
 TITLE_PREFIX_INDEX = "title-prefix"
 PROBE_ID = "OL0W"  # never a real work id
-SUMMARY_FIELDS = "book_id, title, title_norm, authors, first_publish_year, rating_sum, rating_count, cover_id"
+SUMMARY_FIELDS = ("book_id, title, title_norm, authors, first_publish_year, rating_sum, rating_count, cover_id, "
+                  "#series")
+SUMMARY_NAMES = {"#series": "series"}
 INDEX_FIELDS = SUMMARY_FIELDS + ", subtitle, original_title, isbn_13, subjects, #lang"
-INDEX_NAMES = {"#lang": "language"}
+INDEX_NAMES = {**SUMMARY_NAMES, "#lang": "language"}
 
 
 def change_feed(client: Any, books_table: str) -> ChangeFeed:
@@ -66,7 +68,7 @@ class BookSource:
             "KeyConditionExpression": "title_bucket = :bucket AND begins_with(title_norm, :prefix)",
             "ExpressionAttributeValues": {":bucket": {"S": title_bucket(normalised_prefix)},
                                           ":prefix": {"S": normalised_prefix}},
-            "ProjectionExpression": SUMMARY_FIELDS,
+            "ProjectionExpression": SUMMARY_FIELDS, "ExpressionAttributeNames": SUMMARY_NAMES,
         }
         if self._query_page_size:
             request["Limit"] = self._query_page_size

@@ -93,7 +93,7 @@ async def test_post_and_get_search_answer_the_same_ranked_page(client):
     assert post["items"][0]["score"] > post["items"][1]["score"]
     assert post["items"][1] == {"book_id": "OL1W", "title": "The Art of War", "authors": ["Anon Author"],
                                 "first_publish_year": 1900, "avg_rating": 0.0, "rating_count": 0,
-                                "cover_id": 100, "score": post["items"][1]["score"]}
+                                "cover_id": 100, "score": post["items"][1]["score"], "series": None}
 
 
 async def test_any_word_fallback_is_said(client):

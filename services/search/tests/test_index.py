@@ -102,7 +102,7 @@ def test_book_summary_fields(real, sample_books):
     book = real.book(real.position_of(zen["book_id"]))
     assert book == {"book_id": zen["book_id"], "title": zen["title"], "authors": ["Robert M. Pirsig"],
                     "first_publish_year": zen["first_publish_year"], "avg_rating": zen["avg_rating"],
-                    "rating_count": zen["rating_count"], "cover_id": zen["cover_id"]}
+                    "rating_count": zen["rating_count"], "cover_id": zen["cover_id"], "series": None}
     assert real.position_of("OL1W") is None
 
 
@@ -646,6 +646,6 @@ def test_odd_records_do_not_break_the_index():
     index = SearchIndex.from_records(odd)
     assert index.search("logic").total == 2
     assert index.book(0) == {"book_id": "OL1W", "title": "", "authors": [], "first_publish_year": None,
-                             "avg_rating": 0.0, "rating_count": 0, "cover_id": None}
+                             "avg_rating": 0.0, "rating_count": 0, "cover_id": None, "series": None}
     assert index.book(1)["first_publish_year"] is None and index.book(1)["rating_count"] == 0
     assert index.autocomplete("l").positions == [2]
