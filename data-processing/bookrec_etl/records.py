@@ -380,12 +380,13 @@ def goodbooks_book_id(value: Any) -> str:
 
 
 def original_title(title: str | None, original: str | None) -> str | None:
-    """The original title, as the source writes it, when it says more than the title (another script, other
-    words), else None. Series notes say nothing more: "Fallen Too Far (Too Far, #1)" is no other title
-    than "Fallen Too Far (Rosemary Beach, #1; Too Far, #1)"."""
+    """The original title, exactly as the source writes it, when it says more than the title as the source
+    writes it (another script, other words), else None. The source's title keeps its series note here:
+    "The Hunger Games" stays the original of "The Hunger Games (The Hunger Games, #1)" whose title is now
+    "The Hunger Games", as before series, so a re-import removes no original title and search scores the
+    book's two names as it did."""
     original = " ".join((original or "").split())
-    if not original or not title or \
-            normalise_text(split_series(original)[0]) == normalise_text(split_series(title)[0]):
+    if not original or not title or normalise_text(original) == normalise_text(title):
         return None
     return cut_utf8(original, MAX_ORIGINAL_TITLE_BYTES)
 

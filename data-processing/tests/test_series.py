@@ -32,7 +32,7 @@ def test_a_goodbooks_title_loses_its_series_note_to_the_series():
     book = from_goodbooks_row(goodbooks_row("Catching Fire (The Hunger Games, #2)", "Catching Fire"), [], None)
     assert (book["title"], book["title_norm"]) == ("Catching Fire", "catching fire")
     assert book["series"] == {"name": "The Hunger Games", "position": 2}
-    assert "original_title" not in book  # the original title now says nothing more than the title
+    assert book["original_title"] == "Catching Fire"  # kept, as before series (see records.original_title)
 
 
 @pytest.mark.parametrize(("title", "series"), [
@@ -51,14 +51,14 @@ def test_a_goodbooks_title_without_a_note_has_no_series(title):
 
 
 @pytest.mark.parametrize(("title", "original", "kept"), [
-    # the original's own note is no other title
-    ("Fallen Too Far (Rosemary Beach, #1; Too Far, #1)", "Fallen Too Far (Too Far, #1)", None),
-    # an original that says more is kept exactly as the source writes it, note and all
-    ("From the Two Rivers: The Eye of the World, Part 1 (Wheel of time, #1-1)",
-     "Eye of the World (The Wheel of Time, #1-1)", "Eye of the World (The Wheel of Time, #1-1)"),
+    # compared with the title as the source writes it: what the record kept before series, it keeps
+    ("Catching Fire (The Hunger Games, #2)", "Catching Fire", "Catching Fire"),
+    ("Fallen Too Far (Rosemary Beach, #1; Too Far, #1)", "Fallen Too Far (Too Far, #1)",
+     "Fallen Too Far (Too Far, #1)"),
+    ("Eragon & Eldest (Inheritance, #1-2)", "Eragon & Eldest (Inheritance, #1-2)", None),
     ("The Color of Magic (Discworld, #1; Rincewind #1)", "The Colour of Magic", "The Colour of Magic"),
 ])
-def test_the_original_title_is_compared_without_series_notes(title, original, kept):
+def test_the_original_title_is_kept_exactly_where_it_was(title, original, kept):
     assert from_goodbooks_row(goodbooks_row(title, original), [], None).get("original_title") == kept
 
 
