@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bookrec_local import definitions
+from bookrec_local.activity_seed import replay_seed_activity
 from bookrec_local.haproxy import default_targets, haproxy_binary, render_config, servers_up
 from bookrec_local.identity import create_identity, issue_token
 from bookrec_local.procs import (
@@ -438,6 +439,9 @@ class Stack:
             bucket = self._create_storage()
             identity = create_identity(self.aws_endpoint, self.prefix)
             self.load_seed()
+            if redis_url and self.seed != "none":  # trending on make run: the seed's ratings at made-up times
+                replayed = replay_seed_activity(self.aws_endpoint, self.prefix, redis_url)
+                say(f"trending: {replayed:,} seed ratings replayed as activity over the last 30 days")
             if not redis_url:  # the builders' lease lives in Redis: without it each replica builds its own
                 say("WARNING: no Redis, so no builders: search and recommendation build from the tables")
                 bucket = ""
