@@ -81,7 +81,7 @@ status:
 	@$(PY) -m bookrec_local.stack status
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .run .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .run .pytest_cache .mypy_cache .ruff_cache
 
 # The search benchmarks' synthetic books take more real author names from the ETL's Open Library sample.
 SEARCH_AUTHORS := data-processing/tests/data/ol_dump_authors_sample.txt.gz
@@ -128,12 +128,16 @@ bench-budget: deps ## CPU us per request by part in search and recommendation; B
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || (echo "wrk is needed: apt-get install wrk" && exit 1)
 	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
 
+# Each step's arguments can be narrowed (the suite runs it at its smallest size: bench/tests/test_speed.py).
+CEILING_ARGS ?=
+TARGETS_ARGS ?= --duration 30 --warmup 10
+RECO_SPEED_ARGS ?= --scale
 bench-speed: deps ## every speed figure in one run: framework ceiling direct and through HAProxy, in-memory routes through HAProxy (wrk), CPU budget, recommender at both scales
 	@command -v wrk >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null 2>&1) || (echo "wrk is needed: apt-get install wrk" && exit 1)
-	$(PY) -m loadtest.experiments.framework_ceiling
-	$(PY) -m loadtest.experiments.targets --groups memory --alb-workers 1 --duration 30 --warmup 10
+	$(PY) -m loadtest.experiments.framework_ceiling $(CEILING_ARGS)
+	$(PY) -m loadtest.experiments.targets --groups memory --alb-workers 1 $(TARGETS_ARGS)
 	$(PY) -m loadtest.experiments.request_budget $(BUDGET_ARGS)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_recommend --scale
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_recommend $(RECO_SPEED_ARGS)
 
 SCENARIO ?= smoke
 LOADTEST_ARGS ?=

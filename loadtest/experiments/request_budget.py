@@ -419,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                 ports[service, variant] = stack.start_service(service, name=name, port=port, env={**limit, **env})
                 if name != service:
                     replicas.append(name)
+        # A restarted replica is ready a moment before the ALB's next health check puts it back in rotation.
+        stack.await_alb_targets()
         paths = write_paths(stack, out)
         pids = stack.pids()
         for service in args.services:
