@@ -19,11 +19,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from bookrec_common.artifacts import UnreadableArtifact
-from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, series_of
 from bookrec_recommendation.model import ItemNeighbourModel, Recommender
 
 KIND = "recommendation-model"
-FORMAT = 1
+# 2: the co-occurrence counts beside the weights, and each book's series. A format-1 artifact still loads
+# (its similar books come from content alone until the next build); a replica of format 1 refuses a
+# format-2 artifact and keeps its model (mid-deploy).
+FORMAT = 2
+READABLE = (1, 2)
 
 
 class ArtifactFormatError(UnreadableArtifact):
@@ -38,11 +42,12 @@ def dump(recommender: Recommender) -> bytes:
             "min_collaborative": recommender.min_collaborative, "built_at": recommender.built_at,
             "active_users": recommender.active_users,
             "catalogue": [[e.book_id, e.title, list(e.authors), list(e.subjects), e.rating_sum,
-                           e.rating_count] for e in entries]}
+                           e.rating_count, e.series.as_record() if e.series else None] for e in entries]}
+    counts = model.cooccurrence if model.cooccurrence is not None else np.zeros(0, dtype=np.float32)
     out = io.BytesIO()
     np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
              book_ids=np.array(model.book_ids, dtype=str), popularity=model.popularity,
-             data=weights.data, indices=weights.indices, indptr=weights.indptr)
+             data=weights.data, indices=weights.indices, indptr=weights.indptr, cooccurrence=counts)
     return out.getvalue()
 
 
@@ -50,15 +55,20 @@ def load(payload: bytes) -> Recommender:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
             meta = json.loads(arrays["meta"].tobytes())
-            if meta.get("format") != FORMAT:
-                raise ArtifactFormatError(f"recommender format {meta.get('format')!r}, expected {FORMAT}")
+            if meta.get("format") not in READABLE:
+                raise ArtifactFormatError(f"recommender format {meta.get('format')!r}, expected one of "
+                                          f"{READABLE}")
             weights = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
                                     shape=tuple(meta["shape"]))
+            counts = arrays["cooccurrence"] if "cooccurrence" in arrays.files else None
+            if counts is not None and len(counts) != weights.nnz:
+                raise ArtifactFormatError(f"{len(counts)} co-occurrence counts for {weights.nnz} weights")
             model = ItemNeighbourModel([str(b) for b in arrays["book_ids"]], weights, arrays["popularity"],
-                                       version=meta["version"])
+                                       counts, version=meta["version"])
         catalogue = Catalogue(CatalogueEntry(book_id=b, title=t, authors=tuple(a), subjects=tuple(s),
-                                             rating_sum=rs, rating_count=rc)
-                              for b, t, a, s, rs, rc in meta["catalogue"])
+                                             rating_sum=rs, rating_count=rc,
+                                             series=series_of(series[0]) if series else None)
+                              for b, t, a, s, rs, rc, *series in meta["catalogue"])
     except ArtifactFormatError:
         raise
     except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:

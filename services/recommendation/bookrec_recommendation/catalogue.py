@@ -1,9 +1,9 @@
 """What the recommender knows about books, and the picks that need no model (pure: no I/O).
 
-Titles and authors for responses; content similarity (shared subjects and authors with what a user
-rated) and popularity for the cold start. Popularity ranks books by the lower confidence bound of a
-Bayesian average of their ratings (prior weight: the median book's rating count), so a handful of
-5-star ratings cannot outrank thousands of 4s.
+Titles and authors for responses; content similarity (shared subjects, authors and series with what a
+user rated) and popularity for the cold start; each series' books in order (the next one of a book).
+Popularity ranks books by the lower confidence bound of a Bayesian average of their ratings (prior
+weight: the median book's rating count), so a handful of 5-star ratings cannot outrank thousands of 4s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_catalog.catalog import normalise_text
+from bookrec_catalog.catalog import Series, normalise_text
 
 # The popularity prior: a typical spread of 1-5 star ratings, and a one-sided 95% bound.
 RATING_SPREAD = 1.0
@@ -50,6 +50,7 @@ class CatalogueEntry:
     subjects: tuple[str, ...]
     rating_sum: int = 0
     rating_count: int = 0
+    series: Series | None = None
 
 
 class Catalogue:
@@ -74,18 +75,49 @@ class Catalogue:
             for feature in self._features(self.entries[book_id]):
                 self.features[feature].append(position)
         self.position = {b: i for i, b in enumerate(self.order)}
+        # Each series' numbered books by position (ties: catalogue order), for the next one of a book.
+        self.series: defaultdict[str, list[tuple[float, int]]] = defaultdict(list)
+        for position, book_id in enumerate(self.order):
+            series = self.entries[book_id].series
+            if series is not None and series.position is not None:
+                self.series[normalise_text(series.name)].append((float(series.position), position))
+        for numbered in self.series.values():
+            numbered.sort()
+        self._rank_of = np.empty(len(self.order), dtype=np.int64)
+        self._rank_of[self.popularity_rank] = np.arange(len(self.order))
 
     @staticmethod
     def _features(entry: CatalogueEntry) -> set[str]:
         return ({f"a:{normalise_text(a)}" for a in entry.authors if a}
-                | {f"s:{normalise_text(s)}" for s in entry.subjects if s})
+                | {f"s:{normalise_text(s)}" for s in entry.subjects if s}
+                | ({f"r:{normalise_text(entry.series.name)}"} if entry.series and entry.series.name else set()))
+
+    def next_in_series(self, book_id: str) -> CatalogueEntry | None:
+        """The book after `book_id` in its series (the lowest position above its own), if any."""
+        entry = self.entries.get(book_id)
+        if entry is None or entry.series is None or entry.series.position is None:
+            return None
+        for position, index in self.series.get(normalise_text(entry.series.name), ()):
+            if position > entry.series.position:
+                return self.entries[self.order[index]]
+        return None
+
+    def with_subject(self, subject: str) -> frozenset[str]:
+        """The books with this subject, compared as the index compares text (case and accents folded)."""
+        return frozenset(self.order[p] for p in self.features.get(f"s:{normalise_text(subject)}", ()))
 
     def __len__(self) -> int:
         return len(self.order)
 
-    def popular(self, count: int, exclude: set[str]) -> list[Recommendation]:
+    def popular(self, count: int, exclude: set[str], within: frozenset[str] | None = None
+                ) -> list[Recommendation]:
+        """The most popular books not in `exclude` (and, given `within`, among those books only)."""
         picks = []
-        for position in self.popularity_rank:
+        ranking: Iterable[int] = self.popularity_rank
+        if within is not None:
+            ranking = sorted((self.position[b] for b in within if b in self.position),
+                             key=self._rank_of.__getitem__)
+        for position in ranking:
             book_id = self.order[position]
             if book_id in exclude:
                 continue
@@ -98,8 +130,9 @@ class Catalogue:
         return picks
 
     def similar(self, rated: Mapping[str, int], count: int, exclude: set[str],
-                popularity_weight: float = 0.3) -> list[Recommendation]:
-        """Books sharing subjects and authors with what the user liked, blended with popularity."""
+                popularity_weight: float = 0.3, within: frozenset[str] | None = None) -> list[Recommendation]:
+        """Books sharing subjects, authors and series with what the user liked, blended with popularity
+        (given `within`: among those books only)."""
         scores: defaultdict[int, float] = defaultdict(float)
         because: dict[int, tuple[float, str, str]] = {}
         for book_id, rating in rated.items():
@@ -119,20 +152,21 @@ class Catalogue:
                     if weight > because.get(position, (0.0, "", ""))[0]:
                         because[position] = (weight, feature, book_id)
         if not scores:
-            return self.popular(count, exclude)
+            return self.popular(count, exclude, within)
         top = max(scores.values())
         blended = [(s / top * (1 - popularity_weight) + popularity_weight * (self.prior[p] - 1) / 4, p)
-                   for p, s in scores.items() if s > 0 and self.order[p] not in exclude]
+                   for p, s in scores.items() if s > 0 and self.order[p] not in exclude
+                   and (within is None or self.order[p] in within)]
         blended.sort(reverse=True)
         picks = []
         for score, position in blended[:count]:
             _, feature, source = because[position]
-            kind = "by" if feature[0] == "a" else "about"
+            kind = {"a": "by", "s": "about", "r": "in the series"}[feature[0]]
             name = self._display(feature)
             picks.append(Recommendation(self.order[position], round(float(score), 4),
                                         f"{kind} {name}, like {self.title(source)}"))
         if len(picks) < count:
-            picks += self.popular(count - len(picks), exclude | {p.book_id for p in picks})
+            picks += self.popular(count - len(picks), exclude | {p.book_id for p in picks}, within)
         return ranked(picks)
 
     @staticmethod
@@ -149,4 +183,15 @@ def catalogue_entry(record: Mapping[str, Any]) -> CatalogueEntry:
         book_id=record["book_id"], title=record.get("title", ""),
         authors=tuple(a.get("name", "") for a in record.get("authors", []) if isinstance(a, Mapping)),
         subjects=tuple(record.get("subjects", [])[:20]),
-        rating_sum=int(record.get("rating_sum", 0)), rating_count=int(record.get("rating_count", 0)))
+        rating_sum=int(record.get("rating_sum", 0)), rating_count=int(record.get("rating_count", 0)),
+        series=series_of(record.get("series")))
+
+
+def series_of(stored: Any) -> Series | None:
+    """A book item's `{"name", "position"}` (position optional) as a Series; None if absent or malformed."""
+    if not isinstance(stored, Mapping) or not isinstance(stored.get("name"), str) or not stored["name"]:
+        return None
+    position = stored.get("position")
+    if isinstance(position, bool) or not isinstance(position, int | float):
+        position = None
+    return Series(stored["name"], position)

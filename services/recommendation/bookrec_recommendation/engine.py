@@ -7,8 +7,19 @@ after it never joins a computation that read the ratings before it. A list is ca
 ratings read show the user's latest accepted change (`freshness`: the by-user index may lag); else it
 is answered uncached (counted). Concurrent cache misses for the same user share one computation.
 
-Readers without ratings (new ids, and anyone may ask for any id) all get the model's popularity list:
-one list per model, held here, and nothing cached per id, so unknown ids cost Redis no memory.
+Readers without ratings or shelves (new ids, and anyone may ask for any id) all get the model's
+popularity list: one list per model, held here, and nothing cached per id, so unknown ids cost Redis no
+memory.
+
+A reader's list leaves out everything they rated or shelved (both read per computation; a shelved book
+counts as interest, `model.interest`). `exclude` and `subject` filter the cached list (the longest,
+`cached_length`, for the reader alone) per request; when that leaves fewer than asked, the list is computed
+afresh for the request with the exclusions and the subject (the model's picks among the subject's books,
+then content and popularity among them), answered and never cached (counted).
+
+Similar books (`similar`): a pure function of the model and the book, so kept in this process (an LRU
+per model), not in Redis: computing one costs about what a Redis round trip does, no reader's write
+changes it, and a replica swapping models drops all of them at once.
 """
 
 from __future__ import annotations
@@ -18,11 +29,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from prometheus_client import Counter
 
+from bookrec_recommendation.catalogue import Recommendation
 from bookrec_recommendation.freshness import AcceptedChange, shows
 from bookrec_recommendation.live import LiveModel
-from bookrec_recommendation.model import Recommender
+from bookrec_recommendation.model import Recommender, interest
 from bookrec_recommendation.models import RecommendationSource
 from bookrec_recommendation.store import (
     CACHE_HITS,
@@ -41,6 +54,13 @@ LAGGING_READS = Counter(
 SHARED_POPULARITY = Counter(
     "recommendation_shared_popularity_total",
     "Answers to readers without ratings from the model's one popularity list (nothing cached per id)")
+SCOPED_LISTS = Counter(
+    "recommendation_scoped_computations_total",
+    "Lists computed for one request because its exclude/subject left the reader's cached list too short")
+SIMILAR_ANSWERS = Counter("recommendation_similar_total", "Similar-book lists answered, by where from",
+                          ["source"])
+SIMILAR_LENGTH = 50  # the longest similar list computed and kept (the route's largest limit)
+SIMILAR_KEPT = 2048  # similar lists kept per replica (~8 KB each)
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,8 @@ class RecommendationEngine:
         self.cached_length = cached_length
         self._in_flight: dict[str, asyncio.Future[tuple[CachedRecommendations, RecommendationSource]]] = {}
         self._popular: tuple[Recommender, CachedRecommendations] | None = None
+        self._similar: tuple[Recommender | None, LRUCache[str, list[Recommendation]]] = (
+            None, LRUCache(SIMILAR_KEPT))
         self._refresh_task: asyncio.Task[None] | None = None
         # Test seam: awaited with the user id between reading their ratings and storing the list, so a
         # test can hold a computation there (a race between replicas made deterministic). None: no pause.
@@ -100,12 +122,12 @@ class RecommendationEngine:
         recommender = self.recommender
         assert recommender is not None
         state = await self.cache.state(user_id)
-        read = await self.source.ratings_of(user_id)
+        read = await self.source.reader_of(user_id)
         if self.after_ratings_read is not None:
             await self.after_ratings_read(user_id)
         if read.empty:
             return Computed(self._shared_popular(recommender), state.generation, True, shared=True)
-        strategy, picks = recommender.recommend(read.stars, self.cached_length)
+        strategy, picks = recommender.recommend(interest(read.stars, read.shelved_at), self.cached_length)
         return Computed(CachedRecommendations(strategy, recommender.version,
                                               [(p.book_id, p.score, p.reason) for p in picks]),
                         state.generation, shows(read, state.latest), shared=False)
@@ -156,6 +178,44 @@ class RecommendationEngine:
             if self._in_flight.get(user_id) is future:  # an invalidation may have forgotten it already
                 del self._in_flight[user_id]
         return computed.recommendations, "computed"
+
+    async def respecting(self, user_id: str, limit: int, exclude: frozenset[str] = frozenset(),
+                         subject: str | None = None) -> tuple[CachedRecommendations, RecommendationSource]:
+        """The reader's list (`recommendations`) less `exclude`, within `subject` (case-insensitive), cut at
+        `limit`; computed afresh for this request, uncached, if filtering left fewer than `limit` of a
+        cached list that may have held more."""
+        recommender = self.recommender
+        assert recommender is not None
+        result, source = await self.recommendations(user_id)
+        within = recommender.catalogue.with_subject(subject) if subject is not None else None
+        entries = recommender.catalogue.entries
+        kept = [item for item in result.items if item[0] in entries and item[0] not in exclude
+                and (within is None or item[0] in within)][:limit]
+        if len(kept) == limit or (not exclude and within is None) or len(result.items) < self.cached_length:
+            return CachedRecommendations(result.strategy, result.model_version, kept), source
+        SCOPED_LISTS.inc()
+        read = await self.source.reader_of(user_id)
+        strategy, picks = recommender.recommend(interest(read.stars, read.shelved_at), limit, exclude, within)
+        return CachedRecommendations(strategy, recommender.version,
+                                     [(p.book_id, p.score, p.reason) for p in picks]), "computed"
+
+    def similar(self, book_id: str) -> list[Recommendation] | None:
+        """The book's similar list (SIMILAR_LENGTH long at most), kept per model; None for a book the
+        catalogue does not hold."""
+        recommender = self.recommender
+        assert recommender is not None
+        model, kept = self._similar
+        if model is not recommender:
+            model, kept = self._similar = (recommender, LRUCache(SIMILAR_KEPT))
+        found = kept.get(book_id)
+        if found is not None:
+            SIMILAR_ANSWERS.labels("memory").inc()
+            return found
+        computed = recommender.similar(book_id, SIMILAR_LENGTH)
+        if computed is not None:
+            SIMILAR_ANSWERS.labels("computed").inc()
+            kept[book_id] = computed
+        return computed
 
     async def invalidate(self, user_id: str, change: AcceptedChange | None = None) -> Deletion:
         """Forget the user's cached list everywhere and this replica's computation of it in flight;

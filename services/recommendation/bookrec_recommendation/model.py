@@ -21,6 +21,14 @@ TypeError rather than silently missed.
 
 Cold start: users with fewer than `min_collaborative` ratings, or whose ratings the model has never
 seen, get the catalogue's blend of content similarity and popularity (`catalogue`).
+
+A reader's interest is what they rated, at their stars, and what they shelved without rating it, as
+SHELVED_STARS (`interest`): a reader with shelves and no ratings gets a list of their own. Nothing they
+rated or shelved is ever recommended; `exclude` removes more, `within` keeps only the books given (a
+subject's), the model's picks first and content and popularity among those books after.
+
+Similar books (`Recommender.similar`, `similar`): the books the model paired with a book, by how many
+readers rated both.
 """
 
 from __future__ import annotations
@@ -37,8 +45,17 @@ import scipy.sparse as sp
 
 from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, Recommendation, ranked
 from bookrec_recommendation.neighbours import fit
+from bookrec_recommendation.similar import SIMILAR_EXPONENT, PairedBooks, readers_also_liked, similar_books
 
 ACTIVE_USERS = 200  # the most active raters, whose lists a refresh pre-warms
+# A book shelved (want to read, reading, read) and not rated counts as a 4-star rating: the reader chose
+# it; a rating, when there is one, says more and is kept.
+SHELVED_STARS = 4
+
+
+def interest(stars: Mapping[str, int], shelved: Iterable[str]) -> dict[str, int]:
+    """What the model scores a reader from: their ratings, and their shelved books as SHELVED_STARS."""
+    return {**dict.fromkeys(shelved, SHELVED_STARS), **stars}
 
 def _require_str(book_id: object) -> str:
     if not isinstance(book_id, str):
@@ -62,6 +79,7 @@ class ItemNeighbourModel:
     book_ids: list[str]
     weights: sp.csr_matrix  # books × books, at most K non-zeros per column
     popularity: np.ndarray  # ratings per book in the training data
+    cooccurrence: np.ndarray | None = None  # beside weights.data: readers who rated both books of a weight
     version: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-"
                          + uuid.uuid4().hex[:6])
 
@@ -73,7 +91,8 @@ class ItemNeighbourModel:
     @property
     def nbytes(self) -> int:
         w = self.weights
-        return int(w.data.nbytes + w.indices.nbytes + w.indptr.nbytes + self.popularity.nbytes)
+        counts = self.cooccurrence.nbytes if self.cooccurrence is not None else 0
+        return int(w.data.nbytes + w.indices.nbytes + w.indptr.nbytes + self.popularity.nbytes + counts)
 
     @classmethod
     def build(cls, user_ids: Iterable[str], book_ids: Iterable[str], neighbours: int = 100,
@@ -103,8 +122,9 @@ class ItemNeighbourModel:
         scores[known] = -np.inf
         return scores, columns, values, np.repeat(np.arange(len(known)), lengths)
 
-    def top(self, rated_books: Iterable[str], count: int) -> ScoredBooks | None:
+    def top(self, rated_books: Iterable[str], count: int, within: np.ndarray | None = None) -> ScoredBooks | None:
         """The `count` best-scored books (score > 0) and why; None if none of the rated books is known.
+        `within`: a mask of the positions that may be picked (None: any).
 
         Explanations are found for these books only: the dense |rated| × count slice of the weights,
         whose argmax per column names the rated book contributing most."""
@@ -115,6 +135,8 @@ class ItemNeighbourModel:
             return ScoredBooks(*(np.empty(0, dtype=np.int64),) * 3)
         scores, columns, values, rated_rank = self._contributions(known)
         candidates = np.flatnonzero(scores > 0)
+        if within is not None:
+            candidates = candidates[within[candidates]]
         if len(candidates) > count:
             candidates = candidates[np.argpartition(-scores[candidates], count - 1)[:count]]
         best = candidates[np.lexsort((candidates, -scores[candidates]))]
@@ -136,28 +158,49 @@ class Recommender:
     built_at: float = field(default_factory=time.time)
     active_users: list[str] = field(default_factory=list)  # the most active raters: whose lists to pre-warm
 
+    def __post_init__(self) -> None:
+        self.pairs = PairedBooks(self.model.weights, self.model.cooccurrence)
+
     @property
     def version(self) -> str:
         return self.model.version
 
-    def recommend(self, rated: Mapping[str, int], count: int) -> tuple[str, list[Recommendation]]:
-        """(strategy, recommendations) for a user's current ratings, excluding what they rated."""
-        exclude = set(rated)
+    def recommend(self, rated: Mapping[str, int], count: int, exclude: frozenset[str] = frozenset(),
+                  within: frozenset[str] | None = None) -> tuple[str, list[Recommendation]]:
+        """(strategy, recommendations) for a reader's interest (`interest`), excluding what it holds and
+        `exclude`; given `within`, only those books."""
+        excluded = set(rated) | exclude
         if len(rated) >= self.min_collaborative:
-            scored = self.model.top(rated, count)
+            mask = None
+            if within is not None:
+                mask = np.zeros(len(self.model.book_ids), dtype=bool)
+                mask[[p for p in map(self.model.index.get, within) if p is not None]] = True
+            scored = self.model.top(rated, count + len(exclude), mask)
             if scored is not None and len(scored.positions):
                 book_ids = self.model.book_ids
                 picks = [Recommendation(book_ids[position], round(float(score), 4),
                                         f"readers of {self.catalogue.title(book_ids[source])} also rated it")
                          for position, score, source in zip(scored.positions.tolist(), scored.scores.tolist(),
-                                                            scored.because.tolist(), strict=True)]
+                                                            scored.because.tolist(), strict=True)
+                         if book_ids[position] not in exclude][:count]
                 if len(picks) < count:
                     picks += self.catalogue.similar(rated, count - len(picks),
-                                                    exclude | {p.book_id for p in picks})
+                                                    excluded | {p.book_id for p in picks}, within=within)
                 return "collaborative", ranked(picks)
         if rated:
-            return "content+popularity", self.catalogue.similar(rated, count, exclude)
-        return "popularity", self.catalogue.popular(count, exclude)
+            return "content+popularity", self.catalogue.similar(rated, count, excluded, within=within)
+        return "popularity", self.catalogue.popular(count, excluded, within)
+
+    def similar(self, book_id: str, count: int, exclude: frozenset[str] = frozenset(),
+                exponent: float = SIMILAR_EXPONENT) -> list[Recommendation] | None:
+        """Up to `count` books like `book_id` (`similar`), never one of `exclude`; None if the catalogue
+        does not hold the book (unknown, or removed)."""
+        if _require_str(book_id) not in self.catalogue.entries:
+            return None
+        position = self.model.index.get(book_id)
+        scored = None if position is None else readers_also_liked(self.pairs, self.model.popularity, position,
+                                                                  exponent)
+        return similar_books(self.model.book_ids, scored, self.catalogue, book_id, count, exclude)
 
 
 

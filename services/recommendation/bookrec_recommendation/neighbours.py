@@ -26,6 +26,7 @@ class FittedWeights(NamedTuple):
     book_ids: list[str]  # sorted; position i is row and column i of the weights
     weights: sp.csr_matrix  # books × books: row i, what rating book i says of each neighbour
     popularity: np.ndarray  # ratings per book in the training data
+    cooccurrence: np.ndarray  # beside weights.data: how many readers rated both books of each weight
 
 
 def fit(user_ids: Iterable[str], book_ids: Iterable[str], neighbours: int, regularisation: float,
@@ -47,7 +48,7 @@ def fit(user_ids: Iterable[str], book_ids: Iterable[str], neighbours: int, regul
     n = len(books)
     if n < 2:
         empty = sp.csr_matrix((n, n), dtype=np.float32)  # type: ignore[arg-type]  # stubs lack the shape form
-        return FittedWeights(books, empty, np.ones(n, dtype=np.float32))
+        return FittedWeights(books, empty, np.ones(n, dtype=np.float32), np.zeros(0, dtype=np.float32))
     rated = sp.csr_matrix((np.ones(len(user_codes), dtype=np.float32), (user_codes, book_codes)),
                           shape=(len(users), n))
     del user_codes, book_codes
@@ -64,21 +65,27 @@ def fit(user_ids: Iterable[str], book_ids: Iterable[str], neighbours: int, regul
     gram_bytes = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for _, b in gram_blocks)
     budget = working_bytes or max(64 * 2**20, gram_bytes // 2)
     chunk = max(64, budget // (k * (k + 1) * 4))
-    rows, cols, vals = [], [], []
+    rows, cols, vals, both = [], [], [], []
     for start in range(0, n, chunk):
         targets = np.arange(start, min(n, start + chunk))
         systems = _gather_systems(gram_blocks, hoods[targets], targets)
         solved = _solve(systems, regularisation)
-        del systems
         hood = hoods[targets]
         keep = hood >= 0
+        both.append(systems[:, :, k][keep])  # G[N_j, j]: readers of each neighbour who also rated j
+        del systems
         rows.append(hood[keep])
         cols.append(np.broadcast_to(targets[:, None], hood.shape)[keep].astype(np.int32))
         vals.append(solved[keep])
     del gram_blocks
     neighbour, target = order[np.concatenate(rows)], order[np.concatenate(cols)]
     weights = sp.csr_matrix((np.concatenate(vals), (neighbour, target)), shape=(n, n), dtype=np.float32)
-    return FittedWeights(books, weights, counts)
+    # The same (row, column) pairs in the same order make the same layout: its data lines up with the weights'.
+    cooccurrence = sp.csr_matrix((np.concatenate(both), (neighbour, target)), shape=(n, n), dtype=np.float32)
+    if not (np.array_equal(cooccurrence.indices, weights.indices)
+            and np.array_equal(cooccurrence.indptr, weights.indptr)):
+        raise AssertionError("co-occurrence counts out of line with the weights")
+    return FittedWeights(books, weights, counts, cooccurrence.data)
 
 
 def top_k_per_row(matrix: sp.csr_matrix, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:

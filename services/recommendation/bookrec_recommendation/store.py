@@ -24,6 +24,7 @@ from bookrec_recommendation.models import InvalidationOutcome
 
 log = logging.getLogger("bookrec.recommendation.store")
 USER_RATINGS_INDEX = "by-user"
+USER_SHELVES_INDEX = "by-user"  # the shelves table's: (user_id, shelved_at)
 
 CACHE_HITS = Counter("recommendation_cache_hits_total", "Recommendations answered from Redis")
 CACHE_MISSES = Counter("recommendation_cache_misses_total", "Recommendations computed on a cache miss")
@@ -75,8 +76,9 @@ class RatingsSource:
     """Reads the ratings and books tables: whole-table scans for the model, one user's ratings per request."""
 
     def __init__(self, client: Any, books_table: str, ratings_table: str, segments: int = 4,
-                 scan_client: Any = None) -> None:
+                 scan_client: Any = None, shelves_table: str = "") -> None:
         self._client = client
+        self._shelves = shelves_table  # empty: no shelves are read (a deployment without the table)
         self._scan_client = scan_client or client
         self._books = books_table
         self._ratings = ratings_table
@@ -112,7 +114,7 @@ class RatingsSource:
 
     async def catalogue(self) -> list[CatalogueEntry]:
         items = await self._scan(self._books, "book_id, title, authors, subjects, rating_sum, rating_count, "
-                                              "deleted_at")
+                                              "deleted_at, #series", {"#series": "series"})
         return [catalogue_entry(book) for book in map(from_item, items) if not is_deleted(book)]
 
     async def training_data(self) -> TrainingData:
@@ -139,6 +141,31 @@ class RatingsSource:
             if "LastEvaluatedKey" not in response:
                 return read
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def shelves_of(self, user_id: str) -> dict[str, str]:
+        """The books on the user's shelves (any shelf) and when each was put there: one Query of the
+        shelves table's by-user index (a page per 1 MB), read now."""
+        shelved: dict[str, str] = {}
+        if not self._shelves:
+            return shelved
+        request: dict[str, Any] = {
+            "TableName": self._shelves, "IndexName": USER_SHELVES_INDEX,
+            "KeyConditionExpression": "user_id = :u", "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ProjectionExpression": "book_id, shelved_at",
+        }
+        while True:
+            response = await self._client.query(**request)
+            count_read("serving", response)
+            for item in response.get("Items", []):
+                shelved[item["book_id"]["S"]] = item.get("shelved_at", {}).get("S", "")
+            if "LastEvaluatedKey" not in response:
+                return shelved
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def reader_of(self, user_id: str) -> RatingsRead:
+        """The user's ratings and shelves, the two Queries side by side."""
+        ratings, shelved = await asyncio.gather(self.ratings_of(user_id), self.shelves_of(user_id))
+        return RatingsRead(ratings.stars, ratings.updated_at, shelved)
 
 
 class CachedRecommendations(msgspec.Struct):

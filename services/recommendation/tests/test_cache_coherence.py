@@ -50,6 +50,15 @@ def rate(dynamodb, tables, user_id: str, book_id: str) -> str:
     return now
 
 
+def shelve(dynamodb, tables, user_id: str, book_id: str) -> str:
+    """Puts a book on the user's want-to-read shelf; returns its shelved_at."""
+    now = utc_now()
+    dynamodb.put_item(TableName=tables["shelves"], Item=to_item(
+        {"book_id": book_id, "user_id": user_id, "shelf": "want_to_read", "shelved_at": now,
+         "user_shelf": f"{user_id}#want_to_read"}))
+    return now
+
+
 def seed(dynamodb, tables, subject: str) -> None:
     for book_id, subject_area in BOOKS.items():
         dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(
@@ -96,7 +105,7 @@ async def replicas(tables, dynamodb, redis_url, subject):
             dynamo = await stack.enter_async_context(dynamodb_client(ServiceSettings()))
             redis_client = aioredis.from_url(redis_url)
             stack.push_async_callback(redis_client.aclose)
-            source = RatingsSource(dynamo, tables["books"], tables["ratings"])
+            source = RatingsSource(dynamo, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
             live = LiveModel(source, ChangeFeed(dynamo, tables["books"]), neighbours=5, regularisation=1.0)
             await live.load()
             return RecommendationEngine(live, source, cache_class(redis_client, TTL), cached_length=100)
@@ -324,3 +333,85 @@ async def test_the_newest_accepted_change_is_kept_whatever_order_invalidations_a
     state = await cache.state(subject)
     assert state.latest == newer and state.generation == 3
     assert TTL < await redis.ttl(cache.latest_key(subject)) <= TTL + GENERATION_MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("coherent", [True, False], ids=["generation-checked", "unchecked-control"])
+async def test_a_list_computed_before_a_shelving_invalidated_on_another_replica_is_never_served(
+        replicas, dynamodb, tables, subject, coherent):
+    a = await replicas(RecommendationCache if coherent else UncheckedCache)
+    b = await replicas()
+    pause = a.after_ratings_read = Pause()
+    in_flight = asyncio.create_task(a.recommendations(subject))
+    await asyncio.wait_for(pause.reached.wait(), 10)  # A has read ratings and shelves, not stored yet
+    shelved_at = shelve(dynamodb, tables, subject, JUST_RATED)
+    await b.invalidate(subject, AcceptedChange(shelved_at, JUST_RATED, removed=False, kind="shelf"))
+    pause.release.set()
+    computed, _ = await asyncio.wait_for(in_flight, 10)
+    assert JUST_RATED in book_ids(computed)  # read before the shelving
+    on_a, source_a = await a.recommendations(subject)
+    if not coherent:  # the control: the list still offering the shelved book is served from the cache
+        assert source_a == "cache" and JUST_RATED in book_ids(on_a)
+        return
+    assert source_a == "computed" and JUST_RATED not in book_ids(on_a)
+    assert await b.recommendations(subject) == (on_a, "cache")
+
+
+class LaggingShelves:
+    """As LaggingIndex, for the shelves table's by-user index: while held, each read of the user's shelves
+    returns what was read before the write."""
+
+    def __init__(self, engine: RecommendationEngine) -> None:
+        self._shelves = engine.source.shelves_of
+        self.held: dict[str, str] | None = None
+        engine.source.shelves_of = self.shelves_of  # type: ignore[method-assign]
+
+    async def hold(self, user_id: str) -> None:
+        self.held = await self._shelves(user_id)
+
+    def catch_up(self) -> None:
+        self.held = None
+
+    async def shelves_of(self, user_id: str) -> dict[str, str]:
+        return self.held if self.held is not None else await self._shelves(user_id)
+
+
+@pytest.mark.parametrize("change_named", [True, False], ids=["change-checked", "unnamed-control"])
+async def test_a_list_computed_from_a_read_that_lags_the_latest_shelving_is_never_cached(
+        replicas, dynamodb, tables, redis, subject, change_named):
+    a = await replicas()
+    b = await replicas()
+    index = LaggingShelves(a)
+    await index.hold(subject)  # no shelves yet, and A's index keeps answering that for a while
+    shelved_at = shelve(dynamodb, tables, subject, JUST_RATED)
+    change = AcceptedChange(shelved_at, JUST_RATED, removed=False, kind="shelf") if change_named else None
+    await b.invalidate(subject, change)
+    lagging = current(LAGGING_READS)
+
+    first, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED in book_ids(first)  # computed from the read before the shelving
+    if not change_named:  # the control: the lagging list is cached, served for the whole TTL
+        assert await a.recommendations(subject) == (first, "cache")
+        return
+    assert await redis.get(RecommendationCache.key(subject)) is None
+    assert current(LAGGING_READS) - lagging == 1
+    index.catch_up()
+    fresh, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED not in book_ids(fresh)
+    assert await b.recommendations(subject) == (fresh, "cache")
+
+
+async def test_a_list_still_showing_a_book_taken_off_the_shelves_is_never_cached(
+        replicas, dynamodb, tables, redis, subject):
+    a = await replicas()
+    shelve(dynamodb, tables, subject, JUST_RATED)
+    index = LaggingShelves(a)
+    await index.hold(subject)  # still shows JUST_RATED shelved
+    dynamodb.delete_item(TableName=tables["shelves"], Key={"book_id": {"S": JUST_RATED}, "user_id": {"S": subject}})
+    await a.invalidate(subject, AcceptedChange(utc_now(), JUST_RATED, removed=True, kind="shelf"))
+    stale, source = await a.recommendations(subject)
+    assert source == "computed" and JUST_RATED not in book_ids(stale)  # still excluded as shelved
+    assert await redis.get(RecommendationCache.key(subject)) is None
+    index.catch_up()
+    assert (await a.recommendations(subject))[1] == "computed"
+    fresh, source = await a.recommendations(subject)
+    assert source == "cache" and JUST_RATED in book_ids(fresh)  # off the shelves: recommendable again
