@@ -256,6 +256,29 @@ def synthetic(n_ratings: int, n_books: int) -> tuple[list[str], list[str], dict[
     return users, books, by_user
 
 
+def time_similar(recommender: Recommender, label: str, n: int = 2000) -> None:
+    """GET /books/{id}/similar's computation in-process (what a replica does on a miss of its LRU): the 50
+    longest list kept, for books drawn at random, most-rated ones as often as rare ones."""
+    from bookrec_recommendation.engine import SIMILAR_LENGTH
+
+    rng = np.random.default_rng(1)
+    books = list(recommender.catalogue.entries)
+    for book_id in books[:20]:  # warm-up
+        recommender.similar(book_id, SIMILAR_LENGTH)
+    samples, cpu = [], []
+    for book_id in rng.choice(books, min(n, len(books)), replace=False):
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        recommender.similar(str(book_id), SIMILAR_LENGTH)
+        samples.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - started_cpu)
+    pairs, counts = recommender.pairs, recommender.model.cooccurrence
+    print(f"[{label}] similar books ({SIMILAR_LENGTH}, computed): {percentiles(samples)}; CPU time only "
+          f"{percentiles(cpu)}  ({load_average()})")
+    print(f"[{label}] neighbour pairs held for similar books: {pairs.nbytes / 2**20:.1f} MiB "
+          f"({pairs.nbytes / max(len(recommender.model.book_ids), 1):.0f} bytes per book); counts beside the "
+          f"weights in the model: {(counts.nbytes if counts is not None else 0) / 2**20:.1f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,6 +296,7 @@ def main() -> None:
     catalogue = goodbooks_catalogue(by_user)
     recommender = build(users, books, "goodbooks", catalogue)
     time_misses(recommender, by_user, "goodbooks")
+    time_similar(recommender, "goodbooks")
     popularity_top10(catalogue)
     strategy, picks = recommender.recommend({}, CACHED_LENGTH)
     popular = CachedRecommendations(strategy, recommender.version,
@@ -287,6 +311,7 @@ def main() -> None:
         print(f"[{label}] generated in {time.perf_counter() - started:.1f} s")
         recommender = build(users, books, label)
         time_misses(recommender, by_user, label)
+        time_similar(recommender, label)
     else:
         print("[scale] skipped: `make bench-reco RECO_SCALE=1` (or --scale) builds at 50K books / 5M ratings")
     print(json.dumps({"note": "figures above; nothing asserted"}))
