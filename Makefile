@@ -8,7 +8,7 @@ PACKAGES := services/catalog services/common services/search services/bookdetail
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget bench-speed evaluate loadtest token clean
+.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget bench-speed bench-trending evaluate loadtest token clean
 
 # constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
 # exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
@@ -109,6 +109,10 @@ bench-fleet: deps ## fleet-scale reads and starts on the emulator: feed items re
 	$(PY) -m bench.search.bench_fleet --authors-dump $(SEARCH_AUTHORS) $(FLEET_ARGS)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.recommendation.bench_fleet $(RECO_FLEET_ARGS)
 	$(PY) -m bench.search.fleet_costs
+
+TRENDING_ARGS ?=
+bench-trending: deps ## trending: Redis cost per event and per refresh, p50/p99 of GET /trending in-process (TRENDING_ARGS="--events 20000 --requests 300": quick)
+	$(PY) -m bench.recommendation.bench_trending $(TRENDING_ARGS)
 
 RATINGS_ARGS ?=
 bench-ratings: deps ## rating write throughput, lost races, and the emulator's transaction cost (RATINGS_ARGS="--raters 20 --replicas 1 2 --sizes 1:0": a quick run)

@@ -1,6 +1,6 @@
 """Trending benchmark: the write path's cost per event, the refresh's cost, and GET /trending in-process.
 
-    python -m bench.recommendation.bench_trending [--requests N]
+    python -m bench.recommendation.bench_trending [--requests N] [--events N]
 
 Prints figures; asserts nothing. On a moto server and a redis-server of its own: the bundled goodbooks
 ratings (~240K, ~10K books) are recorded as activity events spread over 30 days (as the local stack's
@@ -128,9 +128,10 @@ async def requests(endpoint: str, redis_url: str, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=None, help="record only the first N ratings (default all)")
     args = parser.parse_args()
     with emulator_and_redis() as (endpoint, redis_url):
-        asyncio.run(write_path(redis_url, ratings(), time.time()))
+        asyncio.run(write_path(redis_url, ratings()[:args.events], time.time()))
         asyncio.run(requests(endpoint, redis_url, args.requests))
 
 

@@ -87,3 +87,11 @@ def test_a_quick_run_keeps_the_whole_history_of_the_lowest_users(tmp_path):
     assert len(set(users.tolist())) == 2 and len(set(books.tolist())) == len({b for _, b, _ in kept})
     everyone = load(ratings)
     assert len(everyone[0]) == len(rows) and len(set(everyone[0].tolist())) == 4
+
+
+@pytest.mark.slow
+def test_make_bench_trending_prints_the_cost_per_event_and_the_route_s_latency():
+    out = make("bench-trending", "TRENDING_ARGS=--events 5000 --requests 100")
+    assert re.search(r"write path: 5,000 events in \d+\.\d+s \([\d,]+/s pipelined.*\d+ bytes per event", out), out
+    assert re.search(r"replica refresh \(GET \+ decode \+ rank\): p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=50\)", out)
+    assert re.search(r"GET /trending in-process .*: p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=100\)", out), out
