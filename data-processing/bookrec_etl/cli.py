@@ -201,6 +201,9 @@ TABLE_OPTIONS = [
                  help="full name of the books table"),
     click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True,
                  help="full name of the ratings table"),
+    click.option("--shelves-table", envvar="SHELVES_TABLE", show_envvar=True,
+                 help="full name of the shelves table (only read: the shelf counts of books whose ratings "
+                      "were written, or that were deleted and come back, are reconciled with it)"),
     click.option("--writers", type=click.IntRange(1, 64), default=8, show_default=True,
                  help="concurrent BatchWriteItem writers"),
 ]
@@ -218,8 +221,8 @@ def table_options(command):
 @click.option("--checkpoint", type=WRITABLE,
               help="checkpoint file (one SOURCE only)  [default: <source>.checkpoint]")
 @click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <source>.load-rejects.jsonl]")
-def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_table: str | None, writers: int,
-                 checkpoint: Path | None, rejects: Path | None) -> None:
+def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_table: str | None,
+                 shelves_table: str | None, writers: int, checkpoint: Path | None, rejects: Path | None) -> None:
     """Books/ratings JSONL -> DynamoDB (idempotent, resumable).
 
     A line with a user_id is a rating (ratings table), any other line a book (books
@@ -231,8 +234,9 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     book whole; an existing book its catalogue only, never its rating aggregate (a
     changed imported figure, the ratings dump's or the replaced system's, moves it by
     the difference); a rating only over an older stored one (newer ones are kept and
-    the line counted as skipped). Books whose ratings were written are then
-    reconciled with the ratings table. Loading the same file twice writes nothing the
+    the line counted as skipped). Books whose ratings were written, and deleted
+    books loaded again, are then reconciled with the ratings table (and their shelf
+    counts with the shelves table, when one is given). Loading the same file twice writes nothing the
     second time. An interrupted load (Ctrl-C, a crash, kill -9, a file cut short)
     resumes from its checkpoint when run again into the same tables with a file that
     begins with the lines already loaded (the same file, or a complete copy of a
@@ -242,7 +246,7 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
     if checkpoint and len(sources) > 1:
         raise click.BadParameter("--checkpoint takes one SOURCE; each source defaults to <source>.checkpoint",
                                  param_hint="--checkpoint")
-    tables = Tables.from_env(books_table, ratings_table)
+    tables = Tables.from_env(books_table, ratings_table, shelves_table)
     checkpoints = {source: checkpoint or source.with_name(source.name + ".checkpoint") for source in sources}
     outputs: dict[str, Path | None] = {"--rejects": rejects}
     for n, (source, progress_file) in enumerate(checkpoints.items(), start=1):
@@ -292,8 +296,8 @@ def _how_to_resume(exc: BrokenLoad) -> str:
 @click.option("--seed-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               envvar="BOOKREC_SEED_DIR", show_envvar=True,
               help="where the bundled files are  [default: data-processing/seed]")
-def seed_command(books_table: str | None, ratings_table: str | None, writers: int, size: str,
-                 rejects: Path | None, seed_dir: Path | None) -> None:
+def seed_command(books_table: str | None, ratings_table: str | None, shelves_table: str | None, writers: int,
+                 size: str, rejects: Path | None, seed_dir: Path | None) -> None:
     """Import and load the bundled real data (data-processing/seed) into the tables.
 
     The local stack's seed: Open Library development-database works, editions and
@@ -301,7 +305,7 @@ def seed_command(books_table: str | None, ratings_table: str | None, writers: in
     goodbooks-10k books with the ratings of the first --size users (import-goodbooks),
     then load. Every book's aggregate equals its loaded ratings.
     """
-    tables = Tables.from_env(books_table, ratings_table)
+    tables = Tables.from_env(books_table, ratings_table, shelves_table)
     if not tables.books or not tables.ratings:
         raise click.UsageError(
             "seed needs --books-table and --ratings-table (or BOOKS_TABLE and RATINGS_TABLE)")

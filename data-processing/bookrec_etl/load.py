@@ -17,7 +17,9 @@
   goodbooks book line already carries the counts of the ratings imported beside it: counting them again
   would double them, while a reconcile finds them exact and writes nothing. Until then a book's
   aggregate may lag the rows just loaded. An interrupted load reconciles the books of the lines it
-  skips when it resumes.
+  skips when it resumes. With a shelves table (only ever read), those books' shelf counts are reconciled
+  too, and so are a revived book's: a book deleted and loaded again comes back without `shelf_counts`
+  (a load never writes them) while its readers' shelf entries stay, and gets them back right away.
 - Idempotent: loading the same file twice leaves the same tables (the second run writes nothing new). A
   key repeated in the file is never in flight twice at once, so the last line wins even with concurrent
   writers.
@@ -69,7 +71,7 @@ MAX_ITEM_BYTES = 400 * 1024
 CHECKPOINT_EVERY_SECONDS = 1.0
 PROGRESS_EVERY = 1000
 RECONCILED = "books reconciled after their ratings were written"
-REPAIRED = "aggregates repaired"
+REPAIRED = "books repaired (rating aggregate or shelf counts)"
 
 
 class LoadError(RuntimeError):
@@ -80,11 +82,14 @@ class LoadError(RuntimeError):
 class Tables:
     books: str | None
     ratings: str | None
+    shelves: str | None = None  # only read: a book's shelf counts are reconciled against it
 
     @classmethod
-    def from_env(cls, books: str | None = None, ratings: str | None = None) -> Tables:
+    def from_env(cls, books: str | None = None, ratings: str | None = None,
+                 shelves: str | None = None) -> Tables:
         return cls(books or os.environ.get("BOOKS_TABLE") or None,
-                   ratings or os.environ.get("RATINGS_TABLE") or None)
+                   ratings or os.environ.get("RATINGS_TABLE") or None,
+                   shelves or os.environ.get("SHELVES_TABLE") or None)
 
 
 class BrokenLoad(LoadError):
@@ -137,7 +142,8 @@ class Loader:
                  sleep=time.sleep) -> None:
         self.client, self.tables, self.rejects, self.writers = client, tables, rejects, max(1, writers)
         self.reconciler = None if not (tables.books and tables.ratings) else \
-            Reconciler(client, tables.books, tables.ratings, workers=self.writers, sleep=sleep)
+            Reconciler(client, tables.books, tables.ratings, shelves_table=tables.shelves, workers=self.writers,
+                       sleep=sleep)
         self.writer = BatchWriter(client, tables.books, tables.ratings, self.reconciler, sleep)
 
     def _write_batch(self, batch: list[Line]) -> BatchResult:

@@ -28,15 +28,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bookrec_catalog.catalog import STARS
+from bookrec_catalog.catalog import SHELVES, STARS
 from bookrec_catalog.changes import change_stamp
 from bookrec_catalog.dynamo import from_item, to_attribute, to_item
 from bookrec_etl import aggregates
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution
+from bookrec_etl.shelf_counts import SHELF_COUNTS
 
 FEED_ATTRIBUTES = frozenset({"changed_at", "change_shard", "deleted_at", "expires_at"})
 # What readers wrote onto a book beside its rating aggregate: the ratings service's alone, never a load's.
-READER_ATTRIBUTES = frozenset({"shelf_counts"})
+READER_ATTRIBUTES = frozenset({SHELF_COUNTS})
 # Never part of the catalogue comparison (so never SET nor REMOVEd by a load): the aggregate, the readers'
 # shelf counts, the feed's stamps, the key, and the record's own timestamps (a line without them gets the
 # file's time, which differs from file to file).
@@ -79,17 +80,17 @@ class Expression:
         return params
 
 
-def stars_as_read(expression: Expression, attribute: str, raw: Any) -> list[str]:
-    """Conditions that hold while the per-star map `attribute` is exactly as read, star by star (an absent
-    map or star stays absent), as the ratings service conditions its writes."""
+def stars_as_read(expression: Expression, attribute: str, raw: Any, keys: tuple[str, ...] = STARS) -> list[str]:
+    """Conditions that hold while the counts map `attribute` (per star, or per shelf with `keys`) is exactly
+    as read, key by key (an absent map or key stays absent), as the ratings service conditions its writes."""
     map_name = expression.name(attribute)
     if not isinstance(raw, Mapping):
         return [f"attribute_not_exists({map_name})"] if raw is None else \
             [f"{map_name} = {expression.value(raw)}"]
     conditions = []
-    for star in STARS:
-        path = f"{map_name}.{expression.name(star)}"
-        conditions.append(f"{path} = {expression.value(raw[star])}" if star in raw
+    for key in keys:
+        path = f"{map_name}.{expression.name(key)}"
+        conditions.append(f"{path} = {expression.value(raw[key])}" if key in raw
                           else f"attribute_not_exists({path})")
     return conditions
 
@@ -105,6 +106,26 @@ def aggregate_update(table: str, book_id: str, record: Mapping[str, Any], target
     conditions = [LIVE, *stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION)),
                   *stars_as_read(expression, IMPORTED, record.get(IMPORTED))]
     return _update(table, book_id, expression, assignments, remove, conditions)
+
+
+def repair_update(table: str, book_id: str, record: Mapping[str, Any], now: str, *,
+                  aggregate: tuple[Distribution, Distribution] | None = None,
+                  shelves: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """reconcile's repair of a book: an Update setting the aggregate to `aggregate` (target, imported part)
+    and/or `shelf_counts` to `shelves`, stamping the feed, conditioned on a live book whose parts it writes
+    are key by key as read in `record` (a reader's rating or shelving meanwhile fails it: read again)."""
+    expression = Expression({}, {})
+    assignments: dict[str, Any] = {}
+    conditions = [LIVE]
+    if aggregate is not None:
+        target, imported = aggregate
+        assignments.update({**aggregates.aggregate(target), IMPORTED: imported})
+        conditions += [*stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION)),
+                       *stars_as_read(expression, IMPORTED, record.get(IMPORTED))]
+    if shelves is not None:
+        assignments[SHELF_COUNTS] = dict(shelves)
+        conditions += stars_as_read(expression, SHELF_COUNTS, record.get(SHELF_COUNTS), SHELVES)
+    return _update(table, book_id, expression, {**assignments, **change_stamp(book_id, now)}, (), conditions)
 
 
 def _update(table: str, book_id: str, expression: Expression, assignments: Mapping[str, Any],

@@ -119,7 +119,7 @@ def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emu
     endpoint, dynamodb, tables = seed_emulator
     # The very command the local stack runs, with the table names and endpoint from the environment.
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
-           "RATINGS_TABLE": tables["ratings"]}
+           "RATINGS_TABLE": tables["ratings"], "SHELVES_TABLE": tables["shelves"]}
     result = subprocess.run([sys.executable, "-m", "bookrec_etl", "seed", "--size", "sample"], env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
@@ -129,7 +129,7 @@ def test_the_sample_seed_loads_every_bundled_book_with_exact_aggregates(seed_emu
     users = list(dict.fromkeys(row["user_id"] for row in rows))[:SEED_USERS["sample"]]
     seeded = [row for row in rows if row["user_id"] in set(users)]
     count = {name: dynamodb.describe_table(TableName=name)["Table"]["ItemCount"] for name in tables.values()}
-    assert count == {tables["books"]: 35 + 1893 + 10_000, tables["ratings"]: len(seeded)}
+    assert count == {tables["books"]: 35 + 1893 + 10_000, tables["ratings"]: len(seeded), tables["shelves"]: 0}
 
     # A Scan of 12K items crawls in the emulator: check 60 rated books by key, and the ratings of five.
     per_book = Counter((f"GB{row['book_id']}", row["rating"]) for row in seeded)

@@ -277,5 +277,8 @@ def test_load_without_a_table_for_its_lines_stops_with_a_clear_message(dynamodb,
 
 def test_cli_env_defaults_name_the_tables(tables, monkeypatch):
     assert os.environ["BOOKS_TABLE"] == tables["books"]
-    assert Tables.from_env() == Tables(tables["books"], tables["ratings"])
-    assert Tables.from_env("x-books") == Tables("x-books", tables["ratings"])
+    assert Tables.from_env() == Tables(tables["books"], tables["ratings"], tables["shelves"])
+    assert Tables.from_env("x-books") == Tables("x-books", tables["ratings"], tables["shelves"])
+    assert Tables.from_env(shelves="x-shelves").shelves == "x-shelves"
+    monkeypatch.delenv("SHELVES_TABLE")
+    assert Tables.from_env().shelves is None
