@@ -6,12 +6,21 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from bookrec_recommendation.freshness import ChangeKind
+
 # What one refresh request did (see RefreshAccepted.refresh).
 RefreshOutcome = Literal["started", "already_running"]
 # What one invalidation did to the user's cached entry (see Invalidated.cache).
 InvalidationOutcome = Literal["deleted", "not_cached", "unavailable", "disabled"]
 # Where a list came from: the shared cache, or computed for this request.
 RecommendationSource = Literal["cache", "computed"]
+
+
+class SimilarBooks(msgspec.Struct):
+    book_id: str
+    items: Annotated[list[RecommendedBook], msgspec.Meta(
+        description="the series' next book first (if any), then what readers of the book also rated, then "
+                    "books sharing authors, subjects or series")]
 
 
 class RecommendedBook(msgspec.Struct):
@@ -41,11 +50,14 @@ class RefreshAccepted(msgspec.Struct):
 class InvalidateRequest(msgspec.Struct, forbid_unknown_fields=True):
     """The accepted change an invalidation is for (optional: without it only the generation moves)."""
 
-    book_id: Annotated[str, msgspec.Meta(description="the book rated, or whose rating was removed")]
+    book_id: Annotated[str, msgspec.Meta(description="the book rated or shelved, or taken off")]
     changed_at: Annotated[str, msgspec.Meta(
-        description="the rating's updated_at as the ratings table wrote it (2026-12-02T09:00:00.000000Z), "
-                    "or when it was removed")]
-    removed: Annotated[bool, msgspec.Meta(description="true: the rating was removed")] = False
+        description="the rating's updated_at, or the shelving's shelved_at, as the ratings service wrote it "
+                    "(2026-12-02T09:00:00.000000Z), or when it was removed")]
+    removed: Annotated[bool, msgspec.Meta(
+        description="true: the rating was removed, or the book taken off the reader's shelves")] = False
+    kind: Annotated[ChangeKind, msgspec.Meta(
+        description="rating (the default) or shelf: which of the reader's reads must show the change")] = "rating"
 
 
 class Invalidated(msgspec.Struct):
@@ -57,3 +69,22 @@ class Invalidated(msgspec.Struct):
                     "do); unavailable: Redis did not answer, only this replica's fallback copy (if any) was "
                     "removed, an entry in Redis lives until its TTL; disabled: no Redis configured, nothing "
                     "is cached")]
+
+
+# Which trending list (see bookrec_recommendation.trending).
+TrendingWindow = Literal["now", "day", "week", "month"]
+
+
+class TrendingItem(msgspec.Struct):
+    book_id: str
+    title: str
+    authors: list[str]
+    events: Annotated[int, msgspec.Meta(
+        description="readers who rated or shelved the book in the window (each once); for now: the last 24 h")]
+    score: Annotated[float, msgspec.Meta(
+        description="day/week/month: the events; now: Open Library's z-score against the 7 days before")]
+
+
+class Trending(msgspec.Struct):
+    window: TrendingWindow
+    items: list[TrendingItem]

@@ -13,6 +13,8 @@ class ModelSettings(ArtifactSettings):
     service_name: str = "recommendation"
     books_table: str
     ratings_table: str
+    # Replayed into the trending activity if Redis loses it (empty: only the ratings are).
+    shelves_table: str = ""
     neighbours: int = Field(default=100, ge=1)
     regularisation: float = Field(default=25.0, gt=0)  # chosen by the offline evaluation
     scan_segments: int = Field(default=4, ge=1, le=64)
@@ -34,6 +36,9 @@ class RecommendationSettings(ModelSettings, AuthSettings):
     # Recommendation reads per client address per minute, shared by the replicas through Redis: a miss costs
     # a DynamoDB Query and a few ms of scoring, and any id may be asked for without a token.
     rate_limit: int = Field(default=600, ge=0)
+    # How often a replica reads the fleet's trending counts from Redis (they are at most 20 s old when read):
+    # an event shows in GET /trending within about 20 s + this.
+    trending_refresh_seconds: float = Field(default=15, gt=0, le=30)
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from bookrec_catalog.catalog import utc_now, with_derived_attributes
 from bookrec_catalog.dynamo import to_item
 from bookrec_local.prometheus import current
 from bookrec_recommendation.app import create_app
-from bookrec_recommendation.engine import SHARED_POPULARITY
+from bookrec_recommendation.engine import SCOPED_LISTS, SHARED_POPULARITY
 from bookrec_recommendation.settings import RecommendationSettings
 from bookrec_recommendation.store import CACHE_MISSES
 
@@ -38,6 +38,7 @@ def seed(dynamodb, tables):
 def settings_for(tables, redis_url, issuer, **overrides):
     # No rate limit unless a test sets one: every test's requests come from one address, in one window.
     settings = {"books_table": tables["books"], "ratings_table": tables["ratings"], "redis_url": redis_url,
+                "shelves_table": tables["shelves"],
                 "internal_token": TOKEN, "access_log": False, "model_refresh_seconds": 0, "neighbours": 5,
                 "regularisation": 1.0, "rate_limit": 0, **issuer.settings(), **overrides}
     return RecommendationSettings(**settings)
@@ -284,3 +285,136 @@ async def test_recommendation_reads_are_limited_per_address(limited):
     invalidated = await limited.post("/recommendations/invalidate/anyone-0",
                                      headers={**address, "X-Internal-Token": TOKEN})
     assert invalidated.status_code == 200  # internal calls (one ratings address) are not limited
+
+
+def shelve(dynamodb, tables, user_id: str, book_id: str, shelf: str = "want_to_read") -> str:
+    now = utc_now()
+    dynamodb.put_item(TableName=tables["shelves"], Item=to_item(
+        {"book_id": book_id, "user_id": user_id, "shelf": shelf, "shelved_at": now,
+         "user_shelf": f"{user_id}#{shelf}"}))
+    return now
+
+
+def shown(answer) -> list[str]:
+    return [r["book_id"] for r in answer["recommendations"]]
+
+
+async def test_a_reader_with_only_shelves_gets_a_personal_list_without_their_shelved_books(
+        client, dynamodb, tables):
+    for book_id in ("OL7W", "OL8W", "OL9W"):
+        shelve(dynamodb, tables, "shelver", book_id)
+    answer = (await client.get("/recommendations/shelver?limit=5")).json()
+    assert answer["strategy"] == "collaborative" and len(answer["recommendations"]) == 5
+    assert not {"OL7W", "OL8W", "OL9W"} & set(shown(answer))
+    assert set(shown(answer)[:3]) == {"OL10W", "OL11W", "OL12W"}  # the fantasy books they have not shelved
+
+
+async def test_a_book_shelved_is_gone_from_the_list_once_the_shelving_is_invalidated(client, dynamodb, tables):
+    before = (await client.get("/recommendations/reader1")).json()
+    assert "OL6W" in shown(before)
+    shelved_at = shelve(dynamodb, tables, "reader1", "OL6W", "currently_reading")
+    r = await client.post("/recommendations/invalidate/reader1", headers={"X-Internal-Token": TOKEN},
+                          json={"book_id": "OL6W", "changed_at": shelved_at, "kind": "shelf"})
+    assert r.status_code == 200 and r.json()["invalidated"] is True
+    after = (await client.get("/recommendations/reader1")).json()
+    assert after["source"] == "computed" and "OL6W" not in shown(after)
+    assert (await client.get("/recommendations/reader1")).json()["source"] == "cache"
+
+
+async def test_exclude_removes_books_repeated_or_comma_separated(client):
+    full = shown((await client.get("/recommendations/reader1?limit=20")).json())
+    gone = full[:3]
+    answer = (await client.get(f"/recommendations/reader1?limit=20&exclude={gone[0]},{gone[1]}"
+                               f"&exclude={gone[2]}")).json()
+    assert answer["source"] == "cache" and shown(answer) == full[3:]
+
+
+async def test_subject_scopes_the_list_whatever_the_case(client):
+    answer = (await client.get("/recommendations/reader0?subject=PHILOSOPHY&limit=20")).json()
+    assert shown(answer) and all(BOOKS[b] == "philosophy" for b in shown(answer))
+    unknown = (await client.get("/recommendations/reader0?subject=cookery")).json()
+    assert unknown["recommendations"] == []
+
+
+async def test_a_subject_that_leaves_too_few_is_filled_from_the_subjects_books(tables, dynamodb, redis_url, issuer):
+    seed(dynamodb, tables)
+    reader = f"scoped-{uuid.uuid4().hex[:8]}"  # Redis is shared by the session: a reader of this test's own
+    for book_id in ("OL1W", "OL2W", "OL3W", "OL4W", "OL5W"):
+        dynamodb.put_item(TableName=tables["ratings"], Item=to_item(
+            {"book_id": book_id, "user_id": reader, "rating": 5, "created_at": utc_now(), "updated_at": utc_now()}))
+    async with AsyncTestClient(create_app(settings_for(tables, redis_url, issuer, cached_length=3))) as c:
+        await wait_ready(c)
+        cached = (await c.get(f"/recommendations/{reader}?limit=3")).json()
+        assert len(cached["recommendations"]) == 3
+        scoped = current(SCOPED_LISTS)
+        answer = (await c.get(f"/recommendations/{reader}?limit=5&subject=fantasy&exclude=OL7W")).json()
+        assert current(SCOPED_LISTS) - scoped == 1 and answer["source"] == "computed"
+        assert len(shown(answer)) == 5 and all(BOOKS[b] == "fantasy" for b in shown(answer))
+        assert "OL7W" not in shown(answer)
+        again = (await c.get(f"/recommendations/{reader}?limit=3")).json()
+        assert again["source"] == "cache" and again["recommendations"] == cached["recommendations"]
+
+
+@pytest.mark.parametrize("query", ["exclude=bad%20id", "exclude=OL1W,,OL2W", "exclude=" + ",".join(
+    f"OL{i}W" for i in range(101)), "subject=%20", "subject=" + "x" * 201],
+    ids=["malformed", "empty-entry", "too-many", "blank-subject", "long-subject"])
+async def test_bad_exclusions_and_subjects_are_400(client, query):
+    r = await client.get(f"/recommendations/reader1?{query}")
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+    assert r.json()["errors"][0]["field"].split("[")[0] == query.split("=")[0]  # exclude[1]: the id at fault
+
+
+def series_attribute(position: int) -> dict:
+    return to_item({"s": {"name": "Saga", "position": position}})["s"]
+
+
+@pytest.fixture
+async def series_client(tables, dynamodb, redis_url, issuer):
+    seed(dynamodb, tables)
+    for book_id, position in (("OL9W", 1), ("OL11W", 2)):
+        dynamodb.update_item(TableName=tables["books"], Key={"book_id": {"S": book_id}},
+                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "series"},
+                             ExpressionAttributeValues={":s": series_attribute(position)})
+    async with AsyncTestClient(create_app(settings_for(tables, redis_url, issuer))) as c:
+        await wait_ready(c)
+        yield c
+
+
+async def test_similar_books_name_the_next_of_the_series_then_what_readers_also_rated(series_client):
+    r = await series_client.get("/books/OL9W/similar?limit=5")
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["book_id"] == "OL9W" and len(answer["items"]) == 5
+    first = answer["items"][0]
+    assert (first["book_id"], first["reason"], first["title"]) == ("OL11W", "next in Saga, #2", "Title OL11W")
+    ids = [item["book_id"] for item in answer["items"]]
+    assert "OL9W" not in ids and len(set(ids)) == 5
+    assert all(BOOKS[b] == "fantasy" for b in ids)  # its readers read fantasy
+    assert answer["items"][1]["reason"].endswith("readers rated both")
+    assert (await series_client.get("/books/OL9W/similar?limit=5")).json() == answer  # kept in memory
+
+
+@pytest.mark.parametrize(("path", "status"), [("/books/OL99W/similar", 404), ("/books/bad%20id/similar", 400),
+                                              ("/books/OL1W/similar?limit=0", 400),
+                                              ("/books/OL1W/similar?limit=51", 400)])
+async def test_similar_books_of_an_unknown_book_are_404_and_bad_input_400(client, path, status):
+    r = await client.get(path)
+    assert r.status_code == status and r.headers["content-type"] == "application/problem+json", r.text
+    if status == 404:
+        assert r.json()["code"] == "book_not_found"
+
+
+async def test_an_invalidation_records_a_shelving_and_refuses_an_unknown_kind(client, redis_url):
+    import redis.asyncio as aioredis
+
+    change = {"book_id": "OL8W", "changed_at": "2026-12-02T09:00:00.000000Z", "removed": True, "kind": "shelf"}
+    r = await client.post("/recommendations/invalidate/reader9", json=change, headers={"X-Internal-Token": TOKEN})
+    assert r.status_code == 200
+    bad = await client.post("/recommendations/invalidate/reader9", json={**change, "kind": "review"},
+                            headers={"X-Internal-Token": TOKEN})
+    assert bad.status_code == 400 and bad.json()["code"] == "validation_failed"
+    redis = aioredis.from_url(redis_url)
+    try:
+        assert await redis.get("reco-latest:reader9") == b"2026-12-02T09:00:00.000000Z OL8W 1 shelf"
+    finally:
+        await redis.aclose()
