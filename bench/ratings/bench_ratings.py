@@ -14,8 +14,11 @@
 3. What a TransactWriteItems costs the emulator as its tables grow (it
    copies every table a transaction touches, to roll back on failure).
 
-Every run checks that the aggregate equals the ratings table. Prints
-figures; asserts nothing about speed.
+Every change is the service's real transaction: a rating also reads the
+reader's shelf entry and puts a book on no shelf on `read` (the entry and
+the book's shelf_counts in the same transaction). Every run checks that the
+aggregate equals the ratings table and the shelf counts the shelves table.
+Prints figures; asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bookrec_catalog.catalog import utc_now, with_derived_attributes
+from bookrec_catalog.catalog import SHELVES, utc_now, with_derived_attributes
 from bookrec_catalog.dynamo import from_item, to_item
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.settings import ServiceSettings
@@ -136,15 +139,31 @@ def fresh_tables(dynamodb: Any, books: int = 1, ratings: int = 0) -> dict[str, s
     return tables
 
 
-def check_exact(dynamodb: Any, tables: dict[str, str], expected: dict[str, int] | None = None) -> str:
-    items = dynamodb.scan(TableName=tables["ratings"], ConsistentRead=True)["Items"]
-    stored = {i["user_id"]["S"]: int(i["rating"]["N"]) for i in items if i["book_id"]["S"] == BOOK}
+def rows_of(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table, KeyConditionExpression="book_id = :b", ExpressionAttributeValues={":b": {"S": BOOK}},
+        ConsistentRead=True)
+    return [from_item(item) for page in pages for item in page["Items"]]
+
+
+def check_exact(dynamodb: Any, tables: dict[str, str], expected: dict[str, int] | None = None) -> tuple[str, str]:
+    """The book's aggregate against its ratings, and its shelf counts against its shelf entries (every rater
+    rated it from no shelf: each is on `read`): "exact" or "NOT EXACT" for each."""
+    stored = {row["user_id"]: row["rating"] for row in rows_of(dynamodb, tables["ratings"])}
+    shelved = Counter(row["shelf"] for row in rows_of(dynamodb, tables["shelves"]))
     book = from_item(dynamodb.get_item(TableName=tables["books"], Key={"book_id": {"S": BOOK}},
                                        ConsistentRead=True)["Item"])
     exact = (book["rating_count"] == len(stored) and book["rating_sum"] == sum(stored.values())
              and book["ratings_distribution"] == {str(s): list(stored.values()).count(s) for s in range(1, 6)}
              and (expected is None or stored == expected))
-    return "exact" if exact else "NOT EXACT"
+    shelves_exact = book.get("shelf_counts") == {shelf: shelved[shelf] for shelf in SHELVES} \
+        and shelved["read"] == len(stored)
+    return "exact" if exact else "NOT EXACT", "exact" if shelves_exact else "NOT EXACT"
+
+
+def both(states: tuple[str, str]) -> str:
+    aggregate, shelves = states
+    return "exact" if aggregate == shelves == "exact" else f"NOT EXACT (aggregate {aggregate}, shelves {shelves})"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -165,7 +184,8 @@ def ratings_service(endpoint: str, tables: dict[str, str], recommendation_url: s
     """The service as deployed: granian with `workers` processes (replicas); yields its base URL."""
     port = free_port()
     env = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "BOOKS_TABLE": tables["books"],
-           "RATINGS_TABLE": tables["ratings"], "RECOMMENDATION_URL": recommendation_url,
+           "RATINGS_TABLE": tables["ratings"], "SHELVES_TABLE": tables["shelves"],
+           "RECOMMENDATION_URL": recommendation_url,
            "ACCESS_LOG": "false", "LOG_LEVEL": "ERROR", "PORT": str(port), "WRITE_MAX_ATTEMPTS": "100",
            **{name.upper(): value for name, value in issuer.settings().items()}}
     granian = str(Path(sys.executable).with_name("granian"))
@@ -218,12 +238,14 @@ async def through_http(raters: int, setups: list[tuple[int, bool]]) -> None:
                         metrics = await r.text()
             # With one worker /metrics is the whole service; with more it is whichever worker answered.
             races = f"{counter(metrics, 'rating_write_conflicts_total'):.0f}" if workers == 1 else "n/a"
-            print(f"    lost races {races}, invalidations received {len(invalidated)}, aggregate "
-                  f"{check_exact(dynamodb, tables, {**first, **again, **late})}")
+            aggregate, shelves = check_exact(dynamodb, tables, {**first, **again, **late})
+            print(f"    lost races {races}, invalidations received {len(invalidated)}, aggregate {aggregate}, "
+                  f"shelf counts {shelves}")
 
 
 class CountingClient:
-    """A DynamoDB client counting the transactions tried per user: one per attempt of that user's change."""
+    """A DynamoDB client counting the transactions tried per user: one per attempt of that user's change
+    (which writes their rating and, for a book on none of their shelves, their shelf entry)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -233,11 +255,13 @@ class CountingClient:
         return getattr(self._client, name)
 
     async def transact_write_items(self, **request: Any) -> Any:
+        users = set()
         for item in request["TransactItems"]:
             write = item.get("Put") or item.get("Delete") or {}
             key = write.get("Item") or write.get("Key") or {}
             if "user_id" in key:
-                self.transactions[key["user_id"]["S"]] += 1
+                users.add(key["user_id"]["S"])
+        self.transactions.update(users)
         return await self._client.transact_write_items(**request)
 
 
@@ -245,14 +269,14 @@ async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
     print(f"\n2. Replicas sharing only DynamoDB, {raters} new raters on one book at once "
           "(serialised moto server)")
     print(f"  {'replicas':>8} {'changes/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'lost races':>11} "
-          f"{'per change':>11} {'attempts p50/p99/max':>21}  aggregate")
+          f"{'per change':>11} {'attempts p50/p99/max':>21}  aggregate and shelf counts")
     with moto_server(serialised=True) as (_, dynamodb):
         for count in replica_counts:
             tables = fresh_tables(dynamodb)
             async with dynamodb_client(ServiceSettings()) as dynamodb_api:
                 client = CountingClient(dynamodb_api)
-                stores = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=1000)
-                          for _ in range(count)]
+                stores = [RatingStore(client, tables["books"], tables["ratings"], max_attempts=1000,
+                                      shelves_table=tables["shelves"]) for _ in range(count)]
 
                 async def rate(i: int, stores: list[RatingStore] = stores) -> float:
                     started = time.perf_counter()
@@ -267,7 +291,7 @@ async def replicas_racing(raters: int, replica_counts: list[int]) -> None:
             print(f"  {count:>8} {raters / elapsed:>10.1f} {percentile(latencies, 50):>7.0f} "
                   f"{percentile(latencies, 99):>7.0f} {conflicts:>11} {conflicts / raters:>11.2f} "
                   f"{percentile(attempts, 50):>9.0f}/{percentile(attempts, 99):.0f}/{max(attempts)}"
-                  f"{'':>8}{check_exact(dynamodb, tables)}")
+                  f"{'':>8}{both(check_exact(dynamodb, tables))}")
             definitions.delete_tables(dynamodb, tables["books"].rsplit("-", 1)[0])
 
 
@@ -279,7 +303,7 @@ async def emulator_cost(sizes: list[tuple[int, int]], changes: int = 10) -> None
             # Patient: the point is to measure the emulator (the service's own read timeout is 3 s).
             settings = ServiceSettings(dynamodb_read_timeout=120, dynamodb_max_attempts=1)
             async with dynamodb_client(settings) as client:
-                store = RatingStore(client, tables["books"], tables["ratings"])
+                store = RatingStore(client, tables["books"], tables["ratings"], shelves_table=tables["shelves"])
                 latencies = []
                 for i in range(changes):
                     started = time.perf_counter()
