@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bookrec_bookdetail.models import Author, Book, Series, ShelfCounts
-from bookrec_catalog.catalog import SHELVES, average, empty_distribution
-
-COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
+from bookrec_catalog.catalog import SHELVES, average, cover_url, empty_distribution
 
 
 def unique_ids(book_ids: list[str]) -> list[str]:
@@ -33,7 +31,7 @@ def to_book(record: dict[str, Any]) -> Book:
         language=record.get("language"),
         description=record.get("description"),
         cover_id=cover_id,
-        cover_url=record.get("cover_url") or (COVER_URL.format(cover_id=cover_id) if cover_id else None),
+        cover_url=cover_url(cover_id, record.get("cover_url")),
         avg_rating=float(record.get("avg_rating") or average(int(record.get("rating_sum", 0)), count)),
         rating_count=count,
         ratings_distribution=distribution,

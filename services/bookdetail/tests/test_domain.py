@@ -14,6 +14,13 @@ def test_to_book_fills_defaults_and_cover_url():
     assert book.authors[0].name == "A" and book.isbn_13 == [] and book.subjects == []
 
 
+def test_to_book_cover_url_is_the_stored_image_else_none_without_a_cover():
+    image = "https://images.gr-assets.com/books/1447303603m/2767052.jpg"
+    assert to_book({"book_id": "GB1", "title": "T", "cover_url": image}).cover_url == image
+    assert to_book({"book_id": "OL1W", "title": "T", "cover_id": 42, "cover_url": image}).cover_url == image
+    assert to_book({"book_id": "OL1W", "title": "T"}).cover_url is None
+
+
 def test_to_book_shows_series_and_every_shelf_count():
     book = to_book({"book_id": "GB2", "title": "Catching Fire",
                     "series": {"name": "The Hunger Games", "position": 2},

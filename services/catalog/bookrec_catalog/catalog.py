@@ -241,6 +241,21 @@ def average(rating_sum: int, rating_count: int) -> float:
     return round(rating_sum / rating_count, 4) if rating_count else 0.0
 
 
+# Open Library's large cover image of a cover id (covers.openlibrary.org/b/id/<id>-<S|M|L>.jpg).
+COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
+
+
+def cover_url(cover_id: object, stored_url: object = None) -> str | None:
+    """A book's cover image, wherever a book is shown: the URL its source gave (`cover_url`, goodbooks' image)
+    when there is one, else Open Library's large cover of its `cover_id` (a positive integer); None without
+    either."""
+    if isinstance(stored_url, str) and stored_url:
+        return stored_url
+    if isinstance(cover_id, int) and not isinstance(cover_id, bool) and cover_id > 0:
+        return COVER_URL.format(cover_id=cover_id)
+    return None
+
+
 def iso_stamp(epoch_seconds: float) -> str:
     """A moment as every stamp of the data is written (`2026-12-02T09:00:00.000000Z`): they sort as strings."""
     moment = datetime.fromtimestamp(epoch_seconds, UTC)

@@ -4,6 +4,7 @@ import pytest
 
 from bookrec_catalog.catalog import (
     TITLE_KEY_BYTES,
+    cover_url,
     has_word_character,
     normalise_text,
     search_terms,
@@ -77,3 +78,11 @@ def test_title_key_and_bucket_work_for_every_script():
     long_title = "森" * 400  # 1,200 bytes of UTF-8
     key = title_key(long_title)
     assert len(key.encode()) <= TITLE_KEY_BYTES and set(key) == {"森"}
+
+
+def test_cover_url_is_the_source_s_image_else_open_library_s_large_cover_of_the_cover_id():
+    assert cover_url(8231856) == "https://covers.openlibrary.org/b/id/8231856-L.jpg"
+    goodbooks = "https://images.gr-assets.com/books/1447303603m/2767052.jpg"
+    assert cover_url(8231856, goodbooks) == goodbooks and cover_url(None, goodbooks) == goodbooks
+    for no_cover in (None, 0, -1, True, "8231856", 12.5):
+        assert cover_url(no_cover) is None and cover_url(no_cover, "") is None
