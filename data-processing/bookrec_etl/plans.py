@@ -16,7 +16,8 @@ Books (the aggregate's parts: aggregates.py):
 - nothing different: no write at all (no change-feed stamp, no write units).
 A load never writes `shelf_counts` (the ratings service keeps them with the shelves): a live book's update
 leaves them out of what it sets and removes, and a new or revived book's Put drops a line's own (an
-exported table's counts have no shelves behind them here).
+exported table's counts have no shelves behind them here). Only reconcile writes them, counted from the
+shelves table (repair_update), e.g. back onto a revived book.
 
 Ratings: no item -> put conditioned on none; a stored rating older than the line (`updated_at`) -> put
 conditioned on `updated_at` as read; otherwise the line is skipped: a reader's newer rating stays.

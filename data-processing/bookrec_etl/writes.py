@@ -10,8 +10,9 @@ read, so no write races a reader's rating unseen.
 - A batch DynamoDB refuses as invalid is split line by line, so only the bad line is rejected.
 - Books whose rows must be counted into their aggregate (a revived tombstone, a legacy book adopting the
   line's imported part, an imported figure that would have taken a star below zero) are reconciled right
-  after their batch is written. Books whose ratings were written are handed back: the loader reconciles
-  them once the file is loaded (reconcile.py: one Scan when they are many).
+  after their batch is written (with a shelves table, their shelf counts too: a revived book's come
+  back). Books whose ratings were written are handed back: the loader reconciles them once the file is
+  loaded (reconcile.py: one Scan when they are many).
 """
 
 from __future__ import annotations
