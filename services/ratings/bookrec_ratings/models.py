@@ -86,12 +86,14 @@ class ShelveResponse(msgspec.Struct):
 
 
 class ShelfEntry(msgspec.Struct):
-    """A book on a reader's shelf; title null, authors empty: a book no longer in the catalogue."""
+    """A book on a reader's shelf; title null, authors empty, no cover: a book no longer in the catalogue."""
 
     book_id: str
     title: str | None
     authors: list[str]
     cover_id: int | None
+    # The cover image, by the catalogue's one rule (bookrec_catalog.catalog.cover_url), as bookdetail shows it.
+    cover_url: str | None
     shelved_at: str
 
 

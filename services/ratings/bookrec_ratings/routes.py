@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.catalog import cover_url, utc_now
 from bookrec_common.activity import ActivityLog
 from bookrec_common.auth import Principal, require_principal
 from bookrec_common.context import request_id_of
@@ -184,4 +184,6 @@ def _shelf_entry(entry: dict[str, Any], book: dict[str, Any]) -> ShelfEntry:
     gone = not book or "deleted_at" in book
     return ShelfEntry(book_id=entry["book_id"], title=None if gone else book.get("title"),
                       authors=[] if gone else [a.get("name", "") for a in book.get("authors", [])],
-                      cover_id=None if gone else book.get("cover_id"), shelved_at=entry["shelved_at"])
+                      cover_id=None if gone else book.get("cover_id"),
+                      cover_url=None if gone else cover_url(book.get("cover_id"), book.get("cover_url")),
+                      shelved_at=entry["shelved_at"])

@@ -28,7 +28,7 @@ USER_RATINGS_INDEX = "by-user"
 SHELF_INDEX = "by-user-shelf"
 BATCH_GET_MAX_ATTEMPTS = 6
 # What a shelf shows of each book (deleted_at: a tombstone shows as a book no longer in the catalogue).
-_SUMMARY_NAMES = ("book_id", "title", "authors", "cover_id", "deleted_at")
+_SUMMARY_NAMES = ("book_id", "title", "authors", "cover_id", "cover_url", "deleted_at")
 _COUNTS_PROJECTION = "book_id, ratings_distribution, shelf_counts, deleted_at"
 
 

@@ -142,7 +142,7 @@ async def test_unknown_deleted_and_malformed_books_are_refused_and_change_nothin
     assert [(i["book_id"], i["shelf"]) for i in shelf_items(dynamodb, tables)] == [("OL2W", "want_to_read")]
     # A deleted book stays on the reader's shelf, without a title, and can be taken off it.
     listed = (await client.get(f"/users/{ada}/shelves/want_to_read")).json()["items"]
-    assert [(i["book_id"], i["title"], i["authors"]) for i in listed] == [("OL2W", None, [])]
+    assert [(i["book_id"], i["title"], i["authors"], i["cover_url"]) for i in listed] == [("OL2W", None, [], None)]
     assert (await unshelve(client, issuer, ada, "OL2W")).status_code == 204
     assert shelf_items(dynamodb, tables) == []
 
@@ -174,11 +174,11 @@ async def test_a_shelf_lists_newest_first_with_book_summaries_and_cursor_paging(
     assert first["count"] == 1 and first["user_id"] == ada and first["shelf"] == "want_to_read"
     [top] = first["items"]
     assert top == {"book_id": BOOK, "title": "The Republic", "authors": ["Plato"], "cover_id": 123,
-                   "shelved_at": top["shelved_at"]}
+                   "cover_url": "https://covers.openlibrary.org/b/id/123-L.jpg", "shelved_at": top["shelved_at"]}
     rest = (await client.get(f"/users/{ada}/shelves/want_to_read",
                              params={"limit": 1, "cursor": first["next_cursor"]})).json()
-    assert [(i["book_id"], i["authors"], i["cover_id"]) for i in rest["items"]] == [
-        ("OL2W", ["Marcus Aurelius"], None)]
+    assert [(i["book_id"], i["authors"], i["cover_id"], i["cover_url"]) for i in rest["items"]] == [
+        ("OL2W", ["Marcus Aurelius"], None, None)]
     assert rest["next_cursor"] is None  # the last full page hands out no cursor
     read = (await client.get(f"/users/{ada}/shelves/read")).json()
     assert [i["title"] for i in read["items"]] == ["Ethics"] and read["next_cursor"] is None
@@ -223,3 +223,17 @@ async def test_accepted_ratings_and_shelvings_are_trending_events_and_removals_a
     await client.delete(f"/books/{BOOK}/ratings/{ada}", headers=issuer.headers(ada))
     assert await redis.zscore(readers, ada) == pytest.approx(epoch_seconds(rated["updated_at"]))  # not moved
     assert await redis.zscore("trending:readers:OL2W", bob) == pytest.approx(epoch_seconds(shelved["shelved_at"]))
+
+
+async def test_a_shelf_shows_the_source_s_cover_image_else_open_library_s_cover_of_its_id(client, issuer, dynamodb,
+                                                                                         tables):
+    image = "https://images.gr-assets.com/books/1447303603m/2767052.jpg"  # a goodbooks book's own image
+    record = {"book_id": "GB1", "title": "The Hunger Games", "authors": [{"name": "Suzanne Collins"}],
+              "cover_url": image}
+    dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(record)))
+    ada = reader()
+    for book in ("GB1", "OL3W"):
+        await shelve(client, issuer, ada, "read", book)
+    listed = (await client.get(f"/users/{ada}/shelves/read")).json()["items"]
+    assert [(i["book_id"], i["cover_id"], i["cover_url"]) for i in listed] == [
+        ("OL3W", 7, "https://covers.openlibrary.org/b/id/7-L.jpg"), ("GB1", None, image)]
