@@ -36,7 +36,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -395,7 +395,7 @@ def _orphans(orphans: Counter) -> str:
     return ", ".join(f"{n:,} of {kind} books" for kind, n in sorted(orphans.items())) or "none"
 
 
-def _worst(drifts: list[Drift] | list[ShelfDrift]) -> list[str]:
+def _worst(drifts: Sequence[Drift | ShelfDrift]) -> list[str]:
     worst = sorted(drifts, key=lambda d: (-d.size, d.book_id))[:SHOWN]
     lines = [f"  {d.describe()}" for d in worst]
     if len(drifts) > SHOWN:
