@@ -120,6 +120,51 @@ class Recommendations(msgspec.Struct):
     recommendations: list[Recommendation]
 
 
+Shelf = Literal["want_to_read", "currently_reading", "read"]
+
+
+class Shelving(msgspec.Struct):
+    book_id: str
+    user_id: str
+    shelf: Shelf
+    previous_shelf: Shelf | None
+    shelved_at: str
+
+
+class ShelfEntry(msgspec.Struct):
+    book_id: str
+    title: str | None
+    authors: list[str]
+    cover_id: int | None
+    shelved_at: str
+
+
+class ReaderShelf(msgspec.Struct):
+    user_id: str
+    shelf: Shelf
+    count: int
+    items: list[ShelfEntry]
+    next_cursor: str | None
+
+
+class SimilarBooks(msgspec.Struct):
+    book_id: str
+    items: list[Recommendation]
+
+
+class TrendingBook(msgspec.Struct):
+    book_id: str
+    title: str
+    authors: list[str]
+    events: int
+    score: float
+
+
+class Trending(msgspec.Struct):
+    window: Literal["now", "day", "week", "month"]
+    items: list[TrendingBook]
+
+
 class Problem(msgspec.Struct):
     """RFC 9457 Problem Details, as every error of every route is answered."""
 
@@ -142,4 +187,8 @@ ANSWERS: dict[type[msgspec.Struct], tuple[tuple[str, str, str], ...]] = {
     BookRatings: (("ratings", "GET", "/books/{book_id}/ratings"),),
     UserRatings: (("ratings", "GET", "/users/{user_id}/ratings"),),
     Recommendations: (("recommendation", "GET", "/recommendations/{user_id}"),),
+    Shelving: (("ratings", "PUT", "/books/{book_id}/shelf"),),
+    ReaderShelf: (("ratings", "GET", "/users/{user_id}/shelves/{shelf}"),),
+    SimilarBooks: (("recommendation", "GET", "/books/{book_id}/similar"),),
+    Trending: (("recommendation", "GET", "/trending"),),
 }

@@ -6,6 +6,8 @@
 User classes:
   BrowsingUser      search -> open one or two hits -> batch of the page (compare); sometimes advanced search
   RatingUser        rate a book -> own ratings (shows it) -> the book's ratings -> recommendations (exclude it)
+  ShelvingUser      trending this week -> open a book -> shelve it -> own shelf (shows it) -> similar books
+                    -> recommendations (exclude what is shelved)
   AutocompleteUser  types a real title one character at a time, picks it when suggested
   HeavyUser         no think time, one request per task in the seed-style mix (tags select subsets)
   SmokeUser         every journey in turn (the smoke scenario)
@@ -17,9 +19,9 @@ aggregates, or no results where the catalogue guarantees some is a failure.
 
 HeavyUser task tags (locust --tags): mix (the seed-style mix: search 3,
 details 2, batch 2, rate 1, book ratings 1, user ratings 1, advanced 1,
-autocomplete 1), memory (search, advanced, autocomplete, recommendations:
-no DynamoDB once warm), dynamo (details, batch, book and user ratings),
-search, reco, write.
+autocomplete 1), memory (search, advanced, autocomplete, recommendations,
+similar books, trending: no DynamoDB once warm), dynamo (details, batch, book
+and user ratings), search, reco, write.
 
 Environment: LOADTEST_SCENARIO (a preset of loadtest/scenarios.py; unset = plain
 locust -u/-r), LOADTEST_THINK_SCALE (multiplies think times; 0 = none),
@@ -39,6 +41,7 @@ import random
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import gevent
@@ -59,7 +62,11 @@ from loadtest.validators import (
     check_rate,
     check_recommendations,
     check_search,
+    check_shelf,
+    check_shelving,
+    check_similar,
     check_status,
+    check_trending,
     check_user_ratings,
     decode,
 )
@@ -72,6 +79,8 @@ RECO_USERS = int(os.environ.get("LOADTEST_RECO_USERS", "100"))
 RUN_ID = uuid.uuid4().hex[:8]
 MAX_BOOKS_RATED = 20  # then a user re-rates: keeps the ratings table bounded in long runs
 SEARCH_LIMIT, AUTOCOMPLETE_LIMIT, RECO_LIMIT, RATINGS_LIMIT = 20, 10, 10, 50
+SHELVES = ("want_to_read", "currently_reading", "read")
+TRENDING_WINDOWS = ("now", "day", "week", "month")
 
 _user_numbers = itertools.count(1)
 _identities: list[dict[str, str]] = []
@@ -161,6 +170,7 @@ class BookrecUser(FastHttpUser):
         self.user_id = identity["sub"] if identity else f"anonymous-{RUN_ID}-{os.getpid()}-{number}"
         self.auth = {"Authorization": f"Bearer {identity['access_token']}"} if identity else {}
         self.rated: dict[str, int] = {}
+        self.shelved: dict[str, str] = {}  # book -> shelf, as this run put it
 
     # -- one validated request each ------------------------------------------------------------
 
@@ -247,6 +257,34 @@ class BookrecUser(FastHttpUser):
                           lambda r, _s: check_recommendations(r, user_id=user_id, limit=RECO_LIMIT,
                                                               already_rated=already_rated))
 
+    def shelve(self, book_id: str, shelf: str):
+        previous = self.shelved.get(book_id, NOT_KNOWN)
+
+        def check(result, status):
+            check_shelving(result, status=status, book_id=book_id, user_id=self.user_id, shelf=shelf,
+                           previous=previous)
+
+        result = self._call("PUT", f"/books/{book_id}/shelf", "/books/[id]/shelf", contract.Shelving, (200, 201),
+                            check, {"shelf": shelf}, headers=self.auth)
+        if result is not None:
+            self.shelved[book_id] = shelf
+        return result
+
+    def shelf(self, shelf: str, must_contain: Iterable[str] = ()):
+        return self._call("GET", f"/users/{self.user_id}/shelves/{shelf}?limit={RATINGS_LIMIT}",
+                          "/users/[id]/shelves/[shelf]", contract.ReaderShelf, (200,),
+                          lambda page, _s: check_shelf(page, user_id=self.user_id, shelf=shelf, limit=RATINGS_LIMIT,
+                                                       must_contain=must_contain))
+
+    def similar(self, book_id: str):
+        return self._call("GET", f"/books/{book_id}/similar?limit={RECO_LIMIT}", "/books/[id]/similar",
+                          contract.SimilarBooks, (200,),
+                          lambda r, _s: check_similar(r, book_id=book_id, limit=RECO_LIMIT))
+
+    def trending(self, window: str):
+        return self._call("GET", f"/trending?window={window}&limit={RECO_LIMIT}", f"/trending?window={window}",
+                          contract.Trending, (200,), lambda r, _s: check_trending(r, window=window, limit=RECO_LIMIT))
+
     # -- what people do ---------------------------------------------------------------------------
 
     def random_books(self, low: int, high: int) -> list[str]:
@@ -302,6 +340,24 @@ class BookrecUser(FastHttpUser):
         pause(0.5, 2)
         self.recommendations(self.user_id, already_rated=list(self.rated))
 
+    def shelve_and_explore(self) -> None:
+        """What is trending this week, open one (or any book), shelve it, see it on the shelf, look at books
+        like it, then recommendations that leave out everything rated or shelved."""
+        trending = self.trending("week")
+        picks = [item.book_id for item in trending.items] if trending else []
+        book_id = self.rng.choice(picks) if picks and self.rng.random() < 0.5 else self.rng.choice(self.book_ids)
+        pause(0.5, 2)
+        self.book(book_id)
+        shelf = self.rng.choice(SHELVES)
+        if self.shelve(book_id, shelf) is None:
+            return
+        pause(0.5, 2)
+        self.shelf(shelf, must_contain=[b for b, s in self.shelved.items() if s == shelf][-5:])
+        pause(0.5, 2)
+        self.similar(book_id)
+        pause(0.5, 2)
+        self.recommendations(self.user_id, already_rated=[*self.rated, *self.shelved])
+
     def type_a_title(self) -> None:
         """Type a real title one character at a time; pick it once it is suggested."""
         book_id, title = self.rng.choice(self.titles)
@@ -343,6 +399,15 @@ class RatingUser(BookrecUser):
         self.rate_and_look()
 
 
+class ShelvingUser(BookrecUser):
+    weight = 2
+    wait_time = think(3, 8)
+
+    @task
+    def shelf_journey(self) -> None:
+        self.shelve_and_explore()
+
+
 class AutocompleteUser(BookrecUser):
     weight = 3
     wait_time = think(3, 8)
@@ -363,6 +428,7 @@ class SmokeUser(BookrecUser):
         self.browse()
         self.browse_advanced()
         self.rate_and_look()
+        self.shelve_and_explore()
         self.type_a_title()
         self.real_user_recommendations()
 
@@ -423,6 +489,16 @@ class HeavyUser(BookrecUser):
     def recommendations_task(self) -> None:
         self.real_user_recommendations()
 
+    @tag("memory", "reco")
+    @task(1)
+    def similar_task(self) -> None:
+        self.similar(self.rng.choice(self.cat.popular[:200] or self.book_ids))
+
+    @tag("memory", "reco")
+    @task(1)
+    def trending_task(self) -> None:
+        self.trending(self.rng.choice(TRENDING_WINDOWS))
+
 
 class ReplacedSystemUser(BookrecUser):
     """The replaced system's own load pattern: its mix of reads (search, detail, batch, ratings lists,
@@ -466,4 +542,4 @@ class ReplacedSystemUser(BookrecUser):
 _scenario = os.environ.get("LOADTEST_SCENARIO", "")
 if _scenario:
     ScenarioShape = shapes.select(_scenario, {cls.__name__: cls for cls in (
-        BrowsingUser, RatingUser, AutocompleteUser, SmokeUser, HeavyUser, ReplacedSystemUser)})
+        BrowsingUser, RatingUser, ShelvingUser, AutocompleteUser, SmokeUser, HeavyUser, ReplacedSystemUser)})

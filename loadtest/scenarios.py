@@ -5,7 +5,7 @@ loadtest/shapes.py turns the selected one into a Locust LoadTestShape.
 
 Presets (LOADTEST_SCENARIO):
   smoke   1 user running every journey in turn, 60 s
-  normal  50 users of the three everyday journeys, 5 min
+  normal  50 users of the four everyday journeys, 5 min
   stress  heavy users (no think time) ramped from 0 to 200 at 1/s, then held 60 s
   spike   20 journey users, a jump to 500 at 100 users/s held 90 s, back to 20 for 90 s (recovery)
   step    journey users in steps of 25 every 60 s, up to 200
@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-JOURNEYS = ("BrowsingUser", "RatingUser", "AutocompleteUser")
+JOURNEYS = ("BrowsingUser", "RatingUser", "ShelvingUser", "AutocompleteUser")
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,49 @@ def check_recommendations(reco: contract.Recommendations, *, user_id: str, limit
     _require(not rated, f"recommends books the user already rated: {sorted(rated)[:3]}")
     scores = [r.score for r in reco.recommendations]
     _require(all(a >= b for a, b in pairwise(scores)), "recommendations are not ranked by score")
+
+
+def check_shelving(result: contract.Shelving, *, status: int, book_id: str, user_id: str, shelf: str,
+                   previous: object = NOT_KNOWN) -> None:
+    """Echoes the shelving; 201 means the book was on no shelf, 200 moved (or already there)."""
+    _require((result.book_id, result.user_id, result.shelf) == (book_id, user_id, shelf),
+             f"echoed {(result.book_id, result.user_id, result.shelf)}, sent {(book_id, user_id, shelf)}")
+    _require((status == 201) == (result.previous_shelf is None),
+             f"status {status} with previous_shelf {result.previous_shelf}")
+    if previous is not NOT_KNOWN:
+        _require(result.previous_shelf == previous, f"previous_shelf {result.previous_shelf}, we had {previous}")
+
+
+def check_shelf(page: contract.ReaderShelf, *, user_id: str, shelf: str, limit: int,
+                must_contain: Iterable[str] = ()) -> None:
+    """Newest first, each book once; the books we just put there are listed, with their titles."""
+    _require((page.user_id, page.shelf) == (user_id, shelf), f"asked for {(user_id, shelf)}, got "
+             f"{(page.user_id, page.shelf)}")
+    _require(page.count == len(page.items) <= limit, f"count {page.count}, {len(page.items)} items, limit {limit}")
+    _newest_first([i.shelved_at for i in page.items], "shelved books")
+    listed = {i.book_id: i for i in page.items}
+    _require(len(listed) == len(page.items), "the same book shelved twice")
+    for book_id in must_contain:
+        _require(book_id in listed, f"just shelved {book_id}, the shelf does not show it")
+        _require(bool(listed[book_id].title), f"shelved {book_id} is listed without its title")
+
+
+def check_similar(similar: contract.SimilarBooks, *, book_id: str, limit: int) -> None:
+    """Something like the book (the catalogue always has more books), never the book itself, each once,
+    ranked by score, each with a reason."""
+    _require(similar.book_id == book_id, f"asked for {book_id}, got {similar.book_id}")
+    ids = [i.book_id for i in similar.items]
+    _require(0 < len(ids) <= limit, f"{len(ids)} similar books for limit {limit}")
+    _require(book_id not in ids, "the book is listed as similar to itself")
+    _require(len(set(ids)) == len(ids), "the same book listed twice")
+    _require(all(i.reason and i.title for i in similar.items), "a similar book without title or reason")
+    _require(all(a >= b for a, b in pairwise(i.score for i in similar.items)), "similar books not ranked by score")
+
+
+def check_trending(trending: contract.Trending, *, window: str, limit: int) -> None:
+    """The window asked for; each book once, ranked by score, with at least one event."""
+    _require(trending.window == window, f"asked for {window}, got {trending.window}")
+    ids = [i.book_id for i in trending.items]
+    _require(len(ids) <= limit and len(set(ids)) == len(ids), f"{len(ids)} books (limit {limit}) or duplicates")
+    _require(all(i.events > 0 and i.title for i in trending.items), "a trending book without events or title")
+    _require(all(a >= b for a, b in pairwise(i.score for i in trending.items)), "trending not ranked by score")

@@ -60,7 +60,22 @@ def test_the_readme_examples_answer_as_the_readme_says(local_stack):
     assert status == 200 and reader["strategy"] == "collaborative" and len(reader["recommendations"]) == 5
     status, rated = answer("/rate")
     assert status in (200, 201) and rated["rating"] == 5  # 201 new, 200 again (a second run on one stack)
-    status, alice = answer("/recommendations/$ALICE")
+    status, alice = answer("/recommendations/$ALICE?limit=5")
     assert status == 200 and alice["user_id"] not in ("", "$ALICE") and alice["recommendations"]
     assert all(r["book_id"] != "OL827357W" for r in alice["recommendations"])
+    status, similar = answer("/books/GB1/similar")
+    assert status == 200 and similar["book_id"] == "GB1" and len(similar["items"]) == 5
+    assert similar["items"][0]["book_id"] == "GB17" and "next in The Hunger Games, #2" in similar["items"][0]["reason"]
+    assert "GB1" not in [item["book_id"] for item in similar["items"]]
+    status, trending = answer("/trending?window=week")
+    assert status == 200 and trending["window"] == "week" and len(trending["items"]) == 5
+    assert all(item["events"] > 0 and item["title"] for item in trending["items"])
+    status, shelved = answer("/books/GB17/shelf")
+    assert status in (200, 201) and shelved["shelf"] == "want_to_read" and shelved["user_id"] == alice["user_id"]
+    status, shelf = answer("/shelves/want_to_read")
+    assert status == 200 and "GB17" in [item["book_id"] for item in shelf["items"]]
+    assert all(item["title"] for item in shelf["items"])
+    status, scoped = answer("subject=fantasy")
+    assert status == 200 and scoped["recommendations"]
+    assert not {"OL827357W", "GB17", "GB2"} & {r["book_id"] for r in scoped["recommendations"]}
     assert all(200 <= status < 300 for _, status, _ in results if status is not None)

@@ -23,6 +23,11 @@ ROUTES = [
     ("POST", f"/books/{REAL_BOOK}/rate", {"user_id": "e2e-router", "rating": 4}, "ratings"),
     ("GET", f"/books/{REAL_BOOK}/ratings", None, "ratings"),
     ("GET", "/users/e2e-router/ratings", None, "ratings"),
+    ("PUT", f"/books/{REAL_BOOK}/shelf", {"shelf": "want_to_read"}, "ratings"),
+    ("GET", "/users/e2e-router/shelves/want_to_read", None, "ratings"),
+    ("DELETE", f"/books/{REAL_BOOK}/shelf", None, "ratings"),
+    ("GET", f"/books/{REAL_BOOK}/similar?limit=5", None, "recommendation"),
+    ("GET", "/trending?window=week", None, "recommendation"),
     ("GET", "/recommendations/e2e-router?limit=5", None, "recommendation"),
     ("POST", "/recommendations/refresh", None, "recommendation"),
 ]

@@ -17,7 +17,11 @@ from loadtest.validators import (
     check_rate,
     check_recommendations,
     check_search,
+    check_shelf,
+    check_shelving,
+    check_similar,
     check_status,
+    check_trending,
     check_user_ratings,
     decode,
     describe_error,
@@ -216,3 +220,71 @@ def test_recommendations_exclude_rated_books():
                               limit=10)
     with pytest.raises(ContractViolation, match="source"):
         decode(json.dumps(reco_body(["OL1W"], source="redis")).encode(), contract.Recommendations)
+
+
+def shelving(shelf="want_to_read", previous=None):
+    return as_struct({"book_id": "OL1W", "user_id": "u1", "shelf": shelf, "previous_shelf": previous,
+                      "shelved_at": "2026-12-06T10:00:00.000000Z"}, contract.Shelving)
+
+
+def test_shelving_status_and_previous_shelf():
+    check_shelving(shelving(), status=201, book_id="OL1W", user_id="u1", shelf="want_to_read")
+    check_shelving(shelving("read", "want_to_read"), status=200, book_id="OL1W", user_id="u1", shelf="read",
+                   previous="want_to_read")
+    with pytest.raises(ContractViolation, match="status 200 with previous_shelf None"):
+        check_shelving(shelving(), status=200, book_id="OL1W", user_id="u1", shelf="want_to_read")
+    with pytest.raises(ContractViolation, match="previous_shelf read, we had want_to_read"):
+        check_shelving(shelving("currently_reading", "read"), status=200, book_id="OL1W", user_id="u1",
+                       shelf="currently_reading", previous="want_to_read")
+    with pytest.raises(ContractViolation, match="echoed"):
+        check_shelving(shelving(), status=201, book_id="OL2W", user_id="u1", shelf="want_to_read")
+
+
+def shelf_page(entries):
+    items = [{"book_id": b, "title": t, "authors": [], "cover_id": None, "shelved_at": at} for b, t, at in entries]
+    return as_struct({"user_id": "u1", "shelf": "read", "count": len(items), "items": items, "next_cursor": None},
+                     contract.ReaderShelf)
+
+
+def test_shelf_newest_first_shows_what_was_just_shelved_with_its_title():
+    page_ = shelf_page([("OL2W", "B", "2026-12-06T10:00:02Z"), ("OL1W", "A", "2026-12-06T10:00:01Z")])
+    check_shelf(page_, user_id="u1", shelf="read", limit=50, must_contain=["OL1W"])
+    with pytest.raises(ContractViolation, match="does not show it"):
+        check_shelf(page_, user_id="u1", shelf="read", limit=50, must_contain=["OL3W"])
+    with pytest.raises(ContractViolation, match="not newest first"):
+        check_shelf(shelf_page([("OL1W", "A", "2026-12-06T10:00:01Z"), ("OL2W", "B", "2026-12-06T10:00:02Z")]),
+                    user_id="u1", shelf="read", limit=50)
+    with pytest.raises(ContractViolation, match="without its title"):
+        check_shelf(shelf_page([("OL1W", None, "2026-12-06T10:00:01Z")]), user_id="u1", shelf="read", limit=50,
+                    must_contain=["OL1W"])
+
+
+def listed(items, **head):
+    return [{"book_id": b, "title": f"T{b}", "authors": [], "score": score, "reason": "412 readers rated both",
+             **head} for b, score in items]
+
+
+def test_similar_never_the_book_itself_ranked_with_reasons():
+    ok = as_struct({"book_id": "OL1W", "items": listed([("OL2W", 0.9), ("OL3W", 0.5)])}, contract.SimilarBooks)
+    check_similar(ok, book_id="OL1W", limit=10)
+    for items, reason in (([("OL1W", 0.9)], "similar to itself"), ([], "0 similar books"),
+                          ([("OL2W", 0.5), ("OL3W", 0.9)], "not ranked"), ([("OL2W", 0.9), ("OL2W", 0.5)], "twice")):
+        with pytest.raises(ContractViolation, match=reason):
+            check_similar(as_struct({"book_id": "OL1W", "items": listed(items)}, contract.SimilarBooks),
+                          book_id="OL1W", limit=10)
+
+
+def trending(window, items):
+    return as_struct({"window": window, "items": [{"book_id": b, "title": f"T{b}", "authors": [], "events": e,
+                                                   "score": s} for b, e, s in items]}, contract.Trending)
+
+
+def test_trending_window_ranking_and_events():
+    check_trending(trending("week", [("OL1W", 5, 5.0), ("OL2W", 3, 3.0)]), window="week", limit=10)
+    check_trending(trending("now", []), window="now", limit=10)  # nothing above its usual: an empty list
+    with pytest.raises(ContractViolation, match="asked for day"):
+        check_trending(trending("week", []), window="day", limit=10)
+    with pytest.raises(ContractViolation, match="not ranked"):
+        check_trending(trending("week", [("OL1W", 3, 3.0), ("OL2W", 5, 5.0)]), window="week", limit=10)
+    with pytest.raises(ContractViolation, match="without events"):
+        check_trending(trending("week", [("OL1W", 0, 0.0)]), window="week", limit=10)

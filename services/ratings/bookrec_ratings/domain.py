@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeGuard
 
 from bookrec_catalog.catalog import SHELVES, STARS, average, is_book_id, is_user_id
 
@@ -58,7 +58,11 @@ class Untouched(Enum):
 UNTOUCHED: Final = Untouched.UNTOUCHED
 
 
-def is_shelf(value: object) -> bool:
+# bookrec_catalog.catalog.SHELVES spelled as a type, so a wrong shelf is named by its field (test_models).
+Shelf = Literal["want_to_read", "currently_reading", "read"]
+
+
+def is_shelf(value: object) -> TypeGuard[Shelf]:
     return isinstance(value, str) and value in SHELVES
 
 

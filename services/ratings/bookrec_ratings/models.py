@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from bookrec_catalog.catalog import SHELVES, USER_ID, USER_ID_RULE, is_user_id
-from bookrec_ratings.domain import MAX_RATING, MIN_RATING
+from bookrec_ratings.domain import MAX_RATING, MIN_RATING, Shelf
 
 UserId = Annotated[str, msgspec.Meta(pattern=USER_ID.pattern, min_length=1, max_length=64,
                                      description=USER_ID_RULE)]
 Stars = Annotated[int, msgspec.Meta(ge=MIN_RATING, le=MAX_RATING, description="an integer 1..5")]
 SHELF_RULE = f"one of {', '.join(SHELVES)}"
-# bookrec_catalog.catalog.SHELVES spelled as a type, so a wrong shelf is named by its field (test_models).
-Shelf = Literal["want_to_read", "currently_reading", "read"]
 
 
 class RateRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,8 +78,8 @@ class ShelveRequest(msgspec.Struct, forbid_unknown_fields=True):
 class ShelveResponse(msgspec.Struct):
     book_id: str
     user_id: str
-    shelf: str
-    previous_shelf: str | None
+    shelf: Shelf
+    previous_shelf: Shelf | None
     shelved_at: str
 
 
@@ -99,7 +97,7 @@ class ShelfEntry(msgspec.Struct):
 
 class ReaderShelf(msgspec.Struct):
     user_id: str
-    shelf: str
+    shelf: Shelf
     count: int
     items: list[ShelfEntry]
     next_cursor: str | None
