@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 
 import boto3
 import pytest
@@ -48,6 +49,18 @@ async def total(client, query: str) -> int:
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@asynccontextmanager
+async def serving_replica(tables, dynamodb, redis_url, artifact_bucket):
+    """(settings, app, client): the seed books built once by the builder, and a replica ready on its artifact."""
+    seed(dynamodb, tables)
+    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
+    await build(settings, every=0)
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        await wait_until(lambda: _ready(client))
+        yield settings, app, client
 
 
 async def test_a_replica_waits_for_the_artifact_then_follows_the_feed_without_scanning(
@@ -122,12 +135,7 @@ class HeldManifestReads:
 
 async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
         tables, dynamodb, redis_url, artifact_bucket, moto_endpoint):
-    seed(dynamodb, tables)
-    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
-    await build(settings, every=0)
-    app = create_app(settings)
-    async with AsyncTestClient(app) as client:
-        await wait_until(lambda: _ready(client))
+    async with serving_replica(tables, dynamodb, redis_url, artifact_bucket) as (settings, app, client):
         first = (await client.get("/ready")).json()["checks"]["index"]["artifact_version"]
         put_books(dynamodb, tables, [{"book_id": "OL98W", "title": "Pensées"}])
         await build(settings, every=0)  # incremental: the previous artifact plus the feed
@@ -162,12 +170,7 @@ async def test_a_newer_artifact_is_swapped_in_and_a_corrupt_one_refused(
 
 async def test_the_artifact_store_unreachable_keeps_serving_degraded_then_recovers(
         tables, dynamodb, redis_url, artifact_bucket):
-    seed(dynamodb, tables)
-    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
-    await build(settings, every=0)
-    app = create_app(settings)
-    async with AsyncTestClient(app) as client:
-        await wait_until(lambda: _ready(client))
+    async with serving_replica(tables, dynamodb, redis_url, artifact_bucket) as (_, app, client):
         s3 = app.state.live.follower.store._s3  # noqa: SLF001 - cut the network to S3 only
         real_get = s3.get_object
 
@@ -199,12 +202,7 @@ async def test_the_artifact_store_unreachable_keeps_serving_degraded_then_recove
 
 async def test_a_position_older_than_the_feed_retention_reloads_the_newest_artifact(
         tables, dynamodb, redis_url, artifact_bucket):
-    seed(dynamodb, tables)
-    settings = settings_with_artifacts(tables, redis_url, bucket=artifact_bucket)
-    await build(settings, every=0)
-    app = create_app(settings)
-    async with AsyncTestClient(app) as client:
-        await wait_until(lambda: _ready(client))
+    async with serving_replica(tables, dynamodb, redis_url, artifact_bucket) as (_, app, client):
         live = app.state.live
         loaded = live.index
         live._position -= 8 * 86_400  # noqa: SLF001 - as if the replica had been paused for 8 days
