@@ -24,22 +24,30 @@ held-out book the reader rated >= 4 in it. Reported: hit rate@10 (readers with
 a hit) and precision@10, for this service's list (the model's pairs ranked by
 both/n_j^β, β chosen on the validation split by hit rate; content and
 popularity fill), the 10 most-rated books, and raw co-occurrence (the books
-most often rated by the seed's readers).
+most often rated by the seed's readers). The list is `Recommender.similar`'s,
+the route's own path, over the catalogue the service would hold: each book of
+`--books` read as the ETL reads it (the series and its number taken off the
+title, authors, `--genres` as subjects), its rating aggregate from the
+training ratings only; so the series' next book leads as it does when served.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import scipy.sparse as sp
 
+from bookrec_etl.records import Rejected, from_goodbooks_row
 from bookrec_etl.seed import seed_files
-from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, catalogue_entry
 from bookrec_recommendation.model import ItemNeighbourModel, Recommender
 from bookrec_recommendation.neighbours import top_k_per_row
 
@@ -49,12 +57,40 @@ K = 10
 def load(path: Path, first_users: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user index, book index, rating) per rating of a CSV `user_id,book_id,rating`, gzipped or not;
     with `first_users`, only the ratings of that many users, the lowest ids."""
+    return load_with_ids(path, first_users)[:3]
+
+
+def load_with_ids(path: Path, first_users: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`load`, and the file's book id of each book index."""
     rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, usecols=(0, 1, 2))
     if first_users is not None:
         rows = rows[np.isin(rows[:, 0], np.unique(rows[:, 0])[:first_users])]
     _, users = np.unique(rows[:, 0], return_inverse=True)
-    _, books = np.unique(rows[:, 1], return_inverse=True)
-    return users, books, rows[:, 2].astype(np.float32)
+    ids, books = np.unique(rows[:, 1], return_inverse=True)
+    return users, books, rows[:, 2].astype(np.float32), ids
+
+
+def _text(path: Path) -> TextIO:
+    return gzip.open(path, "rt", encoding="utf-8", newline="") if path.name.endswith(".gz") \
+        else path.open(encoding="utf-8", newline="")
+
+
+def goodbooks_books(books_csv: Path, genres_csv: Path) -> dict[int, dict]:
+    """Each goodbooks book's record as the ETL stores it (`from_goodbooks_row`: the title less its series
+    note, the series, authors, subjects from the genres), by goodbooks book id."""
+    with _text(genres_csv) as handle:
+        genres = {row["book_id"].strip(): [g.strip() for g in (row.get("genres") or "").split(",") if g.strip()]
+                  for row in csv.DictReader(handle)}
+    records = {}
+    with _text(books_csv) as handle:
+        for row in csv.DictReader(handle):
+            try:
+                records[int(row["book_id"])] = from_goodbooks_row(row, genres.get(row["book_id"].strip(), []),
+                                                                  None)
+            except (Rejected, ValueError):
+                continue
+    return records
 
 
 def holdout(users: np.ndarray, fraction: float, rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
@@ -185,12 +221,28 @@ def ranked_list(scores: np.ndarray, skip: set[int], tiebreak: np.ndarray) -> lis
     return [book for book in order.tolist() if book not in skip][:K]
 
 
-def service_similar(model: ItemNeighbourModel, values: sp.csr_matrix, exponent: float) -> SimilarList:
-    """This service's similar list for a book, from a model built by `neighbour_model` (ids: column numbers)."""
+def evaluation_catalogue(model: ItemNeighbourModel, values: sp.csr_matrix,
+                         books: Mapping[int, Mapping] | None = None, ids: np.ndarray | None = None) -> Catalogue:
+    """The catalogue the service would hold for the model's books (ids: column numbers): each book's record
+    from `books` (by the ratings file's id, `ids[column]`) read as the service reads a book item
+    (`catalogue_entry`: title, authors, subjects, series), its rating aggregate from the training ratings
+    only. Without `books` (another ratings file), entries with no content."""
     counts = np.asarray((values != 0).sum(axis=0)).ravel()
     sums = np.asarray(values.sum(axis=0)).ravel()
-    catalogue = Catalogue(CatalogueEntry(b, b, (), (), int(sums[int(b)]), int(counts[int(b)]))
-                          for b in model.book_ids)
+    entries = []
+    for b in model.book_ids:
+        column = int(b)
+        record = books.get(int(ids[column])) if books is not None and ids is not None else None
+        aggregate = {"rating_sum": int(sums[column]), "rating_count": int(counts[column])}
+        entries.append(catalogue_entry({**record, "book_id": b, **aggregate}) if record is not None
+                       else CatalogueEntry(b, b, (), (), **aggregate))
+    return Catalogue(entries)
+
+
+def service_similar(model: ItemNeighbourModel, catalogue: Catalogue, exponent: float) -> SimilarList:
+    """This service's similar list for a book (`Recommender.similar`, the route's own path), from a model
+    built by `neighbour_model` (ids: column numbers) and the catalogue the service would hold
+    (`evaluation_catalogue`)."""
     recommender = Recommender(model, catalogue)
 
     def similar(seed: int, skip: set[int]) -> list[int]:
@@ -213,17 +265,19 @@ def popularity_similar(binary: sp.csr_matrix) -> SimilarList:
 
 def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarray, np.ndarray],
                      shape: tuple[int, int], test: np.ndarray, validation: np.ndarray, regularisation: float,
-                     model: ItemNeighbourModel) -> dict:
+                     model: ItemNeighbourModel, ids: np.ndarray | None = None) -> dict:
     """Similar books: β chosen on validation (a model fitted without the test and validation ratings),
     then this list and the two baselines on the test holdout (`model`: trained without the test ratings)."""
     users, books, ratings = data
+    records = goodbooks_books(args.books, args.genres) if args.books else None
     fit = ~test & ~validation
     fit_values, fit_binary = matrices(users, books, ratings, fit, shape)
     valid_seeds = similar_seeds(fit_values, relevant_sets(users, books, ratings, validation, shape[0]),
                                 args.similar_ties, np.random.default_rng(args.seed))
     fit_model = neighbour_model(fit_binary, args.neighbours, regularisation).model  # type: ignore[attr-defined]
     valid_relevant = relevant_sets(users, books, ratings, validation, shape[0])
-    tuning = {beta: similar_metrics(service_similar(fit_model, fit_values, beta), valid_seeds, fit_binary,
+    fit_catalogue = evaluation_catalogue(fit_model, fit_values, records, ids)
+    tuning = {beta: similar_metrics(service_similar(fit_model, fit_catalogue, beta), valid_seeds, fit_binary,
                                     valid_relevant)["hit_rate"] for beta in args.similar_exponent}
     beta = max(tuning, key=tuning.__getitem__)
 
@@ -232,18 +286,21 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
     seeds = similar_seeds(values, relevant, args.similar_ties, np.random.default_rng(args.seed))
     lists = {"popularity (10 most rated)": popularity_similar(binary),
              "co-occurrence (raw counts)": cooccurrence_similar(binary),
-             f"this service (both/n^{beta:g})": service_similar(model, values, beta)}
+             f"this service (both/n^{beta:g})":
+                 service_similar(model, evaluation_catalogue(model, values, records, ids), beta)}
     results = {name: similar_metrics(make, seeds, binary, relevant) for name, make in lists.items()}
     base = results["popularity (10 most rated)"]["hit_rate"]
     print(f"\nsimilar books: {len(seeds):,} readers, seed: best-rated training book (ties: {args.similar_ties}); "
-          f"β chosen on validation by hit rate: {beta:g} ({tuning})")
+          f"β chosen on validation by hit rate: {beta:g} ({tuning}); catalogue: "
+          f"{'the books file (series from titles, authors, genres)' if records else 'no content'}")
     header = f"{'similar list':44s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
     print(header)
     print("-" * len(header))
     for name, row in results.items():
         row["hit_rate_vs_popularity"] = round(row["hit_rate"] / base, 2) if base else None
         print(f"{name:44s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
-    return {"seed_ties": args.similar_ties, "tuning_hit_rate": tuning, "chosen_exponent": beta,
+    return {"seed_ties": args.similar_ties, "catalogue": str(args.books) if records else None,
+            "tuning_hit_rate": tuning, "chosen_exponent": beta,
             "results": results}
 
 
@@ -271,12 +328,19 @@ def main(argv: list[str] | None = None) -> dict:
                         help="candidates for the similar list's β (score = both / n_j^β), chosen on validation")
     parser.add_argument("--similar-ties", choices=["popular", "random"], default="popular",
                         help="which of a reader's best-rated training books is their seed")
+    parser.add_argument("--books", type=lambda text: Path(text) if text else None,
+                        default=seed_files()["goodbooks_books"],
+                        help="goodbooks books.csv(.gz) of the ratings' book ids, read as the ETL reads it "
+                             "(series from the titles, authors) for the similar list's catalogue; '' for none "
+                             "(a ratings file whose ids are not goodbooks')")
+    parser.add_argument("--genres", type=Path, default=seed_files()["goodbooks_genres"],
+                        help="goodbooks book_genres.csv(.gz): the books' subjects")
     parser.add_argument("--out", type=Path, default=Path("evaluation.json"))
     args = parser.parse_args(argv)
     if not args.ratings.is_file():
         parser.error(f"--ratings {args.ratings}: no such file")
 
-    users, books, ratings = load(args.ratings, args.users)
+    users, books, ratings, ids = load_with_ids(args.ratings, args.users)
     shape = (int(users.max()) + 1, int(books.max()) + 1)
     rng = np.random.default_rng(args.seed)
     test = holdout(users, args.holdout, rng, np.ones(len(users), dtype=bool))
@@ -328,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
                            "relevant": "held-out rating >= 4", "k": K, "tuning_ndcg": tuning,
                            "chosen_regularisation": chosen},
               "results": results}
-    report["similar"] = evaluate_similar(args, (users, books, ratings), shape, test, validation, chosen, model)
+    report["similar"] = evaluate_similar(args, (users, books, ratings), shape, test, validation, chosen, model, ids)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")
     return report

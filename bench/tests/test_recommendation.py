@@ -10,7 +10,16 @@ import re
 import numpy as np
 import pytest
 
-from bench.recommendation.evaluate import holdout, load
+from bench.recommendation.evaluate import (
+    evaluation_catalogue,
+    goodbooks_books,
+    holdout,
+    load,
+    matrices,
+    neighbour_model,
+    seed_files,
+    service_similar,
+)
 from bench.tests.makes import make
 
 MODELS = ["popularity", "replaced: dense user-user cosine", "item-item cosine (top-50)",
@@ -95,3 +104,25 @@ def test_make_bench_trending_prints_the_cost_per_event_and_the_route_s_latency()
     assert re.search(r"write path: 5,000 events in \d+\.\d+s \([\d,]+/s pipelined.*\d+ bytes per event", out), out
     assert re.search(r"replica refresh \(GET \+ decode \+ rank\): p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=50\)", out)
     assert re.search(r"GET /trending in-process .*: p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=100\)", out), out
+
+
+def test_the_similar_list_measured_is_served_from_the_catalogue_the_service_holds():
+    """The evaluation's catalogue reads each goodbooks book as the ETL stores it: the series off the title,
+    the authors, the genres as subjects; so the measured list leads with the series' next book, as served."""
+    files = seed_files()
+    records = goodbooks_books(files["goodbooks_books"], files["goodbooks_genres"])
+    ids = np.array([1, 17, 20, 2])  # The Hunger Games #1, #2, #3; Harry Potter #1 (goodbooks ids)
+    # Columns 0..3 are those books; every reader read all four, so each pairs with every other.
+    users, books = np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6)
+    values, binary = matrices(users, books, np.full(24, 5.0, dtype=np.float32), np.ones(24, dtype=bool), (6, 4))
+    model = neighbour_model(binary, 3, 1.0).model
+    catalogue = evaluation_catalogue(model, values, records, ids)
+    first = catalogue.entries["0"]
+    assert first.title == "The Hunger Games" and first.authors == ("Suzanne Collins",)
+    assert first.series is not None and (first.series.name, first.series.position) == ("The Hunger Games", 1)
+    assert "fantasy" in first.subjects and first.rating_count == 6 and first.rating_sum == 30
+    similar = service_similar(model, catalogue, 0.35)
+    assert similar(0, {0})[0] == 1  # next in The Hunger Games, #2
+    assert similar(0, {0, 1})[0] == 2  # #2 read: the pairs follow, #3 among them
+    # Without the books file (another ratings file): entries without content, no series.
+    assert evaluation_catalogue(model, values).entries["0"].series is None
