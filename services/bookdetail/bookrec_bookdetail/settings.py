@@ -1,3 +1,5 @@
+"""The bookdetail service's settings: one typed object, read from the environment once at start (`get_settings`)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
