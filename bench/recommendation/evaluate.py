@@ -167,7 +167,7 @@ def neighbour_model(binary: sp.csr_matrix, neighbours: int,
             full[column] = np.where(np.isfinite(scored), scored, 0.0)
         return full
 
-    score.model = model  # type: ignore[attr-defined]
+    score.model = model  # type: ignore[attr-defined]  # the fitted model rides on its scorer
     return score
 
 
@@ -274,7 +274,7 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
     fit_values, fit_binary = matrices(users, books, ratings, fit, shape)
     valid_seeds = similar_seeds(fit_values, relevant_sets(users, books, ratings, validation, shape[0]),
                                 args.similar_ties, np.random.default_rng(args.seed))
-    fit_model = neighbour_model(fit_binary, args.neighbours, regularisation).model  # type: ignore[attr-defined]
+    fit_model = neighbour_model(fit_binary, args.neighbours, regularisation).model  # type: ignore[attr-defined]  # set on the scorer by neighbour_model
     valid_relevant = relevant_sets(users, books, ratings, validation, shape[0])
     fit_catalogue = evaluation_catalogue(fit_model, fit_values, records, ids)
     tuning = {beta: similar_metrics(service_similar(fit_model, fit_catalogue, beta), valid_seeds, fit_binary,

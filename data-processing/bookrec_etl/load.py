@@ -177,7 +177,7 @@ class Loader:
             return lines, stream, 0, digest, set()
         count, rated = 0, set()
         try:
-            for count, line in enumerate(islice(stream, saved.lines_done), start=1):  # noqa: B007
+            for count, line in enumerate(islice(stream, saved.lines_done), start=1):  # noqa: B007 - count is read after the loop, when it stopped early
                 digest.update(line)
                 if b"user_id" in line and (book_id := _rated_book(line)):
                     rated.add(book_id)

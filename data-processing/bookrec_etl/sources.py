@@ -99,7 +99,7 @@ class LineSource:
         """The lines, counted so that a break can say after which line it happened."""
         number = 0
         try:
-            for number, line in enumerate(self._stream, start=1):  # noqa: B007 (read in the handler)
+            for number, line in enumerate(self._stream, start=1):  # noqa: B007 - number is read in the handler
                 yield line
         except BrokenInput as exc:
             raise exc.at_line(number) from None

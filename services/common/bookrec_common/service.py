@@ -110,7 +110,7 @@ def create_service_app(
         lifespan=[*lifespan, _rate_limits_synced],
         on_startup=list(on_startup),
         dependencies=dependencies or {},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers typed per exception class, the mapping by its base
         middleware=[DefineMiddleware(RequestMetricsMiddleware, metrics=metrics, exclude=UNMEASURED_PATHS),
                     DefineMiddleware(RequestContextMiddleware, log_requests=settings.access_log)],
         before_send=[response_headers_hook(name)],

@@ -94,12 +94,12 @@ async def test_the_manifest_is_replaced_by_compare_and_swap(store, moto_endpoint
                 Bucket=store.bucket, Key=request["Key"], Body=b'{"racer": true}')
         return await s3_put(**request)
 
-    store._s3.put_object = racing_put  # noqa: SLF001
+    store._s3.put_object = racing_put  # noqa: SLF001 - the store's S3 client raced at its PutObject
     try:
         with pytest.raises(Superseded):
             await store.publish(b"two", version=2, watermark=utc_now(), items=1, build_reads=0)
     finally:
-        store._s3.put_object = s3_put  # noqa: SLF001
+        store._s3.put_object = s3_put  # noqa: SLF001 - the store's S3 client raced at its PutObject
 
 
 async def test_the_lease_has_one_holder_growing_fencing_tokens_and_expires(redis):

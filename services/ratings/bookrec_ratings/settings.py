@@ -36,4 +36,4 @@ class RatingsSettings(AuthSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> RatingsSettings:
-    return RatingsSettings()  # type: ignore[call-arg]
+    return RatingsSettings()  # type: ignore[call-arg]  # the required fields come from the environment

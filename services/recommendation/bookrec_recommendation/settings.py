@@ -45,8 +45,8 @@ class RecommendationSettings(ModelSettings, AuthSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> RecommendationSettings:
-    return RecommendationSettings()  # type: ignore[call-arg]
+    return RecommendationSettings()  # type: ignore[call-arg]  # the required fields come from the environment
 
 
 def get_model_settings() -> ModelSettings:
-    return ModelSettings()  # type: ignore[call-arg]
+    return ModelSettings()  # type: ignore[call-arg]  # the required fields come from the environment

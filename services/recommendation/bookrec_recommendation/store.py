@@ -260,7 +260,7 @@ class RecommendationCache:
         if self._skipping():
             return self._fallback.get(user_id)
         try:
-            raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]
+            raw = await self._client.get(self.key(user_id))  # type: ignore[union-attr]  # enabled: a client is set
         except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
             self._unavailable(exc, "cache read failed")
             return self._fallback.get(user_id)
@@ -282,7 +282,7 @@ class RecommendationCache:
         if not self.enabled or self._skipping():
             return CacheState(None, None)
         try:
-            generation, latest = await self._client.mget(  # type: ignore[union-attr]
+            generation, latest = await self._client.mget(  # type: ignore[union-attr]  # enabled: a client is set
                 self.generation_key(user_id), self.latest_key(user_id))
         except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
             # The list then goes to the fallback only (see put).
@@ -302,7 +302,7 @@ class RecommendationCache:
             self._fallback[user_id] = value
             return False
         try:
-            stored = await self._store_if_current(  # type: ignore[misc]
+            stored = await self._store_if_current(  # type: ignore[misc]  # redis-py types a Script's call as sync or async at once
                 keys=[self.key(user_id), self.generation_key(user_id)],
                 args=[generation, self._encoder.encode(value), self._ttl])
         except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable
@@ -323,7 +323,7 @@ class RecommendationCache:
             deletion = Deletion("disabled", held_here)
         else:
             try:
-                deleted_keys = await self._invalidate(  # type: ignore[misc]
+                deleted_keys = await self._invalidate(  # type: ignore[misc]  # redis-py types a Script's call as sync or async at once
                     keys=[self.key(user_id), self.generation_key(user_id), self.latest_key(user_id)],
                     args=[self._ttl + GENERATION_MARGIN_SECONDS, change.encode() if change else ""])
             except Exception as exc:  # noqa: BLE001 - `_unavailable` raises all but Redis unavailable

@@ -174,10 +174,10 @@ async def test_a_request_after_an_invalidation_never_joins_a_computation_begun_b
         finally:
             missed.set()  # the caller goes on to the in-flight table without yielding
 
-    a.cache.get = get_then_signal  # type: ignore[method-assign]
+    a.cache.get = get_then_signal  # type: ignore[method-assign]  # a test double in its place
     joined = asyncio.create_task(a.recommendations(subject))  # asked before the rating: joins
     await asyncio.wait_for(missed.wait(), 10)
-    a.cache.get = cache_get  # type: ignore[method-assign]
+    a.cache.get = cache_get  # type: ignore[method-assign]  # a test double in its place
     rate(dynamodb, tables, subject, JUST_RATED)
     await a.invalidate(subject)  # on the same replica this time
     after, source = await asyncio.wait_for(a.recommendations(subject), 10)  # would hang if it joined
@@ -267,7 +267,7 @@ class LaggingIndex:
     def __init__(self, engine: RecommendationEngine) -> None:
         self._read = engine.source.ratings_of
         self.previous: RatingsRead | None = None
-        engine.source.ratings_of = self.ratings_of  # type: ignore[method-assign]
+        engine.source.ratings_of = self.ratings_of  # type: ignore[method-assign]  # a test double in its place
 
     async def hold(self, user_id: str) -> None:
         self.previous = await self._read(user_id)
@@ -363,7 +363,7 @@ class LaggingShelves:
     def __init__(self, engine: RecommendationEngine) -> None:
         self._shelves = engine.source.shelves_of
         self.held: dict[str, str] | None = None
-        engine.source.shelves_of = self.shelves_of  # type: ignore[method-assign]
+        engine.source.shelves_of = self.shelves_of  # type: ignore[method-assign]  # a test double in its place
 
     async def hold(self, user_id: str) -> None:
         self.held = await self._shelves(user_id)

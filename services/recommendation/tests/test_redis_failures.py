@@ -129,7 +129,7 @@ async def test_after_a_failure_reads_skip_redis_and_an_invalidation_that_reaches
             calls += 1
             return await real_get(*args, **kwargs)
 
-        client.get = counted_get  # type: ignore[method-assign]
+        client.get = counted_get  # type: ignore[method-assign]  # a test double in its place
         server.fail()
         assert await cache.put("reader", LIST, await cache.generation("reader")) is False  # the write fails
         errors = current(CACHE_ERRORS)

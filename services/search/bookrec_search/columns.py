@@ -309,6 +309,6 @@ class SortedTitleKeys(SortedTitles):
         super().__init__(order, titles)
         self._book_ids = book_ids
 
-    def __getitem__(self, i: int) -> tuple[str, str]:  # type: ignore[override]
+    def __getitem__(self, i: int) -> tuple[str, str]:  # type: ignore[override]  # by one position only, never a slice
         position = int(self._order[i])
         return self._titles[position], self._book_ids[position].decode()

@@ -222,7 +222,7 @@ def count(matches: np.ndarray, size: int, authors: ValuePairs, subjects: ValuePa
 class _DecadeLabels(Sequence[int]):
     """Decade codes as the decades they stand for (1990), ordered as their codes."""
 
-    def __getitem__(self, code: int) -> int:  # type: ignore[override]
+    def __getitem__(self, code: int) -> int:  # type: ignore[override]  # by one code only, never a slice
         return (code - 1) * 10 + _LOWEST_DECADE
 
     def __len__(self) -> int:

@@ -30,4 +30,4 @@ class SearchSettings(ArtifactSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> SearchSettings:
-    return SearchSettings()  # type: ignore[call-arg]
+    return SearchSettings()  # type: ignore[call-arg]  # the required fields come from the environment
