@@ -367,9 +367,12 @@ class Stack:
         """Wait until the ALB's health checks have every target (each replica of each service) in rotation:
         a replica can be ready a moment before HAProxy's next check says so, and a request then would be
         its 503."""
+        services = definitions.services()
+
         def all_up() -> bool:
-            try:
-                return all(servers_up(str(self.alb_stats_socket)).values())
+            try:  # the services' replicas (the sign-in route's emulator is not health-checked)
+                return all(up for server, up in servers_up(str(self.alb_stats_socket)).items()
+                           if server.split("/")[0] in services)
             except OSError:
                 return False
         wait_until(all_up, seconds, "the local ALB's health checks to see every target up")

@@ -22,6 +22,12 @@ let debounce = 0;
 
 function say(text) { status.textContent = text; }
 
+// A part of a view that loads on its own: its content, and no longer marked as loading.
+function fill(box, ...children) {
+  box.classList.remove("loading");
+  return replace(box, ...children);
+}
+
 function params() { return new URLSearchParams(location.search); }
 
 function go(url, { replace: replacing = false } = {}) {
@@ -72,26 +78,27 @@ async function home() {
   say("");
   const me = session();
   const trending = h("div", { class: "loading" }, "Loading trending books…");
-  const parts = [section("Trending this week", "trending-heading", trending)];
+  const parts = [h("h1", { class: "visually-hidden" }, "Books to read: trending and picked for you"),
+    section("Trending this week", "trending-heading", trending)];
   const forYou = h("div", { class: "loading" }, "Loading your recommendations…");
   const shelves = h("div", { class: "shelves" });
-  if (me) parts.unshift(section("For you", "for-you-heading", forYou));
+  if (me) parts.splice(1, 0, section("For you", "for-you-heading", forYou));
   else parts.push(h("p", { class: "hint" }, "Sign in to see books picked for you and your shelves."));
   if (me) parts.push(section("Your shelves", "shelves-heading", shelves));
   replace(view, ...parts);
   api("/trending?window=week&limit=12").then(
-    (data) => replace(trending, bookList(data.items, { label: "Trending this week" })),
-    (error) => replace(trending, h("p", { class: "error" }, `Trending is unavailable: ${problemText(error)}`)));
+    (data) => fill(trending, bookList(data.items, { label: "Trending this week" })),
+    (error) => fill(trending, h("p", { class: "error" }, `Trending is unavailable: ${problemText(error)}`)));
   if (!me) return;
   api(`/recommendations/${enc(me.sub)}?limit=12`).then(
-    (data) => replace(forYou, bookList(data.recommendations, { reason: true, label: "For you" })),
-    (error) => replace(forYou, h("p", { class: "error" }, `Recommendations are unavailable: ${problemText(error)}`)));
+    (data) => fill(forYou, bookList(data.recommendations, { reason: true, label: "For you" })),
+    (error) => fill(forYou, h("p", { class: "error" }, `Recommendations are unavailable: ${problemText(error)}`)));
   for (const [shelf, name] of Object.entries(SHELVES)) {
     const box = h("div", { class: "loading" }, "Loading…");
     shelves.append(h("div", { class: "shelf" }, h("h3", { id: `shelf-${shelf}` }, name), box));
     api(`/users/${enc(me.sub)}/shelves/${shelf}?limit=12`).then(
-      (data) => replace(box, bookList(data.items, { label: name })),
-      (error) => replace(box, h("p", { class: "error" }, problemText(error))));
+      (data) => fill(box, bookList(data.items, { label: name })),
+      (error) => fill(box, h("p", { class: "error" }, problemText(error))));
   }
 }
 
@@ -106,9 +113,21 @@ function searchUrl(q, filters) {
   return `/?${p}`;
 }
 
-function correctedQuery(query, corrections) {
-  const fold = (w) => w.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
-  const byWord = new Map(corrections.map((c) => [c.word, c.corrected_to[0]]));
+const fold = (w) => w.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+
+// The query as the results read it: each corrected word as the word the top result matched (a typo can
+// stand for several words: "poter" for "peter" and "potter"), else its alternatives.
+function correctedQuery(query, corrections, top) {
+  const matched = new Set();
+  if (top && top.highlights) {
+    const texts = [[top.title, top.highlights.title], ...top.authors.map((a, i) => [a, top.highlights.authors[i]])];
+    for (const [text, ranges] of texts) {
+      const chars = Array.from(text);
+      for (const [start, end] of ranges || []) matched.add(fold(chars.slice(start, end).join("")));
+    }
+  }
+  const byWord = new Map(corrections.map((c) => [c.word,
+    c.corrected_to.find((w) => matched.has(fold(w))) || c.corrected_to.join(" or ")]));
   return query.split(/(\s+)/).map((w) => byWord.get(fold(w)) ?? w).join("");
 }
 
@@ -128,7 +147,7 @@ async function search(q, filters) {
     view.removeAttribute("aria-busy");
     say("");
     replace(view, h("div", { class: "error", role: "alert" },
-      h("h2", {}, "Search failed"), h("p", {}, problemText(error))));
+      h("h1", {}, "Search failed"), h("p", {}, problemText(error))));
     return;
   }
   if (seq !== searchSeq) return;
@@ -143,11 +162,11 @@ async function search(q, filters) {
 function renderResults(q, filters, data) {
   const filtered = Object.values(filters).some((v) => v.length);
   say(data.total ? `${data.total.toLocaleString("en")} ${data.total === 1 ? "book" : "books"} found` : "No books found");
-  const heading = h("h2", { id: "results-heading", class: "visually-hidden" }, "Results");
+  const heading = h("h1", { id: "results-heading", class: "visually-hidden" }, `Results for “${q}”`);
   const notes = [];
   if (data.corrections && data.corrections.length) {
     notes.push(h("p", { class: "corrections" }, "Showing results for ",
-      h("strong", {}, correctedQuery(q, data.corrections))));
+      h("strong", {}, correctedQuery(q, data.corrections, data.items[0]))));
   }
   let list;
   if (!data.items.length) {
@@ -166,7 +185,9 @@ function renderResults(q, filters, data) {
             b.first_publish_year, b.rating_count ? `${b.avg_rating.toFixed(2)} ★ (${b.rating_count.toLocaleString("en")})` : null,
           ].filter((x) => x !== null && x !== undefined).join(" · ")))))));
   }
-  replace(view, h("section", { class: "search-results", "aria-labelledby": "results-heading", "data-query": q },
+  const chosen = Object.values(filters).reduce((n, v) => n + v.length, 0);
+  replace(view, h("section", { class: "search-results", "aria-labelledby": "results-heading", "data-query": q,
+                               "data-filters": chosen },
     heading, ...notes, h("div", { class: "with-filters" }, facetsPanel(q, filters, data.facets), list)));
 }
 
@@ -252,11 +273,11 @@ async function bookView(id) {
   api(`/books/${enc(id)}/similar?limit=8`).then((data) => {
     const items = data.items || [];
     const next = items[0] && items[0].reason.startsWith("next in ") ? items[0] : null;
-    replace(similar,
+    fill(similar,
       next ? h("p", { class: "next-in-series" }, h("strong", {}, "Next in the series: "),
         bookLink(next, next.title), ` (${next.reason.replace(/^next in /, "")})`) : null,
       bookList(items, { reason: true, label: "Similar books" }));
-  }, (error) => replace(similar, h("p", { class: "error" }, `Similar books are unavailable: ${problemText(error)}`)));
+  }, (error) => fill(similar, h("p", { class: "error" }, `Similar books are unavailable: ${problemText(error)}`)));
 }
 
 async function renderMine(box, book, me) {
