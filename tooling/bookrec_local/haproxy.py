@@ -353,9 +353,20 @@ def main(argv: list[str] | None = None) -> int:
                              "replica's port")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
+    parser.add_argument("--web-dir", type=Path, help="copy the page (web/) here and serve it from there (compose: "
+                                                     "a volume the haproxy container reads)")
+    parser.add_argument("--web-served-from", help="with --web-dir: where HAProxy finds that folder (default: the "
+                                                  "same path)")
     args = parser.parse_args(argv)
+    roots: dict[str, Path] = {}
+    if args.web_dir:
+        shutil.copytree(definitions.ROOT / "web", args.web_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("screenshots", "*.md"))
+        roots["web"] = args.web_dir.resolve()
     text = render_config(definitions.routes(), parse_targets(args.target, args.port_offset), bind=args.bind,
-                         port=args.port, threads=args.threads)
+                         port=args.port, threads=args.threads, static_roots=roots)
+    if args.web_dir and args.web_served_from:  # the files were checked where they are, named where HAProxy reads
+        text = text.replace(f'file "{roots["web"]}/', f'file "{args.web_served_from.rstrip("/")}/')
     if args.output:
         args.output.write_text(text)
     else:

@@ -321,3 +321,19 @@ def test_haproxy_accepts_the_generated_configuration(tmp_path, config):
     path.write_text(config)
     result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_serves_the_page_from_the_volume_the_haproxy_container_reads(tmp_path):
+    """docker-compose's generator copies web/ into the shared volume and names the files where the official
+    haproxy image mounts it."""
+    from bookrec_local.haproxy import main
+
+    out = tmp_path / "haproxy.cfg"
+    assert main(["--output", str(out), "--web-dir", str(tmp_path / "web"),
+                 "--web-served-from", "/usr/local/etc/haproxy/web"]) == 0
+    config = out.read_text()
+    files = re.findall(r'file "([^"]+)"', config)
+    assert files and all(f.startswith("/usr/local/etc/haproxy/web/") for f in files)
+    assert "/usr/local/etc/haproxy/web/index.html" in files and str(tmp_path) not in config
+    copied = {f.relative_to(tmp_path / "web").as_posix() for f in (tmp_path / "web").rglob("*") if f.is_file()}
+    assert "index.html" in copied and not any(f.startswith("screenshots/") or f.endswith(".md") for f in copied)
