@@ -6,7 +6,8 @@
 # /web/<file> is the key web/<file>, and / is the key index.html (CloudFront's default root object).
 # Cache headers: index.html `no-cache` (every visit revalidates, so a publish shows at once);
 # content-hashed names (app.3f9a1c2b.js) a year, immutable; other files 5 minutes, and then
-# /web/* is invalidated with / and /index.html.
+# /web/* is invalidated with / and /index.html. /web/config.json (where the page signs in: the user
+# pool's endpoint and app client, from the outputs) is written no-cache.
 # Environment: WEB_DIR (default: the rule's folder), TF_STATE (a state file to read the outputs from,
 # e.g. the emulator's), AWS_ENDPOINT_URL (the emulator; the aws CLI honours it).
 # Needs: aws CLI, terraform, jq.
@@ -37,24 +38,18 @@ mapfile -t index_paths < <(jq -r '[.rules[] | select(.static) | .path_patterns[]
 web_dir="${WEB_DIR:-$root/$folder}"
 [ -f "$web_dir/index.html" ] || { echo "no $web_dir/index.html to publish" >&2; exit 2; }
 
+# What the page serves, by extension, as the local ALB does (tooling/bookrec_local/haproxy.py): any
+# other file of the folder (its README, the screenshots) is not published.
 content_type() {
   case "${1,,}" in
     *.html) echo "text/html; charset=utf-8" ;;
     *.js | *.mjs) echo "text/javascript; charset=utf-8" ;;
     *.css) echo "text/css; charset=utf-8" ;;
-    *.json | *.map) echo "application/json" ;;
-    *.webmanifest) echo "application/manifest+json" ;;
+    *.json) echo "application/json" ;;
     *.svg) echo "image/svg+xml" ;;
-    *.png) echo "image/png" ;;
-    *.jpg | *.jpeg) echo "image/jpeg" ;;
-    *.webp) echo "image/webp" ;;
-    *.avif) echo "image/avif" ;;
-    *.gif) echo "image/gif" ;;
-    *.ico) echo "image/x-icon" ;;
+    *.txt) echo "text/plain; charset=utf-8" ;;
     *.woff2) echo "font/woff2" ;;
-    *.woff) echo "font/woff" ;;
-    *.txt | *.md) echo "text/plain; charset=utf-8" ;;
-    *) echo "application/octet-stream" ;;
+    *) echo "" ;;
   esac
 }
 
@@ -76,11 +71,17 @@ cache_control() {
 # One sync per (content type, cache header) group: sync uploads only what changed, with its headers.
 declare -A groups=()
 unhashed=0
+skipped=(--exclude '.*' --exclude '*/.*' --exclude config.json)
 while IFS= read -r -d '' file; do
   relative="${file#"$web_dir"/}"
+  type="$(content_type "$relative")"
+  if [ -z "$type" ]; then
+    skipped+=(--exclude "$relative")
+    continue
+  fi
   cache="$(cache_control "$relative")"
   [ "$cache" != "$SHORT" ] || unhashed=1
-  key="$(content_type "$relative")|$cache"
+  key="$type|$cache"
   groups["$key"]+="$relative"$'\n'
 done < <(find "$web_dir" -type f ! -path '*/.*' -print0 | sort -z)
 
@@ -100,12 +101,23 @@ for path in "${index_paths[@]}"; do
 done
 
 # Files no longer in the folder go (the bucket keeps their old versions for the rollback window);
-# everything present was uploaded above with its headers, so --size-only uploads nothing here.
-aws s3 sync "$web_dir" "s3://$bucket/$prefix" --only-show-errors --delete --size-only --exclude '.*' --exclude '*/.*'
+# everything published was uploaded above with its headers, so --size-only uploads nothing here, and
+# what is not published (hidden files, other extensions, config.json: written below) is left out.
+aws s3 sync "$web_dir" "s3://$bucket/$prefix" --only-show-errors --delete --size-only "${skipped[@]}"
+
+# Where the page signs in (/web/config.json, as the local stack writes it): the user pool's own endpoint.
+client_id="$(jq -r '.user_pool_client_id.value // empty' <<<"$outputs")"
+issuer="$(jq -r '.jwt_issuer.value // empty' <<<"$outputs")"
+if [ -n "$client_id" ] && [ -n "$issuer" ]; then
+  jq -n --arg endpoint "${issuer%/*}/" --arg client "$client_id" \
+    '{auth: {endpoint: $endpoint, client_id: $client, flow: "USER_PASSWORD_AUTH"}}' |
+    aws s3 cp - "s3://$bucket/${prefix}config.json" --only-show-errors \
+      --content-type "application/json" --cache-control "$NO_CACHE"
+fi
 
 invalidate=()
 for path in "${index_paths[@]}"; do invalidate+=("$path" "${path}index.html"); done
-[ "$unhashed" = 0 ] || invalidate+=("/$prefix*")
+[ "$unhashed" = 0 ] && [ -z "$client_id" ] || invalidate+=("/$prefix*")
 aws cloudfront create-invalidation --distribution-id "$distribution" --paths "${invalidate[@]}" \
   --query 'Invalidation.Id' --output text
 echo "published $web_dir to s3://$bucket/ (${#groups[@]} groups); invalidated ${invalidate[*]} on $distribution"
