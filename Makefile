@@ -8,7 +8,7 @@ PACKAGES := services/catalog services/common services/search services/bookdetail
             tooling loadtest
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget bench-speed bench-trending evaluate loadtest token clean
+.PHONY: deps lock lock-checkov checkov system-deps test test-fast run up down status logs bench bench-search bench-ratings bench-reco bench-etl bench-alb bench-budget bench-speed bench-trending evaluate loadtest token clean screenshots
 
 # constraints.txt pins every third-party package (moto and what it runs on included): a clone installs
 # exactly what was tested. `make lock` re-resolves it from the pyproject ranges.
@@ -147,6 +147,10 @@ SCENARIO ?= smoke
 LOADTEST_ARGS ?=
 loadtest: deps ## headless Locust against the local stack (brought up if needed): make loadtest SCENARIO=smoke|normal|stress|spike|step; LOADTEST_ARGS="--duration 60 ..." adds options of loadtest/run.py
 	$(PY) -m loadtest.run --scenario $(SCENARIO) $(LOADTEST_ARGS)
+
+SCREENSHOTS_ARGS ?=
+screenshots: deps ## desktop and phone screenshots of the page into web/screenshots/ (the running `make up` stack, else a sample one; SCREENSHOTS_ARGS="--views search --sizes phone": one)
+	$(PY) -m bookrec_local.screenshots $(SCREENSHOTS_ARGS)
 
 USER ?= alice
 token: ## print an access token for USER from the local stack's identity provider (ADMIN=1 for an admin; SUB=1 prints the user's id instead)

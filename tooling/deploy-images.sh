@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build, tag with the git sha, push to ECR, and roll out all four services.
+# Build, tag with the git sha, push to ECR, roll out all four services, then publish the reader's page
+# (web/ to its S3 bucket behind CloudFront: tooling/publish-web.sh).
 #   tooling/deploy-images.sh dev
 # Needs: docker (with buildx), aws CLI v2 and terraform, credentials for the target account, and an
 # applied infrastructure/environments/<ENV> (its outputs name the repositories and the cluster).
@@ -33,5 +34,9 @@ for service in $(jq -r '.service_names.value[]' <<<"$outputs"); do
   aws ecs update-service --region "$region" --cluster "$cluster" --service "$service" --force-new-deployment >/dev/null
   echo "redeploying $service"
 done
-aws ecs wait services-stable --region "$region" --cluster "$cluster" --services $(jq -r '.service_names.value[]' <<<"$outputs")
+mapfile -t services < <(jq -r '.service_names.value[]' <<<"$outputs")
+aws ecs wait services-stable --region "$region" --cluster "$cluster" --services "${services[@]}"
 echo "deployed $sha to $env_name"
+
+# The page last: it calls the API the services now serve.
+"$root/tooling/publish-web.sh" "$env_name"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -53,6 +54,7 @@ def applied(tmp_path_factory):
         return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
+    clients.endpoint, clients.state = endpoint, state  # for tests that run tooling against the same stack
     yield outputs, clients
     started = time.monotonic()
     tf.destroy_local(endpoint, PREFIX, state, tables_only=False)
@@ -113,8 +115,8 @@ def test_alb_rules_and_target_groups_match_the_definitions(applied):
     expected = {r["priority"]: (sorted(r["path_patterns"]),
                                 f"{PREFIX}-{r['service']}" if "service" in r
                                 else f"fixed:{r['fixed_response']['status_code']}")
-                for r in definitions.routes()["rules"]}
-    assert got == expected
+                for r in definitions.routes()["rules"] if "service" in r or "fixed_response" in r}
+    assert got == expected  # a static rule (the page) is CloudFront's and S3's, never a listener rule
 
 
 def test_ecs_services_and_task_definitions(applied):
@@ -266,8 +268,15 @@ def test_alb_edge_logs_protection_and_waf(applied):
                if "ManagedRuleGroupStatement" in r["Statement"]}
     assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
                        "AWSManagedRulesAmazonIpReputationList"}
-    rate = rules["rate-per-client-address"]["Statement"]["RateBasedStatement"]
-    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == 10000
+    # Behind CloudFront every request reaches the ALB from a CloudFront address: the per-address rate
+    # rule is the CloudFront ACL's (test_cloudfront_web_acl_...); here requests without the origin
+    # header that only this project's distribution adds are blocked first.
+    assert "rate-per-client-address" not in rules
+    origin = rules["require-origin-header"]
+    assert origin["Priority"] == 0 and "Block" in origin["Action"]
+    match = origin["Statement"]["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "x-origin-verify"}}
+    assert match["PositionalConstraint"] == "EXACTLY" and len(match["SearchString"]) >= 32
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
     assert acl["VisibilityConfig"]["CloudWatchMetricsEnabled"]
     logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
@@ -475,15 +484,240 @@ def test_vpc_flow_logs_default_group_and_described_rules(applied):
               for p in g["IpPermissions"] + g["IpPermissionsEgress"]
               for grant in p["IpRanges"] + p["UserIdGroupPairs"] + p.get("Ipv6Ranges", [])]
     assert grants and [g for g in grants if not g[2].get("Description")] == []
+    # The emulator drops the descriptions of prefix-list grants (the ALB's, from CloudFront) in both
+    # describe calls: the applied rule's own description is read from the state.
+    state = json.loads((client.state / "terraform.tfstate").read_text())
+    prefix_rules = [instance["attributes"] for resource in state["resources"]
+                    if resource["type"] == "aws_vpc_security_group_ingress_rule" and resource["name"] == "cloudfront"
+                    for instance in resource["instances"]]
+    assert len(prefix_rules) == 1 and "CloudFront" in prefix_rules[0]["description"]
+    assert all(p.get("Description") or p["PrefixListId"] == prefix_rules[0]["prefix_list_id"]
+               for g in ours for perm in g["IpPermissions"] for p in perm.get("PrefixListIds", []))
 
 
-@pytest.mark.parametrize("variables, refused", [
-    ({}, True),
-    ({"domain_name": "api.example.com"}, True),  # a name without a zone to validate it in
-    ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}, False),
-    ({"domain_name": "api.example.com", "zone_id": "Z123"}, False),
+def api_path_patterns() -> list[str]:
+    """CloudFront's API behaviours as routes.json defines them: every path pattern of every rule that
+    forwards to a service, lowest priority first, each once (fixed-response and static rules excluded)."""
+    services = definitions.services()
+    rules = sorted((r for r in definitions.routes()["rules"] if r.get("service") in services),
+                   key=lambda r: r["priority"])
+    patterns: list[str] = []
+    for rule in rules:
+        patterns += [p for p in rule["path_patterns"] if p not in patterns]
+    return patterns
+
+
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed cache policy CachingDisabled
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # AWS managed cache policy CachingOptimized
+# Managed origin request policy AllViewerExceptHostHeader: every viewer header (Authorization included)
+# and query string, with the origin's own Host (the name the ALB's certificate covers).
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def _distribution(outputs, client) -> dict:
+    return client("cloudfront").get_distribution(Id=outputs["web_distribution_id"])["Distribution"]
+
+
+def test_distribution_behaviours_follow_the_routes(applied):
+    """The page from S3 by default; every API path of routes.json, in its order, to the ALB, uncached."""
+    outputs, client = applied
+    assert api_path_patterns() and outputs["web_api_path_patterns"] == api_path_patterns()
+    distribution = _distribution(outputs, client)
+    assert outputs["web_domain_name"] == distribution["DomainName"]
+    assert outputs["web_url"] == f"https://{distribution['DomainName']}/"
+    config = distribution["DistributionConfig"]
+    assert config["Enabled"] and config["DefaultRootObject"] == "index.html"
+    origins = {o["Id"]: o for o in config["Origins"]["Items"]}
+    assert set(origins) == {"page", "api"}
+    assert origins["page"]["DomainName"] == f"{outputs['web_bucket']}.s3.us-east-1.amazonaws.com"
+    assert origins["api"]["DomainName"] == outputs["alb_dns_name"]  # local has no domain_name
+    custom = origins["api"]["CustomOriginConfig"]
+    assert custom["OriginProtocolPolicy"] == "https-only" and custom["OriginSslProtocols"]["Items"] == ["TLSv1.2"]
+    [header] = origins["api"]["CustomHeaders"]["Items"]
+    assert header["HeaderName"] == "X-Origin-Verify" and len(header["HeaderValue"]) >= 32
+    default = config["DefaultCacheBehavior"]
+    assert default["TargetOriginId"] == "page" and default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert default["CachePolicyId"] == CACHING_OPTIMIZED
+    assert sorted(default["AllowedMethods"]["Items"]) == ["GET", "HEAD"]
+    behaviours = config["CacheBehaviors"]["Items"]
+    assert [b["PathPattern"] for b in behaviours] == api_path_patterns()
+    for behaviour in behaviours:
+        assert behaviour["TargetOriginId"] == "api", behaviour["PathPattern"]
+        assert behaviour["ViewerProtocolPolicy"] == "https-only"
+        assert sorted(behaviour["AllowedMethods"]["Items"]) == sorted(
+            ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"])
+        assert behaviour["CachePolicyId"] == CACHING_DISABLED
+        assert behaviour["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
+    # The page's own paths and the internal endpoints never become API behaviours.
+    patterns = set(api_path_patterns())
+    for rule in definitions.routes()["rules"]:
+        if "service" not in rule:
+            assert not patterns & set(rule["path_patterns"]), rule
+
+
+def test_cloudfront_web_acl_and_an_alb_that_admits_only_cloudfront(applied):
+    outputs, client = applied
+    waf = client("wafv2")
+    config = _distribution(outputs, client)["DistributionConfig"]
+    assert config["WebACLId"] == outputs["cloudfront_web_acl_arn"]
+    assert ":global/webacl/" in outputs["cloudfront_web_acl_arn"]  # CLOUDFRONT scope
+    acl_id = outputs["cloudfront_web_acl_arn"].rsplit("/", 1)[1]
+    acl = waf.get_web_acl(Name=f"{PREFIX}-cdn", Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    rate = rules["rate-per-client-address"]["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == 10000  # the reader's address, seen here
+    managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]
+               if "ManagedRuleGroupStatement" in r["Statement"]}
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                       "AWSManagedRulesAmazonIpReputationList"}
+    assert "require-origin-header" not in rules
+    logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"][0].endswith(f"log-group:aws-waf-logs-{PREFIX}-cdn")
+    assert {"SingleHeader": {"Name": "authorization"}} in logging["RedactedFields"]
+    # The ALB's group admits CloudFront's origin-facing prefix list and nothing else.
+    ec2 = client("ec2")
+    [prefix_list] = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": ["com.amazonaws.global.cloudfront.origin-facing"]}]
+    )["PrefixLists"]
+    [group] = ec2.describe_security_groups(GroupNames=[f"{PREFIX}-alb"])["SecurityGroups"]
+    ingress = [(p.get("FromPort"), p["IpRanges"], p.get("Ipv6Ranges", []), p["UserIdGroupPairs"],
+                [x["PrefixListId"] for x in p.get("PrefixListIds", [])]) for p in group["IpPermissions"]]
+    assert ingress == [(80, [], [], [], [prefix_list["PrefixListId"]])]  # 80: the emulator has no certificate
+
+
+def test_page_bucket_is_private_versioned_and_read_only_by_the_distribution(applied):
+    outputs, client = applied
+    s3 = client("s3")
+    bucket = outputs["web_bucket"]
+    assert bucket.startswith(f"{PREFIX}-web-")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30 and "Expiration" not in rule
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    statements = {st["Sid"]: st for st in policy["Statement"]}
+    assert set(statements) == {"CloudFrontReadsThePage", "TlsOnly"}
+    read = statements["CloudFrontReadsThePage"]
+    distribution = _distribution(outputs, client)
+    assert read["Effect"] == "Allow" and read["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert read["Action"] == "s3:GetObject" and read["Resource"] == f"arn:aws:s3:::{bucket}/*"
+    assert read["Condition"] == {"StringEquals": {"AWS:SourceArn": distribution["ARN"]}}
+    assert statements["TlsOnly"]["Effect"] == "Deny"
+    assert statements["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Origin access control (the emulator does not report the origin's OAC id back: the plan below checks it).
+    controls = client("cloudfront").list_origin_access_controls()["OriginAccessControlList"]["Items"]
+    [oac] = [c for c in controls if c["Name"] == f"{PREFIX}-web"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == (
+        "s3", "always", "sigv4")
+
+
+def script_src(csp: str) -> list[str]:
+    directives = {d.split()[0]: d.split()[1:] for d in (part.strip() for part in csp.split(";")) if d}
+    return directives.get("script-src", directives["default-src"])
+
+
+def test_content_security_policy_allows_no_inline_script(applied):
+    outputs, _ = applied
+    csp = outputs["web_content_security_policy"]
+    assert script_src(csp) == ["'self'"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "https://covers.openlibrary.org" in csp
+    assert "connect-src 'self' https://cognito-idp.us-east-1.amazonaws.com" in csp
+    assert script_src("default-src 'self'; script-src 'self' 'unsafe-inline'") == ["'self'", "'unsafe-inline'"]
+
+
+@pytest.mark.skipif(shutil.which("aws") is None or shutil.which("jq") is None, reason="needs the aws CLI and jq")
+def test_publish_web_uploads_with_headers_prunes_and_invalidates(applied, tmp_path):
+    """tooling/publish-web.sh against the emulator's bucket and distribution, read from the applied state,
+    publishing a page folder of its own (not the repository's web/)."""
+    outputs, client = applied
+    site = tmp_path / "site"
+    (site / "vendor").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>t</title><script type=module src=/web/app.js></script>")
+    (site / "app.js").write_text("export const x = 1;\n")
+    (site / "style.3f9a1c2b7d.css").write_text("body{}\n")
+    (site / "vendor" / "lib.mjs").write_text("export default 1;\n")
+    (site / "cover.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (site / ".hidden").write_text("never published")
+    (site / "README.md").write_text("# not part of the page\n")  # the local ALB does not serve these either
+    (site / "screenshots").mkdir()
+    (site / "screenshots" / "home.png").write_bytes(b"\x89PNG\r\n")
+    s3 = client("s3")
+    bucket = outputs["web_bucket"]
+    # The emulator speaks plain HTTP, and it enforces the bucket's TLS-only deny on object requests: the
+    # statement is lifted while the script runs (checked in test_page_bucket_...) and put back after.
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    lifted = json.loads(policy)
+    lifted["Statement"] = [st for st in lifted["Statement"] if st["Sid"] != "TlsOnly"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(lifted))
+    try:
+        s3.put_object(Bucket=bucket, Key="web/stale.js", Body=b"old")  # a file the folder no longer has
+        terraform = tf.Terraform(tf.LOCAL_ENV, client.state)
+        env = {**terraform.env, "TF_STATE": str(client.state / "terraform.tfstate"), "WEB_DIR": str(site),
+               "AWS_ENDPOINT_URL": client.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+        script = definitions.ROOT / "tooling" / "publish-web.sh"
+        result = subprocess.run([str(script), "local"], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert keys == {"index.html", "web/index.html", "web/app.js", "web/style.3f9a1c2b7d.css",
+                        "web/vendor/lib.mjs", "web/cover.svg", "web/config.json"}
+        # Where the page signs in on AWS: the user pool's own endpoint and its app client.
+        config = json.loads(s3.get_object(Bucket=bucket, Key="web/config.json")["Body"].read())
+        assert config == {"auth": {"endpoint": "https://cognito-idp.us-east-1.amazonaws.com/",
+                                   "client_id": outputs["user_pool_client_id"], "flow": "USER_PASSWORD_AUTH"}}
+
+        def head(key: str) -> tuple[str, str]:
+            meta = s3.head_object(Bucket=bucket, Key=key)
+            return meta["ContentType"], meta["CacheControl"]
+
+        assert head("index.html") == ("text/html; charset=utf-8", "no-cache")
+        assert head("web/index.html") == ("text/html; charset=utf-8", "no-cache")
+        assert head("web/app.js") == ("text/javascript; charset=utf-8", "public, max-age=300")
+        assert head("web/vendor/lib.mjs") == ("text/javascript; charset=utf-8", "public, max-age=300")
+        assert head("web/style.3f9a1c2b7d.css") == ("text/css; charset=utf-8", "public, max-age=31536000, immutable")
+        assert head("web/cover.svg") == ("image/svg+xml", "public, max-age=300")
+        assert head("web/config.json") == ("application/json", "no-cache")
+    finally:
+        # Every version and delete marker goes while requests may still be made: the emulator's
+        # force_destroy of a versioned bucket with objects stalls the destroy.
+        listed = s3.list_object_versions(Bucket=bucket)
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    cloudfront = client("cloudfront")
+    listed = cloudfront.list_invalidations(DistributionId=outputs["web_distribution_id"])["InvalidationList"]
+    latest = cloudfront.get_invalidation(DistributionId=outputs["web_distribution_id"], Id=listed["Items"][0]["Id"])
+    paths = latest["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+    assert sorted(paths) == ["/", "/index.html", "/web/*"]  # unhashed files changed: their prefix too
+
+
+ALB_CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+PAGE_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/def"
+
+
+@pytest.mark.parametrize("variables, refusal", [
+    ({}, "Invalid value for variable"),
+    # a name without a zone to validate it in
+    ({"domain_name": "api.example.com", "web_domain_name": "books.example.com", "web_certificate_arn": PAGE_CERT},
+     "dev serves HTTPS only"),
+    # CloudFront reaches the ALB over HTTPS by a name its certificate covers
+    ({"certificate_arn": ALB_CERT, "web_domain_name": "books.example.com", "web_certificate_arn": PAGE_CERT},
+     "CloudFront reaches the ALB over HTTPS by name"),
+    # the page needs its own name and certificate (TLS 1.2+ is impossible on *.cloudfront.net)
+    ({"certificate_arn": ALB_CERT, "domain_name": "api.example.com"}, "The page is served over TLS 1.2+ only"),
+    ({"certificate_arn": ALB_CERT, "domain_name": "api.example.com", "web_domain_name": "books.example.com"},
+     "The page is served over TLS 1.2+ only"),
+    ({"certificate_arn": ALB_CERT, "domain_name": "api.example.com", "web_domain_name": "books.example.com",
+      "web_certificate_arn": PAGE_CERT}, None),
+    ({"domain_name": "api.example.com", "zone_id": "Z123", "web_domain_name": "books.example.com"}, None),
 ])
-def test_dev_refuses_to_plan_without_https(tmp_path, variables, refused):
+def test_dev_refuses_to_plan_without_https(tmp_path, variables, refusal):
     """environments/dev's variables alone (no provider, no backend): the validation runs at plan time."""
     directory = tmp_path / "dev-variables"
     directory.mkdir()
@@ -493,9 +727,9 @@ def test_dev_refuses_to_plan_without_https(tmp_path, variables, refused):
     args = [f"-var={k}={v}" for k, v in variables.items()]
     command = [tf.terraform_binary(), f"-chdir={directory}", "plan", "-no-color", "-input=false", *args]
     result = subprocess.run(command, env=terraform.env, capture_output=True, text=True)
-    assert (result.returncode != 0) is refused, result.stderr
-    if refused:
-        assert "dev serves HTTPS only" in result.stderr
+    assert (result.returncode != 0) is (refusal is not None), result.stderr
+    if refusal:
+        assert refusal in " ".join(result.stderr.split()), result.stderr
 
 
 DEV_SHAPE = """
@@ -518,9 +752,22 @@ provider "aws" {
     sts            = "ENDPOINT"
   }
 }
-# What environments/dev passes (its own module block, minus the S3 backend), with a domain to certify.
+provider "aws" {
+  alias                       = "us_east_1"
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  endpoints {
+    sts = "ENDPOINT"
+  }
+}
+# What environments/dev passes (its own module block, minus the S3 backend), with domains to certify.
 module "platform" {
   source                   = "PLATFORM"
+  providers                = { aws = aws, aws.us_east_1 = aws.us_east_1 }
   name_prefix              = "tfdev"
   region                   = "eu-west-1"
   domain_name              = "api.dev.example.com"
@@ -530,6 +777,8 @@ module "platform" {
   cache_replication_group  = true
   cache_transit_encryption = true
   autoscaling              = true
+  web                      = true
+  web_domain_name          = "books.dev.example.com"
 }
 """
 
@@ -586,3 +835,38 @@ def test_the_dev_shape_plans_with_its_edge(tmp_path):
         assert ecs_parameters["launch_type"] == "FARGATE"
         assert ecs_parameters["network_configuration"][0]["assign_public_ip"] is False
     assert not one("module.artifacts[0].aws_s3_bucket.this")["force_destroy"]
+
+    # The page: its own name with a certificate issued in us-east-1, TLS 1.2+, the security headers on
+    # every behaviour, the CLOUDFRONT-scope ACL, and an ALB that admits CloudFront on 443 only.
+    distribution = one("module.web[0].aws_cloudfront_distribution.this")
+    assert distribution["aliases"] == ["books.dev.example.com"]
+    certificate = distribution["viewer_certificate"][0]
+    assert certificate["minimum_protocol_version"] == "TLSv1.2_2021" and certificate["ssl_support_method"] == "sni-only"
+    assert not certificate["cloudfront_default_certificate"]
+    page_certificate = one("module.web[0].aws_acm_certificate.this[0]")
+    assert page_certificate["domain_name"] == "books.dev.example.com"
+    assert {one(f'module.web[0].aws_route53_record.alias["{t}"]')["name"] for t in ("A", "AAAA")} == {
+        "books.dev.example.com"}
+    [api_origin] = [o for o in distribution["origin"] if o["origin_id"] == "api"]
+    assert api_origin["domain_name"] == "api.dev.example.com"  # the name the ALB's certificate covers
+    assert [b["path_pattern"] for b in distribution["ordered_cache_behavior"]] == api_path_patterns()
+    # The S3 origin signs with the origin access control (its id is unknown until created: the
+    # configuration shows the reference).
+    web = shown["configuration"]["root_module"]["module_calls"]["platform"]["module"]["module_calls"]["web"]["module"]
+    [resource] = [r for r in web["resources"] if r["address"] == "aws_cloudfront_distribution.this"]
+    [page_config] = [o for o in resource["expressions"]["origin"] if o["origin_id"]["constant_value"] == "page"]
+    assert "aws_cloudfront_origin_access_control.this" in page_config["origin_access_control_id"]["references"]
+    assert "aws_s3_bucket.this" in page_config["domain_name"]["references"]
+    headers = one("module.web[0].aws_cloudfront_response_headers_policy.this[0]")["security_headers_config"][0]
+    csp = headers["content_security_policy"][0]["content_security_policy"]
+    assert script_src(csp) == ["'self'"] and "unsafe-inline" not in csp
+    assert headers["strict_transport_security"][0]["access_control_max_age_sec"] >= 31536000
+    assert headers["content_type_options"][0]["override"] and headers["frame_options"][0]["frame_option"] == "DENY"
+    assert headers["referrer_policy"][0]["referrer_policy"] == "strict-origin-when-cross-origin"
+    assert one("module.waf_cloudfront[0].aws_wafv2_web_acl.this")["scope"] == "CLOUDFRONT"
+    assert one("module.waf[0].aws_wafv2_web_acl.this")["scope"] == "REGIONAL"
+    [cloudfront_ingress] = [after for address, after in planned.items()
+                            if ".module.alb[0].aws_vpc_security_group_ingress_rule.cloudfront[" in address]
+    assert cloudfront_ingress["from_port"] == 443 and cloudfront_ingress["to_port"] == 443
+    assert not any(".aws_vpc_security_group_ingress_rule.http[" in a or ".aws_vpc_security_group_ingress_rule.https["
+                   in a for a in planned)

@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 
 from bookrec_local import definitions
 from bookrec_local.activity_seed import replay_seed_activity
-from bookrec_local.haproxy import default_targets, haproxy_binary, render_config, servers_up
+from bookrec_local.haproxy import IDENTITY_PATH, default_targets, haproxy_binary, render_config, servers_up
 from bookrec_local.identity import create_identity, issue_token
 from bookrec_local.procs import (
     LOCAL_AWS_ENV,
@@ -323,17 +323,37 @@ class Stack:
     def alb_config(self) -> Path:
         return self.state_dir / "haproxy.cfg"
 
-    def start_alb(self, workers: int | None = None, targets: dict[str, list[int]] | None = None) -> None:
+    @property
+    def page_config(self) -> Path:
+        """The page's /web/config.json: where it signs in (this stack's Cognito app client, through the ALB)."""
+        return self.state_dir / "web" / "config.json"
+
+    def _write_page_config(self, identity: dict[str, str]) -> dict[str, Path]:
+        """The page's config.json for a stack with a user pool (none: the page says sign-in is unavailable)."""
+        if not identity.get("JWT_AUDIENCE"):
+            return {}
+        self.page_config.parent.mkdir(parents=True, exist_ok=True)
+        self.page_config.write_text(json.dumps({"auth": {
+            "endpoint": IDENTITY_PATH, "client_id": identity["JWT_AUDIENCE"], "flow": "USER_PASSWORD_AUTH"}}))
+        return {"/web/config.json": self.page_config}
+
+    def start_alb(self, workers: int | None = None, targets: dict[str, list[int]] | None = None,
+                  identity: dict[str, str] | None = None) -> None:
         """(Re)start the local ALB (HAProxy, `workers` threads); `targets` replaces a service's replicas
-        (service -> ports). The configuration is generated from routes.json into the state directory."""
+        (service -> ports). The configuration is generated from routes.json into the state directory. It
+        serves the page (web/) too; with the stack's `identity` (default: what env.json says) the page's
+        config.json names its Cognito app client and POST /auth/ reaches the emulator's Cognito."""
         binary = haproxy_binary()
         replicas = default_targets(self.port_offset)
         for service, ports in (targets or {}).items():
             replicas[service] = [f"127.0.0.1:{p}" for p in ports]
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        extra = self._write_page_config(identity if identity is not None else self.env)
         self.alb_config.write_text(render_config(definitions.routes(), replicas, port=self.port(ALB_PORT),
                                                  threads=workers or self.alb_workers,
-                                                 stats_socket=str(self.alb_stats_socket)))
+                                                 stats_socket=str(self.alb_stats_socket), static_extra=extra,
+                                                 identity_endpoint=(f"127.0.0.1:{self.port(MOTO_PORT)}"
+                                                                    if extra else None)))
         check = subprocess.run([binary, "-c", "-q", "-f", str(self.alb_config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"HAProxy refused {self.alb_config}: {check.stdout}{check.stderr}")
@@ -350,9 +370,12 @@ class Stack:
         """Wait until the ALB's health checks have every target (each replica of each service) in rotation:
         a replica can be ready a moment before HAProxy's next check says so, and a request then would be
         its 503."""
+        services = definitions.services()
+
         def all_up() -> bool:
-            try:
-                return all(servers_up(str(self.alb_stats_socket)).values())
+            try:  # the services' replicas (the sign-in route's emulator is not health-checked)
+                return all(up for server, up in servers_up(str(self.alb_stats_socket)).items()
+                           if server.split("/")[0] in services)
             except OSError:
                 return False
         wait_until(all_up, seconds, "the local ALB's health checks to see every target up")
@@ -461,7 +484,7 @@ class Stack:
             procs = {name: self.launch(name, granian_command(services[service]["package"], port),
                                        {**environments[service], "PORT": str(port)}, service)
                      for service, name, port in replicas}
-            self.start_alb()
+            self.start_alb(identity=identity)
             for service, name, port in replicas:  # all load at once: waiting on each in turn costs no time
                 self._await_service(service, port, procs[name], STARTUP_READY_SECONDS, name, builders)
             self.await_alb_targets()
@@ -473,6 +496,7 @@ class Stack:
             {"ALB_URL": self.alb_url, "AWS_ENDPOINT_URL": self.aws_endpoint, "REDIS_URL": redis_url,
              "ARTIFACT_BUCKET": bucket, **definitions.table_env(self.prefix), **identity}, indent=2))
         say(f"ready in {time.monotonic() - started:.1f}s")
+        say(f"page           {self.alb_url}/   (sign in as a user of `make token USER=...`)")
         say(f"ALB            {self.alb_url}   (e.g. curl {self.alb_url}/books/OL827357W)")
         for name in services:
             say(f"{name:<14} {'  '.join(self.service_urls(name))}   (/health /ready /metrics /schema)")

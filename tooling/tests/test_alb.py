@@ -284,3 +284,59 @@ async def test_the_stack_waits_until_the_alb_has_every_target_in_rotation(tmp_pa
             await server.close()
     finally:
         stack.stop("alb")
+
+
+WEB = definitions.ROOT / "web"
+
+
+async def test_the_page_is_served_at_root_and_under_web_with_its_headers(alb):
+    async with alb.get("/") as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert await r.read() == (WEB / "index.html").read_bytes()
+        assert "script-src 'self';" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Service"] == "web"
+    served = [f for f in WEB.rglob("*") if f.suffix in (".js", ".css", ".svg")]
+    assert served
+    for file in served:
+        async with alb.get(f"/web/{file.relative_to(WEB).as_posix()}?v=1") as r:
+            assert r.status == 200, file
+            assert await r.read() == file.read_bytes()
+
+
+@pytest.mark.parametrize("path, detail", [("/web/nope.js", "no such file: /web/nope.js"),
+                                          ("/web/README.md", "no such file: /web/README.md"),
+                                          ("/nope", "no route: /nope"), ("/index.html", "no route: /index.html")])
+async def test_what_the_page_does_not_have_is_a_404_problem(alb, path, detail):
+    async with alb.get(path) as r:
+        assert r.status == 404 and r.headers["Content-Type"] == "application/problem+json"
+        assert (await r.json())["detail"] == detail
+
+
+async def test_the_api_routes_are_unchanged_beside_the_page(alb):
+    for path, service in [("/search?q=x", "search"), ("/books/OL1W", "bookdetail"), ("/books/OL1W/rate", "ratings")]:
+        async with alb.get(path) as r:
+            assert r.status == 200 and r.headers["X-Service"] == service
+
+
+async def test_sign_in_reaches_the_identity_endpoint_and_nothing_else_of_it(servers, tmp_path):
+    """POST /auth/ with the page's one Cognito call goes to the emulator at '/', unsigned; any other call
+    (a DynamoDB scan, say), method or path is the ALB's 404 and never arrives."""
+    identity = await upstream("identity")
+    targets = {name: [f"127.0.0.1:{servers[name].port}"] for name in ("search", "bookdetail", "ratings")}
+    try:
+        with haproxy(tmp_path, {**targets, "recommendation": [NOWHERE]},
+                     identity_endpoint=f"127.0.0.1:{identity.port}") as (port, _):
+            async with ClientSession(f"http://127.0.0.1:{port}") as alb:
+                call = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+                        "Authorization": "AWS4-HMAC-SHA256 Credential=x/y/us-east-1/dynamodb/aws4_request"}
+                async with alb.post("/auth/", data=b"{}", headers=call) as r:
+                    assert r.status == 200 and r.headers["X-Service"] == "identity"
+                    assert (await r.json())["path"] == "/"
+                for method, path, target in [("POST", "/auth/", "DynamoDB_20120810.Scan"), ("GET", "/auth/", None),
+                                             ("POST", "/auth/x", call["X-Amz-Target"]),
+                                             ("POST", "/auth", call["X-Amz-Target"])]:
+                    async with alb.request(method, path, headers={"X-Amz-Target": target} if target else {}) as r:
+                        assert r.status == 404 and r.headers["X-Service"] == "alb", (method, path, target)
+        assert identity.app[SEEN] == ["/"]
+    finally:
+        await identity.close()

@@ -10,7 +10,14 @@ import subprocess
 import pytest
 
 from bookrec_local import definitions
-from bookrec_local.haproxy import HealthCheck, default_targets, render_config
+from bookrec_local.haproxy import (
+    CONTENT_TYPES,
+    MAX_STATIC_FILE,
+    HealthCheck,
+    default_targets,
+    render_config,
+    static_files,
+)
 from bookrec_local.routing import FixedResponse, build_router
 
 from .test_routing import INVALIDATE_VARIANTS
@@ -42,7 +49,9 @@ def generated_route(config: str, path: str) -> str:
 
     for line in lines(config, "http-request return"):
         if " if " in line and holds(line.rsplit(" if ", 1)[1]):
-            return f"fixed:{line.split()[3]}"
+            if " file " in line:
+                return "static:200"
+            return "static:404" if "no such file" in line else f"fixed:{line.split()[3]}"
     for line in lines(config, "use_backend "):
         backend, _, condition = line.removeprefix("use_backend ").partition(" if ")
         if holds(condition):
@@ -56,12 +65,17 @@ def oracle(routes: dict, path: str) -> str:
         return f"default:{decision.status_code}"
     if decision.fixed_response:
         return f"fixed:{decision.fixed_response.status_code}"
+    if decision.static:
+        served = {url for pattern in decision.path_patterns
+                  for url in static_files(pattern, definitions.ROOT / decision.static)}
+        return "static:200" if path in served else "static:404"
     return decision.service
 
 
 PATHS = ["/search", "/search/advanced", "/searching", "/books/batch", "/books/batch/ratings", "/books/OL1W",
          "/books/OL1W/rate", "/books/a/b/ratings/c", "/books/OL1W/ratingsX", "/users/a/ratings", "/users/a",
-         "/recommendations/alice", "/recommendations", "/Books/x", "/health", "/", *INVALIDATE_VARIANTS]
+         "/recommendations/alice", "/recommendations", "/Books/x", "/health", "/", "/web/index.html",
+         "/web/nope.js", "/web", "/nope", "/index.html", *INVALIDATE_VARIANTS]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -131,7 +145,8 @@ def problem_of(line: str, path: str = "/x") -> dict:
 
 
 def test_fixed_responses_and_the_default_are_problem_details():
-    fixed, default = lines(CONFIG, "http-request return")
+    fixed, *_, default = [line for line in lines(CONFIG, "http-request return") if "no_route" in line
+                          and "no such file" not in line]
     for line, detail in ((fixed, "internal endpoint: /x"), (default, "no route: /x")):
         assert "status 404 content-type application/problem+json hdr X-Service alb" in line
         assert problem_of(line) == {"type": "urn:bookrec:problem:no_route", "title": "Not found", "status": 404,
@@ -220,10 +235,105 @@ def test_hostname_targets_are_resolved_and_may_start_down():
     assert "resolvers" not in CONFIG
 
 
+WEB = definitions.ROOT / "web"
+PAGE_FILES = {"/": WEB / "index.html", **{f"/web/{f.relative_to(WEB).as_posix()}": f for f in WEB.rglob("*")
+                                          if f.is_file() and f.suffix in CONTENT_TYPES}}
+
+
+def static_return(config: str, url: str) -> str:
+    """The one `http-request return ... file` line that answers `url`."""
+    assert generated_route(config, url) == "static:200"
+    (line,) = [line for line in lines(config, "http-request return") if " file " in line
+               and all(any(r.search(url) for r in acls(config)[c]) for c in line.rsplit(" if ", 1)[1].split()
+                       if not c.startswith("!"))]
+    return line
+
+
+def test_the_page_is_served_at_root_and_its_files_under_web():
+    assert len([line for line in lines(CONFIG, "http-request return") if " file " in line]) == len(PAGE_FILES) > 2
+    for url, file in PAGE_FILES.items():
+        line = static_return(CONFIG, url)
+        assert line.split(" if ")[0].endswith(f'file "{file}"')
+        assert f'content-type "{CONTENT_TYPES[file.suffix]}"' in line
+    assert lines(CONFIG, "tune.bufsize") == ["tune.bufsize 65536"]
+    # Only the served types: the folder's notes and screenshots are not part of the page.
+    assert not [f for f in WEB.rglob("*") if f.suffix in (".md", ".png") and f'"{f}"' in CONFIG]
+
+
+def test_the_page_has_its_security_headers_and_no_inline_script():
+    index = static_return(CONFIG, "/")
+    csp = re.search(r'hdr Content-Security-Policy "([^"]*)"', index).group(1)
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert 'hdr X-Content-Type-Options "nosniff"' in index and 'hdr X-Frame-Options "DENY"' in index
+
+
+def test_a_path_under_the_page_without_a_file_is_the_404_problem():
+    assert generated_route(CONFIG, "/web/nope.js") == "static:404"
+    (line,) = [line for line in lines(CONFIG, "http-request return") if "no such file" in line]
+    assert problem_of(line, "/web/nope.js") == {
+        "type": "urn:bookrec:problem:no_route", "title": "Not found", "status": 404,
+        "detail": "no such file: /web/nope.js", "code": "no_route", "instance": "/web/nope.js"}
+
+
+def test_a_static_folder_without_index_or_with_a_bad_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"no index\.html"):
+        render_config(definitions.routes(), TARGETS, static_roots={"web": tmp_path})
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    (tmp_path / "huge.js").write_text("x" * (MAX_STATIC_FILE + 1))
+    with pytest.raises(ValueError, match=r"huge\.js is .* split it"):
+        render_config(definitions.routes(), TARGETS, static_roots={"web": tmp_path})
+    (tmp_path / "huge.js").unlink()
+    (tmp_path / "notes.md").write_text("not served")
+    with pytest.raises(ValueError, match="none of the served types"):
+        render_config(definitions.routes(), TARGETS, static_roots={"web": tmp_path},
+                      static_extra={"/web/config.json": tmp_path / "notes.md"})
+    config = render_config(definitions.routes(), TARGETS, static_roots={"web": tmp_path})
+    assert "notes.md" not in config and f'file "{tmp_path.resolve() / "index.html"}"' in config
+
+
+def test_generated_files_join_the_page(tmp_path):
+    page_config = tmp_path / "config.json"
+    page_config.write_text("{}")
+    config = render_config(definitions.routes(), TARGETS, static_extra={"/web/config.json": page_config})
+    line = static_return(config, "/web/config.json")
+    assert f'file "{page_config}" if rule_70 file_70_' in line and 'content-type "application/json"' in line
+
+
+IDENTITY_CONFIG = render_config(definitions.routes(), TARGETS, identity_endpoint="127.0.0.1:4566")
+
+
+def test_the_sign_in_route_reaches_only_the_emulators_cognito_and_only_when_asked():
+    assert "backend identity" not in CONFIG and "identity" not in "".join(lines(CONFIG, "use_backend"))
+    assert "use_backend identity if identity_path identity_post identity_call" in lines(IDENTITY_CONFIG,
+                                                                                        "use_backend")
+    assert "acl identity_path path_reg '^/auth/$'" in lines(IDENTITY_CONFIG, "acl")
+    assert ("acl identity_call req.hdr(X-Amz-Target) -m str AWSCognitoIdentityProviderService.InitiateAuth"
+            in lines(IDENTITY_CONFIG, "acl"))
+    identity = backend(IDENTITY_CONFIG, "identity")
+    assert lines(identity, "server ") == ["server identity-1 127.0.0.1:4566"]
+    assert "http-request del-header Authorization" in identity and "http-request set-path /" in identity
+
+
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (make deps installs it)")
-@pytest.mark.parametrize("config", [CONFIG, COMPOSE_CONFIG], ids=["stack", "compose"])
+@pytest.mark.parametrize("config", [CONFIG, COMPOSE_CONFIG, IDENTITY_CONFIG], ids=["stack", "compose", "identity"])
 def test_haproxy_accepts_the_generated_configuration(tmp_path, config):
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)
     result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_serves_the_page_from_the_volume_the_haproxy_container_reads(tmp_path):
+    """docker-compose's generator copies web/ into the shared volume and names the files where the official
+    haproxy image mounts it."""
+    from bookrec_local.haproxy import main
+
+    out = tmp_path / "haproxy.cfg"
+    assert main(["--output", str(out), "--web-dir", str(tmp_path / "web"),
+                 "--web-served-from", "/usr/local/etc/haproxy/web"]) == 0
+    config = out.read_text()
+    files = re.findall(r'file "([^"]+)"', config)
+    assert files and all(f.startswith("/usr/local/etc/haproxy/web/") for f in files)
+    assert "/usr/local/etc/haproxy/web/index.html" in files and str(tmp_path) not in config
+    copied = {f.relative_to(tmp_path / "web").as_posix() for f in (tmp_path / "web").rglob("*") if f.is_file()}
+    assert "index.html" in copied and not any(f.startswith("screenshots/") or f.endswith(".md") for f in copied)

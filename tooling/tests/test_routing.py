@@ -15,6 +15,8 @@ def target(path: str) -> str:
         return f"default:{decision.status_code}"
     if decision.fixed_response:
         return f"fixed:{decision.fixed_response.status_code}"
+    if decision.static:
+        return f"static:{decision.static}"
     return decision.service
 
 
@@ -48,8 +50,16 @@ def target(path: str) -> str:
     ("/recommendations", "default:404"),
     ("/health", "default:404"),
     ("/metrics", "default:404"),
-    ("/", "default:404"),
     ("", "default:404"),
+    # the page: exactly / and what is under /web/, nothing else
+    ("/", "static:web"),
+    ("/web/app/main.js", "static:web"),
+    ("/web/", "static:web"),
+    ("/web", "default:404"),
+    ("/webx/app.js", "default:404"),
+    ("/index.html", "default:404"),
+    ("/nope", "default:404"),
+    ("//", "default:404"),
 ])
 def test_contract_paths_route_to_their_owner(path, expected):
     assert target(path) == expected
@@ -105,12 +115,25 @@ def test_rules_are_evaluated_by_priority_not_file_order():
     [{"priority": 1, "path_patterns": ["/a"], "service": "s"},
      {"priority": 1, "path_patterns": ["/b"], "service": "s"}],
     [{"priority": 1, "path_patterns": ["/a"]}],
+    [{"priority": 1, "path_patterns": ["/a/*"], "service": "s", "static": "web"}],
+    [{"priority": 1, "path_patterns": ["/web*"], "static": "web"}],
+    [{"priority": 1, "path_patterns": ["/web/*/x"], "static": "web"}],
+    [{"priority": 1, "path_patterns": ["/index.html"], "static": "web"}],
 ])
 def test_invalid_rule_sets_are_refused(rules):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"priority|do one thing|static pattern"):
         build_router({"rules": rules, "default": {"status_code": 404, "reason": "x"}})
 
 
 def test_every_forwarded_service_exists_in_services_json():
     services = set(definitions.services())
     assert {r.service for r in ROUTER.rules if r.service} == services
+
+
+def test_the_page_is_one_static_rule_after_every_api_rule():
+    """The API rules stay as they were; the page only adds '/' and '/web/*', which no API path matches."""
+    (page,) = [r for r in ROUTER.rules if r.static]
+    assert page.static == "web" and page.path_patterns == ("/", "/web/*")
+    assert page.priority > max(r.priority for r in ROUTER.rules if not r.static)
+    api = [r for r in ROUTER.rules if not r.static]
+    assert not any(r.matches(p) for r in api for p in ("/", "/web/", "/web/app/main.js"))

@@ -18,8 +18,18 @@ provider "aws" {
   }
 }
 
+# CloudFront's web ACL and certificate must be created in us-east-1.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+  default_tags {
+    tags = { project = "bookrec", environment = var.name_prefix }
+  }
+}
+
 module "platform" {
   source                       = "../../modules/platform"
+  providers                    = { aws = aws, aws.us_east_1 = aws.us_east_1 }
   name_prefix                  = var.name_prefix
   region                       = var.region
   az_count                     = var.az_count
@@ -39,4 +49,7 @@ module "platform" {
   cache_replication_group      = true
   cache_transit_encryption     = true
   autoscaling                  = true
+  web                          = true
+  web_domain_name              = var.web_domain_name
+  web_certificate_arn          = var.web_certificate_arn
 }

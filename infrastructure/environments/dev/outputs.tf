@@ -45,3 +45,25 @@ output "web_acl_arn" {
 output "artifact_bucket" {
   value = module.platform.artifact_bucket
 }
+
+output "web_bucket" {
+  description = "The page's bucket: tooling/publish-web.sh syncs web/ there."
+  value       = module.platform.web_bucket
+}
+
+output "web_distribution_id" {
+  value = module.platform.web_distribution_id
+}
+
+output "web_domain_name" {
+  value = module.platform.web_domain_name
+}
+
+output "web_url" {
+  description = "Where readers open the page and clients call the API."
+  value       = module.platform.web_url
+}
+
+output "cloudfront_web_acl_arn" {
+  value = module.platform.cloudfront_web_acl_arn
+}

@@ -29,7 +29,27 @@ variable "certificate_arn" {
 }
 
 variable "domain_name" {
-  description = "Public name of the API (e.g. api.dev.example.com): a certificate is issued for it unless certificate_arn is set, and an alias record points it at the ALB when zone_id is set."
+  description = "The ALB's name (e.g. api.dev.example.com): a certificate is issued for it unless certificate_arn is set, and an alias record points it at the ALB when zone_id is set. CloudFront reaches the ALB by this name (its certificate must cover it); readers use web_domain_name."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.domain_name != ""
+    error_message = "CloudFront reaches the ALB over HTTPS by name: set domain_name (covered by certificate_arn, or issued in zone_id)."
+  }
+}
+
+variable "web_domain_name" {
+  description = "The public name of the page and the API (e.g. books.dev.example.com), a CloudFront alias."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.web_domain_name != "" && (var.web_certificate_arn != "" || var.zone_id != "")
+    error_message = "The page is served over TLS 1.2+ only with its own certificate: set web_domain_name, and web_certificate_arn (ACM, us-east-1) or zone_id (a certificate is issued with DNS validation)."
+  }
+}
+
+variable "web_certificate_arn" {
+  description = "An ACM certificate in us-east-1 for web_domain_name; empty to issue one with DNS validation in zone_id."
   type        = string
   default     = ""
 }

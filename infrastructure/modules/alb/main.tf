@@ -7,12 +7,14 @@
 # to HTTPS, so no request with a bearer token is ever forwarded in clear text. Without one (the
 # emulator only: `require_https = false`), the HTTP listener carries the rules.
 locals {
-  forward_rules = { for r in var.routes.rules : tostring(r.priority) => r if try(r.service, null) != null }
-  fixed_rules   = { for r in var.routes.rules : tostring(r.priority) => r if try(r.fixed_response, null) != null }
-  problem       = jsonencode({ type = "urn:bookrec:problem:no_route", title = "Not found", status = 404, code = "no_route" })
-  issue_cert    = var.certificate_arn == "" && var.domain_name != ""
-  https         = var.certificate_arn != "" || var.domain_name != ""
-  certificate   = var.certificate_arn != "" ? var.certificate_arn : try(aws_acm_certificate_validation.this[0].certificate_arn, "")
+  # Rules of other kinds (a static folder: the page, which CloudFront serves from S3) are not the ALB's.
+  forward_rules     = { for r in var.routes.rules : tostring(r.priority) => r if try(r.service, null) != null }
+  behind_cloudfront = length(var.ingress_prefix_list_ids) > 0
+  fixed_rules       = { for r in var.routes.rules : tostring(r.priority) => r if try(r.fixed_response, null) != null }
+  problem           = jsonencode({ type = "urn:bookrec:problem:no_route", title = "Not found", status = 404, code = "no_route" })
+  issue_cert        = var.certificate_arn == "" && var.domain_name != ""
+  https             = var.certificate_arn != "" || var.domain_name != ""
+  certificate       = var.certificate_arn != "" ? var.certificate_arn : try(aws_acm_certificate_validation.this[0].certificate_arn, "")
 }
 
 resource "aws_security_group" "alb" {
@@ -24,7 +26,7 @@ resource "aws_security_group" "alb" {
 
 resource "aws_vpc_security_group_ingress_rule" "http" {
   #checkov:skip=CKV_AWS_260:port 80 is open to the world only to answer a 301 to HTTPS (the HTTP listener forwards nothing when a certificate is set)
-  for_each          = toset(var.ingress_cidrs)
+  for_each          = local.behind_cloudfront ? toset([]) : toset(var.ingress_cidrs)
   description       = local.https ? "HTTP from clients, redirected to HTTPS" : "HTTP from clients (no certificate: emulator only)"
   security_group_id = aws_security_group.alb.id
   cidr_ipv4         = each.value
@@ -34,12 +36,25 @@ resource "aws_vpc_security_group_ingress_rule" "http" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "https" {
-  for_each          = local.https ? toset(var.ingress_cidrs) : toset([])
+  for_each          = local.https && !local.behind_cloudfront ? toset(var.ingress_cidrs) : toset([])
   description       = "HTTPS from clients"
   security_group_id = aws_security_group.alb.id
   cidr_ipv4         = each.value
   from_port         = 443
   to_port           = 443
+  ip_protocol       = "tcp"
+}
+
+# Behind CloudFront: only CloudFront's origin-facing addresses (an AWS-managed prefix list) may connect,
+# on the one port the distribution uses (HTTPS; HTTP only on the emulator, which has no certificate).
+# One rule: the list weighs about 55 entries against the group's 60-rule quota.
+resource "aws_vpc_security_group_ingress_rule" "cloudfront" {
+  for_each          = toset(var.ingress_prefix_list_ids)
+  description       = local.https ? "HTTPS from CloudFront's origin-facing addresses only" : "HTTP from CloudFront's origin-facing addresses (no certificate: emulator only)"
+  security_group_id = aws_security_group.alb.id
+  prefix_list_id    = each.value
+  from_port         = local.https ? 443 : 80
+  to_port           = local.https ? 443 : 80
   ip_protocol       = "tcp"
 }
 

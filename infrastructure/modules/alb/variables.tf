@@ -101,3 +101,9 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "ingress_prefix_list_ids" {
+  description = "Managed prefix lists (CloudFront's origin-facing one) that alone may connect, instead of ingress_cidrs; empty when no distribution is in front."
+  type        = list(string)
+  default     = []
+}

@@ -1,5 +1,15 @@
 # The whole bookrec platform, wired from the single definitions in infrastructure/definitions/.
 # environments/dev (AWS) and environments/local (the emulator) both use this one composition.
+terraform {
+  required_providers {
+    aws = {
+      source = "hashicorp/aws"
+      # CloudFront's web ACL and certificate live in us-east-1, whatever the platform's region.
+      configuration_aliases = [aws.us_east_1]
+    }
+  }
+}
+
 locals {
   definitions = "${path.module}/../../definitions"
   tables      = jsondecode(file("${local.definitions}/tables.json"))
@@ -13,6 +23,8 @@ locals {
   auth     = [for name, spec in local.services : name if try(spec.auth, false)]
   # A Redis AUTH token exists where Redis speaks TLS: the replication group on AWS.
   redis_auth = var.full_stack && var.cache_replication_group && var.cache_transit_encryption ? 1 : 0
+  # The reader's page: CloudFront in front of the page bucket and the ALB (modules/web).
+  web = var.full_stack && var.web ? 1 : 0
 }
 
 module "dynamodb" {
@@ -149,17 +161,99 @@ module "alb" {
   access_logs_bucket  = module.logging[0].bucket
   web_acl             = var.waf
   web_acl_arn         = try(module.waf[0].web_acl_arn, "")
-  tags                = local.tags
+  # Behind the distribution only CloudFront's origin-facing addresses may connect.
+  ingress_prefix_list_ids = local.web == 1 ? [data.aws_ec2_managed_prefix_list.cloudfront[0].id] : []
+  tags                    = local.tags
 }
 
+# The ALB's regional web ACL. Behind CloudFront it blocks requests without the secret origin header
+# (any CloudFront distribution, anyone's, connects from the addresses the ALB admits) and leaves the
+# per-address rate rule to the CloudFront ACL, which sees the reader's address rather than CloudFront's.
 module "waf" {
   count                    = var.waf ? local.full : 0
   source                   = "../waf"
   name_prefix              = var.name_prefix
   rate_limit_per_5_minutes = var.waf_rate_limit_per_5_minutes
+  rate_limit               = local.web == 0
+  origin_header_name       = local.web == 1 ? local.origin_header : ""
+  origin_header_value      = local.web == 1 ? aws_secretsmanager_secret_version.origin_verify[0].secret_string : ""
   log_retention_days       = var.waf_log_retention_days
   logging                  = var.waf_logging
   tags                     = local.tags
+}
+
+# The reader's page (modules/web): S3 behind CloudFront, the API paths of routes.json to the ALB.
+locals {
+  origin_header = "X-Origin-Verify"
+}
+
+data "aws_ec2_managed_prefix_list" "cloudfront" {
+  count = local.web
+  name  = "com.amazonaws.global.cloudfront.origin-facing"
+}
+
+# The origin header's value: generated once, read by CloudFront (which adds it) and the ALB's web ACL
+# (which requires it). Rotating it is `terraform apply -replace` of the version (infrastructure/README.md).
+resource "aws_secretsmanager_secret" "origin_verify" {
+  #checkov:skip=CKV2_AWS_57:no rotation Lambda: the value lives in the distribution's origin and the ALB's web ACL, both updated by one terraform apply -replace (infrastructure/README.md)
+  #checkov:skip=CKV_AWS_149:encrypted with the Secrets Manager AWS-managed key; no task or role reads it, Terraform alone does
+  count                   = local.web
+  name                    = "${var.name_prefix}/origin-verify"
+  description             = "Header value CloudFront adds to requests to the ALB, whose web ACL blocks requests without it"
+  recovery_window_in_days = var.secret_recovery_days
+  tags                    = local.tags
+}
+
+data "aws_secretsmanager_random_password" "origin_verify" {
+  count               = local.web
+  password_length     = 48
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret_version" "origin_verify" {
+  count         = local.web
+  secret_id     = aws_secretsmanager_secret.origin_verify[0].id
+  secret_string = data.aws_secretsmanager_random_password.origin_verify[0].random_password
+  lifecycle {
+    ignore_changes = [secret_string] # generated once; rotate with -replace
+  }
+}
+
+# A CLOUDFRONT-scope web ACL lives in us-east-1: the same rules as the ALB's had before the
+# distribution (rate per reader address, IP reputation, known bad inputs, the common rule set).
+module "waf_cloudfront" {
+  count                    = var.waf ? local.web : 0
+  source                   = "../waf"
+  providers                = { aws = aws.us_east_1 }
+  name_prefix              = var.name_prefix
+  name                     = "${var.name_prefix}-cdn"
+  log_group_name           = "aws-waf-logs-${var.name_prefix}-cdn"
+  scope                    = "CLOUDFRONT"
+  rate_limit_per_5_minutes = var.waf_rate_limit_per_5_minutes
+  log_retention_days       = var.waf_log_retention_days
+  logging                  = var.waf_logging
+  tags                     = local.tags
+}
+
+module "web" {
+  count                   = local.web
+  source                  = "../web"
+  providers               = { aws = aws, aws.us_east_1 = aws.us_east_1 }
+  name_prefix             = var.name_prefix
+  region                  = var.region
+  routes                  = local.routes
+  services                = local.services
+  api_origin_domain       = var.domain_name != "" ? var.domain_name : module.alb[0].dns_name
+  origin_header_name      = local.origin_header
+  origin_header_value     = aws_secretsmanager_secret_version.origin_verify[0].secret_string
+  web_acl_arn             = try(module.waf_cloudfront[0].web_acl_arn, "")
+  domain_name             = var.web_domain_name
+  certificate_arn         = var.web_certificate_arn
+  zone_id                 = var.zone_id
+  response_headers_policy = var.web_response_headers_policy
+  price_class             = var.web_price_class
+  force_destroy           = var.force_delete_web
+  tags                    = local.tags
 }
 
 module "service_discovery" {

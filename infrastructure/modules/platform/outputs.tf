@@ -68,3 +68,34 @@ output "builder_task_definition_arns" {
 output "builder_schedule_names" {
   value = try(module.ecs[0].builder_schedule_names, {})
 }
+
+output "web_bucket" {
+  description = "S3 bucket of the reader's page (tooling/publish-web.sh)."
+  value       = try(module.web[0].bucket, null)
+}
+
+output "web_distribution_id" {
+  value = try(module.web[0].distribution_id, null)
+}
+
+output "web_domain_name" {
+  description = "The distribution's *.cloudfront.net name."
+  value       = try(module.web[0].domain_name, null)
+}
+
+output "web_url" {
+  description = "Where readers open the page (and call the API)."
+  value       = try(module.web[0].url, null)
+}
+
+output "web_api_path_patterns" {
+  value = try(module.web[0].api_path_patterns, [])
+}
+
+output "web_content_security_policy" {
+  value = try(module.web[0].content_security_policy, null)
+}
+
+output "cloudfront_web_acl_arn" {
+  value = try(module.waf_cloudfront[0].web_acl_arn, null)
+}

@@ -150,3 +150,38 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "web" {
+  description = "The reader's page: an S3 bucket behind a CloudFront distribution that also fronts the API (modules/web); the ALB then admits only CloudFront."
+  type        = bool
+  default     = true
+}
+
+variable "web_domain_name" {
+  description = "The page's public name (a CloudFront alias, certificate in us-east-1); empty serves it on *.cloudfront.net."
+  type        = string
+  default     = ""
+}
+
+variable "web_certificate_arn" {
+  description = "An ACM certificate in us-east-1 for web_domain_name; empty to issue one with DNS validation in zone_id."
+  type        = string
+  default     = ""
+}
+
+variable "web_response_headers_policy" {
+  description = "The security-headers response headers policy (false only where the emulator lacks the API)."
+  type        = bool
+  default     = true
+}
+
+variable "web_price_class" {
+  type    = string
+  default = "PriceClass_100"
+}
+
+variable "force_delete_web" {
+  description = "Let destroy delete the page bucket with its files (emulator only)."
+  type        = bool
+  default     = false
+}
