@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,21 @@ LOCAL_AWS_ENV = {
 }
 
 
+# Below Linux's ephemeral range (32768-60999): a server stopped and started again on its port (a test taking
+# DynamoDB or Redis away and back) would otherwise find it taken by some client's outgoing connection meanwhile.
+# Above every stack's fixed ports (at most 8080 + 10,000 of port offset).
+LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
+    """A port nothing listens on now, drawn at random from LISTEN_PORTS (any free port if none is found)."""
+    for port in random.sample(LISTEN_PORTS, 64):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
