@@ -85,7 +85,7 @@ def delete_one(client: Any, table: str, book_id: str, *, as_read: dict[str, Any]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        found = exc.response.get("Item")
+        found: Any = exc.response.get("Item")  # the item as it was: what failed the condition
         if found and "deleted_at" not in found:
             return "changed"
         return "already deleted" if found else "not found"

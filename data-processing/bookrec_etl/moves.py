@@ -20,7 +20,7 @@ is lost, and every committed step leaves both books' counts exact.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +80,8 @@ def _newer(item: Mapping[str, Any], other: Mapping[str, Any] | None, moment: str
 
 
 def plan_step(tables: Tables, source: Mapping[str, Any], target: Mapping[str, Any],
-              rows: list[Mapping[str, Any]], target_rows: Mapping[str, Mapping[str, Any]],
-              entries: list[Mapping[str, Any]], target_entries: Mapping[str, Mapping[str, Any]],
+              rows: Sequence[Mapping[str, Any]], target_rows: Mapping[str, Mapping[str, Any]],
+              entries: Sequence[Mapping[str, Any]], target_entries: Mapping[str, Mapping[str, Any]],
               now: str) -> Step:
     """The transaction moving `rows` (source rating rows) and `entries` (source shelf entries) to the target,
     given the target's items of the same readers (user_id -> item, as read) and both books as read."""
