@@ -229,8 +229,9 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
 
     A line with a user_id is a rating (ratings table), a line with `deleted` or
     `redirect_to` a work to tombstone (a redirect's readers' ratings and shelf
-    entries follow it to its target), any other line a book (books table); books get their derived attributes (normalised title, prefix bucket,
-    aggregates) from bookrec_catalog, as the services do.
+    entries follow it to its target), any other line a book (books table); books
+    get their derived attributes (normalised title, prefix bucket, aggregates) from
+    bookrec_catalog, as the services do.
 
     What is stored is read first (BatchGetItem, 100 lines a batch) and only what
     differs is written, in one TransactWriteItems conditioned on what was read: a new

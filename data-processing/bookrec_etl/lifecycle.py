@@ -2,10 +2,11 @@
 tombstone, a work it merged into another becomes one once its readers' ratings and shelf entries have
 followed it to the target.
 
-- Delete line: the book is read (strongly consistent); a live one is replaced by its tombstone exactly as
+- The books of up to 100 lines are read at once (BatchGetItem, strongly consistent): a tombstone is
+  left as it is (not restamped: `unchanged`), an id the table does not hold creates nothing (skipped).
+- Delete line: a live book is replaced by its tombstone exactly as
   `bookrec-etl delete` does it (delete.delete_one: one conditional PutItem), its ratings and shelf entries
-  kept in their tables. A tombstone is left as it is (not restamped: `unchanged`), no item is created for
-  an unknown id (skipped).
+  kept in their tables.
 - Redirect line (source -> target): both books are read; while the source is live and the target is a
   live book, steps (moves.py) move up to 20 of the source's rating rows and 20 of its shelf entries each,
   with the counts they feed, in one conditional transaction; when the source has none left, it is
@@ -63,13 +64,32 @@ class LifecycleWriter:
         self._sleep = sleep
 
     def write(self, lines: list[Line]) -> BatchResult:
+        """Up to 100 lines: their books read in one BatchGetItem (a monthly dump's lines are nearly all
+        applied already: tombstones or no item), then each live one deleted or moved."""
         result = BatchResult()
+        stored = self._books_of(lines, result)
         for line in lines:
-            if is_redirect(line.record):
+            found = stored.get(line.record["book_id"])
+            if found is None:
+                result.skipped.append((line, NOT_IN_TABLE))
+            elif "deleted_at" in found:
+                result.unchanged += 1
+            elif is_redirect(line.record):
                 self._redirect(line, result)
             else:
                 self._delete(line, result)
         return result
+
+    def _books_of(self, lines: list[Line], result: BatchResult) -> dict[str, dict[str, Any]]:
+        """book_id -> {book_id, deleted_at?} of the lines' books that have an item, strongly consistent."""
+        keys = [{"book_id": {"S": book_id}} for book_id in dict.fromkeys(line.record["book_id"] for line in lines)]
+        request = {self.books: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "#b, #d",
+                                "ExpressionAttributeNames": {"#b": "book_id", "#d": "deleted_at"}}}
+        result.calls += 1
+        try:
+            return {item["book_id"]["S"]: from_item(item) for _, item in batch_get(self.client, request, self._sleep)}
+        except Unfinished as exc:
+            raise WriteError(str(exc)) from None
 
     def _get(self, book_id: str, result: BatchResult) -> dict[str, Any] | None:
         result.calls += 1
@@ -78,11 +98,9 @@ class LifecycleWriter:
         return from_item(item) if item else None
 
     def _delete(self, line: Line, result: BatchResult) -> None:
-        book_id = line.record["book_id"]
-        stored = self._get(book_id, result)
-        outcome = "not found" if stored is None else "already deleted" if "deleted_at" in stored else \
-            delete_one(self.client, self.books, book_id)
-        result.calls += stored is not None and "deleted_at" not in stored
+        """A book read live: its tombstone, conditioned on a live book (a deletion meanwhile: unchanged)."""
+        outcome = delete_one(self.client, self.books, line.record["book_id"])
+        result.calls += 1
         if outcome == "deleted":
             result.written += 1
             result.notes[DELETED] += 1

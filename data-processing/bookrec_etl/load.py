@@ -1,6 +1,9 @@
 """Clean JSONL -> DynamoDB: a re-import changes the catalogue and never what readers wrote.
 
-- Routing: a line with a `user_id` is a rating (ratings table), any other line a book (books table).
+- Routing: a line with a `user_id` is a rating (ratings table), a line with `deleted` or `redirect_to` a
+  work to tombstone (lifecycle.py: a redirect's readers' ratings and shelf entries follow it to its
+  target), any other line a book (books table). Every line before the first delete or redirect line of a
+  run is written before it is applied, so a redirect's target in the same file is there first.
   Books pass through records.book, i.e. bookrec_catalog.catalog.with_derived_attributes, so the
   derived attributes the services read are always set in the one shared place.
 - Writes (writes.py, plans.py): up to 100 lines a batch; what is stored is read (one BatchGetItem) and
@@ -72,7 +75,7 @@ log = logging.getLogger("bookrec.etl")
 MAX_ITEM_BYTES = 400 * 1024
 CHECKPOINT_EVERY_SECONDS = 1.0
 PROGRESS_EVERY = 1000
-LIFECYCLE_BATCH = 10  # delete and redirect lines a writer takes at once (each is several round trips)
+LIFECYCLE_BATCH = 100  # delete and redirect lines a writer takes at once: their books are one BatchGetItem
 RECONCILED = "books reconciled after their ratings were written"
 REPAIRED = "books repaired (rating aggregate or shelf counts)"
 
