@@ -208,5 +208,7 @@ class LifecycleWriter:
             if lost_race(exc):
                 result.retried += len(step.actions)
                 raise _LostRace from None
-            raise
+            error = exc.response.get("Error", {})
+            raise WriteError(f"DynamoDB refused a move step ({error.get('Code')}: {error.get('Message')})") \
+                from None
         result.calls += 1

@@ -56,11 +56,16 @@ def _condition(previous: Mapping[str, Any] | None, compared: tuple[str, str]) ->
     """An item write's condition: absent, or its compared value and timestamp as read."""
     if previous is None:
         return {"ConditionExpression": "attribute_not_exists(user_id)"}
-    value, moment = compared
-    return {"ConditionExpression": "#value = :value AND #moment = :moment",
-            "ExpressionAttributeNames": {"#value": value, "#moment": moment},
-            "ExpressionAttributeValues": {":value": to_attribute(previous[value]),
-                                          ":moment": to_attribute(previous[moment])}}
+    conditions, names, values = [], {}, {}
+    for n, attribute in enumerate(compared):
+        names[f"#c{n}"] = attribute
+        if attribute in previous:
+            values[f":c{n}"] = to_attribute(previous[attribute])
+            conditions.append(f"#c{n} = :c{n}")
+        else:  # an item written without it (none the services write): absent stays absent
+            conditions.append(f"attribute_not_exists(#c{n})")
+    return {"ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
+            **({"ExpressionAttributeValues": values} if values else {})}
 
 
 def _delete(table: str, item: Mapping[str, Any], compared: tuple[str, str]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_a_tie_keeps_the_targets_rating_and_a_newer_source_rating_replaces_it():
     puts = [a["Put"] for a in step.actions if "Put" in a]
     assert deletes == ["tie", "newer"] and [p["Item"]["user_id"]["S"] for p in puts] == ["newer"]
     # The replacing put is conditioned on the target's rating as read, not on its absence.
-    assert puts[0]["ExpressionAttributeValues"][":value"] == {"N": "3"}
+    assert puts[0]["ExpressionAttributeValues"][":c0"] == {"N": "3"}
     source_counts, target_counts = (counts(a) for a in step.actions if "Update" in a)
     assert source_counts["ratings_distribution"]["M"]["1"] == {"N": "0"}
     assert target_counts["ratings_distribution"]["M"] == {
