@@ -360,3 +360,16 @@ def test_a_reimport_costs_what_changed(tables, dynamodb, tmp_path):
     after = stamps(dynamodb, tables)
     assert {book_id for book_id in after if after[book_id] != first[book_id]} == {"OL17W"}  # one feed entry
     assert book(dynamodb, tables, "OL17W")["title"] == "Work 17, revised"
+
+
+def test_bad_delete_and_redirect_dump_lines_are_rejected_and_give_no_line(tmp_path):
+    dump = tmp_path / "works.txt"
+    dump.write_text(work(1, "Kept") + redirect(2, 1).replace('"/works/OL1W"', '"/authors/OL1A"')
+                    + deleted(3).replace("/works/OL3W", "/works/OL03W")
+                    + "/type/redirect\t/works/OL4W\t2\t" + STAMP + "\t{\"location\": \n")
+    out, rejects = tmp_path / "books.jsonl", tmp_path / "rejects.jsonl"
+    result = etl("extract", "--works", dump, "--out", out, "--rejects", rejects)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["book_id"] for line in out.read_text().splitlines()] == ["OL1W"]
+    assert [(r["line"], r["reason"]) for r in map(json.loads, rejects.read_text().splitlines())] == [
+        (2, "redirect without a valid location"), (3, "missing or malformed key"), (4, "invalid JSON")]
