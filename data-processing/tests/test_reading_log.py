@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from bookrec_bookdetail.domain import to_book
 from bookrec_catalog.catalog import SHELVES
 from bookrec_catalog.dynamo import from_item
 from bookrec_etl.cli import main
@@ -197,6 +198,14 @@ def test_readers_shelvings_before_and_after_imports_are_kept_exactly(tables, dyn
         assert book["imported_shelf_counts"] == imported
         assert book["shelf_counts"] == {s: imported[s] + entries(dynamodb, tables, book_id)[s] for s in SHELVES}
     assert stored(dynamodb, tables, "OL3W")["shelf_counts"] == shelves(done=3)  # reader-2's entry kept
+    clean()
+    # The ratings service moves one reader at a time, on top of the imported part: a move and a removal.
+    shelve("OL1W", "reader-1", "read")
+    shelve("OL1W", "reader-3", None)
+    book = stored(dynamodb, tables, "OL1W")
+    assert book["shelf_counts"] == shelves(want=2, done=2) and entries(dynamodb, tables, "OL1W") == shelves(done=1)
+    shown = to_book(book).shelf_counts  # what GET /books/{id} answers: the dump's readers and ours
+    assert (shown.want_to_read, shown.currently_reading, shown.read) == (2, 0, 2)
     clean()
 
     again = import_dumps(tmp_path, month)  # the same dumps again: nothing to write
