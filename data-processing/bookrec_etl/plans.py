@@ -233,10 +233,11 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
 
 def new_book_shelves(record: Mapping[str, Any]) -> dict[str, Any]:
     """What a new or revived book's Put holds of the line's imported shelves and activity: its imported part
-    as its counts (readers' entries are counted in by reconcile), and its activity unless it is empty."""
-    parts: dict[str, Any] = {IMPORTED_ACTIVITY: record.get(IMPORTED_ACTIVITY) or None}
-    if IMPORTED_SHELF_COUNTS in record:
-        imported = shelf_counts.counts(record[IMPORTED_SHELF_COUNTS])
+    as its counts (readers' entries are counted in by reconcile), and its activity, each unless it is empty
+    (absent is zero: most works are on no dump's shelf, and their items stay as small as before)."""
+    parts: dict[str, Any] = {IMPORTED_ACTIVITY: record.get(IMPORTED_ACTIVITY) or None, IMPORTED_SHELF_COUNTS: None}
+    imported = shelf_counts.counts(record.get(IMPORTED_SHELF_COUNTS) or {})
+    if any(imported.values()):
         parts.update({SHELF_COUNTS: imported, IMPORTED_SHELF_COUNTS: imported})
     return parts
 

@@ -181,6 +181,8 @@ def clean() -> None:
 def test_readers_shelvings_before_and_after_imports_are_kept_exactly(tables, dynamodb, shelve, rate, tmp_path):
     assert import_dumps(tmp_path, LOG).exit_code == 0
     assert stored(dynamodb, tables, "OL1W")["shelf_counts"] == shelves(want=2, reading=1, done=1)
+    quiet_book = stored(dynamodb, tables, "OL3W")  # on no dump's shelf: nothing stored, absent is zero
+    assert "shelf_counts" not in quiet_book and "imported_shelf_counts" not in quiet_book
     shelve("OL1W", "reader-1", "want_to_read")  # after the first import
     rate("OL3W", "reader-2", 4)  # a rating of a book on no shelf puts it on `read`
     assert stored(dynamodb, tables, "OL1W")["shelf_counts"] == shelves(want=3, reading=1, done=1)
