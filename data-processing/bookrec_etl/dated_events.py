@@ -3,8 +3,10 @@ last ACTIVITY_DAYS days before the newest date of the import.
 
 Lines arrive in no particular order and the newest date is known only at the end, but it only grows: an
 event more than ACTIVITY_DAYS days before the newest date seen so far can never be in the window, so it is
-dropped at once, and what is left is trimmed when the dumps are read. Counts go to the workspace in
-batches (memory stays flat however long the dumps).
+dropped at once; what went to disk before the newest date moved on is trimmed whenever it has moved by
+another ACTIVITY_DAYS (so even a dump in date order keeps at most two windows' pairs on disk), and once
+more when the dumps are read. Counts go to the workspace in batches (memory stays flat however long the
+dumps).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class DatedEvents:
         self.space = space
         self.today = today_number() if today is None else today
         self.newest: int | None = None
+        self._trimmed: int | None = None  # the newest date at the last trim
         self._pending: dict[tuple[int, int], int] = {}
 
     def add(self, work: int, day: int) -> None:
@@ -41,9 +44,11 @@ class DatedEvents:
         if self._pending:
             self.space.add_activity(self._pending)
             self._pending = {}
+        if self.newest is not None and (self._trimmed is None or self.newest - self._trimmed >= ACTIVITY_DAYS):
+            self.space.keep_activity_since(self.newest - ACTIVITY_DAYS + 1)
+            self._trimmed = self.newest
 
     def finish(self) -> None:
         """After the last dated dump: keep only the window's days."""
+        self._trimmed = None  # a last trim, wherever the newest date is
         self.flush()
-        if self.newest is not None:
-            self.space.keep_activity_since(self.newest - ACTIVITY_DAYS + 1)

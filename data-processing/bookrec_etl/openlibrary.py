@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -265,10 +266,16 @@ def _dated_columns(line: bytes) -> tuple[int, bytes, int]:
     if work is None:
         raise Rejected("missing or malformed key")
     try:
-        day = day_number(columns[3].decode("ascii"))
+        day = _day(columns[3])
     except ValueError:
         raise Rejected("date is not YYYY-MM-DD") from None
     return work, columns[2], day
+
+
+@lru_cache(maxsize=16_384)
+def _day(raw: bytes) -> int:
+    """A date column -> days since 1970 (cached: a dump's tens of millions of lines share a few thousand dates)."""
+    return day_number(raw.decode("ascii"))
 
 
 def parse_rating_line(line: bytes) -> RatingLine:

@@ -128,6 +128,10 @@ class Workspace:
         self._many("INSERT INTO activity VALUES (?, ?, ?) ON CONFLICT (work, day) DO UPDATE SET "
                    "events = events + excluded.events", ((w, d, n) for (w, d), n in events.items()))
 
+    def activity_pairs(self) -> int:
+        """(work, day) pairs held."""
+        return self._db.execute("SELECT count(*) FROM activity").fetchone()[0]
+
     def keep_activity_since(self, first_day: int) -> None:
         """Drop the events dated before `first_day`."""
         self._db.execute("DELETE FROM activity WHERE day < ?", (first_day,))

@@ -16,12 +16,16 @@ from click.testing import CliRunner, Result
 from bookrec_bookdetail.domain import to_book
 from bookrec_catalog.catalog import SHELVES
 from bookrec_catalog.dynamo import from_item
+from bookrec_catalog.imported_activity import ACTIVITY_DAYS
+from bookrec_etl import dated_events
 from bookrec_etl.cli import main
 from bookrec_etl.extract import Dumps, extract
 from bookrec_etl.importers import read_jsonl
 from bookrec_etl.load import Loader, Tables
 from bookrec_etl.progress import Progress
+from bookrec_etl.records import Rejected
 from bookrec_etl.report import Rejects
+from bookrec_etl.workspace import Workspace
 
 from .test_reimport import RatesFirst
 
@@ -137,6 +141,23 @@ def test_gzip_dumps_give_the_same_books(tmp_path):
     packed, _ = run(tmp_path / "gz", works=tmp_path / "works.txt", ratings=tmp_path / "ratings.txt.gz",
                     reading_log=tmp_path / "log.txt.gz")
     assert packed == plain
+
+
+def test_a_dump_in_date_order_keeps_at_most_two_windows_of_events_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(dated_events, "FLUSH_PAIRS", 10)
+    space = Workspace(tmp_path / "workspace.sqlite")
+    events = dated_events.DatedEvents(space, today=1_000)
+    held = []
+    for number in range(700, 1_000):  # 300 days, oldest first, 5 works a day
+        for work in range(1, 6):
+            events.add(work, number)
+        held.append(space.activity_pairs())
+    assert max(held) <= 5 * (2 * ACTIVITY_DAYS + 2)
+    events.finish()
+    assert space.activity_pairs() == 5 * ACTIVITY_DAYS
+    with pytest.raises(Rejected, match="date after today"):
+        events.add(1, 1_001)
+    space.close()
 
 
 # --- loaded beside readers ---
