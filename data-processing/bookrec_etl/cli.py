@@ -239,12 +239,13 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
 
     What is stored is read first (BatchGetItem, 100 lines a batch) and only what
     differs is written, in one TransactWriteItems conditioned on what was read: a new
-    book whole; an existing book its catalogue only, never its rating aggregate (a
-    changed imported figure, the ratings dump's or the replaced system's, moves it by
-    the difference); a rating only over an older stored one (newer ones are kept and
-    the line counted as skipped). Books whose ratings were written, and deleted
-    books loaded again, are then reconciled with the ratings table (and their shelf
-    counts with the shelves table, when one is given). Loading the same file twice writes nothing the
+    book whole; an existing book its catalogue only, never its rating aggregate or
+    shelf counts (a changed imported figure, the ratings dump's, the replaced
+    system's or the reading log's, moves them by the difference); a rating only
+    over an older stored one (newer ones are kept and the line counted as skipped).
+    Books whose ratings were written, and deleted books loaded again, are then
+    reconciled with the ratings table (and their shelf counts with the shelves
+    table, when one is given). Loading the same file twice writes nothing the
     second time. An interrupted load (Ctrl-C, a crash, kill -9, a file cut short)
     resumes from its checkpoint when run again into the same tables with a file that
     begins with the lines already loaded (the same file, or a complete copy of a
