@@ -198,7 +198,6 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     """The write of a book line `record` (derived attributes set) over `stored_item` (as read, or None)."""
     book_id = record["book_id"]
     imported = line_imported(record)
-    given = record
     record = {k: v for k, v in record.items() if k not in READER_ATTRIBUTES}
     whole = to_item({**record, IMPORTED: imported or aggregates.zero(), **new_book_shelves(record),
                      **change_stamp(book_id, now)})
@@ -215,7 +214,7 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     changed = {k: v for k, v in line.items() if k not in NOT_CATALOGUE and stored.get(k) != v}
     gone = tuple(sorted(k for k in stored if k not in NOT_CATALOGUE and k not in line))
     catalogue = {**changed, "updated_at": line["updated_at"]} if changed or gone else {}
-    parts = imported_parts(stored, given)
+    parts = imported_parts(stored, record)
     moved = None if imported is None else aggregates.new_imported(stored, imported)
     if imported is not None and moved is not None:
         target, held_at_zero = moved

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 from click.testing import CliRunner
 from litestar.testing import AsyncTestClient
 
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_catalog.dynamo import to_item
 from bookrec_common.activity import ActivityLog
 from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.builder import build_once
@@ -26,7 +28,7 @@ from bookrec_recommendation.artifact import KIND
 from bookrec_recommendation.builder import ModelBuild
 from bookrec_recommendation.store import RatingsSource
 from bookrec_recommendation.trending import imported_hours
-from bookrec_recommendation.trending_store import ActivityTables, ImportedActivity, keep_trending
+from bookrec_recommendation.trending_store import ActivityTables, ImportedActivity, keep_trending, sync_imported
 
 from .test_api import seed, settings_for, wait_ready
 from .test_artifacts import settings_for_tables
@@ -162,6 +164,25 @@ async def test_the_dumps_dated_events_trend_once_however_often_they_are_imported
         assert "written 1" in import_dumps(tmp_path / "third", later)
         assert await run() in ("published", "unchanged")
         assert (await rankings(service, redis))["month"] == [("OL101W", 4), ("OL105W", 2), ("OL103W", 1)]
+
+
+async def test_past_the_feeds_retention_a_scan_resyncs_and_clears_the_shares_of_books_that_lost_theirs(
+        tables, dynamodb, redis):
+    for book_id, days in (("OL201W", {day(1): 2}), ("OL202W", {day(2): 3})):
+        dynamodb.put_item(TableName=tables["books"], Item=to_item(with_derived_attributes(
+            {"book_id": book_id, "title": book_id, "imported_activity": days})))
+    activity = ActivityLog(redis)
+    async with dynamodb_client(settings_for_tables(tables)) as client:
+        source = ImportedActivity(client, tables["books"])
+        assert await sync_imported(activity, source) == 2  # no position yet: a Scan
+        assert dict((await activity.counts()).windows[720]) == {"OL202W": 3, "OL201W": 2}
+        # OL201W's activity goes while the builder is away longer than the feed keeps changes.
+        dynamodb.update_item(TableName=tables["books"], Key={"book_id": {"S": "OL201W"}},
+                             UpdateExpression="REMOVE imported_activity")
+        await activity.set_imported_position(0.0)
+        assert await sync_imported(activity, source) == 1  # the Scan, and OL201W's share cleared
+        assert dict((await activity.counts()).windows[720]) == {"OL202W": 3}
+        assert await sync_imported(activity, source) == 0
 
 
 def test_imported_hours_put_each_day_at_its_first_hour_and_leave_out_what_is_not_kept():
