@@ -4,9 +4,9 @@ and repair it without losing a reader's rating or shelving.
 The rules: a book's `ratings_distribution` is its `imported_distribution` plus one star per row of the
 ratings table, and its sum, count and average follow from it (aggregates.py); its `shelf_counts` is its
 `imported_shelf_counts` plus its entries in the shelves table counted per shelf, absent being zeros
-(shelf_counts.py). Shelves are checked
-when a shelves table is given, with the same reads, one more table each: a Scan of it projected to
-`book_id, shelf` in bulk, a strongly consistent Query of the book's entries one by one.
+(shelf_counts.py). Shelves are checked when a shelves table is given, with the same reads, one more table
+each: a Scan of it projected to `book_id, shelf` in bulk, a strongly consistent Query of the book's
+entries one by one.
 
 - Finding: a few books (`--book`, or the loader's touched books up to QUERY_MAX_BOOKS) are checked one by
   one, exactly. More are first compared in bulk: the books (a parallel Scan, or BatchGetItem of the given
