@@ -18,7 +18,7 @@ from typing import IO
 
 import pytest
 
-from bookrec_catalog.catalog import utc_now
+from bookrec_catalog.catalog import SHELVES, utc_now
 from bookrec_common.clients import dynamodb_client
 from bookrec_common.settings import ServiceSettings
 from bookrec_etl.seed import seed_files
@@ -97,3 +97,16 @@ class FailingAfter:
 def failing_after() -> type[FailingAfter]:
     """FailingAfter(client, calls): a DynamoDB client whose connection drops after `calls` transactions."""
     return FailingAfter
+
+
+@pytest.fixture
+def shelf_entries(dynamodb, tables):
+    """A book's shelf entries counted per shelf, as the shelves table holds them (strongly consistent)."""
+    def count(book_id: str) -> dict[str, int]:
+        items = dynamodb.query(TableName=tables["shelves"], KeyConditionExpression="book_id = :b",
+                               ExpressionAttributeValues={":b": {"S": book_id}}, ConsistentRead=True)["Items"]
+        counted = dict.fromkeys(SHELVES, 0)
+        for item in items:
+            counted[item["shelf"]["S"]] += 1
+        return counted
+    return count

@@ -173,13 +173,7 @@ def stored(dynamodb, tables, book_id: str) -> dict:
                                        ConsistentRead=True)["Item"])
 
 
-def entries(dynamodb, tables, book_id: str) -> dict[str, int]:
-    items = dynamodb.query(TableName=tables["shelves"], KeyConditionExpression="book_id = :b",
-                           ExpressionAttributeValues={":b": {"S": book_id}}, ConsistentRead=True)["Items"]
-    counted = dict.fromkeys(SHELVES, 0)
-    for item in items:
-        counted[item["shelf"]["S"]] += 1
-    return counted
+
 
 
 def import_dumps(tmp_path: Path, log: list[tuple[str, str, str]] | None, name: str = "books.jsonl",
@@ -201,7 +195,8 @@ def clean() -> None:
         report.output
 
 
-def test_readers_shelvings_before_and_after_imports_are_kept_exactly(tables, dynamodb, shelve, rate, tmp_path):
+def test_readers_shelvings_before_and_after_imports_are_kept_exactly(shelf_entries, tables, dynamodb, shelve, rate,
+                                                                    tmp_path):
     assert import_dumps(tmp_path, LOG).exit_code == 0
     assert stored(dynamodb, tables, "OL1W")["shelf_counts"] == shelves(want=2, reading=1, done=1)
     quiet_book = stored(dynamodb, tables, "OL3W")  # on no dump's shelf: nothing stored, absent is zero
@@ -216,19 +211,19 @@ def test_readers_shelvings_before_and_after_imports_are_kept_exactly(tables, dyn
     loaded = import_dumps(tmp_path, month)
     assert loaded.exit_code == 0, loaded.output
     shelve("OL1W", "reader-3", "currently_reading")  # after the second import
-    assert entries(dynamodb, tables, "OL1W") == shelves(want=1, reading=1)
+    assert shelf_entries("OL1W") == shelves(want=1, reading=1)
     for book_id, imported in (("OL1W", shelves(want=2, done=1)), ("OL3W", shelves(done=2)),
                               ("OL5W", shelves(want=3, done=1))):
         book = stored(dynamodb, tables, book_id)
         assert book["imported_shelf_counts"] == imported
-        assert book["shelf_counts"] == {s: imported[s] + entries(dynamodb, tables, book_id)[s] for s in SHELVES}
+        assert book["shelf_counts"] == {s: imported[s] + shelf_entries(book_id)[s] for s in SHELVES}
     assert stored(dynamodb, tables, "OL3W")["shelf_counts"] == shelves(done=3)  # reader-2's entry kept
     clean()
     # The ratings service moves one reader at a time, on top of the imported part: a move and a removal.
     shelve("OL1W", "reader-1", "read")
     shelve("OL1W", "reader-3", None)
     book = stored(dynamodb, tables, "OL1W")
-    assert book["shelf_counts"] == shelves(want=2, done=2) and entries(dynamodb, tables, "OL1W") == shelves(done=1)
+    assert book["shelf_counts"] == shelves(want=2, done=2) and shelf_entries("OL1W") == shelves(done=1)
     shown = to_book(book).shelf_counts  # what GET /books/{id} answers: the dump's readers and ours
     assert (shown.want_to_read, shown.currently_reading, shown.read) == (2, 0, 2)
     clean()

@@ -65,14 +65,7 @@ def set_shelf_counts(dynamodb, tables, book_id: str, counts: object) -> None:
     dynamodb.put_item(TableName=tables["books"], Item=to_item(record))
 
 
-def entries_of(dynamodb, tables, book_id: str) -> dict[str, int]:
-    """The book's shelf entries counted per shelf, as the shelves table holds them."""
-    items = dynamodb.query(TableName=tables["shelves"], KeyConditionExpression="book_id = :b",
-                           ExpressionAttributeValues={":b": {"S": book_id}}, ConsistentRead=True)["Items"]
-    counted = dict.fromkeys(SHELVES, 0)
-    for item in items:
-        counted[item["shelf"]["S"]] += 1
-    return counted
+
 
 
 @pytest.fixture
@@ -284,7 +277,7 @@ def shelved(catalogue, shelve) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize("books", [[], ["--book", "GB1", "--book", "GB2", "--book", "GB3", "--book", "GB4"]],
                          ids=["bulk", "one-by-one"])
-def test_shelf_drift_is_reported_with_the_worst_first_then_fixed(tables, dynamodb, shelved, books):
+def test_shelf_drift_is_reported_with_the_worst_first_then_fixed(shelf_entries, tables, dynamodb, shelved, books):
     set_shelf_counts(dynamodb, tables, "GB2", None)  # revived by an older loader: the map gone
     set_shelf_counts(dynamodb, tables, "GB3", {"currently_reading": 3})  # two readers too many
     set_shelf_counts(dynamodb, tables, "GB4", {"read": 1, "lent_out": 2})  # malformed; GB4 has no entries
@@ -310,8 +303,7 @@ def test_shelf_drift_is_reported_with_the_worst_first_then_fixed(tables, dynamod
     assert fixed.output.splitlines()[-1] == \
         "fixed: 3 books (0 writes lost a race with a reader's rating or shelving and read the book again)"
     for book_id, counts in shelved.items():
-        assert stored_book(dynamodb, tables, book_id)["shelf_counts"] == counts == entries_of(dynamodb, tables,
-                                                                                              book_id)
+        assert stored_book(dynamodb, tables, book_id)["shelf_counts"] == counts == shelf_entries(book_id)
     repaired, was = stored_book(dynamodb, tables, "GB2"), gb2
     assert repaired["changed_at"] > was["changed_at"]  # the repair is a write of the book: in the feed
     untouched = ("shelf_counts", "changed_at")
@@ -324,7 +316,7 @@ def test_shelf_drift_is_reported_with_the_worst_first_then_fixed(tables, dynamod
 
 @pytest.mark.parametrize("landing", ["shelving", "rating"])
 @pytest.mark.parametrize("one_by_one", [True, False])
-def test_a_shelving_landing_during_a_shelf_repair_is_never_lost(tables, dynamodb, shelved, shelve, rate,
+def test_a_shelving_landing_during_a_shelf_repair_is_never_lost(shelf_entries, tables, dynamodb, shelved, shelve, rate,
                                                                  one_by_one, landing):
     set_shelf_counts(dynamodb, tables, "GB2", None)
     landed: list[object] = []
@@ -340,20 +332,20 @@ def test_a_shelving_landing_during_a_shelf_repair_is_never_lost(tables, dynamodb
     assert len(landed) == 1 and findings.lost_races == 1 and findings.fixed == 1
     assert [d.book_id for d in findings.shelf_drift] == ["GB2"] and findings.drift == []
     book = stored_book(dynamodb, tables, "GB2")
-    assert book["shelf_counts"] == entries_of(dynamodb, tables, "GB2") == {**shelved["GB2"], "read": 2}
+    assert book["shelf_counts"] == shelf_entries("GB2") == {**shelved["GB2"], "read": 2}
     assert book["rating_count"] == rows_of(dynamodb, tables, "GB2")
     assert etl("reconcile").exit_code == 0
 
 
 @pytest.mark.parametrize("shelves_table", [True, False], ids=["load-repairs", "reconcile-fix-repairs"])
-def test_a_book_deleted_then_loaded_again_gets_its_shelf_counts_back(tables, dynamodb, catalogue, shelved,
-                                                                     shelve, monkeypatch, shelves_table):
+def test_a_book_deleted_then_loaded_again_gets_its_shelf_counts_back(shelf_entries, tables, dynamodb, catalogue,
+                                                                     shelved, shelve, monkeypatch, shelves_table):
     deleted = etl("delete", "GB2")
     assert deleted.exit_code == 0, deleted.output
     assert "shelf_counts" not in stored_book(dynamodb, tables, "GB2")  # a tombstone holds no counts
     shelve("GB2", "reader-10", None)  # meanwhile a reader takes the gone book off their shelf
     expected = {"want_to_read": 1, "currently_reading": 1, "read": 1}
-    assert entries_of(dynamodb, tables, "GB2") == expected
+    assert shelf_entries("GB2") == expected
     if not shelves_table:
         monkeypatch.delenv("SHELVES_TABLE")
 
