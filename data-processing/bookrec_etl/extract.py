@@ -18,9 +18,11 @@ rejects file and never stop the run.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +30,7 @@ from typing import IO
 import msgspec
 
 from bookrec_etl import openlibrary as ol
+from bookrec_etl.extract_processes import Helper, merge, read_editions, reads_aside, splits, write_books
 from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
 from bookrec_etl.records import MAX_ISBNS, Rejected, author, book
@@ -296,14 +299,21 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
 
 
 def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool, total: int,
-          progress: ProgressFactory, rated: bool = False) -> Report:
+          progress: ProgressFactory, rated: bool = False, first: int | None = None, stop: int | None = None,
+          helper: Helper | None = None, part: Path | None = None) -> Report:
+    """Write the works with ids in [first, stop); `helper` writes the rest into `part`, appended at the end."""
     report = Report("books", writes=True)
     decode = ol.WORK_FACTS_DECODER.decode
+
+    def both() -> tuple[int, int]:
+        read, written = helper.progress if helper is not None else (0, 0)
+        return report.read + read, report.written + written
+
     with progress("write books", total, "items") as bar:
-        for number, blob, stars, editions in space.joined_works():
+        for number, blob, stars, editions in space.joined_works(first, stop):
             report.read += 1
             if report.read % PROGRESS_EVERY == 0:
-                bar.advance(report.read, report.written, absolute=True)
+                bar.advance(*both(), absolute=True)
             record = _book(number, decode(blob), stars, editions, space if use_authors else None, report,
                            rated)
             if filters.languages and record.get("language") not in filters.languages:
@@ -322,6 +332,10 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
             if filters.limit is not None and report.written >= filters.limit:
                 report.notes["stopped at --limit"] = filters.limit
                 break
+        if helper is not None and part is not None:
+            merge(report, helper.result(waiting=lambda: bar.advance(*both(), absolute=True)))
+            with part.open("rb") as rest:
+                shutil.copyfileobj(rest, out, 1 << 20)
         bar.advance(report.read, report.written, absolute=True)
     return report
 
@@ -337,9 +351,12 @@ def _same_file_groups(dumps: Dumps, space: Workspace) -> list[tuple[Path, list[_
 
 
 def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filters(),
-            workdir: Path | None = None, progress: ProgressFactory = Progress) -> ExtractReport:
+            workdir: Path | None = None, progress: ProgressFactory = Progress,
+            processes: int | None = None) -> ExtractReport:
     """Run every pass and write the books JSONL; returns per-input and output counts.
 
+    `processes`: 1, or 2 to read the editions dump and write half the books in a helper process
+    (extract_processes.py); None: 2 on a machine with two cores or more, for inputs large enough.
     `out` is replaced only when everything succeeded (see outputs.py).
     """
     result = ExtractReport()
@@ -347,26 +364,58 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
         workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bookrec-extract-", dir=workdir) as tmp:
         space = Workspace(Path(tmp) / "workspace.sqlite")
+        helpers: list[Helper] = []
+        aside_rejects = Path(tmp) / "aside-rejects.jsonl" if rejects.path is not None else None
         try:
             works_report = None
             groups = _same_file_groups(dumps, space)
+            last = groups[-1] if groups else None
+            aside = last if last and [type(d) for d in last[1]] == [_Editions] and reads_aside(last[0], processes) \
+                else None
+            if aside is not None:
+                helpers.append(Helper(Path(tmp), "editions", read_editions, aside[0], Path(tmp) / "editions.sqlite",
+                                      aside_rejects))
             for path, group in groups:
-                result.inputs.append(_dump_pass(path, group, rejects, progress))
+                if group is not (aside and aside[1]):
+                    result.inputs.append(_dump_pass(path, group, rejects, progress))
                 works = next((dump for dump in group if isinstance(dump, _Works)), None)
                 if works is not None:
                     works_report = result.inputs[-1]
                     duplicates = works.added - space.work_count()
                     if duplicates:
                         works_report.notes["duplicate keys (last line kept)"] = duplicates
+            # The ratings pass's rejects follow the editions pass's: kept aside while that runs in a helper.
+            later = Path(tmp) / "ratings-rejects.jsonl" if aside and aside_rejects else None
             if dumps.ratings:
-                result.inputs.append(_ratings_pass(dumps.ratings, space, rejects, progress))
+                with Rejects(later) if aside else nullcontext(rejects) as kept:
+                    ratings_report = _ratings_pass(dumps.ratings, space, kept, progress)
+            if aside is not None:
+                result.inputs.append(helpers[0].result())
+                space.add_editions_from(Path(tmp) / "editions.sqlite")
+                (Path(tmp) / "editions.sqlite").unlink()
+                for kept_aside in (aside_rejects, later):
+                    if kept_aside is not None:
+                        rejects.append_from(kept_aside)
+            if dumps.ratings:
+                result.inputs.append(ratings_report)
             live = space.resolve_work_redirects()
             if live and works_report is not None:
                 works_report.notes["redirects to works in the dump"] = live
             with atomic_outputs(out) as (handle,):
-                result.books = _emit(space, handle, filters, dumps.authors is not None, space.work_count(),
-                                     progress, rated=dumps.ratings is not None)
+                total = space.work_count()
+                split = space.work_at(0.5) if filters.limit is None and splits(total, processes) else None
+                part, writer = Path(tmp) / "books-part.jsonl", None
+                if split is not None:
+                    space.share()
+                    writer = Helper(Path(tmp), "books", write_books, space.path, part, filters,
+                                    dumps.authors is not None, total, dumps.ratings is not None, split)
+                    helpers.append(writer)
+                result.books = _emit(space, handle, filters, dumps.authors is not None, total,
+                                     progress, rated=dumps.ratings is not None, stop=split, helper=writer,
+                                     part=part)
         finally:
+            for helper in helpers:
+                helper.stop()
             space.close()
     paths = [path for path, _ in groups] + ([dumps.ratings] if dumps.ratings else [])
     result.bytes_read = sum(path.stat().st_size for path in paths)

@@ -36,20 +36,31 @@ Stars = tuple[int, int, int, int, int]
 class Workspace:
     """One extraction's scratch database; delete the file when done."""
 
-    def __init__(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
+    def __init__(self, path: Path, fresh: bool = True) -> None:
+        """`fresh`: a new, empty workspace; else one another process filled, opened to read (shared)."""
+        if fresh:
+            path.unlink(missing_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path if fresh else f"file:{path}?mode=ro", isolation_level=None, uri=not fresh)
         # Scratch data: a crash restarts the extraction, so no journal and no fsync.
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE",
                        "locking_mode = EXCLUSIVE", f"cache_size = -{PAGE_CACHE_KIB}"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.executescript(SCHEMA)
+            if fresh or "locking_mode" not in pragma:
+                self._db.execute(f"PRAGMA {pragma}")
+        if fresh:
+            self._db.executescript(SCHEMA)
         self.author = lru_cache(maxsize=50_000)(self._author)  # bounded: popular authors stay
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """`keep`: leave the file for another process (a pass run beside the main one)."""
         self._db.close()
-        self.path.unlink(missing_ok=True)
+        if not keep:
+            self.path.unlink(missing_ok=True)
+
+    def share(self) -> None:
+        """Let other processes read the file (the write pass split between processes): drop the exclusive lock."""
+        self._db.execute("PRAGMA locking_mode = NORMAL")
+        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the next access releases the lock
 
     def _many(self, sql: str, rows: Iterable[tuple]) -> None:
         self._db.execute("BEGIN")
@@ -93,6 +104,14 @@ class Workspace:
     def add_editions(self, rows: Iterable[EditionRow]) -> None:
         self._many("INSERT INTO editions VALUES (?, ?, ?, ?, ?)", rows)
 
+    def add_editions_from(self, other: Path) -> None:
+        """The editions another process read into a workspace of its own (file order kept)."""
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        self._db.execute("BEGIN")
+        self._db.execute("INSERT INTO editions SELECT * FROM other.editions ORDER BY rowid")
+        self._db.execute("COMMIT")
+        self._db.execute("DETACH DATABASE other")
+
     def add_ratings(self, totals: dict[int, list[int]]) -> None:
         self._many("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (work) DO UPDATE SET "
                    "s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, s3 = s3 + excluded.s3, "
@@ -129,12 +148,23 @@ class Workspace:
         db.execute("COMMIT")
         return live
 
-    def joined_works(self) -> Iterator[tuple[int, bytes, Stars | None, list[EditionRow]]]:
-        """Every work in id order with its rating totals and editions (a merge join of two sorted scans)."""
+    def work_at(self, fraction: float) -> int | None:
+        """The id of the work `fraction` of the way through the works in id order (where to split the write)."""
+        found = self._db.execute("SELECT id FROM works ORDER BY id LIMIT 1 OFFSET ?",
+                                 (int(self.work_count() * fraction),)).fetchone()
+        return found[0] if found else None
+
+    def joined_works(self, first: int | None = None, stop: int | None = None,
+                     ) -> Iterator[tuple[int, bytes, Stars | None, list[EditionRow]]]:
+        """Every work in id order (ids in [first, stop) when given) with its rating totals and editions
+        (a merge join of two sorted scans)."""
+        low, high = -1 if first is None else first, 2 ** 62 if stop is None else stop
         works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5 FROM works w "
-                                 "LEFT JOIN ratings r ON r.work = w.id ORDER BY w.id")
+                                 "LEFT JOIN ratings r ON r.work = w.id WHERE w.id >= ? AND w.id < ? "
+                                 "ORDER BY w.id", (low, high))
         editions = self._db.execute("SELECT work, isbns, cover, language, year FROM editions "
-                                    "INDEXED BY editions_by_work ORDER BY work, rowid")
+                                    "INDEXED BY editions_by_work WHERE work >= ? AND work < ? "
+                                    "ORDER BY work, rowid", (low, high))
         pending = editions.fetchone()
         for work, facts, *stars in works:
             while pending is not None and pending[0] < work:  # editions of works not in the dump
