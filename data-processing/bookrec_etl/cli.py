@@ -18,6 +18,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bookrec_etl.delete import SHOWN_IDS, MalformedIds, checked_ids, delete_books
+from bookrec_etl.estimate import estimate_file
 from bookrec_etl.extract import Dumps, Filters, extract
 from bookrec_etl.extract_processes import HelperFailed
 from bookrec_etl.importers import import_goodbooks, import_jsonl
@@ -275,6 +276,7 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
             for source, progress_file in checkpoints.items():
                 with nullcontext(shared) if shared else \
                         Rejects(_default_rejects(source, "load"), append=progress_file.exists()) as rejected:
+                    click.echo(estimate_file(source).line(), err=True)  # before the first write
                     loader = Loader(client, tables, rejected, writers)
                     reports.append(loader.load(source, Checkpoint(progress_file)))
     except BrokenLoad as exc:

@@ -47,10 +47,10 @@ def dumps(tmp_path, samples) -> Dumps:
     return Dumps(works, samples["authors"], editions, ratings)
 
 
-def run(tmp_path: Path, name: str, dumps: Dumps, processes: int, filters: Filters = Filters()):
+def run(tmp_path: Path, name: str, dumps: Dumps, processes: int, filters: Filters | None = None):
     out, rejects_path = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.rejects.jsonl"
     with Rejects(rejects_path, atomic=True) as rejects:
-        result = extract(dumps, out, rejects, filters, workdir=tmp_path / name, progress=quiet,
+        result = extract(dumps, out, rejects, filters or Filters(), workdir=tmp_path / name, progress=quiet,
                          processes=processes)
     return out.read_bytes(), rejects_path.read_bytes(), [report.summary() for report in result.reports]
 
