@@ -90,4 +90,5 @@ class Progress:
             self._bar.stop()
         else:
             ending = "done" if exc_type is None else "stopped"
-            log.info("%s (%s)", self.line(max(time.monotonic() - self._started, 1e-9)), ending)
+            elapsed = max(time.monotonic() - self._started, 1e-9)
+            log.info("%s, %.2fs (%s)", self.line(elapsed), elapsed, ending)
