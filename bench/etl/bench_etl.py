@@ -34,6 +34,7 @@ import psutil
 from bench.etl.dumps import SEED, generate, mean_line_bytes
 from bench.etl.projection import extrapolate, first_load_lines
 from bookrec_etl.estimate import estimate_file
+from bookrec_etl.extract_processes import reads_aside
 from bookrec_etl.importers import import_goodbooks
 from bookrec_etl.load import Loader, Tables, dynamodb_client
 from bookrec_etl.progress import Progress
@@ -44,7 +45,8 @@ from bookrec_local.procs import LOCAL_AWS_ENV, free_port, local_dynamodb, moto_c
 
 # Byte shares of the generated input when sized in gigabytes (editions ~ 2x works ~ 4x authors; ratings small).
 SHARES = {"authors": 0.13, "works": 0.27, "editions": 0.58, "ratings": 0.02}
-DONE = re.compile(r"^(?P<at>\S+ \S+) INFO (?P<label>extract [\w+]+|write books): .*, (?P<seconds>[\d.]+)s \(done\)$")
+DONE = re.compile(r"^(?P<at>\S+ \S+) INFO (?P<label>extract [\w+]+|join editions|write books): .*, "
+                  r"(?P<seconds>[\d.]+)s, CPU (?P<cpu>[\d.]+)s \(done\)$")
 
 
 def quiet(label, total, unit):
@@ -72,13 +74,14 @@ def count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
 
 
-def passes_from(log: str) -> dict[str, tuple[datetime, float]]:
-    """label -> (when it ended, seconds) of every pass the extract log says is done."""
+def passes_from(log: str) -> dict[str, tuple[datetime, float, float]]:
+    """label -> (when it ended, seconds, CPU seconds) of every pass the extract log says is done."""
     found = {}
     for line in log.splitlines():
         if match := DONE.match(line):
             label = match["label"].removeprefix("extract ")
-            found[label] = (datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f"), max(float(match["seconds"]), 1e-3))
+            found[label] = (datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f"), max(float(match["seconds"]), 1e-3),
+                            max(float(match["cpu"]), 1e-3))
     return found
 
 
@@ -107,22 +110,27 @@ def run_extract(dumps, out: Path, workdir: Path, processes: int | None) -> dict:
           f"{sum(d.lines for d in dumps.values()) / seconds:,.0f} records/s; {books:,} books written")
     print(f"[extract] peak RSS of the extract processes together: {memory.together / 2**20:,.0f} MB "
           f"(the largest alone: {memory.alone / 2**20:,.0f} MB)")
-    aside = "editions" in passes and "works" in passes and \
-        passes["editions"][0].timestamp() - passes["editions"][1] < passes["works"][0].timestamp()
+    aside = reads_aside(dumps["editions"].path, processes)  # extract's own choice
     for name, dump in dumps.items():
         if name in passes:
-            took = passes[name][1]
+            took, cpu_took = passes[name][1], passes[name][2]
             where = " (helper process, beside the others)" if name == "editions" and aside else ""
             print(f"[extract] {name}: {dump.lines:,} lines, {dump.raw_bytes / 1e9:.2f} GB uncompressed "
                   f"({dump.raw_bytes / max(dump.lines, 1):,.0f} B a line) in {took:.1f}s: "
-                  f"{dump.lines / took:,.0f} lines/s, {dump.raw_bytes / 1e6 / took:.1f} MB/s{where}")
-    ends = [end.timestamp() for label, (end, _) in passes.items() if label != "write books"]
-    write_end, write_seconds = passes["write books"]
-    middle = write_end.timestamp() - write_seconds - max(ends)
-    print(f"[extract] editions copied in, redirects resolved, editions indexed: {middle:.1f}s")
-    print(f"[extract] write books: {books:,} in {write_seconds:.1f}s: {books / write_seconds:,.0f} books/s")
-    seconds_of = {label: took for label, (_, took) in passes.items()}
-    for line in extrapolate(seconds_of, {n: d.lines for n, d in dumps.items()}, middle, aside):
+                  f"{dump.lines / took:,.0f} lines/s, {dump.raw_bytes / 1e6 / took:.1f} MB/s; "
+                  f"CPU {cpu_took:.1f}s: {dump.lines / cpu_took:,.0f} lines per CPU-second{where}")
+    _, write_seconds, write_cpu = passes["write books"]
+    _, middle, middle_cpu = passes["join editions"]
+    print(f"[extract] editions copied in (when read aside), redirects resolved, editions indexed: {middle:.1f}s, "
+          f"CPU {middle_cpu:.1f}s")
+    print(f"[extract] write books: {books:,} in {write_seconds:.1f}s: {books / write_seconds:,.0f} books/s; "
+          f"CPU {write_cpu:.1f}s (the main process's half)")
+    lines = {n: d.lines for n, d in dumps.items()}
+    seconds_of = {label: took for label, (_, took, _) in passes.items()}
+    for line in extrapolate(seconds_of, lines, middle, aside):
+        print(f"[extrapolate] {line}")
+    cpu_of = {label: cpu for label, (_, _, cpu) in passes.items()}
+    for line in extrapolate(cpu_of, lines, middle_cpu, aside, basis="CPU seconds (a machine of its own)"):
         print(f"[extrapolate] {line}")
     return seconds_of
 

@@ -34,8 +34,13 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:,.0f} min"
 
 
-def extrapolate(seconds: dict[str, float], lines: dict[str, int], middle: float, aside: bool) -> list[str]:
-    """Each pass scaled by its dump's lines (the write pass by the works'), then put together as they run."""
+def extrapolate(seconds: dict[str, float], lines: dict[str, int], middle: float, aside: bool,
+                basis: str = "wall time") -> list[str]:
+    """Each pass scaled by its dump's lines (the write pass by the works'), then put together as they run.
+
+    On a machine busy with other work the wall times stretch; the CPU seconds of each pass (its process's)
+    say what it takes on cores of its own. With two processes the write pass's main half is measured:
+    the helper writes the other half beside it."""
     scale = {name: FULL_DUMPS[name] / max(lines[name], 1) for name in FULL_DUMPS}
     full = {name: seconds.get(name, 0.0) * scale[name] for name in FULL_DUMPS}
     ratings = seconds.get("ratings", 0.0)
@@ -45,12 +50,12 @@ def extrapolate(seconds: dict[str, float], lines: dict[str, int], middle: float,
     writing = seconds.get("write books", 0.0) * scale["works"]
     total = reading + after + writing
     how = "beside" if aside else "after"
-    out = [f"the full dumps of {FULL_DATE} (~{FULL_DUMPS['works'] / 1e6:.1f}M works, "
+    out = [f"from {basis}: the full dumps of {FULL_DATE} (~{FULL_DUMPS['works'] / 1e6:.1f}M works, "
            f"~{FULL_DUMPS['editions'] / 1e6:.1f}M editions, ~{FULL_DUMPS['authors'] / 1e6:.1f}M authors), "
            f"each pass scaled by its lines: authors {_minutes(full['authors'])}, works {_minutes(full['works'])}, "
            f"editions {_minutes(full['editions'])} ({how} them), copy and index {_minutes(after)}, "
            f"write {_minutes(writing)}: {_minutes(total)} in all",
-           f"grown to late 2026 (x{GROWTH}): {_minutes(total * GROWTH)}; the largest part: "
+           f"from {basis}: grown to late 2026 (x{GROWTH}): {_minutes(total * GROWTH)}; the largest part: "
            + max((("reading the editions dump" if aside else "reading the dumps", reading),
                   ("writing the books", writing)), key=lambda part: part[1])[0]]
     return out

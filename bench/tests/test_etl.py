@@ -31,7 +31,9 @@ def test_make_bench_etl_at_full_dump_shape_prints_each_dump_the_extrapolation_an
         assert re.search(rf"^\[extract\] {name}: {lines} lines, [\d.]+ GB uncompressed \([\d,]+ B a line\) in "
                          rf"[\d.]+s: [\d,]+ lines/s, [\d.]+ MB/s", out, re.MULTILINE), name
     assert re.search(r"^\[extract\] write books: [\d,]+ in [\d.]+s: [\d,]+ books/s$", out, re.MULTILINE)
-    assert re.search(r"^\[extrapolate\] the full dumps of 2023-10-31 .*: [\d,]+ min in all$", out, re.MULTILINE)
+    for basis in ("wall time", "CPU seconds"):
+        assert re.search(rf"^\[extrapolate\] from {basis}.*: the full dumps of 2023-10-31 .*: [\d,]+ min in all$", out,
+                         re.MULTILINE), basis
     assert re.search(r"^\[estimate\] estimate: 200 books → ≤ 200 read units, ≤ [\d,]+ write units", out, re.MULTILINE)
     assert re.search(r"^\[load\] books\s+8 writers: 200 items in \d+\.\d+s", out, re.MULTILINE)
     assert re.search(r"^\[first load\] 30M books by load .* = \$[\d,]+; .*: [\d.]+ h", out, re.MULTILINE)

@@ -18,8 +18,10 @@ rejects file and never stop the run.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -42,6 +44,7 @@ BATCH_ROWS = 20_000
 RATING_FLUSH_WORKS = 100_000  # distinct works held in memory before totals go to disk
 PROGRESS_EVERY = 4096  # lines
 _ENCODER = msgspec.json.Encoder()
+log = logging.getLogger("bookrec.etl")
 
 
 @dataclass(frozen=True)
@@ -391,14 +394,18 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
                     ratings_report = _ratings_pass(dumps.ratings, space, kept, progress)
             if aside is not None:
                 result.inputs.append(helpers[0].result())
-                space.add_editions_from(Path(tmp) / "editions.sqlite")
-                (Path(tmp) / "editions.sqlite").unlink()
                 for kept_aside in (aside_rejects, later):
                     if kept_aside is not None:
                         rejects.append_from(kept_aside)
             if dumps.ratings:
                 result.inputs.append(ratings_report)
+            started, cpu = time.monotonic(), time.process_time()
+            if aside is not None:
+                space.add_editions_from(Path(tmp) / "editions.sqlite")
+                (Path(tmp) / "editions.sqlite").unlink()
             live = space.resolve_work_redirects()
+            log.info("join editions: redirects resolved, editions indexed, %.2fs, CPU %.2fs (done)",
+                     time.monotonic() - started, time.process_time() - cpu)
             if live and works_report is not None:
                 works_report.notes["redirects to works in the dump"] = live
             with atomic_outputs(out) as (handle,):
