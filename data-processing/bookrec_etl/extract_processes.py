@@ -71,7 +71,11 @@ class Helper:
             self._counts = mmap.mmap(shared.fileno(), COUNTS.size)
         level = logging.getLogger("bookrec.etl").getEffectiveLevel()
         self.job.write_bytes(pickle.dumps((target.__name__, counts, level, args)))
-        self.process = subprocess.Popen([sys.executable, "-m", "bookrec_etl.extract_processes", str(self.job)])
+        # The helper imports this very package, wherever it was imported from (installed or not).
+        here = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))
+        self.process = subprocess.Popen([sys.executable, "-m", "bookrec_etl.extract_processes", str(self.job)],
+                                        env={**os.environ, "PYTHONPATH": path})
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -192,4 +196,7 @@ def merge(report: Report, other: Report) -> None:
 if __name__ == "__main__":  # run as the module proper, so that what the result pickles names it, not __main__
     from bookrec_etl.extract_processes import _run as run
 
-    run(Path(sys.argv[1]))
+    try:
+        run(Path(sys.argv[1]))
+    except KeyboardInterrupt:  # Ctrl-C reaches the helper too: the main process says what happened
+        sys.exit(130)
