@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 PAGE_CACHE_KIB = 64 * 1024
 SORTER_KIB = 16 * 1024
@@ -41,7 +42,8 @@ class Workspace:
         if fresh:
             path.unlink(missing_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path if fresh else f"file:{path}?mode=ro", isolation_level=None, uri=not fresh)
+        self._db = sqlite3.connect(path if fresh else f"file:{quote(str(path))}?mode=ro", isolation_level=None,
+                                   uri=not fresh)
         # Scratch data: a crash restarts the extraction, so no journal and no fsync.
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE",
                        "locking_mode = EXCLUSIVE", f"cache_size = -{PAGE_CACHE_KIB}"):
