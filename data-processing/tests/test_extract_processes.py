@@ -106,3 +106,8 @@ def test_more_than_two_processes_is_a_usage_error(tmp_path, dumps):
     result = CliRunner().invoke(main, ["extract", "--works", str(dumps.works), "--out", str(tmp_path / "o.jsonl"),
                                        "--processes", "3"])
     assert result.exit_code == 2 and "--processes" in result.output and not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_workdir_whose_name_a_uri_would_misread_is_read_by_the_helper(tmp_path, dumps):
+    """The helper opens the workspace by a URI (read-only): '#', '?' and spaces in the path are escaped."""
+    assert run(tmp_path, "odd #1? dir", dumps, 2) == run(tmp_path, "one", dumps, 1)
