@@ -113,8 +113,9 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     openlibrary.org/developers/dumps. Each dump is read once, streaming; authors,
     editions and ratings are joined to their works through on-disk maps, so memory
     stays flat at full dump size. Redirected works hand their editions and ratings
-    to the work they point at; deleted and redirected records are skipped and
-    counted. Descriptions may be strings or {type, value}; messy first_publish_date
+    to the work they point at; deleted and redirected works become lines of their
+    own after the books ({"book_id", "deleted": true}, {"book_id", "redirect_to"}),
+    which `load` turns into tombstones. Descriptions may be strings or {type, value}; messy first_publish_date
     values ("c. 1850?", "November 25, 1989") become years.
 
     One file may be given as several dumps (the all-types dump as --works, --authors
@@ -211,8 +212,9 @@ TABLE_OPTIONS = [
     click.option("--ratings-table", envvar="RATINGS_TABLE", show_envvar=True,
                  help="full name of the ratings table"),
     click.option("--shelves-table", envvar="SHELVES_TABLE", show_envvar=True,
-                 help="full name of the shelves table (only read: the shelf counts of books whose ratings "
-                      "were written, or that were deleted and come back, are reconciled with it)"),
+                 help="full name of the shelves table (the shelf counts of books whose ratings were "
+                      "written, or that were deleted and come back, are reconciled with it; a redirect "
+                      "line moves its work's entries to the target)"),
     click.option("--writers", type=click.IntRange(1, 64), default=8, show_default=True,
                  help="concurrent BatchWriteItem writers"),
 ]
@@ -234,9 +236,11 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
                  shelves_table: str | None, writers: int, checkpoint: Path | None, rejects: Path | None) -> None:
     """Books/ratings JSONL -> DynamoDB (idempotent, resumable).
 
-    A line with a user_id is a rating (ratings table), any other line a book (books
-    table); books get their derived attributes (normalised title, prefix bucket,
-    aggregates) from bookrec_catalog, as the services do.
+    A line with a user_id is a rating (ratings table), a line with `deleted` or
+    `redirect_to` a work to tombstone (a redirect's readers' ratings and shelf
+    entries follow it to its target), any other line a book (books table); books
+    get their derived attributes (normalised title, prefix bucket, aggregates) from
+    bookrec_catalog, as the services do.
 
     What is stored is read first (BatchGetItem, 100 lines a batch) and only what
     differs is written, in one TransactWriteItems conditioned on what was read: a new

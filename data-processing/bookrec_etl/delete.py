@@ -66,16 +66,29 @@ def checked_ids(given: Iterable[tuple[str, str]], consequence: str = "nothing wa
     return list(dict.fromkeys(ids))
 
 
-def delete_one(client: Any, table: str, book_id: str) -> str:
-    """Replace one live book by its tombstone: "deleted", "not found" or "already deleted"."""
+def delete_one(client: Any, table: str, book_id: str, *, as_read: dict[str, Any] | None = None) -> str:
+    """Replace one live book by its tombstone: "deleted", "not found" or "already deleted"; with `as_read`
+    (the book's item as read, for a redirect's last step), only while its change stamp is as read, else
+    "changed" (a reader's rating or shelving landed since: read it again)."""
     item = to_item(tombstone(book_id, utc_now(), time.time()))
+    condition: dict[str, Any] = {"ConditionExpression": _LIVE_BOOK}
+    if as_read is not None:
+        stamp = as_read.get("changed_at")
+        condition["ExpressionAttributeNames"] = {"#c": "changed_at"}
+        if stamp is None:
+            condition["ConditionExpression"] += " AND attribute_not_exists(#c)"
+        else:
+            condition["ConditionExpression"] += " AND #c = :c"
+            condition["ExpressionAttributeValues"] = {":c": {"S": stamp}}
     try:
-        client.put_item(TableName=table, Item=item, ConditionExpression=_LIVE_BOOK,
-                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        client.put_item(TableName=table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        return "already deleted" if exc.response.get("Item") else "not found"
+        found: Any = exc.response.get("Item")  # the item as it was: what failed the condition
+        if found and "deleted_at" not in found:
+            return "changed"
+        return "already deleted" if found else "not found"
     return "deleted"
 
 

@@ -5,8 +5,9 @@ writes what differs in TransactWriteItems (2 write units per KB of item, transac
 landing in the table's two indexes (projection ALL: 1 write unit per KB each). Several rating lines of one
 book in a batch share one guard: a read of the book's stamp (1 read unit) and a ConditionCheck (2 write
 units). The estimate is the bound of a first load (every line new); a re-import writes only what changed,
-so it costs the read units and far fewer write units. The reconcile after rating lines is not in it (a
-few read units a book, or one Scan of the ratings table: see the README).
+so it costs the read units and far fewer write units. A delete or redirect line (lifecycle_records.py)
+counts its book's read and its tombstone (3 write units); the readers' ratings and shelf entries a
+redirect moves, and the reconcile after rating lines, are not in it (see the README).
 
 The sizes are those of the very items the load would write (plans.plan_book / plan_rating over nothing
 stored), measured as DynamoDB counts item size, over the first SAMPLE_LINES lines; the number of lines is
@@ -26,6 +27,7 @@ from typing import Any
 import msgspec
 
 from bookrec_catalog.catalog import utc_now
+from bookrec_etl.lifecycle_records import is_lifecycle
 from bookrec_etl.load import Tables, file_stamp, to_write
 from bookrec_etl.plans import plan_book, plan_rating
 from bookrec_etl.records import Rejected
@@ -37,7 +39,7 @@ SAMPLE_LINES = 2000
 SAMPLE_BYTES = 4 << 20
 BATCH_LINES = 100  # lines per transaction (writes.Batch)
 INDEXES = 2  # per table, both projecting ALL (infrastructure/definitions/tables.json)
-_TABLES = Tables("books", "ratings")  # names only route lines here: nothing is sent
+_TABLES = Tables("books", "ratings", "shelves")  # names only route lines here: nothing is sent
 
 
 def attribute_bytes(value: dict[str, Any]) -> int:
@@ -70,6 +72,7 @@ class Sample:
     whole: bool = False  # the sample is the whole file
     books: int = 0
     ratings: int = 0
+    others: int = 0  # delete and redirect lines
     read_units: int = 0
     write_units: int = 0
     examined: int = 0  # lines decoded for their kind and units (the first SAMPLE_LINES)
@@ -83,6 +86,7 @@ class Estimate:
     write_units: int
     counted: bool  # the lines were counted (the whole file was read), not extrapolated
     sampled_bytes: int
+    others: int = 0  # delete and redirect lines (their book read, its tombstone written)
 
     @property
     def dollars(self) -> float:
@@ -93,6 +97,8 @@ class Estimate:
         what = f"{about}{self.books:,} books"
         if self.ratings:
             what = f"{what} and {about}{self.ratings:,} ratings" if self.books else f"{about}{self.ratings:,} ratings"
+        if self.others:
+            what = f"{what} and {about}{self.others:,} delete or redirect lines"
         where = "" if self.counted else f" (from the first {self.sampled_bytes / 1e6:,.1f} MB)"
         cents = math.ceil(round(self.dollars * 100, 6))  # a bound: rounded up
         return (f"estimate: {what}{where} → ≤ {_units(self.read_units)} read units, "
@@ -112,10 +118,11 @@ def line_units(record: dict[str, Any], is_rating: bool, table: str) -> tuple[int
     return math.ceil(kib / 4), (2 + INDEXES) * kib
 
 
-def _record(decoded: Any, stamp: str) -> tuple[bool, str, dict[str, Any]]:
-    """A decoded line as the load routes and checks it (records.book / records.rating): Rejected when bad."""
+def _record(decoded: Any, stamp: str) -> tuple[str, str, dict[str, Any]]:
+    """A decoded line as the load routes and checks it -> (kind, table, record): Rejected when bad."""
     table, _key, record = to_write(decoded, _TABLES, stamp)
-    return table == _TABLES.ratings, table, record
+    kind = "rating" if table == _TABLES.ratings else "lifecycle" if is_lifecycle(record) else "book"
+    return kind, table, record
 
 
 def sample(lines: Iterable[bytes], position: Callable[[], int], stamp: str) -> Sample:
@@ -128,9 +135,15 @@ def sample(lines: Iterable[bytes], position: Callable[[], int], stamp: str) -> S
         if found.examined < SAMPLE_LINES:
             found.examined += 1
             try:
-                is_rating, table, record = _record(msgspec.json.decode(line), stamp)
+                kind, table, record = _record(msgspec.json.decode(line), stamp)
             except (msgspec.DecodeError, Rejected):
                 continue  # the load rejects it: no units
+            if kind == "lifecycle":  # its book read, its tombstone written (and its index entry)
+                found.others += 1
+                found.read_units += 1
+                found.write_units += 2 + 1
+                continue
+            is_rating = kind == "rating"
             read, write = line_units(record, is_rating, table)
             found.read_units += read
             found.write_units += write
@@ -159,7 +172,7 @@ def estimate(found: Sample, file_bytes: int) -> Estimate:
     lines = found.lines if found.whole else round(found.lines * file_bytes / max(found.disk_bytes, 1))
     scale = lines / found.examined if found.examined else 0.0
     return Estimate(round(found.books * scale), round(found.ratings * scale), math.ceil(found.read_units * scale),
-                    math.ceil(found.write_units * scale), counted, found.disk_bytes)
+                    math.ceil(found.write_units * scale), counted, found.disk_bytes, round(found.others * scale))
 
 
 def estimate_file(path: Path) -> Estimate:

@@ -123,6 +123,7 @@ class _Dump:
     def __init__(self, space: Workspace) -> None:
         self.space = space
         self.skipped: Counter = Counter()
+        self.notes: Counter = Counter()
 
     def handle(self, record: ol.DumpRecord) -> None:
         raise NotImplementedError
@@ -162,6 +163,7 @@ class _Works(_Dump):
     def __init__(self, space: Workspace) -> None:
         super().__init__(space)
         self.works, self.redirects = _Batch(space.add_works), _Batch(space.add_work_redirects)
+        self.deletes = _Batch(space.add_work_deletes)
         self.added = 0
         self._encode = ol.WORK_FACTS_ENCODER.encode
 
@@ -174,13 +176,15 @@ class _Works(_Dump):
             self.added += 1
         elif record.kind == ol.REDIRECT:
             self.redirects.add((number, ol.redirect_target(record)))
-            self.skipped["redirect"] += 1
-        else:
-            self.skipped["delete"] += 1
+            self.notes["redirected works"] += 1
+        else:  # both become lines for the loader once every work is known (_emit)
+            self.deletes.add((number,))
+            self.notes["deleted works"] += 1
 
     def finish(self) -> None:
         self.works.flush()
         self.redirects.flush()
+        self.deletes.flush()
 
 
 class _Editions(_Dump):
@@ -233,6 +237,7 @@ def _dump_pass(path: Path, dumps: list[_Dump], rejects: Rejects, progress: Progr
     for dump in dumps:
         dump.finish()
         others.update(dump.skipped)
+        report.notes.update(dump.notes)
     _settle(report, others)
     return report
 
@@ -335,6 +340,14 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
             if filters.limit is not None and report.written >= filters.limit:
                 report.notes["stopped at --limit"] = filters.limit
                 break
+        else:  # after every book, so that a load writes a redirect's target before it moves readers there
+            if stop is None:  # the process writing the last works writes them (a helper, into its part)
+                for number, target, what in space.work_lifecycle():
+                    lifecycle = ol.lifecycle_line(number, target, what)
+                    report.notes[ol.LIFECYCLE_NOTES[what]] += 1
+                    if lifecycle is not None:
+                        out.write(_ENCODER.encode(lifecycle))
+                        out.write(b"\n")
         if helper is not None and part is not None:
             merge(report, helper.result(waiting=lambda: bar.advance(*both(), absolute=True)))
             with part.open("rb") as rest:

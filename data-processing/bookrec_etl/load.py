@@ -1,6 +1,9 @@
 """Clean JSONL -> DynamoDB: a re-import changes the catalogue and never what readers wrote.
 
-- Routing: a line with a `user_id` is a rating (ratings table), any other line a book (books table).
+- Routing: a line with a `user_id` is a rating (ratings table), a line with `deleted` or `redirect_to` a
+  work to tombstone (lifecycle.py: a redirect's readers' ratings and shelf entries follow it to its
+  target), any other line a book (books table). Every line before the first delete or redirect line of a
+  run is written before it is applied, so a redirect's target in the same file is there first.
   Books pass through records.book, i.e. bookrec_catalog.catalog.with_derived_attributes, so the
   derived attributes the services read are always set in the one shared place.
 - Writes (writes.py, plans.py): up to 100 lines a batch; what is stored is read (one BatchGetItem) and
@@ -55,6 +58,8 @@ import msgspec
 
 from bookrec_etl.checkpoint import Checkpoint, prefix_digest
 from bookrec_etl.dynamodb import dynamodb_client
+from bookrec_etl.lifecycle import LifecycleWriter
+from bookrec_etl.lifecycle_records import is_lifecycle, is_redirect, lifecycle
 from bookrec_etl.plans import FEED_ATTRIBUTES
 from bookrec_etl.progress import Progress
 from bookrec_etl.reconcile import ReconcileError, Reconciler
@@ -70,6 +75,7 @@ log = logging.getLogger("bookrec.etl")
 MAX_ITEM_BYTES = 400 * 1024
 CHECKPOINT_EVERY_SECONDS = 1.0
 PROGRESS_EVERY = 1000
+LIFECYCLE_BATCH = 100  # delete and redirect lines a writer takes at once: their books are one BatchGetItem
 RECONCILED = "books reconciled after their ratings were written"
 REPAIRED = "books repaired (rating aggregate or shelf counts)"
 
@@ -120,6 +126,13 @@ def to_write(record: Any, tables: Tables, stamp: str) -> tuple[str, tuple, dict[
         return tables.ratings, (stored["book_id"], stored["user_id"]), stored
     if tables.books is None:
         raise LoadError("a books line but no books table: pass --books-table or set BOOKS_TABLE")
+    if is_lifecycle(record):
+        checked = lifecycle(record)
+        if is_redirect(checked) and (tables.ratings is None or tables.shelves is None):
+            raise LoadError("a redirect line, whose readers' ratings and shelf entries follow it to its target, "
+                            "but no ratings or shelves table: pass --ratings-table and --shelves-table, or set "
+                            "RATINGS_TABLE and SHELVES_TABLE")
+        return tables.books, (checked["book_id"],), checked
     # The feed's attributes are the writer's alone: a line's own (an exported table re-imported) never
     # makes a live book a tombstone nor gives it a TTL.
     stored = book({"created_at": stamp, **{k: v for k, v in record.items() if k not in FEED_ATTRIBUTES}})
@@ -145,6 +158,15 @@ class Loader:
             Reconciler(client, tables.books, tables.ratings, shelves_table=tables.shelves, workers=self.writers,
                        sleep=sleep)
         self.writer = BatchWriter(client, tables.books, tables.ratings, self.reconciler, sleep)
+        self.lifecycle = None if tables.books is None else \
+            LifecycleWriter(client, tables.books, tables.ratings, tables.shelves, self.reconciler, sleep)
+
+    def _write_lifecycle(self, lines: list[Line]) -> BatchResult:
+        assert self.lifecycle is not None
+        try:
+            return self.lifecycle.write(lines)
+        except WriteError as exc:
+            raise LoadError(str(exc)) from None
 
     def _write_batch(self, batch: list[Line]) -> BatchResult:
         try:
@@ -210,6 +232,7 @@ class Loader:
         digests: dict[int, str] = {}  # batch end line -> digest of lines 1..end
         state: dict[str, Any] = {"done": start, "digest": digest.hexdigest(), "saved_at": 0.0}
         batch = Batch(self.tables.ratings)
+        gathering = {"lifecycle": False}  # the batch holds delete and redirect lines (LifecycleWriter's)
         broken: BrokenInput | None = None
 
         def settle(futures) -> None:
@@ -234,7 +257,8 @@ class Loader:
             while len(in_flight) >= 2 * self.writers:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 settle(done)
-            future = pool.submit(self._write_batch, batch.lines)
+            write = self._write_lifecycle if gathering["lifecycle"] else self._write_batch
+            future = pool.submit(write, batch.lines)
             in_flight[future] = (end, batch.lines)
             for pending in batch.lines:
                 keys_in_flight[pending.key] = future
@@ -267,8 +291,15 @@ class Loader:
                             continue
                         report.accepted += 1
                         pending = Line(number, table, (table, *key), record, line[:EXCERPT * 4], len(line))
-                        if batch and not batch.fits(pending):
+                        kind = is_lifecycle(record)
+                        if batch and (kind != gathering["lifecycle"] or not batch.fits(pending) or (
+                                kind and len(batch.lines) >= LIFECYCLE_BATCH)):
                             submit(pool, number - 1)  # one transaction: a key once, 100 actions, 4 MB
+                        if kind and not gathering["lifecycle"]:
+                            # Every line before a delete or redirect is written first: a redirect's target
+                            # is a book line of the same file (extract writes them after every book).
+                            settle(list(in_flight))
+                        gathering["lifecycle"] = kind
                         if pending.key in keys_in_flight:  # an earlier line for this key must land first
                             earlier = keys_in_flight[pending.key]
                             wait([earlier])
@@ -310,8 +341,8 @@ class Loader:
         report.written += result.written
         report.calls += result.calls
         report.retried += result.retried
-        if result.unchanged:
-            report.notes["books unchanged (not written)"] += result.unchanged
+        report.unchanged += result.unchanged
+        report.notes.update({what: n for what, n in result.notes.items() if n})
         if result.reconciled:
             report.notes["books whose rows were counted into their aggregate"] += result.reconciled
             report.notes[REPAIRED] += result.repaired

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from bookrec_etl import records
+from bookrec_etl.lifecycle_records import delete_line, redirect_line
 from bookrec_etl.records import Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year
 
 WORK, EDITION, AUTHOR = b"/type/work", b"/type/edition", b"/type/author"
@@ -253,3 +254,25 @@ def parse_rating_line(line: bytes) -> RatingLine:
     if columns[2] not in (b"1", b"2", b"3", b"4", b"5"):
         raise Rejected("rating is not an integer 1..5")
     return RatingLine(work, int(columns[2]))
+
+
+# What becomes of a deleted or redirected work (Workspace.work_lifecycle's `what`): its line, and the note
+# the extract summary counts it under.
+LIFECYCLE_NOTES = {
+    "deleted": "delete lines (works the dump deletes)",
+    "redirect": "redirect lines (works merged into another)",
+    "to deleted": "delete lines for redirects ending at a deleted work",
+    "cycle": "redirect cycles or chains over 10 hops (no line: the works stay)",
+    "unknown target": "redirects to works not in the dump (no line: the works stay)",
+}
+
+
+def lifecycle_line(number: int, target: int | None, what: str) -> dict[str, Any] | None:
+    """The load line of a work the dump deleted or redirected (lifecycle_records.py), None for none: a
+    redirect to a work of the dump moves its readers there; one whose chain ends at a deleted work is a
+    deletion; a cycle, or a target the dump does not hold, says nothing certain, and the work stays."""
+    if what in ("deleted", "to deleted"):
+        return delete_line(f"OL{number}W")
+    if what == "redirect" and target is not None:
+        return redirect_line(f"OL{number}W", f"OL{target}W")
+    return None

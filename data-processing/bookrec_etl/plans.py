@@ -129,6 +129,24 @@ def repair_update(table: str, book_id: str, record: Mapping[str, Any], now: str,
     return _update(table, book_id, expression, {**assignments, **change_stamp(book_id, now)}, (), conditions)
 
 
+def counts_update(table: str, book_id: str, record: Mapping[str, Any], now: str, *,
+                  distribution: Distribution | None = None, shelves: Mapping[str, int] | None = None,
+                  ) -> dict[str, Any]:
+    """A redirect's move of readers' items (moves.py): an Update setting the aggregate that follows from
+    `distribution` (the imported part untouched) and/or `shelf_counts` to `shelves`, stamping the feed,
+    conditioned like the ratings service's writes on a live book whose maps it writes are as read."""
+    expression = Expression({}, {})
+    assignments: dict[str, Any] = {}
+    conditions = [LIVE]
+    if distribution is not None:
+        assignments.update(aggregates.aggregate(distribution))
+        conditions += stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION))
+    if shelves is not None:
+        assignments[SHELF_COUNTS] = dict(shelves)
+        conditions += stars_as_read(expression, SHELF_COUNTS, record.get(SHELF_COUNTS), SHELVES)
+    return _update(table, book_id, expression, {**assignments, **change_stamp(book_id, now)}, (), conditions)
+
+
 def _update(table: str, book_id: str, expression: Expression, assignments: Mapping[str, Any],
             remove: tuple[str, ...], conditions: list[str]) -> dict[str, Any]:
     update = "SET " + ", ".join(f"{expression.name(k)} = {expression.value(v)}"

@@ -26,6 +26,7 @@ class Report:
     skipped: Counter = field(default_factory=Counter)  # well-formed lines deliberately left out
     notes: Counter = field(default_factory=Counter)  # facts worth knowing that drop nothing
     written: int = 0
+    unchanged: int = 0  # lines a load found already stored as they say: nothing written
     writes: bool = False  # the step writes records: `written` is part of its summary
     retried: int = 0
     calls: int = 0
@@ -42,6 +43,8 @@ class Report:
             parts.append(f"skipped {sum(self.skipped.values()):,}{_reasons(self.skipped)}")
         if self.writes:
             parts.append(f"written {self.written:,}")
+            if self.unchanged:
+                parts.append(f"unchanged {self.unchanged:,}")
             if self.calls:
                 parts.append(f"retried {self.retried:,}")
                 per_thousand = 1000 * self.calls / max(self.written, 1)

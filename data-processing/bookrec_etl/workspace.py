@@ -60,7 +60,9 @@ class Workspace:
             self.path.unlink(missing_ok=True)
 
     def share(self) -> None:
-        """Let other processes read the file (the write pass split between processes): drop the exclusive lock."""
+        """Let other processes read the file (the write pass split between processes): the tables they may
+        read exist (a reader cannot create them), and the exclusive lock is dropped."""
+        self._db.execute(self._WORK_DELETES)
         self._db.execute("PRAGMA locking_mode = NORMAL")
         self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the next access releases the lock
 
@@ -176,3 +178,25 @@ class Workspace:
                 mine.append(pending)
                 pending = editions.fetchone()
             yield work, facts, (tuple(stars) if stars[0] is not None else None), mine
+
+    # works the dump deleted or redirected: the lines that tell the loader ----------------------------
+
+    _WORK_DELETES = "CREATE TABLE IF NOT EXISTS work_deletes (id INTEGER PRIMARY KEY)"
+
+    def add_work_deletes(self, numbers: Iterable[tuple[int]]) -> None:
+        self._db.execute(self._WORK_DELETES)
+        self._many("INSERT OR REPLACE INTO work_deletes VALUES (?)", numbers)
+
+    def work_lifecycle(self) -> Iterator[tuple[int, int | None, str]]:
+        """After resolve_work_redirects: every deleted or redirected work that is no work of the dump (a key
+        given as both keeps its work), in id order, as (id, final target or None, what): "deleted",
+        "redirect" (to a work of the dump), "to deleted" (a chain ending at a deleted work), "cycle" (a chain
+        that reaches no work within MAX_REDIRECT_HOPS) or "unknown target" (a work not in the dump)."""
+        self._db.execute(self._WORK_DELETES)
+        yield from self._db.execute(
+            "SELECT id, NULL, 'deleted' FROM work_deletes WHERE id NOT IN (SELECT id FROM works) "
+            "UNION ALL SELECT r.id, r.target, CASE "
+            "WHEN r.target = r.id OR r.target IN (SELECT id FROM work_redirects) THEN 'cycle' "
+            "WHEN r.target IN (SELECT id FROM works) THEN 'redirect' "
+            "WHEN r.target IN (SELECT id FROM work_deletes) THEN 'to deleted' ELSE 'unknown target' END "
+            "FROM work_redirects r WHERE r.id NOT IN (SELECT id FROM works) ORDER BY 1")

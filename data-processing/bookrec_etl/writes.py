@@ -49,6 +49,14 @@ _GUARD_KEY = {"ProjectionExpression": "#b, #c",
 _GUARDED = "guard"  # the key under which a guarded book's stamp is kept among what was read
 
 
+def lost_race(exc: ClientError) -> bool:
+    """A transaction cancelled because something changed since the read (or throttled): read and retry."""
+    error = exc.response.get("Error", {})
+    reasons = exc.response.get("CancellationReasons") or []
+    return error.get("Code") in _RETRIED_ERRORS or (error.get("Code") == "TransactionCanceledException" and all(
+        str(r.get("Code", "None")) in _RACE_REASONS for r in reasons))
+
+
 class WriteError(RuntimeError):
     """The tables could not take a batch (not an input problem)."""
 
@@ -82,6 +90,7 @@ class BatchResult:
     repaired: int = 0
     calls: int = 0
     retried: int = 0
+    notes: Counter = field(default_factory=Counter)  # what delete and redirect lines did (lifecycle.py)
 
 
 class _Cancelled(Exception):

@@ -79,3 +79,12 @@ def test_load_prints_the_estimate_before_it_writes(tables, tmp_path):
     assert estimate < summary
     assert lines[estimate].startswith("estimate: 3 books → ≤ 3 read units, ≤ 12 write units, ≤ $0.01 on demand")
     assert "written 3" in lines[summary]
+
+
+def test_delete_and_redirect_lines_count_their_book_and_its_tombstone(tmp_path):
+    source = tmp_path / "books.jsonl"
+    lifecycle = [{"book_id": "OL7W", "deleted": True}, {"book_id": "OL8W", "redirect_to": "OL1W"}]
+    source.write_text(books(2) + "".join(json.dumps(line) + "\n" for line in lifecycle))
+    found = estimate_file(source)
+    assert (found.books, found.others, found.read_units, found.write_units) == (2, 2, 2 + 2, 2 * 4 + 2 * 3)
+    assert found.line().startswith("estimate: 2 books and 2 delete or redirect lines → ≤ 4 read units, ")

@@ -113,7 +113,7 @@ def test_author_names_resolve_from_the_authors_dump_slice(tmp_path, samples):
     assert books["OL9999W"]["authors"] == [{"author_id": target_id, "name": target["name"]}]
 
 
-def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_deletes_vanish(tmp_path):
+def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_become_lines(tmp_path):
     works = tmp_path / "works.txt"
     works.write_text(
         dump_line("/type/work", "/works/OL1W", {"title": "Kept", "subjects": ["A", " a ", "B"],
@@ -134,8 +134,13 @@ def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_dele
     ratings.write_text("/works/OL1W\t\t5\t2020-01-01\n/works/OL2W\t\\N\t3\t2021-02-03\n"
                        "/works/OL4W\t/books/OL1M\t4\t2022-03-04\n/works/OL3W\t\t1\t2020-01-01\n")
 
-    books, result, rejected = run(tmp_path, works=works, editions=editions, ratings=ratings)
+    lines, result, rejected = run(tmp_path, works=works, editions=editions, ratings=ratings)
+    books = {book_id: line for book_id, line in lines.items() if "title" in line}
     assert rejected == [] and set(books) == {"OL1W", "OL5W"}
+    # After every book, in id order: a line per deleted work and per redirected one (the chain followed).
+    assert list(lines.items())[2:] == [("OL2W", {"book_id": "OL2W", "redirect_to": "OL1W"}),
+                                       ("OL3W", {"book_id": "OL3W", "deleted": True}),
+                                       ("OL4W", {"book_id": "OL4W", "redirect_to": "OL1W"})]
     kept = books["OL1W"]
     assert kept["isbn_13"] == ["9780140449136"] and kept["cover_id"] == 42 and kept["language"] == "fre"
     assert kept["ratings_distribution"] == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}
@@ -144,7 +149,10 @@ def test_redirected_works_hand_their_editions_and_ratings_to_the_target_and_dele
     assert kept["first_publish_year"] == 1850
     assert books["OL5W"]["description"] == "Plain string." and books["OL5W"]["rating_count"] == 0
     works_report = result.inputs[0]
-    assert works_report.skipped == {"redirect": 2, "delete": 1} and works_report.accepted == 2
+    assert works_report.skipped == {} and works_report.accepted == 5
+    assert works_report.notes == {"redirected works": 2, "deleted works": 1, "redirects to works in the dump": 2}
+    assert result.books.notes == {"redirect lines (works merged into another)": 2,
+                                  "delete lines (works the dump deletes)": 1}
 
 
 def test_every_kind_of_bad_dump_line_is_rejected_with_its_line_and_reason(tmp_path):

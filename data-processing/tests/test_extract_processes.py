@@ -34,8 +34,11 @@ def with_bad_lines(source: Path, target: Path, bad: list[str]) -> Path:
 @pytest.fixture
 def dumps(tmp_path, samples) -> Dumps:
     """The development-database dumps and a ratings dump, each with bad lines of its own."""
+    first = samples["works"].read_text().split("\t", 2)[1]  # a work of the dump, to redirect to
     works = with_bad_lines(samples["works"], tmp_path / "works.txt.gz",
-                           ["/type/work\t/works/OL1W\t1\t2020-01-01\t{not json\n", "too\tfew\n"])
+                           ["/type/work\t/works/OL1W\t1\t2020-01-01\t{not json\n", "too\tfew\n",
+                            '/type/delete\t/works/OL999999W\t3\t2021-01-01T00:00:00\t{"key": "/works/OL999999W"}\n',
+                            f'/type/redirect\t/works/OL999998W\t2\t2021-01-01T00:00:00\t{{"location": "{first}"}}\n'])
     editions = with_bad_lines(samples["editions"], tmp_path / "editions.txt.gz",
                               ["/type/edition\t/books/OL9M\t1\t2020-01-01\t{\"works\": []}\n",
                                "/type/edition\t/books/OL8M\t1\t2020-01-01\t[]\n", "no tabs at all\n"])
@@ -60,8 +63,10 @@ def test_two_processes_write_the_same_books_rejects_and_counts_as_one(tmp_path, 
     two = run(tmp_path, "two", dumps, processes=2)
     assert two == one
     books, rejects, summaries = two
-    assert len(books.splitlines()) == 35 and not any(line["book_id"] == "OL1W" for line in map(json.loads,
-                                                                                               books.splitlines()))
+    lines = [json.loads(line) for line in books.splitlines()]
+    assert len(lines) == 35 + 2 and not any(line.get("book_id") == "OL1W" for line in lines)
+    # the delete and redirect lines after every book, as one process writes them
+    assert [line.get("title") is None for line in lines] == [False] * 35 + [True] * 2
     # one process's order: works' rejects, then editions', then ratings'
     assert [json.loads(line)["source"] for line in rejects.splitlines()] == \
         ["works.txt.gz"] * 2 + ["editions.txt.gz"] * 3 + ["ratings.txt"] * 2

@@ -116,7 +116,7 @@ def test_a_reimport_that_changes_nothing_writes_nothing(tables, dynamodb, rate, 
     before = stored_book(dynamodb, tables)
     result = import_and_load(tmp_path, [ZEN])
     assert result.exit_code == 0 and "written 0" in result.output
-    assert "books unchanged (not written): 1" in result.output
+    assert "written 0, unchanged 1" in result.output
     assert stored_book(dynamodb, tables) == before  # not even restamped
 
 
