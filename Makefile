@@ -54,12 +54,12 @@ lock-checkov: ## re-resolve infrastructure/checkov-requirements.txt for CHECKOV_
 test: deps checkov ## run every test (unit, integration on the emulator + Redis, end-to-end through the local ALB)
 	$(PY) -m pytest
 
-# ruff over the whole tree ([tool.ruff] in pyproject.toml) and mypy over every bookrec_* package of services/ and
+# ruff over the whole tree ([tool.ruff] in pyproject.toml) and mypy over every bookrec_* package of services/, data-processing/ and
 # tooling/ ([tool.mypy]); both run, and the target fails if either finds anything.
-MYPY_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard services/*/bookrec_*/__init__.py tooling/bookrec_*/__init__.py))
+MYPY_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard services/*/bookrec_*/__init__.py tooling/bookrec_*/__init__.py data-processing/bookrec_*/__init__.py))
 
 .PHONY: lint
-lint: $(STAMP) ## lint and types: ruff over the tree, mypy over the services', common's and tooling's packages
+lint: $(STAMP) ## lint and types: ruff over the tree, mypy over the services', common's, the ETL's and tooling's packages
 	@status=0; \
 	for check in "$(PY) -m ruff check ." "$(PY) -m mypy $(MYPY_PACKAGES)"; do \
 	  echo "$$check"; $$check || status=1; \

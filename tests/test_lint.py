@@ -1,5 +1,5 @@
 """Lint and types are part of the suite: `make lint` (ruff over the tree, mypy over every bookrec_* package of
-services/ and tooling/, configured in pyproject.toml) finds nothing."""
+services/, data-processing/ and tooling/, configured in pyproject.toml) finds nothing."""
 
 from __future__ import annotations
 

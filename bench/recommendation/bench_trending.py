@@ -7,7 +7,10 @@ ratings (~240K, ~10K books) are recorded as activity events spread over 30 days 
 replay does), pipelined through `ActivityLog.add` (one EVALSHA per event); printed are the events per
 second, the Redis memory per event (INFO used_memory), the fleet's computation of the counts (one
 process per period) and what each replica reads per refresh (one GET: its size, and the time to read,
-decode and rank it). Then the recommendation app (its catalogue from the goodbooks books, its model from
+decode and rank it). Then the same ratings as Open Library's dumps would give them (anonymous, counted per
+book and day: `imported_activity`) are set as the books' imported shares (`ActivityLog.set_imported`, one
+EVALSHA per book), then set again (a repeat: nothing changes): books per second and Redis memory per
+book-day. Then the recommendation app (its catalogue from the goodbooks books, its model from
 the ratings of 100 readers) answers GET /trending through Litestar's test client: p50/p99 per request.
 """
 
@@ -84,7 +87,29 @@ async def write_path(redis_url: str, rows: np.ndarray, now: float) -> None:
         board.take(ActivityCounts.from_json(await client.get("trending:counts")))
         samples.append(time.perf_counter() - started)
     print(f"replica refresh (GET + decode + rank): {percentiles(samples)}")
+    await imported_shares(client, events, now)
     await client.aclose()
+
+
+async def imported_shares(client: aioredis.Redis, events: list[ActivityEvent], now: float) -> None:
+    """The events as a dump's anonymous per-day counts, set as each book's imported share, then set again."""
+    activity = ActivityLog(client, prefix=f"imported-{uuid.uuid4().hex[:6]}:", clock=lambda: now)
+    shares: dict[str, dict[int, int]] = {}
+    for event in events:
+        hour = int(event.at // 86400) * 24
+        shares.setdefault(event.book_id, {})[hour] = shares.get(event.book_id, {}).get(hour, 0) + 1
+    pairs = sum(len(hours) for hours in shares.values())
+    before = int((await client.info("memory"))["used_memory"])
+    started = time.perf_counter()
+    changed = await activity.set_imported(shares.items())
+    took = time.perf_counter() - started
+    used = int((await client.info("memory"))["used_memory"]) - before
+    started = time.perf_counter()
+    again = await activity.set_imported(shares.items())
+    repeat = time.perf_counter() - started
+    print(f"imported activity: {changed:,} books, {pairs:,} book-days set in {took:.1f}s ({changed / took:,.0f} "
+          f"books/s, one EVALSHA each); again: {again} changed in {repeat:.1f}s; Redis memory "
+          f"{used / 2**20:.1f} MiB, {used / pairs:.0f} bytes per book-day")
 
 
 async def requests(endpoint: str, redis_url: str, n: int) -> None:

@@ -103,6 +103,8 @@ def test_make_bench_trending_prints_the_cost_per_event_and_the_route_s_latency()
     out = make("bench-trending", "TRENDING_ARGS=--events 5000 --requests 100")
     assert re.search(r"write path: 5,000 events in \d+\.\d+s \([\d,]+/s pipelined.*\d+ bytes per event", out), out
     assert re.search(r"replica refresh \(GET \+ decode \+ rank\): p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=50\)", out)
+    assert re.search(r"imported activity: [\d,]+ books, [\d,]+ book-days set in .*again: 0 changed in .*"
+                     r"\d+ bytes per book-day", out), out
     assert re.search(r"GET /trending in-process .*: p50 \d+\.\d\d ms, p99 \d+\.\d\d ms \(n=100\)", out), out
 
 

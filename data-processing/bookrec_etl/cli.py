@@ -89,6 +89,8 @@ def main(log_level: str) -> None:
               help="editions dump: ISBN-13s, covers, languages and years per work")
 @click.option("--ratings", type=READABLE,
               help="ratings dump (work, edition or empty or \\N, rating, date): per-work star totals")
+@click.option("--reading-log", type=READABLE,
+              help="reading-log dump (work, edition or empty or \\N, shelf, date): per-work shelf totals")
 @click.option("--out", required=True, type=WRITABLE, help="books JSONL to write")
 @click.option("--rejects", type=WRITABLE, help=REJECTS_HELP + "  [default: <out>.extract-rejects.jsonl]")
 @click.option("--language", "languages", multiple=True, metavar="CODE",
@@ -104,8 +106,8 @@ def main(log_level: str) -> None:
               help="2: a second process reads the editions dump beside the others and writes half the "
                    "books (the same output, on two cores)  [default: 2 on a machine with two cores or more]")
 def extract_command(works: Path, authors: Path | None, editions: Path | None, ratings: Path | None,
-                    out: Path, rejects: Path | None, languages: tuple[str, ...], min_ratings: int,
-                    require_subjects: bool, limit: int | None, workdir: Path | None,
+                    reading_log: Path | None, out: Path, rejects: Path | None, languages: tuple[str, ...],
+                    min_ratings: int, require_subjects: bool, limit: int | None, workdir: Path | None,
                     processes: int | None) -> None:
     """Open Library bulk dumps -> books JSONL in the bookrec schema.
 
@@ -113,9 +115,10 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     openlibrary.org/developers/dumps. Each dump is read once, streaming; authors,
     editions and ratings are joined to their works through on-disk maps, so memory
     stays flat at full dump size. Redirected works hand their editions and ratings
-    to the work they point at; deleted and redirected works become lines of their
-    own after the books ({"book_id", "deleted": true}, {"book_id", "redirect_to"}),
-    which `load` turns into tombstones. Descriptions may be strings or {type, value}; messy first_publish_date
+    (and reading-log entries) to the work they point at; deleted and redirected
+    works become lines of their own after the books ({"book_id", "deleted": true},
+    {"book_id", "redirect_to"}), which `load` turns into tombstones. Descriptions may be
+    strings or {type, value}; messy first_publish_date
     values ("c. 1850?", "November 25, 1989") become years.
 
     One file may be given as several dumps (the all-types dump as --works, --authors
@@ -123,18 +126,24 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     and counted by type. Bad lines (wrong column count, invalid JSON, missing title
     or key, no /type/ column) go to the rejects file with their line number and
     reason. The output and rejects replace earlier ones only when the run succeeds.
+
+    The ratings and reading-log dumps' lines are anonymous readers' stars and shelves
+    (Want to Read, Currently Reading, Already Read): books carry their totals as
+    imported_distribution and imported_shelf_counts, and their events of the last 30
+    days before the dumps' newest date as imported_activity (for trending).
     """
     codes = {language_code(code) for code in languages}
     if None in codes:
         raise click.BadParameter(f"unknown language code in {languages}", param_hint="--language")
     rejects = rejects or _default_rejects(out, "extract")
-    _no_clash({"--works": works, "--authors": authors, "--editions": editions, "--ratings": ratings},
+    _no_clash({"--works": works, "--authors": authors, "--editions": editions, "--ratings": ratings,
+               "--reading-log": reading_log},
               {"--out": out, "--rejects": rejects})
     filters = Filters(frozenset(c for c in codes if c), min_ratings, require_subjects, limit)
     started = time.perf_counter()
     try:
         with Rejects(rejects, atomic=True) as rejected:
-            result = extract(Dumps(works, authors, editions, ratings), out, rejected, filters, workdir,
+            result = extract(Dumps(works, authors, editions, ratings, reading_log), out, rejected, filters, workdir,
                              processes=processes)
     except BrokenInput as exc:
         raise _not_written(exc, out) from None
@@ -244,12 +253,13 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
 
     What is stored is read first (BatchGetItem, 100 lines a batch) and only what
     differs is written, in one TransactWriteItems conditioned on what was read: a new
-    book whole; an existing book its catalogue only, never its rating aggregate (a
-    changed imported figure, the ratings dump's or the replaced system's, moves it by
-    the difference); a rating only over an older stored one (newer ones are kept and
-    the line counted as skipped). Books whose ratings were written, and deleted
-    books loaded again, are then reconciled with the ratings table (and their shelf
-    counts with the shelves table, when one is given). Loading the same file twice writes nothing the
+    book whole; an existing book its catalogue only, never its rating aggregate or
+    shelf counts (a changed imported figure, the ratings dump's, the replaced
+    system's or the reading log's, moves them by the difference); a rating only
+    over an older stored one (newer ones are kept and the line counted as skipped).
+    Books whose ratings were written, and deleted books loaded again, are then
+    reconciled with the ratings table (and their shelf counts with the shelves
+    table, when one is given). Loading the same file twice writes nothing the
     second time. An interrupted load (Ctrl-C, a crash, kill -9, a file cut short)
     resumes from its checkpoint when run again into the same tables with a file that
     begins with the lines already loaded (the same file, or a complete copy of a

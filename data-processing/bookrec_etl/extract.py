@@ -6,11 +6,14 @@ Passes, each a single streaming read of one dump into an on-disk workspace:
 2. works dump: each work's own facts, plus work redirects and deletes;
 3. editions dump: ISBN-13s, covers, languages and years per work;
 4. ratings dump: per-work star totals;
+5. reading-log dump: per-work shelf totals;
+
+(the ratings and reading-log lines' dates: per-work daily events of the last 30 days, for trending)
 
 (a file given as several dumps, such as the all-types dump, is read once for all of them; lines of
 types no pass reads are skipped and counted by type)
 
-then redirected works' editions and ratings are moved onto their targets and
+then redirected works' editions, ratings, shelves and events are moved onto their targets and
 every work is written in id order with its authors, editions and ratings
 joined. Memory stays flat whatever the dump sizes; bad lines go to the
 rejects file and never stop the run.
@@ -31,7 +34,10 @@ from typing import IO
 
 import msgspec
 
+from bookrec_catalog.catalog import SHELVES
+from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY, day_text
 from bookrec_etl import openlibrary as ol
+from bookrec_etl.dated_events import DatedEvents
 from bookrec_etl.extract_processes import Helper, merge, read_editions, reads_aside, splits, write_books
 from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
@@ -61,6 +67,7 @@ class Dumps:
     authors: Path | None = None
     editions: Path | None = None
     ratings: Path | None = None
+    reading_log: Path | None = None
 
 
 @dataclass
@@ -242,11 +249,14 @@ def _dump_pass(path: Path, dumps: list[_Dump], rejects: Rejects, progress: Progr
     return report
 
 
-def _ratings_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory) -> Report:
+def _ratings_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory,
+                  events: DatedEvents | None = None) -> Report:
     totals: dict[int, list[int]] = {}
 
     def handle(line: bytes) -> None:
         parsed = ol.parse_rating_line(line)
+        if events is not None:
+            events.add(parsed.work, parsed.day)
         stars = totals.get(parsed.work)
         if stars is None:
             if len(totals) >= RATING_FLUSH_WORKS:
@@ -261,16 +271,42 @@ def _ratings_pass(path: Path, space: Workspace, rejects: Rejects, progress: Prog
     return report
 
 
+def _reading_log_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory,
+                      events: DatedEvents) -> Report:
+    """Per-work shelf totals (want_to_read, currently_reading, read) and the lines' dated events."""
+    totals: dict[int, list[int]] = {}
+    position = {shelf: n for n, shelf in enumerate(SHELVES)}
+
+    def handle(line: bytes) -> None:
+        parsed = ol.parse_reading_log_line(line)
+        events.add(parsed.work, parsed.day)
+        shelved = totals.get(parsed.work)
+        if shelved is None:
+            if len(totals) >= RATING_FLUSH_WORKS:
+                space.add_shelves(totals)
+                totals.clear()
+            shelved = totals[parsed.work] = [0, 0, 0]
+        shelved[position[parsed.shelf]] += 1
+
+    report = _scan(path, "reading log", rejects, progress, handle)
+    space.add_shelves(totals)
+    report.accepted = report.read - report.rejected_total
+    return report
+
+
 def _settle(report: Report, skipped: Counter) -> None:
     report.skipped.update({k: v for k, v in skipped.items() if v})
     report.accepted = report.read - report.rejected_total - sum(skipped.values())
 
 
 def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list, space: Workspace | None,
-          report: Report, rated: bool = False) -> dict:
+          report: Report, rated: bool = False, shelved: tuple | None = None, days: list | None = None,
+          logged: bool = False, dated: bool = False) -> dict:
     """One work joined. `rated`: a ratings dump was read, so a work it has no stars for has none (zero),
     and its stars are the book's imported part (no individual ratings behind them); without the dump the
-    line says nothing about ratings, and a re-import leaves the stored aggregate as it is."""
+    line says nothing about ratings, and a re-import leaves the stored aggregate as it is. `logged`: a
+    reading-log dump was read, likewise for its shelf totals (`imported_shelf_counts`); `dated`: either
+    dump was read, so `days` are all of the work's recent events (`imported_activity`, empty: none)."""
     authors = []
     for author_number in facts.author_numbers:
         found = space.author(author_number) if space is not None else None
@@ -301,14 +337,16 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
         "description": facts.description,
         "cover_id": cover,
         "imported_distribution": dict(zip("12345", stars or (0,) * 5, strict=True)) if rated else None,
+        "imported_shelf_counts": dict(zip(SHELVES, shelved or (0,) * 3, strict=True)) if logged else None,
+        IMPORTED_ACTIVITY: {day_text(day): n for day, n in days or ()} if dated else None,
         "created_at": facts.created_at,
         "updated_at": facts.updated_at,
     })
 
 
 def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool, total: int,
-          progress: ProgressFactory, rated: bool = False, first: int | None = None, stop: int | None = None,
-          helper: Helper | None = None, part: Path | None = None) -> Report:
+          progress: ProgressFactory, rated: bool = False, logged: bool = False, first: int | None = None,
+          stop: int | None = None, helper: Helper | None = None, part: Path | None = None) -> Report:
     """Write the works with ids in [first, stop); `helper` writes the rest into `part`, appended at the end."""
     report = Report("books", writes=True)
     decode = ol.WORK_FACTS_DECODER.decode
@@ -318,12 +356,12 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
         return report.read + read, report.written + written
 
     with progress("write books", total, "items") as bar:
-        for number, blob, stars, editions in space.joined_works(first, stop):
+        for number, blob, stars, editions, shelved, days in space.joined_works(first, stop):
             report.read += 1
             if report.read % PROGRESS_EVERY == 0:
                 bar.advance(*both(), absolute=True)
             record = _book(number, decode(blob), stars, editions, space if use_authors else None, report,
-                           rated)
+                           rated, shelved, days, logged, dated=rated or logged)
             if filters.languages and record.get("language") not in filters.languages:
                 report.skipped["not in --language"] += 1
                 continue
@@ -400,18 +438,23 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
                     duplicates = works.added - space.work_count()
                     if duplicates:
                         works_report.notes["duplicate keys (last line kept)"] = duplicates
-            # The ratings pass's rejects follow the editions pass's: kept aside while that runs in a helper.
-            later = Path(tmp) / "ratings-rejects.jsonl" if aside and aside_rejects else None
-            if dumps.ratings:
-                with Rejects(later) if aside else nullcontext(rejects) as kept:
-                    ratings_report = _ratings_pass(dumps.ratings, space, kept, progress)
+            # The ratings and reading-log passes' rejects follow the editions pass's: kept aside while that runs
+            # in a helper.
+            later = Path(tmp) / "later-rejects.jsonl" if aside and aside_rejects else None
+            events = DatedEvents(space)
+            ratings_report = reading_report = None
+            with Rejects(later) if aside else nullcontext(rejects) as kept:
+                if dumps.ratings:
+                    ratings_report = _ratings_pass(dumps.ratings, space, kept, progress, events)
+                if dumps.reading_log:
+                    reading_report = _reading_log_pass(dumps.reading_log, space, kept, progress, events)
+            events.finish()
             if aside is not None:
                 result.inputs.append(helpers[0].result())
                 for kept_aside in (aside_rejects, later):
                     if kept_aside is not None:
                         rejects.append_from(kept_aside)
-            if dumps.ratings:
-                result.inputs.append(ratings_report)
+            result.inputs += [report for report in (ratings_report, reading_report) if report is not None]
             started, cpu = time.monotonic(), time.process_time()
             if aside is not None:
                 space.add_editions_from(Path(tmp) / "editions.sqlite")
@@ -428,15 +471,16 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
                 if split is not None:
                     space.share()
                     writer = Helper(Path(tmp), "books", write_books, space.path, part, filters,
-                                    dumps.authors is not None, total, dumps.ratings is not None, split)
+                                    dumps.authors is not None, total, dumps.ratings is not None,
+                                    dumps.reading_log is not None, split)
                     helpers.append(writer)
                 result.books = _emit(space, handle, filters, dumps.authors is not None, total,
-                                     progress, rated=dumps.ratings is not None, stop=split, helper=writer,
-                                     part=part)
+                                     progress, rated=dumps.ratings is not None,
+                                     logged=dumps.reading_log is not None, stop=split, helper=writer, part=part)
         finally:
             for helper in helpers:
                 helper.stop()
             space.close()
-    paths = [path for path, _ in groups] + ([dumps.ratings] if dumps.ratings else [])
+    paths = [path for path, _ in groups] + [path for path in (dumps.ratings, dumps.reading_log) if path]
     result.bytes_read = sum(path.stat().st_size for path in paths)
     return result

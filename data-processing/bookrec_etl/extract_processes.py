@@ -169,7 +169,7 @@ def read_editions(counter: Any, path: Path, database: Path, rejects_path: Path |
 
 
 def write_books(counter: Any, database: Path, part: Path, filters: Any, use_authors: bool, total: int,
-                rated: bool, first: int) -> Report:
+                rated: bool, logged: bool, first: int) -> Report:
     """The write pass of the works from id `first` on, in a helper, into the file `part`."""
     from bookrec_etl.extract import _emit
     from bookrec_etl.workspace import Workspace
@@ -177,7 +177,7 @@ def write_books(counter: Any, database: Path, part: Path, filters: Any, use_auth
     space = Workspace(database, fresh=False)
     try:
         with part.open("wb") as out:
-            return _emit(space, out, filters, use_authors, total, lambda *_: _Counting(counter), rated,
+            return _emit(space, out, filters, use_authors, total, lambda *_: _Counting(counter), rated, logged,
                          first=first)
     finally:
         space.close(keep=True)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
+from bookrec_catalog.imported_activity import day_number
 from bookrec_etl import records
 from bookrec_etl.lifecycle_records import delete_line, redirect_line
 from bookrec_etl.records import Rejected, clean_subjects, clean_text, isbn13_list, language_code, parse_year
@@ -241,19 +243,57 @@ def most_common_language(languages: list[str]) -> str | None:
 class RatingLine:
     work: int
     stars: int
+    day: int  # days since 1970-01-01
 
 
-def parse_rating_line(line: bytes) -> RatingLine:
-    """`work key \\t edition key (may be empty or \\N) \\t rating \\t date`."""
+# The reading-log dump's shelf names -> bookrec's shelves (bookrec_catalog.catalog.SHELVES).
+READING_LOG_SHELVES = {b"Want to Read": "want_to_read", b"Currently Reading": "currently_reading",
+                       b"Already Read": "read"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingLogLine:
+    work: int
+    shelf: str
+    day: int
+
+
+def _dated_columns(line: bytes) -> tuple[int, bytes, int]:
+    """`work key \\t edition key (may be empty or \\N) \\t value \\t date` -> (work, value, day)."""
     columns = line.rstrip(b"\r\n").split(b"\t")
     if len(columns) != 4:
         raise Rejected("wrong column count")
     work = work_number(columns[0].decode("utf-8", "replace"))
     if work is None:
         raise Rejected("missing or malformed key")
-    if columns[2] not in (b"1", b"2", b"3", b"4", b"5"):
+    try:
+        day = _day(columns[3])
+    except ValueError:
+        raise Rejected("date is not YYYY-MM-DD") from None
+    return work, columns[2], day
+
+
+@lru_cache(maxsize=16_384)
+def _day(raw: bytes) -> int:
+    """A date column -> days since 1970 (cached: a dump's tens of millions of lines share a few thousand dates)."""
+    return day_number(raw.decode("ascii"))
+
+
+def parse_rating_line(line: bytes) -> RatingLine:
+    """`work key \\t edition key (may be empty or \\N) \\t rating \\t date`."""
+    work, rating, day = _dated_columns(line)
+    if rating not in (b"1", b"2", b"3", b"4", b"5"):
         raise Rejected("rating is not an integer 1..5")
-    return RatingLine(work, int(columns[2]))
+    return RatingLine(work, int(rating), day)
+
+
+def parse_reading_log_line(line: bytes) -> ReadingLogLine:
+    """`work key \\t edition key (may be empty or \\N) \\t shelf name \\t date`."""
+    work, name, day = _dated_columns(line)
+    shelf = READING_LOG_SHELVES.get(name)
+    if shelf is None:
+        raise Rejected("shelf is not Want to Read, Currently Reading or Already Read")
+    return ReadingLogLine(work, shelf, day)
 
 
 # What becomes of a deleted or redirected work (Workspace.work_lifecycle's `what`): its line, and the note

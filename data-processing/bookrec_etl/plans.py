@@ -14,10 +14,14 @@ Books (the aggregate's parts: aggregates.py):
 - a live book that records no imported part (legacy) and a line that gives one: catalogue only; its rows
   are then counted and the line's imported part adopted (reconcile);
 - nothing different: no write at all (no change-feed stamp, no write units).
-A load never writes `shelf_counts` (the ratings service keeps them with the shelves): a live book's update
-leaves them out of what it sets and removes, and a new or revived book's Put drops a line's own (an
-exported table's counts have no shelves behind them here). Only reconcile writes them, counted from the
-shelves table (repair_update), e.g. back onto a revived book.
+Shelf counts (shelf_counts.py) have the same two parts: a load writes `shelf_counts` only through the
+imported part (`imported_shelf_counts`, the reading-log dump's): a new or revived book's Put holds the
+line's imported part as its counts (a line's own `shelf_counts` is dropped: an exported table's counts
+have no shelves behind them here); a live book's counts move by the difference of the imported part,
+conditioned on both maps as read (a reader's shelving meanwhile fails it); a line without one leaves
+them as they are. Readers' entries are counted in only by reconcile (repair_update), e.g. back onto a
+revived book. `imported_activity` (the dumps' dated events, for trending) is replaced by the line's, or
+removed when the line's is empty; a line without one leaves it.
 
 Ratings: no item -> put conditioned on none; a stored rating older than the line (`updated_at`) -> put
 conditioned on `updated_at` as read; otherwise the line is skipped: a reader's newer rating stays.
@@ -32,9 +36,10 @@ from typing import Any
 from bookrec_catalog.catalog import SHELVES, STARS
 from bookrec_catalog.changes import change_stamp
 from bookrec_catalog.dynamo import from_item, to_attribute, to_item
-from bookrec_etl import aggregates
+from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY
+from bookrec_etl import aggregates, shelf_counts
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution
-from bookrec_etl.shelf_counts import SHELF_COUNTS
+from bookrec_etl.shelf_counts import IMPORTED_SHELF_COUNTS, SHELF_COUNTS
 
 FEED_ATTRIBUTES = frozenset({"changed_at", "change_shard", "deleted_at", "expires_at"})
 # What readers wrote onto a book beside its rating aggregate: the ratings service's alone, never a load's.
@@ -43,7 +48,7 @@ READER_ATTRIBUTES = frozenset({SHELF_COUNTS})
 # shelf counts, the feed's stamps, the key, and the record's own timestamps (a line without them gets the
 # file's time, which differs from file to file).
 NOT_CATALOGUE = aggregates.AGGREGATE_ATTRIBUTES | READER_ATTRIBUTES | FEED_ATTRIBUTES | {
-    "book_id", "created_at", "updated_at"}
+    "book_id", "created_at", "updated_at", IMPORTED_SHELF_COUNTS, IMPORTED_ACTIVITY}
 LIVE = "attribute_exists(book_id) AND attribute_not_exists(deleted_at)"
 
 
@@ -98,23 +103,63 @@ def stars_as_read(expression: Expression, attribute: str, raw: Any, keys: tuple[
 
 def aggregate_update(table: str, book_id: str, record: Mapping[str, Any], target: Distribution,
                      imported: Distribution, now: str, *, also_set: Mapping[str, Any] | None = None,
-                     remove: tuple[str, ...] = ()) -> dict[str, Any]:
+                     remove: tuple[str, ...] = (), also_read: tuple[str, ...] = ()) -> dict[str, Any]:
     """An Update setting the aggregate to `target` (imported part `imported`) and stamping the feed,
-    conditioned on a live book whose distribution and imported part are as read in `record`."""
+    conditioned on a live book whose distribution and imported part (and the shelf maps `also_read`) are as
+    read in `record`."""
     expression = Expression({}, {})
     assignments = {**(also_set or {}), **aggregates.aggregate(target), IMPORTED: imported,
                    **change_stamp(book_id, now)}
     conditions = [LIVE, *stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION)),
-                  *stars_as_read(expression, IMPORTED, record.get(IMPORTED))]
+                  *stars_as_read(expression, IMPORTED, record.get(IMPORTED)),
+                  *_shelf_maps_as_read(expression, record, also_read)]
     return _update(table, book_id, expression, assignments, remove, conditions)
+
+
+@dataclass(frozen=True)
+class ImportedParts:
+    """What a line changes of a live book's imported shelf counts and imported activity."""
+
+    sets: dict[str, Any]
+    remove: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()  # shelf maps the write is conditioned on, as read
+    reconcile: bool = False  # a shelf held at zero: count the entries once written
+
+
+def imported_parts(stored: Mapping[str, Any], line: Mapping[str, Any]) -> ImportedParts:
+    """The shelf counts moved by the difference of the line's imported part (when it gives one and it
+    changed), and its imported activity set, or removed when it is empty (when it gives one)."""
+    sets: dict[str, Any] = {}
+    remove: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    reconcile = False
+    if IMPORTED_SHELF_COUNTS in line:
+        imported = shelf_counts.counts(line[IMPORTED_SHELF_COUNTS])
+        moved = shelf_counts.new_imported(stored, imported)
+        if moved is not None:
+            counts, reconcile = moved
+            sets = {SHELF_COUNTS: counts, IMPORTED_SHELF_COUNTS: imported}
+            read = (SHELF_COUNTS, IMPORTED_SHELF_COUNTS)
+    activity = line.get(IMPORTED_ACTIVITY)
+    if activity and stored.get(IMPORTED_ACTIVITY) != activity:
+        sets[IMPORTED_ACTIVITY] = dict(activity)
+    elif activity is not None and not activity and IMPORTED_ACTIVITY in stored:
+        remove = (IMPORTED_ACTIVITY,)
+    return ImportedParts(sets, remove, read, reconcile)
+
+
+def _shelf_maps_as_read(expression: Expression, record: Mapping[str, Any], names: tuple[str, ...]) -> list[str]:
+    return [condition for name in names for condition in stars_as_read(expression, name, record.get(name), SHELVES)]
 
 
 def repair_update(table: str, book_id: str, record: Mapping[str, Any], now: str, *,
                   aggregate: tuple[Distribution, Distribution] | None = None,
-                  shelves: Mapping[str, int] | None = None) -> dict[str, Any]:
+                  shelves: tuple[Mapping[str, int], Mapping[str, int] | None] | None = None) -> dict[str, Any]:
     """reconcile's repair of a book: an Update setting the aggregate to `aggregate` (target, imported part)
-    and/or `shelf_counts` to `shelves`, stamping the feed, conditioned on a live book whose parts it writes
-    are key by key as read in `record` (a reader's rating or shelving meanwhile fails it: read again)."""
+    and/or `shelf_counts` to `shelves` (target, and the imported part to record when the stored one is
+    malformed), stamping the feed, conditioned on a live book whose parts it writes, and the imported parts
+    they follow from, are key by key as read in `record` (a reader's rating or shelving, or a load's new
+    imported part, meanwhile fails it: read again)."""
     expression = Expression({}, {})
     assignments: dict[str, Any] = {}
     conditions = [LIVE]
@@ -124,8 +169,13 @@ def repair_update(table: str, book_id: str, record: Mapping[str, Any], now: str,
         conditions += [*stars_as_read(expression, DISTRIBUTION, record.get(DISTRIBUTION)),
                        *stars_as_read(expression, IMPORTED, record.get(IMPORTED))]
     if shelves is not None:
-        assignments[SHELF_COUNTS] = dict(shelves)
-        conditions += stars_as_read(expression, SHELF_COUNTS, record.get(SHELF_COUNTS), SHELVES)
+        counts, imported_shelves = shelves
+        assignments[SHELF_COUNTS] = dict(counts)
+        if imported_shelves is not None:
+            assignments[IMPORTED_SHELF_COUNTS] = dict(imported_shelves)
+        conditions += [*stars_as_read(expression, SHELF_COUNTS, record.get(SHELF_COUNTS), SHELVES),
+                       *stars_as_read(expression, IMPORTED_SHELF_COUNTS, record.get(IMPORTED_SHELF_COUNTS),
+                                      SHELVES)]
     return _update(table, book_id, expression, {**assignments, **change_stamp(book_id, now)}, (), conditions)
 
 
@@ -167,7 +217,8 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     book_id = record["book_id"]
     imported = line_imported(record)
     record = {k: v for k, v in record.items() if k not in READER_ATTRIBUTES}
-    whole = to_item({**record, IMPORTED: imported or aggregates.zero(), **change_stamp(book_id, now)})
+    whole = to_item({**record, IMPORTED: imported or aggregates.zero(), **new_book_shelves(record),
+                     **change_stamp(book_id, now)})
     if stored_item is None:
         return Plan("new", {"Put": {"TableName": table, "Item": whole,
                                     "ConditionExpression": "attribute_not_exists(book_id)"}})
@@ -181,17 +232,31 @@ def plan_book(table: str, record: dict[str, Any], stored_item: dict[str, Any] | 
     changed = {k: v for k, v in line.items() if k not in NOT_CATALOGUE and stored.get(k) != v}
     gone = tuple(sorted(k for k in stored if k not in NOT_CATALOGUE and k not in line))
     catalogue = {**changed, "updated_at": line["updated_at"]} if changed or gone else {}
+    parts = imported_parts(stored, record)
     moved = None if imported is None else aggregates.new_imported(stored, imported)
     if imported is not None and moved is not None:
         target, held_at_zero = moved
         return Plan("updated", aggregate_update(table, book_id, stored, target, imported, now,
-                                                also_set=catalogue, remove=gone), reconcile=held_at_zero)
+                                                also_set={**catalogue, **parts.sets}, remove=gone + parts.remove,
+                                                also_read=parts.read), reconcile=held_at_zero or parts.reconcile)
     legacy = IMPORTED not in stored and imported is not None
-    if not catalogue:
+    if not catalogue and not parts.sets and not parts.remove:
         return Plan("unchanged", reconcile=legacy, adopt=imported if legacy else None)
     expression = Expression({}, {})
-    action = _update(table, book_id, expression, {**catalogue, **change_stamp(book_id, now)}, gone, [LIVE])
-    return Plan("updated", action, reconcile=legacy, adopt=imported if legacy else None)
+    action = _update(table, book_id, expression, {**catalogue, **parts.sets, **change_stamp(book_id, now)},
+                     gone + parts.remove, [LIVE, *_shelf_maps_as_read(expression, stored, parts.read)])
+    return Plan("updated", action, reconcile=legacy or parts.reconcile, adopt=imported if legacy else None)
+
+
+def new_book_shelves(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a new or revived book's Put holds of the line's imported shelves and activity: its imported part
+    as its counts (readers' entries are counted in by reconcile), and its activity, each unless it is empty
+    (absent is zero: most works are on no dump's shelf, and their items stay as small as before)."""
+    parts: dict[str, Any] = {IMPORTED_ACTIVITY: record.get(IMPORTED_ACTIVITY) or None, IMPORTED_SHELF_COUNTS: None}
+    imported = shelf_counts.counts(record.get(IMPORTED_SHELF_COUNTS) or {})
+    if any(imported.values()):
+        parts.update({SHELF_COUNTS: imported, IMPORTED_SHELF_COUNTS: imported})
+    return parts
 
 
 def plan_rating(table: str, record: dict[str, Any], stored_item: dict[str, Any] | None) -> Plan:

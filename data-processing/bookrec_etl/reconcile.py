@@ -3,9 +3,10 @@ and repair it without losing a reader's rating or shelving.
 
 The rules: a book's `ratings_distribution` is its `imported_distribution` plus one star per row of the
 ratings table, and its sum, count and average follow from it (aggregates.py); its `shelf_counts` is its
-entries in the shelves table counted per shelf, absent being zeros (shelf_counts.py). Shelves are checked
-when a shelves table is given, with the same reads, one more table each: a Scan of it projected to
-`book_id, shelf` in bulk, a strongly consistent Query of the book's entries one by one.
+`imported_shelf_counts` plus its entries in the shelves table counted per shelf, absent being zeros
+(shelf_counts.py). Shelves are checked when a shelves table is given, with the same reads, one more table
+each: a Scan of it projected to `book_id, shelf` in bulk, a strongly consistent Query of the book's
+entries one by one.
 
 - Finding: a few books (`--book`, or the loader's touched books up to QUERY_MAX_BOOKS) are checked one by
   one, exactly. More are first compared in bulk: the books (a parallel Scan, or BatchGetItem of the given
@@ -51,7 +52,7 @@ from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED, Distribution, Drift
 from bookrec_etl.dynamodb import batch_get
 from bookrec_etl.plans import repair_update
 from bookrec_etl.progress import Progress
-from bookrec_etl.shelf_counts import SHELF_COUNTS, Counts, ShelfDrift
+from bookrec_etl.shelf_counts import IMPORTED_SHELF_COUNTS, SHELF_COUNTS, Counts, ShelfDrift
 
 QUERY_MAX_BOOKS = 1_000  # past this many given books, one Scan of the ratings table costs less than Queries
 SEGMENTS = 4
@@ -60,7 +61,7 @@ BACKOFF_BASE, BACKOFF_CAP = 0.01, 1.0
 BATCH_GET = 100  # BatchGetItem's maximum
 SHOWN = 10  # worst books printed
 _AGGREGATE_NAMES = ("book_id", DISTRIBUTION, IMPORTED, "rating_sum", "rating_count", "avg_rating",
-                    SHELF_COUNTS, "deleted_at", "changed_at")
+                    SHELF_COUNTS, IMPORTED_SHELF_COUNTS, "deleted_at", "changed_at")
 _STAMP_NAMES = ("book_id", "changed_at")
 NO_SHELVES = "shelf drift: not checked (no shelves table: pass --shelves-table or set SHELVES_TABLE)"
 
@@ -234,8 +235,10 @@ class Reconciler:
             imported = drift.imported if drift.imported is not None else \
                 aggregates.minus(drift.target, counted)  # legacy: what it holds beyond its rows
             aggregate = (drift.target, imported)
+        shelves = None if shelf_drift is None else \
+            (shelf_drift.target, shelf_drift.imported if shelf_drift.imported_malformed else None)
         action = repair_update(self.books, book_id, record, utc_now(), aggregate=aggregate,
-                               shelves=shelf_drift.counted if shelf_drift is not None else None)["Update"]
+                               shelves=shelves)["Update"]
         try:
             self.client.update_item(**action)
         except ClientError as exc:
@@ -275,7 +278,7 @@ class Reconciler:
         index: dict[str, int] = {}
         # Five counters a book: the rows each star still expects (stored - imported; stored for a legacy
         # book); every row counted takes one off its star. Three more with shelves: the entries each shelf
-        # still expects (stored), every entry counted taking one off its shelf.
+        # still expects (stored - imported), every entry counted taking one off its shelf.
         expecting = array("i")
         shelf_expecting = array("i")
         legacy, inconsistent = bytearray(), bytearray()
@@ -297,9 +300,11 @@ class Reconciler:
                     expecting.extend(stored[s] - (imported[s] if imported else 0) for s in STARS)
                     legacy.append(imported is None)
                     shelved = shelf_counts.stored_counts(record)
-                    shelf_expecting.extend((shelved or shelf_counts.zero())[s] for s in SHELVES)
-                    inconsistent.append(not aggregates.self_consistent(record)
-                                        or (self.shelves is not None and shelved is None))
+                    shelf_imported = shelf_counts.recorded_imported(record)
+                    shelf_expecting.extend((shelved or shelf_counts.zero())[s] - (shelf_imported or {}).get(s, 0)
+                                           for s in SHELVES)
+                    inconsistent.append(not aggregates.self_consistent(record) or (
+                        self.shelves is not None and (shelved is None or shelf_imported is None)))
 
         if ids is None:
             self._scan(self.books, _AGGREGATE_NAMES, add, "books")

@@ -37,7 +37,8 @@ def reconcile_command(fix: bool, books_table: str | None, ratings_table: str | N
     A book's per-star distribution must be its imported part (imported_distribution:
     stars a source gave with no ratings behind them) plus one star per row of the
     ratings table, and its count, sum and average must follow from it. Its
-    shelf_counts must be its entries in the shelves table, per shelf (absent: zeros);
+    shelf_counts must be its imported part (imported_shelf_counts: the reading-log
+    dump's) plus its entries in the shelves table, per shelf (absent: zeros);
     without a shelves table they are not checked, and the report says so. Prints how
     many books drift and the worst of them, and exits 1 when any does (0 when none
     does, or --fix repaired them all). Every table is read once (parallel Scans,

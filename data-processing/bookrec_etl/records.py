@@ -29,8 +29,10 @@ from bookrec_catalog.catalog import (
     split_series,
     with_derived_attributes,
 )
-from bookrec_etl import aggregates
+from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY, activity_days
+from bookrec_etl import aggregates, shelf_counts
 from bookrec_etl.aggregates import DISTRIBUTION, IMPORTED
+from bookrec_etl.shelf_counts import IMPORTED_SHELF_COUNTS
 
 # Deterministic timestamps for sources that carry none, so importing twice gives the same records.
 IMPORT_EPOCH = datetime(2017, 9, 1, tzinfo=UTC)
@@ -270,6 +272,13 @@ def book(record: Mapping[str, Any]) -> dict[str, Any]:
             raise Rejected(f"malformed rating distribution: {exc}") from None
         if any(whole[star] < imported[star] for star in STARS):
             raise Rejected("imported_distribution holds more ratings than ratings_distribution")
+    try:  # the dumps' imported shelf counts and dated events (shelf_counts.py, bookrec_catalog.imported_activity)
+        if IMPORTED_SHELF_COUNTS in kept:
+            kept[IMPORTED_SHELF_COUNTS] = shelf_counts.counts(kept[IMPORTED_SHELF_COUNTS])
+        if IMPORTED_ACTIVITY in kept:
+            kept[IMPORTED_ACTIVITY] = activity_days(kept[IMPORTED_ACTIVITY])
+    except ValueError as exc:
+        raise Rejected(f"malformed imported shelves or activity: {exc}") from None
     return with_derived_attributes(kept, now=record.get("created_at") or import_stamp())
 
 

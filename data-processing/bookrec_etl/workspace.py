@@ -1,4 +1,5 @@
-"""The extractor's on-disk maps (SQLite): authors, works, editions and ratings between passes.
+"""The extractor's on-disk maps (SQLite): authors, works, editions, ratings, shelves and dated events
+between passes.
 
 Dumps hold tens of millions of records; keeping them in dicts would tie
 memory to input size. SQLite with a bounded page cache keeps memory flat
@@ -12,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 PAGE_CACHE_KIB = 64 * 1024
@@ -27,11 +29,28 @@ CREATE TABLE editions (work INTEGER NOT NULL, isbns TEXT NOT NULL, cover INTEGER
                        year INTEGER);
 CREATE TABLE ratings (work INTEGER PRIMARY KEY, s1 INTEGER NOT NULL, s2 INTEGER NOT NULL, s3 INTEGER NOT NULL,
                       s4 INTEGER NOT NULL, s5 INTEGER NOT NULL);
+CREATE TABLE shelves (work INTEGER PRIMARY KEY, want_to_read INTEGER NOT NULL, currently_reading INTEGER NOT NULL,
+                      read INTEGER NOT NULL);
+CREATE TABLE activity (work INTEGER NOT NULL, day INTEGER NOT NULL, events INTEGER NOT NULL,
+                       PRIMARY KEY (work, day)) WITHOUT ROWID;
 """
 
 # work, isbns (space-separated), cover, language, year
 EditionRow = tuple[int, str, int | None, str | None, int | None]
 Stars = tuple[int, int, int, int, int]
+Shelved = tuple[int, int, int]  # want_to_read, currently_reading, read
+Days = list[tuple[int, int]]  # (day, events), days ascending
+
+
+class JoinedWork(NamedTuple):
+    """A work with what the other dumps say of it (stars/shelved None: no line of that dump names it)."""
+
+    work: int
+    facts: bytes
+    stars: Stars | None
+    editions: list[EditionRow]
+    shelved: Shelved | None
+    days: Days
 
 
 class Workspace:
@@ -122,8 +141,27 @@ class Workspace:
                    "s4 = s4 + excluded.s4, s5 = s5 + excluded.s5",
                    ((work, *stars) for work, stars in totals.items()))
 
+    def add_shelves(self, totals: dict[int, list[int]]) -> None:
+        self._many("INSERT INTO shelves VALUES (?, ?, ?, ?) ON CONFLICT (work) DO UPDATE SET "
+                   "want_to_read = want_to_read + excluded.want_to_read, "
+                   "currently_reading = currently_reading + excluded.currently_reading, "
+                   "read = read + excluded.read", ((work, *shelved) for work, shelved in totals.items()))
+
+    def add_activity(self, events: dict[tuple[int, int], int]) -> None:
+        self._many("INSERT INTO activity VALUES (?, ?, ?) ON CONFLICT (work, day) DO UPDATE SET "
+                   "events = events + excluded.events", ((w, d, n) for (w, d), n in events.items()))
+
+    def activity_pairs(self) -> int:
+        """(work, day) pairs held."""
+        return self._db.execute("SELECT count(*) FROM activity").fetchone()[0]
+
+    def keep_activity_since(self, first_day: int) -> None:
+        """Drop the events dated before `first_day`."""
+        self._db.execute("DELETE FROM activity WHERE day < ?", (first_day,))
+
     def resolve_work_redirects(self) -> int:
-        """Move editions and ratings of redirected works onto the works they now live in.
+        """Move editions, ratings, shelf entries and dated events of redirected works onto the works they
+        now live in.
 
         Returns how many redirects point at a work that exists.
         """
@@ -143,6 +181,16 @@ class Workspace:
                    "ON CONFLICT (work) DO UPDATE SET s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, "
                    "s3 = s3 + excluded.s3, s4 = s4 + excluded.s4, s5 = s5 + excluded.s5")
         db.execute("DELETE FROM ratings WHERE work IN (SELECT id FROM work_redirects WHERE target != id)")
+        db.execute("INSERT INTO shelves SELECT r.target, x.want_to_read, x.currently_reading, x.read "
+                   "FROM shelves x JOIN work_redirects r ON r.id = x.work WHERE r.target != r.id "
+                   "ON CONFLICT (work) DO UPDATE SET want_to_read = want_to_read + excluded.want_to_read, "
+                   "currently_reading = currently_reading + excluded.currently_reading, "
+                   "read = read + excluded.read")
+        db.execute("DELETE FROM shelves WHERE work IN (SELECT id FROM work_redirects WHERE target != id)")
+        db.execute("INSERT INTO activity SELECT r.target, x.day, x.events "
+                   "FROM activity x JOIN work_redirects r ON r.id = x.work WHERE r.target != r.id "
+                   "ON CONFLICT (work, day) DO UPDATE SET events = events + excluded.events")
+        db.execute("DELETE FROM activity WHERE work IN (SELECT id FROM work_redirects WHERE target != id)")
         live = db.execute("SELECT count(*) FROM work_redirects r JOIN works w ON w.id = r.target").fetchone()
         live = live[0]
         # The index sorter holds up to a page cache's worth of rows in memory: give it a small one.
@@ -158,26 +206,37 @@ class Workspace:
                                  (int(self.work_count() * fraction),)).fetchone()
         return found[0] if found else None
 
-    def joined_works(self, first: int | None = None, stop: int | None = None,
-                     ) -> Iterator[tuple[int, bytes, Stars | None, list[EditionRow]]]:
-        """Every work in id order (ids in [first, stop) when given) with its rating totals and editions
-        (a merge join of two sorted scans)."""
-        low, high = -1 if first is None else first, 2 ** 62 if stop is None else stop
-        works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5 FROM works w "
-                                 "LEFT JOIN ratings r ON r.work = w.id WHERE w.id >= ? AND w.id < ? "
-                                 "ORDER BY w.id", (low, high))
+    def joined_works(self, first: int | None = None, stop: int | None = None) -> Iterator[JoinedWork]:
+        """Every work in id order (ids in [first, stop) when given) with its rating totals, shelf totals,
+        editions and dated events (merge joins of sorted scans)."""
+        bounds = (-1 if first is None else first, 2 ** 62 if stop is None else stop)
+        works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5, "
+                                 "s.want_to_read, s.currently_reading, s.read FROM works w "
+                                 "LEFT JOIN ratings r ON r.work = w.id LEFT JOIN shelves s ON s.work = w.id "
+                                 "WHERE w.id >= ? AND w.id < ? ORDER BY w.id", bounds)
         editions = self._db.execute("SELECT work, isbns, cover, language, year FROM editions "
                                     "INDEXED BY editions_by_work WHERE work >= ? AND work < ? "
-                                    "ORDER BY work, rowid", (low, high))
+                                    "ORDER BY work, rowid", bounds)
+        activity = self._db.execute("SELECT work, day, events FROM activity WHERE work >= ? AND work < ? "
+                                    "ORDER BY work, day", bounds)
         pending = editions.fetchone()
-        for work, facts, *stars in works:
+        dated = activity.fetchone()
+        for work, facts, *counts in works:
             while pending is not None and pending[0] < work:  # editions of works not in the dump
                 pending = editions.fetchone()
             mine = []
             while pending is not None and pending[0] == work:
                 mine.append(pending)
                 pending = editions.fetchone()
-            yield work, facts, (tuple(stars) if stars[0] is not None else None), mine
+            while dated is not None and dated[0] < work:
+                dated = activity.fetchone()
+            days = []
+            while dated is not None and dated[0] == work:
+                days.append((dated[1], dated[2]))
+                dated = activity.fetchone()
+            s1, s2, s3, s4, s5, want, reading, read = counts
+            yield JoinedWork(work, facts, None if s1 is None else (s1, s2, s3, s4, s5), mine,
+                             None if want is None else (want, reading, read), days)
 
     # works the dump deleted or redirected: the lines that tell the loader ----------------------------
 

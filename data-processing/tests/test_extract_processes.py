@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,13 @@ def dumps(tmp_path, samples) -> Dumps:
     rows = [f"{key}\t\t{1 + n % 5}\t2024-01-0{1 + n % 9}\n" for n, key in enumerate(keys * 3)]
     rows[4:4] = ["/works/OL1W\t\tfive\t2024-01-01\n", "short\n"]
     ratings.write_text("".join(rows))
-    return Dumps(works, samples["authors"], editions, ratings)
+    reading_log = tmp_path / "reading-log.txt"
+    shelves = ("Want to Read", "Currently Reading", "Already Read")
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in range(3)]
+    logged = [f"{key}\t\\N\t{shelves[n % 3]}\t{days[n % 3]}\n" for n, key in enumerate(keys * 2)]
+    logged[3:3] = ["/works/OL2W\t\tLent Out\t2024-01-01\n"]
+    reading_log.write_text("".join(logged))
+    return Dumps(works, samples["authors"], editions, ratings, reading_log)
 
 
 def run(tmp_path: Path, name: str, dumps: Dumps, processes: int, filters: Filters | None = None):
@@ -69,9 +76,11 @@ def test_two_processes_write_the_same_books_rejects_and_counts_as_one(tmp_path, 
     assert [line.get("title") is None for line in lines] == [False] * 35 + [True] * 2
     # one process's order: works' rejects, then editions', then ratings'
     assert [json.loads(line)["source"] for line in rejects.splitlines()] == \
-        ["works.txt.gz"] * 2 + ["editions.txt.gz"] * 3 + ["ratings.txt"] * 2
-    assert [summary.split(":")[0] for summary in summaries] == ["authors", "works", "editions", "ratings", "books"]
-    assert "rejected 3" in summaries[2] and "written 35" in summaries[4]
+        ["works.txt.gz"] * 2 + ["editions.txt.gz"] * 3 + ["ratings.txt"] * 2 + ["reading-log.txt"]
+    assert [summary.split(":")[0] for summary in summaries] == \
+        ["authors", "works", "editions", "ratings", "reading log", "books"]
+    assert "rejected 3" in summaries[2] and "written 35" in summaries[5]
+    assert all(sum(line["imported_shelf_counts"].values()) == 2 for line in lines[:35])
 
 
 def test_two_processes_apply_the_filters_as_one(tmp_path, dumps):
@@ -97,7 +106,8 @@ def test_a_broken_editions_dump_read_by_the_helper_is_the_same_one_line_error(tm
 def test_the_cli_on_two_processes_and_through_python_dash_m(tmp_path, dumps):
     """The helper is `python -m bookrec_etl.extract_processes`; `python -m bookrec_etl` runs the CLI once."""
     args = ["extract", "--works", str(dumps.works), "--authors", str(dumps.authors), "--editions",
-            str(dumps.editions), "--ratings", str(dumps.ratings), "--workdir", str(tmp_path)]
+            str(dumps.editions), "--ratings", str(dumps.ratings), "--reading-log", str(dumps.reading_log),
+            "--workdir", str(tmp_path)]
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli.jsonl"), "--processes", "2"])
     assert result.exit_code == 0, result.output
     module = subprocess.run([sys.executable, "-m", "bookrec_etl", *args, "--out", str(tmp_path / "m.jsonl"),

@@ -20,6 +20,11 @@ Counting protocol (one Lua script per event, O(1) commands):
   bucket once as it leaves the window (one ZINCRBY per book in that hour: proportional to events).
   A window is whole UTC hours: `day` is the current hour and the 23 before it.
 - `trending:state`, the marker: set when the state was (re)built from the tables; gone with the data.
+- Imported activity (the Open Library dumps' dated events, anonymous: no reader to dedupe): each book's
+  share is *set*, never added (`set_imported`): `trending:imported:{book_id}` records the hours and events
+  last applied for the book, and a new share moves the hour buckets and the windows by the difference
+  (the same window rule as an event's). So applying the same share again changes nothing.
+  `trending:imported-position` is how far the books' change feed has been applied (the builder's).
 
 Reading is cheap on purpose: the top of a window is a ZREVRANGE, and `now` reads the 7 earlier
 24-hour blocks (168 hour buckets, ZMSCORE) only for books with at least `NOW_MIN_EVENTS` in the last
@@ -38,7 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -104,6 +109,56 @@ for i = 7, #ARGV do
     local win = prefix .. 'win:' .. hours
     if tonumber(redis.call('ZINCRBY', win, after - before, book)) <= 0 then redis.call('ZREM', win, book) end
   end
+end
+return 1
+"""
+
+_SET_IMPORTED = """
+local book, now_h, prefix, keep, new = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local key = prefix .. 'imported:' .. book
+local old = redis.call('GET', key) or ''
+if old == new then return 0 end
+local oldest = now_h - keep / 3600
+local delta, hours, last = {}, {}, nil
+for h, n in string.gmatch(old, '(%d+):(%d+)') do
+  h = tonumber(h)
+  if h > oldest then
+    if not delta[h] then delta[h] = 0; hours[#hours + 1] = h end
+    delta[h] = delta[h] - tonumber(n)
+  end
+end
+for h, n in string.gmatch(new, '(%d+):(%d+)') do
+  h = tonumber(h)
+  if not delta[h] then delta[h] = 0; hours[#hours + 1] = h end
+  delta[h] = delta[h] + tonumber(n)
+  if not last or h > last then last = h end
+end
+for _, h in ipairs(hours) do
+  local d = delta[h]
+  if d ~= 0 then
+    local bucket = prefix .. 'hour:' .. h
+    if tonumber(redis.call('ZINCRBY', bucket, d, book)) <= 0 then redis.call('ZREM', bucket, book) end
+    redis.call('EXPIREAT', bucket, (h + 1) * 3600 + keep)
+    for i = 6, #ARGV do
+      local window = tonumber(ARGV[i])
+      local applied_key = prefix .. 'applied:' .. window
+      local applied = tonumber(redis.call('GET', applied_key))
+      if not applied then
+        applied = now_h - window
+        redis.call('SET', applied_key, applied)
+      end
+      if h > applied then
+        local win = prefix .. 'win:' .. window
+        if tonumber(redis.call('ZINCRBY', win, d, book)) <= 0 then redis.call('ZREM', win, book) end
+      end
+    end
+  end
+end
+if new == '' then
+  redis.call('DEL', key)
+else
+  redis.call('SET', key, new)
+  redis.call('EXPIREAT', key, (last + 1) * 3600 + keep)
 end
 return 1
 """
@@ -183,6 +238,7 @@ class ActivityLog:
         if redis is not None:
             self._record = redis.register_script(_RECORD)
             self._roll = redis.register_script(_ROLL)
+            self._set_imported = redis.register_script(_SET_IMPORTED)
 
     @property
     def enabled(self) -> bool:
@@ -237,6 +293,59 @@ class ActivityLog:
                 await self._record(args=self._args(event, now_hour), client=pipe)
             await pipe.execute()
         return len(events)
+
+    @property
+    def kept_hours(self) -> int:
+        """How far back events count anywhere (the longest window and the margin)."""
+        return self._keep // HOUR
+
+    def hour_now(self) -> int:
+        return int(self._clock() // HOUR)
+
+    async def set_imported(self, shares: Iterable[tuple[str, Mapping[int, int]]], batch: int = 500) -> int:
+        """Set each book's share of imported events to `hours` ({epoch hour: events}; empty: none), pipelined.
+        Only the difference with the share last set moves the counts: setting the same share again changes
+        nothing. Hours must be within what is kept and not after the current one (the caller's
+        `trending.imported_hours`). Returns how many books' shares changed; Redis failures are raised."""
+        assert self._redis is not None, "no Redis: nothing to set"
+        now_hour = self.hour_now()
+        changed = 0
+        pending: list[tuple[str, str]] = []
+
+        async def send() -> int:
+            assert self._redis is not None
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for book_id, encoded in pending:
+                    await self._set_imported(args=[book_id, now_hour, self.prefix, self._keep, encoded,
+                                                   *WINDOW_HOURS], client=pipe)
+                replies = await pipe.execute()
+            return sum(int(reply) for reply in replies)
+
+        for book_id, hours in shares:
+            pending.append((book_id, ",".join(f"{h}:{n}" for h, n in sorted(hours.items()) if n > 0)))
+            if len(pending) >= batch:
+                changed += await send()
+                pending = []
+        if pending:
+            changed += await send()
+        return changed
+
+    async def imported_books(self) -> set[str]:
+        """The books that hold a share of imported events (a SCAN of their keys: a full resync only)."""
+        assert self._redis is not None
+        start = len(f"{self.prefix}imported:")
+        return {_text(key)[start:] async for key in self._redis.scan_iter(match=f"{self.prefix}imported:*",
+                                                                             count=1000)}
+
+    async def imported_position(self) -> float | None:
+        """How far the books' imported activity has been applied (epoch seconds); None: never, or lost."""
+        assert self._redis is not None
+        raw = await self._redis.get(f"{self.prefix}imported-position")
+        return float(raw) if raw is not None else None
+
+    async def set_imported_position(self, seconds: float) -> None:
+        assert self._redis is not None
+        await self._redis.set(f"{self.prefix}imported-position", repr(seconds).encode())
 
     async def roll(self) -> int:
         """Move every window's start to the current hour: subtract the hours that left it. Idempotent and

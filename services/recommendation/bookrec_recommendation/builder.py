@@ -4,7 +4,8 @@
 A build reads the whole ratings and books tables (one Scan each), only when something changed since the
 newest artifact's watermark (`catchup`). The replicas pick the new model up and swap it in (`live`).
 Under the same lease, every run first rebuilds the trending activity from the ratings and shelves tables
-if Redis lost it (`trending_store.rebuild_if_lost`; one marker read when it did not).
+if Redis lost it (`trending_store.rebuild_if_lost`; one marker read when it did not), then sets the
+books' imported activity changed since the last run (`trending_store.sync_imported`: the change feed).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bookrec_recommendation.catchup import CHANGE_MARGIN_SECONDS, behind, waterm
 from bookrec_recommendation.model import train
 from bookrec_recommendation.settings import ModelSettings, get_model_settings
 from bookrec_recommendation.store import RatingsSource
-from bookrec_recommendation.trending_store import ActivityTables, rebuild_if_lost
+from bookrec_recommendation.trending_store import ActivityTables, ImportedActivity, keep_trending
 
 
 class ModelBuild:
@@ -62,8 +63,9 @@ async def build(settings: ModelSettings, every: float) -> None:
             source = RatingsSource(dynamodb, settings.books_table, settings.ratings_table,
                                    settings.scan_segments)
             tables = ActivityTables(dynamodb, settings.ratings_table, settings.shelves_table)
+            imported = ImportedActivity(dynamodb, settings.books_table)
             return ModelBuild(source, ChangeFeed(dynamodb, settings.books_table), settings.neighbours,
-                              settings.regularisation, trending=lambda: rebuild_if_lost(activity, tables))
+                              settings.regularisation, trending=lambda: keep_trending(activity, tables, imported))
 
         await build_with(settings, KIND, model_build, every)
 

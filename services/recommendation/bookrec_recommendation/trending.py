@@ -9,6 +9,9 @@ per window, each reader at their latest event). Windows are whole UTC hours endi
   24 h. Scored only for the busiest books of the last 24 h (the counts' depth); `events` is the last 24 h.
 
 Ties rank by events, then book id, so every replica shows the same order.
+
+Imported activity (the Open Library dumps' dated events, `bookrec_catalog.imported_activity`) counts as
+readers too, each dump line one anonymous reader, each day's events at the day's first hour (UTC).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from bookrec_catalog.imported_activity import activity_days, hourly
 from bookrec_recommendation.catalogue import CatalogueEntry
 
 Window = Literal["now", "day", "week", "month"]
@@ -56,6 +60,22 @@ def ranked_by_z(recent: Mapping[str, tuple[int, Sequence[int]]]) -> list[Trendin
     books = [b for b in books if b.score > 0]
     books.sort(key=lambda b: (-b.score, -b.events, b.book_id))
     return books
+
+
+def imported_hours(stored: Any, now_hour: int, kept_hours: int) -> dict[int, int]:
+    """A book's `imported_activity` as stored ({"YYYY-MM-DD": events}; None: none) -> {epoch hour: events}:
+    each day at its first hour; a day ahead of the clock at the current hour; days before what is kept left
+    out. A malformed map counts as none (the ETL validates what it writes)."""
+    try:
+        days = activity_days(stored) if stored is not None else {}
+    except ValueError:
+        return {}
+    hours: dict[int, int] = {}
+    for hour, events in hourly(days).items():
+        hour = min(hour, now_hour)
+        if hour > now_hour - kept_hours:
+            hours[hour] = hours.get(hour, 0) + events
+    return hours
 
 
 def shown(ranking: Iterable[TrendingBook], entries: Mapping[str, CatalogueEntry], limit: int,

@@ -18,6 +18,12 @@ shelving's `shelved_at` within the kept horizon are replayed into the activity, 
 The tables hold only the latest rating and the current shelf of each reader and book, which is all a
 window counts (one reader per book, at their latest event), so the windows come back as they were,
 except for readers whose rating or shelf was removed since (their events are gone with the rows).
+
+Imported activity (`sync_imported`, run by the builder right after): the books' `imported_activity` (the
+Open Library dumps' dated events, which `bookrec-etl load` stores on the books) is set as each book's share
+of the counts (`ActivityLog.set_imported`: set, not added, so a repeat changes nothing). Each run reads only
+the books changed since the last one (the change feed: a load restamps exactly the books it changes); the
+first run after the state was lost, or after a gap longer than the feed's retention, Scans the books.
 """
 
 from __future__ import annotations
@@ -30,11 +36,20 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from bookrec_catalog.dynamo import from_item
+from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY
 from bookrec_common.activity import SHARE_SECONDS, ActivityCounts, ActivityEvent, ActivityLog, epoch_seconds
 from bookrec_common.clients import redis_unavailable
-from bookrec_common.feed import count_read
+from bookrec_common.feed import ChangeFeed, FeedGap, count_read
 from bookrec_common.lease import Lease, LeaseUnavailable
-from bookrec_recommendation.trending import WINDOW_HOURS, TrendingBook, ranked_by_events, ranked_by_z
+from bookrec_recommendation.catchup import CHANGE_MARGIN_SECONDS
+from bookrec_recommendation.trending import (
+    WINDOW_HOURS,
+    TrendingBook,
+    imported_hours,
+    ranked_by_events,
+    ranked_by_z,
+)
 
 log = logging.getLogger("bookrec.trending")
 REFRESH_FAILURES = Counter("trending_refresh_failures_total",
@@ -135,3 +150,80 @@ async def rebuild_if_lost(activity: ActivityLog, tables: ActivityTables) -> int 
     await activity.mark_complete()
     log.info("trending rebuilt from the tables: %d events replayed, %d items read", replayed, tables.reads)
     return replayed
+
+
+# A book and its imported activity as stored (None: none).
+ImportedShare = tuple[str, Any]
+
+
+class ImportedActivity:
+    """The books' imported activity, for `sync_imported`: the books changed after a position (the change
+    feed, each changed item read once), or every book that holds some (one Scan, filtered)."""
+
+    def __init__(self, client: Any, books_table: str) -> None:
+        self._client = client
+        self._table = books_table
+        self._feed = ChangeFeed(client, books_table, "book_id, #activity", {"#activity": IMPORTED_ACTIVITY})
+        self.reads = 0
+
+    async def changed_since(self, after: float, now: float) -> list[ImportedShare]:
+        """Every book changed after `after` (a deleted one: no activity); FeedGap past the feed's retention."""
+        before = self._feed.items_read
+        records = await self._feed.since(after, now)
+        self.reads += self._feed.items_read - before
+        latest = {record["book_id"]: record for record in records if isinstance(record.get("book_id"), str)}
+        return [(book_id, None if "deleted_at" in record else record.get(IMPORTED_ACTIVITY))
+                for book_id, record in latest.items()]
+
+    async def every_book(self) -> AsyncIterator[list[ImportedShare]]:
+        """Each page of the books that hold imported activity (the Scan reads, and bills, every book)."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "ProjectionExpression": "book_id, #activity",
+            "FilterExpression": "attribute_exists(#activity) AND attribute_not_exists(deleted_at)",
+            "ExpressionAttributeNames": {"#activity": IMPORTED_ACTIVITY}}
+        while True:
+            response = await self._client.scan(**request)
+            self.reads += count_read("build", response)
+            yield [(item["book_id"]["S"], from_item(item).get(IMPORTED_ACTIVITY)) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+async def sync_imported(activity: ActivityLog, source: ImportedActivity,
+                        clock: Callable[[], float] = time.time) -> int | None:
+    """Set the trending share of every book whose imported activity may have changed since the last sync;
+    the books whose share changed, or None with trending off. Idempotent: a share set twice counts once.
+    Redis failures are raised: the builder's run reports them."""
+    if not activity.enabled:
+        return None
+    began = clock()
+    now_hour, kept = activity.hour_now(), activity.kept_hours
+    position = await activity.imported_position()
+    shares: list[ImportedShare] | None = None
+    if position is not None:
+        try:
+            shares = await source.changed_since(position, began)
+        except FeedGap as exc:
+            log.warning("trending: imported activity resynced from a Scan of the books (%s)", exc)
+    changed = 0
+    if shares is not None:
+        changed = await activity.set_imported((b, imported_hours(a, now_hour, kept)) for b, a in shares)
+    else:
+        held, seen = await activity.imported_books(), set[str]()
+        async for page in source.every_book():
+            seen.update(book_id for book_id, _ in page)
+            changed += await activity.set_imported((b, imported_hours(a, now_hour, kept)) for b, a in page)
+        changed += await activity.set_imported((book_id, {}) for book_id in sorted(held - seen))
+    # Changes stamped shortly before `began` may not have reached the feed's index yet: read them again next time.
+    await activity.set_imported_position(began - CHANGE_MARGIN_SECONDS)
+    if changed:
+        log.info("trending: imported activity of %d books set (%d items read)", changed, source.reads)
+    return changed
+
+
+async def keep_trending(activity: ActivityLog, tables: ActivityTables, imported: ImportedActivity) -> None:
+    """The builder's trending step: rebuild from the tables if Redis lost the activity, then apply the books'
+    imported activity changed since the last run."""
+    await rebuild_if_lost(activity, tables)
+    await sync_imported(activity, imported)
