@@ -1,3 +1,4 @@
 from bookrec_etl.cli import main
 
-main(prog_name="bookrec-etl")
+if __name__ == "__main__":  # not when a helper process of extract imports this module
+    main(prog_name="bookrec-etl")

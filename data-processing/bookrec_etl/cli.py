@@ -18,7 +18,9 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bookrec_etl.delete import SHOWN_IDS, MalformedIds, checked_ids, delete_books
+from bookrec_etl.estimate import estimate_file
 from bookrec_etl.extract import Dumps, Filters, extract
+from bookrec_etl.extract_processes import HelperFailed
 from bookrec_etl.importers import import_goodbooks, import_jsonl
 from bookrec_etl.load import BrokenLoad, Checkpoint, Loader, LoadError, Tables, dynamodb_client
 from bookrec_etl.outputs import OutputClash, refuse_clashes
@@ -100,9 +102,13 @@ def main(log_level: str) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="where the on-disk maps go (about a tenth of the dumps' size)  "
                    "[default: the system temp dir]")
+@click.option("--processes", type=click.IntRange(1, 2),
+              help="2: a second process reads the editions dump beside the others and writes half the "
+                   "books (the same output, on two cores)  [default: 2 on a machine with two cores or more]")
 def extract_command(works: Path, authors: Path | None, editions: Path | None, ratings: Path | None,
                     reading_log: Path | None, out: Path, rejects: Path | None, languages: tuple[str, ...],
-                    min_ratings: int, require_subjects: bool, limit: int | None, workdir: Path | None) -> None:
+                    min_ratings: int, require_subjects: bool, limit: int | None, workdir: Path | None,
+                    processes: int | None) -> None:
     """Open Library bulk dumps -> books JSONL in the bookrec schema.
 
     Dumps are the tab-separated `type key revision last_modified json` files from
@@ -137,9 +143,12 @@ def extract_command(works: Path, authors: Path | None, editions: Path | None, ra
     started = time.perf_counter()
     try:
         with Rejects(rejects, atomic=True) as rejected:
-            result = extract(Dumps(works, authors, editions, ratings, reading_log), out, rejected, filters, workdir)
+            result = extract(Dumps(works, authors, editions, ratings, reading_log), out, rejected, filters, workdir,
+                             processes=processes)
     except BrokenInput as exc:
         raise _not_written(exc, out) from None
+    except HelperFailed as exc:
+        raise click.ClickException(f"{exc}; nothing was written ({out} left as it was)") from None
     seconds = time.perf_counter() - started
     _summarise(result.reports)
     click.echo(f"extract: {result.bytes_read / 1e6:,.1f} MB in {seconds:.1f}s "
@@ -281,6 +290,7 @@ def load_command(sources: tuple[Path, ...], books_table: str | None, ratings_tab
             for source, progress_file in checkpoints.items():
                 with nullcontext(shared) if shared else \
                         Rejects(_default_rejects(source, "load"), append=progress_file.exists()) as rejected:
+                    click.echo(estimate_file(source).line(), err=True)  # before the first write
                     loader = Loader(client, tables, rejected, writers)
                     reports.append(loader.load(source, Checkpoint(progress_file)))
     except BrokenLoad as exc:

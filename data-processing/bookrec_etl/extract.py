@@ -21,9 +21,13 @@ rejects file and never stop the run.
 
 from __future__ import annotations
 
+import logging
+import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -34,6 +38,7 @@ from bookrec_catalog.catalog import SHELVES
 from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY, day_text
 from bookrec_etl import openlibrary as ol
 from bookrec_etl.dated_events import DatedEvents
+from bookrec_etl.extract_processes import Helper, merge, read_editions, reads_aside, splits, write_books
 from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
 from bookrec_etl.records import MAX_ISBNS, Rejected, author, book
@@ -45,6 +50,7 @@ BATCH_ROWS = 20_000
 RATING_FLUSH_WORKS = 100_000  # distinct works held in memory before totals go to disk
 PROGRESS_EVERY = 4096  # lines
 _ENCODER = msgspec.json.Encoder()
+log = logging.getLogger("bookrec.etl")
 
 
 @dataclass(frozen=True)
@@ -339,14 +345,21 @@ def _book(number: int, facts: ol.WorkFacts, stars: tuple | None, editions: list,
 
 
 def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool, total: int,
-          progress: ProgressFactory, rated: bool = False, logged: bool = False) -> Report:
+          progress: ProgressFactory, rated: bool = False, logged: bool = False, first: int | None = None,
+          stop: int | None = None, helper: Helper | None = None, part: Path | None = None) -> Report:
+    """Write the works with ids in [first, stop); `helper` writes the rest into `part`, appended at the end."""
     report = Report("books", writes=True)
     decode = ol.WORK_FACTS_DECODER.decode
+
+    def both() -> tuple[int, int]:
+        read, written = helper.progress if helper is not None else (0, 0)
+        return report.read + read, report.written + written
+
     with progress("write books", total, "items") as bar:
-        for number, blob, stars, editions, shelved, days in space.joined_works():
+        for number, blob, stars, editions, shelved, days in space.joined_works(first, stop):
             report.read += 1
             if report.read % PROGRESS_EVERY == 0:
-                bar.advance(report.read, report.written, absolute=True)
+                bar.advance(*both(), absolute=True)
             record = _book(number, decode(blob), stars, editions, space if use_authors else None, report,
                            rated, shelved, days, logged, dated=rated or logged)
             if filters.languages and record.get("language") not in filters.languages:
@@ -366,12 +379,17 @@ def _emit(space: Workspace, out: IO[bytes], filters: Filters, use_authors: bool,
                 report.notes["stopped at --limit"] = filters.limit
                 break
         else:  # after every book, so that a load writes a redirect's target before it moves readers there
-            for number, target, what in space.work_lifecycle():
-                lifecycle = ol.lifecycle_line(number, target, what)
-                report.notes[ol.LIFECYCLE_NOTES[what]] += 1
-                if lifecycle is not None:
-                    out.write(_ENCODER.encode(lifecycle))
-                    out.write(b"\n")
+            if stop is None:  # the process writing the last works writes them (a helper, into its part)
+                for number, target, what in space.work_lifecycle():
+                    lifecycle = ol.lifecycle_line(number, target, what)
+                    report.notes[ol.LIFECYCLE_NOTES[what]] += 1
+                    if lifecycle is not None:
+                        out.write(_ENCODER.encode(lifecycle))
+                        out.write(b"\n")
+        if helper is not None and part is not None:
+            merge(report, helper.result(waiting=lambda: bar.advance(*both(), absolute=True)))
+            with part.open("rb") as rest:
+                shutil.copyfileobj(rest, out, 1 << 20)
         bar.advance(report.read, report.written, absolute=True)
     return report
 
@@ -387,9 +405,12 @@ def _same_file_groups(dumps: Dumps, space: Workspace) -> list[tuple[Path, list[_
 
 
 def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filters(),
-            workdir: Path | None = None, progress: ProgressFactory = Progress) -> ExtractReport:
+            workdir: Path | None = None, progress: ProgressFactory = Progress,
+            processes: int | None = None) -> ExtractReport:
     """Run every pass and write the books JSONL; returns per-input and output counts.
 
+    `processes`: 1, or 2 to read the editions dump and write half the books in a helper process
+    (extract_processes.py); None: 2 on a machine with two cores or more, for inputs large enough.
     `out` is replaced only when everything succeeded (see outputs.py).
     """
     result = ExtractReport()
@@ -397,31 +418,68 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
         workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bookrec-extract-", dir=workdir) as tmp:
         space = Workspace(Path(tmp) / "workspace.sqlite")
+        helpers: list[Helper] = []
+        aside_rejects = Path(tmp) / "aside-rejects.jsonl" if rejects.path is not None else None
         try:
             works_report = None
             groups = _same_file_groups(dumps, space)
+            last = groups[-1] if groups else None
+            aside = last if last and [type(d) for d in last[1]] == [_Editions] and reads_aside(last[0], processes) \
+                else None
+            if aside is not None:
+                helpers.append(Helper(Path(tmp), "editions", read_editions, aside[0], Path(tmp) / "editions.sqlite",
+                                      aside_rejects))
             for path, group in groups:
-                result.inputs.append(_dump_pass(path, group, rejects, progress))
+                if group is not (aside and aside[1]):
+                    result.inputs.append(_dump_pass(path, group, rejects, progress))
                 works = next((dump for dump in group if isinstance(dump, _Works)), None)
                 if works is not None:
                     works_report = result.inputs[-1]
                     duplicates = works.added - space.work_count()
                     if duplicates:
                         works_report.notes["duplicate keys (last line kept)"] = duplicates
+            # The ratings and reading-log passes' rejects follow the editions pass's: kept aside while that runs
+            # in a helper.
+            later = Path(tmp) / "later-rejects.jsonl" if aside and aside_rejects else None
             events = DatedEvents(space)
-            if dumps.ratings:
-                result.inputs.append(_ratings_pass(dumps.ratings, space, rejects, progress, events))
-            if dumps.reading_log:
-                result.inputs.append(_reading_log_pass(dumps.reading_log, space, rejects, progress, events))
+            ratings_report = reading_report = None
+            with Rejects(later) if aside else nullcontext(rejects) as kept:
+                if dumps.ratings:
+                    ratings_report = _ratings_pass(dumps.ratings, space, kept, progress, events)
+                if dumps.reading_log:
+                    reading_report = _reading_log_pass(dumps.reading_log, space, kept, progress, events)
             events.finish()
+            if aside is not None:
+                result.inputs.append(helpers[0].result())
+                for kept_aside in (aside_rejects, later):
+                    if kept_aside is not None:
+                        rejects.append_from(kept_aside)
+            result.inputs += [report for report in (ratings_report, reading_report) if report is not None]
+            started, cpu = time.monotonic(), time.process_time()
+            if aside is not None:
+                space.add_editions_from(Path(tmp) / "editions.sqlite")
+                (Path(tmp) / "editions.sqlite").unlink()
             live = space.resolve_work_redirects()
+            log.info("join editions: redirects resolved, editions indexed, %.2fs, CPU %.2fs (done)",
+                     time.monotonic() - started, time.process_time() - cpu)
             if live and works_report is not None:
                 works_report.notes["redirects to works in the dump"] = live
             with atomic_outputs(out) as (handle,):
-                result.books = _emit(space, handle, filters, dumps.authors is not None, space.work_count(),
+                total = space.work_count()
+                split = space.work_at(0.5) if filters.limit is None and splits(total, processes) else None
+                part, writer = Path(tmp) / "books-part.jsonl", None
+                if split is not None:
+                    space.share()
+                    writer = Helper(Path(tmp), "books", write_books, space.path, part, filters,
+                                    dumps.authors is not None, total, dumps.ratings is not None,
+                                    dumps.reading_log is not None, split)
+                    helpers.append(writer)
+                result.books = _emit(space, handle, filters, dumps.authors is not None, total,
                                      progress, rated=dumps.ratings is not None,
-                                     logged=dumps.reading_log is not None)
+                                     logged=dumps.reading_log is not None, stop=split, helper=writer, part=part)
         finally:
+            for helper in helpers:
+                helper.stop()
             space.close()
     paths = [path for path, _ in groups] + [path for path in (dumps.ratings, dumps.reading_log) if path]
     result.bytes_read = sum(path.stat().st_size for path in paths)

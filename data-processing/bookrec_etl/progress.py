@@ -41,6 +41,7 @@ class Progress:
         self.records = 0
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self._started = self._last_log = time.monotonic()
+        self._cpu = time.process_time()  # this process's CPU: the closing line says what the step cost it
         self._bar: RichProgress | None = None
         self._task: Any = None
 
@@ -90,4 +91,6 @@ class Progress:
             self._bar.stop()
         else:
             ending = "done" if exc_type is None else "stopped"
-            log.info("%s (%s)", self.line(max(time.monotonic() - self._started, 1e-9)), ending)
+            elapsed = max(time.monotonic() - self._started, 1e-9)
+            log.info("%s, %.2fs, CPU %.2fs (%s)", self.line(elapsed), elapsed, time.process_time() - self._cpu,
+                     ending)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,15 +91,26 @@ class Rejects:
         report.rejected[reason] += 1
         if self.path is None:
             return
+        entry = {"source": source, "line": line, "reason": reason, "excerpt": excerpt(text)}
+        self._open().write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
+
+    def _open(self) -> IO[bytes]:
         if self._file is None:
+            assert self.path is not None
             if self.atomic:
                 self._pending = AtomicFile(self.path)
                 self._file = self._pending.file
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("ab")
-        entry = {"source": source, "line": line, "reason": reason, "excerpt": excerpt(text)}
-        self._file.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
+        return self._file
+
+    def append_from(self, path: Path) -> None:
+        """The entries another Rejects wrote to `path` (a pass run in another process), byte for byte; their
+        counts are in that pass's report already."""
+        if self.path is not None and path.exists() and path.stat().st_size:
+            with path.open("rb") as entries:
+                shutil.copyfileobj(entries, self._open())
 
     def close(self, failed: bool = False) -> None:
         """Finish the file; for an atomic one, put it in place (or, when `failed`, throw it away)."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import quote
 
 PAGE_CACHE_KIB = 64 * 1024
 SORTER_KIB = 16 * 1024
@@ -55,20 +56,34 @@ class JoinedWork(NamedTuple):
 class Workspace:
     """One extraction's scratch database; delete the file when done."""
 
-    def __init__(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
+    def __init__(self, path: Path, fresh: bool = True) -> None:
+        """`fresh`: a new, empty workspace; else one another process filled, opened to read (shared)."""
+        if fresh:
+            path.unlink(missing_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path if fresh else f"file:{quote(str(path))}?mode=ro", isolation_level=None,
+                                   uri=not fresh)
         # Scratch data: a crash restarts the extraction, so no journal and no fsync.
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE",
                        "locking_mode = EXCLUSIVE", f"cache_size = -{PAGE_CACHE_KIB}"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.executescript(SCHEMA)
+            if fresh or "locking_mode" not in pragma:
+                self._db.execute(f"PRAGMA {pragma}")
+        if fresh:
+            self._db.executescript(SCHEMA)
         self.author = lru_cache(maxsize=50_000)(self._author)  # bounded: popular authors stay
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """`keep`: leave the file for another process (a pass run beside the main one)."""
         self._db.close()
-        self.path.unlink(missing_ok=True)
+        if not keep:
+            self.path.unlink(missing_ok=True)
+
+    def share(self) -> None:
+        """Let other processes read the file (the write pass split between processes): the tables they may
+        read exist (a reader cannot create them), and the exclusive lock is dropped."""
+        self._db.execute(self._WORK_DELETES)
+        self._db.execute("PRAGMA locking_mode = NORMAL")
+        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the next access releases the lock
 
     def _many(self, sql: str, rows: Iterable[tuple]) -> None:
         self._db.execute("BEGIN")
@@ -111,6 +126,14 @@ class Workspace:
 
     def add_editions(self, rows: Iterable[EditionRow]) -> None:
         self._many("INSERT INTO editions VALUES (?, ?, ?, ?, ?)", rows)
+
+    def add_editions_from(self, other: Path) -> None:
+        """The editions another process read into a workspace of its own (file order kept)."""
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        self._db.execute("BEGIN")
+        self._db.execute("INSERT INTO editions SELECT * FROM other.editions ORDER BY rowid")
+        self._db.execute("COMMIT")
+        self._db.execute("DETACH DATABASE other")
 
     def add_ratings(self, totals: dict[int, list[int]]) -> None:
         self._many("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (work) DO UPDATE SET "
@@ -177,16 +200,25 @@ class Workspace:
         db.execute("COMMIT")
         return live
 
-    def joined_works(self) -> Iterator[JoinedWork]:
-        """Every work in id order with its rating totals, shelf totals, editions and dated events (merge
-        joins of sorted scans)."""
+    def work_at(self, fraction: float) -> int | None:
+        """The id of the work `fraction` of the way through the works in id order (where to split the write)."""
+        found = self._db.execute("SELECT id FROM works ORDER BY id LIMIT 1 OFFSET ?",
+                                 (int(self.work_count() * fraction),)).fetchone()
+        return found[0] if found else None
+
+    def joined_works(self, first: int | None = None, stop: int | None = None) -> Iterator[JoinedWork]:
+        """Every work in id order (ids in [first, stop) when given) with its rating totals, shelf totals,
+        editions and dated events (merge joins of sorted scans)."""
+        bounds = (-1 if first is None else first, 2 ** 62 if stop is None else stop)
         works = self._db.execute("SELECT w.id, w.facts, r.s1, r.s2, r.s3, r.s4, r.s5, "
                                  "s.want_to_read, s.currently_reading, s.read FROM works w "
                                  "LEFT JOIN ratings r ON r.work = w.id LEFT JOIN shelves s ON s.work = w.id "
-                                 "ORDER BY w.id")
+                                 "WHERE w.id >= ? AND w.id < ? ORDER BY w.id", bounds)
         editions = self._db.execute("SELECT work, isbns, cover, language, year FROM editions "
-                                    "INDEXED BY editions_by_work ORDER BY work, rowid")
-        activity = self._db.execute("SELECT work, day, events FROM activity ORDER BY work, day")
+                                    "INDEXED BY editions_by_work WHERE work >= ? AND work < ? "
+                                    "ORDER BY work, rowid", bounds)
+        activity = self._db.execute("SELECT work, day, events FROM activity WHERE work >= ? AND work < ? "
+                                    "ORDER BY work, day", bounds)
         pending = editions.fetchone()
         dated = activity.fetchone()
         for work, facts, *counts in works:
