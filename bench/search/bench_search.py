@@ -176,11 +176,17 @@ def worst(index: SearchIndex) -> None:
     worst_facets(index)
 
 
-def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run `work` on a thread as the service does; returns its result, its time and the longest pause
-    a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
+def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float, float]:
+    """Run `work` on a thread as the service does; returns its result, its time, its CPU time and the
+    longest pause a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
     box: list[Any] = []
-    thread = threading.Thread(target=lambda: box.append(work()))
+
+    def timed() -> None:
+        cpu = time.thread_time()
+        box.append(work())
+        box.append(time.thread_time() - cpu)
+
+    thread = threading.Thread(target=timed)
     started = last = time.perf_counter()
     thread.start()
     longest = 0.0
@@ -189,27 +195,28 @@ def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
         now = time.perf_counter()
         longest, last = max(longest, now - last), now
     thread.join()
-    return box[0], time.perf_counter() - started, longest
+    return box[0], time.perf_counter() - started, box[1], longest
 
 
 def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None, curve: Heaps | None) -> None:
     first = list(itertools.islice(books(n, seed, authors_dump=authors_dump, curve=curve), 1_000))
     rerated = [with_derived_attributes(dict(r, ratings_distribution={"5": 7 + i % 5}), now=STAMP)
                for i, r in enumerate(first)]
-    updated, took, pause = timed_off_thread(lambda: index.updated(rerated))
-    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms, longest pause of the serving thread "
+    updated, took, cpu, pause = timed_off_thread(lambda: index.updated(rerated))
+    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU), longest pause of "
+          f"the serving thread "
           f"{pause * 1000:.1f} ms")
     retitled = [with_derived_attributes(dict(r, title=r["title"] + " revised", title_norm=None), now=STAMP)
                 for r in first]
     added = list(books(100, seed + 1, first_id=n + 1, authors_dump=authors_dump, curve=curve))
-    grown, took, pause = timed_off_thread(lambda: updated.updated(retitled[:100] + added))
-    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms, longest pause "
+    grown, took, cpu, pause = timed_off_thread(lambda: updated.updated(retitled[:100] + added))
+    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU), longest pause "
           f"{pause * 1000:.1f} ms (now {grown.size:,} books)")
     mixed = rerated[200:] + retitled[:100] + list(books(100, seed + 2, first_id=n + 101,
                                                          authors_dump=authors_dump, curve=curve))
-    _, took, pause = timed_off_thread(lambda: index.updated(mixed))
-    print(f"  refresh, 1,000 changes (800 re-rated, 100 retitled, 100 new): {took * 1000:.0f} ms, longest "
-          f"pause {pause * 1000:.1f} ms; peak RSS {peak_rss_mb():.0f} MB")
+    _, took, cpu, pause = timed_off_thread(lambda: index.updated(mixed))
+    print(f"  refresh, 1,000 changes (800 re-rated, 100 retitled, 100 new): {took * 1000:.0f} ms "
+          f"({cpu * 1000:.0f} ms CPU), longest pause {pause * 1000:.1f} ms; peak RSS {peak_rss_mb():.0f} MB")
 
 
 def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None,
