@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import regex
@@ -10,7 +12,7 @@ import regex
 from bench.search.coined import Coiner
 from bench.search.heaps import catalogue_fit, growth
 from bench.search.synthetic import books, vocabularies
-from bench.tests.makes import make
+from bench.tests.makes import ROOT, make
 from bookrec_catalog.catalog import search_terms
 from bookrec_search.documents import Document
 
@@ -48,6 +50,23 @@ def test_coined_words_are_new_single_terms_of_real_scripts():
     assert all(search_terms(w) == [w] for w in coined)
     latin = [w for w in coined if regex.fullmatch(r"\p{Script=Latin}+", w)]
     assert 0.9 < len(latin) / len(coined) < 1 and all(4 <= len(w) <= 12 for w in latin)
+
+
+def test_heaps_command_prints_the_fit_and_the_author_names_growth():
+    done = subprocess.run([sys.executable, "-m", "bench.search.heaps", "--authors-dump",
+                           "data-processing/tests/data/ol_dump_authors_sample.txt.gz"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"bundled books: 11,9\d\d, [\d,]+ distinct terms; .* K = \d+\.\d\d, beta = 0\.\d{3}", done.stdout)
+    assert re.search(r"extrapolated to 10,000,000 books:\s+[\d,]+ distinct terms", done.stdout)
+    assert re.search(r"author names \(Open Library dump sample, 1,500\): K = \d+\.\d\d, beta = 0\.\d{3}", done.stdout)
+
+
+def test_replica_start_refuses_a_missing_snapshot_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "bench.search.replica_start", "/nonexistent/index.snapshot"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0 and "SNAPSHOT_FILE" in done.stderr
 
 
 @pytest.mark.slow
