@@ -86,7 +86,8 @@ def test_make_bench_search_prints_every_kind_of_figure():
                  "worst: 16 common words, the last one half typed",
                  "worst: facets + 80 facet filters, 50 common words"):
         assert re.search(re.escape(kind) + r"\s+" + TIMED, out), kind
-    assert re.search(r"refresh, 1,000 rating changes: \d+ ms \(\d+ ms CPU\), longest pause of the serving thread \d+\.\d ms",
+    assert re.search(r"refresh, 1,000 rating changes: \d+ ms \(\d+ ms CPU\), longest pause of the serving thread "
+                     r"\d+\.\d ms",
                      out)
     assert re.search(r"refresh, 100 new \+ 100 retitled books: \d+ ms \(\d+ ms CPU\), .*now 2,100 books", out)
     assert re.search(r"refresh, 1,000 changes \(800 re-rated, 100 retitled, 100 new\): \d+ ms \(\d+ ms CPU\)", out)

@@ -912,8 +912,8 @@ def sizing(tmp_path_factory):
         try:
             terraform.apply({"books": str(books)})
         except subprocess.CalledProcessError:
-            result = subprocess.run([tf.terraform_binary(), f"-chdir={root}", "plan", "-no-color", f"-var=books={books}"],
-                                    env=terraform.env, capture_output=True, text=True)
+            command = [tf.terraform_binary(), f"-chdir={root}", "plan", "-no-color", f"-var=books={books}"]
+            result = subprocess.run(command, env=terraform.env, capture_output=True, text=True)
             return " ".join(result.stderr.split())
         return terraform.outputs()
 
