@@ -9,6 +9,8 @@ one half typed), 500 CJK characters, long digit runs, every facet with 80 facet 
 at the index's caps.
 
     python -m bench.search.bench_search [--sizes 50000 1000000] [--seed 7] [--authors-dump FILE]
+    python -m bench.search.bench_search --sizes 10000000   # 10M books: ~14 GB of RAM, about an hour
+    python -m bench.search.bench_search --vocabulary real   # real words only, as the catalogues before
     python -m bench.search.bench_search --sizes --http http://127.0.0.1:8080   # after `make up`
     python -m bench.search.bench_search --engine tantivy [--tantivy-dir /tmp]
     python -m bench.search.bench_search --engine both   # one process per engine
@@ -20,7 +22,11 @@ tantivy` builds `tantivy_engine.TantivyEngine` (in memory, or memory-mapped in a
 prefix and script queries and facets; it has no advanced filters, autocomplete or in-place refresh,
 which print as n/a.
 
-Books (`synthetic`) stream into the index builder one by one, as Scan pages do in the service. Prints
+Books (`synthetic`) stream into the index builder one by one, as Scan pages do in the service; their
+distinct terms grow with the catalogue as Heaps' law fitted on the bundled books has them (`heaps`:
+the fit's K and beta are printed first, each size's distinct terms beside the fit). After each build: the
+index's bytes per book, its snapshot (`artifact.dump`: size, time, the builder's peak RSS then) and a
+replica's cold start from it in a process of its own (`replica_start`: time, replica RSS). Prints
 figures; asserts nothing.
 """
 
@@ -40,24 +46,26 @@ from typing import Any
 
 import numpy as np
 
+from bench.search.heaps import Heaps, catalogue_fit
 from bench.search.kinds import COMMON, full_text, reader_queries, title_positions, worst_cases
 from bench.search.measure import load_average, measure, peak_rss_mb, rss_mb
 from bench.search.synthetic import STAMP, books
 from bench.search.wrk_load import http
 from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_search import artifact
 from bookrec_search.building import IndexBuilder
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
 
 
-def build(n: int, seed: int, authors_dump: Path | None = None) -> SearchIndex:
+def build(n: int, seed: int, authors_dump: Path | None = None, curve: Heaps | None = None) -> SearchIndex:
     before = rss_mb()
     # Only the builder's own calls are timed: generating a book takes longer than adding it, and a
     # separate generation pass subtracted afterwards goes negative on a busy machine.
     started, added, cpu = time.perf_counter(), 0.0, 0.0
     builder = IndexBuilder()
-    for record in books(n, seed, authors_dump=authors_dump):
+    for record in books(n, seed, authors_dump=authors_dump, curve=curve):
         call, call_cpu = time.perf_counter(), time.process_time()
         builder.add(record)
         added += time.perf_counter() - call
@@ -73,7 +81,25 @@ def build(n: int, seed: int, authors_dump: Path | None = None) -> SearchIndex:
     print(f"  index {index.nbytes / 2**20:.0f} MiB, {index.terms:,} terms, "
           f"{len(index.parts.combined.docs):,} all-field postings; RSS {rss_mb():.0f} MB "
           f"(+{rss_mb() - before:.0f} for the index), peak RSS {peak_rss_mb():.0f} MB")
+    print(f"  index {index.nbytes / n:.0f} bytes per book; distinct terms {index.terms:,}"
+          + (f" (Heaps' law fit at {n:,} books: {curve(n):,.0f})" if curve else " (real words only)"))
     return index
+
+
+def snapshot(index: SearchIndex) -> None:
+    """The builder's snapshot of the index (timed, its size) and a replica's cold start from it, in a
+    process of its own (`replica_start`)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    data = artifact.dump(index.parts)
+    took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"  snapshot: {len(data) / 2**20:,.0f} MiB ({len(data) / index.size:.0f} bytes per book), dump "
+          f"{took:.1f} s ({took_cpu:.1f} s CPU); builder peak RSS {peak_rss_mb():,.0f} MB")
+    with tempfile.TemporaryDirectory(prefix="search-snapshot-") as directory:
+        path = Path(directory) / "index.snapshot"
+        path.write_bytes(data)
+        del data
+        sys.stdout.flush()
+        subprocess.run([sys.executable, "-m", "bench.search.replica_start", str(path)], check=True)
 
 
 def queries(index: SearchIndex) -> None:
@@ -150,11 +176,17 @@ def worst(index: SearchIndex) -> None:
     worst_facets(index)
 
 
-def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run `work` on a thread as the service does; returns its result, its time and the longest pause
-    a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
+def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float, float]:
+    """Run `work` on a thread as the service does; returns its result, its time, its CPU time and the
+    longest pause a 1 ms ticker on the calling thread saw meanwhile (what the event loop would feel)."""
     box: list[Any] = []
-    thread = threading.Thread(target=lambda: box.append(work()))
+
+    def timed() -> None:
+        cpu = time.thread_time()
+        box.append(work())
+        box.append(time.thread_time() - cpu)
+
+    thread = threading.Thread(target=timed)
     started = last = time.perf_counter()
     thread.start()
     longest = 0.0
@@ -163,31 +195,40 @@ def timed_off_thread(work: Callable[[], Any]) -> tuple[Any, float, float]:
         now = time.perf_counter()
         longest, last = max(longest, now - last), now
     thread.join()
-    return box[0], time.perf_counter() - started, longest
+    return box[0], time.perf_counter() - started, box[1], longest
 
 
-def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None) -> None:
+def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None, curve: Heaps | None) -> None:
+    first = list(itertools.islice(books(n, seed, authors_dump=authors_dump, curve=curve), 1_000))
     rerated = [with_derived_attributes(dict(r, ratings_distribution={"5": 7 + i % 5}), now=STAMP)
-               for i, r in enumerate(itertools.islice(books(n, seed, authors_dump=authors_dump), 1_000))]
-    updated, took, pause = timed_off_thread(lambda: index.updated(rerated))
-    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms, longest pause of the serving thread "
+               for i, r in enumerate(first)]
+    updated, took, cpu, pause = timed_off_thread(lambda: index.updated(rerated))
+    print(f"  refresh, 1,000 rating changes: {took * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU), longest pause of "
+          f"the serving thread "
           f"{pause * 1000:.1f} ms")
     retitled = [with_derived_attributes(dict(r, title=r["title"] + " revised", title_norm=None), now=STAMP)
-                for r in itertools.islice(books(n, seed, authors_dump=authors_dump), 100)]
-    added = list(books(100, seed + 1, first_id=n + 1, authors_dump=authors_dump))
-    grown, took, pause = timed_off_thread(lambda: updated.updated(retitled + added))
-    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms, longest pause "
-          f"{pause * 1000:.1f} ms (now {grown.size:,} books); peak RSS {peak_rss_mb():.0f} MB")
+                for r in first]
+    added = list(books(100, seed + 1, first_id=n + 1, authors_dump=authors_dump, curve=curve))
+    grown, took, cpu, pause = timed_off_thread(lambda: updated.updated(retitled[:100] + added))
+    print(f"  refresh, 100 new + 100 retitled books: {took * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU), longest pause "
+          f"{pause * 1000:.1f} ms (now {grown.size:,} books)")
+    mixed = rerated[200:] + retitled[:100] + list(books(100, seed + 2, first_id=n + 101,
+                                                         authors_dump=authors_dump, curve=curve))
+    _, took, cpu, pause = timed_off_thread(lambda: index.updated(mixed))
+    print(f"  refresh, 1,000 changes (800 re-rated, 100 retitled, 100 new): {took * 1000:.0f} ms "
+          f"({cpu * 1000:.0f} ms CPU), longest pause {pause * 1000:.1f} ms; peak RSS {peak_rss_mb():.0f} MB")
 
 
-def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None) -> None:
+def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None,
+        curve: Heaps | None = None) -> None:
     print(f"hand-written index; {load_average()}")
-    index = build(n, seed, authors_dump)
+    index = build(n, seed, authors_dump, curve)
     if not worst_only:
+        snapshot(index)
         queries(index)
     worst(index)
     if not worst_only:
-        refreshes(index, n, seed, authors_dump)
+        refreshes(index, n, seed, authors_dump, curve)
     print(f"  {load_average()}")
 
 
@@ -196,7 +237,7 @@ def directory_mb(path: str) -> float:
 
 
 def build_tantivy(n: int, seed: int, positions: np.ndarray, directory: str | None,
-                  authors_dump: Path | None) -> tuple[Any, dict[int, str]]:
+                  authors_dump: Path | None, curve: Heaps | None = None) -> tuple[Any, dict[int, str]]:
     """The tantivy engine from the same books, streamed in. Its prior needs the catalogue's mean rating
     first: a pass over the books computes it (not counted). Build wall and CPU time leave out the time
     spent making the books; CPU time is the process's (tantivy indexes on threads of its own)."""
@@ -205,7 +246,7 @@ def build_tantivy(n: int, seed: int, positions: np.ndarray, directory: str | Non
     before = rss_mb()
     started = time.perf_counter()
     count = total = 0
-    for record in books(n, seed, authors_dump=authors_dump):
+    for record in books(n, seed, authors_dump=authors_dump, curve=curve):
         count, total = count + int(record["rating_count"] or 0), total + int(record["rating_sum"] or 0)
     mean = total / max(1, count)
     prepass = time.perf_counter() - started
@@ -213,7 +254,7 @@ def build_tantivy(n: int, seed: int, positions: np.ndarray, directory: str | Non
     making = [0.0, 0.0]
 
     def stream() -> Iterator[dict[str, Any]]:
-        made = books(n, seed, authors_dump=authors_dump)
+        made = books(n, seed, authors_dump=authors_dump, curve=curve)
         for i in itertools.count():
             wall, cpu = time.perf_counter(), time.thread_time()
             record = next(made, None)
@@ -240,12 +281,13 @@ def build_tantivy(n: int, seed: int, positions: np.ndarray, directory: str | Non
     return engine, titles
 
 
-def run_tantivy(n: int, seed: int, directory: str | None, authors_dump: Path | None) -> None:
+def run_tantivy(n: int, seed: int, directory: str | None, authors_dump: Path | None,
+                curve: Heaps | None = None) -> None:
     import tantivy
 
     print(f"{tantivy.__version__.split(',')[0]} engine; {load_average()}")
     rng, positions = title_positions(n)
-    engine, by_position = build_tantivy(n, seed, positions, directory, authors_dump)
+    engine, by_position = build_tantivy(n, seed, positions, directory, authors_dump, curve)
     titles = [by_position[int(p)] for p in positions]
     vocabulary = engine.vocabulary
     least_used = vocabulary.search(tantivy.Query.all_query(), 500, count=False, order_by_field="df",
@@ -286,7 +328,17 @@ def main() -> None:
     parser.add_argument("--authors-dump", type=Path, metavar="FILE",
                         help="more real author names: an Open Library authors dump (gzip), as `make "
                              "bench-search` gives data-processing/tests/data/ol_dump_authors_sample.txt.gz")
+    parser.add_argument("--vocabulary", choices=["heaps", "real"], default="heaps",
+                        help="heaps (default): distinct terms grow with the catalogue as Heaps' law fitted on "
+                             "the bundled books has them (new words coined); real: real words only, the "
+                             "vocabulary stops near 21,500 terms (the catalogues before)")
     args = parser.parse_args()
+    curve = None
+    if args.vocabulary == "heaps":
+        curve, sizes, distinct = catalogue_fit()
+        print(f"vocabulary: Heaps' law V(n) = K * n^beta fitted on the bundled books ({sizes[-1]:,} books, "
+              f"{distinct[-1]:,.0f} distinct terms; sizes {sizes[0]:,}..{sizes[-1]:,}): K = {curve.k:.2f}, "
+              f"beta = {curve.beta:.3f}")
     if args.engine == "both":
         for engine in ("handwritten", "tantivy"):
             command = [sys.executable, "-m", "bench.search.bench_search", "--engine", engine, "--seed",
@@ -295,14 +347,15 @@ def main() -> None:
                 command += ["--tantivy-dir", args.tantivy_dir]
             if args.authors_dump:
                 command += ["--authors-dump", str(args.authors_dump)]
+            command += ["--vocabulary", args.vocabulary]
             sys.stdout.flush()
             subprocess.run(command, check=True)
     else:
         for n in args.sizes:
             if args.engine == "tantivy":
-                run_tantivy(n, args.seed, args.tantivy_dir, args.authors_dump)
+                run_tantivy(n, args.seed, args.tantivy_dir, args.authors_dump, curve)
             else:
-                run(n, args.seed, args.worst_only, args.authors_dump)
+                run(n, args.seed, args.worst_only, args.authors_dump, curve)
     if args.http:
         http(args.http.rstrip("/"), args.duration, args.connections)
 

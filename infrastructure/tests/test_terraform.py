@@ -870,3 +870,82 @@ def test_the_dev_shape_plans_with_its_edge(tmp_path):
     assert cloudfront_ingress["from_port"] == 443 and cloudfront_ingress["to_port"] == 443
     assert not any(".aws_vpc_security_group_ingress_rule.http[" in a or ".aws_vpc_security_group_ingress_rule.https["
                    in a for a in planned)
+
+
+SIZING = """
+module "sizing" {
+  source          = "MODULE"
+  catalogue_books = var.books
+  replica_floor   = { cpu = REPLICA_CPU, memory = REPLICA_MEMORY }
+  builder_floor   = { cpu = BUILDER_CPU, memory = BUILDER_MEMORY }
+}
+variable "books" { type = number }
+output "replica" { value = module.sizing.replica }
+output "builder" { value = module.sizing.builder }
+output "needs" { value = module.sizing.needs }
+"""
+
+# Fargate's valid (cpu, memory MiB) pairs, Linux (the AWS documentation's table, written out again here).
+FARGATE = ([(256, m) for m in (512, 1024, 2048)] + [(512, m * 1024) for m in range(1, 5)]
+           + [(1024, m * 1024) for m in range(2, 9)] + [(2048, m * 1024) for m in range(4, 17)]
+           + [(4096, m * 1024) for m in range(8, 31)] + [(8192, m * 1024) for m in range(16, 61, 4)]
+           + [(16384, m * 1024) for m in range(32, 121, 8)])
+
+
+@pytest.fixture(scope="module")
+def sizing(tmp_path_factory):
+    """modules/search_sizing alone (no provider, no resources) with services.json's floors: books -> outputs,
+    or the refusal's text."""
+    root = tmp_path_factory.mktemp("sizing")
+    search = definitions.services()["search"]
+    floors = {"REPLICA_CPU": search["cpu"], "REPLICA_MEMORY": search["memory"],
+              "BUILDER_CPU": search["builder"]["cpu"], "BUILDER_MEMORY": search["builder"]["memory"],
+              "MODULE": str(tf.INFRASTRUCTURE / "modules" / "search_sizing")}
+    text = SIZING
+    for name, value in floors.items():
+        text = text.replace(name, str(value))
+    (root / "main.tf").write_text(text)
+    terraform = tf.Terraform(root, root / "work")
+    terraform.init(backend=False)
+
+    def sized(books: int) -> dict | str:
+        try:
+            terraform.apply({"books": str(books)})
+        except subprocess.CalledProcessError:
+            command = [tf.terraform_binary(), f"-chdir={root}", "plan", "-no-color", f"-var=books={books}"]
+            result = subprocess.run(command, env=terraform.env, capture_output=True, text=True)
+            return " ".join(result.stderr.split())
+        return terraform.outputs()
+
+    sized.floors = search
+    return sized
+
+
+@pytest.mark.parametrize("books", [0, 11_893, 1_000_000, 10_000_000, 40_000_000])
+def test_search_tasks_are_the_smallest_fargate_size_the_catalogue_fits(sizing, books):
+    out = sizing(books)
+    search = sizing.floors
+    for task, floor in (("replica", search), ("builder", search["builder"])):
+        cpu, memory, need = out[task]["cpu"], out[task]["memory"], out["needs"][task]
+        assert (cpu, memory) in FARGATE, (task, cpu, memory)
+        assert memory >= max(need, floor["memory"]) and cpu >= floor["cpu"]
+        # no valid pair with less memory (or as much and fewer cpu units) fits
+        assert not [(c, m) for c, m in FARGATE if c >= floor["cpu"] and max(need, floor["memory"]) <= m
+                    and (m, c) < (memory, cpu)], (task, books)
+    if books <= 11_893:  # the bundled catalogue: services.json's own sizes
+        assert out["replica"] == {"cpu": search["cpu"], "memory": search["memory"]}
+        assert out["builder"] == {"cpu": search["builder"]["cpu"], "memory": search["builder"]["memory"]}
+
+
+def test_search_sizing_grows_with_the_catalogue_and_refuses_past_one_replica(sizing):
+    needs = [sizing(n)["needs"] for n in (0, 1_000_000, 10_000_000)]
+    for task in ("replica", "builder"):
+        per_million = needs[1][task] - needs[0][task]
+        assert per_million > 0 and abs((needs[2][task] - needs[0][task]) - 10 * per_million) <= 10
+    refusal = sizing(10**9)
+    assert "holds at most" in refusal and "16 vCPU, 120 GB" in refusal, refusal
+    ceiling = int(refusal.split("holds at most ")[1].split()[0])
+    largest = sizing(ceiling)
+    assert max(largest["replica"]["memory"], largest["builder"]["memory"]) == 122_880
+    assert "holds at most" in sizing(ceiling + 1_000)
+    assert "whole number" in sizing(-1)

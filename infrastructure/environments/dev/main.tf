@@ -52,4 +52,5 @@ module "platform" {
   web                          = true
   web_domain_name              = var.web_domain_name
   web_certificate_arn          = var.web_certificate_arn
+  search_catalogue_books       = var.search_catalogue_books
 }

@@ -100,3 +100,9 @@ variable "log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "search_catalogue_books" {
+  description = "Books the search index is sized for (search replica and builder cpu/memory follow; at most ~51 million: one replica's ceiling, services/search/README.md)."
+  type        = number
+  default     = 1000000
+}

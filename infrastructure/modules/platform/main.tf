@@ -13,11 +13,16 @@ terraform {
 locals {
   definitions = "${path.module}/../../definitions"
   tables      = jsondecode(file("${local.definitions}/tables.json"))
-  services    = jsondecode(file("${local.definitions}/services.json"))
-  routes      = jsondecode(file("${local.definitions}/routes.json"))
-  full        = var.full_stack ? 1 : 0
-  tags        = merge({ project = "bookrec", environment = var.name_prefix }, var.tags)
-  table_env   = { for logical, name in module.dynamodb.table_names : "${upper(logical)}_TABLE" => name }
+  declared    = jsondecode(file("${local.definitions}/services.json"))
+  # Search's replica and builder tasks grow with the catalogue (modules/search_sizing); services.json
+  # holds their floors.
+  services = merge(local.declared, { search = merge(local.declared.search, module.search_sizing.replica, {
+    builder = merge(local.declared.search.builder, module.search_sizing.builder)
+  }) })
+  routes    = jsondecode(file("${local.definitions}/routes.json"))
+  full      = var.full_stack ? 1 : 0
+  tags      = merge({ project = "bookrec", environment = var.name_prefix }, var.tags)
+  table_env = { for logical, name in module.dynamodb.table_names : "${upper(logical)}_TABLE" => name }
   # Services some other service calls get a private DNS name (the recommender).
   internal = distinct(flatten([for spec in local.services : try(spec.calls, [])]))
   auth     = [for name, spec in local.services : name if try(spec.auth, false)]
@@ -25,6 +30,13 @@ locals {
   redis_auth = var.full_stack && var.cache_replication_group && var.cache_transit_encryption ? 1 : 0
   # The reader's page: CloudFront in front of the page bucket and the ALB (modules/web).
   web = var.full_stack && var.web ? 1 : 0
+}
+
+module "search_sizing" {
+  source          = "../search_sizing"
+  catalogue_books = var.search_catalogue_books
+  replica_floor   = { cpu = local.declared.search.cpu, memory = local.declared.search.memory }
+  builder_floor   = { cpu = local.declared.search.builder.cpu, memory = local.declared.search.builder.memory }
 }
 
 module "dynamodb" {

@@ -99,3 +99,8 @@ output "web_content_security_policy" {
 output "cloudfront_web_acl_arn" {
   value = try(module.waf_cloudfront[0].web_acl_arn, null)
 }
+
+output "search_task_sizes" {
+  description = "The search replica and builder tasks as sized for search_catalogue_books: cpu units, memory MiB."
+  value       = { replica = module.search_sizing.replica, builder = module.search_sizing.builder }
+}

@@ -185,3 +185,9 @@ variable "force_delete_web" {
   type        = bool
   default     = false
 }
+
+variable "search_catalogue_books" {
+  description = "Books the search index is sized for: the search replica and builder tasks' cpu and memory follow (modules/search_sizing); below ~600,000 books services.json's sizes."
+  type        = number
+  default     = 0
+}

@@ -20,7 +20,7 @@ from bookrec_search.columns import (
     summed_pairs,
 )
 from bookrec_search.documents import Document, id_array, names_of
-from bookrec_search.facets import ValuePairs
+from bookrec_search.facets import PairsBuilder
 from bookrec_search.lexicon import IsbnMap, Lexicon
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELD_WEIGHTS, FIELDS, ORIGINAL_TITLE, TITLE, saturated
@@ -110,13 +110,13 @@ class IndexBuilder:
         self._title_norms: list[str] = []  # kept as strings until built: the title order sorts them
         self._titles, self._authors, self._series = PackedText(), PackedText(), PackedText()
         self._series_positions = array("d")
-        self._languages: list[str] = []
+        self._language_codes: dict[str, int] = {}  # in order of first use
+        self._languages = array("h")
         self._years, self._covers = array("i"), array("q")
         self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
         self._original_titles: dict[int, str] = {}
         self._isbns, self._isbn_positions = array("q"), array("i")
-        self._author_names: list[list[str]] = []  # per book, for the facets
-        self._subjects: list[tuple[str, ...]] = []
+        self._author_values, self._subject_values = PairsBuilder(), PairsBuilder()  # the facets
 
     def add(self, record: Mapping[str, Any]) -> None:
         document = Document.of(record)
@@ -132,9 +132,9 @@ class IndexBuilder:
         self._authors.append(document.authors)
         self._series.append(document.series)
         self._series_positions.append(document.series_position)
-        self._author_names.append(names_of(document.authors))
-        self._subjects.append(document.subjects)
-        self._languages.append(document.language)
+        self._author_values.add(names_of(document.authors))
+        self._subject_values.add(document.subjects)
+        self._languages.append(self._language_codes.setdefault(document.language, len(self._language_codes)))
         self._years.append(document.year)
         self._covers.append(document.cover_id)
         self._counts.append(document.rating_count)
@@ -147,7 +147,16 @@ class IndexBuilder:
         return self
 
     def build(self) -> IndexParts:
+        """The parts of the books added. Once: the builder lets go of what it held as it builds."""
         size, term_count = len(self._ids), len(self._vocabulary)
+        # The per-book strings first, let go before the posting lists are made (the build's peak): 150
+        # bytes a book. Title order: by normalised title, then book id (two stable sorts, no tuple per book).
+        order = sorted(range(size), key=self._ids.__getitem__)
+        order.sort(key=self._title_norms.__getitem__)
+        title_order = np.array(order, dtype=np.int32)
+        del order
+        book_ids, title_norms = id_array(self._ids), TextColumn.of(self._title_norms)
+        self._ids, self._title_norms = [], []
         lengths = tuple(self._occurrences.field_lengths(f) for f in range(len(FIELDS)))
         averages = tuple(self._average_lengths or field_averages(lengths))
         fields = []
@@ -155,26 +164,22 @@ class IndexBuilder:
             fields.append(PostingLists.from_pairs(*self._occurrences.field(f), term_count))
             self._occurrences.release(f)
         combined = combined_lists(fields, lengths, averages)
-        # Title order: by normalised title, then book id (two stable sorts, no tuple per book).
-        title_order = sorted(range(size), key=self._ids.__getitem__)
-        title_order.sort(key=self._title_norms.__getitem__)
-        codes = {code: i for i, code in enumerate(dict.fromkeys(self._languages))}
-        book_ids = id_array(self._ids)
         return IndexParts(
             book_ids=book_ids, id_order=np.argsort(book_ids, kind="stable").astype(np.int32),
-            titles=self._titles.column(), title_norms=TextColumn.of(self._title_norms),
+            titles=self._titles.column(), title_norms=title_norms,
             authors=self._authors.column(), series=self._series.column(),
             series_positions=np.frombuffer(self._series_positions, dtype=np.float64).copy(),
             signatures=np.frombuffer(self._signatures, dtype=np.int64).copy(),
             years=np.frombuffer(self._years, dtype=np.int32).copy(),
-            languages=tuple(codes), language=np.array([codes[c] for c in self._languages], dtype=np.int16),
+            languages=tuple(self._language_codes),
+            language=np.frombuffer(self._languages, dtype=np.int16).copy(),
             cover_ids=np.frombuffer(self._covers, dtype=np.int64).copy(),
             rating_count=np.frombuffer(self._counts, dtype=np.int64).copy(),
             rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
             vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
             averaged_size=size,
-            combined=combined, title_order=np.array(title_order, dtype=np.int32),
+            combined=combined, title_order=title_order,
             lexicon=Lexicon.of(self._vocabulary), original_titles=self._original_titles,
             isbns=IsbnMap.of(np.frombuffer(self._isbns, dtype=np.int64),
                               np.frombuffer(self._isbn_positions, dtype=np.int32)),
-            author_values=ValuePairs.of(self._author_names), subject_values=ValuePairs.of(self._subjects))
+            author_values=self._author_values.build(), subject_values=self._subject_values.build())

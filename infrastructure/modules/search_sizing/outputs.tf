@@ -1,0 +1,14 @@
+output "replica" {
+  description = "The search replica task: cpu units and memory (MiB)."
+  value       = local.replica
+}
+
+output "builder" {
+  description = "The search builder task: cpu units and memory (MiB)."
+  value       = local.builder
+}
+
+output "needs" {
+  description = "Memory (MiB) each task needs for the catalogue, before rounding to a Fargate size."
+  value       = { replica = local.replica_need, builder = local.builder_need }
+}
