@@ -86,7 +86,7 @@ clean:
 # The search benchmarks' synthetic books take more real author names from the ETL's Open Library sample.
 SEARCH_AUTHORS := data-processing/tests/data/ol_dump_authors_sample.txt.gz
 SEARCH_ARGS ?=
-bench-search: deps ## search index build/query benchmark at 50K and 1M books (SEARCH_ARGS="--sizes 50000": one size)
+bench-search: deps ## search index build/query benchmark at 50K and 1M books, realistic vocabulary (SEARCH_ARGS="--sizes 10000000": the 10M scale; "--sizes 50000": one small size)
 	$(PY) -m bench.search.bench_search --authors-dump $(SEARCH_AUTHORS) $(SEARCH_ARGS)
 
 EVAL_SEARCH_ARGS ?=
