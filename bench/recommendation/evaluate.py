@@ -29,6 +29,10 @@ the route's own path, over the catalogue the service would hold: each book of
 `--books` read as the ETL reads it (the series and its number taken off the
 title, authors, `--genres` as subjects), its rating aggregate from the
 training ratings only; so the series' next book leads as it does when served.
+Beside them, the same list with the pairs ranked by RP3β's walk, each co-reader
+counting 1/deg^α (`similar_walk`: over the model's pairs or every co-reader,
+every co-reader or only those who liked the seed), α and β chosen together on
+the validation split; the test rows are for the chosen pair only.
 """
 
 from __future__ import annotations
@@ -45,12 +49,12 @@ from typing import TextIO
 import numpy as np
 import scipy.sparse as sp
 
+from bench.recommendation.similar_walk import VARIANTS, walk_similar
 from bookrec_etl.records import Rejected, from_goodbooks_row
 from bookrec_etl.seed import seed_files
 from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, catalogue_entry
 from bookrec_recommendation.model import ItemNeighbourModel, Recommender
 from bookrec_recommendation.neighbours import top_k_per_row
-from bookrec_recommendation.similar import similar_books
 
 K = 10
 
@@ -201,12 +205,6 @@ def similar_seeds(values: sp.csr_matrix, relevant: list[set[int]], ties: str,
 
 
 SimilarList = Callable[[int, set[int]], list[int]]  # (seed, books not to show) -> books, best first
-# The weighted-pairs lists measured beside the service's (`weighted_similar`): (row name, every co-reader
-# instead of the model's pairs, only co-readers who rated the seed >= 4).
-WEIGHTED_VARIANTS = [("readers 1/deg^α, model's pairs", False, False),
-                     ("readers 1/deg^α, every co-reader", True, False),
-                     ("readers 1/deg^α who liked the seed, model's pairs", False, True),
-                     ("readers 1/deg^α who liked the seed, every co-reader", True, True)]
 
 
 def similar_metrics(similar: SimilarList, seeds: list[tuple[int, int]], train: sp.csr_matrix,
@@ -259,52 +257,6 @@ def service_similar(model: ItemNeighbourModel, catalogue: Catalogue, exponent: f
     return similar
 
 
-def weighted_similar(model: ItemNeighbourModel, catalogue: Catalogue, values: sp.csr_matrix, alpha: float,
-                     beta: float, every_coreader: bool, liked_seed: bool,
-                     cache: dict | None = None) -> SimilarList:
-    """The service's list (`similar_books`: the series' next book, the pairs, content, popularity) with the
-    pairs ranked by RP3β's walk seed → reader → j (Paudel et al. 2017): each co-reader u counts
-    1/deg(u)^α (deg: books u rated) instead of 1, and the sum is divided by n_j^β. Over the model's pairs
-    (what a replica holds) or every co-reader; with `liked_seed`, only co-readers who rated the seed ≥ 4.
-    `cache` keeps each seed's weighted co-reader sums across β."""
-    recommender = Recommender(model, catalogue)
-    column = np.array([int(b) for b in model.book_ids])
-    position_of = np.full(values.shape[1], -1, dtype=np.int64)
-    position_of[column] = np.arange(len(column))
-    binary = (values != 0).astype(np.float32).tocsr()
-    readers = values.T.tocsr()
-    degree = np.asarray(binary.sum(axis=1)).ravel()
-    down = np.maximum(degree, 1.0) ** -alpha
-    cache = {} if cache is None else cache
-
-    def strengths(seed: int) -> np.ndarray:
-        key = (seed, alpha, liked_seed)
-        if key not in cache:
-            row = readers[seed]
-            kept = row.indices[row.data >= 4] if liked_seed else row.indices
-            cache[key] = np.asarray(binary[kept].T @ down[kept]).ravel()
-        return cache[key]
-
-    def similar(seed: int, skip: set[int]) -> list[int]:
-        position = model.index[str(seed)]
-        if every_coreader:
-            paired = position_of[np.flatnonzero(strengths(seed))]
-            paired = paired[(paired >= 0) & (paired != position)]
-        else:
-            paired = recommender.pairs.of(position)[0]
-        strength = strengths(seed)[column[paired]]
-        keep = strength > 0
-        paired, strength = paired[keep], strength[keep]
-        scores = strength / np.maximum(model.popularity[paired], 1.0) ** beta
-        order = np.lexsort((paired, -strength, -scores))
-        scored = (paired[order], scores[order], strength[order])
-        picks = similar_books(model.book_ids, scored, recommender.catalogue, str(seed), K,
-                              frozenset(map(str, skip)))
-        return [int(p.book_id) for p in picks]
-
-    return similar
-
-
 def cooccurrence_similar(binary: sp.csr_matrix) -> SimilarList:
     readers = binary.T.tocsr()
     popularity = np.asarray(binary.sum(axis=0)).ravel()
@@ -333,16 +285,14 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
     tuning = {beta: similar_metrics(service_similar(fit_model, fit_catalogue, beta), valid_seeds, fit_binary,
                                     valid_relevant)["hit_rate"] for beta in args.similar_exponent}
     beta = max(tuning, key=tuning.__getitem__)
-    weighted_tuning: dict[str, dict[str, float]] = {}
-    chosen_weighting: dict[str, tuple[float, float]] = {}
+    walk_tuning: dict[str, dict[tuple[float, float], float]] = {}
     cache: dict = {}
-    for variant, every, liked in WEIGHTED_VARIANTS:
-        grid = {(alpha, b): similar_metrics(weighted_similar(fit_model, fit_catalogue, fit_values, alpha, b, every,
-                                                             liked, cache), valid_seeds, fit_binary,
-                                            valid_relevant)["hit_rate"]
-                for alpha in args.similar_reader_exponent for b in args.similar_exponent}
-        chosen_weighting[variant] = max(grid, key=grid.__getitem__)
-        weighted_tuning[variant] = {f"α={a:g} β={b:g}": rate for (a, b), rate in grid.items()}
+    for variant, every, liked in VARIANTS:  # RP3β: α and β chosen together, on validation like β
+        walk_tuning[variant] = {
+            (a, b): similar_metrics(walk_similar(fit_model, fit_catalogue, fit_values, a, b, every, liked, K, cache),
+                                    valid_seeds, fit_binary, valid_relevant)["hit_rate"]
+            for a in args.similar_reader_exponent for b in args.similar_exponent}
+    walk_chosen = {variant: max(grid, key=grid.__getitem__) for variant, grid in walk_tuning.items()}
 
     values, binary = matrices(users, books, ratings, ~test, shape)
     relevant = relevant_sets(users, books, ratings, test, shape[0])
@@ -352,18 +302,21 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
              "co-occurrence (raw counts)": cooccurrence_similar(binary),
              f"this service (both/n^{beta:g})": service_similar(model, catalogue, beta)}
     cache = {}
-    for variant, every, liked in WEIGHTED_VARIANTS:
-        alpha, b = chosen_weighting[variant]
-        lists[f"{variant} α={alpha:g} β={b:g}"] = weighted_similar(model, catalogue, values, alpha, b, every, liked,
-                                                                  cache)
+    for variant, every, liked in VARIANTS:
+        a, b = walk_chosen[variant]
+        lists[f"{variant} α={a:g} β={b:g}"] = walk_similar(model, catalogue, values, a, b, every, liked, K, cache)
     results = {name: similar_metrics(make, seeds, binary, relevant) for name, make in lists.items()}
     base = results["popularity (10 most rated)"]["hit_rate"]
     print(f"\nsimilar books: {len(seeds):,} readers, seed: best-rated training book (ties: {args.similar_ties}); "
           f"β chosen on validation by hit rate: {beta:g} ({tuning}); catalogue: "
           f"{'the books file (series from titles, authors, genres)' if records else 'no content'}")
-    for variant, grid in weighted_tuning.items():
-        alpha, b = chosen_weighting[variant]
-        print(f"{variant}: α, β chosen on validation by hit rate: α={alpha:g} β={b:g} ({grid})")
+    print(f"co-readers weighted 1/deg^α (RP3β), validation hit rate by α (rows) and β "
+          f"({' '.join(f'{b:g}' for b in args.similar_exponent)}); * chosen:")
+    for variant, grid in walk_tuning.items():
+        print(f"  {variant}")
+        for a in args.similar_reader_exponent:
+            print(f"    α={a:<5g}" + "".join(f" {grid[a, b]:.4f}{'*' if walk_chosen[variant] == (a, b) else ' '}"
+                                            for b in args.similar_exponent))
     header = f"{'similar list':60s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
     print(header)
     print("-" * len(header))
@@ -372,8 +325,9 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
         print(f"{name:60s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
     return {"seed_ties": args.similar_ties, "catalogue": str(args.books) if records else None,
             "tuning_hit_rate": tuning, "chosen_exponent": beta,
-            "weighted_tuning_hit_rate": weighted_tuning,
-            "chosen_weighting": {v: {"reader_exponent": a, "exponent": b} for v, (a, b) in chosen_weighting.items()},
+            "walk_tuning_hit_rate": {v: {f"α={a:g} β={b:g}": rate for (a, b), rate in grid.items()}
+                                     for v, grid in walk_tuning.items()},
+            "walk_chosen": {v: {"reader_exponent": a, "exponent": b} for v, (a, b) in walk_chosen.items()},
             "results": results}
 
 
