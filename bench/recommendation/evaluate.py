@@ -317,12 +317,12 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
         for a in args.similar_reader_exponent:
             print(f"    α={a:<5g}" + "".join(f" {grid[a, b]:.4f}{'*' if walk_chosen[variant] == (a, b) else ' '}"
                                             for b in args.similar_exponent))
-    header = f"{'similar list':60s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
+    header = f"{'similar list':62s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
     print(header)
     print("-" * len(header))
     for name, row in results.items():
         row["hit_rate_vs_popularity"] = round(row["hit_rate"] / base, 2) if base else None
-        print(f"{name:60s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
+        print(f"{name:62s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
     return {"seed_ties": args.similar_ties, "catalogue": str(args.books) if records else None,
             "tuning_hit_rate": tuning, "chosen_exponent": beta,
             "walk_tuning_hit_rate": {v: {f"α={a:g} β={b:g}": rate for (a, b), rate in grid.items()}
