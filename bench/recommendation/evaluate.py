@@ -29,6 +29,10 @@ the route's own path, over the catalogue the service would hold: each book of
 `--books` read as the ETL reads it (the series and its number taken off the
 title, authors, `--genres` as subjects), its rating aggregate from the
 training ratings only; so the series' next book leads as it does when served.
+Beside them, the same list with the pairs ranked by RP3β's walk, each co-reader
+counting 1/deg^α (`similar_walk`: over the model's pairs or every co-reader,
+every co-reader or only those who liked the seed), α and β chosen together on
+the validation split; the test rows are for the chosen pair only.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import TextIO
 import numpy as np
 import scipy.sparse as sp
 
+from bench.recommendation.similar_walk import VARIANTS, walk_similar
 from bookrec_etl.records import Rejected, from_goodbooks_row
 from bookrec_etl.seed import seed_files
 from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, catalogue_entry
@@ -280,27 +285,49 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
     tuning = {beta: similar_metrics(service_similar(fit_model, fit_catalogue, beta), valid_seeds, fit_binary,
                                     valid_relevant)["hit_rate"] for beta in args.similar_exponent}
     beta = max(tuning, key=tuning.__getitem__)
+    walk_tuning: dict[str, dict[tuple[float, float], float]] = {}
+    cache: dict = {}
+    for variant, every, liked in VARIANTS:  # RP3β: α and β chosen together, on validation like β
+        walk_tuning[variant] = {
+            (a, b): similar_metrics(walk_similar(fit_model, fit_catalogue, fit_values, a, b, every, liked, K, cache),
+                                    valid_seeds, fit_binary, valid_relevant)["hit_rate"]
+            for a in args.similar_reader_exponent for b in args.similar_exponent}
+    walk_chosen = {variant: max(grid, key=grid.__getitem__) for variant, grid in walk_tuning.items()}
 
     values, binary = matrices(users, books, ratings, ~test, shape)
     relevant = relevant_sets(users, books, ratings, test, shape[0])
     seeds = similar_seeds(values, relevant, args.similar_ties, np.random.default_rng(args.seed))
+    catalogue = evaluation_catalogue(model, values, records, ids)
     lists = {"popularity (10 most rated)": popularity_similar(binary),
              "co-occurrence (raw counts)": cooccurrence_similar(binary),
-             f"this service (both/n^{beta:g})":
-                 service_similar(model, evaluation_catalogue(model, values, records, ids), beta)}
+             f"this service (both/n^{beta:g})": service_similar(model, catalogue, beta)}
+    cache = {}
+    for variant, every, liked in VARIANTS:
+        a, b = walk_chosen[variant]
+        lists[f"{variant} α={a:g} β={b:g}"] = walk_similar(model, catalogue, values, a, b, every, liked, K, cache)
     results = {name: similar_metrics(make, seeds, binary, relevant) for name, make in lists.items()}
     base = results["popularity (10 most rated)"]["hit_rate"]
     print(f"\nsimilar books: {len(seeds):,} readers, seed: best-rated training book (ties: {args.similar_ties}); "
           f"β chosen on validation by hit rate: {beta:g} ({tuning}); catalogue: "
           f"{'the books file (series from titles, authors, genres)' if records else 'no content'}")
-    header = f"{'similar list':44s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
+    print(f"co-readers weighted 1/deg^α (RP3β), validation hit rate by α (rows) and β "
+          f"({' '.join(f'{b:g}' for b in args.similar_exponent)}); * chosen:")
+    for variant, grid in walk_tuning.items():
+        print(f"  {variant}")
+        for a in args.similar_reader_exponent:
+            print(f"    α={a:<5g}" + "".join(f" {grid[a, b]:.4f}{'*' if walk_chosen[variant] == (a, b) else ' '}"
+                                            for b in args.similar_exponent))
+    header = f"{'similar list':62s} {'hit@10':>7s} {'P@10':>7s} {'×pop':>5s}"
     print(header)
     print("-" * len(header))
     for name, row in results.items():
         row["hit_rate_vs_popularity"] = round(row["hit_rate"] / base, 2) if base else None
-        print(f"{name:44s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
+        print(f"{name:62s} {row['hit_rate']:7.4f} {row['precision']:7.4f} {row['hit_rate_vs_popularity']:5.2f}")
     return {"seed_ties": args.similar_ties, "catalogue": str(args.books) if records else None,
             "tuning_hit_rate": tuning, "chosen_exponent": beta,
+            "walk_tuning_hit_rate": {v: {f"α={a:g} β={b:g}": rate for (a, b), rate in grid.items()}
+                                     for v, grid in walk_tuning.items()},
+            "walk_chosen": {v: {"reader_exponent": a, "exponent": b} for v, (a, b) in walk_chosen.items()},
             "results": results}
 
 
@@ -326,6 +353,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="candidates, chosen on the validation split")
     parser.add_argument("--similar-exponent", type=float, nargs="+", default=[0.0, 0.2, 0.35, 0.5],
                         help="candidates for the similar list's β (score = both / n_j^β), chosen on validation")
+    parser.add_argument("--similar-reader-exponent", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0],
+                        help="candidates for the weighted-pairs lists' α (each co-reader counts 1/deg^α), "
+                             "chosen on validation with β")
     parser.add_argument("--similar-ties", choices=["popular", "random"], default="popular",
                         help="which of a reader's best-rated training books is their seed")
     parser.add_argument("--books", type=lambda text: Path(text) if text else None,

@@ -4,6 +4,7 @@ figures; and the evaluation's own protocol pieces."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 
@@ -20,7 +21,9 @@ from bench.recommendation.evaluate import (
     seed_files,
     service_similar,
 )
+from bench.recommendation.similar_walk import VARIANTS, walk_similar
 from bench.tests.makes import make
+from bookrec_recommendation.model import Recommender
 
 MODELS = ["popularity", "replaced: dense user-user cosine", "item-item cosine (top-50)",
           "neighbour linear (K=100, λ=25)"]
@@ -39,6 +42,10 @@ def test_make_evaluate_prints_and_writes_every_model_s_quality(tmp_path):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert list(report["results"]) == MODELS and report["protocol"]["chosen_regularisation"] == 25
     assert all(row["users"] > 0 and 0 < row["ndcg"] <= 1 for row in report["results"].values())
+    for variant, *_ in VARIANTS:  # the walk's lists, at the α and β chosen on validation, beside the served one
+        assert re.search(rf"^{re.escape(variant)} α=[\d.]+ β=[\d.]+\s+\d\.\d{{4}}\s+\d\.\d{{4}}\s+\d\.\d\d$", out,
+                         re.MULTILINE), variant
+        assert len(report["similar"]["walk_tuning_hit_rate"][variant]) == 5 * 4
 
 
 @pytest.mark.slow
@@ -128,3 +135,38 @@ def test_the_similar_list_measured_is_served_from_the_catalogue_the_service_hold
     assert similar(0, {0, 1})[0] == 2  # #2 read: the pairs follow, #3 among them
     # Without the books file (another ratings file): entries without content, no series.
     assert evaluation_catalogue(model, values).entries["0"].series is None
+
+
+def test_the_walk_counts_each_co_reader_one_over_how_many_books_they_rated():
+    """RP3β's list (`walk_similar`): α = 0 is the service's list; otherwise every co-reader's walk weight is
+    1/deg^α, over the model's pairs or every co-reader, and only those who liked the seed if asked."""
+    rng = np.random.default_rng(5)
+    read = rng.random((30, 9)) < np.linspace(0.15, 0.9, 30)[:, None]  # light readers to heavy ones
+    users, books = np.nonzero(read)
+    stars = rng.integers(1, 6, size=len(users)).astype(np.float32)
+    values, binary = matrices(users, books, stars, np.ones(len(users), dtype=bool), read.shape)
+    model = neighbour_model(binary, 3, 1.0).model
+    catalogue = evaluation_catalogue(model, values)
+    degree = read.sum(axis=1)
+    moved = 0
+    for seed in range(9):
+        assert walk_similar(model, catalogue, values, 0.0, 0.35, False, False, 10)(seed, {seed}) == \
+            service_similar(model, catalogue, 0.35)(seed, {seed})
+        for liked in (False, True):
+            walkers = [u for u in range(30) if read[u, seed] and (not liked or values[u, seed] >= 4)]
+            # The oracle: each co-reader's 1/deg, summed by hand from who read what.
+            walk = {j: sum(1 / degree[u] for u in walkers if read[u, j]) / read[:, j].sum() ** 0.2
+                    for j in range(9) if j != seed}
+            reached = {j for j, score in walk.items() if score > 0}
+            picks = walk_similar(model, catalogue, values, 1.0, 0.2, True, liked, 10)(seed, {seed})
+            assert set(picks[:len(reached)]) == reached and seed not in picks
+            scores = [walk[j] for j in picks[:len(reached)]]
+            assert all(a >= b - 1e-9 for a, b in itertools.pairwise(scores))
+            paired = {model.book_ids[p] for p in Recommender(model, catalogue).pairs.of(model.index[str(seed)])[0]}
+            on_pairs = walk_similar(model, catalogue, values, 1.0, 0.2, False, liked, 10)(seed, {seed})
+            shown = [j for j in on_pairs if str(j) in paired and j in reached]
+            assert shown == on_pairs[:len(shown)]  # the model's pairs the walk reaches lead, by the walk
+            assert all(walk[a] >= walk[b] - 1e-9 for a, b in itertools.pairwise(shown))
+        unweighted = walk_similar(model, catalogue, values, 0.0, 0.2, True, False, 10)(seed, {seed})
+        moved += unweighted != walk_similar(model, catalogue, values, 1.0, 0.2, True, False, 10)(seed, {seed})
+    assert moved  # heavy readers counting less reorders some seed's list
