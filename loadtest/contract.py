@@ -150,6 +150,8 @@ class ReaderShelf(msgspec.Struct):
 class SimilarBooks(msgspec.Struct):
     book_id: str
     items: list[Recommendation]
+    user_id: str | None = None
+    source: Literal["cache", "computed"] | None = None
 
 
 class TrendingBook(msgspec.Struct):

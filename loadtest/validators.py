@@ -231,7 +231,9 @@ def check_similar(similar: contract.SimilarBooks, *, book_id: str, limit: int) -
     _require(book_id not in ids, "the book is listed as similar to itself")
     _require(len(set(ids)) == len(ids), "the same book listed twice")
     _require(all(i.reason and i.title for i in similar.items), "a similar book without title or reason")
-    _require(all(a >= b for a, b in pairwise(i.score for i in similar.items)), "similar books not ranked by score")
+    if similar.user_id is None:  # a reader's list is ranked by their own recommendations, not by score
+        _require(all(a >= b for a, b in pairwise(i.score for i in similar.items)),
+                 "similar books not ranked by score")
 
 
 def check_trending(trending: contract.Trending, *, window: str, limit: int) -> None:

@@ -24,7 +24,9 @@ held-out book the reader rated >= 4 in it. Reported: hit rate@10 (readers with
 a hit) and precision@10, for this service's list (the model's pairs ranked by
 both/n_j^β, β chosen on the validation split by hit rate; content and
 popularity fill), the 10 most-rated books, and raw co-occurrence (the books
-most often rated by the seed's readers). The list is `Recommender.similar`'s,
+most often rated by the seed's readers), and the list a reader gets with
+`?user_id=` (the same list re-ranked by the reader's own recommendations,
+computed from their training ratings). The list is `Recommender.similar`'s,
 the route's own path, over the catalogue the service would hold: each book of
 `--books` read as the ETL reads it (the series and its number taken off the
 title, authors, `--genres` as subjects), its rating aggregate from the
@@ -53,8 +55,10 @@ from bench.recommendation.similar_walk import VARIANTS, walk_similar
 from bookrec_etl.records import Rejected, from_goodbooks_row
 from bookrec_etl.seed import seed_files
 from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, catalogue_entry
-from bookrec_recommendation.model import ItemNeighbourModel, Recommender
+from bookrec_recommendation.engine import SIMILAR_LENGTH
+from bookrec_recommendation.model import ItemNeighbourModel, Recommender, interest
 from bookrec_recommendation.neighbours import top_k_per_row
+from bookrec_recommendation.similar import for_reader
 
 K = 10
 
@@ -207,11 +211,13 @@ def similar_seeds(values: sp.csr_matrix, relevant: list[set[int]], ties: str,
 SimilarList = Callable[[int, set[int]], list[int]]  # (seed, books not to show) -> books, best first
 
 
-def similar_metrics(similar: SimilarList, seeds: list[tuple[int, int]], train: sp.csr_matrix,
-                    relevant: list[set[int]]) -> dict[str, float]:
+def similar_metrics(similar: Callable, seeds: list[tuple[int, int]], train: sp.csr_matrix,
+                    relevant: list[set[int]], for_the_reader: bool = False) -> dict[str, float]:
+    """hit@K and P@K of a `SimilarList`, or with `for_the_reader` of a list that takes the reader first."""
     hits = precision = 0.0
     for user, seed in seeds:
-        shown = similar(seed, set(train[user].indices.tolist()) | {seed})[:K]
+        skip = set(train[user].indices.tolist()) | {seed}
+        shown = (similar(user, seed, skip) if for_the_reader else similar(seed, skip))[:K]
         found = sum(book in relevant[user] for book in shown)
         hits += found > 0
         precision += found / K
@@ -253,6 +259,25 @@ def service_similar(model: ItemNeighbourModel, catalogue: Catalogue, exponent: f
     def similar(seed: int, skip: set[int]) -> list[int]:
         picks = recommender.similar(str(seed), K, frozenset(map(str, skip)), exponent) or []
         return [int(p.book_id) for p in picks]
+
+    return similar
+
+
+def reader_similar(model: ItemNeighbourModel, catalogue: Catalogue, exponent: float, values: sp.csr_matrix,
+                   reader_length: int = 100) -> Callable[[int, int, set[int]], list[int]]:
+    """The similar list a reader gets (`?user_id=`, `RecommendationEngine.similar_for`): the book's list as
+    served (SIMILAR_LENGTH, no exclusions) re-ranked by the reader's own list (`reader_length` long, as the
+    service caches it, from their training ratings), then the protocol's exclusions."""
+    recommender = Recommender(model, catalogue)
+
+    def similar(user: int, seed: int, skip: set[int]) -> list[int]:
+        picks = recommender.similar(str(seed), SIMILAR_LENGTH, frozenset(), exponent) or []
+        row = values[user]
+        stars = {str(b): int(r) for b, r in zip(row.indices.tolist(), row.data.tolist(), strict=True)}
+        own = recommender.recommend(interest(stars, ()), reader_length)[1]
+        following = recommender.catalogue.next_in_series(str(seed))
+        ranked = for_reader(picks, (p.book_id for p in own), following.book_id if following else None)
+        return [int(p.book_id) for p in ranked if int(p.book_id) not in skip]
 
     return similar
 
@@ -306,6 +331,8 @@ def evaluate_similar(args: argparse.Namespace, data: tuple[np.ndarray, np.ndarra
         a, b = walk_chosen[variant]
         lists[f"{variant} α={a:g} β={b:g}"] = walk_similar(model, catalogue, values, a, b, every, liked, K, cache)
     results = {name: similar_metrics(make, seeds, binary, relevant) for name, make in lists.items()}
+    results[f"this service for the reader (?user_id=, both/n^{beta:g})"] = similar_metrics(
+        reader_similar(model, catalogue, beta, values), seeds, binary, relevant, for_the_reader=True)
     base = results["popularity (10 most rated)"]["hit_rate"]
     print(f"\nsimilar books: {len(seeds):,} readers, seed: best-rated training book (ties: {args.similar_ties}); "
           f"β chosen on validation by hit rate: {beta:g} ({tuning}); catalogue: "

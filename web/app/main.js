@@ -270,7 +270,8 @@ async function bookView(id) {
     h("section", { class: "similar", "aria-labelledby": "similar-heading" },
       h("h2", { id: "similar-heading" }, "Similar books"), similar)));
   renderMine(mine, book, me);
-  api(`/books/${enc(id)}/similar?limit=8`).then((data) => {
+  const reader = me ? `&user_id=${enc(me.sub)}` : "";  // signed in: ranked by the reader's own list
+  api(`/books/${enc(id)}/similar?limit=8${reader}`).then((data) => {
     const items = data.items || [];
     const next = items[0] && items[0].reason.startsWith("next in ") ? items[0] : null;
     fill(similar,

@@ -37,6 +37,7 @@ from bookrec_recommendation.freshness import AcceptedChange, shows
 from bookrec_recommendation.live import LiveModel
 from bookrec_recommendation.model import Recommender, interest
 from bookrec_recommendation.models import RecommendationSource
+from bookrec_recommendation.similar import for_reader
 from bookrec_recommendation.store import (
     CACHE_HITS,
     CACHE_MISSES,
@@ -216,6 +217,18 @@ class RecommendationEngine:
             SIMILAR_ANSWERS.labels("computed").inc()
             kept[book_id] = computed
         return computed
+
+    async def similar_for(self, book_id: str, user_id: str
+                          ) -> tuple[list[Recommendation] | None, RecommendationSource | None]:
+        """The book's similar list re-ranked for the reader by their own list (`similar.for_reader`), and
+        where the reader's list came from (None with the book unknown: nothing read)."""
+        picks = self.similar(book_id)
+        if picks is None:
+            return None, None
+        result, source = await self.recommendations(user_id)
+        following = self.recommender.catalogue.next_in_series(book_id) if self.recommender else None
+        return for_reader(picks, (item[0] for item in result.items),
+                          following.book_id if following is not None else None), source
 
     async def invalidate(self, user_id: str, change: AcceptedChange | None = None) -> Deletion:
         """Forget the user's cached list everywhere and this replica's computation of it in flight;

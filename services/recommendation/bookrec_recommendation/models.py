@@ -20,7 +20,12 @@ class SimilarBooks(msgspec.Struct):
     book_id: str
     items: Annotated[list[RecommendedBook], msgspec.Meta(
         description="the series' next book first (if any), then what readers of the book also rated, then "
-                    "books sharing authors, subjects or series")]
+                    "books sharing authors, subjects or series; for a reader, those among the reader's own "
+                    "recommendations first, in their order")]
+    user_id: Annotated[str | None, msgspec.Meta(
+        description="the reader the list is ranked for (`user_id=`); null: the list everyone gets")] = None
+    source: Annotated[RecommendationSource | None, msgspec.Meta(
+        description="where the reader's own list came from (cache or computed); null without a reader")] = None
 
 
 class RecommendedBook(msgspec.Struct):

@@ -40,6 +40,9 @@ from bookrec_recommendation.trending_store import TrendingBoard
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="how many books, 1..100")]
 SimilarLimit = Annotated[int, Parameter(ge=1, le=50, description="how many books, 1..50")]
+SimilarReader = Annotated[str | None, Parameter(
+    description="a reader: the list ranked by their own recommendations (counted against the recommendations "
+                "rate limit)")]
 MAX_EXCLUDED = 100
 Exclude = Annotated[list[str] | None, Parameter(
     description=f"book ids not to recommend, comma-separated or repeated: up to {MAX_EXCLUDED}")]
@@ -100,13 +103,22 @@ def _excluded(values: list[str]) -> frozenset[str]:
 @get("/books/{book_id:str}/similar", summary="Books like this one",
      description="The next book of its series first, then what its readers also rated (`reason`: how many "
                  "readers rated both), then books sharing its authors, subjects or series. Served from the "
-                 "replica's memory: a book added since the model was built is not known yet (404).")
-async def similar(book_id: BookIdPath, engine: NamedDependency[RecommendationEngine],
-                  limit: SimilarLimit = 10) -> SimilarBooks:
+                 "replica's memory: a book added since the model was built is not known yet (404). With "
+                 "`user_id`, the same books re-ranked for that reader: those among the reader's own "
+                 "recommendations (cached as `GET /recommendations/{user_id}` caches them) first.")
+async def similar(request: Request, book_id: BookIdPath, engine: NamedDependency[RecommendationEngine],
+                  limit: SimilarLimit = 10, user_id: SimilarReader = None) -> SimilarBooks:
     check_book_id(book_id)
+    if user_id is not None:
+        check_user_id(user_id, "user_id", "query")
+        # the reader's own list costs what GET /recommendations does: counted against the same limit
+        await rate_limit("recommendations")(request, request.route_handler)
     if not engine.ready:
         raise DependencyUnavailable("the recommendation model is still being built", code="model_loading")
-    picks = engine.similar(book_id)
+    if user_id is None:
+        picks, source = engine.similar(book_id), None
+    else:
+        picks, source = await engine.similar_for(book_id, user_id)
     if picks is None:
         raise NotFound(f"book {book_id} not found", code="book_not_found")
     items = []
@@ -115,7 +127,7 @@ async def similar(book_id: BookIdPath, engine: NamedDependency[RecommendationEng
         if described is not None:
             items.append(RecommendedBook(book_id=pick.book_id, title=described[0], authors=described[1],
                                          score=pick.score, reason=pick.reason))
-    return SimilarBooks(book_id=book_id, items=items)
+    return SimilarBooks(book_id=book_id, items=items, user_id=user_id, source=source)
 
 
 def internal_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

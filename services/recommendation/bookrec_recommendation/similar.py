@@ -13,9 +13,17 @@ where n_j is how many readers rated j: β = 0 is the raw count (what everyone re
 The seed's next book in its series comes first; content similarity (shared authors, subjects, series)
 fills the list for a book the model does not know, or after the model's pairs run out
 (`Catalogue.similar`), then popularity.
+
+For a reader (`for_reader`), the same list is re-ranked by the reader's own recommendations: the series'
+next book stays first, then the books of the list that their cached list holds, in its order, then the rest
+as they were. It costs no more
+than the reader's list does (one Redis GET when cached), and on the bundled ratings it lifts hit@10 from
+1.33x popularity's to 1.68x (services/recommendation/README.md, "Similar books").
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,3 +102,17 @@ def similar_books(book_ids: list[str], scored: tuple[np.ndarray, np.ndarray, np.
     if len(picks) < count and book_id in catalogue.entries:
         picks += catalogue.similar({book_id: 5}, count - len(picks), taken)
     return ranked(picks[:count])
+
+
+def for_reader(picks: list[Recommendation], reader_list: Iterable[str],
+               series_next: str | None = None) -> list[Recommendation]:
+    """`picks` (a book's similar list) re-ranked for a reader: the series' next book stays first when it leads
+    (`series_next`), then those in `reader_list` (their recommendations, best first) in its order, then the
+    others in their own order. Scores and reasons stay the list's."""
+    lead = 1 if picks and series_next is not None and picks[0].book_id == series_next else 0
+    rank: dict[str, int] = {}
+    for book_id in reader_list:
+        rank.setdefault(book_id, len(rank))
+    rest = picks[lead:]
+    order = sorted(range(len(rest)), key=lambda i: (rank.get(rest[i].book_id, len(rank)), i))
+    return picks[:lead] + [rest[i] for i in order]

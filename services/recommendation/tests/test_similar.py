@@ -9,9 +9,9 @@ import pytest
 
 from bookrec_catalog.catalog import Series
 from bookrec_recommendation.artifact import dump, load
-from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, catalogue_entry
+from bookrec_recommendation.catalogue import Catalogue, CatalogueEntry, Recommendation, catalogue_entry
 from bookrec_recommendation.model import SHELVED_STARS, ItemNeighbourModel, Recommender, interest
-from bookrec_recommendation.similar import SIMILAR_EXPONENT
+from bookrec_recommendation.similar import SIMILAR_EXPONENT, for_reader
 
 HUNGER = "The Hunger Games"
 RNG = np.random.default_rng(3)
@@ -183,3 +183,13 @@ def test_without_exclusions_or_subject_the_list_is_as_before():
     assert reco.recommend(rated, 10) == reco.recommend(rated, 10, frozenset(), None)
     assert list(itertools.islice((p.book_id for p in reco.recommend(rated, 10)[1]), 3)) == [
         p.book_id for p in reco.recommend(rated, 3)[1]]
+
+
+def test_for_a_reader_the_books_of_their_own_list_come_first_in_its_order_then_the_rest_as_they_were():
+    picks = [Recommendation(b, s, f"reason {b}") for b, s in (("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.6))]
+    assert [p.book_id for p in for_reader(picks, ["X", "C", "A", "C"])] == ["C", "A", "B", "D"]
+    assert for_reader(picks, []) == picks and for_reader([], ["A"]) == []
+    assert [p.book_id for p in for_reader(picks, ["C", "A"], series_next="A")] == ["A", "C", "B", "D"]
+    assert [p.book_id for p in for_reader(picks, ["C"], series_next="B")] == ["C", "A", "B", "D"]  # B not leading
+    assert {p.book_id: (p.score, p.reason) for p in for_reader(picks, ["D"])} == \
+        {p.book_id: (p.score, p.reason) for p in picks}  # scores and reasons stay the list's
