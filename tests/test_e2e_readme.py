@@ -63,10 +63,13 @@ def test_the_readme_examples_answer_as_the_readme_says(local_stack):
     status, alice = answer("/recommendations/$ALICE?limit=5")
     assert status == 200 and alice["user_id"] not in ("", "$ALICE") and alice["recommendations"]
     assert all(r["book_id"] != "OL827357W" for r in alice["recommendations"])
-    status, similar = answer("/books/GB1/similar")
+    status, similar = answer("/books/GB1/similar?limit")
     assert status == 200 and similar["book_id"] == "GB1" and len(similar["items"]) == 5
     assert similar["items"][0]["book_id"] == "GB17" and "next in The Hunger Games, #2" in similar["items"][0]["reason"]
     assert "GB1" not in [item["book_id"] for item in similar["items"]]
+    status, for_reader = answer("similar?user_id=gb-58")
+    assert status == 200 and for_reader["user_id"] == "gb-58" and for_reader["source"] in ("cache", "computed")
+    assert len(for_reader["items"]) == 5 and for_reader["items"][0] == similar["items"][0]  # the series' next leads
     status, trending = answer("/trending?window=week")
     assert status == 200 and trending["window"] == "week" and len(trending["items"]) == 5
     assert all(item["events"] > 0 and item["title"] for item in trending["items"])
