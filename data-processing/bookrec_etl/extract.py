@@ -30,7 +30,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
@@ -38,7 +38,7 @@ from bookrec_catalog.catalog import SHELVES
 from bookrec_catalog.imported_activity import IMPORTED_ACTIVITY, day_text
 from bookrec_etl import openlibrary as ol
 from bookrec_etl.dated_events import DatedEvents
-from bookrec_etl.extract_processes import Helper, merge, read_editions, reads_aside, splits, write_books
+from bookrec_etl.extract_processes import Counting, Helper, merge, reads_aside, splits
 from bookrec_etl.outputs import atomic_outputs
 from bookrec_etl.progress import Progress
 from bookrec_etl.records import MAX_ISBNS, Rejected, author, book
@@ -484,3 +484,28 @@ def extract(dumps: Dumps, out: Path, rejects: Rejects, filters: Filters = Filter
     paths = [path for path, _ in groups] + [path for path in (dumps.ratings, dumps.reading_log) if path]
     result.bytes_read = sum(path.stat().st_size for path in paths)
     return result
+
+
+# The jobs of extract's helper processes (extract_processes.Helper runs them in a process of their own).
+
+def read_editions(counter: Any, path: Path, database: Path, rejects_path: Path | None) -> Report:
+    """The editions pass, in a helper: into a workspace of its own at `database` (kept for the main one)."""
+    space = Workspace(database)
+    try:
+        with Rejects(rejects_path) as rejects:
+            return _dump_pass(path, [_Editions(space)], rejects,
+                              lambda label, total, unit: Progress(label, total, unit, interactive=False))
+    finally:
+        space.close(keep=True)
+
+
+def write_books(counter: Any, database: Path, part: Path, filters: Filters, use_authors: bool, total: int,
+                rated: bool, logged: bool, first: int) -> Report:
+    """The write pass of the works from id `first` on, in a helper, into the file `part`."""
+    space = Workspace(database, fresh=False)
+    try:
+        with part.open("wb") as out:
+            return _emit(space, out, filters, use_authors, total, lambda *_: Counting(counter), rated, logged,
+                         first=first)
+    finally:
+        space.close(keep=True)

@@ -8,7 +8,7 @@ and the part is appended. Output and rejects are byte for byte those of one proc
 pass run beside another are kept in a file of their own and appended where one process would have
 written them.
 
-A helper is `python -m bookrec_etl.extract_processes JOB`: a fresh interpreter that inherits nothing of
+A helper is `python -m bookrec_etl.extract_helper JOB`: a fresh interpreter that inherits nothing of
 the main process (threads, locks, open files) and, unlike multiprocessing's spawn, never runs the
 caller's main module again. The job (a function of this module and its arguments) goes in a pickle
 file; the result, or the error that stopped the helper, comes back in another; its progress (lines read,
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bookrec_etl.progress import Progress
-from bookrec_etl.report import Rejects, Report
+from bookrec_etl.report import Report
 from bookrec_etl.sources import BrokenInput
 
 ASIDE_MIN_BYTES = 16 << 20  # a smaller editions dump is read faster than a helper starts (~0.3 s)
@@ -70,11 +70,11 @@ class Helper:
         with counts.open("r+b") as shared:
             self._counts = mmap.mmap(shared.fileno(), COUNTS.size)
         level = logging.getLogger("bookrec.etl").getEffectiveLevel()
-        self.job.write_bytes(pickle.dumps((target.__name__, counts, level, args)))
+        self.job.write_bytes(pickle.dumps((target, counts, level, args)))  # the function by its name
         # The helper imports this very package, wherever it was imported from (installed or not).
         here = str(Path(__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))
-        self.process = subprocess.Popen([sys.executable, "-m", "bookrec_etl.extract_processes", str(self.job)],
+        self.process = subprocess.Popen([sys.executable, "-m", "bookrec_etl.extract_helper", str(self.job)],
                                         env={**os.environ, "PYTHONPATH": path})
 
     @property
@@ -115,15 +115,14 @@ class _Broken:
         self.path, self.why, self.lines, self.unpacked = exc.path, exc.why, exc.lines, exc.unpacked
 
 
-def _run(job: Path) -> None:
+def run(job: Path) -> None:
     """The helper's side: run the job, leave its result (or error) beside it."""
-    name, counts, level, args = pickle.loads(job.read_bytes())
+    target, counts, level, args = pickle.loads(job.read_bytes())  # imports the job's module
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     outcome: Any
     with counts.open("r+b") as shared, mmap.mmap(shared.fileno(), COUNTS.size) as counter:
         try:
-            jobs: dict[str, Callable[..., Any]] = {"read_editions": read_editions, "write_books": write_books}
-            outcome = jobs[name](counter, *args)
+            outcome = target(counter, *args)
         except BrokenInput as exc:
             outcome = _Broken(exc)
         except Exception as exc:  # noqa: BLE001 - handed to the main process, which raises it
@@ -138,13 +137,13 @@ def _run(job: Path) -> None:
     temporary.replace(result)  # whole or absent: the main process never reads half a result
 
 
-class _Counting(Progress):
+class Counting(Progress):
     """A progress for `_emit` in a helper: its counts go to the main process's bar."""
 
     def __init__(self, counter: Any) -> None:  # no bar and no log line of its own: Progress.__init__ not called
         self.counter = counter
 
-    def __enter__(self) -> _Counting:
+    def __enter__(self) -> Counting:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -152,35 +151,6 @@ class _Counting(Progress):
 
     def advance(self, done: int = 0, records: int = 0, *, absolute: bool = False) -> None:
         COUNTS.pack_into(self.counter, 0, done, records)
-
-
-def read_editions(counter: Any, path: Path, database: Path, rejects_path: Path | None) -> Report:
-    """The editions pass, in a helper: into a workspace of its own at `database` (kept for the main one)."""
-    from bookrec_etl.extract import _dump_pass, _Editions  # the helper's own import of extract
-    from bookrec_etl.workspace import Workspace
-
-    space = Workspace(database)
-    try:
-        with Rejects(rejects_path) as rejects:
-            return _dump_pass(path, [_Editions(space)], rejects,
-                              lambda label, total, unit: Progress(label, total, unit, interactive=False))
-    finally:
-        space.close(keep=True)
-
-
-def write_books(counter: Any, database: Path, part: Path, filters: Any, use_authors: bool, total: int,
-                rated: bool, logged: bool, first: int) -> Report:
-    """The write pass of the works from id `first` on, in a helper, into the file `part`."""
-    from bookrec_etl.extract import _emit
-    from bookrec_etl.workspace import Workspace
-
-    space = Workspace(database, fresh=False)
-    try:
-        with part.open("wb") as out:
-            return _emit(space, out, filters, use_authors, total, lambda *_: _Counting(counter), rated, logged,
-                         first=first)
-    finally:
-        space.close(keep=True)
 
 
 def merge(report: Report, other: Report) -> None:
@@ -191,12 +161,3 @@ def merge(report: Report, other: Report) -> None:
     report.rejected.update(other.rejected)
     report.skipped.update(other.skipped)
     report.notes.update(other.notes)
-
-
-if __name__ == "__main__":  # run as the module proper, so that what the result pickles names it, not __main__
-    from bookrec_etl.extract_processes import _run as run
-
-    try:
-        run(Path(sys.argv[1]))
-    except KeyboardInterrupt:  # Ctrl-C reaches the helper too: the main process says what happened
-        sys.exit(130)

@@ -104,7 +104,7 @@ def test_a_broken_editions_dump_read_by_the_helper_is_the_same_one_line_error(tm
 
 
 def test_the_cli_on_two_processes_and_through_python_dash_m(tmp_path, dumps):
-    """The helper is `python -m bookrec_etl.extract_processes`; `python -m bookrec_etl` runs the CLI once."""
+    """The helper is `python -m bookrec_etl.extract_helper`; `python -m bookrec_etl` runs the CLI once."""
     args = ["extract", "--works", str(dumps.works), "--authors", str(dumps.authors), "--editions",
             str(dumps.editions), "--ratings", str(dumps.ratings), "--reading-log", str(dumps.reading_log),
             "--workdir", str(tmp_path)]
