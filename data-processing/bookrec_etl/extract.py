@@ -251,45 +251,40 @@ def _dump_pass(path: Path, dumps: list[_Dump], rejects: Rejects, progress: Progr
 
 def _ratings_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory,
                   events: DatedEvents | None = None) -> Report:
-    totals: dict[int, list[int]] = {}
-
-    def handle(line: bytes) -> None:
-        parsed = ol.parse_rating_line(line)
-        if events is not None:
-            events.add(parsed.work, parsed.day)
-        stars = totals.get(parsed.work)
-        if stars is None:
-            if len(totals) >= RATING_FLUSH_WORKS:
-                space.add_ratings(totals)
-                totals.clear()
-            stars = totals[parsed.work] = [0, 0, 0, 0, 0]
-        stars[parsed.stars - 1] += 1
-
-    report = _scan(path, "ratings", rejects, progress, handle)
-    space.add_ratings(totals)
-    report.accepted = report.read - report.rejected_total
-    return report
+    """Per-work star totals (1..5) and, given `events`, the lines' dated events."""
+    return _dated_pass(path, "ratings", ol.parse_rating_line, lambda parsed: parsed.stars - 1, 5,
+                       space.add_ratings, rejects, progress, events)
 
 
 def _reading_log_pass(path: Path, space: Workspace, rejects: Rejects, progress: ProgressFactory,
                       events: DatedEvents) -> Report:
     """Per-work shelf totals (want_to_read, currently_reading, read) and the lines' dated events."""
-    totals: dict[int, list[int]] = {}
     position = {shelf: n for n, shelf in enumerate(SHELVES)}
+    return _dated_pass(path, "reading log", ol.parse_reading_log_line, lambda parsed: position[parsed.shelf], 3,
+                       space.add_shelves, rejects, progress, events)
+
+
+def _dated_pass(path: Path, label: str, parse: Callable[[bytes], Any], column: Callable[[Any], int], width: int,
+                store: Callable[[dict[int, list[int]]], None], rejects: Rejects, progress: ProgressFactory,
+                events: DatedEvents | None) -> Report:
+    """A dated dump's per-work counts (`width` columns, `column` of a parsed line), handed to `store` every
+    RATING_FLUSH_WORKS works so memory stays bounded, and each line's dated event."""
+    totals: dict[int, list[int]] = {}
 
     def handle(line: bytes) -> None:
-        parsed = ol.parse_reading_log_line(line)
-        events.add(parsed.work, parsed.day)
-        shelved = totals.get(parsed.work)
-        if shelved is None:
+        parsed = parse(line)
+        if events is not None:
+            events.add(parsed.work, parsed.day)
+        counts = totals.get(parsed.work)
+        if counts is None:
             if len(totals) >= RATING_FLUSH_WORKS:
-                space.add_shelves(totals)
+                store(totals)
                 totals.clear()
-            shelved = totals[parsed.work] = [0, 0, 0]
-        shelved[position[parsed.shelf]] += 1
+            counts = totals[parsed.work] = [0] * width
+        counts[column(parsed)] += 1
 
-    report = _scan(path, "reading log", rejects, progress, handle)
-    space.add_shelves(totals)
+    report = _scan(path, label, rejects, progress, handle)
+    store(totals)
     report.accepted = report.read - report.rejected_total
     return report
 
