@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bookrec_catalog.catalog import normalise_text
-from bookrec_search import filtering, refresh
+from bookrec_search import filtering, heads, refresh
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
 from bookrec_search.documents import (
@@ -111,6 +111,8 @@ class SearchIndex:
         padding = np.full(blocks * SUGGESTION_BLOCK - size, -1, dtype=np.int32)
         padded = np.concatenate([parts.title_order, padding])
         self.block_tops = padded[in_title_order]
+        self.heads = heads.Heads(parts.combined, self.derived.prior_factor,
+                                 heads.mean_rating(parts.rating_count, parts.rating_sum))
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]],
@@ -237,6 +239,10 @@ class SearchIndex:
         completes = completes and not ignored  # the word being typed is one of those ignored
         options = [alternatives(self.parts, w, completes and i == len(words) - 1)
                    for i, w in enumerate(words)]
+        if not facet_filter and not isbn13_of(query):
+            one_term = self._one_term_page(normalised, words, options, ignored, offset, limit, with_matches)
+            if one_term is not None:
+                return one_term
         whole: dict[int, WordMatch] = {}  # word -> its match over every book, merged at most once
 
         def whole_match(i: int) -> WordMatch:
@@ -305,9 +311,7 @@ class SearchIndex:
             tier = np.zeros(len(candidates), dtype=np.int32) if costs is None else costs[candidates]
             matches, where = present, [m.docs for m in present]
         if len(candidates):
-            exact = [self.parts.title_order[slice(*self._title_span(normalised, exact=True))],
-                     np.array(self._by_original_title.get(normalised, ()), dtype=np.int32)]
-            exact_titles = np.unique(np.concatenate(exact))  # ascending: searchsorted walks forward
+            exact_titles = self._exact_titles(normalised)  # ascending: searchsorted walks forward
             at = np.minimum(np.searchsorted(candidates, exact_titles), len(candidates) - 1)
             score[at[candidates[at] == exact_titles]] += EXACT_TITLE_BONUS
         terms, corrections = matched_terms(matches, where, matched_all)
@@ -321,6 +325,34 @@ class SearchIndex:
             matched_all = True
         return SearchResult(len(candidates), self._top(candidates, score, offset, limit, tier), matched_all,
                             terms, corrections, candidates if with_matches else None, ignored)
+
+    def _exact_titles(self, normalised: str) -> np.ndarray:
+        """The books whose normalised title or original title is `normalised`, ascending."""
+        exact = [self.parts.title_order[slice(*self._title_span(normalised, exact=True))],
+                 np.array(self._by_original_title.get(normalised, ()), dtype=np.int32)]
+        return np.unique(np.concatenate(exact))
+
+    def _one_term_page(self, normalised: str, words: list[str], options: list[list[Any]], ignored: list[str],
+                       offset: int, limit: int, with_matches: bool) -> SearchResult | None:
+        """A query whose books all come through one term (a common word alone, or the only word with books)
+        ranked from that term's head (`heads`) when it vouches for the page; None: rank them all."""
+        present = [(w, o) for w, o in zip(words, options, strict=True) if o]
+        if len(present) != 1 or len(present[0][1]) != 1:
+            return None
+        word, (term,) = present[0]
+        head = self.heads.of(term.term_id, offset + limit)
+        if head is None:
+            return None
+        docs, impacts = self.parts.combined.get(term.term_id)
+        page = heads.page_from_head(head, self.heads.mean, docs, impacts, self.derived.prior_factor,
+                                    np.float32(term.weight), offset + limit, self._exact_titles(normalised),
+                                    EXACT_TITLE_BONUS)
+        if page is None:
+            return None
+        matched_all = all(options)
+        terms, corrections = matched_terms([word_match(self.parts, word, [term])], [docs], matched_all)
+        return SearchResult(term.books, self._top(*page, offset, limit), matched_all, terms, corrections,
+                            docs if with_matches else None, ignored)
 
     def _with_isbn_hits(self, found: np.ndarray, candidates: np.ndarray, score: np.ndarray,
                         tier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -387,5 +419,18 @@ class SearchIndex:
     def updated(self, records: Iterable[Mapping[str, Any]], deleted: Iterable[str] = ()) -> SearchIndex:
         """This index with the given records added or replaced (by book id) and the `deleted` book ids gone
         (unknown ids ignored; an id in both is deleted); `self` when nothing differs."""
+        records, deleted = list(records), [i for i in deleted if isinstance(i, str)]
         parts = refresh.updated(self.parts, records, deleted)
-        return self if parts is self.parts else SearchIndex(parts)
+        if parts is self.parts:
+            return self
+        index = SearchIndex(parts)
+        if parts.average_lengths == self.parts.average_lengths:  # else every impact changed: heads start anew
+            given = parts.positions(id_array([r["book_id"] for r in records if isinstance(r.get("book_id"), str)]))
+            before = self.parts
+
+            def moved(positions: np.ndarray) -> np.ndarray:  # books move down only past a deleted one
+                return parts.positions(before.book_ids[positions]) if deleted else positions
+
+            index.heads = self.heads.carried(parts.combined, index.derived.prior_factor, index.heads.mean,
+                                             moved, np.sort(given[given >= 0]).astype(np.int32))
+        return index

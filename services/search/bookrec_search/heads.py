@@ -1,0 +1,136 @@
+"""Champion lists: per common term, the books whose score for it can reach the top of a one-term query.
+Pure, numpy, no I/O.
+
+A query of one term t (alone, or the only word of an any-word answer) scores each of t's books
+w · impact(t, d) · prior_factor(d), plus the exact-title bonus. Ranking all of a common term's books costs
+their number: 3 million postings of "the" at 10 million books. The head of t is instead its HEAD_SIZE
+books of the largest key(d) = impact(t, d) · prior_factor(d), and its bound the largest key among the rest.
+A page ending at rank `wanted` is then taken from the head and the exact titles alone whenever the
+wanted-th best score among them is above w · bound: no other book can reach it, so the page, its scores
+and its order are exactly those of a full ranking (ties need a score equal to the wanted-th, which the
+strict test rules out). When the test fails (ties at the bound, a page deeper than HEAD_SIZE / 2), the
+query ranks every book as before. `total` needs no ranking: it is the term's document frequency.
+
+A head is taken on the term's first query (one pass over its postings) and carried to the next index
+version by a refresh, not taken again: the books a refresh was given are added to it (their text or
+ratings may have changed), deleted ones leave it, and the bound grows by what a rise of the catalogue's
+mean rating can add to any other book's prior (the prior pulls each average towards that mean). Books a
+refresh was not given keep their impact and rating, so the bound still holds for them. A head that
+grew past twice HEAD_SIZE, or a refresh that re-averaged field lengths (every impact changes), drops it;
+the next query takes it afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bookrec_search.columns import PostingLists
+from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
+
+HEAD_MIN_BOOKS = 20_000  # terms in fewer books rank all of them: a few milliseconds at most
+HEAD_SIZE = 2048  # books per head; pages ending past HEAD_SIZE // 2 rank every book
+MARGIN = 1e-5  # float32 rounding: w·(impact·prior) and (w·impact)·prior differ by a few ulps
+MAX_HEADS = 1024  # heads kept per index version (8 KiB each; a refresh carries each): least recently used go
+# d prior_factor / d mean rating, at its largest over rating counts: ln(1 + c) · s / (c + s) · strength / 5.
+_COUNTS = np.arange(0, 100_000, dtype=np.float64)
+MEAN_SLOPE = float((np.log1p(_COUNTS) * PRIOR_RATINGS / (_COUNTS + PRIOR_RATINGS)).max()) * PRIOR_STRENGTH / 5
+
+
+def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
+    """The catalogue's mean rating, as `scoring.rating_columns` takes it."""
+    count = float(rating_count.sum())
+    return float(rating_sum.sum()) / count if count else 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    positions: np.ndarray  # ascending
+    bound: float  # no book of the term outside `positions` has a larger key (at `mean`)
+    mean: float  # the catalogue's mean rating the bound holds at
+    max_impact: float  # the term's largest impact when the head was taken
+
+    def bound_at(self, mean: float) -> float:
+        """The bound once the catalogue's mean rating is `mean`: a higher mean raises every prior a little."""
+        return self.bound + max(0.0, mean - self.mean) * MEAN_SLOPE * self.max_impact
+
+
+def taken(docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray, mean: float) -> Head:
+    """The head of a term with these postings."""
+    key = impacts * prior_factor[docs]
+    cut = len(key) - HEAD_SIZE - 1
+    if cut < 0:
+        return Head(docs.astype(np.int32), float("-inf"), mean, float(impacts.max(initial=0.0)))
+    order = np.argpartition(key, cut)
+    return Head(np.sort(docs[order[cut + 1:]]), float(key[order[cut]]), mean, float(impacts.max()))
+
+
+def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray,
+                   weight: np.float32, wanted: int, bonus_at: np.ndarray,
+                   bonus: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The books (ascending) and scores that hold a one-term query's `wanted` best, or None when the head
+    cannot vouch for them. `bonus_at`: books the exact-title bonus goes to (those of the term count)."""
+    candidates = np.union1d(head.positions, bonus_at)
+    at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+    held = docs[at] == candidates
+    candidates, at = candidates[held], at[held]
+    if len(candidates) < wanted:
+        return None
+    text = weight * impacts[at]
+    score = text * prior_factor[candidates]
+    exact = np.isin(candidates, bonus_at, assume_unique=True)
+    score[exact] += bonus
+    kth = np.partition(score, len(score) - wanted)[len(score) - wanted]
+    if kth <= float(weight) * head.bound_at(mean) * (1 + MARGIN):
+        return None
+    return candidates, score
+
+
+class Heads:
+    """The heads of one index version's common terms, taken on first use."""
+
+    def __init__(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
+                 heads: dict[int, Head] | None = None) -> None:
+        self._combined, self._prior_factor, self.mean = combined, prior_factor, mean
+        self._heads: dict[int, Head] = heads or {}
+        self._lock = threading.Lock()  # a refresh carries the heads on another thread
+
+    def __len__(self) -> int:
+        return len(self._heads)
+
+    def of(self, term: int, wanted: int) -> Head | None:
+        """The head of `term`, None when the term is too rare to need one or the page too deep for it."""
+        offsets = self._combined.offsets
+        if wanted > HEAD_SIZE // 2 or term >= len(offsets) - 1 or offsets[term + 1] - offsets[term] < HEAD_MIN_BOOKS:
+            return None
+        with self._lock:
+            head = self._heads.pop(term, None)
+        if head is None:
+            head = taken(*self._combined.get(term), self._prior_factor, self.mean)
+        with self._lock:
+            self._heads[term] = head  # re-inserted: the dict's order is the order of use
+            while len(self._heads) > MAX_HEADS:
+                del self._heads[next(iter(self._heads))]
+        return head
+
+    def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
+                moved: Callable[[np.ndarray], np.ndarray], given: np.ndarray) -> Heads:
+        """These heads for the next index version. `moved`: positions' new ones (-1: deleted); `given`:
+        the new positions (ascending) of the books the refresh was given, changed or not."""
+        with self._lock:
+            heads = list(self._heads.items())
+        carried: dict[int, Head] = {}
+        for term, head in heads:
+            positions = moved(head.positions)
+            docs, _ = combined.get(term)
+            if len(docs):
+                at = np.minimum(np.searchsorted(docs, given), len(docs) - 1)
+                positions = np.union1d(positions, given[docs[at] == given])
+            positions = positions[positions >= 0]
+            if len(positions) <= 2 * HEAD_SIZE:
+                # The books outside keep their impacts: the term's largest impact still bounds theirs.
+                carried[term] = Head(positions.astype(np.int32), head.bound_at(mean), mean, head.max_impact)
+        return Heads(combined, prior_factor, mean, carried)

@@ -1,0 +1,127 @@
+"""Champion lists (`heads`): a one-term query ranked from its term's head answers exactly as a full ranking,
+on a fresh index and on one carried through refreshes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_search import heads as heads_module
+from bookrec_search import index as index_module
+from bookrec_search import matching as matching_module
+from bookrec_search.index import SearchIndex
+
+from .test_index import WORDS, book_strategy, build, catalogue, change_strategy
+
+QUERIES = [*WORDS, "lee", "Émile", "history", "the zzz", "zzz mind", "Mind!"]
+
+
+@contextlib.contextmanager
+def small_heads(size: int = 4) -> Iterator[list[bool]]:
+    """Heads for every term in at least `size` + 1 books, taken as typed from there (as a common word is at
+    scale); yields, per page asked, whether a head gave it."""
+    used: list[bool] = []
+    page = heads_module.page_from_head
+
+    def spied(*args, **kwargs):
+        answer = page(*args, **kwargs)
+        used.append(answer is not None)
+        return answer
+
+    with mock.patch.multiple(heads_module, HEAD_MIN_BOOKS=size + 1, HEAD_SIZE=size), \
+            mock.patch.object(matching_module, "TAKEN_AS_TYPED", size + 1), \
+            mock.patch.object(heads_module, "page_from_head", spied):
+        yield used
+
+
+def answer(index: SearchIndex, query: str, limit: int, offset: int = 0) -> tuple:
+    result = index.search(query, limit, offset, with_matches=True)
+    return ([(index.book(h.position)["book_id"], h.score, h.shown_score) for h in result.hits], result.total,
+            result.matched_all_words, result.terms, result.corrections, sorted(result.matches.tolist()),
+            result.ignored)
+
+
+def full(index: SearchIndex, query: str, limit: int, offset: int = 0) -> tuple:
+    with mock.patch.object(heads_module, "HEAD_MIN_BOOKS", 10**9):
+        return answer(index, query, limit, offset)
+
+
+def test_a_common_word_on_the_real_sample_is_ranked_from_its_head(sample_books):
+    index = SearchIndex.from_records(sample_books)
+    for query in ("the", "of", "philosophy", "history", "the qqxzv", "PHILOSOPHY!"):
+        for limit, offset in ((1, 0), (10, 0), (20, 40)):
+            with small_heads(size=128) as used:
+                assert answer(index, query, limit, offset) == full(index, query, limit, offset)
+            assert used == [True], (query, limit, offset)
+    with small_heads(size=128) as used:  # a page past half the head ranks every book
+        assert answer(index, "the", 20, 60) == full(index, "the", 20, 60)
+    assert used == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.sampled_from(QUERIES), st.integers(0, 1), st.integers(1, 2))
+def test_pages_from_heads_are_those_of_a_full_ranking(raw, query, offset, limit):
+    index = SearchIndex.from_records(build(raw))
+    with small_heads():
+        assert answer(index, query, limit, offset) == full(index, query, limit, offset)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.lists(change_strategy, min_size=1, max_size=8), st.lists(book_strategy, max_size=4),
+       st.lists(st.integers(0, 45), max_size=3))
+def test_heads_carried_through_refreshes_answer_as_a_full_ranking(raw, changes, new_raw, doomed):
+    books = build(raw)
+    index = SearchIndex.from_records(books)
+    with small_heads():
+        for query in QUERIES:  # takes the heads the refresh then carries
+            index.search(query, 2)
+        edited = []
+        for i, kind, other in changes:
+            base = books[i % len(books)]
+            if kind == "rating":  # a book from nowhere to the top: the case a stale head would miss
+                edited.append(with_derived_attributes({**base, "ratings_distribution": {"5": 40}}))
+            elif kind == "text":
+                edited.append(with_derived_attributes({**base, "title": other["title"], "title_norm": None}))
+            else:
+                edited.append(with_derived_attributes({**base, "ratings_distribution":
+                                                       other["ratings_distribution"]}))
+        updated = index.updated(edited + build(new_raw, start=1000), deleted=[f"OL{1 + i}W" for i in doomed])
+        for query in QUERIES:
+            for limit in (1, 2):
+                assert answer(updated, query, limit) == full(updated, query, limit)
+
+
+def test_a_carried_head_serves_the_next_version_and_sees_a_book_rise(sample_books):
+    index = SearchIndex.from_records(sample_books)
+    with small_heads(size=64) as used:
+        ranked = [book_id for book_id, *_ in answer(index, "philosophy", 1000)[0]]
+        term = index.parts.vocabulary["philosophy"]
+        head = index.heads.of(term, 20)
+        assert head.positions.size == 64
+        docs, impacts = index.parts.combined.get(term)
+        outside = ~index_module.np.isin(docs, head.positions) & index_module.np.isin(
+            docs, [index.position_of(b) for b in ranked[300:]])
+        last = index.book(int(docs[outside][impacts[outside].argmax()]))["book_id"]  # ranked past 300
+        record = next(b for b in sample_books if b["book_id"] == last)
+        risen = with_derived_attributes({**record, "ratings_distribution": {"5": 10**8}})
+        updated = index.updated([risen, *sample_books[:20]])
+        carried = updated.heads.of(term, 20)
+        assert updated.position_of(last) in carried.positions  # carried, with the book given to the refresh
+        assert len(carried.positions) > 64
+        used.clear()
+        first = answer(updated, "philosophy", 32)
+        assert used == [True] and first == full(updated, "philosophy", 32)
+        assert last in [book_id for book_id, *_ in first[0]]  # from past rank 300 to the first page
+
+
+def test_a_rating_rise_of_the_catalogue_mean_widens_the_bound():
+    head = heads_module.Head(positions=heads_module.np.array([0], dtype=heads_module.np.int32), bound=2.0,
+                             mean=3.0, max_impact=5.0)
+    assert head.bound_at(2.5) == 2.0
+    assert head.bound_at(3.5) == 2.0 + 0.5 * heads_module.MEAN_SLOPE * 5.0
+    assert 0.03 < heads_module.MEAN_SLOPE < 0.04  # 0.15 / 5 x max over counts of ln(1 + c) x 10 / (c + 10)
