@@ -4,19 +4,20 @@ Pure, numpy, no I/O.
 A query of one term t (alone, or the only word of an any-word answer) scores each of t's books
 w · impact(t, d) · prior_factor(d), plus the exact-title bonus. Ranking all of a common term's books costs
 their number: 3 million postings of "the" at 10 million books. The head of t is instead its HEAD_SIZE
-books of the largest key(d) = impact(t, d) · prior_factor(d), and its bound the largest key among the rest.
-A page ending at rank `wanted` is then taken from the head and the exact titles alone whenever the
-wanted-th best score among them is above w · bound: no other book can reach it, so the page, its scores
-and its order are exactly those of a full ranking (ties need a score equal to the wanted-th, which the
-strict test rules out). When the test fails (ties at the bound, a page deeper than HEAD_SIZE / 2), the
-query ranks every book as before. `total` needs no ranking: it is the term's document frequency.
+books of the largest key(d) = impact(t, d) · prior_factor(d), and its bound the largest key among the rest
+(a page ending past HEAD_SIZE / 2 takes a head of twice its end). A page ending at rank `wanted` is then
+taken from the head and the exact titles alone whenever the wanted-th best score among them is above
+w · bound: no other book can reach it, so the page, its scores and its order are exactly those of a full
+ranking (a tie needs a score equal to the wanted-th, which the strict test rules out). When the test fails
+(ties at the bound), the query ranks every book as before. `total` needs no ranking: it is the term's
+document frequency.
 
 A head is taken on the term's first query (one pass over its postings) and carried to the next index
 version by a refresh, not taken again: the books a refresh was given are added to it (their text or
 ratings may have changed), deleted ones leave it, and the bound grows by what a rise of the catalogue's
 mean rating can add to any other book's prior (the prior pulls each average towards that mean). Books a
 refresh was not given keep their impact and rating, so the bound still holds for them. A head that
-grew past twice HEAD_SIZE, or a refresh that re-averaged field lengths (every impact changes), drops it;
+grew past twice its size, or a refresh that re-averaged field lengths (every impact changes), drops it;
 the next query takes it afresh.
 """
 
@@ -32,9 +33,10 @@ from bookrec_search.columns import PostingLists
 from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 
 HEAD_MIN_BOOKS = 20_000  # terms in fewer books rank all of them: a few milliseconds at most
-HEAD_SIZE = 2048  # books per head; pages ending past HEAD_SIZE // 2 rank every book
+HEAD_SIZE = 2048  # books per head; a deeper page takes a head of twice its end (a power of two) instead
+MAX_HEAD_SIZE = 32_768  # serves pages ending at 16,384: the API's deepest ends at 10,100
 MARGIN = 1e-5  # float32 rounding: w·(impact·prior) and (w·impact)·prior differ by a few ulps
-MAX_HEADS = 1024  # heads kept per index version (8 KiB each; a refresh carries each): least recently used go
+KEPT_POSITIONS = 4_000_000  # heads kept per index version, in books (16 MB): the least recently used go
 # d prior_factor / d mean rating, at its largest over rating counts: ln(1 + c) · s / (c + s) · strength / 5.
 _COUNTS = np.arange(0, 100_000, dtype=np.float64)
 MEAN_SLOPE = float((np.log1p(_COUNTS) * PRIOR_RATINGS / (_COUNTS + PRIOR_RATINGS)).max()) * PRIOR_STRENGTH / 5
@@ -49,6 +51,7 @@ def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
 @dataclass(frozen=True, slots=True)
 class Head:
     positions: np.ndarray  # ascending
+    size: int  # books when taken: it serves pages ending at size // 2
     bound: float  # no book of the term outside `positions` has a larger key (at `mean`)
     mean: float  # the catalogue's mean rating the bound holds at
     max_impact: float  # the term's largest impact when the head was taken
@@ -58,14 +61,19 @@ class Head:
         return self.bound + max(0.0, mean - self.mean) * MEAN_SLOPE * self.max_impact
 
 
-def taken(docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray, mean: float) -> Head:
-    """The head of a term with these postings."""
+def taken(docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray, mean: float, size: int) -> Head:
+    """The head of `size` books of a term with these postings."""
     key = impacts * prior_factor[docs]
-    cut = len(key) - HEAD_SIZE - 1
+    cut = len(key) - size - 1
     if cut < 0:
-        return Head(docs.astype(np.int32), float("-inf"), mean, float(impacts.max(initial=0.0)))
+        return Head(docs.astype(np.int32), size, float("-inf"), mean, float(impacts.max(initial=0.0)))
     order = np.argpartition(key, cut)
-    return Head(np.sort(docs[order[cut + 1:]]), float(key[order[cut]]), mean, float(impacts.max()))
+    return Head(np.sort(docs[order[cut + 1:]]), size, float(key[order[cut]]), mean, float(impacts.max()))
+
+
+def size_for(wanted: int) -> int:
+    """The head size that serves pages ending at `wanted`."""
+    return max(HEAD_SIZE, 1 << (2 * wanted - 1).bit_length())
 
 
 def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray,
@@ -104,16 +112,20 @@ class Heads:
     def of(self, term: int, wanted: int) -> Head | None:
         """The head of `term`, None when the term is too rare to need one or the page too deep for it."""
         offsets = self._combined.offsets
-        if wanted > HEAD_SIZE // 2 or term >= len(offsets) - 1 or offsets[term + 1] - offsets[term] < HEAD_MIN_BOOKS:
+        size = size_for(wanted)
+        too_rare = term >= len(offsets) - 1 or offsets[term + 1] - offsets[term] < HEAD_MIN_BOOKS
+        if too_rare or size > MAX_HEAD_SIZE:
             return None
         with self._lock:
             head = self._heads.pop(term, None)
-        if head is None:
-            head = taken(*self._combined.get(term), self._prior_factor, self.mean)
+        if head is None or head.size < size:
+            size = max(size, head.size if head else 0)
+            head = taken(*self._combined.get(term), self._prior_factor, self.mean, size)
         with self._lock:
             self._heads[term] = head  # re-inserted: the dict's order is the order of use
-            while len(self._heads) > MAX_HEADS:
-                del self._heads[next(iter(self._heads))]
+            kept = sum(len(h.positions) for h in self._heads.values())
+            while kept > KEPT_POSITIONS and len(self._heads) > 1:
+                kept -= len(self._heads.pop(next(iter(self._heads))).positions)
         return head
 
     def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
@@ -130,7 +142,8 @@ class Heads:
                 at = np.minimum(np.searchsorted(docs, given), len(docs) - 1)
                 positions = np.union1d(positions, given[docs[at] == given])
             positions = positions[positions >= 0]
-            if len(positions) <= 2 * HEAD_SIZE:
+            if len(positions) <= 2 * head.size:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
-                carried[term] = Head(positions.astype(np.int32), head.bound_at(mean), mean, head.max_impact)
+                carried[term] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
+                                     head.max_impact)
         return Heads(combined, prior_factor, mean, carried)

@@ -58,9 +58,11 @@ def test_a_common_word_on_the_real_sample_is_ranked_from_its_head(sample_books):
             with small_heads(size=128) as used:
                 assert answer(index, query, limit, offset) == full(index, query, limit, offset)
             assert used == [True], (query, limit, offset)
-    with small_heads(size=128) as used:  # a page past half the head ranks every book
+    with small_heads(size=128) as used:  # a page past half the head takes a deeper one
         assert answer(index, "the", 20, 60) == full(index, "the", 20, 60)
-    assert used == []
+        assert index.heads.of(index.parts.vocabulary["the"], 80).size == 256
+        assert answer(index, "the", 20, 0) == full(index, "the", 20, 0)  # which serves shallow pages too
+    assert used == [True, True]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,7 +101,7 @@ def test_heads_carried_through_refreshes_answer_as_a_full_ranking(raw, changes, 
 def test_a_carried_head_serves_the_next_version_and_sees_a_book_rise(sample_books):
     index = SearchIndex.from_records(sample_books)
     with small_heads(size=64) as used:
-        ranked = [book_id for book_id, *_ in answer(index, "philosophy", 1000)[0]]
+        ranked = [book_id for book_id, *_ in full(index, "philosophy", 1000)[0]]
         term = index.parts.vocabulary["philosophy"]
         head = index.heads.of(term, 20)
         assert head.positions.size == 64
@@ -120,7 +122,7 @@ def test_a_carried_head_serves_the_next_version_and_sees_a_book_rise(sample_book
 
 
 def test_a_rating_rise_of_the_catalogue_mean_widens_the_bound():
-    head = heads_module.Head(positions=heads_module.np.array([0], dtype=heads_module.np.int32), bound=2.0,
+    head = heads_module.Head(positions=heads_module.np.array([0], dtype=heads_module.np.int32), size=1, bound=2.0,
                              mean=3.0, max_impact=5.0)
     assert head.bound_at(2.5) == 2.0
     assert head.bound_at(3.5) == 2.0 + 0.5 * heads_module.MEAN_SLOPE * 5.0
