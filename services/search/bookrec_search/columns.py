@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -194,11 +194,16 @@ class PostingLists:
         return int(self.offsets.nbytes + self.docs.nbytes + self.values.nbytes)
 
 
-def intersection(lists: Sequence[PostingList], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+Probe = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # candidates -> (present, where)
+
+
+def intersection(lists: Sequence[PostingList], size: int,
+                 probes: Sequence[Probe | None] = ()) -> tuple[np.ndarray, list[np.ndarray]]:
     """Documents (of `size`) in every list, ascending, and, per list, where each of them sits in that list.
 
-    Starts from the shortest list; each longer one is probed by binary search, or, when many
-    candidates remain, through a dense document -> place map (one pass instead of a search each).
+    Starts from the shortest list; each longer one is probed through its `probes` entry when it has one
+    (a common term's bitmap), else by binary search, or, when many candidates remain, through a dense
+    document -> place map (one pass instead of a search each).
     """
     order = sorted(range(len(lists)), key=lambda j: len(lists[j][0]))
     candidates = lists[order[0]][0]
@@ -206,7 +211,8 @@ def intersection(lists: Sequence[PostingList], size: int) -> tuple[np.ndarray, l
         return candidates, [slice(None)]  # type: ignore[list-item]  # the whole list, without a copy
     where: dict[int, np.ndarray] = {order[0]: np.arange(len(candidates))}
     for j in order[1:]:
-        present, at = probe(lists[j][0], candidates, size)
+        given = probes[j] if j < len(probes) else None
+        present, at = given(candidates) if given is not None else probe(lists[j][0], candidates, size)
         candidates = candidates[present]
         where = {k: v[present] for k, v in where.items()}
         where[j] = at[present]

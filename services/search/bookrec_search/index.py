@@ -19,6 +19,7 @@ import numpy as np
 
 from bookrec_catalog.catalog import normalise_text
 from bookrec_search import filtering, heads, refresh
+from bookrec_search.bitmaps import Bitmaps
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
 from bookrec_search.documents import (
@@ -113,6 +114,7 @@ class SearchIndex:
         self.block_tops = padded[in_title_order]
         self.heads = heads.Heads(parts.combined, self.derived.prior_factor,
                                  heads.mean_rating(parts.rating_count, parts.rating_sum))
+        self.bitmaps = Bitmaps(parts.combined, size)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]],
@@ -252,9 +254,10 @@ class SearchIndex:
 
         within = None
         if all(options) and len(options) > 1 and any(len(o) > 1 for o in options):
-            singles = [self.parts.combined.get(o[0].term_id) for o in options if len(o) == 1]
-            if singles:  # words of one term narrow the books first; the others are merged only there
-                within, _ = intersection(singles, self.size)
+            ones = [o[0].term_id for o in options if len(o) == 1]
+            if ones:  # words of one term narrow the books first; the others are merged only there
+                within, _ = intersection([self.parts.combined.get(t) for t in ones], self.size,
+                                         [self._probe(t) for t in ones])
             else:  # else the word in fewest books is merged whole and narrows the others
                 first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
                 whole[first] = word_match(self.parts, words[first], options[first])
@@ -271,7 +274,10 @@ class SearchIndex:
         tier = np.empty(0, dtype=np.int32)
         where: list[Any] = []
         if present and len(present) == len(matches):
-            candidates, where = intersection([(m.docs, m.values) for m in matches], self.size)
+            candidates, where = intersection([(m.docs, m.values) for m in matches], self.size,
+                                             [self._probe(m.alternatives[0].term_id) if m.choice is None
+                                              and len(m.docs) == m.alternatives[0].books else None
+                                              for m in matches])
             keep = self._passing(facet_filter, candidates)
             if keep is not None:
                 candidates = candidates[keep]
@@ -325,6 +331,11 @@ class SearchIndex:
             matched_all = True
         return SearchResult(len(candidates), self._top(candidates, score, offset, limit, tier), matched_all,
                             terms, corrections, candidates if with_matches else None, ignored)
+
+    def _probe(self, term: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """A quicker way to look books up in a common term's whole list (`bitmaps`), if it has one."""
+        bitmap = self.bitmaps.of(term)
+        return None if bitmap is None else bitmap.probe
 
     def _exact_titles(self, normalised: str) -> np.ndarray:
         """The books whose normalised title or original title is `normalised`, ascending."""
@@ -424,6 +435,7 @@ class SearchIndex:
         if parts is self.parts:
             return self
         index = SearchIndex(parts)
+        index.bitmaps = self.bitmaps.for_(parts.combined, parts.size)
         if parts.average_lengths == self.parts.average_lengths:  # else every impact changed: heads start anew
             given = parts.positions(id_array([r["book_id"] for r in records if isinstance(r.get("book_id"), str)]))
             before = self.parts

@@ -1,0 +1,85 @@
+"""Ranked bitmaps of the commonest terms' posting lists, to probe them in constant time. Pure, numpy.
+
+Several words must all be in a book: `columns.intersection` starts from the shortest list and probes the
+others for its books. A binary search into a term in 3 million of 10 million books costs ~40 ns a probe
+(cache misses down 22 levels): 11 ms for 300,000 probes. A dense map built per query costs a pass over
+every book. A bitmap of the term (one bit a book) with the count of books before each 64-bit word answers
+both "is the book there" and "where in the list" with two reads and a popcount: 2 ms for the same
+300,000, 5 times less. It takes size / 8 + size / 16 bytes (1.9 MB a term at 10M books), so only terms in
+at least DENSE_SHARE of the books get one, on their first use in each version of the postings (12 ms for
+3M postings), within BITMAP_BYTES in all, the least recently used going first; a refresh that leaves the
+postings as they were (ratings, years, covers) keeps them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from bookrec_search.columns import PostingLists
+
+DENSE_SHARE = 1 / 64  # terms in this share of the books or more get a bitmap
+DENSE_MIN_BOOKS = 20_000  # and in at least this many: below, a binary search is as quick
+BITMAP_BYTES = 160 * 2**20  # bitmaps kept per version of the postings (~85 terms at 10M books)
+_ONE = np.uint64(1)
+
+
+class RankedBitmap:
+    """One posting list's books as bits, and the books before each 64-bit word."""
+
+    __slots__ = ("before", "bits")
+
+    def __init__(self, docs: np.ndarray, size: int) -> None:
+        marked = np.zeros(-(-size // 64) * 64, dtype=bool)
+        marked[docs] = True
+        self.bits = np.packbits(marked, bitorder="little").view(np.uint64)
+        self.before = np.zeros(len(self.bits), dtype=np.int64)
+        np.cumsum(np.bitwise_count(self.bits[:-1]), out=self.before[1:])
+
+    def probe(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which candidates are in the list, and where (meaningful where present): as `columns.probe`."""
+        word_at = candidates >> 6
+        bit = (candidates & 63).astype(np.uint64)
+        words = self.bits[word_at]
+        present = ((words >> bit) & _ONE).astype(bool)
+        return present, self.before[word_at] + np.bitwise_count(words & ((_ONE << bit) - _ONE))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes + self.before.nbytes)
+
+
+class Bitmaps:
+    """The bitmaps of one version of the postings, made on first use."""
+
+    def __init__(self, combined: PostingLists, size: int) -> None:
+        self.combined, self.size = combined, size
+        self._bitmaps: dict[int, RankedBitmap] = {}
+        self._lock = threading.Lock()  # the event loop asks; a refresh thread may hand them on meanwhile
+
+    def __len__(self) -> int:
+        return len(self._bitmaps)
+
+    def of(self, term: int) -> RankedBitmap | None:
+        """The bitmap of `term`, None when it is in too few books to need one."""
+        offsets = self.combined.offsets
+        if term >= len(offsets) - 1:
+            return None
+        books = int(offsets[term + 1] - offsets[term])
+        if books < max(DENSE_MIN_BOOKS, self.size * DENSE_SHARE):
+            return None
+        with self._lock:
+            bitmap = self._bitmaps.pop(term, None)
+        if bitmap is None:
+            bitmap = RankedBitmap(self.combined.get(term)[0], self.size)
+        with self._lock:
+            self._bitmaps[term] = bitmap  # re-inserted: the dict's order is the order of use
+            kept = sum(b.nbytes for b in self._bitmaps.values())
+            while kept > BITMAP_BYTES and len(self._bitmaps) > 1:
+                kept -= self._bitmaps.pop(next(iter(self._bitmaps))).nbytes
+        return bitmap
+
+    def for_(self, combined: PostingLists, size: int) -> Bitmaps:
+        """These bitmaps for a new index version: kept when its postings are these, else none yet."""
+        return self if combined is self.combined and size == self.size else Bitmaps(combined, size)

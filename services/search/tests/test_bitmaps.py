@@ -1,0 +1,72 @@
+"""Ranked bitmaps (`bitmaps`): probing a common term's bitmap answers as probing its list."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_search import bitmaps as bitmaps_module
+from bookrec_search.bitmaps import RankedBitmap
+from bookrec_search.columns import intersection, probe
+from bookrec_search.index import SearchIndex
+
+from .test_index import WORDS, build, catalogue
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_a_bitmap_probes_as_a_binary_search(size, data):
+    docs = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
+    candidates = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
+    present, at = RankedBitmap(docs, size).probe(candidates)
+    expected_present, expected_at = probe(docs, candidates, size)
+    assert present.tolist() == expected_present.tolist()
+    assert at[present].tolist() == expected_at[expected_present].tolist()
+
+
+def test_an_intersection_through_bitmaps_is_the_same():
+    rng = np.random.default_rng(3)
+    size = 100_000
+    lists = [(np.sort(rng.choice(size, n, replace=False)).astype(np.int32), rng.random(n).astype(np.float32))
+             for n in (40_000, 3_000, 25_000)]
+    plain = intersection(lists, size)
+    probed = intersection(lists, size, [RankedBitmap(lists[0][0], size).probe, None,
+                                        RankedBitmap(lists[2][0], size).probe])
+    assert plain[0].tolist() == probed[0].tolist() and len(plain[0]) > 0
+    for a, b in zip(plain[1], probed[1], strict=True):
+        assert np.asarray(a).tolist() == np.asarray(b).tolist()
+
+
+def answer(index: SearchIndex, query: str) -> tuple:
+    result = index.search(query, 100, with_matches=True)
+    return ([(h.position, h.score) for h in result.hits], result.total, result.terms, result.corrections,
+            result.matches.tolist())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue, st.lists(st.sampled_from([*WORDS, "lee", "logi", "histroy", "zzz"]), min_size=2, max_size=4),
+       st.booleans())
+def test_searches_through_bitmaps_answer_as_without(raw, words, trailing_space):
+    index = SearchIndex.from_records(build(raw))
+    query = " ".join(words) + (" " if trailing_space else "")
+    with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=10**9):
+        expected = answer(index, query)
+    with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=1, DENSE_SHARE=0.0):
+        assert answer(index, query) == expected
+
+
+def test_bitmaps_outlive_a_refresh_that_leaves_the_postings(sample_books):
+    index = SearchIndex.from_records(sample_books)
+    with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=1, DENSE_SHARE=0.0):
+        index.search("philosophy of mind", 10)
+        assert len(index.bitmaps) >= 2
+        rated = with_derived_attributes({**sample_books[0], "ratings_distribution": {"5": 900}})
+        assert index.updated([rated]).bitmaps is index.bitmaps  # the same postings
+        retitled = with_derived_attributes({**sample_books[0], "title": "Another Mind", "title_norm": None})
+        moved = index.updated([retitled])
+        assert len(moved.bitmaps) == 0
+        assert moved.search("another mind", 5).total == 1
