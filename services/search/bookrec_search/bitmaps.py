@@ -34,7 +34,7 @@ class RankedBitmap:
         marked = np.zeros(-(-size // 64) * 64, dtype=bool)
         marked[docs] = True
         self.bits = np.packbits(marked, bitorder="little").view(np.uint64)
-        self.before = np.zeros(len(self.bits), dtype=np.int64)
+        self.before = np.zeros(len(self.bits), dtype=np.int32)
         np.cumsum(np.bitwise_count(self.bits[:-1]), out=self.before[1:])
 
     def probe(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
