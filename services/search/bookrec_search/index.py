@@ -264,7 +264,7 @@ class SearchIndex:
                 within = whole[first].docs
         matches: list[WordMatch] = []  # a word matching no book leaves only an any-word answer possible
         if all(options):
-            matches = [whole[i] if i in whole else word_match(self.parts, w, o, within)
+            matches = [whole[i] if i in whole else word_match(self.parts, w, o, within, self._probe)
                        for i, (w, o) in enumerate(zip(words, options, strict=True))]
             if within is None:
                 whole.update(enumerate(matches))

@@ -7,18 +7,19 @@ Pure, numpy, no I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from bookrec_search.columns import probe
+from bookrec_search.columns import Probe, probe
 from bookrec_search.lexicon import ONE_TYPO, TWO_TYPOS
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import idf
 
 DENSE_PROBE_SHARE = 32  # merge alternatives in dense arrays once their books exceed 1/32 of the documents
+REVERSE_SEARCH_RATIO = 8  # a list this many times shorter than the books it is matched within is searched for
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
 TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
 PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS most used extensions
@@ -125,9 +126,12 @@ def _alternatives_of(parts: IndexParts, found: Mapping[int, int]) -> list[Altern
     return alternatives
 
 
-def word_match(parts: IndexParts, word: str, alternatives: list[Alternative],
-                within: np.ndarray | None = None) -> WordMatch:
-    """The books matching `word` (only those `within`, when given) through its best alternative."""
+def word_match(parts: IndexParts, word: str, alternatives: list[Alternative], within: np.ndarray | None = None,
+               probe_of: Callable[[int], Probe | None] = lambda term: None) -> WordMatch:
+    """The books matching `word` (only those `within`, when given) through its best alternative.
+
+    `probe_of(term)`: a quicker way to look books up in a term's whole list (a common term's bitmap), if any.
+    """
     if not alternatives:
         return WordMatch(word, [], np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), 1.0, 0, None)
     if len(alternatives) == 1:
@@ -138,20 +142,41 @@ def word_match(parts: IndexParts, word: str, alternatives: list[Alternative],
     size = parts.size
     if within is not None:
         # Merged in places within `within` (ascending, so places keep book order), mapped back at the end.
-        if len(within) * DENSE_PROBE_SHARE > parts.size:  # one place map for all the lists
-            place = np.full(parts.size, -1, dtype=np.int32)
-            place[within] = np.arange(len(within), dtype=np.int32)
-            found = [place[docs] for docs, _ in lists]
-            lists = [(at[at >= 0], impacts[at >= 0]) for at, (_, impacts) in zip(found, lists, strict=True)]
-        else:
-            probed = [probe(docs, within, parts.size) for docs, _ in lists]
-            lists = [(np.flatnonzero(present).astype(np.int32), impacts[at[present]])
-                     for (_, impacts), (present, at) in zip(lists, probed, strict=True)]
+        made: list[np.ndarray] = []
+
+        def places() -> np.ndarray:  # book -> its place in `within` (-1: not there), made at most once
+            if not made:
+                made.append(np.full(parts.size, -1, dtype=np.int32))
+                made[0][within] = np.arange(len(within), dtype=np.int32)
+            return made[0]
+
+        lists = [_within(docs, impacts, within, parts.size, probe_of(a.term_id), places)
+                 for a, (docs, impacts) in zip(alternatives, lists, strict=True)]
         size = len(within)
     match = _merged(word, alternatives, lists, size)
     if within is not None:
         match = dataclasses.replace(match, docs=within[match.docs])
     return match
+
+
+def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int, bitmap: Probe | None,
+            places: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The places in `within` of the books of one list, and their impacts, looked up the cheapest way: a
+    short list searched for in `within`; else `within` probed through the list's bitmap, or (many books)
+    each of the list's books read from a map of the places of `within` (`places()`, made once), or searched
+    for in the list."""
+    if len(docs) * REVERSE_SEARCH_RATIO < len(within):
+        at = np.minimum(np.searchsorted(within, docs), len(within) - 1)
+        held = within[at] == docs
+        return at[held].astype(np.int32), impacts[held]
+    if bitmap is not None:
+        present, at = bitmap(within)
+        return np.flatnonzero(present).astype(np.int32), impacts[at[present]]
+    if len(within) * DENSE_PROBE_SHARE > size:
+        found = places()[docs]
+        return found[found >= 0], impacts[found >= 0]
+    present, at = probe(docs, within, size)
+    return np.flatnonzero(present).astype(np.int32), impacts[at[present]]
 
 
 def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.ndarray, np.ndarray]],

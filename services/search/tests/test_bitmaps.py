@@ -1,4 +1,5 @@
-"""Ranked bitmaps (`bitmaps`): probing a common term's bitmap answers as probing its list."""
+"""Ranked bitmaps (`bitmaps`) and the ways a word's lists are looked up among other words' books: every
+way answers as a binary search."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from bookrec_catalog.catalog import with_derived_attributes
 from bookrec_search import bitmaps as bitmaps_module
+from bookrec_search import matching as matching_module
 from bookrec_search.bitmaps import RankedBitmap
 from bookrec_search.columns import intersection, probe
 from bookrec_search.index import SearchIndex
@@ -55,8 +57,10 @@ def test_searches_through_bitmaps_answer_as_without(raw, words, trailing_space):
     query = " ".join(words) + (" " if trailing_space else "")
     with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=10**9):
         expected = answer(index, query)
-    with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=1, DENSE_SHARE=0.0):
-        assert answer(index, query) == expected
+    for reverse in (0, 10**6):  # a word's lists looked up in the other words' books, or the other way round
+        with mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=1, DENSE_SHARE=0.0), \
+                mock.patch.object(matching_module, "REVERSE_SEARCH_RATIO", reverse):
+            assert answer(index, query) == expected
 
 
 def test_bitmaps_outlive_a_refresh_that_leaves_the_postings(sample_books):

@@ -135,9 +135,9 @@ def test_a_word_an_any_word_answer_leaves_out_is_never_merged(monkeypatch, query
     merged: list[tuple[str, bool]] = []
     merge = index_module.word_match
 
-    def counted(parts, word, alternatives, within=None):
+    def counted(parts, word, alternatives, within=None, *probe_of):
         merged.append((word, within is None))
-        return merge(parts, word, alternatives, within)
+        return merge(parts, word, alternatives, within, *probe_of)
 
     monkeypatch.setattr(index_module, "word_match", counted)
     result = COMMONER.search(query, 50)

@@ -285,7 +285,7 @@ def test_narrowing_words_by_the_others_changes_no_answer(raw, words, trailing_sp
 
     with small_thresholds() if dense else contextlib.nullcontext():
         narrowed = answer()
-        with mock.patch.object(index_module, "word_match", lambda i, w, o, within=None: whole(i, w, o)):
+        with mock.patch.object(index_module, "word_match", lambda i, w, o, *narrowing: whole(i, w, o)):
             assert answer() == narrowed
 
 
