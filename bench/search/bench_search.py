@@ -15,6 +15,8 @@ at the index's caps.
     python -m bench.search.bench_search --engine tantivy [--tantivy-dir /tmp]
     python -m bench.search.bench_search --engine both   # one process per engine
     python -m bench.search.bench_search --sizes 50000 --worst-only   # worst cases alone
+    python -m bench.search.bench_search --sizes 50000 --keep-snapshot /tmp/s   # keeps /tmp/s.50000
+    python -m bench.search.bench_search --snapshot /tmp/s.50000   # its queries and refreshes again
 
 (from the repository root; `make bench-search` runs the first, with the authors dump.) `--engine
 tantivy` builds `tantivy_engine.TantivyEngine` (in memory, or memory-mapped in a fresh directory under
@@ -86,9 +88,9 @@ def build(n: int, seed: int, authors_dump: Path | None = None, curve: Heaps | No
     return index
 
 
-def snapshot(index: SearchIndex) -> None:
+def snapshot(index: SearchIndex, keep: Path | None = None) -> None:
     """The builder's snapshot of the index (timed, its size) and a replica's cold start from it, in a
-    process of its own (`replica_start`)."""
+    process of its own (`replica_start`); the snapshot is kept at `keep` when given."""
     started, cpu = time.perf_counter(), time.process_time()
     data = artifact.dump(index.parts)
     took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -100,6 +102,8 @@ def snapshot(index: SearchIndex) -> None:
         del data
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", "bench.search.replica_start", str(path)], check=True)
+        if keep is not None:
+            shutil.move(path, keep)
 
 
 def queries(index: SearchIndex) -> None:
@@ -220,15 +224,32 @@ def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None, 
 
 
 def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None,
-        curve: Heaps | None = None) -> None:
+        curve: Heaps | None = None, keep: Path | None = None) -> None:
     print(f"hand-written index; {load_average()}")
     index = build(n, seed, authors_dump, curve)
     if not worst_only:
-        snapshot(index)
+        snapshot(index, keep)
         queries(index)
     worst(index)
     if not worst_only:
         refreshes(index, n, seed, authors_dump, curve)
+    print(f"  {load_average()}")
+
+
+def run_from_snapshot(path: Path, seed: int, worst_only: bool, authors_dump: Path | None,
+                      curve: Heaps | None) -> None:
+    """The query kinds and refreshes over an index loaded from a snapshot `run` left (`--keep-snapshot`):
+    a catalogue built once, its queries measured again after a change to the query path. The refreshes
+    re-rate, retitle and add books of the same synthetic catalogue (the same seed)."""
+    print(f"hand-written index from {path}; {load_average()}")
+    started = time.perf_counter()
+    index = SearchIndex(artifact.load(path.read_bytes()))
+    print(f"{index.size:,} books loaded in {time.perf_counter() - started:.1f} s; RSS {rss_mb():,.0f} MB")
+    if not worst_only:
+        queries(index)
+    worst(index)
+    if not worst_only:
+        refreshes(index, index.size, seed, authors_dump, curve)
     print(f"  {load_average()}")
 
 
@@ -332,7 +353,15 @@ def main() -> None:
                         help="heaps (default): distinct terms grow with the catalogue as Heaps' law fitted on "
                              "the bundled books has them (new words coined); real: real words only, the "
                              "vocabulary stops near 21,500 terms (the catalogues before)")
+    parser.add_argument("--snapshot", type=Path, metavar="FILE",
+                        help="hand-written engine: instead of building, load the index from this snapshot "
+                             "(artifact.dump's bytes, as the builder publishes them) and time its queries and "
+                             "refreshes; --seed and --vocabulary must be those it was built with")
+    parser.add_argument("--keep-snapshot", type=Path, metavar="FILE",
+                        help="keep each size's snapshot, as FILE.<books> (for --snapshot)")
     args = parser.parse_args()
+    if args.snapshot and not args.snapshot.is_file():
+        parser.error(f"--snapshot {args.snapshot}: no such file")
     curve = None
     if args.vocabulary == "heaps":
         curve, sizes, distinct = catalogue_fit()
@@ -350,12 +379,15 @@ def main() -> None:
             command += ["--vocabulary", args.vocabulary]
             sys.stdout.flush()
             subprocess.run(command, check=True)
+    elif args.snapshot:
+        run_from_snapshot(args.snapshot, args.seed, args.worst_only, args.authors_dump, curve)
     else:
         for n in args.sizes:
             if args.engine == "tantivy":
                 run_tantivy(n, args.seed, args.tantivy_dir, args.authors_dump, curve)
             else:
-                run(n, args.seed, args.worst_only, args.authors_dump, curve)
+                keep = args.keep_snapshot and args.keep_snapshot.with_name(f"{args.keep_snapshot.name}.{n}")
+                run(n, args.seed, args.worst_only, args.authors_dump, curve, keep or None)
     if args.http:
         http(args.http.rstrip("/"), args.duration, args.connections)
 

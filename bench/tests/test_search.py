@@ -94,6 +94,22 @@ def test_make_bench_search_prints_every_kind_of_figure():
 
 
 @pytest.mark.slow
+def test_a_kept_snapshot_is_queried_and_refreshed_again(tmp_path):
+    kept = tmp_path / "catalogue"
+    make("bench-search", f"SEARCH_ARGS=--sizes 2000 --worst-only --keep-snapshot {kept}")
+    assert not (tmp_path / "catalogue.2000").exists()  # --worst-only makes no snapshot
+    make("bench-search", f"SEARCH_ARGS=--sizes 1500 --keep-snapshot {kept}")
+    out = make("bench-search", f"SEARCH_ARGS=--snapshot {tmp_path / 'catalogue.1500'}")
+    assert re.search(r"1,500 books loaded in \d+\.\d s; RSS [\d,]+ MB", out)
+    for kind in ("full text: common word", "full text: multi-word", "worst: 16 common words, the last one half typed"):
+        assert re.search(re.escape(kind) + r"\s+" + TIMED, out), kind
+    assert re.search(r"refresh, 1,000 changes \(800 re-rated, 100 retitled, 100 new\): \d+ ms", out)
+    missing = subprocess.run([sys.executable, "-m", "bench.search.bench_search", "--snapshot", str(tmp_path / "none")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
 def test_make_eval_search_prints_quality_and_costs_of_both_engines():
     out = make("eval-search", "EVAL_SEARCH_ARGS=--per-kind 5")
     assert re.search(r"11,893 books; \d+ queries \(seed 2026\)", out)
