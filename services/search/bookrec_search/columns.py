@@ -7,7 +7,6 @@ during a swap never sees a half-applied change.
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -160,15 +159,10 @@ class PostingLists:
         new_docs = (keys & DOC_MASK).astype(np.int32)
         sizes += np.bincount(new_terms, minlength=term_count)
         # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
-        at = np.empty(len(keys), dtype=np.int64)
-        starts = np.flatnonzero(np.diff(new_terms, prepend=-1))
-        for start, stop in itertools.pairwise([*starts.tolist(), len(keys)]):
-            term = int(new_terms[start])
-            if term >= self.term_count:
-                at[start:stop] = len(self.docs)
-                continue
-            lo, hi = self.offsets[term], self.offsets[term + 1]
-            at[start:stop] = lo + np.searchsorted(self.docs[lo:hi], new_docs[start:stop])
+        known = new_terms < self.term_count
+        lo = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1)], len(self.docs))
+        hi = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1) + 1], len(self.docs))
+        at = searched_within(self.docs, lo, hi, new_docs)
         offsets = np.zeros(term_count + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         docs, kept_values = spliced((self.docs, self.values), drops, at,
@@ -240,26 +234,38 @@ def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,
         keep[drops] = False
         shifted = at - np.searchsorted(drops, at)  # the same places once the drops are gone
         return tuple(np.insert(a[keep], shifted, new) for a, new in zip(arrays, inserted, strict=True))
-    outs = tuple(np.empty(len(a) - len(drops) + len(at), dtype=a.dtype) for a in arrays)
-    places = np.concatenate([at, drops])
-    is_drop = np.concatenate([np.zeros(len(at), dtype=bool), np.ones(len(drops), dtype=bool)])
-    source = target = 0
-    for step in np.lexsort((is_drop, places)).tolist():
-        place = int(places[step])
-        if place > source:
-            stretch = place - source
-            for out, a in zip(outs, arrays, strict=True):
-                out[target:target + stretch] = a[source:place]
-            source, target = place, target + stretch
-        if step >= len(at):
-            source += 1
-        else:
-            for out, new in zip(outs, inserted, strict=True):
-                out[target] = new[step]
-            target += 1
-    for out, a in zip(outs, arrays, strict=True):
-        out[target:] = a[source:]
-    return outs
+    # Every kept stretch and every inserted run as a view, put together by one concatenate per array.
+    places = np.union1d(at, drops)
+    first = np.searchsorted(at, places, side="left")
+    last = np.searchsorted(at, places, side="right")
+    dropped = np.isin(places, drops, assume_unique=True)
+    resume = places + dropped  # where the next kept stretch starts
+    starts = np.concatenate([[0], resume]).tolist()
+    stops = [*places.tolist(), len(arrays[0])]
+    runs = list(zip(first.tolist(), last.tolist(), strict=True))
+    outs = []
+    for a, new in zip(arrays, inserted, strict=True):
+        pieces = [a[starts[0]:stops[0]]]
+        for (lo, hi), start, stop in zip(runs, starts[1:], stops[1:], strict=True):
+            pieces.append(new[lo:hi])
+            pieces.append(a[start:stop])
+        outs.append(np.concatenate(pieces).astype(a.dtype, copy=False))
+    return tuple(outs)
+
+
+def searched_within(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per query i, the first place in values[lo[i]:hi[i]] (ascending there) holding at least wanted[i]
+    (hi[i] when none does): numpy's searchsorted, run for every query at once over its own range
+    (a bisection of vector steps: log2 of the longest range, never a Python step per query)."""
+    lo, hi = lo.astype(np.int64, copy=True), hi.astype(np.int64, copy=True)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (values[np.minimum(mid, len(values) - 1)] < wanted)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
 
 
 def occurrence_counts(terms: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

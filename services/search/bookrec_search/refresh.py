@@ -30,6 +30,7 @@ from bookrec_search.columns import SortedTitleKeys
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELDS
+from bookrec_search.splicing import isbns_replaced, pairs_updated
 
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue grows (or shrinks) by a quarter
 
@@ -147,10 +148,14 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
     removed[[p for _, p in rewritten]] = True
     term_count = len(vocabulary)
     lexicon = parts.lexicon.with_terms(dict(itertools.islice(vocabulary.items(), known_terms, None)))
-    original_titles = {p: t for p, t in parts.original_titles.items() if not removed[p]}
-    original_titles.update((p, d.original_title_norm) for d, p in batch if d.original_title_norm)
-    isbns = parts.isbns.replaced(removed, [i for d, _ in batch for i in d.isbns],
-                                [p for d, p in batch for _ in d.isbns])
+    original_titles = dict(parts.original_titles)  # a copy at C speed, then only the changed books
+    for d, p in batch:
+        if d.original_title_norm:
+            original_titles[p] = d.original_title_norm
+        else:
+            original_titles.pop(p, None)
+    isbns = isbns_replaced(parts.isbns, removed, [i for d, _ in batch for i in d.isbns],
+                           [p for d, p in batch for _ in d.isbns])
     rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
     fields, lengths, impact_keys, impacts = [], [], [], []
     for f in range(len(FIELDS)):
@@ -202,7 +207,7 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
             "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
             "title_order": title_order, "lexicon": lexicon, "original_titles": original_titles,
             "isbns": isbns,
-            "author_values": parts.author_values.updated({p: names_of(d.authors) for d, p in rewritten},
-                                                        [names_of(d.authors) for d in added], parts.size),
-            "subject_values": parts.subject_values.updated({p: d.subjects for d, p in rewritten},
-                                                          [d.subjects for d in added], parts.size)}
+            "author_values": pairs_updated(parts.author_values, {p: names_of(d.authors) for d, p in rewritten},
+                                           [names_of(d.authors) for d in added], parts.size),
+            "subject_values": pairs_updated(parts.subject_values, {p: d.subjects for d, p in rewritten},
+                                            [d.subjects for d in added], parts.size)}
