@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,18 @@ from bookrec_search.splicing import isbns_replaced, pairs_updated
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue grows (or shrinks) by a quarter
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Step:
+    """One change a refresh made to the parts, for what is derived from them to follow it cheaply: the
+    books `removed` (a mask over the previous positions; the others move down in order), or the books
+    `changed` (positions whose columns or text differ) and `added` (appended at the end)."""
+
+    parts: IndexParts
+    removed: np.ndarray | None = None
+    changed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    added: int = 0
+
+
 def updated(parts: IndexParts, records: Iterable[Mapping[str, Any]],
             deleted: Iterable[str] = ()) -> IndexParts:
     """`parts` with the given records added or replaced (by book id) and the `deleted` book ids removed
@@ -42,26 +55,37 @@ def updated(parts: IndexParts, records: Iterable[Mapping[str, Any]],
 
     A deleted book given again in a later update is added like a new one.
     """
+    made = steps(parts, records, deleted)
+    return made[-1].parts if made else parts
+
+
+def steps(parts: IndexParts, records: Iterable[Mapping[str, Any]], deleted: Iterable[str] = ()) -> list[Step]:
+    """What `updated` does, as its steps (none when nothing differs): the deletions, then the changes."""
+    made = []
     gone = {i for i in deleted if isinstance(i, str)}
     latest = {r["book_id"]: r for r in records
               if isinstance(r.get("book_id"), str) and r["book_id"] not in gone}
     if gone:
         at = parts.positions(id_array(sorted(gone)))
         if (at >= 0).any():
+            removed = np.zeros(parts.size, dtype=bool)
+            removed[at[at >= 0]] = True
             parts = _without(parts, at[at >= 0])
+            made.append(Step(parts, removed))
     if not latest:
-        return parts
+        return made
     documents = [Document.of(r) for r in latest.values()]
     found = parts.positions(id_array([d.book_id for d in documents]))
     known = [(d, int(p)) for d, p in zip(documents, found, strict=True) if p >= 0]
     added = [d for d, p in zip(documents, found, strict=True) if p < 0]
     rewritten = [(d, p) for d, p in known if d.signature != parts.signatures[p]]
-    changed = rewritten or added or any(_columns_differ(parts, d, p) for d, p in known)
-    if not changed:
-        return parts
+    differing = [p for d, p in known if d.signature != parts.signatures[p] or _columns_differ(parts, d, p)]
+    if not differing and not added:
+        return made
     changes = _updated_columns(parts, known, added)
     changes.update(_updated_text(parts, rewritten, added) if rewritten or added else _text_parts(parts))
-    return IndexParts(**changes)
+    made.append(Step(IndexParts(**changes), changed=np.array(sorted(differing), dtype=np.int64), added=len(added)))
+    return made
 
 
 def _without(parts: IndexParts, positions: np.ndarray) -> IndexParts:

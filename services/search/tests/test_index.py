@@ -20,6 +20,7 @@ from bookrec_search import building
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
+from bookrec_search import serving as serving_module
 from bookrec_search.documents import suggestion_key
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters
@@ -391,6 +392,7 @@ def test_autocomplete_matches_the_oracle(raw, prefix, limit):
 def small_thresholds() -> Iterator[None]:
     with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
                              SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
+            mock.patch.multiple(serving_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
             mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
             mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):
         yield
