@@ -148,25 +148,37 @@ class PostingLists:
 
         `keys` are sorted, unique packed (term, document) pairs. Cost: a pass
         to find the removed documents' postings, a binary search per new pair,
-        and one copy of the arrays with the changes spliced in.
+        and one copy of the arrays with the changes spliced in; a pair both
+        dropped and added keeps its place (only its value changes), so a book
+        re-rated or lightly edited moves few postings, and one whose words all
+        stay moves none (the document array is then shared).
         """
+        drops = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
+        drop_keys = ((np.searchsorted(self.offsets, drops, side="right") - 1) << TERM_SHIFT) | self.docs[drops]
+        # A pair both dropped and added (a word a rewritten book kept) keeps its place: its value is set there.
+        found = np.minimum(np.searchsorted(drop_keys, keys), max(len(drop_keys) - 1, 0))
+        kept = (drop_keys[found] == keys) if len(drop_keys) else np.zeros(len(keys), dtype=bool)
+        patched = self.values.copy()
+        patched[drops[found[kept]]] = values[kept]
+        still = np.ones(len(drops), dtype=bool)
+        still[found[kept]] = False
+        drops, drop_keys, keys, values = drops[still], drop_keys[still], keys[~kept], values[~kept]
         sizes = np.zeros(term_count, dtype=np.int64)
         sizes[:self.term_count] = np.diff(self.offsets)
-        drops = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
-        if len(drops):
-            sizes -= np.bincount(np.searchsorted(self.offsets, drops, side="right") - 1, minlength=term_count)
+        sizes -= np.bincount(drop_keys >> TERM_SHIFT, minlength=term_count)
         new_terms = keys >> TERM_SHIFT
         new_docs = (keys & DOC_MASK).astype(np.int32)
         sizes += np.bincount(new_terms, minlength=term_count)
+        offsets = np.zeros(term_count + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        if not len(drops) and not len(keys):  # the same pairs: the documents are shared, only values copied
+            return PostingLists(offsets, self.docs, patched)
         # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
         known = new_terms < self.term_count
         lo = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1)], len(self.docs))
         hi = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1) + 1], len(self.docs))
         at = searched_within(self.docs, lo, hi, new_docs)
-        offsets = np.zeros(term_count + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        docs, kept_values = spliced((self.docs, self.values), drops, at,
-                                    (new_docs, values.astype(self.values.dtype)))
+        docs, kept_values = spliced((self.docs, patched), drops, at, (new_docs, values.astype(self.values.dtype)))
         return PostingLists(offsets, docs, kept_values)
 
     def without(self, removed: np.ndarray, renumbered: np.ndarray) -> PostingLists:
