@@ -142,24 +142,46 @@ class PostingLists:
         sizes = np.diff(self.offsets[start_term:stop_term + 1])
         return np.repeat(np.arange(start_term, stop_term, dtype=np.int64), sizes)
 
-    def replaced(self, removed: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                 term_count: int) -> PostingLists:
-        """Drop every posting of the `removed` documents (a mask by document), then merge in new pairs.
+    def postings_of(self, removed: np.ndarray) -> np.ndarray:
+        """Packed (term, document) keys, ascending, of every posting of the `removed` documents (a mask by
+        document): one pass over the documents of every list."""
+        places = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
+        return ((np.searchsorted(self.offsets, places, side="right") - 1) << TERM_SHIFT) | self.docs[places]
 
-        `keys` are sorted, unique packed (term, document) pairs. Cost: a pass
-        to find the removed documents' postings, a binary search per new pair,
-        and one copy of the arrays with the changes spliced in; a pair both
-        dropped and added keeps its place (only its value changes), so a book
-        re-rated or lightly edited moves few postings, and one whose words all
-        stay moves none (the document array is then shared).
+    def places_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For packed (term, document) keys: where each is or would go, and whether it is there."""
+        terms, docs = keys >> TERM_SHIFT, keys & DOC_MASK
+        known = terms < self.term_count
+        clipped = np.minimum(terms, max(self.term_count - 1, 0))
+        lo = np.where(known, self.offsets[clipped], len(self.docs))
+        hi = np.where(known, self.offsets[np.minimum(clipped + 1, self.term_count)], len(self.docs))
+        at = searched_within(self.docs, lo, hi, docs)
+        present = (at < hi) & (self.docs[np.minimum(at, max(len(self.docs) - 1, 0))] == docs) \
+            if len(self.docs) else np.zeros(len(keys), dtype=bool)
+        return at, present
+
+    def replaced(self, dropped: np.ndarray, keys: np.ndarray, values: np.ndarray,
+                 term_count: int) -> PostingLists:
+        """Drop the postings `dropped` (packed (term, document) keys, ascending; those not here are ignored),
+        then merge in new pairs.
+
+        `keys` are sorted, unique packed (term, document) pairs. Cost: a
+        binary search per dropped and per new pair, and one copy of the arrays
+        with the changes spliced in; a pair both dropped and added keeps its
+        place (only its value changes), so a book re-rated or lightly edited
+        moves few postings, and one whose words all stay moves none (the
+        document array is then shared). The dropped keys of a refresh come from
+        one pass over the all-fields lists, which hold every field's pairs.
         """
-        drops = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
-        drop_keys = ((np.searchsorted(self.offsets, drops, side="right") - 1) << TERM_SHIFT) | self.docs[drops]
+        at, present = self.places_of(dropped)
+        drops, drop_keys = at[present], dropped[present]
         # A pair both dropped and added (a word a rewritten book kept) keeps its place: its value is set there.
         found = np.minimum(np.searchsorted(drop_keys, keys), max(len(drop_keys) - 1, 0))
         kept = (drop_keys[found] == keys) if len(drop_keys) else np.zeros(len(keys), dtype=bool)
-        patched = self.values.copy()
-        patched[drops[found[kept]]] = values[kept]
+        patched = self.values
+        if kept.any():
+            patched = self.values.copy()
+            patched[drops[found[kept]]] = values[kept]
         still = np.ones(len(drops), dtype=bool)
         still[found[kept]] = False
         drops, drop_keys, keys, values = drops[still], drop_keys[still], keys[~kept], values[~kept]
@@ -173,11 +195,7 @@ class PostingLists:
         np.cumsum(sizes, out=offsets[1:])
         if not len(drops) and not len(keys):  # the same pairs: the documents are shared, only values copied
             return PostingLists(offsets, self.docs, patched)
-        # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
-        known = new_terms < self.term_count
-        lo = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1)], len(self.docs))
-        hi = np.where(known, self.offsets[np.minimum(new_terms, self.term_count - 1) + 1], len(self.docs))
-        at = searched_within(self.docs, lo, hi, new_docs)
+        at, _ = self.places_of(keys)  # each new pair goes before the posting now at its place
         docs, kept_values = spliced((self.docs, patched), drops, at, (new_docs, values.astype(self.values.dtype)))
         return PostingLists(offsets, docs, kept_values)
 

@@ -181,13 +181,14 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
     isbns = isbns_replaced(parts.isbns, removed, [i for d, _ in batch for i in d.isbns],
                            [p for d, p in batch for _ in d.isbns])
     rewritten_at = np.array([p for _, p in rewritten], dtype=np.int64)
+    dropped = parts.combined.postings_of(removed)  # every field's pairs are among the all-fields ones
     fields, lengths, impact_keys, impacts = [], [], [], []
     for f in range(len(FIELDS)):
         batch_lengths = occurrences.field_lengths(f)
         field_lengths = np.concatenate([parts.lengths[f], batch_lengths[len(rewritten):]])
         field_lengths[rewritten_at] = batch_lengths[:len(rewritten)]
         keys, frequencies = occurrences.field(f)
-        fields.append(parts.fields[f].replaced(removed, keys, frequencies, term_count))
+        fields.append(parts.fields[f].replaced(dropped, keys, frequencies, term_count))
         lengths.append(field_lengths)
         impact_keys.append(keys)
         impacts.append(field_impacts(f, keys, frequencies, field_lengths, parts.average_lengths[f]))
@@ -198,7 +199,7 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
         averages, averaged_size = field_averages(lengths), size
         combined = combined_lists(fields, lengths, averages)
     else:
-        combined = parts.combined.replaced(removed, *combined_pairs(impact_keys, impacts), term_count)
+        combined = parts.combined.replaced(dropped, *combined_pairs(impact_keys, impacts), term_count)
 
     new_ids = id_array([d.book_id for d in added])
     book_ids = np.concatenate([parts.book_ids, new_ids]) if added else parts.book_ids
@@ -212,14 +213,17 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
     series_positions = np.concatenate([parts.series_positions,
                                        np.array([d.series_position for d in added], dtype=np.float64)])
     series_positions[rewritten_at] = [d.series_position for d, _ in rewritten]
-    # Title order: drop the moved documents, then insert each at its place among the others.
-    moved = np.zeros(size, dtype=bool)
-    moved[[p for _, p in batch]] = True
-    kept = parts.title_order[~moved[parts.title_order]]
-    title_keys = SortedTitleKeys(kept, title_norms, book_ids)
-    entering = sorted((d.title_norm, d.book_id, p) for d, p in batch)
-    at = [bisect.bisect_left(title_keys, (title, book_id)) for title, book_id, _ in entering]
-    title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
+    # Title order: drop the documents whose title changed, then insert each at its place among the others.
+    retitled = [(d, p) for d, p in batch if p >= parts.size or d.title_norm != parts.title_norms[p]]
+    title_order = parts.title_order
+    if retitled:
+        moved = np.zeros(size, dtype=bool)
+        moved[[p for _, p in retitled]] = True
+        kept = parts.title_order[~moved[parts.title_order]]
+        title_keys = SortedTitleKeys(kept, title_norms, book_ids)
+        entering = sorted((d.title_norm, d.book_id, p) for d, p in retitled)
+        at = [bisect.bisect_left(title_keys, (title, book_id)) for title, book_id, _ in entering]
+        title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
     return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
             "titles": parts.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
             "title_norms": title_norms,
