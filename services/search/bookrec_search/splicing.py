@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from bookrec_catalog.catalog import normalise_text
 from bookrec_search.columns import searched_within, spliced
 from bookrec_search.facets import ValuePairs, _pairs
 from bookrec_search.lexicon import IsbnMap
@@ -20,9 +21,13 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
                   appended: Sequence[Sequence[str]], first_new: int) -> ValuePairs:
     """`pairs.updated(replaced, appended, first_new)`, spliced: the pairs of the `replaced` books dropped
     and their new ones put in, in book order and in value order."""
-    labels, keys = list(pairs.labels), dict(pairs.keys)
-    changed = [*sorted(replaced.items()), *((first_new + i, v) for i, v in enumerate(appended))]
-    new_books, new_codes = _pairs(changed, labels, keys)
+    changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]
+    labels, keys = pairs.labels, pairs.keys  # shared unless a new value comes: then copied, never changed
+    if any((key := normalise_text(value)) and key not in keys for _, values in changed for value in values):
+        labels, keys = list(labels), dict(keys)
+    new_books, new_codes = _pairs(changed, labels, keys)  # new values coded in the order given, as before
+    in_book_order = np.argsort(new_books, kind="stable")
+    new_books, new_codes = new_books[in_book_order], new_codes[in_book_order]
     books_covered = len(pairs.starts) - 1  # books past the last one with a pair have none
     replaced_at = np.array(sorted(replaced), dtype=np.int64)
     replaced_at = replaced_at[replaced_at < books_covered]
