@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bookrec_search.building import Occurrences, combined_lists, combined_pairs, field_averages, field_impacts
-from bookrec_search.columns import SortedTitleKeys
+from bookrec_search.columns import SortedTitleKeys, TextColumn
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELDS
@@ -163,7 +163,9 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
                   added: list[Document]) -> dict[str, Any]:
     size = parts.size + len(added)
     batch = [*rewritten, *((d, parts.size + i) for i, d in enumerate(added))]
-    vocabulary = dict(parts.vocabulary)
+    vocabulary = parts.vocabulary  # shared unless a new word comes: then copied, never changed
+    if any(t not in vocabulary for d, _ in batch for tokens in d.tokens for t in tokens):
+        vocabulary = dict(vocabulary)
     known_terms = len(vocabulary)
     occurrences = Occurrences()
     for d, p in batch:
@@ -206,8 +208,8 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
     id_sorted = np.argsort(new_ids, kind="stable")
     id_at = np.searchsorted(parts.book_ids, new_ids[id_sorted], sorter=parts.id_order)
     id_order = np.insert(parts.id_order, id_at, (parts.size + id_sorted).astype(np.int32))
-    title_norms = parts.title_norms.updated({p: d.title_norm for d, p in rewritten},
-                                           [d.title_norm for d in added])
+    title_norms = _text_updated(parts.title_norms, {p: d.title_norm for d, p in rewritten},
+                                [d.title_norm for d in added])
     signatures = np.concatenate([parts.signatures, np.array([d.signature for d in added], dtype=np.int64)])
     signatures[rewritten_at] = [d.signature for d, _ in rewritten]
     series_positions = np.concatenate([parts.series_positions,
@@ -225,11 +227,11 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
         at = [bisect.bisect_left(title_keys, (title, book_id)) for title, book_id, _ in entering]
         title_order = np.insert(kept, at, np.array([p for _, _, p in entering], dtype=np.int32))
     return {"book_ids": book_ids, "id_order": id_order.astype(np.int32),
-            "titles": parts.titles.updated({p: d.title for d, p in rewritten}, [d.title for d in added]),
+            "titles": _text_updated(parts.titles, {p: d.title for d, p in rewritten}, [d.title for d in added]),
             "title_norms": title_norms,
-            "authors": parts.authors.updated({p: d.authors for d, p in rewritten},
-                                            [d.authors for d in added]),
-            "series": parts.series.updated({p: d.series for d, p in rewritten}, [d.series for d in added]),
+            "authors": _text_updated(parts.authors, {p: d.authors for d, p in rewritten},
+                                     [d.authors for d in added]),
+            "series": _text_updated(parts.series, {p: d.series for d, p in rewritten}, [d.series for d in added]),
             "series_positions": series_positions, "signatures": signatures, "vocabulary": vocabulary,
             "fields": tuple(fields), "lengths": tuple(lengths),
             "average_lengths": averages, "averaged_size": averaged_size, "combined": combined,
@@ -239,3 +241,9 @@ def _updated_text(parts: IndexParts, rewritten: list[tuple[Document, int]],
                                            [names_of(d.authors) for d in added], parts.size),
             "subject_values": pairs_updated(parts.subject_values, {p: d.subjects for d, p in rewritten},
                                             [d.subjects for d in added], parts.size)}
+
+
+def _text_updated(column: TextColumn, replaced: dict[int, str], appended: list[str]) -> TextColumn:
+    """`column.updated(...)` with only the entries that differ: the column itself when none does."""
+    differing = {p: text for p, text in replaced.items() if column[p] != text}
+    return column.updated(differing, appended) if differing or appended else column

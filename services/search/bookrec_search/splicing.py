@@ -21,6 +21,10 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
                   appended: Sequence[Sequence[str]], first_new: int) -> ValuePairs:
     """`pairs.updated(replaced, appended, first_new)`, spliced: the pairs of the `replaced` books dropped
     and their new ones put in, in book order and in value order."""
+    books_covered = len(pairs.starts) - 1  # books past the last one with a pair have none
+    replaced = {p: v for p, v in replaced.items() if _codes_of(pairs, p, books_covered) != _known_codes(pairs, v)}
+    if not replaced and not any(appended):
+        return pairs
     changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]
     labels, keys = pairs.labels, pairs.keys  # shared unless a new value comes: then copied, never changed
     if any((key := normalise_text(value)) and key not in keys for _, values in changed for value in values):
@@ -28,7 +32,6 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     new_books, new_codes = _pairs(changed, labels, keys)  # new values coded in the order given, as before
     in_book_order = np.argsort(new_books, kind="stable")
     new_books, new_codes = new_books[in_book_order], new_codes[in_book_order]
-    books_covered = len(pairs.starts) - 1  # books past the last one with a pair have none
     replaced_at = np.array(sorted(replaced), dtype=np.int64)
     replaced_at = replaced_at[replaced_at < books_covered]
     first, stop = pairs.starts[replaced_at], pairs.starts[replaced_at + 1]
@@ -82,6 +85,22 @@ def isbns_replaced(isbns: IsbnMap, removed: np.ndarray, added: Sequence[int],
     hi = np.searchsorted(isbns.isbns, new_isbns, side="right")
     at = searched_within(isbns.positions, lo, hi, new_positions)
     return IsbnMap(*spliced((isbns.isbns, isbns.positions), drops, at, (new_isbns, new_positions)))
+
+
+def _codes_of(pairs: ValuePairs, book: int, books_covered: int) -> list[int]:
+    return pairs.codes[pairs.starts[book]:pairs.starts[book + 1]].tolist() if book < books_covered else []
+
+
+def _known_codes(pairs: ValuePairs, values: Sequence[str]) -> list[int] | None:
+    """The codes `values` would have, in order, once each; None when one of them is new."""
+    codes: dict[int, None] = {}
+    for value in values:
+        key = normalise_text(value)
+        if key:
+            if key not in pairs.keys:
+                return None
+            codes[pairs.keys[key]] = None
+    return list(codes)
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
