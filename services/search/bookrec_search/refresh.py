@@ -31,7 +31,7 @@ from bookrec_search.columns import SortedTitleKeys, TextColumn
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELDS
-from bookrec_search.splicing import isbns_replaced, pairs_updated
+from bookrec_search.splicing import isbns_replaced, pairs_updated, pairs_without
 
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue grows (or shrinks) by a quarter
 
@@ -119,8 +119,8 @@ def _without(parts: IndexParts, positions: np.ndarray) -> IndexParts:
         lexicon=parts.lexicon,
         original_titles={int(renumbered[p]): t for p, t in parts.original_titles.items() if not removed[p]},
         isbns=parts.isbns.without(removed, renumbered),
-        author_values=parts.author_values.without(removed, renumbered),
-        subject_values=parts.subject_values.without(removed, renumbered))
+        author_values=pairs_without(parts.author_values, removed, renumbered),
+        subject_values=pairs_without(parts.subject_values, removed, renumbered))
 
 
 def _columns_differ(parts: IndexParts, d: Document, p: int) -> bool:

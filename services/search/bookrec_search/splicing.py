@@ -73,6 +73,28 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     return result
 
 
+def pairs_without(pairs: ValuePairs, removed: np.ndarray, renumbered: np.ndarray) -> ValuePairs:
+    """`pairs.without(removed, renumbered)`, by one pass over each table: renumbering is monotone, so the
+    pairs stay in book order and, within each value, in book order."""
+    if not len(pairs.books):
+        return pairs.without(removed, renumbered)
+    kept = ~removed[pairs.books]
+    books, codes = renumbered[pairs.books[kept]], pairs.codes[kept]
+    by_value = pairs.by_value[~removed[pairs.by_value]]
+    per_value = np.diff(pairs.value_starts) - np.bincount(pairs.codes[~kept], minlength=len(pairs.labels))
+    value_starts = np.zeros(len(pairs.labels) + 1, dtype=np.int64)
+    np.cumsum(per_value, out=value_starts[1:])
+    covered = len(pairs.starts) - 1
+    per_book = np.diff(pairs.starts)[~removed[:covered]]
+    per_book = per_book[:int(books[-1]) + 1] if len(books) else per_book[:0]
+    starts = np.zeros(len(per_book) + 1, dtype=np.int64)
+    np.cumsum(per_book, out=starts[1:])
+    result = ValuePairs.__new__(ValuePairs)  # as in pairs_updated
+    result.books, result.codes, result.labels, result.keys = books, codes, pairs.labels, pairs.keys
+    result.starts, result.by_value, result.value_starts = starts, renumbered[by_value], value_starts
+    return result
+
+
 def isbns_replaced(isbns: IsbnMap, removed: np.ndarray, added: Sequence[int],
                    positions: Sequence[int]) -> IsbnMap:
     """`isbns.replaced(removed, added, positions)`, spliced: by ISBN, then position."""

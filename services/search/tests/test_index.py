@@ -27,7 +27,7 @@ from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
 from bookrec_search.lexicon import IsbnMap
 from bookrec_search.serving import Serving
-from bookrec_search.splicing import isbns_replaced, pairs_updated
+from bookrec_search.splicing import isbns_replaced, pairs_updated, pairs_without
 from bookrec_search.scoring import EXACT_TITLE_BONUS, FIELD_WEIGHTS, K1, PRIOR_RATINGS, PRIOR_STRENGTH, B
 
 
@@ -795,6 +795,11 @@ def test_spliced_tables_equal_the_tables_rebuilt(seed):
         assert np.array_equal(getattr(got, name), getattr(expected, name)), name
     assert got.labels == expected.labels and got.keys == expected.keys
     assert pairs.labels == ValuePairs.of(books).labels  # the old table's labels untouched
+    removed = rng.random(len(books)) < 0.3
+    renumbered = (np.cumsum(~removed) - 1).astype(np.int32)
+    expected, got = pairs.without(removed, renumbered), pairs_without(pairs, removed, renumbered)
+    for name in ("books", "codes", "starts", "by_value", "value_starts"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
 
     size = 40
     isbns = IsbnMap.of(rng.integers(0, 8, 30).astype(np.int64), rng.integers(0, size, 30).astype(np.int32))
