@@ -95,7 +95,7 @@ class SearchIndex:
         """`serving`: what is derived from `parts` for queries, when a refresh carried it over (`updated`)."""
         self.parts = parts
         self.size = parts.size
-        self._serving = serving = serving or Serving.of(parts)
+        self.serving = serving = serving or Serving.of(parts)
         self.derived = serving.derived
         self._by_original_title = serving.by_original_title
         self._sorted_titles = SortedTitles(parts.title_order, parts.title_norms)
@@ -135,7 +135,7 @@ class SearchIndex:
         p = self.parts
         arrays = (p.book_ids, p.id_order, p.signatures, p.years, p.language, p.cover_ids, p.rating_count,
                   p.rating_sum, p.series_positions, *p.lengths, p.title_order, self.suggestion_rank,
-                  self.block_tops, self._serving.suggestion_order)
+                  self.block_tops, self.serving.suggestion_order)
         vocabulary = sys.getsizeof(p.vocabulary) + sum(sys.getsizeof(t) for t in p.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(f.nbytes for f in (*p.fields, p.combined))
                 + self.derived.nbytes + p.titles.nbytes + p.title_norms.nbytes + p.authors.nbytes
@@ -379,5 +379,5 @@ class SearchIndex:
         (unknown ids ignored; an id in both is deleted); `self` when nothing differs."""
         index = self
         for step in refresh.steps(self.parts, records, deleted):  # each step's derived columns patched
-            index = SearchIndex(step.parts, Serving.refreshed(index._serving, index.parts, step))
+            index = SearchIndex(step.parts, Serving.refreshed(index.serving, index.parts, step))
         return index

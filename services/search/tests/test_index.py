@@ -26,9 +26,9 @@ from bookrec_search.facets import FacetFilter, ValuePairs
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
 from bookrec_search.lexicon import IsbnMap
+from bookrec_search.scoring import EXACT_TITLE_BONUS, FIELD_WEIGHTS, K1, PRIOR_RATINGS, PRIOR_STRENGTH, B
 from bookrec_search.serving import Serving
 from bookrec_search.splicing import isbns_replaced, pairs_updated, pairs_without
-from bookrec_search.scoring import EXACT_TITLE_BONUS, FIELD_WEIGHTS, K1, PRIOR_RATINGS, PRIOR_STRENGTH, B
 
 
 @pytest.fixture(scope="module")
@@ -713,7 +713,7 @@ def changed_book(rng: np.random.Generator, book: dict[str, Any]) -> dict[str, An
 def assert_serving_equal(refreshed: SearchIndex) -> None:
     """What the refresh carried over and patched is exactly what a full derivation from its parts gives."""
     fresh = Serving.of(refreshed.parts)
-    carried = refreshed._serving
+    carried = refreshed.serving
     for name in ("avg_rating", "popularity", "prior_factor", "title_rank", "decades"):
         assert np.array_equal(getattr(carried.derived, name), getattr(fresh.derived, name)), name
     assert carried.derived.language_codes == fresh.derived.language_codes
