@@ -7,7 +7,6 @@ during a swap never sees a half-applied change.
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -143,36 +142,61 @@ class PostingLists:
         sizes = np.diff(self.offsets[start_term:stop_term + 1])
         return np.repeat(np.arange(start_term, stop_term, dtype=np.int64), sizes)
 
-    def replaced(self, removed: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                 term_count: int) -> PostingLists:
-        """Drop every posting of the `removed` documents (a mask by document), then merge in new pairs.
+    def postings_of(self, removed: np.ndarray) -> np.ndarray:
+        """Packed (term, document) keys, ascending, of every posting of the `removed` documents (a mask by
+        document): one pass over the documents of every list."""
+        places = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
+        return ((np.searchsorted(self.offsets, places, side="right") - 1) << TERM_SHIFT) | self.docs[places]
 
-        `keys` are sorted, unique packed (term, document) pairs. Cost: a pass
-        to find the removed documents' postings, a binary search per new pair,
-        and one copy of the arrays with the changes spliced in.
+    def places_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For packed (term, document) keys: where each is or would go, and whether it is there."""
+        terms, docs = keys >> TERM_SHIFT, keys & DOC_MASK
+        known = terms < self.term_count
+        clipped = np.minimum(terms, max(self.term_count - 1, 0))
+        lo = np.where(known, self.offsets[clipped], len(self.docs))
+        hi = np.where(known, self.offsets[np.minimum(clipped + 1, self.term_count)], len(self.docs))
+        at = searched_within(self.docs, lo, hi, docs)
+        present = (at < hi) & (self.docs[np.minimum(at, max(len(self.docs) - 1, 0))] == docs) \
+            if len(self.docs) else np.zeros(len(keys), dtype=bool)
+        return at, present
+
+    def replaced(self, dropped: np.ndarray, keys: np.ndarray, values: np.ndarray,
+                 term_count: int) -> PostingLists:
+        """Drop the postings `dropped` (packed (term, document) keys, ascending; those not here are ignored),
+        then merge in new pairs.
+
+        `keys` are sorted, unique packed (term, document) pairs. Cost: a
+        binary search per dropped and per new pair, and one copy of the arrays
+        with the changes spliced in; a pair both dropped and added keeps its
+        place (only its value changes), so a book re-rated or lightly edited
+        moves few postings, and one whose words all stay moves none (the
+        document array is then shared). The dropped keys of a refresh come from
+        one pass over the all-fields lists, which hold every field's pairs.
         """
+        at, present = self.places_of(dropped)
+        drops, drop_keys = at[present], dropped[present]
+        # A pair both dropped and added (a word a rewritten book kept) keeps its place: its value is set there.
+        found = np.minimum(np.searchsorted(drop_keys, keys), max(len(drop_keys) - 1, 0))
+        kept = (drop_keys[found] == keys) if len(drop_keys) else np.zeros(len(keys), dtype=bool)
+        patched = self.values
+        if kept.any():
+            patched = self.values.copy()
+            patched[drops[found[kept]]] = values[kept]
+        still = np.ones(len(drops), dtype=bool)
+        still[found[kept]] = False
+        drops, drop_keys, keys, values = drops[still], drop_keys[still], keys[~kept], values[~kept]
         sizes = np.zeros(term_count, dtype=np.int64)
         sizes[:self.term_count] = np.diff(self.offsets)
-        drops = np.flatnonzero(removed[self.docs]) if removed.any() else np.empty(0, dtype=np.int64)
-        if len(drops):
-            sizes -= np.bincount(np.searchsorted(self.offsets, drops, side="right") - 1, minlength=term_count)
+        sizes -= np.bincount(drop_keys >> TERM_SHIFT, minlength=term_count)
         new_terms = keys >> TERM_SHIFT
         new_docs = (keys & DOC_MASK).astype(np.int32)
         sizes += np.bincount(new_terms, minlength=term_count)
-        # Where each new pair goes: before the posting now at that place (terms new to the lists go last).
-        at = np.empty(len(keys), dtype=np.int64)
-        starts = np.flatnonzero(np.diff(new_terms, prepend=-1))
-        for start, stop in itertools.pairwise([*starts.tolist(), len(keys)]):
-            term = int(new_terms[start])
-            if term >= self.term_count:
-                at[start:stop] = len(self.docs)
-                continue
-            lo, hi = self.offsets[term], self.offsets[term + 1]
-            at[start:stop] = lo + np.searchsorted(self.docs[lo:hi], new_docs[start:stop])
         offsets = np.zeros(term_count + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        docs, kept_values = spliced((self.docs, self.values), drops, at,
-                                    (new_docs, values.astype(self.values.dtype)))
+        if not len(drops) and not len(keys):  # the same pairs: the documents are shared, only values copied
+            return PostingLists(offsets, self.docs, patched)
+        at, _ = self.places_of(keys)  # each new pair goes before the posting now at its place
+        docs, kept_values = spliced((self.docs, patched), drops, at, (new_docs, values.astype(self.values.dtype)))
         return PostingLists(offsets, docs, kept_values)
 
     def without(self, removed: np.ndarray, renumbered: np.ndarray) -> PostingLists:
@@ -246,26 +270,38 @@ def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,
         keep[drops] = False
         shifted = at - np.searchsorted(drops, at)  # the same places once the drops are gone
         return tuple(np.insert(a[keep], shifted, new) for a, new in zip(arrays, inserted, strict=True))
-    outs = tuple(np.empty(len(a) - len(drops) + len(at), dtype=a.dtype) for a in arrays)
-    places = np.concatenate([at, drops])
-    is_drop = np.concatenate([np.zeros(len(at), dtype=bool), np.ones(len(drops), dtype=bool)])
-    source = target = 0
-    for step in np.lexsort((is_drop, places)).tolist():
-        place = int(places[step])
-        if place > source:
-            stretch = place - source
-            for out, a in zip(outs, arrays, strict=True):
-                out[target:target + stretch] = a[source:place]
-            source, target = place, target + stretch
-        if step >= len(at):
-            source += 1
-        else:
-            for out, new in zip(outs, inserted, strict=True):
-                out[target] = new[step]
-            target += 1
-    for out, a in zip(outs, arrays, strict=True):
-        out[target:] = a[source:]
-    return outs
+    # Every kept stretch and every inserted run as a view, put together by one concatenate per array.
+    places = np.union1d(at, drops)
+    first = np.searchsorted(at, places, side="left")
+    last = np.searchsorted(at, places, side="right")
+    dropped = np.isin(places, drops, assume_unique=True)
+    resume = places + dropped  # where the next kept stretch starts
+    starts = np.concatenate([[0], resume]).tolist()
+    stops = [*places.tolist(), len(arrays[0])]
+    runs = list(zip(first.tolist(), last.tolist(), strict=True))
+    outs = []
+    for a, new in zip(arrays, inserted, strict=True):
+        pieces = [a[starts[0]:stops[0]]]
+        for (lo, hi), start, stop in zip(runs, starts[1:], stops[1:], strict=True):
+            pieces.append(new[lo:hi])
+            pieces.append(a[start:stop])
+        outs.append(np.concatenate(pieces).astype(a.dtype, copy=False))
+    return tuple(outs)
+
+
+def searched_within(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per query i, the first place in values[lo[i]:hi[i]] (ascending there) holding at least wanted[i]
+    (hi[i] when none does): numpy's searchsorted, run for every query at once over its own range
+    (a bisection of vector steps: log2 of the longest range, never a Python step per query)."""
+    lo, hi = lo.astype(np.int64, copy=True), hi.astype(np.int64, copy=True)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (values[np.minimum(mid, len(values) - 1)] < wanted)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
 
 
 def occurrence_counts(terms: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

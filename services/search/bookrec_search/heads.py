@@ -24,7 +24,6 @@ the next query takes it afresh.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,15 +127,20 @@ class Heads:
                 kept -= len(self._heads.pop(next(iter(self._heads))).positions)
         return head
 
-    def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
-                moved: Callable[[np.ndarray], np.ndarray], given: np.ndarray) -> Heads:
-        """These heads for the next index version. `moved`: positions' new ones (-1: deleted); `given`:
-        the new positions (ascending) of the books the refresh was given, changed or not."""
+    def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float, removed: np.ndarray | None,
+                changed: np.ndarray) -> Heads:
+        """These heads for the next index version: without the books `removed` (a mask over the positions;
+        the others move down in order), with the books `changed` (new positions: their text or ratings
+        differ, or they are new)."""
         with self._lock:
             heads = list(self._heads.items())
+        gone = np.flatnonzero(removed) if removed is not None else None
+        given = np.unique(changed).astype(np.int32)
         carried: dict[int, Head] = {}
         for term, head in heads:
-            positions = moved(head.positions)
+            positions = head.positions
+            if gone is not None and removed is not None:
+                positions = np.where(removed[positions], -1, positions - np.searchsorted(gone, positions))
             docs, _ = combined.get(term)
             if len(docs):
                 at = np.minimum(np.searchsorted(docs, given), len(docs) - 1)

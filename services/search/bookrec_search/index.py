@@ -43,11 +43,11 @@ from bookrec_search.matching import (
     rarest_within,
     word_match,
 )
-from bookrec_search.parts import Derived, IndexParts
+from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
+from bookrec_search.serving import BLOCK_TOP, SUGGESTION_BLOCK, Serving
 
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
-SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
 TIER_STEP = 1e7  # above any text score: tiers rank first
 ISBN_TIER = -1  # a book found by ISBN ranks above every text match
 
@@ -92,29 +92,19 @@ class Suggestions:
 class SearchIndex:
     """Immutable once built: search, advanced search and autocomplete, and `updated()` for refreshes."""
 
-    def __init__(self, parts: IndexParts) -> None:
+    def __init__(self, parts: IndexParts, serving: Serving | None = None) -> None:
+        """`serving`: what is derived from `parts` for queries, when a refresh carried it over (`updated`)."""
         self.parts = parts
-        self.derived = Derived.of(parts)
-        self.size = size = parts.size
-        self._by_original_title: dict[str, list[int]] = {}
-        for position, original in parts.original_titles.items():
-            self._by_original_title.setdefault(original, []).append(position)
+        self.size = parts.size
+        self.serving = serving = serving or Serving.of(parts)
+        self.derived = serving.derived
+        self._by_original_title = serving.by_original_title
         self._sorted_titles = SortedTitles(parts.title_order, parts.title_norms)
-        self.suggestion_rank = np.empty(size, dtype=np.int32)
-        self.suggestion_rank[np.lexsort((self.derived.title_rank, -self.derived.avg_rating,
-                                         -parts.rating_count))] = np.arange(size, dtype=np.int32)
-        # Per block of SUGGESTION_BLOCK titles (in title order), its BLOCK_TOP best suggestions (-1: padding).
-        blocks = -(-size // SUGGESTION_BLOCK)
-        ranks = np.full(blocks * SUGGESTION_BLOCK, np.iinfo(np.int32).max, dtype=np.int32)
-        ranks[:size] = self.suggestion_rank[parts.title_order]
-        best = np.argpartition(ranks.reshape(blocks, SUGGESTION_BLOCK), BLOCK_TOP - 1, axis=1)[:, :BLOCK_TOP]
-        in_title_order = best + (np.arange(blocks) * SUGGESTION_BLOCK)[:, None]
-        padding = np.full(blocks * SUGGESTION_BLOCK - size, -1, dtype=np.int32)
-        padded = np.concatenate([parts.title_order, padding])
-        self.block_tops = padded[in_title_order]
+        self.suggestion_rank = serving.suggestion_rank
+        self.block_tops = serving.block_tops  # per block of SUGGESTION_BLOCK titles, its BLOCK_TOP best
         self.heads = heads.Heads(parts.combined, self.derived.prior_factor,
                                  heads.mean_rating(parts.rating_count, parts.rating_sum))
-        self.bitmaps = Bitmaps(parts.combined, size)
+        self.bitmaps = Bitmaps(parts.combined, self.size)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]],
@@ -149,7 +139,7 @@ class SearchIndex:
         p = self.parts
         arrays = (p.book_ids, p.id_order, p.signatures, p.years, p.language, p.cover_ids, p.rating_count,
                   p.rating_sum, p.series_positions, *p.lengths, p.title_order, self.suggestion_rank,
-                  self.block_tops)
+                  self.block_tops, self.serving.suggestion_order)
         vocabulary = sys.getsizeof(p.vocabulary) + sum(sys.getsizeof(t) for t in p.vocabulary)
         return (sum(a.nbytes for a in arrays) + sum(f.nbytes for f in (*p.fields, p.combined))
                 + self.derived.nbytes + p.titles.nbytes + p.title_norms.nbytes + p.authors.nbytes
@@ -430,19 +420,13 @@ class SearchIndex:
     def updated(self, records: Iterable[Mapping[str, Any]], deleted: Iterable[str] = ()) -> SearchIndex:
         """This index with the given records added or replaced (by book id) and the `deleted` book ids gone
         (unknown ids ignored; an id in both is deleted); `self` when nothing differs."""
-        records, deleted = list(records), [i for i in deleted if isinstance(i, str)]
-        parts = refresh.updated(self.parts, records, deleted)
-        if parts is self.parts:
-            return self
-        index = SearchIndex(parts)
-        index.bitmaps = self.bitmaps.for_(parts.combined, parts.size)
-        if parts.average_lengths == self.parts.average_lengths:  # else every impact changed: heads start anew
-            given = parts.positions(id_array([r["book_id"] for r in records if isinstance(r.get("book_id"), str)]))
-            before = self.parts
-
-            def moved(positions: np.ndarray) -> np.ndarray:  # books move down only past a deleted one
-                return parts.positions(before.book_ids[positions]) if deleted else positions
-
-            index.heads = self.heads.carried(parts.combined, index.derived.prior_factor, index.heads.mean,
-                                             moved, np.sort(given[given >= 0]).astype(np.int32))
+        index = self
+        for step in refresh.steps(self.parts, records, deleted):  # each step's derived columns patched
+            following = SearchIndex(step.parts, Serving.refreshed(index.serving, index.parts, step))
+            following.bitmaps = index.bitmaps.for_(step.parts.combined, step.parts.size)
+            if step.parts.average_lengths == index.parts.average_lengths:  # else every impact changed
+                given = np.concatenate([step.changed, np.arange(step.parts.size - step.added, step.parts.size)])
+                following.heads = index.heads.carried(step.parts.combined, following.derived.prior_factor,
+                                                      following.heads.mean, step.removed, given)
+            index = following
         return index

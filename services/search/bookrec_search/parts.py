@@ -91,6 +91,26 @@ class Derived:
                    decade_codes(decades_of(parts.years, NO_YEAR)),
                    {code.lower(): i for i, code in enumerate(parts.languages)})
 
+    @classmethod
+    def refreshed(cls, previous: Derived, before: IndexParts, parts: IndexParts, changed: np.ndarray) -> Derived:
+        """`Derived.of(parts)` where `parts` are `before` with the books at `changed` replaced and any past
+        `before.size` added: what is unchanged carried over, the rest patched; the rating columns taken
+        afresh (vectorised) only when a rating moved, since the catalogue's mean rating enters every prior."""
+        moved = np.concatenate([changed, np.arange(before.size, parts.size)]).astype(np.intp)
+        ratings = (previous.avg_rating, previous.popularity, previous.prior_factor)
+        if parts.size != before.size or (parts.rating_count[changed] != before.rating_count[changed]).any() \
+                or (parts.rating_sum[changed] != before.rating_sum[changed]).any():
+            ratings = rating_columns(parts.rating_count, parts.rating_sum)
+        title_rank = previous.title_rank
+        if parts.title_order is not before.title_order:
+            title_rank = np.empty(parts.size, dtype=np.int32)
+            title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
+        decades = previous.decades
+        if parts.years is not before.years:
+            decades = np.concatenate([decades, np.zeros(parts.size - before.size, dtype=decades.dtype)])
+            decades[moved] = decade_codes(decades_of(parts.years[moved], NO_YEAR))
+        return cls(*ratings, title_rank, decades, {code.lower(): i for i, code in enumerate(parts.languages)})
+
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.avg_rating, self.popularity, self.prior_factor, self.title_rank,

@@ -16,15 +16,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_catalog.catalog import normalise_text, with_derived_attributes
-from bookrec_search import building
+from bookrec_search import building, refresh
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
+from bookrec_search import serving as serving_module
 from bookrec_search.documents import suggestion_key
-from bookrec_search.facets import FacetFilter
+from bookrec_search.facets import FacetFilter, ValuePairs
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
+from bookrec_search.lexicon import IsbnMap
 from bookrec_search.scoring import EXACT_TITLE_BONUS, FIELD_WEIGHTS, K1, PRIOR_RATINGS, PRIOR_STRENGTH, B
+from bookrec_search.serving import Serving
+from bookrec_search.splicing import isbns_replaced, pairs_updated, pairs_without
 
 
 @pytest.fixture(scope="module")
@@ -391,6 +395,7 @@ def test_autocomplete_matches_the_oracle(raw, prefix, limit):
 def small_thresholds() -> Iterator[None]:
     with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
                              SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
+            mock.patch.multiple(serving_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
             mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
             mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):
         yield
@@ -649,3 +654,156 @@ def test_odd_records_do_not_break_the_index():
                              "avg_rating": 0.0, "rating_count": 0, "cover_id": None, "series": None}
     assert index.book(1)["first_publish_year"] is None and index.book(1)["rating_count"] == 0
     assert index.autocomplete("l").positions == [2]
+
+
+# ---- rounds of refreshes: what a refresh carries over and splices equals a full build -----------------
+TITLE_WORDS = [*WORDS, "Mind!", "Être", "zen", "motor", "cycle", "logos"]
+ORIGINALS = ["Le Temps", "Die Zeit", "El Arte", "the art"]
+PREFIXES = ["t", "th", "the", "m", "mi", "a", "ar", "e", "l", "lo", "z", "c", "é", "être", "die", "le t"]
+QUERIES = ["mind", "the art", "lee", "logic time", "zen", "motr", "cycle mind", "die zeit", "le temps",
+           "etre", "logos the", "art history", "9780000000002", "kim day"]
+
+
+def isbn13(rng: np.random.Generator) -> str:
+    digits = [9, 7, 8, *rng.integers(0, 10, 9).tolist()]
+    check = -sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10
+    return "".join(map(str, [*digits, check]))
+
+
+def random_book(rng: np.random.Generator, book_id: str) -> dict[str, Any]:
+    def some(values: list[str], most: int) -> list[str]:
+        return [values[i] for i in rng.choice(len(values), rng.integers(0, most + 1), replace=False)]
+
+    record: dict[str, Any] = {
+        "book_id": book_id,
+        "title": " ".join(rng.choice(TITLE_WORDS, rng.integers(1, 4))),
+        "authors": [{"author_id": None, "name": n} for n in some(AUTHORS, 2)],
+        "subjects": some(SUBJECTS, 3),
+        "first_publish_year": None if rng.random() < 0.2 else int(rng.integers(1800, 2021)),
+        "ratings_distribution": {s: int(rng.integers(0, 4)) for s in ("1", "3", "5") if rng.random() < 0.6},
+        "language": rng.choice(["eng", "fre", "ger", None]),
+        "cover_id": None if rng.random() < 0.3 else int(rng.integers(1, 10**6)),
+    }
+    if rng.random() < 0.2:
+        record["original_title"] = str(rng.choice(ORIGINALS))
+    if rng.random() < 0.2:
+        record["isbn_13"] = [isbn13(rng) for _ in range(rng.integers(1, 3))]
+    if rng.random() < 0.15:
+        record["series"] = {"name": "Logos Cycle", "position": float(rng.integers(1, 4))}
+    return with_derived_attributes(record)
+
+
+def changed_book(rng: np.random.Generator, book: dict[str, Any]) -> dict[str, Any]:
+    kind = rng.choice(["rating", "title", "text", "year", "original", "same"])
+    other = random_book(rng, book["book_id"])
+    edited = dict(book)
+    if kind == "rating":  # often many ratings: the book jumps ahead in autocomplete
+        edited["ratings_distribution"] = {"5": int(rng.integers(0, 40)), "2": int(rng.integers(0, 3))}
+    elif kind == "title":
+        edited.update(title=other["title"], title_norm=None)
+    elif kind == "text":
+        edited = {**other, "ratings_distribution": book.get("ratings_distribution")}
+    elif kind == "year":
+        edited["first_publish_year"] = other["first_publish_year"]
+    elif kind == "original":
+        edited["original_title"] = other.get("original_title")
+    return with_derived_attributes(edited)
+
+
+def assert_serving_equal(refreshed: SearchIndex) -> None:
+    """What the refresh carried over and patched is exactly what a full derivation from its parts gives."""
+    fresh = Serving.of(refreshed.parts)
+    carried = refreshed.serving
+    for name in ("avg_rating", "popularity", "prior_factor", "title_rank", "decades"):
+        assert np.array_equal(getattr(carried.derived, name), getattr(fresh.derived, name)), name
+    assert carried.derived.language_codes == fresh.derived.language_codes
+    for name in ("suggestion_order", "suggestion_rank", "block_tops"):
+        assert np.array_equal(getattr(carried, name), getattr(fresh, name)), name
+    assert {t: sorted(p) for t, p in carried.by_original_title.items()} == \
+        {t: sorted(p) for t, p in fresh.by_original_title.items()}
+
+
+def more_answers(a: SearchIndex, b: SearchIndex) -> None:
+    for query in QUERIES:
+        for limit, offset in ((50, 0), (5, 3)):
+            ra, rb = a.search(query, limit, offset), b.search(query, limit, offset)
+            assert [(a.book(h.position), h.score, h.shown_score) for h in ra.hits] == \
+                [(b.book(h.position), h.score, h.shown_score) for h in rb.hits], query
+            assert (ra.total, ra.matched_all_words, ra.terms, ra.corrections) == \
+                (rb.total, rb.matched_all_words, rb.terms, rb.corrections), query
+    for prefix in PREFIXES:
+        for limit in (1, 3, 50):
+            sa, sb = a.autocomplete(prefix, limit), b.autocomplete(prefix, limit)
+            assert sa.total == sb.total and [a.book(p) for p in sa.positions] == \
+                [b.book(p) for p in sb.positions], prefix
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("paths", ["ordinary", "large-catalogue", "spliced through masks"])
+def test_rounds_of_mixed_changes_answer_like_a_fresh_build(seed, paths):
+    rng = np.random.default_rng(seed)
+    current = {f"OL{i}W": random_book(rng, f"OL{i}W") for i in range(1, 121)}
+    thresholds = small_thresholds() if paths == "large-catalogue" else contextlib.nullcontext()
+    masks = mock.patch.object(columns_module, "SPLICE_STEPS", 0) if paths == "spliced through masks" \
+        else contextlib.nullcontext()
+    next_id = 1000
+    with thresholds, masks:
+        index = SearchIndex.from_records(current.values())
+        for _ in range(5):
+            ids = sorted(current)
+            edited = [changed_book(rng, current[i]) for i in rng.choice(ids, rng.integers(0, 25), replace=False)]
+            added = [random_book(rng, f"OL{next_id + j}W") for j in range(rng.integers(0, 8))]
+            next_id += 10
+            gone = [str(i) for i in rng.choice(ids, rng.integers(0, 4), replace=False)] if rng.random() < 0.6 \
+                else []
+            for record in [*edited, *added]:
+                current[record["book_id"]] = record
+            for book_id in gone:
+                current.pop(book_id, None)
+            index = index.updated([*edited, *added], deleted=gone)
+            assert_serving_equal(index)
+            fresh = SearchIndex.from_records(current.values(), index.parts.average_lengths)
+            same_answers(index, fresh)
+            more_answers(index, fresh)
+
+
+def test_refresh_steps_say_what_changed():
+    rng = np.random.default_rng(1)
+    books = [random_book(rng, f"OL{i}W") for i in range(1, 11)]
+    parts = SearchIndex.from_records(books).parts
+    rerated = with_derived_attributes({**books[3], "ratings_distribution": {"5": 99}})
+    new = random_book(rng, "OL99W")
+    deletion, change = refresh.steps(parts, [rerated, books[5], new], deleted=["OL2W"])
+    assert deletion.removed is not None and np.flatnonzero(deletion.removed).tolist() == [1]
+    assert change.removed is None and change.changed.tolist() == [2] and change.added == 1  # OL4W moved down
+    assert refresh.steps(parts, books[:4]) == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_spliced_tables_equal_the_tables_rebuilt(seed):
+    rng = np.random.default_rng(seed)
+    values = ["a", "B", "c d", "É", "e", "f", ""]
+    books = [list(rng.choice(values, rng.integers(0, 4), replace=False)) for _ in range(rng.integers(0, 30))]
+    pairs = ValuePairs.of(books)
+    replaced = {int(p): list(rng.choice([*values, "new", "Newer"], rng.integers(0, 3), replace=False))
+                for p in rng.choice(len(books), min(len(books), rng.integers(0, 6)), replace=False)}
+    appended = [list(rng.choice([*values, "new"], rng.integers(0, 3), replace=False))
+                for _ in range(rng.integers(0, 4))]
+    expected = pairs.updated(replaced, appended, len(books))
+    got = pairs_updated(pairs, replaced, appended, len(books))
+    for name in ("books", "codes", "starts", "by_value", "value_starts"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+    assert got.labels == expected.labels and got.keys == expected.keys
+    assert pairs.labels == ValuePairs.of(books).labels  # the old table's labels untouched
+    removed = rng.random(len(books)) < 0.3
+    renumbered = (np.cumsum(~removed) - 1).astype(np.int32)
+    expected, got = pairs.without(removed, renumbered), pairs_without(pairs, removed, renumbered)
+    for name in ("books", "codes", "starts", "by_value", "value_starts"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name
+
+    size = 40
+    isbns = IsbnMap.of(rng.integers(0, 8, 30).astype(np.int64), rng.integers(0, size, 30).astype(np.int32))
+    removed = rng.random(size) < 0.2
+    added, at = rng.integers(0, 10, 6).tolist(), rng.integers(0, size + 3, 6).tolist()
+    wanted, spliced = isbns.replaced(removed, added, at), isbns_replaced(isbns, removed, added, at)
+    assert np.array_equal(wanted.isbns, spliced.isbns) and np.array_equal(wanted.positions, spliced.positions)
