@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bookrec_catalog.catalog import normalise_text
-from bookrec_search import filtering, heads, refresh
+from bookrec_search import filtering, heads, ranking, refresh
 from bookrec_search.bitmaps import Bitmaps
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
@@ -44,23 +44,11 @@ from bookrec_search.matching import (
     word_match,
 )
 from bookrec_search.parts import IndexParts
+from bookrec_search.ranking import Hit
 from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
 from bookrec_search.serving import BLOCK_TOP, SUGGESTION_BLOCK, Serving
 
-SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
-TIER_STEP = 1e7  # above any text score: tiers rank first
 ISBN_TIER = -1  # a book found by ISBN ranks above every text match
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A ranked book. `score` is its text score (see Scoring); `shown_score` is what clients see: the
-    score, but never above that of a hit ranked before it, since a better tier (fewer corrections) can
-    hold a lower text score and a ranked list reads best with scores that never rise."""
-
-    position: int
-    score: float
-    shown_score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,51 +159,9 @@ class SearchIndex:
             return lo, bisect.bisect_right(self._sorted_titles, normalised, lo)
         return lo, bisect.bisect_left(self._sorted_titles, normalised + ABOVE_ANY_TEXT, lo)
 
-    def _top(self, candidates: np.ndarray, key: np.ndarray, offset: int, limit: int,
-             tier: np.ndarray | None = None) -> list[Hit]:
-        """Candidates ranked by tier (lower first), key (higher first), prior, title order; one page of them.
-
-        A hit's score is its key.
-        """
-        shown = key
-        if tier is not None and len(tier) and tier.min() != tier.max():
-            key = key.astype(np.float64) - TIER_STEP * tier
-        wanted = offset + limit
-        if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
-            # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
-            # least `wanted` pass it (the wanted-th best key is then at or above it), else skipped.
-            sample = key[::len(key) // SAMPLE_SIZE]
-            keep_share = min(1.0, 4 * wanted / len(key) + 2 / SAMPLE_SIZE)
-            kth = int(len(sample) * (1 - keep_share))
-            cut = np.partition(sample, kth)[kth]
-            passing = key >= cut
-            if np.count_nonzero(passing) >= wanted:
-                candidates, key, shown = candidates[passing], key[passing], shown[passing]
-        levels: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
-            lambda i: key[i], lambda i: self.derived.popularity[candidates[i]],
-            lambda i: -self.derived.title_rank[candidates[i]].astype(np.int64))
-
-        def best(chosen: np.ndarray, level: int, need: int) -> np.ndarray:
-            if len(chosen) <= need:
-                return chosen
-            values = levels[level](chosen)
-            if level == len(levels) - 1:  # title order is unique: no ties left
-                return chosen[np.argpartition(-values, need - 1)[:need]]
-            threshold = np.partition(values, len(values) - need)[len(values) - need]
-            above = chosen[values > threshold]
-            return np.concatenate([above, best(chosen[values == threshold], level + 1, need - len(above))])
-
-        if wanted <= offset or not len(candidates):
-            return []
-        chosen = best(np.arange(len(candidates)), 0, wanted)
-        positions = candidates[chosen]
-        derived = self.derived
-        ranked = chosen[np.lexsort((derived.title_rank[positions], -derived.popularity[positions],
-                                    -key[chosen]))]
-        ranked = ranked[:wanted]
-        capped = np.minimum.accumulate(shown[ranked]) if len(ranked) else shown[ranked]
-        return [Hit(int(candidates[i]), float(shown[i]), float(c))
-                for i, c in zip(ranked[offset:], capped[offset:], strict=True)]
+    def _page(self, candidates: np.ndarray, key: np.ndarray, offset: int, limit: int,
+              tier: np.ndarray | None = None) -> list[Hit]:
+        return ranking.page(candidates, key, offset, limit, self.derived.popularity, self.derived.title_rank, tier)
 
     # ---- queries ---------------------------------------------------------------------------------
     def search(self, query: str, limit: int = 20, offset: int = 0, *, with_matches: bool = False,
@@ -319,7 +265,7 @@ class SearchIndex:
         if len(found):
             candidates, score, tier = self._with_isbn_hits(found, candidates, score, tier)
             matched_all = True
-        return SearchResult(len(candidates), self._top(candidates, score, offset, limit, tier), matched_all,
+        return SearchResult(len(candidates), self._page(candidates, score, offset, limit, tier), matched_all,
                             terms, corrections, candidates if with_matches else None, ignored)
 
     def _probe(self, term: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
@@ -352,7 +298,7 @@ class SearchIndex:
             return None
         matched_all = all(options)
         terms, corrections = matched_terms([word_match(self.parts, word, [term])], [docs], matched_all)
-        return SearchResult(term.books, self._top(*page, offset, limit), matched_all, terms, corrections,
+        return SearchResult(term.books, self._page(*page, offset, limit), matched_all, terms, corrections,
                             docs if with_matches else None, ignored)
 
     def _with_isbn_hits(self, found: np.ndarray, candidates: np.ndarray, score: np.ndarray,
@@ -393,7 +339,7 @@ class SearchIndex:
         if candidates is None:
             candidates = np.arange(self.size)
         key = filtering.sort_key(self.parts, self.derived, sort, order, candidates, text)
-        return SearchResult(len(candidates), self._top(candidates, key, offset, limit), True,
+        return SearchResult(len(candidates), self._page(candidates, key, offset, limit), True,
                             terms={w: [w] for w in matched_words},
                             matches=candidates if with_matches else None)
 

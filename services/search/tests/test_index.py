@@ -20,6 +20,7 @@ from bookrec_search import building, refresh
 from bookrec_search import columns as columns_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
+from bookrec_search import ranking as ranking_module
 from bookrec_search import serving as serving_module
 from bookrec_search.documents import suggestion_key
 from bookrec_search.facets import FacetFilter, ValuePairs
@@ -393,8 +394,8 @@ def test_autocomplete_matches_the_oracle(raw, prefix, limit):
 # ---- the large-catalogue paths, engaged on small catalogues by shrinking their thresholds ------------
 @contextlib.contextmanager
 def small_thresholds() -> Iterator[None]:
-    with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3, SAMPLED_CUT_MIN=5,
-                             SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
+    with mock.patch.multiple(index_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
+            mock.patch.multiple(ranking_module, SAMPLED_CUT_MIN=5, SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
             mock.patch.multiple(serving_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
             mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
             mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):

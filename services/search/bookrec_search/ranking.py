@@ -1,0 +1,70 @@
+"""One page of ranked books: by tier, then score, then the prior, then title order. Pure, numpy.
+
+The order is total and the same on every replica (services/search/README.md, Score): `page` takes
+per-candidate keys and the per-book prior and title ranks, and cuts the page without sorting every
+candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
+TIER_STEP = 1e7  # above any text score: tiers rank first
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A ranked book. `score` is its text score (see Scoring); `shown_score` is what clients see: the
+    score, but never above that of a hit ranked before it, since a better tier (fewer corrections) can
+    hold a lower text score and a ranked list reads best with scores that never rise."""
+
+    position: int
+    score: float
+    shown_score: float
+
+
+def page(candidates: np.ndarray, key: np.ndarray, offset: int, limit: int, popularity: np.ndarray,
+         title_rank: np.ndarray, tier: np.ndarray | None = None) -> list[Hit]:
+    """Candidates ranked by tier (lower first), key (higher first), `popularity` (the prior), `title_rank`;
+    the page from `offset` of at most `limit` of them. A hit's score is its key."""
+    shown = key
+    if tier is not None and len(tier) and tier.min() != tier.max():
+        key = key.astype(np.float64) - TIER_STEP * tier
+    wanted = offset + limit
+    if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
+        # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
+        # least `wanted` pass it (the wanted-th best key is then at or above it), else skipped.
+        sample = key[::len(key) // SAMPLE_SIZE]
+        keep_share = min(1.0, 4 * wanted / len(key) + 2 / SAMPLE_SIZE)
+        kth = int(len(sample) * (1 - keep_share))
+        cut = np.partition(sample, kth)[kth]
+        passing = key >= cut
+        if np.count_nonzero(passing) >= wanted:
+            candidates, key, shown = candidates[passing], key[passing], shown[passing]
+    levels: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+        lambda i: key[i], lambda i: popularity[candidates[i]],
+        lambda i: -title_rank[candidates[i]].astype(np.int64))
+
+    def best(chosen: np.ndarray, level: int, need: int) -> np.ndarray:
+        if len(chosen) <= need:
+            return chosen
+        values = levels[level](chosen)
+        if level == len(levels) - 1:  # title order is unique: no ties left
+            return chosen[np.argpartition(-values, need - 1)[:need]]
+        threshold = np.partition(values, len(values) - need)[len(values) - need]
+        above = chosen[values > threshold]
+        return np.concatenate([above, best(chosen[values == threshold], level + 1, need - len(above))])
+
+    if wanted <= offset or not len(candidates):
+        return []
+    chosen = best(np.arange(len(candidates)), 0, wanted)
+    positions = candidates[chosen]
+    ranked = chosen[np.lexsort((title_rank[positions], -popularity[positions], -key[chosen]))]
+    ranked = ranked[:wanted]
+    capped = np.minimum.accumulate(shown[ranked]) if len(ranked) else shown[ranked]
+    return [Hit(int(candidates[i]), float(shown[i]), float(c))
+            for i, c in zip(ranked[offset:], capped[offset:], strict=True)]
