@@ -14,15 +14,23 @@ import numpy as np
 
 TERM_SHIFT = 32  # a (term, document) pair packed as term << 32 | document, so pairs sort term-major
 DOC_MASK = (1 << TERM_SHIFT) - 1
-MAX_FREQUENCY = np.iinfo(np.uint16).max
+MAX_FREQUENCY = np.iinfo(np.uint8).max  # BM25 saturates long before: tf 255 is within 0.5% of the limit
 SPLICE_STEPS = 20_000  # up to this many drops and inserts, splice by copying stretches; beyond, by masks
 DENSE_PROBE_SHARE = 32  # probe a list through a dense map once candidates exceed 1/32 of the documents
 
 PostingList = tuple[np.ndarray, np.ndarray]  # ascending document numbers, one value each
 
 
+def _compact(starts: np.ndarray, lengths: np.ndarray, buffer_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths in the narrowest types that hold them: 6 bytes an entry below a 4 GiB buffer and
+    64 KiB strings (24 bytes a book over a book's four text columns), 12 beyond."""
+    starts = starts.astype(np.uint32 if buffer_size < 2**32 else np.int64, copy=False)
+    fits = not len(lengths) or int(lengths.max()) < 2**16
+    return starts, lengths.astype(np.uint16 if fits else np.int32, copy=False)
+
+
 class TextColumn:
-    """Strings packed in one UTF-8 buffer: 12 bytes of bookkeeping per entry instead of a Python object."""
+    """Strings packed in one UTF-8 buffer: 6 bytes of bookkeeping per entry instead of a Python object."""
 
     __slots__ = ("_buffer", "_lengths", "_starts")
 
@@ -37,7 +45,8 @@ class TextColumn:
         lengths = np.fromiter(map(len, encoded), dtype=np.int32, count=len(encoded))
         starts = np.zeros(len(encoded), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
-        return cls(b"".join(encoded), starts, lengths)
+        buffer = b"".join(encoded)
+        return cls(buffer, *_compact(starts, lengths, len(buffer)))
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -58,13 +67,19 @@ class TextColumn:
         starts = np.full(len(encoded), len(self._buffer), dtype=np.int64)
         if len(encoded) > 1:
             starts[1:] += np.cumsum(lengths[:-1])
-        all_starts = np.concatenate([self._starts, starts[len(positions):]])
-        all_lengths = np.concatenate([self._lengths, lengths[len(positions):]])
+        buffer = self._buffer + b"".join(encoded)
+        # One copy of each array, in a type that holds the old entries and the new (numpy would widen).
+        start_type = self._starts.dtype if len(buffer) < 2**32 else np.dtype(np.int64)
+        long = len(lengths) and int(lengths.max()) > np.iinfo(self._lengths.dtype).max
+        length_type = np.dtype(np.int32) if long else self._lengths.dtype
+        starts, lengths = starts.astype(start_type), lengths.astype(length_type)
+        all_starts = np.concatenate([self._starts.astype(start_type, copy=False), starts[len(positions):]])
+        all_lengths = np.concatenate([self._lengths.astype(length_type, copy=False), lengths[len(positions):]])
         if positions:
             index = np.array(positions, dtype=np.int64)
             all_starts[index] = starts[:len(positions)]
             all_lengths[index] = lengths[:len(positions)]
-        return TextColumn(self._buffer + b"".join(encoded), all_starts, all_lengths)
+        return TextColumn(buffer, all_starts, all_lengths)
 
     def parts(self) -> tuple[bytes, np.ndarray, np.ndarray]:
         """The buffer, starts and lengths (`TextColumn(*parts)` is the same column): for artifacts."""
@@ -92,16 +107,16 @@ class PackedText:
         self._lengths.append(len(encoded))
 
     def column(self) -> TextColumn:
-        lengths = np.frombuffer(self._lengths, dtype=np.int32).copy()
+        lengths = np.frombuffer(self._lengths, dtype=np.int32)
         starts = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
-        return TextColumn(bytes(self._buffer), starts, lengths)
+        return TextColumn(bytes(self._buffer), *_compact(starts, lengths.copy(), len(self._buffer)))
 
 
 class PostingLists:
     """Per term id: ascending document numbers and one value per document, in flat arrays by offsets.
 
-    The value is a term frequency (uint16) for a field's lists, or a
+    The value is a term frequency (uint8, capped) for a field's lists, or a
     precomputed score contribution (float32) for the all-fields lists.
     """
 
@@ -305,10 +320,10 @@ def searched_within(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, wanted: 
 
 
 def occurrence_counts(terms: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique packed (term, document) keys and how often each occurred (capped at uint16)."""
+    """Sorted unique packed (term, document) keys and how often each occurred (capped at MAX_FREQUENCY)."""
     packed = (terms.astype(np.int64) << TERM_SHIFT) | docs.astype(np.int64)
     keys, counts = np.unique(packed, return_counts=True)
-    return keys, np.minimum(counts, MAX_FREQUENCY).astype(np.uint16)
+    return keys, np.minimum(counts, MAX_FREQUENCY).astype(np.uint8)
 
 
 def summed_pairs(keys: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
