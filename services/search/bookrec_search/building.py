@@ -112,8 +112,8 @@ class IndexBuilder:
         self._series_positions = array("d")
         self._language_codes: dict[str, int] = {}  # in order of first use
         self._languages = array("h")
-        self._years, self._covers = array("i"), array("q")
-        self._counts, self._sums, self._signatures = array("q"), array("q"), array("q")
+        self._years, self._covers = array("i"), array("i")
+        self._counts, self._sums, self._signatures = array("i"), array("i"), array("q")
         self._original_titles: dict[int, str] = {}
         self._isbns, self._isbn_positions = array("q"), array("i")
         self._author_values, self._subject_values = PairsBuilder(), PairsBuilder()  # the facets
@@ -173,9 +173,9 @@ class IndexBuilder:
             years=np.frombuffer(self._years, dtype=np.int32).copy(),
             languages=tuple(self._language_codes),
             language=np.frombuffer(self._languages, dtype=np.int16).copy(),
-            cover_ids=np.frombuffer(self._covers, dtype=np.int64).copy(),
-            rating_count=np.frombuffer(self._counts, dtype=np.int64).copy(),
-            rating_sum=np.frombuffer(self._sums, dtype=np.int64).copy(),
+            cover_ids=np.frombuffer(self._covers, dtype=np.int32).copy(),
+            rating_count=np.frombuffer(self._counts, dtype=np.int32).copy(),
+            rating_sum=np.frombuffer(self._sums, dtype=np.int32).copy(),
             vocabulary=self._vocabulary, fields=tuple(fields), lengths=lengths, average_lengths=averages,
             averaged_size=size,
             combined=combined, title_order=title_order,
