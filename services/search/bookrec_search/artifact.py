@@ -45,7 +45,7 @@ from bookrec_search.parts import IndexParts
 
 KIND = "search-index"  # the artifact's name in the bucket (its key prefix) and in metrics
 MAGIC = b"BRSRCHIX"
-FORMAT_VERSION = 3  # 2: the series of each book; 3: covers and rating totals in int32
+FORMAT_VERSION = 2  # 2: the series of each book (`series`, `series_positions`)
 _HEADER = struct.Struct("<8sIIQQI")
 _BUFFER = struct.Struct("<QQ")
 ALIGN = 64

@@ -31,7 +31,7 @@ import numpy as np
 from bookrec_catalog.catalog import normalise_text, search_terms
 
 NO_YEAR = int(np.iinfo(np.int32).min)
-NO_COVER = int(np.iinfo(np.int32).min)
+NO_COVER = int(np.iinfo(np.int32).min)  # any negative cover is none (an artifact may hold int64's minimum)
 MAX_WHOLE = int(np.iinfo(np.int32).max)  # covers and rating totals are kept in int32: larger ones are bad data
 NO_POSITION = float("nan")  # a book with no series, or no number in its series
 NAME_SEPARATOR = "\x1f"
@@ -161,7 +161,7 @@ class Document:
             isbns=isbn_numbers,
             year=_whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999),
             language=_text(record.get("language")),
-            cover_id=_whole(record.get("cover_id"), NO_COVER, NO_COVER + 1, MAX_WHOLE),
+            cover_id=_whole(record.get("cover_id"), NO_COVER, 0, MAX_WHOLE),
             rating_count=_whole(record.get("rating_count"), 0, 0, MAX_WHOLE),
             rating_sum=_whole(record.get("rating_sum"), 0, 0, MAX_WHOLE),
             signature=int.from_bytes(signature, "little", signed=True))
@@ -181,14 +181,14 @@ def _author_names(record: Mapping[str, Any]) -> list[str]:
 def book_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     """The book summary fields of a plain record, exactly as `SearchIndex.book()` gives them."""
     year = _whole(record.get("first_publish_year"), NO_YEAR, -99_999, 99_999)
-    cover = _whole(record.get("cover_id"), NO_COVER, NO_COVER + 1, MAX_WHOLE)
+    cover = _whole(record.get("cover_id"), NO_COVER, 0, MAX_WHOLE)
     count = _whole(record.get("rating_count"), 0, 0, MAX_WHOLE)
     total = _whole(record.get("rating_sum"), 0, 0, MAX_WHOLE)
     return {"book_id": record["book_id"], "title": _text(record.get("title")),
             "authors": _author_names(record),
             "first_publish_year": None if year == NO_YEAR else year,
             "avg_rating": round(total / count, 4) if count else 0.0, "rating_count": count,
-            "cover_id": None if cover == NO_COVER else cover, "series": series_summary(*_series(record))}
+            "cover_id": None if cover < 0 else cover, "series": series_summary(*_series(record))}
 
 
 def suggestion_key(record: Mapping[str, Any]) -> tuple:

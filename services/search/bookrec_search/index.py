@@ -23,7 +23,6 @@ from bookrec_search.bitmaps import Bitmaps
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
 from bookrec_search.documents import (
-    NO_COVER,
     NO_YEAR,
     id_array,
     isbn13_of,
@@ -109,7 +108,7 @@ class SearchIndex:
                 "first_publish_year": None if year == NO_YEAR else year,
                 "avg_rating": round(float(self.derived.avg_rating[position]), 4),
                 "rating_count": int(parts.rating_count[position]),
-                "cover_id": None if cover == NO_COVER else cover,
+                "cover_id": None if cover < 0 else cover,
                 "series": series_summary(parts.series[position], float(parts.series_positions[position]))}
 
     def position_of(self, book_id: str) -> int | None:
