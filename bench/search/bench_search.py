@@ -90,11 +90,11 @@ def build(n: int, seed: int, authors_dump: Path | None = None, curve: Heaps | No
 
 def snapshot(index: SearchIndex, keep: Path | None = None) -> None:
     """The builder's snapshot of the index, made as the builder makes it (`artifact.dump_to` a file, then
-    `ArtifactStore.publish` from the file, in parts) and timed, its size, and the builder's peak RSS over the
-    dump and the publish alone (the high-water mark reset before them: the build's own peak comes earlier);
-    then a replica's cold start from it, in a process of its own (`replica_start`). The publish goes to a
-    stand-in for S3 that keeps nothing it is sent, so the peak is the builder's own memory (its parts in
-    flight included, not the HTTP client's buffers). The snapshot is kept at `keep` when given."""
+    `ArtifactStore.publish` from the file, in parts) and timed, its size, and the builder's peak RSS during
+    the dump and during the publish (the high-water mark reset before each: the build's own peak comes
+    earlier); then a replica's cold start from it, in a process of its own (`replica_start`). The publish
+    goes to a stand-in for S3 that keeps nothing it is sent, so the peak is the builder's own memory (its
+    parts in flight included, not the HTTP client's buffers). The snapshot is kept at `keep` when given."""
     import asyncio
 
     from botocore.exceptions import ClientError
@@ -129,14 +129,16 @@ def snapshot(index: SearchIndex, keep: Path | None = None) -> None:
         with path.open("wb") as file:
             size = artifact.dump_to(index.parts, file)
         took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
+        dump_peak = high_water_mb()
+        Path("/proc/self/clear_refs").write_text("5")
         started, cpu = time.perf_counter(), time.process_time()
         asyncio.run(store.publish(path, version=1, watermark="2026-01-01T00:00:00.000000Z", items=index.size,
                                   build_reads=index.size))
         published, published_cpu = time.perf_counter() - started, time.process_time() - cpu
         print(f"  snapshot: {size / 2**20:,.0f} MiB ({size / index.size:.0f} bytes per book), dump "
               f"{took:.1f} s ({took_cpu:.1f} s CPU) to a file, publish from it {published:.1f} s "
-              f"({published_cpu:.1f} s CPU); builder peak RSS over both {high_water_mb():,.0f} MB "
-              f"({before:,.0f} MB before them)")
+              f"({published_cpu:.1f} s CPU); builder peak RSS {max(dump_peak, high_water_mb()):,.0f} MB (dump "
+              f"{dump_peak:,.0f}, publish {high_water_mb():,.0f}; {before:,.0f} MB before them)")
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", "bench.search.replica_start", str(path)], check=True)
         if keep is not None:

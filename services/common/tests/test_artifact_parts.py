@@ -119,7 +119,9 @@ async def test_a_payload_file_within_one_part_is_one_put(store, client, tmp_path
     manifest = await publish(store, path)
     assert manifest.size == PART and manifest.sha256 == hashlib.sha256(small).hexdigest()
     assert not client.named("create_multipart_upload")
-    assert [p["Body"] for p in client.named("put_object")][0] == small
+    payload_put, manifest_put = client.named("put_object")
+    assert payload_put["Key"] == manifest.key and payload_put["Body"] == small
+    assert manifest_put["Key"] == f"{store.kind}/latest.json"
     assert await store.fetch(manifest) == small
 
 
