@@ -17,7 +17,7 @@ numpy arrays); the arrays' memory travels out of band, each buffer at an offset 
 Memory, both ways. `dump_to` writes the header, the table, the pickle and each array straight from its own
 memory, in order; the CRC-32 the header holds is computed first over the same pieces (views, not copies),
 so a builder writing to a file holds the index and the pickle, never the snapshot as well (at 10M books
-~6 GB, not ~11.5). `load` makes the arrays views into `data` instead of copies, through a read-only
+~7 GB, not ~12). `load` makes the arrays views into `data` instead of copies, through a read-only
 memoryview of it, so `data` may be the `bytearray` `ArtifactStore.fetch` reads a large payload into:
 loading takes about as long as unpickling the vocabulary's strings, and the fetched bytes and the index
 are one piece of memory, not two. The arrays are read-only, which the index never minds (an update copies
