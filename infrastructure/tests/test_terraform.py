@@ -955,12 +955,12 @@ def test_search_sizing_grows_with_the_catalogue_and_refuses_past_one_replica(siz
 
 
 def test_the_search_builder_disk_holds_its_snapshot_file(sizing):
-    """Fargate's ephemeral storage: 21-200 GiB when set; the builder's snapshot (572 B a book measured at 1M)
+    """Fargate's ephemeral storage: 21-200 GiB when set; the builder's snapshot (533 B a book measured at 1M)
     with room to spare, the image beside it."""
     disks = {n: sizing(n)["builder_ephemeral_storage"] for n in (0, 1_000_000, 10_000_000, 30_000_000)}
-    assert disks[0] == disks[1_000_000] == disks[10_000_000] == 21  # 10M books: a 5.5 GB snapshot
-    assert disks[30_000_000] > 21 and (disks[30_000_000] - 4) * 2**30 >= 30_000_000 * 572 * 1.2
+    assert disks[0] == disks[1_000_000] == disks[10_000_000] == 21  # 10M books: a ~5.3 GB snapshot
+    assert disks[30_000_000] > 21 and (disks[30_000_000] - 4) * 2**30 >= 30_000_000 * 533 * 1.2
     refusal = sizing(10**9)
     ceiling = int(refusal.split("holds at most ")[1].split()[0])
     largest = sizing(ceiling)["builder_ephemeral_storage"]
-    assert (largest - 4) * 2**30 >= ceiling * 572 * 1.2 and largest <= 200
+    assert (largest - 4) * 2**30 >= ceiling * 533 * 1.2 and largest <= 200

@@ -39,7 +39,7 @@ locals {
   builder        = { cpu = min([for p in local.builder_fits : p.cpu if p.memory == local.builder_memory]...), memory = local.builder_memory }
 
   # GiB. The builder writes its snapshot to a file on the task's ephemeral storage and publishes it from
-  # there (the snapshot per book `make bench-search` measures, 572 B at 1M books, with headroom), beside
+  # there (the snapshot per book `make bench-search` measures, 533 B at 1M books, with headroom), beside
   # the image's unpacked layers and the root filesystem (the base). Fargate gives 20 GiB, and takes 21 to
   # 200 when set: 21 at least (every GiB above 20 is $0.000111 an hour, while the task runs).
   snapshot_bytes_per_book   = 600
