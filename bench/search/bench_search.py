@@ -89,17 +89,56 @@ def build(n: int, seed: int, authors_dump: Path | None = None, curve: Heaps | No
 
 
 def snapshot(index: SearchIndex, keep: Path | None = None) -> None:
-    """The builder's snapshot of the index (timed, its size) and a replica's cold start from it, in a
-    process of its own (`replica_start`); the snapshot is kept at `keep` when given."""
-    started, cpu = time.perf_counter(), time.process_time()
-    data = artifact.dump(index.parts)
-    took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"  snapshot: {len(data) / 2**20:,.0f} MiB ({len(data) / index.size:.0f} bytes per book), dump "
-          f"{took:.1f} s ({took_cpu:.1f} s CPU); builder peak RSS {peak_rss_mb():,.0f} MB")
+    """The builder's snapshot of the index, made as the builder makes it (`artifact.dump_to` a file, then
+    `ArtifactStore.publish` from the file, in parts) and timed, its size, and the builder's peak RSS during
+    the dump and during the publish (the high-water mark reset before each: the build's own peak comes
+    earlier); then a replica's cold start from it, in a process of its own (`replica_start`). The publish
+    goes to a stand-in for S3 that keeps nothing it is sent, so the peak is the builder's own memory (its
+    parts in flight included, not the HTTP client's buffers). The snapshot is kept at `keep` when given."""
+    import asyncio
+
+    from botocore.exceptions import ClientError
+
+    from bench.search.replica_start import high_water_mb
+    from bookrec_common.artifacts import ArtifactStore
+
+    class DiscardingS3:
+        """Answers the requests a first publish makes (no manifest yet) and keeps nothing."""
+
+        async def get_object(self, **request: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "none yet"}}, "GetObject")
+
+        async def create_multipart_upload(self, **request: Any) -> dict[str, Any]:
+            return {"UploadId": "discarded"}
+
+        async def upload_part(self, **request: Any) -> dict[str, Any]:
+            return {"ETag": f'"{request["PartNumber"]}"'}
+
+        async def complete_multipart_upload(self, **request: Any) -> dict[str, Any]:
+            return {}
+
+        async def put_object(self, **request: Any) -> dict[str, Any]:
+            return {"ETag": '"manifest"'}
+
+    store = ArtifactStore(DiscardingS3(), "artifacts", artifact.KIND)
     with tempfile.TemporaryDirectory(prefix="search-snapshot-") as directory:
         path = Path(directory) / "index.snapshot"
-        path.write_bytes(data)
-        del data
+        before = rss_mb()
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the RSS now (Linux)
+        started, cpu = time.perf_counter(), time.process_time()
+        with path.open("wb") as file:
+            size = artifact.dump_to(index.parts, file)
+        took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
+        dump_peak = high_water_mb()
+        Path("/proc/self/clear_refs").write_text("5")
+        started, cpu = time.perf_counter(), time.process_time()
+        asyncio.run(store.publish(path, version=1, watermark="2026-01-01T00:00:00.000000Z", items=index.size,
+                                  build_reads=index.size))
+        published, published_cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"  snapshot: {size / 2**20:,.0f} MiB ({size / index.size:.0f} bytes per book), dump "
+              f"{took:.1f} s ({took_cpu:.1f} s CPU) to a file, publish from it {published:.1f} s "
+              f"({published_cpu:.1f} s CPU); builder peak RSS {max(dump_peak, high_water_mb()):,.0f} MB (dump "
+              f"{dump_peak:,.0f}, publish {high_water_mb():,.0f}; {before:,.0f} MB before them)")
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", "bench.search.replica_start", str(path)], check=True)
         if keep is not None:

@@ -422,6 +422,8 @@ def test_builder_task_definitions_and_schedules(applied):
         assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
         assert task["cpu"] == str(spec["builder"]["cpu"]) and task["memory"] == str(spec["builder"]["memory"])
         assert task["taskRoleArn"].endswith(f"/{PREFIX}-{name}-builder")
+        # search's builder writes its snapshot to a file first: a disk sized for it (21 GiB at least)
+        assert task.get("ephemeralStorage") == ({"sizeInGiB": 21} if name == "search" else None), name
         [container] = task["containerDefinitions"]
         service_task = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{name}")["taskDefinition"]
         assert container["image"] == service_task["containerDefinitions"][0]["image"]
@@ -883,6 +885,7 @@ variable "books" { type = number }
 output "replica" { value = module.sizing.replica }
 output "builder" { value = module.sizing.builder }
 output "needs" { value = module.sizing.needs }
+output "builder_ephemeral_storage" { value = module.sizing.builder_ephemeral_storage }
 """
 
 # Fargate's valid (cpu, memory MiB) pairs, Linux (the AWS documentation's table, written out again here).
@@ -949,3 +952,15 @@ def test_search_sizing_grows_with_the_catalogue_and_refuses_past_one_replica(siz
     assert max(largest["replica"]["memory"], largest["builder"]["memory"]) == 122_880
     assert "holds at most" in sizing(ceiling + 1_000)
     assert "whole number" in sizing(-1)
+
+
+def test_the_search_builder_disk_holds_its_snapshot_file(sizing):
+    """Fargate's ephemeral storage: 21-200 GiB when set; the builder's snapshot (533 B a book measured at 1M)
+    with room to spare, the image beside it."""
+    disks = {n: sizing(n)["builder_ephemeral_storage"] for n in (0, 1_000_000, 10_000_000, 30_000_000)}
+    assert disks[0] == disks[1_000_000] == disks[10_000_000] == 21  # 10M books: a ~5.3 GB snapshot
+    assert disks[30_000_000] > 21 and (disks[30_000_000] - 4) * 2**30 >= 30_000_000 * 533 * 1.2
+    refusal = sizing(10**9)
+    ceiling = int(refusal.split("holds at most ")[1].split()[0])
+    largest = sizing(ceiling)["builder_ephemeral_storage"]
+    assert (largest - 4) * 2**30 >= ceiling * 533 * 1.2 and largest <= 200

@@ -52,6 +52,14 @@ resource "aws_ecs_task_definition" "builder" {
     operating_system_family = "LINUX"
     cpu_architecture        = "X86_64"
   }
+  # A builder that writes its artifact to a file first (search's snapshot) says how much disk it needs
+  # (GiB, 21-200); without it, Fargate's 20 GiB.
+  dynamic "ephemeral_storage" {
+    for_each = try([each.value.builder.ephemeral_storage], [])
+    content {
+      size_in_gib = ephemeral_storage.value
+    }
+  }
   container_definitions = jsonencode([{
     name        = "${each.key}-builder"
     image       = "${var.repository_urls[each.key]}:${var.image_tag}"

@@ -15,9 +15,11 @@ locals {
   tables      = jsondecode(file("${local.definitions}/tables.json"))
   declared    = jsondecode(file("${local.definitions}/services.json"))
   # Search's replica and builder tasks grow with the catalogue (modules/search_sizing); services.json
-  # holds their floors.
+  # holds their floors. The search builder's ephemeral storage holds its snapshot file.
   services = merge(local.declared, { search = merge(local.declared.search, module.search_sizing.replica, {
-    builder = merge(local.declared.search.builder, module.search_sizing.builder)
+    builder = merge(local.declared.search.builder, module.search_sizing.builder, {
+      ephemeral_storage = module.search_sizing.builder_ephemeral_storage
+    })
   }) })
   routes    = jsondecode(file("${local.definitions}/routes.json"))
   full      = var.full_stack ? 1 : 0

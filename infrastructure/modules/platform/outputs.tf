@@ -101,6 +101,9 @@ output "cloudfront_web_acl_arn" {
 }
 
 output "search_task_sizes" {
-  description = "The search replica and builder tasks as sized for search_catalogue_books: cpu units, memory MiB."
-  value       = { replica = module.search_sizing.replica, builder = module.search_sizing.builder }
+  description = "The search replica and builder tasks as sized for search_catalogue_books: cpu units, memory MiB (the builder's ephemeral storage in GiB)."
+  value = {
+    replica = module.search_sizing.replica
+    builder = merge(module.search_sizing.builder, { ephemeral_storage = module.search_sizing.builder_ephemeral_storage })
+  }
 }

@@ -37,4 +37,13 @@ locals {
   builder_memory = min(local.builder_fits[*].memory...)
   replica        = { cpu = min([for p in local.replica_fits : p.cpu if p.memory == local.replica_memory]...), memory = local.replica_memory }
   builder        = { cpu = min([for p in local.builder_fits : p.cpu if p.memory == local.builder_memory]...), memory = local.builder_memory }
+
+  # GiB. The builder writes its snapshot to a file on the task's ephemeral storage and publishes it from
+  # there (the snapshot per book `make bench-search` measures, 533 B at 1M books, with headroom), beside
+  # the image's unpacked layers and the root filesystem (the base). Fargate gives 20 GiB, and takes 21 to
+  # 200 when set: 21 at least (every GiB above 20 is $0.000111 an hour, while the task runs).
+  snapshot_bytes_per_book   = 600
+  snapshot_headroom         = 1.2
+  builder_disk_base         = 4
+  builder_ephemeral_storage = max(21, ceil(var.catalogue_books * local.snapshot_bytes_per_book * local.snapshot_headroom / 1073741824 + local.builder_disk_base))
 }

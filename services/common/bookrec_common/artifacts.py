@@ -23,23 +23,30 @@ parts: 625 GiB at 64 MiB parts (a bigger payload gets bigger parts). Any failure
 completion, a cancellation) aborts the upload before re-raising, so no orphaned parts are billed;
 an abort that itself fails is what the bucket's AbortIncompleteMultipartUpload lifecycle rule (one day,
 `infrastructure/modules/artifacts`) is for. A replica reads such a payload with ranged GETs of one part
-size, 4 in flight, straight into one preallocated `bytearray` (no chunks to join), checked, then made the
-immutable `bytes` the decoders keep views into (one copy, ~0.65 s a GiB here, what joining a single GET's
-chunks cost; search's decoder would copy a bytearray anyway). Each part is one request
-($0.005 per 1,000 PUTs, $0.0004 per 1,000 GETs): a 5 GB payload is ~75 parts, under $0.0004 a publish
-and $0.00003 a replica start.
+size, 4 in flight, straight into one preallocated `bytearray` (no chunks to join), checks it and hands
+that very buffer on: the decoders keep read-only views into it (search's) or copy what they keep
+(recommendation's), so the payload is held once, never as a `bytes` copy beside it. Each part is one
+request ($0.005 per 1,000 PUTs, $0.0004 per 1,000 GETs): a 5 GB payload is ~75 parts, under $0.0004 a
+publish and $0.00003 a replica start.
+
+A payload may be published from a file (`publish(Path)`; search's builder dumps its snapshot to one) rather
+than from bytes: its SHA-256 is streamed over the file, and each part is read from it as it is sent, so
+publishing holds the parts in flight (at most 4 × 64 MiB), never the payload.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -127,6 +134,42 @@ def _sha256(data: bytes | bytearray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class _InMemory:
+    """A payload held as bytes: its parts are copies (botocore takes no memoryview)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.size = len(data)
+
+    def sha256(self) -> str:
+        return _sha256(self._data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._data if (offset, length) == (0, self.size) else self._data[offset:offset + length]
+
+
+class _InFile:
+    """A payload in a file, never held whole: its SHA-256 streams over it, each part is read when sent
+    (`os.pread`: parts in flight read at once, each at its own offset)."""
+
+    def __init__(self, file: io.BufferedReader) -> None:
+        self._file = file
+        self.size = os.fstat(file.fileno()).st_size
+
+    def sha256(self) -> str:
+        self._file.seek(0)
+        return hashlib.file_digest(self._file, "sha256").hexdigest()
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self._file.fileno(), length, offset)
+        if len(data) != length:
+            raise OSError(f"{self._file.name}: {len(data)} bytes at {offset}, not {length}: changed while published")
+        return data
+
+
+Payload = bytes | bytearray  # what `fetch` gives: a bytearray when read in ranges (not to be changed after)
+
+
 async def _each(count: int, work: Callable[[int], Awaitable[None]], limit: int) -> None:
     """work(0) ... work(count - 1), at most `limit` at a time. The first failure cancels the rest and is
     raised itself (not an ExceptionGroup) once none of them runs any more."""
@@ -183,10 +226,11 @@ class ArtifactStore:
         """The newest published manifest, None when nothing was ever published."""
         return (await self._manifest_and_etag())[0]
 
-    async def fetch(self, manifest: Manifest) -> bytes:
-        """The payload of `manifest`, checked against its size and SHA-256."""
+    async def fetch(self, manifest: Manifest) -> Payload:
+        """The payload of `manifest`, checked against its size and SHA-256: bytes from a single GET, the
+        `bytearray` the ranged GETs filled otherwise (not copied: decoders keep views, and never change it)."""
         try:
-            payload: bytes | bytearray
+            payload: Payload
             if manifest.size > self.part_size:
                 payload = await self._get_in_ranges(manifest)
             else:
@@ -209,9 +253,7 @@ class ArtifactStore:
         except Exception:
             ARTIFACT_FETCH_FAILURES.labels(self.kind).inc()
             raise
-        # Immutable for the decoders, which keep views into it (search's `load` copies any mutable buffer
-        # anyway): one memcpy of a checked payload, the only moment it is held twice.
-        return bytes(payload) if isinstance(payload, bytearray) else payload
+        return payload
 
     async def _get_in_ranges(self, manifest: Manifest) -> bytearray:
         """The payload read by ranged GETs of one part size each, in parallel, into one buffer."""
@@ -242,20 +284,29 @@ class ArtifactStore:
         await _each(math.ceil(manifest.size / self.part_size), get_range, self.parts_in_flight)
         return buffer
 
-    async def publish(self, payload: bytes, *, version: int, watermark: str, items: int,
+    async def publish(self, payload: bytes | Path, *, version: int, watermark: str, items: int,
                       build_reads: int) -> Manifest:
-        """Write the payload, then point the manifest at it unless a version >= ours is already there."""
+        """Write the payload (bytes, or the file at a path, read a part at a time), then point the manifest
+        at it unless a version >= ours is already there."""
+        if isinstance(payload, bytes):
+            return await self._publish(_InMemory(payload), version, watermark, items, build_reads)
+        with payload.open("rb") as file:
+            return await self._publish(_InFile(file), version, watermark, items, build_reads)
+
+    async def _publish(self, payload: _InMemory | _InFile, version: int, watermark: str, items: int,
+                       build_reads: int) -> Manifest:
         current, etag = await self._manifest_and_etag()
         if current is not None and current.version >= version:
             raise Superseded(f"{self.kind} version {current.version} is already published (ours: {version})")
         manifest = Manifest(kind=self.kind, version=version, key=self._key(f"{version:020d}.bin"),
-                            sha256=await asyncio.to_thread(_sha256, payload), size=len(payload),
+                            sha256=await asyncio.to_thread(payload.sha256), size=payload.size,
                             watermark=watermark, built_at=time.time(), items=items, build_reads=build_reads)
         try:
-            if len(payload) > self.part_size:
+            if payload.size > self.part_size:
                 await self._put_in_parts(manifest.key, payload)
-            else:
-                await self._s3.put_object(Bucket=self.bucket, Key=manifest.key, Body=payload,
+            else:  # one PUT: small enough to hold whole
+                body = await asyncio.to_thread(payload.read, 0, payload.size)
+                await self._s3.put_object(Bucket=self.bucket, Key=manifest.key, Body=body,
                                           ContentType="application/octet-stream", IfNoneMatch="*")
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             await self._s3.put_object(Bucket=self.bucket, Key=self._key(MANIFEST), Body=manifest.to_json(),
@@ -271,19 +322,19 @@ class ArtifactStore:
                  manifest.size, items, build_reads)
         return manifest
 
-    async def _put_in_parts(self, key: str, payload: bytes) -> None:
+    async def _put_in_parts(self, key: str, payload: _InMemory | _InFile) -> None:
         """A multipart upload of `payload` to `key`, completed only if `key` does not exist yet; on any
         failure the upload is aborted (its stored parts deleted) before the failure is raised."""
-        part_size = max(self.part_size, math.ceil(len(payload) / MAX_PARTS))
-        count = math.ceil(len(payload) / part_size)
-        view = memoryview(payload)
+        part_size = max(self.part_size, math.ceil(payload.size / MAX_PARTS))
+        count = math.ceil(payload.size / part_size)
         etags = [""] * count
         upload = await self._s3.create_multipart_upload(Bucket=self.bucket, Key=key,
                                                         ContentType="application/octet-stream")
         upload_id = upload["UploadId"]
 
         async def put_part(index: int) -> None:
-            body = bytes(view[index * part_size:(index + 1) * part_size])
+            start = index * part_size
+            body = await asyncio.to_thread(payload.read, start, min(part_size, payload.size - start))
             response = await self._s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   PartNumber=index + 1, Body=body)
             etags[index] = response["ETag"]
@@ -333,7 +384,7 @@ class ArtifactFollower:
     one is published.
     """
 
-    def __init__(self, store: ArtifactStore, install: Callable[[Manifest, bytes], Awaitable[None]],
+    def __init__(self, store: ArtifactStore, install: Callable[[Manifest, Payload], Awaitable[None]],
                  poll_seconds: float = 60.0) -> None:
         self.store = store
         self._install = install

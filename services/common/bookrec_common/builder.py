@@ -7,6 +7,9 @@ build; the others see it held and stop. The holder's fencing token becomes the a
 a holder that lost its lease mid-build cannot publish over its successor. With Redis unavailable
 (down, read-only mid-failover, full...) no lease can be had: the run builds nothing, says so
 (`redis_unavailable`) and ends normally; the next scheduled run tries again.
+
+A build may hand its payload over as a file (search's snapshot, gigabytes: `Built.payload` a `Path`),
+which is published from the file and deleted once the run is over, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
@@ -39,7 +43,7 @@ BUILDS = Counter("artifact_builds_total", "Builder runs by outcome: published, u
 
 @dataclass(frozen=True)
 class Built:
-    payload: bytes
+    payload: bytes | Path  # a Path: a file of the build's own, the builder's to delete once the run is over
     watermark: str  # complete up to this change-feed position
     items: int
     reads: int  # DynamoDB items read to build it
@@ -83,28 +87,40 @@ async def _run(lease: Lease, store: ArtifactStore, build: Build) -> str:
             if version is None:
                 return "lease_lost"
         building = asyncio.create_task(build(previous))
-        losing = asyncio.create_task(lost.wait())
-        await asyncio.wait({building, losing}, return_when=asyncio.FIRST_COMPLETED)
-        losing.cancel()
-        if not building.done():
-            building.cancel()
-            log.warning("%s: lease lost mid-build; stopped", store.kind)
-            return "lease_lost"
-        built = building.result()
-        if built is None:
-            log.info("%s: nothing changed since version %s", store.kind, previous and previous.version)
-            return "unchanged"
-        if lost.is_set():
-            return "lease_lost"
         try:
-            manifest = await store.publish(built.payload, version=version, watermark=built.watermark,
-                                           items=built.items, build_reads=built.reads)
-        except Superseded as exc:
-            log.warning("%s: %s", store.kind, exc)
-            return "superseded"
+            losing = asyncio.create_task(lost.wait())
+            await asyncio.wait({building, losing}, return_when=asyncio.FIRST_COMPLETED)
+            losing.cancel()
+            if not building.done():
+                log.warning("%s: lease lost mid-build; stopped", store.kind)
+                return "lease_lost"
+            built = building.result()
+            if built is None:
+                log.info("%s: nothing changed since version %s", store.kind, previous and previous.version)
+                return "unchanged"
+            if lost.is_set():
+                return "lease_lost"
+            try:
+                manifest = await store.publish(built.payload, version=version, watermark=built.watermark,
+                                               items=built.items, build_reads=built.reads)
+            except Superseded as exc:
+                log.warning("%s: %s", store.kind, exc)
+                return "superseded"
+        finally:
+            building.cancel()  # still building (the lease lost, this run cancelled): stop it
+            _delete_payload_file(building)
     log.info("%s: version %d built in %.1fs: %d items, %d bytes, %d DynamoDB items read", store.kind,
              manifest.version, time.perf_counter() - started, built.items, manifest.size, built.reads)
     return "published"
+
+
+def _delete_payload_file(building: asyncio.Task[Built | None]) -> None:
+    """A payload file is deleted once its run is over, published or not. (A build cancelled before it
+    finished deletes its own.)"""
+    if building.done() and not building.cancelled() and building.exception() is None:
+        built = building.result()
+        if built is not None and isinstance(built.payload, Path):
+            built.payload.unlink(missing_ok=True)
 
 
 async def run_builds(lease: Lease, store: ArtifactStore, build: Build, every: float) -> None:

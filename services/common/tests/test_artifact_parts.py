@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -67,7 +68,7 @@ def store(client, artifact_bucket) -> ArtifactStore:
     return ArtifactStore(client, artifact_bucket, f"kind-{uuid.uuid4().hex[:6]}", part_size=PART)
 
 
-def publish(store: ArtifactStore, payload: bytes = PAYLOAD, version: int = 1):
+def publish(store: ArtifactStore, payload: bytes | Path = PAYLOAD, version: int = 1):
     return store.publish(payload, version=version, watermark=utc_now(), items=4, build_reads=9)
 
 
@@ -82,7 +83,7 @@ async def test_a_payload_of_several_parts_round_trips_checked_by_its_whole_sha25
     assert head["ETag"].endswith('-4"') and head["ContentLength"] == len(PAYLOAD)  # stored as 4 parts
 
     fetched = await store.fetch(await store.latest())
-    assert fetched == PAYLOAD and isinstance(fetched, bytes)
+    assert fetched == PAYLOAD and isinstance(fetched, bytearray)  # the buffer the ranges filled, not a copy
     ranges = sorted(r["Range"] for r in client.named("get_object") if "Range" in r)
     assert ranges == sorted(f"bytes={start}-{min(start + PART, len(PAYLOAD)) - 1}"
                             for start in range(0, len(PAYLOAD), PART))
@@ -94,6 +95,53 @@ async def test_a_payload_within_one_part_keeps_the_single_put_and_get(store, cli
     assert not client.named("create_multipart_upload") and len(client.named("put_object")) == 2  # payload, manifest
     assert await store.fetch(manifest) == small
     assert not [r for r in client.named("get_object") if "Range" in r]
+
+
+async def test_a_payload_file_of_several_parts_is_sent_a_part_at_a_time(store, client, tmp_path, moto_endpoint):
+    path = tmp_path / "payload.bin"
+    path.write_bytes(PAYLOAD)
+    manifest = await publish(store, path)
+    assert manifest.size == len(PAYLOAD) and manifest.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    parts = sorted(client.named("upload_part"), key=lambda p: p["PartNumber"])
+    assert [len(p["Body"]) for p in parts] == [PART] * 3 + [123_457]
+    assert b"".join(p["Body"] for p in parts) == PAYLOAD
+    assert [p["Key"] for p in client.named("put_object")] == [f"{store.kind}/latest.json"]
+    head = local_s3(moto_endpoint).head_object(Bucket=store.bucket, Key=manifest.key)
+    assert head["ETag"].endswith('-4"') and head["ContentLength"] == len(PAYLOAD)
+    assert await store.fetch(await store.latest()) == PAYLOAD
+    assert path.read_bytes() == PAYLOAD  # the store reads the file; whoever wrote it deletes it
+
+
+async def test_a_payload_file_within_one_part_is_one_put(store, client, tmp_path):
+    small = os.urandom(PART)
+    path = tmp_path / "payload.bin"
+    path.write_bytes(small)
+    manifest = await publish(store, path)
+    assert manifest.size == PART and manifest.sha256 == hashlib.sha256(small).hexdigest()
+    assert not client.named("create_multipart_upload")
+    payload_put, manifest_put = client.named("put_object")
+    assert payload_put["Key"] == manifest.key and payload_put["Body"] == small
+    assert manifest_put["Key"] == f"{store.kind}/latest.json"
+    assert await store.fetch(manifest) == small
+
+
+async def test_a_missing_payload_file_publishes_nothing(store, client, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        await publish(store, tmp_path / "never-written.bin")
+    assert not client.named("put_object") and not client.named("create_multipart_upload")
+    assert await store.latest() is None
+
+
+async def test_a_payload_file_upload_failing_midway_is_aborted(store, client, tmp_path, moto_endpoint):
+    path = tmp_path / "payload.bin"
+    path.write_bytes(PAYLOAD)
+    client.fail_part = 2
+    with pytest.raises(ConnectionResetError):
+        await publish(store, path)
+    s3 = local_s3(moto_endpoint)
+    assert len(client.named("abort_multipart_upload")) == 1
+    assert s3.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=store.bucket, Prefix=f"{store.kind}/")["KeyCount"] == 0
 
 
 async def test_an_upload_failing_midway_is_aborted_and_writes_nothing(store, client, moto_endpoint):

@@ -51,7 +51,7 @@ def dump(recommender: Recommender) -> bytes:
     return out.getvalue()
 
 
-def load(payload: bytes) -> Recommender:
+def load(payload: bytes | bytearray) -> Recommender:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
             meta = json.loads(arrays["meta"].tobytes())

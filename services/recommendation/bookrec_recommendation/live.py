@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
+from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest, Payload
 from bookrec_common.feed import ChangeFeed
 from bookrec_recommendation.artifact import load
 from bookrec_recommendation.catchup import behind, watermark
@@ -71,7 +71,7 @@ class LiveModel:
         MODEL_BYTES.set(recommender.model.nbytes)
         MODEL_AGE.set(recommender.built_at)
 
-    async def _install(self, manifest: Manifest, payload: bytes) -> None:
+    async def _install(self, manifest: Manifest, payload: Payload) -> None:
         recommender = await asyncio.to_thread(load, payload)
         recommender.model.version = f"v{manifest.version}"  # responses name the artifact they come from
         self._swap(recommender, manifest.watermark)

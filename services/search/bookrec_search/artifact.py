@@ -1,8 +1,10 @@
-"""The search artifact: an index's parts as bytes and back (`dump(parts)`, `load(data)`), and its `KIND`.
+"""The search artifact: an index's parts as a snapshot and back (`dump_to(parts, file)`, `dump(parts)` for
+bytes, `load(data)`), and its `KIND`.
 
-Pure, no I/O. The builder dumps the parts it built once for the fleet and publishes them as the artifact
-of kind KIND (`bookrec_common.artifacts`); replicas fetch and load the bytes and keep them fresh with the
-change feed. An index of the loaded parts answers exactly as one of the dumped.
+No I/O of its own (`dump_to` writes to the file object it is handed). The builder dumps the parts it built
+once for the fleet to a file and publishes it as the artifact of kind KIND (`bookrec_common.artifacts`);
+replicas fetch and load the bytes and keep them fresh with the change feed. An index of the loaded parts
+answers exactly as one of the dumped.
 
 Layout (little-endian):
 
@@ -10,11 +12,16 @@ Layout (little-endian):
     CRC-32 of everything after the header u32 | per buffer: offset u64, length u64 | pickle | buffers
 
 The pickle (protocol 5) holds the parts as plain values only (dicts, lists, tuples, str, bytes, numbers,
-numpy arrays); the arrays' memory travels out of band, each buffer at an
-offset aligned to 64 bytes, and `load` makes them views into `data` instead of copies: loading takes
-about as long as unpickling the vocabulary's strings, and the bytes and the index are one piece of
-memory, not two. The arrays are then read-only, which the index never minds (an update copies what it
-changes). Derived columns (ranks, priors, autocomplete block tops) are recomputed by `SearchIndex`.
+numpy arrays); the arrays' memory travels out of band, each buffer at an offset aligned to 64 bytes.
+
+Memory, both ways. `dump_to` writes the header, the table, the pickle and each array straight from its own
+memory, in order; the CRC-32 the header holds is computed first over the same pieces (views, not copies),
+so a builder writing to a file holds the index and the pickle, never the snapshot as well (at 10M books
+~7 GB, not ~12). `load` makes the arrays views into `data` instead of copies, through a read-only
+memoryview of it, so `data` may be the `bytearray` `ArtifactStore.fetch` reads a large payload into:
+loading takes about as long as unpickling the vocabulary's strings, and the fetched bytes and the index
+are one piece of memory, not two. The arrays are read-only, which the index never minds (an update copies
+what it changes). Derived columns (ranks, priors, autocomplete block tops) are recomputed by `SearchIndex`.
 
 Trust: pickle runs code named by the stream. The artifact is written only by the builder (its IAM role
 alone may write the bucket) and carries a SHA-256 the replica checks before calling `load`; on top of
@@ -33,7 +40,7 @@ import pickle
 import struct
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -61,8 +68,11 @@ class SnapshotError(UnreadableArtifact):
     """The bytes are not a search index snapshot of this format: another format, truncated or garbled."""
 
 
-def dump(parts: IndexParts) -> bytes:
-    """The parts as bytes `load` takes back (see the module docstring for the layout)."""
+def dump_to(parts: IndexParts, file: BinaryIO) -> int:
+    """Write the parts to `file` (binary, from its current position) as `load` takes them back (see the
+    module docstring for the layout); returns the bytes written. Nothing is joined: the pieces are the
+    pickle and views of the arrays' own memory, read once for the CRC-32 (the header, written first, holds
+    it) and once to be written, so writing costs the pickle's size in memory, not the snapshot's."""
     buffers: list[pickle.PickleBuffer] = []
     stream = pickle.dumps(plain(parts), protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
@@ -81,27 +91,35 @@ def dump(parts: IndexParts) -> bytes:
     crc = 0
     for piece in pieces:
         crc = zlib.crc32(piece, crc)
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(raws), len(stream), offset, crc)
-    return b"".join([header, *pieces])
+    file.write(_HEADER.pack(MAGIC, FORMAT_VERSION, len(raws), len(stream), offset, crc))
+    for piece in pieces:
+        file.write(piece)
+    return offset
 
 
-def load(data: bytes) -> IndexParts:
+def dump(parts: IndexParts) -> bytes:
+    """The parts as bytes `load` takes back: `dump_to` into memory (small snapshots, tests)."""
+    out = io.BytesIO()
+    dump_to(parts, out)
+    return out.getvalue()
+
+
+def load(data: bytes | bytearray | memoryview) -> IndexParts:
     """The parts `dump` gave `data` for; `SnapshotError` when `data` is anything else.
 
-    Their arrays are views into `data` (kept alive by them); a mutable buffer is copied first.
+    Their arrays are read-only views into `data`, never copies, and keep it alive: a `bytearray` (what
+    `ArtifactStore.fetch` reads a large payload into) is not copied either, and must not be changed after.
     """
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if len(data) < _HEADER.size:
-        raise SnapshotError(f"not a search index snapshot: {len(data)} bytes, shorter than the header")
-    magic, version, count, stream_length, total, crc = _HEADER.unpack_from(data)
+    view = memoryview(data).cast("B").toreadonly()  # the arrays' base: read-only whatever `data` is
+    if len(view) < _HEADER.size:
+        raise SnapshotError(f"not a search index snapshot: {len(view)} bytes, shorter than the header")
+    magic, version, count, stream_length, total, crc = _HEADER.unpack_from(view)
     if magic != MAGIC:
         raise SnapshotError(f"not a search index snapshot (magic {magic!r}, expected {MAGIC!r})")
     if version != FORMAT_VERSION:
         raise SnapshotError(f"search index snapshot format {version}, this service reads {FORMAT_VERSION}")
-    if total != len(data):
-        raise SnapshotError(f"search index snapshot of {total} bytes truncated or padded to {len(data)}")
-    view = memoryview(data)
+    if total != len(view):
+        raise SnapshotError(f"search index snapshot of {total} bytes truncated or padded to {len(view)}")
     if zlib.crc32(view[_HEADER.size:]) != crc:
         raise SnapshotError("search index snapshot garbled: its CRC-32 does not match")
     table_end = _HEADER.size + _BUFFER.size * count
@@ -110,7 +128,7 @@ def load(data: bytes) -> IndexParts:
         raise SnapshotError("search index snapshot garbled: its pickle runs past the end")
     buffers = []
     for i in range(count):
-        offset, length = _BUFFER.unpack_from(data, _HEADER.size + i * _BUFFER.size)
+        offset, length = _BUFFER.unpack_from(view, _HEADER.size + i * _BUFFER.size)
         if offset < stream_end or offset + length > total:
             raise SnapshotError("search index snapshot garbled: a buffer lies outside the data")
         buffers.append(view[offset:offset + length])

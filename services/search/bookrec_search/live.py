@@ -33,7 +33,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
+from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest, Payload
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
 from bookrec_search.artifact import load as load_artifact
 from bookrec_search.building import IndexBuilder
@@ -109,9 +109,9 @@ class LiveIndex:
         self._publish(index, started, time.perf_counter() - building)
         log.info("index of %d books loaded from the table in %.1fs", read, self._clock() - started)
 
-    async def _install(self, manifest: Manifest, payload: bytes) -> None:
-        """Decode a checked artifact and catch it up from its watermark before swapping it in, so a
-        swap never steps back in time."""
+    async def _install(self, manifest: Manifest, payload: Payload) -> None:
+        """Decode a checked artifact (its arrays views into `payload`, no copy) and catch it up from its
+        watermark before swapping it in, so a swap never steps back in time."""
         started = time.perf_counter()
         parts = await asyncio.to_thread(load_artifact, payload)
         parts, position, read = await caught_up(self.feed, parts, epoch_of(manifest.watermark), self._overlap,

@@ -1,4 +1,6 @@
-"""Loaded artifact parts make an index that answers exactly as the dumped one; other bytes are refused."""
+"""Loaded artifact parts make an index that answers exactly as the dumped one; other bytes are refused. The
+builder writes the snapshot to a file, publishes it from there and leaves no file behind (real DynamoDB and
+S3 on the emulator, a real Redis for the lease)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import pickle
 import random
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_common.artifacts import ArtifactStore
+from bookrec_common.builder import build_once
+from bookrec_common.clients import dynamodb_client, redis_client, s3_client
+from bookrec_common.lease import Lease
 from bookrec_search import artifact
-from bookrec_search.artifact import SnapshotError, dump, load
+from bookrec_search.artifact import KIND, SnapshotError, dump, dump_to, load
+from bookrec_search.builder import IndexBuild
 from bookrec_search.facets import FacetFilter
 from bookrec_search.filtering import Filters
 from bookrec_search.index import SearchIndex
+from bookrec_search.store import BookSource, change_feed
+
+from .test_api import seed, settings_for
 
 QUERIES = ["zen", "nietzsche", "ethics of", "marcus aurelius", "philosophy", "philosphy of mnd", "kant crit",
            "the", "a", "logic time", "mind", "the art", "lee", "zzz mind", "ethisc", "9780306406157"]
@@ -114,6 +125,84 @@ def test_a_loaded_index_updates_exactly_as_the_dumped_one(real, data, sample_boo
         real, loaded = real.updated(batch, deleted=gone), loaded.updated(batch, deleted=gone)
         assert answers(loaded) == answers(real)
         assert_same_parts(artifact.plain(loaded.parts), artifact.plain(real.parts))
+
+
+def test_a_snapshot_dumped_to_a_file_is_the_dumped_bytes_and_answers_alike(real, data, tmp_path):
+    path = tmp_path / "index.snapshot"
+    with path.open("wb") as file:
+        written = dump_to(real.parts, file)
+    assert written == len(data) == path.stat().st_size
+    assert path.read_bytes() == data  # byte for byte
+    assert answers(SearchIndex(load(path.read_bytes()))) == answers(real)
+
+
+def test_a_bytearray_loads_without_a_copy_into_read_only_arrays(real, data):
+    fetched = bytearray(data)  # what a ranged fetch hands on
+    parts = load(fetched)
+    assert np.shares_memory(parts.book_ids, np.frombuffer(fetched, np.uint8))
+    assert np.shares_memory(parts.combined.docs, np.frombuffer(fetched, np.uint8))
+    arrays = [parts.book_ids, parts.signatures, parts.combined.docs, parts.combined.values, *parts.lengths]
+    assert all(not a.flags.writeable for a in arrays)
+    with pytest.raises(ValueError, match="read-only"):
+        parts.combined.docs[0] = 1
+    with pytest.raises(BufferError):  # the arrays hold the buffer: it cannot be resized under them
+        fetched.extend(b"more")
+    index = SearchIndex(parts)
+    assert answers(index) == answers(real) and dump(index.parts) == data
+    assert answers(SearchIndex(load(memoryview(fetched)))) == answers(real)
+
+
+def test_a_garbled_or_truncated_bytearray_is_refused(data):
+    garbled = bytearray(data)
+    garbled[len(data) // 2] ^= 0x10
+    with pytest.raises(SnapshotError, match="CRC-32"):
+        load(garbled)
+    with pytest.raises(SnapshotError, match="truncated"):
+        load(bytearray(data[:-1]))
+
+
+class FailingStore(ArtifactStore):
+    """The real store, whose publish sees the snapshot file and then fails (the connection lost)."""
+
+    published: list[Path]
+
+    async def publish(self, payload, **manifest):
+        assert isinstance(payload, Path) and payload.is_file() and payload.stat().st_size > 0
+        self.published.append(payload)
+        raise ConnectionResetError("connection lost mid-upload")
+
+
+async def test_the_builder_publishes_from_a_file_and_leaves_none_behind(tables, dynamodb, redis_url,
+                                                                       artifact_bucket, tmp_path):
+    books = seed(dynamodb, tables)
+    settings = settings_for(tables)
+    async with dynamodb_client(settings) as client, s3_client(settings) as s3, \
+            redis_client(redis_url, timeout=2.0) as redis:
+        source = BookSource(client, client, tables["books"], 2)
+        lease = Lease(redis, KIND, ttl_seconds=5, namespace=artifact_bucket)
+
+        failing = FailingStore(s3, artifact_bucket, KIND)
+        failing.published = []
+        with pytest.raises(ConnectionResetError):
+            await build_once(lease, failing, IndexBuild(source, change_feed(client, tables["books"]), failing, 0,
+                                                        snapshot_dir=str(tmp_path)))
+        assert len(failing.published) == 1 and failing.published[0].parent == tmp_path
+        assert list(tmp_path.iterdir()) == [] and await failing.latest() is None  # no file left, nothing published
+
+        store = ArtifactStore(s3, artifact_bucket, KIND)
+        build = IndexBuild(source, change_feed(client, tables["books"]), store, 0, snapshot_dir=str(tmp_path))
+        assert await build_once(lease, store, build) == "published"
+        assert list(tmp_path.iterdir()) == []
+        manifest = await store.latest()
+        assert manifest.items == len(books)
+        loaded = SearchIndex(load(await store.fetch(manifest)))
+        found = books_found(loaded)
+        assert found == books_found(SearchIndex.from_records(books)) and found["ethics of"]  # the Scan's order aside
+
+
+def books_found(index: SearchIndex) -> dict[str, list[tuple[str, float]]]:
+    return {query: sorted((index.book(h.position)["book_id"], round(h.score, 4)) for h in index.search(query).hits)
+            for query in QUERIES}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
