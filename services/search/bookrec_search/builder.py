@@ -31,6 +31,7 @@ from bookrec_search.artifact import KIND, dump_to, load
 from bookrec_search.building import IndexBuilder
 from bookrec_search.catchup import caught_up
 from bookrec_search.parts import IndexParts
+from bookrec_search.refresh import updated as merged
 from bookrec_search.settings import SearchSettings, get_settings
 from bookrec_search.store import BookSource, change_feed
 
@@ -61,7 +62,8 @@ class IndexBuild:
         if not await self._feed.changed_since(watermark - self._overlap):
             return None  # a few reads, rather than fetching and decoding the whole previous artifact
         parts = await asyncio.to_thread(load, await self._store.fetch(previous))
-        updated, position, _ = await caught_up(self._feed, parts, watermark, self._overlap, self._clock)
+        updated, position, _ = await caught_up(self._feed, parts, watermark, self._overlap, self._clock,
+                                               merged)
         if updated is parts:
             return None
         return await self._built(updated, position, self._feed.items_read - read_before)

@@ -361,6 +361,13 @@ class SearchIndex:
             positions = positions[np.argpartition(self.suggestion_rank[positions], limit - 1)[:limit]]
         return Suggestions(hi - lo, [int(p) for p in positions[np.argsort(self.suggestion_rank[positions])]])
 
+    def warmed(self) -> SearchIndex:
+        """This index with the heads and bitmaps of its commonest terms taken now, as a replica does before it
+        serves a new artifact, so that no query pays for them (a refresh carries them on)."""
+        self.heads.warm()
+        self.bitmaps.warm()
+        return self
+
     # ---- refresh -----------------------------------------------------------------------------------
     def updated(self, records: Iterable[Mapping[str, Any]], deleted: Iterable[str] = ()) -> SearchIndex:
         """This index with the given records added or replaced (by book id) and the `deleted` book ids gone
@@ -368,9 +375,10 @@ class SearchIndex:
         index = self
         for step in refresh.steps(self.parts, records, deleted):  # each step's derived columns patched
             following = SearchIndex(step.parts, Serving.refreshed(index.serving, index.parts, step))
-            following.bitmaps = index.bitmaps.for_(step.parts.combined, step.parts.size)
+            given = np.concatenate([step.changed, np.arange(step.parts.size - step.added, step.parts.size)])
+            following.bitmaps = index.bitmaps.for_(step.parts.combined, step.parts.size,
+                                                   None if step.removed is not None else given)
             if step.parts.average_lengths == index.parts.average_lengths:  # else every impact changed
-                given = np.concatenate([step.changed, np.arange(step.parts.size - step.added, step.parts.size)])
                 following.heads = index.heads.carried(step.parts.combined, following.derived.prior_factor,
                                                       following.heads.mean, step.removed, given)
             index = following

@@ -40,6 +40,7 @@ from bookrec_search.building import IndexBuilder
 from bookrec_search.catchup import caught_up
 from bookrec_search.documents import suggestion_key
 from bookrec_search.index import BLOCK_TOP, SearchIndex
+from bookrec_search.refresh import updated as refreshed
 from bookrec_search.store import BookSource
 
 log = logging.getLogger("bookrec.search")
@@ -105,7 +106,7 @@ class LiveIndex:
         builder = IndexBuilder()
         read = await self.source.scan(builder.add_all)
         building = time.perf_counter()
-        index = await asyncio.to_thread(lambda: SearchIndex(builder.build()))
+        index = await asyncio.to_thread(lambda: SearchIndex(builder.build()).warmed())
         self._publish(index, started, time.perf_counter() - building)
         log.info("index of %d books loaded from the table in %.1fs", read, self._clock() - started)
 
@@ -115,8 +116,8 @@ class LiveIndex:
         started = time.perf_counter()
         parts = await asyncio.to_thread(load_artifact, payload)
         parts, position, read = await caught_up(self.feed, parts, epoch_of(manifest.watermark), self._overlap,
-                                                self._clock)
-        index = await asyncio.to_thread(SearchIndex, parts)
+                                                self._clock, refreshed)
+        index = await asyncio.to_thread(lambda: SearchIndex(parts).warmed())
         self._publish(index, position, time.perf_counter() - started)
         log.info("index version %d (%d books) loaded in %.1fs, %d changes since its watermark",
                  manifest.version, index.size, time.perf_counter() - started, read)
@@ -127,9 +128,10 @@ class LiveIndex:
             raise RuntimeError("refresh before the first load")
         current = self.index
         merging = time.perf_counter()
-        parts, position, read = await caught_up(self.feed, current.parts, self._position, self._overlap,
-                                                self._clock)
-        index = current if parts is current.parts else await asyncio.to_thread(SearchIndex, parts)
+        # The index carries what queries derive from it (suggestion order, heads, bitmaps) through the
+        # changes: a refresh costs what changed, not a new index's derivation.
+        index, position, read = await caught_up(self.feed, current, self._position, self._overlap, self._clock,
+                                                SearchIndex.updated)
         if self.index is not current:
             return read  # a newer artifact was swapped in meanwhile: it is caught up on its own
         if index is not current:

@@ -24,7 +24,7 @@ from .test_index import WORDS, build, catalogue
 def test_a_bitmap_probes_as_a_binary_search(size, data):
     docs = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
     candidates = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
-    present, at = RankedBitmap(docs, size).probe(candidates)
+    present, at = RankedBitmap.of(docs, size).probe(candidates)
     expected_present, expected_at = probe(docs, candidates, size)
     assert present.tolist() == expected_present.tolist()
     assert at[present].tolist() == expected_at[expected_present].tolist()
@@ -36,8 +36,8 @@ def test_an_intersection_through_bitmaps_is_the_same():
     lists = [(np.sort(rng.choice(size, n, replace=False)).astype(np.int32), rng.random(n).astype(np.float32))
              for n in (40_000, 3_000, 25_000)]
     plain = intersection(lists, size)
-    probed = intersection(lists, size, [RankedBitmap(lists[0][0], size).probe, None,
-                                        RankedBitmap(lists[2][0], size).probe])
+    probed = intersection(lists, size, [RankedBitmap.of(lists[0][0], size).probe, None,
+                                        RankedBitmap.of(lists[2][0], size).probe])
     assert plain[0].tolist() == probed[0].tolist() and len(plain[0]) > 0
     for a, b in zip(plain[1], probed[1], strict=True):
         assert np.asarray(a).tolist() == np.asarray(b).tolist()
@@ -72,5 +72,27 @@ def test_bitmaps_outlive_a_refresh_that_leaves_the_postings(sample_books):
         assert index.updated([rated]).bitmaps is index.bitmaps  # the same postings
         retitled = with_derived_attributes({**sample_books[0], "title": "Another Mind", "title_norm": None})
         moved = index.updated([retitled])
-        assert len(moved.bitmaps) == 0
+        assert len(moved.bitmaps) == len(index.bitmaps)  # patched at the retitled book
+        for term in ("philosophy", "mind"):
+            number = moved.parts.vocabulary[term]
+            patched, fresh = moved.bitmaps.of(number), RankedBitmap.of(moved.parts.combined.get(number)[0],
+                                                                       moved.size)
+            assert np.array_equal(patched.bits, fresh.bits) and np.array_equal(patched.before, fresh.before)
         assert moved.search("another mind", 5).total == 1
+        gone = moved.updated([], deleted=[sample_books[1]["book_id"]])
+        assert len(gone.bitmaps) == 0  # deletions renumber the books: made afresh when asked
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_a_patched_bitmap_is_the_bitmap_of_the_new_list(size, data):
+    old = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
+    grown = size + data.draw(st.integers(0, 70))
+    changed = np.array(sorted(data.draw(st.sets(st.integers(0, grown - 1)))), dtype=np.int32)
+    keep = old[~np.isin(old, changed)]
+    entering = changed[data.draw(st.lists(st.booleans(), min_size=len(changed), max_size=len(changed)))
+                       if len(changed) else np.zeros(0, dtype=bool)]
+    new = np.union1d(keep, entering).astype(np.int32)
+    patched = RankedBitmap.of(old, size).patched(new, changed, grown)
+    fresh = RankedBitmap.of(new, grown)
+    assert np.array_equal(patched.bits, fresh.bits) and np.array_equal(patched.before, fresh.before)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_search import bitmaps as bitmaps_module
 from bookrec_search import heads as heads_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
@@ -127,3 +128,13 @@ def test_a_rating_rise_of_the_catalogue_mean_widens_the_bound():
     assert head.bound_at(2.5) == 2.0
     assert head.bound_at(3.5) == 2.0 + 0.5 * heads_module.MEAN_SLOPE * 5.0
     assert 0.03 < heads_module.MEAN_SLOPE < 0.04  # 0.15 / 5 x max over counts of ln(1 + c) x 10 / (c + 10)
+
+
+def test_a_warmed_index_has_taken_its_commonest_terms_heads_and_bitmaps(sample_books):
+    index = SearchIndex.from_records(sample_books)
+    with small_heads(size=128), mock.patch.multiple(bitmaps_module, DENSE_MIN_BOOKS=300, DENSE_SHARE=0.0):
+        assert len(index.heads) == 0 and len(index.bitmaps) == 0
+        books = index_module.np.diff(index.parts.combined.offsets)
+        assert index.warmed() is index
+        assert len(index.heads) == int((books >= 129).sum()) and len(index.bitmaps) == int((books >= 300).sum())
+        assert answer(index, "philosophy of", 10) == full(index, "philosophy of", 10)
