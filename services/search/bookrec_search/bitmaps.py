@@ -78,6 +78,11 @@ class Bitmaps:
     def __len__(self) -> int:
         return len(self._bitmaps)
 
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(b.nbytes for b in self._bitmaps.values())
+
     def of(self, term: int) -> RankedBitmap | None:
         """The bitmap of `term`, None when it is in too few books to need one."""
         offsets = self.combined.offsets

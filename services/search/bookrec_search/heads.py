@@ -108,6 +108,11 @@ class Heads:
     def __len__(self) -> int:
         return len(self._heads)
 
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(h.positions.nbytes for h in self._heads.values())
+
     def of(self, term: int, wanted: int) -> Head | None:
         """The head of `term`, None when the term is too rare to need one or the page too deep for it."""
         offsets = self._combined.offsets
