@@ -51,19 +51,14 @@ class TextColumn:
 
     __slots__ = ("_chunks", "_ends", "_lengths", "_live", "_starts")
 
-    def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
-        self._chunks: tuple[bytes, ...] = (buffer,)
-        self._ends = [len(buffer)]  # cumulative chunk sizes, for bisection
+    def __init__(self, buffer: bytes | tuple[bytes, ...], starts: np.ndarray, lengths: np.ndarray,
+                 live: int | None = None) -> None:
+        """From one buffer (as `parts()` gives it) or chunks; `live`: the bytes of the entries, when known."""
+        self._chunks = (buffer,) if isinstance(buffer, bytes) else buffer
+        self._ends = list(accumulate(map(len, self._chunks)))  # cumulative chunk sizes, for bisection
         self._starts = starts
         self._lengths = lengths
-        self._live = int(lengths.sum(dtype=np.int64))
-
-    @classmethod
-    def _chunked(cls, chunks: tuple[bytes, ...], starts: np.ndarray, lengths: np.ndarray, live: int) -> TextColumn:
-        column = cls.__new__(cls)
-        column._chunks, column._starts, column._lengths, column._live = chunks, starts, lengths, live
-        column._ends = list(accumulate(map(len, chunks)))
-        return column
+        self._live = int(lengths.sum(dtype=np.int64)) if live is None else live
 
     @classmethod
     def of(cls, values: Iterable[str]) -> TextColumn:
@@ -123,7 +118,7 @@ class TextColumn:
         if len(chunks) > MAX_CHUNKS:
             tail = b"".join(chunks[1:])
             chunks = (chunks[0], tail) if len(tail) < len(chunks[0]) else (chunks[0] + tail,)
-        return cls._chunked(chunks, starts, lengths, live)
+        return cls(chunks, starts, lengths, live)
 
     @classmethod
     def _without_dead(cls, chunks: tuple[bytes, ...], starts: np.ndarray, lengths: np.ndarray) -> TextColumn:
@@ -157,6 +152,10 @@ class TextColumn:
         chunks are shared) until the dropped ones exceed DEAD_SHARE of the rest."""
         starts, lengths = self._starts[kept], self._lengths[kept]
         return TextColumn._settled(self._chunks, starts, lengths, int(lengths.sum(dtype=np.int64)))
+
+    @property
+    def chunks(self) -> tuple[bytes, ...]:
+        return self._chunks
 
     @property
     def nbytes(self) -> int:
