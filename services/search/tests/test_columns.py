@@ -28,6 +28,83 @@ def test_text_column_updates_like_a_list(values, data):
     assert [column[i] for i in range(len(column))] == values  # the original is untouched
 
 
+def texts_of(column):
+    return [column[i] for i in range(len(column))]
+
+
+def live_nbytes(column):
+    buffer, starts, lengths = column.parts()
+    return len(buffer) + starts.nbytes + lengths.nbytes
+
+
+rounds = st.lists(st.tuples(st.dictionaries(st.integers(0, 10**6), st.text(max_size=6), max_size=4),
+                            st.lists(st.text(max_size=6), max_size=3),
+                            st.lists(st.booleans(), max_size=40)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, rounds, st.integers(1, 3), st.sampled_from([0.0, 0.3, 10.0]))
+def test_text_column_follows_a_list_across_rounds_and_compactions(values, changes, max_chunks, dead_share):
+    """Replacements (empty and non-ASCII strings too), appends and deletions, the chunks joined and the
+    dead bytes dropped as often as thresholds this small make them, against a plain list."""
+    with mock.patch.object(columns, "MAX_CHUNKS", max_chunks), mock.patch.object(columns, "DEAD_SHARE", dead_share):
+        column = TextColumn.of(values)
+        for replaced, appended, dropped in changes:
+            replaced = {p % len(values): text for p, text in replaced.items()} if values else {}
+            before, old = list(values), column
+            column = column.updated(replaced, appended)
+            values = [replaced.get(i, v) for i, v in enumerate(values)] + appended
+            assert texts_of(column) == values and texts_of(old) == before  # the old column is untouched
+            kept = [i for i in range(len(values)) if i >= len(dropped) or not dropped[i]]
+            column, values = column.taken(np.array(kept, dtype=np.int64)), [values[i] for i in kept]
+            assert texts_of(column) == values
+            assert len(column.chunks) <= max_chunks + 1
+            buffer, starts, lengths = column.parts()
+            assert texts_of(TextColumn(buffer, starts, lengths)) == values
+            assert column.nbytes == live_nbytes(column)
+            live = sum(len(v.encode()) for v in values)
+            assert len(buffer) - live <= dead_share * live  # dead bytes never past their share
+
+
+def test_text_column_shares_its_text_until_a_compaction():
+    column = TextColumn.of(["anna karenina", "war and peace"])
+    with mock.patch.object(columns, "DEAD_SHARE", 10.0):
+        updated = column.updated({0: "Анна Каренина"}, ["the idiot", ""])
+        taken = updated.taken(np.array([1, 2], dtype=np.int64))
+    assert updated.chunks == (column.chunks[0], "Анна Каренинаthe idiot".encode())  # nothing old copied
+    assert updated.chunks[0] is column.chunks[0] and taken.chunks == updated.chunks
+    assert updated.nbytes == len(b"anna kareninawar and peace") + len("Анна Каренинаthe idiot".encode()) + 4 * 6
+    assert updated.parts()[0] == b"anna kareninawar and peace" + "Анна Каренинаthe idiot".encode()
+    assert texts_of(taken) == ["war and peace", "the idiot"]
+    with mock.patch.object(columns, "DEAD_SHARE", 0.0):  # the replaced title dropped: entries in order
+        compacted = column.updated({0: "Анна Каренина"}, ["the idiot", ""])
+        assert taken.updated({}, []).parts()[0] == b"war and peacethe idiot"
+    assert compacted.chunks == ("Анна Каренинаwar and peacethe idiot".encode(),)
+    assert texts_of(compacted) == ["Анна Каренина", "war and peace", "the idiot", ""]
+    with mock.patch.object(columns, "MAX_CHUNKS", 2):  # joined, the starts as they are: the text added since
+        tail = column.updated({}, ["emma"]).updated({}, ["persuasion"])  # the first chunk, while it is less
+        whole = tail.updated({}, ["a much longer title than the rest"])  # else every chunk
+    assert tail.chunks == (b"anna kareninawar and peace", b"emmapersuasion")
+    assert whole.chunks == (b"anna kareninawar and peaceemmapersuasiona much longer title than the rest",)
+    assert texts_of(whole) == ["anna karenina", "war and peace", "emma", "persuasion",
+                               "a much longer title than the rest"]
+
+
+def test_text_column_widens_for_a_long_string_and_narrows_again():
+    column = TextColumn.of(["short", "ü"])
+    assert (column.parts()[1].dtype, column.parts()[2].dtype) == (np.uint32, np.uint16)
+    long = "é" * 35_000  # 70,000 bytes: over uint16 lengths
+    widened = column.updated({1: long}, ["after"])
+    assert widened.parts()[2].dtype == np.int32 and texts_of(widened) == ["short", long, "after"]
+    assert texts_of(TextColumn(*widened.parts())) == ["short", long, "after"]
+    later = widened.updated({0: "x"}, [])
+    assert later.parts()[2].dtype == np.int32 and texts_of(later) == ["x", long, "after"]
+    with mock.patch.object(columns, "DEAD_SHARE", 0.0):
+        narrowed = later.updated({1: "short again"}, [])  # the long string replaced: its 70,000 bytes dropped
+    assert narrowed.parts()[2].dtype == np.uint16 and len(narrowed.chunks) == 1
+    assert narrowed.parts()[0] == b"xshort againafter"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 1000), max_size=40).map(sorted), st.data(), st.booleans())
 def test_splicing_drops_and_inserts_like_a_list(values, data, through_masks):
