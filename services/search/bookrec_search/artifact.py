@@ -45,10 +45,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from bookrec_common.artifacts import UnreadableArtifact
-from bookrec_search.columns import PostingLists, TextColumn
+from bookrec_search.columns import PostingLists
 from bookrec_search.facets import ValuePairs
 from bookrec_search.lexicon import IsbnMap, Lexicon, Neighbourhood
 from bookrec_search.parts import IndexParts
+from bookrec_search.texts import TextColumn
 
 KIND = "search-index"  # the artifact's name in the bucket (its key prefix) and in metrics
 MAGIC = b"BRSRCHIX"

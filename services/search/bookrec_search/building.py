@@ -9,21 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_search.columns import (
-    DOC_MASK,
-    TERM_SHIFT,
-    PackedText,
-    PostingLists,
-    TextColumn,
-    largest_pairs,
-    occurrence_counts,
-    summed_pairs,
-)
+from bookrec_search.columns import DOC_MASK, TERM_SHIFT, PostingLists, largest_pairs, occurrence_counts, summed_pairs
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.facets import PairsBuilder
 from bookrec_search.lexicon import IsbnMap, Lexicon
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELD_WEIGHTS, FIELDS, ORIGINAL_TITLE, TITLE, saturated
+from bookrec_search.texts import PackedText, TextColumn
 
 
 def field_impacts(field: int, keys: np.ndarray, frequencies: np.ndarray, lengths: np.ndarray,

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bookrec_search.columns import PostingLists, TextColumn
+from bookrec_search.columns import PostingLists
 from bookrec_search.documents import NO_YEAR
 from bookrec_search.facets import ValuePairs, decade_codes, decades_of
 from bookrec_search.lexicon import IsbnMap, Lexicon
 from bookrec_search.scoring import rating_columns
+from bookrec_search.texts import TextColumn
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from bookrec_search.building import Occurrences, combined_lists, combined_pairs, field_averages, field_impacts
-from bookrec_search.columns import SortedTitleKeys, TextColumn
+from bookrec_search.columns import SortedTitleKeys
 from bookrec_search.documents import Document, id_array, names_of
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELDS
 from bookrec_search.splicing import isbns_replaced, pairs_updated, pairs_without
+from bookrec_search.texts import TextColumn
 
 REAVERAGE_GROWTH = 1.25  # re-average field lengths once the catalogue grows (or shrinks) by a quarter
 

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookrec_search import columns
-from bookrec_search.columns import TextColumn, spliced
+from bookrec_search import texts as texts_module
+from bookrec_search.columns import spliced
+from bookrec_search.texts import TextColumn
 
 texts = st.lists(st.text(max_size=12), max_size=30)
 
@@ -47,7 +49,7 @@ rounds = st.lists(st.tuples(st.dictionaries(st.integers(0, 10**6), st.text(max_s
 def test_text_column_follows_a_list_across_rounds_and_compactions(values, changes, max_chunks, dead_share):
     """Replacements (empty and non-ASCII strings too), appends and deletions, the chunks joined and the
     dead bytes dropped as often as thresholds this small make them, against a plain list."""
-    with mock.patch.object(columns, "MAX_CHUNKS", max_chunks), mock.patch.object(columns, "DEAD_SHARE", dead_share):
+    with mock.patch.multiple(texts_module, MAX_CHUNKS=max_chunks, DEAD_SHARE=dead_share):
         column = TextColumn.of(values)
         for replaced, appended, dropped in changes:
             replaced = {p % len(values): text for p, text in replaced.items()} if values else {}
@@ -68,7 +70,7 @@ def test_text_column_follows_a_list_across_rounds_and_compactions(values, change
 
 def test_text_column_shares_its_text_until_a_compaction():
     column = TextColumn.of(["anna karenina", "war and peace"])
-    with mock.patch.object(columns, "DEAD_SHARE", 10.0):
+    with mock.patch.object(texts_module, "DEAD_SHARE", 10.0):
         updated = column.updated({0: "Анна Каренина"}, ["the idiot", ""])
         taken = updated.taken(np.array([1, 2], dtype=np.int64))
     assert updated.chunks == (column.chunks[0], "Анна Каренинаthe idiot".encode())  # nothing old copied
@@ -76,12 +78,12 @@ def test_text_column_shares_its_text_until_a_compaction():
     assert updated.nbytes == len(b"anna kareninawar and peace") + len("Анна Каренинаthe idiot".encode()) + 4 * 6
     assert updated.parts()[0] == b"anna kareninawar and peace" + "Анна Каренинаthe idiot".encode()
     assert texts_of(taken) == ["war and peace", "the idiot"]
-    with mock.patch.object(columns, "DEAD_SHARE", 0.0):  # the replaced title dropped: entries in order
+    with mock.patch.object(texts_module, "DEAD_SHARE", 0.0):  # the replaced title dropped: entries in order
         compacted = column.updated({0: "Анна Каренина"}, ["the idiot", ""])
         assert taken.updated({}, []).parts()[0] == b"war and peacethe idiot"
     assert compacted.chunks == ("Анна Каренинаwar and peacethe idiot".encode(),)
     assert texts_of(compacted) == ["Анна Каренина", "war and peace", "the idiot", ""]
-    with mock.patch.object(columns, "MAX_CHUNKS", 2):  # joined, the starts as they are: the text added since
+    with mock.patch.object(texts_module, "MAX_CHUNKS", 2):  # joined, the starts as they are: the text added since
         tail = column.updated({}, ["emma"]).updated({}, ["persuasion"])  # the first chunk, while it is less
         whole = tail.updated({}, ["a much longer title than the rest"])  # else every chunk
     assert tail.chunks == (b"anna kareninawar and peace", b"emmapersuasion")
@@ -99,7 +101,7 @@ def test_text_column_widens_for_a_long_string_and_narrows_again():
     assert texts_of(TextColumn(*widened.parts())) == ["short", long, "after"]
     later = widened.updated({0: "x"}, [])
     assert later.parts()[2].dtype == np.int32 and texts_of(later) == ["x", long, "after"]
-    with mock.patch.object(columns, "DEAD_SHARE", 0.0):
+    with mock.patch.object(texts_module, "DEAD_SHARE", 0.0):
         narrowed = later.updated({1: "short again"}, [])  # the long string replaced: its 70,000 bytes dropped
     assert narrowed.parts()[2].dtype == np.uint16 and len(narrowed.chunks) == 1
     assert narrowed.parts()[0] == b"xshort againafter"
