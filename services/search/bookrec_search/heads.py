@@ -8,16 +8,17 @@ books of the largest key(d) = impact(t, d) · prior_factor(d), and its bound the
 (a page ending past HEAD_SIZE / 2 takes a head of twice its end). A page ending at rank `wanted` is then
 taken from the head and the exact titles alone whenever the wanted-th best score among them is above
 w · bound: no other book can reach it, so the page, its scores and its order are exactly those of a full
-ranking (a tie needs a score equal to the wanted-th, which the strict test rules out). When the test fails
-(ties at the bound), the query ranks every book as before. `total` needs no ranking: it is the term's
-document frequency.
+ranking (a tie needs a score equal to the wanted-th, which the strict test rules out). Books tied at the
+head's cut join it (up to TIE_ROOM times its size), so that the bound is below every book in it. When the
+test fails (more books tied at the cut than that), the query ranks every book as before. `total` needs no
+ranking: it is the term's document frequency.
 
 A head is taken on the term's first query (one pass over its postings) and carried to the next index
 version by a refresh, not taken again: the books a refresh was given are added to it (their text or
 ratings may have changed), deleted ones leave it, and the bound grows by what a rise of the catalogue's
 mean rating can add to any other book's prior (the prior pulls each average towards that mean). Books a
 refresh was not given keep their impact and rating, so the bound still holds for them. A head that
-grew past twice its size, or a refresh that re-averaged field lengths (every impact changes), drops it;
+grew past TIE_ROOM + 1 times its size, or a refresh that re-averaged field lengths (every impact changes), drops it;
 the next query takes it afresh.
 """
 
@@ -34,6 +35,7 @@ from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 HEAD_MIN_BOOKS = 20_000  # terms in fewer books rank all of them: a few milliseconds at most
 HEAD_SIZE = 2048  # books per head; a deeper page takes a head of twice its end (a power of two) instead
 MAX_HEAD_SIZE = 32_768  # serves pages ending at 16,384: the API's deepest ends at 10,100
+TIE_ROOM = 4  # books tied at a head's cut join it while the head stays within this many times its size
 MARGIN = 1e-5  # float32 rounding: w·(impact·prior) and (w·impact)·prior differ by a few ulps
 KEPT_POSITIONS = 4_000_000  # heads kept per index version, in books (16 MB): the least recently used go
 # d prior_factor / d mean rating, at its largest over rating counts: ln(1 + c) · s / (c + s) · strength / 5.
@@ -66,8 +68,16 @@ def taken(docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray, mean:
     cut = len(key) - size - 1
     if cut < 0:
         return Head(docs.astype(np.int32), size, float("-inf"), mean, float(impacts.max(initial=0.0)))
-    order = np.argpartition(key, cut)
-    return Head(np.sort(docs[order[cut + 1:]]), size, float(key[order[cut]]), mean, float(impacts.max()))
+    bound = key[np.argpartition(key, cut)[cut]]  # the (size + 1)-th largest key
+    members = key >= bound
+    if np.count_nonzero(members) <= TIE_ROOM * size:
+        # Books tied at the cut join the head, so the bound, the largest key left out, is below them all:
+        # else a page inside a tie (unrated books of one title length share a key) could never be vouched for.
+        outside = key[~members]
+        bound = outside.max() if len(outside) else np.float32(-np.inf)
+    else:
+        members = key > bound  # too many tied: the page must end above the tie, or every book is ranked
+    return Head(np.sort(docs[members]), size, float(bound), mean, float(impacts.max()))
 
 
 def size_for(wanted: int) -> int:
@@ -159,7 +169,7 @@ class Heads:
                 at = np.minimum(np.searchsorted(docs, given), len(docs) - 1)
                 positions = np.union1d(positions, given[docs[at] == given])
             positions = positions[positions >= 0]
-            if len(positions) <= 2 * head.size:
+            if len(positions) <= (TIE_ROOM + 1) * head.size:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
                 carried[term] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
                                      head.max_impact)
