@@ -35,6 +35,7 @@ from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 HEAD_MIN_BOOKS = 20_000  # terms in fewer books rank all of them: a few milliseconds at most
 HEAD_SIZE = 2048  # books per head; a deeper page takes a head of twice its end (a power of two) instead
 MAX_HEAD_SIZE = 32_768  # serves pages ending at 16,384: the API's deepest ends at 10,100
+DEEP_HEADS = 32  # the commonest terms are warmed with heads this deep (1M books of KEPT_POSITIONS)
 TIE_ROOM = 4  # books tied at a head's cut join it while the head stays within this many times its size
 MARGIN = 1e-5  # float32 rounding: w·(impact·prior) and (w·impact)·prior differ by a few ulps
 KEPT_POSITIONS = 4_000_000  # heads kept per index version, in books (16 MB): the least recently used go
@@ -90,6 +91,15 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
                    bonus: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The books (ascending) and scores that hold a one-term query's `wanted` best, or None when the head
     cannot vouch for them. `bonus_at`: books the exact-title bonus goes to (those of the term count)."""
+    if len(bonus_at) > wanted:
+        # Of many exact titles only the best `wanted` (and any tied with the last) can be on the page: the
+        # others are each behind `wanted` books that take the same bonus.
+        at = np.minimum(np.searchsorted(docs, bonus_at), len(docs) - 1)
+        bonus_at = bonus_at[docs[at] == bonus_at]
+        if len(bonus_at) > wanted:
+            exact_score = weight * impacts[np.searchsorted(docs, bonus_at)] * prior_factor[bonus_at]
+            least = np.partition(exact_score, len(exact_score) - wanted)[len(exact_score) - wanted]
+            bonus_at = bonus_at[exact_score >= least]
     candidates = np.union1d(head.positions, bonus_at)
     at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
     held = docs[at] == candidates
@@ -143,11 +153,15 @@ class Heads:
         return head
 
     def warm(self) -> None:
-        """Takes the heads of the terms in HEAD_MIN_BOOKS books or more, commonest first, within
-        KEPT_POSITIONS (one pass over their postings: about half of all postings)."""
+        """Takes the heads of the terms in HEAD_MIN_BOOKS books or more, commonest first (the DEEP_HEADS
+        commonest as deep as a page can ask), within KEPT_POSITIONS: one pass over their postings, about
+        half of all postings."""
         books = np.diff(self._combined.offsets)
         common = np.flatnonzero(books >= HEAD_MIN_BOOKS)
-        for term in common[np.argsort(-books[common], kind="stable")][:KEPT_POSITIONS // HEAD_SIZE]:
+        commonest = common[np.argsort(-books[common], kind="stable")]
+        for term in commonest[:DEEP_HEADS]:  # deep pages are asked of the commonest words
+            self.of(int(term), MAX_HEAD_SIZE // 2)
+        for term in commonest[DEEP_HEADS:(KEPT_POSITIONS - DEEP_HEADS * MAX_HEAD_SIZE) // HEAD_SIZE]:
             self.of(int(term), 1)
 
     def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float, removed: np.ndarray | None,

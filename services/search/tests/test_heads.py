@@ -158,3 +158,15 @@ def test_books_tied_at_the_cut_join_the_head_so_a_page_inside_the_tie_is_vouched
         assert answer(index, "mind", 20, 0) == full(index, "mind", 20, 0)  # the 20 rated books, above the tie
         assert answer(index, "mind", 20, 10) == full(index, "mind", 20, 10)  # into the tie: every book ranked
     assert used == [True, False]
+
+
+def test_of_many_exact_titles_only_the_best_are_candidates_and_the_page_is_the_same():
+    books = build([{"title": "Mind", "authors": [], "subjects": [], "ratings_distribution": {"4": i % 7}}
+                   for i in range(400)]
+                  + [{"title": "Mind and Time", "authors": [], "subjects": ["mind"],
+                      "ratings_distribution": {"5": 9}}] * 50)
+    index = SearchIndex.from_records(books)
+    with small_heads(size=64) as used:
+        for offset in (0, 10, 30):
+            assert answer(index, "mind", 20, offset) == full(index, "mind", 20, offset)
+    assert used == [True, True, True]
