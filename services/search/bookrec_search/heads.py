@@ -95,9 +95,10 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
         # Of many exact titles only the best `wanted` (and any tied with the last) can be on the page: the
         # others are each behind `wanted` books that take the same bonus.
         at = np.minimum(np.searchsorted(docs, bonus_at), len(docs) - 1)
-        bonus_at = bonus_at[docs[at] == bonus_at]
+        held = docs[at] == bonus_at
+        bonus_at, at = bonus_at[held], at[held]
         if len(bonus_at) > wanted:
-            exact_score = weight * impacts[np.searchsorted(docs, bonus_at)] * prior_factor[bonus_at]
+            exact_score = weight * impacts[at] * prior_factor[bonus_at]
             least = np.partition(exact_score, len(exact_score) - wanted)[len(exact_score) - wanted]
             bonus_at = bonus_at[exact_score >= least]
     candidates = np.union1d(head.positions, bonus_at)
@@ -120,9 +121,9 @@ class Heads:
     """The heads of one index version's common terms, taken on first use."""
 
     def __init__(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
-                 heads: dict[int, Head] | None = None) -> None:
+                 heads: dict[tuple[int, int], Head] | None = None) -> None:
         self._combined, self._prior_factor, self.mean = combined, prior_factor, mean
-        self._heads: dict[int, Head] = heads or {}
+        self._heads: dict[tuple[int, int], Head] = heads or {}  # by (term, size): a shallow page reads a small one
         self._lock = threading.Lock()  # a refresh carries the heads on another thread
 
     def __len__(self) -> int:
@@ -141,12 +142,11 @@ class Heads:
         if too_rare or size > MAX_HEAD_SIZE:
             return None
         with self._lock:
-            head = self._heads.pop(term, None)
-        if head is None or head.size < size:
-            size = max(size, head.size if head else 0)
+            head = self._heads.pop((term, size), None)
+        if head is None:
             head = taken(*self._combined.get(term), self._prior_factor, self.mean, size)
         with self._lock:
-            self._heads[term] = head  # re-inserted: the dict's order is the order of use
+            self._heads[term, size] = head  # re-inserted: the dict's order is the order of use
             kept = sum(len(h.positions) for h in self._heads.values())
             while kept > KEPT_POSITIONS and len(self._heads) > 1:
                 kept -= len(self._heads.pop(next(iter(self._heads))).positions)
@@ -159,10 +159,10 @@ class Heads:
         books = np.diff(self._combined.offsets)
         common = np.flatnonzero(books >= HEAD_MIN_BOOKS)
         commonest = common[np.argsort(-books[common], kind="stable")]
-        for term in commonest[:DEEP_HEADS]:  # deep pages are asked of the commonest words
-            self.of(int(term), MAX_HEAD_SIZE // 2)
-        for term in commonest[DEEP_HEADS:(KEPT_POSITIONS - DEEP_HEADS * MAX_HEAD_SIZE) // HEAD_SIZE]:
+        for term in commonest[:(KEPT_POSITIONS - DEEP_HEADS * MAX_HEAD_SIZE) // HEAD_SIZE][::-1]:
             self.of(int(term), 1)
+        for term in commonest[:DEEP_HEADS][::-1]:  # deep pages are asked of the commonest words; last: kept
+            self.of(int(term), MAX_HEAD_SIZE // 2)
 
     def carried(self, combined: PostingLists, prior_factor: np.ndarray, mean: float, removed: np.ndarray | None,
                 changed: np.ndarray) -> Heads:
@@ -173,8 +173,8 @@ class Heads:
             heads = list(self._heads.items())
         gone = np.flatnonzero(removed) if removed is not None else None
         given = np.unique(changed).astype(np.int32)
-        carried: dict[int, Head] = {}
-        for term, head in heads:
+        carried: dict[tuple[int, int], Head] = {}
+        for (term, size), head in heads:
             positions = head.positions
             if gone is not None and removed is not None:
                 positions = np.where(removed[positions], -1, positions - np.searchsorted(gone, positions))
@@ -185,6 +185,6 @@ class Heads:
             positions = positions[positions >= 0]
             if len(positions) <= (TIE_ROOM + 1) * head.size:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
-                carried[term] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
+                carried[term, size] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
                                      head.max_impact)
         return Heads(combined, prior_factor, mean, carried)
