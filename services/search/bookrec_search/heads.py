@@ -13,13 +13,13 @@ head's cut join it (up to TIE_ROOM times its size), so that the bound is below e
 test fails (more books tied at the cut than that), the query ranks every book as before. `total` needs no
 ranking: it is the term's document frequency.
 
-A head is taken on the term's first query (one pass over its postings) and carried to the next index
-version by a refresh, not taken again: the books a refresh was given are added to it (their text or
-ratings may have changed), deleted ones leave it, and the bound grows by what a rise of the catalogue's
-mean rating can add to any other book's prior (the prior pulls each average towards that mean). Books a
-refresh was not given keep their impact and rating, so the bound still holds for them. A head that
-grew past TIE_ROOM + 1 times its size, or a refresh that re-averaged field lengths (every impact changes), drops it;
-the next query takes it afresh.
+A head is taken when a replica warms a new index (`warm`) or on the term's first query (one pass over its
+postings), and carried to the next index version by a refresh, not taken again: the books a refresh
+changed join it (their text or ratings differ), deleted ones leave it, and the bound grows by what a rise
+of the catalogue's mean rating can add to any other book's prior (the prior pulls each average towards
+that mean). Books a refresh did not change keep their impact and rating, so the bound still holds for
+them. A head grown past TIE_ROOM + 1 times its size, or a refresh that re-averaged field lengths (every
+impact changes), drops it; the next query takes it afresh.
 """
 
 from __future__ import annotations
@@ -186,5 +186,5 @@ class Heads:
             if len(positions) <= (TIE_ROOM + 1) * head.size:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
                 carried[term, size] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
-                                     head.max_impact)
+                                           head.max_impact)
         return Heads(combined, prior_factor, mean, carried)
