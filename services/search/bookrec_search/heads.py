@@ -44,12 +44,6 @@ _COUNTS = np.arange(0, 100_000, dtype=np.float64)
 MEAN_SLOPE = float((np.log1p(_COUNTS) * PRIOR_RATINGS / (_COUNTS + PRIOR_RATINGS)).max()) * PRIOR_STRENGTH / 5
 
 
-def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
-    """The catalogue's mean rating, as `scoring.rating_columns` takes it."""
-    count = float(rating_count.sum())
-    return float(rating_sum.sum()) / count if count else 3.0
-
-
 @dataclass(frozen=True, slots=True)
 class Head:
     positions: np.ndarray  # ascending

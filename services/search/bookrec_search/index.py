@@ -89,8 +89,7 @@ class SearchIndex:
         self._sorted_titles = SortedTitles(parts.title_order, parts.title_norms)
         self.suggestion_rank = serving.suggestion_rank
         self.block_tops = serving.block_tops  # per block of SUGGESTION_BLOCK titles, its BLOCK_TOP best
-        self.heads = heads.Heads(parts.combined, self.derived.prior_factor,
-                                 heads.mean_rating(parts.rating_count, parts.rating_sum))
+        self.heads = heads.Heads(parts.combined, self.derived.prior_factor, self.derived.mean_rating)
         self.bitmaps = Bitmaps(parts.combined, self.size)
 
     @classmethod

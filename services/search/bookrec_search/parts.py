@@ -16,7 +16,7 @@ from bookrec_search.columns import PostingLists
 from bookrec_search.documents import NO_YEAR
 from bookrec_search.facets import ValuePairs, decade_codes, decades_of
 from bookrec_search.lexicon import IsbnMap, Lexicon
-from bookrec_search.scoring import rating_columns
+from bookrec_search.scoring import mean_rating, rating_columns
 from bookrec_search.texts import TextColumn
 
 
@@ -82,6 +82,7 @@ class Derived:
     title_rank: np.ndarray  # each book's place in title order
     decades: np.ndarray  # decade codes (facets.decade_codes)
     language_codes: dict[str, int]  # lower-cased language code -> its number in `language`
+    mean_rating: float  # the catalogue's, which every prior is pulled towards
 
     @classmethod
     def of(cls, parts: IndexParts) -> Derived:
@@ -90,7 +91,8 @@ class Derived:
         title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
         return cls(avg_rating, popularity, prior_factor, title_rank,
                    decade_codes(decades_of(parts.years, NO_YEAR)),
-                   {code.lower(): i for i, code in enumerate(parts.languages)})
+                   {code.lower(): i for i, code in enumerate(parts.languages)},
+                   mean_rating(parts.rating_count, parts.rating_sum))
 
     @classmethod
     def refreshed(cls, previous: Derived, before: IndexParts, parts: IndexParts, changed: np.ndarray) -> Derived:
@@ -99,9 +101,11 @@ class Derived:
         afresh (vectorised) only when a rating moved, since the catalogue's mean rating enters every prior."""
         moved = np.concatenate([changed, np.arange(before.size, parts.size)]).astype(np.intp)
         ratings = (previous.avg_rating, previous.popularity, previous.prior_factor)
+        mean = previous.mean_rating
         if parts.size != before.size or (parts.rating_count[changed] != before.rating_count[changed]).any() \
                 or (parts.rating_sum[changed] != before.rating_sum[changed]).any():
             ratings = rating_columns(parts.rating_count, parts.rating_sum)
+            mean = mean_rating(parts.rating_count, parts.rating_sum)
         title_rank = previous.title_rank
         if parts.title_order is not before.title_order:
             title_rank = np.empty(parts.size, dtype=np.int32)
@@ -110,7 +114,8 @@ class Derived:
         if parts.years is not before.years:
             decades = np.concatenate([decades, np.zeros(parts.size - before.size, dtype=decades.dtype)])
             decades[moved] = decade_codes(decades_of(parts.years[moved], NO_YEAR))
-        return cls(*ratings, title_rank, decades, {code.lower(): i for i, code in enumerate(parts.languages)})
+        return cls(*ratings, title_rank, decades, {code.lower(): i for i, code in enumerate(parts.languages)},
+                   mean)
 
     @property
     def nbytes(self) -> int:

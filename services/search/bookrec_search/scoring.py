@@ -29,12 +29,18 @@ def idf(size: int, document_frequency: int) -> float:
     return math.log(1 + (size - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
+def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
+    """The catalogue's mean rating (3.0 before any rating): what each book's average is pulled towards."""
+    rated = rating_count > 0
+    return float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
+
+
 def rating_columns(rating_count: np.ndarray,
                    rating_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per book: the average rating (0 unrated), the popularity prior, and the factor text scores take."""
     rated = rating_count > 0
     avg_rating = np.where(rated, rating_sum / np.maximum(rating_count, 1), 0.0)
-    mean = float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
+    mean = mean_rating(rating_count, rating_sum)
     bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
     popularity = np.log1p(rating_count) * bayes / 5.0
     return avg_rating, popularity, (1 + PRIOR_STRENGTH * popularity).astype(np.float32)
