@@ -14,10 +14,11 @@ bits (a copy of the bits, ~1 ms a term at 10M books); one that deletes books sta
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterable
 
 import numpy as np
 
+from bookrec_search.budget import BudgetedCache
 from bookrec_search.columns import PostingLists
 
 DENSE_SHARE = 1 / 64  # terms in this share of the books or more get a bitmap
@@ -67,21 +68,24 @@ class RankedBitmap:
         return int(self.bits.nbytes + self.before.nbytes)
 
 
+def _bytes_of(bitmap: RankedBitmap) -> int:
+    return bitmap.nbytes
+
+
 class Bitmaps:
     """The bitmaps of one version of the postings, made on first use."""
 
-    def __init__(self, combined: PostingLists, size: int) -> None:
+    def __init__(self, combined: PostingLists, size: int,
+                 bitmaps: Iterable[tuple[int, RankedBitmap]] = ()) -> None:
         self.combined, self.size = combined, size
-        self._bitmaps: dict[int, RankedBitmap] = {}
-        self._lock = threading.Lock()  # the event loop asks; a refresh thread may hand them on meanwhile
+        self._bitmaps: BudgetedCache[int, RankedBitmap] = BudgetedCache(BITMAP_BYTES, _bytes_of, bitmaps)
 
     def __len__(self) -> int:
         return len(self._bitmaps)
 
     @property
     def nbytes(self) -> int:
-        with self._lock:
-            return sum(b.nbytes for b in self._bitmaps.values())
+        return self._bitmaps.total
 
     def of(self, term: int) -> RankedBitmap | None:
         """The bitmap of `term`, None when it is in too few books to need one."""
@@ -90,16 +94,7 @@ class Bitmaps:
             return None
         if offsets[term + 1] - offsets[term] < max(DENSE_MIN_BOOKS, self.size * DENSE_SHARE):
             return None
-        with self._lock:
-            bitmap = self._bitmaps.pop(term, None)
-        if bitmap is None:
-            bitmap = RankedBitmap.of(self.combined.get(term)[0], self.size)
-        with self._lock:
-            self._bitmaps[term] = bitmap  # re-inserted: the dict's order is the order of use
-            kept = sum(b.nbytes for b in self._bitmaps.values())
-            while kept > BITMAP_BYTES and len(self._bitmaps) > 1:
-                kept -= self._bitmaps.pop(next(iter(self._bitmaps))).nbytes
-        return bitmap
+        return self._bitmaps.get(term, lambda: RankedBitmap.of(self.combined.get(term)[0], self.size))
 
     def warm(self) -> None:
         """Makes the bitmaps of the commonest terms, within BITMAP_BYTES."""
@@ -115,13 +110,9 @@ class Bitmaps:
         (deletions renumber the books)."""
         if combined is self.combined and size == self.size:
             return self
-        following = Bitmaps(combined, size)
         if changed is None or size < self.size:
-            return following
-        with self._lock:
-            bitmaps = list(self._bitmaps.items())
+            return Bitmaps(combined, size)
         offsets, least = combined.offsets, max(DENSE_MIN_BOOKS, size * DENSE_SHARE)
-        for term, bitmap in bitmaps:
-            if term < len(offsets) - 1 and offsets[term + 1] - offsets[term] >= least:
-                following._bitmaps[term] = bitmap.patched(combined.get(term)[0], changed, size)
-        return following
+        return Bitmaps(combined, size, [(term, bitmap.patched(combined.get(term)[0], changed, size))
+                                        for term, bitmap in self._bitmaps.items()
+                                        if term < len(offsets) - 1 and offsets[term + 1] - offsets[term] >= least])

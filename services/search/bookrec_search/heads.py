@@ -24,11 +24,12 @@ impact changes), drops it; the next query takes it afresh.
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from bookrec_search.budget import BudgetedCache
 from bookrec_search.columns import PostingLists
 from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 
@@ -111,22 +112,25 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
     return candidates, score
 
 
+def _books_in(head: Head) -> int:
+    return len(head.positions)
+
+
 class Heads:
     """The heads of one index version's common terms, taken on first use."""
 
     def __init__(self, combined: PostingLists, prior_factor: np.ndarray, mean: float,
-                 heads: dict[tuple[int, int], Head] | None = None) -> None:
+                 heads: Iterable[tuple[tuple[int, int], Head]] = ()) -> None:
         self._combined, self._prior_factor, self.mean = combined, prior_factor, mean
-        self._heads: dict[tuple[int, int], Head] = heads or {}  # by (term, size): a shallow page reads a small one
-        self._lock = threading.Lock()  # a refresh carries the heads on another thread
+        # By (term, size): a shallow page reads a small head even when a deep one was taken.
+        self._heads: BudgetedCache[tuple[int, int], Head] = BudgetedCache(KEPT_POSITIONS, _books_in, heads)
 
     def __len__(self) -> int:
         return len(self._heads)
 
     @property
     def nbytes(self) -> int:
-        with self._lock:
-            return sum(h.positions.nbytes for h in self._heads.values())
+        return sum(h.positions.nbytes for _, h in self._heads.items())
 
     def of(self, term: int, wanted: int) -> Head | None:
         """The head of `term`, None when the term is too rare to need one or the page too deep for it."""
@@ -135,16 +139,8 @@ class Heads:
         too_rare = term >= len(offsets) - 1 or offsets[term + 1] - offsets[term] < HEAD_MIN_BOOKS
         if too_rare or size > MAX_HEAD_SIZE:
             return None
-        with self._lock:
-            head = self._heads.pop((term, size), None)
-        if head is None:
-            head = taken(*self._combined.get(term), self._prior_factor, self.mean, size)
-        with self._lock:
-            self._heads[term, size] = head  # re-inserted: the dict's order is the order of use
-            kept = sum(len(h.positions) for h in self._heads.values())
-            while kept > KEPT_POSITIONS and len(self._heads) > 1:
-                kept -= len(self._heads.pop(next(iter(self._heads))).positions)
-        return head
+        return self._heads.get((term, size), lambda: taken(*self._combined.get(term), self._prior_factor,
+                                                            self.mean, size))
 
     def warm(self) -> None:
         """Takes the heads of the terms in HEAD_MIN_BOOKS books or more, commonest first (the DEEP_HEADS
@@ -163,8 +159,7 @@ class Heads:
         """These heads for the next index version: without the books `removed` (a mask over the positions;
         the others move down in order), with the books `changed` (new positions: their text or ratings
         differ, or they are new)."""
-        with self._lock:
-            heads = list(self._heads.items())
+        heads = self._heads.items()
         gone = np.flatnonzero(removed) if removed is not None else None
         given = np.unique(changed).astype(np.int32)
         carried: dict[tuple[int, int], Head] = {}
@@ -181,4 +176,4 @@ class Heads:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
                 carried[term, size] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,
                                            head.max_impact)
-        return Heads(combined, prior_factor, mean, carried)
+        return Heads(combined, prior_factor, mean, carried.items())
