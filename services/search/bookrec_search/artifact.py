@@ -154,7 +154,9 @@ def _arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     so; the same parts then give the same bytes whether dumped from a built or a loaded index."""
     views = []
     for a in arrays:
-        view = np.ascontiguousarray(a).view()
+        # The canonical dtype object: an unpickled dtype is a copy, and a pickle of arrays whose dtypes are
+        # one object (memoised) differs from one of equal dtypes that are not.
+        view = np.ascontiguousarray(a).view(np.dtype(a.dtype.str))
         view.flags.writeable = False
         views.append(view)
     return tuple(views)

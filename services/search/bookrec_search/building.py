@@ -17,6 +17,8 @@ from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import FIELD_WEIGHTS, FIELDS, ORIGINAL_TITLE, TITLE, saturated
 from bookrec_search.texts import PackedText, TextColumn
 
+MAX_LENGTH = np.iinfo(np.uint16).max  # field lengths are kept as uint16
+
 
 def field_impacts(field: int, keys: np.ndarray, frequencies: np.ndarray, lengths: np.ndarray,
                    average_length: float) -> np.ndarray:
@@ -52,7 +54,7 @@ def combined_lists(fields: Sequence[PostingLists], lengths: Sequence[np.ndarray]
 
 def field_averages(lengths: Sequence[np.ndarray]) -> tuple[float, ...]:
     """The average length of each field over all books (books without an original title count 0)."""
-    return tuple(float(x.mean()) if len(x) else 0.0 for x in lengths)
+    return tuple(float(x.mean(dtype=np.float32)) if len(x) else 0.0 for x in lengths)
 
 
 def combined_pairs(keys: Sequence[np.ndarray],
@@ -85,7 +87,8 @@ class Occurrences:
                                  np.frombuffer(self.docs[field], dtype=np.int32))
 
     def field_lengths(self, field: int) -> np.ndarray:
-        return np.frombuffer(self.lengths[field], dtype=np.int32).astype(np.float32)
+        """Tokens per document, capped at 65,535 (BM25's length norm is long saturated by then)."""
+        return np.minimum(np.frombuffer(self.lengths[field], dtype=np.int32), MAX_LENGTH).astype(np.uint16)
 
     def release(self, field: int) -> None:
         self.terms[field], self.docs[field] = array("i"), array("i")

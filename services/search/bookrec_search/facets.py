@@ -61,22 +61,46 @@ class FacetFilter:
 
 
 class ValuePairs:
-    """One many-valued facet: (book position, value code) pairs sorted by book, and the value labels."""
+    """One many-valued facet: (book position, value code) pairs in book order, and the value labels.
 
-    __slots__ = ("books", "by_value", "codes", "keys", "labels", "starts", "value_starts")
+    Kept as the codes in book order with where each book's pairs start (a book's pairs are a slice), and
+    the books in value order with where each value's start: no per-pair book number is held (`books`
+    derives it), which at 10M books and ~5 pairs each is 4 bytes a pair, ~20 bytes a book."""
+
+    __slots__ = ("by_value", "codes", "keys", "labels", "starts", "value_starts")
 
     def __init__(self, books: np.ndarray, codes: np.ndarray, labels: list[str],
                  keys: dict[str, int]) -> None:
-        self.books, self.codes, self.labels, self.keys = books, codes, labels, keys
-        # Where each book's pairs start (one past the last book: the end), so a book's pairs are a slice.
-        self.starts = np.zeros(int(books[-1]) + 2 if len(books) else 1, dtype=np.int64)
-        np.cumsum(np.bincount(books), out=self.starts[1:])
+        """From the pairs: `books` ascending, `codes` beside them."""
+        starts = np.zeros(int(books[-1]) + 2 if len(books) else 1, dtype=place_type(len(books)))
+        np.cumsum(np.bincount(books), out=starts[1:])
         # The books in value order (ascending within a value: a stable sort of pairs in book order), and
         # where each value's start. A radix sort when codes fit 16 bits (0.1 s for 4M pairs; else 0.4 s).
         sortable = codes.astype(np.uint16) if len(labels) <= 1 << 16 else codes
-        self.by_value = books[np.argsort(sortable, kind="stable")]
-        self.value_starts = np.zeros(len(labels) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(codes, minlength=len(labels)), out=self.value_starts[1:])
+        by_value = books[np.argsort(sortable, kind="stable")]
+        value_starts = np.zeros(len(labels) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(codes, minlength=len(labels)), out=value_starts[1:])
+        self._set(codes, starts, by_value, value_starts, labels, keys)
+
+    @classmethod
+    def laid_out(cls, codes: np.ndarray, starts: np.ndarray, by_value: np.ndarray, value_starts: np.ndarray,
+                 labels: list[str], keys: dict[str, int]) -> ValuePairs:
+        """From the layout itself, as a splice made it (`splicing`): nothing recomputed."""
+        pairs = cls.__new__(cls)
+        pairs._set(codes, starts.astype(place_type(len(codes)), copy=False), by_value, value_starts, labels,
+                   keys)
+        return pairs
+
+    def _set(self, codes: np.ndarray, starts: np.ndarray, by_value: np.ndarray, value_starts: np.ndarray,
+             labels: list[str], keys: dict[str, int]) -> None:
+        self.codes, self.starts, self.by_value, self.value_starts = codes, starts, by_value, value_starts
+        self.labels, self.keys = labels, keys
+
+    @property
+    def books(self) -> np.ndarray:
+        """The book of each pair, ascending (made on each call: for snapshots and rare rebuilds)."""
+        covered = len(self.starts) - 1
+        return np.repeat(np.arange(covered, dtype=np.int32), np.diff(self.starts))
 
     @classmethod
     def of(cls, values_per_book: Iterable[Sequence[str]]) -> ValuePairs:
@@ -90,10 +114,11 @@ class ValuePairs:
         """A copy with the values of `replaced` books changed and `appended` books (from `first_new`)
         added."""
         labels, keys = list(self.labels), dict(self.keys)
-        kept = ~np.isin(self.books, np.fromiter(replaced, dtype=np.int32, count=len(replaced)))
+        own_books = self.books
+        kept = ~np.isin(own_books, np.fromiter(replaced, dtype=np.int32, count=len(replaced)))
         changed = [*replaced.items(), *((first_new + i, v) for i, v in enumerate(appended))]
         books, codes = _pairs(changed, labels, keys)
-        all_books = np.concatenate([self.books[kept], books])
+        all_books = np.concatenate([own_books[kept], books])
         all_codes = np.concatenate([self.codes[kept], codes])
         order = np.argsort(all_books, kind="stable")
         return ValuePairs(all_books[order], all_codes[order], labels, keys)
@@ -103,12 +128,13 @@ class ValuePairs:
 
         Values left without a book keep their code and label: they count 0, and counts show only values
         counted at least once."""
-        kept = ~removed[self.books] if len(self.books) else np.zeros(0, dtype=bool)
-        return ValuePairs(renumbered[self.books[kept]], self.codes[kept], self.labels, self.keys)
+        books = self.books
+        kept = ~removed[books] if len(books) else np.zeros(0, dtype=bool)
+        return ValuePairs(renumbered[books[kept]], self.codes[kept], self.labels, self.keys)
 
     def codes_of(self, matches: np.ndarray, size: int) -> np.ndarray:
         """The value codes of the given books (ascending positions), one per pair."""
-        if len(matches) * FEW_MATCHES_SHARE < len(self.books):
+        if len(matches) * FEW_MATCHES_SHARE < len(self.codes):
             # Gather the matched books' slices: work in proportion to their pairs, not to all pairs.
             matches = matches[matches < len(self.starts) - 1]
             starts = self.starts[matches]
@@ -117,7 +143,7 @@ class ValuePairs:
             return self.codes[np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))]
         chosen = np.zeros(size, dtype=bool)
         chosen[matches] = True
-        return self.codes[chosen[self.books]]
+        return self.codes[np.repeat(chosen[:len(self.starts) - 1], np.diff(self.starts))]
 
     def books_with(self, values: Iterable[str], size: int) -> np.ndarray:
         """A mask of the books carrying any of `values` (compared normalised)."""
@@ -129,8 +155,7 @@ class ValuePairs:
 
     @property
     def nbytes(self) -> int:
-        return (self.books.nbytes + self.codes.nbytes + self.starts.nbytes + self.by_value.nbytes
-                + self.value_starts.nbytes)
+        return self.codes.nbytes + self.starts.nbytes + self.by_value.nbytes + self.value_starts.nbytes
 
 
 class PairsBuilder:
@@ -186,6 +211,11 @@ def _codes(values: Sequence[str], labels: list[str], keys: dict[str, int],
         if code is not None:
             codes[code] = None
     return list(codes)
+
+
+def place_type(count: int) -> type[np.signedinteger]:
+    """The narrowest signed type that holds every place in `count` items (int32 up to 2^31 - 1)."""
+    return np.int32 if count < np.iinfo(np.int32).max else np.int64
 
 
 def decades_of(years: np.ndarray, no_year: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from bookrec_search.columns import PostingList, intersection, largest_pairs
 from bookrec_search.documents import NO_YEAR, query_terms
 from bookrec_search.parts import Derived, IndexParts
-from bookrec_search.scoring import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, idf, saturated
+from bookrec_search.scoring import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, average_ratings, idf, saturated
 
 SORTS = ("relevance", "rating", "year", "title")
 
@@ -104,7 +104,8 @@ def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
         both(years <= filters.max_year if filters.min_year is not None else
              (years <= filters.max_year) & (years != NO_YEAR))
     if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
-        both(column(derived.avg_rating) >= filters.min_rating if filters.min_rating > 0 else
+        both(average_ratings(column(parts.rating_count), column(parts.rating_sum)) >= filters.min_rating
+             if filters.min_rating > 0 else
              column(parts.rating_count) > 0)
     if filters.language:
         code = derived.language_codes.get(filters.language.lower())
@@ -126,4 +127,4 @@ def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candida
         years = parts.years[candidates]
         return np.where(years != NO_YEAR, sign * years, -np.inf)
     counts = parts.rating_count[candidates]
-    return np.where(counts > 0, sign * derived.avg_rating[candidates], -np.inf)
+    return np.where(counts > 0, sign * average_ratings(counts, parts.rating_sum[candidates]), -np.inf)

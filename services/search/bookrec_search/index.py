@@ -44,7 +44,7 @@ from bookrec_search.matching import (
 )
 from bookrec_search.parts import IndexParts
 from bookrec_search.ranking import Hit
-from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
+from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS, average_ratings
 from bookrec_search.serving import BLOCK_TOP, SUGGESTION_BLOCK, Serving
 
 ISBN_TIER = -1  # a book found by ISBN ranks above every text match
@@ -105,7 +105,8 @@ class SearchIndex:
         return {"book_id": parts.book_ids[position].decode(), "title": parts.titles[position],
                 "authors": names_of(parts.authors[position]),
                 "first_publish_year": None if year == NO_YEAR else year,
-                "avg_rating": round(float(self.derived.avg_rating[position]), 4),
+                "avg_rating": round(float(average_ratings(parts.rating_count[position:position + 1],
+                                                          parts.rating_sum[position:position + 1])[0]), 4),
                 "rating_count": int(parts.rating_count[position]),
                 "cover_id": None if cover < 0 else cover,
                 "series": series_summary(parts.series[position], float(parts.series_positions[position]))}

@@ -76,7 +76,6 @@ class IndexParts:
 class Derived:
     """Per-book columns derived from the parts, for scoring, filters and sorts."""
 
-    avg_rating: np.ndarray
     popularity: np.ndarray  # the prior (see scoring.rating_columns)
     prior_factor: np.ndarray  # what a text score is multiplied by
     title_rank: np.ndarray  # each book's place in title order
@@ -86,10 +85,10 @@ class Derived:
 
     @classmethod
     def of(cls, parts: IndexParts) -> Derived:
-        avg_rating, popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum)
+        popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum)
         title_rank = np.empty(parts.size, dtype=np.int32)
         title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
-        return cls(avg_rating, popularity, prior_factor, title_rank,
+        return cls(popularity, prior_factor, title_rank,
                    decade_codes(decades_of(parts.years, NO_YEAR)),
                    {code.lower(): i for i, code in enumerate(parts.languages)},
                    mean_rating(parts.rating_count, parts.rating_sum))
@@ -100,7 +99,7 @@ class Derived:
         `before.size` added: what is unchanged carried over, the rest patched; the rating columns taken
         afresh (vectorised) only when a rating moved, since the catalogue's mean rating enters every prior."""
         moved = np.concatenate([changed, np.arange(before.size, parts.size)]).astype(np.intp)
-        ratings = (previous.avg_rating, previous.popularity, previous.prior_factor)
+        ratings = (previous.popularity, previous.prior_factor)
         mean = previous.mean_rating
         if parts.size != before.size or (parts.rating_count[changed] != before.rating_count[changed]).any() \
                 or (parts.rating_sum[changed] != before.rating_sum[changed]).any():
@@ -119,5 +118,5 @@ class Derived:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.avg_rating, self.popularity, self.prior_factor, self.title_rank,
+        return sum(a.nbytes for a in (self.popularity, self.prior_factor, self.title_rank,
                                       self.decades))

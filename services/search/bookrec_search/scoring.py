@@ -22,6 +22,7 @@ ISBN_BONUS = 10.0
 def saturated(frequencies: np.ndarray, lengths: np.ndarray, average_length: float) -> np.ndarray:
     """BM25's term-frequency saturation, unweighted: tf·(k1 + 1) / (tf + k1·(1 − b + b·len / avg))."""
     tf = frequencies.astype(np.float32)
+    lengths = lengths.astype(np.float32, copy=False)  # kept as uint16 (older snapshots: float32)
     return tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / max(average_length, 1e-9)))
 
 
@@ -35,12 +36,15 @@ def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
     return float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
 
 
-def rating_columns(rating_count: np.ndarray,
-                   rating_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per book: the average rating (0 unrated), the popularity prior, and the factor text scores take."""
-    rated = rating_count > 0
-    avg_rating = np.where(rated, rating_sum / np.maximum(rating_count, 1), 0.0)
+def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndarray:
+    """Per book given, its average rating, 0 unrated. Taken when needed, never kept: the two integer columns
+    hold it exactly, and a kept copy would cost 8 bytes a book."""
+    return np.where(rating_count > 0, rating_sum / np.maximum(rating_count, 1), 0.0)
+
+
+def rating_columns(rating_count: np.ndarray, rating_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per book: the popularity prior, and the factor text scores take."""
     mean = mean_rating(rating_count, rating_sum)
     bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
     popularity = np.log1p(rating_count) * bayes / 5.0
-    return avg_rating, popularity, (1 + PRIOR_STRENGTH * popularity).astype(np.float32)
+    return popularity, (1 + PRIOR_STRENGTH * popularity).astype(np.float32)

@@ -15,6 +15,7 @@ import numpy as np
 
 from bookrec_search.parts import Derived, IndexParts
 from bookrec_search.refresh import Step
+from bookrec_search.scoring import average_ratings
 
 SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
 
@@ -34,7 +35,8 @@ class Serving:
     @classmethod
     def of(cls, parts: IndexParts) -> Serving:
         derived = Derived.of(parts)
-        order = np.lexsort((derived.title_rank, -derived.avg_rating, -parts.rating_count)).astype(np.int32)
+        order = np.lexsort((derived.title_rank, -average_ratings(parts.rating_count, parts.rating_sum),
+                            -parts.rating_count)).astype(np.int32)
         by_original_title: dict[str, list[int]] = {}
         for position, original in parts.original_titles.items():
             by_original_title.setdefault(original, []).append(position)
@@ -72,15 +74,19 @@ def merged_order(order: np.ndarray, moved: np.ndarray, derived: Derived, parts: 
     is_moved = np.zeros(parts.size, dtype=bool)
     is_moved[moved] = True
     kept = order[~is_moved[order]]
-    count, average, title = -parts.rating_count, -derived.avg_rating, derived.title_rank  # lexsort's keys
-    entering = moved[np.lexsort((title[moved], average[moved], count[moved]))]
-    c, a, t = count[entering], average[entering], title[entering]
+    def keys(at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # lexsort's, for these books only
+        count, total = parts.rating_count[at], parts.rating_sum[at]
+        return -count.astype(np.int64), -average_ratings(count, total), derived.title_rank[at]
+
+    c, a, t = keys(moved)
+    entering = moved[np.lexsort((t, a, c))]
+    c, a, t = keys(entering)
     lo = np.zeros(len(entering), dtype=np.int64)
     hi = np.full(len(entering), len(kept), dtype=np.int64)
     while (open_ := lo < hi).any():  # how many kept books come first: a bisection per entering book at once
         mid = (lo + hi) // 2
         other = kept[np.minimum(mid, len(kept) - 1)]
-        oc, oa, ot = count[other], average[other], title[other]
+        oc, oa, ot = keys(other)
         before = (oc < c) | ((oc == c) & ((oa < a) | ((oa == a) & (ot < t))))
         lo = np.where(open_ & before, mid + 1, lo)
         hi = np.where(open_ & ~before, mid, hi)

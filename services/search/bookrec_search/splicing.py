@@ -37,20 +37,20 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     first, stop = pairs.starts[replaced_at], pairs.starts[replaced_at + 1]
     drops = _ranges(first, stop)
     at = np.where(new_books < books_covered, pairs.starts[np.minimum(new_books, books_covered - 1)],
-                  len(pairs.books)) if books_covered else np.zeros(len(new_books), dtype=np.int64)
-    books, codes = spliced((pairs.books, pairs.codes), drops, at, (new_books, new_codes))
+                  len(pairs.codes)) if books_covered else np.zeros(len(new_books), dtype=np.int64)
+    (codes,) = spliced((pairs.codes,), drops, at, (new_codes,))
     # Per book, how many pairs: the old counts, the replaced books' set anew, the appended ones after them.
-    book_count = int(books[-1]) + 1 if len(books) else 0
-    counts = np.zeros(book_count, dtype=np.int64)
-    old = np.diff(pairs.starts)[:book_count]
-    counts[:len(old)] = old
-    counts[replaced_at[replaced_at < book_count]] = 0
+    counts = np.zeros(max(books_covered, int(new_books.max(initial=-1)) + 1), dtype=np.int64)
+    counts[:books_covered] = np.diff(pairs.starts)
+    counts[replaced_at] = 0
     np.add.at(counts, new_books.astype(np.intp), 1)
-    starts = np.zeros(book_count + 1, dtype=np.int64)
+    counts = counts[:int(np.flatnonzero(counts).max(initial=-1)) + 1]  # covered up to the last with a pair
+    starts = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
     # In value order: each dropped pair found in its value's run, each new pair placed in its own.
     old_labels = len(pairs.labels)
-    dropped_codes, dropped_books = pairs.codes[drops], pairs.books[drops]
+    dropped_codes = pairs.codes[drops]
+    dropped_books = np.repeat(replaced_at, stop - first)  # `drops` are these books' pairs, in book order
     value_drops = np.sort(searched_within(pairs.by_value, pairs.value_starts[dropped_codes],
                                           pairs.value_starts[dropped_codes + 1], dropped_books))
     known = new_codes < old_labels
@@ -66,33 +66,26 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     per_value += np.bincount(new_codes, minlength=len(labels))
     value_starts = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(per_value, out=value_starts[1:])
-    # ValuePairs' constructor derives starts and by_value by passes over every pair; here they are spliced.
-    result = ValuePairs.__new__(ValuePairs)
-    result.books, result.codes, result.labels, result.keys = books, codes, labels, keys
-    result.starts, result.by_value, result.value_starts = starts, by_value, value_starts
-    return result
+    return ValuePairs.laid_out(codes, starts, by_value, value_starts, labels, keys)
 
 
 def pairs_without(pairs: ValuePairs, removed: np.ndarray, renumbered: np.ndarray) -> ValuePairs:
     """`pairs.without(removed, renumbered)`, by one pass over each table: renumbering is monotone, so the
     pairs stay in book order and, within each value, in book order."""
-    if not len(pairs.books):
-        return pairs.without(removed, renumbered)
-    kept = ~removed[pairs.books]
-    books, codes = renumbered[pairs.books[kept]], pairs.codes[kept]
+    covered = len(pairs.starts) - 1
+    per_book = np.diff(pairs.starts)
+    gone = removed[:covered]
+    codes = pairs.codes[np.repeat(~gone, per_book)]
     by_value = pairs.by_value[~removed[pairs.by_value]]
-    per_value = np.diff(pairs.value_starts) - np.bincount(pairs.codes[~kept], minlength=len(pairs.labels))
+    dropped_codes = pairs.codes[np.repeat(gone, per_book)]
+    per_value = np.diff(pairs.value_starts) - np.bincount(dropped_codes, minlength=len(pairs.labels))
     value_starts = np.zeros(len(pairs.labels) + 1, dtype=np.int64)
     np.cumsum(per_value, out=value_starts[1:])
-    covered = len(pairs.starts) - 1
-    per_book = np.diff(pairs.starts)[~removed[:covered]]
-    per_book = per_book[:int(books[-1]) + 1] if len(books) else per_book[:0]
+    per_book = per_book[~gone]
+    per_book = per_book[:int(np.flatnonzero(per_book).max(initial=-1)) + 1]  # up to the last with a pair
     starts = np.zeros(len(per_book) + 1, dtype=np.int64)
     np.cumsum(per_book, out=starts[1:])
-    result = ValuePairs.__new__(ValuePairs)  # as in pairs_updated
-    result.books, result.codes, result.labels, result.keys = books, codes, pairs.labels, pairs.keys
-    result.starts, result.by_value, result.value_starts = starts, renumbered[by_value], value_starts
-    return result
+    return ValuePairs.laid_out(codes, starts, renumbered[by_value], value_starts, pairs.labels, pairs.keys)
 
 
 def isbns_replaced(isbns: IsbnMap, removed: np.ndarray, added: Sequence[int],

@@ -715,7 +715,7 @@ def assert_serving_equal(refreshed: SearchIndex) -> None:
     """What the refresh carried over and patched is exactly what a full derivation from its parts gives."""
     fresh = Serving.of(refreshed.parts)
     carried = refreshed.serving
-    for name in ("avg_rating", "popularity", "prior_factor", "title_rank", "decades"):
+    for name in ("popularity", "prior_factor", "title_rank", "decades"):
         assert np.array_equal(getattr(carried.derived, name), getattr(fresh.derived, name)), name
     assert carried.derived.language_codes == fresh.derived.language_codes
     for name in ("suggestion_order", "suggestion_rank", "block_tops"):
