@@ -16,6 +16,7 @@ at the index's caps.
     python -m bench.search.bench_search --engine both   # one process per engine
     python -m bench.search.bench_search --sizes 50000 --worst-only   # worst cases alone
     python -m bench.search.bench_search --sizes 50000 --keep-snapshot /tmp/s   # keeps /tmp/s.50000
+    python -m bench.search.bench_search --sizes 50000 --build-only --keep-snapshot /tmp/s   # no queries
     python -m bench.search.bench_search --snapshot /tmp/s.50000   # its queries and refreshes again
 
 (from the repository root; `make bench-search` runs the first, with the authors dump.) `--engine
@@ -273,11 +274,14 @@ def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None, 
 
 
 def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None,
-        curve: Heaps | None = None, keep: Path | None = None) -> None:
+        curve: Heaps | None = None, keep: Path | None = None, build_only: bool = False) -> None:
     print(f"hand-written index; {load_average()}")
     index = build(n, seed, authors_dump, curve)
     if not worst_only:
         snapshot(index, keep)
+        if build_only:
+            print(f"  {load_average()}")
+            return
         queries(index)
     worst(index)
     if not worst_only:
@@ -408,6 +412,9 @@ def main() -> None:
                         help="hand-written engine: instead of building, load the index from this snapshot "
                              "(artifact.dump's bytes, as the builder publishes them) and time its queries and "
                              "refreshes; --seed and --vocabulary must be those it was built with")
+    parser.add_argument("--build-only", action="store_true",
+                        help="hand-written engine: the build, its snapshot and a replica's cold start only; "
+                             "time the queries and refreshes later from --keep-snapshot's file (--snapshot)")
     parser.add_argument("--keep-snapshot", type=Path, metavar="FILE",
                         help="keep each size's snapshot, as FILE.<books> (for --snapshot)")
     args = parser.parse_args()
@@ -438,7 +445,7 @@ def main() -> None:
                 run_tantivy(n, args.seed, args.tantivy_dir, args.authors_dump, curve)
             else:
                 keep = args.keep_snapshot and args.keep_snapshot.with_name(f"{args.keep_snapshot.name}.{n}")
-                run(n, args.seed, args.worst_only, args.authors_dump, curve, keep or None)
+                run(n, args.seed, args.worst_only, args.authors_dump, curve, keep or None, args.build_only)
     if args.http:
         http(args.http.rstrip("/"), args.duration, args.connections)
 

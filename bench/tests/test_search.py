@@ -100,7 +100,8 @@ def test_a_kept_snapshot_is_queried_and_refreshed_again(tmp_path):
     kept = tmp_path / "catalogue"
     make("bench-search", f"SEARCH_ARGS=--sizes 2000 --worst-only --keep-snapshot {kept}")
     assert not (tmp_path / "catalogue.2000").exists()  # --worst-only makes no snapshot
-    make("bench-search", f"SEARCH_ARGS=--sizes 1500 --keep-snapshot {kept}")
+    built = make("bench-search", f"SEARCH_ARGS=--sizes 1500 --build-only --keep-snapshot {kept}")
+    assert re.search(r"snapshot: [\d,]+ MiB", built) and "full text: common word" not in built  # no queries
     out = make("bench-search", f"SEARCH_ARGS=--snapshot {tmp_path / 'catalogue.1500'}")
     assert re.search(r"1,500 books loaded in \d+\.\d s; RSS [\d,]+ MB", out)
     for kind in ("full text: common word", "full text: multi-word", "worst: 16 common words, the last one half typed"):

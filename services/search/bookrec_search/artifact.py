@@ -214,8 +214,8 @@ def _parts_from(parts: Any) -> IndexParts:
         combined=_posting_lists(parts["combined"], len(by_id)),
         lexicon=Lexicon(by_id, sorted_terms, sorted_ids, Neighbourhood(hashes, ids)),
         original_titles=parts["original_titles"], isbns=IsbnMap(*parts["isbns"]),
-        author_values=ValuePairs(*parts["author_values"]),
-        subject_values=ValuePairs(*parts["subject_values"]))
+        author_values=ValuePairs.from_pairs(*parts["author_values"]),
+        subject_values=ValuePairs.from_pairs(*parts["subject_values"]))
 
 
 def _posting_lists(arrays: Sequence[np.ndarray], term_count: int) -> PostingLists:

@@ -69,10 +69,17 @@ class ValuePairs:
 
     __slots__ = ("by_value", "codes", "keys", "labels", "starts", "value_starts")
 
-    def __init__(self, books: np.ndarray, codes: np.ndarray, labels: list[str],
-                 keys: dict[str, int]) -> None:
+    def __init__(self, codes: np.ndarray, starts: np.ndarray, by_value: np.ndarray, value_starts: np.ndarray,
+                 labels: list[str], keys: dict[str, int]) -> None:
+        """From the layout itself, as a splice made it (`splicing`); `from_pairs` makes it from the pairs."""
+        self.codes, self.starts, self.by_value = codes, starts.astype(place_type(len(codes)), copy=False), by_value
+        self.value_starts, self.labels, self.keys = value_starts, labels, keys
+
+    @classmethod
+    def from_pairs(cls, books: np.ndarray, codes: np.ndarray, labels: list[str],
+                   keys: dict[str, int]) -> ValuePairs:
         """From the pairs: `books` ascending, `codes` beside them."""
-        starts = np.zeros(int(books[-1]) + 2 if len(books) else 1, dtype=place_type(len(books)))
+        starts = np.zeros(int(books[-1]) + 2 if len(books) else 1, dtype=np.int64)
         np.cumsum(np.bincount(books), out=starts[1:])
         # The books in value order (ascending within a value: a stable sort of pairs in book order), and
         # where each value's start. A radix sort when codes fit 16 bits (0.1 s for 4M pairs; else 0.4 s).
@@ -80,21 +87,7 @@ class ValuePairs:
         by_value = books[np.argsort(sortable, kind="stable")]
         value_starts = np.zeros(len(labels) + 1, dtype=np.int64)
         np.cumsum(np.bincount(codes, minlength=len(labels)), out=value_starts[1:])
-        self._set(codes, starts, by_value, value_starts, labels, keys)
-
-    @classmethod
-    def laid_out(cls, codes: np.ndarray, starts: np.ndarray, by_value: np.ndarray, value_starts: np.ndarray,
-                 labels: list[str], keys: dict[str, int]) -> ValuePairs:
-        """From the layout itself, as a splice made it (`splicing`): nothing recomputed."""
-        pairs = cls.__new__(cls)
-        pairs._set(codes, starts.astype(place_type(len(codes)), copy=False), by_value, value_starts, labels,
-                   keys)
-        return pairs
-
-    def _set(self, codes: np.ndarray, starts: np.ndarray, by_value: np.ndarray, value_starts: np.ndarray,
-             labels: list[str], keys: dict[str, int]) -> None:
-        self.codes, self.starts, self.by_value, self.value_starts = codes, starts, by_value, value_starts
-        self.labels, self.keys = labels, keys
+        return cls(codes, starts, by_value, value_starts, labels, keys)
 
     @property
     def books(self) -> np.ndarray:
@@ -121,7 +114,7 @@ class ValuePairs:
         all_books = np.concatenate([own_books[kept], books])
         all_codes = np.concatenate([self.codes[kept], codes])
         order = np.argsort(all_books, kind="stable")
-        return ValuePairs(all_books[order], all_codes[order], labels, keys)
+        return ValuePairs.from_pairs(all_books[order], all_codes[order], labels, keys)
 
     def without(self, removed: np.ndarray, renumbered: np.ndarray) -> ValuePairs:
         """Without the pairs of the `removed` books (a mask), the others renumbered (old -> new, monotone).
@@ -130,7 +123,7 @@ class ValuePairs:
         counted at least once."""
         books = self.books
         kept = ~removed[books] if len(books) else np.zeros(0, dtype=bool)
-        return ValuePairs(renumbered[books[kept]], self.codes[kept], self.labels, self.keys)
+        return ValuePairs.from_pairs(renumbered[books[kept]], self.codes[kept], self.labels, self.keys)
 
     def codes_of(self, matches: np.ndarray, size: int) -> np.ndarray:
         """The value codes of the given books (ascending positions), one per pair."""
@@ -179,7 +172,7 @@ class PairsBuilder:
         self.size += 1
 
     def build(self) -> ValuePairs:
-        return ValuePairs(np.frombuffer(self.books, dtype=np.int32).copy(),
+        return ValuePairs.from_pairs(np.frombuffer(self.books, dtype=np.int32).copy(),
                           np.frombuffer(self.codes, dtype=np.int32).copy(), self.labels, self.keys)
 
 

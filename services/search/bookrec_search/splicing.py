@@ -66,7 +66,7 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     per_value += np.bincount(new_codes, minlength=len(labels))
     value_starts = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(per_value, out=value_starts[1:])
-    return ValuePairs.laid_out(codes, starts, by_value, value_starts, labels, keys)
+    return ValuePairs(codes, starts, by_value, value_starts, labels, keys)
 
 
 def pairs_without(pairs: ValuePairs, removed: np.ndarray, renumbered: np.ndarray) -> ValuePairs:
@@ -85,7 +85,7 @@ def pairs_without(pairs: ValuePairs, removed: np.ndarray, renumbered: np.ndarray
     per_book = per_book[:int(np.flatnonzero(per_book).max(initial=-1)) + 1]  # up to the last with a pair
     starts = np.zeros(len(per_book) + 1, dtype=np.int64)
     np.cumsum(per_book, out=starts[1:])
-    return ValuePairs.laid_out(codes, starts, renumbered[by_value], value_starts, pairs.labels, pairs.keys)
+    return ValuePairs(codes, starts, renumbered[by_value], value_starts, pairs.labels, pairs.keys)
 
 
 def isbns_replaced(isbns: IsbnMap, removed: np.ndarray, added: Sequence[int],
