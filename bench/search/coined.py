@@ -36,7 +36,7 @@ class Coiner:
         counts = {s: Counter[str]() for s in SCRIPTS}
         distinct = Counter[str]()
         self.real = set(words)
-        for word in self.real:
+        for word in sorted(self.real):  # in a fixed order: ties among syllables fall the same in every process
             for script, letters in _LETTERS.items():
                 if letters.fullmatch(word):
                     counts[script].update(syllables(word, script))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -141,3 +142,15 @@ def test_make_bench_fleet_prints_the_search_reads_starts_and_the_cost_table(benc
     assert re.search(r"decode \(artifact\.load, then the index\) \d+\.\d\d s; 1,000 books", out)
     assert re.search(r"Scan \+ index build: \d+\.\d s for 300 books = [\d,]+ books/s", out)
     assert re.search(r"^\s+10\s+10 \|\s+[\d,]+\s+[\d,]+\s+[\d,]+$", out, re.MULTILINE)  # costs' last row
+
+
+def test_the_synthetic_catalogue_is_the_same_in_every_process():
+    """A snapshot's books are made again in another process (`--snapshot` re-rates the first 1,000): string
+    hashing differs from process to process, and must not reach the coined words."""
+    script = ("import hashlib, itertools; from bench.search.synthetic import books; "
+              "from bench.search.heaps import catalogue_fit; "
+              "made = list(itertools.islice(books(3000, 7, curve=catalogue_fit()[0]), 3000)); "
+              "print(hashlib.sha256(repr(made).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, timeout=300).stdout for seed in ("1", "2")}
+    assert len(digests) == 1 and len(next(iter(digests)).strip()) == 64

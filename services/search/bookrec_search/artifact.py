@@ -186,7 +186,7 @@ def plain(parts: IndexParts) -> dict[str, Any]:
         "averaged_size": int(parts.averaged_size),
         "combined": posting_lists(parts.combined),
         "lexicon": (lexicon.by_id, lexicon.sorted_terms,
-                    *_arrays(lexicon.sorted_ids, lexicon.neighbourhood.hashes, lexicon.neighbourhood.ids)),
+                    *_arrays(lexicon.sorted_ids, *lexicon.neighbourhood.joined())),
         "original_titles": parts.original_titles, "isbns": _arrays(parts.isbns.isbns, parts.isbns.positions),
         "author_values": value_pairs(parts.author_values),
         "subject_values": value_pairs(parts.subject_values),

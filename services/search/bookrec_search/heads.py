@@ -166,12 +166,16 @@ class Heads:
         for (term, size), head in heads:
             positions = head.positions
             if gone is not None and removed is not None:
-                positions = np.where(removed[positions], -1, positions - np.searchsorted(gone, positions))
+                positions = positions[~removed[positions]]
+                positions = positions - np.searchsorted(gone, positions)
             docs, _ = combined.get(term)
-            if len(docs):
+            if len(docs):  # the changed books with the term join (a merge: both are ascending)
                 at = np.minimum(np.searchsorted(docs, given), len(docs) - 1)
-                positions = np.union1d(positions, given[docs[at] == given])
-            positions = positions[positions >= 0]
+                entering = given[docs[at] == given]
+                place = np.searchsorted(positions, entering)
+                new = positions[np.minimum(place, len(positions) - 1)] != entering if len(positions) else \
+                    np.ones(len(entering), dtype=bool)
+                positions = np.insert(positions, place[new], entering[new])
             if len(positions) <= (TIE_ROOM + 1) * head.size:
                 # The books outside keep their impacts: the term's largest impact still bounds theirs.
                 carried[term, size] = Head(positions.astype(np.int32), head.size, head.bound_at(mean), mean,

@@ -16,7 +16,7 @@ from bookrec_search.columns import PostingLists
 from bookrec_search.documents import NO_YEAR
 from bookrec_search.facets import ValuePairs, decade_codes, decades_of
 from bookrec_search.lexicon import IsbnMap, Lexicon
-from bookrec_search.scoring import mean_rating, rating_columns
+from bookrec_search.scoring import mean_rating, rating_columns, rating_totals
 from bookrec_search.texts import TextColumn
 
 
@@ -81,17 +81,22 @@ class Derived:
     title_rank: np.ndarray  # each book's place in title order
     decades: np.ndarray  # decade codes (facets.decade_codes)
     language_codes: dict[str, int]  # lower-cased language code -> its number in `language`
-    mean_rating: float  # the catalogue's, which every prior is pulled towards
+    rating_totals: tuple[int, int]  # the catalogue's ratings and stars (`scoring.rating_totals`)
+
+    @property
+    def mean_rating(self) -> float:
+        """The catalogue's, which every prior is pulled towards."""
+        return mean_rating(self.rating_totals)
 
     @classmethod
     def of(cls, parts: IndexParts) -> Derived:
-        popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum)
+        totals = rating_totals(parts.rating_count, parts.rating_sum)
+        popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals))
         title_rank = np.empty(parts.size, dtype=np.int32)
         title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
         return cls(popularity, prior_factor, title_rank,
                    decade_codes(decades_of(parts.years, NO_YEAR)),
-                   {code.lower(): i for i, code in enumerate(parts.languages)},
-                   mean_rating(parts.rating_count, parts.rating_sum))
+                   {code.lower(): i for i, code in enumerate(parts.languages)}, totals)
 
     @classmethod
     def refreshed(cls, previous: Derived, before: IndexParts, parts: IndexParts, changed: np.ndarray) -> Derived:
@@ -100,11 +105,14 @@ class Derived:
         afresh (vectorised) only when a rating moved, since the catalogue's mean rating enters every prior."""
         moved = np.concatenate([changed, np.arange(before.size, parts.size)]).astype(np.intp)
         ratings = (previous.popularity, previous.prior_factor)
-        mean = previous.mean_rating
+        totals = previous.rating_totals
         if parts.size != before.size or (parts.rating_count[changed] != before.rating_count[changed]).any() \
                 or (parts.rating_sum[changed] != before.rating_sum[changed]).any():
-            ratings = rating_columns(parts.rating_count, parts.rating_sum)
-            mean = mean_rating(parts.rating_count, parts.rating_sum)
+            # The totals follow the moved books exactly (integers); the mean they give enters every prior.
+            now, then = rating_totals(parts.rating_count[moved], parts.rating_sum[moved]), \
+                rating_totals(before.rating_count[changed], before.rating_sum[changed])
+            totals = (totals[0] + now[0] - then[0], totals[1] + now[1] - then[1])
+            ratings = rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals))
         title_rank = previous.title_rank
         if parts.title_order is not before.title_order:
             title_rank = np.empty(parts.size, dtype=np.int32)
@@ -114,7 +122,7 @@ class Derived:
             decades = np.concatenate([decades, np.zeros(parts.size - before.size, dtype=decades.dtype)])
             decades[moved] = decade_codes(decades_of(parts.years[moved], NO_YEAR))
         return cls(*ratings, title_rank, decades, {code.lower(): i for i, code in enumerate(parts.languages)},
-                   mean)
+                   totals)
 
     @property
     def nbytes(self) -> int:

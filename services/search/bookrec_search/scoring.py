@@ -30,10 +30,16 @@ def idf(size: int, document_frequency: int) -> float:
     return math.log(1 + (size - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
-def mean_rating(rating_count: np.ndarray, rating_sum: np.ndarray) -> float:
-    """The catalogue's mean rating (3.0 before any rating): what each book's average is pulled towards."""
-    rated = rating_count > 0
-    return float(rating_sum[rated].sum() / rating_count[rated].sum()) if rated.any() else 3.0
+def rating_totals(rating_count: np.ndarray, rating_sum: np.ndarray) -> tuple[int, int]:
+    """The catalogue's ratings and their stars, in all (unrated books add nothing)."""
+    return int(rating_count.sum(dtype=np.int64)), int(rating_sum.sum(dtype=np.int64))
+
+
+def mean_rating(totals: tuple[int, int]) -> float:
+    """The catalogue's mean rating from its `rating_totals` (3.0 before any rating): what each book's
+    average is pulled towards."""
+    ratings, stars = totals
+    return stars / ratings if ratings else 3.0
 
 
 def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndarray:
@@ -42,9 +48,9 @@ def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndar
     return np.where(rating_count > 0, rating_sum / np.maximum(rating_count, 1), 0.0)
 
 
-def rating_columns(rating_count: np.ndarray, rating_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per book: the popularity prior, and the factor text scores take."""
-    mean = mean_rating(rating_count, rating_sum)
+def rating_columns(rating_count: np.ndarray, rating_sum: np.ndarray,
+                   mean: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per book: the popularity prior, and the factor text scores take, at the catalogue's `mean` rating."""
     bayes = (rating_sum + PRIOR_RATINGS * mean) / (rating_count + PRIOR_RATINGS)
     popularity = np.log1p(rating_count) * bayes / 5.0
     return popularity, (1 + PRIOR_STRENGTH * popularity).astype(np.float32)
