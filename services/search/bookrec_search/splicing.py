@@ -44,7 +44,7 @@ def pairs_updated(pairs: ValuePairs, replaced: Mapping[int, Sequence[str]],
     counts[:books_covered] = np.diff(pairs.starts)
     counts[replaced_at] = 0
     np.add.at(counts, new_books.astype(np.intp), 1)
-    counts = counts[:int(np.flatnonzero(counts).max(initial=-1)) + 1]  # covered up to the last with a pair
+    counts = counts[:_last_with_pairs(counts) + 1]  # books are covered up to the last with a pair
     starts = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
     # In value order: each dropped pair found in its value's run, each new pair placed in its own.
@@ -82,7 +82,7 @@ def pairs_without(pairs: ValuePairs, removed: np.ndarray, renumbered: np.ndarray
     value_starts = np.zeros(len(pairs.labels) + 1, dtype=np.int64)
     np.cumsum(per_value, out=value_starts[1:])
     per_book = per_book[~gone]
-    per_book = per_book[:int(np.flatnonzero(per_book).max(initial=-1)) + 1]  # up to the last with a pair
+    per_book = per_book[:_last_with_pairs(per_book) + 1]
     starts = np.zeros(len(per_book) + 1, dtype=np.int64)
     np.cumsum(per_book, out=starts[1:])
     return ValuePairs(codes, starts, renumbered[by_value], value_starts, pairs.labels, pairs.keys)
@@ -116,6 +116,12 @@ def _known_codes(pairs: ValuePairs, values: Sequence[str]) -> list[int] | None:
                 return None
             codes[pairs.keys[key]] = None
     return list(codes)
+
+
+def _last_with_pairs(counts: np.ndarray) -> int:
+    """The last book with a pair (-1: none), found from the end."""
+    held = counts[::-1] > 0
+    return len(counts) - 1 - int(held.argmax()) if held.any() else -1
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
