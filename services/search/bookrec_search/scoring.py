@@ -43,8 +43,8 @@ def mean_rating(totals: tuple[int, int]) -> float:
 
 
 def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndarray:
-    """Per book given, its average rating, 0 unrated. Taken when needed, never kept: the two integer columns
-    hold it exactly, and a kept copy would cost 8 bytes a book."""
+    """Per book given, its average rating, 0 unrated (exact, for display; filters and sorts read a float32
+    copy, `Derived.avg_rating`)."""
     return np.where(rating_count > 0, rating_sum / np.maximum(rating_count, 1), 0.0)
 
 

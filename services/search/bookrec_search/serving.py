@@ -15,7 +15,6 @@ import numpy as np
 
 from bookrec_search.parts import Derived, IndexParts
 from bookrec_search.refresh import Step
-from bookrec_search.scoring import average_ratings
 
 SUGGESTION_BLOCK, BLOCK_TOP = 1024, 50  # BLOCK_TOP bounds the autocomplete limit served from block tops
 
@@ -35,8 +34,7 @@ class Serving:
     @classmethod
     def of(cls, parts: IndexParts) -> Serving:
         derived = Derived.of(parts)
-        order = np.lexsort((derived.title_rank, -average_ratings(parts.rating_count, parts.rating_sum),
-                            -parts.rating_count)).astype(np.int32)
+        order = np.lexsort((derived.title_rank, -derived.avg_rating, -parts.rating_count)).astype(np.int32)
         by_original_title: dict[str, list[int]] = {}
         for position, original in parts.original_titles.items():
             by_original_title.setdefault(original, []).append(position)
@@ -75,8 +73,7 @@ def merged_order(order: np.ndarray, moved: np.ndarray, derived: Derived, parts: 
     is_moved[moved] = True
     kept = order[~is_moved[order]]
     def keys(at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # lexsort's, for these books only
-        count, total = parts.rating_count[at], parts.rating_sum[at]
-        return -count.astype(np.int64), -average_ratings(count, total), derived.title_rank[at]
+        return -parts.rating_count[at].astype(np.int64), -derived.avg_rating[at], derived.title_rank[at]
 
     c, a, t = keys(moved)
     entering = moved[np.lexsort((t, a, c))]

@@ -808,3 +808,20 @@ def test_spliced_tables_equal_the_tables_rebuilt(seed):
     added, at = rng.integers(0, 10, 6).tolist(), rng.integers(0, size + 3, 6).tolist()
     wanted, spliced = isbns.replaced(removed, added, at), isbns_replaced(isbns, removed, added, at)
     assert np.array_equal(wanted.isbns, spliced.isbns) and np.array_equal(wanted.positions, spliced.positions)
+
+
+def test_a_rating_bound_is_exact_where_float32_cannot_tell():
+    """Averages are kept as float32 for filters; a bound within float32's rounding of an average is still
+    settled exactly (2.0000001 and 2.0 are one float32)."""
+    given = [{"2": 1}, {"5": 3, "3": 2}, {"2": 3}, {}]  # averages 2, 21 / 5, 2 and none
+    books = [{"book_id": f"OL{i}W", "title": f"Book {i}", "ratings_distribution": stars}
+             for i, stars in enumerate(given, start=1)]
+    index = SearchIndex.from_records([with_derived_attributes(b) for b in books])
+
+    def passing(bound: float) -> set[str]:
+        return set(ids(index, index.advanced(Filters(min_rating=bound), "rating", limit=10)))
+
+    assert passing(2.0) == {"OL1W", "OL2W", "OL3W"}
+    assert passing(2.0000001) == {"OL2W"}  # the float32 of the bound is 2.0: the exact average decides
+    assert passing(4.2) == {"OL2W"}  # 21 / 5 is the bound itself
+    assert passing(4.2000001) == set()
