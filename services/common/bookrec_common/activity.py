@@ -71,7 +71,24 @@ DEFAULT_DEPTH = 1000
 # How long one computation of the counts serves the fleet (the lease's TTL).
 SHARE_SECONDS = 20.0
 
-_RECORD = """
+# Shared by the scripts below (each is sent with them in front): a window's last subtracted hour (set to
+# `now_h - hours` the first time), and an increment that removes a book whose count reaches zero.
+_HELPERS = """
+local function applied_hour(prefix, hours, now_h)
+  local key = prefix .. 'applied:' .. hours
+  local applied = tonumber(redis.call('GET', key))
+  if not applied then
+    applied = now_h - hours
+    redis.call('SET', key, applied)
+  end
+  return applied
+end
+local function counted(key, amount, book)
+  if tonumber(redis.call('ZINCRBY', key, amount, book)) <= 0 then redis.call('ZREM', key, book) end
+end
+"""
+
+_RECORD = _HELPERS + """
 local book, user, t, now_h = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix, keep = ARGV[5], tonumber(ARGV[6])
 local readers = prefix .. 'readers:' .. book
@@ -88,32 +105,22 @@ local h0 = old and math.floor(old / 3600)
 if h0 == h1 then return 1 end
 if h0 then
   local bucket = prefix .. 'hour:' .. h0
-  if redis.call('EXISTS', bucket) == 1 then
-    if tonumber(redis.call('ZINCRBY', bucket, -1, book)) <= 0 then redis.call('ZREM', bucket, book) end
-  end
+  if redis.call('EXISTS', bucket) == 1 then counted(bucket, -1, book) end
 end
 local bucket = prefix .. 'hour:' .. h1
 redis.call('ZINCRBY', bucket, 1, book)
 redis.call('EXPIREAT', bucket, (h1 + 1) * 3600 + keep)
 for i = 7, #ARGV do
   local hours = tonumber(ARGV[i])
-  local applied_key = prefix .. 'applied:' .. hours
-  local applied = tonumber(redis.call('GET', applied_key))
-  if not applied then
-    applied = now_h - hours
-    redis.call('SET', applied_key, applied)
-  end
+  local applied = applied_hour(prefix, hours, now_h)
   local before = (h0 and h0 > applied) and 1 or 0
   local after = (h1 > applied) and 1 or 0
-  if after ~= before then
-    local win = prefix .. 'win:' .. hours
-    if tonumber(redis.call('ZINCRBY', win, after - before, book)) <= 0 then redis.call('ZREM', win, book) end
-  end
+  if after ~= before then counted(prefix .. 'win:' .. hours, after - before, book) end
 end
 return 1
 """
 
-_SET_IMPORTED = """
+_SET_IMPORTED = _HELPERS + """
 local book, now_h, prefix, keep, new = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local key = prefix .. 'imported:' .. book
 local old = redis.call('GET', key) or ''
@@ -137,20 +144,11 @@ for _, h in ipairs(hours) do
   local d = delta[h]
   if d ~= 0 then
     local bucket = prefix .. 'hour:' .. h
-    if tonumber(redis.call('ZINCRBY', bucket, d, book)) <= 0 then redis.call('ZREM', bucket, book) end
+    counted(bucket, d, book)
     redis.call('EXPIREAT', bucket, (h + 1) * 3600 + keep)
     for i = 6, #ARGV do
       local window = tonumber(ARGV[i])
-      local applied_key = prefix .. 'applied:' .. window
-      local applied = tonumber(redis.call('GET', applied_key))
-      if not applied then
-        applied = now_h - window
-        redis.call('SET', applied_key, applied)
-      end
-      if h > applied then
-        local win = prefix .. 'win:' .. window
-        if tonumber(redis.call('ZINCRBY', win, d, book)) <= 0 then redis.call('ZREM', win, book) end
-      end
+      if h > applied_hour(prefix, window, now_h) then counted(prefix .. 'win:' .. window, d, book) end
     end
   end
 end
@@ -163,7 +161,7 @@ end
 return 1
 """
 
-_ROLL = """
+_ROLL = _HELPERS + """
 local now_h, prefix = tonumber(ARGV[1]), ARGV[2]
 local subtracted = 0
 for i = 3, #ARGV do
@@ -177,9 +175,7 @@ for i = 3, #ARGV do
     local members = redis.call('ZRANGE', prefix .. 'hour:' .. h, 0, -1, 'WITHSCORES')
     for j = 1, #members, 2 do
       subtracted = subtracted + 1
-      if tonumber(redis.call('ZINCRBY', win, -tonumber(members[j + 1]), members[j])) <= 0 then
-        redis.call('ZREM', win, members[j])
-      end
+      counted(win, -tonumber(members[j + 1]), members[j])
     end
   end
   if applied < target or not redis.call('GET', applied_key) then redis.call('SET', applied_key, target) end
