@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from litestar import Litestar
 from tenacity import AsyncRetrying, before_sleep_log, wait_fixed
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, artifacts_reachable
+from bookrec_common.artifacts import ArtifactStore
 from bookrec_common.clients import s3_client
+from bookrec_common.follower import ArtifactFollower, artifacts_reachable
 from bookrec_common.service import ReadinessCheck
 from bookrec_common.settings import ArtifactSettings
 

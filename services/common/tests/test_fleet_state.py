@@ -11,17 +11,11 @@ from prometheus_client import REGISTRY
 
 from bookrec_catalog.catalog import iso_stamp, utc_now
 from bookrec_catalog.changes import FEED_RETENTION_SECONDS, change_stamp, tombstone
-from bookrec_common.artifacts import (
-    ArtifactFollower,
-    ArtifactStore,
-    CorruptArtifact,
-    Superseded,
-    UnreadableArtifact,
-    artifacts_reachable,
-)
+from bookrec_common.artifacts import ArtifactStore, CorruptArtifact, Superseded, UnreadableArtifact
 from bookrec_common.builder import Built, build_once
 from bookrec_common.clients import dynamodb_client, redis_client, s3_client
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of, latest_of
+from bookrec_common.follower import ArtifactFollower, artifacts_reachable
 from bookrec_common.lease import Lease
 from bookrec_common.settings import ServiceSettings
 

@@ -15,8 +15,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from bookrec_catalog.catalog import utc_now
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest
+from bookrec_common.artifacts import ArtifactStore, Manifest
 from bookrec_common.clients import s3_client
+from bookrec_common.follower import ArtifactFollower
 from bookrec_common.replica import artifact_store, kept_loaded, live_checks
 from bookrec_common.service import create_service_app
 from bookrec_common.settings import ArtifactSettings

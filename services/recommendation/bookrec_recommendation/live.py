@@ -20,8 +20,9 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest, Payload
+from bookrec_common.artifacts import ArtifactStore, Manifest, Payload
 from bookrec_common.feed import ChangeFeed
+from bookrec_common.follower import ArtifactFollower
 from bookrec_recommendation.artifact import load
 from bookrec_recommendation.catchup import behind, watermark
 from bookrec_recommendation.model import Recommender, train

@@ -14,7 +14,7 @@ retention reloads from the newest artifact: never a silent gap.
 Changes are merged into a new index on worker threads and swapped in with one assignment; requests keep
 reading the old index meanwhile. The artifact store unreachable: the current index keeps serving (and
 following the feed), `/ready` says degraded, and the next look waits longer each time
-(`bookrec_common.artifacts.ArtifactFollower`).
+(`bookrec_common.follower.ArtifactFollower`).
 
 While the index is loading (or disabled by configuration) autocomplete is answered from the title-prefix
 GSI; identical prefixes asked at the same time share one Query, and answers are kept for
@@ -33,8 +33,9 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from bookrec_common.artifacts import ArtifactFollower, ArtifactStore, Manifest, Payload
+from bookrec_common.artifacts import ArtifactStore, Manifest, Payload
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
+from bookrec_common.follower import ArtifactFollower
 from bookrec_search.artifact import load as load_artifact
 from bookrec_search.building import IndexBuilder
 from bookrec_search.catchup import caught_up
