@@ -4,13 +4,13 @@ Four facets: authors and subjects (many per book), decade of first publication a
 per book, read from the index's own columns). Values are grouped by their normalised form
 ("Fiction" and "fiction" are one subject) and shown in the first spelling met.
 
-Layout: per many-valued facet, (book, value) pairs in book order and where each book's pairs
-start, so the pairs of the matched books are gathered as slices (work in proportion to their
-pairs) or, when they hold most pairs, taken by one mask over all pairs; a count is one
-`bincount`. The same books are also kept in value order (each value's books ascending, and where
-each value's start), so a facet filter costs the books carrying the wanted values, not a pass over
-every pair. At a million books with about five subjects and two authors each that is some 7M
-pairs (56 MB, 28 MB more in value order, and 8 MB of starts per facet) in all. Decades are small
+Layout: per many-valued facet, the value codes of its (book, value) pairs in book order and where each
+book's pairs start, so the pairs of the matched books are gathered as slices (work in proportion to their
+pairs) or, when they hold most pairs, taken by one mask over all pairs; a count is one `bincount`. The
+same books are also kept in value order (each value's books ascending, and where each value's start), so
+a facet filter costs the books carrying the wanted values, not a pass over every pair. No pair keeps its
+book number (the starts give it). At a million books with about five subjects and two authors each that
+is some 7M pairs: 28 MB of codes, 28 MB in value order and 4 MB of starts per facet. Decades are small
 codes (bincount and table lookups, no sort).
 
 Bounded work: past SAMPLED_ABOVE matches, counts are taken over an even sample of that many of
