@@ -102,10 +102,7 @@ class PostingLists:
         # A pair both dropped and added (a word a rewritten book kept) keeps its place: its value is set there.
         found = np.minimum(np.searchsorted(drop_keys, keys), max(len(drop_keys) - 1, 0))
         kept = (drop_keys[found] == keys) if len(drop_keys) else np.zeros(len(keys), dtype=bool)
-        patched = self.values
-        if kept.any():
-            patched = self.values.copy()
-            patched[drops[found[kept]]] = values[kept]
+        patch_at, patch_values = drops[found[kept]], values[kept]  # places as they are, and their new values
         still = np.ones(len(drops), dtype=bool)
         still[found[kept]] = False
         drops, drop_keys, keys, values = drops[still], drop_keys[still], keys[~kept], values[~kept]
@@ -118,10 +115,18 @@ class PostingLists:
         offsets = np.zeros(term_count + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         if not len(drops) and not len(keys):  # the same pairs: the documents are shared, only values copied
+            patched = self.values
+            if len(patch_at):
+                patched = patched.copy()
+                patched[patch_at] = patch_values
             return PostingLists(offsets, self.docs, patched)
         at, _ = self.places_of(keys)  # each new pair goes before the posting now at its place
-        docs, kept_values = spliced((self.docs, patched), drops, at, (new_docs, values.astype(self.values.dtype)))
-        return PostingLists(offsets, docs, kept_values)
+        docs, new_values = spliced((self.docs, self.values), drops, at, (new_docs, values.astype(self.values.dtype)))
+        # The kept pairs' values set in the spliced copy (no copy of the values before it): each kept place
+        # moved down by the drops before it and up by the pairs put in at or before it.
+        new_values[patch_at - np.searchsorted(drops, patch_at) + np.searchsorted(at, patch_at, side="right")] = \
+            patch_values
+        return PostingLists(offsets, docs, new_values)
 
     def without(self, removed: np.ndarray, renumbered: np.ndarray) -> PostingLists:
         """Without the postings of the `removed` documents (a mask by document), the others renumbered

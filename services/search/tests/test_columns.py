@@ -125,3 +125,33 @@ def test_splicing_drops_and_inserts_like_a_list(values, data, through_masks):
         got, twin = spliced((array, array * 2), np.array(drops, dtype=np.int64), np.array(at, dtype=np.int64),
                             (new, new * 2))
     assert got.tolist() == expected and twin.tolist() == [2 * v for v in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([columns.SPLICE_STEPS, 3]))
+def test_replaced_lists_are_the_lists_of_the_pairs_left(seed, splice_steps):
+    """Drops, new pairs and pairs both dropped and given again (their value changes in place), through both
+    ways of splicing: the result is the lists made from the pairs left and given."""
+    rng = np.random.default_rng(seed)
+    terms, documents = int(rng.integers(1, 6)), int(rng.integers(1, 30))
+    universe = np.array([t << columns.TERM_SHIFT | d for t in range(terms) for d in range(documents)])
+    held = np.sort(rng.choice(universe, int(rng.integers(0, len(universe) + 1)), replace=False))
+    values = rng.random(len(held)).astype(np.float32)
+    lists = columns.PostingLists.from_pairs(held, values, terms)
+    dropped = np.sort(rng.choice(universe, int(rng.integers(0, len(universe) + 1)), replace=False))
+    given_terms = terms + int(rng.integers(0, 2))  # sometimes a new term
+    wider = np.array([t << columns.TERM_SHIFT | d for t in range(given_terms) for d in range(documents)])
+    free = np.setdiff1d(wider, np.setdiff1d(held, dropped))  # a new pair is never one that stays (a refresh's)
+    new_keys = np.sort(rng.choice(free, int(rng.integers(0, len(free) + 1)), replace=False))
+    new_values = rng.random(len(new_keys)).astype(np.float32)
+    with mock.patch.object(columns, "SPLICE_STEPS", splice_steps):
+        got = lists.replaced(dropped, new_keys, new_values, given_terms)
+    expected = dict(zip(held.tolist(), values.tolist(), strict=True))
+    for key in dropped.tolist():
+        expected.pop(key, None)
+    expected.update(zip(new_keys.tolist(), new_values.tolist(), strict=True))
+    keys = np.array(sorted(expected), dtype=np.int64)
+    want = columns.PostingLists.from_pairs(keys, np.array([expected[k] for k in keys.tolist()], dtype=np.float32),
+                                           given_terms)
+    assert np.array_equal(got.offsets, want.offsets)
+    assert np.array_equal(got.docs, want.docs) and np.array_equal(got.values, want.values)
