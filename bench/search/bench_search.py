@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,7 @@ from bench.search.measure import load_average, measure, peak_rss_mb, rss_mb
 from bench.search.synthetic import STAMP, books
 from bench.search.wrk_load import http
 from bookrec_catalog.catalog import with_derived_attributes
+from bookrec_local import definitions
 from bookrec_search import artifact
 from bookrec_search.building import IndexBuilder
 from bookrec_search.facets import FacetFilter
@@ -272,6 +274,35 @@ def refreshes(index: SearchIndex, n: int, seed: int, authors_dump: Path | None, 
     _, took, cpu, pause = timed_off_thread(lambda: index.updated(mixed))
     print(f"  refresh, 1,000 changes (800 re-rated, 100 retitled, 100 new): {took * 1000:.0f} ms "
           f"({cpu * 1000:.0f} ms CPU), longest pause {pause * 1000:.1f} ms; peak RSS {peak_rss_mb():.0f} MB")
+    del updated, grown
+    # As a replica refreshes: each index replaced by the next. The first refreshes of a process pay for
+    # fresh memory (kernel time); from the third the allocator reuses what the replaced indexes freed.
+    times = []
+    for step in range(STEADY_REFRESHES):
+        mixed = [dict(r, rating_count=8 + step, rating_sum=4 * (8 + step)) for r in first[200:]] + \
+            [with_derived_attributes(dict(r, title=f"{r['title']} edition {step}", title_norm=None), now=STAMP)
+             for r in first[:100]] + \
+            list(books(100, seed + 3 + step, first_id=n + 201 + 100 * step, authors_dump=authors_dump, curve=curve))
+        index, took, cpu, _ = timed_off_thread(lambda batch=mixed: index.updated(batch))
+        times.append((took, cpu))
+    print(f"  refresh, 1,000 changes, one after another as a replica refreshes: "
+          + ", ".join(f"{took * 1000:.0f}" for took, _ in times) + f" ms ({times[-1][1] * 1000:.0f} ms CPU the "
+          f"last); RSS {rss_mb():,.0f} MB")
+
+
+STEADY_REFRESHES = 5
+
+
+def with_the_services_allocator() -> None:
+    """Run as a search replica runs: with its allocator settings (services.json's MALLOC_* variables, which
+    glibc reads only as a process starts: this process is started again with them), so that refreshes cost
+    here what they cost the service."""
+    wanted = {k: v for k, v in definitions.services()["search"]["environment"].items() if k.startswith("MALLOC_")}
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "bench.search.bench_search", *sys.argv[1:]],
+                  {**os.environ, **wanted})
+    print("allocator as a search replica's (services.json): " + " ".join(f"{k}={v}" for k, v in wanted.items()))
 
 
 def run(n: int, seed: int, worst_only: bool = False, authors_dump: Path | None = None,
@@ -388,6 +419,7 @@ def run_tantivy(n: int, seed: int, directory: str | None, authors_dump: Path | N
 
 
 def main() -> None:
+    with_the_services_allocator()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[50_000, 1_000_000])
