@@ -95,7 +95,7 @@ def test_make_bench_search_prints_every_kind_of_figure():
     assert re.search(r"refresh, 100 new \+ 100 retitled books: \d+ ms \(\d+ ms CPU\), .*now 2,100 books", out)
     assert re.search(r"refresh, 1,000 changes \(800 re-rated, 100 retitled, 100 new\): \d+ ms \(\d+ ms CPU\)", out)
     assert re.search(r"refresh, 1,000 changes, one after another as a replica refreshes: (\d+, ){4}\d+ ms", out)
-    assert "allocator as a search replica's (services.json): MALLOC_MMAP_MAX_=0" in out
+    assert "allocator as a search replica's (services.json): MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0" in out
 
 
 @pytest.mark.slow
