@@ -173,7 +173,7 @@ class PairsBuilder:
 
     def build(self) -> ValuePairs:
         return ValuePairs.from_pairs(np.frombuffer(self.books, dtype=np.int32).copy(),
-                          np.frombuffer(self.codes, dtype=np.int32).copy(), self.labels, self.keys)
+                                     np.frombuffer(self.codes, dtype=np.int32).copy(), self.labels, self.keys)
 
 
 def _pairs(values_of_books: Iterable[tuple[int, Sequence[str]]], labels: list[str],

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bookrec_catalog.catalog import normalise_text
+from bookrec_catalog.catalog import average, normalise_text
 from bookrec_search import filtering, heads, ranking, refresh
 from bookrec_search.bitmaps import Bitmaps
 from bookrec_search.building import IndexBuilder
@@ -44,7 +44,7 @@ from bookrec_search.matching import (
 )
 from bookrec_search.parts import IndexParts
 from bookrec_search.ranking import Hit
-from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS, average_ratings
+from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
 from bookrec_search.serving import BLOCK_TOP, SUGGESTION_BLOCK, Serving
 
 ISBN_TIER = -1  # a book found by ISBN ranks above every text match
@@ -105,8 +105,7 @@ class SearchIndex:
         return {"book_id": parts.book_ids[position].decode(), "title": parts.titles[position],
                 "authors": names_of(parts.authors[position]),
                 "first_publish_year": None if year == NO_YEAR else year,
-                "avg_rating": round(float(average_ratings(parts.rating_count[position:position + 1],
-                                                          parts.rating_sum[position:position + 1])[0]), 4),
+                "avg_rating": average(int(parts.rating_sum[position]), int(parts.rating_count[position])),
                 "rating_count": int(parts.rating_count[position]),
                 "cover_id": None if cover < 0 else cover,
                 "series": series_summary(parts.series[position], float(parts.series_positions[position]))}

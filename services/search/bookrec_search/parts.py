@@ -77,7 +77,7 @@ class Derived:
     """Per-book columns derived from the parts, for scoring, filters and sorts."""
 
     avg_rating: np.ndarray  # float32, for filters and sorts (a 10M-book filter reads it in 5 ms, where
-    # dividing the two rating columns again takes 80); a hit shows the exact average (scoring.average_ratings)
+    # dividing the two rating columns again takes 80); a hit shows the exact average (catalog.average)
     popularity: np.ndarray  # the prior (see scoring.rating_columns)
     prior_factor: np.ndarray  # what a text score is multiplied by
     title_rank: np.ndarray  # each book's place in title order

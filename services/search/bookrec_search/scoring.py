@@ -43,8 +43,8 @@ def mean_rating(totals: tuple[int, int]) -> float:
 
 
 def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndarray:
-    """Per book given, its average rating, 0 unrated (exact, for display; filters and sorts read a float32
-    copy, `Derived.avg_rating`)."""
+    """Per book given, its average rating, 0 unrated (filters and sorts read a float32 copy of it,
+    `Derived.avg_rating`)."""
     return np.where(rating_count > 0, rating_sum / np.maximum(rating_count, 1), 0.0)
 
 
