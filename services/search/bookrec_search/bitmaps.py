@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from bookrec_search import kernels
 from bookrec_search.budget import BudgetedCache
 from bookrec_search.columns import PostingLists
 
@@ -57,11 +58,7 @@ class RankedBitmap:
 
     def probe(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which candidates are in the list, and where (meaningful where present): as `columns.probe`."""
-        word_at = candidates >> 6
-        bit = (candidates & 63).astype(np.uint64)
-        words = self.bits[word_at]
-        present = ((words >> bit) & _ONE).astype(bool)
-        return present, self.before[word_at] + np.bitwise_count(words & ((_ONE << bit) - _ONE))
+        return kernels.bitmap_probe(self.bits, self.before, candidates)
 
     @property
     def nbytes(self) -> int:

@@ -31,6 +31,7 @@ import numpy as np
 
 from bookrec_search.budget import BudgetedCache
 from bookrec_search.columns import PostingLists
+from bookrec_search.ranking import ExactTitles
 from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 
 HEAD_MIN_BOOKS = 20_000  # terms in fewer books rank all of them: a few milliseconds at most
@@ -82,34 +83,50 @@ def size_for(wanted: int) -> int:
 
 
 def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarray, prior_factor: np.ndarray,
-                   weight: np.float32, wanted: int, bonus_at: np.ndarray,
+                   weight: np.float32, wanted: int, exact: ExactTitles,
                    bonus: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The books (ascending) and scores that hold a one-term query's `wanted` best, or None when the head
-    cannot vouch for them. `bonus_at`: books the exact-title bonus goes to (those of the term count)."""
-    if len(bonus_at) > wanted:
-        # Of many exact titles only the best `wanted` (and any tied with the last) can be on the page: the
-        # others are each behind `wanted` books that take the same bonus.
-        at = np.minimum(np.searchsorted(docs, bonus_at), len(docs) - 1)
-        held = docs[at] == bonus_at
-        bonus_at, at = bonus_at[held], at[held]
+    cannot vouch for them. `exact`: the books the exact-title bonus goes to (those of the term count)."""
+    at = np.minimum(np.searchsorted(docs, head.positions), len(docs) - 1)
+    held = docs[at] == head.positions  # a refresh may have taken the term from a book of a carried head
+    head_books, head_at = head.positions[held], at[held]
+    exact_in_head = exact.among(head_books)
+    if np.count_nonzero(exact_in_head) >= wanted:
+        # An exact title outside the head scores at most w · bound + bonus, below each of these `wanted`
+        # (inside the head every key is above the bound): none of them can be on the page.
+        candidates, at, exact_at = head_books, head_at, exact_in_head
+    else:
+        bonus_at = exact.positions()
         if len(bonus_at) > wanted:
-            exact_score = weight * impacts[at] * prior_factor[bonus_at]
-            least = np.partition(exact_score, len(exact_score) - wanted)[len(exact_score) - wanted]
-            bonus_at = bonus_at[exact_score >= least]
-    candidates = np.union1d(head.positions, bonus_at)
-    at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-    held = docs[at] == candidates
-    candidates, at = candidates[held], at[held]
+            # Of many exact titles only the best `wanted` (and any tied with the last) can be on the page:
+            # the others are each behind `wanted` books that take the same bonus.
+            found = np.minimum(np.searchsorted(docs, bonus_at), len(docs) - 1)
+            present = docs[found] == bonus_at
+            bonus_at, found = bonus_at[present], found[present]
+            if len(bonus_at) > wanted:
+                exact_score = weight * impacts[found] * prior_factor[bonus_at]
+                least = np.partition(exact_score, len(exact_score) - wanted)[len(exact_score) - wanted]
+                bonus_at = bonus_at[exact_score >= least]
+        candidates = np.union1d(head_books, bonus_at)
+        at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+        held = docs[at] == candidates
+        candidates, at = candidates[held], at[held]
+        exact_at = np.isin(candidates, bonus_at, assume_unique=True)
     if len(candidates) < wanted:
         return None
     text = weight * impacts[at]
     score = text * prior_factor[candidates]
-    exact = np.isin(candidates, bonus_at, assume_unique=True)
-    score[exact] += bonus
-    kth = np.partition(score, len(score) - wanted)[len(score) - wanted]
-    if kth <= float(weight) * head.bound_at(mean) * (1 + MARGIN):
+    score[exact_at] += bonus
+    outside = float(weight) * head.bound_at(mean) * (1 + MARGIN)  # the best any book outside can score
+    if kth_largest(score, wanted) <= outside:
         return None
+    if candidates is head_books and kth_largest(score[exact_at], wanted) <= outside + bonus:
+        return None  # rounding: an exact title at the bound could tie the page's last
     return candidates, score
+
+
+def kth_largest(values: np.ndarray, k: int) -> float:
+    return float(np.partition(values, len(values) - k)[len(values) - k])
 
 
 def _books_in(head: Head) -> int:

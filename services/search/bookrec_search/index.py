@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bookrec_catalog.catalog import average, normalise_text
-from bookrec_search import filtering, heads, ranking, refresh
+from bookrec_search import filtering, heads, kernels, ranking, refresh
 from bookrec_search.bitmaps import Bitmaps
 from bookrec_search.building import IndexBuilder
 from bookrec_search.columns import SortedTitles, intersection
@@ -43,7 +43,7 @@ from bookrec_search.matching import (
     word_match,
 )
 from bookrec_search.parts import IndexParts
-from bookrec_search.ranking import Hit
+from bookrec_search.ranking import ExactTitles, Hit
 from bookrec_search.scoring import EXACT_TITLE_BONUS, ISBN_BONUS
 from bookrec_search.serving import BLOCK_TOP, SUGGESTION_BLOCK, Serving
 
@@ -251,9 +251,7 @@ class SearchIndex:
             tier = np.zeros(len(candidates), dtype=np.int32) if costs is None else costs[candidates]
             matches, where = present, [m.docs for m in present]
         if len(candidates):
-            exact_titles = self._exact_titles(normalised)  # ascending: searchsorted walks forward
-            at = np.minimum(np.searchsorted(candidates, exact_titles), len(candidates) - 1)
-            score[at[candidates[at] == exact_titles]] += EXACT_TITLE_BONUS
+            score[self._exact_titles(normalised).bonus_mask(candidates)] += EXACT_TITLE_BONUS
         terms, corrections = matched_terms(matches, where, matched_all)
         isbn = isbn13_of(query)
         found = self.parts.isbns.find(int(isbn)) if isbn else np.empty(0, dtype=np.int32)
@@ -271,11 +269,11 @@ class SearchIndex:
         bitmap = self.bitmaps.of(term)
         return None if bitmap is None else bitmap.probe
 
-    def _exact_titles(self, normalised: str) -> np.ndarray:
-        """The books whose normalised title or original title is `normalised`, ascending."""
-        exact = [self.parts.title_order[slice(*self._title_span(normalised, exact=True))],
-                 np.array(self._by_original_title.get(normalised, ()), dtype=np.int32)]
-        return np.unique(np.concatenate(exact))
+    def _exact_titles(self, normalised: str) -> ExactTitles:
+        """The books whose normalised title or original title is `normalised`."""
+        lo, hi = self._title_span(normalised, exact=True)
+        originals = np.unique(np.array(self._by_original_title.get(normalised, ()), dtype=np.int32))
+        return ExactTitles(lo, hi, originals, self.parts.title_order, self.derived.title_rank)
 
     def _one_term_page(self, normalised: str, words: list[str], options: list[list[Any]], ignored: list[str],
                        offset: int, limit: int, with_matches: bool) -> SearchResult | None:
@@ -362,9 +360,11 @@ class SearchIndex:
 
     def warmed(self) -> SearchIndex:
         """This index with the heads and bitmaps of its commonest terms taken now, as a replica does before it
-        serves a new artifact, so that no query pays for them (a refresh carries them on)."""
+        serves a new artifact, so that no query pays for them (a refresh carries them on), and the compiled
+        loops compiled."""
         self.heads.warm()
         self.bitmaps.warm()
+        kernels.compile_all()
         return self
 
     # ---- refresh -----------------------------------------------------------------------------------

@@ -14,6 +14,48 @@ import numpy as np
 
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 TIER_STEP = 1e7  # above any text score: tiers rank first
+SEARCHED_TITLES_RATIO = 8  # exact titles are searched for among candidates this many times more numerous
+
+
+@dataclass(frozen=True, slots=True)
+class ExactTitles:
+    """The books whose normalised title (places `lo`..`hi` of title order) or original title is the query's:
+    those the exact-title bonus goes to. Tested per book through its place in title order, so that a title
+    thousands of books share ("The") costs the books tested, never a sort of all of them."""
+
+    lo: int
+    hi: int
+    originals: np.ndarray  # ascending: the books whose original title it is
+    title_order: np.ndarray
+    title_rank: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return self.hi - self.lo + len(self.originals)  # a book's original title is kept only where it differs
+
+    def among(self, positions: np.ndarray) -> np.ndarray:
+        """Which of `positions` have the title."""
+        place = self.title_rank[positions]
+        exact = (place >= self.lo) & (place < self.hi)
+        if len(self.originals):
+            exact |= np.isin(positions, self.originals)
+        return exact
+
+    def positions(self) -> np.ndarray:
+        """All of them, ascending."""
+        return np.union1d(self.title_order[self.lo:self.hi], self.originals).astype(np.int32)
+
+    def bonus_mask(self, candidates: np.ndarray) -> np.ndarray:
+        """Which of the ascending `candidates` have the title, the cheaper way round: a few titles searched
+        for among many candidates, or many titles tested per candidate."""
+        if self.count * SEARCHED_TITLES_RATIO > len(candidates):
+            return self.among(candidates)
+        titles = self.positions()
+        mask = np.zeros(len(candidates), dtype=bool)
+        if len(candidates):
+            at = np.minimum(np.searchsorted(candidates, titles), len(candidates) - 1)
+            mask[at[candidates[at] == titles]] = True
+        return mask
 
 
 @dataclass(frozen=True, slots=True)

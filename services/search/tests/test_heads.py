@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,9 @@ from bookrec_search import bitmaps as bitmaps_module
 from bookrec_search import heads as heads_module
 from bookrec_search import index as index_module
 from bookrec_search import matching as matching_module
+from bookrec_search import ranking as ranking_module
 from bookrec_search.index import SearchIndex
+from bookrec_search.ranking import ExactTitles
 
 from .test_index import WORDS, book_strategy, build, catalogue, change_strategy
 
@@ -173,3 +176,39 @@ def test_of_many_exact_titles_only_the_best_are_candidates_and_the_page_is_the_s
         for offset in (0, 10, 30):
             assert answer(index, "mind", 20, offset) == full(index, "mind", 20, offset)
     assert used == [True, True, True]
+
+
+def test_when_the_head_holds_a_page_of_exact_titles_the_others_are_never_listed():
+    # 400 books titled "Mind": the head of 64 holds the best of them, which no exact title outside it can pass.
+    books = build([{"title": "Mind", "authors": [], "subjects": ["logic"] * (i % 3),
+                    "ratings_distribution": {"4": i % 7}} for i in range(400)]
+                  + [{"title": "Mind and Time", "authors": [], "subjects": ["mind"],
+                      "ratings_distribution": {"5": 9}}] * 50)
+    index = SearchIndex.from_records(books)
+    expected = {offset: full(index, "mind", 20, offset) for offset in (0, 10)}
+    with small_heads(size=64) as used, \
+            mock.patch.object(ExactTitles, "positions", side_effect=AssertionError("listed every exact title")):
+        for offset in (0, 10):
+            assert answer(index, "mind", 20, offset) == expected[offset]
+    assert used == [True, True]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 400), st.integers(0, 60), st.data())
+def test_exact_titles_are_the_same_tested_per_book_or_searched_for(size, lo, data):
+    rng = np.random.default_rng(size)
+    order = rng.permutation(size).astype(np.int32)
+    rank = np.empty(size, dtype=np.int32)
+    rank[order] = np.arange(size, dtype=np.int32)
+    lo = min(lo, size)
+    hi = data.draw(st.integers(lo, size))
+    originals = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1), max_size=5))), dtype=np.int32)
+    originals = originals[(rank[originals] < lo) | (rank[originals] >= hi)]  # kept only where it differs
+    titles = ExactTitles(lo, hi, originals, order, rank)
+    candidates = np.array(sorted(data.draw(st.sets(st.integers(0, size - 1)))), dtype=np.int32)
+    expected = np.isin(candidates, np.concatenate([order[lo:hi], originals]))
+    assert titles.among(candidates).tolist() == expected.tolist()
+    assert titles.bonus_mask(candidates).tolist() == expected.tolist()
+    with mock.patch.object(ranking_module, "SEARCHED_TITLES_RATIO", 0):  # always searched for
+        assert titles.bonus_mask(candidates).tolist() == expected.tolist()
+    assert titles.count == len(titles.positions()) == hi - lo + len(originals)
