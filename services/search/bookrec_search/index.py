@@ -39,6 +39,7 @@ from bookrec_search.matching import (
     alternatives,
     books_matched,
     matched_terms,
+    merged,
     rarest_within,
     word_match,
 )
@@ -234,21 +235,13 @@ class SearchIndex:
             ignored += [words[i] for i, k in zip(at, added_up, strict=True) if not k]
             present = [whole_match(i) for i, k in zip(at, added_up, strict=True) if k]  # in query order
         if not matched_all and present:
-            accumulated = np.zeros(self.size, dtype=np.float32)
-            costs = None  # only words matched through a completion or correction add to a book's tier
-            for m in present:
-                docs = m.docs.astype(np.intp)
-                # add.at with intp indices is numpy's fastest scatter-add; scores are all > 0
-                np.add.at(accumulated, docs, np.float32(m.weight) * m.values)
-                if isinstance(m.cost, np.ndarray) or m.cost:
-                    costs = np.zeros(self.size, dtype=np.int32) if costs is None else costs
-                    costs[docs] += m.cost
-            candidates = np.flatnonzero(accumulated > 0)  # through a bool mask: several times faster
+            # Each book's words added up (only words matched through a completion or correction add to its tier).
+            candidates, text, tier, _ = merged([(m.docs, m.values) for m in present], [m.weight for m in present],
+                                               [m.cost for m in present], kernels.SUMMED, self.size)
             keep = self._passing(facet_filter, candidates)
             if keep is not None:
-                candidates = candidates[keep]
-            score = accumulated[candidates] * self.derived.prior_factor[candidates]
-            tier = np.zeros(len(candidates), dtype=np.int32) if costs is None else costs[candidates]
+                candidates, text, tier = candidates[keep], text[keep], tier[keep]
+            score = text * self.derived.prior_factor[candidates]
             matches, where = present, [m.docs for m in present]
         if len(candidates):
             score[self._exact_titles(normalised).bonus_mask(candidates)] += EXACT_TITLE_BONUS

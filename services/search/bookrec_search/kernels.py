@@ -39,8 +39,103 @@ def bitmap_probe(bits: np.ndarray, before: np.ndarray, candidates: np.ndarray) -
     return present, at
 
 
+
+RUN_BITS = 16  # a heap entry is (document << RUN_BITS) | run: ordered by document, then run
+BEST, SUMMED = 0, 1  # what `merged_runs` keeps of a document found in several runs
+
+
+@numba.njit(inline="always")
+def _sift_down(heap: np.ndarray, n: int) -> None:
+    i, item = 0, heap[0]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= item:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = item
+
+
+@numba.njit(inline="always")
+def _better(cost: np.int32, value: np.float32, kept_cost: np.int32, kept_value: np.float32) -> bool:
+    return bool(cost < kept_cost or (cost == kept_cost and value > kept_value))
+
+
+@numba.njit(nogil=True)
+def merged_runs(docs: np.ndarray, starts: np.ndarray, values: np.ndarray, costs: np.ndarray, keep: int,
+                size: int, dense: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The union of the runs docs[starts[r]:starts[r + 1]] (each ascending, of `size` documents; `values`
+    and `costs` are the postings'), ascending, with per document either (BEST) the value, cost and run of its
+    best posting: the lowest cost, then the largest value, then the earliest run; or (SUMMED) its values and
+    costs added up in run order (float32), and the first run it is in. Through a heap of the runs' next
+    documents (N log runs steps for N postings), or when `dense` arrays over every document (a step a
+    posting, then a pass over the documents)."""
+    runs, total = len(starts) - 1, starts[-1]
+    out_docs = np.empty(total, dtype=np.int32)
+    out_values = np.empty(total, dtype=np.float32)
+    out_costs = np.empty(total, dtype=np.int32)
+    out_runs = np.empty(total, dtype=np.int16)
+    m = 0
+    if dense:
+        value_of = np.zeros(size, dtype=np.float32)
+        cost_of = np.zeros(size, dtype=np.int32)
+        run_of = np.full(size, -1, dtype=np.int16)
+        for r in range(runs):
+            for p in range(starts[r], starts[r + 1]):
+                doc, value, cost = docs[p], values[p], costs[p]
+                if run_of[doc] < 0:
+                    value_of[doc], cost_of[doc], run_of[doc] = value, cost, r
+                elif keep == SUMMED:
+                    value_of[doc] += value
+                    cost_of[doc] += cost
+                elif _better(cost, value, cost_of[doc], value_of[doc]):
+                    value_of[doc], cost_of[doc], run_of[doc] = value, cost, r
+        for doc in range(size):
+            if run_of[doc] >= 0:
+                out_docs[m], out_values[m], out_costs[m], out_runs[m] = doc, value_of[doc], cost_of[doc], run_of[doc]
+                m += 1
+        return out_docs[:m], out_values[:m], out_costs[:m], out_runs[:m]
+    place = starts[:-1].copy()
+    heap = np.empty(runs, dtype=np.int64)
+    n = 0
+    for r in range(runs):
+        if starts[r] < starts[r + 1]:
+            heap[n] = (np.int64(docs[starts[r]]) << RUN_BITS) | r
+            n += 1
+    heap[:n].sort()  # a sorted array is a heap
+    mask = (1 << RUN_BITS) - 1
+    while n:
+        r = heap[0] & mask
+        p = place[r]
+        doc, value, cost = docs[p], values[p], costs[p]
+        if m and out_docs[m - 1] == doc:
+            if keep == SUMMED:
+                out_values[m - 1] += value
+                out_costs[m - 1] += cost
+            elif _better(cost, value, out_costs[m - 1], out_values[m - 1]):
+                out_values[m - 1], out_costs[m - 1], out_runs[m - 1] = value, cost, r
+        else:
+            out_docs[m], out_values[m], out_costs[m], out_runs[m] = doc, value, cost, r
+            m += 1
+        place[r] = p + 1
+        if p + 1 < starts[r + 1]:
+            heap[0] = (np.int64(docs[p + 1]) << RUN_BITS) | r
+        else:
+            n -= 1
+            heap[0] = heap[n]
+        _sift_down(heap, n)
+    return out_docs[:m], out_values[:m], out_costs[:m], out_runs[:m]
+
+
 def compile_all() -> None:
     """Compiles every kernel for the input types queries give it (a replica does this as it warms)."""
     bits, before = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int32)
     for dtype in (np.int32, np.int64):
         bitmap_probe(bits, before, np.zeros(1, dtype=dtype))
+    for dense in (False, True):
+        merged_runs(np.zeros(1, dtype=np.int32), np.array([0, 1]), np.zeros(1, dtype=np.float32),
+                    np.zeros(1, dtype=np.int32), BEST, 1, dense)  # SUMMED is the same compiled loop

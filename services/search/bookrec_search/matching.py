@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from bookrec_search import kernels
 from bookrec_search.columns import Probe, probe
 from bookrec_search.lexicon import ONE_TYPO, TWO_TYPOS
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import idf
 
-DENSE_PROBE_SHARE = 32  # merge alternatives in dense arrays once their books exceed 1/32 of the documents
+DENSE_PROBE_SHARE = 32  # look lists up in dense arrays once their books exceed 1/32 of the documents
+DENSE_MERGE_SHARE = 4  # merge lists in arrays over every document once they hold 1/4 as many postings
 REVERSE_SEARCH_RATIO = 8  # a list this many times shorter than the books it is matched within is searched for
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
 TAKEN_AS_TYPED = 1000  # a word in this many books is neither completed nor corrected
@@ -30,7 +32,6 @@ MAX_EXPANDED_LENGTH = 24
 FALLBACK_BOOKS = 1_000_000  # books an any-word answer adds up, its rarest words first; commoner ones left out
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
-NO_MATCH_COST = 127
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,37 +183,28 @@ def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int
 def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.ndarray, np.ndarray]],
             size: int) -> WordMatch:
     """Each document's best alternative, from the alternatives' lists over documents 0..size-1."""
-    if sum(len(docs) for docs, _ in lists) * DENSE_PROBE_SHARE > size:
-        # Many books: keep each book's best alternative in dense arrays, cheapest alternatives first (best
-        # and choice are read only where cost says a book is matched).
-        cost = np.full(size, NO_MATCH_COST, dtype=np.int8)
-        best = np.empty(size, dtype=np.float32)
-        choice = np.empty(size, dtype=np.int16)
-        for j, (a, (docs, impacts)) in enumerate(zip(alternatives, lists, strict=True)):
-            docs = docs.astype(np.intp)  # converted once, not by each of the fancy indexings below
-            values = np.float32(a.weight) * impacts
-            if j:
-                current = cost[docs]
-                better = current == NO_MATCH_COST
-                tied = np.flatnonzero(current == a.cost)  # a cheaper match stays; an equal one may lose
-                if len(tied):
-                    better[tied] = best[docs[tied]] < values[tied]
-                if not better.all():
-                    docs, values = docs[better], values[better]
-            cost[docs], best[docs], choice[docs] = a.cost, values, j
-        docs = np.flatnonzero(cost != NO_MATCH_COST).astype(np.int32)
-        return WordMatch(word, alternatives, docs, best[docs], 1.0, cost[docs].astype(np.int32),
-                          choice[docs])
+    docs, values, costs, choice = merged(lists, [a.weight for a in alternatives],
+                                         [a.cost for a in alternatives], kernels.BEST, size)
+    return WordMatch(word, alternatives, docs, values, 1.0, costs, choice)
+
+
+def merged(lists: Sequence[tuple[np.ndarray, np.ndarray]], weights: Sequence[float],
+           costs: Sequence[np.ndarray | int], keep: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                             np.ndarray]:
+    """The union of `lists` (each ascending, over documents 0..size-1), their values times `weights`, with
+    their `costs` (per list, or per posting): `kernels.merged_runs`, which keeps of each document its BEST
+    posting or the lists' postings SUMMED."""
+    if not lists:
+        return (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int32),
+                np.empty(0, dtype=np.int16))
+    starts = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(docs) for docs, _ in lists], out=starts[1:])
     docs = np.concatenate([d for d, _ in lists])
-    values = np.concatenate([np.float32(a.weight) * v for a, (_, v) in zip(alternatives, lists, strict=True)])
-    costs = np.concatenate([np.full(len(d), a.cost, dtype=np.int32)
-                            for a, (d, _) in zip(alternatives, lists, strict=True)])
-    choices = np.concatenate([np.full(len(d), j, dtype=np.int16) for j, (d, _) in enumerate(lists)])
-    order = np.lexsort((-values, costs, docs))
-    docs, values, costs, choices = docs[order], values[order], costs[order], choices[order]
-    first = np.ones(len(docs), dtype=bool)
-    first[1:] = docs[1:] != docs[:-1]
-    return WordMatch(word, alternatives, docs[first], values[first], 1.0, costs[first], choices[first])
+    values = np.concatenate([np.float32(w) * v for w, (_, v) in zip(weights, lists, strict=True)])
+    cost = np.concatenate([np.broadcast_to(np.asarray(c, dtype=np.int32), (len(d),))
+                           for c, (d, _) in zip(costs, lists, strict=True)])
+    return kernels.merged_runs(docs, starts, values.astype(np.float32, copy=False), cost, keep, size,
+                               int(starts[-1]) * DENSE_MERGE_SHARE > size)
 
 
 def matched_terms(matches: Sequence[WordMatch], where: Sequence[Any],

@@ -398,7 +398,7 @@ def small_thresholds() -> Iterator[None]:
             mock.patch.multiple(ranking_module, SAMPLED_CUT_MIN=5, SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
             mock.patch.multiple(serving_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
             mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
-            mock.patch.object(matching_module, "DENSE_PROBE_SHARE", 10**6):
+            mock.patch.multiple(matching_module, DENSE_PROBE_SHARE=10**6, DENSE_MERGE_SHARE=10**6):
         yield
 
 
