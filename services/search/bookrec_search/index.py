@@ -37,7 +37,6 @@ from bookrec_search.matching import (
     MAX_QUERY_WORDS,
     WordMatch,
     alternatives,
-    books_matched,
     matched_terms,
     merged,
     rarest_within,
@@ -226,12 +225,11 @@ class SearchIndex:
             score = text * self.derived.prior_factor[candidates]
         matched_all = len(candidates) > 0
         if not matched_all:
-            # The any-word fallback, over every book. Each word's books are counted before any word is merged
-            # whole: the commonest words it leaves out (often the costliest merges) are never merged.
-            books = [len(whole[i].docs) if i in whole else books_matched(self.parts, options[i])
-                     for i in range(len(words))]
-            at = [i for i, n in enumerate(books) if n]
-            added_up = rarest_within([books[i] for i in at])
+            # The any-word fallback, over every book. Each word's postings are counted (its alternatives' books)
+            # before any word is merged whole: the commonest words it leaves out are never merged.
+            postings = [sum(a.books for a in o) for o in options]
+            at = [i for i, n in enumerate(postings) if n]
+            added_up = rarest_within([postings[i] for i in at])
             ignored += [words[i] for i, k in zip(at, added_up, strict=True) if not k]
             present = [whole_match(i) for i, k in zip(at, added_up, strict=True) if k]  # in query order
         if not matched_all and present:

@@ -135,7 +135,10 @@ def compile_all() -> None:
     """Compiles every kernel for the input types queries give it (a replica does this as it warms)."""
     bits, before = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int32)
     for dtype in (np.int32, np.int64):
-        bitmap_probe(bits, before, np.zeros(1, dtype=dtype))
+        for writeable in (True, False):  # a loaded artifact's postings are read-only views: a type of their own
+            candidates = np.zeros(1, dtype=dtype)
+            candidates.flags.writeable = writeable
+            bitmap_probe(bits, before, candidates)
     for dense in (False, True):
         merged_runs(np.zeros(1, dtype=np.int32), np.array([0, 1]), np.zeros(1, dtype=np.float32),
                     np.zeros(1, dtype=np.int32), BEST, 1, dense)  # SUMMED is the same compiled loop

@@ -29,7 +29,7 @@ PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS 
 # ones are ignored), and the longest word completed or corrected (longer ones are matched as typed).
 MAX_QUERY_WORDS = 16
 MAX_EXPANDED_LENGTH = 24
-FALLBACK_BOOKS = 1_000_000  # books an any-word answer adds up, its rarest words first; commoner ones left out
+FALLBACK_POSTINGS = 1_000_000  # an any-word answer adds up this many, its rarest words first; commoner ones left out
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
 
@@ -88,31 +88,17 @@ def alternatives(parts: IndexParts, word: str, completes: bool) -> list[Alternat
     return _alternatives_of(parts, found)
 
 
-def rarest_within(books: Sequence[int]) -> list[bool]:
-    """Which of the words matching `books` books each an any-word answer adds up: the rarest first, while
-    their books total at most FALLBACK_BOOKS (the rarest always); the commonest words past that are left
-    out."""
-    kept = [False] * len(books)
+def rarest_within(postings: Sequence[int]) -> list[bool]:
+    """Which of the words with these `postings` (their alternatives' books) an any-word answer adds up: the
+    rarest first, while their postings total at most FALLBACK_POSTINGS (the rarest always); the commonest words
+    past that are left out."""
+    kept = [False] * len(postings)
     total = 0
-    for i in sorted(range(len(books)), key=books.__getitem__):
-        if total and total + books[i] > FALLBACK_BOOKS:
+    for i in sorted(range(len(postings)), key=postings.__getitem__):
+        if total and total + postings[i] > FALLBACK_POSTINGS:
             break
-        kept[i], total = True, total + books[i]
+        kept[i], total = True, total + postings[i]
     return kept
-
-
-def books_matched(parts: IndexParts, alternatives: list[Alternative]) -> int:
-    """How many books `word_match` would give for these alternatives (the union of their books), counted
-    without merging them."""
-    if len(alternatives) <= 1:
-        return alternatives[0].books if alternatives else 0
-    lists = [parts.combined.get(a.term_id)[0] for a in alternatives]
-    if sum(len(docs) for docs in lists) * DENSE_PROBE_SHARE > parts.size:
-        seen = np.zeros(parts.size, dtype=bool)
-        for docs in lists:
-            seen[docs] = True
-        return int(np.count_nonzero(seen))
-    return len(np.unique(np.concatenate(lists)))
 
 
 def _alternatives_of(parts: IndexParts, found: Mapping[int, int]) -> list[Alternative]:

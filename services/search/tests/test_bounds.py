@@ -113,7 +113,7 @@ FALLBACK = SearchIndex.from_records(
 
 @pytest.mark.parametrize("limit, left_out", [(10**6, []), (10, ["common"]), (1, ["common", "middling"])])
 def test_an_any_word_answer_adds_up_its_rarest_words_first(monkeypatch, limit, left_out):
-    monkeypatch.setattr(matching, "FALLBACK_BOOKS", limit)
+    monkeypatch.setattr(matching, "FALLBACK_POSTINGS", limit)
     result = FALLBACK.search("common middling rarest zzzzz ", 50)
     assert not result.matched_all_words and result.ignored == left_out
     kept = {"common", "middling", "rarest"} - set(left_out)
@@ -130,8 +130,8 @@ COMMONER = SearchIndex.from_records(
 
 @pytest.mark.parametrize("query", ["middling rarest zzzzz comm", "middling rarest comm"])
 def test_a_word_an_any_word_answer_leaves_out_is_never_merged(monkeypatch, query):
-    """`comm` completes to three words in 14 books: past the lowered bound, it is counted, never merged."""
-    monkeypatch.setattr(matching, "FALLBACK_BOOKS", 10)
+    """`comm` completes to three words in 20 postings: past the lowered bound, it is counted, never merged."""
+    monkeypatch.setattr(matching, "FALLBACK_POSTINGS", 10)
     merged: list[tuple[str, bool]] = []
     merge = index_module.word_match
 
