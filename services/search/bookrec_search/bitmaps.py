@@ -57,7 +57,7 @@ class RankedBitmap:
         return RankedBitmap(bits)
 
     def probe(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which candidates are in the list, and where (meaningful where present): as `columns.probe`."""
+        """The places of the candidates in the list, and where each is in it: as `columns.probe`."""
         return kernels.bitmap_probe(self.bits, self.before, candidates)
 
     @property

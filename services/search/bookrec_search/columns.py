@@ -147,7 +147,7 @@ class PostingLists:
         return int(self.offsets.nbytes + self.docs.nbytes + self.values.nbytes)
 
 
-Probe = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # candidates -> (present, where)
+Probe = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # candidates -> (places of those found, where)
 
 
 def intersection(lists: Sequence[PostingList], size: int,
@@ -162,28 +162,29 @@ def intersection(lists: Sequence[PostingList], size: int,
     candidates = lists[order[0]][0]
     if len(lists) == 1:
         return candidates, [slice(None)]  # type: ignore[list-item]  # the whole list, without a copy
-    where: dict[int, np.ndarray] = {order[0]: np.arange(len(candidates))}
+    where: dict[int, np.ndarray] = {}
     for j in order[1:]:
         given = probes[j] if j < len(probes) else None
-        present, at = given(candidates) if given is not None else probe(lists[j][0], candidates, size)
-        candidates = candidates[present]
-        where = {k: v[present] for k, v in where.items()}
-        where[j] = at[present]
+        found, at = given(candidates) if given is not None else probe(lists[j][0], candidates, size)
+        candidates = candidates[found]
+        where = {k: v[found] for k, v in where.items()} if where else {order[0]: found}
+        where[j] = at
     return candidates, [where[j] for j in range(len(lists))]
 
 
 def probe(docs: np.ndarray, candidates: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which candidates are in the ascending `docs` (of `size` documents), and where (meaningful where
-    present)."""
+    """The places of the candidates in the ascending `docs` (of `size` documents), and where each is in it."""
     if not len(docs):
-        return np.zeros(len(candidates), dtype=bool), np.zeros(len(candidates), dtype=np.intp)
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
     if len(candidates) * DENSE_PROBE_SHARE > size:
         place = np.full(size, -1, dtype=np.int32)
         place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
         at = place[candidates]
-        return at >= 0, at
-    at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-    return docs[at] == candidates, at
+    else:
+        at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+        at[docs[at] != candidates] = -1
+    found = np.flatnonzero(at >= 0)
+    return found, at[found]
 
 
 def spliced(arrays: tuple[np.ndarray, ...], drops: np.ndarray, at: np.ndarray,

@@ -27,17 +27,18 @@ def _popcount(x: np.uint64) -> np.int32:
 
 @numba.njit(nogil=True)
 def bitmap_probe(bits: np.ndarray, before: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which candidates have their bit set in `bits`, and where: the set bits before theirs (the books
-    before it in the list), from `before` (per 64-bit word) and a popcount. `at` is meaningful where present."""
-    present = np.empty(len(candidates), dtype=np.bool_)
+    """The places of the candidates whose bit is set in `bits`, and where each of them is in the list: the
+    set bits before its own (the books before it), from `before` (per 64-bit word) and a popcount."""
+    found = np.empty(len(candidates), dtype=np.int32)
     at = np.empty(len(candidates), dtype=np.int32)
+    m = 0
     for i in range(len(candidates)):
         book = candidates[i]
         word, bit = bits[book >> 6], np.uint64(book & 63)
-        present[i] = (word >> bit) & _ONE
-        at[i] = before[book >> 6] + _popcount(word & ((_ONE << bit) - _ONE))
-    return present, at
-
+        if (word >> bit) & _ONE:
+            found[m], at[m] = i, before[book >> 6] + _popcount(word & ((_ONE << bit) - _ONE))
+            m += 1
+    return found[:m], at[:m]
 
 
 RUN_BITS = 16  # a heap entry is (document << RUN_BITS) | run: ordered by document, then run

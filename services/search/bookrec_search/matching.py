@@ -156,14 +156,11 @@ def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int
         at = np.minimum(np.searchsorted(within, docs), len(within) - 1)
         held = within[at] == docs
         return at[held].astype(np.int32), impacts[held]
-    if bitmap is not None:
-        present, at = bitmap(within)
-        return np.flatnonzero(present).astype(np.int32), impacts[at[present]]
-    if len(within) * DENSE_PROBE_SHARE > size:
+    if len(within) * DENSE_PROBE_SHARE > size and bitmap is None:
         found = places()[docs]
         return found[found >= 0], impacts[found >= 0]
-    present, at = probe(docs, within, size)
-    return np.flatnonzero(present).astype(np.int32), impacts[at[present]]
+    found, at = (bitmap or (lambda c: probe(docs, c, size)))(within)
+    return found.astype(np.int32), impacts[at]
 
 
 def _merged(word: str, alternatives: list[Alternative], lists: list[tuple[np.ndarray, np.ndarray]],
