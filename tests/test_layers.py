@@ -12,13 +12,13 @@ from bookrec_local.imports import io_reached, reached, where_names_come_from
 CORE = {
     "bookrec_search": ["scoring", "parts", "columns", "documents", "lexicon", "facets", "building", "matching",
                        "filtering", "refresh", "index", "highlight", "heads", "bitmaps", "serving", "splicing",
-                       "ranking", "texts", "budget"],
+                       "ranking", "texts", "budget", "kernels"],
     "bookrec_recommendation": ["model", "neighbours", "catalogue", "freshness", "similar", "trending"],
 }
 # What search's index.py calls, which must take arrays and never the index back.
 INDEX_HELPERS = ["scoring", "parts", "columns", "documents", "lexicon", "facets", "building", "matching",
                  "filtering", "refresh", "artifact", "catchup", "heads", "bitmaps", "serving", "splicing", "ranking",
-                 "texts", "budget"]
+                 "texts", "budget", "kernels"]
 # (module, a module it never reaches); the serving entry points differ by name only.
 SIDES = {
     "bookrec_search": [("live", "builder"), ("builder", "live"), ("builder", "index"), ("builder", "app"),
