@@ -188,12 +188,14 @@ class SearchIndex:
 
         within = None
         if all(options) and len(options) > 1 and any(len(o) > 1 for o in options):
-            ones = [o[0].term_id for o in options if len(o) == 1]
-            if ones:  # words of one term narrow the books first; the others are merged only there
-                within, _ = intersection([self.parts.combined.get(t) for t in ones], self.size,
-                                         [self._probe(t) for t in ones])
-            else:  # else the word in fewest books is merged whole and narrows the others
-                first = min(range(len(options)), key=lambda i: sum(a.books for a in options[i]))
+            ones = [o[0] for o in options if len(o) == 1]
+            postings = [sum(a.books for a in o) for o in options]
+            first = min(range(len(options)), key=postings.__getitem__)
+            if ones and postings[first] >= min(a.books for a in ones):
+                # Words of one term narrow the books first; the others are merged only there.
+                within, _ = intersection([self.parts.combined.get(a.term_id) for a in ones], self.size,
+                                         [self._probe(a.term_id) for a in ones])
+            else:  # else the word of fewest postings (its alternatives') is merged whole and narrows the others
                 whole[first] = word_match(self.parts, words[first], options[first])
                 within = whole[first].docs
         matches: list[WordMatch] = []  # a word matching no book leaves only an any-word answer possible
