@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bookrec_search.columns import PostingList, intersection, largest_pairs
+from bookrec_search import kernels
+from bookrec_search.columns import PostingList, intersection, probe
 from bookrec_search.documents import NO_YEAR, query_terms
+from bookrec_search.matching import merged
 from bookrec_search.parts import Derived, IndexParts
 from bookrec_search.scoring import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, average_ratings, idf, saturated
 
@@ -76,13 +78,16 @@ def _title_list(parts: IndexParts, word: str) -> tuple[int | None, PostingList] 
     if original is None:
         return title
     lists = [posting_list for posting_list in (title, original) if posting_list is not None]
-    union = np.union1d(*(docs for _, (docs, _) in lists)) if len(lists) > 1 else original[1][0]
-    weight = idf(parts.size, len(union))
-    scores = [np.float32(weight * FIELD_WEIGHTS[f]) * saturated(frequencies, parts.lengths[f][docs],
-                                                                parts.average_lengths[f])
+    books = sum(len(docs) for _, (docs, _) in lists)
+    if len(lists) > 1:  # the books in both names counted once: the shorter list searched for in the longer
+        (_, (a, _)), (_, (b, _)) = sorted(lists, key=lambda found: len(found[1][0]))
+        books -= len(probe(b, a, parts.size)[0])
+    weight = idf(parts.size, books)
+    scored = [(docs, np.float32(weight * FIELD_WEIGHTS[f]) * saturated(frequencies, parts.lengths[f][docs],
+                                                                       parts.average_lengths[f]))
               for f, (docs, frequencies) in lists]
-    docs, best = largest_pairs([d.astype(np.int64) for _, (d, _) in lists], scores)
-    return None, (docs.astype(np.int32), best)
+    docs, best, _, _ = merged(scored, [1.0] * len(scored), [0] * len(scored), kernels.BEST, parts.size)
+    return None, (docs, best)
 
 
 def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
