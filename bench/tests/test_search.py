@@ -77,9 +77,12 @@ def test_make_bench_search_prints_every_kind_of_figure():
     assert re.search(r"2,000 books: build \d+\.\d s .* \d+\.\d s CPU", out)
     assert re.search(r"distinct terms [\d,]+ \(Heaps' law fit at 2,000 books: [\d,]+\)", out)
     assert re.search(r"snapshot: \d+ MiB \(\d+ bytes per book\), dump \d+\.\d s", out)
-    assert re.search(r"replica cold start from the snapshot: \d+\.\d s .* heads and bitmaps \d+\.\d s\); "
+    assert re.search(r"replica cold start from the snapshot: \d+\.\d s .* heads, bitmaps and compiled loops "
+                     r"\d+\.\d s\); "
                      r"replica RSS \d+ MB", out)
-    assert re.search(r"warmed: [\d,]+ heads, [\d,]+ bitmaps \(\d+ MiB\) in \d+\.\d s", out)
+    assert re.search(r"warmed: [\d,]+ heads, [\d,]+ bitmaps \(\d+ MiB\), the compiled loops compiled, in \d+\.\d s",
+                     out)
+    assert re.search(r"pre-touched \d+\.\d GiB of heap \(1\.4 x the index\) in \d+\.\d s .*; RSS [\d,]+ MB", out)
     assert re.search(r"index \d+ MiB, [\d,]+ terms, [\d,]+ all-field postings; RSS \d+ MB", out)
     for kind in ("full text: common word", "full text: deep offset (9,980)",
                  "advanced: author word, by title", "autocomplete (1, 3, 6 characters)",

@@ -37,7 +37,8 @@ def create_app(settings: SearchSettings | None = None) -> Litestar:
                              refresh_seconds=settings.index_refresh_seconds,
                              refresh_overlap_seconds=settings.index_refresh_overlap_seconds,
                              poll_seconds=settings.artifact_poll_seconds,
-                             fallback_cache_seconds=settings.autocomplete_fallback_cache_seconds)
+                             fallback_cache_seconds=settings.autocomplete_fallback_cache_seconds,
+                             pretouch_ratio=settings.index_pretouch_ratio)
             app.state.live = live
             if settings.index_enabled:
                 # The index loads in the background: the process answers /health at once, /ready once loaded.

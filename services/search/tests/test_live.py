@@ -9,6 +9,7 @@ import pytest
 
 from bookrec_catalog.catalog import iso_stamp, with_derived_attributes
 from bookrec_common.feed import epoch_of
+from bookrec_search import live as live_module
 from bookrec_search.documents import suggestion_key
 from bookrec_search.live import LiveIndex
 
@@ -150,3 +151,30 @@ async def test_a_caller_going_away_does_not_cancel_the_shared_query():
     first.cancel()
     source.gate.set()
     assert (await second)[0] == 1 and source.queries == 1
+
+
+@pytest.mark.parametrize("malloc_mmap_max, ratio, pretouched",
+                         [("0", 1.4, True), (None, 1.4, False), ("0", 0.0, False)])
+async def test_the_first_index_pre_touches_heap_for_refreshes_where_the_allocator_keeps_it(
+        monkeypatch, caplog, malloc_mmap_max, ratio, pretouched):
+    if malloc_mmap_max is None:
+        monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_MMAP_MAX_", malloc_mmap_max)
+    asked: list[int] = []
+    real = live_module.pretouch
+    monkeypatch.setattr(live_module, "pretouch", lambda nbytes: (asked.append(nbytes), real(nbytes)))
+    clock = Clock(1_000_000.0)
+    source = FakeSource([book(i, iso_stamp(999_000.0)) for i in range(1, 40)])
+    live, _ = live_over(source, pretouch_ratio=ratio, clock=clock)
+    with caplog.at_level("INFO", logger="bookrec.search"):
+        await live.load()
+        first, first_bytes = live.pretouching, live.index.nbytes
+        if pretouched:
+            first.join(timeout=10)
+        source.records["OL1W"] = book(1, iso_stamp(1_000_010.0), title="Retitled")
+        clock.now += 30
+        await live.refresh()
+    assert live.index.size == 39 and live.pretouching is first  # once, for the first index only
+    assert asked == ([int(first_bytes * ratio)] if pretouched else [])
+    assert len([r for r in caplog.records if "pre-touched" in r.getMessage()]) == len(asked)
