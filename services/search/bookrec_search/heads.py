@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bookrec_search.budget import BudgetedCache
-from bookrec_search.columns import PostingLists
+from bookrec_search.columns import PostingLists, probe
 from bookrec_search.ranking import ExactTitles
 from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 
@@ -87,9 +87,9 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
                    bonus: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The books (ascending) and scores that hold a one-term query's `wanted` best, or None when the head
     cannot vouch for them. `exact`: the books the exact-title bonus goes to (those of the term count)."""
-    at = np.minimum(np.searchsorted(docs, head.positions), len(docs) - 1)
-    held = docs[at] == head.positions  # a refresh may have taken the term from a book of a carried head
-    head_books, head_at = head.positions[held], at[held]
+    size = len(prior_factor)
+    found, head_at = probe(docs, head.positions, size)  # a refresh may have taken the term from a head's book
+    head_books = head.positions[found]
     exact_in_head = exact.among(head_books)
     if np.count_nonzero(exact_in_head) >= wanted:
         # An exact title outside the head scores at most w · bound + bonus, below each of these `wanted`
@@ -100,17 +100,14 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
         if len(bonus_at) > wanted:
             # Of many exact titles only the best `wanted` (and any tied with the last) can be on the page:
             # the others are each behind `wanted` books that take the same bonus.
-            found = np.minimum(np.searchsorted(docs, bonus_at), len(docs) - 1)
-            present = docs[found] == bonus_at
-            bonus_at, found = bonus_at[present], found[present]
+            found, at = probe(docs, bonus_at, size)
+            bonus_at = bonus_at[found]
             if len(bonus_at) > wanted:
-                exact_score = weight * impacts[found] * prior_factor[bonus_at]
-                least = np.partition(exact_score, len(exact_score) - wanted)[len(exact_score) - wanted]
-                bonus_at = bonus_at[exact_score >= least]
+                exact_score = weight * impacts[at] * prior_factor[bonus_at]
+                bonus_at = bonus_at[exact_score >= kth_largest(exact_score, wanted)]
         candidates = np.union1d(head_books, bonus_at)
-        at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-        held = docs[at] == candidates
-        candidates, at = candidates[held], at[held]
+        found, at = probe(docs, candidates, size)
+        candidates = candidates[found]
         exact_at = np.isin(candidates, bonus_at, assume_unique=True)
     if len(candidates) < wanted:
         return None

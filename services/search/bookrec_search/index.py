@@ -186,10 +186,10 @@ class SearchIndex:
                 whole[i] = word_match(self.parts, words[i], options[i])
             return whole[i]
 
+        postings = [sum(a.books for a in o) for o in options]  # each word's: its alternatives' books
         within = None
         if all(options) and len(options) > 1 and any(len(o) > 1 for o in options):
             ones = [o[0] for o in options if len(o) == 1]
-            postings = [sum(a.books for a in o) for o in options]
             first = min(range(len(options)), key=postings.__getitem__)
             if ones and postings[first] >= min(a.books for a in ones):
                 # Words of one term narrow the books first; the others are merged only there.
@@ -227,9 +227,8 @@ class SearchIndex:
             score = text * self.derived.prior_factor[candidates]
         matched_all = len(candidates) > 0
         if not matched_all:
-            # The any-word fallback, over every book. Each word's postings are counted (its alternatives' books)
-            # before any word is merged whole: the commonest words it leaves out are never merged.
-            postings = [sum(a.books for a in o) for o in options]
+            # The any-word fallback, over every book. Each word's postings are counted before any word is
+            # merged whole: the commonest words it leaves out are never merged.
             at = [i for i, n in enumerate(postings) if n]
             added_up = rarest_within([postings[i] for i in at])
             ignored += [words[i] for i, k in zip(at, added_up, strict=True) if not k]

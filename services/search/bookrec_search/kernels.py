@@ -62,8 +62,15 @@ def _sift_down(heap: np.ndarray, n: int) -> None:
 
 
 @numba.njit(inline="always")
-def _better(cost: np.int32, value: np.float32, kept_cost: np.int32, kept_value: np.float32) -> bool:
-    return bool(cost < kept_cost or (cost == kept_cost and value > kept_value))
+def _combined(values: np.ndarray, costs: np.ndarray, runs: np.ndarray, at: int, value: np.float32, cost: np.int32,
+              run: int, keep: int) -> None:
+    """Another posting of the document kept at `at`: added up (SUMMED), or kept if better (BEST: a lower
+    cost, then a larger value; on a tie the earlier run stays)."""
+    if keep == SUMMED:
+        values[at] += value
+        costs[at] += cost
+    elif cost < costs[at] or (cost == costs[at] and value > values[at]):
+        values[at], costs[at], runs[at] = value, cost, run
 
 
 @numba.njit(nogil=True)
@@ -90,11 +97,8 @@ def merged_runs(docs: np.ndarray, starts: np.ndarray, values: np.ndarray, costs:
                 doc, value, cost = docs[p], values[p], costs[p]
                 if run_of[doc] < 0:
                     value_of[doc], cost_of[doc], run_of[doc] = value, cost, r
-                elif keep == SUMMED:
-                    value_of[doc] += value
-                    cost_of[doc] += cost
-                elif _better(cost, value, cost_of[doc], value_of[doc]):
-                    value_of[doc], cost_of[doc], run_of[doc] = value, cost, r
+                else:
+                    _combined(value_of, cost_of, run_of, doc, value, cost, r, keep)
         for doc in range(size):
             if run_of[doc] >= 0:
                 out_docs[m], out_values[m], out_costs[m], out_runs[m] = doc, value_of[doc], cost_of[doc], run_of[doc]
@@ -114,11 +118,7 @@ def merged_runs(docs: np.ndarray, starts: np.ndarray, values: np.ndarray, costs:
         p = place[r]
         doc, value, cost = docs[p], values[p], costs[p]
         if m and out_docs[m - 1] == doc:
-            if keep == SUMMED:
-                out_values[m - 1] += value
-                out_costs[m - 1] += cost
-            elif _better(cost, value, out_costs[m - 1], out_values[m - 1]):
-                out_values[m - 1], out_costs[m - 1], out_runs[m - 1] = value, cost, r
+            _combined(out_values, out_costs, out_runs, m - 1, value, cost, r, keep)
         else:
             out_docs[m], out_values[m], out_costs[m], out_runs[m] = doc, value, cost, r
             m += 1

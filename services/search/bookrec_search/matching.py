@@ -159,7 +159,7 @@ def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int
     if len(within) * DENSE_PROBE_SHARE > size and bitmap is None:
         found = places()[docs]
         return found[found >= 0], impacts[found >= 0]
-    found, at = (bitmap or (lambda c: probe(docs, c, size)))(within)
+    found, at = bitmap(within) if bitmap is not None else probe(docs, within, size)
     return found.astype(np.int32), impacts[at]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bookrec_search.columns import probe
+
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 TIER_STEP = 1e7  # above any text score: tiers rank first
 SEARCHED_TITLES_RATIO = 8  # exact titles are searched for among candidates this many times more numerous
@@ -50,11 +52,8 @@ class ExactTitles:
         for among many candidates, or many titles tested per candidate."""
         if self.count * SEARCHED_TITLES_RATIO > len(candidates):
             return self.among(candidates)
-        titles = self.positions()
         mask = np.zeros(len(candidates), dtype=bool)
-        if len(candidates):
-            at = np.minimum(np.searchsorted(candidates, titles), len(candidates) - 1)
-            mask[at[candidates[at] == titles]] = True
+        mask[probe(candidates, self.positions(), len(self.title_rank))[1]] = True
         return mask
 
 
