@@ -15,7 +15,15 @@ from bookrec_search.columns import PostingList, intersection, probe
 from bookrec_search.documents import NO_YEAR, query_terms
 from bookrec_search.matching import merged
 from bookrec_search.parts import Derived, IndexParts
-from bookrec_search.scoring import FIELD_WEIGHTS, ORIGINAL_TITLE, TITLE, average_ratings, idf, saturated
+from bookrec_search.scoring import (
+    FIELD_WEIGHTS,
+    ORIGINAL_TITLE,
+    TITLE,
+    average_ratings,
+    float32_at_or_below,
+    idf,
+    saturated,
+)
 
 SORTS = ("relevance", "rating", "year", "title")
 
@@ -90,12 +98,9 @@ def _title_list(parts: IndexParts, word: str) -> tuple[int | None, PostingList] 
     return None, (docs, best)
 
 
-def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
-                candidates: np.ndarray | None) -> np.ndarray | None:
-    """Mask of the candidates (or of every document) passing the year, rating and language filters."""
-    def column(values: np.ndarray) -> np.ndarray:
-        return values if candidates is None else values[candidates]
-
+def column_mask(parts: IndexParts, derived: Derived, filters: Filters, candidates: np.ndarray) -> np.ndarray | None:
+    """Mask of the candidates passing the year, rating and language filters (`books_passing` filters the
+    whole catalogue)."""
     mask: np.ndarray | None = None
 
     def both(condition: np.ndarray) -> None:
@@ -103,31 +108,57 @@ def column_mask(parts: IndexParts, derived: Derived, filters: Filters,
         mask = condition if mask is None else mask & condition
 
     if filters.min_year is not None:
-        both(column(parts.years) >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
+        both(parts.years[candidates] >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
     if filters.max_year is not None:
-        years = column(parts.years)
+        years = parts.years[candidates]
         both(years <= filters.max_year if filters.min_year is not None else
              (years <= filters.max_year) & (years != NO_YEAR))
     if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
         both(_rated_at_least(parts, derived, filters.min_rating, candidates) if filters.min_rating > 0 else
-             column(parts.rating_count) > 0)
+             parts.rating_count[candidates] > 0)
     if filters.language:
         code = derived.language_codes.get(filters.language.lower())
-        both(column(parts.language) == code if code is not None
-             else np.zeros(parts.size if candidates is None else len(candidates), dtype=bool))
+        both(parts.language[candidates] == code if code is not None else np.zeros(len(candidates), dtype=bool))
     return mask
 
 
-def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidates: np.ndarray | None) -> np.ndarray:
-    """Which books (the candidates, or all) average at least `bound`, exactly: compared in float32 first
-    (rounding is monotone, so no book that passes is lost), then the books whose float32 average equals the
-    float32 bound, the only ones that may fall short, settled by their exact average."""
-    averages = derived.avg_rating if candidates is None else derived.avg_rating[candidates]
-    narrow = np.float32(bound)
+def books_passing(parts: IndexParts, derived: Derived, filters: Filters) -> np.ndarray | None:
+    """The books (ascending) of the whole catalogue passing the year, rating and language filters; None when
+    none is given. One compiled pass over the filters' columns (`column_mask` is the numpy of it, for a
+    few candidates): at 10M books numpy's masks and their nonzero take ~45 ms, the pass ~5."""
+    if filters.min_year is None and filters.max_year is None and filters.min_rating is None \
+            and not filters.language:
+        return None
+    lowest, highest = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
+    min_year, max_year = lowest, highest  # the whole range
+    if filters.min_year is not None or filters.max_year is not None:  # NO_YEAR sits below every year
+        min_year = min(max(filters.min_year if filters.min_year is not None else lowest, NO_YEAR + 1), highest)
+        max_year = max(min(filters.max_year if filters.max_year is not None else highest, highest), lowest)
+    min_average = -np.inf
+    if filters.min_rating is not None:  # an unrated book has average 0, a rated one at least 1
+        min_average = filters.min_rating if filters.min_rating > 0 else float(np.nextafter(np.float32(0), 1))
+    language = -1
+    if filters.language:
+        code = derived.language_codes.get(filters.language.lower())
+        if code is None:
+            return np.empty(0, dtype=np.int32)
+        language = code
+    return kernels.filtered_books(kernels.read_only(parts.years), min_year, max_year,
+                                  kernels.read_only(derived.avg_rating), np.float32(float32_at_or_below(min_average)),
+                                  float(min_average), kernels.read_only(parts.rating_count),
+                                  kernels.read_only(parts.rating_sum), kernels.read_only(parts.language), language)
+
+
+def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidates: np.ndarray) -> np.ndarray:
+    """Which candidates average at least `bound`, exactly: their float32 averages (rounded down) compared with
+    the float32 at or below the bound lose none that pass; of those at that float32 itself, all pass when it is
+    the bound, else each is settled by its exact average (`kernels.filtered_books` is the same test)."""
+    averages = derived.avg_rating[candidates]
+    narrow = float32_at_or_below(bound)
     passing = averages >= narrow
-    doubtful = np.flatnonzero(averages == narrow)
-    if len(doubtful):
-        books = doubtful if candidates is None else candidates[doubtful]
+    if narrow != bound:
+        doubtful = np.flatnonzero(averages == narrow)
+        books = candidates[doubtful]
         passing[doubtful] = average_ratings(parts.rating_count[books], parts.rating_sum[books]) >= bound
     return passing
 
@@ -144,5 +175,5 @@ def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candida
     if sort == "year":
         years = parts.years[candidates]
         return np.where(years != NO_YEAR, sign * years, -np.inf)
-    counts = parts.rating_count[candidates]
-    return np.where(counts > 0, sign * derived.avg_rating[candidates], -np.inf)
+    averages = derived.avg_rating[candidates]  # 0 unrated, at least 1 rated
+    return np.where(averages > 0, sign * averages, -np.inf)

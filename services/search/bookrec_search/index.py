@@ -315,15 +315,18 @@ class SearchIndex:
         if selected is None:
             return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
         candidates, text, matched_words = selected
-        keep = filtering.column_mask(self.parts, self.derived, filters, candidates)
+        if candidates is None:
+            candidates = filtering.books_passing(self.parts, self.derived, filters)
+        else:
+            keep = filtering.column_mask(self.parts, self.derived, filters, candidates)
+            if keep is not None:
+                candidates, text = candidates[keep], None if text is None else text[keep]
         passing = self._passing(facet_filter, candidates)
         if passing is not None:
-            keep = passing if keep is None else keep & passing
-        if keep is not None:
             if candidates is None:
-                candidates = np.flatnonzero(keep)
+                candidates = np.flatnonzero(passing)
             else:
-                candidates, text = candidates[keep], None if text is None else text[keep]
+                candidates, text = candidates[passing], None if text is None else text[passing]
         if candidates is None:
             candidates = np.arange(self.size)
         key = filtering.sort_key(self.parts, self.derived, sort, order, candidates, text)

@@ -17,6 +17,14 @@ _M1, _M2, _M4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np
 _H01, _ONE = np.uint64(0x0101010101010101), np.uint64(1)
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of `array` (no copy): a kernel given columns that may be either (a loaded artifact's
+    are read-only, a refreshed one's not) then compiles for one type only."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 @numba.njit(inline="always")
 def _popcount(x: np.uint64) -> np.int32:
     x = x - ((x >> _ONE) & _M1)
@@ -132,6 +140,115 @@ def merged_runs(docs: np.ndarray, starts: np.ndarray, values: np.ndarray, costs:
     return out_docs[:m], out_values[:m], out_costs[:m], out_runs[:m]
 
 
+@numba.njit(inline="always")
+def _lowest_bit_index(bits: np.uint64) -> int:
+    return int(_popcount((bits & (~bits + _ONE)) - _ONE))
+
+
+@numba.njit(inline="always")
+def _passes(years: np.ndarray, min_year: int, max_year: int, averages: np.ndarray, narrow: np.float32,
+            languages: np.ndarray, language: int, any_language: bool, book: int) -> bool:
+    return ((years[book] >= min_year) & (years[book] <= max_year) & (averages[book] >= narrow)
+            & ((languages[book] == language) | any_language))
+
+
+@numba.njit(inline="always")
+def _exact(averages: np.ndarray, narrow: np.float32, min_average: float, counts: np.ndarray, sums: np.ndarray,
+           book: int) -> bool:
+    """Whether a book whose float32 average (rounded down) is at least `narrow`, the float32 at or below
+    `min_average`, averages at least `min_average` exactly: one above `narrow` does, and one at it does when
+    `narrow` is `min_average`; else its exact average says."""
+    return averages[book] != narrow or narrow == min_average or sums[book] / max(counts[book], 1) >= min_average
+
+
+@numba.njit(nogil=True)
+def filtered_books(years: np.ndarray, min_year: int, max_year: int, averages: np.ndarray, narrow: np.float32,
+                   min_average: float, counts: np.ndarray, sums: np.ndarray, languages: np.ndarray,
+                   language: int) -> np.ndarray:
+    """The books, ascending, whose year is within [min_year, max_year], average (from their rating `counts`
+    and `sums`, exactly; `averages` is its float32 copy rounded down, `narrow` the float32 at or below
+    `min_average`) at least `min_average` and language `language` (any when negative). Every column is read
+    (a test that reads nothing is dearer: its branch stops the loop being vectorised); each 64 books' tests
+    make one word of bits without a branch, and only the set bits are then visited."""
+    size, any_language = len(averages), language < 0
+    out = np.empty(size, dtype=np.int32)
+    m, whole = 0, size - size % 64
+    for base in range(0, whole, 64):
+        bits = np.uint64(0)
+        for j in range(64):  # a fixed count: vectorised
+            passes = _passes(years, min_year, max_year, averages, narrow, languages, language, any_language,
+                             base + j)
+            bits |= np.uint64(passes) << np.uint64(j)
+        while bits:
+            book = base + _lowest_bit_index(bits)
+            if _exact(averages, narrow, min_average, counts, sums, book):
+                out[m] = book
+                m += 1
+            bits &= bits - _ONE
+    for book in range(whole, size):  # the last books, fewer than 64
+        if _passes(years, min_year, max_year, averages, narrow, languages, language, any_language, book) \
+                and _exact(averages, narrow, min_average, counts, sums, book):
+            out[m] = book
+            m += 1
+    return out[:m]
+
+
+@numba.njit(inline="always")
+def _ranks_before(i: int, j: int, key: np.ndarray, priors: np.ndarray, ranks: np.ndarray) -> bool:
+    if key[i] != key[j]:
+        return key[i] > key[j]
+    if priors[i] != priors[j]:
+        return priors[i] > priors[j]
+    return ranks[i] < ranks[j]
+
+
+@numba.njit(nogil=True)
+def best_ranked(key: np.ndarray, candidates: np.ndarray, popularity: np.ndarray, title_rank: np.ndarray,
+                wanted: int) -> np.ndarray:
+    """The places of the `wanted` best candidates, best first: by `key` (higher first), then the
+    `popularity` of their books (higher first), then their `title_rank` (unique: the order is total). One
+    pass keeping the best so far in a heap whose root is the worst of them: a candidate that does not beat
+    it costs one comparison of keys."""
+    size = min(wanted, len(key))
+    heap = np.empty(size, dtype=np.int64)
+    priors, ranks = popularity[candidates], title_rank[candidates]  # read in order, once
+    for i in range(len(key)):
+        if i < size:  # filling: sift the new one up while it ranks after its parent
+            at = i
+            while at:
+                parent = (at - 1) >> 1
+                if not _ranks_before(heap[parent], i, key, priors, ranks):
+                    break
+                heap[at] = heap[parent]
+                at = parent
+            heap[at] = i
+        elif _ranks_before(i, heap[0], key, priors, ranks):
+            _sift_worst_down(heap, size, i, key, priors, ranks)
+    for end in range(size - 1, 0, -1):  # the worst taken off the root to the back, in turn: best first
+        worst = heap[0]
+        _sift_worst_down(heap, end, heap[end], key, priors, ranks)
+        heap[end] = worst
+    return heap
+
+
+@numba.njit(inline="always")
+def _sift_worst_down(heap: np.ndarray, n: int, item: int, key: np.ndarray, priors: np.ndarray,
+                     ranks: np.ndarray) -> None:
+    """`item` put at the root of heap[:n] (root: the worst) and moved down to its place."""
+    at = 0
+    while True:
+        child = 2 * at + 1
+        if child >= n:
+            break
+        if child + 1 < n and _ranks_before(heap[child], heap[child + 1], key, priors, ranks):
+            child += 1
+        if not _ranks_before(item, heap[child], key, priors, ranks):
+            break
+        heap[at] = heap[child]
+        at = child
+    heap[at] = item
+
+
 def compile_all() -> None:
     """Compiles every kernel for the input types queries give it (a replica does this as it warms)."""
     bits, before = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int32)
@@ -143,3 +260,11 @@ def compile_all() -> None:
     for dense in (False, True):
         merged_runs(np.zeros(1, dtype=np.int32), np.array([0, 1]), np.zeros(1, dtype=np.float32),
                     np.zeros(1, dtype=np.int32), BEST, 1, dense)  # SUMMED is the same compiled loop
+    popularity, title_rank = read_only(np.zeros(1)), read_only(np.zeros(1, dtype=np.int32))
+    for key_type in (np.float32, np.float64):
+        for candidate_type in (np.int32, np.int64):
+            best_ranked(read_only(np.zeros(1, dtype=key_type)), read_only(np.zeros(1, dtype=candidate_type)),
+                        popularity, title_rank, 1)
+    column = read_only(np.zeros(1, dtype=np.int32))
+    filtered_books(column, 0, 0, read_only(np.zeros(1, dtype=np.float32)), np.float32(0), 0.0, column, column,
+                   read_only(np.zeros(1, dtype=np.int16)), 0)

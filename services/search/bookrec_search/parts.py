@@ -16,7 +16,7 @@ from bookrec_search.columns import PostingLists
 from bookrec_search.documents import NO_YEAR
 from bookrec_search.facets import ValuePairs, decade_codes, decades_of
 from bookrec_search.lexicon import IsbnMap, Lexicon
-from bookrec_search.scoring import average_ratings, mean_rating, rating_columns, rating_totals
+from bookrec_search.scoring import average_ratings, float32_at_or_below, mean_rating, rating_columns, rating_totals
 from bookrec_search.texts import TextColumn
 
 
@@ -76,8 +76,9 @@ class IndexParts:
 class Derived:
     """Per-book columns derived from the parts, for scoring, filters and sorts."""
 
-    avg_rating: np.ndarray  # float32, for filters and sorts (a 10M-book filter reads it in 5 ms, where
-    # dividing the two rating columns again takes 80); a hit shows the exact average (catalog.average)
+    avg_rating: np.ndarray  # float32 rounded down (scoring.float32_at_or_below), for filters and sorts (a 10M-book
+    # filter reads it in 5 ms, where dividing the two rating columns again takes 80); a hit shows the exact
+    # average (catalog.average)
     popularity: np.ndarray  # the prior (see scoring.rating_columns)
     prior_factor: np.ndarray  # what a text score is multiplied by
     title_rank: np.ndarray  # each book's place in title order
@@ -96,7 +97,7 @@ class Derived:
         popularity, prior_factor = rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals))
         title_rank = np.empty(parts.size, dtype=np.int32)
         title_rank[parts.title_order] = np.arange(parts.size, dtype=np.int32)
-        return cls(average_ratings(parts.rating_count, parts.rating_sum).astype(np.float32), popularity,
+        return cls(float32_at_or_below(average_ratings(parts.rating_count, parts.rating_sum)), popularity,
                    prior_factor, title_rank,
                    decade_codes(decades_of(parts.years, NO_YEAR)),
                    {code.lower(): i for i, code in enumerate(parts.languages)}, totals)
@@ -117,7 +118,7 @@ class Derived:
             totals = (totals[0] + now[0] - then[0], totals[1] + now[1] - then[1])
             averages = np.concatenate([previous.avg_rating,
                                        np.zeros(parts.size - before.size, dtype=np.float32)])
-            averages[moved] = average_ratings(parts.rating_count[moved], parts.rating_sum[moved])
+            averages[moved] = float32_at_or_below(average_ratings(parts.rating_count[moved], parts.rating_sum[moved]))
             ratings = (averages, *rating_columns(parts.rating_count, parts.rating_sum, mean_rating(totals)))
         title_rank = previous.title_rank
         if parts.title_order is not before.title_order:

@@ -7,12 +7,13 @@ candidate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from bookrec_search import kernels
 from bookrec_search.columns import probe
+from bookrec_search.kernels import read_only
 
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
 TIER_STEP = 1e7  # above any text score: tiers rank first
@@ -72,10 +73,12 @@ def page(candidates: np.ndarray, key: np.ndarray, offset: int, limit: int, popul
          title_rank: np.ndarray, tier: np.ndarray | None = None) -> list[Hit]:
     """Candidates ranked by tier (lower first), key (higher first), `popularity` (the prior), `title_rank`;
     the page from `offset` of at most `limit` of them. A hit's score is its key."""
+    wanted = offset + limit
+    if wanted <= offset or not len(candidates):
+        return []
     shown = key
     if tier is not None and len(tier) and tier.min() != tier.max():
         key = key.astype(np.float64) - TIER_STEP * tier
-    wanted = offset + limit
     if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
         # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
         # least `wanted` pass it (the wanted-th best key is then at or above it), else skipped.
@@ -86,26 +89,8 @@ def page(candidates: np.ndarray, key: np.ndarray, offset: int, limit: int, popul
         passing = key >= cut
         if np.count_nonzero(passing) >= wanted:
             candidates, key, shown = candidates[passing], key[passing], shown[passing]
-    levels: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
-        lambda i: key[i], lambda i: popularity[candidates[i]],
-        lambda i: -title_rank[candidates[i]].astype(np.int64))
-
-    def best(chosen: np.ndarray, level: int, need: int) -> np.ndarray:
-        if len(chosen) <= need:
-            return chosen
-        values = levels[level](chosen)
-        if level == len(levels) - 1:  # title order is unique: no ties left
-            return chosen[np.argpartition(-values, need - 1)[:need]]
-        threshold = np.partition(values, len(values) - need)[len(values) - need]
-        above = chosen[values > threshold]
-        return np.concatenate([above, best(chosen[values == threshold], level + 1, need - len(above))])
-
-    if wanted <= offset or not len(candidates):
-        return []
-    chosen = best(np.arange(len(candidates)), 0, wanted)
-    positions = candidates[chosen]
-    ranked = chosen[np.lexsort((title_rank[positions], -popularity[positions], -key[chosen]))]
-    ranked = ranked[:wanted]
+    ranked = kernels.best_ranked(read_only(key), read_only(candidates), read_only(popularity),
+                                 read_only(title_rank), wanted)
     capped = np.minimum.accumulate(shown[ranked]) if len(ranked) else shown[ranked]
     return [Hit(int(candidates[i]), float(shown[i]), float(c))
             for i, c in zip(ranked[offset:], capped[offset:], strict=True)]

@@ -43,9 +43,17 @@ def mean_rating(totals: tuple[int, int]) -> float:
 
 
 def average_ratings(rating_count: np.ndarray, rating_sum: np.ndarray) -> np.ndarray:
-    """Per book given, its average rating, 0 unrated (filters and sorts read a float32 copy of it,
-    `Derived.avg_rating`)."""
+    """Per book given, its average rating, 0 unrated (filters and sorts read a float32 copy of it, rounded
+    down: `Derived.avg_rating`)."""
     return np.where(rating_count > 0, rating_sum / np.maximum(rating_count, 1), 0.0)
+
+
+def float32_at_or_below(values: np.ndarray | float) -> np.ndarray:
+    """Each value as the largest float32 at or below it. Averages kept so never exceed the exact ones: a
+    filter "at least b" on them then passes every book at or above the float32 below b, and the books at
+    that float32 itself pass exactly when b is a float32 (3.5, 4.0), else are the only ones to check."""
+    nearest = np.asarray(values, dtype=np.float32)
+    return np.where(nearest > values, np.nextafter(nearest, np.float32(-np.inf)), nearest)
 
 
 def rating_columns(rating_count: np.ndarray, rating_sum: np.ndarray,

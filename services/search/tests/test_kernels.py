@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookrec_search import kernels
+from bookrec_search.documents import NO_YEAR
+from bookrec_search.scoring import average_ratings, float32_at_or_below
 
 
 def per_posting(costs: list, lists: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
@@ -79,3 +81,53 @@ def test_merged_runs_keep_each_documents_best_run(runs, dense):
 def test_merged_runs_add_up_each_documents_runs_in_order(runs, dense):
     size, lists, costs = runs
     assert run(lists, costs, kernels.SUMMED, size, dense) == summed_in_numpy(lists, costs, size)
+
+
+@st.composite
+def catalogue_columns(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    """Columns of up to 300 books (the compiled filter takes books 64 at a time, then the last few)."""
+    size = draw(st.integers(0, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    years = rng.integers(1990, 2000, size).astype(np.int32)
+    years[rng.random(size) < 0.2] = NO_YEAR
+    counts = rng.integers(0, 4, size).astype(np.int32)
+    sums = (counts + rng.integers(0, 4 * counts + 1)).astype(np.int32)  # each rating 1 to 5 stars
+    return {"years": years, "counts": counts, "sums": sums,
+            "averages": float32_at_or_below(average_ratings(counts, sums)),
+            "languages": rng.integers(0, 3, size).astype(np.int16)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(catalogue_columns(),
+       st.sampled_from([(NO_YEAR, 2**31 - 1), (NO_YEAR + 1, 1995), (1993, 2**31 - 1), (1996, 1994)]),
+       st.sampled_from([-np.inf, 1e-30, 1.0, 2.5, 7 / 3, 3.0000001, 4.0, 5.0]), st.integers(-1, 3))
+def test_filtered_books_pass_exactly_the_books_numpy_passes(columns, years, min_average, language):
+    """The year range, the exact average (a bound such as 7 / 3 is no float32) and the language, all at once."""
+    lo, hi = years
+    exact = average_ratings(columns["counts"], columns["sums"])
+    wanted = np.flatnonzero((columns["years"] >= lo) & (columns["years"] <= hi) & (exact >= min_average)
+                            & ((columns["languages"] == language) | (language < 0)))
+    got = kernels.filtered_books(columns["years"], lo, hi, columns["averages"],
+                                 np.float32(float32_at_or_below(min_average)), float(min_average), columns["counts"],
+                                 columns["sums"], columns["languages"], language)
+    assert got.tolist() == wanted.tolist()
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False))
+def test_float32_at_or_below_is_the_largest_float32_not_above(value):
+    below = float32_at_or_below(value)
+    assert below.dtype == np.float32 and below <= value < np.nextafter(below, np.float32(np.inf))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 120), st.integers(1, 130), st.sampled_from([np.float32, np.float64]))
+def test_best_ranked_is_the_head_of_a_full_sort(seed, count, wanted, key_type):
+    """By key, then popularity, then title rank; keys and popularities of few values, so that ties are many."""
+    rng = np.random.default_rng(seed)
+    size = 200
+    popularity, title_rank = rng.integers(0, 3, size).astype(np.float64), rng.permutation(size).astype(np.int32)
+    candidates = np.sort(rng.choice(size, count, replace=False)).astype(np.int32)
+    key = rng.integers(0, 4, count).astype(key_type)
+    order = np.lexsort((title_rank[candidates], -popularity[candidates], -key))
+    got = kernels.best_ranked(key, candidates, popularity, title_rank, wanted)
+    assert got.tolist() == order[:wanted].tolist()
