@@ -122,10 +122,12 @@ def column_mask(parts: IndexParts, derived: Derived, filters: Filters, candidate
     return mask
 
 
-def books_passing(parts: IndexParts, derived: Derived, filters: Filters) -> np.ndarray | None:
-    """The books (ascending) of the whole catalogue passing the year, rating and language filters; None when
-    none is given. One compiled pass over the filters' columns (`column_mask` is the numpy of it, for a
-    few candidates): at 10M books numpy's masks and their nonzero take ~45 ms, the pass ~5."""
+def books_passing(parts: IndexParts, derived: Derived, filters: Filters,
+                  column: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The books (ascending) of the whole catalogue passing the year, rating and language filters, and their
+    values in `column` (what they are sorted by); None when no such filter is given. One compiled pass over
+    the filters' columns (`column_mask` is the numpy of it, for a few candidates): at 10M books numpy's masks,
+    their nonzero and the gather of the sorted column take ~50 ms, the pass ~5."""
     if filters.min_year is None and filters.max_year is None and filters.min_rating is None \
             and not filters.language:
         return None
@@ -141,12 +143,13 @@ def books_passing(parts: IndexParts, derived: Derived, filters: Filters) -> np.n
     if filters.language:
         code = derived.language_codes.get(filters.language.lower())
         if code is None:
-            return np.empty(0, dtype=np.int32)
+            return np.empty(0, dtype=np.int32), column[:0]
         language = code
     return kernels.filtered_books(kernels.read_only(parts.years), min_year, max_year,
                                   kernels.read_only(derived.avg_rating), np.float32(float32_at_or_below(min_average)),
                                   float(min_average), kernels.read_only(parts.rating_count),
-                                  kernels.read_only(parts.rating_sum), kernels.read_only(parts.language), language)
+                                  kernels.read_only(parts.rating_sum), kernels.read_only(parts.language), language,
+                                  kernels.read_only(column))
 
 
 def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidates: np.ndarray) -> np.ndarray:
@@ -163,17 +166,23 @@ def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidate
     return passing
 
 
-def sort_key(parts: IndexParts, derived: Derived, sort: str, order: str, candidates: np.ndarray,
-             text: np.ndarray | None) -> np.ndarray:
+def sorted_by(parts: IndexParts, derived: Derived, sort: str, text: np.ndarray | None) -> np.ndarray:
+    """The per-book column `sort` ranks by (relevance with text: the factor the text score takes)."""
+    if sort == "relevance":
+        return derived.popularity if text is None else derived.prior_factor
+    if sort == "title":
+        return derived.title_rank
+    return parts.years if sort == "year" else derived.avg_rating
+
+
+def sort_key(sort: str, order: str, values: np.ndarray, text: np.ndarray | None) -> np.ndarray:
+    """The candidates' keys (higher first) from their `values` of the `sorted_by` column: books without a
+    year or a rating last either way."""
     sign = 1.0 if order == "desc" else -1.0
     if sort == "relevance":
-        if text is None:
-            return sign * derived.popularity[candidates]
-        return sign * text * derived.prior_factor[candidates]
+        return sign * values if text is None else sign * text * values
     if sort == "title":
-        return sign * derived.title_rank[candidates].astype(np.float64)
+        return sign * values.astype(np.float64)
     if sort == "year":
-        years = parts.years[candidates]
-        return np.where(years != NO_YEAR, sign * years, -np.inf)
-    averages = derived.avg_rating[candidates]  # 0 unrated, at least 1 rated
-    return np.where(averages > 0, sign * averages, -np.inf)
+        return np.where(values != NO_YEAR, sign * values, -np.inf)
+    return np.where(values > 0, sign * values, -np.inf)  # an average: 0 unrated, at least 1 rated

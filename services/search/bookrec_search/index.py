@@ -315,8 +315,12 @@ class SearchIndex:
         if selected is None:
             return SearchResult(0, [], matches=np.empty(0, dtype=np.int32) if with_matches else None)
         candidates, text, matched_words = selected
+        column = filtering.sorted_by(self.parts, self.derived, sort, text)
+        values: np.ndarray | None = None  # the candidates' values in `column`, when taken already
         if candidates is None:
-            candidates = filtering.books_passing(self.parts, self.derived, filters)
+            passed = filtering.books_passing(self.parts, self.derived, filters, column)
+            if passed is not None:
+                candidates, values = passed
         else:
             keep = filtering.column_mask(self.parts, self.derived, filters, candidates)
             if keep is not None:
@@ -327,9 +331,10 @@ class SearchIndex:
                 candidates = np.flatnonzero(passing)
             else:
                 candidates, text = candidates[passing], None if text is None else text[passing]
+                values = None if values is None else values[passing]
         if candidates is None:
             candidates = np.arange(self.size)
-        key = filtering.sort_key(self.parts, self.derived, sort, order, candidates, text)
+        key = filtering.sort_key(sort, order, column[candidates] if values is None else values, text)
         return SearchResult(len(candidates), self._page(candidates, key, offset, limit), True,
                             terms={w: [w] for w in matched_words},
                             matches=candidates if with_matches else None)

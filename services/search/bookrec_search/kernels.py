@@ -164,14 +164,16 @@ def _exact(averages: np.ndarray, narrow: np.float32, min_average: float, counts:
 @numba.njit(nogil=True)
 def filtered_books(years: np.ndarray, min_year: int, max_year: int, averages: np.ndarray, narrow: np.float32,
                    min_average: float, counts: np.ndarray, sums: np.ndarray, languages: np.ndarray,
-                   language: int) -> np.ndarray:
+                   language: int, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The books, ascending, whose year is within [min_year, max_year], average (from their rating `counts`
     and `sums`, exactly; `averages` is its float32 copy rounded down, `narrow` the float32 at or below
-    `min_average`) at least `min_average` and language `language` (any when negative). Every column is read
-    (a test that reads nothing is dearer: its branch stops the loop being vectorised); each 64 books' tests
-    make one word of bits without a branch, and only the set bits are then visited."""
+    `min_average`) at least `min_average` and language `language` (any when negative); and their values in
+    `column` (what they are then sorted by). Every column is read (a test that reads nothing is dearer: its
+    branch stops the loop being vectorised); each 64 books' tests make one word of bits without a branch,
+    and only the set bits are then visited."""
     size, any_language = len(averages), language < 0
     out = np.empty(size, dtype=np.int32)
+    values = np.empty(size, dtype=column.dtype)
     m, whole = 0, size - size % 64
     for base in range(0, whole, 64):
         bits = np.uint64(0)
@@ -182,15 +184,15 @@ def filtered_books(years: np.ndarray, min_year: int, max_year: int, averages: np
         while bits:
             book = base + _lowest_bit_index(bits)
             if _exact(averages, narrow, min_average, counts, sums, book):
-                out[m] = book
+                out[m], values[m] = book, column[book]
                 m += 1
             bits &= bits - _ONE
     for book in range(whole, size):  # the last books, fewer than 64
         if _passes(years, min_year, max_year, averages, narrow, languages, language, any_language, book) \
                 and _exact(averages, narrow, min_average, counts, sums, book):
-            out[m] = book
+            out[m], values[m] = book, column[book]
             m += 1
-    return out[:m]
+    return out[:m], values[:m]
 
 
 @numba.njit(inline="always")
@@ -204,31 +206,40 @@ def _ranks_before(i: int, j: int, key: np.ndarray, priors: np.ndarray, ranks: np
 
 @numba.njit(nogil=True)
 def best_ranked(key: np.ndarray, candidates: np.ndarray, popularity: np.ndarray, title_rank: np.ndarray,
-                wanted: int) -> np.ndarray:
-    """The places of the `wanted` best candidates, best first: by `key` (higher first), then the
-    `popularity` of their books (higher first), then their `title_rank` (unique: the order is total). One
-    pass keeping the best so far in a heap whose root is the worst of them: a candidate that does not beat
-    it costs one comparison of keys."""
-    size = min(wanted, len(key))
-    heap = np.empty(size, dtype=np.int64)
-    priors, ranks = popularity[candidates], title_rank[candidates]  # read in order, once
+                wanted: int, cut: float) -> np.ndarray:
+    """The places of the `wanted` best candidates whose key is at least `cut` (fewer if fewer are), best
+    first: by `key` (higher first), then the `popularity` of their books (higher first), then their
+    `title_rank` (unique: the order is total). The candidates at or above the cut are listed with their
+    books' popularity and title rank (read once, in order), then ranked through a heap whose root is the
+    worst kept so far: one that does not beat it costs a comparison."""
+    count = 0
     for i in range(len(key)):
-        if i < size:  # filling: sift the new one up while it ranks after its parent
+        count += key[i] >= cut
+    kept = np.empty(count, dtype=np.int64)
+    count = 0
+    for i in range(len(key)):
+        if key[i] >= cut:
+            kept[count] = i
+            count += 1
+    values, priors, ranks = key[kept], popularity[candidates[kept]], title_rank[candidates[kept]]
+    heap = np.empty(min(wanted, count), dtype=np.int64)
+    for i in range(count):
+        if i < len(heap):  # filling: the new one sifted up while it ranks after its parent
             at = i
             while at:
                 parent = (at - 1) >> 1
-                if not _ranks_before(heap[parent], i, key, priors, ranks):
+                if not _ranks_before(heap[parent], i, values, priors, ranks):
                     break
                 heap[at] = heap[parent]
                 at = parent
             heap[at] = i
-        elif _ranks_before(i, heap[0], key, priors, ranks):
-            _sift_worst_down(heap, size, i, key, priors, ranks)
-    for end in range(size - 1, 0, -1):  # the worst taken off the root to the back, in turn: best first
+        elif _ranks_before(i, heap[0], values, priors, ranks):
+            _sift_worst_down(heap, len(heap), i, values, priors, ranks)
+    for end in range(len(heap) - 1, 0, -1):  # the worst taken off the root to the back, in turn: best first
         worst = heap[0]
-        _sift_worst_down(heap, end, heap[end], key, priors, ranks)
+        _sift_worst_down(heap, end, heap[end], values, priors, ranks)
         heap[end] = worst
-    return heap
+    return kept[heap]
 
 
 @numba.njit(inline="always")
@@ -264,7 +275,8 @@ def compile_all() -> None:
     for key_type in (np.float32, np.float64):
         for candidate_type in (np.int32, np.int64):
             best_ranked(read_only(np.zeros(1, dtype=key_type)), read_only(np.zeros(1, dtype=candidate_type)),
-                        popularity, title_rank, 1)
-    column = read_only(np.zeros(1, dtype=np.int32))
-    filtered_books(column, 0, 0, read_only(np.zeros(1, dtype=np.float32)), np.float32(0), 0.0, column, column,
-                   read_only(np.zeros(1, dtype=np.int16)), 0)
+                        popularity, title_rank, 1, 0.0)
+    whole = read_only(np.zeros(1, dtype=np.int32))
+    for sorted_by in (np.int32, np.float32, np.float64):  # years or title ranks, averages, priors
+        filtered_books(whole, 0, 0, read_only(np.zeros(1, dtype=np.float32)), np.float32(0), 0.0, whole, whole,
+                       read_only(np.zeros(1, dtype=np.int16)), 0, read_only(np.zeros(1, dtype=sorted_by)))

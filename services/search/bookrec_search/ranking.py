@@ -79,18 +79,19 @@ def page(candidates: np.ndarray, key: np.ndarray, offset: int, limit: int, popul
     shown = key
     if tier is not None and len(tier) and tier.min() != tier.max():
         key = key.astype(np.float64) - TIER_STEP * tier
+    cut = -np.inf
     if len(candidates) > SAMPLED_CUT_MIN and wanted * SAMPLED_CUT_RATIO < len(candidates):
-        # A cut-off from an even sample keeps a few times `wanted` candidates; it is exact whenever at
-        # least `wanted` pass it (the wanted-th best key is then at or above it), else skipped.
+        # A cut-off from an even sample leaves a few times `wanted` candidates to rank; the page is exact
+        # whenever at least `wanted` reach it (the wanted-th best key is then at or above it), else is
+        # taken again without it.
         sample = key[::len(key) // SAMPLE_SIZE]
         keep_share = min(1.0, 4 * wanted / len(key) + 2 / SAMPLE_SIZE)
         kth = int(len(sample) * (1 - keep_share))
-        cut = np.partition(sample, kth)[kth]
-        passing = key >= cut
-        if np.count_nonzero(passing) >= wanted:
-            candidates, key, shown = candidates[passing], key[passing], shown[passing]
-    ranked = kernels.best_ranked(read_only(key), read_only(candidates), read_only(popularity),
-                                 read_only(title_rank), wanted)
+        cut = float(np.partition(sample, kth)[kth])
+    arguments = (read_only(key), read_only(candidates), read_only(popularity), read_only(title_rank), wanted)
+    ranked = kernels.best_ranked(*arguments, cut)
+    if len(ranked) < wanted and cut > -np.inf:
+        ranked = kernels.best_ranked(*arguments, -np.inf)
     capped = np.minimum.accumulate(shown[ranked]) if len(ranked) else shown[ranked]
     return [Hit(int(candidates[i]), float(shown[i]), float(c))
             for i, c in zip(ranked[offset:], capped[offset:], strict=True)]

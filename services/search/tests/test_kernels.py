@@ -107,10 +107,11 @@ def test_filtered_books_pass_exactly_the_books_numpy_passes(columns, years, min_
     exact = average_ratings(columns["counts"], columns["sums"])
     wanted = np.flatnonzero((columns["years"] >= lo) & (columns["years"] <= hi) & (exact >= min_average)
                             & ((columns["languages"] == language) | (language < 0)))
-    got = kernels.filtered_books(columns["years"], lo, hi, columns["averages"],
-                                 np.float32(float32_at_or_below(min_average)), float(min_average), columns["counts"],
-                                 columns["sums"], columns["languages"], language)
-    assert got.tolist() == wanted.tolist()
+    sorted_by = np.arange(len(columns["years"]), dtype=np.float64) / 2
+    got, values = kernels.filtered_books(columns["years"], lo, hi, columns["averages"],
+                                         np.float32(float32_at_or_below(min_average)), float(min_average),
+                                         columns["counts"], columns["sums"], columns["languages"], language, sorted_by)
+    assert got.tolist() == wanted.tolist() and values.tolist() == sorted_by[wanted].tolist()
 
 
 @given(st.floats(-1e6, 1e6, allow_nan=False))
@@ -120,14 +121,16 @@ def test_float32_at_or_below_is_the_largest_float32_not_above(value):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 120), st.integers(1, 130), st.sampled_from([np.float32, np.float64]))
-def test_best_ranked_is_the_head_of_a_full_sort(seed, count, wanted, key_type):
-    """By key, then popularity, then title rank; keys and popularities of few values, so that ties are many."""
+@given(st.integers(0, 2**32 - 1), st.integers(0, 120), st.integers(1, 130), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([-np.inf, 1.0, 2.0, 4.0]))
+def test_best_ranked_is_the_head_of_a_full_sort(seed, count, wanted, key_type, cut):
+    """By key, then popularity, then title rank, of those at or above the cut; keys and popularities of few
+    values, so that ties are many."""
     rng = np.random.default_rng(seed)
     size = 200
     popularity, title_rank = rng.integers(0, 3, size).astype(np.float64), rng.permutation(size).astype(np.int32)
     candidates = np.sort(rng.choice(size, count, replace=False)).astype(np.int32)
     key = rng.integers(0, 4, count).astype(key_type)
     order = np.lexsort((title_rank[candidates], -popularity[candidates], -key))
-    got = kernels.best_ranked(key, candidates, popularity, title_rank, wanted)
-    assert got.tolist() == order[:wanted].tolist()
+    got = kernels.best_ranked(key, candidates, popularity, title_rank, wanted, cut)
+    assert got.tolist() == order[key[order] >= cut][:wanted].tolist()
