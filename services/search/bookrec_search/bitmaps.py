@@ -6,7 +6,7 @@ others for its books. A binary search into a term in 3 million of 10 million boo
 every book. A bitmap of the term (one bit a book) with the count of books before each 64-bit word answers
 both "is the book there" and "where in the list" with two reads and a popcount: 2 ms for the same
 300,000, 5 times less. It takes size / 8 + size / 16 bytes (1.9 MB a term at 10M books), so only terms in
-at least DENSE_SHARE of the books get one, on their first use in each version of the postings (12 ms for
+at least DENSE_SHARE of the books get one, on their first use in each version of the postings (4 ms for
 3M postings), within BITMAP_BYTES in all, the least recently used going first. A refresh that leaves the
 postings as they were (ratings, years, covers) keeps them; one that changes some books' text patches their
 bits (a copy of the bits, ~1 ms a term at 10M books); one that deletes books starts them afresh.
@@ -33,16 +33,16 @@ class RankedBitmap:
 
     __slots__ = ("before", "bits")
 
-    def __init__(self, bits: np.ndarray) -> None:
+    def __init__(self, bits: np.ndarray, before: np.ndarray | None = None) -> None:
         self.bits = bits
-        self.before = np.zeros(len(bits), dtype=np.int32)
-        np.cumsum(np.bitwise_count(bits[:-1]), out=self.before[1:])
+        if before is None:
+            before = np.zeros(len(bits), dtype=np.int32)
+            np.cumsum(np.bitwise_count(bits[:-1]), out=before[1:])
+        self.before = before
 
     @classmethod
     def of(cls, docs: np.ndarray, size: int) -> RankedBitmap:
-        marked = np.zeros(-(-size // 64) * 64, dtype=bool)
-        marked[docs] = True
-        return cls(np.packbits(marked, bitorder="little").view(np.uint64))
+        return cls(*kernels.ranked_bits(docs, size))
 
     def patched(self, docs: np.ndarray, changed: np.ndarray, size: int) -> RankedBitmap:
         """This bitmap for the list `docs` (of `size` books), which differs from its own at most at the books

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bookrec_search import kernels
 from bookrec_search.texts import TextColumn
 
 TERM_SHIFT = 32  # a (term, document) pair packed as term << 32 | document, so pairs sort term-major
@@ -176,13 +177,10 @@ def probe(docs: np.ndarray, candidates: np.ndarray, size: int) -> tuple[np.ndarr
     """The places of the candidates in the ascending `docs` (of `size` documents), and where each is in it."""
     if not len(docs):
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    if len(candidates) * DENSE_PROBE_SHARE > size:
-        place = np.full(size, -1, dtype=np.int32)
-        place[docs.astype(np.intp)] = np.arange(len(docs), dtype=np.int32)
-        at = place[candidates]
-    else:
-        at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-        at[docs[at] != candidates] = -1
+    if len(candidates) * DENSE_PROBE_SHARE > size:  # through the list's bits: a pass over it, none over every book
+        return kernels.bitmap_probe(*kernels.ranked_bits(docs, size), candidates)
+    at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+    at[docs[at] != candidates] = -1
     found = np.flatnonzero(at >= 0)
     return found, at[found]
 

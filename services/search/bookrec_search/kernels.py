@@ -49,6 +49,24 @@ def bitmap_probe(bits: np.ndarray, before: np.ndarray, candidates: np.ndarray) -
     return found[:m], at[:m]
 
 
+@numba.njit(nogil=True)
+def ranked_bits(docs: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ascending `docs` (of `size` documents) as bits, one a document, and the documents before each 64-bit
+    word: what `bitmap_probe` reads. One pass over the list and the words, where numpy spends a pass over a
+    mask of every document and another to pack it."""
+    words = -(-size // 64)
+    bits, before = np.zeros(words, dtype=np.uint64), np.empty(words, dtype=np.int32)
+    p = 0
+    for word in range(words):
+        before[word] = p
+        end, held = (word + 1) * 64, np.uint64(0)
+        while p < len(docs) and docs[p] < end:
+            held |= _ONE << np.uint64(docs[p] & 63)
+            p += 1
+        bits[word] = held
+    return bits, before
+
+
 RUN_BITS = 16  # a heap entry is (document << RUN_BITS) | run: ordered by document, then run
 BEST, SUMMED = 0, 1  # what `merged_runs` keeps of a document found in several runs
 
@@ -268,6 +286,7 @@ def compile_all() -> None:
             candidates = np.zeros(1, dtype=dtype)
             candidates.flags.writeable = writeable
             bitmap_probe(bits, before, candidates)
+            ranked_bits(candidates, 1)
     for dense in (False, True):
         merged_runs(np.zeros(1, dtype=np.int32), np.array([0, 1]), np.zeros(1, dtype=np.float32),
                     np.zeros(1, dtype=np.int32), BEST, 1, dense)  # SUMMED is the same compiled loop

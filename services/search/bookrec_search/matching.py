@@ -129,12 +129,11 @@ def word_match(parts: IndexParts, word: str, alternatives: list[Alternative], wi
     size = parts.size
     if within is not None:
         # Merged in places within `within` (ascending, so places keep book order), mapped back at the end.
-        made: list[np.ndarray] = []
+        made: list[tuple[np.ndarray, np.ndarray]] = []
 
-        def places() -> np.ndarray:  # book -> its place in `within` (-1: not there), made at most once
+        def places() -> tuple[np.ndarray, np.ndarray]:  # `within` as ranked bits, made at most once
             if not made:
-                made.append(np.full(parts.size, -1, dtype=np.int32))
-                made[0][within] = np.arange(len(within), dtype=np.int32)
+                made.append(kernels.ranked_bits(within, parts.size))
             return made[0]
 
         lists = [_within(docs, impacts, within, parts.size, probe_of(a.term_id), places)
@@ -147,18 +146,18 @@ def word_match(parts: IndexParts, word: str, alternatives: list[Alternative], wi
 
 
 def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int, bitmap: Probe | None,
-            places: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            places: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """The places in `within` of the books of one list, and their impacts, looked up the cheapest way: a
     short list searched for in `within`; else `within` probed through the list's bitmap, or (many books)
-    each of the list's books read from a map of the places of `within` (`places()`, made once), or searched
-    for in the list."""
+    each of the list's books probed in the ranked bits of `within` (`places()`, made once), or searched for
+    in the list."""
     if len(docs) * REVERSE_SEARCH_RATIO < len(within):
         at = np.minimum(np.searchsorted(within, docs), len(within) - 1)
         held = within[at] == docs
         return at[held].astype(np.int32), impacts[held]
     if len(within) * DENSE_PROBE_SHARE > size and bitmap is None:
-        found = places()[docs]
-        return found[found >= 0], impacts[found >= 0]
+        held, at = kernels.bitmap_probe(*places(), docs)
+        return at, impacts[held]
     found, at = bitmap(within) if bitmap is not None else probe(docs, within, size)
     return found.astype(np.int32), impacts[at]
 

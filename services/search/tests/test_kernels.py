@@ -134,3 +134,15 @@ def test_best_ranked_is_the_head_of_a_full_sort(seed, count, wanted, key_type, c
     order = np.lexsort((title_rank[candidates], -popularity[candidates], -key))
     got = kernels.best_ranked(key, candidates, popularity, title_rank, wanted, cut)
     assert got.tolist() == order[key[order] >= cut][:wanted].tolist()
+
+
+@given(st.integers(1, 300).flatmap(lambda size: st.tuples(st.just(size), st.sets(st.integers(0, size - 1)))))
+def test_ranked_bits_are_the_lists_bits_and_the_books_before_each_word(list_of):
+    size, books = list_of
+    docs = np.array(sorted(books), dtype=np.int32)
+    marked = np.zeros(-(-size // 64) * 64, dtype=bool)
+    marked[docs] = True
+    bits = np.packbits(marked, bitorder="little").view(np.uint64)
+    before = np.concatenate([[0], np.cumsum(np.bitwise_count(bits[:-1]))])
+    got_bits, got_before = kernels.ranked_bits(docs, size)
+    assert got_bits.tolist() == bits.tolist() and got_before.tolist() == before.tolist()
