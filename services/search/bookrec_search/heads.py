@@ -24,13 +24,13 @@ impact changes), drops it; the next query takes it afresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bookrec_search.budget import BudgetedCache
-from bookrec_search.columns import PostingLists, probe
+from bookrec_search.columns import PostingLists, Probe, probe, sorted_union
 from bookrec_search.ranking import ExactTitles
 from bookrec_search.scoring import PRIOR_RATINGS, PRIOR_STRENGTH
 
@@ -105,7 +105,7 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
             if len(bonus_at) > wanted:
                 exact_score = weight * impacts[at] * prior_factor[bonus_at]
                 bonus_at = bonus_at[exact_score >= kth_largest(exact_score, wanted)]
-        candidates = np.union1d(head_books, bonus_at)
+        candidates = sorted_union([head_books, bonus_at])
         found, at = probe(docs, candidates, size)
         candidates = candidates[found]
         exact_at = np.isin(candidates, bonus_at, assume_unique=True)
@@ -119,6 +119,45 @@ def page_from_head(head: Head, mean: float, docs: np.ndarray, impacts: np.ndarra
         return None
     if candidates is head_books and kth_largest(score[exact_at], wanted) <= outside + bonus:
         return None  # rounding: an exact title at the bound could tie the page's last
+    return candidates, score
+
+
+@dataclass(frozen=True, slots=True)
+class HeadTerm:
+    """One word of an every-word query, matched through one term: its head, postings, weight and, if it has
+    one, a quicker way to look books up in its list (a bitmap)."""
+
+    head: Head
+    docs: np.ndarray
+    impacts: np.ndarray
+    weight: np.float32
+    probe: Probe | None
+
+
+def page_from_heads(terms: Sequence[HeadTerm], mean: float, prior_factor: np.ndarray, wanted: int,
+                    exact: ExactTitles, bonus: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The books (ascending) and scores that hold the `wanted` best of a query of several words, each one
+    term and all of them in every book, or None when the heads cannot vouch for them.
+
+    A book in none of the heads scores at most Σ w_t · bound_t (its key for each term is at most that
+    term's bound), so the books of any head that have every term, with the exact titles that do, hold the
+    page whenever the wanted-th best of them scores above that. Scores are summed in query order, as when
+    every book is ranked, so they are the same to the bit. The exact titles all take part: each has every word
+    of the query, so there are never more of them than books a full ranking would score."""
+    size = len(prior_factor)
+    candidates = sorted_union([*(t.head.positions for t in terms), exact.positions()])
+    text = np.zeros(len(candidates), dtype=np.float32)
+    for term in terms:
+        found, at = term.probe(candidates) if term.probe is not None else probe(term.docs, candidates, size)
+        candidates, text = candidates[found], text[found]
+        text += term.weight * term.impacts[at]
+    if len(candidates) < wanted:
+        return None
+    score = text * prior_factor[candidates]
+    score[exact.among(candidates)] += bonus
+    outside = sum(float(t.weight) * t.head.bound_at(mean) for t in terms) * (1 + MARGIN)
+    if kth_largest(score, wanted) <= outside:
+        return None
     return candidates, score
 
 

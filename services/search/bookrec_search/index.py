@@ -179,6 +179,10 @@ class SearchIndex:
             one_term = self._one_term_page(normalised, words, options, ignored, offset, limit, with_matches)
             if one_term is not None:
                 return one_term
+            if not with_matches:
+                every_term = self._every_term_page(normalised, words, options, ignored, offset, limit)
+                if every_term is not None:
+                    return every_term
         whole: dict[int, WordMatch] = {}  # word -> its match over every book, merged at most once
 
         def whole_match(i: int) -> WordMatch:
@@ -288,6 +292,41 @@ class SearchIndex:
         terms, corrections = matched_terms([word_match(self.parts, word, [term])], [docs], matched_all)
         return SearchResult(term.books, self._page(*page, offset, limit), matched_all, terms, corrections,
                             docs if with_matches else None, ignored)
+
+    def _every_term_page(self, normalised: str, words: list[str], options: list[list[Any]], ignored: list[str],
+                         offset: int, limit: int) -> SearchResult | None:
+        """A query of several words, each one term with a head ("of the"), ranked from their heads
+        (`heads.page_from_heads`), first as deep as the page, then as deep as heads go; its total counted from
+        the terms' bitmaps when each has one. None: rank every book that has them all."""
+        if len(words) < 2 or any(len(o) != 1 for o in options):
+            return None
+        wanted = offset + limit
+        lists = [self.parts.combined.get(o[0].term_id) for o in options]
+        page, smallest = None, min(o[0].books for o in options)
+        for depth in dict.fromkeys((wanted, heads.MAX_HEAD_SIZE // 2)):
+            if len(options) * heads.size_for(depth) >= smallest:
+                break  # its heads hold as many books as ranking every book that has each word would score
+            head_terms = []
+            for (docs, impacts), (term,) in zip(lists, options, strict=True):
+                head = self.heads.of(term.term_id, depth)
+                if head is None:
+                    return None
+                head_terms.append(heads.HeadTerm(head, docs, impacts, np.float32(term.weight),
+                                                 self._probe(term.term_id)))
+            page = heads.page_from_heads(head_terms, self.heads.mean, self.derived.prior_factor, wanted,
+                                         self._exact_titles(normalised), EXACT_TITLE_BONUS)
+            if page is not None:
+                break
+        if page is None:
+            return None
+        bitmaps = [self.bitmaps.of(o[0].term_id) for o in options]
+        if all(bitmaps):
+            total = int(np.bitwise_count(np.bitwise_and.reduce([b.bits for b in bitmaps if b])).sum())
+        else:
+            total = len(intersection(lists, self.size, [self._probe(o[0].term_id) for o in options])[0])
+        terms, corrections = matched_terms([word_match(self.parts, w, o) for w, o in zip(words, options, strict=True)],
+                                           [slice(None)] * len(words), True)
+        return SearchResult(total, self._page(*page, offset, limit), True, terms, corrections, None, ignored)
 
     def _with_isbn_hits(self, found: np.ndarray, candidates: np.ndarray, score: np.ndarray,
                         tier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

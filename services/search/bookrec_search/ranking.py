@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bookrec_search import kernels
-from bookrec_search.columns import probe
+from bookrec_search.columns import probe, sorted_union
 from bookrec_search.kernels import read_only
 
 SAMPLED_CUT_MIN, SAMPLED_CUT_RATIO, SAMPLE_SIZE = 50_000, 8, 4096  # when and how a top-k cut is sampled
@@ -46,7 +46,7 @@ class ExactTitles:
 
     def positions(self) -> np.ndarray:
         """All of them, ascending."""
-        return np.union1d(self.title_order[self.lo:self.hi], self.originals).astype(np.int32)
+        return sorted_union([self.title_order[self.lo:self.hi], self.originals.astype(np.int32)])
 
     def bonus_mask(self, candidates: np.ndarray) -> np.ndarray:
         """Which of the ascending `candidates` have the title, the cheaper way round: a few titles searched

@@ -22,7 +22,7 @@ from bookrec_search.ranking import ExactTitles
 
 from .test_index import WORDS, book_strategy, build, catalogue, change_strategy
 
-QUERIES = [*WORDS, "lee", "Émile", "history", "the zzz", "zzz mind", "Mind!"]
+QUERIES = [*WORDS, "lee", "Émile", "history", "the zzz", "zzz mind", "Mind!", "the mind", "art The logic"]
 
 
 @contextlib.contextmanager
@@ -44,9 +44,13 @@ def small_heads(size: int = 4) -> Iterator[list[bool]]:
 
 
 def answer(index: SearchIndex, query: str, limit: int, offset: int = 0) -> tuple:
-    result = index.search(query, limit, offset, with_matches=True)
+    """A page as a client asks for it (heads serve it if they can), with the query's matches asked apart
+    (every book ranked: a page asked with its matches reads them all anyway)."""
+    result = index.search(query, limit, offset)
+    with mock.patch.object(heads_module, "HEAD_MIN_BOOKS", 10**9):
+        matches = index.search(query, limit, offset, with_matches=True).matches
     return ([(index.book(h.position)["book_id"], h.score, h.shown_score) for h in result.hits], result.total,
-            result.matched_all_words, result.terms, result.corrections, sorted(result.matches.tolist()),
+            result.matched_all_words, result.terms, result.corrections, sorted(matches.tolist()),
             result.ignored)
 
 
@@ -101,6 +105,24 @@ def test_heads_carried_through_refreshes_answer_as_a_full_ranking(raw, changes, 
         for query in QUERIES:
             for limit in (1, 2):
                 assert answer(updated, query, limit) == full(updated, query, limit)
+
+
+def test_several_common_words_on_the_real_sample_are_ranked_from_their_heads(sample_books):
+    index = SearchIndex.from_records(sample_books)
+    every = heads_module.page_from_heads
+    served: list[bool] = []
+
+    def spied(*args, **kwargs):
+        page = every(*args, **kwargs)
+        served.append(page is not None)
+        return page
+
+    with mock.patch.object(heads_module, "page_from_heads", spied):
+        for query in ("history of the", "the of", "philosophy of", "The Philosophy", "a history of philosophy"):
+            for limit, offset in ((1, 0), (10, 0), (20, 40)):
+                with small_heads(size=128):
+                    assert answer(index, query, limit, offset) == full(index, query, limit, offset)
+    assert served.count(True) >= 10, served  # most pages vouched for by the first heads or the deep ones
 
 
 def test_a_carried_head_serves_the_next_version_and_sees_a_book_rise(sample_books):
