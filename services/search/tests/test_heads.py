@@ -118,11 +118,14 @@ def test_several_common_words_on_the_real_sample_are_ranked_from_their_heads(sam
         return page
 
     with mock.patch.object(heads_module, "page_from_heads", spied):
-        for query in ("history of the", "the of", "philosophy of", "The Philosophy", "a history of philosophy"):
+        for query in ("the of", "OF THE", "history of the", "philosophy of", "The Philosophy",
+                      "a history of philosophy"):
             for limit, offset in ((1, 0), (10, 0), (20, 40)):
+                served.clear()
                 with small_heads(size=128):
                     assert answer(index, query, limit, offset) == full(index, query, limit, offset)
-    assert served.count(True) >= 10, served  # most pages vouched for by the first heads or the deep ones
+                if query in ("the of", "OF THE"):  # two words in thousands of books: the heads hold the page
+                    assert served and served[-1], (query, limit, offset)
 
 
 def test_a_carried_head_serves_the_next_version_and_sees_a_book_rise(sample_books):
