@@ -159,7 +159,7 @@ def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidate
     averages = derived.avg_rating[candidates]
     narrow = float32_at_or_below(bound)
     passing = averages >= narrow
-    if narrow != bound:
+    if float(narrow) != bound:  # in float64: numpy would compare the bound rounded to float32
         doubtful = np.flatnonzero(averages == narrow)
         books = candidates[doubtful]
         passing[doubtful] = average_ratings(parts.rating_count[books], parts.rating_sum[books]) >= bound

@@ -19,7 +19,7 @@ from bookrec_search.lexicon import ONE_TYPO, TWO_TYPOS
 from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import idf
 
-DENSE_PROBE_SHARE = 32  # look lists up in dense arrays once their books exceed 1/32 of the documents
+PLACES_RATIO = 8  # a list at most this many times longer than the books it is matched within is probed in their bits
 DENSE_MERGE_SHARE = 4  # merge lists in arrays over every document once they hold 1/4 as many postings
 REVERSE_SEARCH_RATIO = 8  # a list this many times shorter than the books it is matched within is searched for
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
@@ -29,7 +29,7 @@ PREFIX_MIN, PREFIX_TERMS = 2, 10  # the last word completes to its PREFIX_TERMS 
 # ones are ignored), and the longest word completed or corrected (longer ones are matched as typed).
 MAX_QUERY_WORDS = 16
 MAX_EXPANDED_LENGTH = 24
-FALLBACK_POSTINGS = 1_000_000  # an any-word answer adds up this many, its rarest words first; commoner ones left out
+FALLBACK_POSTINGS = 250_000  # an any-word answer adds up this many, its rarest words first; commoner ones left out
 EXACT, PREFIX_ONLY, PER_EDIT = 0, 1, 2  # the cost of a word's match; a book's tier is the sum over words
 MATCH_WEIGHTS = {EXACT: 1.0, PREFIX_ONLY: 0.8, PER_EDIT: 0.6, 2 * PER_EDIT: 0.4}  # x BM25 of the term matched
 
@@ -148,14 +148,14 @@ def word_match(parts: IndexParts, word: str, alternatives: list[Alternative], wi
 def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int, bitmap: Probe | None,
             places: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """The places in `within` of the books of one list, and their impacts, looked up the cheapest way: a
-    short list searched for in `within`; else `within` probed through the list's bitmap, or (many books)
-    each of the list's books probed in the ranked bits of `within` (`places()`, made once), or searched for
-    in the list."""
+    short list searched for in `within`; else `within` probed through the list's bitmap, or each of the list's
+    books probed in the ranked bits of `within` (`places()`, made once: a pass over `within` and 1/64 of the
+    books), or, the list being far longer, `within` searched for in it."""
     if len(docs) * REVERSE_SEARCH_RATIO < len(within):
         at = np.minimum(np.searchsorted(within, docs), len(within) - 1)
         held = within[at] == docs
         return at[held].astype(np.int32), impacts[held]
-    if len(within) * DENSE_PROBE_SHARE > size and bitmap is None:
+    if bitmap is None and len(docs) <= len(within) * PLACES_RATIO:
         held, at = kernels.bitmap_probe(*places(), docs)
         return at, impacts[held]
     found, at = bitmap(within) if bitmap is not None else probe(docs, within, size)

@@ -398,7 +398,7 @@ def small_thresholds() -> Iterator[None]:
             mock.patch.multiple(ranking_module, SAMPLED_CUT_MIN=5, SAMPLED_CUT_RATIO=1, SAMPLE_SIZE=4), \
             mock.patch.multiple(serving_module, SUGGESTION_BLOCK=4, BLOCK_TOP=3), \
             mock.patch.object(columns_module, "DENSE_PROBE_SHARE", 10**6), \
-            mock.patch.multiple(matching_module, DENSE_PROBE_SHARE=10**6, DENSE_MERGE_SHARE=10**6):
+            mock.patch.multiple(matching_module, PLACES_RATIO=0, DENSE_MERGE_SHARE=10**6):
         yield
 
 
@@ -819,8 +819,12 @@ def test_a_rating_bound_is_exact_where_float32_cannot_tell():
     index = SearchIndex.from_records([with_derived_attributes(b) for b in books])
 
     def passing(bound: float) -> set[str]:
-        return set(ids(index, index.advanced(Filters(min_rating=bound), "rating", limit=10)))
+        every_book = set(ids(index, index.advanced(Filters(min_rating=bound), "rating", limit=10)))
+        with_a_word = set(ids(index, index.advanced(Filters(title="book", min_rating=bound), "rating", limit=10)))
+        assert every_book == with_a_word  # the compiled pass over every book, and numpy over a word's books
+        return every_book
 
+    assert passing(1e-300) == {"OL1W", "OL2W", "OL3W"}  # its float32 is 0, an unrated book's average
     assert passing(2.0) == {"OL1W", "OL2W", "OL3W"}
     assert passing(2.0000001) == {"OL2W"}  # the float32 of the bound is 2.0: the exact average decides
     assert passing(4.2) == {"OL2W"}  # 21 / 5 is the bound itself
