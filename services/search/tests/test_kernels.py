@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookrec_search import kernels
+from bookrec_search import artifact, kernels
 from bookrec_search.documents import NO_YEAR
+from bookrec_search.index import SearchIndex
 from bookrec_search.scoring import average_ratings, float32_at_or_below
 
 
@@ -146,3 +151,45 @@ def test_ranked_bits_are_the_lists_bits_and_the_books_before_each_word(list_of):
     before = np.concatenate([[0], np.cumsum(np.bitwise_count(bits[:-1]))])
     got_bits, got_before = kernels.ranked_bits(docs, size)
     assert got_bits.tolist() == bits.tolist() and got_before.tolist() == before.tolist()
+
+
+SERVING = """
+import sys
+from pathlib import Path
+from bookrec_search import artifact, bitmaps, heads, kernels, matching, ranking
+from bookrec_search.facets import FacetFilter
+from bookrec_search.filtering import Filters
+from bookrec_search.index import SearchIndex
+
+# The paths of a catalogue of millions, engaged on the sample's 11,900 books.
+heads.HEAD_MIN_BOOKS, heads.HEAD_SIZE, matching.TAKEN_AS_TYPED = 129, 128, 129
+bitmaps.DENSE_MIN_BOOKS, bitmaps.DENSE_SHARE = 100, 1 / 128
+ranking.SAMPLED_CUT_MIN, ranking.SAMPLE_SIZE = 50, 16
+index = SearchIndex(artifact.load(Path(sys.argv[1]).read_bytes())).warmed()
+compiled = {name: len(getattr(kernels, name).signatures) for name in dir(kernels)
+            if hasattr(getattr(kernels, name), "signatures")}
+for query in ("the", "of the", "history of the", "philosphy", "critique of pure reas", "kant hegel", "zzz qqq the",
+              "the philosophy of", "Erkenntnis Wissenschaft"):
+    for limit, offset in ((10, 0), (20, 200)):
+        index.search(query, limit, offset)
+        index.search(query, limit, offset, facet_filter=FacetFilter(decades=(1900,)))
+    index.facets(index.search(query, with_matches=True).matches)
+for sort in ("relevance", "rating", "year", "title"):
+    for filters in (Filters(min_year=1900, max_year=2000, min_rating=3.5), Filters(language="eng"),
+                    Filters(subject="philosophy", title="the"), Filters(author="kant", min_rating=1)):
+        index.advanced(filters, sort, "asc", 20, 100)
+index.autocomplete("the")
+print({name: len(getattr(kernels, name).signatures) - count for name, count in compiled.items()})
+"""
+
+
+def test_a_warmed_index_serves_every_kind_of_query_without_compiling_more(sample_books, tmp_path):
+    """A loaded replica compiles its loops while it warms, for every input type its queries then give them: a
+    query meeting a new type would compile for ~0.2 s instead."""
+    snapshot = tmp_path / "index"
+    snapshot.write_bytes(artifact.dump(SearchIndex.from_records(sample_books).parts))
+    ran = subprocess.run([sys.executable, "-c", SERVING, str(snapshot)], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    more = ast.literal_eval(ran.stdout.strip().splitlines()[-1])
+    assert set(more) >= {"bitmap_probe", "best_ranked", "filtered_books", "merged_runs", "ranked_bits"}
+    assert not any(more.values()), more
