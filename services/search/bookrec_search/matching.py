@@ -20,6 +20,7 @@ from bookrec_search.parts import IndexParts
 from bookrec_search.scoring import idf
 
 PLACES_RATIO = 8  # a list at most this many times longer than the books it is matched within is probed in their bits
+PLACES_SHARE = 256  # once those books are over 1/256 of all: their bits cost a pass over 1/64 of the books
 DENSE_MERGE_SHARE = 4  # merge lists in arrays over every document once they hold 1/4 as many postings
 REVERSE_SEARCH_RATIO = 8  # a list this many times shorter than the books it is matched within is searched for
 MAX_CORRECTIONS = 32  # per query word: the closest, then the most used
@@ -150,12 +151,12 @@ def _within(docs: np.ndarray, impacts: np.ndarray, within: np.ndarray, size: int
     """The places in `within` of the books of one list, and their impacts, looked up the cheapest way: a
     short list searched for in `within`; else `within` probed through the list's bitmap, or each of the list's
     books probed in the ranked bits of `within` (`places()`, made once: a pass over `within` and 1/64 of the
-    books), or, the list being far longer, `within` searched for in it."""
+    books, worth it when `within` is not a few books), or `within` searched for in the list."""
     if len(docs) * REVERSE_SEARCH_RATIO < len(within):
         at = np.minimum(np.searchsorted(within, docs), len(within) - 1)
         held = within[at] == docs
         return at[held].astype(np.int32), impacts[held]
-    if bitmap is None and len(docs) <= len(within) * PLACES_RATIO:
+    if bitmap is None and len(within) * PLACES_SHARE > size and len(docs) <= len(within) * PLACES_RATIO:
         held, at = kernels.bitmap_probe(*places(), docs)
         return at, impacts[held]
     found, at = bitmap(within) if bitmap is not None else probe(docs, within, size)
