@@ -39,6 +39,7 @@ from prometheus_client import Counter, Gauge
 from bookrec_common.artifacts import ArtifactStore, Manifest, Payload
 from bookrec_common.feed import ChangeFeed, FeedGap, epoch_of
 from bookrec_common.follower import ArtifactFollower
+from bookrec_search import kernels
 from bookrec_search.artifact import load as load_artifact
 from bookrec_search.building import IndexBuilder
 from bookrec_search.catchup import caught_up
@@ -93,6 +94,11 @@ class LiveIndex:
         self._fallback: OrderedDict[str, tuple[float, asyncio.Task[SuggestionPage]]] = OrderedDict()
         self._pretouch_ratio = pretouch_ratio  # times the first index's bytes, faulted in once (`pretouch`)
         self.pretouching: threading.Thread | None = None
+        # The compiled loops compiled while the first artifact downloads (~10 s each at 10M books), not
+        # after: warming an index then finds them compiled.
+        self.compiling = threading.Thread(target=kernels.compile_all, name="compile", daemon=True)
+        if enabled:
+            self.compiling.start()
         FEED_LAG.set_function(lambda: self._clock() - self._position if self._position is not None else 0.0)
 
     @property

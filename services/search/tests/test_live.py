@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -151,6 +152,17 @@ async def test_a_caller_going_away_does_not_cancel_the_shared_query():
     first.cancel()
     source.gate.set()
     assert (await second)[0] == 1 and source.queries == 1
+
+
+async def test_a_replica_compiles_its_loops_from_the_start_before_any_index_is_loaded(monkeypatch):
+    compiled: list[str] = []
+    monkeypatch.setattr(live_module.kernels, "compile_all", lambda: compiled.append(threading.current_thread().name))
+    source = FakeSource([book(i, iso_stamp(999_000.0)) for i in range(1, 4)])
+    live, _ = live_over(source, clock=Clock(1_000_000.0))
+    live.compiling.join(timeout=10)
+    assert compiled == ["compile"] and live.index is None  # on its own thread, while the artifact downloads
+    await live.load()
+    assert len(compiled) == 2  # warming the index asks again: by then a lookup of what is compiled
 
 
 @pytest.mark.parametrize("malloc_mmap_max, ratio, pretouched",
