@@ -3,9 +3,9 @@
 A numpy expression of a probe or a merge reads and writes its whole input once per operation: probing 2.5
 million books in a ranked bitmap is a dozen passes over 20 MB arrays (28 ms at 10M books), where one
 compiled loop reads each book once (3 ms). Each kernel here is the loop a numpy version would spell, over
-plain arrays, with that version kept in the tests as its specification. Compiled lazily, once per process
-(~0.6 s for the first, ~0.15 s for each further kernel or input type): a replica compiles them while it
-warms a new index (`SearchIndex.warmed`), before it serves.
+plain arrays, with that version kept in the tests as its specification. Compiled once per process, for each
+input type (0.2-3 s each, 12.5 s in all): a replica starts compiling them on a thread as it starts
+(`live.LiveIndex`), and warming an index (`SearchIndex.warmed`) finishes what is left before it serves.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def _sift_worst_down(heap: np.ndarray, n: int, item: int, key: np.ndarray, prior
 
 
 def compile_all() -> None:
-    """Compiles every kernel for the input types queries give it (a replica does this as it warms)."""
+    """Compiles every kernel for the input types queries give it (once compiled, a lookup)."""
     bits, before = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int32)
     for dtype in (np.int32, np.int64):
         for writeable in (True, False):  # a loaded artifact's postings are read-only views: a type of their own
