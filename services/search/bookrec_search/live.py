@@ -94,8 +94,8 @@ class LiveIndex:
         self._fallback: OrderedDict[str, tuple[float, asyncio.Task[SuggestionPage]]] = OrderedDict()
         self._pretouch_ratio = pretouch_ratio  # times the first index's bytes, faulted in once (`pretouch`)
         self.pretouching: threading.Thread | None = None
-        # The compiled loops compiled while the first artifact downloads (~10 s each at 10M books), not
-        # after: warming an index then finds them compiled.
+        # The compiled loops compiled while the first artifact downloads (~12 s of one core, whatever the
+        # catalogue's size), not after it: warming an index then finds them compiled.
         self.compiling = threading.Thread(target=kernels.compile_all, name="compile", daemon=True)
         if enabled:
             self.compiling.start()
