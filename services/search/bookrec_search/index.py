@@ -302,28 +302,29 @@ class SearchIndex:
             return None
         wanted = offset + limit
         lists = [self.parts.combined.get(o[0].term_id) for o in options]
+        bitmaps = [self.bitmaps.of(o[0].term_id) for o in options]
+        probes = [None if b is None else b.probe for b in bitmaps]
+        exact = self._exact_titles(normalised)
         page, smallest = None, min(o[0].books for o in options)
         for depth in dict.fromkeys((wanted, heads.MAX_HEAD_SIZE // 2)):
             if len(options) * heads.size_for(depth) >= smallest:
                 break  # its heads hold as many books as ranking every book that has each word would score
             head_terms = []
-            for (docs, impacts), (term,) in zip(lists, options, strict=True):
+            for (docs, impacts), (term,), probe in zip(lists, options, probes, strict=True):
                 head = self.heads.of(term.term_id, depth)
                 if head is None:
                     return None
-                head_terms.append(heads.HeadTerm(head, docs, impacts, np.float32(term.weight),
-                                                 self._probe(term.term_id)))
-            page = heads.page_from_heads(head_terms, self.heads.mean, self.derived.prior_factor, wanted,
-                                         self._exact_titles(normalised), EXACT_TITLE_BONUS)
+                head_terms.append(heads.HeadTerm(head, docs, impacts, np.float32(term.weight), probe))
+            page = heads.page_from_heads(head_terms, self.heads.mean, self.derived.prior_factor, wanted, exact,
+                                         EXACT_TITLE_BONUS)
             if page is not None:
                 break
         if page is None:
             return None
-        bitmaps = [self.bitmaps.of(o[0].term_id) for o in options]
         if all(bitmaps):
             total = int(np.bitwise_count(np.bitwise_and.reduce([b.bits for b in bitmaps if b])).sum())
         else:
-            total = len(intersection(lists, self.size, [self._probe(o[0].term_id) for o in options])[0])
+            total = len(intersection(lists, self.size, probes)[0])
         terms, corrections = matched_terms([word_match(self.parts, w, o) for w, o in zip(words, options, strict=True)],
                                            [slice(None)] * len(words), True)
         return SearchResult(total, self._page(*page, offset, limit), True, terms, corrections, None, ignored)
