@@ -100,25 +100,21 @@ def _title_list(parts: IndexParts, word: str) -> tuple[int | None, PostingList] 
 
 def column_mask(parts: IndexParts, derived: Derived, filters: Filters, candidates: np.ndarray) -> np.ndarray | None:
     """Mask of the candidates passing the year, rating and language filters (`books_passing` filters the
-    whole catalogue)."""
-    mask: np.ndarray | None = None
-
-    def both(condition: np.ndarray) -> None:
-        nonlocal mask
-        mask = condition if mask is None else mask & condition
-
-    if filters.min_year is not None:
-        both(parts.years[candidates] >= max(filters.min_year, NO_YEAR + 1))  # NO_YEAR sits below every year
-    if filters.max_year is not None:
+    whole catalogue, with the same bounds); None when none is given. Only the columns filtered are read."""
+    if not _filters_columns(filters):
+        return None
+    bounds = _column_bounds(derived, filters)
+    if bounds is None:
+        return np.zeros(len(candidates), dtype=bool)
+    min_year, max_year, min_average, language = bounds
+    mask = np.ones(len(candidates), dtype=bool)
+    if filters.min_year is not None or filters.max_year is not None:
         years = parts.years[candidates]
-        both(years <= filters.max_year if filters.min_year is not None else
-             (years <= filters.max_year) & (years != NO_YEAR))
-    if filters.min_rating is not None:  # an unrated book has average 0 and no rating at all
-        both(_rated_at_least(parts, derived, filters.min_rating, candidates) if filters.min_rating > 0 else
-             parts.rating_count[candidates] > 0)
-    if filters.language:
-        code = derived.language_codes.get(filters.language.lower())
-        both(parts.language[candidates] == code if code is not None else np.zeros(len(candidates), dtype=bool))
+        mask &= (years >= min_year) & (years <= max_year)
+    if filters.min_rating is not None:
+        mask &= _rated_at_least(parts, derived, min_average, candidates)
+    if language >= 0:
+        mask &= parts.language[candidates] == language
     return mask
 
 
@@ -128,28 +124,43 @@ def books_passing(parts: IndexParts, derived: Derived, filters: Filters,
     values in `column` (what they are sorted by); None when no such filter is given. One compiled pass over
     the filters' columns (`column_mask` is the numpy of it, for a few candidates): at 10M books numpy's masks,
     their nonzero and the gather of the sorted column take ~50 ms, the pass ~5."""
-    if filters.min_year is None and filters.max_year is None and filters.min_rating is None \
-            and not filters.language:
+    if not _filters_columns(filters):
         return None
+    bounds = _column_bounds(derived, filters)
+    if bounds is None:
+        return np.empty(0, dtype=np.int32), column[:0]
+    min_year, max_year, min_average, language = bounds
+    return kernels.filtered_books(kernels.read_only(parts.years), min_year, max_year,
+                                  kernels.read_only(derived.avg_rating), np.float32(float32_at_or_below(min_average)),
+                                  min_average, kernels.read_only(parts.rating_count),
+                                  kernels.read_only(parts.rating_sum), kernels.read_only(parts.language), language,
+                                  kernels.read_only(column))
+
+
+def _filters_columns(filters: Filters) -> bool:
+    return filters.min_year is not None or filters.max_year is not None or filters.min_rating is not None \
+        or bool(filters.language)
+
+
+def _column_bounds(derived: Derived, filters: Filters) -> tuple[int, int, float, int] | None:
+    """The closed year range, least average and language code (-1: any) the filters ask for: the whole int32
+    range and -inf ask nothing. A year filter leaves out books without a year (NO_YEAR is below every year),
+    and a rating filter unrated ones (average 0; a rated book's is at least 1). None: a language no book has."""
     lowest, highest = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
-    min_year, max_year = lowest, highest  # the whole range
-    if filters.min_year is not None or filters.max_year is not None:  # NO_YEAR sits below every year
+    min_year, max_year = lowest, highest
+    if filters.min_year is not None or filters.max_year is not None:
         min_year = min(max(filters.min_year if filters.min_year is not None else lowest, NO_YEAR + 1), highest)
         max_year = max(min(filters.max_year if filters.max_year is not None else highest, highest), lowest)
     min_average = -np.inf
-    if filters.min_rating is not None:  # an unrated book has average 0, a rated one at least 1
+    if filters.min_rating is not None:
         min_average = filters.min_rating if filters.min_rating > 0 else float(np.nextafter(np.float32(0), 1))
     language = -1
     if filters.language:
         code = derived.language_codes.get(filters.language.lower())
         if code is None:
-            return np.empty(0, dtype=np.int32), column[:0]
+            return None
         language = code
-    return kernels.filtered_books(kernels.read_only(parts.years), min_year, max_year,
-                                  kernels.read_only(derived.avg_rating), np.float32(float32_at_or_below(min_average)),
-                                  float(min_average), kernels.read_only(parts.rating_count),
-                                  kernels.read_only(parts.rating_sum), kernels.read_only(parts.language), language,
-                                  kernels.read_only(column))
+    return min_year, max_year, float(min_average), language
 
 
 def _rated_at_least(parts: IndexParts, derived: Derived, bound: float, candidates: np.ndarray) -> np.ndarray:
